@@ -1,0 +1,159 @@
+"""``make run``: the embedded default in one terminal.
+
+Starts a local nats-server with JetStream (store under ``var/nats``) unless
+``IJH_NATS_URL`` points at an existing server, then the risk, funding and gateway
+services as child processes, waits until each reports SERVING, and prints how to call
+the gateway. Ctrl-C (or SIGTERM) stops the gateway first, then the backends, then
+NATS, each gracefully. The tests start the same processes through :class:`ServiceProcess`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.shared.config import REPO_ROOT, load_settings
+from services.shared.nats_server import NatsServer
+
+EMBEDDED_NATS_PORT = 4322
+EMBEDDED_NATS_MONITOR_PORT = 8322
+
+
+@dataclass
+class ServiceProcess:
+    """One service (``python -m services.<module>``) as a child process."""
+
+    module: str  # "risk", "funding" or "gateway"
+    address: str
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    process: subprocess.Popen | None = None
+
+    def start(self) -> ServiceProcess:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        stderr = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        # Own session: a Ctrl-C reaches the launcher only, which stops children in order.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.module}"], cwd=REPO_ROOT, env=env,
+            stderr=stderr, start_new_session=True)
+        if stderr:
+            stderr.close()
+        return self
+
+    def wait_serving(self, service: str = "", timeout_seconds: float = 30.0) -> None:
+        """Block until the health service answers SERVING for ``service``."""
+        deadline = time.monotonic() + timeout_seconds
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if self.process and self.process.poll() is not None:
+                    raise RuntimeError(f"{self.module} exited with {self.process.returncode}")
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(service=service),
+                                       timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise TimeoutError(f"{self.module} not SERVING at {self.address}")
+
+    def stop(self, timeout_seconds: float = 15.0) -> int | None:
+        """SIGTERM, wait for a clean exit, SIGKILL after ``timeout_seconds``."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _banner(gateway: str, nats_url: str) -> str:
+    return f"""
+IJH Risk & Funding Services are running.
+  gateway (public gRPC)  {gateway}
+  NATS JetStream         {nats_url}   (events on subjects ijh.>, stream IJH_EVENTS)
+
+Try, in another shell:
+  .venv/bin/grpcurl -plaintext -d @ {gateway} ijh.funding.v1.FundingService/ComputeGrant < examples/grant.json
+  .venv/bin/python -m services.watch_events        # prints each CloudEvent as it arrives
+
+Ctrl-C stops everything.
+"""
+
+
+def main() -> int:
+    settings = load_settings()
+    var = settings.var_path
+    (var / "logs").mkdir(parents=True, exist_ok=True)
+    nats: NatsServer | None = None
+    nats_url = os.environ.get("IJH_NATS_URL", "")
+    if not nats_url:
+        nats = NatsServer(var / "nats", port=EMBEDDED_NATS_PORT,
+                          monitor_port=EMBEDDED_NATS_MONITOR_PORT)
+        try:
+            nats.start()
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"cannot start the embedded NATS on port {EMBEDDED_NATS_PORT}: {exc}\n"
+                  "Is another `make run` still running? Or set IJH_NATS_URL.", file=sys.stderr)
+            return 1
+        nats_url = nats.url
+    env = {"IJH_NATS_URL": nats_url}
+    backends = [ServiceProcess("risk", settings.risk_address, env, var / "logs" / "risk.log"),
+                ServiceProcess("funding", settings.funding_address, env,
+                               var / "logs" / "funding.log")]
+    gateway = ServiceProcess("gateway", settings.gateway_address, env,
+                             var / "logs" / "gateway.log")
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    started: list[ServiceProcess] = []
+    code = 0
+    try:
+        for service in [*backends, gateway]:
+            started.append(service.start())
+            service.wait_serving()
+        print(_banner(settings.gateway_address, nats_url), flush=True)
+        print(f"logs: {var / 'logs'}/*.log", flush=True)
+        while not stop.is_set():
+            for service in started:
+                if service.process.poll() is not None:
+                    print(f"{service.module} exited ({service.process.returncode}); "
+                          f"see {service.log_path}", file=sys.stderr)
+                    stop.set()
+                    code = 1
+            stop.wait(0.5)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"start-up failed: {exc}; see {var / 'logs'}", file=sys.stderr)
+        code = 1
+    finally:
+        print("stopping...", flush=True)
+        for service in reversed(started):
+            service.stop()
+        if nats is not None:
+            nats.stop()
+        print("stopped.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The risk service's gRPC adapter: translate, run the engine off the event loop, publish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
+
+from services.risk import translate
+from services.risk.engine.procurement import estimate_procurement_risk, evaluate_guarantee
+from services.shared.config import Settings, load_settings
+from services.shared.errors import Collector, FieldViolation, InvalidArgument
+from services.shared.event_data import cloud_event
+from services.shared.events import EventPublisher
+from services.shared.grpc_errors import translate_errors
+from services.shared.logs import configure_logging
+from services.shared.server import Registration, ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+SOURCE = "ijh/risk"
+_MODEL_FIELDS = ("kind", "novelty", "cost_items", "budget_cents", "activities", "risk_events",
+                 "correlations", "phases", "deadline_days")
+
+
+def _in_model(exc: InvalidArgument) -> InvalidArgument:
+    """The engine names fields of the model; the API nests the model under ``model``."""
+    return InvalidArgument([
+        FieldViolation(f"model.{v.field}" if v.field.split("[")[0].split(".")[0]
+                       in _MODEL_FIELDS else v.field, v.description)
+        for v in exc.violations])
+
+
+class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
+    """Serves ``ijh.risk.v1.RiskService``."""
+
+    def __init__(self, settings: Settings, events: EventPublisher):
+        self.max_scenarios = int(settings.max_scenarios)
+        self.events = events
+
+    def _simulation(self, options: risk_pb2.SimulationOptions) -> tuple[int, int]:
+        c = Collector()
+        c.check(options.scenario_count >= 1, "simulation.scenario_count",
+                "must be at least 1")
+        c.check(options.scenario_count <= self.max_scenarios, "simulation.scenario_count",
+                f"at most {self.max_scenarios:,} scenarios per request "
+                f"(asked {options.scenario_count:,})")
+        c.raise_if_any()
+        seed = options.seed if options.HasField("seed") else secrets.randbits(63)
+        return options.scenario_count, seed
+
+    @translate_errors
+    async def EstimateProcurementRisk(self, request, context):
+        scenarios, seed = self._simulation(request.simulation)
+        model = translate.procurement_model(request.model)
+        target = request.simulation.target_standard_error_cents or None
+        try:
+            result = await asyncio.to_thread(
+                estimate_procurement_risk, model, scenarios=scenarios, seed=seed,
+                target_standard_error_cents=target,
+                quantiles=tuple(request.quantile_levels),
+                confidence=request.confidence or 0.8,
+                histogram_bins=request.histogram_bins or 50)
+        except InvalidArgument as exc:
+            raise _in_model(exc) from exc
+        self.events.publish_soon(cloud_event(
+            "ijh.risk.procurement.estimated", SOURCE, f"estimates/seed-{result.seed}",
+            translate.risk_estimated_event(result)))
+        return translate.risk_response(result)
+
+    @translate_errors
+    async def EvaluateProcurementGuarantee(self, request, context):
+        scenarios, seed = self._simulation(request.simulation)
+        model = translate.procurement_model(request.model)
+        terms = translate.guarantee_terms(request.terms)
+        try:
+            result = await asyncio.to_thread(
+                evaluate_guarantee, model, terms, scenarios=scenarios, seed=seed,
+                risk_levels=tuple(request.levels) or (0.95, 0.99))
+        except InvalidArgument as exc:
+            raise _in_model(exc) from exc
+        self.events.publish_soon(cloud_event(
+            "ijh.risk.guarantee.evaluated", SOURCE, f"guarantee-evaluations/seed-{result.seed}",
+            translate.guarantee_evaluated_event(result)))
+        return translate.guarantee_response(result)
+
+
+def build_risk(settings: Settings) -> ServiceRuntime:
+    """The risk runtime (call inside the running event loop)."""
+    events = EventPublisher(settings.nats_url, settings.event_stream)
+    return ServiceRuntime(
+        "risk", settings.risk_address, settings,
+        [Registration(risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
+                      risk_pb2_grpc.add_RiskServiceServicer_to_server,
+                      RiskServicer(settings, events))],
+        on_start=[events.start], on_stop=[events.close])
+
+
+async def main() -> None:
+    settings = load_settings()
+    configure_logging("risk", settings.log_level)
+    await build_risk(settings).run_until_signalled()

@@ -1,0 +1,225 @@
+"""Protobuf <-> risk engine objects. Translation only: the model lives in ``engine/``."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from ijh.events.v1 import events_pb2
+from ijh.risk.v1 import risk_pb2
+
+from services.risk.engine.estimate import Estimate
+from services.risk.engine.procurement import model as m
+
+
+def _enum(engine_enum: type[Enum], proto_enum, value: int) -> Enum:
+    """Proto ``PROCUREMENT_KIND_PRE_COMMERCIAL_PROCUREMENT`` -> engine
+    ``PRE_COMMERCIAL_PROCUREMENT``; unknown numbers reach the engine's validation as-is."""
+    try:
+        name = proto_enum.Name(value)
+    except ValueError:
+        return value  # the engine reports the field
+    prefix = proto_enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return engine_enum(name if name.endswith("_UNSPECIFIED") else name.removeprefix(prefix))
+
+
+def _proto_enum(proto_enum, value: Enum) -> int:
+    prefix = proto_enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    name = value.value if value.value.endswith("_UNSPECIFIED") else prefix + value.value
+    return proto_enum.Value(name)
+
+
+_K = m.DistributionKind
+
+
+def cost_distribution(d: risk_pb2.CostDistribution) -> m.CostDistribution:
+    shape = d.WhichOneof("shape")
+    if shape == "fixed_cents":
+        return m.CostDistribution(_K.FIXED, mode_cents=d.fixed_cents)
+    if shape == "most_likely_cents":
+        return m.CostDistribution(_K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                  mode_cents=d.most_likely_cents)
+    if shape == "triangular":
+        t = d.triangular
+        return m.CostDistribution(_K.TRIANGULAR, minimum_cents=t.min_cents,
+                                  mode_cents=t.mode_cents, maximum_cents=t.max_cents)
+    if shape == "pert":
+        p = d.pert
+        return m.CostDistribution(_K.PERT, minimum_cents=p.min_cents, mode_cents=p.mode_cents,
+                                  maximum_cents=p.max_cents, pert_shape=p.shape)
+    if shape == "uniform":
+        return m.CostDistribution(_K.UNIFORM, minimum_cents=d.uniform.min_cents,
+                                  maximum_cents=d.uniform.max_cents)
+    if shape == "truncated_normal":
+        n = d.truncated_normal
+        return m.CostDistribution(_K.TRUNCATED_NORMAL, mean_cents=n.mean_cents,
+                                  standard_deviation_cents=n.standard_deviation_cents)
+    if shape == "lognormal":
+        return m.CostDistribution(_K.LOGNORMAL, p10_cents=d.lognormal.p10_cents,
+                                  p90_cents=d.lognormal.p90_cents)
+    return m.CostDistribution(_K.DISTRIBUTION_KIND_UNSPECIFIED)  # engine: "required"
+
+
+def duration_distribution(d: risk_pb2.DurationDistribution) -> m.DurationDistribution:
+    shape = d.WhichOneof("shape")
+    if shape == "fixed_days":
+        return m.DurationDistribution(_K.FIXED, mode_days=d.fixed_days)
+    if shape == "most_likely_days":
+        return m.DurationDistribution(_K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                      mode_days=d.most_likely_days)
+    if shape == "triangular":
+        t = d.triangular
+        return m.DurationDistribution(_K.TRIANGULAR, minimum_days=t.min_days,
+                                      mode_days=t.mode_days, maximum_days=t.max_days)
+    if shape == "pert":
+        p = d.pert
+        return m.DurationDistribution(_K.PERT, minimum_days=p.min_days, mode_days=p.mode_days,
+                                      maximum_days=p.max_days, pert_shape=p.shape)
+    if shape == "uniform":
+        return m.DurationDistribution(_K.UNIFORM, minimum_days=d.uniform.min_days,
+                                      maximum_days=d.uniform.max_days)
+    if shape == "truncated_normal":
+        n = d.truncated_normal
+        return m.DurationDistribution(_K.TRUNCATED_NORMAL, mean_days=n.mean_days,
+                                      standard_deviation_days=n.standard_deviation_days)
+    if shape == "lognormal":
+        return m.DurationDistribution(_K.LOGNORMAL, p10_days=d.lognormal.p10_days,
+                                      p90_days=d.lognormal.p90_days)
+    return m.DurationDistribution(_K.FIXED)  # no delay / zero duration
+
+
+def procurement_model(p: risk_pb2.ProcurementModel) -> m.ProcurementModel:
+    return m.ProcurementModel(
+        kind=_enum(m.ProcurementKind, risk_pb2.ProcurementKind, p.kind),
+        novelty=_enum(m.NoveltyLevel, risk_pb2.NoveltyLevel, p.novelty),
+        cost_items=tuple(m.CostItem(c.name, cost_distribution(c.distribution), c.phase,
+                                    c.only_on_success) for c in p.cost_items),
+        budget_cents=p.budget_cents,
+        activities=tuple(m.Activity(a.name, duration_distribution(a.duration),
+                                    tuple(a.predecessors)) for a in p.activities),
+        risk_events=tuple(m.RiskEvent(
+            r.name, r.probability,
+            cost_distribution(r.cost_impact) if r.HasField("cost_impact")
+            else m.CostDistribution(_K.FIXED),
+            duration_distribution(r.delay), tuple(r.delayed_activities))
+            for r in p.risk_events),
+        correlations=tuple(m.CorrelationBlock(tuple(b.input_names),
+                                              tuple(b.rank_correlations))
+                           for b in p.correlations),
+        phases=tuple(m.Phase(ph.name, ph.suppliers,
+                             ph.pass_probability if ph.HasField("pass_probability") else None)
+                     for ph in p.phases),
+        deadline_days=p.deadline_days if p.HasField("deadline_days") else None)
+
+
+def guarantee_terms(t: risk_pb2.GuaranteeTerms) -> m.GuaranteeTerms:
+    return m.GuaranteeTerms(
+        covered_loss=_enum(m.CoveredLoss, risk_pb2.CoveredLoss, t.covered_loss),
+        guarantee_rate=t.guarantee_rate, cap_cents=t.cap_cents,
+        deductible_cents=t.deductible_cents)
+
+
+def estimate(e: Estimate | None) -> risk_pb2.Estimate | None:
+    if e is None:
+        return None
+    return risk_pb2.Estimate(value=e.value, standard_error=e.standard_error)
+
+
+def outcome(s: m.OutputSummary) -> risk_pb2.OutcomeSummary:
+    return risk_pb2.OutcomeSummary(
+        mean=estimate(s.mean), standard_deviation=estimate(s.standard_deviation),
+        quantiles=[risk_pb2.QuantileEstimate(level=q.probability, value=q.value.value,
+                                             standard_error=q.value.standard_error)
+                   for q in s.quantiles])
+
+
+def _sensitivity(items) -> list[risk_pb2.InputSensitivity]:
+    return [risk_pb2.InputSensitivity(input_name=s.input_name,
+                                      rank_correlation=estimate(s.rank_correlation),
+                                      variance_share=s.variance_share) for s in items]
+
+
+def _defaults(items) -> list[risk_pb2.DefaultUsed]:
+    return [risk_pb2.DefaultUsed(field=d.field, value=d.value, rationale=d.rationale)
+            for d in items]
+
+
+def risk_response(r: m.ProcurementRiskEstimate) -> risk_pb2.EstimateProcurementRiskResponse:
+    response = risk_pb2.EstimateProcurementRiskResponse(
+        seed=r.seed, scenario_count=r.scenarios, scenarios_requested=r.scenarios_requested,
+        stopped_early=r.stopped_early, total_cost=outcome(r.total_cost_cents),
+        duration=outcome(r.duration_days), base_estimate_cents=r.base_estimate_cents,
+        budget_cents=r.budget_cents,
+        probability_over_budget=estimate(r.budget_exceedance_probability),
+        probability_over_deadline=estimate(r.deadline_exceedance_probability),
+        confidence=r.confidence,
+        cost_at_confidence_cents=estimate(r.cost_at_confidence_cents),
+        contingency_over_base_estimate_cents=estimate(r.contingency_over_base_estimate_cents),
+        contingency_over_budget_cents=estimate(r.contingency_over_budget_cents),
+        probability_of_failure=estimate(r.failure_probability),
+        phase_failures=[risk_pb2.PhaseFailure(phase_name=p.phase_name,
+                                              probability=estimate(p.probability))
+                        for p in r.phase_failures],
+        activity_criticality=[risk_pb2.ActivityCriticality(
+            activity_name=a.activity_name, criticality_index=estimate(a.criticality_index))
+            for a in r.activity_criticality],
+        cost_sensitivity=_sensitivity(r.cost_sensitivity),
+        duration_sensitivity=_sensitivity(r.duration_sensitivity),
+        cost_histogram=risk_pb2.Histogram(bin_edges=r.cost_histogram.bin_edges_cents,
+                                          counts=r.cost_histogram.counts),
+        duration_histogram=risk_pb2.Histogram(bin_edges=r.duration_histogram.bin_edges_days,
+                                              counts=r.duration_histogram.counts),
+        cost_cdf=[risk_pb2.CdfPoint(cumulative_probability=p.cumulative_probability,
+                                    value=p.total_cost_cents) for p in r.cost_cdf],
+        duration_cdf=[risk_pb2.CdfPoint(cumulative_probability=p.cumulative_probability,
+                                        value=p.duration_days) for p in r.duration_cdf],
+        defaults_used=_defaults(r.defaults_used))
+    if r.correlation is not None:
+        c = r.correlation
+        response.correlation.CopyFrom(risk_pb2.CorrelationReport(
+            input_names=c.input_names, rank_correlations=c.rank_correlations,
+            repaired=c.repaired, max_abs_change=c.max_abs_change))
+    return response
+
+
+def guarantee_response(g: m.GuaranteeEvaluation
+                       ) -> risk_pb2.EvaluateProcurementGuaranteeResponse:
+    return risk_pb2.EvaluateProcurementGuaranteeResponse(
+        seed=g.seed, scenario_count=g.scenarios,
+        terms=risk_pb2.GuaranteeTerms(
+            covered_loss=_proto_enum(risk_pb2.CoveredLoss, g.terms.covered_loss),
+            guarantee_rate=g.terms.guarantee_rate, cap_cents=g.terms.cap_cents,
+            deductible_cents=g.terms.deductible_cents),
+        expected_payout_cents=estimate(g.expected_payout_cents),
+        probability_of_payout=estimate(g.payout_probability),
+        risk_levels=[risk_pb2.GuaranteeRiskLevel(
+            level=lv.level, value_at_risk_cents=estimate(lv.value_at_risk_cents),
+            expected_shortfall_cents=estimate(lv.expected_shortfall_cents))
+            for lv in g.risk_levels],
+        break_even_fee_cents=estimate(g.break_even_fee_cents),
+        break_even_fee_rate=estimate(g.break_even_fee_rate),
+        guaranteed_amount_cents=g.guaranteed_amount_cents,
+        defaults_used=_defaults(g.defaults_used))
+
+
+def _quantile(summary: m.OutputSummary, level: float) -> float:
+    return next((q.value.value for q in summary.quantiles
+                 if abs(q.probability - level) < 1e-12), 0.0)
+
+
+def risk_estimated_event(r: m.ProcurementRiskEstimate) -> events_pb2.ProcurementRiskEstimated:
+    return events_pb2.ProcurementRiskEstimated(
+        seed=r.seed, scenario_count=r.scenarios,
+        mean_total_cost_cents=r.total_cost_cents.mean.value,
+        p80_total_cost_cents=_quantile(r.total_cost_cents, 0.8),
+        probability_over_budget=r.budget_exceedance_probability.value,
+        probability_of_failure=r.failure_probability.value,
+        p80_duration_days=_quantile(r.duration_days, 0.8))
+
+
+def guarantee_evaluated_event(g: m.GuaranteeEvaluation
+                              ) -> events_pb2.ProcurementGuaranteeEvaluated:
+    return events_pb2.ProcurementGuaranteeEvaluated(
+        seed=g.seed, scenario_count=g.scenarios,
+        expected_payout_cents=g.expected_payout_cents.value,
+        probability_of_payout=g.payout_probability.value,
+        break_even_fee_rate=g.break_even_fee_rate.value)

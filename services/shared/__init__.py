@@ -1,0 +1,1 @@
+"""What the three services share: config, logging, errors, events and the gRPC server frame."""

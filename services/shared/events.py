@@ -1,0 +1,158 @@
+"""The one event publisher: CloudEvents on NATS JetStream.
+
+The stream is created at start when absent. Each publish carries ``Nats-Msg-Id`` =
+event id, so a retry after a lost acknowledgement is stored once (JetStream's
+duplicate window). Publishing never blocks a request on a missing broker: callers
+either await :meth:`EventPublisher.publish` (the funding outbox, which must know) or
+hand the event to :meth:`EventPublisher.publish_soon` (fire and forget, retried in
+the background for a bounded time, failures counted and logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import nats
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from services.shared.cloudevents import CloudEvent
+
+log = logging.getLogger(__name__)
+
+EVENT_SUBJECTS = ("ijh.>",)
+DUPLICATE_WINDOW_SECONDS = 120.0
+
+
+class EventNotPublished(Exception):
+    """JetStream did not acknowledge the event (broker down or no stream)."""
+
+
+class EventPublisher:
+    """Connects lazily and keeps reconnecting; safe to use while NATS is down."""
+
+    def __init__(self, nats_url: str, stream: str, *, subjects: tuple[str, ...] = EVENT_SUBJECTS,
+                 publish_timeout_seconds: float = 2.0, background_retry_seconds: float = 60.0):
+        self.nats_url = nats_url
+        self.stream = stream
+        self.subjects = list(subjects)
+        self.publish_timeout = publish_timeout_seconds
+        self.background_retry = background_retry_seconds
+        self.failures = 0  # events given up on; exported as a metric by the servers
+        self._nc: nats.NATS | None = None
+        self._js = None
+        self._stream_ready = False
+        self._connecting: asyncio.Task | None = None
+        self._pending: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        """Begin connecting in the background; returns at once."""
+        if self._connecting is None:
+            self._connecting = asyncio.create_task(self._connect_forever())
+
+    async def _connect_forever(self) -> None:
+        while self._nc is None:
+            try:
+                self._nc = await nats.connect(
+                    servers=[self.nats_url], connect_timeout=2, reconnect_time_wait=0.5,
+                    max_reconnect_attempts=-1, allow_reconnect=True,
+                    error_cb=self._on_error, disconnected_cb=self._on_disconnected)
+                self._js = self._nc.jetstream()
+                log.info("connected to NATS", extra={"nats_url": self.nats_url})
+            except Exception as exc:  # broker not up yet: keep trying
+                log.warning("NATS not reachable, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(1.0)
+        with contextlib.suppress(Exception):
+            await self.ensure_stream()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS client error", extra={"error": str(exc)})
+
+    async def _on_disconnected(self) -> None:
+        self._stream_ready = False
+        log.warning("disconnected from NATS")
+
+    async def connected(self, timeout_seconds: float) -> bool:
+        """Wait up to ``timeout_seconds`` for a connection with the stream in place."""
+        await self.start()
+        deadline = asyncio.get_running_loop().time() + timeout_seconds
+        while asyncio.get_running_loop().time() < deadline:
+            if self._nc is not None and self._nc.is_connected:
+                try:
+                    await self.ensure_stream()
+                    return True
+                except Exception:
+                    pass
+            await asyncio.sleep(0.05)
+        return False
+
+    async def ensure_stream(self) -> None:
+        """Create the event stream when absent: file storage, one replica, dedup window."""
+        if self._stream_ready:
+            return
+        if self._js is None:
+            raise EventNotPublished("not connected to NATS")
+        try:
+            await self._js.stream_info(self.stream)
+        except NotFoundError:
+            await self._js.add_stream(api.StreamConfig(
+                name=self.stream, subjects=self.subjects, storage=api.StorageType.FILE,
+                num_replicas=1, duplicate_window=DUPLICATE_WINDOW_SECONDS))
+            log.info("created JetStream stream", extra={"stream": self.stream})
+        self._stream_ready = True
+
+    async def publish(self, event: CloudEvent) -> api.PubAck:
+        """Publish once; raises :class:`EventNotPublished` unless JetStream acknowledged.
+        Calling again with the same event is safe: the broker drops the duplicate."""
+        await self.start()
+        if self._nc is None or not self._nc.is_connected:
+            raise EventNotPublished("not connected to NATS")
+        try:
+            await self.ensure_stream()
+            return await self._js.publish(
+                event.nats_subject, event.to_json_bytes(), timeout=self.publish_timeout,
+                stream=self.stream, headers={"Nats-Msg-Id": event.id})
+        except EventNotPublished:
+            raise
+        except Exception as exc:
+            self._stream_ready = False
+            raise EventNotPublished(f"{type(exc).__name__}: {exc}") from exc
+
+    def publish_soon(self, event: CloudEvent) -> None:
+        """Publish in the background, retrying with the same id for a bounded time."""
+        task = asyncio.create_task(self._publish_with_retry(event))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish_with_retry(self, event: CloudEvent) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.background_retry
+        delay = 0.1
+        while True:
+            try:
+                await self.publish(event)
+                return
+            except EventNotPublished as exc:
+                if loop.time() + delay > deadline:
+                    self.failures += 1
+                    log.error("event given up", extra={"event_id": event.id,
+                                                       "event_type": event.type,
+                                                       "error": str(exc)})
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def close(self, drain_timeout_seconds: float = 2.0) -> None:
+        """Wait briefly for background publishes, then close the connection."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=drain_timeout_seconds)
+        for task in list(self._pending):
+            task.cancel()
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+        self._nc = None

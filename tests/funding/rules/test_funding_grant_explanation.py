@@ -1,0 +1,122 @@
+"""The explanation trace of a grant, and a parameter change seen in figure and trace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+from services.funding.rules import (
+    Applicant,
+    CostLine,
+    GrantApplication,
+    ParameterSet,
+    compute_grant,
+    ijh_parameters,
+)
+from services.funding.rules.grant import REQUIRED_PARAMETERS
+from services.funding.rules.rulebook import PARAMETER_DIRECTORY
+
+APPLICATION = GrantApplication(
+    applicant=Applicant("0201256-6", "contracting_authority", "City of Helsinki"),
+    procurement_kind="pre_commercial_procurement",
+    reference_date=date(2024, 3, 1),
+    cost_lines=(
+        CostLine("own_personnel", "project manager", salary_cents=600000,
+                 working_time_share="0.4", indirect_cost_rate="0.25"),
+        CostLine("purchased_expert_services", "market dialogue consultant",
+                 amount_cents=1000000, vat_cents=255000),
+        CostLine("travel", "supplier visit", amount_cents=45000),
+    ),
+    application_id="applications/42",
+)
+
+
+def test_explanation_names_every_parameter_with_value_and_reference() -> None:
+    result = compute_grant(APPLICATION)
+    used = {p.name: p for p in result.parameters_used}
+    assert set(used) == set(REQUIRED_PARAMETERS)
+    in_force = ijh_parameters().at(date(2024, 3, 1))
+    for name, use in used.items():
+        assert use.reference == in_force.get(name).reference
+        assert use.valid_from == in_force.get(name).valid_from.isoformat()
+    assert used["grant_rate"].value == "0.50"
+    assert used["grant_rounding"].value == '{"mode":"ROUND_DOWN","unit_cents":1}'
+
+
+def test_every_figure_has_a_trace_step() -> None:
+    result = compute_grant(APPLICATION)
+    figures = {s.figure for s in result.explanation}
+    expected = {"applicant_eligible", "procurement_kind_eligible", "eligible", "grant_rate",
+                "claimed_total_cents", "eligible_total_cents", "rejected_total_cents",
+                "grant_cents"}
+    for i in range(3):
+        expected |= {f"cost_lines[{i}].{f}" for f in ("claimed_cents", "accepted_cents",
+                                                      "rejected_cents")}
+    assert expected <= figures
+    steps = {s.figure: s for s in result.explanation}
+    # 600000 × 0.4 × 1.25 = 300000; experts 1000000; travel 0 -> 1300000; grant 650000
+    assert steps["cost_lines[0].accepted_cents"].result == "300000"
+    assert dict(steps["cost_lines[0].accepted_cents"].inputs)["working_time_share"] == "0.4"
+    assert steps["eligible_total_cents"].result == "1300000"
+    assert steps["grant_cents"].result == "650000" == str(result.grant_cents)
+    assert {p.name for p in steps["grant_cents"].parameters} == {
+        "grant_rate", "grant_rounding", "maximum_grant_cents"}
+
+
+def test_result_is_json_serialisable_and_carries_version() -> None:
+    result = compute_grant(APPLICATION)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["rules_version"] == result.rules_version
+    assert data["rules_version"].startswith("ijh-rules/2018-01-01+sha256:")
+    assert data["grant_cents"] == 650000
+    assert data["application_id"] == "applications/42"
+    assert data["explanation"][0]["parameters"][0]["reference"]
+
+
+def test_changing_a_parameter_changes_figure_and_explanation(tmp_path: Path) -> None:
+    directory = tmp_path / "parameters"
+    shutil.copytree(PARAMETER_DIRECTORY, directory)
+    grant_rate = directory / "grant_rate.yaml"
+    grant_rate.write_text(grant_rate.read_text(encoding="utf-8") + """\
+  2024-01-01:
+    value: 0.40
+    reference: Test directive 1/2024 lowering the rate (test only)
+    last_reviewed: 2026-11-29
+""", encoding="utf-8")
+    changed = ParameterSet.load(directory, set_name="ijh-rules")
+
+    before = compute_grant(APPLICATION)
+    after = compute_grant(APPLICATION, changed)
+    # 1300000 × 0.40 = 520000 instead of 1300000 × 0.50 = 650000
+    assert (before.grant_cents, after.grant_cents) == (650000, 520000)
+    used = {p.name: p for p in after.parameters_used}
+    assert used["grant_rate"].value == "0.40"
+    assert used["grant_rate"].reference.startswith("Test directive 1/2024")
+    assert used["grant_rate"].valid_from == "2024-01-01"
+    assert after.rules_version != before.rules_version
+    assert after.rules_version.startswith("ijh-rules/2024-01-01+")
+    # the day before the new value the copy still gives the shipped figure and version
+    day_before = GrantApplication(**{**APPLICATION.__dict__, "reference_date": date(2023, 12, 31)})
+    assert compute_grant(day_before, changed).grant_cents == 650000
+    assert (compute_grant(day_before, changed).rules_version
+            == compute_grant(day_before).rules_version)
+
+
+def test_maximum_grant_parameter_caps_the_grant(tmp_path: Path) -> None:
+    directory = tmp_path / "parameters"
+    shutil.copytree(PARAMETER_DIRECTORY, directory)
+    (directory / "maximum_grant_cents.yaml").write_text("""\
+description: test cap
+values:
+  2009-01-01:
+    value: 600000
+    reference: Test cap (test only)
+    last_reviewed: 2026-11-29
+""", encoding="utf-8")
+    result = compute_grant(APPLICATION, ParameterSet.load(directory, set_name="ijh-rules"))
+    # 650000 computed, capped at 600000; the 50000 above the cap is reported
+    assert result.grant_cents == 600000
+    assert [(r.reason.value, r.amount_cents) for r in result.rejections] == [
+        ("grant_above_maximum", 50000)]

@@ -1,0 +1,36 @@
+"""One config loader; its documented table is the README's; keepalive ends agree."""
+
+from __future__ import annotations
+
+from services.shared import config
+
+
+def test_defaults_are_the_documented_addresses():
+    settings = config.load_settings({})
+    assert settings.gateway_address == "127.0.0.1:50051"
+    assert settings.risk_address == "127.0.0.1:50052"
+    assert settings.funding_address == "127.0.0.1:50053"
+    assert settings.nats_url == "nats://127.0.0.1:4322"
+
+
+def test_environment_overrides_and_empty_means_default():
+    settings = config.load_settings({"IJH_RISK_ADDRESS": "127.0.0.1:6000",
+                                     "IJH_GRACE_SECONDS": "", "IJH_MAX_SCENARIOS": "10"})
+    assert settings.risk_address == "127.0.0.1:6000"
+    assert settings.grace == 5.0
+    assert settings.max_scenarios == "10"
+
+
+def test_readme_lists_every_setting_with_its_default(repo_root):
+    readme = (repo_root / "README.md").read_text()
+    assert config.settings_table() in readme, "regenerate: python -m services.shared.config"
+
+
+def test_keepalive_policy_is_consistent_between_clients_and_servers():
+    settings = config.load_settings({})
+    server = dict(config.server_options(settings))
+    client = dict(config.client_options(settings))
+    # A client pinging more often than the server allows gets GOAWAY too_many_pings.
+    assert client["grpc.keepalive_time_ms"] >= server["grpc.http2.min_ping_interval_without_data_ms"]
+    assert server["grpc.max_receive_message_length"] == client["grpc.max_send_message_length"]
+    assert server["grpc.max_send_message_length"] == client["grpc.max_receive_message_length"]

@@ -1,0 +1,92 @@
+"""Events reach JetStream once, as CloudEvents 1.0 envelopes, whatever the retries."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import nats
+
+from services.shared.cloudevents import CloudEvent
+from services.shared.events import EVENT_SUBJECTS, EventNotPublished, EventPublisher
+
+
+def _isolated(nats_server) -> tuple[EventPublisher, str]:
+    """A publisher on its own stream and subjects, apart from the services' ``ijh.>``."""
+    tag = uuid.uuid4().hex[:8]
+    publisher = EventPublisher(nats_server.url, f"T_{tag.upper()}", subjects=(f"t{tag}.>",))
+    return publisher, f"t{tag}.thing.happened"
+
+
+def _event(**overrides) -> CloudEvent:
+    fields = dict(type="ijh.test.thing.happened", source="ijh/tests",
+                  subject=f"things/{uuid.uuid4().hex[:8]}", data={"n": 1})
+    fields.update(overrides)
+    return CloudEvent(**fields)
+
+
+async def test_stream_is_created_when_absent(nats_server):
+    publisher, _ = _isolated(nats_server)
+    assert await publisher.connected(5.0)
+    nc = await nats.connect(nats_server.url)
+    info = await nc.jetstream().stream_info(publisher.stream)
+    await nc.close()
+    await publisher.close()
+    assert info.config.subjects == publisher.subjects
+    assert EVENT_SUBJECTS == ("ijh.>",)  # what the services use
+    assert str(info.config.storage) in ("file", "StorageType.FILE")
+    assert info.config.duplicate_window and info.config.duplicate_window >= 60
+
+
+async def test_event_published_twice_with_same_id_is_stored_once(nats_server):
+    publisher, subject = _isolated(nats_server)
+    stream = publisher.stream
+    assert await publisher.connected(5.0)
+    event = _event(type=subject)
+    first = await publisher.publish(event)
+    again = await publisher.publish(event)  # a retry after a lost acknowledgement
+    other = await publisher.publish(_event(type=subject))
+    await publisher.close()
+    assert not first.duplicate
+    assert again.duplicate and again.seq == first.seq
+    assert other.seq == first.seq + 1
+
+    nc = await nats.connect(nats_server.url)
+    info = await nc.jetstream().stream_info(stream)
+    await nc.close()
+    assert info.state.messages == 2
+
+
+async def test_envelope_is_cloudevents_structured_json(nats_server):
+    publisher, subject = _isolated(nats_server)
+    stream = publisher.stream
+    assert await publisher.connected(5.0)
+    event = _event(type=subject, data={"grant_cents": 12345})
+    ack = await publisher.publish(event)
+    await publisher.close()
+
+    nc = await nats.connect(nats_server.url)
+    message = await nc.jetstream().get_msg(stream, ack.seq)
+    await nc.close()
+    envelope = json.loads(message.data)
+    assert message.subject == subject
+    assert message.headers["Nats-Msg-Id"] == event.id
+    assert {"specversion", "id", "source", "type", "subject", "time", "datacontenttype",
+            "data"} <= set(envelope)
+    assert envelope["specversion"] == "1.0"
+    assert envelope["id"] == event.id
+    assert envelope["datacontenttype"] == "application/json"
+    assert envelope["data"] == {"grant_cents": 12345}
+    assert CloudEvent.from_json_bytes(message.data) == event
+
+
+async def test_publish_without_broker_raises_instead_of_hanging():
+    publisher = EventPublisher("nats://127.0.0.1:9", "NOWHERE")
+    try:
+        await publisher.publish(_event())
+    except EventNotPublished:
+        pass
+    else:
+        raise AssertionError("publish must fail without a broker")
+    finally:
+        await publisher.close()
