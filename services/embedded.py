@@ -3,8 +3,11 @@
 Starts a local nats-server with JetStream (store under ``var/nats``) unless
 ``IJH_NATS_URL`` points at an existing server, then the risk, funding and gateway
 services as child processes, waits until each reports SERVING, and prints how to call
-the gateway. Ctrl-C (or SIGTERM) stops the gateway first, then the backends, then
-NATS, each gracefully. The tests start the same processes through :class:`ServiceProcess`.
+the gateway. The gateway serves TLS with bearer tokens: unless ``IJH_GATEWAY_TLS_CERT``
+is set, a development CA, certificate, signing key and demo tokens are made (or kept)
+under ``var/dev-pki`` and ``var/tokens`` (:mod:`services.gateway.dev_pki`). Ctrl-C (or
+SIGTERM) stops the gateway first, then the backends, then NATS, each gracefully. The
+tests start the same processes through :class:`ServiceProcess`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.gateway.dev_pki import DevPki, ensure_dev_pki
 from services.shared.config import REPO_ROOT, load_settings
 from services.shared.nats_server import NatsServer
 
@@ -37,6 +41,8 @@ class ServiceProcess:
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     process: subprocess.Popen | None = None
+    tls_ca: Path | None = None  # the CA of a TLS port (the gateway); None: plaintext
+    tls_client: tuple[Path, Path] | None = None  # (cert, key) for probing a mutual-TLS port
 
     def start(self) -> ServiceProcess:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
@@ -52,7 +58,14 @@ class ServiceProcess:
     def wait_serving(self, service: str = "", timeout_seconds: float = 30.0) -> None:
         """Block until the health service answers SERVING for ``service``."""
         deadline = time.monotonic() + timeout_seconds
-        with grpc.insecure_channel(self.address) as channel:
+        if self.tls_ca is None:
+            channel = grpc.insecure_channel(self.address)
+        else:
+            key, cert = ((self.tls_client[1].read_bytes(), self.tls_client[0].read_bytes())
+                         if self.tls_client else (None, None))
+            channel = grpc.secure_channel(self.address, grpc.ssl_channel_credentials(
+                self.tls_ca.read_bytes(), private_key=key, certificate_chain=cert))
+        with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if self.process and self.process.poll() is not None:
@@ -87,24 +100,48 @@ class ServiceProcess:
             self.process.wait()
 
 
-def _banner(gateway: str, nats_url: str) -> str:
+def _banner(gateway: str, nats_url: str, pki: DevPki | None, metrics: str) -> str:
+    if pki is not None:
+        ca, token = _relative(pki.ca), _relative(pki.token_path("officer"))
+        tls = (f"  TLS CA / tokens        {ca}   {_relative(pki.tokens)}/<role>.jwt"
+               "   (DEVELOPMENT ONLY)\n")
+        call = (f'  .venv/bin/grpcurl -cacert {ca} -H "authorization: Bearer $(cat {token})" \\\n'
+                f"      -d @ {gateway} ijh.funding.v1.FundingService/ComputeGrant "
+                "< examples/grant.json")
+    else:
+        tls = ""
+        call = (f"  .venv/bin/grpcurl -cacert <your CA> -H \"authorization: Bearer <token>\" "
+                f"-d @ {gateway} ijh.funding.v1.FundingService/ComputeGrant < examples/grant.json")
     return f"""
 IJH Risk & Funding Services are running.
-  gateway (public gRPC)  {gateway}
+  gateway (public gRPC, TLS)  {gateway}
+  gateway metrics        http://{metrics}/metrics
   NATS JetStream         {nats_url}   (events on subjects ijh.>, stream IJH_EVENTS)
-
+{tls}
 Try, in another shell:
-  .venv/bin/grpcurl -plaintext -d @ {gateway} ijh.funding.v1.FundingService/ComputeGrant < examples/grant.json
+{call}
   .venv/bin/python -m services.watch_events        # prints each CloudEvent as it arrives
 
 Ctrl-C stops everything.
 """
 
 
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main() -> int:
     settings = load_settings()
     var = settings.var_path
     (var / "logs").mkdir(parents=True, exist_ok=True)
+    pki: DevPki | None = None
+    gateway_env: dict[str, str] = {}
+    if not settings.gateway_tls_cert:
+        pki = ensure_dev_pki(var)
+        gateway_env = {k: v for k, v in pki.gateway_env().items() if not os.environ.get(k)}
     nats: NatsServer | None = None
     nats_url = os.environ.get("IJH_NATS_URL", "")
     if not nats_url:
@@ -121,8 +158,10 @@ def main() -> int:
     backends = [ServiceProcess("risk", settings.risk_address, env, var / "logs" / "risk.log"),
                 ServiceProcess("funding", settings.funding_address, env,
                                var / "logs" / "funding.log")]
-    gateway = ServiceProcess("gateway", settings.gateway_address, env,
-                             var / "logs" / "gateway.log")
+    gateway = ServiceProcess("gateway", settings.gateway_address, {**env, **gateway_env},
+                             var / "logs" / "gateway.log",
+                             # With your own certificate the probe trusts the chain served.
+                             tls_ca=pki.ca if pki else Path(settings.gateway_tls_cert))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -132,7 +171,8 @@ def main() -> int:
         for service in [*backends, gateway]:
             started.append(service.start())
             service.wait_serving()
-        print(_banner(settings.gateway_address, nats_url), flush=True)
+        print(_banner(settings.gateway_address, nats_url, pki,
+                      settings.gateway_metrics_address), flush=True)
         print(f"logs: {var / 'logs'}/*.log", flush=True)
         while not stop.is_set():
             for service in started:

@@ -33,7 +33,9 @@ def stack(nats_server, tmp_path_factory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 async def gateway_channel(stack) -> grpc.aio.Channel:
-    async with grpc.aio.insecure_channel(stack.gateway.address) as channel:
+    """TLS to the gateway with the demo officer's bearer token on every call."""
+    async with grpc.aio.secure_channel(stack.gateway.address,
+                                       stack.gateway_credentials("officer")) as channel:
         yield channel
 
 

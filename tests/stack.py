@@ -1,11 +1,17 @@
-"""A running set of the three services as real processes, for tests."""
+"""A running set of the three services as real processes, for tests.
+
+The gateway serves TLS with bearer tokens: each stack gets its own development PKI
+and demo tokens under ``var_dir`` (:mod:`services.gateway.dev_pki`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+
 from services.embedded import ServiceProcess
+from services.gateway.dev_pki import DevPki, ensure_dev_pki
 from services.shared.nats_server import NatsServer, free_port
 
 
@@ -18,10 +24,29 @@ class Stack:
     funding: ServiceProcess
     gateway: ServiceProcess
     var_dir: Path
+    pki: DevPki | None = None
+    metrics_address: str = ""  # the gateway's /metrics (host:port)
 
     @property
     def processes(self) -> list[ServiceProcess]:
         return [self.risk, self.funding, self.gateway]
+
+    def token(self, name: str = "officer") -> str:
+        """A demo bearer token of this stack (agency, agency2, officer, officer2, analyst,
+        admin)."""
+        return self.pki.token(name)
+
+    def gateway_credentials(self, token_name: str | None = None) -> grpc.ChannelCredentials:
+        """TLS trusting this stack's CA, with a demo token on every call when named."""
+        tls = grpc.ssl_channel_credentials(self.pki.ca.read_bytes())
+        if token_name is None:
+            return tls
+        return grpc.composite_channel_credentials(
+            tls, grpc.access_token_call_credentials(self.token(token_name)))
+
+    def gateway_channel(self, token_name: str | None = "officer") -> grpc.Channel:
+        """A blocking channel to the gateway (TLS; the officer's token unless told)."""
+        return grpc.secure_channel(self.gateway.address, self.gateway_credentials(token_name))
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -32,7 +57,9 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
                 *, start_gateway_only: bool = False) -> Stack:
     """Start risk, funding and gateway on free ports against ``nats``; wait for SERVING."""
     var_dir.mkdir(parents=True, exist_ok=True)
+    pki = ensure_dev_pki(var_dir)
     addresses = {name: f"127.0.0.1:{free_port()}" for name in ("risk", "funding", "gateway")}
+    metrics_address = f"127.0.0.1:{free_port()}"
     env = {
         "IJH_NATS_URL": nats.url,
         "IJH_VAR_DIR": str(var_dir),
@@ -41,13 +68,23 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
         "IJH_GATEWAY_ADDRESS": addresses["gateway"],
         "IJH_GRACE_SECONDS": "2",
         "IJH_BACKEND_DEADLINE_SECONDS": "5",
+        "IJH_GATEWAY_METRICS_ADDRESS": metrics_address,
+        "IJH_GATEWAY_RATE_PER_SECOND": "500",
+        "IJH_GATEWAY_RATE_BURST": "500",
+        **pki.gateway_env(),
         **(extra_env or {}),
     }
     processes = {name: ServiceProcess(name, addresses[name], env, var_dir / f"{name}.log")
                  for name in addresses}
+    processes["gateway"].tls_ca = pki.ca
+    processes["gateway"].tls_client = (pki.client_cert, pki.client_key)  # used under mTLS
     order = ["gateway"] if start_gateway_only else ["risk", "funding", "gateway"]
     for name in order:
         processes[name].start()
     for name in order:
         processes[name].wait_serving()
-    return Stack(nats, processes["risk"], processes["funding"], processes["gateway"], var_dir)
+    if not start_gateway_only:  # the gateway mirrors its backends' health every 2 s
+        for service in ("ijh.risk.v1.RiskService", "ijh.funding.v1.FundingService"):
+            processes["gateway"].wait_serving(service)
+    return Stack(nats, processes["risk"], processes["funding"], processes["gateway"], var_dir,
+                 pki, env["IJH_GATEWAY_METRICS_ADDRESS"])

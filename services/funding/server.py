@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
 
 from services.funding import translate
-from services.funding.rules import grant
-from services.shared.config import Settings, load_settings
+from services.funding.rules import grant, scoring
+from services.funding.rules.parameters import ParameterSet
+from services.funding.rules.rulebook import ijh_parameters
+from services.shared.config import REPO_ROOT, Settings, load_settings
+from services.shared.errors import FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
@@ -18,6 +22,14 @@ from services.shared.server import Registration, ServiceRuntime
 log = logging.getLogger(__name__)
 
 SOURCE = "ijh/funding"
+FUND_PARAMETERS = REPO_ROOT / "services" / "funding" / "fund" / "parameters"
+
+
+def _reference_date(text: str, field: str = "reference_date"):
+    on = translate.parse_date(text)
+    if isinstance(on, str):
+        raise InvalidArgument(FieldViolation(field, "must be a calendar date YYYY-MM-DD"))
+    return on
 
 
 class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
@@ -34,6 +46,26 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
             "ijh.funding.grant.computed", SOURCE, subject,
             translate.grant_computed_event(request, result)))
         return translate.grant_response(result, request.include_explanation)
+
+    @translate_errors
+    async def ScoreApplication(self, request, context):
+        result = scoring.score_application(translate.score_sheets(request),
+                                           _reference_date(request.reference_date))
+        return translate.scoring_response(result, request.include_explanation)
+
+    @translate_errors
+    async def ListParameters(self, request, context):
+        on = _reference_date(request.reference_date)
+        rule_sets = {"": ijh_parameters, "ijh": ijh_parameters, "fund": fund_parameters}
+        if request.rule_set not in rule_sets:
+            raise InvalidArgument(FieldViolation("rule_set", "must be \"ijh\" or \"fund\""))
+        return translate.parameters_response(on, rule_sets[request.rule_set]().at(on))
+
+
+@lru_cache(maxsize=1)
+def fund_parameters() -> ParameterSet:
+    """The risk fund's own rules (versioned like the IJH parameters)."""
+    return ParameterSet.load(FUND_PARAMETERS, set_name="fund-rules")
 
 
 def build_funding(settings: Settings) -> ServiceRuntime:

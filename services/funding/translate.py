@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
+from google.protobuf import timestamp_pb2
 from ijh.events.v1 import events_pb2
 from ijh.funding.v1 import funding_pb2
+from ijh.risk.v1 import risk_pb2
 
-from services.funding.rules import grant
+from services.funding import ledger
+from services.funding.rules import grant, scoring
 from services.funding.rules.explanation import ParameterUse, TraceStep
+from services.funding.rules.parameters import ParametersInForce, to_jsonable
+from services.shared.errors import Collector, FieldViolation, InvalidArgument
 
 
 def parse_date(text: str) -> date | str:
@@ -83,3 +93,335 @@ def grant_computed_event(request: funding_pb2.ComputeGrantRequest,
         procurement_kind=request.procurement_kind,
         eligible_cents=result.eligible_total_cents, grant_cents=result.grant_cents,
         rules_version=result.rules_version)
+
+
+def score_sheets(request: funding_pb2.ScoreApplicationRequest) -> list[scoring.ScoreSheet]:
+    return [scoring.ScoreSheet(
+        officer_id=sheet.officer_id,
+        scores=tuple(scoring.CriterionScore(s.criterion, s.score) for s in sheet.scores))
+        for sheet in request.score_sheets]
+
+
+def scoring_response(result: scoring.ScoringResult,
+                     include_explanation: bool) -> funding_pb2.ScoreApplicationResponse:
+    return funding_pb2.ScoreApplicationResponse(
+        reference_date=result.reference_date.isoformat(),
+        rules_version=result.rules_version,
+        officer_ids=result.officer_ids,
+        criteria=[funding_pb2.CriterionResult(
+            criterion=c.criterion, officer_scores=[str(s) for s in c.officer_scores],
+            mean_score=str(c.mean_score), min_score=str(c.min_score),
+            max_score=str(c.max_score), spread=str(c.spread), stdev=str(c.stdev),
+            pass_mark=str(c.pass_mark), passed=c.passed, disagreement=c.disagreement,
+            weight=str(c.weight)) for c in result.criteria],
+        total_score=str(result.total_score), maximum_total=str(result.maximum_total),
+        overall_pass_mark=str(result.overall_pass_mark),
+        all_criteria_passed=result.all_criteria_passed, passed=result.passed,
+        weighted_score=str(result.weighted_score), disagreement=result.disagreement,
+        parameters_used=[parameter_use(p) for p in result.parameters_used],
+        explanation=[_step(s) for s in result.explanation] if include_explanation else [])
+
+
+def parameters_response(on: date, in_force: ParametersInForce
+                        ) -> funding_pb2.ListParametersResponse:
+    return funding_pb2.ListParametersResponse(
+        reference_date=on.isoformat(), rules_version=in_force.version,
+        parameters=[funding_pb2.Parameter(
+            name=p.name, value_json=json.dumps(to_jsonable(p.value), sort_keys=True),
+            valid_from=p.valid_from.isoformat(),
+            valid_until=p.valid_until.isoformat() if p.valid_until else "",
+            reference=p.reference, last_reviewed=p.last_reviewed.isoformat(),
+            unit=p.unit or "", description=p.description or "") for p in in_force.values])
+
+
+# ---------------------------------------------------------------- the ledger
+
+def _enum_name(enum_type, number: int, prefix: str) -> str | None:
+    """``APPLICATION_KIND_IJH_GRANT`` -> ``ijh_grant``; None for unspecified or unknown."""
+    value = enum_type.DESCRIPTOR.values_by_number.get(number)
+    if value is None or value.name.endswith("_UNSPECIFIED"):
+        return None
+    return value.name.removeprefix(prefix).lower()
+
+
+def _enum_number(enum_type, prefix: str, value: str | None) -> int:
+    if not value:
+        return 0
+    return enum_type.Value(prefix + value.upper())
+
+
+def application_id(name: str, field: str = "name") -> int:
+    """``applications/42`` -> 42, or InvalidArgument naming ``field``."""
+    prefix, _, rest = name.partition("/")
+    if prefix != "applications" or not rest.isdigit() or int(rest) <= 0 \
+            or rest != str(int(rest)):
+        raise InvalidArgument(FieldViolation(field, "must be an application name like "
+                                                    "\"applications/42\""))
+    return int(rest)
+
+
+def application_kind(number: int) -> ledger.ApplicationKind | None:
+    name = _enum_name(funding_pb2.ApplicationKind, number, "APPLICATION_KIND_")
+    return ledger.ApplicationKind(name) if name else None
+
+
+def application_state(number: int) -> ledger.ApplicationState | None:
+    name = _enum_name(funding_pb2.ApplicationState, number, "APPLICATION_STATE_")
+    return ledger.ApplicationState(name) if name else None
+
+
+def decision(number: int) -> ledger.Decision | None:
+    name = _enum_name(funding_pb2.Decision, number, "DECISION_")
+    return ledger.Decision(name) if name else None
+
+
+def _decimal_or_raw(text: str) -> Decimal | str:
+    """A Decimal, or the text itself so that validation names the field."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return text
+
+
+def _try_enum(enum_type, value: str):
+    try:
+        return enum_type(value)
+    except ValueError:
+        return value  # not an enum member: validation names the field
+
+
+def _ledger_cost_line(line: funding_pb2.CostLine) -> ledger.CostLine:
+    attributes: dict[str, object] = {}
+    if line.salary_cents:
+        attributes["salary_cents"] = line.salary_cents
+    if line.working_time_share:
+        attributes["working_time_share"] = line.working_time_share
+    if line.indirect_cost_rate:
+        attributes["indirect_cost_rate"] = line.indirect_cost_rate
+    if line.vat_cents:
+        attributes["vat_cents"] = line.vat_cents
+    return ledger.CostLine(category=line.category, description=line.description,
+                           amount_cents=line.amount_cents, attributes=attributes)
+
+
+def beneficiary_kind(number: int, applicant_kind: str) -> ledger.BeneficiaryKind | None:
+    """The explicit kind, else derived: applicant kind "company" is a company, any other a
+    public unit. None for an unknown enum number (validation names the field)."""
+    name = _enum_name(funding_pb2.BeneficiaryKind, number, "BENEFICIARY_KIND_")
+    if name:
+        return ledger.BeneficiaryKind(name)
+    if number != 0:
+        return None
+    return (ledger.BeneficiaryKind.COMPANY if applicant_kind == "company"
+            else ledger.BeneficiaryKind.PUBLIC_UNIT)
+
+
+def draft(request: funding_pb2.CreateApplicationRequest) -> ledger.ApplicationDraft:
+    """The ledger's draft, keeping malformed values as given so that validation reports
+    each field by its request path."""
+    terms = None
+    if request.HasField("guarantee"):
+        g = request.guarantee
+        terms = ledger.GuaranteeTerms(
+            amount_cents=g.amount_cents, guarantee_rate=_decimal_or_raw(g.guarantee_rate),
+            cap_cents=g.cap_cents, fee_rate=_decimal_or_raw(g.fee_rate or "0"),
+            term_months=g.term_months, rating_class=g.rating_class.upper())
+    kind = application_kind(request.kind)
+    return ledger.ApplicationDraft(
+        kind=kind if kind else request.kind,  # type: ignore[arg-type]
+        title=request.title,
+        beneficiary=ledger.Beneficiary(
+            beneficiary_kind(request.beneficiary_kind, request.applicant.kind)
+            or request.beneficiary_kind,  # type: ignore[arg-type]
+            request.applicant.business_id, request.applicant.name),
+        sector=request.sector, branch=_try_enum(ledger.Branch, request.branch),
+        guarantee=terms, cost_lines=tuple(_ledger_cost_line(c) for c in request.cost_lines),
+        procurement_kind=request.procurement_kind, applicant_kind=request.applicant.kind)
+
+
+#: Ledger field paths -> CreateApplicationRequest paths (the rest are the same).
+_CREATE_FIELDS = {"beneficiary.business_id": "applicant.business_id",
+                  "beneficiary.kind": "beneficiary_kind"}
+
+
+def create_error(exc: InvalidArgument) -> InvalidArgument:
+    """The ledger's violations under the request's own field names."""
+    return InvalidArgument([FieldViolation(_CREATE_FIELDS.get(v.field, v.field), v.description)
+                            for v in exc.violations])
+
+
+def score_criteria(request: funding_pb2.RecordScoresRequest) -> dict[str, Decimal]:
+    """criterion -> points, or InvalidArgument naming ``scores[i]...``."""
+    c = Collector()
+    criteria: dict[str, Decimal] = {}
+    c.check(len(request.scores) > 0, "scores", "at least one criterion score is required")
+    for i, item in enumerate(request.scores):
+        points = _decimal_or_raw(item.score)
+        if not isinstance(points, Decimal) or not points.is_finite():
+            c.add(f"scores[{i}].score", f"{item.score!r} is not a decimal number like \"3.5\"")
+        elif item.criterion in criteria:
+            c.add(f"scores[{i}].criterion", f"criterion {item.criterion!r} scored twice")
+        else:
+            criteria[item.criterion] = points
+    c.raise_if_any()
+    return criteria
+
+
+def score_error(exc: InvalidArgument) -> InvalidArgument:
+    """The rules core names ``score_sheets[k].scores[j]...``; the request has one sheet."""
+    return InvalidArgument([FieldViolation(re.sub(r"^score_sheets\[\d+\]\.", "", v.field),
+                                           v.description) for v in exc.violations])
+
+
+def _timestamp(at: datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(at)
+    return ts
+
+
+def _proto_cost_line(line: ledger.CostLine) -> funding_pb2.CostLine:
+    a = line.attributes
+    return funding_pb2.CostLine(
+        category=line.category, description=line.description, amount_cents=line.amount_cents,
+        vat_cents=int(a.get("vat_cents", 0)), salary_cents=int(a.get("salary_cents", 0)),
+        working_time_share=str(a.get("working_time_share", "")),
+        indirect_cost_rate=str(a.get("indirect_cost_rate", "")))
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def audit_entry(r: ledger.TransitionRecord) -> funding_pb2.AuditEntry:
+    return funding_pb2.AuditEntry(
+        action=r.action,
+        from_state=_enum_number(funding_pb2.ApplicationState, "APPLICATION_STATE_",
+                                r.from_state.value if r.from_state else None),
+        to_state=_enum_number(funding_pb2.ApplicationState, "APPLICATION_STATE_",
+                              r.to_state.value),
+        actor_id=r.actor.id, actor_role=r.actor.role.value, time=_timestamp(r.at),
+        reason=r.reason, rules_version=r.rules_version, request_id=r.request_id,
+        inputs_json=_json(r.inputs), explanation_json=_json(r.trace))
+
+
+def application(app: ledger.Application,
+                history: Sequence[ledger.TransitionRecord] = ()) -> funding_pb2.Application:
+    """The API form of a stored application (with its audit log when given)."""
+    message = funding_pb2.Application(
+        name=app.name,
+        kind=_enum_number(funding_pb2.ApplicationKind, "APPLICATION_KIND_", app.kind.value),
+        state=_enum_number(funding_pb2.ApplicationState, "APPLICATION_STATE_", app.state.value),
+        title=app.title,
+        applicant=funding_pb2.Applicant(kind=app.applicant_kind,
+                                        business_id=app.beneficiary.business_id,
+                                        name=app.beneficiary.name),
+        beneficiary_kind=_enum_number(funding_pb2.BeneficiaryKind, "BENEFICIARY_KIND_",
+                                      app.beneficiary.kind.value),
+        sector=app.sector, branch=app.branch.value, procurement_kind=app.procurement_kind,
+        cost_lines=[_proto_cost_line(c) for c in app.cost_lines],
+        exposure_cents=app.exposure_cents,
+        aid_granted_on=app.aid_granted_on.isoformat() if app.aid_granted_on else "",
+        claim_paid_cents=app.claim_paid_cents, rules_version=app.rules_version,
+        creator=app.owner_id,
+        scores=[funding_pb2.OfficerScore(
+            officer_id=s.officer_id,
+            scores=[funding_pb2.CriterionScore(criterion=k, score=str(v))
+                    for k, v in s.criteria.items()],
+            total=str(s.total), passed=s.passed, score_time=_timestamp(s.scored_at),
+            rules_version=s.rules_version) for s in app.scores],
+        create_time=_timestamp(app.created_at), update_time=_timestamp(app.updated_at),
+        etag=str(app.version), history=[audit_entry(r) for r in history])
+    if app.guarantee is not None:
+        g = app.guarantee
+        message.guarantee.CopyFrom(funding_pb2.GuaranteeTerms(
+            amount_cents=g.amount_cents, guarantee_rate=str(g.guarantee_rate),
+            cap_cents=g.cap_cents, fee_rate=str(g.fee_rate), term_months=g.term_months,
+            rating_class=g.rating_class))
+    if app.grant_cents is not None:
+        message.grant_cents = app.grant_cents
+    if app.gge_cents is not None:
+        message.gross_grant_equivalent_cents = app.gge_cents
+    return message
+
+
+def aid_response(record: ledger.AidRecord, business_id: str
+                 ) -> funding_pb2.RecordDeMinimisAidResponse:
+    return funding_pb2.RecordDeMinimisAidResponse(
+        business_id=business_id, granted_on=record.granted_on.isoformat(),
+        amount_cents=record.amount_cents, reference=record.reference)
+
+
+def fund_status_response(s: ledger.FundStatus) -> funding_pb2.GetFundStatusResponse:
+    return funding_pb2.GetFundStatusResponse(
+        capital_cents=s.capital_cents, committed_cents=s.committed_cents,
+        available_cents=s.available_cents, claims_paid_cents=s.claims_paid_cents,
+        paid_in_capital_cents=s.paid_in_capital_cents, capacity_cents=s.capacity_cents,
+        rules_version=s.rules_version)
+
+
+def exposure_response(rules_version: str, sectors: Sequence[ledger.Exposure],
+                      branches: Sequence[ledger.Exposure]) -> funding_pb2.GetExposureResponse:
+    def group(e: ledger.Exposure) -> funding_pb2.ExposureGroup:
+        return funding_pb2.ExposureGroup(key=e.key, committed_cents=e.committed_cents,
+                                         limit_cents=e.limit_cents, guarantee_count=e.guarantees)
+    return funding_pb2.GetExposureResponse(rules_version=rules_version,
+                                           sectors=[group(e) for e in sectors],
+                                           branches=[group(e) for e in branches])
+
+
+# ------------------------------------------------- the risk-appetite check (risk service)
+
+_COUNTERPARTY = {ledger.BeneficiaryKind.PUBLIC_UNIT: risk_pb2.COUNTERPARTY_KIND_PUBLIC_UNIT,
+                 ledger.BeneficiaryKind.COMPANY: risk_pb2.COUNTERPARTY_KIND_COMPANY}
+
+
+def risk_measure(measure: str) -> tuple[str, float]:
+    """``ES99.9`` -> ("ES", 0.999); ``VaR99.5`` -> ("VaR", 0.995). ValueError otherwise."""
+    match = re.fullmatch(r"(ES|VaR)(\d{2}(?:\.\d+)?)", measure)
+    if match is None:
+        raise ValueError(f"risk measure {measure!r} is not ES<level> or VaR<level>")
+    return match.group(1), float(Decimal(match.group(2)) / 100)
+
+
+def risk_guarantee(row: ledger.PortfolioRow, model: Mapping) -> risk_pb2.Guarantee:
+    """A ledger guarantee as the risk model sees it: the fund's exposure is the loss base
+    (guarantee rate and cap are already in it), default probability by rating class."""
+    pd_table = model["probability_of_default"]
+    pd = pd_table["by_rating"].get(row.rating_class.upper(), pd_table["default"])
+    return risk_pb2.Guarantee(
+        id=f"applications/{row.application_id}", exposure_cents=row.exposure_cents,
+        probability_of_default=float(pd), loss_given_default=float(model["loss_given_default"]),
+        guarantee_rate=1.0, sector=row.sector, branch=row.branch,
+        counterparty_kind=_COUNTERPARTY[row.beneficiary_kind],
+        factor_loadings=[float(model["factor_loading"])])
+
+
+def incremental_risk_request(portfolio: Sequence[ledger.PortfolioRow],
+                             candidate: ledger.PortfolioRow, model: Mapping,
+                             capital_cents: int, level: float
+                             ) -> risk_pb2.EvaluateIncrementalRiskRequest:
+    return risk_pb2.EvaluateIncrementalRiskRequest(
+        portfolio=[risk_guarantee(r, model) for r in portfolio],
+        candidate=risk_guarantee(candidate, model),
+        fund=risk_pb2.FundTerms(capital_cents=capital_cents,
+                                horizon_years=int(model["horizon_years"])),
+        dependence=risk_pb2.Dependence(copula=risk_pb2.COPULA_GAUSSIAN),
+        simulation=risk_pb2.PortfolioSimulationOptions(
+            scenario_count=int(model["scenario_count"]), seed=int(model["seed"]),
+            levels=[level]))
+
+
+def risk_figures(response: risk_pb2.EvaluateIncrementalRiskResponse, measure: str
+                 ) -> ledger.RiskFigures:
+    """The figure the risk-appetite rule checks, rounded up to the cent (prudent)."""
+    kind, level = risk_measure(measure)
+    tail = min(response.tail_risk, key=lambda t: abs(t.level - level), default=None)
+    if tail is None or abs(tail.level - level) > 1e-9:
+        raise ValueError(f"the risk service returned no figures at level {level}")
+    after, before = ((tail.expected_shortfall_after_cents, tail.expected_shortfall_before_cents)
+                     if kind == "ES" else
+                     (tail.value_at_risk_after_cents, tail.value_at_risk_before_cents))
+    return ledger.RiskFigures(
+        measure=measure, after_cents=math.ceil(after.value),
+        before_cents=math.ceil(before.value),
+        standard_error_cents=math.ceil(after.standard_error), seed=response.seed)

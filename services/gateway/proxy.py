@@ -5,7 +5,10 @@ Each backend call gets a deadline (the caller's, capped by the configured backen
 deadline). Retries come from the gRPC service config and apply only to methods whose
 proto declares ``idempotency_level`` NO_SIDE_EFFECTS or IDEMPOTENT, and only on
 UNAVAILABLE. A backend's status code and ``google.rpc`` details reach the caller
-unchanged.
+unchanged. A request larger than ``max_request_bytes`` is not even parsed: the hooks
+see an :class:`OversizedRequest` and refuse it (and the proxy does, if no hook did).
+Only the request id and what hooks add (the caller's identity) are forwarded as
+metadata, never the caller's own metadata.
 """
 
 from __future__ import annotations
@@ -14,18 +17,21 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
+from google.rpc import code_pb2, status_pb2
 
+from services.shared import grpc_errors
 from services.shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_KEY = "x-request-id"
+STREAM_DEADLINE_SECONDS = 3600.0
 # Trailing metadata that carries a backend's verdict back to the caller.
 _PASSED_TRAILERS = ("grpc-status-details-bin", "retry-after", REQUEST_ID_KEY)
 
@@ -57,14 +63,23 @@ def service_config(services: Sequence[ServiceDescriptor]) -> str:
     return json.dumps(config)
 
 
+@dataclass(frozen=True)
+class OversizedRequest:
+    """Stands in for a request above the size limit, which is never parsed."""
+
+    size_bytes: int
+
+
 @dataclass
 class CallContext:
     """What a hook sees of one forwarded call."""
 
     method: MethodDescriptor
-    request: object
+    request: object  # the parsed request, or an OversizedRequest
     context: grpc.aio.ServicerContext
     request_id: str
+    # Metadata sent to the backend; hooks may add to it (e.g. the caller's identity).
+    outgoing: list[tuple[str, str]] = field(default_factory=list)
 
 
 # A hook may inspect (and refuse, by aborting) a call before it is forwarded.
@@ -75,11 +90,13 @@ class ServiceProxy(grpc.GenericRpcHandler):
     """Serves one public service by forwarding every method to one backend channel."""
 
     def __init__(self, service: ServiceDescriptor, channel: grpc.aio.Channel,
-                 backend_deadline_seconds: float, hooks: Sequence[RequestHook] = ()):
+                 backend_deadline_seconds: float, hooks: Sequence[RequestHook] = (),
+                 max_request_bytes: int | None = None):
         self.descriptor = service
         self.channel = channel
         self.backend_deadline = backend_deadline_seconds
         self.hooks = list(hooks)
+        self.max_request_bytes = max_request_bytes
         self._handlers = {f"/{service.full_name}/{m.name}": self._handler(m)
                           for m in service.methods}
 
@@ -94,38 +111,60 @@ class ServiceProxy(grpc.GenericRpcHandler):
         request_class = GetMessageClass(method.input_type)
         response_class = GetMessageClass(method.output_type)
         path = f"/{self.descriptor.full_name}/{method.name}"
+        deserialize = request_class.FromString
+        if self.max_request_bytes is not None:
+            limit = self.max_request_bytes
+
+            def deserialize(raw: bytes, parse=request_class.FromString):
+                return OversizedRequest(len(raw)) if len(raw) > limit else parse(raw)
         if method.client_streaming:
-            raise NotImplementedError(f"{path}: client streaming is not forwarded yet")
+            # Streams (a portfolio sent in chunks) may run long: the caller's deadline
+            # governs, capped at STREAM_DEADLINE_SECONDS.
+            if not method.server_streaming:
+                raise NotImplementedError(f"{path}: client-only streaming is not forwarded")
+            backend = self.channel.stream_stream(
+                path, request_serializer=request_class.SerializeToString,
+                response_deserializer=response_class.FromString)
+            return grpc.stream_stream_rpc_method_handler(
+                self._forward_bidi(method, backend),
+                request_deserializer=deserialize,
+                response_serializer=response_class.SerializeToString)
         if method.server_streaming:
             backend = self.channel.unary_stream(
                 path, request_serializer=request_class.SerializeToString,
                 response_deserializer=response_class.FromString)
             return grpc.unary_stream_rpc_method_handler(
                 self._forward_stream(method, backend),
-                request_deserializer=request_class.FromString,
+                request_deserializer=deserialize,
                 response_serializer=response_class.SerializeToString)
         backend = self.channel.unary_unary(
             path, request_serializer=request_class.SerializeToString,
             response_deserializer=response_class.FromString)
         return grpc.unary_unary_rpc_method_handler(
             self._forward_unary(method, backend),
-            request_deserializer=request_class.FromString,
+            request_deserializer=deserialize,
             response_serializer=response_class.SerializeToString)
 
     async def _prepare(self, method, request, context) -> tuple[float, tuple]:
-        incoming = dict(context.invocation_metadata() or ())
-        request_id = incoming.get(REQUEST_ID_KEY) or uuid.uuid4().hex
+        # The server's CallObserver has set the request id; a bare proxy reads it here.
+        request_id = request_id_var.get() or dict(context.invocation_metadata() or ()).get(
+            REQUEST_ID_KEY) or uuid.uuid4().hex
         request_id_var.set(request_id)
         await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
-        call = CallContext(method, request, context, request_id)
+        call = CallContext(method, request, context, request_id, [(REQUEST_ID_KEY, request_id)])
         for hook in self.hooks:
             result = hook(call)
             if hasattr(result, "__await__"):
                 await result
+        if isinstance(request, OversizedRequest):
+            await grpc_errors.abort(context, status_pb2.Status(
+                code=code_pb2.RESOURCE_EXHAUSTED,
+                message=f"request of {request.size_bytes} bytes exceeds the limit of "
+                        f"{self.max_request_bytes} bytes"))
         remaining = context.time_remaining()
         timeout = self.backend_deadline if remaining is None else min(
             self.backend_deadline, max(remaining, 0.0))
-        return timeout, ((REQUEST_ID_KEY, request_id),)
+        return timeout, tuple(call.outgoing)
 
     @staticmethod
     async def _relay_error(error: grpc.aio.AioRpcError, context) -> None:
@@ -141,6 +180,35 @@ class ServiceProxy(grpc.GenericRpcHandler):
                 return await backend(request, timeout=timeout, metadata=metadata)
             except grpc.aio.AioRpcError as error:
                 await self._relay_error(error, context)
+        return forward
+
+    def _forward_bidi(self, method, backend):
+        async def forward(request_iterator, context):
+            first = await anext(aiter(request_iterator), None)
+            _, metadata = await self._prepare(method, first, context)
+            remaining = context.time_remaining()
+            timeout = STREAM_DEADLINE_SECONDS if remaining is None else min(
+                STREAM_DEADLINE_SECONDS, max(remaining, 0.0))
+
+            async def requests():
+                if first is not None:
+                    yield first
+                async for request in request_iterator:
+                    if isinstance(request, OversizedRequest):
+                        await grpc_errors.abort(context, status_pb2.Status(
+                            code=code_pb2.RESOURCE_EXHAUSTED,
+                            message=f"stream message of {request.size_bytes} bytes exceeds "
+                                    f"the limit of {self.max_request_bytes} bytes"))
+                    yield request
+
+            call = backend(requests(), timeout=timeout, metadata=metadata)
+            try:
+                async for reply in call:
+                    yield reply
+            except grpc.aio.AioRpcError as error:
+                await self._relay_error(error, context)
+            finally:
+                call.cancel()  # the caller left: stop the backend's work too
         return forward
 
     def _forward_stream(self, method, backend):

@@ -1,6 +1,9 @@
 """The gateway: the one public door. Serves ``ijh.risk.v1.RiskService`` and
-``ijh.funding.v1.FundingService`` by forwarding to the risk and funding services,
-and reports each public service's health from its backend's health.
+``ijh.funding.v1.FundingService`` over TLS (mutual TLS when a client CA is configured)
+by forwarding to the risk and funding services once the door's checks pass
+(:mod:`services.gateway.door`), and reports each public service's health from its
+backend's health. Health and reflection need no token (probes), but TLS all the same.
+Prometheus metrics are served over HTTP on ``IJH_GATEWAY_METRICS_ADDRESS``.
 """
 
 from __future__ import annotations
@@ -9,13 +12,26 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ijh.funding.v1 import funding_pb2
 from ijh.risk.v1 import risk_pb2
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
+from services.gateway.door import Door, RateLimiter
+from services.gateway.identity import TokenVerifier
+from services.gateway.policy import unresolved_owner_fields
 from services.gateway.proxy import ServiceProxy, service_config
+from services.shared import metrics
 from services.shared.config import Settings, client_options, load_settings
 from services.shared.logs import configure_logging
 from services.shared.server import Registration, ServiceRuntime
@@ -63,14 +79,65 @@ async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> N
         await asyncio.sleep(HEALTH_POLL_SECONDS)
 
 
+class ConfigurationError(Exception):
+    """The gateway cannot start safely with these settings."""
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials:
+    """TLS from IJH_GATEWAY_TLS_*; client certificates required when a client CA is set."""
+    if not settings.gateway_tls_cert or not settings.gateway_tls_key:
+        raise ConfigurationError("IJH_GATEWAY_TLS_CERT and IJH_GATEWAY_TLS_KEY must be set: "
+                                 "the gateway serves TLS only (`make run` makes dev ones)")
+    pair = (Path(settings.gateway_tls_key).read_bytes(),
+            Path(settings.gateway_tls_cert).read_bytes())
+    client_ca = (Path(settings.gateway_tls_client_ca).read_bytes()
+                 if settings.gateway_tls_client_ca else None)
+    return grpc.ssl_server_credentials([pair], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
+
+
+@dataclass
+class GatewayMetrics:
+    """The gateway's Prometheus registry and series."""
+
+    registry: CollectorRegistry
+    calls: metrics.CallMetrics
+    refusals: Counter
+
+    @classmethod
+    def create(cls) -> GatewayMetrics:
+        disable_created_metrics()  # no *_created series: they double the scrape
+        registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=registry)
+        refusals = Counter(metrics.REFUSALS.removesuffix("_total"),
+                           "Calls refused at the gateway's door, by reason", ["reason"],
+                           registry=registry)
+        # Placeholder until long-running operations exist: always 0 for now.
+        metrics.operations_in_flight_gauge(registry)
+        return cls(registry, metrics.CallMetrics(metrics.GATEWAY_PREFIX, registry), refusals)
+
+
 def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     """The gateway runtime and its backends (channels created inside the running loop)."""
+    if settings.gateway_max_request >= settings.max_message:
+        raise ConfigurationError("IJH_GATEWAY_MAX_REQUEST_BYTES must be below "
+                                 "IJH_MAX_MESSAGE_BYTES (the backends' limit)")
+    unresolved = unresolved_owner_fields([RISK_SERVICE, FUNDING_SERVICE])
+    if unresolved:
+        raise ConfigurationError(f"authorization table names missing fields: {unresolved}")
+    credentials = server_credentials(settings)
+    gateway_metrics = GatewayMetrics.create()
+    door = Door(TokenVerifier.from_settings(settings),
+                RateLimiter(settings.gateway_rate, settings.gateway_burst),
+                settings.gateway_max_request, gateway_metrics.refusals)
     backends = [Backend(RISK_SERVICE, settings.risk_address),
                 Backend(FUNDING_SERVICE, settings.funding_address)]
     registrations = []
     for backend in backends:
         backend.channel = backend_channel(backend.address, settings, [backend.service])
-        proxy = ServiceProxy(backend.service, backend.channel, settings.backend_deadline)
+        proxy = ServiceProxy(backend.service, backend.channel, settings.backend_deadline,
+                             hooks=[door], max_request_bytes=settings.gateway_max_request)
         registrations.append(Registration(
             full_name=backend.service.full_name,
             add_to_server=lambda handler, server: server.add_generic_rpc_handlers([handler]),
@@ -80,15 +147,34 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
         for backend in backends:
             await backend.channel.close()
 
+    metrics_http = []
+
+    async def serve_metrics() -> None:
+        server = metrics.serve_metrics(settings.gateway_metrics_address,
+                                       gateway_metrics.registry)
+        if server is not None:
+            metrics_http.append(server)
+
+    async def stop_metrics() -> None:
+        for server in metrics_http:
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
+
     runtime = ServiceRuntime("gateway", settings.gateway_address, settings, registrations,
-                             on_stop=[close_channels])
+                             on_start=[serve_metrics], on_stop=[close_channels, stop_metrics],
+                             credentials=credentials,
+                             observer=metrics.CallObserver(gateway_metrics.calls))
     return runtime, backends
 
 
 async def main() -> None:
     settings = load_settings()
     configure_logging("gateway", settings.log_level)
-    runtime, backends = build_gateway(settings)
+    try:
+        runtime, backends = build_gateway(settings)
+    except (ConfigurationError, OSError, ValueError) as exc:
+        log.error("cannot start", extra={"error": f"{type(exc).__name__}: {exc}"})
+        raise SystemExit(2) from None
     watcher = asyncio.create_task(_watch_backends_after_start(runtime, backends))
     try:
         await runtime.run_until_signalled()

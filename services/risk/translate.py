@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from enum import Enum
 
+import numpy as np
 from ijh.events.v1 import events_pb2
 from ijh.risk.v1 import risk_pb2
 
 from services.risk.engine.estimate import Estimate
+from services.risk.engine import portfolio as pf
 from services.risk.engine.procurement import model as m
+from services.shared.errors import Collector, FieldViolation, InvalidArgument
 
 
 def _enum(engine_enum: type[Enum], proto_enum, value: int) -> Enum:
@@ -223,3 +228,213 @@ def guarantee_evaluated_event(g: m.GuaranteeEvaluation
         expected_payout_cents=g.expected_payout_cents.value,
         probability_of_payout=g.payout_probability.value,
         break_even_fee_rate=g.break_even_fee_rate.value)
+
+
+# ---------------------------------------------------------------- the fund's portfolio
+
+_METHOD_NAMES = {
+    risk_pb2.PORTFOLIO_METHOD_UNSPECIFIED: "auto",
+    risk_pb2.PORTFOLIO_METHOD_MONTE_CARLO: "monte_carlo",
+    risk_pb2.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING: "importance_sampling",
+    risk_pb2.PORTFOLIO_METHOD_SEMI_ANALYTIC: "semi_analytic",
+    risk_pb2.PORTFOLIO_METHOD_CREDITRISKPLUS: "creditriskplus",
+}
+_METHOD_ENUMS = {name: value for value, name in _METHOD_NAMES.items() if name != "auto"}
+_COUNTERPARTY = {risk_pb2.COUNTERPARTY_KIND_PUBLIC_UNIT: "public_unit",
+                 risk_pb2.COUNTERPARTY_KIND_COMPANY: "company"}
+
+
+def portfolio_method(value: int) -> str:
+    if value not in _METHOD_NAMES:
+        raise InvalidArgument(FieldViolation("simulation.method", f"unknown method {value}"))
+    return _METHOD_NAMES[value]
+
+
+def fund_terms(f: risk_pb2.FundTerms) -> pf.Fund:
+    return pf.Fund(
+        capital_cents=f.capital_cents, horizon_years=f.horizon_years or 1,
+        portfolio_cap_rate=f.portfolio_cap_rate if f.HasField("portfolio_cap_rate") else None,
+        annual_fee_income_cents=(f.annual_fee_income_cents
+                                 if f.HasField("annual_fee_income_cents") else None))
+
+
+def dependence(d: risk_pb2.Dependence) -> pf.Dependence:
+    c = Collector()
+    values = list(d.factor_correlation) or [1.0]
+    size = math.isqrt(len(values))
+    c.check(size * size == len(values), "dependence.factor_correlation",
+            f"must be a square matrix, row-major; got {len(values)} numbers")
+    copula = {risk_pb2.COPULA_UNSPECIFIED: "gaussian", risk_pb2.COPULA_GAUSSIAN: "gaussian",
+              risk_pb2.COPULA_STUDENT_T: "student_t"}.get(d.copula)
+    c.check(copula is not None, "dependence.copula", f"unknown copula {d.copula}")
+    c.raise_if_any()
+    return pf.Dependence(np.asarray(values, dtype=np.float64).reshape(size, size),
+                         copula or "gaussian",
+                         d.degrees_of_freedom if copula == "student_t" else None)
+
+
+def portfolio(guarantees: Sequence[risk_pb2.Guarantee], d: risk_pb2.Dependence,
+              factor_count: int, field: str = "guarantees") -> pf.Portfolio:
+    """Columns from guarantee messages; names become codes. Values are checked by the
+    engine's ``validate_model``; here only what the arrays cannot carry."""
+    c = Collector()
+    n = len(guarantees)
+    sector_names: dict[str, int] = {}
+    sector_loading = {s.sector: (s.factor_index, s.loading) for s in d.sector_loadings}
+    sector_codes = np.empty(n, np.int32)
+    branch_codes = np.empty(n, np.int32)
+    kind_codes = np.empty(n, np.int32)
+    loadings = np.zeros((n, factor_count))
+    curves: list[list[float]] = []
+    for i, g in enumerate(guarantees):
+        sector_codes[i] = sector_names.setdefault(g.sector, len(sector_names))
+        if g.branch in pf.BRANCHES:
+            branch_codes[i] = pf.BRANCHES.index(g.branch)
+        else:
+            c.add(f"{field}[{i}].branch", f"must be one of {', '.join(pf.BRANCHES)}")
+            branch_codes[i] = 0
+        kind = _COUNTERPARTY.get(g.counterparty_kind)
+        if kind is None:
+            c.add(f"{field}[{i}].counterparty_kind", "must be PUBLIC_UNIT or COMPANY")
+            kind = "company"
+        kind_codes[i] = pf.COUNTERPARTY_KINDS.index(kind)
+        if g.factor_loadings:
+            if len(g.factor_loadings) == factor_count:
+                loadings[i] = g.factor_loadings
+            else:
+                c.add(f"{field}[{i}].factor_loadings",
+                      f"has {len(g.factor_loadings)} loadings; the model has {factor_count} "
+                      "factors")
+        elif g.sector in sector_loading:
+            index, value = sector_loading[g.sector]
+            if 0 <= index < factor_count:
+                loadings[i, index] = value
+            else:
+                c.add("dependence.sector_loadings", f"factor_index {index} of sector "
+                      f"{g.sector!r} outside 0..{factor_count - 1}")
+        else:
+            c.add(f"{field}[{i}].factor_loadings",
+                  f"empty, and sector {g.sector!r} has no entry in dependence.sector_loadings")
+        curves.append(list(g.cumulative_default_probability))
+        if len(c.violations) > 100:
+            break
+    c.raise_if_any()
+    curve = None
+    if any(curves):
+        width = max(len(row) for row in curves)
+        bad = [i for i, row in enumerate(curves) if len(row) not in (0, width)]
+        if bad:
+            raise InvalidArgument([FieldViolation(
+                f"{field}[{i}].cumulative_default_probability",
+                f"must have {width} years like the others, or none") for i in bad[:100]])
+        years = np.arange(1, width + 1)
+        curve = np.array([row if row else
+                          list(1 - (1 - guarantees[i].probability_of_default) ** years)
+                          for i, row in enumerate(curves)], dtype=np.float64)
+    return pf.Portfolio.from_arrays(
+        exposure_cents=np.fromiter((g.exposure_cents for g in guarantees), np.int64, n),
+        probability_of_default=np.fromiter(
+            (g.probability_of_default for g in guarantees), np.float64, n),
+        loss_given_default=np.fromiter((g.loss_given_default for g in guarantees),
+                                       np.float64, n),
+        loss_given_default_std=np.fromiter((g.loss_given_default_std for g in guarantees),
+                                           np.float64, n),
+        guarantee_rate=np.fromiter((g.guarantee_rate or 1.0 for g in guarantees),
+                                   np.float64, n),
+        cap_cents=np.fromiter((g.cap_cents if g.HasField("cap_cents") else max(
+            g.exposure_cents, 0) for g in guarantees), np.int64, n),
+        deductible_cents=np.fromiter((g.deductible_cents for g in guarantees), np.int64, n),
+        fee_rate=np.fromiter((g.fee_rate for g in guarantees), np.float64, n),
+        sector=sector_codes, branch=branch_codes, counterparty_kind=kind_codes,
+        factor_loadings=loadings, cumulative_default_probability=curve,
+        sector_names=tuple(sector_names) or ("default",))
+
+
+def _estimates(items) -> list[risk_pb2.Estimate]:
+    return [estimate(e) for e in items]
+
+
+def progress(p: pf.Progress, level: float) -> risk_pb2.SimulatePortfolioResponse:
+    return risk_pb2.SimulatePortfolioResponse(progress=risk_pb2.SimulationProgress(
+        scenarios_done=p.scenarios_done, scenarios_total=p.scenarios_total,
+        expected_loss_cents=estimate(p.expected_loss_cents), level=level,
+        value_at_risk_cents=estimate(p.value_at_risk_cents),
+        expected_shortfall_cents=estimate(p.expected_shortfall_cents)))
+
+
+def portfolio_result(r: pf.PortfolioResult, guarantee_count: int,
+                     contributions: pf.RiskContributions | None = None,
+                     ids: Sequence[str] = (), top: int = 20) -> risk_pb2.PortfolioRiskResult:
+    result = risk_pb2.PortfolioRiskResult(
+        method=_METHOD_ENUMS.get(r.method, 0), seed=r.seed, scenario_count=r.scenarios,
+        expected_loss_cents=estimate(r.expected_loss_cents),
+        tail_risk=[risk_pb2.TailRisk(level=t.level,
+                                     value_at_risk_cents=estimate(t.value_at_risk_cents),
+                                     expected_shortfall_cents=estimate(
+                                         t.expected_shortfall_cents)) for t in r.tail_risk],
+        exhaustion_probability_by_year=_estimates(r.exhaustion_probability_by_year),
+        loss_histogram_edges_cents=list(map(float, r.loss_histogram_edges_cents)),
+        loss_histogram_probability=list(map(float, r.loss_histogram_probability)),
+        portfolio_cap_cents=r.portfolio_cap_cents or 0, capital_cents=r.capital_cents,
+        annual_fee_income_cents=r.annual_fee_income_cents,
+        importance_shift=list(map(float, r.importance_shift if r.importance_shift is not None
+                                  else ())),
+        effective_sample_size=float(r.effective_sample_size or 0.0),
+        cancelled=r.cancelled, notes=list(r.notes), guarantee_count=guarantee_count)
+    if contributions is not None:
+        order = np.argsort(-contributions.guarantee_es_cents, kind="stable")[:top]
+        result.contributions.CopyFrom(risk_pb2.RiskContributions(
+            level=contributions.level,
+            value_at_risk_cents=estimate(contributions.value_at_risk_cents),
+            expected_shortfall_cents=estimate(contributions.expected_shortfall_cents),
+            conditional_tail_loss_cents=float(contributions.conditional_tail_loss_cents),
+            top_guarantees=[risk_pb2.GuaranteeContribution(
+                row=int(i), id=ids[i] if i < len(ids) else "",
+                expected_shortfall_cents=risk_pb2.Estimate(
+                    value=float(contributions.guarantee_es_cents[i]),
+                    standard_error=float(contributions.guarantee_es_standard_error[i])),
+                value_at_risk_cents=risk_pb2.Estimate(
+                    value=float(contributions.guarantee_var_cents[i]),
+                    standard_error=float(contributions.guarantee_var_standard_error[i])))
+                for i in order],
+            by_sector=[_group(g) for g in contributions.by_sector],
+            by_branch=[_group(g) for g in contributions.by_branch]))
+    return result
+
+
+def _group(g: pf.GroupContribution) -> risk_pb2.GroupContribution:
+    return risk_pb2.GroupContribution(name=g.name,
+                                      expected_shortfall_cents=estimate(g.expected_shortfall_cents),
+                                      value_at_risk_cents=estimate(g.value_at_risk_cents))
+
+
+def incremental_response(r: pf.IncrementalRisk, method: str
+                         ) -> risk_pb2.EvaluateIncrementalRiskResponse:
+    return risk_pb2.EvaluateIncrementalRiskResponse(
+        method=_METHOD_ENUMS.get(method, 0), seed=r.seed, scenario_count=r.scenarios,
+        expected_loss_change_cents=estimate(r.expected_loss_change_cents),
+        tail_risk=[risk_pb2.IncrementalTailRisk(
+            level=t.level,
+            value_at_risk_before_cents=estimate(t.value_at_risk_before_cents),
+            value_at_risk_after_cents=estimate(t.value_at_risk_after_cents),
+            value_at_risk_change_cents=estimate(t.value_at_risk_change_cents),
+            expected_shortfall_before_cents=estimate(t.expected_shortfall_before_cents),
+            expected_shortfall_after_cents=estimate(t.expected_shortfall_after_cents),
+            expected_shortfall_change_cents=estimate(t.expected_shortfall_change_cents))
+            for t in r.tail_risk],
+        exhaustion_probability_before_by_year=_estimates(r.exhaustion_probability_before_by_year),
+        exhaustion_probability_after_by_year=_estimates(r.exhaustion_probability_after_by_year),
+        exhaustion_probability_change_by_year=_estimates(r.exhaustion_probability_change_by_year))
+
+
+def portfolio_simulated_event(r: pf.PortfolioResult, guarantee_count: int
+                              ) -> events_pb2.PortfolioSimulated:
+    top = r.tail_risk[-1] if r.tail_risk else None
+    return events_pb2.PortfolioSimulated(
+        seed=r.seed, scenario_count=r.scenarios, guarantee_count=guarantee_count,
+        method=r.method, expected_loss_cents=r.expected_loss_cents.value,
+        value_at_risk_999_cents=top.value_at_risk_cents.value if top else 0.0,
+        expected_shortfall_999_cents=top.expected_shortfall_cents.value if top else 0.0,
+        exhaustion_probability=(r.exhaustion_probability_by_year[-1].value
+                                if r.exhaustion_probability_by_year else 0.0),
+        cancelled=r.cancelled)

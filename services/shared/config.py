@@ -46,7 +46,47 @@ class Settings:
         "IJH_MAX_MESSAGE_BYTES", str(64 * 1024 * 1024),
         "largest gRPC message sent or received by any service")
     max_scenarios: str = _setting(
-        "IJH_MAX_SCENARIOS", "2000000", "largest Monte Carlo scenario count a request may ask")
+        "IJH_MAX_SCENARIOS", "2000000",
+        "largest scenario count of a procurement risk estimate")
+    max_guarantees: str = _setting(
+        "IJH_MAX_GUARANTEES", "2000000", "largest portfolio a simulation accepts")
+    max_portfolio_scenarios: str = _setting(
+        "IJH_MAX_PORTFOLIO_SCENARIOS", "50000000",
+        "largest scenario count of a portfolio simulation")
+    gateway_tls_cert: str = _setting(
+        "IJH_GATEWAY_TLS_CERT", "",
+        "gateway: PEM certificate chain it serves TLS with (required; `make run` uses "
+        "`var/dev-pki/server.pem`)")
+    gateway_tls_key: str = _setting(
+        "IJH_GATEWAY_TLS_KEY", "", "gateway: PEM private key of that certificate (required)")
+    gateway_tls_client_ca: str = _setting(
+        "IJH_GATEWAY_TLS_CLIENT_CA", "",
+        "gateway: PEM CA bundle; when set, callers must present a client certificate it "
+        "signed (mutual TLS)")
+    jwt_public_keys: str = _setting(
+        "IJH_JWT_PUBLIC_KEYS", "",
+        "gateway: comma-separated paths of PEM public keys (ES256/RS256) trusted to sign "
+        "bearer tokens")
+    jwt_jwks_file: str = _setting(
+        "IJH_JWT_JWKS_FILE", "", "gateway: path of a JWKS file of further trusted signing keys")
+    jwt_issuers: str = _setting(
+        "IJH_JWT_ISSUERS", "", "gateway: comma-separated trusted token issuers (`iss`; required)")
+    jwt_audience: str = _setting(
+        "IJH_JWT_AUDIENCE", "ijh-gateway", "gateway: the audience (`aud`) tokens must name")
+    jwt_leeway_seconds: str = _setting(
+        "IJH_JWT_LEEWAY_SECONDS", "30", "gateway: clock skew allowed on `exp`/`nbf`/`iat`")
+    gateway_max_request_bytes: str = _setting(
+        "IJH_GATEWAY_MAX_REQUEST_BYTES", str(4 * 1024 * 1024),
+        "gateway: largest request it forwards (must be below IJH_MAX_MESSAGE_BYTES); "
+        "larger ones get RESOURCE_EXHAUSTED")
+    gateway_rate_per_second: str = _setting(
+        "IJH_GATEWAY_RATE_PER_SECOND", "20",
+        "gateway: calls per second each caller (token subject) may make on average")
+    gateway_rate_burst: str = _setting(
+        "IJH_GATEWAY_RATE_BURST", "40", "gateway: calls a caller may make at once above the rate")
+    gateway_metrics_address: str = _setting(
+        "IJH_GATEWAY_METRICS_ADDRESS", "127.0.0.1:9464",
+        "gateway: Prometheus `/metrics` over HTTP; `0` disables")
 
     # Typed views: the one place that parses.
     @property
@@ -62,12 +102,30 @@ class Settings:
         return int(self.max_message_bytes)
 
     @property
+    def gateway_max_request(self) -> int:
+        return int(self.gateway_max_request_bytes)
+
+    @property
+    def gateway_rate(self) -> float:
+        return float(self.gateway_rate_per_second)
+
+    @property
+    def gateway_burst(self) -> float:
+        return float(self.gateway_rate_burst)
+
+    @property
+    def jwt_leeway(self) -> float:
+        return float(self.jwt_leeway_seconds)
+
+    @property
     def var_path(self) -> Path:
         return Path(self.var_dir)
 
     @property
     def ledger_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.var_path / 'funding.db'}"
+        """The ledger database: IJH_DATABASE_URL, else SQLite ``funding.sqlite3`` under
+        IJH_VAR_DIR (the same file name as ``storage.engine.default_url``)."""
+        return self.database_url or f"sqlite+pysqlite:///{self.var_path / 'funding.sqlite3'}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -82,6 +82,11 @@ class PermissionDenied(DomainError):
     """The caller may not do this; the message says why."""
 
 
+class Unauthenticated(DomainError):
+    """The call carries no usable caller identity (e.g. it bypassed the gateway).
+    Maps to UNAUTHENTICATED."""
+
+
 class Collector:
     """Gathers field violations so a validator reports every bad field at once.
 

@@ -55,6 +55,7 @@ def to_status(exc: errors.DomainError) -> status_pb2.Status:
         errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
         errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
         errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
+        errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
     }.get(type(exc), code_pb2.FAILED_PRECONDITION)
     return status_pb2.Status(code=code, message=str(exc))
 

@@ -1,7 +1,9 @@
 """The gRPC server frame every service runs in.
 
 One place decides: health per service name (grpcio-health-checking), reflection,
-message-size and keepalive options, JSON logs, and graceful shutdown on
+message-size and keepalive options, JSON logs with the caller's request id and one
+access line per call (:class:`~services.shared.metrics.CallObserver`), TLS when
+credentials are given (the gateway), and graceful shutdown on
 SIGTERM/SIGINT (health goes NOT_SERVING first so balancers stop sending, then
 in-flight calls get ``grace`` seconds).
 """
@@ -19,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.shared.config import Settings, server_options
+from services.shared.metrics import CallObserver
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ class ServiceRuntime:
     settings: Settings
     registrations: Sequence[Registration]
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    # TLS for the port; None serves plaintext (backends, reachable by the gateway only).
+    credentials: grpc.ServerCredentials | None = None
+    # Request id + access log (+ metrics when it has them); a plain one when None.
+    observer: CallObserver | None = None
     on_start: Sequence[Callable[[], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     server: grpc.aio.Server | None = None
@@ -51,8 +58,9 @@ class ServiceRuntime:
         """Run start hooks, bind, serve, mark every service SERVING; returns the port."""
         for hook in self.on_start:
             await hook()
+        observer = self.observer or CallObserver()
         self.server = grpc.aio.server(
-            interceptors=list(self.interceptors), options=server_options(self.settings))
+            interceptors=[observer, *self.interceptors], options=server_options(self.settings))
         for registration in self.registrations:
             registration.add_to_server(registration.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -60,7 +68,10 @@ class ServiceRuntime:
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], self.server)
-        self.port = self.server.add_insecure_port(self.address)
+        if self.credentials is None:
+            self.port = self.server.add_insecure_port(self.address)
+        else:
+            self.port = self.server.add_secure_port(self.address, self.credentials)
         if self.port == 0:
             raise OSError(f"{self.name}: cannot listen on {self.address}")
         await self.server.start()

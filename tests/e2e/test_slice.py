@@ -134,8 +134,9 @@ def _bad_fields(error: grpc.aio.AioRpcError) -> dict[str, str]:
 
 def test_readme_grpcurl_call_returns_the_grant(stack):
     result = subprocess.run(
-        [str(GRPCURL), "-plaintext", "-d", "@", stack.gateway.address,
-         "ijh.funding.v1.FundingService/ComputeGrant"],
+        [str(GRPCURL), "-cacert", str(stack.pki.ca),
+         "-H", f"authorization: Bearer {stack.token('officer')}",
+         "-d", "@", stack.gateway.address, "ijh.funding.v1.FundingService/ComputeGrant"],
         stdin=open(ROOT / "examples/grant.json"), capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)

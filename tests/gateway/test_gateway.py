@@ -35,12 +35,20 @@ def _grant_request() -> funding_pb2.ComputeGrantRequest:
                                          amount_cents=100_00)])
 
 
+def _channel(stack, process, token_name: str | None = "officer") -> grpc.Channel:
+    """Plaintext to a backend; TLS (+ a demo token) to the gateway."""
+    if process is stack.gateway:
+        return stack.gateway_channel(token_name)
+    return grpc.insecure_channel(process.address)
+
+
 def test_every_service_reports_serving(stack):
     expected = [(stack.risk, ["", "ijh.risk.v1.RiskService"]),
                 (stack.funding, ["", "ijh.funding.v1.FundingService"]),
                 (stack.gateway, ["", *PUBLIC])]
     for process, names in expected:
-        with grpc.insecure_channel(process.address) as channel:
+        # Probes need no token, but the gateway's port is TLS only.
+        with _channel(stack, process, token_name=None) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             for name in names:
                 reply = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
@@ -48,7 +56,7 @@ def test_every_service_reports_serving(stack):
 
 
 def test_gateway_reflection_lists_the_public_services(stack):
-    with grpc.insecure_channel(stack.gateway.address) as channel:
+    with stack.gateway_channel(token_name=None) as channel:
         services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
     assert set(PUBLIC) <= services
     assert "grpc.health.v1.Health" in services
@@ -61,7 +69,7 @@ def test_backend_down_gives_unavailable_not_a_hang(nats_server, tmp_path):
         "IJH_FUNDING_ADDRESS": f"127.0.0.1:{free_port()}",
     }, start_gateway_only=True)
     try:
-        with grpc.insecure_channel(stack.gateway.address) as channel:
+        with stack.gateway_channel() as channel:
             with pytest.raises(grpc.RpcError) as failure:
                 funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
                     _grant_request(), timeout=20)
@@ -83,7 +91,7 @@ def test_one_backend_killed_the_other_still_served(nats_server, tmp_path):
     stack = start_stack(nats_server, tmp_path)
     try:
         stack.risk.kill()
-        with grpc.insecure_channel(stack.gateway.address) as channel:
+        with stack.gateway_channel() as channel:
             with pytest.raises(grpc.RpcError) as failure:
                 risk_pb2_grpc.RiskServiceStub(channel).EstimateProcurementRisk(
                     risk_pb2.EstimateProcurementRiskRequest(), timeout=20)
@@ -100,9 +108,8 @@ def test_backend_error_details_pass_through_the_gateway_unchanged(stack):
     request.cost_lines[0].category = "champagne"
     answers = {}
     for process in (stack.funding, stack.gateway):
-        with grpc.insecure_channel(process.address) as channel:
-            with pytest.raises(grpc.RpcError) as failure:
-                funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(request, timeout=10)
+        with _channel(stack, process) as channel, pytest.raises(grpc.RpcError) as failure:
+            funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(request, timeout=10)
         status = rpc_status.from_call(failure.value)
         answers[process.module] = (failure.value.code(), status)
     direct_code, direct = answers["funding"]

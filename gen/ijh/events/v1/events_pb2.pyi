@@ -51,3 +51,83 @@ class ProcurementGuaranteeEvaluated(_message.Message):
     probability_of_payout: float
     break_even_fee_rate: float
     def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_payout_cents: _Optional[float] = ..., probability_of_payout: _Optional[float] = ..., break_even_fee_rate: _Optional[float] = ...) -> None: ...
+
+class PortfolioSimulated(_message.Message):
+    __slots__ = ("seed", "scenario_count", "guarantee_count", "method", "expected_loss_cents", "value_at_risk_999_cents", "expected_shortfall_999_cents", "exhaustion_probability", "cancelled")
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_999_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_999_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    seed: int
+    scenario_count: int
+    guarantee_count: int
+    method: str
+    expected_loss_cents: float
+    value_at_risk_999_cents: float
+    expected_shortfall_999_cents: float
+    exhaustion_probability: float
+    cancelled: bool
+    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., guarantee_count: _Optional[int] = ..., method: _Optional[str] = ..., expected_loss_cents: _Optional[float] = ..., value_at_risk_999_cents: _Optional[float] = ..., expected_shortfall_999_cents: _Optional[float] = ..., exhaustion_probability: _Optional[float] = ..., cancelled: _Optional[bool] = ...) -> None: ...
+
+class ApplicationStateChanged(_message.Message):
+    __slots__ = ("application", "application_id", "kind", "action", "from_state", "state", "actor_id", "actor_role", "reason", "rules_version", "at", "business_id", "sector", "branch", "grant_cents", "gge_cents", "exposure_cents", "claim_paid_cents")
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    FROM_STATE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ROLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RULES_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    SECTOR_FIELD_NUMBER: _ClassVar[int]
+    BRANCH_FIELD_NUMBER: _ClassVar[int]
+    GRANT_CENTS_FIELD_NUMBER: _ClassVar[int]
+    GGE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_PAID_CENTS_FIELD_NUMBER: _ClassVar[int]
+    application: str
+    application_id: int
+    kind: str
+    action: str
+    from_state: str
+    state: str
+    actor_id: str
+    actor_role: str
+    reason: str
+    rules_version: str
+    at: str
+    business_id: str
+    sector: str
+    branch: str
+    grant_cents: int
+    gge_cents: int
+    exposure_cents: int
+    claim_paid_cents: int
+    def __init__(self, application: _Optional[str] = ..., application_id: _Optional[int] = ..., kind: _Optional[str] = ..., action: _Optional[str] = ..., from_state: _Optional[str] = ..., state: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., reason: _Optional[str] = ..., rules_version: _Optional[str] = ..., at: _Optional[str] = ..., business_id: _Optional[str] = ..., sector: _Optional[str] = ..., branch: _Optional[str] = ..., grant_cents: _Optional[int] = ..., gge_cents: _Optional[int] = ..., exposure_cents: _Optional[int] = ..., claim_paid_cents: _Optional[int] = ...) -> None: ...
+
+class DeMinimisAidRecorded(_message.Message):
+    __slots__ = ("business_id", "granted_on", "amount_cents", "reference", "actor_id", "actor_role", "at")
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_ON_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_CENTS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ROLE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    business_id: str
+    granted_on: str
+    amount_cents: int
+    reference: str
+    actor_id: str
+    actor_role: str
+    at: str
+    def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...

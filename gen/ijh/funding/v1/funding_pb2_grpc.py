@@ -41,6 +41,76 @@ class FundingServiceStub:
                 request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ComputeGrantRequest.SerializeToString,
                 response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ComputeGrantResponse.FromString,
                 _registered_method=True)
+        self.ScoreApplication = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/ScoreApplication',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ScoreApplicationRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ScoreApplicationResponse.FromString,
+                _registered_method=True)
+        self.ListParameters = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/ListParameters',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListParametersRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListParametersResponse.FromString,
+                _registered_method=True)
+        self.CreateApplication = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/CreateApplication',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CreateApplicationRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CreateApplicationResponse.FromString,
+                _registered_method=True)
+        self.GetApplication = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/GetApplication',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetApplicationRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetApplicationResponse.FromString,
+                _registered_method=True)
+        self.ListApplications = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/ListApplications',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListApplicationsRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListApplicationsResponse.FromString,
+                _registered_method=True)
+        self.SubmitApplication = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/SubmitApplication',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.SubmitApplicationRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.SubmitApplicationResponse.FromString,
+                _registered_method=True)
+        self.RecordScores = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/RecordScores',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordScoresRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordScoresResponse.FromString,
+                _registered_method=True)
+        self.DecideApplication = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/DecideApplication',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.DecideApplicationRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.DecideApplicationResponse.FromString,
+                _registered_method=True)
+        self.ActivateGuarantee = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/ActivateGuarantee',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ActivateGuaranteeRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ActivateGuaranteeResponse.FromString,
+                _registered_method=True)
+        self.RecordClaim = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/RecordClaim',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordClaimRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordClaimResponse.FromString,
+                _registered_method=True)
+        self.ExpireGuarantee = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/ExpireGuarantee',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ExpireGuaranteeRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ExpireGuaranteeResponse.FromString,
+                _registered_method=True)
+        self.RecordDeMinimisAid = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/RecordDeMinimisAid',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidResponse.FromString,
+                _registered_method=True)
+        self.GetFundStatus = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/GetFundStatus',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusResponse.FromString,
+                _registered_method=True)
+        self.GetExposure = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/GetExposure',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetExposureRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetExposureResponse.FromString,
+                _registered_method=True)
 
 
 class FundingServiceServicer:
@@ -52,9 +122,133 @@ class FundingServiceServicer:
         """Computes the IJH planning grant of an application under the rules in force on
         its reference date. Pure: nothing is stored.
 
-        Rounding: each accepted cost line is computed exactly (Decimal) and the grant
-        is rounded once, at the end, by the rounding rule in force (a parameter; see
-        the explanation trace for the rule applied).
+        Rounding (both are dated parameters, named in the explanation): an own-personnel
+        line, salary x share x (1 + indirect rate), is rounded half up to the cent
+        (cost_line_rounding); the grant, eligible total x grant rate, is rounded down to
+        the cent (grant_rounding), so it never exceeds the rate. Example: a salary of
+        100001 cents at share 0.5 is 50000.5 -> 50001 cents; its grant 25000.5 -> 25000.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScoreApplication(self, request, context):
+        """Aggregates several officers' scores of one application under the rubric in force
+        on the reference date: per-criterion mean, spread and pass/fail, the overall
+        outcome, and a flag where officers disagree. Pure: nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListParameters(self, request, context):
+        """Lists every rule parameter in force on a date with its value and legal reference.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApplication(self, request, context):
+        """---- The ledger: applications "applications/{id}", decisions, the fund's guarantees.
+        Every ledger call needs the caller identity the gateway sends as metadata
+        (x-ijh-caller-subject, x-ijh-caller-role, and x-ijh-caller-business-id for
+        agencies); without it the answer is UNAUTHENTICATED. Every change is one
+        transaction (state, audit entry, event) and carries a request_id (1..200
+        characters): a retry with the same request_id returns the first result, even after
+        the application moved on; the same request_id with other content is
+        ALREADY_EXISTS. A refused change writes nothing. Life cycle:
+        draft -submit-> submitted -score-> scored -approve-> approved -activate-> active
+        scored -reject-> rejected; active -claim-> claimed | -expire-> expired
+        (activate, claim and expire are for guarantees only). A transition not allowed from
+        the current state is FAILED_PRECONDITION with a PreconditionFailure of type
+        TRANSITION; a broken rule names itself (FOUR_EYES, SCORE, FUND_CAPACITY,
+        DE_MINIMIS, RISK_APPETITE, RISK_CHECK_UNAVAILABLE, ...).
+
+        Creates a draft application for an IJH planning grant or a fund guarantee. An
+        agency may create only for its own business ID (applicant.business_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApplication(self, request, context):
+        """Reads one application. Agencies may read only their own business ID's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApplications(self, request, context):
+        """Lists applications in creation order, filtered, a page at a time. Agencies list
+        only their own business ID's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitApplication(self, request, context):
+        """draft -> submitted (the creating agency or an officer). An IJH grant is computed
+        under the rules in force today and stored with its trace.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordScores(self, request, context):
+        """Records one officer's score sheet (submitted|scored -> scored); each officer scores
+        an application once; the rules core aggregates all sheets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideApplication(self, request, context):
+        """scored -> approved | rejected, with a reason. Approval checks the two-person rule,
+        the aggregate score and, for a guarantee, every fund rule (capacity, limits,
+        concentration, de minimis, risk appetite via the risk service) under lock.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivateGuarantee(self, request, context):
+        """approved -> active: the guarantee is in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordClaim(self, request, context):
+        """active -> claimed: pays a claim (1 ..= the guarantee's exposure), reducing capital.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExpireGuarantee(self, request, context):
+        """active -> expired: the term ended without a claim; its exposure is released.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordDeMinimisAid(self, request, context):
+        """Registers de minimis aid a company received elsewhere (its de minimis declaration),
+        so that it counts against the ceiling. Officers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFundStatus(self, request, context):
+        """The fund's position under today's rules: capital, committed, available, claims paid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExposure(self, request, context):
+        """Committed exposure per sector and per administrative branch, with today's limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -67,6 +261,76 @@ def add_FundingServiceServicer_to_server(servicer, server):
                     servicer.ComputeGrant,
                     request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ComputeGrantRequest.FromString,
                     response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ComputeGrantResponse.SerializeToString,
+            ),
+            'ScoreApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScoreApplication,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ScoreApplicationRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ScoreApplicationResponse.SerializeToString,
+            ),
+            'ListParameters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListParameters,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListParametersRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListParametersResponse.SerializeToString,
+            ),
+            'CreateApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApplication,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CreateApplicationRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CreateApplicationResponse.SerializeToString,
+            ),
+            'GetApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplication,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetApplicationRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetApplicationResponse.SerializeToString,
+            ),
+            'ListApplications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApplications,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListApplicationsRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ListApplicationsResponse.SerializeToString,
+            ),
+            'SubmitApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitApplication,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.SubmitApplicationRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.SubmitApplicationResponse.SerializeToString,
+            ),
+            'RecordScores': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordScores,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordScoresRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordScoresResponse.SerializeToString,
+            ),
+            'DecideApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideApplication,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.DecideApplicationRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.DecideApplicationResponse.SerializeToString,
+            ),
+            'ActivateGuarantee': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateGuarantee,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ActivateGuaranteeRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ActivateGuaranteeResponse.SerializeToString,
+            ),
+            'RecordClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordClaim,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordClaimRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordClaimResponse.SerializeToString,
+            ),
+            'ExpireGuarantee': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpireGuarantee,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ExpireGuaranteeRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.ExpireGuaranteeResponse.SerializeToString,
+            ),
+            'RecordDeMinimisAid': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordDeMinimisAid,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidResponse.SerializeToString,
+            ),
+            'GetFundStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFundStatus,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusResponse.SerializeToString,
+            ),
+            'GetExposure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExposure,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetExposureRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetExposureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -98,6 +362,384 @@ class FundingService:
             '/ijh.funding.v1.FundingService/ComputeGrant',
             ijh_dot_funding_dot_v1_dot_funding__pb2.ComputeGrantRequest.SerializeToString,
             ijh_dot_funding_dot_v1_dot_funding__pb2.ComputeGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/ScoreApplication',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ScoreApplicationRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ScoreApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListParameters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/ListParameters',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ListParametersRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ListParametersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/CreateApplication',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.CreateApplicationRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.CreateApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/GetApplication',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetApplicationRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApplications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/ListApplications',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ListApplicationsRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ListApplicationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/SubmitApplication',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.SubmitApplicationRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.SubmitApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordScores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/RecordScores',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.RecordScoresRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.RecordScoresResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/DecideApplication',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.DecideApplicationRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.DecideApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateGuarantee(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/ActivateGuarantee',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ActivateGuaranteeRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ActivateGuaranteeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/RecordClaim',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.RecordClaimRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.RecordClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpireGuarantee(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/ExpireGuarantee',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ExpireGuaranteeRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.ExpireGuaranteeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordDeMinimisAid(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/RecordDeMinimisAid',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFundStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/GetFundStatus',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExposure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/GetExposure',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetExposureRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetExposureResponse.FromString,
             options,
             channel_credentials,
             insecure,

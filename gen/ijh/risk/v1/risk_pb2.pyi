@@ -27,6 +27,26 @@ class CoveredLoss(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COVERED_LOSS_UNSPECIFIED: _ClassVar[CoveredLoss]
     COVERED_LOSS_COST_OVERRUN: _ClassVar[CoveredLoss]
     COVERED_LOSS_LOSS_AT_FAILURE: _ClassVar[CoveredLoss]
+
+class CounterpartyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COUNTERPARTY_KIND_UNSPECIFIED: _ClassVar[CounterpartyKind]
+    COUNTERPARTY_KIND_PUBLIC_UNIT: _ClassVar[CounterpartyKind]
+    COUNTERPARTY_KIND_COMPANY: _ClassVar[CounterpartyKind]
+
+class Copula(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COPULA_UNSPECIFIED: _ClassVar[Copula]
+    COPULA_GAUSSIAN: _ClassVar[Copula]
+    COPULA_STUDENT_T: _ClassVar[Copula]
+
+class PortfolioMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PORTFOLIO_METHOD_UNSPECIFIED: _ClassVar[PortfolioMethod]
+    PORTFOLIO_METHOD_MONTE_CARLO: _ClassVar[PortfolioMethod]
+    PORTFOLIO_METHOD_IMPORTANCE_SAMPLING: _ClassVar[PortfolioMethod]
+    PORTFOLIO_METHOD_SEMI_ANALYTIC: _ClassVar[PortfolioMethod]
+    PORTFOLIO_METHOD_CREDITRISKPLUS: _ClassVar[PortfolioMethod]
 PROCUREMENT_KIND_UNSPECIFIED: ProcurementKind
 PROCUREMENT_KIND_NEW_PRODUCT_OR_SERVICE: ProcurementKind
 PROCUREMENT_KIND_PRE_COMMERCIAL_PROCUREMENT: ProcurementKind
@@ -39,6 +59,17 @@ NOVELTY_LEVEL_NEW_WORLDWIDE: NoveltyLevel
 COVERED_LOSS_UNSPECIFIED: CoveredLoss
 COVERED_LOSS_COST_OVERRUN: CoveredLoss
 COVERED_LOSS_LOSS_AT_FAILURE: CoveredLoss
+COUNTERPARTY_KIND_UNSPECIFIED: CounterpartyKind
+COUNTERPARTY_KIND_PUBLIC_UNIT: CounterpartyKind
+COUNTERPARTY_KIND_COMPANY: CounterpartyKind
+COPULA_UNSPECIFIED: Copula
+COPULA_GAUSSIAN: Copula
+COPULA_STUDENT_T: Copula
+PORTFOLIO_METHOD_UNSPECIFIED: PortfolioMethod
+PORTFOLIO_METHOD_MONTE_CARLO: PortfolioMethod
+PORTFOLIO_METHOD_IMPORTANCE_SAMPLING: PortfolioMethod
+PORTFOLIO_METHOD_SEMI_ANALYTIC: PortfolioMethod
+PORTFOLIO_METHOD_CREDITRISKPLUS: PortfolioMethod
 
 class Estimate(_message.Message):
     __slots__ = ("value", "standard_error")
@@ -471,3 +502,263 @@ class EvaluateProcurementGuaranteeResponse(_message.Message):
     guaranteed_amount_cents: int
     defaults_used: _containers.RepeatedCompositeFieldContainer[DefaultUsed]
     def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., terms: _Optional[_Union[GuaranteeTerms, _Mapping]] = ..., expected_payout_cents: _Optional[_Union[Estimate, _Mapping]] = ..., probability_of_payout: _Optional[_Union[Estimate, _Mapping]] = ..., risk_levels: _Optional[_Iterable[_Union[GuaranteeRiskLevel, _Mapping]]] = ..., break_even_fee_cents: _Optional[_Union[Estimate, _Mapping]] = ..., break_even_fee_rate: _Optional[_Union[Estimate, _Mapping]] = ..., guaranteed_amount_cents: _Optional[int] = ..., defaults_used: _Optional[_Iterable[_Union[DefaultUsed, _Mapping]]] = ...) -> None: ...
+
+class Guarantee(_message.Message):
+    __slots__ = ("id", "exposure_cents", "probability_of_default", "cumulative_default_probability", "loss_given_default", "loss_given_default_std", "guarantee_rate", "cap_cents", "deductible_cents", "fee_rate", "sector", "branch", "counterparty_kind", "factor_loadings")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_OF_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_DEFAULT_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    LOSS_GIVEN_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    LOSS_GIVEN_DEFAULT_STD_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEE_RATE_FIELD_NUMBER: _ClassVar[int]
+    CAP_CENTS_FIELD_NUMBER: _ClassVar[int]
+    DEDUCTIBLE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    FEE_RATE_FIELD_NUMBER: _ClassVar[int]
+    SECTOR_FIELD_NUMBER: _ClassVar[int]
+    BRANCH_FIELD_NUMBER: _ClassVar[int]
+    COUNTERPARTY_KIND_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_LOADINGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    exposure_cents: int
+    probability_of_default: float
+    cumulative_default_probability: _containers.RepeatedScalarFieldContainer[float]
+    loss_given_default: float
+    loss_given_default_std: float
+    guarantee_rate: float
+    cap_cents: int
+    deductible_cents: int
+    fee_rate: float
+    sector: str
+    branch: str
+    counterparty_kind: CounterpartyKind
+    factor_loadings: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, id: _Optional[str] = ..., exposure_cents: _Optional[int] = ..., probability_of_default: _Optional[float] = ..., cumulative_default_probability: _Optional[_Iterable[float]] = ..., loss_given_default: _Optional[float] = ..., loss_given_default_std: _Optional[float] = ..., guarantee_rate: _Optional[float] = ..., cap_cents: _Optional[int] = ..., deductible_cents: _Optional[int] = ..., fee_rate: _Optional[float] = ..., sector: _Optional[str] = ..., branch: _Optional[str] = ..., counterparty_kind: _Optional[_Union[CounterpartyKind, str]] = ..., factor_loadings: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class FundTerms(_message.Message):
+    __slots__ = ("capital_cents", "horizon_years", "portfolio_cap_rate", "annual_fee_income_cents")
+    CAPITAL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_YEARS_FIELD_NUMBER: _ClassVar[int]
+    PORTFOLIO_CAP_RATE_FIELD_NUMBER: _ClassVar[int]
+    ANNUAL_FEE_INCOME_CENTS_FIELD_NUMBER: _ClassVar[int]
+    capital_cents: int
+    horizon_years: int
+    portfolio_cap_rate: float
+    annual_fee_income_cents: int
+    def __init__(self, capital_cents: _Optional[int] = ..., horizon_years: _Optional[int] = ..., portfolio_cap_rate: _Optional[float] = ..., annual_fee_income_cents: _Optional[int] = ...) -> None: ...
+
+class SectorLoading(_message.Message):
+    __slots__ = ("sector", "factor_index", "loading")
+    SECTOR_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LOADING_FIELD_NUMBER: _ClassVar[int]
+    sector: str
+    factor_index: int
+    loading: float
+    def __init__(self, sector: _Optional[str] = ..., factor_index: _Optional[int] = ..., loading: _Optional[float] = ...) -> None: ...
+
+class Dependence(_message.Message):
+    __slots__ = ("factor_correlation", "copula", "degrees_of_freedom", "sector_loadings")
+    FACTOR_CORRELATION_FIELD_NUMBER: _ClassVar[int]
+    COPULA_FIELD_NUMBER: _ClassVar[int]
+    DEGREES_OF_FREEDOM_FIELD_NUMBER: _ClassVar[int]
+    SECTOR_LOADINGS_FIELD_NUMBER: _ClassVar[int]
+    factor_correlation: _containers.RepeatedScalarFieldContainer[float]
+    copula: Copula
+    degrees_of_freedom: float
+    sector_loadings: _containers.RepeatedCompositeFieldContainer[SectorLoading]
+    def __init__(self, factor_correlation: _Optional[_Iterable[float]] = ..., copula: _Optional[_Union[Copula, str]] = ..., degrees_of_freedom: _Optional[float] = ..., sector_loadings: _Optional[_Iterable[_Union[SectorLoading, _Mapping]]] = ...) -> None: ...
+
+class PortfolioSimulationOptions(_message.Message):
+    __slots__ = ("scenario_count", "seed", "method", "levels", "target_relative_error", "include_contributions", "top_guarantees")
+    SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RELATIVE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOP_GUARANTEES_FIELD_NUMBER: _ClassVar[int]
+    scenario_count: int
+    seed: int
+    method: PortfolioMethod
+    levels: _containers.RepeatedScalarFieldContainer[float]
+    target_relative_error: float
+    include_contributions: bool
+    top_guarantees: int
+    def __init__(self, scenario_count: _Optional[int] = ..., seed: _Optional[int] = ..., method: _Optional[_Union[PortfolioMethod, str]] = ..., levels: _Optional[_Iterable[float]] = ..., target_relative_error: _Optional[float] = ..., include_contributions: _Optional[bool] = ..., top_guarantees: _Optional[int] = ...) -> None: ...
+
+class SimulatePortfolioRequest(_message.Message):
+    __slots__ = ("fund", "dependence", "simulation", "guarantees")
+    FUND_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCE_FIELD_NUMBER: _ClassVar[int]
+    SIMULATION_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEES_FIELD_NUMBER: _ClassVar[int]
+    fund: FundTerms
+    dependence: Dependence
+    simulation: PortfolioSimulationOptions
+    guarantees: _containers.RepeatedCompositeFieldContainer[Guarantee]
+    def __init__(self, fund: _Optional[_Union[FundTerms, _Mapping]] = ..., dependence: _Optional[_Union[Dependence, _Mapping]] = ..., simulation: _Optional[_Union[PortfolioSimulationOptions, _Mapping]] = ..., guarantees: _Optional[_Iterable[_Union[Guarantee, _Mapping]]] = ...) -> None: ...
+
+class SimulationProgress(_message.Message):
+    __slots__ = ("scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents")
+    SCENARIOS_DONE_FIELD_NUMBER: _ClassVar[int]
+    SCENARIOS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    scenarios_done: int
+    scenarios_total: int
+    expected_loss_cents: Estimate
+    level: float
+    value_at_risk_cents: Estimate
+    expected_shortfall_cents: Estimate
+    def __init__(self, scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+
+class TailRisk(_message.Message):
+    __slots__ = ("level", "value_at_risk_cents", "expected_shortfall_cents")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    level: float
+    value_at_risk_cents: Estimate
+    expected_shortfall_cents: Estimate
+    def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+
+class GuaranteeContribution(_message.Message):
+    __slots__ = ("row", "id", "expected_shortfall_cents", "value_at_risk_cents")
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
+    row: int
+    id: str
+    expected_shortfall_cents: Estimate
+    value_at_risk_cents: Estimate
+    def __init__(self, row: _Optional[int] = ..., id: _Optional[str] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+
+class GroupContribution(_message.Message):
+    __slots__ = ("name", "expected_shortfall_cents", "value_at_risk_cents")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    expected_shortfall_cents: Estimate
+    value_at_risk_cents: Estimate
+    def __init__(self, name: _Optional[str] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+
+class RiskContributions(_message.Message):
+    __slots__ = ("level", "value_at_risk_cents", "expected_shortfall_cents", "conditional_tail_loss_cents", "top_guarantees", "by_sector", "by_branch")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONAL_TAIL_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
+    TOP_GUARANTEES_FIELD_NUMBER: _ClassVar[int]
+    BY_SECTOR_FIELD_NUMBER: _ClassVar[int]
+    BY_BRANCH_FIELD_NUMBER: _ClassVar[int]
+    level: float
+    value_at_risk_cents: Estimate
+    expected_shortfall_cents: Estimate
+    conditional_tail_loss_cents: float
+    top_guarantees: _containers.RepeatedCompositeFieldContainer[GuaranteeContribution]
+    by_sector: _containers.RepeatedCompositeFieldContainer[GroupContribution]
+    by_branch: _containers.RepeatedCompositeFieldContainer[GroupContribution]
+    def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., conditional_tail_loss_cents: _Optional[float] = ..., top_guarantees: _Optional[_Iterable[_Union[GuaranteeContribution, _Mapping]]] = ..., by_sector: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., by_branch: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ...) -> None: ...
+
+class PortfolioRiskResult(_message.Message):
+    __slots__ = ("method", "seed", "scenario_count", "expected_loss_cents", "tail_risk", "exhaustion_probability_by_year", "loss_histogram_edges_cents", "loss_histogram_probability", "portfolio_cap_cents", "capital_cents", "annual_fee_income_cents", "importance_shift", "effective_sample_size", "cancelled", "notes", "contributions", "guarantee_count")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
+    TAIL_RISK_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTION_PROBABILITY_BY_YEAR_FIELD_NUMBER: _ClassVar[int]
+    LOSS_HISTOGRAM_EDGES_CENTS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_HISTOGRAM_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    PORTFOLIO_CAP_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CAPITAL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    ANNUAL_FEE_INCOME_CENTS_FIELD_NUMBER: _ClassVar[int]
+    IMPORTANCE_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    method: PortfolioMethod
+    seed: int
+    scenario_count: int
+    expected_loss_cents: Estimate
+    tail_risk: _containers.RepeatedCompositeFieldContainer[TailRisk]
+    exhaustion_probability_by_year: _containers.RepeatedCompositeFieldContainer[Estimate]
+    loss_histogram_edges_cents: _containers.RepeatedScalarFieldContainer[float]
+    loss_histogram_probability: _containers.RepeatedScalarFieldContainer[float]
+    portfolio_cap_cents: int
+    capital_cents: int
+    annual_fee_income_cents: int
+    importance_shift: _containers.RepeatedScalarFieldContainer[float]
+    effective_sample_size: float
+    cancelled: bool
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    contributions: RiskContributions
+    guarantee_count: int
+    def __init__(self, method: _Optional[_Union[PortfolioMethod, str]] = ..., seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., tail_risk: _Optional[_Iterable[_Union[TailRisk, _Mapping]]] = ..., exhaustion_probability_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., loss_histogram_edges_cents: _Optional[_Iterable[float]] = ..., loss_histogram_probability: _Optional[_Iterable[float]] = ..., portfolio_cap_cents: _Optional[int] = ..., capital_cents: _Optional[int] = ..., annual_fee_income_cents: _Optional[int] = ..., importance_shift: _Optional[_Iterable[float]] = ..., effective_sample_size: _Optional[float] = ..., cancelled: _Optional[bool] = ..., notes: _Optional[_Iterable[str]] = ..., contributions: _Optional[_Union[RiskContributions, _Mapping]] = ..., guarantee_count: _Optional[int] = ...) -> None: ...
+
+class SimulatePortfolioResponse(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: SimulationProgress
+    result: PortfolioRiskResult
+    def __init__(self, progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., result: _Optional[_Union[PortfolioRiskResult, _Mapping]] = ...) -> None: ...
+
+class EvaluateIncrementalRiskRequest(_message.Message):
+    __slots__ = ("portfolio", "candidate", "fund", "dependence", "simulation")
+    PORTFOLIO_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    FUND_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCE_FIELD_NUMBER: _ClassVar[int]
+    SIMULATION_FIELD_NUMBER: _ClassVar[int]
+    portfolio: _containers.RepeatedCompositeFieldContainer[Guarantee]
+    candidate: Guarantee
+    fund: FundTerms
+    dependence: Dependence
+    simulation: PortfolioSimulationOptions
+    def __init__(self, portfolio: _Optional[_Iterable[_Union[Guarantee, _Mapping]]] = ..., candidate: _Optional[_Union[Guarantee, _Mapping]] = ..., fund: _Optional[_Union[FundTerms, _Mapping]] = ..., dependence: _Optional[_Union[Dependence, _Mapping]] = ..., simulation: _Optional[_Union[PortfolioSimulationOptions, _Mapping]] = ...) -> None: ...
+
+class IncrementalTailRisk(_message.Message):
+    __slots__ = ("level", "value_at_risk_before_cents", "value_at_risk_after_cents", "value_at_risk_change_cents", "expected_shortfall_before_cents", "expected_shortfall_after_cents", "expected_shortfall_change_cents")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_BEFORE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_AFTER_CENTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CHANGE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_BEFORE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_AFTER_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CHANGE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    level: float
+    value_at_risk_before_cents: Estimate
+    value_at_risk_after_cents: Estimate
+    value_at_risk_change_cents: Estimate
+    expected_shortfall_before_cents: Estimate
+    expected_shortfall_after_cents: Estimate
+    expected_shortfall_change_cents: Estimate
+    def __init__(self, level: _Optional[float] = ..., value_at_risk_before_cents: _Optional[_Union[Estimate, _Mapping]] = ..., value_at_risk_after_cents: _Optional[_Union[Estimate, _Mapping]] = ..., value_at_risk_change_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_before_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_after_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_change_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+
+class EvaluateIncrementalRiskResponse(_message.Message):
+    __slots__ = ("method", "seed", "scenario_count", "expected_loss_change_cents", "tail_risk", "exhaustion_probability_before_by_year", "exhaustion_probability_after_by_year", "exhaustion_probability_change_by_year")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_LOSS_CHANGE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    TAIL_RISK_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTION_PROBABILITY_BEFORE_BY_YEAR_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTION_PROBABILITY_AFTER_BY_YEAR_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTION_PROBABILITY_CHANGE_BY_YEAR_FIELD_NUMBER: _ClassVar[int]
+    method: PortfolioMethod
+    seed: int
+    scenario_count: int
+    expected_loss_change_cents: Estimate
+    tail_risk: _containers.RepeatedCompositeFieldContainer[IncrementalTailRisk]
+    exhaustion_probability_before_by_year: _containers.RepeatedCompositeFieldContainer[Estimate]
+    exhaustion_probability_after_by_year: _containers.RepeatedCompositeFieldContainer[Estimate]
+    exhaustion_probability_change_by_year: _containers.RepeatedCompositeFieldContainer[Estimate]
+    def __init__(self, method: _Optional[_Union[PortfolioMethod, str]] = ..., seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_loss_change_cents: _Optional[_Union[Estimate, _Mapping]] = ..., tail_risk: _Optional[_Iterable[_Union[IncrementalTailRisk, _Mapping]]] = ..., exhaustion_probability_before_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., exhaustion_probability_after_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., exhaustion_probability_change_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ...) -> None: ...

@@ -48,6 +48,16 @@ class RiskServiceStub:
                 request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateProcurementGuaranteeRequest.SerializeToString,
                 response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateProcurementGuaranteeResponse.FromString,
                 _registered_method=True)
+        self.SimulatePortfolio = channel.stream_stream(
+                '/ijh.risk.v1.RiskService/SimulatePortfolio',
+                request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.SimulatePortfolioRequest.SerializeToString,
+                response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.SimulatePortfolioResponse.FromString,
+                _registered_method=True)
+        self.EvaluateIncrementalRisk = channel.unary_unary(
+                '/ijh.risk.v1.RiskService/EvaluateIncrementalRisk',
+                request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskRequest.SerializeToString,
+                response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskResponse.FromString,
+                _registered_method=True)
 
 
 class RiskServiceServicer:
@@ -73,6 +83,26 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SimulatePortfolio(self, request_iterator, context):
+        """Simulates the risk fund's portfolio of guarantees: loss distribution, expected
+        loss, VaR and expected shortfall, capital exhaustion by year, and optionally risk
+        contributions. The client sends the portfolio in one or more messages (the first
+        carries the fund, dependence and options; a million guarantees are sent in
+        chunks) and half-closes; the server streams progress and ends with the result.
+        Cancelling the call stops the simulation; the deadline is honoured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EvaluateIncrementalRisk(self, request, context):
+        """How much a candidate guarantee would add to the fund's risk: change of VaR,
+        expected shortfall and capital-exhaustion probability (common random numbers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -85,6 +115,16 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.EvaluateProcurementGuarantee,
                     request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateProcurementGuaranteeRequest.FromString,
                     response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateProcurementGuaranteeResponse.SerializeToString,
+            ),
+            'SimulatePortfolio': grpc.stream_stream_rpc_method_handler(
+                    servicer.SimulatePortfolio,
+                    request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.SimulatePortfolioRequest.FromString,
+                    response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.SimulatePortfolioResponse.SerializeToString,
+            ),
+            'EvaluateIncrementalRisk': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateIncrementalRisk,
+                    request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskRequest.FromString,
+                    response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -145,6 +185,60 @@ class RiskService:
             '/ijh.risk.v1.RiskService/EvaluateProcurementGuarantee',
             ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateProcurementGuaranteeRequest.SerializeToString,
             ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateProcurementGuaranteeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulatePortfolio(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ijh.risk.v1.RiskService/SimulatePortfolio',
+            ijh_dot_risk_dot_v1_dot_risk__pb2.SimulatePortfolioRequest.SerializeToString,
+            ijh_dot_risk_dot_v1_dot_risk__pb2.SimulatePortfolioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateIncrementalRisk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.risk.v1.RiskService/EvaluateIncrementalRisk',
+            ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskRequest.SerializeToString,
+            ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,80 @@
+"""The funding ledger's pure core: application lifecycle, fund rules, de minimis and the
+gross grant equivalent of guarantees. Imports nothing from gRPC, NATS or the database;
+``services.funding.storage`` persists it. See README.md in this folder."""
+
+from services.funding.ledger.de_minimis import (
+    AidRecord,
+    DeMinimisAssessment,
+    DeMinimisRules,
+    assess_de_minimis,
+)
+from services.funding.ledger.fund_rules import (
+    FundRules,
+    IncrementalRisk,
+    PortfolioPosition,
+    PortfolioRow,
+    RiskFigures,
+    assess_guarantee,
+    fund_rules_on,
+)
+from services.funding.ledger.gge import GgeRules, exposure_cents, gross_grant_equivalent
+from services.funding.ledger.ijh_rules import RulesCore
+from services.funding.ledger.lifecycle import TRANSITIONS, check_transition
+from services.funding.ledger.model import (
+    Actor,
+    Application,
+    ApplicationDraft,
+    ApplicationKind,
+    ApplicationState,
+    Beneficiary,
+    BeneficiaryKind,
+    Branch,
+    CostLine,
+    Decision,
+    Exposure,
+    FundStatus,
+    GuaranteeTerms,
+    Role,
+    Score,
+    TransitionRecord,
+)
+from services.funding.ledger.ports import GrantResult, IjhRules, ScoreResult
+
+__all__ = [
+    "TRANSITIONS",
+    "Actor",
+    "AidRecord",
+    "Application",
+    "ApplicationDraft",
+    "ApplicationKind",
+    "ApplicationState",
+    "Beneficiary",
+    "BeneficiaryKind",
+    "Branch",
+    "CostLine",
+    "DeMinimisAssessment",
+    "DeMinimisRules",
+    "Decision",
+    "Exposure",
+    "FundRules",
+    "FundStatus",
+    "GgeRules",
+    "GrantResult",
+    "GuaranteeTerms",
+    "IjhRules",
+    "IncrementalRisk",
+    "PortfolioPosition",
+    "PortfolioRow",
+    "RiskFigures",
+    "Role",
+    "RulesCore",
+    "Score",
+    "ScoreResult",
+    "TransitionRecord",
+    "assess_de_minimis",
+    "assess_guarantee",
+    "check_transition",
+    "exposure_cents",
+    "fund_rules_on",
+    "gross_grant_equivalent",
+]

@@ -1,0 +1,104 @@
+"""The application lifecycle as a table: which action moves which kind of
+application from which state to which, and who may do it.
+
+    draft ─submit→ submitted ─score→ scored ─approve→ approved ─activate→ active ─claim→ claimed
+                                 (score again)   └reject→ rejected              └expire→ expired
+
+``activate``, ``claim`` and ``expire`` exist only for guarantees; an IJH grant ends
+at ``approved`` or ``rejected``. Anything not in the table is refused with
+``FailedPrecondition`` of type ``TRANSITION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.funding.ledger.model import Actor, ApplicationKind, ApplicationState, Role
+from services.shared.errors import FailedPrecondition, PermissionDenied, PreconditionViolation
+
+S = ApplicationState
+K = ApplicationKind
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: frozenset[ApplicationState]
+    target: ApplicationState
+    kinds: frozenset[ApplicationKind]
+    roles: frozenset[Role]
+
+
+_BOTH = frozenset({K.IJH_GRANT, K.GUARANTEE})
+_GUARANTEE = frozenset({K.GUARANTEE})
+_OFFICER = frozenset({Role.OFFICER})
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("submit", frozenset({S.DRAFT}), S.SUBMITTED, _BOTH,
+                   frozenset({Role.APPLICANT, Role.OFFICER})),
+        Transition("score", frozenset({S.SUBMITTED, S.SCORED}), S.SCORED, _BOTH, _OFFICER),
+        Transition("approve", frozenset({S.SCORED}), S.APPROVED, _BOTH, _OFFICER),
+        Transition("reject", frozenset({S.SCORED}), S.REJECTED, _BOTH, _OFFICER),
+        Transition("activate", frozenset({S.APPROVED}), S.ACTIVE, _GUARANTEE, _OFFICER),
+        Transition("claim", frozenset({S.ACTIVE}), S.CLAIMED, _GUARANTEE, _OFFICER),
+        Transition("expire", frozenset({S.ACTIVE}), S.EXPIRED, _GUARANTEE,
+                   frozenset({Role.OFFICER, Role.SYSTEM})),
+    )
+}
+
+CREATE_ROLES = frozenset({Role.APPLICANT, Role.OFFICER})
+
+#: States in which a guarantee's exposure counts as committed fund capacity.
+COMMITTED_STATES = frozenset({S.APPROVED, S.ACTIVE})
+
+
+def check_create(actor: Actor) -> None:
+    """Only applicants and officers create applications."""
+    if actor.role not in CREATE_ROLES:
+        raise PermissionDenied(f"role {actor.role} may not create applications")
+
+
+def check_transition(action: str, kind: ApplicationKind, state: ApplicationState,
+                     actor: Actor, owner_id: str, subject: str) -> ApplicationState:
+    """Return the target state of ``action`` or raise.
+
+    Raises ``PermissionDenied`` if the actor's role may not perform the action (or an
+    applicant acts on someone else's application), ``FailedPrecondition`` (type
+    ``TRANSITION``) if the kind or the current state does not allow it."""
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise ValueError(f"unknown action {action!r}")
+    if actor.role not in t.roles:
+        raise PermissionDenied(f"role {actor.role} may not {action}")
+    if actor.role is Role.APPLICANT and actor.id != owner_id:
+        raise PermissionDenied(f"{actor.id} may not {action} {subject}: not its owner")
+    if kind not in t.kinds:
+        raise FailedPrecondition(PreconditionViolation(
+            "TRANSITION", subject, f"{action} applies only to guarantees, not to {kind}"))
+    if state not in t.sources:
+        allowed = ", ".join(sorted(s.value for s in t.sources))
+        raise FailedPrecondition(PreconditionViolation(
+            "TRANSITION", subject,
+            f"cannot {action} an application in state {state}; allowed from: {allowed}"))
+    return t.target
+
+
+def four_eyes_violations(decider_id: str, owner_id: str, scorer_ids: Iterable[str],
+                         required: bool, subject: str) -> list[PreconditionViolation]:
+    """The two-person rule: with ``required`` an officer may not decide an application
+    they created, nor one that only they scored."""
+    if not required:
+        return []
+    out: list[PreconditionViolation] = []
+    if decider_id == owner_id:
+        out.append(PreconditionViolation(
+            "FOUR_EYES", subject, f"{decider_id} created this application and may not decide it"))
+    scorers = set(scorer_ids)
+    if scorers == {decider_id}:
+        out.append(PreconditionViolation(
+            "FOUR_EYES", subject,
+            f"{decider_id} is the only scorer and may not decide alone"))
+    return out

@@ -1,0 +1,46 @@
+"""What the ledger needs from outside, as small protocols: the IJH rules core (grant and
+scoring) and the risk model (``incremental_risk``, see ``fund_rules.IncrementalRisk``).
+The storage layer takes implementations by injection; tests pass simple fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from services.funding.ledger.model import ApplicationDraft
+
+
+@dataclass(frozen=True)
+class GrantResult:
+    """The rules core's grant for an IJH application, with its explanation trace."""
+
+    grant_cents: int
+    rules_version: str
+    eligible: bool = True
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The rules core's aggregate of the officers' score sheets so far."""
+
+    total: Decimal
+    passed: bool
+    rules_version: str
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
+class IjhRules(Protocol):
+    def compute_grant(self, draft: ApplicationDraft, on: date) -> GrantResult:
+        """Grant in cents for the draft's cost lines under the rules in force on ``on``;
+        raises ``InvalidArgument`` for malformed cost lines."""
+        ...
+
+    def score(self, sheets: Sequence[tuple[str, Mapping[str, Decimal]]], on: date
+              ) -> ScoreResult:
+        """Aggregate total and pass/fail of all officers' sheets ``(officer_id, criterion →
+        points)``; raises ``InvalidArgument`` for unknown criteria or off-scale points."""
+        ...

@@ -1,0 +1,63 @@
+"""Engines for the ledger: SQLite (WAL) under ``var/`` by default, PostgreSQL when a
+database URL is configured.
+
+Write transactions on SQLite start with ``BEGIN IMMEDIATE`` (the write lock is taken
+up front, so check-then-write sequences such as an approval's capacity check cannot
+interleave); reads may ask for a deferred ``BEGIN`` with
+``execution_options(ijh_begin="DEFERRED")``. On PostgreSQL transactions run at READ
+COMMITTED and the repository locks the rows it checks (``SELECT … FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_SQLITE_PATH = REPO_ROOT / "var" / "funding.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def default_url(path: Path = DEFAULT_SQLITE_PATH) -> str:
+    """The embedded default: a SQLite file under ``var/`` (created if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+pysqlite:///{path}"
+
+
+def make_engine(url: str | None = None, *, pool_size: int = 10, echo: bool = False,
+                connect_args: dict[str, Any] | None = None) -> Engine:
+    """An engine for ``url`` (default: :func:`default_url`) set up for the ledger."""
+    url = url or default_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+            connect_args={"check_same_thread": False,
+                          "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, **(connect_args or {})})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+                         pool_pre_ping=True, connect_args=connect_args or {})
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a committed change survives a crash
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("ijh_begin", "IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

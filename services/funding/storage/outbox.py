@@ -1,0 +1,138 @@
+"""The outbox relay: publishes committed events in order, marks each sent only after
+the publish returned (the broker's acknowledgement), and retries with the same event id.
+
+Guarantees:
+
+* **no loss** — an event is in the outbox iff its state change committed; a row is
+  marked sent only after ``publish`` returned, so a crash between the two re-publishes
+  it, with the same id (JetStream drops the duplicate by ``Nats-Msg-Id``);
+* **order** — rows go out in ``seq`` order and the relay stops at the first failure, so
+  a later event is never published before an earlier one that failed. ``seq`` order is
+  commit order on SQLite (writers are serialised) and per application on PostgreSQL
+  (transitions of one application hold its row lock);
+* **resilience** — a failing ``publish`` (broker down, timeout) is recorded on the row
+  (``attempts``, ``last_error``) and retried with exponential back-off; the service
+  keeps working, events accumulate, and go out when the broker returns.
+
+Run one relay per database (it does not claim rows, so two relays would publish the
+same events twice; harmless for JetStream within its duplicate window, but wasteful).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select, update
+
+from services.funding.storage import tables as t
+from services.shared.cloudevents import CloudEvent
+
+Publish = Callable[[CloudEvent], Awaitable[None]]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    seq: int
+    event: CloudEvent
+
+
+class OutboxRelay:
+    """Moves events from the outbox to ``publish`` (injected: the NATS publisher,
+    which sets ``Nats-Msg-Id`` = event id and returns after the JetStream ack)."""
+
+    def __init__(self, engine: Engine, publish: Publish, *, batch_size: int = 100,
+                 poll_interval_s: float = 1.0, max_backoff_s: float = 30.0):
+        self.engine = engine
+        self.publish = publish
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.max_backoff_s = max_backoff_s
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake the relay (call after a commit that wrote events). Thread-safe only from
+        the relay's own loop; from other threads use ``loop.call_soon_threadsafe``."""
+        self._wake.set()
+
+    async def pending(self) -> list[PendingEvent]:
+        """Up to ``batch_size`` unsent events, oldest first."""
+        return await asyncio.to_thread(self._pending)
+
+    async def pending_count(self) -> int:
+        def count() -> int:
+            with self.engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(t.outbox)
+                                        .where(t.outbox.c.sent_at.is_(None))).scalar_one())
+        return await asyncio.to_thread(count)
+
+    async def run_once(self) -> int:
+        """Publish pending events in order until none are left or one fails.
+
+        Returns how many were published. A failure is recorded on its row and ends the
+        pass (later events wait, preserving order); it is not raised."""
+        sent = 0
+        while True:
+            batch = await self.pending()
+            if not batch:
+                return sent
+            for item in batch:
+                try:
+                    await self.publish(item.event)
+                except Exception as exc:  # the broker's problem is not ours to crash on
+                    log.warning("outbox: publish of event %s failed: %r", item.event.id, exc)
+                    await asyncio.to_thread(self._record_failure, item.seq, repr(exc))
+                    return sent
+                await asyncio.to_thread(self._mark_sent, item.seq)
+                sent += 1
+            if len(batch) < self.batch_size:
+                return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set: after each pass wait for :meth:`notify` or the
+        poll interval; after a failure back off exponentially up to ``max_backoff_s``."""
+        backoff = self.poll_interval_s
+        while not stop.is_set():
+            try:
+                await self.run_once()
+                failed = await self.pending_count() > 0
+            except Exception:  # database hiccup: log, back off, keep going
+                log.exception("outbox: relay pass failed")
+                failed = True
+            backoff = min(backoff * 2, self.max_backoff_s) if failed else self.poll_interval_s
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                waiters = [asyncio.ensure_future(self._wake.wait()),
+                           asyncio.ensure_future(stop.wait())]
+                try:
+                    await asyncio.wait(waiters, timeout=backoff,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waiters:
+                        w.cancel()
+
+    # --- database side (run in a worker thread) ---------------------------------------
+
+    def _pending(self) -> list[PendingEvent]:
+        o = t.outbox.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(o.seq, o.envelope).where(o.sent_at.is_(None))
+                                .order_by(o.seq).limit(self.batch_size)).all()
+        return [PendingEvent(int(r.seq), CloudEvent.from_json_bytes(r.envelope.encode()))
+                for r in rows]
+
+    def _mark_sent(self, seq: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.outbox).where(t.outbox.c.seq == seq)
+                         .values(sent_at=datetime.now(UTC),
+                                 attempts=t.outbox.c.attempts + 1, last_error=None))
+
+    def _record_failure(self, seq: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.outbox).where(t.outbox.c.seq == seq)
+                         .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000]))

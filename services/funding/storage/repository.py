@@ -1,0 +1,803 @@
+"""The funding ledger's transactional operations (what the gRPC adapter calls).
+
+Every operation that changes something is **one transaction** that writes the new
+state, an append-only audit entry (who, role, when, why, rules version, inputs, trace),
+the CloudEvent in the outbox, and the request id with its result. Either all of it is
+committed or none of it (a refused request writes nothing, not even its request id).
+
+Idempotency: every create and transition carries a ``request_id``. A retry with the same
+id and the same content returns the *first* result (stored as JSON) without acting again;
+the same id with different content raises ``AlreadyExists``.
+
+Concurrency (see README): SQLite write transactions begin IMMEDIATE, so they are
+serialised; on PostgreSQL (READ COMMITTED) a transition locks its application row, and an
+approval also locks the fund row and then the beneficiary row (``SELECT … FOR NO KEY
+UPDATE``, always in that order) before it reads the position it checks. Concurrent
+approvals therefore see each other's committed reservations and can never overcommit
+the fund's capacity or a company's de minimis room.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from services.funding.ledger.de_minimis import AidRecord, DeMinimisAssessment, assess_de_minimis
+from services.funding.ledger.fund_rules import (
+    FundRules,
+    IncrementalRisk,
+    PortfolioPosition,
+    PortfolioRow,
+    assess_guarantee,
+    branch_limit_cents,
+    capacity_cents,
+    capital_cents,
+    fund_rules_on,
+    sector_limit_cents,
+)
+from services.funding.ledger.gge import exposure_cents, gross_grant_equivalent
+from services.funding.ledger.lifecycle import (
+    COMMITTED_STATES,
+    check_create,
+    check_transition,
+    four_eyes_violations,
+)
+from services.funding.ledger.model import (
+    Actor,
+    Application,
+    ApplicationDraft,
+    ApplicationKind,
+    ApplicationState,
+    BeneficiaryKind,
+    Decision,
+    Exposure,
+    FundStatus,
+    Role,
+    TransitionRecord,
+)
+from services.funding.ledger.ports import IjhRules
+from services.funding.ledger.validation import invalid, validate_draft
+from services.funding.rules.business_id import business_id_problem
+from services.funding.storage import tables as t
+from services.funding.storage.codec import (
+    application_from_dict,
+    application_from_row,
+    application_to_dict,
+    jsonable,
+    score_from_row,
+    transition_from_row,
+)
+from services.shared.cloudevents import CloudEvent
+from services.shared.errors import (
+    AlreadyExists,
+    Collector,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    PreconditionViolation,
+)
+
+EVENT_SOURCE = "/ijh/funding"
+#: CloudEvent type (= NATS subject) per action.
+EVENT_TYPES = {
+    "create": "ijh.funding.application.created",
+    "submit": "ijh.funding.application.submitted",
+    "score": "ijh.funding.application.scored",
+    "approve": "ijh.funding.application.approved",
+    "reject": "ijh.funding.application.rejected",
+    "activate": "ijh.funding.guarantee.activated",
+    "claim": "ijh.funding.guarantee.claimed",
+    "expire": "ijh.funding.guarantee.expired",
+    "record_aid": "ijh.funding.de_minimis.aid_recorded",
+}
+#: The ``ijh.events.v1`` message each event's ``data`` is the JSON form of.
+EVENT_SCHEMAS = {action: "urn:ijh:proto:ijh.events.v1." + (
+    "DeMinimisAidRecorded" if action == "record_aid" else "ApplicationStateChanged")
+    for action in EVENT_TYPES}
+#: Decision dates (grant dates for de minimis) are calendar dates in Finland.
+DECISION_TZ = ZoneInfo("Europe/Helsinki")
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+_ATTEMPTS = 5
+_RETRYABLE_PG = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fingerprint(operation: str, payload: Any) -> str:
+    canonical = json.dumps([operation, jsonable(payload)], sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_request_id(request_id: str) -> None:
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 200:
+        raise invalid("request_id", "required: 1..200 characters, unique per intended action")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in _RETRYABLE_PG
+
+
+class Repository:
+    """The ledger on one database (SQLite or PostgreSQL, migrated to head).
+
+    ``ijh_rules`` computes IJH grants and aggregates scores (the rules core);
+    ``fund_rules(on)`` returns the fund rules in force on a date (default: the YAML
+    parameters); ``incremental_risk(portfolio_rows, candidate)`` returns the risk figure
+    the risk-appetite rule checks (None: rule not evaluated, noted in the trace);
+    ``clock`` returns an aware UTC datetime; ``after_commit`` is called after every
+    commit that wrote outbox rows (e.g. to wake the relay)."""
+
+    def __init__(self, engine: Engine, *, ijh_rules: IjhRules | None = None,
+                 fund_rules: Callable[[date], FundRules] = fund_rules_on,
+                 incremental_risk: IncrementalRisk | None = None,
+                 clock: Callable[[], datetime] = utc_now,
+                 event_source: str = EVENT_SOURCE,
+                 after_commit: Callable[[], None] | None = None):
+        self.engine = engine
+        self.ijh_rules = ijh_rules
+        self.fund_rules = fund_rules
+        self.incremental_risk = incremental_risk
+        self.clock = clock
+        self.event_source = event_source
+        self.after_commit = after_commit
+
+    # --- public operations ------------------------------------------------------------
+
+    def create(self, request_id: str, actor: Actor, draft: ApplicationDraft) -> Application:
+        """Create a draft application. Raises InvalidArgument, PermissionDenied,
+        AlreadyExists (request id reused with other content)."""
+        validate_draft(draft)
+        check_create(actor)
+
+        def body(conn: Connection, _row: Any) -> Application:
+            now = self._now()
+            self._ensure_beneficiary(conn, draft, now)
+            g = draft.guarantee
+            values: dict[str, Any] = dict(
+                kind=draft.kind.value, state=ApplicationState.DRAFT.value,
+                title=draft.title.strip(), owner_id=actor.id,
+                business_id=draft.beneficiary.business_id,
+                beneficiary_kind=draft.beneficiary.kind.value,
+                beneficiary_name=draft.beneficiary.name, sector=draft.sector.strip(),
+                branch=draft.branch.value, procurement_kind=draft.procurement_kind,
+                applicant_kind=draft.applicant_kind,
+                cost_lines=jsonable(list(draft.cost_lines)),
+                exposure_cents=exposure_cents(g) if g else 0,
+                created_at=now, updated_at=now, version=1, rules_version="")
+            if g is not None:
+                values.update(amount_cents=g.amount_cents, guarantee_rate=str(g.guarantee_rate),
+                              cap_cents=g.cap_cents, fee_rate=str(g.fee_rate),
+                              term_months=g.term_months, rating_class=g.rating_class)
+            app_id = conn.execute(insert(t.applications).values(**values)).inserted_primary_key[0]
+            app = self._load(conn, app_id)
+            self._record(conn, app, "create", None, actor, "", "", request_id,
+                         inputs={"draft": draft}, trace={}, now=now)
+            return app
+
+        return self._mutate("create", request_id, {"actor": actor, "draft": draft}, None, body)
+
+    def get(self, application_id: int) -> Application:
+        """The application with its scores. Raises NotFound."""
+        with self._read() as conn:
+            return self._load(conn, application_id)
+
+    def list(self, *, state: ApplicationState | None = None,
+             kind: ApplicationKind | None = None, owner_id: str | None = None,
+             business_id: str | None = None,
+             page_size: int = DEFAULT_PAGE_SIZE, page_token: str = ""
+             ) -> tuple[list[Application], str]:
+        """Applications in id order, filtered; returns (page, next_page_token) where the
+        token is opaque and empty on the last page. Raises InvalidArgument for a bad page
+        size or a token from another filter."""
+        c = Collector()
+        c.check(isinstance(page_size, int) and 0 <= page_size <= MAX_PAGE_SIZE, "page_size",
+                f"must be 0..{MAX_PAGE_SIZE} (0 = default {DEFAULT_PAGE_SIZE})")
+        c.raise_if_any()
+        size = page_size or DEFAULT_PAGE_SIZE
+        filt = {"state": state.value if state else None, "kind": kind.value if kind else None,
+                "owner_id": owner_id}
+        if business_id:
+            filt["business_id"] = business_id
+        filter_fp = _fingerprint("list", filt)[:16]
+        after = 0
+        if page_token:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+                after, token_fp = int(token["after"]), token["filter"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise invalid("page_token", "not a token returned by this list") from exc
+            if token_fp != filter_fp:
+                raise invalid("page_token", "token belongs to a list with other filters")
+        q = select(t.applications).where(t.applications.c.id > after)
+        if state:
+            q = q.where(t.applications.c.state == state.value)
+        if kind:
+            q = q.where(t.applications.c.kind == kind.value)
+        if owner_id:
+            q = q.where(t.applications.c.owner_id == owner_id)
+        if business_id:
+            q = q.where(t.applications.c.business_id == business_id)
+        q = q.order_by(t.applications.c.id).limit(size + 1)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+            page = [self._with_scores(conn, r) for r in rows[:size]]
+        next_token = ""
+        if len(rows) > size:
+            next_token = base64.urlsafe_b64encode(json.dumps(
+                {"after": page[-1].id, "filter": filter_fp}).encode()).decode()
+        return page, next_token
+
+    def submit(self, request_id: str, actor: Actor, application_id: int,
+               reason: str = "") -> Application:
+        """draft → submitted. For an IJH grant the rules core computes the grant (stored
+        with its trace and rules version)."""
+        def body(conn: Connection, row: Any) -> Application:
+            now, today = self._now(), self._today()
+            app = application_from_row(row)
+            target = check_transition("submit", app.kind, app.state, actor, app.owner_id,
+                                      app.name)
+            changes: dict[str, Any] = {}
+            trace: dict[str, Any] = {}
+            if app.kind is ApplicationKind.IJH_GRANT:
+                result = self._ijh().compute_grant(self._draft_of(app), today)
+                changes = dict(grant_cents=result.grant_cents, grant_trace=jsonable(result.trace),
+                               rules_version=result.rules_version)
+                trace = {"grant": result.trace}
+                version = result.rules_version
+            else:
+                version = self.fund_rules(today).version
+                changes = dict(rules_version=version)
+            return self._transition(conn, app, target, "submit", actor, reason, version,
+                                    request_id, changes, {"reason": reason}, trace, now)
+
+        return self._mutate("submit", request_id,
+                            {"actor": actor, "id": application_id, "reason": reason},
+                            application_id, body)
+
+    def score(self, request_id: str, actor: Actor, application_id: int,
+              criteria: Mapping[str, Decimal], reason: str = "") -> Application:
+        """Record one officer's criterion scores (submitted|scored → scored). The rules
+        core aggregates all officers' sheets; each officer scores once."""
+        def body(conn: Connection, row: Any) -> Application:
+            now, today = self._now(), self._today()
+            app = self._with_scores(conn, row)
+            target = check_transition("score", app.kind, app.state, actor, app.owner_id,
+                                      app.name)
+            if any(s.officer_id == actor.id for s in app.scores):
+                raise FailedPrecondition(PreconditionViolation(
+                    "ALREADY_SCORED", app.name, f"{actor.id} has already scored it"))
+            sheets = [(s.officer_id, s.criteria) for s in app.scores]
+            sheets.append((actor.id, dict(criteria)))
+            result = self._ijh().score(sheets, today)
+            conn.execute(insert(t.scores).values(
+                application_id=app.id, officer_id=actor.id, criteria=jsonable(dict(criteria)),
+                total=str(result.total), passed=result.passed,
+                rules_version=result.rules_version, trace=jsonable(result.trace),
+                scored_at=now))
+            return self._transition(conn, app, target, "score", actor, reason,
+                                    result.rules_version, request_id, {},
+                                    {"criteria": criteria, "reason": reason},
+                                    {"aggregate": result.trace, "total": result.total,
+                                     "passed": result.passed}, now)
+
+        if not isinstance(criteria, Mapping) or not criteria:
+            raise invalid("scores", "at least one criterion score is required")
+        return self._mutate("score", request_id,
+                            {"actor": actor, "id": application_id, "criteria": dict(criteria),
+                             "reason": reason}, application_id, body)
+
+    def decide(self, request_id: str, actor: Actor, application_id: int, decision: Decision,
+               reason: str) -> Application:
+        """scored → approved | rejected. Approval checks four eyes, the officers'
+        aggregate score, and for a guarantee every fund rule, all under lock, and records
+        the aid for de minimis. Raises FailedPrecondition naming each broken rule."""
+        if not isinstance(decision, Decision):
+            raise invalid("decision", "must be approve or reject")
+        if not isinstance(reason, str) or not reason.strip():
+            raise invalid("reason", "a decision must say why")
+
+        def body(conn: Connection, row: Any) -> Application:
+            now, today = self._now(), self._today()
+            app = self._with_scores(conn, row)
+            target = check_transition(decision.value, app.kind, app.state, actor,
+                                      app.owner_id, app.name)
+            rules = self.fund_rules(today)
+            violations = four_eyes_violations(actor.id, app.owner_id,
+                                              [s.officer_id for s in app.scores],
+                                              rules.four_eyes_required, app.name)
+            if decision is Decision.REJECT:
+                if violations:
+                    raise FailedPrecondition(violations)
+                return self._transition(conn, app, target, "reject", actor, reason,
+                                        rules.version, request_id, {},
+                                        {"decision": decision, "reason": reason},
+                                        {"four_eyes_required": rules.four_eyes_required}, now)
+            scoring = self._ijh().score([(s.officer_id, s.criteria) for s in app.scores], today)
+            if not scoring.passed:
+                violations.append(PreconditionViolation(
+                    "SCORE", app.name, f"the officers' aggregate score {scoring.total} does "
+                    "not pass the rubric in force"))
+            if app.kind is ApplicationKind.GUARANTEE:
+                return self._approve_guarantee(conn, app, actor, reason, request_id, rules,
+                                               scoring.trace, violations, now, today)
+            return self._approve_grant(conn, app, actor, reason, request_id, rules,
+                                       scoring.trace, violations, now, today)
+
+        return self._mutate("decide", request_id,
+                            {"actor": actor, "id": application_id, "decision": decision,
+                             "reason": reason}, application_id, body)
+
+    def activate(self, request_id: str, actor: Actor, application_id: int,
+                 reason: str = "") -> Application:
+        """approved → active (guarantees only): the guarantee is in force."""
+        return self._simple("activate", request_id, actor, application_id, reason)
+
+    def expire(self, request_id: str, actor: Actor, application_id: int,
+               reason: str = "") -> Application:
+        """active → expired (guarantees only): the term ended without a claim; its
+        exposure no longer counts as committed."""
+        return self._simple("expire", request_id, actor, application_id, reason)
+
+    def claim(self, request_id: str, actor: Actor, application_id: int, amount_cents: int,
+              reason: str) -> Application:
+        """active → claimed: pay ``amount_cents`` (1..exposure). The payout is recorded,
+        added to the fund's claims paid and so reduces its capital."""
+        c = Collector()
+        c.check(isinstance(amount_cents, int) and not isinstance(amount_cents, bool)
+                and amount_cents > 0, "amount_cents", "must be a positive number of cents")
+        c.check(isinstance(reason, str) and bool(reason.strip()), "reason",
+                "a claim must say why")
+        c.raise_if_any()
+
+        def body(conn: Connection, row: Any) -> Application:
+            now, today = self._now(), self._today()
+            app = application_from_row(row)
+            target = check_transition("claim", app.kind, app.state, actor, app.owner_id,
+                                      app.name)
+            if amount_cents > app.exposure_cents:
+                raise invalid("amount_cents", f"exceeds the guarantee's exposure of "
+                                              f"{app.exposure_cents} cents")
+            rules = self.fund_rules(today)
+            fund_row = self._lock_fund(conn)
+            conn.execute(update(t.fund).where(t.fund.c.id == t.FUND_ID).values(
+                claims_paid_cents=t.fund.c.claims_paid_cents + amount_cents, updated_at=now))
+            conn.execute(insert(t.claims).values(
+                application_id=app.id, amount_cents=amount_cents, paid_on=today,
+                actor_id=actor.id, reason=reason, at=now))
+            paid_after = int(fund_row.claims_paid_cents) + amount_cents
+            trace = {"claims_paid_before_cents": int(fund_row.claims_paid_cents),
+                     "claims_paid_after_cents": paid_after,
+                     "capital_after_cents": capital_cents(rules, paid_after)}
+            return self._transition(conn, app, target, "claim", actor, reason, rules.version,
+                                    request_id, {"claim_paid_cents": amount_cents},
+                                    {"amount_cents": amount_cents, "reason": reason}, trace,
+                                    now, extra={"claim_paid_cents": amount_cents})
+
+        return self._mutate("claim", request_id,
+                            {"actor": actor, "id": application_id, "amount": amount_cents,
+                             "reason": reason}, application_id, body)
+
+    def record_aid(self, request_id: str, actor: Actor, business_id: str, granted_on: date,
+                   amount_cents: int, reference: str) -> AidRecord:
+        """Register de minimis aid a company received elsewhere (from its de minimis
+        declaration) so that it counts against the ceiling. Officers only."""
+        c = Collector()
+        problem = business_id_problem(business_id)
+        if problem:
+            c.add("business_id", problem)
+        c.check(isinstance(granted_on, date), "granted_on", "must be a date")
+        c.check(isinstance(amount_cents, int) and amount_cents > 0, "amount_cents",
+                "must be a positive number of cents")
+        c.check(isinstance(reference, str) and 0 < len(reference.strip()) <= 500, "reference",
+                "must name the grantor and decision (1..500 characters)")
+        c.raise_if_any()
+        if actor.role is not Role.OFFICER:
+            raise PermissionDenied("only officers record de minimis aid")
+        record = AidRecord(granted_on, amount_cents, reference.strip())
+
+        def body(conn: Connection, _row: Any) -> AidRecord:
+            now = self._now()
+            conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
+                business_id=business_id, kind=BeneficiaryKind.COMPANY.value, name="",
+                created_at=now))
+            conn.execute(insert(t.de_minimis_aid).values(
+                business_id=business_id, granted_on=granted_on, amount_cents=amount_cents,
+                reference=record.reference, application_id=None, recorded_at=now))
+            self._emit(conn, "record_aid", f"beneficiaries/{business_id}", {
+                "business_id": business_id, "granted_on": granted_on,
+                "amount_cents": amount_cents, "reference": record.reference,
+                "actor_id": actor.id, "actor_role": actor.role, "at": now}, now)
+            return record
+
+        payload = {"actor": actor, "business_id": business_id, "granted_on": granted_on,
+                   "amount": amount_cents, "reference": reference}
+        return self._mutate("record_aid", request_id, payload, None, body,
+                            encode=lambda r: jsonable(r),
+                            decode=lambda d: AidRecord(date.fromisoformat(d["granted_on"]),
+                                                       int(d["amount_cents"]), d["reference"]))
+
+    def de_minimis_room(self, business_id: str, on: date | None = None) -> DeMinimisAssessment:
+        """Aid counted in the window ending ``on`` (default today) and the room left."""
+        on = on or self._today()
+        rules = self.fund_rules(on)
+        with self._read() as conn:
+            history = self._aid_history(conn, business_id)
+        return assess_de_minimis(business_id, on, 0, history, rules.de_minimis)
+
+    def fund_status(self) -> FundStatus:
+        """Capital, committed, available capacity and claims paid, under today's rules.
+        ``available_cents`` is never negative (0 when claims pushed capacity below the
+        committed volume)."""
+        rules = self.fund_rules(self._today())
+        with self._read() as conn:
+            paid = int(conn.execute(select(t.fund.c.claims_paid_cents)
+                                    .where(t.fund.c.id == t.FUND_ID)).scalar_one())
+            committed = self._committed(conn)
+        capacity = capacity_cents(rules, paid)
+        return FundStatus(capital_cents=capital_cents(rules, paid), committed_cents=committed,
+                          available_cents=max(0, capacity - committed), claims_paid_cents=paid,
+                          paid_in_capital_cents=rules.paid_in_capital_cents,
+                          capacity_cents=capacity, rules_version=rules.version)
+
+    def exposures(self, by: str) -> list[Exposure]:
+        """Committed exposure per ``sector`` or ``branch`` with today's limit."""
+        if by not in ("sector", "branch"):
+            raise invalid("by", "must be sector or branch")
+        rules = self.fund_rules(self._today())
+        col = t.applications.c[by]
+        a = t.applications.c
+        with self._read() as conn:
+            paid = int(conn.execute(select(t.fund.c.claims_paid_cents)
+                                    .where(t.fund.c.id == t.FUND_ID)).scalar_one())
+            rows = conn.execute(
+                select(col, func.sum(a.exposure_cents), func.count())
+                .where(a.kind == ApplicationKind.GUARANTEE.value,
+                       a.state.in_([s.value for s in COMMITTED_STATES]))
+                .group_by(col).order_by(col)).all()
+        limit = (sector_limit_cents if by == "sector" else branch_limit_cents)(rules, paid)
+        return [Exposure(key=k, committed_cents=int(s), limit_cents=limit, guarantees=int(n))
+                for k, s, n in rows]
+
+    def audit_log(self, application_id: int) -> list[TransitionRecord]:
+        """Every recorded transition of the application, oldest first."""
+        with self._read() as conn:
+            self._load(conn, application_id)
+            rows = conn.execute(select(t.audit_log)
+                                .where(t.audit_log.c.application_id == application_id)
+                                .order_by(t.audit_log.c.seq)).all()
+        return [transition_from_row(r) for r in rows]
+
+    # --- approvals ----------------------------------------------------------------------
+
+    def _approve_guarantee(self, conn: Connection, app: Application, actor: Actor,
+                           reason: str, request_id: str, rules: FundRules,
+                           scoring: dict[str, Any], violations: list[PreconditionViolation],
+                           now: datetime, today: date) -> Application:
+        assert app.guarantee is not None
+        fund_row = self._lock_fund(conn)
+        self._lock_beneficiary(conn, app.beneficiary.business_id)
+        a = t.applications.c
+        committed = (a.kind == ApplicationKind.GUARANTEE.value) & \
+            a.state.in_([s.value for s in COMMITTED_STATES])
+        rows = conn.execute(select(a.id, a.business_id, a.beneficiary_kind, a.sector, a.branch,
+                                   a.exposure_cents, a.term_months, a.rating_class)
+                            .where(committed).order_by(a.id)).all()
+        portfolio = [PortfolioRow(int(r.id), r.business_id, BeneficiaryKind(r.beneficiary_kind),
+                                  r.sector, r.branch, int(r.exposure_cents), int(r.term_months),
+                                  r.rating_class or "") for r in rows]
+        candidate = PortfolioRow(app.id, app.beneficiary.business_id, app.beneficiary.kind,
+                                 app.sector, app.branch.value, app.exposure_cents,
+                                 app.guarantee.term_months, app.guarantee.rating_class)
+        position = PortfolioPosition(
+            claims_paid_cents=int(fund_row.claims_paid_cents),
+            committed_cents=sum(p.exposure_cents for p in portfolio),
+            beneficiary_committed_cents=sum(p.exposure_cents for p in portfolio
+                                            if p.business_id == candidate.business_id),
+            sector_committed_cents=sum(p.exposure_cents for p in portfolio
+                                       if p.sector == candidate.sector),
+            branch_committed_cents=sum(p.exposure_cents for p in portfolio
+                                       if p.branch == candidate.branch))
+        gge, gge_trace = gross_grant_equivalent(app.guarantee, rules.gge)
+        de_minimis = None
+        if app.beneficiary.kind is BeneficiaryKind.COMPANY:
+            de_minimis = assess_de_minimis(app.beneficiary.business_id, today, gge,
+                                           self._aid_history(conn, app.beneficiary.business_id),
+                                           rules.de_minimis)
+        risk = self.incremental_risk(portfolio, candidate) if self.incremental_risk else None
+        rule_violations, trace = assess_guarantee(app.name, candidate, app.guarantee, position,
+                                                  rules, risk, de_minimis)
+        violations = violations + rule_violations
+        if violations:
+            raise FailedPrecondition(violations)
+        if de_minimis is not None:
+            self._insert_aid(conn, app, today, gge, rules, now)
+        trace.update(scoring=scoring, gge=gge_trace)
+        return self._transition(
+            conn, app, ApplicationState.APPROVED, "approve", actor, reason, rules.version,
+            request_id, {"gge_cents": gge, "gge_trace": jsonable(gge_trace),
+                         "aid_granted_on": today, "rules_version": rules.version},
+            {"decision": Decision.APPROVE, "reason": reason, "guarantee": app.guarantee,
+             "exposure_cents": app.exposure_cents}, trace, now,
+            extra={"gge_cents": gge, "exposure_cents": app.exposure_cents})
+
+    def _approve_grant(self, conn: Connection, app: Application, actor: Actor, reason: str,
+                       request_id: str, rules: FundRules, scoring: dict[str, Any],
+                       violations: list[PreconditionViolation], now: datetime, today: date
+                       ) -> Application:
+        grant = self._ijh().compute_grant(self._draft_of(app), today)
+        trace: dict[str, Any] = {"scoring": scoring, "grant": grant.trace,
+                                 "fund_rules_version": rules.version}
+        if not grant.eligible or grant.grant_cents <= 0:
+            violations = [*violations, PreconditionViolation(
+                "GRANT_NOT_ELIGIBLE", app.name,
+                f"the rules in force on {today.isoformat()} grant nothing (see trace)")]
+        de_minimis = None
+        if app.beneficiary.kind is BeneficiaryKind.COMPANY:
+            self._lock_beneficiary(conn, app.beneficiary.business_id)
+            de_minimis = assess_de_minimis(app.beneficiary.business_id, today, grant.grant_cents,
+                                           self._aid_history(conn, app.beneficiary.business_id),
+                                           rules.de_minimis)
+            trace["de_minimis"] = de_minimis.trace()
+            v = de_minimis.violation()
+            if v is not None:
+                violations = [*violations, v]
+        if violations:
+            raise FailedPrecondition(violations)
+        if de_minimis is not None:
+            self._insert_aid(conn, app, today, grant.grant_cents, rules, now)
+        version = f"{grant.rules_version};{rules.version}"
+        return self._transition(
+            conn, app, ApplicationState.APPROVED, "approve", actor, reason, version,
+            request_id, {"grant_cents": grant.grant_cents, "grant_trace": jsonable(grant.trace),
+                         "aid_granted_on": today, "rules_version": version},
+            {"decision": Decision.APPROVE, "reason": reason, "cost_lines": app.cost_lines},
+            trace, now, extra={"grant_cents": grant.grant_cents})
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _simple(self, action: str, request_id: str, actor: Actor, application_id: int,
+                reason: str) -> Application:
+        def body(conn: Connection, row: Any) -> Application:
+            now = self._now()
+            app = application_from_row(row)
+            target = check_transition(action, app.kind, app.state, actor, app.owner_id,
+                                      app.name)
+            version = self.fund_rules(self._today()).version
+            return self._transition(conn, app, target, action, actor, reason, version,
+                                    request_id, {}, {"reason": reason}, {}, now)
+
+        return self._mutate(action, request_id,
+                            {"actor": actor, "id": application_id, "reason": reason},
+                            application_id, body)
+
+    def _mutate(self, operation: str, request_id: str, payload: Any,
+                application_id: int | None, body: Callable[[Connection, Any], T],
+                encode: Callable[[T], Any] = application_to_dict,  # type: ignore[assignment]
+                decode: Callable[[Any], T] = application_from_dict,  # type: ignore[assignment]
+                ) -> T:
+        """Run ``body`` in one write transaction with the idempotency protocol: lock the
+        application (if any), look the request id up (return the stored result or refuse
+        a different payload), act, store the result under the request id, commit."""
+        _check_request_id(request_id)
+        fingerprint = _fingerprint(operation, payload)
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    row = None
+                    if application_id is not None:
+                        row = self._lock_application(conn, application_id)
+                    prior = conn.execute(select(t.requests).where(
+                        t.requests.c.request_id == request_id)).first()
+                    if prior is not None:
+                        if prior.fingerprint != fingerprint:
+                            raise AlreadyExists(
+                                f"request_id {request_id!r} was already used for a different "
+                                f"{prior.operation} request")
+                        return decode(prior.result)
+                    result = body(conn, row)
+                    conn.execute(insert(t.requests).values(
+                        request_id=request_id, operation=operation, fingerprint=fingerprint,
+                        application_id=getattr(result, "id", None), result=encode(result),
+                        created_at=self._now()))
+            except IntegrityError:
+                # A concurrent request with the same id won the race: the next attempt
+                # finds its stored result. Any other integrity error is a bug: re-raise.
+                if attempt + 1 < _ATTEMPTS and self._request_known(request_id):
+                    continue
+                raise
+            except DBAPIError as exc:
+                if _retryable(exc) and attempt + 1 < _ATTEMPTS:
+                    continue
+                raise
+            if self.after_commit is not None:
+                self.after_commit()
+            return result
+        raise AssertionError("unreachable")
+
+    def _request_known(self, request_id: str) -> bool:
+        with self._read() as conn:
+            return conn.execute(select(t.requests.c.request_id).where(
+                t.requests.c.request_id == request_id)).first() is not None
+
+    def _transition(self, conn: Connection, app: Application, target: ApplicationState,
+                    action: str, actor: Actor, reason: str, rules_version: str,
+                    request_id: str, changes: dict[str, Any], inputs: dict[str, Any],
+                    trace: dict[str, Any], now: datetime,
+                    extra: dict[str, Any] | None = None) -> Application:
+        values = {"rules_version": rules_version, **changes, "state": target.value,
+                  "updated_at": now, "version": app.version + 1}
+        done = conn.execute(update(t.applications)
+                            .where(t.applications.c.id == app.id,
+                                   t.applications.c.version == app.version)
+                            .values(**values))
+        if done.rowcount != 1:  # cannot happen under the row lock; refuse rather than guess
+            raise FailedPrecondition(PreconditionViolation(
+                "CONCURRENT_CHANGE", app.name, "changed by another request; retry"))
+        after = self._load(conn, app.id)
+        self._record(conn, after, action, app.state, actor, reason, rules_version,
+                     request_id, inputs, trace, now, extra)
+        return after
+
+    def _record(self, conn: Connection, app: Application, action: str,
+                from_state: ApplicationState | None, actor: Actor, reason: str,
+                rules_version: str, request_id: str, inputs: dict[str, Any],
+                trace: dict[str, Any], now: datetime,
+                extra: dict[str, Any] | None = None) -> None:
+        conn.execute(insert(t.audit_log).values(
+            application_id=app.id, action=action,
+            from_state=from_state.value if from_state else None, to_state=app.state.value,
+            actor_id=actor.id, actor_role=actor.role.value, at=now, reason=reason,
+            rules_version=rules_version, request_id=request_id, inputs=jsonable(inputs),
+            trace=jsonable(trace)))
+        data = {"application": app.name, "application_id": app.id, "kind": app.kind,
+                "action": action, "from_state": from_state, "state": app.state,
+                "actor_id": actor.id, "actor_role": actor.role, "reason": reason,
+                "rules_version": rules_version, "at": now,
+                "business_id": app.beneficiary.business_id, "sector": app.sector,
+                "branch": app.branch, **(extra or {})}
+        self._emit(conn, action, app.name, data, now)
+
+    def _emit(self, conn: Connection, action: str, subject: str, data: dict[str, Any],
+              now: datetime) -> None:
+        event = CloudEvent(type=EVENT_TYPES[action], source=self.event_source,
+                           subject=subject, data=jsonable(data),
+                           dataschema=EVENT_SCHEMAS[action],
+                           time=now.astimezone(UTC).isoformat(timespec="microseconds")
+                           .replace("+00:00", "Z"))
+        conn.execute(insert(t.outbox).values(
+            event_id=event.id, type=event.type, subject=event.subject,
+            envelope=event.to_json_bytes().decode(), created_at=now, attempts=0))
+
+    def _insert_aid(self, conn: Connection, app: Application, today: date, amount: int,
+                    rules: FundRules, now: datetime) -> None:
+        conn.execute(insert(t.de_minimis_aid).values(
+            business_id=app.beneficiary.business_id, granted_on=today, amount_cents=amount,
+            reference=f"{app.name} ({rules.de_minimis.reference[:300]})",
+            application_id=app.id, recorded_at=now))
+
+    def _aid_history(self, conn: Connection, business_id: str) -> list[AidRecord]:
+        d = t.de_minimis_aid.c
+        rows = conn.execute(select(d.granted_on, d.amount_cents, d.reference)
+                            .where(d.business_id == business_id).order_by(d.id)).all()
+        return [AidRecord(r.granted_on, int(r.amount_cents), r.reference) for r in rows]
+
+    def _committed(self, conn: Connection) -> int:
+        a = t.applications.c
+        return int(conn.execute(
+            select(func.coalesce(func.sum(a.exposure_cents), 0))
+            .where(a.kind == ApplicationKind.GUARANTEE.value,
+                   a.state.in_([s.value for s in COMMITTED_STATES]))).scalar_one())
+
+    def _ensure_beneficiary(self, conn: Connection, draft: ApplicationDraft,
+                            now: datetime) -> None:
+        b = draft.beneficiary
+        conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
+            business_id=b.business_id, kind=b.kind.value, name=b.name, created_at=now))
+        kind = conn.execute(select(t.beneficiaries.c.kind).where(
+            t.beneficiaries.c.business_id == b.business_id)).scalar_one()
+        if kind != b.kind.value:
+            raise invalid("beneficiary.kind",
+                          f"business ID {b.business_id} is registered as a {kind}")
+
+    def _insert_ignore(self, table: Any, key: str) -> Any:
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
+
+    def _lock_application(self, conn: Connection, application_id: int) -> Any:
+        if not isinstance(application_id, int) or isinstance(application_id, bool):
+            raise invalid("application_id", "must be an integer id")
+        row = conn.execute(select(t.applications)
+                           .where(t.applications.c.id == application_id)
+                           .with_for_update()).first()
+        if row is None:
+            raise NotFound(f"applications/{application_id}")
+        return row
+
+    def _lock_fund(self, conn: Connection) -> Any:
+        return conn.execute(select(t.fund).where(t.fund.c.id == t.FUND_ID)
+                            .with_for_update(key_share=True)).one()
+
+    def _lock_beneficiary(self, conn: Connection, business_id: str) -> None:
+        conn.execute(select(t.beneficiaries.c.business_id)
+                     .where(t.beneficiaries.c.business_id == business_id)
+                     .with_for_update(key_share=True)).one()
+
+    def _load(self, conn: Connection, application_id: int) -> Application:
+        row = conn.execute(select(t.applications)
+                           .where(t.applications.c.id == application_id)).first()
+        if row is None:
+            raise NotFound(f"applications/{application_id}")
+        return self._with_scores(conn, row)
+
+    def _with_scores(self, conn: Connection, row: Any) -> Application:
+        scores = conn.execute(select(t.scores).where(t.scores.c.application_id == row.id)
+                              .order_by(t.scores.c.id)).all()
+        return application_from_row(row, tuple(score_from_row(s) for s in scores))
+
+    def _read(self) -> Any:
+        return _ReadTransaction(self.engine)
+
+    def _ijh(self) -> IjhRules:
+        if self.ijh_rules is None:
+            raise RuntimeError("Repository needs ijh_rules (the rules core) for grants/scores")
+        return self.ijh_rules
+
+    def _now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("clock must return an aware datetime")
+        return now.astimezone(UTC)
+
+    def _today(self) -> date:
+        return self._now().astimezone(DECISION_TZ).date()
+
+    @staticmethod
+    def _draft_of(app: Application) -> ApplicationDraft:
+        return ApplicationDraft(kind=app.kind, title=app.title, beneficiary=app.beneficiary,
+                                sector=app.sector, branch=app.branch, guarantee=app.guarantee,
+                                cost_lines=app.cost_lines,
+                                procurement_kind=app.procurement_kind,
+                                applicant_kind=app.applicant_kind)
+
+
+class _ReadTransaction:
+    """A read-only transaction: deferred BEGIN on SQLite (no write lock), REPEATABLE
+    READ on PostgreSQL (one snapshot for all the reads of an operation)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __enter__(self) -> Connection:
+        self.conn = self.engine.connect()
+        if self.engine.dialect.name == "sqlite":
+            self.conn.execution_options(ijh_begin="DEFERRED")
+        else:
+            self.conn.execution_options(isolation_level="REPEATABLE READ")
+        self.tx = self.conn.begin()
+        return self.conn
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.tx.rollback()
+        finally:
+            self.conn.close()
+
+
+__all__ = ["EVENT_SCHEMAS", "EVENT_SOURCE", "EVENT_TYPES", "Repository"]

@@ -1,0 +1,205 @@
+"""Who is calling: bearer tokens (JWT, ES256 or RS256) verified against the trusted
+signing keys, issuers and audience from configuration.
+
+A token carries ``sub`` (the caller), ``role`` (agency, officer, analyst, admin) and,
+for agencies, ``business_id`` (the Finnish Y-tunnus the caller acts for). A verified
+token is cached until it expires, so a caller's next calls cost a dictionary lookup,
+not a signature check.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from services.shared.config import Settings
+
+ALGORITHMS = ("ES256", "RS256")
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+_CACHE_LIMIT = 10_000
+
+
+class Role(enum.StrEnum):
+    AGENCY = "agency"
+    OFFICER = "officer"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+# Roles that act for one organisation and must name its business ID.
+ROLES_WITH_BUSINESS_ID = frozenset({Role.AGENCY})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A verified caller."""
+
+    subject: str
+    role: Role
+    business_id: str  # empty for roles that act for the fund, not for an organisation
+    issuer: str
+    expires_at: float  # Unix seconds
+
+
+class Unauthenticated(Exception):
+    """The token is missing or not acceptable; ``reason`` is machine-readable
+    (TOKEN_MISSING, TOKEN_MALFORMED, TOKEN_EXPIRED, TOKEN_NOT_YET_VALID, UNKNOWN_SIGNER,
+    WRONG_ISSUER, WRONG_AUDIENCE, CLAIMS_INVALID)."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)
+
+
+def business_id_valid(value: str) -> bool:
+    """A well-formed Y-tunnus: seven digits, a hyphen, the mod-11 check digit."""
+    if not re.fullmatch(r"\d{7}-\d", value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:7], (7, 9, 10, 5, 8, 4, 2), strict=True))
+    remainder = total % 11
+    if remainder == 1:
+        return False
+    return int(value[8]) == (0 if remainder == 0 else 11 - remainder)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def key_id(public_key) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256) of an EC P-256 or RSA public key: the ``kid``."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        numbers = public_key.public_numbers()
+        size = (public_key.curve.key_size + 7) // 8
+        members = {"crv": "P-256", "kty": "EC",
+                   "x": _b64(numbers.x.to_bytes(size, "big")),
+                   "y": _b64(numbers.y.to_bytes(size, "big"))}
+    elif isinstance(public_key, rsa.RSAPublicKey):
+        numbers = public_key.public_numbers()
+        members = {"e": _b64(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+                   "kty": "RSA",
+                   "n": _b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"))}
+    else:
+        raise ValueError("signing keys must be EC P-256 (ES256) or RSA (RS256)")
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    return _b64(hashlib.sha256(canonical).digest())
+
+
+def load_signing_keys(pem_paths: Iterable[str], jwks_path: str = "") -> dict[str, object]:
+    """Trusted public keys by ``kid``: PEM files (kid = thumbprint) and a JWKS file."""
+    keys: dict[str, object] = {}
+    for path in pem_paths:
+        public_key = serialization.load_pem_public_key(Path(path).read_bytes())
+        keys[key_id(public_key)] = public_key
+    if jwks_path:
+        for jwk in jwt.PyJWKSet.from_json(Path(jwks_path).read_text()).keys:
+            keys[jwk.key_id or key_id(jwk.key)] = jwk.key
+    return keys
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class TokenVerifier:
+    """Verifies bearer tokens; one instance per gateway process."""
+
+    def __init__(self, keys: Mapping[str, object], issuers: Iterable[str], audience: str,
+                 leeway_seconds: float = 30.0):
+        self.keys = dict(keys)
+        self.issuers = list(issuers)
+        self.audience = audience
+        self.leeway = leeway_seconds
+        if not self.keys:
+            raise ValueError("no token signing keys configured (IJH_JWT_PUBLIC_KEYS or "
+                             "IJH_JWT_JWKS_FILE)")
+        if not self.issuers:
+            raise ValueError("no trusted token issuers configured (IJH_JWT_ISSUERS)")
+        self._cache: dict[str, Caller] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenVerifier:
+        keys = load_signing_keys(_split(settings.jwt_public_keys), settings.jwt_jwks_file)
+        return cls(keys, _split(settings.jwt_issuers), settings.jwt_audience,
+                   settings.jwt_leeway)
+
+    def verify(self, token: str) -> Caller:
+        """The caller a token names, or :class:`Unauthenticated` with the reason."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            if time.time() <= cached.expires_at + self.leeway:
+                return cached
+            del self._cache[token]
+            raise Unauthenticated("TOKEN_EXPIRED", "the token has expired")
+        caller = self._verify(token)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[token] = caller
+        return caller
+
+    def _verify(self, token: str) -> Caller:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise Unauthenticated("TOKEN_MALFORMED", "the bearer token is not a JWT") from exc
+        if header.get("alg") not in ALGORITHMS:
+            raise Unauthenticated("TOKEN_MALFORMED",
+                                  f"token algorithm must be one of {', '.join(ALGORITHMS)}")
+        kid = header.get("kid")
+        if kid is not None:
+            if kid not in self.keys:
+                raise Unauthenticated("UNKNOWN_SIGNER", "the token's signing key is not trusted")
+            candidates = [self.keys[kid]]
+        else:
+            candidates = list(self.keys.values())
+        claims = None
+        for key in candidates:
+            try:
+                claims = jwt.decode(
+                    token, key, algorithms=list(ALGORITHMS), audience=self.audience,
+                    issuer=self.issuers, leeway=self.leeway,
+                    options={"require": list(REQUIRED_CLAIMS)})
+                break
+            except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
+                continue
+            except jwt.ExpiredSignatureError as exc:
+                raise Unauthenticated("TOKEN_EXPIRED", "the token has expired") from exc
+            except jwt.ImmatureSignatureError as exc:
+                raise Unauthenticated("TOKEN_NOT_YET_VALID", "the token is not valid yet") from exc
+            except jwt.InvalidAudienceError as exc:
+                raise Unauthenticated("WRONG_AUDIENCE",
+                                      f"the token is not for audience {self.audience}") from exc
+            except jwt.InvalidIssuerError as exc:
+                raise Unauthenticated("WRONG_ISSUER", "the token's issuer is not trusted") from exc
+            except jwt.MissingRequiredClaimError as exc:
+                raise Unauthenticated("CLAIMS_INVALID", str(exc)) from exc
+            except jwt.InvalidTokenError as exc:
+                raise Unauthenticated("TOKEN_MALFORMED", str(exc)) from exc
+        if claims is None:
+            raise Unauthenticated("UNKNOWN_SIGNER", "the token is not signed by a trusted key")
+        return self._caller(claims)
+
+    @staticmethod
+    def _caller(claims: Mapping) -> Caller:
+        try:
+            role = Role(claims.get("role", ""))
+        except ValueError as exc:
+            raise Unauthenticated("CLAIMS_INVALID",
+                                  f"unknown role {claims.get('role')!r}") from exc
+        business_id = str(claims.get("business_id", ""))
+        if role in ROLES_WITH_BUSINESS_ID and not business_id_valid(business_id):
+            raise Unauthenticated("CLAIMS_INVALID",
+                                  f"a {role} token must carry a valid business_id (Y-tunnus)")
+        return Caller(subject=str(claims["sub"]), role=role, business_id=business_id,
+                      issuer=str(claims["iss"]), expires_at=float(claims["exp"]))

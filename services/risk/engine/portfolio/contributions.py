@@ -1,0 +1,336 @@
+"""Which guarantees drive the risk: Euler contributions and the incremental risk of a candidate.
+
+Euler allocation (Tasche 1999): the ES contribution of guarantee i is E[L_i | L ≥ VaR],
+the VaR contribution E[L_i | L = VaR], estimated on the scenarios in a narrow band of levels
+around VaR. Under a portfolio cap each defaulter's payout is scaled pro rata to the capped
+fund loss, so contributions add up to the fund's conditional tail loss. Both are ratio
+estimators over the same (IS-weighted) scenarios; their standard errors come from the
+linearised ratio variance Σ w²(x - c)² / (Σ w)².
+
+The scenarios are regenerated block by block from the seed (a second pass with the VaR of
+the first), so memory stays O(guarantees + chunk), not O(scenarios x guarantees).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from services.risk.engine.estimate import Estimate
+from services.risk.engine.portfolio import montecarlo as mc
+from services.risk.engine.portfolio.model import (
+    BRANCHES,
+    Dependence,
+    Fund,
+    Portfolio,
+    annual_fee_income_cents,
+    cumulative_pd,
+    portfolio_cap_cents,
+    validate_model,
+)
+from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
+
+# The VaR contribution averages over scenarios with level in [α - δ, α + δ], δ = 0.1 (1 - α).
+VAR_BAND = 0.1
+CANDIDATE_STREAM = 1  # spawn_key (block, 1): the candidate's own idiosyncratic draws
+
+
+@dataclass(frozen=True)
+class GroupContribution:
+    """Contribution of one sector or administrative branch (cents)."""
+
+    name: str
+    expected_shortfall_cents: Estimate
+    value_at_risk_cents: Estimate
+
+
+@dataclass(frozen=True, eq=False)
+class RiskContributions:
+    """Euler contributions at ``level``. Per-guarantee arrays are in the portfolio's row
+    order (index i is ``guarantees[i]``); the group tuples list sectors and branches."""
+
+    level: float
+    method: str
+    seed: int
+    scenarios: int
+    value_at_risk_cents: Estimate
+    expected_shortfall_cents: Estimate
+    conditional_tail_loss_cents: float
+    guarantee_es_cents: np.ndarray
+    guarantee_es_standard_error: np.ndarray
+    guarantee_var_cents: np.ndarray
+    guarantee_var_standard_error: np.ndarray
+    by_sector: tuple[GroupContribution, ...]
+    by_branch: tuple[GroupContribution, ...]
+
+    def top_guarantees(self, count: int) -> np.ndarray:
+        """Row indexes of the ``count`` largest ES contributors, largest first."""
+        count = min(count, self.guarantee_es_cents.size)
+        part = np.argpartition(-self.guarantee_es_cents, count - 1)[:count]
+        return part[np.argsort(-self.guarantee_es_cents[part], kind="stable")]
+
+
+def risk_contributions(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+                       scenarios: int = 100_000, level: float = 0.999,
+                       method: str = mc.IMPORTANCE_SAMPLING) -> RiskContributions:
+    """Euler ES and VaR contributions per guarantee, sector and branch at ``level``, from
+    ``scenarios`` scenarios of ``method`` (monte_carlo or importance_sampling, weighted)."""
+    plan = mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
+                             levels=(level * 0.99, level))
+    _check_scenarios(scenarios)
+    blocks = mc.blocks_for(scenarios)
+    shard = mc.simulate_blocks(plan, 0, blocks)
+    n_scen = blocks * mc.BLOCK_SCENARIOS
+    result = mc._finalize(shard)
+    tail = mc._Tail(shard, n_scen)
+    risk = result.at(level)
+    v = risk.value_at_risk_cents.value
+    delta = VAR_BAND * (1.0 - level)
+    var_low, var_high = tail.var(level - delta), tail.var(min(level + delta, 1 - 0.5 / n_scen))
+
+    n = portfolio.size
+    n_sectors = len(portfolio.sector_names)
+    label_a = portfolio.sector[plan.order].astype(np.int32)
+    label_b = (n_sectors + portfolio.branch[plan.order]).astype(np.int32)
+    g_sums = np.zeros((6, n))
+    l_sums = np.zeros((6, n_sectors + len(BRANCHES)))
+    # Denominators: Σw, Σw² over the ES tail and over the VaR band.
+    den = np.zeros(4)
+    for block in range(blocks):
+        loss, _, w, _ = plan.run_block(block, (v, var_low, var_high, label_a, label_b,
+                                                  g_sums, l_sums))
+        capped = np.minimum(loss, plan.portfolio_cap)
+        tail_mask = capped >= v
+        band = (capped >= var_low) & (capped <= var_high)
+        den += [w[tail_mask].sum(), (w[tail_mask] ** 2).sum(), w[band].sum(),
+                (w[band] ** 2).sum()]
+
+    def ratio(rows: np.ndarray, w_sum: float, w2_sum: float):
+        if w_sum <= 0:
+            return np.zeros(rows.shape[1]), np.zeros(rows.shape[1])
+        value = rows[0] / w_sum
+        var = rows[2] - 2 * value * rows[1] + value * value * w2_sum
+        return value, np.sqrt(np.maximum(var, 0.0)) / w_sum
+
+    es_c, es_se = ratio(g_sums[:3], den[0], den[1])
+    var_c, var_se = ratio(g_sums[3:], den[2], den[3])
+    les, les_se = ratio(l_sums[:3], den[0], den[1])
+    lvar, lvar_se = ratio(l_sums[3:], den[2], den[3])
+    unsort = np.empty_like(plan.order)
+    unsort[plan.order] = np.arange(n)
+    groups = [GroupContribution(name, Estimate(float(les[k]), float(les_se[k])),
+                                Estimate(float(lvar[k]), float(lvar_se[k])))
+              for k, name in enumerate((*portfolio.sector_names, *BRANCHES))]
+    return RiskContributions(
+        level=level, method=method, seed=seed, scenarios=n_scen,
+        value_at_risk_cents=risk.value_at_risk_cents,
+        expected_shortfall_cents=risk.expected_shortfall_cents,
+        conditional_tail_loss_cents=float(es_c.sum()),
+        guarantee_es_cents=es_c[unsort], guarantee_es_standard_error=es_se[unsort],
+        guarantee_var_cents=var_c[unsort], guarantee_var_standard_error=var_se[unsort],
+        by_sector=tuple(groups[:n_sectors]), by_branch=tuple(groups[n_sectors:]))
+
+
+@dataclass(frozen=True)
+class IncrementalTailRisk:
+    """VaR and ES (cents) without and with the candidate, and their paired difference."""
+
+    level: float
+    value_at_risk_before_cents: Estimate
+    value_at_risk_after_cents: Estimate
+    value_at_risk_change_cents: Estimate
+    expected_shortfall_before_cents: Estimate
+    expected_shortfall_after_cents: Estimate
+    expected_shortfall_change_cents: Estimate
+
+
+@dataclass(frozen=True)
+class IncrementalRisk:
+    """What adding the candidate guarantee(s) would do to the fund's risk, on common random
+    numbers (the same scenarios with and without), so the change has a small SE."""
+
+    method: str
+    seed: int
+    scenarios: int
+    expected_loss_change_cents: Estimate
+    tail_risk: tuple[IncrementalTailRisk, ...]
+    exhaustion_probability_before_by_year: tuple[Estimate, ...]
+    exhaustion_probability_after_by_year: tuple[Estimate, ...]
+    exhaustion_probability_change_by_year: tuple[Estimate, ...]
+
+
+class _Candidate:
+    """The candidate rows, simulated on their own stream given the portfolio's factors."""
+
+    def __init__(self, plan: mc.SimulationPlan, candidate: Portfolio, fund: Fund,
+                 dependence: Dependence):
+        cum = cumulative_pd(candidate, fund.horizon_years)
+        self.threshold = (stats.t.ppf(cum, plan.nu) if plan.student_t else special.ndtri(cum))
+        chol = np.linalg.cholesky(np.asarray(dependence.factor_correlation, dtype=np.float64))
+        self.loading = candidate.factor_loadings @ chol
+        self.sd = np.sqrt(np.clip(1.0 - np.sum(self.loading ** 2, axis=1), 0.0, 1.0))
+        c = candidate
+        self.exposure = c.exposure_cents.astype(np.float64)
+        self.rate, self.lgd, self.lgd_sd = c.guarantee_rate, c.loss_given_default, \
+            c.loss_given_default_std
+        self.cap = c.cap_cents.astype(np.float64)
+        self.deductible = c.deductible_cents.astype(np.float64)
+
+    def payouts_by_year(self, block: int, seed: int, xi: np.ndarray, scale: np.ndarray
+                        ) -> np.ndarray:
+        """(S, H) candidate payouts by default year in this block's scenarios."""
+        rng = np.random.default_rng(np.random.SeedSequence(
+            entropy=seed, spawn_key=(block, CANDIDATE_STREAM)))
+        s_count, horizon = xi.shape[0], self.threshold.shape[1]
+        out = np.zeros((s_count, horizon))
+        for r in range(self.threshold.shape[0]):
+            u = rng.random(s_count)
+            mean = xi @ self.loading[r]
+            arg = self.threshold[r][None, :] * scale[:, None] - mean[:, None]
+            if self.sd[r] > 0:
+                cond = special.ndtr(arg / self.sd[r])
+            else:
+                cond = (arg > 0).astype(np.float64)
+            defaulted = u < cond[:, -1]
+            year = np.argmax(u[:, None] < cond, axis=1)
+            if self.lgd_sd[r] > 0:
+                k = self.lgd[r] * (1 - self.lgd[r]) / self.lgd_sd[r] ** 2 - 1
+                lgd = rng.beta(self.lgd[r] * k, (1 - self.lgd[r]) * k, s_count)
+            else:
+                lgd = np.full(s_count, self.lgd[r])
+            pay = np.minimum(self.cap[r], self.rate[r] * np.maximum(
+                self.exposure[r] * lgd - self.deductible[r], 0.0))
+            rows = np.flatnonzero(defaulted)
+            out[rows, year[rows]] += pay[rows]
+        return out
+
+
+def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
+                     candidate: Portfolio, *, seed: int, scenarios: int = 100_000,
+                     levels: Sequence[float] = mc.DEFAULT_LEVELS,
+                     method: str = mc.IMPORTANCE_SAMPLING) -> IncrementalRisk:
+    """Change of EL, VaR, ES and capital-exhaustion probability if ``candidate`` (one or more
+    rows with the portfolio's factors) were added. The candidate's defaults come from their
+    own random stream given the same factors, so both runs share every other draw.
+
+    SEs of changes: ΔES and Δexhaustion from the paired influence functions
+    w[(L' - v')⁺ - (L - v)⁺]/(1 - α) and w[1' - 1]; ΔVaR from the paired VaR influence
+    function w[1{L' > v'}/f' - 1{L > v}/f] with densities f from the tail sample (two passes).
+    """
+    validate_model(portfolio, fund, dependence)
+    try:
+        validate_model(candidate, fund, dependence)
+    except InvalidArgument as exc:
+        raise InvalidArgument([FieldViolation(v.field.replace("guarantees", "candidate", 1),
+                                              v.description) for v in exc.violations]) from None
+    _check_scenarios(scenarios)
+    plan = mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
+                             levels=levels, validate=False)
+    cand = _Candidate(plan, candidate, fund, dependence)
+    spec_after = _spec_after(plan, portfolio, candidate, fund)
+    cap_after = math.inf if spec_after.portfolio_cap_cents is None else float(
+        spec_after.portfolio_cap_cents)
+    years = np.arange(1, fund.horizon_years + 1)
+    resources_after = spec_after.capital_cents + spec_after.annual_fee_income_cents * years
+    blocks = mc.blocks_for(scenarios)
+    n = blocks * mc.BLOCK_SCENARIOS
+
+    def both(block):
+        loss, year, w, (xi, scale, _) = plan.run_block(block)
+        before, exh_before = plan.fund_losses(loss, year)
+        extra = cand.payouts_by_year(block, seed, xi, scale)
+        after = np.minimum(loss + extra.sum(axis=1), cap_after)
+        cum = np.minimum(np.cumsum(year + extra, axis=1), cap_after)
+        exh_after = np.maximum.accumulate(cum > resources_after[None, :], axis=1)
+        return before, exh_before, after, exh_after, w
+
+    rec_b = mc.BlockRecords(plan.spec, 0, blocks, plan.keep_weight)
+    rec_a = mc.BlockRecords(spec_after, 0, blocks, plan.keep_weight)
+    for block in range(blocks):
+        before, exh_b, after, exh_a, w = both(block)
+        rec_b.add(before, exh_b, w)
+        rec_a.add(after, exh_a, w)
+    shard_b, shard_a = rec_b.shard(), rec_a.shard()
+    res_b, res_a = mc._finalize(shard_b), mc._finalize(shard_a)
+    tail_b, tail_a = mc._Tail(shard_b, n), mc._Tail(shard_a, n)
+    lv = plan.spec.levels
+    v_b = np.array([res_b.at(q).value_at_risk_cents.value for q in lv])
+    v_a = np.array([res_a.at(q).value_at_risk_cents.value for q in lv])
+    f_b = np.array([_density(tail_b, q, n) for q in lv])
+    f_a = np.array([_density(tail_a, q, n) for q in lv])
+    # Second pass: paired influence-function sums (first and second moments).
+    s1 = np.zeros((4, len(lv)))
+    s2 = np.zeros((4, len(lv)))
+    horizon = fund.horizon_years
+    e1, e2 = np.zeros(horizon), np.zeros(horizon)
+    l1 = l2 = 0.0
+    for block in range(blocks):
+        before, exh_b, after, exh_a, w = both(block)
+        d_loss = w * (after - before)
+        l1 += d_loss.sum()
+        l2 += (d_loss ** 2).sum()
+        d_exh = w[:, None] * (exh_a.astype(np.float64) - exh_b)
+        e1 += d_exh.sum(axis=0)
+        e2 += (d_exh ** 2).sum(axis=0)
+        for k, q in enumerate(lv):
+            es_d = w * (np.maximum(after - v_a[k], 0) - np.maximum(before - v_b[k], 0)) / (1 - q)
+            var_d = w * ((after > v_a[k]) / f_a[k] - (before > v_b[k]) / f_b[k])
+            s1[0, k] += es_d.sum()
+            s2[0, k] += (es_d ** 2).sum()
+            s1[1, k] += var_d.sum()
+            s2[1, k] += (var_d ** 2).sum()
+
+    def se(m1, m2):
+        return math.sqrt(max(m2 / n - (m1 / n) ** 2, 0.0) / n)
+
+    tails = []
+    for k, q in enumerate(lv):
+        rb, ra = res_b.at(q), res_a.at(q)
+        tails.append(IncrementalTailRisk(
+            q, rb.value_at_risk_cents, ra.value_at_risk_cents,
+            Estimate(ra.value_at_risk_cents.value - rb.value_at_risk_cents.value,
+                     se(s1[1, k], s2[1, k])),
+            rb.expected_shortfall_cents, ra.expected_shortfall_cents,
+            Estimate(ra.expected_shortfall_cents.value - rb.expected_shortfall_cents.value,
+                     se(s1[0, k], s2[0, k]))))
+    return IncrementalRisk(
+        method=method, seed=seed, scenarios=n,
+        expected_loss_change_cents=Estimate(float(l1) / n, se(l1, l2)), tail_risk=tuple(tails),
+        exhaustion_probability_before_by_year=res_b.exhaustion_probability_by_year,
+        exhaustion_probability_after_by_year=res_a.exhaustion_probability_by_year,
+        exhaustion_probability_change_by_year=tuple(
+            Estimate(float(e1[t]) / n, se(e1[t], e2[t])) for t in range(horizon)))
+
+
+def _density(tail: mc._Tail, level: float, n: int) -> float:
+    """Loss density at VaR_level from the tail sample: 2h / (VaR(α+h) - VaR(α-h)), with h
+    wide enough to span several sampled losses."""
+    h = max(0.05 * (1 - level), 5.0 / n)
+    width = tail.var(min(level + h, 1 - 0.5 / n)) - tail.var(level - h)
+    return 2 * h / width if width > 0 else math.inf
+
+
+def _spec_after(plan: mc.SimulationPlan, portfolio: Portfolio, candidate: Portfolio,
+                fund: Fund) -> mc.RunSpec:
+    cap = portfolio_cap_cents(portfolio, fund)
+    if cap is not None:
+        volume = int(np.sum(np.round(portfolio.guarantee_rate * portfolio.exposure_cents))
+                     + np.sum(np.round(candidate.guarantee_rate * candidate.exposure_cents)))
+        cap = int(np.floor(fund.portfolio_cap_rate * volume))
+    fees = annual_fee_income_cents(portfolio, fund)
+    if fund.annual_fee_income_cents is None:
+        fees += int(np.sum(np.round(candidate.fee_rate * candidate.exposure_cents)))
+    from dataclasses import replace
+    return replace(plan.spec, portfolio_cap_cents=cap, annual_fee_income_cents=fees,
+                   input_digest=plan.spec.input_digest + "+candidate")
+
+
+def _check_scenarios(scenarios) -> None:
+    if isinstance(scenarios, bool) or not isinstance(scenarios, int) or scenarios < 1:
+        raise InvalidArgument(FieldViolation("scenarios", "a positive integer"))
+    if scenarios > mc.MAX_SCENARIOS:
+        raise ResourceExhausted(f"{scenarios} scenarios; the bound is {mc.MAX_SCENARIOS}")

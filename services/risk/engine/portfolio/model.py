@@ -1,0 +1,438 @@
+"""The risk fund's portfolio as a struct of numpy arrays, the fund, and the dependence model.
+
+A million guarantees must fit the hot path, so a portfolio is one array per field
+(never a list of Python objects). Money enters as integer cents; the engine works in
+float cents internally. Every check reports all bad fields at once with the request
+path the API uses, e.g. ``guarantees[17].probability_of_default``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from services.shared.errors import Collector, FieldViolation, InvalidArgument, ResourceExhausted
+
+MAX_GUARANTEES = 2_000_000
+MAX_HORIZON_YEARS = 50
+MAX_FACTORS = 64
+# Past this many bad rows per field the rest are summarised: a million bad rows
+# would otherwise make an error larger than the request.
+MAX_VIOLATIONS_PER_FIELD = 100
+
+BRANCHES = ("VNK", "UM", "OM", "SM", "PLM", "VM", "OKM", "MMM", "LVM", "TEM", "STM", "YM")
+COUNTERPARTY_KINDS = ("public_unit", "company")
+COPULAS = ("gaussian", "student_t")
+
+_INT_FIELDS = ("exposure_cents", "cap_cents", "deductible_cents")
+_FLOAT_FIELDS = ("probability_of_default", "loss_given_default", "loss_given_default_std",
+                 "guarantee_rate", "fee_rate")
+
+
+@dataclass(frozen=True, eq=False)
+class Portfolio:
+    """Guarantees as parallel arrays of length n (row i is ``guarantees[i]``).
+
+    exposure_cents, cap_cents, deductible_cents: int64 cents. probability_of_default:
+    annual PD. cumulative_default_probability: optional (n, horizon_years) curve, column t
+    = P(default by end of year t+1); when given it replaces the annual PD. loss_given_default
+    (mean) and loss_given_default_std (0 = fixed LGD, else Beta with that mean and std).
+    guarantee_rate: share of the loss the fund covers. fee_rate: annual fee on exposure.
+    sector: int codes into ``sector_names``; branch: codes into ``BRANCHES``;
+    counterparty_kind: codes into ``COUNTERPARTY_KINDS``. factor_loadings: (n, F) weights w_i
+    on the correlated systematic factors (latent X_i = w_i·Z + sqrt(1 - w_iᵀΣw_i) ε_i).
+    """
+
+    exposure_cents: np.ndarray
+    probability_of_default: np.ndarray
+    loss_given_default: np.ndarray
+    loss_given_default_std: np.ndarray
+    guarantee_rate: np.ndarray
+    cap_cents: np.ndarray
+    deductible_cents: np.ndarray
+    fee_rate: np.ndarray
+    sector: np.ndarray
+    branch: np.ndarray
+    counterparty_kind: np.ndarray
+    factor_loadings: np.ndarray
+    cumulative_default_probability: np.ndarray | None = None
+    sector_names: tuple[str, ...] = ("default",)
+
+    @property
+    def size(self) -> int:
+        """Number of guarantees."""
+        return int(self.exposure_cents.shape[0])
+
+    @property
+    def factor_count(self) -> int:
+        """Number of systematic factors F."""
+        return int(self.factor_loadings.shape[1])
+
+    @classmethod
+    def from_arrays(cls, *, exposure_cents, probability_of_default, loss_given_default,
+                    factor_loadings, loss_given_default_std=None, guarantee_rate=None,
+                    cap_cents=None, deductible_cents=None, fee_rate=None, sector=None,
+                    branch=None, counterparty_kind=None, cumulative_default_probability=None,
+                    sector_names: Iterable[str] = ("default",)) -> Portfolio:
+        """Build a portfolio from arrays (or scalars broadcast to n) without copying more
+        than a dtype conversion. Defaults: fixed LGD, rate 1, cap = exposure (never binds),
+        no deductible, no fee, sector 0, branch TEM, company. Values are checked by
+        ``validate_model``; here only shapes and money dtypes are checked."""
+        c = Collector()
+        exposure = np.asarray(exposure_cents)
+        if exposure.ndim != 1:
+            raise InvalidArgument(FieldViolation("guarantees", "exposure_cents must be 1-D"))
+        n = exposure.shape[0]
+        if n > MAX_GUARANTEES:
+            raise ResourceExhausted(
+                f"portfolio has {n} guarantees; the bound is MAX_GUARANTEES={MAX_GUARANTEES}")
+
+        def money(name, value, default):
+            arr = np.asarray(default if value is None else value)
+            if arr.dtype.kind not in "iu":
+                c.add(f"guarantees.{name}", "money must be integer cents (an integer array)")
+                return np.zeros(n, np.int64)
+            return _broadcast(c, name, arr.astype(np.int64, copy=False), n)
+
+        def real(name, value, default):
+            arr = np.asarray(default if value is None else value, dtype=np.float64)
+            return _broadcast(c, name, arr, n)
+
+        def code(name, value, default):
+            arr = np.asarray(default if value is None else value)
+            if arr.dtype.kind not in "iu":
+                c.add(f"guarantees.{name}", "must be integer codes")
+                return np.zeros(n, np.int32)
+            return _broadcast(c, name, arr.astype(np.int32, copy=False), n)
+
+        loadings = np.asarray(factor_loadings, dtype=np.float64)
+        if loadings.ndim == 1:
+            loadings = loadings.reshape(-1, 1)
+        if loadings.ndim != 2 or loadings.shape[0] not in (1, n):
+            c.add("guarantees.factor_loadings", f"must have shape (n={n}, factors)")
+            loadings = np.zeros((n, 1))
+        elif loadings.shape[0] == 1:
+            loadings = np.broadcast_to(loadings, (n, loadings.shape[1]))
+        curve = None
+        if cumulative_default_probability is not None:
+            curve = np.asarray(cumulative_default_probability, dtype=np.float64)
+            if curve.ndim != 2 or curve.shape[0] != n:
+                c.add("guarantees.cumulative_default_probability",
+                      f"must have shape (n={n}, horizon_years)")
+                curve = None
+        portfolio = cls(
+            exposure_cents=money("exposure_cents", exposure, None),
+            probability_of_default=real("probability_of_default", probability_of_default, None),
+            loss_given_default=real("loss_given_default", loss_given_default, None),
+            loss_given_default_std=real("loss_given_default_std", loss_given_default_std, 0.0),
+            guarantee_rate=real("guarantee_rate", guarantee_rate, 1.0),
+            # The default cap (the exposure) never binds; it inherits no error of the exposure.
+            cap_cents=money("cap_cents", cap_cents, np.maximum(exposure, 0)
+                            if exposure.dtype.kind in "iu" else np.zeros(n, np.int64)),
+            deductible_cents=money("deductible_cents", deductible_cents, 0),
+            fee_rate=real("fee_rate", fee_rate, 0.0),
+            sector=code("sector", sector, 0),
+            branch=code("branch", branch, BRANCHES.index("TEM")),
+            counterparty_kind=code("counterparty_kind", counterparty_kind, 1),
+            factor_loadings=loadings,
+            cumulative_default_probability=curve,
+            sector_names=tuple(sector_names),
+        )
+        c.raise_if_any()
+        return portfolio
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> Portfolio:
+        """Build a portfolio from row mappings as the API sends them (names, not codes):
+        ``sector`` and ``branch`` are strings, ``counterparty_kind`` is ``public_unit`` or
+        ``company``, ``factor_loadings`` a list of F floats. Meant for small requests; bulk
+        callers should use ``from_arrays``."""
+        rows = list(rows)
+        if len(rows) > MAX_GUARANTEES:
+            raise ResourceExhausted(
+                f"portfolio has {len(rows)} guarantees; the bound is "
+                f"MAX_GUARANTEES={MAX_GUARANTEES}")
+        c = Collector()
+        n = len(rows)
+        sectors: dict[str, int] = {}
+        cols: dict[str, list] = {k: [] for k in (*_INT_FIELDS, *_FLOAT_FIELDS, "sector", "branch",
+                                                 "counterparty_kind", "factor_loadings",
+                                                 "cumulative_default_probability")}
+        defaults = {"loss_given_default_std": 0.0, "guarantee_rate": 1.0, "fee_rate": 0.0,
+                    "deductible_cents": 0}
+        factor_count = None
+        for i, row in enumerate(rows):
+            path = f"guarantees[{i}]"
+            for name in _INT_FIELDS:
+                value = row.get(name, defaults.get(name))
+                if name == "cap_cents" and value is None:
+                    value = row.get("exposure_cents")
+                if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                    c.add(f"{path}.{name}", "required, integer cents")
+                    value = 0
+                cols[name].append(int(value))
+            for name in _FLOAT_FIELDS:
+                value = row.get(name, defaults.get(name))
+                if name == "probability_of_default" and value is None \
+                        and row.get("cumulative_default_probability") is not None:
+                    value = 0.0  # the curve replaces the annual PD
+                if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                    c.add(f"{path}.{name}", "required number")
+                    value = 0.0
+                cols[name].append(float(value))
+            cols["sector"].append(sectors.setdefault(str(row.get("sector", "default")),
+                                                     len(sectors)))
+            branch = row.get("branch", "TEM")
+            if branch not in BRANCHES:
+                c.add(f"{path}.branch", f"must be one of {', '.join(BRANCHES)}")
+                branch = "TEM"
+            cols["branch"].append(BRANCHES.index(branch))
+            kind = row.get("counterparty_kind", "company")
+            if kind not in COUNTERPARTY_KINDS:
+                c.add(f"{path}.counterparty_kind", "must be public_unit or company")
+                kind = "company"
+            cols["counterparty_kind"].append(COUNTERPARTY_KINDS.index(kind))
+            loadings = list(row.get("factor_loadings", ()))
+            if factor_count is None:
+                factor_count = len(loadings)
+            if not loadings or len(loadings) != factor_count:
+                c.add(f"{path}.factor_loadings",
+                      f"needs the same number of factors in every row ({factor_count})")
+                loadings = [0.0] * (factor_count or 1)
+            cols["factor_loadings"].append([float(x) for x in loadings])
+            cols["cumulative_default_probability"].append(
+                row.get("cumulative_default_probability"))
+        c.raise_if_any()
+        curves = cols["cumulative_default_probability"]
+        curve = None
+        if n and any(x is not None for x in curves):
+            lengths = {len(x) for x in curves if x is not None}
+            if None in curves or len(lengths) != 1:
+                raise InvalidArgument(FieldViolation(
+                    "guarantees.cumulative_default_probability",
+                    "give a curve of the same length for every guarantee or for none"))
+            curve = np.array(curves, dtype=np.float64)
+        return cls.from_arrays(
+            exposure_cents=np.array(cols["exposure_cents"], dtype=np.int64),
+            probability_of_default=cols["probability_of_default"],
+            loss_given_default=cols["loss_given_default"],
+            loss_given_default_std=cols["loss_given_default_std"],
+            guarantee_rate=cols["guarantee_rate"],
+            cap_cents=np.array(cols["cap_cents"], dtype=np.int64),
+            deductible_cents=np.array(cols["deductible_cents"], dtype=np.int64),
+            fee_rate=cols["fee_rate"],
+            sector=np.array(cols["sector"], dtype=np.int32),
+            branch=np.array(cols["branch"], dtype=np.int32),
+            counterparty_kind=np.array(cols["counterparty_kind"], dtype=np.int32),
+            factor_loadings=np.array(cols["factor_loadings"], dtype=np.float64).reshape(
+                n, factor_count or 1),
+            cumulative_default_probability=curve,
+            sector_names=tuple(sectors) or ("default",),
+        )
+
+    def validate(self) -> None:
+        """Check every row-level field (not the cross checks against the fund and the
+        dependence model, which ``validate_model`` adds); raise InvalidArgument listing all."""
+        c = Collector()
+        _check_rows(self, c)
+        c.raise_if_any()
+
+
+@dataclass(frozen=True)
+class Fund:
+    """The risk fund. capital_cents: capital at the start. horizon_years: simulated years.
+    portfolio_cap_rate: the fund's total payout is capped at this share of the guaranteed
+    volume Σ rate_i·exposure_i (None: no cap), i.e. fund loss = min(portfolio loss, cap).
+    annual_fee_income_cents: fee income per year (None: Σ fee_rate_i·exposure_i)."""
+
+    capital_cents: int
+    horizon_years: int = 1
+    portfolio_cap_rate: float | None = None
+    annual_fee_income_cents: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Dependence:
+    """The copula of the latent variables. factor_correlation: Σ (F x F) of the systematic
+    factors Z; copula ``gaussian`` or ``student_t`` (X_i divided by sqrt(W/ν), W ~ χ²_ν,
+    one W per scenario shared by all guarantees)."""
+
+    factor_correlation: np.ndarray = field(default_factory=lambda: np.ones((1, 1)))
+    copula: str = "gaussian"
+    degrees_of_freedom: float | None = None
+
+    @classmethod
+    def one_factor(cls, copula: str = "gaussian",
+                   degrees_of_freedom: float | None = None) -> Dependence:
+        """The common single-factor model (loadings √ρ_i on the one factor)."""
+        return cls(np.ones((1, 1)), copula, degrees_of_freedom)
+
+
+def sector_loadings(sector: np.ndarray, loading: np.ndarray | float, factor_count: int
+                    ) -> np.ndarray:
+    """Loadings (n, F) for the usual sector model: guarantee i loads ``loading`` (√ρ) on
+    its own sector's factor only."""
+    sector = np.asarray(sector)
+    out = np.zeros((sector.shape[0], factor_count))
+    out[np.arange(sector.shape[0]), sector] = loading
+    return out
+
+
+def cumulative_pd(portfolio: Portfolio, horizon_years: int) -> np.ndarray:
+    """(n, horizon_years) P(default by end of year t+1): the given curve, or from the annual
+    PD p as 1 - (1 - p)^t (constant hazard)."""
+    if portfolio.cumulative_default_probability is not None:
+        return np.ascontiguousarray(portfolio.cumulative_default_probability[:, :horizon_years])
+    years = np.arange(1, horizon_years + 1)
+    return -np.expm1(np.log1p(-portfolio.probability_of_default)[:, None] * years[None, :])
+
+
+def portfolio_cap_cents(portfolio: Portfolio, fund: Fund) -> int | None:
+    """The fund's total payout cap in cents (None: uncapped): cap rate x guaranteed volume."""
+    if fund.portfolio_cap_rate is None:
+        return None
+    volume = int(np.sum(np.round(portfolio.guarantee_rate * portfolio.exposure_cents)))
+    return int(np.floor(fund.portfolio_cap_rate * volume))
+
+
+def annual_fee_income_cents(portfolio: Portfolio, fund: Fund) -> int:
+    """Fee income per year in cents: the fund's figure, else Σ fee_rate_i x exposure_i."""
+    if fund.annual_fee_income_cents is not None:
+        return int(fund.annual_fee_income_cents)
+    return int(np.sum(np.round(portfolio.fee_rate * portfolio.exposure_cents)))
+
+
+def validate_model(portfolio: Portfolio, fund: Fund, dependence: Dependence) -> None:
+    """Check the whole request (rows, fund, dependence, and their cross checks: R² ≤ 1 per
+    guarantee, curve length = horizon); raise InvalidArgument naming every bad field."""
+    if portfolio.size > MAX_GUARANTEES:
+        raise ResourceExhausted(f"portfolio has {portfolio.size} guarantees; the bound is "
+                                f"MAX_GUARANTEES={MAX_GUARANTEES}")
+    c = Collector()
+    _check_rows(portfolio, c)
+    _check_fund(fund, c)
+    sigma_ok = _check_dependence(dependence, portfolio.factor_count, c)
+    if portfolio.cumulative_default_probability is not None and _is_int(fund.horizon_years):
+        cols = portfolio.cumulative_default_probability.shape[1]
+        c.check(cols >= fund.horizon_years, "guarantees.cumulative_default_probability",
+                f"curve covers {cols} years; the horizon is {fund.horizon_years}")
+    if sigma_ok:
+        w = portfolio.factor_loadings
+        r2 = np.einsum("nf,fg,ng->n", w, dependence.factor_correlation, w)
+        _rows(c, ~(r2 <= 1.0 + 1e-12), "factor_loadings",
+              lambda i: f"systematic share R² = wᵀΣw = {r2[i]:.6g} exceeds 1")
+    c.raise_if_any()
+
+
+def _check_rows(p: Portfolio, c: Collector) -> None:
+    n = p.size
+    for name in ("probability_of_default", "loss_given_default", "loss_given_default_std",
+                 "guarantee_rate", "fee_rate"):
+        arr = getattr(p, name)
+        _rows(c, ~np.isfinite(arr), name, lambda i: "must be a finite number")
+    pd = p.probability_of_default
+    _rows(c, np.isfinite(pd) & ((pd < 0) | (pd > 1)), "probability_of_default",
+          lambda i: f"{pd[i]:.6g} is outside [0, 1]")
+    for name in ("loss_given_default", "guarantee_rate"):
+        arr = getattr(p, name)
+        _rows(c, np.isfinite(arr) & ((arr < 0) | (arr > 1)), name,
+              lambda i, arr=arr: f"{arr[i]:.6g} is outside [0, 1]")
+    m, sd = p.loss_given_default, p.loss_given_default_std
+    with np.errstate(invalid="ignore"):
+        bad_sd = np.isfinite(sd) & ((sd < 0) | ((sd > 0) & ~(sd * sd < m * (1 - m))))
+    _rows(c, bad_sd, "loss_given_default_std",
+          lambda i: "must be 0 (fixed LGD) or satisfy 0 < std² < mean·(1 - mean) for a Beta LGD")
+    _rows(c, ~(p.fee_rate >= 0) & np.isfinite(p.fee_rate), "fee_rate",
+          lambda i: "must not be negative")
+    _rows(c, p.exposure_cents < 0, "exposure_cents", lambda i: "must not be negative")
+    _rows(c, p.cap_cents < 0, "cap_cents", lambda i: "must not be negative")
+    _rows(c, p.deductible_cents < 0, "deductible_cents", lambda i: "must not be negative")
+    _rows(c, (p.branch < 0) | (p.branch >= len(BRANCHES)), "branch",
+          lambda i: f"must be one of {', '.join(BRANCHES)}")
+    _rows(c, (p.counterparty_kind < 0) | (p.counterparty_kind >= len(COUNTERPARTY_KINDS)),
+          "counterparty_kind", lambda i: "must be public_unit or company")
+    _rows(c, (p.sector < 0) | (p.sector >= len(p.sector_names)), "sector",
+          lambda i: f"unknown sector code {p.sector[i]}")
+    w = p.factor_loadings
+    if w.shape[1] > MAX_FACTORS:
+        c.add("dependence.factor_correlation", f"at most {MAX_FACTORS} factors")
+    _rows(c, ~np.isfinite(w).all(axis=1), "factor_loadings", lambda i: "must be finite numbers")
+    curve = p.cumulative_default_probability
+    if curve is not None and n:
+        finite = np.isfinite(curve).all(axis=1)
+        inside = ((curve >= 0) & (curve <= 1)).all(axis=1)
+        rising = (np.diff(curve, axis=1) >= 0).all(axis=1)
+        _rows(c, ~(finite & inside), "cumulative_default_probability",
+              lambda i: "every point must be a probability in [0, 1]")
+        _rows(c, finite & inside & ~rising, "cumulative_default_probability",
+              lambda i: "a cumulative default curve must not decrease")
+
+
+def _check_fund(f: Fund, c: Collector) -> None:
+    c.check(_is_int(f.capital_cents) and f.capital_cents >= 0, "fund.capital_cents",
+            "required, non-negative integer cents")
+    c.check(_is_int(f.horizon_years) and 1 <= f.horizon_years <= MAX_HORIZON_YEARS,
+            "fund.horizon_years", f"integer years in [1, {MAX_HORIZON_YEARS}]")
+    if f.portfolio_cap_rate is not None:
+        r = f.portfolio_cap_rate
+        c.check(isinstance(r, int | float) and np.isfinite(r) and 0 <= r <= 1,
+                "fund.portfolio_cap_rate", "a share in [0, 1]")
+    if f.annual_fee_income_cents is not None:
+        c.check(_is_int(f.annual_fee_income_cents) and f.annual_fee_income_cents >= 0,
+                "fund.annual_fee_income_cents", "non-negative integer cents")
+
+
+def _check_dependence(d: Dependence, factor_count: int, c: Collector) -> bool:
+    ok = True
+    if d.copula not in COPULAS:
+        c.add("dependence.copula", f"must be one of {', '.join(COPULAS)}")
+    if d.copula == "student_t":
+        nu = d.degrees_of_freedom
+        c.check(isinstance(nu, int | float) and np.isfinite(nu) and nu > 0,
+                "dependence.degrees_of_freedom", "the Student-t copula needs ν > 0")
+    sigma = np.asarray(d.factor_correlation, dtype=np.float64)
+    if sigma.shape != (factor_count, factor_count):
+        c.add("dependence.factor_correlation",
+              f"must be {factor_count}x{factor_count} (one row per factor of the loadings)")
+        return False
+    if not np.isfinite(sigma).all():
+        c.add("dependence.factor_correlation", "must be finite")
+        return False
+    if not np.allclose(sigma, sigma.T, atol=1e-12, rtol=0):
+        c.add("dependence.factor_correlation", "must be symmetric")
+        ok = False
+    if not np.allclose(np.diag(sigma), 1.0, atol=1e-12, rtol=0):
+        c.add("dependence.factor_correlation", "must have ones on the diagonal")
+        ok = False
+    if ok:
+        try:
+            np.linalg.cholesky(sigma)
+        except np.linalg.LinAlgError:
+            c.add("dependence.factor_correlation", "must be positive definite")
+            ok = False
+    return ok
+
+
+def _rows(c: Collector, bad: np.ndarray, name: str, describe) -> None:
+    idx = np.flatnonzero(bad)
+    for i in idx[:MAX_VIOLATIONS_PER_FIELD]:
+        c.add(f"guarantees[{i}].{name}", describe(int(i)))
+    if idx.size > MAX_VIOLATIONS_PER_FIELD:
+        c.add(f"guarantees.{name}",
+              f"{idx.size - MAX_VIOLATIONS_PER_FIELD} more rows fail the same check")
+
+
+def _broadcast(c: Collector, name: str, arr: np.ndarray, n: int) -> np.ndarray:
+    if arr.ndim == 0:
+        return np.full(n, arr, dtype=arr.dtype)
+    if arr.shape != (n,):
+        c.add(f"guarantees.{name}", f"must have length {n}")
+        return np.zeros(n, dtype=arr.dtype)
+    return arr
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)

@@ -1,0 +1,536 @@
+"""Portfolio Monte Carlo: plain and importance-sampled, block-seeded, shardable.
+
+Randomness comes in fixed blocks of ``BLOCK_SCENARIOS`` scenarios; block b draws from
+``default_rng(SeedSequence(entropy=seed, spawn_key=(b,)))``. A block is reduced at once to a
+small record (weighted sums, a loss histogram, and its tail sample: the largest losses up to
+a safety multiple of the tail weight). Results are a deterministic function of the records
+in block order, so chunk size, shard count and partition cannot change a single bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special, stats
+
+from services.risk.engine.estimate import Estimate
+from services.risk.engine.portfolio import kernels
+from services.risk.engine.portfolio.model import (
+    Dependence,
+    Fund,
+    Portfolio,
+    annual_fee_income_cents,
+    cumulative_pd,
+    portfolio_cap_cents,
+    validate_model,
+)
+from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
+
+BLOCK_SCENARIOS = 1024
+MAX_SCENARIOS = 1 << 31
+DEFAULT_LEVELS = (0.99, 0.995, 0.999)
+# Each block keeps its largest losses until their weight reaches KEEP_SAFETY times the
+# expected tail weight at the lowest level: a block holding 8x its share of the tail is
+# astronomically rare for plain MC; the result reports whether the merged tail was complete.
+KEEP_SAFETY = 8.0
+KEEP_MIN = 32
+HISTOGRAM_BINS = 256
+
+MONTE_CARLO = "monte_carlo"
+IMPORTANCE_SAMPLING = "importance_sampling"
+MC_METHODS = (MONTE_CARLO, IMPORTANCE_SAMPLING)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What fixes a run's random stream and its reduction; equal specs may be merged."""
+
+    seed: int
+    method: str
+    levels: tuple[float, ...]
+    horizon_years: int
+    capital_cents: int
+    annual_fee_income_cents: int
+    portfolio_cap_cents: int | None
+    importance_shift: tuple[float, ...]
+    histogram_edges_cents: tuple[float, ...]
+    max_loss_cents: float
+    input_digest: str
+
+
+@dataclass(frozen=True, eq=False)
+class ShardResult:
+    """Per-block records of blocks [block_start, block_stop). Arrays have one row per block;
+    the tail sample is concatenated with ``tail_offsets`` (length blocks + 1)."""
+
+    spec: RunSpec
+    block_start: int
+    block_stop: int
+    weight_sum: np.ndarray
+    weight_sq_sum: np.ndarray
+    loss_sum: np.ndarray
+    loss_sq_sum: np.ndarray
+    exhaustion_sum: np.ndarray
+    exhaustion_sq_sum: np.ndarray
+    histogram: np.ndarray
+    tail_loss: np.ndarray
+    tail_weight: np.ndarray
+    tail_offsets: np.ndarray
+    tail_floor: np.ndarray
+
+
+@dataclass(frozen=True)
+class TailRisk:
+    """VaR and ES of the fund loss (cents) at one confidence level."""
+
+    level: float
+    value_at_risk_cents: Estimate
+    expected_shortfall_cents: Estimate
+
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    """The risk of the fund over the horizon. Money in cents (floats: these are estimates).
+
+    exhaustion_probability_by_year[t]: P(cumulative fund payouts exceed capital + fee income
+    accumulated, at the end of some year ≤ t+1). loss_histogram_probability[k]: probability
+    of a fund loss in [edges[k], edges[k+1]) (the last bin is open above).
+    """
+
+    method: str
+    seed: int
+    scenarios: int
+    expected_loss_cents: Estimate
+    tail_risk: tuple[TailRisk, ...]
+    exhaustion_probability_by_year: tuple[Estimate, ...]
+    loss_histogram_edges_cents: tuple[float, ...]
+    loss_histogram_probability: tuple[float, ...]
+    portfolio_cap_cents: int | None
+    capital_cents: int
+    annual_fee_income_cents: int
+    importance_shift: tuple[float, ...] = ()
+    effective_sample_size: float = 0.0
+    tail_sample_complete: bool = True
+    cancelled: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def at(self, level: float) -> TailRisk:
+        """The TailRisk at ``level`` (must be one of the requested levels)."""
+        for t in self.tail_risk:
+            if math.isclose(t.level, level, rel_tol=0, abs_tol=1e-12):
+                return t
+        raise KeyError(level)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Emitted after each chunk: the scenarios done, the headline estimates at the highest
+    level, and ``result``, the full result so far (final when ``final``), so a stopped run
+    still has its figures."""
+
+    scenarios_done: int
+    scenarios_total: int
+    expected_loss_cents: Estimate
+    value_at_risk_cents: Estimate
+    expected_shortfall_cents: Estimate
+    result: PortfolioResult
+    final: bool = False
+
+
+class SimulationPlan:
+    """The portfolio preprocessed for the kernel: guarantees grouped by loading vector,
+    sorted by default threshold, payouts precomputed. Deterministic in its inputs, so every
+    shard worker that builds it from the same request gets the same random stream."""
+
+    def __init__(self, portfolio: Portfolio, fund: Fund, dependence: Dependence, *,
+                 seed: int, method: str = MONTE_CARLO,
+                 levels: Sequence[float] = DEFAULT_LEVELS, validate: bool = True):
+        if validate:
+            validate_model(portfolio, fund, dependence)
+        _check_run_args(seed, method, levels)
+        self.portfolio, self.fund, self.dependence = portfolio, fund, dependence
+        levels = tuple(sorted({float(x) for x in levels}))
+        horizon = fund.horizon_years
+        cum = cumulative_pd(portfolio, horizon)
+        self.student_t = dependence.copula == "student_t"
+        self.nu = float(dependence.degrees_of_freedom or 0.0)
+        # Latent thresholds: Gaussian Φ⁻¹(P); t copula t_ν⁻¹(P), scaled per scenario.
+        thr = stats.t.ppf(cum, self.nu) if self.student_t else special.ndtri(cum)
+        chol = np.linalg.cholesky(np.asarray(dependence.factor_correlation, dtype=np.float64))
+        iid_loading = portfolio.factor_loadings @ chol  # b_i = Aᵀw_i, so w_i·Z = b_i·ξ
+        uniq, group_of = np.unique(iid_loading, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)
+        order = np.lexsort((-thr[:, -1], group_of))
+        self.order = order
+        counts = np.bincount(group_of, minlength=uniq.shape[0])
+        self.group_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self.group_loading = np.ascontiguousarray(uniq)
+        self.group_sd = np.sqrt(np.clip(1.0 - np.sum(uniq * uniq, axis=1), 0.0, 1.0))
+        self.group_of_sorted = group_of[order]
+        self.threshold = np.ascontiguousarray(thr[order])
+        p = portfolio
+        self.exposure = p.exposure_cents[order].astype(np.float64)
+        self.rate = p.guarantee_rate[order]
+        self.cap = p.cap_cents[order].astype(np.float64)
+        self.deductible = p.deductible_cents[order].astype(np.float64)
+        lgd = p.loss_given_default[order]
+        sd = p.loss_given_default_std[order]
+        beta = sd > 0
+        k = np.where(beta, lgd * (1 - lgd) / np.where(beta, sd * sd, 1.0) - 1.0, 0.0)
+        self.lgd_alpha = np.where(beta, lgd * k, 0.0)
+        self.lgd_beta = np.where(beta, (1 - lgd) * k, 0.0)
+        self.payout_fixed = np.minimum(
+            self.cap, self.rate * np.maximum(self.exposure * lgd - self.deductible, 0.0))
+        max_payout = np.where(beta, np.minimum(self.cap, self.rate * np.maximum(
+            self.exposure - self.deductible, 0.0)), self.payout_fixed)
+        cap_cents = portfolio_cap_cents(portfolio, fund)
+        self.portfolio_cap = math.inf if cap_cents is None else float(cap_cents)
+        self.horizon_pd = cum[order, -1]
+        self.mean_payout = np.where(beta, np.minimum(self.cap, self.rate * np.maximum(
+            self.exposure * lgd - self.deductible, 0.0)), self.payout_fixed)
+        rough_el = float(np.dot(self.horizon_pd, self.mean_payout))
+        max_loss = min(float(np.sum(max_payout)), self.portfolio_cap)
+        top = min(max_loss, 64.0 * rough_el) if rough_el > 0 else max(max_loss, 1.0)
+        edges = np.linspace(0.0, max(top, 1.0), HISTOGRAM_BINS + 1)
+        shift = (importance_shift(self, levels[-1]) if method == IMPORTANCE_SAMPLING
+                 else np.zeros(self.group_loading.shape[1]))
+        self.shift = shift
+        self.keep_weight = max(KEEP_SAFETY * (1.0 - levels[0]) * BLOCK_SCENARIOS, 1.0)
+        self.spec = RunSpec(
+            seed=int(seed), method=method, levels=levels, horizon_years=horizon,
+            capital_cents=int(fund.capital_cents),
+            annual_fee_income_cents=annual_fee_income_cents(portfolio, fund),
+            portfolio_cap_cents=cap_cents, importance_shift=tuple(float(x) for x in shift),
+            histogram_edges_cents=tuple(float(x) for x in edges), max_loss_cents=max_loss,
+            input_digest=_digest(portfolio, fund, dependence))
+        self._empty2 = np.zeros((0, 0))
+        self._empty_label = np.zeros(1, np.int32)
+
+    def draw_block(self, block: int):
+        """Factor draws of one block: (rng positioned after them, ξ, scale, weight, ε)."""
+        rng = np.random.default_rng(np.random.SeedSequence(entropy=self.spec.seed,
+                                                           spawn_key=(block,)))
+        eps = rng.standard_normal((BLOCK_SCENARIOS, self.group_loading.shape[1]))
+        scale = (np.sqrt(rng.chisquare(self.nu, BLOCK_SCENARIOS) / self.nu)
+                 if self.student_t else np.ones(BLOCK_SCENARIOS))
+        mu = self.shift
+        if mu.any():
+            xi = eps + mu
+            weight = np.exp(-(eps @ mu) - 0.5 * float(mu @ mu))
+        else:
+            xi = eps
+            weight = np.ones(BLOCK_SCENARIOS)
+        return rng, xi, scale, weight, eps
+
+    def run_block(self, block: int, contributions=None):
+        """Simulate one block: (uncapped loss (S,), payout by year (S, H), weight (S,), draws).
+        ``contributions`` = (es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums)
+        switches on the Euler accumulation."""
+        rng, xi, scale, weight, eps = self.draw_block(block)
+        loss = np.empty(BLOCK_SCENARIOS)
+        year = np.empty((BLOCK_SCENARIOS, self.spec.horizon_years))
+        if contributions is None:
+            contributions = (math.inf, math.inf, -math.inf, self._empty_label,
+                             self._empty_label, self._empty2, np.zeros((6, 1)))
+        es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums = contributions
+        kernels.simulate_block(
+            rng, xi, scale, self.group_start, self.group_loading, self.group_sd,
+            self.threshold, self.payout_fixed, self.lgd_alpha, self.lgd_beta, self.exposure,
+            self.rate, self.cap, self.deductible, loss, year, self.portfolio_cap, weight,
+            es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums)
+        return loss, year, weight, (xi, scale, eps)
+
+    def fund_losses(self, loss: np.ndarray, year: np.ndarray):
+        """Capped fund loss per scenario and exhaustion-by-year indicators (S, H)."""
+        capped = np.minimum(loss, self.portfolio_cap)
+        cum = np.minimum(np.cumsum(year, axis=1), self.portfolio_cap)
+        years = np.arange(1, self.spec.horizon_years + 1)
+        resources = self.spec.capital_cents + self.spec.annual_fee_income_cents * years
+        exhausted = np.maximum.accumulate(cum > resources[None, :], axis=1)
+        return capped, exhausted
+
+
+def importance_shift(plan: SimulationPlan, level: float, iterations: int = 8) -> np.ndarray:
+    """Mean shift μ of the independent factors for the tail at ``level`` (Glasserman–Li):
+    the direction in which the conditional expected loss rises fastest, at distance
+    Φ⁻¹(level), i.e. where the large-pool loss reaches its ``level`` quantile. Re-evaluating
+    the gradient at the shifted point a few times follows the curved iso-loss surface."""
+    b = plan.group_loading[plan.group_of_sorted]
+    s = np.maximum(plan.group_sd[plan.group_of_sorted], 1e-6)
+    c = special.ndtri(plan.horizon_pd)
+    weight = plan.mean_payout * (plan.horizon_pd > 0) * (plan.horizon_pd < 1)
+    c = np.where(weight > 0, c, 0.0)
+    radius = float(special.ndtri(level))
+    mu = np.zeros(b.shape[1])
+    for _ in range(iterations):
+        z = (c - b @ mu) / s
+        grad = -((weight * np.exp(-0.5 * z * z) / s) @ b)
+        norm = float(np.linalg.norm(grad))
+        if not norm > 0:
+            return np.zeros(b.shape[1])
+        mu = radius * grad / norm
+    return mu
+
+
+def simulate_blocks(plan: SimulationPlan, block_start: int, block_stop: int) -> ShardResult:
+    """Simulate blocks [block_start, block_stop) of ``plan`` into one ShardResult."""
+    if not 0 <= block_start <= block_stop:
+        raise InvalidArgument(FieldViolation("block_range", "need 0 <= start <= stop"))
+    records = BlockRecords(plan.spec, block_start, block_stop, plan.keep_weight)
+    for block in range(block_start, block_stop):
+        loss, year, w, _ = plan.run_block(block)
+        capped, exhausted = plan.fund_losses(loss, year)
+        records.add(capped, exhausted, w)
+    return records.shard()
+
+
+class BlockRecords:
+    """Reduces each simulated block, in block order, to its record (see ShardResult)."""
+
+    def __init__(self, spec: RunSpec, block_start: int, block_stop: int, keep_weight: float):
+        nb = block_stop - block_start
+        self.spec, self.start, self.stop, self.keep_weight = spec, block_start, block_stop, \
+            keep_weight
+        self.edges = np.asarray(spec.histogram_edges_cents)
+        self.sums = {k: np.zeros(nb) for k in ("weight_sum", "weight_sq_sum", "loss_sum",
+                                               "loss_sq_sum")}
+        self.exh = np.zeros((nb, spec.horizon_years))
+        self.exh_sq = np.zeros((nb, spec.horizon_years))
+        self.hist = np.zeros((nb, HISTOGRAM_BINS))
+        self.tails_l: list[np.ndarray] = []
+        self.tails_w: list[np.ndarray] = []
+        self.offsets = np.zeros(nb + 1, np.int64)
+        self.floors = np.full(nb, -math.inf)
+        self.k = 0
+
+    def add(self, capped: np.ndarray, exhausted: np.ndarray, w: np.ndarray) -> None:
+        """Add the next block: capped fund loss (S,), exhaustion indicators (S, H), weights."""
+        k = self.k
+        wl = w * capped
+        self.sums["weight_sum"][k] = w.sum()
+        self.sums["weight_sq_sum"][k] = (w * w).sum()
+        self.sums["loss_sum"][k] = wl.sum()
+        self.sums["loss_sq_sum"][k] = (wl * wl).sum()
+        self.exh[k] = w @ exhausted
+        self.exh_sq[k] = (w * w) @ exhausted
+        bins = np.clip(np.searchsorted(self.edges, capped, side="right") - 1, 0,
+                       HISTOGRAM_BINS - 1)
+        self.hist[k] = np.bincount(bins, weights=w, minlength=HISTOGRAM_BINS)
+        order = np.argsort(-capped, kind="stable")
+        cw = np.cumsum(w[order])
+        size = capped.shape[0]
+        keep = max(int(np.searchsorted(cw, self.keep_weight, side="right")) + 1, KEEP_MIN)
+        if keep < size:
+            floor = capped[order[keep - 1]]
+            keep = int(np.count_nonzero(capped >= floor))  # keep ties with the floor
+            self.floors[k] = floor if keep < size else -math.inf
+        keep = min(keep, size)
+        self.tails_l.append(capped[order[:keep]])
+        self.tails_w.append(w[order[:keep]])
+        self.offsets[k + 1] = self.offsets[k] + keep
+        self.k += 1
+
+    def shard(self) -> ShardResult:
+        """The ShardResult of the blocks added so far (all of the range)."""
+        return ShardResult(
+            spec=self.spec, block_start=self.start, block_stop=self.stop, **self.sums,
+            exhaustion_sum=self.exh, exhaustion_sq_sum=self.exh_sq, histogram=self.hist,
+            tail_loss=np.concatenate(self.tails_l) if self.tails_l else np.zeros(0),
+            tail_weight=np.concatenate(self.tails_w) if self.tails_w else np.zeros(0),
+            tail_offsets=self.offsets, tail_floor=self.floors)
+
+
+def simulate_shard(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+                   block_range: tuple[int, int], method: str = MONTE_CARLO,
+                   levels: Sequence[float] = DEFAULT_LEVELS) -> ShardResult:
+    """Simulate the blocks ``block_range = (start, stop)`` of the run with ``seed``
+    (scenarios [start·BLOCK_SCENARIOS, stop·BLOCK_SCENARIOS)). ``method`` is ``monte_carlo``
+    or ``importance_sampling``. Merge shards with ``merge_shards``."""
+    plan = SimulationPlan(portfolio, fund, dependence, seed=seed, method=method, levels=levels)
+    return simulate_blocks(plan, *block_range)
+
+
+def merge_shards(shards: Sequence[ShardResult]) -> PortfolioResult:
+    """Merge shards covering consecutive blocks (any partition, any order) into the result
+    of one run: bit-identical to simulating all their blocks at once."""
+    return _finalize(concat_shards(shards))
+
+
+def concat_shards(shards: Sequence[ShardResult]) -> ShardResult:
+    """Join shards of one run (same spec, blocks that tile one range) into one ShardResult."""
+    if not shards:
+        raise InvalidArgument(FieldViolation("shards", "need at least one shard"))
+    shards = sorted(shards, key=lambda s: s.block_start)
+    spec = shards[0].spec
+    for i, s in enumerate(shards):
+        if s.spec != spec:
+            raise InvalidArgument(FieldViolation(
+                f"shards[{i}]", "comes from a different run (seed, method or inputs differ)"))
+        if i and s.block_start != shards[i - 1].block_stop:
+            raise InvalidArgument(FieldViolation(
+                f"shards[{i}]", f"blocks must tile one range; gap or overlap at block "
+                                f"{shards[i - 1].block_stop}"))
+    if len(shards) == 1:
+        return shards[0]
+    tail_offsets = [shards[0].tail_offsets]
+    for s in shards[1:]:
+        tail_offsets.append(s.tail_offsets[1:] + tail_offsets[-1][-1])
+    cat = {k: np.concatenate([getattr(s, k) for s in shards]) for k in (
+        "weight_sum", "weight_sq_sum", "loss_sum", "loss_sq_sum", "exhaustion_sum",
+        "exhaustion_sq_sum", "histogram", "tail_loss", "tail_weight", "tail_floor")}
+    return ShardResult(spec=spec, block_start=shards[0].block_start,
+                       block_stop=shards[-1].block_stop, tail_offsets=np.concatenate(
+                           tail_offsets), **cat)
+
+
+class _Tail:
+    """The merged weighted tail sample, sorted by loss descending."""
+
+    def __init__(self, shard: ShardResult, n: int):
+        order = np.argsort(-shard.tail_loss, kind="stable")
+        self.loss = shard.tail_loss[order]
+        self.weight = shard.tail_weight[order]
+        self.cw = np.cumsum(self.weight)
+        self.cwl = np.cumsum(self.weight * self.loss)
+        self.cw2 = np.cumsum(self.weight * self.weight)
+        self.n = n
+        self.floor = float(np.max(shard.tail_floor)) if shard.tail_floor.size else -math.inf
+        self.complete = True
+
+    def _index(self, level: float) -> int:
+        k = int(np.searchsorted(self.cw, (1.0 - level) * self.n, side="right"))
+        if k >= self.loss.size:
+            self.complete = False
+            return self.loss.size - 1
+        return k
+
+    def var(self, level: float) -> float:
+        level = min(max(level, 0.0), 1.0 - 1e-300)
+        value = float(self.loss[self._index(level)])
+        if value < self.floor:
+            self.complete = False
+        return value
+
+    def risk(self, level: float) -> TailRisk:
+        n, target = self.n, (1.0 - level) * self.n
+        k = self._index(level)
+        v = float(self.loss[k])
+        before_w = self.cw[k - 1] if k else 0.0
+        before_wl = self.cwl[k - 1] if k else 0.0
+        es = (before_wl + (target - before_w) * v) / target
+        # P(L ≥ VaR) and its SE give the level band for the VaR standard error.
+        at = int(np.searchsorted(-self.loss, -v, side="right"))
+        p = self.cw[at - 1] / n
+        var_p = max(self.cw2[at - 1] / n - p * p, 0.0) / n
+        sp = math.sqrt(var_p)
+        var_se = 0.5 * (self.var(min(level + sp, 1.0 - 0.5 / n)) - self.var(level - sp))
+        # ES = VaR + E[w (L - VaR)+]/(1 - α): its influence function is w (L - VaR)+/(1 - α).
+        above = int(np.searchsorted(-self.loss, -v, side="left"))
+        excess = self.loss[:above] - v
+        m1 = float(np.dot(self.weight[:above], excess)) / n
+        m2 = float(np.dot(self.weight[:above] ** 2, excess * excess)) / n
+        es_se = math.sqrt(max(m2 - m1 * m1, 0.0) / n) / (1.0 - level)
+        if v < self.floor:
+            self.complete = False
+        return TailRisk(level, Estimate(v, max(var_se, 0.0)), Estimate(float(es), es_se))
+
+
+def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
+    spec = shard.spec
+    blocks = shard.block_stop - shard.block_start
+    n = blocks * BLOCK_SCENARIOS
+    if n == 0:
+        raise InvalidArgument(FieldViolation("scenarios", "no block was simulated"))
+    el = float(np.sum(shard.loss_sum)) / n
+    el_var = max(float(np.sum(shard.loss_sq_sum)) / n - el * el, 0.0) / n
+    exh = []
+    for t in range(spec.horizon_years):
+        p = float(np.sum(shard.exhaustion_sum[:, t])) / n
+        v = max(float(np.sum(shard.exhaustion_sq_sum[:, t])) / n - p * p, 0.0) / n
+        exh.append(Estimate(p, math.sqrt(v)))
+    tail = _Tail(shard, n)
+    risks = tuple(tail.risk(level) for level in spec.levels)
+    sw, sw2 = float(np.sum(shard.weight_sum)), float(np.sum(shard.weight_sq_sum))
+    return PortfolioResult(
+        method=spec.method, seed=spec.seed, scenarios=n,
+        expected_loss_cents=Estimate(el, math.sqrt(el_var)), tail_risk=risks,
+        exhaustion_probability_by_year=tuple(exh),
+        loss_histogram_edges_cents=spec.histogram_edges_cents,
+        loss_histogram_probability=tuple(float(x) for x in np.sum(shard.histogram, axis=0) / n),
+        portfolio_cap_cents=spec.portfolio_cap_cents, capital_cents=spec.capital_cents,
+        annual_fee_income_cents=spec.annual_fee_income_cents,
+        importance_shift=spec.importance_shift,
+        effective_sample_size=sw * sw / sw2 if sw2 > 0 else 0.0,
+        tail_sample_complete=tail.complete, cancelled=cancelled)
+
+
+def blocks_for(scenarios: int) -> int:
+    """Whole blocks needed for ``scenarios`` (runs are whole blocks, rounded up)."""
+    return max(1, -(-int(scenarios) // BLOCK_SCENARIOS))
+
+
+def iter_monte_carlo(plan: SimulationPlan, *, scenarios: int, chunk_blocks: int | None = None,
+                     target_relative_error: float | None = None,
+                     min_scenarios: int = 0) -> Iterator[Progress]:
+    """Run ``plan`` chunk by chunk, yielding Progress after each chunk; each Progress
+    carries the result so far. Stop early by closing the generator (the caller's cancellation or
+    deadline). With ``target_relative_error`` it stops once ES at the highest level has
+    that relative standard error (and at least ``min_scenarios`` ran)."""
+    if not isinstance(scenarios, int) or scenarios < 1:
+        raise InvalidArgument(FieldViolation("scenarios", "a positive integer"))
+    if scenarios > MAX_SCENARIOS:
+        raise ResourceExhausted(f"{scenarios} scenarios; the bound is {MAX_SCENARIOS}")
+    total_blocks = blocks_for(scenarios)
+    # Each progress step re-reduces the tail sample, so keep to about 50 steps by default.
+    chunk_blocks = max(1, int(chunk_blocks or max(16, total_blocks // 50)))
+    parts: list[ShardResult] = []
+    done = 0
+    while done < total_blocks:
+        stop = min(done + chunk_blocks, total_blocks)
+        parts = [concat_shards([*parts, simulate_blocks(plan, done, stop)])]
+        done = stop
+        result = _finalize(parts[0])
+        top = result.tail_risk[-1]
+        reached = (target_relative_error is not None
+                   and done * BLOCK_SCENARIOS >= min_scenarios
+                   and top.expected_shortfall_cents.standard_error
+                   <= target_relative_error * abs(top.expected_shortfall_cents.value))
+        final = done == total_blocks or reached
+        yield Progress(done * BLOCK_SCENARIOS, total_blocks * BLOCK_SCENARIOS,
+                       result.expected_loss_cents, top.value_at_risk_cents,
+                       top.expected_shortfall_cents, result, final)
+        if final:
+            return
+
+
+def _check_run_args(seed, method, levels) -> None:
+    bad = []
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        bad.append(FieldViolation("seed", "a non-negative integer"))
+    if method not in MC_METHODS:
+        bad.append(FieldViolation("method", f"Monte Carlo plans are one of {MC_METHODS}"))
+    levels = list(levels)
+    if not levels:
+        bad.append(FieldViolation("levels", "at least one confidence level"))
+    for i, x in enumerate(levels):
+        if not (isinstance(x, int | float) and 0.5 <= x < 1.0):
+            bad.append(FieldViolation(f"levels[{i}]", "a confidence level in [0.5, 1)"))
+    if bad:
+        raise InvalidArgument(bad)
+
+
+def _digest(portfolio: Portfolio, fund: Fund, dependence: Dependence) -> str:
+    h = hashlib.sha256()
+    for name in ("exposure_cents", "probability_of_default", "loss_given_default",
+                 "loss_given_default_std", "guarantee_rate", "cap_cents", "deductible_cents",
+                 "fee_rate", "factor_loadings"):
+        h.update(np.ascontiguousarray(getattr(portfolio, name)).tobytes())
+    if portfolio.cumulative_default_probability is not None:
+        h.update(np.ascontiguousarray(portfolio.cumulative_default_probability).tobytes())
+    h.update(repr((fund, dependence.copula, dependence.degrees_of_freedom)).encode())
+    h.update(np.ascontiguousarray(dependence.factor_correlation, dtype=np.float64).tobytes())
+    return h.hexdigest()

@@ -1,0 +1,46 @@
+"""Procurement risk engine (issue 3): Monte Carlo cost, schedule, failure and
+guarantee estimates for one innovative procurement. Pure numpy/scipy; see README.md."""
+
+from .guarantee import evaluate_guarantee
+from .model import (
+                    Activity,
+                    ActivityCriticality,
+                    CorrelationBlock,
+                    CorrelationReport,
+                    CostCdfPoint,
+                    CostDistribution,
+                    CostHistogram,
+                    CostItem,
+                    CoveredLoss,
+                    DefaultUsed,
+                    DistributionKind,
+                    DurationCdfPoint,
+                    DurationDistribution,
+                    DurationHistogram,
+                    GuaranteeEvaluation,
+                    GuaranteeRiskLevel,
+                    GuaranteeTerms,
+                    InputSensitivity,
+                    NoveltyLevel,
+                    OutputSummary,
+                    Phase,
+                    PhaseFailure,
+                    ProcurementKind,
+                    ProcurementModel,
+                    ProcurementRiskEstimate,
+                    QuantileEstimate,
+                    RiskEvent,
+)
+from .plan import BLOCK_SCENARIOS, MAX_SCENARIOS
+from .risk import estimate_procurement_risk
+
+__all__ = [
+    "BLOCK_SCENARIOS", "MAX_SCENARIOS", "Activity", "ActivityCriticality",
+    "CorrelationBlock", "CorrelationReport", "CostCdfPoint", "CostDistribution",
+    "CostHistogram", "CostItem", "CoveredLoss", "DefaultUsed", "DistributionKind",
+    "DurationCdfPoint", "DurationDistribution", "DurationHistogram",
+    "GuaranteeEvaluation", "GuaranteeRiskLevel", "GuaranteeTerms", "InputSensitivity",
+    "NoveltyLevel", "OutputSummary", "Phase", "PhaseFailure", "ProcurementKind",
+    "ProcurementModel", "ProcurementRiskEstimate", "QuantileEstimate", "RiskEvent",
+    "estimate_procurement_risk", "evaluate_guarantee",
+]

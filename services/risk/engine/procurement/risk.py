@@ -1,0 +1,191 @@
+"""estimate_procurement_risk: cost, schedule and failure risk of one procurement."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from services.risk.engine.estimate import Estimate
+from services.shared.errors import Collector, InvalidArgument, ResourceExhausted
+
+from . import statistics as st
+from .model import (
+    ActivityCriticality,
+    CostCdfPoint,
+    CostHistogram,
+    DurationCdfPoint,
+    DurationHistogram,
+    InputSensitivity,
+    OutputSummary,
+    PhaseFailure,
+    ProcurementModel,
+    ProcurementRiskEstimate,
+    QuantileEstimate,
+)
+from .plan import MAX_SCENARIOS, MAX_SEED, Plan, compile_model, is_finite_number, is_integer
+from .simulation import ScenarioSet, simulate
+
+STANDARD_PROBABILITIES = (0.10, 0.50, 0.80, 0.90, 0.95)
+CDF_POINTS = 101  # cumulative probabilities 0.00, 0.01, …, 1.00
+MAX_QUANTILES = 100
+MAX_HISTOGRAM_BINS = 1_000
+
+
+def check_run_options(c: Collector, scenarios: object, seed: object,
+                      chunk_scenarios: object) -> None:
+    """Validate the options every run shares; the scenario bound raises later."""
+    if c.check(is_integer(scenarios), "scenarios", "must be an integer"):
+        c.check(scenarios >= 1, "scenarios", "must be at least 1")
+    if c.check(is_integer(seed), "seed", "must be an integer"):
+        c.check(0 <= seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}]")
+    if chunk_scenarios is not None and c.check(
+            is_integer(chunk_scenarios), "chunk_scenarios", "must be an integer"):
+        c.check(chunk_scenarios >= 1, "chunk_scenarios", "must be at least 1")
+
+
+def check_scenario_bound(scenarios: int) -> None:
+    if scenarios > MAX_SCENARIOS:
+        raise ResourceExhausted(
+            f"scenarios: at most MAX_SCENARIOS = {MAX_SCENARIOS:,} per run, got {scenarios:,}")
+
+
+def estimate_procurement_risk(
+        model: ProcurementModel, *, scenarios: int, seed: int,
+        chunk_scenarios: int | None = None,
+        target_standard_error_cents: float | None = None,
+        quantiles: Sequence[float] = (), confidence: float = 0.8,
+        histogram_bins: int = 50) -> ProcurementRiskEstimate:
+    """Monte Carlo estimate of total cost, duration and failure of a procurement.
+
+    Boundary: ``model`` money is integer cents; results are Estimates in (float)
+    cents or days, each with its MC standard error, plus exact integer-cent figures
+    (base estimate, budget, histogram edges, CDF points rounded to the cent).
+
+    ``scenarios`` ≤ MAX_SCENARIOS (else ResourceExhausted); ``seed`` reproduces the
+    run whatever ``chunk_scenarios`` (rounded to whole blocks of BLOCK_SCENARIOS;
+    None picks one bounding memory). With ``target_standard_error_cents`` sampling
+    stops after the first block at which the SE of mean total cost reaches it.
+    ``quantiles`` are extra probabilities reported beside P10/P50/P80/P90/P95;
+    contingency is read at ``confidence``.
+    """
+    c = Collector()
+    check_run_options(c, scenarios, seed, chunk_scenarios)
+    if target_standard_error_cents is not None:
+        c.check(is_finite_number(target_standard_error_cents)
+                and target_standard_error_cents > 0,
+                "target_standard_error_cents", "must be a positive finite number")
+    if c.check(len(quantiles) <= MAX_QUANTILES, "quantiles", f"at most {MAX_QUANTILES}"):
+        for i, q in enumerate(quantiles):
+            c.check(is_finite_number(q) and 0.0 < q < 1.0, f"quantiles[{i}]",
+                    "must be a probability strictly between 0 and 1")
+    c.check(is_finite_number(confidence) and 0.0 < confidence < 1.0, "confidence",
+            "must be a probability strictly between 0 and 1")
+    c.check(is_integer(histogram_bins) and 1 <= histogram_bins <= MAX_HISTOGRAM_BINS,
+            "histogram_bins", f"must be an integer in [1, {MAX_HISTOGRAM_BINS}]")
+    try:
+        plan = compile_model(model)
+    except InvalidArgument as error:  # one report with every bad field
+        c.violations.extend(error.violations)
+        c.raise_if_any()
+        raise
+    c.raise_if_any()
+    check_scenario_bound(scenarios)
+
+    run = simulate(plan, scenarios=scenarios, seed=seed, chunk_scenarios=chunk_scenarios,
+                   target_standard_error_cents=target_standard_error_cents)
+    return _summarise(plan, run, seed, scenarios, quantiles, float(confidence),
+                      histogram_bins)
+
+
+def _summary(sorted_x: np.ndarray, x: np.ndarray, probabilities: Sequence[float]
+             ) -> OutputSummary:
+    return OutputSummary(
+        mean=st.mean(x), standard_deviation=st.standard_deviation(x),
+        quantiles=tuple(QuantileEstimate(p, st.quantile(sorted_x, p))
+                        for p in probabilities))
+
+
+def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
+               quantiles: Sequence[float], confidence: float, bins: int
+               ) -> ProcurementRiskEstimate:
+    model = plan.model
+    cost, duration = run.total_cost_cents, run.duration_days
+    cost_sorted, duration_sorted = np.sort(cost), np.sort(duration)
+    probabilities = sorted(set(STANDARD_PROBABILITIES) | {float(q) for q in quantiles})
+    at_confidence = st.quantile(cost_sorted, confidence)
+    n = run.scenarios
+
+    failure_phase = run.failure_phase
+    phase_failures = tuple(PhaseFailure(name, st.proportion(failure_phase == k))
+                           for k, name in enumerate(plan.phase_names))
+    criticality = tuple(
+        ActivityCriticality(name, _share(int(run.critical_counts[j]), n))
+        for j, name in enumerate(plan.activity_names))
+
+    inputs = plan.cost_names + plan.activity_names + plan.risk_names
+    half = len(inputs)
+    sens = run.sensitivity_inputs
+    m = sens.shape[1]
+    cost_sens = _tornado(inputs, st.rank_correlations(sens[:half], cost[:m]))
+    duration_sens = ()
+    if plan.activity_names:
+        duration_sens = _tornado(inputs, st.rank_correlations(sens[half:], duration[:m]))
+
+    cdf_p = np.linspace(0.0, 1.0, CDF_POINTS)
+    cost_cdf_values = np.quantile(cost_sorted, cdf_p)
+    duration_cdf_values = np.quantile(duration_sorted, cdf_p)
+    lo, hi = math.floor(cost_sorted[0]), math.ceil(cost_sorted[-1])
+    edges = np.unique(np.round(np.linspace(lo, max(hi, lo + 1), bins + 1)).astype(np.int64))
+    cost_counts, _ = np.histogram(cost, edges)
+    d_lo, d_hi = float(duration_sorted[0]), float(duration_sorted[-1])
+    d_counts, d_edges = np.histogram(duration, bins, range=(d_lo, max(d_hi, d_lo + 1.0)))
+
+    deadline = None
+    if model.deadline_days is not None:
+        deadline = st.proportion(duration > model.deadline_days)
+    return ProcurementRiskEstimate(
+        seed=seed, scenarios=n, scenarios_requested=requested,
+        stopped_early=run.stopped_early,
+        total_cost_cents=_summary(cost_sorted, cost, probabilities),
+        duration_days=_summary(duration_sorted, duration, probabilities),
+        base_estimate_cents=plan.base_estimate_cents,
+        budget_cents=model.budget_cents,
+        budget_exceedance_probability=st.proportion(cost > model.budget_cents),
+        deadline_exceedance_probability=deadline,
+        confidence=confidence,
+        cost_at_confidence_cents=at_confidence,
+        contingency_over_base_estimate_cents=Estimate(
+            at_confidence.value - plan.base_estimate_cents, at_confidence.standard_error),
+        contingency_over_budget_cents=Estimate(
+            at_confidence.value - model.budget_cents, at_confidence.standard_error),
+        failure_probability=st.proportion(failure_phase >= 0),
+        phase_failures=phase_failures,
+        activity_criticality=criticality,
+        cost_sensitivity=cost_sens,
+        duration_sensitivity=duration_sens,
+        sensitivity_scenarios=m,
+        cost_histogram=CostHistogram(tuple(int(e) for e in edges),
+                                     tuple(int(k) for k in cost_counts)),
+        duration_histogram=DurationHistogram(tuple(float(e) for e in d_edges),
+                                             tuple(int(k) for k in d_counts)),
+        cost_cdf=tuple(CostCdfPoint(float(p), round(float(v)))
+                       for p, v in zip(cdf_p, cost_cdf_values, strict=True)),
+        duration_cdf=tuple(DurationCdfPoint(float(p), float(v))
+                           for p, v in zip(cdf_p, duration_cdf_values, strict=True)),
+        correlation=plan.correlation_report,
+        defaults_used=tuple(plan.defaults_used))
+
+
+def _share(count: int, n: int) -> Estimate:
+    p = count / n
+    return Estimate(p, math.sqrt(p * (1.0 - p) / n))
+
+
+def _tornado(names: list[str], correlations: list[Estimate]) -> tuple[InputSensitivity, ...]:
+    """Bars sorted by |ρ|, each with ρ² normalised over all inputs."""
+    total = sum(e.value**2 for e in correlations)
+    bars = [InputSensitivity(name, e, (e.value**2 / total) if total else 0.0)
+            for name, e in zip(names, correlations, strict=True)]
+    return tuple(sorted(bars, key=lambda s: -abs(s.rank_correlation.value)))

@@ -1,0 +1,219 @@
+"""Operations: the Prometheus metric names every service uses, the call observer every
+server runs (request id, one access log line, request metrics), and the metrics HTTP
+endpoint.
+
+One name per concept, defined here so the gateway and the backends agree:
+
+- ``<prefix>_requests_total{method,code}``, ``<prefix>_request_seconds{method,code}``,
+  ``<prefix>_in_flight{method}``: per-call counts, latency and concurrency (the gateway's
+  prefix is ``ijh_gateway``);
+- ``ijh_gateway_refusals_total{reason}``: calls the gateway refused at the door;
+- ``ijh_event_publish_failures_total``: events the publisher gave up on (read from
+  :attr:`services.shared.events.EventPublisher.failures` at scrape time);
+- ``ijh_outbox_backlog``: events stored in the funding outbox and not yet published;
+- ``ijh_operations_in_flight``: long-running operations not yet done.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+import grpc
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+from prometheus_client.core import CounterMetricFamily
+
+from services.shared.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_KEY = "x-request-id"
+
+GATEWAY_PREFIX = "ijh_gateway"
+REFUSALS = "ijh_gateway_refusals_total"
+EVENT_PUBLISH_FAILURES = "ijh_event_publish_failures"  # exposed with the _total suffix
+OUTBOX_BACKLOG = "ijh_outbox_backlog"
+OPERATIONS_IN_FLIGHT = "ijh_operations_in_flight"
+
+# Latency buckets in seconds: sub-millisecond door checks up to minute-long simulations.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+# Probes and the backends' health polling would drown the access log.
+_QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class CallMetrics:
+    """Request count, latency and in-flight gauge of one server, named ``<prefix>_*``."""
+
+    def __init__(self, prefix: str, registry: CollectorRegistry = REGISTRY):
+        self.requests = Counter(f"{prefix}_requests", "Calls finished, by method and status code",
+                                ["method", "code"], registry=registry)
+        self.seconds = Histogram(f"{prefix}_request_seconds",
+                                 "Call duration in seconds, by method and status code",
+                                 ["method", "code"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.in_flight = Gauge(f"{prefix}_in_flight", "Calls being served, by method",
+                               ["method"], registry=registry)
+
+
+def request_id_from(context) -> str:
+    """The caller's ``x-request-id``, or a new one when absent."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and value:
+            return value
+    return uuid.uuid4().hex
+
+
+class CallObserver(grpc.aio.ServerInterceptor):
+    """Runs around every unary and server-streaming call of a server: puts the request id
+    in the log context (so every log line of the call carries it), writes one access
+    line (method, code, duration) and, given :class:`CallMetrics`, records them."""
+
+    def __init__(self, metrics: CallMetrics | None = None):
+        self.metrics = metrics
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        quiet = method.startswith(_QUIET_PREFIXES)
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            behavior = getattr(handler, kind)
+            if behavior is None:
+                continue
+            if not (inspect.iscoroutinefunction(behavior)
+                    or inspect.isasyncgenfunction(behavior)):
+                return handler  # a synchronous behavior: left as it is
+            return handler._replace(**{kind: self._observe(method, behavior, quiet)})
+        return handler
+
+    def _observe(self, method: str, behavior: Callable, quiet: bool) -> Callable:
+        observer = self
+
+        if inspect.isasyncgenfunction(behavior):
+            async def observed_stream(request, context):
+                start = observer._start(method, context)
+                code = "UNKNOWN"
+                try:
+                    async for reply in behavior(request, context):
+                        yield reply
+                    code = _code_name(context, "OK")
+                except BaseException:
+                    code = _code_name(context, "UNKNOWN")
+                    raise
+                finally:
+                    observer._finish(method, code, start, quiet)
+            return observed_stream
+
+        async def observed(request, context):
+            start = observer._start(method, context)
+            code = "UNKNOWN"
+            try:
+                result = await behavior(request, context)
+                code = _code_name(context, "OK")
+                return result
+            except BaseException:
+                code = _code_name(context, "UNKNOWN")
+                raise
+            finally:
+                observer._finish(method, code, start, quiet)
+        return observed
+
+    def _start(self, method: str, context) -> float:
+        request_id_var.set(request_id_from(context))
+        if self.metrics is not None:
+            self.metrics.in_flight.labels(method).inc()
+        return time.perf_counter()
+
+    def _finish(self, method: str, code: str, start: float, quiet: bool) -> None:
+        seconds = time.perf_counter() - start
+        if self.metrics is not None:
+            self.metrics.in_flight.labels(method).dec()
+            self.metrics.requests.labels(method, code).inc()
+            self.metrics.seconds.labels(method, code).observe(seconds)
+        log.log(logging.DEBUG if quiet else logging.INFO, "call", extra={
+            "method": method, "code": code, "duration_ms": round(seconds * 1000, 3)})
+
+
+def _code_name(context, default: str) -> str:
+    code = context.code()
+    if code is None:
+        return default
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    try:
+        return grpc.StatusCode(code).name  # some versions keep the raw tuple/int
+    except ValueError:
+        return default
+
+
+class EventPublisherCollector:
+    """Exposes ``ijh_event_publish_failures_total`` read from a publisher at scrape time."""
+
+    def __init__(self, publisher):
+        self.publisher = publisher
+
+    def collect(self):
+        yield CounterMetricFamily(EVENT_PUBLISH_FAILURES,
+                                  "Events the publisher gave up on after retrying",
+                                  value=self.publisher.failures)
+
+
+def register_event_publisher(publisher, registry: CollectorRegistry = REGISTRY) -> None:
+    """Export ``publisher.failures`` (an :class:`~services.shared.events.EventPublisher`)."""
+    registry.register(EventPublisherCollector(publisher))
+
+
+def outbox_backlog_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:
+    """The funding outbox's backlog gauge (events stored, not yet published)."""
+    return Gauge(OUTBOX_BACKLOG, "Events in the outbox not yet published", registry=registry)
+
+
+def operations_in_flight_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:
+    """Long-running operations started and not yet done."""
+    return Gauge(OPERATIONS_IN_FLIGHT, "Long-running operations not yet done",
+                 registry=registry)
+
+
+def parse_address(address: str) -> tuple[str, int] | None:
+    """``host:port`` -> (host, port); ``0``, ``off`` or a port of 0 -> None (disabled)."""
+    address = address.strip()
+    if address.lower() in ("", "0", "off", "none"):
+        return None
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"metrics address {address!r} is not host:port")
+    if int(port) == 0:
+        return None
+    return host or "127.0.0.1", int(port)
+
+
+def serve_metrics(address: str, registry: CollectorRegistry = REGISTRY):
+    """Serve ``/metrics`` over HTTP on ``address`` (a daemon thread); None when disabled."""
+    parsed = parse_address(address)
+    if parsed is None:
+        return None
+    host, port = parsed
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    log.info("metrics served", extra={"metrics_address": f"{host}:{port}"})
+    return server

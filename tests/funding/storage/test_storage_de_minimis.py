@@ -1,0 +1,74 @@
+"""De minimis through the repository: aid is counted on the approval date, on both sides
+of the rolling window and of the 2024-01-01 change. A guarantee of €150 000 guaranteed
+for 5 years has a GGE of €20 000 under both regulations (200 000 × 150 000/1 500 000 and
+300 000 × 150 000/2 250 000)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine
+
+from services.funding.ledger.model import ApplicationState, Decision
+from services.funding.storage.repository import Repository
+from services.shared.errors import FailedPrecondition
+from tests.funding.storage.ledger_support import (
+    COMPANY,
+    OFFICER_B,
+    Clock,
+    counts,
+    guarantee_draft,
+    rid,
+    to_scored,
+)
+
+GGE_20K = dict(amount_cents=300_000_00, rate="0.5", term_months=60)
+
+
+def _approve(repo: Repository, clock: Clock, on: date) -> int:
+    clock.set_date(on)
+    app_id = to_scored(repo, guarantee_draft(**GGE_20K))
+    return app_id
+
+
+def test_change_of_regulation_on_2024_01_01(repo: Repository, engine: Engine,
+                                            clock: Clock) -> None:
+    repo.record_aid(rid(), OFFICER_B, COMPANY.business_id, date(2021, 6, 1), 150_000_00,
+                    "Business Finland decision 1")
+    repo.record_aid(rid(), OFFICER_B, COMPANY.business_id, date(2023, 1, 15), 40_000_00,
+                    "ELY decision 2")
+    app_id = _approve(repo, clock, date(2023, 12, 31))
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition) as err:  # 190k + 20k > 200k (1407/2013)
+        repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
+    assert [(v.type, v.subject) for v in err.value.violations] == \
+        [("DE_MINIMIS", f"beneficiary/{COMPANY.business_id}")]
+    assert counts(engine) == before
+    clock.set_date(date(2024, 1, 1))                 # 190k + 20k ≤ 300k (2023/2831)
+    app = repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
+    assert (app.state, app.gge_cents, app.aid_granted_on) == \
+        (ApplicationState.APPROVED, 20_000_00, date(2024, 1, 1))
+    room = repo.de_minimis_room(COMPANY.business_id, date(2024, 1, 1))
+    assert (room.counted_cents, room.room_cents) == (210_000_00, 90_000_00)
+
+
+def test_rolling_window_edge(repo: Repository, engine: Engine, clock: Clock) -> None:
+    repo.record_aid(rid(), OFFICER_B, COMPANY.business_id, date(2021, 6, 1), 290_000_00,
+                    "old aid")
+    app_id = _approve(repo, clock, date(2024, 5, 31))
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition, match="DE_MINIMIS"):  # 290k still counts
+        repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
+    assert counts(engine) == before
+    clock.set_date(date(2024, 6, 1))                # 2021-06-01 left the window
+    assert repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok").gge_cents == 20_000_00
+
+
+def test_approved_aid_counts_for_later_grants(repo: Repository, clock: Clock) -> None:
+    first = _approve(repo, clock, date(2025, 1, 10))
+    repo.decide(rid(), OFFICER_B, first, Decision.APPROVE, "ok")
+    room = repo.de_minimis_room(COMPANY.business_id, date(2025, 1, 10))
+    assert (room.counted_cents, room.room_cents) == (20_000_00, 280_000_00)
+    # Three years later (window starts 2025-01-11) the aid no longer counts.
+    assert repo.de_minimis_room(COMPANY.business_id, date(2028, 1, 10)).counted_cents == 0

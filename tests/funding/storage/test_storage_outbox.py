@@ -1,0 +1,161 @@
+"""Events without loss: each state change writes its CloudEvent in the same transaction;
+the relay publishes in order, marks sent only after publish returns, and retries with
+the same event id when publish fails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from services.funding.ledger.model import Decision
+from services.funding.storage import tables as t
+from services.funding.storage.outbox import OutboxRelay
+from services.funding.storage.repository import EVENT_SOURCE, Repository
+from services.shared.cloudevents import CloudEvent
+from services.shared.errors import FailedPrecondition
+from tests.funding.storage.ledger_support import (
+    APPLICANT,
+    GOOD,
+    OFFICER_A,
+    OFFICER_B,
+    counts,
+    guarantee_draft,
+    rid,
+)
+
+
+def _outbox(engine: Engine) -> list[CloudEvent]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.envelope).order_by(t.outbox.c.seq)).all()
+    return [CloudEvent.from_json_bytes(r.envelope.encode()) for r in rows]
+
+
+def _lifecycle(repo: Repository) -> int:
+    app = repo.create(rid(), APPLICANT, guarantee_draft())
+    repo.submit(rid(), APPLICANT, app.id)
+    repo.score(rid(), OFFICER_A, app.id, GOOD)
+    repo.decide(rid(), OFFICER_B, app.id, Decision.APPROVE, "ok")
+    repo.activate(rid(), OFFICER_B, app.id)
+    repo.expire(rid(), OFFICER_B, app.id)
+    return app.id
+
+
+def test_every_state_change_writes_one_event(repo: Repository, engine: Engine) -> None:
+    app_id = _lifecycle(repo)
+    events = _outbox(engine)
+    assert [e.type for e in events] == [
+        "ijh.funding.application.created", "ijh.funding.application.submitted",
+        "ijh.funding.application.scored", "ijh.funding.application.approved",
+        "ijh.funding.guarantee.activated", "ijh.funding.guarantee.expired"]
+    assert {e.subject for e in events} == {f"applications/{app_id}"}
+    assert {e.source for e in events} == {EVENT_SOURCE}
+    assert [e.data["state"] for e in events] == \
+        ["draft", "submitted", "scored", "approved", "active", "expired"]
+    approved = events[3].data
+    assert (approved["actor_id"], approved["exposure_cents"], approved["gge_cents"]) == \
+        ("officer-b", 500_000_00, 6_666_667)
+    assert len({e.id for e in events}) == 6
+
+
+def test_event_and_state_change_share_one_transaction(repo: Repository, engine: Engine,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    app = repo.create(rid(), APPLICANT, guarantee_draft())
+    before = counts(engine)
+
+    def broken_emit(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("outbox insert failed")
+
+    monkeypatch.setattr(repo, "_emit", broken_emit)
+    with pytest.raises(RuntimeError):
+        repo.submit(rid(), APPLICANT, app.id)
+    assert counts(engine) == before            # no state change without its event
+    assert repo.get(app.id).state.value == "draft"
+    monkeypatch.undo()
+    with pytest.raises(FailedPrecondition):    # and no event without its state change
+        repo.activate(rid(), OFFICER_B, app.id)
+    assert counts(engine) == before
+
+
+class FlakyBroker:
+    """Stores messages by id (as JetStream does with Nats-Msg-Id) and fails on the
+    calls listed in ``fail_on`` (1-based call numbers)."""
+
+    def __init__(self, fail_on: set[int]):
+        self.fail_on = fail_on
+        self.calls = 0
+        self.attempted: list[str] = []
+        self.stored: dict[str, CloudEvent] = {}
+        self.order: list[str] = []
+
+    async def publish(self, event: CloudEvent) -> None:
+        self.calls += 1
+        self.attempted.append(event.id)
+        if self.calls in self.fail_on:
+            raise TimeoutError("nats: timeout")
+        if event.id not in self.stored:  # duplicate ids are dropped
+            self.stored[event.id] = event
+            self.order.append(event.id)
+
+
+async def test_relay_delivers_each_event_once_in_order_despite_failures(
+        repo: Repository, engine: Engine) -> None:
+    _lifecycle(repo)
+    expected = [e.id for e in _outbox(engine)]
+    broker = FlakyBroker(fail_on={1, 2, 5})
+    relay = OutboxRelay(engine, broker.publish, batch_size=4)
+    assert await relay.run_once() == 0           # broker down: nothing marked sent
+    assert await relay.pending_count() == 6
+    assert await relay.run_once() == 0
+    assert await relay.run_once() == 2           # third call fails, after two sent
+    assert await relay.run_once() == 4
+    assert await relay.pending_count() == 0
+    assert broker.order == expected              # each once, in commit order
+    # The failed attempts were retried with the same ids, never new ones.
+    assert set(broker.attempted) == set(expected)
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.attempts, t.outbox.c.sent_at,
+                                   t.outbox.c.last_error).order_by(t.outbox.c.seq)).all()
+    assert [r.attempts for r in rows] == [3, 1, 2, 1, 1, 1]
+    assert all(r.sent_at is not None and r.last_error is None for r in rows)
+
+
+async def test_crash_between_publish_and_mark_republishes_the_same_id(
+        repo: Repository, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    broker = FlakyBroker(fail_on=set())
+    relay = OutboxRelay(engine, broker.publish)
+
+    def crash(_seq: int) -> None:
+        raise ConnectionError("database gone after the broker acknowledged")
+
+    monkeypatch.setattr(relay, "_mark_sent", crash)
+    with pytest.raises(ConnectionError):
+        await relay.run_once()
+    monkeypatch.undo()
+    assert await relay.run_once() == 1           # published again with the same id ...
+    assert broker.attempted[0] == broker.attempted[1]
+    assert len(broker.stored) == 1               # ... so the broker keeps it once
+
+
+async def test_run_loop_keeps_going_while_the_broker_is_down(repo: Repository,
+                                                             engine: Engine) -> None:
+    broker = FlakyBroker(fail_on={1, 2, 3})
+    relay = OutboxRelay(engine, broker.publish, poll_interval_s=0.01, max_backoff_s=0.02)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(relay.run(stop))
+    repo.create(rid(), APPLICANT, guarantee_draft())     # service works meanwhile
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    relay.notify()
+    for _ in range(500):
+        if await relay.pending_count() == 0:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(runner, 5)
+    assert len(broker.order) == 2 and broker.calls >= 5
+    with engine.connect() as conn:
+        envelope = conn.execute(text("SELECT envelope FROM outbox ORDER BY seq")).first()
+    assert json.loads(envelope[0])["specversion"] == "1.0"

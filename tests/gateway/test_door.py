@@ -1,0 +1,324 @@
+"""The gateway's door through real processes: TLS, real tokens, roles, ownership, size
+and rate limits, request ids in every log, metrics. Tokens come from the stack's
+development PKI (services/gateway/dev_pki.py) or are signed here for the bad cases."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
+from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
+
+from services.gateway import policy
+from services.gateway.dev_pki import DEMO_CALLERS, issue_token
+from tests.stack import start_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNDING = "/ijh.funding.v1.FundingService/"
+RISK = "/ijh.risk.v1.RiskService/"
+
+
+def _grant(business_id: str = "0201256-6") -> funding_pb2.ComputeGrantRequest:
+    request = json_format.Parse((ROOT / "examples/grant.json").read_text(),
+                                funding_pb2.ComputeGrantRequest())
+    request.applicant.business_id = business_id
+    return request
+
+
+def _estimate() -> risk_pb2.EstimateProcurementRiskRequest:
+    request = json_format.Parse((ROOT / "examples/procurement_risk.json").read_text(),
+                                risk_pb2.EstimateProcurementRiskRequest())
+    request.simulation.scenario_count = 2_000
+    return request
+
+
+def _guarantee() -> risk_pb2.EvaluateProcurementGuaranteeRequest:
+    estimate = _estimate()
+    return risk_pb2.EvaluateProcurementGuaranteeRequest(
+        model=estimate.model, simulation=estimate.simulation,
+        terms=risk_pb2.GuaranteeTerms(covered_loss=risk_pb2.COVERED_LOSS_COST_OVERRUN,
+                                      guarantee_rate=0.5, cap_cents=50_000_000))
+
+
+# Every public method that exists now: (stub class, method name, request factory).
+EXISTING = {
+    FUNDING + "ComputeGrant": (funding_pb2_grpc.FundingServiceStub, _grant),
+    RISK + "EstimateProcurementRisk": (risk_pb2_grpc.RiskServiceStub, _estimate),
+    RISK + "EvaluateProcurementGuarantee": (risk_pb2_grpc.RiskServiceStub, _guarantee),
+}
+
+
+def _call(channel, method: str, token: str | None, request=None, request_id: str = ""):
+    stub_class, make = EXISTING[method]
+    metadata = []
+    if token is not None:
+        metadata.append(("authorization", f"Bearer {token}"))
+    if request_id:
+        metadata.append(("x-request-id", request_id))
+    rpc = getattr(stub_class(channel), method.rsplit("/", 1)[-1])
+    return rpc.with_call(request if request is not None else make(), metadata=metadata,
+                         timeout=30)
+
+
+def _refusal(error: grpc.RpcError) -> tuple[grpc.StatusCode, dict]:
+    """The status code and the details, by type name."""
+    status = rpc_status.from_call(error)
+    details = {}
+    for any_detail in status.details if status else ():
+        for kind in (error_details_pb2.ErrorInfo, error_details_pb2.RetryInfo,
+                     error_details_pb2.QuotaFailure, error_details_pb2.BadRequest):
+            message = kind()
+            if any_detail.Unpack(message):
+                details[kind.__name__] = message
+    return error.code(), details
+
+
+@pytest.fixture(scope="module")
+def channel(stack):
+    with grpc.secure_channel(stack.gateway.address, stack.gateway_credentials()) as channel:
+        yield channel
+
+
+def _signing_key(stack):
+    return serialization.load_pem_private_key(stack.pki.signing_key.read_bytes(), None)
+
+
+def _bad_tokens(stack) -> dict[str, str]:
+    officer = {"sub": "t-officer", "role": "officer"}
+    key = _signing_key(stack)
+    return {
+        "TOKEN_MALFORMED": "not-a-jwt",
+        "TOKEN_EXPIRED": issue_token(key, officer, 3600, now=time.time() - 7200),
+        "UNKNOWN_SIGNER": issue_token(ec.generate_private_key(ec.SECP256R1()), officer, 600),
+        "WRONG_ISSUER": issue_token(key, officer, 600, issuer="someone-else"),
+        "WRONG_AUDIENCE": issue_token(key, officer, 600, audience="another-service"),
+        "CLAIMS_INVALID": issue_token(key, {"sub": "t-agency", "role": "agency"}, 600),
+    }
+
+
+def test_no_token_is_unauthenticated(stack, channel):
+    with pytest.raises(grpc.RpcError) as failure:
+        _call(channel, FUNDING + "ComputeGrant", None)
+    code, details = _refusal(failure.value)
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert details["ErrorInfo"].reason == "TOKEN_MISSING"
+    assert details["ErrorInfo"].domain == "ijh"
+
+
+@pytest.mark.parametrize("reason", ["TOKEN_MALFORMED", "TOKEN_EXPIRED", "UNKNOWN_SIGNER",
+                                    "WRONG_ISSUER", "WRONG_AUDIENCE", "CLAIMS_INVALID"])
+def test_bad_tokens_are_unauthenticated_with_the_reason(stack, channel, reason):
+    with pytest.raises(grpc.RpcError) as failure:
+        _call(channel, FUNDING + "ComputeGrant", _bad_tokens(stack)[reason])
+    code, details = _refusal(failure.value)
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert details["ErrorInfo"].reason == reason
+
+
+def test_plaintext_is_not_served(stack):
+    with grpc.insecure_channel(stack.gateway.address) as plain, \
+            pytest.raises(grpc.RpcError) as failure:
+        health_pb2_grpc.HealthStub(plain).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def _roles_by_token() -> dict[str, str]:
+    return {name: claims["role"] for name, claims in DEMO_CALLERS.items()
+            if name in ("agency", "officer", "analyst", "admin")}
+
+
+@pytest.mark.parametrize("method", sorted(EXISTING))
+@pytest.mark.parametrize("token_name", ["agency", "officer", "analyst", "admin"])
+def test_each_role_gets_exactly_what_the_table_allows(stack, channel, method, token_name):
+    allowed = _roles_by_token()[token_name] in policy.POLICY[method].roles
+    if allowed:
+        reply, _ = _call(channel, method, stack.token(token_name))
+        assert reply.ByteSize() > 0
+        return
+    with pytest.raises(grpc.RpcError) as failure:
+        _call(channel, method, stack.token(token_name))
+    code, details = _refusal(failure.value)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert details["ErrorInfo"].reason == "ROLE_NOT_ALLOWED"
+
+
+def test_agency_may_not_act_for_another_agency(stack, channel):
+    # agency2 is 0112038-9; the grant is for 0201256-6.
+    with pytest.raises(grpc.RpcError) as failure:
+        _call(channel, FUNDING + "ComputeGrant", stack.token("agency2"), _grant("0201256-6"))
+    code, details = _refusal(failure.value)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert details["ErrorInfo"].reason == "NOT_OWNER"
+    reply, _ = _call(channel, FUNDING + "ComputeGrant", stack.token("agency2"),
+                     _grant("0112038-9"))
+    assert reply.grant_cents > 0
+
+
+def test_rs256_tokens_from_a_jwks_file_are_accepted(nats_server, stack, tmp_path):
+    import json
+
+    import jwt
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    from services.gateway.identity import key_id
+    jwk["kid"] = key_id(key.public_key())
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    gateway = start_stack(nats_server, tmp_path / "var", {
+        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        "IJH_JWT_JWKS_FILE": str(tmp_path / "jwks.json")}, start_gateway_only=True)
+    try:
+        token = issue_token(key, {"sub": "rs-officer", "role": "officer"}, 600,
+                            algorithm="RS256")
+        with gateway.gateway_channel(token_name=None) as channel:
+            reply, _ = _call(channel, FUNDING + "ComputeGrant", token)
+        assert reply.grant_cents > 0
+    finally:
+        gateway.stop()
+
+
+def test_oversized_request_is_refused_before_the_backend(stack, channel):
+    request = _grant()
+    request.cost_lines[0].description = "x" * (4 * 1024 * 1024 + 1)  # over the 4 MiB default
+    request_id = f"oversized-{uuid.uuid4().hex}"
+    with pytest.raises(grpc.RpcError) as failure:
+        _call(channel, FUNDING + "ComputeGrant", stack.token("officer"), request, request_id)
+    code, details = _refusal(failure.value)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details["ErrorInfo"].reason == "REQUEST_TOO_LARGE"
+    # A normal call's id reaches the funding log: the oversized one's never does.
+    control = f"control-{uuid.uuid4().hex}"
+    _call(channel, FUNDING + "ComputeGrant", stack.token("officer"), request_id=control)
+    funding_log = _wait_for(stack.funding.log_path, control)
+    assert request_id not in funding_log
+    assert request_id in _wait_for(stack.gateway.log_path, request_id)
+
+
+def _wait_for(path: Path, text: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        content = path.read_text()
+        if text in content or time.monotonic() > deadline:
+            return content
+        time.sleep(0.05)
+
+
+def test_request_id_is_returned_and_in_both_logs(stack, channel):
+    request_id = f"rid-{uuid.uuid4().hex}"
+    _, call = _call(channel, FUNDING + "ComputeGrant", stack.token("officer"),
+                    request_id=request_id)
+    assert dict(call.initial_metadata())["x-request-id"] == request_id
+    for process in (stack.gateway, stack.funding):
+        lines = [line for line in _wait_for(process.log_path, request_id).splitlines()
+                 if request_id in line]
+        assert any('"message": "call"' in line and '"request_id": "' + request_id in line
+                   for line in lines), process.module
+    # Absent, one is made and returned.
+    _, call = _call(channel, FUNDING + "ComputeGrant", stack.token("officer"))
+    assert re.fullmatch(r"[0-9a-f]{32}", dict(call.initial_metadata())["x-request-id"])
+
+
+def test_refusals_are_logged_with_method_subject_and_reason(stack, channel):
+    request_id = f"refused-{uuid.uuid4().hex}"
+    with pytest.raises(grpc.RpcError):
+        _call(channel, FUNDING + "ComputeGrant", stack.token("analyst"), request_id=request_id)
+    line = next(line for line in _wait_for(stack.gateway.log_path, request_id).splitlines()
+                if request_id in line and '"refused"' in line)
+    assert '"method": "/ijh.funding.v1.FundingService/ComputeGrant"' in line
+    assert '"subject": "dev-analyst-1"' in line and '"reason": "ROLE_NOT_ALLOWED"' in line
+
+
+def test_rate_limit_answers_resource_exhausted_with_retry_info(nats_server, stack, tmp_path):
+    # A gateway of its own (rate 1/s, burst 2) in front of the session's backends.
+    gateway = start_stack(nats_server, tmp_path, {
+        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        "IJH_GATEWAY_RATE_PER_SECOND": "1", "IJH_GATEWAY_RATE_BURST": "2"},
+        start_gateway_only=True)
+    try:
+        with gateway.gateway_channel(token_name=None) as channel:
+            for _ in range(2):
+                _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
+            with pytest.raises(grpc.RpcError) as failure:
+                _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
+            code, details = _refusal(failure.value)
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert details["ErrorInfo"].reason == "RATE_LIMITED"
+            delay = details["RetryInfo"].retry_delay
+            assert 0 < delay.seconds + delay.nanos / 1e9 <= 1.0
+            assert details["QuotaFailure"].violations[0].subject == "caller:dev-officer-1"
+            # Buckets are per caller: another officer is not held back.
+            _call(channel, FUNDING + "ComputeGrant", gateway.token("officer2"))
+    finally:
+        gateway.stop()
+
+
+def test_mutual_tls_requires_a_client_certificate(nats_server, stack, tmp_path):
+    gateway = start_stack(nats_server, tmp_path, {
+        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        "IJH_GATEWAY_TLS_CLIENT_CA": str(tmp_path / "dev-pki" / "ca.pem")},
+        start_gateway_only=True)
+    try:
+        pki = gateway.pki
+        with gateway.gateway_channel(token_name=None) as no_cert:
+            with pytest.raises(grpc.RpcError) as failure:
+                health_pb2_grpc.HealthStub(no_cert).Check(health_pb2.HealthCheckRequest(),
+                                                          timeout=5)
+            assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+        credentials = grpc.ssl_channel_credentials(
+            pki.ca.read_bytes(), private_key=pki.client_key.read_bytes(),
+            certificate_chain=pki.client_cert.read_bytes())
+        with grpc.secure_channel(gateway.gateway.address, credentials) as with_cert:
+            reply, _ = _call(with_cert, FUNDING + "ComputeGrant", gateway.token("officer"))
+            assert reply.grant_cents > 0
+    finally:
+        gateway.stop()
+
+
+def _scrape(address: str) -> str:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+        return answer.read().decode()
+
+
+def _sample(text: str, name: str, **labels) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and
+                                                       line.startswith(f"{name} ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_expose_the_series_and_move_with_calls(stack, channel):
+    method = FUNDING + "ComputeGrant"
+    before = _scrape(stack.metrics_address)
+    _call(channel, method, stack.token("officer"))
+    with pytest.raises(grpc.RpcError):
+        _call(channel, method, stack.token("analyst"))
+    after = _scrape(stack.metrics_address)
+    for series in ("ijh_gateway_requests_total", "ijh_gateway_request_seconds_bucket",
+                   "ijh_gateway_in_flight", "ijh_gateway_refusals_total",
+                   "ijh_operations_in_flight"):
+        assert series in after, series
+    ok = {"method": method, "code": "OK"}
+    assert (_sample(after, "ijh_gateway_requests_total", **ok)
+            >= _sample(before, "ijh_gateway_requests_total", **ok) + 1)
+    assert (_sample(after, "ijh_gateway_request_seconds_count", **ok)
+            >= _sample(before, "ijh_gateway_request_seconds_count", **ok) + 1)
+    denied = {"method": method, "code": "PERMISSION_DENIED"}
+    assert (_sample(after, "ijh_gateway_requests_total", **denied)
+            >= _sample(before, "ijh_gateway_requests_total", **denied) + 1)
+    assert (_sample(after, "ijh_gateway_refusals_total", reason="ROLE_NOT_ALLOWED")
+            >= _sample(before, "ijh_gateway_refusals_total", reason="ROLE_NOT_ALLOWED") + 1)
+    assert _sample(after, "ijh_gateway_in_flight", method=method) == 0

@@ -1,0 +1,260 @@
+"""The door's parts on their own: the policy table, rate buckets, protovalidate mapping,
+caller metadata (in-process gateway in front of a recording backend), the dev PKI."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import grpc
+import jwt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from google.protobuf import (  # noqa: F401  (validate.proto's dependencies, loaded)
+    descriptor_pb2,
+    descriptor_pool,
+    duration_pb2,
+    field_mask_pb2,
+    timestamp_pb2,
+)
+from google.protobuf.message_factory import GetMessageClass
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from ijh.funding.v1 import funding_pb2
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from protovalidate._gen.buf.validate import validate_pb
+
+from services.gateway import dev_pki, policy, validation
+from services.gateway.door import Door, RateLimiter
+from services.gateway.identity import Caller, Role, TokenVerifier, business_id_valid
+from services.gateway.proxy import ServiceProxy
+from services.gateway.server import FUNDING_SERVICE, RISK_SERVICE
+from services.shared import metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- the policy table -------------------------------------------------------------
+
+def test_docs_show_the_policy_table():
+    assert policy.policy_table() in (ROOT / "docs/AUTHORIZATION.md").read_text(), \
+        "regenerate: python -m services.gateway.policy"
+
+
+def test_every_existing_method_is_in_the_table_and_its_owner_field_exists():
+    for service in (RISK_SERVICE, FUNDING_SERVICE):
+        for method in service.methods:
+            assert f"/{service.full_name}/{method.name}" in policy.POLICY
+    assert policy.unresolved_owner_fields([RISK_SERVICE, FUNDING_SERVICE]) == []
+
+
+def _caller(role: Role, business_id: str = "") -> Caller:
+    return Caller("s", role, business_id, "i", time.time() + 60)
+
+
+def test_unknown_methods_are_denied_and_ownership_is_checked():
+    grant = funding_pb2.ComputeGrantRequest(
+        applicant=funding_pb2.Applicant(business_id="0201256-6"))
+    officer = _caller(Role.OFFICER)
+    assert policy.decide("/ijh.funding.v1.FundingService/DropTables", officer, grant).reason \
+        == "METHOD_NOT_IN_POLICY"
+    method = "/ijh.funding.v1.FundingService/ComputeGrant"
+    assert policy.decide(method, _caller(Role.AGENCY, "0201256-6"), grant).allowed
+    assert policy.decide(method, _caller(Role.AGENCY, "0112038-9"), grant).reason == "NOT_OWNER"
+    assert policy.decide(method, officer, grant).allowed  # officers act for the fund
+
+
+def test_business_id_check_digit():
+    assert business_id_valid("0201256-6") and business_id_valid("0112038-9")
+    assert not business_id_valid("0201256-5") and not business_id_valid("201256-6")
+
+
+# --- rate buckets -----------------------------------------------------------------
+
+def test_token_bucket_allows_the_burst_then_the_rate_per_caller():
+    now = [0.0]
+    limiter = RateLimiter(rate_per_second=2.0, burst=3, clock=lambda: now[0])
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("a") == pytest.approx(0.5)
+    assert limiter.take("b") == 0.0  # another caller has its own bucket
+    now[0] = 0.5
+    assert limiter.take("a") == 0.0
+
+
+# --- protovalidate ----------------------------------------------------------------
+
+def _validated_service():
+    """A test-local proto with buf.validate rules, in the default pool (where protovalidate
+    looks): t.validated.v1.Item.code min_len 2, Req.amount_cents >= 0."""
+    pool = descriptor_pool.Default()
+    try:
+        return pool.FindServiceByName("t.validated.v1.Store")
+    except KeyError:
+        pass
+    try:
+        pool.FindFileByName(validation.VALIDATE_PROTO)
+    except KeyError:
+        pool.AddSerializedFile(validate_pb._DESC.proto.to_binary())
+    rule = pool.FindExtensionByName("buf.validate.field")
+    file = descriptor_pb2.FileDescriptorProto(
+        name="t/validated.proto", package="t.validated.v1", syntax="proto3",
+        dependency=[validation.VALIDATE_PROTO])
+    item = file.message_type.add(name="Item")
+    code = item.field.add(name="code", number=1, type=9, label=1, json_name="code")
+    code.options.Extensions[rule].string.min_len = 2
+    req = file.message_type.add(name="Req")
+    req.field.add(name="items", number=1, type=11, label=3, type_name=".t.validated.v1.Item",
+                  json_name="items")
+    amount = req.field.add(name="amount_cents", number=2, type=3, label=1,
+                           json_name="amountCents")
+    amount.options.Extensions[rule].int64.gte = 0
+    service = file.service.add(name="Store")
+    service.method.add(name="Put", input_type=".t.validated.v1.Req",
+                       output_type=".t.validated.v1.Req")
+    pool.AddSerializedFile(file.SerializeToString())
+    return pool.FindServiceByName("t.validated.v1.Store")
+
+
+def _bad_request_message():
+    req_class = GetMessageClass(_validated_service().methods_by_name["Put"].input_type)
+    request = req_class(amount_cents=-1)
+    request.items.add(code="ok")
+    request.items.add(code="x")
+    return request
+
+
+def test_violations_map_to_bad_request_field_paths():
+    bad = validation.bad_request(validation.violations_of(_bad_request_message()))
+    fields = {v.field: v for v in bad.field_violations}
+    assert set(fields) == {"items[1].code", "amount_cents"}
+    assert fields["items[1].code"].reason == "string.min_len"
+    assert "2" in fields["items[1].code"].description
+
+
+def test_unannotated_requests_are_not_walked():
+    assert not validation.has_constraints(funding_pb2.ComputeGrantRequest.DESCRIPTOR)
+    assert validation.violations_of(funding_pb2.ComputeGrantRequest()) == []
+
+
+# --- the door in process: caller metadata and validation --------------------------
+
+class _RecordingBackend(grpc.GenericRpcHandler):
+    def __init__(self):
+        self.calls: list[dict[str, str]] = []
+
+    def service(self, details):
+        def echo(request: bytes, context):
+            self.calls.append(dict(context.invocation_metadata()))
+            return request
+        return grpc.unary_unary_rpc_method_handler(echo)
+
+
+@pytest.fixture
+async def door_harness(tmp_path, monkeypatch):
+    pki = dev_pki.ensure_dev_pki(tmp_path)
+    service = _validated_service()
+    monkeypatch.setitem(policy.POLICY, "/t.validated.v1.Store/Put",
+                        policy.Rule(frozenset({Role.OFFICER})))
+    backend = _RecordingBackend()
+    backend_server = grpc.aio.server()
+    backend_server.add_generic_rpc_handlers([backend])
+    backend_port = backend_server.add_insecure_port("127.0.0.1:0")
+    await backend_server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{backend_port}")
+    verifier = TokenVerifier.from_settings(_settings(pki))
+    door = Door(verifier, RateLimiter(100, 100), 1024,
+                Counter("t_refusals", "t", ["reason"], registry=CollectorRegistry()))
+    gateway = grpc.aio.server(interceptors=[metrics.CallObserver()])
+    gateway.add_generic_rpc_handlers([ServiceProxy(service, channel, 5.0, hooks=[door],
+                                                   max_request_bytes=1024)])
+    port = gateway.add_insecure_port("127.0.0.1:0")
+    await gateway.start()
+    client = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield client, backend, pki, service
+    await client.close()
+    await gateway.stop(0)
+    await channel.close()
+    await backend_server.stop(0)
+
+
+def _settings(pki):
+    from services.shared.config import load_settings
+    return load_settings(pki.gateway_env())
+
+
+async def test_caller_identity_is_forwarded_and_cannot_be_forged(door_harness):
+    client, backend, pki, service = door_harness
+    req_class = GetMessageClass(service.methods_by_name["Put"].input_type)
+    put = client.unary_unary("/t.validated.v1.Store/Put",
+                             request_serializer=req_class.SerializeToString,
+                             response_deserializer=req_class.FromString)
+    await put(req_class(amount_cents=5), timeout=5, metadata=[
+        ("authorization", f"Bearer {pki.token('officer')}"),
+        ("x-ijh-caller-role", "admin"), ("x-ijh-caller-subject", "someone-else")])
+    seen = backend.calls[-1]
+    assert seen["x-ijh-caller-role"] == "officer"
+    assert seen["x-ijh-caller-subject"] == "dev-officer-1"
+    assert "x-ijh-caller-business-id" not in seen
+    assert seen["x-request-id"]
+
+
+async def test_invalid_request_is_refused_with_bad_request_before_the_backend(door_harness):
+    client, backend, pki, _ = door_harness
+    request = _bad_request_message()
+    put = client.unary_unary("/t.validated.v1.Store/Put",
+                             request_serializer=type(request).SerializeToString,
+                             response_deserializer=type(request).FromString)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await put(request, timeout=5,
+                  metadata=[("authorization", f"Bearer {pki.token('officer')}")])
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(failure.value)
+    bad = error_details_pb2.BadRequest()
+    assert any(d.Unpack(bad) for d in status.details)
+    assert {v.field for v in bad.field_violations} == {"items[1].code", "amount_cents"}
+    assert backend.calls == []
+
+
+# --- the development PKI ----------------------------------------------------------
+
+def test_dev_pki_is_kept_when_valid_and_renewed_when_not(tmp_path):
+    pki = dev_pki.ensure_dev_pki(tmp_path)
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    stamps = {p: p.read_bytes() for p in files}
+    dev_pki.ensure_dev_pki(tmp_path)
+    assert {p: p.read_bytes() for p in files} == stamps  # idempotent
+    server = x509.load_pem_x509_certificate(pki.server_cert.read_bytes())
+    server.verify_directly_issued_by(x509.load_pem_x509_certificate(pki.ca.read_bytes()))
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    claims = jwt.decode(pki.token("agency"), options={"verify_signature": False})
+    assert claims["business_id"] == "0201256-6" and claims["dev_only"] is True
+    # An expired token is re-issued; the rest is kept.
+    key = serialization.load_pem_private_key(pki.signing_key.read_bytes(), None)
+    pki.token_path("officer").write_text(dev_pki.issue_token(
+        key, dev_pki.DEMO_CALLERS["officer"], 60, now=time.time() - 3600))
+    dev_pki.ensure_dev_pki(tmp_path)
+    assert jwt.decode(pki.token("officer"), options={"verify_signature": False})["exp"] \
+        > time.time() + 300 * 86400
+    assert pki.ca.read_bytes() == stamps[pki.ca]
+
+
+# --- metrics helpers --------------------------------------------------------------
+
+def test_publisher_failures_are_read_at_scrape_time():
+    class Publisher:
+        failures = 0
+
+    registry = CollectorRegistry()
+    publisher = Publisher()
+    metrics.register_event_publisher(publisher, registry)
+    publisher.failures = 3
+    assert "ijh_event_publish_failures_total 3.0" in generate_latest(registry).decode()
+
+
+def test_metrics_address_zero_disables():
+    assert metrics.parse_address("0") is None
+    assert metrics.parse_address("127.0.0.1:0") is None
+    assert metrics.parse_address("127.0.0.1:9464") == ("127.0.0.1", 9464)

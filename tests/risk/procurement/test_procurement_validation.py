@@ -1,0 +1,126 @@
+"""Bad input: InvalidArgument naming every bad field at once; bounds: ResourceExhausted."""
+
+import math
+
+import pytest
+
+from services.risk.engine.procurement import (
+    MAX_SCENARIOS,
+    Activity,
+    CorrelationBlock,
+    CostDistribution,
+    CostItem,
+    CoveredLoss,
+    DistributionKind,
+    DurationDistribution,
+    GuaranteeTerms,
+    NoveltyLevel,
+    Phase,
+    ProcurementKind,
+    ProcurementModel,
+    RiskEvent,
+    estimate_procurement_risk,
+    evaluate_guarantee,
+)
+from services.shared.errors import InvalidArgument, ResourceExhausted
+
+K = DistributionKind
+OK_COST = CostDistribution(K.TRIANGULAR, 10, 20, 30)
+OK_DAYS = DurationDistribution(K.TRIANGULAR, 1.0, 2.0, 3.0)
+
+
+def model(**kw):
+    base = dict(kind=ProcurementKind.NEW_PRODUCT_OR_SERVICE,
+                novelty=NoveltyLevel.NEW_TO_SECTOR,
+                cost_items=(CostItem("a", OK_COST), CostItem("b", OK_COST)),
+                activities=(Activity("x", OK_DAYS), Activity("y", OK_DAYS, ("x",))),
+                budget_cents=100)
+    base.update(kw)
+    return ProcurementModel(**base)
+
+
+def fields_of(m, **options):
+    options.setdefault("scenarios", 100)
+    options.setdefault("seed", 1)
+    with pytest.raises(InvalidArgument) as info:
+        estimate_procurement_risk(m, **options)
+    return {v.field for v in info.value.violations}
+
+
+def test_inverted_and_negative_ranges_name_the_field():
+    m = model(cost_items=(
+        CostItem("a", CostDistribution(K.TRIANGULAR, 30, 20, 40)),
+        CostItem("b", CostDistribution(K.PERT, 10, 50, 40)),
+        CostItem("c", CostDistribution(K.UNIFORM, minimum_cents=-5, maximum_cents=10)),
+        CostItem("d", CostDistribution(K.LOGNORMAL, p10_cents=90, p90_cents=50))))
+    assert fields_of(m) == {
+        "cost_items[0].distribution.minimum_cents", "cost_items[1].distribution.maximum_cents",
+        "cost_items[2].distribution.minimum_cents", "cost_items[3].distribution.p90_cents"}
+
+
+def test_nan_infinite_and_float_cents_rejected():
+    m = model(
+        cost_items=(CostItem("a", CostDistribution(K.TRIANGULAR, 10, 20.5, 30)),
+                    CostItem("b", CostDistribution(K.PERT, 10, 20, 30, pert_shape=math.inf))),
+        activities=(Activity("x", DurationDistribution(K.TRIANGULAR, 1.0, math.nan, 3.0)),),
+        deadline_days=math.inf)
+    assert fields_of(m) == {"cost_items[0].distribution.mode_cents",
+                            "cost_items[1].distribution.pert_shape",
+                            "activities[0].duration.mode_days", "deadline_days"}
+
+
+def test_probabilities_outside_unit_interval():
+    m = model(risk_events=(RiskEvent("r", 1.5), RiskEvent("s", math.nan)),
+              phases=(Phase("p", 2, -0.1),))
+    assert fields_of(m) == {"risk_events[0].probability", "risk_events[1].probability",
+                            "phases[0].pass_probability"}
+
+
+def test_cyclic_schedule_and_unknown_predecessor():
+    m = model(activities=(Activity("x", OK_DAYS, ("z",)), Activity("y", OK_DAYS, ("x",)),
+                          Activity("z", OK_DAYS, ("y",)), Activity("w", OK_DAYS, ("nope",))),
+              risk_events=(RiskEvent("r", 0.5, delayed_activities=("ghost",)),))
+    assert fields_of(m) == {"activities[0].predecessors", "activities[1].predecessors",
+                            "activities[2].predecessors", "activities[3].predecessors[0]",
+                            "risk_events[0].delayed_activities[0]"}
+
+
+def test_correlation_wrong_size_unknown_names_and_bad_entries():
+    m = model(correlations=(
+        CorrelationBlock(("a", "b"), (1.0, 0.5, 0.5)),
+        CorrelationBlock(("x", "nobody"), (1, 0, 0, 1)),
+        CorrelationBlock(("a", "y"), (1, 0.2, 0.3, 1))))
+    assert fields_of(m) == {"correlations[0].rank_correlations",
+                            "correlations[1].input_names[1]",
+                            "correlations[2].input_names[0]",  # "a" already in block 0
+                            }
+    m = model(correlations=(CorrelationBlock(("a", "y"), (1, 0.2, 0.3, 1)),
+                            CorrelationBlock(("b", "x"), (1, 2.0, 2.0, math.nan))))
+    assert fields_of(m) == {"correlations[0].rank_correlations[2]",
+                            "correlations[1].rank_correlations[1]",
+                            "correlations[1].rank_correlations[2]",
+                            "correlations[1].rank_correlations[3]"}
+
+
+def test_names_kind_budget_and_options_reported_together():
+    m = model(kind=ProcurementKind.PROCUREMENT_KIND_UNSPECIFIED, budget_cents=-1,
+              cost_items=(CostItem("a", OK_COST), CostItem("a", OK_COST),
+                          CostItem("c", OK_COST, phase="nowhere")))
+    got = fields_of(m, seed=-1, scenarios=0, quantiles=(1.0,), confidence=math.nan)
+    assert got == {"kind", "budget_cents", "cost_items[1].name", "cost_items[2].phase",
+                   "seed", "scenarios", "quantiles[0]", "confidence"}
+
+
+def test_scenario_bound():
+    with pytest.raises(ResourceExhausted, match="2,000,000"):
+        estimate_procurement_risk(model(), scenarios=MAX_SCENARIOS + 1, seed=1)
+
+
+def test_guarantee_terms_validated():
+    terms = GuaranteeTerms(CoveredLoss.COVERED_LOSS_UNSPECIFIED, 1.5, cap_cents=0,
+                           deductible_cents=-3)
+    with pytest.raises(InvalidArgument) as info:
+        evaluate_guarantee(model(), terms, scenarios=10, seed=1, risk_levels=(1.0,))
+    assert {v.field for v in info.value.violations} == {
+        "terms.covered_loss", "terms.guarantee_rate", "terms.cap_cents",
+        "terms.deductible_cents", "risk_levels[0]"}

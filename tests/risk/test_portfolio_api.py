@@ -1,0 +1,225 @@
+"""RiskService.SimulatePortfolio and EvaluateIncrementalRisk through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import numpy as np
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from ijh.risk.v1 import risk_pb2 as r
+from ijh.risk.v1 import risk_pb2_grpc
+from scipy.stats import norm
+
+from tests.stack import start_stack
+
+BRANCHES = ["VNK", "UM", "OM", "SM", "PLM", "VM", "OKM", "MMM", "LVM", "TEM", "STM", "YM"]
+
+
+def _guarantees(n: int, *, pd: float = 0.01, lgd: float = 0.5, exposure: int = 1_000_000_00,
+                loading: float = 0.4) -> list[r.Guarantee]:
+    return [r.Guarantee(id=f"g{i}", exposure_cents=exposure, probability_of_default=pd,
+                        loss_given_default=lgd, sector=("health", "transport")[i % 2],
+                        branch=BRANCHES[i % 12], counterparty_kind=r.COUNTERPARTY_KIND_COMPANY,
+                        factor_loadings=[loading]) for i in range(n)]
+
+
+def _first(scenarios: int, method=r.PORTFOLIO_METHOD_MONTE_CARLO, seed: int = 7,
+           **options) -> r.SimulatePortfolioRequest:
+    return r.SimulatePortfolioRequest(
+        fund=r.FundTerms(capital_cents=5_000_000_000_00, horizon_years=1),
+        dependence=r.Dependence(),
+        simulation=r.PortfolioSimulationOptions(scenario_count=scenarios, seed=seed,
+                                                method=method, **options))
+
+
+async def _simulate(channel, messages, timeout=120) -> tuple[list, r.PortfolioRiskResult]:
+    stub = risk_pb2_grpc.RiskServiceStub(channel)
+
+    async def requests():
+        for message in messages:
+            yield message
+
+    progress, result = [], None
+    async for reply in stub.SimulatePortfolio(requests(), timeout=timeout):
+        if reply.HasField("progress"):
+            progress.append(reply.progress)
+        else:
+            result = reply.result
+    return progress, result
+
+
+async def test_expected_loss_matches_closed_form_with_progress(gateway_channel):
+    first = _first(40 * 1024)
+    first.guarantees.extend(_guarantees(500))
+    progress, result = await _simulate(gateway_channel, [first])
+    # EL = sum PD x LGD x exposure (guarantee rate 1, no cap, no deductible).
+    expected = 500 * 0.01 * 0.5 * 1_000_000_00
+    assert abs(result.expected_loss_cents.value - expected) < 4 * \
+        result.expected_loss_cents.standard_error
+    assert result.scenario_count == 40 * 1024 and result.seed == 7
+    assert result.method == r.PORTFOLIO_METHOD_MONTE_CARLO
+    assert [t.level for t in result.tail_risk] == pytest.approx([0.99, 0.995, 0.999])
+    assert len(progress) >= 2
+    done = [p.scenarios_done for p in progress]
+    assert done == sorted(done) and done[-1] <= 40 * 1024
+    assert result.guarantee_count == 500
+
+
+async def test_chunked_upload_equals_inline(gateway_channel):
+    guarantees = _guarantees(900)
+    inline = _first(8 * 1024)
+    inline.guarantees.extend(guarantees)
+    chunks = [_first(8 * 1024)] + [r.SimulatePortfolioRequest() for _ in range(2)]
+    for k, chunk in enumerate(chunks):
+        chunk.guarantees.extend(guarantees[k * 300:(k + 1) * 300])
+    _, one = await _simulate(gateway_channel, [inline])
+    _, many = await _simulate(gateway_channel, chunks)
+    assert one.SerializeToString() == many.SerializeToString()
+
+
+async def test_semi_analytic_meets_the_vasicek_limit_for_a_granular_pool(gateway_channel):
+    # Large homogeneous pool (Vasicek 2002): the q-quantile of the loss fraction is
+    # Phi((Phi^-1(p) + sqrt(rho) Phi^-1(q)) / sqrt(1 - rho)); 4,000 equal guarantees.
+    n, pd, rho, lgd, exposure = 4000, 0.02, 0.16, 0.5, 10_000_00
+    first = _first(0, method=r.PORTFOLIO_METHOD_SEMI_ANALYTIC)
+    first.guarantees.extend(_guarantees(n, pd=pd, lgd=lgd, exposure=exposure,
+                                        loading=rho ** 0.5))
+    _, result = await _simulate(gateway_channel, [first])
+    assert result.method == r.PORTFOLIO_METHOD_SEMI_ANALYTIC
+    q = 0.999
+    limit = norm.cdf((norm.ppf(pd) + rho ** 0.5 * norm.ppf(q)) / (1 - rho) ** 0.5)
+    var = next(t for t in result.tail_risk if t.level == pytest.approx(q))
+    # Finite n adds a granularity term of order 1/n: within 3 % here.
+    assert var.value_at_risk_cents.value / (n * exposure * lgd) == pytest.approx(limit, rel=0.03)
+
+
+async def test_contributions_add_up_and_name_groups(gateway_channel):
+    first = _first(16 * 1024, method=r.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING,
+                   include_contributions=True, top_guarantees=5)
+    first.guarantees.extend(_guarantees(300))
+    _, result = await _simulate(gateway_channel, [first])
+    contributions = result.contributions
+    assert len(contributions.top_guarantees) == 5
+    assert contributions.top_guarantees[0].id.startswith("g")
+    by_sector = sum(g.expected_shortfall_cents.value for g in contributions.by_sector)
+    by_branch = sum(g.expected_shortfall_cents.value for g in contributions.by_branch)
+    assert by_sector == pytest.approx(contributions.conditional_tail_loss_cents, rel=1e-9)
+    assert by_branch == pytest.approx(contributions.conditional_tail_loss_cents, rel=1e-9)
+    assert {g.name for g in contributions.by_sector} == {"health", "transport"}
+
+
+async def test_cancel_stops_the_simulation_and_the_service_stays_healthy(gateway_channel):
+    first = _first(40_000 * 1024)  # far more than the test waits for
+    first.guarantees.extend(_guarantees(2000))
+    stub = risk_pb2_grpc.RiskServiceStub(gateway_channel)
+
+    async def requests():
+        yield first
+
+    call = stub.SimulatePortfolio(requests(), timeout=120)
+    async for reply in call:
+        assert reply.HasField("progress")
+        break
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call.read()
+    # The backend stopped its work: a small simulation answers promptly afterwards.
+    quick = _first(2048)
+    quick.guarantees.extend(_guarantees(10))
+    _, result = await _simulate(gateway_channel, [quick], timeout=30)
+    assert result.scenario_count == 2048
+
+
+async def test_deadline_is_honoured(gateway_channel):
+    first = _first(40_000 * 1024)
+    first.guarantees.extend(_guarantees(2000))
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await _simulate(gateway_channel, [first], timeout=1.5)
+    assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def _bad_fields(error) -> dict[str, str]:
+    status = rpc_status.from_call(error)
+    bad = error_details_pb2.BadRequest()
+    assert status is not None and status.details[0].Unpack(bad)
+    return {v.field: v.description for v in bad.field_violations}
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda m: setattr(m.guarantees[17], "probability_of_default", 1.5),
+     "guarantees[17].probability_of_default"),
+    (lambda m: setattr(m.guarantees[3], "exposure_cents", -1), "guarantees[3].exposure_cents"),
+    (lambda m: m.guarantees[5].factor_loadings.__setitem__(0, 1.2),
+     "guarantees[5].factor_loadings"),
+    (lambda m: setattr(m.guarantees[8], "branch", "XYZ"), "guarantees[8].branch"),
+    (lambda m: m.dependence.factor_correlation.extend([1.0, 1.5, 1.5, 1.0]),
+     "dependence.factor_correlation"),
+])
+async def test_bad_portfolio_names_field_and_row(gateway_channel, mutate, field):
+    first = _first(1024)
+    first.guarantees.extend(_guarantees(20))
+    if field == "dependence.factor_correlation":
+        for g in first.guarantees:
+            g.factor_loadings[:] = [0.3, 0.3]
+    mutate(first)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await _simulate(gateway_channel, [first])
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in _bad_fields(failure.value)
+
+
+def test_portfolio_above_the_bound_is_refused(nats_server, tmp_path):
+    stack = start_stack(nats_server, tmp_path, {"IJH_MAX_GUARANTEES": "100"})
+    try:
+        first = _first(1024)
+        first.guarantees.extend(_guarantees(101))
+        with stack.gateway_channel("analyst") as channel:
+            stub = risk_pb2_grpc.RiskServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as failure:
+                list(stub.SimulatePortfolio(iter([first]), timeout=30))
+        assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "100" in failure.value.details()
+    finally:
+        stack.stop()
+
+
+async def test_a_million_guarantees_are_accepted(gateway_channel):
+    n, chunk = 1_000_000, 50_000  # a chunk must stay under the gateway's 4 MiB
+    template = _guarantees(12, pd=0.002, exposure=50_000_00, loading=0.3)
+    messages = [_first(1024, method=r.PORTFOLIO_METHOD_MONTE_CARLO)]
+    for start in range(0, n, chunk):
+        message = messages[0] if start == 0 else r.SimulatePortfolioRequest()
+        message.guarantees.extend(template[i % 12] for i in range(start, start + chunk))
+        if start:
+            messages.append(message)
+    _, result = await _simulate(gateway_channel, messages, timeout=300)
+    assert result.guarantee_count == n
+    expected = n * 0.002 * 0.5 * 50_000_00
+    assert abs(result.expected_loss_cents.value - expected) < 5 * \
+        result.expected_loss_cents.standard_error
+
+
+async def test_incremental_risk_of_a_candidate(gateway_channel):
+    stub = risk_pb2_grpc.RiskServiceStub(gateway_channel)
+    portfolio = _guarantees(400)
+    request = r.EvaluateIncrementalRiskRequest(
+        portfolio=portfolio, fund=r.FundTerms(capital_cents=10**12, horizon_years=1),
+        simulation=r.PortfolioSimulationOptions(scenario_count=16 * 1024, seed=3))
+    request.candidate.CopyFrom(_guarantees(1, exposure=0)[0])
+    nothing = await stub.EvaluateIncrementalRisk(request, timeout=60)
+    assert nothing.expected_loss_change_cents.value == 0
+    assert all(t.expected_shortfall_change_cents.value == 0 for t in nothing.tail_risk)
+
+    request.candidate.exposure_cents = 20_000_000_00
+    request.candidate.probability_of_default = 0.05
+    added = await stub.EvaluateIncrementalRisk(request, timeout=60)
+    expected = 0.05 * 0.5 * 20_000_000_00
+    change = added.expected_loss_change_cents
+    assert abs(change.value - expected) < 4 * change.standard_error + 1
+    top = added.tail_risk[-1]
+    assert top.expected_shortfall_change_cents.value > 0
+    assert np.isclose(top.expected_shortfall_after_cents.value - top.expected_shortfall_before_cents.value,
+                      top.expected_shortfall_change_cents.value, rtol=1e-6)
