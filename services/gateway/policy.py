@@ -68,6 +68,11 @@ POLICY: dict[str, Rule] = {
     f"/{RISK}/EvaluateProcurementGuarantee": _rule(AGENCY, OFFICER, ANALYST),
     f"/{RISK}/SimulatePortfolio": _rule(ANALYST, OFFICER),
     f"/{RISK}/EvaluateIncrementalRisk": _rule(ANALYST, OFFICER),
+    f"/{RISK}/StartPortfolioSimulation": _rule(ANALYST, OFFICER),
+    f"/{RISK}/GetOperation": _rule(ANALYST, OFFICER),
+    f"/{RISK}/ListOperations": _rule(ANALYST, OFFICER),
+    f"/{RISK}/WaitOperation": _rule(ANALYST, OFFICER),
+    f"/{RISK}/CancelOperation": _rule(ANALYST, OFFICER),
 }
 
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import secrets
-import threading
 
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.risk import translate
 from services.risk.engine import portfolio as pf
 from services.risk.engine.procurement import estimate_procurement_risk, evaluate_guarantee
+from services.risk.operations import OperationBook, caller_subject
+from services.risk.portfolio_run import (
+    PortfolioLimits,
+    PortfolioRun,
+    check_size,
+    simulation_options,
+)
 from services.shared.config import Settings, load_settings
-from services.shared.errors import Collector, FieldViolation, InvalidArgument, ResourceExhausted
+from services.shared.errors import Collector, FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
@@ -36,41 +41,16 @@ def _in_model(exc: InvalidArgument) -> InvalidArgument:
         for v in exc.violations])
 
 
-PROGRESS_UPDATES = 20  # progress messages per portfolio simulation, about
-
-
-class _Finished:
-    """End marker of a simulation thread: its result or its exception."""
-
-    def __init__(self, result=None, error: BaseException | None = None):
-        self.result, self.error = result, error
-
-
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     """Serves ``ijh.risk.v1.RiskService``."""
 
     def __init__(self, settings: Settings, events: EventPublisher):
         self.max_scenarios = int(settings.max_scenarios)
-        self.max_portfolio_scenarios = int(settings.max_portfolio_scenarios)
-        self.max_guarantees = min(int(settings.max_guarantees), pf.MAX_GUARANTEES)
+        self.limits = PortfolioLimits(
+            max_guarantees=min(int(settings.max_guarantees), pf.MAX_GUARANTEES),
+            max_scenarios=int(settings.max_portfolio_scenarios))
         self.events = events
-
-    def _portfolio_options(self, options: risk_pb2.PortfolioSimulationOptions
-                           ) -> tuple[int, int, str, tuple[float, ...]]:
-        c = Collector()
-        scenarios = options.scenario_count or 100_000
-        c.check(scenarios >= 1, "simulation.scenario_count", "must be at least 1")
-        c.check(scenarios <= self.max_portfolio_scenarios, "simulation.scenario_count",
-                f"at most {self.max_portfolio_scenarios:,} scenarios per simulation "
-                f"(asked {scenarios:,})")
-        levels = tuple(options.levels) or pf.DEFAULT_LEVELS
-        for i, level in enumerate(levels):
-            c.check(0.5 <= level < 1, f"simulation.levels[{i}]", "must be in [0.5, 1)")
-        c.check(options.target_relative_error >= 0, "simulation.target_relative_error",
-                "must not be negative")
-        c.raise_if_any()
-        seed = options.seed if options.HasField("seed") else secrets.randbits(63)
-        return scenarios, seed, translate.portfolio_method(options.method), tuple(sorted(levels))
+        self.operations = OperationBook(float(settings.operation_retention_seconds), events)
 
     @translate_errors
     async def SimulatePortfolio(self, request_iterator, context):
@@ -79,71 +59,52 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async for message in request_iterator:
             first = first or message
             guarantees.extend(message.guarantees)
-            if len(guarantees) > self.max_guarantees:
-                raise ResourceExhausted(f"portfolio above the bound of {self.max_guarantees:,} "
-                                        "guarantees per simulation")
-        if first is None or not guarantees:
-            raise InvalidArgument(FieldViolation("guarantees", "at least one guarantee"))
-        scenarios, seed, method, levels = self._portfolio_options(first.simulation)
-        fund = translate.fund_terms(first.fund)
-        dependence = translate.dependence(first.dependence)
-        portfolio = translate.portfolio(guarantees, first.dependence,
-                                        dependence.factor_correlation.shape[0])
-        pf.validate_model(portfolio, fund, dependence)
-
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        stop = threading.Event()
-        blocks = math.ceil(scenarios / pf.BLOCK_SCENARIOS)
-
-        def on_progress(progress: pf.Progress) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, progress)
-            return not stop.is_set()
-
-        def run() -> None:
-            try:
-                result = pf.simulate_portfolio(
-                    portfolio, fund, dependence, seed=seed, scenarios=scenarios, method=method,
-                    levels=levels, chunk_blocks=max(1, math.ceil(blocks / PROGRESS_UPDATES)),
-                    target_relative_error=first.simulation.target_relative_error or None,
-                    on_progress=on_progress)
-                finished = _Finished(result)
-            except BaseException as exc:  # handed to the RPC task, mapped there
-                finished = _Finished(error=exc)
-            loop.call_soon_threadsafe(queue.put_nowait, finished)
-
-        worker = loop.run_in_executor(None, run)
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, _Finished):
-                    break
-                if not item.final:
-                    yield translate.progress(item, levels[-1])
-        finally:
-            stop.set()  # the caller cancelled or the deadline passed: stop between chunks
-        await worker
-        if item.error is not None:
-            raise item.error
-        result = item.result
-        contributions = None
-        if first.simulation.include_contributions and not result.cancelled:
-            contributions = await asyncio.to_thread(
-                pf.risk_contributions, portfolio, fund, dependence, seed=seed,
-                scenarios=scenarios, level=levels[-1])
+            check_size(len(guarantees), self.limits)
+        run = PortfolioRun(first or risk_pb2.SimulatePortfolioRequest(), guarantees,
+                           self.limits)
+        async for progress in run.progress():
+            yield translate.progress(progress, run.levels[-1])
+        result = await run.response()
         self.events.publish_soon(cloud_event(
-            "ijh.risk.portfolio.simulated", SOURCE, f"portfolio-simulations/seed-{seed}",
-            translate.portfolio_simulated_event(result, portfolio.size)))
-        yield risk_pb2.SimulatePortfolioResponse(result=translate.portfolio_result(
-            result, portfolio.size, contributions, [g.id for g in guarantees],
-            first.simulation.top_guarantees or 20))
+            "ijh.risk.portfolio.simulated", SOURCE, f"portfolio-simulations/seed-{run.seed}",
+            translate.portfolio_simulated_event(run.result, run.guarantee_count)))
+        yield risk_pb2.SimulatePortfolioResponse(result=result)
+
+    @translate_errors
+    async def StartPortfolioSimulation(self, request, context):
+        if not request.request_id:
+            raise InvalidArgument(FieldViolation("request_id", "required (e.g. a UUID)"))
+        first = request.simulation
+        operation = self.operations.start(
+            request.request_id, caller_subject(context),
+            lambda: PortfolioRun(first, first.guarantees, self.limits))
+        return risk_pb2.StartPortfolioSimulationResponse(operation=operation.to_proto())
+
+    @translate_errors
+    async def GetOperation(self, request, context):
+        return risk_pb2.GetOperationResponse(
+            operation=self.operations.get(request.name).to_proto())
+
+    @translate_errors
+    async def ListOperations(self, request, context):
+        records, token = self.operations.list(request.page_size, request.page_token)
+        return risk_pb2.ListOperationsResponse(operations=[r.to_proto() for r in records],
+                                               next_page_token=token)
+
+    @translate_errors
+    async def WaitOperation(self, request, context):
+        record = await self.operations.wait(request.name, request.timeout_seconds)
+        return risk_pb2.WaitOperationResponse(operation=record.to_proto())
+
+    @translate_errors
+    async def CancelOperation(self, request, context):
+        record = await self.operations.cancel(request.name)
+        return risk_pb2.CancelOperationResponse(operation=record.to_proto())
 
     @translate_errors
     async def EvaluateIncrementalRisk(self, request, context):
-        if len(request.portfolio) > self.max_guarantees:
-            raise ResourceExhausted(f"portfolio above the bound of {self.max_guarantees:,} "
-                                    "guarantees per simulation")
-        scenarios, seed, method, levels = self._portfolio_options(request.simulation)
+        check_size(len(request.portfolio), self.limits)
+        scenarios, seed, method, levels = simulation_options(request.simulation, self.limits)
         if method in ("auto", "semi_analytic", "creditriskplus"):
             method = "importance_sampling"  # common random numbers need a simulation
         fund = translate.fund_terms(request.fund)
@@ -209,12 +170,12 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 def build_risk(settings: Settings) -> ServiceRuntime:
     """The risk runtime (call inside the running event loop)."""
     events = EventPublisher(settings.nats_url, settings.event_stream)
+    servicer = RiskServicer(settings, events)
     return ServiceRuntime(
         "risk", settings.risk_address, settings,
         [Registration(risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
-                      risk_pb2_grpc.add_RiskServiceServicer_to_server,
-                      RiskServicer(settings, events))],
-        on_start=[events.start], on_stop=[events.close])
+                      risk_pb2_grpc.add_RiskServiceServicer_to_server, servicer)],
+        on_start=[events.start], on_stop=[servicer.operations.close, events.close])
 
 
 async def main() -> None:

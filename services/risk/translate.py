@@ -10,8 +10,8 @@ import numpy as np
 from ijh.events.v1 import events_pb2
 from ijh.risk.v1 import risk_pb2
 
-from services.risk.engine.estimate import Estimate
 from services.risk.engine import portfolio as pf
+from services.risk.engine.estimate import Estimate
 from services.risk.engine.procurement import model as m
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 

@@ -50,6 +50,9 @@ class Settings:
         "largest scenario count of a procurement risk estimate")
     max_guarantees: str = _setting(
         "IJH_MAX_GUARANTEES", "2000000", "largest portfolio a simulation accepts")
+    operation_retention_seconds: str = _setting(
+        "IJH_OPERATION_RETENTION_SECONDS", "86400",
+        "how long a finished long-running operation and its result are kept")
     max_portfolio_scenarios: str = _setting(
         "IJH_MAX_PORTFOLIO_SCENARIOS", "50000000",
         "largest scenario count of a portfolio simulation")

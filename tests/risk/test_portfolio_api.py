@@ -221,5 +221,6 @@ async def test_incremental_risk_of_a_candidate(gateway_channel):
     assert abs(change.value - expected) < 4 * change.standard_error + 1
     top = added.tail_risk[-1]
     assert top.expected_shortfall_change_cents.value > 0
-    assert np.isclose(top.expected_shortfall_after_cents.value - top.expected_shortfall_before_cents.value,
-                      top.expected_shortfall_change_cents.value, rtol=1e-6)
+    after, before = top.expected_shortfall_after_cents, top.expected_shortfall_before_cents
+    assert np.isclose(after.value - before.value, top.expected_shortfall_change_cents.value,
+                      rtol=1e-6)

@@ -131,3 +131,25 @@ class DeMinimisAidRecorded(_message.Message):
     actor_role: str
     at: str
     def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
+
+class OperationProgressed(_message.Message):
+    __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCENARIOS_DONE_FIELD_NUMBER: _ClassVar[int]
+    SCENARIOS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    scenarios_done: int
+    scenarios_total: int
+    expected_loss_cents: float
+    level: float
+    value_at_risk_cents: float
+    expected_shortfall_cents: float
+    done: bool
+    error_code: str
+    def __init__(self, name: _Optional[str] = ..., scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[float] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[float] = ..., expected_shortfall_cents: _Optional[float] = ..., done: _Optional[bool] = ..., error_code: _Optional[str] = ...) -> None: ...

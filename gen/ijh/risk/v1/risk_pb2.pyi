@@ -762,3 +762,111 @@ class EvaluateIncrementalRiskResponse(_message.Message):
     exhaustion_probability_after_by_year: _containers.RepeatedCompositeFieldContainer[Estimate]
     exhaustion_probability_change_by_year: _containers.RepeatedCompositeFieldContainer[Estimate]
     def __init__(self, method: _Optional[_Union[PortfolioMethod, str]] = ..., seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_loss_change_cents: _Optional[_Union[Estimate, _Mapping]] = ..., tail_risk: _Optional[_Iterable[_Union[IncrementalTailRisk, _Mapping]]] = ..., exhaustion_probability_before_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., exhaustion_probability_after_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., exhaustion_probability_change_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ...) -> None: ...
+
+class StartPortfolioSimulationRequest(_message.Message):
+    __slots__ = ("request_id", "simulation")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SIMULATION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    simulation: SimulatePortfolioRequest
+    def __init__(self, request_id: _Optional[str] = ..., simulation: _Optional[_Union[SimulatePortfolioRequest, _Mapping]] = ...) -> None: ...
+
+class PortfolioSimulationMetadata(_message.Message):
+    __slots__ = ("create_time", "update_time", "end_time", "creator", "guarantee_count", "progress", "seconds_left")
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    create_time: str
+    update_time: str
+    end_time: str
+    creator: str
+    guarantee_count: int
+    progress: SimulationProgress
+    seconds_left: float
+    def __init__(self, create_time: _Optional[str] = ..., update_time: _Optional[str] = ..., end_time: _Optional[str] = ..., creator: _Optional[str] = ..., guarantee_count: _Optional[int] = ..., progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., seconds_left: _Optional[float] = ...) -> None: ...
+
+class OperationError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class Operation(_message.Message):
+    __slots__ = ("name", "metadata", "done", "error", "response")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    metadata: PortfolioSimulationMetadata
+    done: bool
+    error: OperationError
+    response: PortfolioRiskResult
+    def __init__(self, name: _Optional[str] = ..., metadata: _Optional[_Union[PortfolioSimulationMetadata, _Mapping]] = ..., done: _Optional[bool] = ..., error: _Optional[_Union[OperationError, _Mapping]] = ..., response: _Optional[_Union[PortfolioRiskResult, _Mapping]] = ...) -> None: ...
+
+class GetOperationRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListOperationsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListOperationsResponse(_message.Message):
+    __slots__ = ("operations", "next_page_token")
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    operations: _containers.RepeatedCompositeFieldContainer[Operation]
+    next_page_token: str
+    def __init__(self, operations: _Optional[_Iterable[_Union[Operation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WaitOperationRequest(_message.Message):
+    __slots__ = ("name", "timeout_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    timeout_seconds: float
+    def __init__(self, name: _Optional[str] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class CancelOperationRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class StartPortfolioSimulationResponse(_message.Message):
+    __slots__ = ("operation",)
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    operation: Operation
+    def __init__(self, operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
+
+class GetOperationResponse(_message.Message):
+    __slots__ = ("operation",)
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    operation: Operation
+    def __init__(self, operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
+
+class WaitOperationResponse(_message.Message):
+    __slots__ = ("operation",)
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    operation: Operation
+    def __init__(self, operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
+
+class CancelOperationResponse(_message.Message):
+    __slots__ = ("operation",)
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    operation: Operation
+    def __init__(self, operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...

@@ -58,6 +58,31 @@ class RiskServiceStub:
                 request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskRequest.SerializeToString,
                 response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskResponse.FromString,
                 _registered_method=True)
+        self.StartPortfolioSimulation = channel.unary_unary(
+                '/ijh.risk.v1.RiskService/StartPortfolioSimulation',
+                request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.StartPortfolioSimulationRequest.SerializeToString,
+                response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.StartPortfolioSimulationResponse.FromString,
+                _registered_method=True)
+        self.GetOperation = channel.unary_unary(
+                '/ijh.risk.v1.RiskService/GetOperation',
+                request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.GetOperationRequest.SerializeToString,
+                response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.GetOperationResponse.FromString,
+                _registered_method=True)
+        self.ListOperations = channel.unary_unary(
+                '/ijh.risk.v1.RiskService/ListOperations',
+                request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.ListOperationsRequest.SerializeToString,
+                response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.ListOperationsResponse.FromString,
+                _registered_method=True)
+        self.WaitOperation = channel.unary_unary(
+                '/ijh.risk.v1.RiskService/WaitOperation',
+                request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.WaitOperationRequest.SerializeToString,
+                response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.WaitOperationResponse.FromString,
+                _registered_method=True)
+        self.CancelOperation = channel.unary_unary(
+                '/ijh.risk.v1.RiskService/CancelOperation',
+                request_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.CancelOperationRequest.SerializeToString,
+                response_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.CancelOperationResponse.FromString,
+                _registered_method=True)
 
 
 class RiskServiceServicer:
@@ -103,6 +128,46 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartPortfolioSimulation(self, request, context):
+        """Starts a portfolio simulation as a long-running operation (AIP-151 style) that
+        runs on whether or not its starter stays connected. Poll with GetOperation or
+        WaitOperation; the result is kept for the service's retention time. Progress is
+        also published on NATS as `ijh.risk.operation.progressed` events. A repeated
+        request_id returns the operation first started with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOperation(self, request, context):
+        """The current state of an operation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOperations(self, request, context):
+        """Operations, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WaitOperation(self, request, context):
+        """Waits until the operation is done or the timeout passes, then returns it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelOperation(self, request, context):
+        """Asks the operation to stop; it ends done with a CANCELLED error and the figures
+        reached so far in its metadata.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +190,31 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.EvaluateIncrementalRisk,
                     request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskRequest.FromString,
                     response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskResponse.SerializeToString,
+            ),
+            'StartPortfolioSimulation': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPortfolioSimulation,
+                    request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.StartPortfolioSimulationRequest.FromString,
+                    response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.StartPortfolioSimulationResponse.SerializeToString,
+            ),
+            'GetOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOperation,
+                    request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.GetOperationRequest.FromString,
+                    response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.GetOperationResponse.SerializeToString,
+            ),
+            'ListOperations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOperations,
+                    request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.ListOperationsRequest.FromString,
+                    response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.ListOperationsResponse.SerializeToString,
+            ),
+            'WaitOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.WaitOperation,
+                    request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.WaitOperationRequest.FromString,
+                    response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.WaitOperationResponse.SerializeToString,
+            ),
+            'CancelOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOperation,
+                    request_deserializer=ijh_dot_risk_dot_v1_dot_risk__pb2.CancelOperationRequest.FromString,
+                    response_serializer=ijh_dot_risk_dot_v1_dot_risk__pb2.CancelOperationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -239,6 +329,141 @@ class RiskService:
             '/ijh.risk.v1.RiskService/EvaluateIncrementalRisk',
             ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskRequest.SerializeToString,
             ijh_dot_risk_dot_v1_dot_risk__pb2.EvaluateIncrementalRiskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPortfolioSimulation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.risk.v1.RiskService/StartPortfolioSimulation',
+            ijh_dot_risk_dot_v1_dot_risk__pb2.StartPortfolioSimulationRequest.SerializeToString,
+            ijh_dot_risk_dot_v1_dot_risk__pb2.StartPortfolioSimulationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.risk.v1.RiskService/GetOperation',
+            ijh_dot_risk_dot_v1_dot_risk__pb2.GetOperationRequest.SerializeToString,
+            ijh_dot_risk_dot_v1_dot_risk__pb2.GetOperationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOperations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.risk.v1.RiskService/ListOperations',
+            ijh_dot_risk_dot_v1_dot_risk__pb2.ListOperationsRequest.SerializeToString,
+            ijh_dot_risk_dot_v1_dot_risk__pb2.ListOperationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.risk.v1.RiskService/WaitOperation',
+            ijh_dot_risk_dot_v1_dot_risk__pb2.WaitOperationRequest.SerializeToString,
+            ijh_dot_risk_dot_v1_dot_risk__pb2.WaitOperationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.risk.v1.RiskService/CancelOperation',
+            ijh_dot_risk_dot_v1_dot_risk__pb2.CancelOperationRequest.SerializeToString,
+            ijh_dot_risk_dot_v1_dot_risk__pb2.CancelOperationResponse.FromString,
             options,
             channel_credentials,
             insecure,

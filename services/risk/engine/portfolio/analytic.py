@@ -452,13 +452,13 @@ _PHI_VALUE = special.ndtr(_PHI_X)
 _PHI_SLOPE = np.exp(-0.5 * _PHI_X * _PHI_X) / math.sqrt(2.0 * math.pi) * _PHI_STEP
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _conditional_pd_matrix(z: np.ndarray, threshold: np.ndarray, loading: np.ndarray,
                            phi_value: np.ndarray, phi_slope: np.ndarray) -> np.ndarray:
     out = np.empty((z.size, threshold.size))
     last = phi_value.size - 1
     inv_step = 1.0 / _PHI_STEP
-    for j in range(z.size):
+    for j in numba.prange(z.size):
         zj = z[j]
         for i in range(threshold.size):
             b = loading[i]
@@ -506,7 +506,7 @@ _DIRECT_LOW, _DIRECT_HIGH = 0.45, 0.55
 _SERIES_TOLERANCE = 1e-14  # truncation of each guarantee's log series
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
                           bands2: np.ndarray, size2: int, rows2: int):
     """Fourier-series coefficients of log E[w^K | Z = z_j] on the cyclic lattice Z_size.
@@ -527,7 +527,7 @@ def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
     shift = np.zeros(m_nodes, dtype=np.int64)
     shift2 = np.zeros(rows2, dtype=np.int64)
     has_direct = np.zeros(m_nodes, dtype=np.bool_)
-    for j in range(m_nodes):
+    for j in numba.prange(m_nodes):
         second = j < rows2
         c_j = 0.0
         s_j = 0
@@ -585,13 +585,13 @@ def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
     return coef, coef2, const, shift, shift2, has_direct
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _direct_group_pmf(cond_pd: np.ndarray, bands: np.ndarray, size: int, rows: np.ndarray
                       ) -> np.ndarray:
     """Exact pmf of the lattice loss of the guarantees with p near ½, at each node in
     ``rows`` (the lattice covers the whole support, so nothing wraps)."""
     out = np.zeros((rows.size, size))
-    for r in range(rows.size):
+    for r in numba.prange(rows.size):
         j = rows[r]
         pmf = out[r]
         pmf[0] = 1.0
@@ -609,11 +609,11 @@ def _direct_group_pmf(cond_pd: np.ndarray, bands: np.ndarray, size: int, rows: n
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _exp_with_shift(log_cf: np.ndarray, const: np.ndarray, shift: np.ndarray, size: int
                     ) -> np.ndarray:
     out = np.empty_like(log_cf)
-    for j in range(log_cf.shape[0]):
+    for j in numba.prange(log_cf.shape[0]):
         s = shift[j]
         for f in range(log_cf.shape[1]):
             re = log_cf[j, f].real + const[j]
@@ -681,7 +681,7 @@ def _panel(n: int, a: float, b: float) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def _factor_rule(levels: Sequence[float], window_nodes: int, *, window_below: float,
-                 window_above: float) -> _Rule:
+                 window_above: float, outer_nodes: int | None = None) -> _Rule:
     """Nodes over Z ~ N(0,1) concentrated where the tail at ``levels`` is decided.
 
     Three panels: the stress window [z_lo, z_hi] around the ASRF quantiles
@@ -692,7 +692,8 @@ def _factor_rule(levels: Sequence[float], window_nodes: int, *, window_below: fl
     """
     zq = -special.ndtri(np.asarray(levels, dtype=float))
     z_lo, z_hi = float(zq.min() - window_below), float(zq.max() + window_above)
-    n_outer = 2 * max(2, window_nodes // 4)
+    n_outer = (2 * max(2, window_nodes // 4) if outer_nodes is None
+               else 2 * max(2, int(outer_nodes) // 2))
     zw, ww, cw = _panel(window_nodes, z_lo, z_hi)
     density = np.exp(-0.5 * zw * zw) / math.sqrt(2.0 * math.pi)
     mass = special.ndtr(z_hi) - special.ndtr(z_lo)
@@ -748,6 +749,7 @@ def one_factor_loss_distribution(
     max_lattice_size: int = 1 << 21,
     estimate_errors: bool = True,
     field_prefix: str = "guarantees",
+    outer_nodes: int | None = None,
 ) -> LossDistribution:
     """Loss distribution of a finite portfolio in the one-factor Gaussian model.
 
@@ -762,7 +764,8 @@ def one_factor_loss_distribution(
     generating function at the roots of unity, the lattice covering the whole support
     so nothing wraps. The mixture over Z uses :func:`_factor_rule`, a Gauss–Legendre
     rule with ``quadrature_nodes`` nodes in the window around the ASRF quantiles of
-    ``levels``.
+    ``levels``; ``outer_nodes`` (even, ≥ 4; default a quarter of the window nodes, at
+    least 4) per panel beyond the window, where the integrand is smooth.
 
     Error estimates (``estimate_errors``): the law is recomputed with half the nodes
     (quadrature error) and with twice the loss unit (discretisation error); each
@@ -809,7 +812,7 @@ def one_factor_loss_distribution(
     window_nodes = _window_nodes(amount, threshold, loading, level_list, quadrature_nodes,
                                  max_quadrature_nodes, window_below + window_above)
     fine = _factor_rule(level_list, window_nodes, window_below=window_below,
-                        window_above=window_above)
+                        window_above=window_above, outer_nodes=outer_nodes)
     bands, size = lattice(loss_unit)
     support = np.arange(size) * loss_unit
     variants: list[tuple[np.ndarray, np.ndarray]] = []

@@ -1,0 +1,133 @@
+"""One portfolio simulation, prepared from protobuf and run on a worker thread.
+
+Shared by the streaming RPC and by long-running operations: both get progress as it
+comes and stop the engine between chunks when asked (cancel, deadline, client gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from ijh.risk.v1 import risk_pb2
+
+from services.risk import translate
+from services.risk.engine import portfolio as pf
+from services.shared.errors import Collector, FieldViolation, InvalidArgument, ResourceExhausted
+
+PROGRESS_UPDATES = 20  # progress reports per simulation, about
+
+
+@dataclass(frozen=True)
+class PortfolioLimits:
+    """The service's bounds on one simulation."""
+
+    max_guarantees: int
+    max_scenarios: int
+
+
+def simulation_options(options: risk_pb2.PortfolioSimulationOptions, limits: PortfolioLimits
+                       ) -> tuple[int, int, str, tuple[float, ...]]:
+    """Scenarios, seed (chosen when absent), method and ascending levels, validated."""
+    c = Collector()
+    scenarios = options.scenario_count or 100_000
+    c.check(scenarios >= 1, "simulation.scenario_count", "must be at least 1")
+    c.check(scenarios <= limits.max_scenarios, "simulation.scenario_count",
+            f"at most {limits.max_scenarios:,} scenarios per simulation (asked {scenarios:,})")
+    levels = tuple(options.levels) or pf.DEFAULT_LEVELS
+    for i, level in enumerate(levels):
+        c.check(0.5 <= level < 1, f"simulation.levels[{i}]", "must be in [0.5, 1)")
+    c.check(options.target_relative_error >= 0, "simulation.target_relative_error",
+            "must not be negative")
+    c.raise_if_any()
+    seed = options.seed if options.HasField("seed") else secrets.randbits(63)
+    return scenarios, seed, translate.portfolio_method(options.method), tuple(sorted(levels))
+
+
+def check_size(count: int, limits: PortfolioLimits) -> None:
+    if count > limits.max_guarantees:
+        raise ResourceExhausted(f"portfolio above the bound of {limits.max_guarantees:,} "
+                                "guarantees per simulation")
+
+
+class _Finished:
+    """End marker from the worker thread: its result or its exception."""
+
+    def __init__(self, result=None, error: BaseException | None = None):
+        self.result, self.error = result, error
+
+
+class PortfolioRun:
+    """A validated simulation request, ready to run."""
+
+    def __init__(self, first: risk_pb2.SimulatePortfolioRequest,
+                 guarantees: Sequence[risk_pb2.Guarantee], limits: PortfolioLimits):
+        if not guarantees:
+            raise InvalidArgument(FieldViolation("guarantees", "at least one guarantee"))
+        check_size(len(guarantees), limits)
+        self.options = first.simulation
+        self.scenarios, self.seed, self.method, self.levels = simulation_options(
+            first.simulation, limits)
+        self.fund = translate.fund_terms(first.fund)
+        self.dependence = translate.dependence(first.dependence)
+        self.portfolio = translate.portfolio(guarantees, first.dependence,
+                                             self.dependence.factor_correlation.shape[0])
+        pf.validate_model(self.portfolio, self.fund, self.dependence)
+        self.ids = [g.id for g in guarantees]
+        self.stop = threading.Event()
+
+    @property
+    def guarantee_count(self) -> int:
+        return self.portfolio.size
+
+    async def progress(self) -> AsyncIterator[pf.Progress]:
+        """Progress after each chunk; returns when the engine is done. ``self.result``
+        then holds the final PortfolioResult (cancelled=True if stopped early)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        blocks = math.ceil(self.scenarios / pf.BLOCK_SCENARIOS)
+
+        def on_progress(progress: pf.Progress) -> bool:
+            loop.call_soon_threadsafe(queue.put_nowait, progress)
+            return not self.stop.is_set()
+
+        def work() -> None:
+            try:
+                finished = _Finished(pf.simulate_portfolio(
+                    self.portfolio, self.fund, self.dependence, seed=self.seed,
+                    scenarios=self.scenarios, method=self.method, levels=self.levels,
+                    chunk_blocks=max(1, math.ceil(blocks / PROGRESS_UPDATES)),
+                    target_relative_error=self.options.target_relative_error or None,
+                    on_progress=on_progress))
+            except BaseException as exc:  # re-raised in the caller's task
+                finished = _Finished(error=exc)
+            loop.call_soon_threadsafe(queue.put_nowait, finished)
+
+        worker = loop.run_in_executor(None, work)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Finished):
+                    break
+                if not item.final:
+                    yield item
+        finally:
+            self.stop.set()  # whoever stops listening stops the engine between chunks
+        await worker
+        if item.error is not None:
+            raise item.error
+        self.result = item.result
+
+    async def response(self) -> risk_pb2.PortfolioRiskResult:
+        """The result message, with contributions when asked (after :meth:`progress`)."""
+        contributions = None
+        if self.options.include_contributions and not self.result.cancelled:
+            contributions = await asyncio.to_thread(
+                pf.risk_contributions, self.portfolio, self.fund, self.dependence,
+                seed=self.seed, scenarios=self.scenarios, level=self.levels[-1])
+        return translate.portfolio_result(self.result, self.guarantee_count, contributions,
+                                          self.ids, self.options.top_guarantees or 20)

@@ -1,0 +1,152 @@
+"""Portfolio simulations as long-running operations, through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import grpc
+import nats
+import pytest
+from ijh.risk.v1 import risk_pb2 as r
+from ijh.risk.v1 import risk_pb2_grpc
+
+
+def _simulation(guarantees: int, scenarios: int, seed: int = 11) -> r.SimulatePortfolioRequest:
+    request = r.SimulatePortfolioRequest(
+        fund=r.FundTerms(capital_cents=10**12, horizon_years=2),
+        simulation=r.PortfolioSimulationOptions(scenario_count=scenarios, seed=seed,
+                                                method=r.PORTFOLIO_METHOD_MONTE_CARLO))
+    request.guarantees.extend(
+        r.Guarantee(id=f"g{i}", exposure_cents=5_000_000, probability_of_default=0.02,
+                    loss_given_default=0.45, sector="energy", branch="YM",
+                    counterparty_kind=r.COUNTERPARTY_KIND_PUBLIC_UNIT, factor_loadings=[0.35])
+        for i in range(guarantees))
+    return request
+
+
+def _start(simulation, request_id=None) -> r.StartPortfolioSimulationRequest:
+    return r.StartPortfolioSimulationRequest(request_id=request_id or uuid.uuid4().hex,
+                                             simulation=simulation)
+
+
+@pytest.fixture
+def analyst(stack):
+    async def open_channel():
+        return grpc.aio.secure_channel(stack.gateway.address,
+                                       stack.gateway_credentials("analyst"))
+    return open_channel
+
+
+async def test_started_polled_and_listed(analyst):
+    channel = await analyst()
+    stub = risk_pb2_grpc.RiskServiceStub(channel)
+    started = (await stub.StartPortfolioSimulation(_start(_simulation(200, 8 * 1024)))).operation
+    assert started.name.startswith("operations/")
+    assert started.metadata.guarantee_count == 200
+    operation = started
+    for _ in range(300):
+        operation = (await stub.GetOperation(r.GetOperationRequest(name=started.name))).operation
+        if operation.done:
+            break
+        await asyncio.sleep(0.05)
+    assert operation.done and operation.HasField("response")
+    assert operation.response.scenario_count == 8 * 1024
+    assert operation.metadata.end_time
+    listed = await stub.ListOperations(r.ListOperationsRequest(page_size=100))
+    assert started.name in [o.name for o in listed.operations]
+    await channel.close()
+
+
+async def test_same_request_id_returns_the_same_operation(analyst):
+    channel = await analyst()
+    stub = risk_pb2_grpc.RiskServiceStub(channel)
+    request = _start(_simulation(50, 2048))
+    first = (await stub.StartPortfolioSimulation(request)).operation
+    again = (await stub.StartPortfolioSimulation(request)).operation
+    assert first.name == again.name
+    await channel.close()
+
+
+async def test_cancelled_operation_ends_with_cancelled_and_partial_progress(analyst):
+    channel = await analyst()
+    stub = risk_pb2_grpc.RiskServiceStub(channel)
+    started = (await stub.StartPortfolioSimulation(
+        _start(_simulation(3000, 20_000 * 1024)))).operation
+    for _ in range(200):  # wait for the first progress report
+        operation = (await stub.GetOperation(r.GetOperationRequest(name=started.name))).operation
+        if operation.metadata.progress.scenarios_done:
+            break
+        await asyncio.sleep(0.05)
+    cancelled = (await stub.CancelOperation(r.CancelOperationRequest(name=started.name))
+                 ).operation
+    assert cancelled.done
+    assert cancelled.error.code == grpc.StatusCode.CANCELLED.value[0]
+    progress = cancelled.metadata.progress
+    assert 0 < progress.scenarios_done < progress.scenarios_total
+    await channel.close()
+
+
+async def test_completes_while_its_starter_is_away(analyst, stack):
+    simulation = _simulation(400, 16 * 1024, seed=99)
+    first = await analyst()
+    started = (await risk_pb2_grpc.RiskServiceStub(first).StartPortfolioSimulation(
+        _start(simulation))).operation
+    await first.close()  # the starter disconnects
+
+    second = await analyst()  # ...and comes back on a new connection
+    stub = risk_pb2_grpc.RiskServiceStub(second)
+    operation = started
+    while not operation.done:
+        operation = (await stub.WaitOperation(r.WaitOperationRequest(
+            name=started.name, timeout_seconds=10))).operation
+    assert operation.HasField("response")
+    # The same seed streamed directly gives the same figures: the operation is the
+    # same computation, only detached from the connection.
+    streamed = None
+    async for reply in stub.SimulatePortfolio(iter([simulation])):
+        if reply.HasField("result"):
+            streamed = reply.result
+    assert operation.response.expected_loss_cents == streamed.expected_loss_cents
+    assert list(operation.response.tail_risk) == list(streamed.tail_risk)
+    await second.close()
+
+
+async def test_progress_is_published_on_nats(analyst, stack):
+    nc = await nats.connect(stack.nats.url)
+    subscription = await nc.subscribe("ijh.risk.operation.progressed")
+    channel = await analyst()
+    started = (await risk_pb2_grpc.RiskServiceStub(channel).StartPortfolioSimulation(
+        _start(_simulation(100, 8 * 1024)))).operation
+    seen = []
+    while True:
+        message = await subscription.next_msg(timeout=30)
+        event = json.loads(message.data)
+        if event["subject"] == started.name:
+            seen.append(event["data"])
+            if event["data"].get("done"):
+                break
+    await nc.close()
+    await channel.close()
+    assert seen[-1]["done"] is True
+    assert int(seen[-1]["scenarios_done"]) == 8 * 1024
+    assert len(seen) >= 2
+
+
+async def test_unknown_operation_is_not_found(analyst):
+    channel = await analyst()
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await risk_pb2_grpc.RiskServiceStub(channel).GetOperation(
+            r.GetOperationRequest(name="operations/nope"))
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+    await channel.close()
+
+
+async def test_agencies_may_not_start_portfolio_simulations(stack):
+    async with grpc.aio.secure_channel(stack.gateway.address,
+                                       stack.gateway_credentials("agency")) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await risk_pb2_grpc.RiskServiceStub(channel).StartPortfolioSimulation(
+                _start(_simulation(5, 1024)))
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
