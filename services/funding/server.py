@@ -1,18 +1,50 @@
-"""The funding service's gRPC adapter: translate, call the rules core, publish."""
+"""The funding service's gRPC adapter: translate, call the rules core or the ledger,
+publish.
+
+The ledger (``services.funding.storage``) is synchronous SQLAlchemy: every call runs in a
+worker thread (``asyncio.to_thread``). Its outbox relay runs as a background task that
+publishes through the one :class:`~services.shared.events.EventPublisher`; each commit
+wakes it. The caller is who the gateway says (``x-ijh-caller-*`` metadata); this backend
+is reachable by the gateway only.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from functools import lru_cache
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
+import grpc
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
+from ijh.risk.v1 import risk_pb2_grpc
 
 from services.funding import translate
+from services.funding.ledger import (
+    Actor,
+    ApplicationKind,
+    PortfolioRow,
+    RiskFigures,
+    Role,
+    RulesCore,
+    fund_rules_on,
+)
+from services.funding.ledger.fund_rules import fund_parameter_set
+from services.funding.ledger.validation import validate_draft
 from services.funding.rules import grant, scoring
-from services.funding.rules.parameters import ParameterSet
 from services.funding.rules.rulebook import ijh_parameters
-from services.shared.config import REPO_ROOT, Settings, load_settings
-from services.shared.errors import FieldViolation, InvalidArgument
+from services.funding.storage import OutboxRelay, Repository, make_engine, upgrade
+from services.funding.storage.repository import DECISION_TZ
+from services.shared.config import Settings, client_options, load_settings
+from services.shared.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    PreconditionViolation,
+    Unauthenticated,
+)
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
@@ -22,7 +54,17 @@ from services.shared.server import Registration, ServiceRuntime
 log = logging.getLogger(__name__)
 
 SOURCE = "ijh/funding"
-FUND_PARAMETERS = REPO_ROOT / "services" / "funding" / "fund" / "parameters"
+CALLER_SUBJECT = "x-ijh-caller-subject"
+CALLER_ROLE = "x-ijh-caller-role"
+CALLER_BUSINESS_ID = "x-ijh-caller-business-id"
+#: The gateway's roles -> the ledger's. Analysts and admins read only.
+LEDGER_ROLES = {"agency": Role.APPLICANT, "officer": Role.OFFICER}
+READ_ROLES = frozenset({"agency", "officer", "analyst", "admin"})
+FUND_READ_ROLES = frozenset({"officer", "analyst", "admin"})
+#: The risk check runs inside the approval's transaction (it holds the SQLite write lock
+#: or the fund row lock meanwhile), so it gets a short deadline.
+RISK_CHECK_DEADLINE_SECONDS = 10.0
+RELAY_MAX_BACKOFF_SECONDS = 5.0
 
 
 def _reference_date(text: str, field: str = "reference_date"):
@@ -32,11 +74,159 @@ def _reference_date(text: str, field: str = "reference_date"):
     return on
 
 
+def _today() -> date:
+    """Decision dates are calendar dates in Finland (as in the repository)."""
+    return datetime.now(DECISION_TZ).date()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the gateway says is calling."""
+
+    subject: str
+    role: str  # agency, officer, analyst or admin
+    business_id: str  # agencies: the business ID they act for
+
+    @property
+    def is_agency(self) -> bool:
+        return self.role == "agency"
+
+
+def caller_of(context: grpc.aio.ServicerContext) -> Caller:
+    """The caller from the gateway's metadata, or Unauthenticated."""
+    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    subject = metadata.get(CALLER_SUBJECT, "").strip()
+    role = metadata.get(CALLER_ROLE, "").strip()
+    business_id = metadata.get(CALLER_BUSINESS_ID, "").strip()
+    if not subject or role not in READ_ROLES or (role == "agency" and not business_id):
+        raise Unauthenticated(
+            "no caller identity (x-ijh-caller-subject, x-ijh-caller-role and, for agencies, "
+            "x-ijh-caller-business-id): call through the gateway")
+    return Caller(subject, role, business_id)
+
+
+def actor_of(caller: Caller, doing: str) -> Actor:
+    """The ledger actor of a caller who changes something."""
+    role = LEDGER_ROLES.get(caller.role)
+    if role is None:
+        raise PermissionDenied(f"role {caller.role} may not {doing}")
+    return Actor(caller.subject, role)
+
+
+class RiskServiceCheck:
+    """The ledger's ``incremental_risk`` port: asks the risk service's
+    EvaluateIncrementalRisk for the fund's risk measure after adding the candidate.
+
+    Called by the repository in a worker thread inside the approval transaction; the
+    gRPC call runs on the service's event loop (one grpc.aio channel) with a deadline.
+    Approving blind is never an option: when the risk service is unreachable, fails or
+    times out, or no risk model parameter is in force, approval is refused with
+    FAILED_PRECONDITION ``RISK_CHECK_UNAVAILABLE`` (nothing is written)."""
+
+    def __init__(self, settings: Settings,
+                 deadline_seconds: float = RISK_CHECK_DEADLINE_SECONDS):
+        self.settings = settings
+        self.deadline = deadline_seconds
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.channel: grpc.aio.Channel | None = None
+        self.stub: risk_pb2_grpc.RiskServiceStub | None = None
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.channel = grpc.aio.insecure_channel(self.settings.risk_address,
+                                                 options=client_options(self.settings))
+        self.stub = risk_pb2_grpc.RiskServiceStub(self.channel)
+
+    async def stop(self) -> None:
+        if self.channel is not None:
+            await self.channel.close()
+
+    @staticmethod
+    def _unavailable(why: str) -> FailedPrecondition:
+        return FailedPrecondition(PreconditionViolation(
+            "RISK_CHECK_UNAVAILABLE", "fund",
+            f"the risk-appetite check could not be made ({why}); approval is refused "
+            "rather than made blind: retry when the risk service answers"))
+
+    async def _evaluate(self, request):
+        return await self.stub.EvaluateIncrementalRisk(request, timeout=self.deadline)
+
+    def __call__(self, portfolio: Sequence[PortfolioRow], candidate: PortfolioRow
+                 ) -> RiskFigures:
+        if self.loop is None or self.stub is None:
+            raise self._unavailable("risk client not started")
+        on = _today()
+        rules = fund_rules_on(on)
+        try:
+            model = fund_parameter_set().at(on).get("risk.model").value
+            _, level = translate.risk_measure(rules.risk_measure)
+        except Exception as exc:  # parameter missing / measure not understood
+            raise self._unavailable(str(exc)) from exc
+        request = translate.incremental_risk_request(
+            portfolio, candidate, model, rules.paid_in_capital_cents, level)
+        future = asyncio.run_coroutine_threadsafe(self._evaluate(request), self.loop)
+        try:
+            response = future.result(timeout=self.deadline + 1.0)
+            return translate.risk_figures(response, rules.risk_measure)
+        except grpc.aio.AioRpcError as exc:
+            raise self._unavailable(f"risk service: {exc.code().name}: {exc.details()}") \
+                from exc
+        except TimeoutError as exc:
+            future.cancel()
+            raise self._unavailable("risk service: no answer in time") from exc
+        except ValueError as exc:
+            raise self._unavailable(str(exc)) from exc
+
+
+class Ledger:
+    """The ledger's runtime: engine, migrations, repository and outbox relay."""
+
+    def __init__(self, settings: Settings, events: EventPublisher,
+                 risk: RiskServiceCheck | None):
+        if not settings.database_url:
+            settings.var_path.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.ledger_url)
+        self.rules = RulesCore()
+        self.relay = OutboxRelay(self.engine, events.publish,
+                                 max_backoff_s=RELAY_MAX_BACKOFF_SECONDS)
+        self.repository = Repository(self.engine, ijh_rules=self.rules, incremental_risk=risk,
+                                     after_commit=self._after_commit)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def _after_commit(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.relay.notify)
+
+    async def start(self) -> None:
+        """Migrate to head, then relay whatever the outbox holds (e.g. after a crash)."""
+        await asyncio.to_thread(upgrade, self.engine)
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self.relay.run(self._stop))
+        log.info("ledger ready", extra={"database": self.engine.url.render_as_string()})
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        await asyncio.to_thread(self.engine.dispose)
+
+
 class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     """Serves ``ijh.funding.v1.FundingService``."""
 
-    def __init__(self, events: EventPublisher):
+    def __init__(self, events: EventPublisher, ledger: Ledger | None = None):
         self.events = events
+        self.ledger = ledger
+
+    @property
+    def repository(self) -> Repository:
+        if self.ledger is None:
+            raise RuntimeError("the funding service runs without a ledger")
+        return self.ledger.repository
+
+    # ---- pure rules ---------------------------------------------------------------
 
     @translate_errors
     async def ComputeGrant(self, request, context):
@@ -56,27 +246,168 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     @translate_errors
     async def ListParameters(self, request, context):
         on = _reference_date(request.reference_date)
-        rule_sets = {"": ijh_parameters, "ijh": ijh_parameters, "fund": fund_parameters}
+        rule_sets = {"": ijh_parameters, "ijh": ijh_parameters, "fund": fund_parameter_set}
         if request.rule_set not in rule_sets:
             raise InvalidArgument(FieldViolation("rule_set", "must be \"ijh\" or \"fund\""))
         return translate.parameters_response(on, rule_sets[request.rule_set]().at(on))
 
+    # ---- the ledger ---------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def fund_parameters() -> ParameterSet:
-    """The risk fund's own rules (versioned like the IJH parameters)."""
-    return ParameterSet.load(FUND_PARAMETERS, set_name="fund-rules")
+    def _check_owner(self, caller: Caller, business_id: str, what: str) -> None:
+        if caller.is_agency and business_id != caller.business_id:
+            raise PermissionDenied(f"{what} belongs to business ID {business_id}, not to "
+                                   f"{caller.business_id}")
+
+    def _create(self, request_id: str, actor: Actor, request):
+        draft = translate.draft(request)
+        try:
+            validate_draft(draft)
+            if draft.kind is ApplicationKind.IJH_GRANT:
+                self.ledger.rules.compute_grant(draft, _today())  # names bad cost lines now
+            return self.repository.create(request_id, actor, draft)
+        except InvalidArgument as exc:
+            raise translate.create_error(exc) from None
+
+    @translate_errors
+    async def CreateApplication(self, request, context):
+        caller = caller_of(context)
+        actor = actor_of(caller, "create applications")
+        self._check_owner(caller, request.applicant.business_id, "the application")
+        app = await asyncio.to_thread(self._create, request.request_id, actor, request)
+        return funding_pb2.CreateApplicationResponse(application=translate.application(app))
+
+    @translate_errors
+    async def GetApplication(self, request, context):
+        caller = caller_of(context)
+        app_id = translate.application_id(request.name)
+        app = await asyncio.to_thread(self.repository.get, app_id)
+        self._check_owner(caller, app.beneficiary.business_id, app.name)
+        history = ()
+        if request.include_history:
+            history = await asyncio.to_thread(self.repository.audit_log, app_id)
+        return funding_pb2.GetApplicationResponse(
+            application=translate.application(app, history))
+
+    @translate_errors
+    async def ListApplications(self, request, context):
+        caller = caller_of(context)
+        business_id = request.applicant_business_id
+        if caller.is_agency:
+            business_id = business_id or caller.business_id
+            self._check_owner(caller, business_id, "that list")
+        page, token = await asyncio.to_thread(
+            lambda: self.repository.list(
+                state=translate.application_state(request.state),
+                kind=translate.application_kind(request.kind),
+                business_id=business_id or None, page_size=request.page_size,
+                page_token=request.page_token))
+        return funding_pb2.ListApplicationsResponse(
+            applications=[translate.application(a) for a in page], next_page_token=token)
+
+    @translate_errors
+    async def SubmitApplication(self, request, context):
+        actor = actor_of(caller_of(context), "submit applications")
+        app = await asyncio.to_thread(
+            self.repository.submit, request.request_id, actor,
+            translate.application_id(request.name), request.reason)
+        return funding_pb2.SubmitApplicationResponse(
+            application=translate.application(app), rules_version=app.rules_version)
+
+    def _score(self, request_id, actor, app_id, criteria, reason):
+        try:
+            return self.repository.score(request_id, actor, app_id, criteria, reason)
+        except InvalidArgument as exc:
+            raise translate.score_error(exc) from None
+
+    @translate_errors
+    async def RecordScores(self, request, context):
+        actor = actor_of(caller_of(context), "score applications")
+        app = await asyncio.to_thread(
+            self._score, request.request_id, actor, translate.application_id(request.name),
+            translate.score_criteria(request), request.reason)
+        return funding_pb2.RecordScoresResponse(
+            application=translate.application(app), rules_version=app.rules_version)
+
+    @translate_errors
+    async def DecideApplication(self, request, context):
+        actor = actor_of(caller_of(context), "decide applications")
+        decision = translate.decision(request.decision)
+        if decision is None:
+            raise InvalidArgument(FieldViolation("decision", "must be DECISION_APPROVE or "
+                                                             "DECISION_REJECT"))
+        app = await asyncio.to_thread(
+            self.repository.decide, request.request_id, actor,
+            translate.application_id(request.name), decision, request.reason)
+        return funding_pb2.DecideApplicationResponse(
+            application=translate.application(app), rules_version=app.rules_version)
+
+    @translate_errors
+    async def ActivateGuarantee(self, request, context):
+        actor = actor_of(caller_of(context), "activate guarantees")
+        app = await asyncio.to_thread(
+            self.repository.activate, request.request_id, actor,
+            translate.application_id(request.name), request.reason)
+        return funding_pb2.ActivateGuaranteeResponse(
+            application=translate.application(app), rules_version=app.rules_version)
+
+    @translate_errors
+    async def RecordClaim(self, request, context):
+        actor = actor_of(caller_of(context), "record claims")
+        app = await asyncio.to_thread(
+            self.repository.claim, request.request_id, actor,
+            translate.application_id(request.name), request.amount_cents, request.reason)
+        return funding_pb2.RecordClaimResponse(
+            application=translate.application(app), rules_version=app.rules_version)
+
+    @translate_errors
+    async def ExpireGuarantee(self, request, context):
+        actor = actor_of(caller_of(context), "expire guarantees")
+        app = await asyncio.to_thread(
+            self.repository.expire, request.request_id, actor,
+            translate.application_id(request.name), request.reason)
+        return funding_pb2.ExpireGuaranteeResponse(
+            application=translate.application(app), rules_version=app.rules_version)
+
+    @translate_errors
+    async def RecordDeMinimisAid(self, request, context):
+        actor = actor_of(caller_of(context), "record de minimis aid")
+        record = await asyncio.to_thread(
+            self.repository.record_aid, request.request_id, actor, request.business_id,
+            translate.parse_date(request.granted_on), request.amount_cents, request.reference)
+        return translate.aid_response(record, request.business_id)
+
+    def _fund_reader(self, context) -> None:
+        caller = caller_of(context)
+        if caller.role not in FUND_READ_ROLES:
+            raise PermissionDenied(f"role {caller.role} may not read the fund's position")
+
+    @translate_errors
+    async def GetFundStatus(self, request, context):
+        self._fund_reader(context)
+        status = await asyncio.to_thread(self.repository.fund_status)
+        return translate.fund_status_response(status)
+
+    @translate_errors
+    async def GetExposure(self, request, context):
+        self._fund_reader(context)
+        sectors = await asyncio.to_thread(self.repository.exposures, "sector")
+        branches = await asyncio.to_thread(self.repository.exposures, "branch")
+        version = self.repository.fund_rules(_today()).version
+        return translate.exposure_response(version, sectors, branches)
 
 
 def build_funding(settings: Settings) -> ServiceRuntime:
     """The funding runtime (call inside the running event loop)."""
     events = EventPublisher(settings.nats_url, settings.event_stream)
-    servicer = FundingServicer(events)
+    risk = RiskServiceCheck(settings)
+    ledger = Ledger(settings, events, risk)
+    servicer = FundingServicer(events, ledger)
     return ServiceRuntime(
         "funding", settings.funding_address, settings,
         [Registration(funding_pb2.DESCRIPTOR.services_by_name["FundingService"].full_name,
                       funding_pb2_grpc.add_FundingServiceServicer_to_server, servicer)],
-        on_start=[events.start], on_stop=[events.close])
+        on_start=[events.start, risk.start, ledger.start],
+        on_stop=[ledger.stop, risk.stop, events.close])
 
 
 async def main() -> None:
@@ -84,4 +415,3 @@ async def main() -> None:
     configure_logging("funding", settings.log_level)
     runtime = build_funding(settings)
     await runtime.run_until_signalled()
-

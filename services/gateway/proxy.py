@@ -108,8 +108,8 @@ class ServiceProxy(grpc.GenericRpcHandler):
         return self._handlers.get(handler_call_details.method)
 
     def _handler(self, method: MethodDescriptor) -> grpc.RpcMethodHandler:
+        # Requests are parsed (the door reads them); responses pass through as bytes.
         request_class = GetMessageClass(method.input_type)
-        response_class = GetMessageClass(method.output_type)
         path = f"/{self.descriptor.full_name}/{method.name}"
         deserialize = request_class.FromString
         if self.max_request_bytes is not None:
@@ -124,26 +124,26 @@ class ServiceProxy(grpc.GenericRpcHandler):
                 raise NotImplementedError(f"{path}: client-only streaming is not forwarded")
             backend = self.channel.stream_stream(
                 path, request_serializer=request_class.SerializeToString,
-                response_deserializer=response_class.FromString)
+                response_deserializer=None)
             return grpc.stream_stream_rpc_method_handler(
                 self._forward_bidi(method, backend),
                 request_deserializer=deserialize,
-                response_serializer=response_class.SerializeToString)
+                response_serializer=None)
         if method.server_streaming:
             backend = self.channel.unary_stream(
                 path, request_serializer=request_class.SerializeToString,
-                response_deserializer=response_class.FromString)
+                response_deserializer=None)
             return grpc.unary_stream_rpc_method_handler(
                 self._forward_stream(method, backend),
                 request_deserializer=deserialize,
-                response_serializer=response_class.SerializeToString)
+                response_serializer=None)
         backend = self.channel.unary_unary(
             path, request_serializer=request_class.SerializeToString,
-            response_deserializer=response_class.FromString)
+            response_deserializer=None)
         return grpc.unary_unary_rpc_method_handler(
             self._forward_unary(method, backend),
             request_deserializer=deserialize,
-            response_serializer=response_class.SerializeToString)
+            response_serializer=None)
 
     async def _prepare(self, method, request, context) -> tuple[float, tuple]:
         # The server's CallObserver has set the request id; a bare proxy reads it here.

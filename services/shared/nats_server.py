@@ -81,10 +81,9 @@ class NatsServer:
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"nats-server exited: see {self.log_path}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url, timeout=0.5) as answer:
-                    if answer.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=0.5) as answer:
+                if answer.status == 200:
+                    return
             time.sleep(0.05)
         raise TimeoutError(f"nats-server not healthy after {timeout_seconds}s")
 

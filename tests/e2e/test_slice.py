@@ -11,8 +11,8 @@ import grpc
 import nats
 import pytest
 from google.protobuf import json_format
-from grpc_status import rpc_status
 from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
@@ -137,7 +137,8 @@ def test_readme_grpcurl_call_returns_the_grant(stack):
         [str(GRPCURL), "-cacert", str(stack.pki.ca),
          "-H", f"authorization: Bearer {stack.token('officer')}",
          "-d", "@", stack.gateway.address, "ijh.funding.v1.FundingService/ComputeGrant"],
-        stdin=open(ROOT / "examples/grant.json"), capture_output=True, text=True, timeout=30)
+        input=(ROOT / "examples/grant.json").read_text(), capture_output=True, text=True,
+        timeout=30)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["eligible_cents"] == "5630000"

@@ -1,0 +1,288 @@
+"""The ledger through gRPC, on SQLite and on PostgreSQL: the funding service as a real
+process, called directly with the caller identity the gateway would send."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from ijh.events.v1 import events_pb2
+from ijh.funding.v1 import funding_pb2 as f
+from sqlalchemy import create_engine, select
+
+from services.funding.storage import tables as t
+from tests.funding.ledger_api_support import (
+    AGENCY,
+    ANALYST,
+    COMPANY_AGENCY,
+    ESPOO,
+    HELSINKI,
+    OFFICER_A,
+    OFFICER_B,
+    OTHER_AGENCY,
+    Caller,
+    Ledger,
+    bad_fields,
+    fresh_postgres_database,
+    good_scores,
+    grant_request,
+    guarantee_request,
+    postgres_available,
+    precondition_types,
+    rid,
+    row_counts,
+    sqlite_url,
+    start_funding_stack,
+)
+from tests.funding.storage.ledger_support import business_id
+
+OFFICER_C = Caller("officer-c", "officer")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def ledger_stack(request, nats_server, tmp_path_factory) -> Iterator[tuple[object, str]]:
+    """(stack, database URL): a stack per backend; PostgreSQL in a fresh database."""
+    var_dir = tmp_path_factory.mktemp(f"ledger-{request.param}")
+    if request.param == "sqlite":
+        stack = start_funding_stack(nats_server, var_dir)
+        yield stack, sqlite_url(var_dir)
+        stack.stop()
+        return
+    if not postgres_available():
+        pytest.skip("PostgreSQL not reachable")
+    with fresh_postgres_database() as url:
+        stack = start_funding_stack(nats_server, var_dir, url)
+        yield stack, url
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+async def ledger(ledger_stack) -> AsyncIterator[Ledger]:
+    stack, _ = ledger_stack
+    async with grpc.aio.insecure_channel(stack.funding.address) as channel:
+        yield Ledger(channel)
+
+
+@pytest.fixture
+def db_url(ledger_stack) -> str:
+    return ledger_stack[1]
+
+
+async def _decide(ledger: Ledger, name: str, decision=f.DECISION_APPROVE,
+                  caller: Caller = OFFICER_B, request_id: str | None = None,
+                  reason: str = "meets the rules"):
+    return await ledger.call("DecideApplication", f.DecideApplicationRequest(
+        request_id=request_id or rid(), name=name, decision=decision, reason=reason), caller)
+
+
+async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url):
+    # Guarantee 1: score, score again, approve, activate, claim.
+    g1 = await ledger.to_scored(guarantee_request(), COMPANY_AGENCY)
+    again = await ledger.call("RecordScores", f.RecordScoresRequest(
+        request_id=rid(), name=g1, scores=good_scores()), OFFICER_C)
+    assert again.application.state == f.APPLICATION_STATE_SCORED
+    assert len(again.application.scores) == 2
+    approved = await _decide(ledger, g1)
+    assert approved.application.state == f.APPLICATION_STATE_APPROVED
+    assert approved.rules_version.startswith("fund-rules/")
+    assert approved.application.gross_grant_equivalent_cents > 0
+    await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
+        request_id=rid(), name=g1), OFFICER_B)
+    claimed = await ledger.call("RecordClaim", f.RecordClaimRequest(
+        request_id=rid(), name=g1, amount_cents=100_000_00, reason="supplier failed"),
+        OFFICER_B)
+    assert claimed.application.state == f.APPLICATION_STATE_CLAIMED
+    # Guarantee 2: approve, activate, expire. Guarantee 3 stays approved (committed).
+    g2 = await ledger.to_scored(guarantee_request(), COMPANY_AGENCY)
+    await _decide(ledger, g2)
+    await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
+        request_id=rid(), name=g2), OFFICER_B)
+    expired = await ledger.call("ExpireGuarantee", f.ExpireGuaranteeRequest(
+        request_id=rid(), name=g2, reason="term ended"), OFFICER_B)
+    assert expired.application.state == f.APPLICATION_STATE_EXPIRED
+    g3 = await ledger.to_scored(guarantee_request(sector="energy", branch="TEM"),
+                                COMPANY_AGENCY)
+    await _decide(ledger, g3)
+    # IJH grants: one approved (grant computed again under the rules of the day), one rejected.
+    i1 = await ledger.to_scored(grant_request())
+    grant = await _decide(ledger, i1)
+    assert grant.application.grant_cents == 2_815_000  # (31,500.00 + 24,800.00) x 50 %
+    assert grant.rules_version.startswith("ijh-rules/") and ";fund-rules/" in grant.rules_version
+    i2 = await ledger.to_scored(grant_request())
+    rejected = await _decide(ledger, i2, f.DECISION_REJECT, reason="no market dialogue")
+    assert rejected.application.state == f.APPLICATION_STATE_REJECTED
+
+    full = (await ledger.call("GetApplication", f.GetApplicationRequest(
+        name=g1, include_history=True), OFFICER_A)).application
+    assert [h.action for h in full.history] == [
+        "create", "submit", "score", "score", "approve", "activate", "claim"]
+    approve = full.history[4]
+    assert (approve.actor_id, approve.actor_role, approve.reason) == \
+        ("officer-b", "officer", "meets the rules")
+    checks = {c["rule"]: c for c in json.loads(approve.explanation_json)["checks"]}
+    assert checks["RISK_APPETITE"]["ok"] and checks["FUND_CAPACITY"]["ok"]
+    risk = json.loads(approve.explanation_json)["risk"]
+    assert risk["measure"] == "ES99.9" and risk["seed"] == 20180101
+
+    status = await ledger.call("GetFundStatus", f.GetFundStatusRequest(), ANALYST)
+    assert status.claims_paid_cents == 100_000_00
+    assert status.capital_cents == status.paid_in_capital_cents - 100_000_00
+    assert status.committed_cents == 3 * 500_000_00 - 2 * 500_000_00  # g3 only (per module)
+    exposure = await ledger.call("GetExposure", f.GetExposureRequest(), OFFICER_A)
+    assert {(e.key, e.committed_cents) for e in exposure.sectors} >= {("energy", 500_000_00)}
+    assert exposure.rules_version == status.rules_version
+
+    # Every outbox event's data is the JSON form of its ijh.events.v1 message.
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        envelopes = [json.loads(r.envelope) for r in conn.execute(select(t.outbox.c.envelope))]
+    engine.dispose()
+    for envelope in envelopes:
+        message_name = envelope["dataschema"].rsplit(".", 1)[-1]
+        message = getattr(events_pb2, message_name)()
+        json_format.ParseDict(envelope["data"], message)  # strict: unknown fields fail
+        assert json_format.MessageToDict(message, preserving_proto_field_name=True).keys() \
+            <= envelope["data"].keys()
+    types = {e["type"] for e in envelopes}
+    assert {"ijh.funding.application.approved", "ijh.funding.application.rejected",
+            "ijh.funding.guarantee.claimed", "ijh.funding.guarantee.expired"} <= types
+
+
+async def test_forbidden_transitions_name_the_rule(ledger):
+    draft = (await ledger.call("CreateApplication", guarantee_request(),
+                               COMPANY_AGENCY)).application
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("RecordClaim", f.RecordClaimRequest(
+            request_id=rid(), name=draft.name, amount_cents=1, reason="x"), OFFICER_B)
+    assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert precondition_types(failure.value) == {"TRANSITION"}
+    assert "in state draft" in failure.value.details()
+    grant = (await ledger.call("CreateApplication", grant_request(), AGENCY)).application
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
+            request_id=rid(), name=grant.name), OFFICER_B)
+    assert precondition_types(failure.value) == {"TRANSITION"}
+    assert "only to guarantees" in failure.value.details()
+    scored = await ledger.to_scored(grant_request())
+    with pytest.raises(grpc.aio.AioRpcError) as failure:  # the only scorer may not decide
+        await _decide(ledger, scored, caller=OFFICER_A)
+    assert precondition_types(failure.value) == {"FOUR_EYES"}
+    with pytest.raises(grpc.aio.AioRpcError) as failure:  # agencies do not score
+        await ledger.call("RecordScores", f.RecordScoresRequest(
+            request_id=rid(), name=scored, scores=good_scores()), AGENCY)
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_retry_returns_the_first_result(ledger, db_url):
+    name = await ledger.to_scored(guarantee_request(), COMPANY_AGENCY)
+    key = rid()
+    first = await _decide(ledger, name, request_id=key)
+    await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
+        request_id=rid(), name=name), OFFICER_B)
+    before = row_counts(db_url)
+    again = await _decide(ledger, name, request_id=key)
+    assert again == first  # the first answer, though the guarantee is active by now
+    assert again.application.state == f.APPLICATION_STATE_APPROVED
+    assert row_counts(db_url) == before
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await _decide(ledger, name, request_id=key, reason="another reason")
+    assert failure.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    create = guarantee_request()
+    made = await ledger.call("CreateApplication", create, COMPANY_AGENCY)
+    assert await ledger.call("CreateApplication", create, COMPANY_AGENCY) == made
+
+
+async def test_bad_input_names_each_field_and_writes_nothing(ledger, db_url):
+    before = row_counts(db_url)
+    bad = guarantee_request()
+    bad.applicant.business_id = "1234567-0"
+    bad.title = ""
+    bad.branch = "XYZ"
+    bad.guarantee.guarantee_rate = "1.5"
+    bad.guarantee.term_months = 0
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("CreateApplication", bad, OFFICER_A)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(failure.value) == {"applicant.business_id", "title", "branch",
+                                         "guarantee.guarantee_rate", "guarantee.term_months"}
+    grant = grant_request()
+    grant.cost_lines[0].working_time_share = "1.2"
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("CreateApplication", grant, AGENCY)
+    assert bad_fields(failure.value) == {"cost_lines[0].working_time_share"}
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("GetApplication", f.GetApplicationRequest(name="apps/1"), OFFICER_A)
+    assert bad_fields(failure.value) == {"name"}
+    assert row_counts(db_url) == before
+    name = await ledger.to_scored(grant_request())
+    before = row_counts(db_url)
+    scores = good_scores()
+    scores[1].score = "7"
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("RecordScores", f.RecordScoresRequest(
+            request_id=rid(), name=name, scores=scores), OFFICER_B)
+    assert bad_fields(failure.value) == {"scores[1].score"}
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await _decide(ledger, name, decision=f.DECISION_UNSPECIFIED)
+    assert bad_fields(failure.value) == {"decision"}
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await _decide(ledger, name, reason="  ")
+    assert bad_fields(failure.value) == {"reason"}
+    assert row_counts(db_url) == before
+
+
+async def test_agencies_see_only_their_own_and_anonymous_calls_are_refused(ledger):
+    mine = (await ledger.call("CreateApplication", grant_request(), AGENCY)).application
+    for caller in (AGENCY, OFFICER_A, ANALYST):
+        got = await ledger.call("GetApplication", f.GetApplicationRequest(name=mine.name),
+                                caller)
+        assert got.application.applicant.business_id == HELSINKI
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("GetApplication", f.GetApplicationRequest(name=mine.name),
+                          OTHER_AGENCY)
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("ListApplications", f.ListApplicationsRequest(
+            applicant_business_id=HELSINKI), OTHER_AGENCY)
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as failure:  # and may not create for others
+        await ledger.call("CreateApplication", grant_request(business=HELSINKI), OTHER_AGENCY)
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    own = await ledger.call("ListApplications", f.ListApplicationsRequest(page_size=500),
+                            AGENCY)
+    assert own.applications and {a.applicant.business_id for a in own.applications} == \
+        {HELSINKI}
+    for method, request in [("GetApplication", f.GetApplicationRequest(name=mine.name)),
+                            ("CreateApplication", grant_request()),
+                            ("GetFundStatus", f.GetFundStatusRequest())]:
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await ledger.call(method, request, None)
+        assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "gateway" in failure.value.details()
+
+
+async def test_pages_follow_their_tokens(ledger):
+    owner = business_id(7_000_000)  # a business of its own
+    agency = Caller("paging@example.fi", "agency", owner)
+    made = [(await ledger.call("CreateApplication", grant_request(business=owner),
+                               agency)).application.name for _ in range(5)]
+    seen, token, pages = [], "", 0
+    while True:
+        page = await ledger.call("ListApplications", f.ListApplicationsRequest(
+            applicant_business_id=owner, page_size=2, page_token=token), OFFICER_A)
+        seen += [a.name for a in page.applications]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+        with pytest.raises(grpc.aio.AioRpcError) as failure:  # a token keeps its filters
+            await ledger.call("ListApplications", f.ListApplicationsRequest(
+                applicant_business_id=ESPOO, page_size=2, page_token=token), OFFICER_A)
+        assert bad_fields(failure.value) == {"page_token"}
+    assert (seen, pages) == (made, 3)
+    drafts = await ledger.call("ListApplications", f.ListApplicationsRequest(
+        applicant_business_id=owner, state=f.APPLICATION_STATE_SUBMITTED), agency)
+    assert list(drafts.applications) == []
