@@ -10,7 +10,7 @@ Layout under the var directory::
 
     dev-pki/ca.pem  ca-key.pem  server.pem  server-key.pem  client.pem  client-key.pem
              token-signing-key.pem  token-signing.pub.pem  DEV-ONLY.txt
-    tokens/<name>.jwt   agency, agency2, officer, officer2, analyst, admin
+    tokens/<name>.jwt   agency, agency2, company, officer, officer2, analyst, admin
 
 Nothing here may be trusted outside a developer's machine: the private keys sit
 unencrypted on disk and the tokens live a year.
@@ -45,6 +45,8 @@ RENEW_BEFORE_DAYS = 14
 DEMO_CALLERS: dict[str, dict[str, str]] = {
     "agency": {"sub": "dev-agency-0201256-6", "role": "agency", "business_id": "0201256-6"},
     "agency2": {"sub": "dev-agency-0112038-9", "role": "agency", "business_id": "0112038-9"},
+    # A company applying for a guarantee acts in the applicant ("agency") role.
+    "company": {"sub": "dev-company-1234567-1", "role": "agency", "business_id": "1234567-1"},
     "officer": {"sub": "dev-officer-1", "role": "officer"},
     "officer2": {"sub": "dev-officer-2", "role": "officer"},
     "analyst": {"sub": "dev-analyst-1", "role": "analyst"},
