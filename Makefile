@@ -24,7 +24,7 @@ test: $(STAMP)
 
 ## lint: ruff, buf lint, and a check that gen/ matches protos/
 lint: $(STAMP)
-	$(VENV)/bin/ruff check services tests protos
+	$(VENV)/bin/ruff check services ijh_cli tests protos examples
 	$(VENV)/bin/buf lint
 	$(PY) protos/generate.py --check
 

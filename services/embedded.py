@@ -55,7 +55,7 @@ class ServiceProcess:
             stderr.close()
         return self
 
-    def wait_serving(self, service: str = "", timeout_seconds: float = 30.0) -> None:
+    def wait_serving(self, service: str = "", timeout_seconds: float = 120.0) -> None:
         """Block until the health service answers SERVING for ``service``."""
         deadline = time.monotonic() + timeout_seconds
         if self.tls_ca is None:

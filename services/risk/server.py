@@ -6,10 +6,12 @@ import asyncio
 import logging
 import secrets
 
+import numpy as np
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.risk import translate
 from services.risk.engine import portfolio as pf
+from services.risk.engine import procurement as pr
 from services.risk.engine.procurement import estimate_procurement_risk, evaluate_guarantee
 from services.risk.operations import OperationBook, caller_subject
 from services.risk.portfolio_run import (
@@ -167,6 +169,25 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         return translate.guarantee_response(result)
 
 
+def _compile_kernels() -> None:
+    """Run each compiled (numba) kernel once on a tiny model, so the first real request
+    does not pay the compilation (seconds on a fresh checkout; the cache makes later
+    starts quick)."""
+    tiny = pr.ProcurementModel(
+        kind=pr.ProcurementKind.PRE_COMMERCIAL_PROCUREMENT,
+        novelty=pr.NoveltyLevel.NEW_TO_SECTOR, budget_cents=10_000,
+        cost_items=(pr.CostItem("a", pr.CostDistribution(pr.DistributionKind.PERT, 1, 2, 3)),
+                    pr.CostItem("b", pr.CostDistribution(pr.DistributionKind.TRIANGULAR,
+                                                         1, 2, 3))))
+    estimate_procurement_risk(tiny, scenarios=64, seed=1)
+    book = pf.Portfolio.from_arrays(exposure_cents=np.full(8, 1000), probability_of_default=0.05,
+                                    loss_given_default=0.5, factor_loadings=np.full(8, 0.3))
+    fund, one_factor = pf.Fund(capital_cents=10**6), pf.Dependence.one_factor()
+    for method in ("monte_carlo", "importance_sampling", "semi_analytic"):
+        pf.simulate_portfolio(book, fund, one_factor, seed=1, scenarios=1024, method=method)
+    pf.incremental_risk(book, fund, one_factor, book, seed=1, scenarios=1024, levels=(0.99,))
+
+
 def build_risk(settings: Settings) -> ServiceRuntime:
     """The risk runtime (call inside the running event loop)."""
     events = EventPublisher(settings.nats_url, settings.event_stream)
@@ -175,7 +196,8 @@ def build_risk(settings: Settings) -> ServiceRuntime:
         "risk", settings.risk_address, settings,
         [Registration(risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
                       risk_pb2_grpc.add_RiskServiceServicer_to_server, servicer)],
-        on_start=[events.start], on_stop=[servicer.operations.close, events.close])
+        on_start=[events.start, lambda: asyncio.to_thread(_compile_kernels)],
+        on_stop=[servicer.operations.close, events.close])
 
 
 async def main() -> None:

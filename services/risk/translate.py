@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from enum import Enum
@@ -268,84 +269,105 @@ def dependence(d: risk_pb2.Dependence) -> pf.Dependence:
               risk_pb2.COPULA_STUDENT_T: "student_t"}.get(d.copula)
     c.check(copula is not None, "dependence.copula", f"unknown copula {d.copula}")
     c.raise_if_any()
-    return pf.Dependence(np.asarray(values, dtype=np.float64).reshape(size, size),
-                         copula or "gaussian",
-                         d.degrees_of_freedom if copula == "student_t" else None)
+    return pf.Dependence(
+        np.asarray(values, dtype=np.float64).reshape(size, size), copula or "gaussian",
+        d.degrees_of_freedom if copula == "student_t" else None,
+        sector_variances=(np.asarray(d.creditriskplus_sector_variances, dtype=np.float64)
+                          if d.creditriskplus_sector_variances else None),
+        background_variance=(d.creditriskplus_background_variance
+                             if d.HasField("creditriskplus_background_variance") else None))
+
+
+_BRANCH_CODES = {name: code for code, name in enumerate(pf.BRANCHES)}
+_KIND_CODES = np.full(max(_COUNTERPARTY) + 1, -1, np.int32)
+for _value, _name in _COUNTERPARTY.items():
+    _KIND_CODES[_value] = pf.COUNTERPARTY_KINDS.index(_name)
 
 
 def portfolio(guarantees: Sequence[risk_pb2.Guarantee], d: risk_pb2.Dependence,
               factor_count: int, field: str = "guarantees") -> pf.Portfolio:
-    """Columns from guarantee messages; names become codes. Values are checked by the
-    engine's ``validate_model``; here only what the arrays cannot carry."""
+    """Columns from guarantee messages; names become codes. One pass per field keeps a
+    million rows to a few seconds. Values are checked by the engine's
+    ``validate_model``; here only what the arrays cannot carry."""
     c = Collector()
-    n = len(guarantees)
+    rows = guarantees
+    n = len(rows)
+
+    def column(name: str, dtype) -> np.ndarray:
+        return np.fromiter((getattr(g, name) for g in rows), dtype, n)
+
     sector_names: dict[str, int] = {}
-    sector_loading = {s.sector: (s.factor_index, s.loading) for s in d.sector_loadings}
-    sector_codes = np.empty(n, np.int32)
-    branch_codes = np.empty(n, np.int32)
-    kind_codes = np.empty(n, np.int32)
+    sectors = [g.sector for g in rows]
+    sector_codes = np.fromiter((sector_names.setdefault(s, len(sector_names))
+                                for s in sectors), np.int32, n)
+    branch_codes = np.fromiter((_BRANCH_CODES.get(g.branch, -1) for g in rows), np.int32, n)
+    for i in np.flatnonzero(branch_codes < 0)[:100]:
+        c.add(f"{field}[{i}].branch", f"must be one of {', '.join(pf.BRANCHES)}")
+    kinds = column("counterparty_kind", np.int64)
+    kinds = np.where((kinds >= 0) & (kinds < len(_KIND_CODES)),
+                     _KIND_CODES[np.clip(kinds, 0, len(_KIND_CODES) - 1)], -1)
+    for i in np.flatnonzero(kinds < 0)[:100]:
+        c.add(f"{field}[{i}].counterparty_kind", "must be PUBLIC_UNIT or COMPANY")
+
+    own = [g.factor_loadings for g in rows]
+    widths = np.fromiter(map(len, own), np.int64, n)
     loadings = np.zeros((n, factor_count))
-    curves: list[list[float]] = []
-    for i, g in enumerate(guarantees):
-        sector_codes[i] = sector_names.setdefault(g.sector, len(sector_names))
-        if g.branch in pf.BRANCHES:
-            branch_codes[i] = pf.BRANCHES.index(g.branch)
-        else:
-            c.add(f"{field}[{i}].branch", f"must be one of {', '.join(pf.BRANCHES)}")
-            branch_codes[i] = 0
-        kind = _COUNTERPARTY.get(g.counterparty_kind)
-        if kind is None:
-            c.add(f"{field}[{i}].counterparty_kind", "must be PUBLIC_UNIT or COMPANY")
-            kind = "company"
-        kind_codes[i] = pf.COUNTERPARTY_KINDS.index(kind)
-        if g.factor_loadings:
-            if len(g.factor_loadings) == factor_count:
-                loadings[i] = g.factor_loadings
-            else:
+    given = widths == factor_count
+    if given.all():
+        loadings = np.fromiter(itertools.chain.from_iterable(own), np.float64,
+                               n * factor_count).reshape(n, factor_count)
+    elif given.any():
+        for i in np.flatnonzero(given):
+            loadings[i] = own[i]
+    for i in np.flatnonzero((widths != 0) & ~given)[:100]:
+        c.add(f"{field}[{i}].factor_loadings",
+              f"has {widths[i]} loadings; the model has {factor_count} factors")
+    missing = np.flatnonzero(widths == 0)
+    if missing.size:
+        table = {s.sector: (s.factor_index, s.loading) for s in d.sector_loadings}
+        for i in missing:
+            entry = table.get(sectors[i])
+            if entry is None:
                 c.add(f"{field}[{i}].factor_loadings",
-                      f"has {len(g.factor_loadings)} loadings; the model has {factor_count} "
-                      "factors")
-        elif g.sector in sector_loading:
-            index, value = sector_loading[g.sector]
-            if 0 <= index < factor_count:
-                loadings[i, index] = value
+                      f"empty, and sector {sectors[i]!r} has no entry in "
+                      "dependence.sector_loadings")
+            elif 0 <= entry[0] < factor_count:
+                loadings[i, entry[0]] = entry[1]
             else:
-                c.add("dependence.sector_loadings", f"factor_index {index} of sector "
-                      f"{g.sector!r} outside 0..{factor_count - 1}")
-        else:
-            c.add(f"{field}[{i}].factor_loadings",
-                  f"empty, and sector {g.sector!r} has no entry in dependence.sector_loadings")
-        curves.append(list(g.cumulative_default_probability))
-        if len(c.violations) > 100:
-            break
+                c.add("dependence.sector_loadings", f"factor_index {entry[0]} of sector "
+                      f"{sectors[i]!r} outside 0..{factor_count - 1}")
+            if len(c.violations) > 100:
+                break
     c.raise_if_any()
+
+    pd_annual = column("probability_of_default", np.float64)
     curve = None
-    if any(curves):
-        width = max(len(row) for row in curves)
-        bad = [i for i, row in enumerate(curves) if len(row) not in (0, width)]
-        if bad:
+    curves = [g.cumulative_default_probability for g in rows]
+    lengths = np.fromiter(map(len, curves), np.int64, n)
+    if lengths.any():
+        width = int(lengths.max())
+        bad = np.flatnonzero((lengths != 0) & (lengths != width))
+        if bad.size:
             raise InvalidArgument([FieldViolation(
                 f"{field}[{i}].cumulative_default_probability",
                 f"must have {width} years like the others, or none") for i in bad[:100]])
         years = np.arange(1, width + 1)
-        curve = np.array([row if row else
-                          list(1 - (1 - guarantees[i].probability_of_default) ** years)
-                          for i, row in enumerate(curves)], dtype=np.float64)
+        curve = 1 - (1 - pd_annual[:, None]) ** years[None, :]
+        for i in np.flatnonzero(lengths):
+            curve[i] = curves[i]
+
+    exposure = column("exposure_cents", np.int64)
+    has_cap = np.fromiter((g.HasField("cap_cents") for g in rows), bool, n)
+    rate = column("guarantee_rate", np.float64)
     return pf.Portfolio.from_arrays(
-        exposure_cents=np.fromiter((g.exposure_cents for g in guarantees), np.int64, n),
-        probability_of_default=np.fromiter(
-            (g.probability_of_default for g in guarantees), np.float64, n),
-        loss_given_default=np.fromiter((g.loss_given_default for g in guarantees),
-                                       np.float64, n),
-        loss_given_default_std=np.fromiter((g.loss_given_default_std for g in guarantees),
-                                           np.float64, n),
-        guarantee_rate=np.fromiter((g.guarantee_rate or 1.0 for g in guarantees),
-                                   np.float64, n),
-        cap_cents=np.fromiter((g.cap_cents if g.HasField("cap_cents") else max(
-            g.exposure_cents, 0) for g in guarantees), np.int64, n),
-        deductible_cents=np.fromiter((g.deductible_cents for g in guarantees), np.int64, n),
-        fee_rate=np.fromiter((g.fee_rate for g in guarantees), np.float64, n),
-        sector=sector_codes, branch=branch_codes, counterparty_kind=kind_codes,
+        exposure_cents=exposure, probability_of_default=pd_annual,
+        loss_given_default=column("loss_given_default", np.float64),
+        loss_given_default_std=column("loss_given_default_std", np.float64),
+        guarantee_rate=np.where(rate == 0, 1.0, rate),
+        cap_cents=np.where(has_cap, column("cap_cents", np.int64), np.maximum(exposure, 0)),
+        deductible_cents=column("deductible_cents", np.int64),
+        fee_rate=column("fee_rate", np.float64),
+        sector=sector_codes, branch=branch_codes, counterparty_kind=kinds.astype(np.int32),
         factor_loadings=loadings, cumulative_default_probability=curve,
         sector_names=tuple(sector_names) or ("default",))
 

@@ -73,15 +73,17 @@ async def test_cancelled_operation_ends_with_cancelled_and_partial_progress(anal
     channel = await analyst()
     stub = risk_pb2_grpc.RiskServiceStub(channel)
     started = (await stub.StartPortfolioSimulation(
-        _start(_simulation(3000, 20_000 * 1024)))).operation
-    for _ in range(200):  # wait for the first progress report
+        _start(_simulation(3000, 2_000 * 1024)))).operation
+    for _ in range(600):  # wait for the first progress report (about 1/20 of the run)
         operation = (await stub.GetOperation(r.GetOperationRequest(name=started.name))).operation
         if operation.metadata.progress.scenarios_done:
             break
         await asyncio.sleep(0.05)
     cancelled = (await stub.CancelOperation(r.CancelOperationRequest(name=started.name))
                  ).operation
-    assert cancelled.done
+    while not cancelled.done:  # it stops at its next chunk boundary
+        cancelled = (await stub.WaitOperation(r.WaitOperationRequest(
+            name=started.name, timeout_seconds=10))).operation
     assert cancelled.error.code == grpc.StatusCode.CANCELLED.value[0]
     progress = cancelled.metadata.progress
     assert 0 < progress.scenarios_done < progress.scenarios_total

@@ -112,7 +112,7 @@ async def test_contributions_add_up_and_name_groups(gateway_channel):
 
 
 async def test_cancel_stops_the_simulation_and_the_service_stays_healthy(gateway_channel):
-    first = _first(40_000 * 1024)  # far more than the test waits for
+    first = _first(4_000 * 1024)  # far more than the test waits for
     first.guarantees.extend(_guarantees(2000))
     stub = risk_pb2_grpc.RiskServiceStub(gateway_channel)
 
@@ -224,3 +224,16 @@ async def test_incremental_risk_of_a_candidate(gateway_channel):
     after, before = top.expected_shortfall_after_cents, top.expected_shortfall_before_cents
     assert np.isclose(after.value - before.value, top.expected_shortfall_change_cents.value,
                       rtol=1e-6)
+
+
+async def test_creditriskplus_runs_with_given_sector_variances(gateway_channel):
+    # CreditRisk+ keeps expected loss exact: EL = sum PD x LGD x exposure.
+    first = _first(0, method=r.PORTFOLIO_METHOD_CREDITRISKPLUS)
+    first.dependence.creditriskplus_sector_variances.append(0.8)
+    first.guarantees.extend(_guarantees(300))
+    _, result = await _simulate(gateway_channel, [first])
+    assert result.method == r.PORTFOLIO_METHOD_CREDITRISKPLUS
+    expected = 300 * 0.01 * 0.5 * 1_000_000_00
+    assert result.expected_loss_cents.value == pytest.approx(expected, rel=1e-9)
+    top = result.tail_risk[-1]
+    assert top.expected_shortfall_cents.value >= top.value_at_risk_cents.value > expected

@@ -23,7 +23,8 @@ def numpy_fund_losses(exposure_cents, pd, lgd, loadings, factor_correlation, *, 
     idio = np.sqrt(1.0 - np.einsum("nf,fg,ng->n", w, chol @ chol.T, w))
     cum = (np.asarray(cumulative_pd, dtype=np.float64) if cumulative_pd is not None
            else np.broadcast_to(np.asarray(pd, dtype=np.float64), (n,))[:, None])
-    inverse = (lambda x: stats.t.ppf(x, degrees_of_freedom)) if degrees_of_freedom else special.ndtri
+    inverse = ((lambda x: stats.t.ppf(x, degrees_of_freedom)) if degrees_of_freedom
+               else special.ndtri)
     thr = inverse(cum)
     cap = exposure if cap_cents is None else np.asarray(cap_cents, dtype=np.float64)
     rate = np.broadcast_to(np.asarray(rate, dtype=np.float64), (n,))

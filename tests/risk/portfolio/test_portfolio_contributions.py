@@ -88,6 +88,8 @@ def test_incremental_risk_of_a_candidate_on_common_random_numbers():
         assert es_change.value > 0
         # Common random numbers: the change is far more precise than either level.
         assert es_change.standard_error < 0.3 * t.expected_shortfall_after_cents.standard_error
-        assert t.value_at_risk_change_cents.value >= -4 * t.value_at_risk_change_cents.standard_error
-    after, before = ir.exhaustion_probability_after_by_year, ir.exhaustion_probability_before_by_year
+        change = t.value_at_risk_change_cents
+        assert change.value >= -4 * change.standard_error
+    after = ir.exhaustion_probability_after_by_year
+    before = ir.exhaustion_probability_before_by_year
     assert all(a.value >= b.value for a, b in zip(after, before, strict=True))

@@ -558,16 +558,20 @@ class SectorLoading(_message.Message):
     def __init__(self, sector: _Optional[str] = ..., factor_index: _Optional[int] = ..., loading: _Optional[float] = ...) -> None: ...
 
 class Dependence(_message.Message):
-    __slots__ = ("factor_correlation", "copula", "degrees_of_freedom", "sector_loadings")
+    __slots__ = ("factor_correlation", "copula", "degrees_of_freedom", "sector_loadings", "creditriskplus_sector_variances", "creditriskplus_background_variance")
     FACTOR_CORRELATION_FIELD_NUMBER: _ClassVar[int]
     COPULA_FIELD_NUMBER: _ClassVar[int]
     DEGREES_OF_FREEDOM_FIELD_NUMBER: _ClassVar[int]
     SECTOR_LOADINGS_FIELD_NUMBER: _ClassVar[int]
+    CREDITRISKPLUS_SECTOR_VARIANCES_FIELD_NUMBER: _ClassVar[int]
+    CREDITRISKPLUS_BACKGROUND_VARIANCE_FIELD_NUMBER: _ClassVar[int]
     factor_correlation: _containers.RepeatedScalarFieldContainer[float]
     copula: Copula
     degrees_of_freedom: float
     sector_loadings: _containers.RepeatedCompositeFieldContainer[SectorLoading]
-    def __init__(self, factor_correlation: _Optional[_Iterable[float]] = ..., copula: _Optional[_Union[Copula, str]] = ..., degrees_of_freedom: _Optional[float] = ..., sector_loadings: _Optional[_Iterable[_Union[SectorLoading, _Mapping]]] = ...) -> None: ...
+    creditriskplus_sector_variances: _containers.RepeatedScalarFieldContainer[float]
+    creditriskplus_background_variance: float
+    def __init__(self, factor_correlation: _Optional[_Iterable[float]] = ..., copula: _Optional[_Union[Copula, str]] = ..., degrees_of_freedom: _Optional[float] = ..., sector_loadings: _Optional[_Iterable[_Union[SectorLoading, _Mapping]]] = ..., creditriskplus_sector_variances: _Optional[_Iterable[float]] = ..., creditriskplus_background_variance: _Optional[float] = ...) -> None: ...
 
 class PortfolioSimulationOptions(_message.Message):
     __slots__ = ("scenario_count", "seed", "method", "levels", "target_relative_error", "include_contributions", "top_guarantees")

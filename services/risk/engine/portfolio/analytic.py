@@ -452,13 +452,13 @@ _PHI_VALUE = special.ndtr(_PHI_X)
 _PHI_SLOPE = np.exp(-0.5 * _PHI_X * _PHI_X) / math.sqrt(2.0 * math.pi) * _PHI_STEP
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _conditional_pd_matrix(z: np.ndarray, threshold: np.ndarray, loading: np.ndarray,
                            phi_value: np.ndarray, phi_slope: np.ndarray) -> np.ndarray:
     out = np.empty((z.size, threshold.size))
     last = phi_value.size - 1
     inv_step = 1.0 / _PHI_STEP
-    for j in numba.prange(z.size):
+    for j in range(z.size):
         zj = z[j]
         for i in range(threshold.size):
             b = loading[i]
@@ -506,7 +506,7 @@ _DIRECT_LOW, _DIRECT_HIGH = 0.45, 0.55
 _SERIES_TOLERANCE = 1e-14  # truncation of each guarantee's log series
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
                           bands2: np.ndarray, size2: int, rows2: int):
     """Fourier-series coefficients of log E[w^K | Z = z_j] on the cyclic lattice Z_size.
@@ -527,7 +527,7 @@ def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
     shift = np.zeros(m_nodes, dtype=np.int64)
     shift2 = np.zeros(rows2, dtype=np.int64)
     has_direct = np.zeros(m_nodes, dtype=np.bool_)
-    for j in numba.prange(m_nodes):
+    for j in range(m_nodes):
         second = j < rows2
         c_j = 0.0
         s_j = 0
@@ -585,13 +585,13 @@ def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
     return coef, coef2, const, shift, shift2, has_direct
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _direct_group_pmf(cond_pd: np.ndarray, bands: np.ndarray, size: int, rows: np.ndarray
                       ) -> np.ndarray:
     """Exact pmf of the lattice loss of the guarantees with p near ½, at each node in
     ``rows`` (the lattice covers the whole support, so nothing wraps)."""
     out = np.zeros((rows.size, size))
-    for r in numba.prange(rows.size):
+    for r in range(rows.size):
         j = rows[r]
         pmf = out[r]
         pmf[0] = 1.0
@@ -609,11 +609,11 @@ def _direct_group_pmf(cond_pd: np.ndarray, bands: np.ndarray, size: int, rows: n
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _exp_with_shift(log_cf: np.ndarray, const: np.ndarray, shift: np.ndarray, size: int
                     ) -> np.ndarray:
     out = np.empty_like(log_cf)
-    for j in numba.prange(log_cf.shape[0]):
+    for j in range(log_cf.shape[0]):
         s = shift[j]
         for f in range(log_cf.shape[1]):
             re = log_cf[j, f].real + const[j]

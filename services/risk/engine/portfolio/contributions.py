@@ -74,40 +74,109 @@ class RiskContributions:
         return part[np.argsort(-self.guarantee_es_cents[part], kind="stable")]
 
 
-def risk_contributions(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
-                       scenarios: int = 100_000, level: float = 0.999,
-                       method: str = mc.IMPORTANCE_SAMPLING) -> RiskContributions:
-    """Euler ES and VaR contributions per guarantee, sector and branch at ``level``, from
-    ``scenarios`` scenarios of ``method`` (monte_carlo or importance_sampling, weighted)."""
-    plan = mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
-                             levels=(level * 0.99, level))
-    _check_scenarios(scenarios)
-    blocks = mc.blocks_for(scenarios)
-    shard = mc.simulate_blocks(plan, 0, blocks)
-    n_scen = blocks * mc.BLOCK_SCENARIOS
-    result = mc._finalize(shard)
-    tail = mc._Tail(shard, n_scen)
-    risk = result.at(level)
-    v = risk.value_at_risk_cents.value
-    delta = VAR_BAND * (1.0 - level)
-    var_low, var_high = tail.var(level - delta), tail.var(min(level + delta, 1 - 0.5 / n_scen))
+@dataclass(frozen=True)
+class ContributionThresholds:
+    """What the second (contribution) pass needs from the first: the VaR at ``level`` (the
+    ES tail is L ≥ var) and the VaR band [var_low, var_high] (levels α ± 0.1(1 − α))."""
 
-    n = portfolio.size
-    n_sectors = len(portfolio.sector_names)
-    label_a = portfolio.sector[plan.order].astype(np.int32)
-    label_b = (n_sectors + portfolio.branch[plan.order]).astype(np.int32)
-    g_sums = np.zeros((6, n))
+    level: float
+    var: float
+    var_low: float
+    var_high: float
+
+
+@dataclass(frozen=True, eq=False)
+class ContributionShard:
+    """Second-pass sums of blocks [block_start, block_stop): per guarantee (in the plan's
+    sorted order) and per label, rows 0-2 = Σw·x, Σw²·x, Σw²·x² over the ES tail, rows 3-5
+    the same over the VaR band; denominators = Σw, Σw² over the tail and over the band."""
+
+    spec: mc.RunSpec
+    thresholds: ContributionThresholds
+    block_start: int
+    block_stop: int
+    guarantee_sums: np.ndarray
+    label_sums: np.ndarray
+    denominators: np.ndarray
+
+
+def contribution_plan(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+                      level: float = 0.999, method: str = mc.IMPORTANCE_SAMPLING,
+                      validate: bool = True) -> mc.SimulationPlan:
+    """The plan both passes use (levels (0.99·level, level), no exponential twist); its
+    first pass is ``mc.simulate_blocks`` / ``simulate_shard`` with the same arguments."""
+    return mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
+                             levels=(level * 0.99, level), validate=validate,
+                             exponential_twist=False)
+
+
+def contribution_thresholds(first_pass: Sequence[mc.ShardResult], level: float
+                            ) -> ContributionThresholds:
+    """Thresholds from the merged first-pass shards (exact: ``mc.concat_shards``)."""
+    shard = mc.concat_shards(first_pass)
+    n_scen = (shard.block_stop - shard.block_start) * mc.BLOCK_SCENARIOS
+    tail = mc._Tail(shard, n_scen)
+    v = tail.risk(level).value_at_risk_cents.value
+    delta = VAR_BAND * (1.0 - level)
+    return ContributionThresholds(level, v, tail.var(level - delta),
+                                  tail.var(min(level + delta, 1 - 0.5 / n_scen)))
+
+
+def contribution_shard(plan: mc.SimulationPlan, thresholds: ContributionThresholds,
+                       block_range: tuple[int, int]) -> ContributionShard:
+    """The second pass over blocks ``block_range`` given the first pass's thresholds."""
+    start, stop = block_range
+    if not 0 <= start <= stop:
+        raise InvalidArgument(FieldViolation("block_range", "need 0 <= start <= stop"))
+    p = plan.portfolio
+    n_sectors = len(p.sector_names)
+    label_a = p.sector[plan.order].astype(np.int32)
+    label_b = (n_sectors + p.branch[plan.order]).astype(np.int32)
+    g_sums = np.zeros((6, p.size))
     l_sums = np.zeros((6, n_sectors + len(BRANCHES)))
-    # Denominators: Σw, Σw² over the ES tail and over the VaR band.
     den = np.zeros(4)
-    for block in range(blocks):
-        loss, _, w, _ = plan.run_block(block, (v, var_low, var_high, label_a, label_b,
-                                                  g_sums, l_sums))
+    t = thresholds
+    for block in range(start, stop):
+        loss, _, w, _ = plan.run_block(block, (t.var, t.var_low, t.var_high, label_a, label_b,
+                                               g_sums, l_sums))
         capped = np.minimum(loss, plan.portfolio_cap)
-        tail_mask = capped >= v
-        band = (capped >= var_low) & (capped <= var_high)
+        tail_mask = capped >= t.var
+        band = (capped >= t.var_low) & (capped <= t.var_high)
         den += [w[tail_mask].sum(), (w[tail_mask] ** 2).sum(), w[band].sum(),
                 (w[band] ** 2).sum()]
+    return ContributionShard(plan.spec, thresholds, start, stop, g_sums, l_sums, den)
+
+
+def merge_contribution_shards(plan: mc.SimulationPlan, first_pass: Sequence[mc.ShardResult],
+                              shards: Sequence[ContributionShard]) -> RiskContributions:
+    """Euler contributions from the first-pass shards and the contribution shards of one run
+    (both tiling the same blocks). The sums are added in block order: bit-identical for
+    the same partition, and equal to any other partition's up to floating-point summation
+    order (relative ~1e-15); the first-pass figures merge bit-identically."""
+    first = mc.concat_shards(first_pass)
+    if not shards:
+        raise InvalidArgument(FieldViolation("shards", "need at least one shard"))
+    shards = sorted(shards, key=lambda c: c.block_start)
+    for i, c in enumerate(shards):
+        if c.spec != first.spec or c.thresholds != shards[0].thresholds:
+            raise InvalidArgument(FieldViolation(
+                f"shards[{i}]", "comes from a different run or thresholds"))
+        expected = shards[i - 1].block_stop if i else first.block_start
+        if c.block_start != expected:
+            raise InvalidArgument(FieldViolation(
+                f"shards[{i}]", f"blocks must tile the first pass; gap or overlap at {expected}"))
+    if shards[-1].block_stop != first.block_stop:
+        raise InvalidArgument(FieldViolation("shards", "do not cover the first pass's blocks"))
+    g_sums, l_sums, den = shards[0].guarantee_sums, shards[0].label_sums, shards[0].denominators
+    for c in shards[1:]:
+        g_sums, l_sums, den = g_sums + c.guarantee_sums, l_sums + c.label_sums, \
+            den + c.denominators
+    level = shards[0].thresholds.level
+    result = mc._finalize(first)
+    risk = result.at(level)
+    portfolio = plan.portfolio
+    n = portfolio.size
+    n_sectors = len(portfolio.sector_names)
 
     def ratio(rows: np.ndarray, w_sum: float, w2_sum: float):
         if w_sum <= 0:
@@ -126,13 +195,30 @@ def risk_contributions(portfolio: Portfolio, fund: Fund, dependence: Dependence,
                                 Estimate(float(lvar[k]), float(lvar_se[k])))
               for k, name in enumerate((*portfolio.sector_names, *BRANCHES))]
     return RiskContributions(
-        level=level, method=method, seed=seed, scenarios=n_scen,
+        level=level, method=first.spec.method, seed=first.spec.seed, scenarios=result.scenarios,
         value_at_risk_cents=risk.value_at_risk_cents,
         expected_shortfall_cents=risk.expected_shortfall_cents,
         conditional_tail_loss_cents=float(es_c.sum()),
         guarantee_es_cents=es_c[unsort], guarantee_es_standard_error=es_se[unsort],
         guarantee_var_cents=var_c[unsort], guarantee_var_standard_error=var_se[unsort],
         by_sector=tuple(groups[:n_sectors]), by_branch=tuple(groups[n_sectors:]))
+
+
+def risk_contributions(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+                       scenarios: int = 100_000, level: float = 0.999,
+                       method: str = mc.IMPORTANCE_SAMPLING) -> RiskContributions:
+    """Euler ES and VaR contributions per guarantee, sector and branch at ``level``, from
+    ``scenarios`` scenarios of ``method`` (monte_carlo or importance_sampling, weighted).
+    Two passes over the same blocks; distributed, the same is ``contribution_plan`` →
+    first-pass ``mc.simulate_blocks`` shards → ``contribution_thresholds`` →
+    ``contribution_shard`` per block range → ``merge_contribution_shards``."""
+    plan = contribution_plan(portfolio, fund, dependence, seed=seed, level=level, method=method)
+    _check_scenarios(scenarios)
+    blocks = mc.blocks_for(scenarios)
+    first = [mc.simulate_blocks(plan, 0, blocks)]
+    thresholds = contribution_thresholds(first, level)
+    return merge_contribution_shards(plan, first, [contribution_shard(plan, thresholds,
+                                                                      (0, blocks))])
 
 
 @dataclass(frozen=True)
@@ -229,7 +315,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
                                               v.description) for v in exc.violations]) from None
     _check_scenarios(scenarios)
     plan = mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
-                             levels=levels, validate=False)
+                             levels=levels, validate=False, exponential_twist=False)
     cand = _Candidate(plan, candidate, fund, dependence)
     spec_after = _spec_after(plan, portfolio, candidate, fund)
     cap_after = math.inf if spec_after.portfolio_cap_cents is None else float(

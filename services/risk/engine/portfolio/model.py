@@ -8,6 +8,7 @@ path the API uses, e.g. ``guarantees[17].probability_of_default``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,11 +259,19 @@ class Fund:
 class Dependence:
     """The copula of the latent variables. factor_correlation: Σ (F x F) of the systematic
     factors Z; copula ``gaussian`` or ``student_t`` (X_i divided by sqrt(W/ν), W ~ χ²_ν,
-    one W per scenario shared by all guarantees)."""
+    one W per scenario shared by all guarantees).
+
+    Only for ``method="creditriskplus"`` (ignored by every other method):
+    ``sector_variances`` (F,) gives the gamma sector variances σ_k² explicitly and
+    ``background_variance`` σ_T² the common background of Giese's compound-gamma model
+    (sector covariance); when None they are calibrated from the copula (simulate.py,
+    ``creditriskplus_parameters``)."""
 
     factor_correlation: np.ndarray = field(default_factory=lambda: np.ones((1, 1)))
     copula: str = "gaussian"
     degrees_of_freedom: float | None = None
+    sector_variances: np.ndarray | None = None
+    background_variance: float | None = None
 
     @classmethod
     def one_factor(cls, copula: str = "gaussian",
@@ -393,6 +402,16 @@ def _check_dependence(d: Dependence, factor_count: int, c: Collector) -> bool:
         nu = d.degrees_of_freedom
         c.check(isinstance(nu, int | float) and np.isfinite(nu) and nu > 0,
                 "dependence.degrees_of_freedom", "the Student-t copula needs ν > 0")
+    if d.sector_variances is not None:
+        v = np.asarray(d.sector_variances, dtype=np.float64)
+        c.check(v.shape == (factor_count,) and bool(np.all(np.isfinite(v) & (v >= 0))),
+                "dependence.sector_variances",
+                f"{factor_count} finite non-negative CreditRisk+ sector variances (one per "
+                "factor)")
+    if d.background_variance is not None:
+        b = d.background_variance
+        c.check(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b)
+                and b >= 0, "dependence.background_variance", "a finite number ≥ 0")
     sigma = np.asarray(d.factor_correlation, dtype=np.float64)
     if sigma.shape != (factor_count, factor_count):
         c.add("dependence.factor_correlation",

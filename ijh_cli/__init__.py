@@ -1,0 +1,1 @@
+"""The ``ijh`` command: officers, agencies and fund analysts talking to the gateway."""

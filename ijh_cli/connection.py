@@ -1,0 +1,240 @@
+"""Where the gateway is and who we are: flags, environment, config file, then defaults.
+
+Precedence, first found wins, per setting:
+
+1. flags: ``--gateway``, ``--ca-cert``, ``--token`` / ``--token-file`` / ``--role``,
+   ``--client-cert``, ``--client-key``;
+2. environment: ``IJH_GATEWAY``, ``IJH_CA_CERT``, ``IJH_TOKEN`` / ``IJH_TOKEN_FILE`` /
+   ``IJH_ROLE``, ``IJH_CLIENT_CERT``, ``IJH_CLIENT_KEY``;
+3. one config file (TOML): ``--config`` or ``IJH_CONFIG`` if given, else ``./ijh.toml``,
+   else ``~/.config/ijh/config.toml`` (``$XDG_CONFIG_HOME/ijh/config.toml``); keys
+   ``gateway``, ``ca_cert``, ``token``, ``token_file``, ``role``, ``client_cert``,
+   ``client_key``, ``var_dir`` (relative paths are relative to the file);
+4. defaults for a checkout after ``make run``: gateway ``127.0.0.1:50051``, CA
+   ``<var>/dev-pki/ca.pem`` and token ``<var>/tokens/<role>.jwt`` when present, where
+   ``<var>`` is ``IJH_VAR_DIR`` or ``./var`` and ``<role>`` is the command's own user
+   (agency for risk estimates, officer for grants and decisions, analyst for the
+   portfolio). Without any CA the system's trusted roots are used.
+
+Within one level a token beats a token file beats a role.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from ijh_cli.errors import AUTH, OTHER, REFUSED, UNAVAILABLE, USAGE, CliError
+
+DEFAULT_GATEWAY = "127.0.0.1:50051"
+CONFIG_KEYS = {"gateway", "ca_cert", "token", "token_file", "role", "client_cert",
+               "client_key", "var_dir"}
+
+
+@dataclass
+class ConnectionFlags:
+    """What the user gave on the command line (None: not given)."""
+
+    gateway: str | None = None
+    ca_cert: str | None = None
+    token: str | None = None
+    token_file: str | None = None
+    role: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    config: str | None = None
+    timeout_seconds: float | None = None
+
+
+@dataclass
+class Connection:
+    """The resolved settings, with where each came from (``ijh config show``)."""
+
+    gateway: str
+    ca_cert: Path | None
+    token: str | None
+    client_cert: Path | None
+    client_key: Path | None
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def channel(self) -> grpc.Channel:
+        """A TLS channel to the gateway with the bearer token on every call."""
+        try:
+            root = self.ca_cert.read_bytes() if self.ca_cert else None
+            key = self.client_key.read_bytes() if self.client_key else None
+            chain = self.client_cert.read_bytes() if self.client_cert else None
+        except OSError as exc:
+            raise CliError(f"cannot read {exc.filename}: {exc.strerror}", USAGE) from None
+        creds = grpc.ssl_channel_credentials(root, private_key=key, certificate_chain=chain)
+        if self.token:
+            creds = grpc.composite_channel_credentials(
+                creds, grpc.access_token_call_credentials(self.token))
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                   ("grpc.max_send_message_length", 8 * 1024 * 1024)]
+        return grpc.secure_channel(self.gateway, creds, options)
+
+
+def _config_file(flags: ConnectionFlags, env: dict[str, str]) -> Path | None:
+    explicit = flags.config or env.get("IJH_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise CliError(f"config file {path} does not exist", USAGE)
+        return path.resolve()
+    local = Path("ijh.toml")
+    if local.is_file():
+        return local.resolve()
+    base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    user = base / "ijh" / "config.toml"
+    return user if user.is_file() else None
+
+
+def _read_config(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CliError(f"{path}: not a readable TOML config: {exc}", USAGE) from None
+    unknown = set(data) - CONFIG_KEYS
+    if unknown:
+        raise CliError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (expected "
+                       f"{', '.join(sorted(CONFIG_KEYS))})", USAGE)
+    out = {}
+    for key, value in data.items():
+        text = str(value)
+        if key in {"ca_cert", "token_file", "client_cert", "client_key", "var_dir"}:
+            text = str(path.parent / Path(text).expanduser())
+        out[key] = text
+    return out
+
+
+def resolve(flags: ConnectionFlags, default_role: str,
+            env: dict[str, str] | None = None) -> Connection:
+    """Apply the precedence of the module docstring."""
+    env = dict(os.environ) if env is None else env
+    config_path = _config_file(flags, env)
+    config = _read_config(config_path)
+    origin: dict[str, str] = {}
+
+    def pick(name: str, flag: str | None, env_name: str) -> str | None:
+        for value, where in ((flag, "flag"), (env.get(env_name), f"env {env_name}"),
+                             (config.get(name), f"config {config_path}")):
+            if value:
+                origin[name] = where
+                return value
+        return None
+
+    var_dir = Path(env.get("IJH_VAR_DIR") or config.get("var_dir") or "var")
+    gateway = pick("gateway", flags.gateway, "IJH_GATEWAY") or DEFAULT_GATEWAY
+    origin.setdefault("gateway", "default")
+    ca = pick("ca_cert", flags.ca_cert, "IJH_CA_CERT")
+    if ca is None and (var_dir / "dev-pki" / "ca.pem").is_file():
+        ca = str(var_dir / "dev-pki" / "ca.pem")
+        origin["ca_cert"] = "default (make run's development CA)"
+    token = _token(flags, env, config, config_path, var_dir, default_role, origin)
+    client_cert = pick("client_cert", flags.client_cert, "IJH_CLIENT_CERT")
+    client_key = pick("client_key", flags.client_key, "IJH_CLIENT_KEY")
+    if bool(client_cert) != bool(client_key):
+        raise CliError("mutual TLS needs both a client certificate and its key "
+                       "(--client-cert and --client-key, or IJH_CLIENT_CERT and "
+                       "IJH_CLIENT_KEY)", USAGE)
+    return Connection(gateway, Path(ca) if ca else None, token,
+                      Path(client_cert) if client_cert else None,
+                      Path(client_key) if client_key else None, origin)
+
+
+def _read_token(path: str) -> str:
+    try:
+        token = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise CliError(f"cannot read the token file {path}: {exc.strerror}", USAGE) from None
+    if not token:
+        raise CliError(f"the token file {path} is empty", USAGE)
+    return token
+
+
+def _token(flags, env, config, config_path, var_dir: Path, default_role: str,
+           origin: dict[str, str]) -> str | None:
+    levels = [("flag", flags.token, flags.token_file, flags.role),
+              ("env", env.get("IJH_TOKEN"), env.get("IJH_TOKEN_FILE"), env.get("IJH_ROLE")),
+              (f"config {config_path}", config.get("token"), config.get("token_file"),
+               config.get("role"))]
+    for where, token, token_file, role in levels:
+        if token:
+            origin["token"] = f"{where} (token)"
+            return token.strip()
+        if token_file:
+            origin["token"] = f"{where} (token file {token_file})"
+            return _read_token(token_file)
+        if role:
+            path = var_dir / "tokens" / f"{role}.jwt"
+            if not path.is_file():
+                raise CliError(f"no token for role {role!r}: {path} does not exist (run "
+                               "`make run` once, or pass --token-file)", USAGE)
+            origin["token"] = f"{where} (role {role}: {path})"
+            return _read_token(str(path))
+    path = var_dir / "tokens" / f"{default_role}.jwt"
+    if path.is_file():
+        origin["token"] = f"default (role {default_role}: {path})"
+        return _read_token(str(path))
+    origin["token"] = "none"
+    return None
+
+
+# ------------------------------------------------------------------ errors of calls
+
+_EXIT_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: REFUSED,
+    grpc.StatusCode.FAILED_PRECONDITION: REFUSED,
+    grpc.StatusCode.UNAUTHENTICATED: AUTH,
+    grpc.StatusCode.PERMISSION_DENIED: AUTH,
+    grpc.StatusCode.UNAVAILABLE: UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: UNAVAILABLE,
+}
+
+
+def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = None
+              ) -> CliError:
+    """A gRPC failure as a CliError: the status, every detail, and field violations
+    mapped back to ``file:line: field`` by ``locate(proto_path) -> str | None``."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    lines = [f"{code.name}: {exc.details() if hasattr(exc, 'details') else exc}"]
+    try:
+        status = rpc_status.from_call(exc) if hasattr(exc, "trailing_metadata") else None
+    except ValueError:
+        status = None
+    for detail in status.details if status else ():
+        bad = error_details_pb2.BadRequest()
+        failure = error_details_pb2.PreconditionFailure()
+        info = error_details_pb2.ErrorInfo()
+        retry = error_details_pb2.RetryInfo()
+        resource = error_details_pb2.ResourceInfo()
+        if detail.Unpack(bad):
+            lines[0] = f"{code.name}: the service refused {len(bad.field_violations)} field(s):"
+            for v in bad.field_violations:
+                where = locate(v.field) if locate else None
+                lines.append(f"  {where}: {v.description} (field {v.field})" if where
+                             else f"  {v.field}: {v.description}")
+        elif detail.Unpack(failure):
+            lines += [f"  {v.type} {v.subject}: {v.description}" for v in failure.violations]
+        elif detail.Unpack(info):
+            extra = ", ".join(f"{k}={v}" for k, v in sorted(info.metadata.items()))
+            lines.append(f"  reason {info.reason}" + (f" ({extra})" if extra else ""))
+        elif detail.Unpack(retry):
+            lines.append(f"  retry after {retry.retry_delay.ToTimedelta().total_seconds():g} s")
+        elif detail.Unpack(resource):
+            lines.append(f"  {resource.resource_name}: {resource.description}")
+    if code == grpc.StatusCode.UNAUTHENTICATED and connection is not None:
+        lines.append(f"  token: {connection.origin.get('token', 'none')}; pass --role, "
+                     "--token-file or IJH_TOKEN_FILE")
+    if code == grpc.StatusCode.UNAVAILABLE and connection is not None:
+        lines.append(f"  gateway {connection.gateway} (from {connection.origin['gateway']}); "
+                     f"CA {connection.ca_cert or 'system roots'}. Is `make run` going?")
+    return CliError("\n".join(lines), _EXIT_BY_CODE.get(code, OTHER))

@@ -1,0 +1,877 @@
+"""``ijh``: the command for funding officers, agencies and fund analysts.
+
+Commands are grouped by who uses them; each talks to the gateway over TLS with a bearer
+token (see :mod:`ijh_cli.connection` for where the address, CA and token come from).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import shlex
+import sys
+import time
+import uuid
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
+from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
+
+from ijh_cli import inputs, output
+from ijh_cli.connection import Connection, ConnectionFlags, resolve, rpc_error
+from ijh_cli.errors import EXIT_CODES_HELP, INTERRUPTED, OTHER, USAGE, CliError
+from ijh_cli.files import SourceMap
+
+PRECEDENCE_HELP = (
+    "Connection settings, first found wins: flags; environment (IJH_GATEWAY, IJH_CA_CERT, "
+    "IJH_TOKEN, IJH_TOKEN_FILE, IJH_ROLE, IJH_CLIENT_CERT, IJH_CLIENT_KEY, IJH_VAR_DIR); "
+    "one config file (--config or IJH_CONFIG, else ./ijh.toml, else "
+    "~/.config/ijh/config.toml); then the defaults of `make run`: gateway 127.0.0.1:50051, "
+    "CA var/dev-pki/ca.pem and token var/tokens/<role>.jwt, where <role> is the "
+    "command's usual user unless --role names another.")
+
+app = typer.Typer(
+    name="ijh", no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False, rich_markup_mode=None,
+    help="IJH Risk & Funding Services from the command line: IJH grants and applications "
+         "(officers), procurement risk estimates and guarantees (agencies), the risk fund's "
+         "portfolio (analysts). " + PRECEDENCE_HELP,
+    epilog=EXIT_CODES_HELP)
+grant_app = typer.Typer(no_args_is_help=True, help="IJH planning grants (officers).")
+application_app = typer.Typer(no_args_is_help=True,
+                              help="Applications and their life cycle (agencies, officers).")
+risk_app = typer.Typer(no_args_is_help=True, help="Procurement risk estimates (agencies).")
+guarantee_app = typer.Typer(no_args_is_help=True,
+                            help="What a fund guarantee on a procurement would pay (agencies).")
+portfolio_app = typer.Typer(no_args_is_help=True,
+                            help="Simulations of the fund's portfolio (analysts).")
+fund_app = typer.Typer(no_args_is_help=True, help="The fund's position (analysts, officers).")
+params_app = typer.Typer(no_args_is_help=True, help="Rule parameters in force on a date.")
+config_app = typer.Typer(no_args_is_help=True, help="Where the connection settings come from.")
+for sub, name in ((grant_app, "grant"), (application_app, "application"), (risk_app, "risk"),
+                  (guarantee_app, "guarantee"), (portfolio_app, "portfolio"),
+                  (fund_app, "fund"), (params_app, "params"), (config_app, "config")):
+    app.add_typer(sub, name=name)
+
+UNARY_TIMEOUT_SECONDS = 120.0
+CHUNK_GUARANTEES = 20_000  # per SimulatePortfolio message; well under the gateway's 4 MiB
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (the proto's "
+                                                       "JSON form, proto field names).")]
+ReportDir = Annotated[Path | None, typer.Option(
+    "--report", help="Write PNG figures and an index.html tying them together into DIR.",
+    metavar="DIR")]
+ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    gateway: Annotated[str | None, typer.Option(help="Gateway host:port [IJH_GATEWAY; "
+                                                     "default 127.0.0.1:50051].")] = None,
+    ca_cert: Annotated[str | None, typer.Option(help="PEM CA bundle to trust [IJH_CA_CERT; "
+                                                     "default var/dev-pki/ca.pem].")] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token [IJH_TOKEN].")] = None,
+    token_file: Annotated[str | None, typer.Option(help="File holding the bearer token "
+                                                        "[IJH_TOKEN_FILE].")] = None,
+    role: Annotated[str | None, typer.Option(help="Use make run's demo token "
+                                                  "var/tokens/ROLE.jwt (agency, agency2, "
+                                                  "officer, officer2, analyst, admin) "
+                                                  "[IJH_ROLE].")] = None,
+    client_cert: Annotated[str | None, typer.Option(help="PEM client certificate for mutual "
+                                                         "TLS [IJH_CLIENT_CERT].")] = None,
+    client_key: Annotated[str | None, typer.Option(help="Its private key "
+                                                        "[IJH_CLIENT_KEY].")] = None,
+    config: Annotated[str | None, typer.Option(help="TOML config file [IJH_CONFIG].")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Deadline of each call in seconds "
+                                                       "(default 120; none for portfolio "
+                                                       "simulations).")] = None,
+) -> None:
+    ctx.obj = ConnectionFlags(gateway, ca_cert, token, token_file, role, client_cert,
+                              client_key, config, timeout)
+
+
+def command(group: typer.Typer, name: str, **kwargs):
+    """Register a command whose failures become messages and exit codes, never tracebacks."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run(*args, **kw):
+            try:
+                try:
+                    return fn(*args, **kw)
+                except (CliError, typer.Exit, typer.Abort):
+                    raise
+                except KeyboardInterrupt:
+                    raise CliError("interrupted", INTERRUPTED) from None
+                except grpc.RpcError as exc:
+                    raise rpc_error(exc) from None
+                except Exception as exc:  # never a traceback
+                    raise CliError(f"unexpected {type(exc).__name__}: {exc}", OTHER) from None
+            except CliError as exc:
+                exc.show()
+                raise typer.Exit(exc.exit_code) from None
+
+        return group.command(name, **kwargs)(run)
+
+    return register
+
+
+def _connect(ctx: typer.Context, default_role: str) -> tuple[Connection, float | None]:
+    flags: ConnectionFlags = ctx.obj or ConnectionFlags()
+    return resolve(flags, default_role), flags.timeout_seconds
+
+
+def _call(connection: Connection, method, request, timeout: float | None, locate=None):
+    try:
+        return method(request, timeout=timeout or UNARY_TIMEOUT_SECONDS)
+    except grpc.RpcError as exc:
+        raise rpc_error(exc, locate, connection) from None
+
+
+def _locator(sources: SourceMap):
+    def locate(proto_path: str) -> str | None:
+        found = sources.locate(proto_path)
+        return f"{sources.file}:{found[0]}: {found[1]}" if found else None
+
+    return locate
+
+
+def _token_claims(token: str | None) -> dict:
+    """The token's claims, unverified (the gateway verifies): for the agency's business ID."""
+    if not token or token.count(".") != 2:
+        return {}
+    payload = token.split(".")[1]
+    try:
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return {}
+
+
+# ================================================================== grant
+
+def _grant(ctx, file: Path, date: str | None, explain: bool, as_json: bool) -> None:
+    application = inputs.load_application(file)
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.ComputeGrant,
+                       application.grant_request(date, explain), timeout,
+                       _locator(application.sources))
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.grant(answer, explain)
+
+
+DateOption = Annotated[str | None, typer.Option(
+    "--date", help="Apply the rules in force on this date (YYYY-MM-DD); default: the file's "
+                   "reference_date, else today.")]
+
+
+@command(grant_app, "compute")
+def grant_compute(ctx: typer.Context, file: ExistingFile, date: DateOption = None,
+                  as_json: JsonFlag = False) -> None:
+    """Compute the IJH planning grant of an application file (YAML)."""
+    _grant(ctx, file, date, False, as_json)
+
+
+@command(grant_app, "explain")
+def grant_explain(ctx: typer.Context, file: ExistingFile, date: DateOption = None,
+                  as_json: JsonFlag = False) -> None:
+    """Compute the grant with the rule, parameters and legal reference behind each figure."""
+    _grant(ctx, file, date, True, as_json)
+
+
+# ================================================================== applications
+
+def _name(name: str) -> str:
+    return name if name.startswith("applications/") else f"applications/{name}"
+
+
+def _show_application(answer, as_json: bool, history: bool = False) -> None:
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.application(answer.application, history)
+
+
+RequestId = Annotated[str | None, typer.Option(
+    help="Idempotency key; repeat it to retry safely (default: a new UUID).")]
+Reason = Annotated[str, typer.Option(help="Why (recorded in the audit log).")]
+
+
+@command(application_app, "create")
+def application_create(ctx: typer.Context, file: ExistingFile, request_id: RequestId = None,
+                       as_json: JsonFlag = False) -> None:
+    """Create a draft application from a file (default role: agency)."""
+    application = inputs.load_application(file)
+    connection, timeout = _connect(ctx, "agency")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.CreateApplication,
+                       application.create_request(request_id or str(uuid.uuid4())), timeout,
+                       _locator(application.sources))
+    _show_application(answer, as_json)
+
+
+@command(application_app, "submit")
+def application_submit(ctx: typer.Context, name: str, reason: Reason = "",
+                       request_id: RequestId = None, as_json: JsonFlag = False) -> None:
+    """Submit a draft (default role: agency); an IJH grant is computed and stored."""
+    connection, timeout = _connect(ctx, "agency")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.SubmitApplication, funding_pb2.SubmitApplicationRequest(
+            request_id=request_id or str(uuid.uuid4()), name=_name(name), reason=reason),
+            timeout)
+    _show_application(answer, as_json)
+
+
+@command(application_app, "score")
+def application_score(
+    ctx: typer.Context, name: str,
+    scores_file: Annotated[Path | None, typer.Option(
+        "--scores", exists=True, dir_okay=False,
+        help="YAML score sheet: scores: {criterion: \"3.5\", ...}.")] = None,
+    score: Annotated[list[str] | None, typer.Option(
+        "--score", help="criterion=score (0..5 in half points); repeat per criterion.")] = None,
+    reason: Reason = "", request_id: RequestId = None, as_json: JsonFlag = False,
+) -> None:
+    """Record your score sheet for an application (default role: officer)."""
+    sources = None
+    criteria: list[funding_pb2.CriterionScore] = []
+    if scores_file is not None:
+        criteria, file_reason, sources = inputs.load_scores(scores_file)
+        reason = reason or file_reason
+    for item in score or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise CliError(f"--score {item!r}: write criterion=score, e.g. novelty=4", USAGE)
+        criteria.append(funding_pb2.CriterionScore(criterion=key.strip(), score=value.strip()))
+    if not criteria:
+        raise CliError("give the scores with --scores FILE or --score criterion=score "
+                       "(`ijh params show` lists the rubric's criteria)", USAGE)
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.RecordScores, funding_pb2.RecordScoresRequest(
+            request_id=request_id or str(uuid.uuid4()), name=_name(name), scores=criteria,
+            reason=reason), timeout, _locator(sources) if sources else None)
+    _show_application(answer, as_json)
+
+
+class DecisionWord(StrEnum):
+    approve = "approve"
+    reject = "reject"
+
+
+@command(application_app, "decide")
+def application_decide(
+    ctx: typer.Context, name: str,
+    decision: Annotated[DecisionWord, typer.Argument(help="approve or reject")],
+    reason: Annotated[str, typer.Option(help="Why (required; recorded in the audit log).")],
+    request_id: RequestId = None, as_json: JsonFlag = False,
+) -> None:
+    """Approve or reject a scored application (default role: officer)."""
+    connection, timeout = _connect(ctx, "officer")
+    value = (funding_pb2.DECISION_APPROVE if decision is DecisionWord.approve
+             else funding_pb2.DECISION_REJECT)
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.DecideApplication, funding_pb2.DecideApplicationRequest(
+            request_id=request_id or str(uuid.uuid4()), name=_name(name), decision=value,
+            reason=reason), timeout)
+    _show_application(answer, as_json)
+
+
+class StateWord(StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    scored = "scored"
+    approved = "approved"
+    rejected = "rejected"
+    active = "active"
+    claimed = "claimed"
+    expired = "expired"
+
+
+class KindWord(StrEnum):
+    ijh_grant = "ijh_grant"
+    guarantee = "guarantee"
+
+
+@command(application_app, "list")
+def application_list(
+    ctx: typer.Context,
+    state: Annotated[StateWord | None, typer.Option(help="Only in this state.")] = None,
+    kind: Annotated[KindWord | None, typer.Option(help="Only of this kind.")] = None,
+    business_id: Annotated[str | None, typer.Option(
+        help="Only this applicant's (agencies: their own, the default).")] = None,
+    page_size: Annotated[int, typer.Option(min=0, max=500)] = 50,
+    page_token: Annotated[str, typer.Option(help="From a previous page.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """List applications, oldest first (default role: officer)."""
+    connection, timeout = _connect(ctx, "officer")
+    claims = _token_claims(connection.token)
+    if business_id is None and claims.get("role") == "agency":
+        business_id = claims.get("business_id")
+    request = funding_pb2.ListApplicationsRequest(
+        state=funding_pb2.ApplicationState.Value(f"APPLICATION_STATE_{state.value.upper()}")
+        if state else 0,
+        kind=inputs.APPLICATION_KINDS[kind.value] if kind else 0,
+        applicant_business_id=business_id or "", page_size=page_size, page_token=page_token)
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.ListApplications, request, timeout)
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.applications(answer)
+
+
+@command(application_app, "show")
+def application_show(
+    ctx: typer.Context, name: str,
+    history: Annotated[bool, typer.Option(help="Include the audit log.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one application (default role: officer)."""
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.GetApplication, funding_pb2.GetApplicationRequest(
+            name=_name(name), include_history=history), timeout)
+    _show_application(answer, as_json, history)
+
+
+# ================================================================== procurement risk
+
+Scenarios = Annotated[int | None, typer.Option(min=1, help="Monte Carlo scenarios (default: "
+                                                           "the file's, else the service's).")]
+Seed = Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's, else one "
+                                                      "the service picks and reports).")]
+
+
+def _apply_simulation(model_file: inputs.ProcurementFile, scenarios, seed) -> None:
+    if scenarios is not None:
+        model_file.simulation.scenario_count = scenarios
+    if seed is not None:
+        model_file.simulation.seed = seed
+    if not model_file.simulation.scenario_count:
+        model_file.simulation.scenario_count = 10_000
+
+
+def _reproduce(*words: str) -> str:
+    return "ijh " + " ".join(shlex.quote(w) for w in words)
+
+
+@command(risk_app, "estimate")
+def risk_estimate(
+    ctx: typer.Context, file: ExistingFile, scenarios: Scenarios = None, seed: Seed = None,
+    confidence: Annotated[float | None, typer.Option(
+        min=0.5, max=0.999, help="Confidence of the contingency (default 0.8).")] = None,
+    report_dir: ReportDir = None, as_json: JsonFlag = False,
+) -> None:
+    """Estimate cost, schedule and failure risk of a procurement model (YAML; default role:
+    agency). Without a scenario count in the file or flags, 10,000 are run."""
+    model_file = inputs.load_procurement(file)
+    _apply_simulation(model_file, scenarios, seed)
+    request = risk_pb2.EstimateProcurementRiskRequest(
+        model=model_file.model, simulation=model_file.simulation,
+        quantile_levels=model_file.quantile_levels,
+        confidence=confidence or model_file.confidence)
+    connection, timeout = _connect(ctx, "agency")
+    with connection.channel() as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        answer = _call(connection, stub.EstimateProcurementRisk, request, timeout,
+                       _locator(model_file.sources))
+    if report_dir is not None:
+        _estimate_report(report_dir, model_file, answer)
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.estimate(answer, model_file.title)
+        if report_dir is not None:
+            output.console.print(f"report: {report_dir / 'index.html'}")
+
+
+def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
+                     r: risk_pb2.EstimateProcurementRiskResponse) -> None:
+    from ijh_cli import plots, report  # matplotlib only when drawing
+
+    directory.mkdir(parents=True, exist_ok=True)
+    budget = float(r.budget_cents) or None
+    deadline = model_file.model.deadline_days if model_file.model.HasField("deadline_days") \
+        else None
+    figures = [
+        plots.histogram(directory / "cost_histogram.png", r.cost_histogram, r.total_cost,
+                        "Total cost", money=True, limit=budget, limit_label="budget"),
+        plots.s_curve(directory / "cost_s_curve.png", r.cost_cdf, r.total_cost,
+                      "S-curve of total cost", money=True, limit=budget, limit_label="budget"),
+        plots.tornado(directory / "cost_tornado.png", r.cost_sensitivity,
+                      "What drives the total cost")]
+    if r.duration_histogram.counts:
+        figures += [
+            plots.histogram(directory / "duration_histogram.png", r.duration_histogram,
+                            r.duration, "Duration", money=False, limit=deadline,
+                            limit_label="deadline"),
+            plots.s_curve(directory / "duration_s_curve.png", r.duration_cdf, r.duration,
+                          "S-curve of duration", money=False, limit=deadline,
+                          limit_label="deadline")]
+        if r.duration_sensitivity:
+            figures.append(plots.tornado(directory / "duration_tornado.png",
+                                         r.duration_sensitivity, "What drives the duration"))
+    page = report.Report(f"Risk estimate: {model_file.title}",
+                         f"Model {model_file.path.name}; seed {r.seed}, "
+                         f"{r.scenario_count:,} scenarios.",
+                         figures=figures,
+                         defaults=[(d.field, d.value, d.rationale) for d in r.defaults_used],
+                         reproduce=_reproduce("risk", "estimate", str(model_file.path),
+                                              "--scenarios", str(r.scenarios_requested),
+                                              "--seed", str(r.seed)))
+    rows = [("seed", str(r.seed)), ("scenarios", f"{r.scenario_count:,}"),
+            ("base estimate", output.eur(r.base_estimate_cents)),
+            ("budget", output.eur(r.budget_cents)),
+            ("P(cost > budget)", output.est_p(r.probability_over_budget)),
+            (f"cost at P{r.confidence * 100:g}", output.est_eur(r.cost_at_confidence_cents)),
+            ("contingency over base estimate",
+             output.est_eur(r.contingency_over_base_estimate_cents)),
+            ("P(failure)", output.est_p(r.probability_of_failure))]
+    if r.HasField("probability_over_deadline"):
+        rows.insert(5, ("P(duration > deadline)", output.est_p(r.probability_over_deadline)))
+    page.table("Headline", rows)
+    page.table("Total cost quantiles", [
+        (f"P{q.level * 100:g}", f"{output.eur(q.value)} ± {output.eur(q.standard_error)}")
+        for q in r.total_cost.quantiles])
+    if r.duration.quantiles:
+        page.table("Duration quantiles", [
+            (f"P{q.level * 100:g}", f"{q.value:,.1f} ± {q.standard_error:.1f} days")
+            for q in r.duration.quantiles])
+    if r.phase_failures:
+        page.table("Failure by phase", [(f.phase_name, output.est_p(f.probability))
+                                        for f in r.phase_failures])
+    report.write(directory, page, output.as_dict(r))
+
+
+class CoversWord(StrEnum):
+    cost_overrun = "cost_overrun"
+    loss_at_failure = "loss_at_failure"
+
+
+@command(guarantee_app, "evaluate")
+def guarantee_evaluate(
+    ctx: typer.Context, file: ExistingFile,
+    covers: Annotated[CoversWord | None, typer.Option(help="What the guarantee pays on.")] = None,
+    rate: Annotated[float | None, typer.Option(min=0.0, max=1.0,
+                                               help="Share of the loss paid.")] = None,
+    cap_eur: Annotated[str | None, typer.Option(help="Largest payout in euros.")] = None,
+    deductible_eur: Annotated[str | None, typer.Option(help="First loss kept, euros.")] = None,
+    scenarios: Scenarios = None, seed: Seed = None, as_json: JsonFlag = False,
+) -> None:
+    """What a partial guarantee would pay on a procurement (the model file's `guarantee:`
+    block, flags override; default role: agency)."""
+    model_file = inputs.load_procurement(file)
+    _apply_simulation(model_file, scenarios, seed)
+    terms = model_file.terms or risk_pb2.GuaranteeTerms()
+    try:
+        if covers is not None:
+            terms.covered_loss = inputs.COVERED_LOSSES[covers.value]
+        if rate is not None:
+            terms.guarantee_rate = rate
+        if cap_eur is not None:
+            terms.cap_cents = inputs.euros_to_cents(cap_eur)
+        if deductible_eur is not None:
+            terms.deductible_cents = inputs.euros_to_cents(deductible_eur)
+    except ValueError as exc:
+        raise CliError(f"--cap-eur/--deductible-eur: {exc}", USAGE) from None
+    if not terms.covered_loss or not terms.guarantee_rate or not terms.cap_cents:
+        raise CliError(f"{file}: no guarantee terms: add a `guarantee:` block (covers, rate, "
+                       "cap_eur) or pass --covers, --rate and --cap-eur", USAGE)
+    request = risk_pb2.EvaluateProcurementGuaranteeRequest(
+        model=model_file.model, simulation=model_file.simulation, terms=terms,
+        levels=model_file.guarantee_levels)
+    connection, timeout = _connect(ctx, "agency")
+    with connection.channel() as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        answer = _call(connection, stub.EvaluateProcurementGuarantee, request, timeout,
+                       _locator(model_file.sources))
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.guarantee(answer, model_file.title)
+
+
+# ================================================================== portfolio
+
+class MethodWord(StrEnum):
+    auto = "auto"
+    monte_carlo = "monte_carlo"
+    importance_sampling = "importance_sampling"
+    semi_analytic = "semi_analytic"
+    creditriskplus = "creditriskplus"
+
+
+@command(portfolio_app, "simulate")
+def portfolio_simulate(
+    ctx: typer.Context, file: ExistingFile,
+    options_file: Annotated[Path | None, typer.Option(
+        "--options", exists=True, dir_okay=False,
+        help="YAML with fund, dependence and simulation options "
+             "(examples/fund_portfolio.yaml).")] = None,
+    capital_eur: Annotated[str | None, typer.Option(help="The fund's capital, euros.")] = None,
+    horizon_years: Annotated[int | None, typer.Option(min=1, max=30)] = None,
+    scenarios: Scenarios = None, seed: Seed = None,
+    method: Annotated[MethodWord | None, typer.Option()] = None,
+    contributions: Annotated[bool | None, typer.Option(
+        "--contributions/--no-contributions",
+        help="Euler risk contributions by guarantee, sector and branch.")] = None,
+    report_dir: ReportDir = None, as_json: JsonFlag = False,
+    quiet: Annotated[bool, typer.Option(help="No progress on stderr.")] = False,
+    detach: Annotated[bool, typer.Option(
+        help="Start it as a long-running operation on the server and print its name; "
+             "follow it with `ijh portfolio status NAME --wait` (up to about 50,000 "
+             "guarantees: one message).")] = False,
+    request_id: RequestId = None,
+) -> None:
+    """Simulate the fund's portfolio (CSV, one guarantee a row) and stream progress (default
+    role: analyst). Ctrl-C cancels the simulation on the server and exits 130."""
+    portfolio = inputs.load_portfolio_csv(file)
+    options = inputs.load_portfolio_options(options_file)
+    sim = options.simulation
+    try:
+        if capital_eur is not None:
+            options.fund.capital_cents = inputs.euros_to_cents(capital_eur)
+    except ValueError as exc:
+        raise CliError(f"--capital-eur: {exc}", USAGE) from None
+    if horizon_years is not None:
+        options.fund.horizon_years = horizon_years
+    if scenarios is not None:
+        sim.scenario_count = scenarios
+    if seed is not None:
+        sim.seed = seed
+    if method is not None:
+        sim.method = inputs.PORTFOLIO_METHODS[method.value]
+    if contributions is not None:
+        sim.include_contributions = contributions
+    if report_dir is not None and contributions is None:
+        sim.include_contributions = True
+    if not options.fund.capital_cents:
+        raise CliError("the fund's capital is missing: --capital-eur or fund.capital_eur in "
+                       "--options", USAGE)
+    if not sim.HasField("seed"):
+        sim.seed = int.from_bytes(uuid.uuid4().bytes[:7], "big")
+
+    def messages():
+        for start in range(0, len(portfolio.guarantees), CHUNK_GUARANTEES):
+            message = risk_pb2.SimulatePortfolioRequest(
+                guarantees=portfolio.guarantees[start:start + CHUNK_GUARANTEES])
+            if start == 0:
+                message.fund.CopyFrom(options.fund)
+                message.dependence.CopyFrom(options.dependence)
+                message.simulation.CopyFrom(sim)
+            yield message
+
+    def locate(proto_path: str) -> str | None:
+        found = portfolio.locate(proto_path)
+        if found:
+            return f"{file}:{found[0]}: {found[1]}"
+        if options.sources is not None and options_file is not None:
+            return _locator(options.sources)(proto_path)
+        return None
+
+    connection, timeout = _connect(ctx, "analyst")
+    if detach:
+        first = risk_pb2.SimulatePortfolioRequest(
+            fund=options.fund, dependence=options.dependence, simulation=sim,
+            guarantees=portfolio.guarantees)
+        with connection.channel() as channel:
+            stub = risk_pb2_grpc.RiskServiceStub(channel)
+            answer = _call(connection, stub.StartPortfolioSimulation,
+                           risk_pb2.StartPortfolioSimulationRequest(
+                               request_id=request_id or str(uuid.uuid4()), simulation=first),
+                           timeout, lambda path: locate(path.removeprefix("simulation.")))
+        if as_json:
+            output.print_json(answer)
+        else:
+            output.operation(answer.operation)
+            output.console.print(f"follow it: ijh portfolio status {answer.operation.name} "
+                                 "--wait")
+        return
+    result = _stream_simulation(connection, messages(), timeout, locate, quiet)
+    _show_portfolio(result, report_dir, file, options_file, as_json)
+
+
+def _show_portfolio(result: risk_pb2.PortfolioRiskResult, report_dir: Path | None,
+                    file: Path | None, options_file: Path | None, as_json: bool) -> None:
+    if report_dir is not None:
+        _portfolio_report(report_dir, file, options_file, result)
+    if as_json:
+        output.print_json(result)
+    else:
+        output.portfolio(result)
+        if report_dir is not None:
+            output.console.print(f"report: {report_dir / 'index.html'}")
+
+
+def _operation_name(name: str) -> str:
+    return name if name.startswith("operations/") else f"operations/{name}"
+
+
+@command(portfolio_app, "status")
+def portfolio_status(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="operations/ID; none: list them.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow it until it is done (Ctrl-C stops "
+                                            "following, not the operation).")] = False,
+    report_dir: ReportDir = None, as_json: JsonFlag = False,
+    quiet: Annotated[bool, typer.Option(help="No progress on stderr.")] = False,
+) -> None:
+    """A detached simulation's state, progress and, once done, its result; without NAME,
+    the recent operations (default role: analyst)."""
+    connection, timeout = _connect(ctx, "analyst")
+    with connection.channel() as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        if name is None:
+            answer = _call(connection, stub.ListOperations, risk_pb2.ListOperationsRequest(),
+                           timeout)
+            if as_json:
+                output.print_json(answer)
+            else:
+                output.operations(answer.operations)
+            return
+        request = risk_pb2.GetOperationRequest(name=_operation_name(name))
+        operation = _call(connection, stub.GetOperation, request, timeout).operation
+        try:
+            while wait and not operation.done:
+                if not quiet and operation.metadata.HasField("progress"):
+                    p = operation.metadata.progress
+                    print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
+                          f"{_progress_text(p)}  {operation.metadata.seconds_left:.0f} s left",
+                          file=sys.stderr, flush=True)
+                operation = _call(connection, stub.WaitOperation,
+                                  risk_pb2.WaitOperationRequest(name=operation.name,
+                                                                timeout_seconds=2.0),
+                                  max(timeout or 0.0, 30.0)).operation
+        except KeyboardInterrupt:
+            raise CliError(f"stopped following {operation.name}; it runs on (cancel it with "
+                           f"`ijh portfolio cancel {operation.name}`)", INTERRUPTED) from None
+    if operation.done and operation.HasField("response"):
+        if as_json:
+            output.print_json(operation)
+            if report_dir is not None:
+                _portfolio_report(report_dir, None, None, operation.response)
+        else:
+            output.operation(operation)
+            _show_portfolio(operation.response, report_dir, None, None, False)
+        return
+    if as_json:
+        output.print_json(operation)
+    else:
+        output.operation(operation)
+    if operation.done and operation.HasField("error"):
+        code = grpc.StatusCode.CANCELLED if operation.error.code == 1 else None
+        raise CliError(f"{operation.name} ended with {operation.error.message}",
+                       INTERRUPTED if code else OTHER)
+
+
+@command(portfolio_app, "cancel")
+def portfolio_cancel(ctx: typer.Context, name: str, as_json: JsonFlag = False) -> None:
+    """Ask a detached simulation to stop (default role: analyst)."""
+    connection, timeout = _connect(ctx, "analyst")
+    with connection.channel() as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        try:
+            answer = _call(connection, stub.CancelOperation,
+                           risk_pb2.CancelOperationRequest(name=_operation_name(name)), timeout)
+        except CliError as exc:
+            if "DEADLINE_EXCEEDED" in exc.message:
+                exc.message += ("\n  the cancel was delivered; the simulation stops at its next "
+                                f"chunk: check with `ijh portfolio status {_operation_name(name)}`")
+            raise
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.operation(answer.operation)
+
+
+def _progress_text(p: risk_pb2.SimulationProgress) -> str:
+    return (f"EL {output.est_eur(p.expected_loss_cents)}  "
+            f"VaR{p.level:.1%} {output.est_eur(p.value_at_risk_cents)}  "
+            f"ES{p.level:.1%} {output.est_eur(p.expected_shortfall_cents)}")
+
+
+def _stream_simulation(connection: Connection, messages, timeout, locate,
+                       quiet: bool) -> risk_pb2.PortfolioRiskResult:
+    """Run SimulatePortfolio, showing progress; Ctrl-C cancels the call (exit 130)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    live = sys.stderr.isatty() and not quiet
+    bar = Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[figures]}"), TimeElapsedColumn(),
+                   TextColumn("left"), TimeRemainingColumn(), console=output.err_console,
+                   transient=True) if live else None
+    task = None
+    result = None
+    started = time.monotonic()
+    with connection.channel() as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        call = stub.SimulatePortfolio(messages, timeout=timeout)
+        try:
+            if bar is not None:
+                bar.start()
+            for answer in call:
+                if answer.HasField("result"):
+                    result = answer.result
+                    continue
+                p = answer.progress
+                if bar is not None:
+                    if task is None:
+                        task = bar.add_task("simulate", total=p.scenarios_total, figures="")
+                    bar.update(task, completed=p.scenarios_done, figures=_progress_text(p))
+                elif not quiet:
+                    elapsed = time.monotonic() - started
+                    left = (elapsed * (p.scenarios_total - p.scenarios_done) / p.scenarios_done
+                            if p.scenarios_done else float("nan"))
+                    print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
+                          f"{_progress_text(p)}  {left:.0f} s left", file=sys.stderr,
+                          flush=True)
+        except KeyboardInterrupt:
+            call.cancel()
+            raise CliError("interrupted: the simulation was cancelled on the server",
+                           INTERRUPTED) from None
+        except grpc.RpcError as exc:
+            raise rpc_error(exc, locate, connection) from None
+        finally:
+            if bar is not None:
+                bar.stop()
+    if result is None:
+        raise CliError("the service ended the simulation without a result", OTHER)
+    return result
+
+
+def _portfolio_report(directory: Path, file: Path | None, options_file: Path | None,
+                      r: risk_pb2.PortfolioRiskResult) -> None:
+    from ijh_cli import plots, report  # matplotlib only when drawing
+
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = [plots.loss_distribution(directory / "loss_distribution.png", r),
+               plots.exhaustion(directory / "exhaustion_by_year.png", r)]
+    if r.HasField("contributions"):
+        figures.append(plots.contributions(directory / "contributions.png", r.contributions))
+    words = ["portfolio", "simulate", str(file or "PORTFOLIO.csv")]
+    if options_file is not None:
+        words += ["--options", str(options_file)]
+    words += ["--scenarios", str(r.scenario_count), "--seed", str(r.seed),
+              "--method", output.method_name(r.method).replace("unspecified", "auto")]
+    page = report.Report("Portfolio simulation of the risk fund",
+                         f"Portfolio {file.name if file else '(detached run)'}: "
+                         f"{r.guarantee_count:,} guarantees; method "
+                         f"{output.method_name(r.method)}, seed {r.seed}, "
+                         f"{r.scenario_count:,} scenarios.", figures=figures,
+                         reproduce=_reproduce(*words))
+    page.table("Headline", [
+        ("method", output.method_name(r.method)), ("seed", str(r.seed)),
+        ("scenarios", f"{r.scenario_count:,}"), ("guarantees", f"{r.guarantee_count:,}"),
+        ("capital", output.eur(r.capital_cents)),
+        ("annual fee income", output.eur(r.annual_fee_income_cents)),
+        ("expected loss", output.est_eur(r.expected_loss_cents))])
+    page.table("Tail risk", [
+        (f"VaR / ES {t.level:.1%}", f"{output.est_eur(t.value_at_risk_cents)} / "
+                                    f"{output.est_eur(t.expected_shortfall_cents)}")
+        for t in r.tail_risk])
+    page.table("Capital exhaustion by year", [
+        (f"year {i}", output.est_p(e))
+        for i, e in enumerate(r.exhaustion_probability_by_year, start=1)])
+    if r.notes:
+        page.table("Notes", [(str(i), note) for i, note in enumerate(r.notes, start=1)])
+    report.write(directory, page, output.as_dict(r))
+
+
+# ================================================================== fund, parameters
+
+@command(fund_app, "status")
+def fund_status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Capital, committed and available exposure, and exposure by sector and branch
+    (default role: analyst)."""
+    connection, timeout = _connect(ctx, "analyst")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        status = _call(connection, stub.GetFundStatus, funding_pb2.GetFundStatusRequest(),
+                       timeout)
+        exposure = _call(connection, stub.GetExposure, funding_pb2.GetExposureRequest(),
+                         timeout)
+    if as_json:
+        output.print_json({"status": status, "exposure": exposure})
+    else:
+        output.fund(status, exposure)
+
+
+class RuleSet(StrEnum):
+    ijh = "ijh"
+    fund = "fund"
+
+
+@command(params_app, "show")
+def params_show(
+    ctx: typer.Context,
+    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")]
+    = None,
+    rule_set: Annotated[RuleSet, typer.Option(help="IJH grant rules or the fund's rules.")]
+    = RuleSet.ijh,
+    as_json: JsonFlag = False,
+) -> None:
+    """The rule parameters in force on a date, with their legal references."""
+    import datetime as dt
+
+    if date is not None:
+        try:
+            dt.date.fromisoformat(date)
+        except ValueError:
+            raise CliError(f"--date {date!r}: not a date YYYY-MM-DD", USAGE) from None
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.ListParameters, funding_pb2.ListParametersRequest(
+            reference_date=date or dt.date.today().isoformat(), rule_set=rule_set.value),
+            timeout)
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.parameters(answer)
+
+
+@command(config_app, "show")
+def config_show(
+    ctx: typer.Context,
+    role_of: Annotated[str, typer.Option("--for", help="The command user whose default "
+                                                       "token to resolve.")] = "officer",
+) -> None:
+    """Print the resolved connection settings and where each came from (no secrets)."""
+    connection, _ = _connect(ctx, role_of)
+    claims = _token_claims(connection.token)
+    output.console.print(output._kv("Connection", [
+        ("gateway", f"{connection.gateway}  ({connection.origin.get('gateway')})"),
+        ("CA", f"{connection.ca_cert or 'system roots'}  "
+               f"({connection.origin.get('ca_cert', 'default')})"),
+        ("token", f"{connection.origin.get('token')}"
+                  + (f"; sub {claims.get('sub')}, role {claims.get('role')}" if claims
+                     else "")),
+        ("client certificate", str(connection.client_cert or "-"))]))
+
+
+def main() -> None:  # pragma: no cover - the console script calls app()
+    app()

@@ -1,0 +1,350 @@
+"""The ``ijh`` command as users run it: the installed script (.venv/bin/ijh) in a
+subprocess, against the real services of the session ``stack`` (TLS, demo tokens), on the
+example files. Figures are checked against hand computations; figures written to PNG are
+checked by their IHDR header against figure size x dpi."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ijh_cli.plots import PIXELS, png_size
+
+ROOT = Path(__file__).resolve().parents[2]
+IJH = Path(sys.executable).parent / "ijh"
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def cli_env(stack, tmp_path_factory) -> dict[str, str]:
+    """Environment that points ``ijh`` at the test stack: gateway, CA, and the var dir
+    whose tokens/<role>.jwt the --role default reads. HOME is empty (no user config)."""
+    home = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IJH_")}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               IJH_GATEWAY=stack.gateway.address, IJH_CA_CERT=str(stack.pki.ca),
+               IJH_VAR_DIR=str(stack.var_dir), COLUMNS="160")
+    return env
+
+
+def ijh(env: dict[str, str], *args: str, cwd: Path | None = None,
+        timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return subprocess.run([str(IJH), *args], env=env, cwd=cwd or ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def ijh_json(env, *args: str) -> dict:
+    done = ijh(env, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file(), path
+    assert png_size(path) == PIXELS, path  # 8 x 4.5 inches at 100 dpi
+
+
+# ------------------------------------------------------------------ officers: grants
+
+def test_grant_compute_matches_hand_computation(cli_env):
+    answer = ijh_json(cli_env, "grant", "compute", "examples/ijh_application.yaml")
+    # Own personnel 48,000.00 x 0.5 x 1.25 = 30,000.00 and 36,000.00 x 0.2 x 1.25 = 9,000.00;
+    # expert services 18,500.00 + 12,400.00 without VAT; travel is not an IJH cost.
+    assert answer["eligible_cents"] == str(3_000_000 + 900_000 + 1_850_000 + 1_240_000)
+    assert answer["grant_cents"] == "3495000"  # 50 % of 69,900.00, rounded down to the cent
+    assert answer["rejected_cents"] == str(471_750 + 316_200 + 120_000)
+    assert answer["reference_date"] == "2026-03-02"
+
+    explained = ijh_json(cli_env, "grant", "explain", "examples/ijh_application.yaml")
+    assert any(step["figure"] == "grant_cents" for step in explained["explanation"])
+
+
+def test_grant_tables_for_people(cli_env):
+    done = ijh(cli_env, "--role", "officer", "grant", "compute", "examples/ijh_application.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "€34,950.00" in done.stdout and "€69,900.00" in done.stdout
+
+
+# ------------------------------------------------------------------ agencies: risk
+
+
+def funnel_failure(suppliers: list[int], pass_probability: list[float]) -> float:
+    """P(no supplier passes some phase): phase k starts with min(survivors, suppliers[k]),
+    each passes independently with pass_probability[k] (services/risk README)."""
+    entering = {suppliers[0]: 1.0}
+    for k, p in enumerate(pass_probability):
+        passed: dict[int, float] = {}
+        for n, weight in entering.items():
+            for m in range(n + 1):
+                passed[m] = passed.get(m, 0.0) + weight * math.comb(n, m) * p**m * (1 - p)**(n - m)
+        cap = suppliers[k + 1] if k + 1 < len(suppliers) else None
+        entering = {}
+        for m, weight in passed.items():
+            if m > 0:
+                key = min(m, cap) if cap else m
+                entering[key] = entering.get(key, 0.0) + weight
+    return 1.0 - sum(entering.values())
+
+
+def test_pcp_estimate_figures_and_report(cli_env, tmp_path):
+    report = tmp_path / "pcp"
+    answer = ijh_json(cli_env, "risk", "estimate", "examples/pcp_procurement.yaml",
+                      "--scenarios", "8192", "--seed", "424242", "--report", str(report))
+    assert answer["seed"] == "424242"
+    assert answer["scenario_count"] == "8192"
+    for outcome in ("total_cost", "duration"):
+        q = {x["level"]: x["value"] for x in answer[outcome]["quantiles"]}
+        assert q[0.8] >= q[0.5]
+    assert answer["budget_cents"] == "230000000"  # "2 300 000.00" euros, exactly
+
+    # The file sets test_series' pass probability; the service reports the priors it used
+    # for the other two phases. The funnel 4 -> 3 -> 2 gives the failure probability.
+    defaults = {d["field"]: d["value"] for d in answer["defaults_used"]}
+    p = [float(defaults["phases[0].pass_probability"]),
+         float(defaults["phases[1].pass_probability"]), 0.75]
+    expected = funnel_failure([4, 3, 2], p)
+    got = answer["probability_of_failure"]
+    assert abs(got["value"] - expected) <= 4 * got["standard_error"] + 1e-3, (got, expected)
+
+    for name in ("cost_histogram", "cost_s_curve", "cost_tornado", "duration_histogram",
+                 "duration_s_curve", "duration_tornado"):
+        assert_png(report / f"{name}.png")
+        assert f"{name}.png" in (report / "index.html").read_text()
+    index = (report / "index.html").read_text()
+    assert "424242" in index and "8,192" in index and "phases[0].pass_probability" in index
+
+
+def test_heat_as_a_service_estimate(cli_env):
+    answer = ijh_json(cli_env, "risk", "estimate", "examples/heat_as_a_service.yaml",
+                      "--scenarios", "4096")
+    assert answer["seed"] == "70"  # the file's seed, echoed
+    assert answer["scenario_count"] == "4096"
+    assert 0.99 in [q["level"] for q in answer["total_cost"]["quantiles"]]
+    names = {s["input_name"] for s in answer["cost_sensitivity"]}
+    assert "renewable_share_below_70_percent" in names
+    # No phases in the file: the default gate, one supplier, fails with 1 - p.
+    phases = next(d["value"] for d in answer["defaults_used"] if d["field"] == "phases")
+    suppliers, p = re.search(r"\((\d+) suppliers, pass ([0-9.]+)\)", phases).groups()
+    expected = funnel_failure([int(suppliers)], [float(p)])
+    got = answer["probability_of_failure"]
+    assert abs(got["value"] - expected) <= 4 * got["standard_error"] + 1e-3
+
+
+def test_guarantee_evaluate_uses_the_files_terms(cli_env):
+    answer = ijh_json(cli_env, "guarantee", "evaluate", "examples/pcp_procurement.yaml",
+                      "--scenarios", "4096")
+    terms = answer["terms"]
+    assert terms["covered_loss"] == "COVERED_LOSS_COST_OVERRUN"
+    assert terms["cap_cents"] == "30000000" and terms["deductible_cents"] == "5000000"
+    assert 0 <= answer["expected_payout_cents"]["value"] <= 30_000_000
+    for level in answer["risk_levels"]:
+        assert level["value_at_risk_cents"]["value"] <= level["expected_shortfall_cents"][
+            "value"] + 1e-6 <= 30_000_000 + 1e-6
+
+
+# ------------------------------------------------------------------ analysts: the portfolio
+
+def test_portfolio_simulation_with_report(cli_env, tmp_path):
+    report = tmp_path / "fund"
+    done = ijh(cli_env, "portfolio", "simulate", "examples/fund_portfolio.csv",
+               "--options", "examples/fund_portfolio.yaml", "--scenarios", "4096",
+               "--seed", "99", "--report", str(report), "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["guarantee_count"] == "3000"
+    assert result["seed"] == "99" and int(result["scenario_count"]) >= 4096
+    assert result["capital_cents"] == "2500000000"
+    for tail in result["tail_risk"]:
+        assert tail["expected_shortfall_cents"]["value"] >= tail["value_at_risk_cents"]["value"]
+    years = [e["value"] for e in result["exhaustion_probability_by_year"]]
+    assert len(years) == 5 and years == sorted(years)
+    contributions = result["contributions"]
+    by_sector = sum(g["expected_shortfall_cents"]["value"] for g in contributions["by_sector"])
+    assert by_sector == pytest.approx(contributions["conditional_tail_loss_cents"], rel=1e-6)
+    assert "progress" in done.stderr  # the stream's progress, one line each when not a tty
+    for name in ("loss_distribution", "exhaustion_by_year", "contributions"):
+        assert_png(report / f"{name}.png")
+    assert "99" in (report / "index.html").read_text()
+
+
+def test_ctrl_c_cancels_the_simulation_and_exits_130(cli_env):
+    process = subprocess.Popen(
+        [str(IJH), "portfolio", "simulate", "examples/fund_portfolio.csv", "--options",
+         "examples/fund_portfolio.yaml", "--scenarios", "300000", "--no-contributions"],
+        env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline and not line.startswith("progress"):
+            line = process.stderr.readline()
+        assert line.startswith("progress"), line
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert "cancelled" in err
+
+
+def test_detached_simulation_status(cli_env):
+    started = ijh_json(cli_env, "portfolio", "simulate", "examples/fund_portfolio.csv",
+                       "--options", "examples/fund_portfolio.yaml", "--scenarios", "2048",
+                       "--no-contributions", "--detach")
+    name = started["operation"]["name"]
+    assert name.startswith("operations/")
+    done = ijh(cli_env, "portfolio", "status", name, "--wait", "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    operation = json.loads(done.stdout)
+    assert operation["done"] is True
+    assert operation["response"]["guarantee_count"] == "3000"
+
+
+def test_fund_status_and_parameters(cli_env):
+    status = ijh_json(cli_env, "fund", "status")
+    assert int(status["status"]["paid_in_capital_cents"]) > 0
+    assert "sectors" in status["exposure"]
+    params = ijh_json(cli_env, "params", "show", "--date", "2026-03-02")
+    names = {p["name"] for p in params["parameters"]}
+    assert {"grant_rate", "scoring_criteria"} <= names
+
+
+# ------------------------------------------------------------------ the application life cycle
+
+def test_application_life_cycle(cli_env):
+    created = ijh_json(cli_env, "application", "create", "examples/ijh_application.yaml")
+    name = created["application"]["name"]
+    assert created["application"]["state"] == "APPLICATION_STATE_DRAFT"
+    submitted = ijh_json(cli_env, "application", "submit", name)  # default role: agency
+    assert submitted["application"]["grant_cents"] == "3495000"
+    ijh_json(cli_env, "application", "score", name, "--scores", "examples/ijh_scores.yaml")
+    ijh_json(cli_env, "--role", "officer2", "application", "score", name,
+             "--scores", "examples/ijh_scores.yaml")
+    decided = ijh_json(cli_env, "application", "decide", name, "approve", "--reason",
+                       "passes every criterion")
+    assert decided["application"]["state"] == "APPLICATION_STATE_APPROVED"
+    shown = ijh_json(cli_env, "application", "show", name, "--history")
+    assert [h["action"] for h in shown["application"]["history"]][:2] == ["create", "submit"]
+    listed = ijh_json(cli_env, "--role", "agency", "application", "list")  # own business ID
+    assert name in [a["name"] for a in listed["applications"]]
+    other = ijh(cli_env, "--role", "agency2", "application", "show", name)
+    assert other.returncode == 4 and "PERMISSION_DENIED" in other.stderr
+
+
+# ------------------------------------------------------------------ bad input files
+
+def _edited(tmp_path: Path, example: str, old: str, new: str, name: str) -> Path:
+    text = (EXAMPLES / example).read_text()
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_missing_field_names_file_line_and_field(cli_env, tmp_path):
+    path = _edited(tmp_path, "pcp_procurement.yaml", "  - name: prototype_contracts",
+                   "  - description: no name here", "missing.yaml")
+    done = ijh(cli_env, "risk", "estimate", str(path))
+    assert done.returncode == 2
+    line = _line_of(path, "no name here")
+    assert f"{path}:{line}: cost_items[2].name: missing required field" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_wrong_type_names_file_line_and_field(cli_env, tmp_path):
+    path = _edited(tmp_path, "pcp_procurement.yaml", 'budget_eur: "2 300 000.00"',
+                   'budget_eur: "2.3 million"', "wrong_type.yaml")
+    done = ijh(cli_env, "risk", "estimate", str(path))
+    assert done.returncode == 2
+    assert f"{path}:{_line_of(path, 'budget_eur')}: budget_eur:" in done.stderr
+    assert "not an amount in euros" in done.stderr
+
+
+def test_unknown_enum_word_is_refused_before_calling(cli_env, tmp_path):
+    path = _edited(tmp_path, "heat_as_a_service.yaml", "novelty: new_in_finland",
+                   "novelty: brand_new", "unknown_novelty.yaml")
+    done = ijh(cli_env, "risk", "estimate", str(path))
+    assert done.returncode == 2
+    assert f"{path}:{_line_of(path, 'novelty:')}: novelty: unknown novelty level" in done.stderr
+
+
+def test_unknown_cost_category_refused_by_service_mapped_to_the_line(cli_env, tmp_path):
+    path = _edited(tmp_path, "ijh_application.yaml", "  - category: travel",
+                   "  - category: catering", "unknown_category.yaml")
+    done = ijh(cli_env, "grant", "compute", str(path))
+    assert done.returncode == 3  # INVALID_ARGUMENT from the service
+    line = _line_of(path, "category: catering")
+    assert f"{path}:{line}: cost_lines[4].category:" in done.stderr
+    assert "catering" in done.stderr
+
+
+def test_server_field_violation_maps_to_the_model_line(cli_env, tmp_path):
+    path = _edited(tmp_path, "pcp_procurement.yaml", 'mode: "600 000.00"',
+                   'mode: "900 000.00"', "mode_above_max.yaml")
+    done = ijh(cli_env, "risk", "estimate", str(path), "--scenarios", "100")
+    assert done.returncode == 3
+    assert re.search(rf"{re.escape(str(path))}:\d+: cost_items\[2\]\.cost", done.stderr)
+
+
+def test_broken_csv_row_names_file_line_and_column(cli_env, tmp_path):
+    lines = (EXAMPLES / "fund_portfolio.csv").read_text().splitlines()
+    lines[41] = lines[41].rsplit(",", 1)[0]  # file line 42 loses its last column
+    row = lines[99].split(",")
+    row[5] = "half"  # file line 100: guarantee_rate
+    lines[99] = ",".join(row)
+    path = tmp_path / "broken.csv"
+    path.write_text("\n".join(lines) + "\n")
+    done = ijh(cli_env, "portfolio", "simulate", str(path), "--capital-eur", "1000000")
+    assert done.returncode == 2
+    assert f"{path}:42: counterparty_kind: expected 12 columns, found 11" in done.stderr
+    assert f"{path}:100: guarantee_rate: 'half' is not a number" in done.stderr
+
+
+def test_unknown_branch_in_csv(cli_env, tmp_path):
+    lines = (EXAMPLES / "fund_portfolio.csv").read_text().splitlines()
+    row = lines[9].split(",")
+    row[10] = "XYZ"
+    lines[9] = ",".join(row)
+    path = tmp_path / "branch.csv"
+    path.write_text("\n".join(lines) + "\n")
+    done = ijh(cli_env, "portfolio", "simulate", str(path), "--capital-eur", "1000000")
+    assert done.returncode == 2
+    assert f"{path}:10: branch: unknown administrative branch 'XYZ'" in done.stderr
+
+
+# ------------------------------------------------------------------ auth and availability
+
+def test_auth_failures_exit_4(cli_env):
+    bad_token = ijh(cli_env, "--token", "not-a-jwt", "params", "show")
+    assert bad_token.returncode == 4 and "UNAUTHENTICATED" in bad_token.stderr
+    wrong_role = ijh(cli_env, "--role", "analyst", "grant", "compute",
+                     "examples/ijh_application.yaml")
+    assert wrong_role.returncode == 4 and "ROLE_NOT_ALLOWED" in wrong_role.stderr
+
+
+def test_unavailable_gateway_exits_5(cli_env):
+    from services.shared.nats_server import free_port
+
+    done = ijh(cli_env, "--gateway", f"127.0.0.1:{free_port()}", "--timeout", "3",
+               "params", "show")
+    assert done.returncode == 5
+    assert "UNAVAILABLE" in done.stderr or "DEADLINE_EXCEEDED" in done.stderr
+
+
+def test_help_documents_exit_codes(cli_env):
+    done = ijh(cli_env, "--help")
+    assert done.returncode == 0
+    assert "Exit codes" in done.stdout and "130" in done.stdout
