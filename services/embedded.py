@@ -28,8 +28,6 @@ from services.gateway.dev_pki import DevPki, ensure_dev_pki
 from services.shared.config import REPO_ROOT, load_settings
 from services.shared.nats_server import NatsServer
 
-EMBEDDED_NATS_PORT = 4322
-EMBEDDED_NATS_MONITOR_PORT = 8322
 
 
 @dataclass
@@ -145,12 +143,12 @@ def main() -> int:
     nats: NatsServer | None = None
     nats_url = os.environ.get("IJH_NATS_URL", "")
     if not nats_url:
-        nats = NatsServer(var / "nats", port=EMBEDDED_NATS_PORT,
-                          monitor_port=EMBEDDED_NATS_MONITOR_PORT)
+        nats = NatsServer(var / "nats", port=int(settings.embedded_nats_port),
+                          monitor_port=int(settings.embedded_nats_monitor_port))
         try:
             nats.start()
         except (RuntimeError, TimeoutError) as exc:
-            print(f"cannot start the embedded NATS on port {EMBEDDED_NATS_PORT}: {exc}\n"
+            print(f"cannot start the embedded NATS on port {nats.port}: {exc}\n"
                   "Is another `make run` still running? Or set IJH_NATS_URL.", file=sys.stderr)
             return 1
         nats_url = nats.url

@@ -30,6 +30,11 @@ class Settings:
     nats_url: str = _setting(
         "IJH_NATS_URL", "nats://127.0.0.1:4322",
         "NATS server with JetStream; `make run` starts an embedded one here unless set")
+    embedded_nats_port: str = _setting(
+        "IJH_EMBEDDED_NATS_PORT", "4322", "`make run`: port of the embedded NATS server")
+    embedded_nats_monitor_port: str = _setting(
+        "IJH_EMBEDDED_NATS_MONITOR_PORT", "8322",
+        "`make run`: HTTP monitoring port of the embedded NATS server")
     event_stream: str = _setting(
         "IJH_EVENT_STREAM", "IJH_EVENTS", "JetStream stream holding every `ijh.>` event")
     var_dir: str = _setting(

@@ -1,0 +1,90 @@
+"""`make run`'s launcher: everything comes up, answers, and Ctrl-C stops all of it; a
+second run starts again on the same state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
+
+from services.shared.nats_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _launch(var_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
+    env = {**os.environ,
+           "IJH_VAR_DIR": str(var_dir),
+           "IJH_GATEWAY_ADDRESS": f"127.0.0.1:{ports['gateway']}",
+           "IJH_RISK_ADDRESS": f"127.0.0.1:{ports['risk']}",
+           "IJH_FUNDING_ADDRESS": f"127.0.0.1:{ports['funding']}",
+           "IJH_EMBEDDED_NATS_PORT": str(ports["nats"]),
+           "IJH_EMBEDDED_NATS_MONITOR_PORT": str(ports["monitor"]),
+           "IJH_GATEWAY_METRICS_ADDRESS": f"127.0.0.1:{ports['metrics']}",
+           "IJH_GRACE_SECONDS": "2"}
+    env.pop("IJH_NATS_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "services.embedded"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(process: subprocess.Popen, text: str, timeout: float = 180) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"{text!r} not printed:\n{''.join(seen)}")
+
+
+def _port_free(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _grant(var_dir: Path, address: str) -> int:
+    credentials = grpc.composite_channel_credentials(
+        grpc.ssl_channel_credentials((var_dir / "dev-pki" / "ca.pem").read_bytes()),
+        grpc.access_token_call_credentials(
+            (var_dir / "tokens" / "officer.jwt").read_text().strip()))
+    request = funding_pb2.ComputeGrantRequest(
+        reference_date="2026-01-15", procurement_kind="new_product_or_service",
+        applicant=funding_pb2.Applicant(kind="contracting_authority", business_id="0201256-6"),
+        cost_lines=[funding_pb2.CostLine(category="purchased_expert_services",
+                                         amount_cents=1_000_000)])
+    with grpc.secure_channel(address, credentials) as channel:
+        return funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
+            request, timeout=30).grant_cents
+
+
+@pytest.mark.timeout(600)
+def test_make_run_starts_answers_and_ctrl_c_stops_everything_twice(tmp_path):
+    ports = {name: free_port() for name in
+             ("gateway", "risk", "funding", "nats", "monitor", "metrics")}
+    for attempt in (1, 2):
+        launcher = _launch(tmp_path, ports)
+        try:
+            banner = _wait_for(launcher, "Ctrl-C stops everything")
+            assert f"127.0.0.1:{ports['gateway']}" in banner
+            assert _grant(tmp_path, f"127.0.0.1:{ports['gateway']}") == 500_000
+            launcher.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            tail = _wait_for(launcher, "stopped.", timeout=60)
+            assert launcher.wait(timeout=30) == 0, tail
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+        for name, port in ports.items():
+            assert _port_free(port), f"run {attempt}: {name} still listening on {port}"
+    # The embedded NATS kept its JetStream store under var/ across the two runs.
+    assert (tmp_path / "nats" / "jetstream").is_dir()
