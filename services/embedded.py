@@ -29,7 +29,6 @@ from services.shared.config import REPO_ROOT, load_settings
 from services.shared.nats_server import NatsServer
 
 
-
 @dataclass
 class ServiceProcess:
     """One service (``python -m services.<module>``) as a child process."""
