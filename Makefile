@@ -38,8 +38,10 @@ breaking: $(STAMP)
 
 ## bench: the pytest-benchmark suite (files bench_*.py); ratios against in-run baselines
 bench: $(STAMP)
-	$(PY) -m pytest -o python_files='bench_*.py' -p no:randomly --benchmark-only \
-		--benchmark-columns=min,median,mean,stddev,rounds --benchmark-sort=name tests
+	mkdir -p var
+	$(PY) -m pytest -o python_files='bench_*.py' -p no:randomly --benchmark-only -s \
+		--benchmark-columns=min,median,mean,stddev,rounds --benchmark-sort=name \
+		--benchmark-json=var/bench.json tests
 
 clean:
 	rm -rf var/ .pytest_cache .benchmarks

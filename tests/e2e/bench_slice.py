@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 import pytest
 from google.protobuf import json_format
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
@@ -25,7 +24,7 @@ RISK = json_format.Parse((ROOT / "examples/procurement_risk.json").read_text(),
 
 @pytest.fixture(scope="module")
 def gateway(stack):
-    with grpc.insecure_channel(stack.gateway.address) as channel:
+    with stack.gateway_channel("officer") as channel:  # TLS and a bearer token
         yield channel
 
 
