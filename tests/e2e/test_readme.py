@@ -8,6 +8,7 @@ the gateway's address swapped for this stack's.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -86,3 +87,37 @@ def test_officer_ledger_walkthrough_runs_as_written(readme_stack):
     status = next(a for a in answers if "committed_cents" in a and "available_cents" in a)
     assert status["committed_cents"] == "50000000"
     assert status["available_cents"] == "24950000000"
+
+
+def _cli_run(script: str, stack, checkout: Path) -> str:
+    lines = [line for line in script.splitlines() if "<id>" not in line]
+    env = {**os.environ, "IJH_GATEWAY": stack.gateway.address}
+    env.pop("IJH_VAR_DIR", None)
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)],
+                            cwd=checkout, capture_output=True, text=True, timeout=600,
+                            env=env)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+    return result.stdout
+
+
+def test_officer_cli_walkthrough_runs_as_written(readme_stack):
+    stack, checkout = readme_stack
+    block = _shell_blocks(_section("Walk-throughs").split("### A funding officer")[1])[0]
+    output = _cli_run(block, stack, checkout)
+    assert "69,900.00" in output and "34,950.00" in output  # as the README's comment says
+    assert "approved" in output.lower()
+
+
+def test_agency_cli_walkthrough_runs_as_written(readme_stack):
+    stack, checkout = readme_stack
+    block = _shell_blocks(_section("Walk-throughs").split("### An agency's project manager")[1])[0]
+    _cli_run(block, stack, checkout)
+    assert (stack.var_dir / "reports" / "pcp" / "index.html").exists()
+
+
+def test_analyst_cli_walkthrough_runs_as_written(readme_stack):
+    stack, checkout = readme_stack
+    block = _shell_blocks(_section("Walk-throughs").split("### A fund analyst")[1])[0]
+    output = _cli_run(block, stack, checkout)
+    assert "operations/" in output  # --detach names the operation; status lists it
+    assert (stack.var_dir / "reports" / "fund" / "index.html").exists()
