@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint proto proto-check breaking bench venv clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt gen/buf/validate/validate_pb2.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
@@ -22,19 +22,19 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-## lint: ruff, buf lint, and a check that gen/ matches protos/
+## lint: ruff, buf lint (of a protoc-built image: see protos/generate.py), gen/ matches protos/
 lint: $(STAMP)
 	$(VENV)/bin/ruff check services ijh_cli tests protos examples
-	$(VENV)/bin/buf lint
+	$(PY) protos/generate.py --lint
 	$(PY) protos/generate.py --check
 
 ## proto: regenerate gen/ (Python code + .pyi stubs) from protos/
 proto: $(STAMP)
 	$(PY) protos/generate.py
 
-## breaking: buf breaking against the main branch
+## breaking: buf breaking against the main branch (images built by protoc, offline)
 breaking: $(STAMP)
-	$(VENV)/bin/buf breaking --against '.git#branch=main'
+	$(PY) protos/generate.py --breaking main
 
 ## bench: the pytest-benchmark suite (files bench_*.py); ratios against in-run baselines
 bench: $(STAMP)

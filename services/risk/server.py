@@ -31,16 +31,11 @@ from services.shared.server import Registration, ServiceRuntime
 log = logging.getLogger(__name__)
 
 SOURCE = "ijh/risk"
-_MODEL_FIELDS = ("kind", "novelty", "cost_items", "budget_cents", "activities", "risk_events",
-                 "correlations", "phases", "deadline_days")
 
-
-def _in_model(exc: InvalidArgument) -> InvalidArgument:
-    """The engine names fields of the model; the API nests the model under ``model``."""
-    return InvalidArgument([
-        FieldViolation(f"model.{v.field}" if v.field.split("[")[0].split(".")[0]
-                       in _MODEL_FIELDS else v.field, v.description)
-        for v in exc.violations])
+def _in_model(exc: InvalidArgument, model: risk_pb2.ProcurementModel) -> InvalidArgument:
+    """The engine names fields of its own model; answer with the request's paths."""
+    return InvalidArgument([FieldViolation(translate.api_field(model, v.field), v.description)
+                            for v in exc.violations])
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
@@ -146,7 +141,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 confidence=request.confidence or 0.8,
                 histogram_bins=request.histogram_bins or 50)
         except InvalidArgument as exc:
-            raise _in_model(exc) from exc
+            raise _in_model(exc, request.model) from exc
         self.events.publish_soon(cloud_event(
             "ijh.risk.procurement.estimated", SOURCE, f"estimates/seed-{result.seed}",
             translate.risk_estimated_event(result)))
@@ -162,7 +157,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 evaluate_guarantee, model, terms, scenarios=scenarios, seed=seed,
                 risk_levels=tuple(request.levels) or (0.95, 0.99))
         except InvalidArgument as exc:
-            raise _in_model(exc) from exc
+            raise _in_model(exc, request.model) from exc
         self.events.publish_soon(cloud_event(
             "ijh.risk.guarantee.evaluated", SOURCE, f"guarantee-evaluations/seed-{result.seed}",
             translate.guarantee_evaluated_event(result)))

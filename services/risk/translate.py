@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from enum import Enum
 
@@ -460,3 +461,52 @@ def portfolio_simulated_event(r: pf.PortfolioResult, guarantee_count: int
         exhaustion_probability=(r.exhaustion_probability_by_year[-1].value
                                 if r.exhaustion_probability_by_year else 0.0),
         cancelled=r.cancelled)
+
+
+# ---------------------------------------------------------------- field paths back to the API
+
+_SHAPE_FIELDS = {  # engine field stem -> proto field stem, per oneof shape
+    "triangular": {"minimum": "min", "mode": "mode", "maximum": "max"},
+    "pert": {"minimum": "min", "mode": "mode", "maximum": "max", "pert_shape": "shape"},
+    "uniform": {"minimum": "min", "maximum": "max"},
+    "truncated_normal": {"mean": "mean", "standard_deviation": "standard_deviation"},
+    "lognormal": {"p10": "p10", "p90": "p90"},
+}
+_DISTRIBUTION_PATH = re.compile(
+    r"^(?P<owner>.*\.(?:distribution|duration|cost_impact|delay))"
+    r"\.(?P<stem>minimum|mode|maximum|mean|standard_deviation|p10|p90|pert_shape)"
+    r"(?P<unit>_cents|_days)?$")
+
+
+def _message_at(root, path: str):
+    """The message at a dotted/indexed path such as ``cost_items[3].distribution``."""
+    node = root
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        node = getattr(node, name)
+        if index:
+            node = node[int(index.rstrip("]"))]
+    return node
+
+
+def api_field(model: risk_pb2.ProcurementModel, engine_field: str) -> str:
+    """The request path of a field the procurement engine names, e.g. the engine's
+    ``cost_items[1].distribution.minimum_cents`` is the API's
+    ``model.cost_items[1].distribution.triangular.min_cents``."""
+    root = engine_field.split("[")[0].split(".")[0]
+    if root not in {f.name for f in risk_pb2.ProcurementModel.DESCRIPTOR.fields}:
+        return engine_field
+    match = _DISTRIBUTION_PATH.match(engine_field)
+    if match:
+        try:
+            shape = _message_at(model, match["owner"]).WhichOneof("shape")
+        except (AttributeError, IndexError, ValueError):
+            shape = None
+        unit = match["unit"] or ""
+        if shape in _SHAPE_FIELDS and match["stem"] in _SHAPE_FIELDS[shape]:
+            stem = _SHAPE_FIELDS[shape][match["stem"]]
+            suffix = "" if stem == "shape" else unit
+            return f"model.{match['owner']}.{shape}.{stem}{suffix}"
+        if shape in ("fixed_cents", "fixed_days", "most_likely_cents", "most_likely_days"):
+            return f"model.{match['owner']}.{shape}"
+    return f"model.{engine_field}"

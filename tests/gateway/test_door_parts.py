@@ -21,6 +21,7 @@ from google.protobuf import (  # noqa: F401  (validate.proto's dependencies, loa
 from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from ijh.events.v1 import events_pb2
 from ijh.funding.v1 import funding_pb2
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from protovalidate._gen.buf.validate import validate_pb
@@ -133,8 +134,10 @@ def test_violations_map_to_bad_request_field_paths():
 
 
 def test_unannotated_requests_are_not_walked():
-    assert not validation.has_constraints(funding_pb2.ComputeGrantRequest.DESCRIPTOR)
-    assert validation.violations_of(funding_pb2.ComputeGrantRequest()) == []
+    # ijh.events.v1 does not import buf/validate; the public request protos now do.
+    assert not validation.has_constraints(events_pb2.GrantComputed.DESCRIPTOR)
+    assert validation.violations_of(events_pb2.GrantComputed()) == []
+    assert validation.has_constraints(funding_pb2.ComputeGrantRequest.DESCRIPTOR)
 
 
 # --- the door in process: caller metadata and validation --------------------------

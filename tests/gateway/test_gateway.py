@@ -35,6 +35,13 @@ def _grant_request() -> funding_pb2.ComputeGrantRequest:
                                          amount_cents=100_00)])
 
 
+def _estimate_request() -> risk_pb2.EstimateProcurementRiskRequest:
+    item = risk_pb2.CostItem(name="a", distribution=risk_pb2.CostDistribution(fixed_cents=1))
+    return risk_pb2.EstimateProcurementRiskRequest(
+        model=risk_pb2.ProcurementModel(cost_items=[item]),
+        simulation=risk_pb2.SimulationOptions(scenario_count=100))
+
+
 def _channel(stack, process, token_name: str | None = "officer") -> grpc.Channel:
     """Plaintext to a backend; TLS (+ a demo token) to the gateway."""
     if process is stack.gateway:
@@ -94,7 +101,7 @@ def test_one_backend_killed_the_other_still_served(nats_server, tmp_path):
         with stack.gateway_channel() as channel:
             with pytest.raises(grpc.RpcError) as failure:
                 risk_pb2_grpc.RiskServiceStub(channel).EstimateProcurementRisk(
-                    risk_pb2.EstimateProcurementRiskRequest(), timeout=20)
+                    _estimate_request(), timeout=20)  # valid: the door lets it through
             assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
             reply = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
                 _grant_request(), timeout=20)
