@@ -26,6 +26,8 @@ class Stack:
     var_dir: Path
     pki: DevPki | None = None
     metrics_address: str = ""  # the gateway's /metrics (host:port)
+    risk_metrics_address: str = ""
+    funding_metrics_address: str = ""
 
     @property
     def processes(self) -> list[ServiceProcess]:
@@ -69,6 +71,8 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
         "IJH_GRACE_SECONDS": "2",
         "IJH_BACKEND_DEADLINE_SECONDS": "5",
         "IJH_GATEWAY_METRICS_ADDRESS": metrics_address,
+        "IJH_RISK_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "IJH_FUNDING_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
         "IJH_GATEWAY_RATE_PER_SECOND": "500",
         "IJH_GATEWAY_RATE_BURST": "500",
         **pki.gateway_env(),
@@ -79,12 +83,18 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
     processes["gateway"].tls_ca = pki.ca
     processes["gateway"].tls_client = (pki.client_cert, pki.client_key)  # used under mTLS
     order = ["gateway"] if start_gateway_only else ["risk", "funding", "gateway"]
-    for name in order:
-        processes[name].start()
-    for name in order:
-        processes[name].wait_serving()
-    if not start_gateway_only:  # the gateway mirrors its backends' health every 2 s
-        for service in ("ijh.risk.v1.RiskService", "ijh.funding.v1.FundingService"):
-            processes["gateway"].wait_serving(service)
+    try:
+        for name in order:
+            processes[name].start()
+        for name in order:
+            processes[name].wait_serving()
+        if not start_gateway_only:  # the gateway mirrors its backends' health every 2 s
+            for service in ("ijh.risk.v1.RiskService", "ijh.funding.v1.FundingService"):
+                processes["gateway"].wait_serving(service)
+    except BaseException:
+        for name in reversed(order):  # a failed start leaves no process behind
+            processes[name].kill()
+        raise
     return Stack(nats, processes["risk"], processes["funding"], processes["gateway"], var_dir,
-                 pki, env["IJH_GATEWAY_METRICS_ADDRESS"])
+                 pki, env["IJH_GATEWAY_METRICS_ADDRESS"], env["IJH_RISK_METRICS_ADDRESS"],
+                 env["IJH_FUNDING_METRICS_ADDRESS"])

@@ -36,6 +36,7 @@ from services.funding.rules import grant, scoring
 from services.funding.rules.rulebook import ijh_parameters
 from services.funding.storage import OutboxRelay, Repository, make_engine, upgrade
 from services.funding.storage.repository import DECISION_TZ
+from services.shared import metrics
 from services.shared.config import Settings, client_options, load_settings
 from services.shared.errors import (
     FailedPrecondition,
@@ -402,12 +403,17 @@ def build_funding(settings: Settings) -> ServiceRuntime:
     risk = RiskServiceCheck(settings)
     ledger = Ledger(settings, events, risk)
     servicer = FundingServicer(events, ledger)
+    registry = metrics.new_registry()
+    metrics.register_event_publisher(events, registry)
+    metrics.outbox_backlog_gauge(registry).set_function(ledger.relay.backlog)
     return ServiceRuntime(
         "funding", settings.funding_address, settings,
         [Registration(funding_pb2.DESCRIPTOR.services_by_name["FundingService"].full_name,
                       funding_pb2_grpc.add_FundingServiceServicer_to_server, servicer)],
         on_start=[events.start, risk.start, ledger.start],
-        on_stop=[ledger.stop, risk.stop, events.close])
+        on_stop=[ledger.stop, risk.stop, events.close],
+        observer=metrics.CallObserver(metrics.CallMetrics("ijh_funding", registry)),
+        metrics_address=settings.funding_metrics_address, metrics_registry=registry)
 
 
 async def main() -> None:

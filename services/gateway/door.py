@@ -30,7 +30,6 @@ from prometheus_client import Counter
 from services.gateway import policy, validation
 from services.gateway.identity import Caller, TokenVerifier, Unauthenticated
 from services.gateway.proxy import CallContext, OversizedRequest
-from services.shared import grpc_errors
 
 log = logging.getLogger(__name__)
 
@@ -158,4 +157,4 @@ class Door:
                                            metadata={"method": method, **metadata})
         status = status_pb2.Status(code=code, message=message,
                                    details=[_pack(info), *(_pack(d) for d in details)])
-        await grpc_errors.abort(call.context, status)
+        await call.abort(status)

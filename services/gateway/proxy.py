@@ -9,10 +9,17 @@ unchanged. A request larger than ``max_request_bytes`` is not even parsed: the h
 see an :class:`OversizedRequest` and refuse it (and the proxy does, if no hook did).
 Only the request id and what hooks add (the caller's identity) are forwarded as
 metadata, never the caller's own metadata.
+
+Every answer carries the request id as a response header (initial metadata). On the
+unary path that header is sent while the backend works, not before the call is
+forwarded: an early, separate header write cost the caller a wakeup and the gateway a
+write and a completion on the critical path (see docs/PERFORMANCE.md, issue 7). A
+refusal (:meth:`CallContext.abort`) sends it before the error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -80,6 +87,18 @@ class CallContext:
     request_id: str
     # Metadata sent to the backend; hooks may add to it (e.g. the caller's identity).
     outgoing: list[tuple[str, str]] = field(default_factory=list)
+    headers_sent: bool = False
+
+    async def send_headers(self) -> None:
+        """Send the response headers (the request id) unless they have been sent."""
+        if not self.headers_sent:
+            self.headers_sent = True
+            await self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
+
+    async def abort(self, status: status_pb2.Status) -> None:
+        """Refuse the call with a rich status, the request id header first."""
+        await self.send_headers()
+        await grpc_errors.abort(self.context, status)
 
 
 # A hook may inspect (and refuse, by aborting) a call before it is forwarded.
@@ -124,7 +143,7 @@ class ServiceProxy(grpc.GenericRpcHandler):
                 raise NotImplementedError(f"{path}: client-only streaming is not forwarded")
             backend = self.channel.stream_stream(
                 path, request_serializer=request_class.SerializeToString,
-                response_deserializer=None)
+                response_deserializer=None, _registered_method=True)
             return grpc.stream_stream_rpc_method_handler(
                 self._forward_bidi(method, backend),
                 request_deserializer=deserialize,
@@ -132,60 +151,74 @@ class ServiceProxy(grpc.GenericRpcHandler):
         if method.server_streaming:
             backend = self.channel.unary_stream(
                 path, request_serializer=request_class.SerializeToString,
-                response_deserializer=None)
+                response_deserializer=None, _registered_method=True)
             return grpc.unary_stream_rpc_method_handler(
                 self._forward_stream(method, backend),
                 request_deserializer=deserialize,
                 response_serializer=None)
         backend = self.channel.unary_unary(
             path, request_serializer=request_class.SerializeToString,
-            response_deserializer=None)
+            response_deserializer=None, _registered_method=True)
         return grpc.unary_unary_rpc_method_handler(
             self._forward_unary(method, backend),
             request_deserializer=deserialize,
             response_serializer=None)
 
-    async def _prepare(self, method, request, context) -> tuple[float, tuple]:
+    async def _prepare(self, method, request, context) -> tuple[CallContext, float, tuple]:
         # The server's CallObserver has set the request id; a bare proxy reads it here.
         request_id = request_id_var.get() or dict(context.invocation_metadata() or ()).get(
             REQUEST_ID_KEY) or uuid.uuid4().hex
         request_id_var.set(request_id)
-        await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
         call = CallContext(method, request, context, request_id, [(REQUEST_ID_KEY, request_id)])
         for hook in self.hooks:
             result = hook(call)
             if hasattr(result, "__await__"):
                 await result
         if isinstance(request, OversizedRequest):
-            await grpc_errors.abort(context, status_pb2.Status(
+            await call.abort(status_pb2.Status(
                 code=code_pb2.RESOURCE_EXHAUSTED,
                 message=f"request of {request.size_bytes} bytes exceeds the limit of "
                         f"{self.max_request_bytes} bytes"))
         remaining = context.time_remaining()
         timeout = self.backend_deadline if remaining is None else min(
             self.backend_deadline, max(remaining, 0.0))
-        return timeout, tuple(call.outgoing)
+        return call, timeout, tuple(call.outgoing)
 
     @staticmethod
-    async def _relay_error(error: grpc.aio.AioRpcError, context) -> None:
+    async def _relay_error(error: grpc.aio.AioRpcError, call: CallContext) -> None:
         trailers = tuple((k, v) for k, v in (error.trailing_metadata() or ())
                          if k in _PASSED_TRAILERS)
         log.info("backend refused", extra={"code": error.code().name})
-        await context.abort(error.code(), error.details() or "", trailers)
+        await call.send_headers()
+        await call.context.abort(error.code(), error.details() or "", trailers)
 
     def _forward_unary(self, method, backend):
         async def forward(request, context):
-            timeout, metadata = await self._prepare(method, request, context)
+            call, timeout, metadata = await self._prepare(method, request, context)
+            reply = backend(request, timeout=timeout, metadata=metadata)
+            # The backend call starts when this coroutine next yields; the header task,
+            # queued after it, then writes the request id to the caller while the
+            # backend works (and is done long before the answer is relayed).
+            call.headers_sent = True
+            headers = asyncio.ensure_future(
+                context.send_initial_metadata(((REQUEST_ID_KEY, call.request_id),)))
             try:
-                return await backend(request, timeout=timeout, metadata=metadata)
+                response = await reply
             except grpc.aio.AioRpcError as error:
-                await self._relay_error(error, context)
+                await headers
+                await self._relay_error(error, call)
+            except BaseException:
+                headers.cancel()
+                raise
+            await headers
+            return response
         return forward
 
     def _forward_bidi(self, method, backend):
         async def forward(request_iterator, context):
             first = await anext(aiter(request_iterator), None)
-            _, metadata = await self._prepare(method, first, context)
+            call, _, metadata = await self._prepare(method, first, context)
+            await call.send_headers()
             remaining = context.time_remaining()
             timeout = STREAM_DEADLINE_SECONDS if remaining is None else min(
                 STREAM_DEADLINE_SECONDS, max(remaining, 0.0))
@@ -195,31 +228,32 @@ class ServiceProxy(grpc.GenericRpcHandler):
                     yield first
                 async for request in request_iterator:
                     if isinstance(request, OversizedRequest):
-                        await grpc_errors.abort(context, status_pb2.Status(
+                        await call.abort(status_pb2.Status(
                             code=code_pb2.RESOURCE_EXHAUSTED,
                             message=f"stream message of {request.size_bytes} bytes exceeds "
                                     f"the limit of {self.max_request_bytes} bytes"))
                     yield request
 
-            call = backend(requests(), timeout=timeout, metadata=metadata)
+            replies = backend(requests(), timeout=timeout, metadata=metadata)
             try:
-                async for reply in call:
+                async for reply in replies:
                     yield reply
             except grpc.aio.AioRpcError as error:
-                await self._relay_error(error, context)
+                await self._relay_error(error, call)
             finally:
-                call.cancel()  # the caller left: stop the backend's work too
+                replies.cancel()  # the caller left: stop the backend's work too
         return forward
 
     def _forward_stream(self, method, backend):
         async def forward(request, context):
-            timeout, metadata = await self._prepare(method, request, context)
-            call = backend(request, timeout=timeout, metadata=metadata)
+            call, timeout, metadata = await self._prepare(method, request, context)
+            await call.send_headers()
+            replies = backend(request, timeout=timeout, metadata=metadata)
             try:
-                async for reply in call:
+                async for reply in replies:
                     yield reply
             except grpc.aio.AioRpcError as error:
-                await self._relay_error(error, context)
+                await self._relay_error(error, call)
             finally:
-                call.cancel()  # the caller left: stop the backend's work too
+                replies.cancel()  # the caller left: stop the backend's work too
         return forward

@@ -21,10 +21,6 @@ from ijh.risk.v1 import risk_pb2
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-    disable_created_metrics,
 )
 
 from services.gateway.door import Door, RateLimiter
@@ -106,15 +102,10 @@ class GatewayMetrics:
 
     @classmethod
     def create(cls) -> GatewayMetrics:
-        disable_created_metrics()  # no *_created series: they double the scrape
-        registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=registry)
+        registry = metrics.new_registry()
         refusals = Counter(metrics.REFUSALS.removesuffix("_total"),
                            "Calls refused at the gateway's door, by reason", ["reason"],
                            registry=registry)
-        # Placeholder until long-running operations exist: always 0 for now.
-        metrics.operations_in_flight_gauge(registry)
         return cls(registry, metrics.CallMetrics(metrics.GATEWAY_PREFIX, registry), refusals)
 
 
@@ -147,21 +138,10 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
         for backend in backends:
             await backend.channel.close()
 
-    metrics_http = []
-
-    async def serve_metrics() -> None:
-        server = metrics.serve_metrics(settings.gateway_metrics_address,
-                                       gateway_metrics.registry)
-        if server is not None:
-            metrics_http.append(server)
-
-    async def stop_metrics() -> None:
-        for server in metrics_http:
-            await asyncio.to_thread(server.shutdown)
-            server.server_close()
-
     runtime = ServiceRuntime("gateway", settings.gateway_address, settings, registrations,
-                             on_start=[serve_metrics], on_stop=[close_channels, stop_metrics],
+                             on_stop=[close_channels],
+                             metrics_address=settings.gateway_metrics_address,
+                             metrics_registry=gateway_metrics.registry,
                              credentials=credentials,
                              observer=metrics.CallObserver(gateway_metrics.calls))
     return runtime, backends

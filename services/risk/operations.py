@@ -218,6 +218,10 @@ class OperationBook:
                                        CANCEL_WAIT_SECONDS)
         return record
 
+    def running(self) -> int:
+        """Operations started and not yet done."""
+        return sum(1 for r in self._records.values() if not r.done)
+
     async def close(self) -> None:
         """On shutdown: stop every running operation between chunks."""
         running = [r for r in self._records.values() if not r.done and r.run is not None]

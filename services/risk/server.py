@@ -20,6 +20,7 @@ from services.risk.portfolio_run import (
     check_size,
     simulation_options,
 )
+from services.shared import metrics
 from services.shared.config import Settings, load_settings
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
@@ -187,12 +188,17 @@ def build_risk(settings: Settings) -> ServiceRuntime:
     """The risk runtime (call inside the running event loop)."""
     events = EventPublisher(settings.nats_url, settings.event_stream)
     servicer = RiskServicer(settings, events)
+    registry = metrics.new_registry()
+    metrics.register_event_publisher(events, registry)
+    metrics.operations_in_flight_gauge(registry).set_function(servicer.operations.running)
     return ServiceRuntime(
         "risk", settings.risk_address, settings,
         [Registration(risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
                       risk_pb2_grpc.add_RiskServiceServicer_to_server, servicer)],
         on_start=[events.start, lambda: asyncio.to_thread(_compile_kernels)],
-        on_stop=[servicer.operations.close, events.close])
+        on_stop=[servicer.operations.close, events.close],
+        observer=metrics.CallObserver(metrics.CallMetrics("ijh_risk", registry)),
+        metrics_address=settings.risk_metrics_address, metrics_registry=registry)
 
 
 async def main() -> None:

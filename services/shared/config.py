@@ -95,6 +95,14 @@ class Settings:
     gateway_metrics_address: str = _setting(
         "IJH_GATEWAY_METRICS_ADDRESS", "127.0.0.1:9464",
         "gateway: Prometheus `/metrics` over HTTP; `0` disables")
+    risk_metrics_address: str = _setting(
+        "IJH_RISK_METRICS_ADDRESS", "127.0.0.1:9465",
+        "risk: Prometheus `/metrics` (operations in flight, event-publish failures); `0` "
+        "disables")
+    funding_metrics_address: str = _setting(
+        "IJH_FUNDING_METRICS_ADDRESS", "127.0.0.1:9466",
+        "funding: Prometheus `/metrics` (outbox backlog, event-publish failures); `0` "
+        "disables")
 
     # Typed views: the one place that parses.
     @property

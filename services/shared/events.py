@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 EVENT_SUBJECTS = ("ijh.>",)
 DUPLICATE_WINDOW_SECONDS = 120.0
+# publish_soon waits this long before publishing, so that the request's response goes
+# out first and the events of calls arriving meanwhile share one flush and one wakeup.
+COALESCE_SECONDS = 0.02
 
 
 class EventNotPublished(Exception):
@@ -34,7 +37,8 @@ class EventPublisher:
     """Connects lazily and keeps reconnecting; safe to use while NATS is down."""
 
     def __init__(self, nats_url: str, stream: str, *, subjects: tuple[str, ...] = EVENT_SUBJECTS,
-                 publish_timeout_seconds: float = 2.0, background_retry_seconds: float = 60.0):
+                 publish_timeout_seconds: float = 2.0, background_retry_seconds: float = 60.0,
+                 coalesce_seconds: float = COALESCE_SECONDS):
         self.nats_url = nats_url
         self.stream = stream
         self.subjects = list(subjects)
@@ -46,6 +50,10 @@ class EventPublisher:
         self._stream_ready = False
         self._connecting: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
+        # Events handed to publish_soon and not yet sent (see publish_soon).
+        self.coalesce_seconds = coalesce_seconds
+        self._queue: list[CloudEvent] = []
+        self._batch_due = False
 
     async def start(self) -> None:
         """Begin connecting in the background; returns at once."""
@@ -121,15 +129,40 @@ class EventPublisher:
             raise EventNotPublished(f"{type(exc).__name__}: {exc}") from exc
 
     def publish_soon(self, event: CloudEvent) -> None:
-        """Publish in the background, retrying with the same id for a bounded time."""
-        task = asyncio.create_task(self._publish_with_retry(event))
+        """Publish in the background, retrying with the same id for a bounded time.
+
+        Events are published in batches, ``coalesce_seconds`` after the first of a batch
+        was queued: the request that produced the event is answered before its event is
+        published (a JetStream round trip and an acknowledgement, on the request's own
+        event loop), and the events of concurrent calls share one write and one wakeup.
+        An event the broker does not acknowledge is retried on its own, as before."""
+        self._queue.append(event)
+        if not self._batch_due:
+            self._batch_due = True
+            self._track(self._publish_batch())
+
+    def _track(self, coroutine) -> asyncio.Task:
+        task = asyncio.create_task(coroutine)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        return task
 
-    async def _publish_with_retry(self, event: CloudEvent) -> None:
+    async def _publish_batch(self) -> None:
+        await asyncio.sleep(self.coalesce_seconds)
+        batch, self._queue, self._batch_due = self._queue, [], False
+        results = await asyncio.gather(*(self.publish(event) for event in batch),
+                                       return_exceptions=True)
+        for event, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                self._track(self._publish_with_retry(event, first_delay=True))
+
+    async def _publish_with_retry(self, event: CloudEvent, first_delay: bool = False) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.background_retry
         delay = 0.1
+        if first_delay:  # the batch's attempt failed already
+            await asyncio.sleep(delay)
+            delay *= 2
         while True:
             try:
                 await self.publish(event)

@@ -14,16 +14,28 @@ _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object; ``extra=`` fields are kept as keys."""
+    """Formats a record as one JSON object; ``extra=`` fields are kept as keys.
+
+    Every call writes an access line in each process it passes, so this is on the
+    request path: one shared encoder, the timestamp's seconds formatted once a second."""
 
     def __init__(self, service: str):
         super().__init__()
         self.service = service
+        self._encoder = json.JSONEncoder(default=str)
+        self._second = -1
+        self._second_text = ""
+
+    def _time(self, created: float, msecs: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+            self._second = second
+        return f"{self._second_text}.{int(msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": self._time(record.created, record.msecs),
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
@@ -32,12 +44,12 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and key[0] != "_":
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return self._encoder.encode(entry)
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

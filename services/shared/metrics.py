@@ -28,7 +28,11 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
     start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily
@@ -108,11 +112,11 @@ class CallObserver(grpc.aio.ServerInterceptor):
         return handler
 
     def _observe(self, method: str, behavior: Callable, quiet: bool) -> Callable:
-        observer = self
+        series = _MethodSeries(self.metrics, method, quiet)
 
         if inspect.isasyncgenfunction(behavior):
             async def observed_stream(request, context):
-                start = observer._start(method, context)
+                start = series.start(context)
                 code = "UNKNOWN"
                 try:
                     async for reply in behavior(request, context):
@@ -122,11 +126,11 @@ class CallObserver(grpc.aio.ServerInterceptor):
                     code = _code_name(context, "UNKNOWN")
                     raise
                 finally:
-                    observer._finish(method, code, start, quiet)
+                    series.finish(code, start)
             return observed_stream
 
         async def observed(request, context):
-            start = observer._start(method, context)
+            start = series.start(context)
             code = "UNKNOWN"
             try:
                 result = await behavior(request, context)
@@ -136,23 +140,42 @@ class CallObserver(grpc.aio.ServerInterceptor):
                 code = _code_name(context, "UNKNOWN")
                 raise
             finally:
-                observer._finish(method, code, start, quiet)
+                series.finish(code, start)
         return observed
 
-    def _start(self, method: str, context) -> float:
+
+class _MethodSeries:
+    """One method's request id, access line and metric series; the labelled series are
+    looked up once, not on every call (the lookups cost more than the updates)."""
+
+    def __init__(self, metrics: CallMetrics | None, method: str, quiet: bool):
+        self.metrics = metrics
+        self.method = method
+        self.level = logging.DEBUG if quiet else logging.INFO
+        self.in_flight = metrics.in_flight.labels(method) if metrics is not None else None
+        self._by_code: dict[str, tuple] = {}
+
+    def start(self, context) -> float:
         request_id_var.set(request_id_from(context))
-        if self.metrics is not None:
-            self.metrics.in_flight.labels(method).inc()
+        if self.in_flight is not None:
+            self.in_flight.inc()
         return time.perf_counter()
 
-    def _finish(self, method: str, code: str, start: float, quiet: bool) -> None:
+    def finish(self, code: str, start: float) -> None:
         seconds = time.perf_counter() - start
         if self.metrics is not None:
-            self.metrics.in_flight.labels(method).dec()
-            self.metrics.requests.labels(method, code).inc()
-            self.metrics.seconds.labels(method, code).observe(seconds)
-        log.log(logging.DEBUG if quiet else logging.INFO, "call", extra={
-            "method": method, "code": code, "duration_ms": round(seconds * 1000, 3)})
+            self.in_flight.dec()
+            series = self._by_code.get(code)
+            if series is None:
+                series = self._by_code[code] = (
+                    self.metrics.requests.labels(self.method, code),
+                    self.metrics.seconds.labels(self.method, code))
+            series[0].inc()
+            series[1].observe(seconds)
+        if log.isEnabledFor(self.level):
+            log.log(self.level, "call", extra={
+                "method": self.method, "code": code,
+                "duration_ms": round(seconds * 1000, 3)})
 
 
 def _code_name(context, default: str) -> str:
@@ -177,6 +200,16 @@ class EventPublisherCollector:
         yield CounterMetricFamily(EVENT_PUBLISH_FAILURES,
                                   "Events the publisher gave up on after retrying",
                                   value=self.publisher.failures)
+
+
+def new_registry() -> CollectorRegistry:
+    """A service's own registry with the process, platform and GC collectors (no
+    ``*_created`` series: they double the scrape)."""
+    disable_created_metrics()
+    registry = CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    return registry
 
 
 def register_event_publisher(publisher, registry: CollectorRegistry = REGISTRY) -> None:

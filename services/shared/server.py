@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.shared.config import Settings, server_options
-from services.shared.metrics import CallObserver
+from services.shared.metrics import CallObserver, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ class ServiceRuntime:
     credentials: grpc.ServerCredentials | None = None
     # Request id + access log (+ metrics when it has them); a plain one when None.
     observer: CallObserver | None = None
+    # Prometheus /metrics over HTTP for this service ("" or "0": none).
+    metrics_address: str = ""
+    metrics_registry: object | None = None  # a prometheus_client CollectorRegistry
     on_start: Sequence[Callable[[], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     server: grpc.aio.Server | None = None
@@ -58,6 +61,8 @@ class ServiceRuntime:
         """Run start hooks, bind, serve, mark every service SERVING; returns the port."""
         for hook in self.on_start:
             await hook()
+        if self.metrics_registry is not None:
+            self._metrics_http = serve_metrics(self.metrics_address, self.metrics_registry)
         observer = self.observer or CallObserver()
         self.server = grpc.aio.server(
             interceptors=[observer, *self.interceptors], options=server_options(self.settings))
@@ -100,6 +105,9 @@ class ServiceRuntime:
                 await hook()
             except Exception:
                 log.exception("shutdown hook failed")
+        if getattr(self, "_metrics_http", None) is not None:
+            await asyncio.to_thread(self._metrics_http.shutdown)
+            self._metrics_http.server_close()
         self.server = None
         log.info("stopped")
 

@@ -28,6 +28,8 @@ def _launch(var_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
            "IJH_EMBEDDED_NATS_PORT": str(ports["nats"]),
            "IJH_EMBEDDED_NATS_MONITOR_PORT": str(ports["monitor"]),
            "IJH_GATEWAY_METRICS_ADDRESS": f"127.0.0.1:{ports['metrics']}",
+           "IJH_RISK_METRICS_ADDRESS": f"127.0.0.1:{ports['risk_metrics']}",
+           "IJH_FUNDING_METRICS_ADDRESS": f"127.0.0.1:{ports['funding_metrics']}",
            "IJH_GRACE_SECONDS": "2"}
     env.pop("IJH_NATS_URL", None)
     return subprocess.Popen([sys.executable, "-m", "services.embedded"], cwd=ROOT, env=env,
@@ -71,7 +73,8 @@ def _grant(var_dir: Path, address: str) -> int:
 @pytest.mark.timeout(600)
 def test_make_run_starts_answers_and_ctrl_c_stops_everything_twice(tmp_path):
     ports = {name: free_port() for name in
-             ("gateway", "risk", "funding", "nats", "monitor", "metrics")}
+             ("gateway", "risk", "funding", "nats", "monitor", "metrics", "risk_metrics",
+              "funding_metrics")}
     for attempt in (1, 2):
         launcher = _launch(tmp_path, ports)
         try:

@@ -64,12 +64,14 @@ class OutboxRelay:
         """Up to ``batch_size`` unsent events, oldest first."""
         return await asyncio.to_thread(self._pending)
 
+    def backlog(self) -> int:
+        """Events stored and not yet published (blocking: a database query)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.outbox)
+                                    .where(t.outbox.c.sent_at.is_(None))).scalar_one())
+
     async def pending_count(self) -> int:
-        def count() -> int:
-            with self.engine.connect() as conn:
-                return int(conn.execute(select(func.count()).select_from(t.outbox)
-                                        .where(t.outbox.c.sent_at.is_(None))).scalar_one())
-        return await asyncio.to_thread(count)
+        return await asyncio.to_thread(self.backlog)
 
     async def run_once(self) -> int:
         """Publish pending events in order until none are left or one fails.

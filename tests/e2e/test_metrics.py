@@ -1,0 +1,89 @@
+"""Each backend's Prometheus endpoint: the series the operators need, moving with work."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+
+from ijh.funding.v1 import funding_pb2 as f
+from ijh.funding.v1 import funding_pb2_grpc
+from ijh.risk.v1 import risk_pb2 as r
+from ijh.risk.v1 import risk_pb2_grpc
+
+from services.shared.nats_server import NatsServer
+from tests.stack import start_stack
+
+
+def _scrape(address: str) -> str:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+        return answer.read().decode()
+
+
+def _value(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f"{name} ") or line.startswith(f"{name}{{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not exposed")
+
+
+def _until(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+def test_risk_exposes_operations_in_flight(stack):
+    assert _value(_scrape(stack.risk_metrics_address), "ijh_event_publish_failures_total") == 0
+    simulation = r.SimulatePortfolioRequest(
+        fund=r.FundTerms(capital_cents=10**12, horizon_years=1),
+        simulation=r.PortfolioSimulationOptions(scenario_count=2000 * 1024, seed=1,
+                                                method=r.PORTFOLIO_METHOD_MONTE_CARLO))
+    simulation.guarantees.extend(
+        r.Guarantee(exposure_cents=1_000_000, probability_of_default=0.01,
+                    loss_given_default=0.5, sector="s", branch="VM",
+                    counterparty_kind=r.COUNTERPARTY_KIND_COMPANY, factor_loadings=[0.3])
+        for _ in range(3000))
+    with stack.gateway_channel("analyst") as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        started = stub.StartPortfolioSimulation(r.StartPortfolioSimulationRequest(
+            request_id=uuid.uuid4().hex, simulation=simulation), timeout=30).operation
+        _until(lambda: _value(_scrape(stack.risk_metrics_address),
+                              "ijh_operations_in_flight") >= 1)
+        stub.CancelOperation(r.CancelOperationRequest(name=started.name), timeout=30)
+    _until(lambda: _value(_scrape(stack.risk_metrics_address),
+                          "ijh_operations_in_flight") == 0)
+    text = _scrape(stack.risk_metrics_address)
+    assert 'ijh_risk_requests_total{code="OK",method="/ijh.risk.v1.RiskService/' \
+           'StartPortfolioSimulation"}' in text
+
+
+def test_funding_outbox_backlog_rises_while_nats_is_down_and_drains(tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    stack = start_stack(nats, tmp_path / "var")
+    try:
+        address = stack.funding_metrics_address
+        assert _value(_scrape(address), "ijh_outbox_backlog") == 0
+        nats.stop()
+        with stack.gateway_channel("company") as channel:
+            funding_pb2_grpc.FundingServiceStub(channel).CreateApplication(
+                f.CreateApplicationRequest(
+                    request_id=uuid.uuid4().hex,
+                    kind=f.APPLICATION_KIND_GUARANTEE, title="Metrics check",
+                    applicant=f.Applicant(kind="company", business_id="1234567-1",
+                                          name="Oy Pilotti Ab"),
+                    sector="energy", branch="TEM",
+                    guarantee=f.GuaranteeTerms(amount_cents=100_000_00, guarantee_rate="0.5",
+                                               cap_cents=60_000_00, fee_rate="0.01",
+                                               term_months=12, rating_class="BBB")),
+                timeout=30)
+        assert _value(_scrape(address), "ijh_outbox_backlog") >= 1  # NATS down: kept
+        nats.restart()
+        _until(lambda: _value(_scrape(address), "ijh_outbox_backlog") == 0)
+    finally:
+        stack.stop()
+        nats.stop()
