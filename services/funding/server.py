@@ -190,6 +190,7 @@ class Ledger:
         self.rules = RulesCore()
         self.relay = OutboxRelay(self.engine, events.publish,
                                  max_backoff_s=RELAY_MAX_BACKOFF_SECONDS)
+        events.on_reconnected.append(self.relay.notify)  # NATS back: drain at once
         self.repository = Repository(self.engine, ijh_rules=self.rules, incremental_risk=risk,
                                      after_commit=self._after_commit)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import nats
 from nats.js import api
@@ -42,6 +43,8 @@ class EventPublisher:
         self.nats_url = nats_url
         self.stream = stream
         self.subjects = list(subjects)
+        # Called (on the event loop) when the broker is back, e.g. to wake an outbox.
+        self.on_reconnected: list[Callable[[], None]] = []
         self.publish_timeout = publish_timeout_seconds
         self.background_retry = background_retry_seconds
         self.failures = 0  # events given up on; exported as a metric by the servers
@@ -66,7 +69,8 @@ class EventPublisher:
                 self._nc = await nats.connect(
                     servers=[self.nats_url], connect_timeout=2, reconnect_time_wait=0.5,
                     max_reconnect_attempts=-1, allow_reconnect=True,
-                    error_cb=self._on_error, disconnected_cb=self._on_disconnected)
+                    error_cb=self._on_error, disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected)
                 self._js = self._nc.jetstream()
                 log.info("connected to NATS", extra={"nats_url": self.nats_url})
             except Exception as exc:  # broker not up yet: keep trying
@@ -81,6 +85,11 @@ class EventPublisher:
     async def _on_disconnected(self) -> None:
         self._stream_ready = False
         log.warning("disconnected from NATS")
+
+    async def _on_reconnected(self) -> None:
+        log.info("reconnected to NATS")
+        for callback in self.on_reconnected:
+            callback()
 
     async def connected(self, timeout_seconds: float) -> bool:
         """Wait up to ``timeout_seconds`` for a connection with the stream in place."""
