@@ -175,6 +175,9 @@ def fund(status: funding_pb2.GetFundStatusResponse,
     for figure in status.risk_figures:
         console.print(f"{figure.measure}: {eur(figure.value_cents)} ± "
                       f"{eur(figure.standard_error_cents)} (seed {figure.seed})")
+    if status.risk_figures:
+        console.print(f"P(capital exhausted): {status.exhaustion_probability:.3%} ± "
+                      f"{status.exhaustion_probability_standard_error:.3%}")
     if exposure is None:
         return
     for title, groups in (("sector", exposure.sectors), ("branch", exposure.branches)):

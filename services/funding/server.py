@@ -18,7 +18,7 @@ from datetime import date, datetime
 
 import grpc
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
-from ijh.risk.v1 import risk_pb2_grpc
+from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.funding import translate
 from services.funding.ledger import (
@@ -152,6 +152,31 @@ class RiskServiceCheck:
     async def _evaluate(self, request):
         return await self.stub.EvaluateIncrementalRisk(request, timeout=self.deadline)
 
+    async def headline_figures(self, portfolio: Sequence[PortfolioRow], capital_cents: int
+                               ) -> risk_pb2.PortfolioRiskResult | None:
+        """The committed portfolio's simulation under the fund's risk model, or None when
+        nothing is committed or the risk service cannot answer: the status of the fund
+        must not depend on the risk service being up."""
+        if not portfolio or self.stub is None:
+            return None
+        try:
+            on = _today()
+            model = fund_parameter_set().at(on).get("risk.model").value
+            _, level = translate.risk_measure(fund_rules_on(on).risk_measure)
+            request = translate.portfolio_request(portfolio, model, capital_cents, level)
+
+            async def requests():
+                yield request
+
+            result = None
+            async for reply in self.stub.SimulatePortfolio(requests(), timeout=self.deadline):
+                if reply.HasField("result"):
+                    result = reply.result
+            return result
+        except Exception as exc:  # the figures are informative; the status stands without
+            log.warning("fund risk figures unavailable", extra={"error": str(exc)})
+            return None
+
     def __call__(self, portfolio: Sequence[PortfolioRow], candidate: PortfolioRow
                  ) -> RiskFigures:
         if self.loop is None or self.stub is None:
@@ -188,6 +213,7 @@ class Ledger:
             settings.var_path.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.ledger_url)
         self.rules = RulesCore()
+        self.risk = risk
         self.relay = OutboxRelay(self.engine, events.publish,
                                  max_backoff_s=RELAY_MAX_BACKOFF_SECONDS)
         events.on_reconnected.append(self.relay.notify)  # NATS back: drain at once
@@ -387,7 +413,18 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     async def GetFundStatus(self, request, context):
         self._fund_reader(context)
         status = await asyncio.to_thread(self.repository.fund_status)
-        return translate.fund_status_response(status)
+        portfolio = await asyncio.to_thread(self.repository.committed_portfolio)
+        response = translate.fund_status_response(status)
+        risk = self.ledger.risk
+        result = await risk.headline_figures(portfolio, status.capital_cents) if risk else None
+        if result is not None:
+            response.risk_figures.extend(translate.headline_figures(
+                result, fund_rules_on(_today()).risk_measure))
+            if result.exhaustion_probability_by_year:
+                exhaustion = result.exhaustion_probability_by_year[-1]
+                response.exhaustion_probability = exhaustion.value
+                response.exhaustion_probability_standard_error = exhaustion.standard_error
+        return response
 
     @translate_errors
     async def GetExposure(self, request, context):

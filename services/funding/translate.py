@@ -411,6 +411,38 @@ def incremental_risk_request(portfolio: Sequence[ledger.PortfolioRow],
             levels=[level]))
 
 
+def portfolio_request(portfolio: Sequence[ledger.PortfolioRow], model: Mapping,
+                      capital_cents: int, level: float) -> risk_pb2.SimulatePortfolioRequest:
+    """The committed portfolio as one SimulatePortfolio message, under the risk model."""
+    return risk_pb2.SimulatePortfolioRequest(
+        fund=risk_pb2.FundTerms(capital_cents=capital_cents,
+                                horizon_years=int(model["horizon_years"])),
+        dependence=risk_pb2.Dependence(copula=risk_pb2.COPULA_GAUSSIAN),
+        simulation=risk_pb2.PortfolioSimulationOptions(
+            scenario_count=int(model["scenario_count"]), seed=int(model["seed"]),
+            levels=[level]),
+        guarantees=[risk_guarantee(r, model) for r in portfolio])
+
+
+def headline_figures(result: risk_pb2.PortfolioRiskResult, measure: str
+                     ) -> list[funding_pb2.FundRiskFigure]:
+    """EL, VaR and ES at the measure's level."""
+    _, level = risk_measure(measure)
+    tail = min(result.tail_risk, key=lambda t: abs(t.level - level))
+    label = f"{level * 100:g}"
+    now = timestamp_pb2.Timestamp()
+    now.GetCurrentTime()
+
+    def figure(name: str, estimate) -> funding_pb2.FundRiskFigure:
+        return funding_pb2.FundRiskFigure(
+            measure=name, value_cents=estimate.value,
+            standard_error_cents=estimate.standard_error, seed=result.seed, compute_time=now)
+
+    return [figure("EL", result.expected_loss_cents),
+            figure(f"VaR{label}", tail.value_at_risk_cents),
+            figure(f"ES{label}", tail.expected_shortfall_cents)]
+
+
 def risk_figures(response: risk_pb2.EvaluateIncrementalRiskResponse, measure: str
                  ) -> ledger.RiskFigures:
     """The figure the risk-appetite rule checks, rounded up to the cent (prudent)."""

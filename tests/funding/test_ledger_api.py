@@ -131,6 +131,14 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
     assert status.claims_paid_cents == 100_000_00
     assert status.capital_cents == status.paid_in_capital_cents - 100_000_00
     assert status.committed_cents == 3 * 500_000_00 - 2 * 500_000_00  # g3 only (per module)
+    # Headline risk of the committed portfolio under the fund's risk model (the dated
+    # parameter risk.model: BBB one-year PD 0.16 %, LGD 45 %): EL = PD x LGD x exposure.
+    figures = {fig.measure: fig for fig in status.risk_figures}
+    assert set(figures) == {"EL", "VaR99.9", "ES99.9"}
+    assert 0 <= status.exhaustion_probability < 0.01  # one BBB guarantee vs the capital
+    assert figures["EL"].value_cents == pytest.approx(0.0016 * 0.45 * 500_000_00, rel=1e-6)
+    assert figures["ES99.9"].value_cents >= figures["VaR99.9"].value_cents >= 0
+    assert figures["EL"].seed == 20180101
     exposure = await ledger.call("GetExposure", f.GetExposureRequest(), OFFICER_A)
     assert {(e.key, e.committed_cents) for e in exposure.sectors} >= {("energy", 500_000_00)}
     assert exposure.rules_version == status.rules_version

@@ -441,6 +441,24 @@ class Repository:
             history = self._aid_history(conn, business_id)
         return assess_de_minimis(business_id, on, 0, history, rules.de_minimis)
 
+    @staticmethod
+    def _committed_rows(conn) -> list[PortfolioRow]:
+        """The guarantees the fund is committed to (approved or active), by id."""
+        a = t.applications.c
+        committed = (a.kind == ApplicationKind.GUARANTEE.value) & \
+            a.state.in_([s.value for s in COMMITTED_STATES])
+        rows = conn.execute(select(a.id, a.business_id, a.beneficiary_kind, a.sector, a.branch,
+                                   a.exposure_cents, a.term_months, a.rating_class)
+                            .where(committed).order_by(a.id)).all()
+        return [PortfolioRow(int(r.id), r.business_id, BeneficiaryKind(r.beneficiary_kind),
+                             r.sector, r.branch, int(r.exposure_cents), int(r.term_months),
+                             r.rating_class or "") for r in rows]
+
+    def committed_portfolio(self) -> list[PortfolioRow]:
+        """The fund's committed guarantees as the risk model sees them (a read)."""
+        with self.engine.connect() as conn:
+            return self._committed_rows(conn)
+
     def fund_status(self) -> FundStatus:
         """Capital, committed, available capacity and claims paid, under today's rules.
         ``available_cents`` is never negative (0 when claims pushed capacity below the
@@ -493,15 +511,7 @@ class Repository:
         assert app.guarantee is not None
         fund_row = self._lock_fund(conn)
         self._lock_beneficiary(conn, app.beneficiary.business_id)
-        a = t.applications.c
-        committed = (a.kind == ApplicationKind.GUARANTEE.value) & \
-            a.state.in_([s.value for s in COMMITTED_STATES])
-        rows = conn.execute(select(a.id, a.business_id, a.beneficiary_kind, a.sector, a.branch,
-                                   a.exposure_cents, a.term_months, a.rating_class)
-                            .where(committed).order_by(a.id)).all()
-        portfolio = [PortfolioRow(int(r.id), r.business_id, BeneficiaryKind(r.beneficiary_kind),
-                                  r.sector, r.branch, int(r.exposure_cents), int(r.term_months),
-                                  r.rating_class or "") for r in rows]
+        portfolio = self._committed_rows(conn)
         candidate = PortfolioRow(app.id, app.beneficiary.business_id, app.beneficiary.kind,
                                  app.sector, app.branch.value, app.exposure_cents,
                                  app.guarantee.term_months, app.guarantee.rating_class)
