@@ -17,7 +17,7 @@ from ijh.risk.v1 import risk_pb2
 
 from services.risk import translate
 from services.risk.engine import portfolio as pf
-from services.shared.errors import Collector, FieldViolation, InvalidArgument, ResourceExhausted
+from services.shared.errors import Collector, FieldViolation, InvalidArgument
 
 PROGRESS_UPDATES = 20  # progress reports per simulation, about
 
@@ -48,10 +48,13 @@ def simulation_options(options: risk_pb2.PortfolioSimulationOptions, limits: Por
     return scenarios, seed, translate.portfolio_method(options.method), tuple(sorted(levels))
 
 
-def check_size(count: int, limits: PortfolioLimits) -> None:
+def check_size(count: int, limits: PortfolioLimits, field: str = "guarantees") -> None:
+    """Refuse a portfolio above the bound, naming the first row beyond it."""
     if count > limits.max_guarantees:
-        raise ResourceExhausted(f"portfolio above the bound of {limits.max_guarantees:,} "
-                                "guarantees per simulation")
+        raise InvalidArgument(FieldViolation(
+            f"{field}[{limits.max_guarantees}]",
+            f"the portfolio is above the bound of {limits.max_guarantees:,} guarantees per "
+            "simulation; send a smaller portfolio"))
 
 
 class _Finished:

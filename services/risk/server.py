@@ -101,7 +101,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
     @translate_errors
     async def EvaluateIncrementalRisk(self, request, context):
-        check_size(len(request.portfolio), self.limits)
+        check_size(len(request.portfolio), self.limits, field="portfolio")
         scenarios, seed, method, levels = simulation_options(request.simulation, self.limits)
         if method in ("auto", "semi_analytic", "creditriskplus"):
             method = "importance_sampling"  # common random numbers need a simulation
