@@ -37,6 +37,7 @@ from services.funding.rules.rulebook import ijh_parameters
 from services.funding.storage import OutboxRelay, Repository, make_engine, upgrade
 from services.funding.storage.repository import DECISION_TZ
 from services.shared import metrics
+from services.shared.caller import BUSINESS_ID_KEY, ROLE_KEY, SUBJECT_KEY, caller_metadata
 from services.shared.config import Settings, client_options, load_settings
 from services.shared.errors import (
     FailedPrecondition,
@@ -55,9 +56,6 @@ from services.shared.server import Registration, ServiceRuntime
 log = logging.getLogger(__name__)
 
 SOURCE = "ijh/funding"
-CALLER_SUBJECT = "x-ijh-caller-subject"
-CALLER_ROLE = "x-ijh-caller-role"
-CALLER_BUSINESS_ID = "x-ijh-caller-business-id"
 #: The gateway's roles -> the ledger's. Analysts and admins read only.
 LEDGER_ROLES = {"agency": Role.APPLICANT, "officer": Role.OFFICER}
 READ_ROLES = frozenset({"agency", "officer", "analyst", "admin"})
@@ -95,10 +93,9 @@ class Caller:
 
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:
     """The caller from the gateway's metadata, or Unauthenticated."""
-    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    subject = metadata.get(CALLER_SUBJECT, "").strip()
-    role = metadata.get(CALLER_ROLE, "").strip()
-    business_id = metadata.get(CALLER_BUSINESS_ID, "").strip()
+    metadata = caller_metadata(context)
+    subject, role = metadata[SUBJECT_KEY], metadata[ROLE_KEY]
+    business_id = metadata[BUSINESS_ID_KEY]
     if not subject or role not in READ_ROLES or (role == "agency" and not business_id):
         raise Unauthenticated(
             "no caller identity (x-ijh-caller-subject, x-ijh-caller-role and, for agencies, "

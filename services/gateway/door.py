@@ -30,13 +30,11 @@ from prometheus_client import Counter
 from services.gateway import policy, validation
 from services.gateway.identity import Caller, TokenVerifier, Unauthenticated
 from services.gateway.proxy import CallContext, OversizedRequest
+from services.shared import caller as caller_keys
 
 log = logging.getLogger(__name__)
 
 DOMAIN = "ijh"
-CALLER_SUBJECT_KEY = "x-ijh-caller-subject"
-CALLER_ROLE_KEY = "x-ijh-caller-role"
-CALLER_BUSINESS_ID_KEY = "x-ijh-caller-business-id"
 _BEARER = "bearer "
 
 
@@ -123,10 +121,10 @@ class Door:
             await self._refuse(call, caller, code_pb2.INVALID_ARGUMENT, "INVALID_REQUEST",
                                f"{len(violations)} field(s) break the API's rules", {},
                                [validation.bad_request(violations)])
-        call.outgoing.append((CALLER_SUBJECT_KEY, caller.subject))
-        call.outgoing.append((CALLER_ROLE_KEY, caller.role.value))
+        call.outgoing.append((caller_keys.SUBJECT_KEY, caller.subject))
+        call.outgoing.append((caller_keys.ROLE_KEY, caller.role.value))
         if caller.business_id:
-            call.outgoing.append((CALLER_BUSINESS_ID_KEY, caller.business_id))
+            call.outgoing.append((caller_keys.BUSINESS_ID_KEY, caller.business_id))
 
     async def _authenticate(self, call: CallContext) -> Caller:
         header = ""

@@ -175,14 +175,25 @@ class ServiceProxy(grpc.GenericRpcHandler):
             if hasattr(result, "__await__"):
                 await result
         if isinstance(request, OversizedRequest):
-            await call.abort(status_pb2.Status(
-                code=code_pb2.RESOURCE_EXHAUSTED,
-                message=f"request of {request.size_bytes} bytes exceeds the limit of "
-                        f"{self.max_request_bytes} bytes"))
-        remaining = context.time_remaining()
-        timeout = self.backend_deadline if remaining is None else min(
-            self.backend_deadline, max(remaining, 0.0))
-        return call, timeout, tuple(call.outgoing)
+            await call.abort(self._too_large(request))
+        return call, _deadline(context, self.backend_deadline), tuple(call.outgoing)
+
+    def _too_large(self, request: OversizedRequest) -> status_pb2.Status:
+        return status_pb2.Status(
+            code=code_pb2.RESOURCE_EXHAUSTED,
+            message=f"request of {request.size_bytes} bytes exceeds the limit of "
+                    f"{self.max_request_bytes} bytes")
+
+    async def _relay_replies(self, replies, call: CallContext):
+        """Yield a backend stream's replies; relay its error; stop it when the caller
+        leaves."""
+        try:
+            async for reply in replies:
+                yield reply
+        except grpc.aio.AioRpcError as error:
+            await self._relay_error(error, call)
+        finally:
+            replies.cancel()
 
     @staticmethod
     async def _relay_error(error: grpc.aio.AioRpcError, call: CallContext) -> None:
@@ -219,41 +230,32 @@ class ServiceProxy(grpc.GenericRpcHandler):
             first = await anext(aiter(request_iterator), None)
             call, _, metadata = await self._prepare(method, first, context)
             await call.send_headers()
-            remaining = context.time_remaining()
-            timeout = STREAM_DEADLINE_SECONDS if remaining is None else min(
-                STREAM_DEADLINE_SECONDS, max(remaining, 0.0))
 
             async def requests():
                 if first is not None:
                     yield first
                 async for request in request_iterator:
                     if isinstance(request, OversizedRequest):
-                        await call.abort(status_pb2.Status(
-                            code=code_pb2.RESOURCE_EXHAUSTED,
-                            message=f"stream message of {request.size_bytes} bytes exceeds "
-                                    f"the limit of {self.max_request_bytes} bytes"))
+                        await call.abort(self._too_large(request))
                     yield request
 
-            replies = backend(requests(), timeout=timeout, metadata=metadata)
-            try:
-                async for reply in replies:
-                    yield reply
-            except grpc.aio.AioRpcError as error:
-                await self._relay_error(error, call)
-            finally:
-                replies.cancel()  # the caller left: stop the backend's work too
+            replies = backend(requests(), timeout=_deadline(context, STREAM_DEADLINE_SECONDS),
+                              metadata=metadata)
+            async for reply in self._relay_replies(replies, call):
+                yield reply
         return forward
 
     def _forward_stream(self, method, backend):
         async def forward(request, context):
             call, timeout, metadata = await self._prepare(method, request, context)
             await call.send_headers()
-            replies = backend(request, timeout=timeout, metadata=metadata)
-            try:
-                async for reply in replies:
-                    yield reply
-            except grpc.aio.AioRpcError as error:
-                await self._relay_error(error, call)
-            finally:
-                replies.cancel()  # the caller left: stop the backend's work too
+            async for reply in self._relay_replies(
+                    backend(request, timeout=timeout, metadata=metadata), call):
+                yield reply
         return forward
+
+
+def _deadline(context, cap_seconds: float) -> float:
+    """The backend call's timeout: the caller's remaining time, at most ``cap_seconds``."""
+    remaining = context.time_remaining()
+    return cap_seconds if remaining is None else min(cap_seconds, max(remaining, 0.0))

@@ -26,6 +26,7 @@ from ijh.risk.v1 import risk_pb2
 
 from services.risk import translate
 from services.risk.portfolio_run import PortfolioRun
+from services.shared.caller import SUBJECT_KEY, caller_metadata
 from services.shared.errors import DomainError, FieldViolation, InvalidArgument, NotFound
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
@@ -36,12 +37,11 @@ log = logging.getLogger(__name__)
 SOURCE = "ijh/risk"
 MAX_WAIT_SECONDS = 60.0
 CANCEL_WAIT_SECONDS = 2.0
-CALLER_SUBJECT_KEY = "x-ijh-caller-subject"
 
 
 def caller_subject(context: grpc.aio.ServicerContext) -> str:
     """The caller's subject as the gateway passed it (empty when called directly)."""
-    return dict(context.invocation_metadata() or ()).get(CALLER_SUBJECT_KEY, "")
+    return caller_metadata(context)[SUBJECT_KEY]
 
 
 def _now() -> str:

@@ -144,7 +144,7 @@ class EventPublisher:
         was queued: the request that produced the event is answered before its event is
         published (a JetStream round trip and an acknowledgement, on the request's own
         event loop), and the events of concurrent calls share one write and one wakeup.
-        An event the broker does not acknowledge is retried on its own, as before."""
+        An event the broker does not acknowledge is retried on its own."""
         self._queue.append(event)
         if not self._batch_due:
             self._batch_due = True
@@ -163,15 +163,15 @@ class EventPublisher:
                                        return_exceptions=True)
         for event, result in zip(batch, results, strict=True):
             if isinstance(result, Exception):
-                self._track(self._publish_with_retry(event, first_delay=True))
+                self._track(self._publish_with_retry(event))
 
-    async def _publish_with_retry(self, event: CloudEvent, first_delay: bool = False) -> None:
+    async def _publish_with_retry(self, event: CloudEvent) -> None:
+        """Retry an event its batch failed to publish, backing off, for a bounded time."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.background_retry
         delay = 0.1
-        if first_delay:  # the batch's attempt failed already
-            await asyncio.sleep(delay)
-            delay *= 2
+        await asyncio.sleep(delay)  # the batch's attempt has just failed
+        delay *= 2
         while True:
             try:
                 await self.publish(event)
