@@ -16,6 +16,7 @@ One name per concept, defined here so the gateway and the backends agree:
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -162,7 +163,14 @@ class _MethodSeries:
         return time.perf_counter()
 
     def finish(self, code: str, start: float) -> None:
+        """Record the call on the loop's next turn. This runs before grpc sends the reply;
+        deferred, the access line and metric updates run once the reply is on its way
+        instead of on the caller's critical path (call_soon keeps the request id's
+        context). The duration is taken now."""
         seconds = time.perf_counter() - start
+        asyncio.get_running_loop().call_soon(self._record, code, seconds)
+
+    def _record(self, code: str, seconds: float) -> None:
         if self.metrics is not None:
             self.in_flight.dec()
             series = self._by_code.get(code)

@@ -306,7 +306,16 @@ def test_metrics_expose_the_series_and_move_with_calls(stack, channel):
     _call(channel, method, stack.token("officer"))
     with pytest.raises(grpc.RpcError):
         _call(channel, method, stack.token("analyst"))
-    after = _scrape(stack.metrics_address)
+    # A call is recorded on the gateway loop's turn after its reply is sent.
+    deadline = time.monotonic() + 5
+    while True:
+        after = _scrape(stack.metrics_address)
+        if (_sample(after, "ijh_gateway_requests_total", method=method,
+                    code="PERMISSION_DENIED")  # the last call
+                > _sample(before, "ijh_gateway_requests_total", method=method,
+                          code="PERMISSION_DENIED") or time.monotonic() > deadline):
+            break
+        time.sleep(0.02)
     for series in ("ijh_gateway_requests_total", "ijh_gateway_request_seconds_bucket",
                    "ijh_gateway_in_flight", "ijh_gateway_refusals_total"):
         assert series in after, series
