@@ -1,0 +1,47 @@
+"""The floor under the gateway's cost: a bare grpc.aio hop that forwards every unary call's
+bytes to one backend, with no TLS, token, checks, metrics or logs. The door bench runs it
+beside the gateway so that what the hop itself costs on this machine, and what the door
+adds on top of it, are measured in the same run.
+
+Run: ``python -m tests.gateway.bare_hop LISTEN_ADDRESS BACKEND_ADDRESS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import grpc
+
+
+class BareHop(grpc.GenericRpcHandler):
+    """Forwards any unary method, bytes in and bytes out."""
+
+    def __init__(self, channel: grpc.aio.Channel):
+        self.channel = channel
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details):
+        path = handler_call_details.method
+        handler = self.handlers.get(path)
+        if handler is None:
+            backend = self.channel.unary_unary(path, _registered_method=True)
+
+            async def forward(request: bytes, context) -> bytes:
+                return await backend(request, timeout=context.time_remaining())
+            handler = self.handlers[path] = grpc.unary_unary_rpc_method_handler(forward)
+        return handler
+
+
+async def serve(listen: str, backend: str) -> None:
+    async with grpc.aio.insecure_channel(backend) as channel:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers([BareHop(channel)])
+        if server.add_insecure_port(listen) == 0:
+            raise SystemExit(f"cannot listen on {listen}")
+        await server.start()
+        await server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1], sys.argv[2]))
