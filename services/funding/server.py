@@ -31,6 +31,7 @@ from services.funding.ledger import (
     fund_rules_on,
 )
 from services.funding.ledger.fund_rules import fund_parameter_set
+from services.funding.ledger.lifecycle import not_yours
 from services.funding.ledger.validation import validate_draft
 from services.funding.rules import grant, scoring
 from services.funding.rules.rulebook import ijh_parameters
@@ -43,6 +44,7 @@ from services.shared.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
     PreconditionViolation,
     Unauthenticated,
@@ -279,9 +281,21 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     # ---- the ledger ---------------------------------------------------------------
 
     def _check_owner(self, caller: Caller, business_id: str, what: str) -> None:
+        """An agency names only its own business ID (``business_id`` is the request's)."""
         if caller.is_agency and business_id != caller.business_id:
-            raise PermissionDenied(f"{what} belongs to business ID {business_id}, not to "
-                                   f"{caller.business_id}")
+            raise PermissionDenied(f"{what} names business ID {business_id}; your token is "
+                                   f"for {caller.business_id}")
+
+    @staticmethod
+    async def _as_seen_by(caller: Caller, work):
+        """Run ``work`` (a repository call on a named application) in a thread; to an
+        agency, a missing application is refused like another's (:func:`not_yours`)."""
+        try:
+            return await asyncio.to_thread(work)
+        except NotFound as exc:
+            if caller.is_agency:
+                raise not_yours(exc.resource) from None
+            raise
 
     def _create(self, request_id: str, actor: Actor, request):
         draft = translate.draft(request)
@@ -305,8 +319,9 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     async def GetApplication(self, request, context):
         caller = caller_of(context)
         app_id = translate.application_id(request.name)
-        app = await asyncio.to_thread(self.repository.get, app_id)
-        self._check_owner(caller, app.beneficiary.business_id, app.name)
+        app = await self._as_seen_by(caller, lambda: self.repository.get(app_id))
+        if caller.is_agency and app.beneficiary.business_id != caller.business_id:
+            raise not_yours(app.name)
         history = ()
         if request.include_history:
             history = await asyncio.to_thread(self.repository.audit_log, app_id)
@@ -331,10 +346,11 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
 
     @translate_errors
     async def SubmitApplication(self, request, context):
-        actor = actor_of(caller_of(context), "submit applications")
-        app = await asyncio.to_thread(
-            self.repository.submit, request.request_id, actor,
-            translate.application_id(request.name), request.reason)
+        caller = caller_of(context)
+        actor = actor_of(caller, "submit applications")
+        app_id = translate.application_id(request.name)
+        app = await self._as_seen_by(caller, lambda: self.repository.submit(
+            request.request_id, actor, app_id, request.reason))
         return funding_pb2.SubmitApplicationResponse(
             application=translate.application(app), rules_version=app.rules_version)
 

@@ -21,6 +21,13 @@ S = ApplicationState
 K = ApplicationKind
 
 
+def not_yours(name: str) -> PermissionDenied:
+    """What an applicant hears of an application that is not its own, and of one that
+    does not exist: the same words, so that probing names tells nothing of whether, or
+    for whom, an application exists."""
+    return PermissionDenied(f"{name} is not one of your applications")
+
+
 @dataclass(frozen=True)
 class Transition:
     action: str
@@ -74,7 +81,7 @@ def check_transition(action: str, kind: ApplicationKind, state: ApplicationState
     if actor.role not in t.roles:
         raise PermissionDenied(f"role {actor.role} may not {action}")
     if actor.role is Role.APPLICANT and actor.id != owner_id:
-        raise PermissionDenied(f"{actor.id} may not {action} {subject}: not its owner")
+        raise not_yours(subject)
     if kind not in t.kinds:
         raise FailedPrecondition(PreconditionViolation(
             "TRANSITION", subject, f"{action} applies only to guarantees, not to {kind}"))
