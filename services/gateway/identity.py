@@ -28,6 +28,8 @@ from services.shared.config import Settings
 ALGORITHMS = ("ES256", "RS256")
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 _CACHE_LIMIT = 10_000
+# The subject travels to the backends as gRPC metadata, which carries printable ASCII only.
+_SUBJECT = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?")
 
 
 class Role(enum.StrEnum):
@@ -77,8 +79,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def algorithm_of(public_key) -> str:
+    """The one algorithm a trusted key verifies: ES256 for EC P-256, RS256 for RSA."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve,
+                                                                        ec.SECP256R1):
+        return "ES256"
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RS256"
+    raise ValueError("signing keys must be EC P-256 (ES256) or RSA (RS256)")
+
+
 def key_id(public_key) -> str:
     """RFC 7638 JWK thumbprint (SHA-256) of an EC P-256 or RSA public key: the ``kid``."""
+    algorithm_of(public_key)
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         numbers = public_key.public_numbers()
         size = (public_key.curve.key_size + 7) // 8
@@ -90,8 +103,6 @@ def key_id(public_key) -> str:
         members = {"e": _b64(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
                    "kty": "RSA",
                    "n": _b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"))}
-    else:
-        raise ValueError("signing keys must be EC P-256 (ES256) or RSA (RS256)")
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
     return _b64(hashlib.sha256(canonical).digest())
 
@@ -104,6 +115,7 @@ def load_signing_keys(pem_paths: Iterable[str], jwks_path: str = "") -> dict[str
         keys[key_id(public_key)] = public_key
     if jwks_path:
         for jwk in jwt.PyJWKSet.from_json(Path(jwks_path).read_text()).keys:
+            algorithm_of(jwk.key)
             keys[jwk.key_id or key_id(jwk.key)] = jwk.key
     return keys
 
@@ -126,6 +138,7 @@ class TokenVerifier:
                              "IJH_JWT_JWKS_FILE)")
         if not self.issuers:
             raise ValueError("no trusted token issuers configured (IJH_JWT_ISSUERS)")
+        self._algorithms = {name: algorithm_of(key) for name, key in self.keys.items()}
         self._cache: dict[str, Caller] = {}
 
     @classmethod
@@ -151,23 +164,25 @@ class TokenVerifier:
     def _verify(self, token: str) -> Caller:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.PyJWTError as exc:
             raise Unauthenticated("TOKEN_MALFORMED", "the bearer token is not a JWT") from exc
-        if header.get("alg") not in ALGORITHMS:
+        algorithm = header.get("alg")
+        if algorithm not in ALGORITHMS:
             raise Unauthenticated("TOKEN_MALFORMED",
                                   f"token algorithm must be one of {', '.join(ALGORITHMS)}")
         kid = header.get("kid")
-        if kid is not None:
-            if kid not in self.keys:
-                raise Unauthenticated("UNKNOWN_SIGNER", "the token's signing key is not trusted")
-            candidates = [self.keys[kid]]
-        else:
-            candidates = list(self.keys.values())
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthenticated("TOKEN_MALFORMED", "the token's kid must be a string")
+        if kid is not None and kid not in self.keys:
+            raise Unauthenticated("UNKNOWN_SIGNER", "the token's signing key is not trusted")
+        # Only keys of the token's algorithm are tried: an RSA key never meets ES256.
+        candidates = [key for name, key in self.keys.items()
+                      if (kid is None or name == kid) and self._algorithms[name] == algorithm]
         claims = None
         for key in candidates:
             try:
                 claims = jwt.decode(
-                    token, key, algorithms=list(ALGORITHMS), audience=self.audience,
+                    token, key, algorithms=[algorithm], audience=self.audience,
                     issuer=self.issuers, leeway=self.leeway,
                     options={"require": list(REQUIRED_CLAIMS)})
                 break
@@ -184,7 +199,7 @@ class TokenVerifier:
                 raise Unauthenticated("WRONG_ISSUER", "the token's issuer is not trusted") from exc
             except jwt.MissingRequiredClaimError as exc:
                 raise Unauthenticated("CLAIMS_INVALID", str(exc)) from exc
-            except jwt.InvalidTokenError as exc:
+            except jwt.PyJWTError as exc:
                 raise Unauthenticated("TOKEN_MALFORMED", str(exc)) from exc
         if claims is None:
             raise Unauthenticated("UNKNOWN_SIGNER", "the token is not signed by a trusted key")
@@ -201,5 +216,10 @@ class TokenVerifier:
         if role in ROLES_WITH_BUSINESS_ID and not business_id_valid(business_id):
             raise Unauthenticated("CLAIMS_INVALID",
                                   f"a {role} token must carry a valid business_id (Y-tunnus)")
-        return Caller(subject=str(claims["sub"]), role=role, business_id=business_id,
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+            raise Unauthenticated("CLAIMS_INVALID",
+                                  "sub must be 1-256 printable ASCII characters without "
+                                  "surrounding spaces (an opaque id or a plain e-mail address)")
+        return Caller(subject=subject, role=role, business_id=business_id,
                       issuer=str(claims["iss"]), expires_at=float(claims["exp"]))

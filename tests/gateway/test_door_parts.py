@@ -3,6 +3,8 @@ caller metadata (in-process gateway in front of a recording backend), the dev PK
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from google.protobuf import (  # noqa: F401  (validate.proto's dependencies, loaded)
     descriptor_pb2,
     descriptor_pool,
@@ -28,7 +31,14 @@ from protovalidate._gen.buf.validate import validate_pb
 
 from services.gateway import dev_pki, policy, validation
 from services.gateway.door import Door, RateLimiter
-from services.gateway.identity import Caller, Role, TokenVerifier, business_id_valid
+from services.gateway.identity import (
+    Caller,
+    Role,
+    TokenVerifier,
+    Unauthenticated,
+    business_id_valid,
+    key_id,
+)
 from services.gateway.proxy import ServiceProxy
 from services.gateway.server import FUNDING_SERVICE, RISK_SERVICE
 from services.shared import metrics
@@ -72,6 +82,80 @@ def test_business_id_check_digit():
 
 
 # --- rate buckets -----------------------------------------------------------------
+
+# --- tokens that try the verifier's edges -------------------------------------------
+
+_ISS, _AUD = dev_pki.DEV_ISSUER, dev_pki.DEV_AUDIENCE
+
+
+@pytest.fixture(scope="module")
+def two_key_verifier():
+    """Trusts an EC P-256 key (listed first) and an RSA key, as a mixed key set would."""
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    verifier = TokenVerifier({key_id(ec_key.public_key()): ec_key.public_key(),
+                              key_id(rsa_key.public_key()): rsa_key.public_key()},
+                             [_ISS], _AUD)
+    return verifier, ec_key, rsa_key
+
+
+def _forged(header: dict, **claims) -> str:
+    """A token with ``header`` and a junk signature: what anyone can send."""
+    now = int(time.time())
+    body = {"iss": _ISS, "aud": _AUD, "iat": now, "exp": now + 600, "sub": "x",
+            "role": "officer", **claims}
+    parts = (base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+             for d in (header, body))
+    return ".".join(parts) + ".AAAA"
+
+
+def test_an_rs256_token_without_kid_finds_its_key_past_an_ec_key(two_key_verifier):
+    verifier, _, rsa_key = two_key_verifier
+    now = int(time.time())
+    token = jwt.encode({"iss": _ISS, "aud": _AUD, "iat": now, "exp": now + 600,
+                        "sub": "o-1", "role": "officer"}, rsa_key, algorithm="RS256")
+    assert verifier.verify(token).subject == "o-1"
+
+
+@pytest.mark.parametrize("header, reason", [
+    ({"alg": "RS256", "kid": "ec"}, "UNKNOWN_SIGNER"),   # the EC key's kid, RSA's algorithm
+    ({"alg": "ES256", "kid": "rsa"}, "UNKNOWN_SIGNER"),  # and the other way round
+    ({"alg": "ES256", "kid": 7}, "TOKEN_MALFORMED"),
+    ({"alg": "ES256", "kid": ["x"]}, "TOKEN_MALFORMED"),
+    ({"alg": "ES256", "kid": "ec", "crit": ["exp"]}, "TOKEN_MALFORMED"),
+    ({"alg": "HS256"}, "TOKEN_MALFORMED"),
+    ({"alg": "none"}, "TOKEN_MALFORMED"),
+])
+def test_odd_token_headers_are_refused_with_a_reason_not_an_error(two_key_verifier, header,
+                                                                  reason):
+    verifier, ec_key, rsa_key = two_key_verifier
+    names = {"ec": key_id(ec_key.public_key()), "rsa": key_id(rsa_key.public_key())}
+    if isinstance(header.get("kid"), str) and header["kid"] in names:
+        header = {**header, "kid": names[header["kid"]]}
+    with pytest.raises(Unauthenticated) as refused:
+        verifier.verify(_forged(header))
+    assert refused.value.reason == reason
+
+
+def test_only_ec_p256_and_rsa_keys_are_trusted():
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
+    with pytest.raises(ValueError, match="P-256"):
+        TokenVerifier({"k": p384}, [_ISS], _AUD)
+
+
+@pytest.mark.parametrize("subject", ["", " padded ", "päivi.mäkinen@hel.fi", "a\nb",
+                                     "x" * 257])
+def test_a_subject_that_metadata_cannot_carry_is_refused(subject):
+    key = ec.generate_private_key(ec.SECP256R1())
+    verifier = TokenVerifier({key_id(key.public_key()): key.public_key()}, [_ISS], _AUD)
+    token = dev_pki.issue_token(key, {"sub": subject, "role": "officer"}, 600)
+    with pytest.raises(Unauthenticated) as refused:
+        verifier.verify(token)
+    assert refused.value.reason == "CLAIMS_INVALID"
+    good = dev_pki.issue_token(key, {"sub": "päivi.makinen@hel.fi".replace("ä", "a"),
+                                     "role": "officer"}, 600)
+    assert verifier.verify(good).subject == "paivi.makinen@hel.fi"
+
 
 def test_token_bucket_allows_the_burst_then_the_rate_per_caller():
     now = [0.0]
