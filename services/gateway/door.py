@@ -8,6 +8,10 @@ backend sees it.
    (PERMISSION_DENIED);
 5. validation: the protos' ``buf.validate`` rules (INVALID_ARGUMENT + BadRequest).
 
+A unary call is checked once, with its request. A client stream is checked when it
+opens (1, 3 and the role in 4) and then every message as it arrives (2, ownership in 4,
+and 5), so a stream's later messages meet the same rules as its first.
+
 Every refusal carries a ``google.rpc.ErrorInfo`` (domain ``ijh``, a machine-readable
 reason), is counted in ``ijh_gateway_refusals_total{reason}`` and logged as one JSON
 line with the method, subject and reason. An accepted call is forwarded with the
@@ -91,7 +95,10 @@ class Door:
         self.refusals = refusals
 
     async def __call__(self, call: CallContext) -> None:
-        caller = await self._authenticate(call)
+        opening = call.caller is None  # a stream's later messages come back here
+        if opening:
+            call.caller = await self._authenticate(call)
+        caller = call.caller
         if isinstance(call.request, OversizedRequest):
             await self._refuse(
                 call, caller, code_pb2.RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE",
@@ -99,7 +106,7 @@ class Door:
                 f"{self.max_request_bytes} bytes",
                 {"size_bytes": str(call.request.size_bytes),
                  "limit_bytes": str(self.max_request_bytes)})
-        wait = self.limiter.take(caller.subject)
+        wait = self.limiter.take(caller.subject) if opening else 0.0
         if wait > 0.0:
             quota = error_details_pb2.QuotaFailure(violations=[
                 error_details_pb2.QuotaFailure.Violation(
@@ -115,16 +122,17 @@ class Door:
         if not decision.allowed:
             await self._refuse(call, caller, code_pb2.PERMISSION_DENIED, decision.reason,
                                decision.message, {"role": caller.role.value})
-        # A stream that sent nothing yet has no request to check.
+        # A stream that has just opened has no message to check yet.
         violations = [] if call.request is None else validation.violations_of(call.request)
         if violations:
             await self._refuse(call, caller, code_pb2.INVALID_ARGUMENT, "INVALID_REQUEST",
                                f"{len(violations)} field(s) break the API's rules", {},
                                [validation.bad_request(violations)])
-        call.outgoing.append((caller_keys.SUBJECT_KEY, caller.subject))
-        call.outgoing.append((caller_keys.ROLE_KEY, caller.role.value))
-        if caller.business_id:
-            call.outgoing.append((caller_keys.BUSINESS_ID_KEY, caller.business_id))
+        if opening:
+            call.outgoing.append((caller_keys.SUBJECT_KEY, caller.subject))
+            call.outgoing.append((caller_keys.ROLE_KEY, caller.role.value))
+            if caller.business_id:
+                call.outgoing.append((caller_keys.BUSINESS_ID_KEY, caller.business_id))
 
     async def _authenticate(self, call: CallContext) -> Caller:
         header = ""

@@ -95,7 +95,9 @@ def _field_value(message, path: str):
 
 
 def decide(method: str, caller: Caller, request) -> Decision:
-    """May ``caller`` call ``method`` (``/package.Service/Method``) with ``request``?"""
+    """May ``caller`` call ``method`` (``/package.Service/Method``) with ``request``?
+    ``request`` is None when a stream opens: the role is checked then, ownership on
+    each message."""
     rule = POLICY.get(method)
     if rule is None:
         return Decision(False, "METHOD_NOT_IN_POLICY",
@@ -103,7 +105,7 @@ def decide(method: str, caller: Caller, request) -> Decision:
     if caller.role not in rule.roles:
         return Decision(False, "ROLE_NOT_ALLOWED",
                         f"role {caller.role} may not call {method.rsplit('/', 1)[-1]}")
-    if rule.owner_field and caller.role in ROLES_WITH_BUSINESS_ID:
+    if rule.owner_field and caller.role in ROLES_WITH_BUSINESS_ID and request is not None:
         try:
             value = _field_value(request, rule.owner_field)
         except AttributeError:

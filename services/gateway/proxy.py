@@ -88,6 +88,8 @@ class CallContext:
     # Metadata sent to the backend; hooks may add to it (e.g. the caller's identity).
     outgoing: list[tuple[str, str]] = field(default_factory=list)
     headers_sent: bool = False
+    # Who the hooks found calling, kept for a stream's later messages.
+    caller: object | None = None
 
     async def send_headers(self) -> None:
         """Send the response headers (the request id) unless they have been sent."""
@@ -170,13 +172,18 @@ class ServiceProxy(grpc.GenericRpcHandler):
             REQUEST_ID_KEY) or uuid.uuid4().hex
         request_id_var.set(request_id)
         call = CallContext(method, request, context, request_id, [(REQUEST_ID_KEY, request_id)])
+        await self._check(call)
+        return call, _deadline(context, self.backend_deadline), tuple(call.outgoing)
+
+    async def _check(self, call: CallContext) -> None:
+        """Run the hooks on ``call.request``; refuse it if it is oversized and no hook
+        did."""
         for hook in self.hooks:
             result = hook(call)
             if hasattr(result, "__await__"):
                 await result
-        if isinstance(request, OversizedRequest):
-            await call.abort(self._too_large(request))
-        return call, _deadline(context, self.backend_deadline), tuple(call.outgoing)
+        if isinstance(call.request, OversizedRequest):
+            await call.abort(self._too_large(call.request))
 
     def _too_large(self, request: OversizedRequest) -> status_pb2.Status:
         return status_pb2.Status(
@@ -227,16 +234,22 @@ class ServiceProxy(grpc.GenericRpcHandler):
 
     def _forward_bidi(self, method, backend):
         async def forward(request_iterator, context):
-            first = await anext(aiter(request_iterator), None)
-            call, _, metadata = await self._prepare(method, first, context)
+            # The caller is checked before any message is read, each message before it
+            # is forwarded, and the first before the backend is called at all.
+            call, _, metadata = await self._prepare(method, None, context)
+            messages = aiter(request_iterator)
+            first = await anext(messages, None)
+            if first is not None:
+                call.request = first
+                await self._check(call)
             await call.send_headers()
 
             async def requests():
                 if first is not None:
                     yield first
-                async for request in request_iterator:
-                    if isinstance(request, OversizedRequest):
-                        await call.abort(self._too_large(request))
+                async for request in messages:
+                    call.request = request
+                    await self._check(call)
                     yield request
 
             replies = backend(requests(), timeout=_deadline(context, STREAM_DEADLINE_SECONDS),

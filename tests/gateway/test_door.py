@@ -5,6 +5,7 @@ development PKI (services/gateway/dev_pki.py) or are signed here for the bad cas
 from __future__ import annotations
 
 import re
+import threading
 import time
 import urllib.request
 import uuid
@@ -204,6 +205,61 @@ def test_oversized_request_is_refused_before_the_backend(stack, channel):
     funding_log = _wait_for(stack.funding.log_path, control)
     assert request_id not in funding_log
     assert request_id in _wait_for(stack.gateway.log_path, request_id)
+
+
+def _portfolio_message(**fund) -> risk_pb2.SimulatePortfolioRequest:
+    return risk_pb2.SimulatePortfolioRequest(
+        fund=risk_pb2.FundTerms(capital_cents=10**12, horizon_years=1, **fund),
+        simulation=risk_pb2.PortfolioSimulationOptions(scenario_count=1024, seed=1),
+        guarantees=[risk_pb2.Guarantee(
+            id="g1", exposure_cents=1_000_000, probability_of_default=0.01,
+            loss_given_default=0.5, sector="s", branch="VM",
+            counterparty_kind=risk_pb2.COUNTERPARTY_KIND_COMPANY, factor_loadings=[0.3])])
+
+
+@pytest.mark.parametrize("later, code, reason", [
+    # A later message breaking the API's rules, or above the size limit, is refused as
+    # the first would be: with the reason, counted and logged.
+    (lambda: risk_pb2.SimulatePortfolioRequest(fund=risk_pb2.FundTerms(capital_cents=-5)),
+     grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"),
+    (lambda: risk_pb2.SimulatePortfolioRequest(
+        guarantees=[risk_pb2.Guarantee(id="x" * (4 * 1024 * 1024 + 1))]),
+     grpc.StatusCode.RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE"),
+])
+def test_every_message_of_a_stream_passes_the_door(stack, later, code, reason):
+    before = _sample(_scrape(stack.metrics_address), "ijh_gateway_refusals_total",
+                     reason=reason)
+    with stack.gateway_channel("analyst") as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(stub.SimulatePortfolio(iter([_portfolio_message(), later()]), timeout=30))
+    refused, details = _refusal(failure.value)
+    assert refused == code
+    assert details["ErrorInfo"].reason == reason
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        assert [v.field for v in details["BadRequest"].field_violations] == \
+            ["fund.capital_cents"]
+    after = _sample(_scrape(stack.metrics_address), "ijh_gateway_refusals_total",
+                    reason=reason)
+    assert after == before + 1
+
+
+def test_a_stream_without_a_token_is_refused_before_it_sends_anything(stack):
+    sent = threading.Event()
+
+    def nothing_yet():
+        sent.wait(20)  # the caller has not sent its first message
+        yield _portfolio_message()
+
+    with grpc.secure_channel(stack.gateway.address, stack.gateway_credentials()) as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        began = time.monotonic()
+        with pytest.raises(grpc.RpcError) as failure:
+            list(stub.SimulatePortfolio(nothing_yet(), timeout=30))
+        waited = time.monotonic() - began
+        sent.set()
+    assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert waited < 10, waited
 
 
 def _wait_for(path: Path, text: str, timeout: float = 5.0) -> str:
