@@ -27,7 +27,13 @@ from ijh.risk.v1 import risk_pb2
 from services.risk import translate
 from services.risk.portfolio_run import PortfolioRun
 from services.shared.caller import SUBJECT_KEY, caller_metadata
-from services.shared.errors import DomainError, FieldViolation, InvalidArgument, NotFound
+from services.shared.errors import (
+    AlreadyExists,
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import internal_status, to_status
@@ -92,22 +98,30 @@ class OperationBook:
         self.retention = retention_seconds
         self.events = events
         self._records: dict[str, OperationRecord] = {}
-        self._by_request: dict[str, str] = {}
+        # (creator, request_id) -> (operation name, digest of the request it started)
+        self._by_request: dict[tuple[str, str], tuple[str, bytes]] = {}
         self._sequence = itertools.count(1)
 
-    def start(self, request_id: str, creator: str,
+    def start(self, request_id: str, creator: str, fingerprint: bytes,
               prepare: Callable[[], PortfolioRun]) -> OperationRecord:
-        """Validate and start, or return the operation already started with request_id."""
+        """Validate and start, or return the operation this creator already started with
+        ``request_id`` for the same request (``fingerprint``, a digest of it); the same
+        id with another request is AlreadyExists, as in the funding ledger."""
         self._expire()
-        if request_id in self._by_request and self._by_request[request_id] in self._records:
-            return self._records[self._by_request[request_id]]
+        key = (creator, request_id)
+        if key in self._by_request:
+            name, started_for = self._by_request[key]
+            if started_for != fingerprint:
+                raise AlreadyExists(f"request_id {request_id} already started {name} with "
+                                    "another simulation; use a new request_id")
+            return self._records[name]
         run = prepare()  # validation errors reach the caller; nothing is started
         record = OperationRecord(
             name=f"operations/{uuid.uuid4().hex}", sequence=next(self._sequence),
             creator=creator, created=_now(), started_monotonic=time.monotonic(),
             guarantee_count=run.guarantee_count, run=run)
         self._records[record.name] = record
-        self._by_request[request_id] = record.name
+        self._by_request[key] = (record.name, fingerprint)
         record.task = asyncio.get_running_loop().create_task(self._execute(record))
         log.info("operation started", extra={"operation": record.name, "creator": creator,
                                              "guarantees": run.guarantee_count})
@@ -235,4 +249,4 @@ class OperationBook:
         for name in [n for n, r in self._records.items() if r.done and r.expires_monotonic < now]:
             del self._records[name]
         live = set(self._records)
-        self._by_request = {k: v for k, v in self._by_request.items() if v in live}
+        self._by_request = {k: v for k, v in self._by_request.items() if v[0] in live}

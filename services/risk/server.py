@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 
@@ -73,8 +74,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         if not request.request_id:
             raise InvalidArgument(FieldViolation("request_id", "required (e.g. a UUID)"))
         first = request.simulation
+        fingerprint = hashlib.sha256(first.SerializeToString(deterministic=True)).digest()
         operation = self.operations.start(
-            request.request_id, caller_subject(context),
+            request.request_id, caller_subject(context), fingerprint,
             lambda: PortfolioRun(first, first.guarantees, self.limits))
         return risk_pb2.StartPortfolioSimulationResponse(operation=operation.to_proto())
 

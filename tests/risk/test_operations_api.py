@@ -66,7 +66,29 @@ async def test_same_request_id_returns_the_same_operation(analyst):
     first = (await stub.StartPortfolioSimulation(request)).operation
     again = (await stub.StartPortfolioSimulation(request)).operation
     assert first.name == again.name
+    # The same id with another simulation is a mistake, not a retry: refused, and the
+    # first operation is not handed out for it.
+    other = _start(_simulation(50, 2048, seed=12), request_id=request.request_id)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await stub.StartPortfolioSimulation(other)
+    assert failure.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert first.name in failure.value.details()
     await channel.close()
+
+
+async def test_a_request_id_is_the_callers_own(stack, analyst):
+    """Another caller using the same request_id starts their own simulation."""
+    request = _start(_simulation(50, 2048))
+    channel = await analyst()
+    first = (await risk_pb2_grpc.RiskServiceStub(channel).StartPortfolioSimulation(
+        request)).operation
+    await channel.close()
+    async with grpc.aio.secure_channel(stack.gateway.address,
+                                       stack.gateway_credentials("officer")) as officer:
+        theirs = (await risk_pb2_grpc.RiskServiceStub(officer).StartPortfolioSimulation(
+            request)).operation
+    assert theirs.name != first.name
+    assert theirs.metadata.creator != first.metadata.creator
 
 
 async def test_cancelled_operation_ends_with_cancelled_and_partial_progress(analyst):
