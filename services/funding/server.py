@@ -457,6 +457,7 @@ def build_funding(settings: Settings) -> ServiceRuntime:
     registry = metrics.new_registry()
     metrics.register_event_publisher(events, registry)
     metrics.outbox_backlog_gauge(registry).set_function(ledger.relay.backlog)
+    metrics.outbox_dead_gauge(registry).set_function(ledger.relay.dead)
     return ServiceRuntime(
         "funding", settings.funding_address, settings,
         [Registration(funding_pb2.DESCRIPTOR.services_by_name["FundingService"].full_name,

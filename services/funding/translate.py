@@ -204,16 +204,26 @@ def _ledger_cost_line(line: funding_pb2.CostLine) -> ledger.CostLine:
                            amount_cents=line.amount_cents, attributes=attributes)
 
 
-def beneficiary_kind(number: int, applicant_kind: str) -> ledger.BeneficiaryKind | None:
-    """The explicit kind, else derived: applicant kind "company" is a company, any other a
-    public unit. None for an unknown enum number (validation names the field)."""
+#: Applicant kinds that say what the beneficiary is when ``beneficiary_kind`` is unset.
+_KIND_OF_APPLICANT = {
+    "company": ledger.BeneficiaryKind.COMPANY,
+    "contracting_authority": ledger.BeneficiaryKind.PUBLIC_UNIT,
+    "special_sectors_contracting_entity": ledger.BeneficiaryKind.PUBLIC_UNIT,
+}
+
+
+def beneficiary_kind(number: int, applicant_kind: str) -> ledger.BeneficiaryKind | int | None:
+    """The explicit kind, else derived from the applicant kind: "company" is a company,
+    a contracting entity a public unit. Fails closed: None when neither says (an unset
+    or other applicant kind never means a public unit, which would skip de minimis);
+    validation then asks for the applicant kind. An unknown enum number is returned as
+    given (validation names the field)."""
     name = _enum_name(funding_pb2.BeneficiaryKind, number, "BENEFICIARY_KIND_")
     if name:
         return ledger.BeneficiaryKind(name)
     if number != 0:
-        return None
-    return (ledger.BeneficiaryKind.COMPANY if applicant_kind == "company"
-            else ledger.BeneficiaryKind.PUBLIC_UNIT)
+        return number
+    return _KIND_OF_APPLICANT.get(applicant_kind)
 
 
 def draft(request: funding_pb2.CreateApplicationRequest) -> ledger.ApplicationDraft:
@@ -231,8 +241,8 @@ def draft(request: funding_pb2.CreateApplicationRequest) -> ledger.ApplicationDr
         kind=kind if kind else request.kind,  # type: ignore[arg-type]
         title=request.title,
         beneficiary=ledger.Beneficiary(
-            beneficiary_kind(request.beneficiary_kind, request.applicant.kind)
-            or request.beneficiary_kind,  # type: ignore[arg-type]
+            beneficiary_kind(request.beneficiary_kind,  # type: ignore[arg-type]
+                             request.applicant.kind),
             request.applicant.business_id, request.applicant.name),
         sector=request.sector, branch=_try_enum(ledger.Branch, request.branch),
         guarantee=terms, cost_lines=tuple(_ledger_cost_line(c) for c in request.cost_lines),
@@ -241,7 +251,9 @@ def draft(request: funding_pb2.CreateApplicationRequest) -> ledger.ApplicationDr
 
 #: Ledger field paths -> CreateApplicationRequest paths (the rest are the same).
 _CREATE_FIELDS = {"beneficiary.business_id": "applicant.business_id",
-                  "beneficiary.kind": "beneficiary_kind"}
+                  "beneficiary.name": "applicant.name",
+                  "beneficiary.kind": "beneficiary_kind",
+                  "applicant_kind": "applicant.kind"}
 
 
 def create_error(exc: InvalidArgument) -> InvalidArgument:

@@ -11,6 +11,8 @@ One name per concept, defined here so the gateway and the backends agree:
 - ``ijh_event_publish_failures_total``: events the publisher gave up on (read from
   :attr:`services.shared.events.EventPublisher.failures` at scrape time);
 - ``ijh_outbox_backlog``: events stored in the funding outbox and not yet published;
+- ``ijh_outbox_dead``: outbox events the broker can never accept (e.g. too large), set
+  aside so later ones go out; anything above 0 wants an operator;
 - ``ijh_operations_in_flight``: long-running operations not yet done.
 """
 
@@ -48,6 +50,7 @@ GATEWAY_PREFIX = "ijh_gateway"
 REFUSALS = "ijh_gateway_refusals_total"
 EVENT_PUBLISH_FAILURES = "ijh_event_publish_failures"  # exposed with the _total suffix
 OUTBOX_BACKLOG = "ijh_outbox_backlog"
+OUTBOX_DEAD = "ijh_outbox_dead"
 OPERATIONS_IN_FLIGHT = "ijh_operations_in_flight"
 
 # Latency buckets in seconds: sub-millisecond door checks up to minute-long simulations.
@@ -228,6 +231,12 @@ def register_event_publisher(publisher, registry: CollectorRegistry = REGISTRY) 
 def outbox_backlog_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:
     """The funding outbox's backlog gauge (events stored, not yet published)."""
     return Gauge(OUTBOX_BACKLOG, "Events in the outbox not yet published", registry=registry)
+
+
+def outbox_dead_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:
+    """Outbox events set aside because the broker can never accept them."""
+    return Gauge(OUTBOX_DEAD, "Outbox events set aside as never publishable",
+                 registry=registry)
 
 
 def operations_in_flight_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:

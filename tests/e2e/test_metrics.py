@@ -68,6 +68,7 @@ def test_funding_outbox_backlog_rises_while_nats_is_down_and_drains(tmp_path):
     try:
         address = stack.funding_metrics_address
         assert _value(_scrape(address), "ijh_outbox_backlog") == 0
+        assert _value(_scrape(address), "ijh_outbox_dead") == 0  # exposed, none set aside
         nats.stop()
         with stack.gateway_channel("company") as channel:
             funding_pb2_grpc.FundingServiceStub(channel).CreateApplication(

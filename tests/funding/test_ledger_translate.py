@@ -54,6 +54,12 @@ def test_beneficiary_kind_is_derived_and_score_fields_renamed():
     assert translate.draft(request).beneficiary.kind is BeneficiaryKind.COMPANY
     request.applicant.kind = "contracting_authority"
     assert translate.draft(request).beneficiary.kind is BeneficiaryKind.PUBLIC_UNIT
+    # Fail closed: an unset (or undeciding) applicant kind is never a public unit.
+    for kind in ("", "other"):
+        request.applicant.kind = kind
+        assert translate.draft(request).beneficiary.kind is None
+    request.beneficiary_kind = f.BENEFICIARY_KIND_COMPANY
+    assert translate.draft(request).beneficiary.kind is BeneficiaryKind.COMPANY
     error = translate.score_error(InvalidArgument(FieldViolation(
         "score_sheets[2].scores[1].score", "off scale")))
     assert error.violations[0].field == "scores[1].score"

@@ -24,16 +24,33 @@ from typing import Any
 from services.funding.ledger.de_minimis import DeMinimisAssessment, DeMinimisRules
 from services.funding.ledger.gge import GgeRules, SafeHarbourLimit
 from services.funding.ledger.model import BeneficiaryKind, GuaranteeTerms
-from services.funding.rules.parameters import ParameterSet, ParametersInForce
+from services.funding.rules.parameters import (
+    ParameterNotInForce,
+    ParameterSet,
+    ParametersInForce,
+)
 from services.shared.errors import PreconditionViolation
 
 FUND_PARAMETERS_DIR = Path(__file__).resolve().parent.parent / "fund" / "parameters"
 FUND_SET_NAME = "fund-rules"
 
 
+#: The parameters only a de minimis assessment (aid to a company) and the gross grant
+#: equivalent need. They are read where needed, not for every fund operation: the
+#: current regulation's values end on 2030-12-31, and a claim, an expiry or the fund's
+#: status do not depend on them.
+DE_MINIMIS_PARAMETERS = ("de_minimis.ceiling", "de_minimis.window", "de_minimis.gge_method",
+                         "de_minimis.guarantee_safe_harbour",
+                         "de_minimis.safe_harbour_premiums")
+
+
 @dataclass(frozen=True)
 class FundRules:
-    """The fund's rules in force on one date; ``version`` identifies them exactly."""
+    """The fund's rules in force on one date; ``version`` identifies them exactly.
+
+    ``de_minimis`` and ``gge`` raise :class:`ParameterNotInForce` (a FailedPrecondition
+    naming each missing parameter) on a date without de minimis rules in force; the
+    other rules do not depend on them."""
 
     version: str
     paid_in_capital_cents: int
@@ -45,8 +62,29 @@ class FundRules:
     risk_measure: str
     risk_appetite_ratio: Decimal
     four_eyes_required: bool
-    de_minimis: DeMinimisRules
-    gge: GgeRules
+    de_minimis_rules: DeMinimisRules | None
+    gge_rules: GgeRules | None
+    #: Why the de minimis rules are None: ``(name, date, description)`` per missing
+    #: parameter, as :class:`ParameterNotInForce` holds them.
+    de_minimis_missing: tuple[tuple[str, date, str], ...] = ()
+
+    @property
+    def de_minimis(self) -> DeMinimisRules:
+        """The de minimis ceiling and window in force (raises ParameterNotInForce)."""
+        if self.de_minimis_rules is None:
+            raise self._not_in_force()
+        return self.de_minimis_rules
+
+    @property
+    def gge(self) -> GgeRules:
+        """The gross-grant-equivalent method in force (raises ParameterNotInForce)."""
+        if self.gge_rules is None:
+            raise self._not_in_force()
+        return self.gge_rules
+
+    def _not_in_force(self) -> ParameterNotInForce:
+        return ParameterNotInForce(self.de_minimis_missing or [
+            ("de_minimis", date.min, "no de minimis rules in these fund rules")])
 
 
 @dataclass(frozen=True)
@@ -200,20 +238,15 @@ def _limits(raw: Sequence[Mapping[str, Any]]) -> tuple[SafeHarbourLimit, ...]:
 
 
 def fund_rules_from(params: ParametersInForce) -> FundRules:
-    """Build :class:`FundRules` from the fund parameters in force on one date."""
+    """Build :class:`FundRules` from the fund parameters in force on one date. The
+    de minimis parameters may be missing (see :data:`DE_MINIMIS_PARAMETERS`)."""
     g = params.get
     params.require(
         "capital.paid_in", "capital.max_leverage", "guarantee.max_rate",
         "guarantee.max_per_beneficiary", "concentration.sector_max_share_of_capital",
         "concentration.branch_max_share_of_capital", "risk.measure", "risk.appetite_ratio",
-        "governance.four_eyes_required", "de_minimis.ceiling", "de_minimis.window",
-        "de_minimis.gge_method", "de_minimis.guarantee_safe_harbour",
-        "de_minimis.safe_harbour_premiums")
-    ceiling = g("de_minimis.ceiling")
-    window = g("de_minimis.window")
-    harbour = g("de_minimis.guarantee_safe_harbour")
-    premiums = g("de_minimis.safe_harbour_premiums")
-    premium_table = {str(k).upper(): Decimal(v) for k, v in premiums.value["by_rating"].items()}
+        "governance.four_eyes_required")
+    de_minimis, gge, missing = _de_minimis_from(params)
     return FundRules(
         version=params.version,
         paid_in_capital_cents=int(g("capital.paid_in").value),
@@ -225,16 +258,36 @@ def fund_rules_from(params: ParametersInForce) -> FundRules:
         risk_measure=str(g("risk.measure").value),
         risk_appetite_ratio=Decimal(g("risk.appetite_ratio").value),
         four_eyes_required=bool(g("governance.four_eyes_required").value),
-        de_minimis=DeMinimisRules(
+        de_minimis_rules=de_minimis, gge_rules=gge, de_minimis_missing=missing,
+    )
+
+
+def _de_minimis_from(params: ParametersInForce
+                     ) -> tuple[DeMinimisRules | None, GgeRules | None,
+                                tuple[tuple[str, date, str], ...]]:
+    """The de minimis and GGE rules in force, or (None, None, why) when any of their
+    parameters has no value on the date."""
+    try:
+        params.require(*DE_MINIMIS_PARAMETERS)
+    except ParameterNotInForce as exc:
+        return None, None, exc.missing
+    g = params.get
+    ceiling = g("de_minimis.ceiling")
+    window = g("de_minimis.window")
+    harbour = g("de_minimis.guarantee_safe_harbour")
+    premiums = g("de_minimis.safe_harbour_premiums")
+    premium_table = {str(k).upper(): Decimal(v) for k, v in premiums.value["by_rating"].items()}
+    return (
+        DeMinimisRules(
             ceiling_cents=int(ceiling.value), window=str(window.value["method"]),
             years=int(window.value["years"]), reference=ceiling.reference),
-        gge=GgeRules(
+        GgeRules(
             method=str(g("de_minimis.gge_method").value), ceiling_cents=int(ceiling.value),
             max_share_of_loan=Decimal(harbour.value["max_share_of_loan"]),
             limits=_limits(harbour.value["limits"]), premiums=premium_table,
             default_premium=Decimal(premiums.value["default"]),
             reference=f"{harbour.reference}; {premiums.reference}"),
-    )
+        ())
 
 
 @cache

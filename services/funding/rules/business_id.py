@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_FORMAT = re.compile(r"^(\d{7})-(\d)$")
+# ASCII digits only, the whole string: ``\d`` would take full-width and other Unicode
+# digits, and ``$`` a trailing newline, each a second spelling of one business ID.
+_FORMAT = re.compile(r"([0-9]{7})-([0-9])")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
 
 
@@ -13,7 +15,8 @@ def business_id_check_digit(first_seven_digits: str) -> int | None:
 
     Weights 7, 9, 10, 5, 8, 4, 2; remainder 0 gives 0, remainder 1 is never issued,
     otherwise 11 - remainder (Finnish Tax Administration / PRH rule)."""
-    if len(first_seven_digits) != 7 or not first_seven_digits.isdigit():
+    if len(first_seven_digits) != 7 or not first_seven_digits.isascii() \
+            or not first_seven_digits.isdigit():
         raise ValueError("the body of a business ID is 7 digits")
     remainder = sum(int(d) * w for d, w in zip(first_seven_digits, _WEIGHTS, strict=True)) % 11
     if remainder == 0:
@@ -27,7 +30,7 @@ def business_id_problem(business_id: object) -> str | None:
     """Why ``business_id`` is not a valid Y-tunnus (``1234567-1``), or None if it is."""
     if not isinstance(business_id, str):
         return "must be a string like 1234567-1"
-    match = _FORMAT.match(business_id)
+    match = _FORMAT.fullmatch(business_id)
     if match is None:
         return "must be 7 digits, a hyphen and a check digit, like 1234567-1"
     expected = business_id_check_digit(match.group(1))

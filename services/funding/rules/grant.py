@@ -46,6 +46,13 @@ MAX_COST_LINES = 1000
 """More lines than this is not a planning project; bounds the work of one request."""
 MAX_DECIMAL_PLACES = 6
 """Shares and rates carry at most 6 decimals (0.333333), which keeps the arithmetic exact."""
+MAX_INDIRECT_COST_RATE = Decimal(10)
+"""A plausibility bound on the indirect-cost rate a request may state (1000 % of the
+personnel cost): above the rate maximum in force a line is capped and the excess
+rejected with a reason; above this bound the request itself is malformed. Keeps every
+amount well inside the exact arithmetic and int64 cents."""
+_EXACT = 60
+"""Decimal precision of the cost arithmetic: exact for every bounded input."""
 
 REQUIRED_PARAMETERS = (
     "grant_rate", "grant_rounding", "maximum_grant_cents", "eligible_applicant_kinds",
@@ -299,6 +306,10 @@ def _validate(application: GrantApplication) -> tuple[ApplicantKind, Procurement
             rate = _decimal(c, f"{path}.indirect_cost_rate", line.indirect_cost_rate,
                             empty_means_zero=True) or Decimal(0)
             c.check(rate >= 0, f"{path}.indirect_cost_rate", "must not be negative")
+            if rate > MAX_INDIRECT_COST_RATE:
+                c.add(f"{path}.indirect_cost_rate",
+                      f"must be at most {MAX_INDIRECT_COST_RATE} (a ratio: 0.25 is 25 %)")
+                rate = Decimal(0)
             for name in ("amount_cents", "vat_cents"):
                 c.check(getattr(line, name) in (0, None), f"{path}.{name}",
                         "does not apply to own_personnel; give salary_cents")
@@ -322,7 +333,10 @@ def _validate(application: GrantApplication) -> tuple[ApplicantKind, Procurement
 def _round_cents(exact_cents: Decimal, rounding: Mapping[str, Any]) -> int:
     """Round to a multiple of ``unit_cents`` with the decimal module's ``mode``."""
     unit = Decimal(rounding["unit_cents"])
-    return int((exact_cents / unit).quantize(Decimal(1), rounding=str(rounding["mode"])) * unit)
+    with localcontext() as ctx:
+        ctx.prec = _EXACT
+        return int((exact_cents / unit).quantize(Decimal(1), rounding=str(rounding["mode"]))
+                   * unit)
 
 
 def applicant_eligibility(t: Tracer, kind: ApplicantKind) -> bool:
@@ -357,7 +371,7 @@ def own_personnel_cost(t: Tracer, line: _Line) -> CostLineResult:
     rounding = t.parameter("cost_line_rounding").value
     rate_max = Decimal(t.parameter("indirect_cost_rate_max").value)
     with localcontext() as ctx:
-        ctx.prec = 60  # exact: 12 + 7 + 7 significant digits at most
+        ctx.prec = _EXACT  # exact: 12 + 7 + 7 significant digits at most
         base = Decimal(line.salary_cents) * line.working_time_share
         claimed_exact = base * (1 + line.indirect_cost_rate)
         rate_used = min(line.indirect_cost_rate, rate_max)

@@ -44,6 +44,7 @@ MAX_OFFICERS = 50
 RUBRIC_PARAMETERS = ("scoring_criteria", "scoring_scale", "scoring_overall_pass_mark",
                      "scoring_disagreement_threshold")
 _CENT = Decimal("0.01")
+_MAX_SCORE_DIGITS = 20  # a score is "3.5"; bounds the exact step check below
 _HALF = Decimal("0.0")  # scores shown with one decimal: "3.0", "3.5"
 
 
@@ -217,7 +218,11 @@ def _score(c: Collector, path: str, raw: object, rubric: Rubric) -> Decimal | No
     if not value.is_finite() or not rubric.min_score <= value <= rubric.max_score:
         c.add(path, f"must be between {rubric.min_score} and {rubric.max_score}")
         return None
-    if (value - rubric.min_score) % rubric.step != 0:
+    if len(value.as_tuple().digits) > _MAX_SCORE_DIGITS:
+        c.add(path, f"at most {_MAX_SCORE_DIGITS} digits, like \"3.5\"")
+        return None
+    # Exactly (fractions): decimal arithmetic would round a 29-digit "2.999…9" to 3.
+    if (Fraction(value) - Fraction(rubric.min_score)) % Fraction(rubric.step) != 0:
         c.add(path, f"must be a multiple of {rubric.step} (half points)")
         return None
     return value

@@ -12,7 +12,13 @@ Guarantees:
   (transitions of one application hold its row lock);
 * **resilience** — a failing ``publish`` (broker down, timeout) is recorded on the row
   (``attempts``, ``last_error``) and retried with exponential back-off; the service
-  keeps working, events accumulate, and go out when the broker returns.
+  keeps working, events accumulate, and go out when the broker returns;
+* **no poison row** — a publish error that can never succeed (the broker refuses the
+  message as above its maximum payload, or the stored envelope cannot be read) marks
+  that row *dead* (``dead_at``, ``last_error``), logs it at ERROR and carries on with
+  the next row: one bad event does not stop the outbox. Dead rows are not in
+  :meth:`OutboxRelay.backlog`; :meth:`OutboxRelay.dead` counts them. They stay in the
+  table for an operator to inspect (and, once fixed, to clear ``dead_at`` to resend).
 
 Run one relay per database (it does not claim rows, so two relays would publish the
 same events twice; harmless for JetStream within its duplicate window, but wasteful).
@@ -27,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nats.errors import MaxPayloadError
 from sqlalchemy import Engine, func, select, update
 
 from services.funding.storage import tables as t
@@ -39,7 +46,24 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PendingEvent:
     seq: int
-    event: CloudEvent
+    event: CloudEvent | None
+    """None when the stored envelope cannot be read (``problem`` says why)."""
+    problem: str = ""
+
+
+def permanent_publish_error(exc: BaseException) -> bool:
+    """True for a publish error that retrying cannot cure: the broker refuses the
+    message as larger than its maximum payload (``nats.errors.MaxPayloadError``, also
+    when wrapped, e.g. in ``EventNotPublished`` with it as the cause)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MaxPayloadError) or \
+                "maximum payload exceeded" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class OutboxRelay:
@@ -47,9 +71,11 @@ class OutboxRelay:
     which sets ``Nats-Msg-Id`` = event id and returns after the JetStream ack)."""
 
     def __init__(self, engine: Engine, publish: Publish, *, batch_size: int = 100,
-                 poll_interval_s: float = 1.0, max_backoff_s: float = 30.0):
+                 poll_interval_s: float = 1.0, max_backoff_s: float = 30.0,
+                 is_permanent: Callable[[BaseException], bool] = permanent_publish_error):
         self.engine = engine
         self.publish = publish
+        self.is_permanent = is_permanent
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.max_backoff_s = max_backoff_s
@@ -61,14 +87,23 @@ class OutboxRelay:
         self._wake.set()
 
     async def pending(self) -> list[PendingEvent]:
-        """Up to ``batch_size`` unsent events, oldest first."""
+        """Up to ``batch_size`` unsent events that are not dead, oldest first."""
         return await asyncio.to_thread(self._pending)
 
     def backlog(self) -> int:
-        """Events stored and not yet published (blocking: a database query)."""
+        """Events stored and still to be published (blocking: a database query). Dead
+        rows, which will never be published, are not counted: see :meth:`dead`."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.outbox)
-                                    .where(t.outbox.c.sent_at.is_(None))).scalar_one())
+                                    .where(t.outbox.c.sent_at.is_(None),
+                                           t.outbox.c.dead_at.is_(None))).scalar_one())
+
+    def dead(self) -> int:
+        """Events the broker can never accept, set aside (blocking: a database query)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.outbox)
+                                    .where(t.outbox.c.sent_at.is_(None),
+                                           t.outbox.c.dead_at.is_not(None))).scalar_one())
 
     async def pending_count(self) -> int:
         return await asyncio.to_thread(self.backlog)
@@ -76,38 +111,63 @@ class OutboxRelay:
     async def run_once(self) -> int:
         """Publish pending events in order until none are left or one fails.
 
-        Returns how many were published. A failure is recorded on its row and ends the
-        pass (later events wait, preserving order); it is not raised."""
+        Returns how many were published. A transient failure is recorded on its row and
+        ends the pass (later events wait, preserving order); it is not raised. A
+        permanent one (see :func:`permanent_publish_error`) marks the row dead and the
+        pass goes on with the next row."""
+        sent, _failed = await self._pass()
+        return sent
+
+    async def _pass(self) -> tuple[int, bool]:
+        """One pass: (events published, whether it ended on a transient failure)."""
         sent = 0
         while True:
             batch = await self.pending()
             if not batch:
-                return sent
+                return sent, False
             for item in batch:
+                if item.event is None:
+                    await self._bury(item, item.problem)
+                    continue
                 try:
                     await self.publish(item.event)
                 except Exception as exc:  # the broker's problem is not ours to crash on
+                    if self.is_permanent(exc):
+                        await self._bury(item, repr(exc))
+                        continue
                     log.warning("outbox: publish of event %s failed: %r", item.event.id, exc)
                     await asyncio.to_thread(self._record_failure, item.seq, repr(exc))
-                    return sent
+                    return sent, True
                 await asyncio.to_thread(self._mark_sent, item.seq)
                 sent += 1
             if len(batch) < self.batch_size:
-                return sent
+                return sent, False
+
+    async def _bury(self, item: PendingEvent, error: str) -> None:
+        """Set aside an event that can never be published, loudly, and carry on."""
+        event = item.event
+        log.error("outbox: event %s (seq %d, type %s, subject %s) can never be published "
+                  "and is marked dead; later events go on: %s",
+                  event.id if event else "?", item.seq, event.type if event else "?",
+                  event.subject if event else "?", error[:500])
+        await asyncio.to_thread(self._mark_dead, item.seq, error)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set: after each pass wait for :meth:`notify` or the
-        poll interval; after a failure back off exponentially up to ``max_backoff_s``."""
+        poll interval; after a failure back off exponentially up to ``max_backoff_s``.
+
+        The wake flag is cleared *before* a pass, so a commit that notifies while a pass
+        runs starts the next pass at once (never lost), and events that arrived during a
+        pass are not mistaken for a failure (only a failed publish backs off)."""
         backoff = self.poll_interval_s
         while not stop.is_set():
+            self._wake.clear()
             try:
-                await self.run_once()
-                failed = await self.pending_count() > 0
+                _sent, failed = await self._pass()
             except Exception:  # database hiccup: log, back off, keep going
                 log.exception("outbox: relay pass failed")
                 failed = True
             backoff = min(backoff * 2, self.max_backoff_s) if failed else self.poll_interval_s
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 waiters = [asyncio.ensure_future(self._wake.wait()),
                            asyncio.ensure_future(stop.wait())]
@@ -123,10 +183,23 @@ class OutboxRelay:
     def _pending(self) -> list[PendingEvent]:
         o = t.outbox.c
         with self.engine.connect() as conn:
-            rows = conn.execute(select(o.seq, o.envelope).where(o.sent_at.is_(None))
+            rows = conn.execute(select(o.seq, o.envelope)
+                                .where(o.sent_at.is_(None), o.dead_at.is_(None))
                                 .order_by(o.seq).limit(self.batch_size)).all()
-        return [PendingEvent(int(r.seq), CloudEvent.from_json_bytes(r.envelope.encode()))
-                for r in rows]
+        return [self._decode(int(r.seq), r.envelope) for r in rows]
+
+    @staticmethod
+    def _decode(seq: int, envelope: str) -> PendingEvent:
+        try:
+            return PendingEvent(seq, CloudEvent.from_json_bytes(envelope.encode()))
+        except Exception as exc:  # a row no publish can ever send
+            return PendingEvent(seq, None, f"unreadable envelope: {exc!r}")
+
+    def _mark_dead(self, seq: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.outbox).where(t.outbox.c.seq == seq)
+                         .values(dead_at=datetime.now(UTC),
+                                 attempts=t.outbox.c.attempts + 1, last_error=error[:2000]))
 
     def _mark_sent(self, seq: int) -> None:
         with self.engine.begin() as conn:

@@ -32,7 +32,12 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from services.funding.ledger.de_minimis import AidRecord, DeMinimisAssessment, assess_de_minimis
+from services.funding.ledger.de_minimis import (
+    AidRecord,
+    DeMinimisAssessment,
+    DeMinimisRules,
+    assess_de_minimis,
+)
 from services.funding.ledger.fund_rules import (
     FundRules,
     IncrementalRisk,
@@ -45,7 +50,7 @@ from services.funding.ledger.fund_rules import (
     fund_rules_on,
     sector_limit_cents,
 )
-from services.funding.ledger.gge import exposure_cents, gross_grant_equivalent
+from services.funding.ledger.gge import GgeRules, exposure_cents, gross_grant_equivalent
 from services.funding.ledger.lifecycle import (
     COMMITTED_STATES,
     check_create,
@@ -66,8 +71,15 @@ from services.funding.ledger.model import (
     TransitionRecord,
 )
 from services.funding.ledger.ports import IjhRules
-from services.funding.ledger.validation import invalid, validate_draft
+from services.funding.ledger.validation import (
+    MAX_APPLICATION_ID,
+    check_reason,
+    invalid,
+    normalise_sector,
+    validate_draft,
+)
 from services.funding.rules.business_id import business_id_problem
+from services.funding.rules.parameters import ParameterNotInForce
 from services.funding.storage import tables as t
 from services.funding.storage.codec import (
     application_from_dict,
@@ -129,6 +141,28 @@ def _check_request_id(request_id: str) -> None:
         raise invalid("request_id", "required: 1..200 characters, unique per intended action")
 
 
+def _check_id(application_id: int) -> None:
+    """An id outside the INTEGER column's range names no application (NotFound, not a
+    database error on PostgreSQL)."""
+    if isinstance(application_id, int) and not 0 < application_id <= MAX_APPLICATION_ID:
+        raise NotFound(f"applications/{application_id}")
+
+
+def _de_minimis_rules(rules: FundRules, app: Application, today: date
+                      ) -> tuple[DeMinimisRules, GgeRules]:
+    """The de minimis and GGE rules an approval of aid to a company needs, or
+    FailedPrecondition saying that none are in force on ``today`` (and which parameters
+    are missing) rather than approving aid that cannot be assessed."""
+    try:
+        return rules.de_minimis, rules.gge
+    except ParameterNotInForce as exc:
+        raise FailedPrecondition([PreconditionViolation(
+            "DE_MINIMIS_RULES_NOT_IN_FORCE", f"beneficiary/{app.beneficiary.business_id}",
+            f"aid to a company needs a de minimis assessment, and no de minimis rules are "
+            f"in force on {today.isoformat()}: {app.name} cannot be approved until the "
+            f"fund parameters name the rules that apply"), *exc.violations]) from None
+
+
 def _retryable(exc: DBAPIError) -> bool:
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return code in _RETRYABLE_PG
@@ -175,7 +209,8 @@ class Repository:
                 title=draft.title.strip(), owner_id=actor.id,
                 business_id=draft.beneficiary.business_id,
                 beneficiary_kind=draft.beneficiary.kind.value,
-                beneficiary_name=draft.beneficiary.name, sector=draft.sector.strip(),
+                beneficiary_name=draft.beneficiary.name,
+                sector=normalise_sector(draft.sector),
                 branch=draft.branch.value, procurement_kind=draft.procurement_kind,
                 applicant_kind=draft.applicant_kind,
                 cost_lines=jsonable(list(draft.cost_lines)),
@@ -221,6 +256,8 @@ class Repository:
             try:
                 token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
                 after, token_fp = int(token["after"]), token["filter"]
+                if not 0 <= after <= MAX_APPLICATION_ID:
+                    raise ValueError(after)
             except (ValueError, KeyError, TypeError) as exc:
                 raise invalid("page_token", "not a token returned by this list") from exc
             if token_fp != filter_fp:
@@ -248,6 +285,8 @@ class Repository:
                reason: str = "") -> Application:
         """draft → submitted. For an IJH grant the rules core computes the grant (stored
         with its trace and rules version)."""
+        check_reason(reason)
+
         def body(conn: Connection, row: Any) -> Application:
             now, today = self._now(), self._today()
             app = application_from_row(row)
@@ -275,6 +314,8 @@ class Repository:
               criteria: Mapping[str, Decimal], reason: str = "") -> Application:
         """Record one officer's criterion scores (submitted|scored → scored). The rules
         core aggregates all officers' sheets; each officer scores once."""
+        check_reason(reason)
+
         def body(conn: Connection, row: Any) -> Application:
             now, today = self._now(), self._today()
             app = self._with_scores(conn, row)
@@ -310,8 +351,7 @@ class Repository:
         the aid for de minimis. Raises FailedPrecondition naming each broken rule."""
         if not isinstance(decision, Decision):
             raise invalid("decision", "must be approve or reject")
-        if not isinstance(reason, str) or not reason.strip():
-            raise invalid("reason", "a decision must say why")
+        check_reason(reason, required=True, missing="a decision must say why")
 
         def body(conn: Connection, row: Any) -> Application:
             now, today = self._now(), self._today()
@@ -365,6 +405,7 @@ class Repository:
         c.check(isinstance(reason, str) and bool(reason.strip()), "reason",
                 "a claim must say why")
         c.raise_if_any()
+        check_reason(reason)
 
         def body(conn: Connection, row: Any) -> Application:
             now, today = self._now(), self._today()
@@ -524,12 +565,20 @@ class Repository:
                                        if p.sector == candidate.sector),
             branch_committed_cents=sum(p.exposure_cents for p in portfolio
                                        if p.branch == candidate.branch))
-        gge, gge_trace = gross_grant_equivalent(app.guarantee, rules.gge)
         de_minimis = None
         if app.beneficiary.kind is BeneficiaryKind.COMPANY:
+            de_minimis_rules, gge_rules = _de_minimis_rules(rules, app, today)
+            gge, gge_trace = gross_grant_equivalent(app.guarantee, gge_rules)
             de_minimis = assess_de_minimis(app.beneficiary.business_id, today, gge,
                                            self._aid_history(conn, app.beneficiary.business_id),
-                                           rules.de_minimis)
+                                           de_minimis_rules)
+        elif rules.gge_rules is not None:  # for information: a public unit gets no de minimis
+            gge, gge_trace = gross_grant_equivalent(app.guarantee, rules.gge_rules)
+        else:
+            gge, gge_trace = None, {
+                "rule": "GROSS_GRANT_EQUIVALENT", "computed": False,
+                "note": f"no GGE parameters in force on {today.isoformat()}; a public "
+                        "unit's guarantee needs no de minimis assessment"}
         risk = self.incremental_risk(portfolio, candidate) if self.incremental_risk else None
         rule_violations, trace = assess_guarantee(app.name, candidate, app.guarantee, position,
                                                   rules, risk, de_minimis)
@@ -560,10 +609,11 @@ class Repository:
                 f"the rules in force on {today.isoformat()} grant nothing (see trace)")]
         de_minimis = None
         if app.beneficiary.kind is BeneficiaryKind.COMPANY:
+            de_minimis_rules, _gge_rules = _de_minimis_rules(rules, app, today)
             self._lock_beneficiary(conn, app.beneficiary.business_id)
             de_minimis = assess_de_minimis(app.beneficiary.business_id, today, grant.grant_cents,
                                            self._aid_history(conn, app.beneficiary.business_id),
-                                           rules.de_minimis)
+                                           de_minimis_rules)
             trace["de_minimis"] = de_minimis.trace()
             v = de_minimis.violation()
             if v is not None:
@@ -584,6 +634,8 @@ class Repository:
 
     def _simple(self, action: str, request_id: str, actor: Actor, application_id: int,
                 reason: str) -> Application:
+        check_reason(reason)
+
         def body(conn: Connection, row: Any) -> Application:
             now = self._now()
             app = application_from_row(row)
@@ -733,6 +785,7 @@ class Repository:
     def _lock_application(self, conn: Connection, application_id: int) -> Any:
         if not isinstance(application_id, int) or isinstance(application_id, bool):
             raise invalid("application_id", "must be an integer id")
+        _check_id(application_id)
         row = conn.execute(select(t.applications)
                            .where(t.applications.c.id == application_id)
                            .with_for_update()).first()
@@ -750,6 +803,7 @@ class Repository:
                      .with_for_update(key_share=True)).one()
 
     def _load(self, conn: Connection, application_id: int) -> Application:
+        _check_id(application_id)
         row = conn.execute(select(t.applications)
                            .where(t.applications.c.id == application_id)).first()
         if row is None:

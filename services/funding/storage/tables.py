@@ -171,5 +171,8 @@ outbox = Table(
     Column("sent_at", TS, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text, nullable=True),
+    # Set when the broker can never accept the event (e.g. above its maximum payload):
+    # the relay skips the row (logged at ERROR) instead of retrying it forever.
+    Column("dead_at", TS, nullable=True),
     Index("ix_outbox_pending", "sent_at", "seq"),
 )

@@ -94,9 +94,13 @@ def test_fund_parameters_change_on_2024_01_01_and_carry_references() -> None:
 
 
 def test_no_de_minimis_rules_after_2030() -> None:
-    with pytest.raises(ParameterNotInForce) as err:
-        fund_rules_on(date(2031, 1, 1))
-    assert {v.subject for v in err.value.violations} >= {"parameters/de_minimis.ceiling"}
+    # The other fund rules are still in force; only reading the de minimis ones fails.
+    rules = fund_rules_on(date(2031, 1, 1))
+    assert rules.paid_in_capital_cents > 0 and rules.de_minimis_rules is None
+    for read in (lambda: rules.de_minimis, lambda: rules.gge):
+        with pytest.raises(ParameterNotInForce) as err:
+            read()
+        assert {v.subject for v in err.value.violations} >= {"parameters/de_minimis.ceiling"}
 
 
 def _draft(**kw: object) -> ApplicationDraft:

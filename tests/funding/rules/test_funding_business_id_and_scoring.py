@@ -46,6 +46,11 @@ def test_valid_business_ids(business_id: str) -> None:
     ("1234567-1 ", "7 digits"),
     ("", "7 digits"),
     (1234567, "string"),
+    # One business ID has one spelling: no trailing newline, no non-ASCII digits.
+    ("1234567-1\n", "7 digits"),
+    ("0201256-6\n", "7 digits"),
+    ("\uff11\uff12\uff13\uff14\uff15\uff16\uff17-\uff11", "7 digits"),  # full-width
+    ("\u0660\u0662\u0660\u0661\u0662\u0665\u0666-\u0666", "7 digits"),  # Arabic-Indic
 ])
 def test_invalid_business_ids(business_id: object, why: str) -> None:
     problem = business_id_problem(business_id)
@@ -98,3 +103,22 @@ def test_scores_accept_decimal_and_int() -> None:
     result = score_application(sheets, date(2024, 3, 1))
     assert all(c.mean_score == Decimal("3.75") for c in result.criteria)
     assert result.total_score == Decimal("18.75")  # 3.75 × 5
+
+
+@pytest.mark.parametrize("score", [
+    "2.99999999999999999999999999999",   # 30 digits: rounded to 3 by 28-digit arithmetic
+    "3.00000000000000000000000000001",
+    "2.9999999999999999999",             # 20 digits, exact even before
+    "3.25",
+])
+def test_a_score_off_the_half_point_scale_is_refused_however_close(score: str) -> None:
+    from services.shared.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument) as failure:
+        score_application(_sheets(NAMES[0], [score]), date(2024, 3, 1))
+    assert failure.value.violations[0].field == "score_sheets[0].scores[0].score"
+
+
+def test_half_points_with_trailing_zeros_are_accepted() -> None:
+    result = score_application(_sheets(NAMES[0], ["3.50", "3.0"]), date(2024, 3, 1))
+    assert result.criteria[0].officer_scores == (Decimal("3.5"), Decimal("3.0"))

@@ -120,3 +120,23 @@ values:
     assert result.grant_cents == 600000
     assert [(r.reason.value, r.amount_cents) for r in result.rejections] == [
         ("grant_above_maximum", 50000)]
+
+
+def test_an_absurd_indirect_cost_rate_is_a_bad_request_not_a_crash() -> None:
+    import dataclasses
+
+    import pytest
+
+    from services.shared.errors import InvalidArgument
+
+    for rate in ("1" + "0" * 30, "1E+30", "10.000001"):
+        line = dataclasses.replace(APPLICATION.cost_lines[0], indirect_cost_rate=rate)
+        with pytest.raises(InvalidArgument) as failure:
+            compute_grant(dataclasses.replace(APPLICATION, cost_lines=(line,)))
+        assert [v.field for v in failure.value.violations] == \
+            ["cost_lines[0].indirect_cost_rate"], rate
+    # At the bound: computed, the excess over the maximum in force rejected with a reason.
+    line = dataclasses.replace(APPLICATION.cost_lines[0], indirect_cost_rate="10")
+    result = compute_grant(dataclasses.replace(APPLICATION, cost_lines=(line,)))
+    assert result.cost_lines[0].claimed_cents == 600000 * 4 // 10 * 11
+    assert result.cost_lines[0].rejected_cents > 0

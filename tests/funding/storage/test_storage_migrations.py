@@ -47,3 +47,30 @@ def test_audit_log_is_append_only(repo: Repository, engine: Engine) -> None:
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
     assert [r.action for r in repo.audit_log(app.id)] == ["create"]
+
+
+def test_existing_sectors_are_normalised_by_the_migration(empty_engine: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from services.funding.storage import tables as t
+
+    migrate.upgrade(empty_engine, "0002_outbox_dead")
+    now = datetime(2025, 3, 14, tzinfo=UTC)
+    spellings = ["energy", "Energy", " ENERGY ", "Health\u3000 care", "ｅｎｅｒｇｙ"]
+    with empty_engine.begin() as conn:
+        conn.execute(insert(t.beneficiaries).values(business_id="0201256-6",
+                                                    kind="public_unit", created_at=now))
+        for i, sector in enumerate(spellings, start=1):
+            conn.execute(insert(t.applications).values(
+                id=i, kind="guarantee", state="approved", title="t", owner_id="o",
+                business_id="0201256-6", beneficiary_kind="public_unit", sector=sector,
+                branch="TEM", cost_lines=[], exposure_cents=100, created_at=now,
+                updated_at=now))
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        stored = conn.execute(text("SELECT sector FROM applications ORDER BY id")).scalars()
+        assert list(stored) == ["energy", "energy", "energy", "health care", "energy"]
+    migrate.downgrade(empty_engine, "0002_outbox_dead")  # data stays, schema unchanged
+    migrate.upgrade(empty_engine)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -16,6 +19,8 @@ from services.funding.storage.outbox import OutboxRelay
 from services.funding.storage.repository import EVENT_SOURCE, Repository
 from services.shared.cloudevents import CloudEvent
 from services.shared.errors import FailedPrecondition
+from services.shared.events import EventPublisher
+from services.shared.nats_server import NatsServer
 from tests.funding.storage.ledger_support import (
     APPLICANT,
     GOOD,
@@ -159,3 +164,100 @@ async def test_run_loop_keeps_going_while_the_broker_is_down(repo: Repository,
     with engine.connect() as conn:
         envelope = conn.execute(text("SELECT envelope FROM outbox ORDER BY seq")).first()
     assert json.loads(envelope[0])["specversion"] == "1.0"
+
+
+@pytest.fixture(scope="module")
+def outbox_nats(tmp_path_factory) -> NatsServer:
+    """A NATS server of this module's own (its stream takes the ijh.> subjects)."""
+    server = NatsServer(tmp_path_factory.mktemp("outbox-nats")).start()
+    yield server
+    server.stop()
+
+
+def _oversized_event(repo: Repository, engine: Engine, app_id: int) -> None:
+    """An event above the broker's 1 MB maximum payload, as rows written before reasons
+    were bounded could hold (the repository now refuses such a reason)."""
+    with engine.begin() as conn:
+        repo._emit(conn, "submit", f"applications/{app_id}",
+                   {"application": f"applications/{app_id}", "reason": "x" * 1_200_000},
+                   datetime.now(UTC))
+
+
+async def test_an_event_the_broker_can_never_take_is_set_aside_and_later_ones_go_out(
+        repo: Repository, engine: Engine, outbox_nats: NatsServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    first = repo.create(rid(), APPLICANT, guarantee_draft())
+    _oversized_event(repo, engine, first.id)
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    publisher = EventPublisher(outbox_nats.url, "IJH_EVENTS")
+    try:
+        assert await publisher.connected(10)
+        relay = OutboxRelay(engine, publisher.publish)
+        with caplog.at_level(logging.ERROR, logger="services.funding.storage.outbox"):
+            assert await relay.run_once() == 2       # the first and the third
+        assert await relay.run_once() == 0           # nothing is retried forever
+    finally:
+        await publisher.close()
+    assert (relay.backlog(), relay.dead()) == (0, 1)
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.seq, t.outbox.c.sent_at, t.outbox.c.dead_at,
+                                   t.outbox.c.attempts, t.outbox.c.last_error)
+                            .order_by(t.outbox.c.seq)).all()
+    assert [(r.sent_at is not None, r.dead_at is not None) for r in rows] == \
+        [(True, False), (False, True), (True, False)]
+    assert rows[1].attempts == 1 and "maximum payload" in rows[1].last_error
+    dead_logs = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(dead_logs) == 1 and "marked dead" in dead_logs[0].getMessage()
+
+
+async def test_a_transient_failure_still_stops_the_pass_but_a_permanent_one_does_not(
+        repo: Repository, engine: Engine) -> None:
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    calls: list[str] = []
+
+    async def publish(event: CloudEvent) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            raise RuntimeError("EventNotPublished: MaxPayloadError: nats: maximum payload "
+                               "exceeded")
+        if len(calls) == 2:
+            raise TimeoutError("nats: timeout")
+
+    relay = OutboxRelay(engine, publish)
+    assert await relay.run_once() == 0          # 1st dead, 2nd transient: pass ends
+    assert (relay.backlog(), relay.dead()) == (2, 1)
+    assert await relay.run_once() == 2          # the 2nd again, then the 3rd
+    assert calls[1] == calls[2]                  # in order, same id
+    assert (relay.backlog(), relay.dead()) == (0, 1)
+
+
+async def test_a_commit_during_a_pass_is_relayed_at_once_without_backing_off(
+        repo: Repository, engine: Engine) -> None:
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    sent: list[float] = []
+    started = time.monotonic()
+    relay: OutboxRelay
+
+    async def publish(_event: CloudEvent) -> None:
+        sent.append(time.monotonic() - started)
+        if len(sent) == 1:  # a commit lands while the relay publishes (broker healthy)
+            await asyncio.to_thread(repo.create, rid(), APPLICANT, guarantee_draft())
+            relay.notify()  # what the repository's after_commit does
+
+    relay = OutboxRelay(engine, publish, poll_interval_s=3.0, max_backoff_s=6.0)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(relay.run(stop))
+    try:
+        for _ in range(400):
+            if len(sent) >= 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+    assert len(sent) == 2
+    # Not after a poll interval (lost wake-up), nor after a back-off (a backlog that
+    # arrived during the pass taken for a failure).
+    assert sent[1] - sent[0] < 1.0, sent
