@@ -80,6 +80,7 @@ class PortfolioRun:
         self.portfolio = translate.portfolio(guarantees, first.dependence,
                                              self.dependence.factor_correlation.shape[0])
         pf.validate_model(self.portfolio, self.fund, self.dependence)
+        pf.check_method(self.portfolio, self.dependence, self.method, "simulation.method")
         self.ids = [g.id for g in guarantees]
         self.stop = threading.Event()
 

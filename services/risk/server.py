@@ -106,7 +106,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         check_size(len(request.portfolio), self.limits, field="portfolio")
         scenarios, seed, method, levels = simulation_options(request.simulation, self.limits)
         if method in ("auto", "semi_analytic", "creditriskplus"):
-            method = "importance_sampling"  # common random numbers need a simulation
+            # Common random numbers need a simulation; the engine picks importance
+            # sampling, or plain Monte Carlo when the tail is two-sided.
+            method = None
         fund = translate.fund_terms(request.fund)
         dependence = translate.dependence(request.dependence)
         factors = dependence.factor_correlation.shape[0]
@@ -118,7 +120,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         result = await asyncio.to_thread(
             pf.incremental_risk, portfolio, fund, dependence, candidate, seed=seed,
             scenarios=scenarios, levels=levels, method=method)
-        return translate.incremental_response(result, method)
+        return translate.incremental_response(result, result.method)
 
     def _simulation(self, options: risk_pb2.SimulationOptions) -> tuple[int, int]:
         c = Collector()

@@ -101,10 +101,16 @@ class ContributionShard:
 
 
 def contribution_plan(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
-                      level: float = 0.999, method: str = mc.IMPORTANCE_SAMPLING,
+                      level: float = 0.999, method: str | None = None,
                       validate: bool = True) -> mc.SimulationPlan:
     """The plan both passes use (levels (0.99·level, level), no exponential twist); its
-    first pass is ``mc.simulate_blocks`` / ``simulate_shard`` with the same arguments."""
+    first pass is ``mc.simulate_blocks`` / ``simulate_shard`` with the same arguments.
+    ``method`` None: importance_sampling when the tail is one-sided, else monte_carlo."""
+    if method is None:
+        if validate:
+            validate_model(portfolio, fund, dependence)
+        method = (mc.IMPORTANCE_SAMPLING if mc.two_sided_tail(portfolio, dependence) is None
+                  else mc.MONTE_CARLO)
     return mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
                              levels=(level * 0.99, level), validate=validate,
                              exponential_twist=False)
@@ -206,9 +212,10 @@ def merge_contribution_shards(plan: mc.SimulationPlan, first_pass: Sequence[mc.S
 
 def risk_contributions(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
                        scenarios: int = 100_000, level: float = 0.999,
-                       method: str = mc.IMPORTANCE_SAMPLING) -> RiskContributions:
+                       method: str | None = None) -> RiskContributions:
     """Euler ES and VaR contributions per guarantee, sector and branch at ``level``, from
-    ``scenarios`` scenarios of ``method`` (monte_carlo or importance_sampling, weighted).
+    ``scenarios`` scenarios of ``method`` (monte_carlo or importance_sampling, weighted;
+    None: importance_sampling unless the tail is two-sided, see ``contribution_plan``).
     Two passes over the same blocks; distributed, the same is ``contribution_plan`` →
     first-pass ``mc.simulate_blocks`` shards → ``contribution_thresholds`` →
     ``contribution_shard`` per block range → ``merge_contribution_shards``."""
@@ -298,10 +305,12 @@ class _Candidate:
 def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
                      candidate: Portfolio, *, seed: int, scenarios: int = 100_000,
                      levels: Sequence[float] = mc.DEFAULT_LEVELS,
-                     method: str = mc.IMPORTANCE_SAMPLING) -> IncrementalRisk:
+                     method: str | None = None) -> IncrementalRisk:
     """Change of EL, VaR, ES and capital-exhaustion probability if ``candidate`` (one or more
     rows with the portfolio's factors) were added. The candidate's defaults come from their
     own random stream given the same factors, so both runs share every other draw.
+    ``method`` None: importance_sampling unless portfolio and candidate together have a
+    two-sided tail (``montecarlo.two_sided_tail``), then monte_carlo.
 
     SEs of changes: ΔES and Δexhaustion from the paired influence functions
     w[(L' - v')⁺ - (L - v)⁺]/(1 - α) and w[1' - 1]; ΔVaR from the paired VaR influence
@@ -314,6 +323,14 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
         raise InvalidArgument([FieldViolation(v.field.replace("guarantees", "candidate", 1),
                                               v.description) for v in exc.violations]) from None
     _check_scenarios(scenarios)
+    # The shift must cover the tail with the candidate too (importance_sampling is refused,
+    # and None picks monte_carlo, when portfolio and candidate together have a two-sided tail).
+    one_sided = mc.two_sided_tail(portfolio, dependence, candidate.factor_loadings) is None
+    if method is None:
+        method = mc.IMPORTANCE_SAMPLING if one_sided else mc.MONTE_CARLO
+    elif method == mc.IMPORTANCE_SAMPLING:
+        mc.check_one_sided_tail(portfolio, dependence, method,
+                                extra_loadings=candidate.factor_loadings)
     plan = mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
                              levels=levels, validate=False, exponential_twist=False)
     cand = _Candidate(plan, candidate, fund, dependence)

@@ -205,6 +205,8 @@ class SimulationPlan:
         max_loss = min(float(np.sum(max_payout)), self.portfolio_cap)
         top = min(max_loss, 64.0 * rough_el) if rough_el > 0 else max(max_loss, 1.0)
         edges = np.linspace(0.0, max(top, 1.0), HISTOGRAM_BINS + 1)
+        if method == IMPORTANCE_SAMPLING:
+            check_one_sided_tail(portfolio, dependence, IMPORTANCE_SAMPLING)
         shift = (importance_shift(self, levels[-1]) if method == IMPORTANCE_SAMPLING
                  else np.zeros(self.group_loading.shape[1]))
         self.shift = shift
@@ -278,6 +280,49 @@ class SimulationPlan:
         resources = self.spec.capital_cents + self.spec.annual_fee_income_cents * years
         exhausted = np.maximum.accumulate(cum > resources[None, :], axis=1)
         return capped, exhausted
+
+
+def two_sided_tail(portfolio: Portfolio, dependence: Dependence,
+                   extra_loadings: np.ndarray | None = None) -> str | None:
+    """Why the loss tail may lie on more than one side of the factor space, or None.
+
+    Importance sampling shifts the factors one way, and the semi-analytic law refines one
+    end of the factor; both need every guarantee's loss to rise in the same factor
+    direction. That holds when each factor's loadings share one sign (factor f then
+    hurts in direction s_f) and no two factors in use are negatively correlated in those
+    directions (s_f s_g Σ_fg ≥ 0). A factor loaded with both signs, or such a negative
+    correlation, gives a tail with two sides: one shift or one window misses half of it.
+    ``extra_loadings`` (rows of loadings, e.g. an incremental candidate) count too."""
+    lam = np.asarray(portfolio.factor_loadings, dtype=np.float64)
+    if extra_loadings is not None:
+        lam = np.concatenate([lam, np.asarray(extra_loadings, dtype=np.float64)])
+    pos, neg = np.any(lam > 0, axis=0), np.any(lam < 0, axis=0)
+    mixed = np.flatnonzero(pos & neg)
+    if mixed.size:
+        return (f"factor {int(mixed[0])} has loadings of both signs, so losses come from both "
+                "ends of it (a two-sided tail)")
+    sign = np.where(neg, -1.0, 1.0)
+    used = pos | neg
+    sigma = np.asarray(dependence.factor_correlation, dtype=np.float64)
+    bad = used[:, None] & used[None, :] & (sigma * np.outer(sign, sign) < 0)
+    if bad.any():
+        f, g = (int(x) for x in np.argwhere(bad)[0])
+        return (f"factors {f} and {g} are negatively correlated given the signs of their "
+                "loadings, so losses come from more than one direction (a two-sided tail)")
+    return None
+
+
+def check_one_sided_tail(portfolio: Portfolio, dependence: Dependence, method: str,
+                         field: str = "method", extra_loadings: np.ndarray | None = None
+                         ) -> None:
+    """Refuse ``method`` (importance_sampling, semi_analytic) with InvalidArgument on
+    ``field`` when the tail is two-sided (see ``two_sided_tail``): it would return figures
+    that miss part of the tail with a standard error that does not show it."""
+    reason = two_sided_tail(portfolio, dependence, extra_loadings)
+    if reason is not None:
+        raise InvalidArgument(FieldViolation(
+            field, f"{method} cannot be used for this portfolio: {reason}; its figures "
+                   f"would miss part of the tail. Use {MONTE_CARLO} (or auto)"))
 
 
 def importance_shift(plan: SimulationPlan, level: float, iterations: int = 8) -> np.ndarray:
@@ -514,13 +559,24 @@ def blocks_for(scenarios: int) -> int:
     return max(1, -(-int(scenarios) // BLOCK_SCENARIOS))
 
 
+# Early stopping (target_relative_error) is decided only after block counts that are
+# multiples of STOP_STRIDE_BLOCKS, and never before MIN_STOP_BLOCKS, each evaluated on
+# exactly that prefix of blocks: where a run stops is then a function of the seed and the
+# inputs, not of the chunk size, and a lucky first block cannot end it.
+STOP_STRIDE_BLOCKS = 16
+MIN_STOP_BLOCKS = 16
+
+
 def iter_monte_carlo(plan: SimulationPlan, *, scenarios: int, chunk_blocks: int | None = None,
                      target_relative_error: float | None = None,
                      min_scenarios: int = 0) -> Iterator[Progress]:
     """Run ``plan`` chunk by chunk, yielding Progress after each chunk; each Progress
     carries the result so far. Stop early by closing the generator (the caller's cancellation or
-    deadline). With ``target_relative_error`` it stops once ES at the highest level has
-    that relative standard error (and at least ``min_scenarios`` ran)."""
+    deadline). With ``target_relative_error`` it stops at the first block count that is a
+    multiple of STOP_STRIDE_BLOCKS, at least MIN_STOP_BLOCKS (and ``min_scenarios``), where
+    ES at the highest level has that relative standard error (checked in block order
+    whatever the chunking, so the stopping point and the result do not depend on
+    ``chunk_blocks``)."""
     if not isinstance(scenarios, int) or scenarios < 1:
         raise InvalidArgument(FieldViolation("scenarios", "a positive integer"))
     if scenarios > MAX_SCENARIOS:
@@ -528,19 +584,32 @@ def iter_monte_carlo(plan: SimulationPlan, *, scenarios: int, chunk_blocks: int 
     total_blocks = blocks_for(scenarios)
     # Each progress step re-reduces the tail sample, so keep to about 50 steps by default.
     chunk_blocks = max(1, int(chunk_blocks or max(16, total_blocks // 50)))
+    min_blocks = max(MIN_STOP_BLOCKS, -(-int(min_scenarios) // BLOCK_SCENARIOS))
+
+    def reached(result: PortfolioResult) -> bool:
+        es = result.tail_risk[-1].expected_shortfall_cents
+        return es.standard_error <= target_relative_error * abs(es.value)
+
     parts: list[ShardResult] = []
     done = 0
     while done < total_blocks:
         stop = min(done + chunk_blocks, total_blocks)
-        parts = [concat_shards([*parts, simulate_blocks(plan, done, stop)])]
-        done = stop
+        stopped = False
+        if target_relative_error is not None:
+            # the check points inside this chunk, each on exactly its prefix of blocks
+            check = (done // STOP_STRIDE_BLOCKS + 1) * STOP_STRIDE_BLOCKS
+            while check <= stop and not stopped:
+                if check >= min_blocks:
+                    parts = [concat_shards([*parts, simulate_blocks(plan, done, check)])]
+                    done = check
+                    stopped = check < total_blocks and reached(_finalize(parts[0]))
+                check += STOP_STRIDE_BLOCKS
+        if not stopped and done < stop:
+            parts = [concat_shards([*parts, simulate_blocks(plan, done, stop)])]
+            done = stop
         result = _finalize(parts[0])
+        final = done == total_blocks or stopped
         top = result.tail_risk[-1]
-        reached = (target_relative_error is not None
-                   and done * BLOCK_SCENARIOS >= min_scenarios
-                   and top.expected_shortfall_cents.standard_error
-                   <= target_relative_error * abs(top.expected_shortfall_cents.value))
-        final = done == total_blocks or reached
         yield Progress(done * BLOCK_SCENARIOS, total_blocks * BLOCK_SCENARIOS,
                        result.expected_loss_cents, top.value_at_risk_cents,
                        top.expected_shortfall_cents, result, final)
