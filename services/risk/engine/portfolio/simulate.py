@@ -194,8 +194,11 @@ def semi_analytic_result(portfolio: Portfolio, fund: Fund, dependence: Dependenc
             lattice_points_per_var=_LATTICE_POINTS_PER_VAR * lattice_scale)
         return _capped(dist, cap, float(np.sum(payout)))
 
-    # exhaustion at the horizon: the capital (fees only enter a one-year horizon here)
-    thresholds = (fund.capital_cents + fees * fund.horizon_years,)
+    # Exhaustion at the horizon: the capital (fees only enter a one-year horizon here).
+    # A fund with no resources is exhausted by any loss: P(L > 0) is no tail figure worth
+    # refining for (its error estimate is still reported).
+    resources = fund.capital_cents + fees * fund.horizon_years
+    thresholds = (resources,) if resources > 0 else ()
     node_scale = lattice_scale = 1
     passes = 0
     while True:
