@@ -460,7 +460,8 @@ class Repository:
                 created_at=now))
             conn.execute(insert(t.de_minimis_aid).values(
                 business_id=business_id, granted_on=granted_on, amount_cents=amount_cents,
-                reference=record.reference, application_id=None, recorded_at=now))
+                reference=record.reference, application_id=None, recorded_at=now,
+                recorded_by=actor.id))
             self._emit(conn, "record_aid", f"beneficiaries/{business_id}", {
                 "business_id": business_id, "granted_on": granted_on,
                 "amount_cents": amount_cents, "reference": record.reference,
@@ -586,7 +587,7 @@ class Repository:
         if violations:
             raise FailedPrecondition(violations)
         if de_minimis is not None:
-            self._insert_aid(conn, app, today, gge, rules, now)
+            self._insert_aid(conn, app, today, gge, rules, now, actor)
         trace.update(scoring=scoring, gge=gge_trace)
         return self._transition(
             conn, app, ApplicationState.APPROVED, "approve", actor, reason, rules.version,
@@ -621,7 +622,7 @@ class Repository:
         if violations:
             raise FailedPrecondition(violations)
         if de_minimis is not None:
-            self._insert_aid(conn, app, today, grant.grant_cents, rules, now)
+            self._insert_aid(conn, app, today, grant.grant_cents, rules, now, actor)
         version = f"{grant.rules_version};{rules.version}"
         return self._transition(
             conn, app, ApplicationState.APPROVED, "approve", actor, reason, version,
@@ -748,11 +749,11 @@ class Repository:
             envelope=event.to_json_bytes().decode(), created_at=now, attempts=0))
 
     def _insert_aid(self, conn: Connection, app: Application, today: date, amount: int,
-                    rules: FundRules, now: datetime) -> None:
+                    rules: FundRules, now: datetime, actor: Actor) -> None:
         conn.execute(insert(t.de_minimis_aid).values(
             business_id=app.beneficiary.business_id, granted_on=today, amount_cents=amount,
             reference=f"{app.name} ({rules.de_minimis.reference[:300]})",
-            application_id=app.id, recorded_at=now))
+            application_id=app.id, recorded_at=now, recorded_by=actor.id))
 
     def _aid_history(self, conn: Connection, business_id: str) -> list[AidRecord]:
         d = t.de_minimis_aid.c

@@ -144,6 +144,9 @@ de_minimis_aid = Table(
     Column("reference", String(500), nullable=False),
     Column("application_id", Integer, ForeignKey("applications.id"), nullable=True),
     Column("recorded_at", TS, nullable=False),
+    # The officer who recorded it (or approved the application it came from); empty only
+    # on rows written before migration 0004.
+    Column("recorded_by", String(256), nullable=True),
     CheckConstraint("amount_cents >= 0", name="aid_nonnegative"),
 )
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from services.funding.ledger.model import ApplicationState, Decision
+from services.funding.storage import tables as t
 from services.funding.storage.repository import Repository
 from services.shared.errors import FailedPrecondition
 from tests.funding.storage.ledger_support import (
@@ -72,3 +73,19 @@ def test_approved_aid_counts_for_later_grants(repo: Repository, clock: Clock) ->
     assert (room.counted_cents, room.room_cents) == (20_000_00, 280_000_00)
     # Three years later (window starts 2025-01-11) the aid no longer counts.
     assert repo.de_minimis_room(COMPANY.business_id, date(2028, 1, 10)).counted_cents == 0
+
+
+def test_every_aid_row_names_the_officer_who_recorded_it(repo: Repository, engine: Engine,
+                                                         clock: Clock) -> None:
+    """Aid reduces a company's de minimis room: the database says who put each row there,
+    whether recorded from a declaration or written by an approval."""
+    repo.record_aid(rid(), OFFICER_B, COMPANY.business_id, date(2024, 2, 1), 10_000_00,
+                    "ELY decision 7")
+    app_id = _approve(repo, clock, date(2025, 3, 3))
+    repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.de_minimis_aid.c.application_id,
+                                   t.de_minimis_aid.c.recorded_by)
+                            .order_by(t.de_minimis_aid.c.id)).all()
+    assert [(a is None, who) for a, who in rows] == [(True, OFFICER_B.id),
+                                                      (False, OFFICER_B.id)]
