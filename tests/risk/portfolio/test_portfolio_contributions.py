@@ -31,7 +31,7 @@ def test_es_contributions_add_up_per_guarantee_sector_and_branch():
     rc = risk_contributions(p, Fund(capital_cents=0, portfolio_cap_rate=0.5), Dependence(SIGMA2),
                             seed=4, scenarios=16 * BLOCK_SCENARIOS, level=0.99)
     total = rc.guarantee_es_cents.sum()
-    # Full allocation: contributions sum to E[L | L ≥ VaR] (= ES for a continuous law).
+    # Full allocation: contributions sum to the reported ES (Acerbi–Tasche).
     assert np.isclose(total, rc.conditional_tail_loss_cents, rtol=1e-12)
     es = rc.expected_shortfall_cents
     assert abs(total - es.value) <= 4 * es.standard_error + 0.01 * es.value

@@ -61,8 +61,8 @@ def test_bit_identical_whatever_the_chunk_size():
 
 def test_early_stop_at_target_standard_error():
     full = estimate_procurement_risk(rich_model(), scenarios=200_000, seed=5)
-    # aim at the SE that about 5 blocks give: SE ∝ 1/√n
-    target = full.total_cost_cents.mean.standard_error * math.sqrt(200_000 / 20_000)
+    # aim at the SE that about 12 blocks give (past MIN_BLOCKS_BEFORE_STOP): SE ∝ 1/√n
+    target = full.total_cost_cents.mean.standard_error * math.sqrt(200_000 / 50_000)
     runs = [estimate_procurement_risk(rich_model(), scenarios=200_000, seed=5,
                                       target_standard_error_cents=target,
                                       chunk_scenarios=chunk)

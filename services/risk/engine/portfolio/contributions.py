@@ -1,11 +1,17 @@
 """Which guarantees drive the risk: Euler contributions and the incremental risk of a candidate.
 
-Euler allocation (Tasche 1999): the ES contribution of guarantee i is E[L_i | L ≥ VaR],
-the VaR contribution E[L_i | L = VaR], estimated on the scenarios in a narrow band of levels
+Euler allocation (Tasche 1999): the ES contribution of guarantee i is the Acerbi–Tasche
+allocation consistent with the engine's ES estimator,
+c_i = (Σ w x_i 1{L > VaR} + β Σ w x_i 1{L = VaR}) / ((1 - α) n),
+β = ((1 - α) n - Σ w 1{L > VaR}) / Σ w 1{L = VaR}: the tail takes exactly the weight
+(1 - α) n, the atom at VaR only in part, as ``montecarlo._Tail.risk`` does. So the ES
+contributions add up to the reported ES (to rounding) also for lumpy losses with an atom at
+VaR, where E[L | L ≥ VaR] would exceed ES (for a continuous law both are the same). The VaR
+contribution is E[L_i | L = VaR], estimated on the scenarios in a narrow band of levels
 around VaR. Under a portfolio cap each defaulter's payout is scaled pro rata to the capped
-fund loss, so contributions add up to the fund's conditional tail loss. Both are ratio
-estimators over the same (IS-weighted) scenarios; their standard errors come from the
-linearised ratio variance Σ w²(x - c)² / (Σ w)².
+fund loss. Both are ratio estimators over the same (IS-weighted) scenarios, the ES one with
+weights w·h, h = 1{L > VaR} + β 1{L = VaR}; their standard errors come from the linearised
+ratio variance Σ (wh)²(x - c)² / (Σ wh)².
 
 The scenarios are regenerated block by block from the seed (a second pass with the VaR of
 the first), so memory stays O(guarantees + chunk), not O(scenarios x guarantees).
@@ -51,7 +57,10 @@ class GroupContribution:
 @dataclass(frozen=True, eq=False)
 class RiskContributions:
     """Euler contributions at ``level``. Per-guarantee arrays are in the portfolio's row
-    order (index i is ``guarantees[i]``); the group tuples list sectors and branches."""
+    order (index i is ``guarantees[i]``); the group tuples list sectors and branches.
+    ``conditional_tail_loss_cents`` is what the ES contributions add up to: the tail mean
+    with the atom at VaR taken in part (Acerbi–Tasche), i.e. the reported ES (to
+    rounding); it equals E[L | L ≥ VaR] only when there is no atom at VaR."""
 
     level: float
     method: str
@@ -77,7 +86,8 @@ class RiskContributions:
 @dataclass(frozen=True)
 class ContributionThresholds:
     """What the second (contribution) pass needs from the first: the VaR at ``level`` (the
-    ES tail is L ≥ var) and the VaR band [var_low, var_high] (levels α ± 0.1(1 − α))."""
+    ES tail is L > var plus part of the atom L = var) and the VaR band [var_low, var_high]
+    (levels α ± 0.1(1 − α))."""
 
     level: float
     var: float
@@ -88,8 +98,9 @@ class ContributionThresholds:
 @dataclass(frozen=True, eq=False)
 class ContributionShard:
     """Second-pass sums of blocks [block_start, block_stop): per guarantee (in the plan's
-    sorted order) and per label, rows 0-2 = Σw·x, Σw²·x, Σw²·x² over the ES tail, rows 3-5
-    the same over the VaR band; denominators = Σw, Σw² over the tail and over the band."""
+    sorted order) and per label, rows 0-2 = Σw·x, Σw²·x, Σw²·x² over the strict ES tail
+    L > VaR, rows 3-5 the same over the VaR band, rows 6-8 over the atom L = VaR;
+    denominators = Σw, Σw² over the strict tail, over the band and over the atom."""
 
     spec: mc.RunSpec
     thresholds: ContributionThresholds
@@ -105,14 +116,18 @@ def contribution_plan(portfolio: Portfolio, fund: Fund, dependence: Dependence, 
                       validate: bool = True) -> mc.SimulationPlan:
     """The plan both passes use (levels (0.99·level, level), no exponential twist); its
     first pass is ``mc.simulate_blocks`` / ``simulate_shard`` with the same arguments.
-    ``method`` None: importance_sampling when the tail is one-sided, else monte_carlo."""
+    ``method`` None: importance_sampling when the tail is one-sided, else monte_carlo.
+    The lower level is 0.99·level but not below 0.5 (the engine's smallest level), so any
+    ``level`` in [0.5, 1) works; another is refused naming ``level``."""
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0.5 <= level < 1.0:
+        raise InvalidArgument(FieldViolation("level", "a confidence level in [0.5, 1)"))
     if method is None:
         if validate:
             validate_model(portfolio, fund, dependence)
         method = (mc.IMPORTANCE_SAMPLING if mc.two_sided_tail(portfolio, dependence) is None
                   else mc.MONTE_CARLO)
     return mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
-                             levels=(level * 0.99, level), validate=validate,
+                             levels=(max(level * 0.99, 0.5), level), validate=validate,
                              exponential_twist=False)
 
 
@@ -138,18 +153,19 @@ def contribution_shard(plan: mc.SimulationPlan, thresholds: ContributionThreshol
     n_sectors = len(p.sector_names)
     label_a = p.sector[plan.order].astype(np.int32)
     label_b = (n_sectors + p.branch[plan.order]).astype(np.int32)
-    g_sums = np.zeros((6, p.size))
-    l_sums = np.zeros((6, n_sectors + len(BRANCHES)))
-    den = np.zeros(4)
+    g_sums = np.zeros((9, p.size))
+    l_sums = np.zeros((9, n_sectors + len(BRANCHES)))
+    den = np.zeros(6)
     t = thresholds
     for block in range(start, stop):
         loss, _, w, _ = plan.run_block(block, (t.var, t.var_low, t.var_high, label_a, label_b,
                                                g_sums, l_sums))
         capped = np.minimum(loss, plan.portfolio_cap)
-        tail_mask = capped >= t.var
+        tail_mask = capped > t.var
+        atom = capped == t.var
         band = (capped >= t.var_low) & (capped <= t.var_high)
         den += [w[tail_mask].sum(), (w[tail_mask] ** 2).sum(), w[band].sum(),
-                (w[band] ** 2).sum()]
+                (w[band] ** 2).sum(), w[atom].sum(), (w[atom] ** 2).sum()]
     return ContributionShard(plan.spec, thresholds, start, stop, g_sums, l_sums, den)
 
 
@@ -191,10 +207,20 @@ def merge_contribution_shards(plan: mc.SimulationPlan, first_pass: Sequence[mc.S
         var = rows[2] - 2 * value * rows[1] + value * value * w2_sum
         return value, np.sqrt(np.maximum(var, 0.0)) / w_sum
 
-    es_c, es_se = ratio(g_sums[:3], den[0], den[1])
-    var_c, var_se = ratio(g_sums[3:], den[2], den[3])
-    les, les_se = ratio(l_sums[:3], den[0], den[1])
-    lvar, lvar_se = ratio(l_sums[3:], den[2], den[3])
+    # Acerbi–Tasche: the strict tail in full and the share β of the atom at VaR that brings
+    # the tail weight to (1 - α) n, as the ES estimator (montecarlo._Tail.risk) takes it.
+    target = (1.0 - level) * result.scenarios
+    beta = min(max((target - den[0]) / den[4], 0.0), 1.0) if den[4] > 0 else 0.0
+    h = np.array([beta, beta * beta, beta * beta])[:, None]
+
+    def tail_rows(sums: np.ndarray) -> np.ndarray:
+        return sums[:3] + h * sums[6:9]
+
+    tail_w, tail_w2 = den[0] + beta * den[4], den[1] + beta * beta * den[5]
+    es_c, es_se = ratio(tail_rows(g_sums), tail_w, tail_w2)
+    var_c, var_se = ratio(g_sums[3:6], den[2], den[3])
+    les, les_se = ratio(tail_rows(l_sums), tail_w, tail_w2)
+    lvar, lvar_se = ratio(l_sums[3:6], den[2], den[3])
     unsort = np.empty_like(plan.order)
     unsort[plan.order] = np.arange(n)
     groups = [GroupContribution(name, Estimate(float(les[k]), float(les_se[k])),

@@ -39,9 +39,11 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
     Writes loss_out (S,) = uncapped total payout and year_out (S, H) = payout by default year.
 
     Contribution mode (guarantee_sums.shape[1] > 0): scenarios whose capped loss is
-    ≥ es_floor (ES tail) or in [var_low, var_high] (VaR band) add w·x, w²·x, w²·x² of each
-    defaulter's pro-rata capped payout x to guarantee_sums rows 0-2 (ES) and 3-5 (VaR), and
-    the same per label (label_a, label_b: e.g. sector and branch codes) to label_sums.
+    > es_floor (strict ES tail), = es_floor (the atom at VaR, which the ES estimator takes
+    in part) or in [var_low, var_high] (VaR band) add w·x, w²·x, w²·x² of each defaulter's
+    pro-rata capped payout x to guarantee_sums rows 0-2 (> VaR), 6-8 (= VaR) and 3-5 (VaR
+    band), and the same per label (label_a, label_b: e.g. sector and branch codes) to
+    label_sums (both with 9 rows).
     """
     n_scen = xi.shape[0]
     n_fac = xi.shape[1]
@@ -112,9 +114,10 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
         loss_out[s] = total
         if contributions and total > 0.0:
             capped = min(total, portfolio_cap)
-            in_es = capped >= es_floor
+            in_es = capped > es_floor
+            at_var = capped == es_floor
             in_var = var_low <= capped <= var_high
-            if in_es or in_var:
+            if in_es or at_var or in_var:
                 w = weight[s]
                 factor = capped / total
                 for k in range(n_def):
@@ -126,6 +129,10 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                         guarantee_sums[0, j] += w * x
                         guarantee_sums[1, j] += w * w * x
                         guarantee_sums[2, j] += w * w * x * x
+                    elif at_var:
+                        guarantee_sums[6, j] += w * x
+                        guarantee_sums[7, j] += w * w * x
+                        guarantee_sums[8, j] += w * w * x * x
                     if in_var:
                         guarantee_sums[3, j] += w * x
                         guarantee_sums[4, j] += w * w * x
@@ -139,6 +146,10 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                                 label_sums[0, lab] += w * x
                                 label_sums[1, lab] += w * w * x
                                 label_sums[2, lab] += w * w * x * x
+                            elif at_var:
+                                label_sums[6, lab] += w * x
+                                label_sums[7, lab] += w * w * x
+                                label_sums[8, lab] += w * w * x * x
                             if in_var:
                                 label_sums[3, lab] += w * x
                                 label_sums[4, lab] += w * w * x

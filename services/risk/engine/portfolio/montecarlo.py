@@ -263,7 +263,7 @@ class SimulationPlan:
             return loss, year, weight * np.exp(log_ratio), (xi, scale, eps)
         if contributions is None:
             contributions = (math.inf, math.inf, -math.inf, self._empty_label,
-                             self._empty_label, self._empty2, np.zeros((6, 1)))
+                             self._empty_label, self._empty2, np.zeros((9, 1)))
         es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums = contributions
         kernels.simulate_block(
             rng, xi, scale, self.group_start, self.group_loading, self.group_sd,

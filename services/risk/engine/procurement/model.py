@@ -256,9 +256,12 @@ class InputSensitivity:
 
 @dataclass(frozen=True)
 class CorrelationReport:
-    """The rank-correlation matrix actually used (row-major over ``input_names``);
+    """The rank-correlation matrix actually realised (row-major over ``input_names``);
+    a risk event's occurrence (Bernoulli) realises less than its copula correlation
+    (at most √(3p(1 − p)) with a continuous input), and that is what is reported.
     ``repaired`` when the requested one was not a valid correlation matrix and was
-    replaced by the nearest valid one (Higham 2002)."""
+    replaced by the nearest valid one (Higham 2002); ``max_abs_change`` is the change
+    made by that repair."""
 
     input_names: tuple[str, ...]
     rank_correlations: tuple[float, ...]

@@ -18,6 +18,7 @@ from services.shared.errors import Collector, ResourceExhausted
 from . import marginals as mg
 from .correlation import (
     copula_factor,
+    indicator_rank_correlation,
     is_valid_correlation,
     nearest_correlation,
     pearson_to_spearman,
@@ -323,7 +324,10 @@ def compile_model(model: ProcurementModel) -> Plan:
     factor, report = None, None
     if correlated:
         name_of = {idx: name for name, idx in input_index.items()}
-        factor, report = _copula(requested, [name_of[g] for g in correlated])
+        occurrence = {n_cost + n_act + k: float(m.params[0])
+                      for k, m in enumerate(risk_occurrence)}
+        factor, report = _copula(requested, [name_of[g] for g in correlated],
+                                 [occurrence.get(g) for g in correlated])
     return Plan(
         model=model, cost_names=[it.name for it in model.cost_items],
         cost_marginals=cost_marginals, cost_incurrence=incurrence,
@@ -441,18 +445,35 @@ def _correlations(c: Collector, model: ProcurementModel, input_index: dict[str, 
     return correlated, full
 
 
-def _copula(requested: np.ndarray, names: list[str]) -> tuple[np.ndarray, CorrelationReport]:
+def _copula(requested: np.ndarray, names: list[str],
+            occurrence: list[float | None] | None = None
+            ) -> tuple[np.ndarray, CorrelationReport]:
     """Normal-scale matrix for the requested rank correlations; repaired to the
-    nearest correlation matrix (Higham) when it is not positive semi-definite."""
+    nearest correlation matrix (Higham) when it is not positive semi-definite.
+    ``occurrence[i]``: the probability when input i is a risk event's (Bernoulli)
+    occurrence, else None. The report gives the rank correlations realised: a
+    Bernoulli realises far less than the copula's (at most √(3p(1 − p)) against a
+    continuous input), see ``indicator_rank_correlation``; ``max_abs_change`` stays
+    the change made by the repair alone."""
     normal = spearman_to_pearson(requested)
     repaired = not is_valid_correlation(normal)
     if repaired:
         normal = nearest_correlation(normal)
-    realised = pearson_to_spearman(normal)
-    np.fill_diagonal(realised, 1.0)
+    copula = pearson_to_spearman(normal)
+    np.fill_diagonal(copula, 1.0)
+    realised = copula.copy()
+    occurrence = occurrence or [None] * len(names)
+    for a, pa in enumerate(occurrence):
+        for b in range(len(names)):
+            if b == a or (pa is None and occurrence[b] is None):
+                continue
+            if pa is None or (occurrence[b] is not None and b < a):
+                continue  # each pair once, from its (first) occurrence
+            realised[a, b] = realised[b, a] = indicator_rank_correlation(
+                float(normal[a, b]), pa, occurrence[b])
     report = CorrelationReport(
         input_names=tuple(names),
         rank_correlations=tuple(float(x) for x in realised.ravel()),
         repaired=repaired,
-        max_abs_change=float(np.abs(realised - requested).max()) if repaired else 0.0)
+        max_abs_change=float(np.abs(copula - requested).max()) if repaired else 0.0)
     return copula_factor(normal), report

@@ -23,8 +23,13 @@ from .plan import ALWAYS, BLOCK_SCENARIOS, ON_SUCCESS, Plan
 # more than the simulation and would not fit the chunk memory bound.
 SENSITIVITY_BLOCKS = 4
 # Early stopping is considered only after this many blocks, so that the running
-# standard error it tests is itself a stable estimate.
-MIN_BLOCKS_BEFORE_STOP = 2
+# standard error it tests is itself a stable estimate (a rare, large risk event has had
+# a chance to show up: with 2 blocks a 1-in-2000 event was missed in 1 run in 60 and the
+# run stopped on a standard error of 0, biasing the mean low).
+MIN_BLOCKS_BEFORE_STOP = 8
+# ... and never while the standard error is 0 or below this fraction of |mean|: every
+# scenario so far cost the same, which says nothing about the events not yet drawn.
+MIN_RELATIVE_STANDARD_ERROR = 1e-9
 # Default chunk: about this many float64 working values (~64 MB).
 CHUNK_VALUE_BUDGET = 8_000_000
 
@@ -223,8 +228,10 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
                 mean += delta * nb / new
                 m2 += m2b + delta * delta * count * nb / new
                 count = new
-                if (first + b + 1 >= MIN_BLOCKS_BEFORE_STOP and count > 1
-                        and math.sqrt(m2 / (count - 1) / count) <= target_standard_error_cents):
+                if first + b + 1 < MIN_BLOCKS_BEFORE_STOP or count < 2:
+                    continue
+                se = math.sqrt(m2 / (count - 1) / count)
+                if MIN_RELATIVE_STANDARD_ERROR * abs(mean) < se <= target_standard_error_cents:
                     stopped = count < scenarios
                     end = count
                     break
