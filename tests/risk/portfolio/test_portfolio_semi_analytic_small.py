@@ -16,6 +16,7 @@ import pytest
 from scipy import integrate, special, stats
 
 from services.risk.engine.portfolio import Dependence, Fund, Portfolio, simulate_portfolio
+from tests.risk.portfolio.exact_laws import var_es_of_lattice
 
 UNIT = 1_000_000
 
@@ -33,14 +34,6 @@ def _exact_pmf(n: int, pd: float, rho: float) -> np.ndarray:
     return pmf / pmf.sum()
 
 
-def _var_es(pmf: np.ndarray, level: float) -> tuple[float, float]:
-    support = np.arange(pmf.size) * float(UNIT)
-    cdf = np.cumsum(pmf)
-    i = int(np.argmax(cdf >= level - 1e-15))
-    es = (support[i + 1:] @ pmf[i + 1:] + support[i] * (cdf[i] - level)) / (1 - level)
-    return float(support[i]), float(es)
-
-
 @pytest.mark.parametrize(("n", "pd", "rho"), [(20, 0.05, 0.3), (10, 0.1, 0.1),
                                               (30, 0.02, 0.2), (50, 0.01, 0.3)])
 def test_semi_analytic_matches_the_exact_binomial_mixture(n, pd, rho):
@@ -53,7 +46,7 @@ def test_semi_analytic_matches_the_exact_binomial_mixture(n, pd, rho):
     assert result.method == "semi_analytic"
     pmf = _exact_pmf(n, pd, rho)
     for level in (0.99, 0.995, 0.999):
-        var, es = _var_es(pmf, level)
+        var, es = var_es_of_lattice(pmf, level, UNIT)
         got = result.at(level)
         v, e = got.value_at_risk_cents, got.expected_shortfall_cents
         # the accuracy asked (0.5 %) or, where the estimate admits more, its estimate

@@ -28,6 +28,7 @@ from services.risk.engine.portfolio import (
     simulate_shard,
 )
 from services.shared.errors import InvalidArgument
+from tests.risk.portfolio.exact_laws import var_es_of_lattice
 
 UNIT = 1_000_000  # cents per default (exposure, LGD 1)
 FUND = Fund(capital_cents=10**12)
@@ -54,18 +55,9 @@ def _mixture(pmfs_a: np.ndarray, pmfs_b: np.ndarray, weight: np.ndarray) -> np.n
     return out / out.sum()
 
 
-def _var_es(pmf: np.ndarray, level: float) -> tuple[float, float]:
-    """Exact VaR and (Acerbi–Tasche) ES of the loss K·UNIT."""
-    support = np.arange(pmf.size) * float(UNIT)
-    cdf = np.cumsum(pmf)
-    i = int(np.argmax(cdf >= level - 1e-15))
-    es = (support[i + 1:] @ pmf[i + 1:] + support[i] * (cdf[i] - level)) / (1 - level)
-    return float(support[i]), float(es)
-
-
 def _agrees(result, pmf, levels) -> None:
     for level in levels:
-        var, es = _var_es(pmf, level)
+        var, es = var_es_of_lattice(pmf, level, UNIT)
         got = result.at(level)
         v, e = got.value_at_risk_cents, got.expected_shortfall_cents
         assert abs(v.value - var) <= 4 * v.standard_error + UNIT, (level, v, var)
@@ -123,7 +115,7 @@ def test_all_negative_one_factor_loadings_are_mirrored_exactly():
     exact = _mixture(_conditional_binomials(200, 0.02, -beta, z),
                      _conditional_binomials(200, 0.02, -beta, z), w)
     for level in levels:
-        var, es = _var_es(exact, level)
+        var, es = var_es_of_lattice(exact, level, UNIT)
         assert abs(b.at(level).value_at_risk_cents.value - var) <= 0.005 * var + UNIT
         assert abs(b.at(level).expected_shortfall_cents.value - es) <= 0.005 * es
 
