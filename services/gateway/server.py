@@ -143,7 +143,8 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                              metrics_address=settings.gateway_metrics_address,
                              metrics_registry=gateway_metrics.registry,
                              credentials=credentials,
-                             observer=metrics.CallObserver(gateway_metrics.calls))
+                             observer=metrics.CallObserver(gateway_metrics.calls),
+                             max_concurrent_calls=settings.gateway_max_concurrent)
     return runtime, backends
 
 

@@ -92,6 +92,10 @@ class Settings:
         "gateway: calls per second each caller (token subject) may make on average")
     gateway_rate_burst: str = _setting(
         "IJH_GATEWAY_RATE_BURST", "40", "gateway: calls a caller may make at once above the rate")
+    gateway_max_concurrent_calls: str = _setting(
+        "IJH_GATEWAY_MAX_CONCURRENT_CALLS", "1000",
+        "gateway: calls it serves at once, all callers together (streams count while open); "
+        "more get RESOURCE_EXHAUSTED")
     gateway_metrics_address: str = _setting(
         "IJH_GATEWAY_METRICS_ADDRESS", "127.0.0.1:9464",
         "gateway: Prometheus `/metrics` over HTTP; `0` disables")
@@ -128,6 +132,10 @@ class Settings:
     @property
     def gateway_burst(self) -> float:
         return float(self.gateway_rate_burst)
+
+    @property
+    def gateway_max_concurrent(self) -> int:
+        return int(self.gateway_max_concurrent_calls)
 
     @property
     def jwt_leeway(self) -> float:

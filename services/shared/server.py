@@ -48,6 +48,8 @@ class ServiceRuntime:
     credentials: grpc.ServerCredentials | None = None
     # Request id + access log (+ metrics when it has them); a plain one when None.
     observer: CallObserver | None = None
+    # Calls served at once; beyond it gRPC answers RESOURCE_EXHAUSTED (None: no cap).
+    max_concurrent_calls: int | None = None
     # Prometheus /metrics over HTTP for this service ("" or "0": none).
     metrics_address: str = ""
     metrics_registry: object | None = None  # a prometheus_client CollectorRegistry
@@ -65,7 +67,8 @@ class ServiceRuntime:
             self._metrics_http = serve_metrics(self.metrics_address, self.metrics_registry)
         observer = self.observer or CallObserver()
         self.server = grpc.aio.server(
-            interceptors=[observer, *self.interceptors], options=server_options(self.settings))
+            interceptors=[observer, *self.interceptors], options=server_options(self.settings),
+            maximum_concurrent_rpcs=self.max_concurrent_calls)
         for registration in self.registrations:
             registration.add_to_server(registration.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -320,6 +320,36 @@ def test_rate_limit_answers_resource_exhausted_with_retry_info(nats_server, stac
         gateway.stop()
 
 
+def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, stack,
+                                                                   tmp_path):
+    # A gateway of its own serving one call at a time, in front of the session's backends.
+    gateway = start_stack(nats_server, tmp_path, {
+        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        "IJH_GATEWAY_MAX_CONCURRENT_CALLS": "1"}, start_gateway_only=True)
+    release = threading.Event()
+
+    def held_open():
+        release.wait(20)  # the stream stays open, holding the one place
+        yield _portfolio_message()
+
+    try:
+        with gateway.gateway_channel("analyst") as analyst, \
+                gateway.gateway_channel(token_name=None) as channel:
+            held = risk_pb2_grpc.RiskServiceStub(analyst).SimulatePortfolio(held_open(),
+                                                                           timeout=60)
+            time.sleep(0.5)
+            with pytest.raises(grpc.RpcError) as failure:
+                _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
+            assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            release.set()
+            assert list(held)[-1].HasField("result")
+            reply, _ = _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
+            assert reply.grant_cents > 0
+    finally:
+        release.set()
+        gateway.stop()
+
+
 def test_mutual_tls_requires_a_client_certificate(nats_server, stack, tmp_path):
     gateway = start_stack(nats_server, tmp_path, {
         "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
