@@ -13,6 +13,7 @@ import base64
 import enum
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -25,11 +26,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from services.shared.config import Settings
 
+log = logging.getLogger(__name__)
+
 ALGORITHMS = ("ES256", "RS256")
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 _CACHE_LIMIT = 10_000
 # The subject travels to the backends as gRPC metadata, which carries printable ASCII only.
-_SUBJECT = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?")
+# At most 200 characters: the width of the ledger's actor columns.
+_SUBJECT = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?")
 
 
 class Role(enum.StrEnum):
@@ -115,7 +119,14 @@ def load_signing_keys(pem_paths: Iterable[str], jwks_path: str = "") -> dict[str
         keys[key_id(public_key)] = public_key
     if jwks_path:
         for jwk in jwt.PyJWKSet.from_json(Path(jwks_path).read_text()).keys:
-            algorithm_of(jwk.key)
+            try:
+                algorithm_of(jwk.key)
+            except ValueError:
+                # An identity provider's set may carry keys for others (P-384, Ed25519):
+                # they can sign nothing here, and must not stop the gateway starting.
+                log.warning("JWKS key skipped: not EC P-256 or RSA",
+                            extra={"kid": jwk.key_id or "", "path": jwks_path})
+                continue
             keys[jwk.key_id or key_id(jwk.key)] = jwk.key
     return keys
 
@@ -219,7 +230,7 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
             raise Unauthenticated("CLAIMS_INVALID",
-                                  "sub must be 1-256 printable ASCII characters without "
+                                  "sub must be 1-200 printable ASCII characters without "
                                   "surrounding spaces (an opaque id or a plain e-mail address)")
         return Caller(subject=subject, role=role, business_id=business_id,
                       issuer=str(claims["iss"]), expires_at=float(claims["exp"]))

@@ -262,6 +262,17 @@ async def test_agencies_see_only_their_own_and_anonymous_calls_are_refused(ledge
             assert HELSINKI not in failure.value.details()
             answers.append(failure.value.details().replace(name, "<name>"))
     assert len(set(answers)) == 1, answers
+    # Reusing one of its own request ids tells it nothing either: the id is judged first.
+    used = rid()
+    await ledger.call("CreateApplication", grant_request(business=ESPOO, request_id=used),
+                      OTHER_AGENCY)
+    reused = []
+    for name in (mine.name, "applications/999999999"):
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await ledger.call("SubmitApplication", f.SubmitApplicationRequest(
+                request_id=used, name=name), OTHER_AGENCY)
+        reused.append((failure.value.code(), failure.value.details()))
+    assert reused[0] == reused[1], reused
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await ledger.call("ListApplications", f.ListApplicationsRequest(
             applicant_business_id=HELSINKI), OTHER_AGENCY)

@@ -38,6 +38,7 @@ from services.gateway.identity import (
     Unauthenticated,
     business_id_valid,
     key_id,
+    load_signing_keys,
 )
 from services.gateway.proxy import ServiceProxy
 from services.gateway.server import FUNDING_SERVICE, RISK_SERVICE
@@ -137,14 +138,21 @@ def test_odd_token_headers_are_refused_with_a_reason_not_an_error(two_key_verifi
     assert refused.value.reason == reason
 
 
-def test_only_ec_p256_and_rsa_keys_are_trusted():
+def test_only_ec_p256_and_rsa_keys_are_trusted(tmp_path):
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
     with pytest.raises(ValueError, match="P-256"):
         TokenVerifier({"k": p384}, [_ISS], _AUD)
+    # In an identity provider's JWKS, such a key is skipped, not fatal.
+    p256 = ec.generate_private_key(ec.SECP256R1()).public_key()
+    jwks = {"keys": [{**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key)), "kid": kid}
+                     for key, kid in ((p384, "other"), (p256, "ours"))]}
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks))
+    assert list(load_signing_keys([], str(path))) == ["ours"]
 
 
 @pytest.mark.parametrize("subject", ["", " padded ", "päivi.mäkinen@hel.fi", "a\nb",
-                                     "x" * 257])
+                                     "x" * 201])
 def test_a_subject_that_metadata_cannot_carry_is_refused(subject):
     key = ec.generate_private_key(ec.SECP256R1())
     verifier = TokenVerifier({key_id(key.public_key()): key.public_key()}, [_ISS], _AUD)

@@ -655,19 +655,22 @@ class Repository:
                 encode: Callable[[T], Any] = application_to_dict,  # type: ignore[assignment]
                 decode: Callable[[Any], T] = application_from_dict,  # type: ignore[assignment]
                 ) -> T:
-        """Run ``body`` in one write transaction with the idempotency protocol: lock the
-        application (if any), look the request id up (return the stored result or refuse
-        a different payload), act, store the result under the request id, commit."""
+        """Run ``body`` in one write transaction with the idempotency protocol: look the
+        request id up (return the stored result or refuse a different payload), lock the
+        application (if any) and look again (a concurrent duplicate may have committed
+        meanwhile), act, store the result under the request id, commit. The request id is
+        judged before the application is touched, so a reused id says nothing of whether
+        the application it names exists."""
         _check_request_id(request_id)
         fingerprint = _fingerprint(operation, payload)
         for attempt in range(_ATTEMPTS):
             try:
                 with self.engine.begin() as conn:
                     row = None
-                    if application_id is not None:
+                    prior = self._prior_request(conn, request_id)
+                    if prior is None and application_id is not None:
                         row = self._lock_application(conn, application_id)
-                    prior = conn.execute(select(t.requests).where(
-                        t.requests.c.request_id == request_id)).first()
+                        prior = self._prior_request(conn, request_id)
                     if prior is not None:
                         if prior.fingerprint != fingerprint:
                             raise AlreadyExists(
@@ -693,6 +696,11 @@ class Repository:
                 self.after_commit()
             return result
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _prior_request(conn: Connection, request_id: str) -> Any:
+        return conn.execute(select(t.requests).where(
+            t.requests.c.request_id == request_id)).first()
 
     def _request_known(self, request_id: str) -> bool:
         with self._read() as conn:

@@ -132,8 +132,9 @@ class RiskServiceServicer:
         """Starts a portfolio simulation as a long-running operation (AIP-151 style) that
         runs on whether or not its starter stays connected. Poll with GetOperation or
         WaitOperation; the result is kept for the service's retention time. Progress is
-        also published on NATS as `ijh.risk.operation.progressed` events. A repeated
-        request_id returns the operation first started with it.
+        also published on NATS as `ijh.risk.operation.progressed` events. A caller repeating
+        a request_id with the same simulation gets the operation first started with it; the
+        same request_id with another simulation is ALREADY_EXISTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
