@@ -29,18 +29,17 @@ from services.risk.portfolio_run import PortfolioRun
 from services.shared.caller import SUBJECT_KEY, caller_metadata
 from services.shared.errors import (
     AlreadyExists,
-    DomainError,
     FieldViolation,
     InvalidArgument,
     NotFound,
 )
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
-from services.shared.grpc_errors import internal_status, to_status
+from services.shared.grpc_errors import status_for
 
 log = logging.getLogger(__name__)
 
-SOURCE = "ijh/risk"
+SOURCE = "ijh/risk"  # the CloudEvents source of every risk-service event
 MAX_WAIT_SECONDS = 60.0
 CANCEL_WAIT_SECONDS = 2.0
 
@@ -152,11 +151,8 @@ class OperationBook:
                 self.events.publish_soon(cloud_event(
                     "ijh.risk.portfolio.simulated", SOURCE, record.name,
                     translate.portfolio_simulated_event(run.result, run.guarantee_count)))
-        except DomainError as exc:
-            status = to_status(exc)
-            record.error = risk_pb2.OperationError(code=status.code, message=status.message)
         except Exception as exc:
-            status = internal_status(exc)
+            status = status_for(exc)
             record.error = risk_pb2.OperationError(code=status.code, message=status.message)
         finally:
             record.done, record.seconds_left = True, 0.0

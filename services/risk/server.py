@@ -14,7 +14,7 @@ from services.risk import translate
 from services.risk.engine import portfolio as pf
 from services.risk.engine import procurement as pr
 from services.risk.engine.procurement import estimate_procurement_risk, evaluate_guarantee
-from services.risk.operations import OperationBook, caller_subject
+from services.risk.operations import SOURCE, OperationBook, caller_subject
 from services.risk.portfolio_run import (
     PortfolioLimits,
     PortfolioRun,
@@ -31,8 +31,6 @@ from services.shared.logs import configure_logging
 from services.shared.server import Registration, ServiceRuntime
 
 log = logging.getLogger(__name__)
-
-SOURCE = "ijh/risk"
 
 def _in_model(exc: InvalidArgument, model: risk_pb2.ProcurementModel) -> InvalidArgument:
     """The engine names fields of its own model; answer with the request's paths."""
@@ -116,11 +114,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                                         field="portfolio")
         candidate = translate.portfolio([request.candidate], request.dependence, factors,
                                         field="candidate")
-        pf.validate_model(portfolio, fund, dependence)
-        result = await asyncio.to_thread(
+        result = await asyncio.to_thread(  # validates the model itself
             pf.incremental_risk, portfolio, fund, dependence, candidate, seed=seed,
             scenarios=scenarios, levels=levels, method=method)
-        return translate.incremental_response(result, result.method)
+        return translate.incremental_response(result)
 
     def _simulation(self, options: risk_pb2.SimulationOptions) -> tuple[int, int]:
         c = Collector()

@@ -400,9 +400,8 @@ def portfolio_result(r: pf.PortfolioResult, guarantee_count: int,
         loss_histogram_probability=list(map(float, r.loss_histogram_probability)),
         portfolio_cap_cents=r.portfolio_cap_cents or 0, capital_cents=r.capital_cents,
         annual_fee_income_cents=r.annual_fee_income_cents,
-        importance_shift=list(map(float, r.importance_shift if r.importance_shift is not None
-                                  else ())),
-        effective_sample_size=float(r.effective_sample_size or 0.0),
+        importance_shift=list(map(float, r.importance_shift)),
+        effective_sample_size=float(r.effective_sample_size),
         cancelled=r.cancelled, notes=list(r.notes), guarantee_count=guarantee_count)
     if contributions is not None:
         order = np.argsort(-contributions.guarantee_es_cents, kind="stable")[:top]
@@ -431,10 +430,9 @@ def _group(g: pf.GroupContribution) -> risk_pb2.GroupContribution:
                                       value_at_risk_cents=estimate(g.value_at_risk_cents))
 
 
-def incremental_response(r: pf.IncrementalRisk, method: str
-                         ) -> risk_pb2.EvaluateIncrementalRiskResponse:
+def incremental_response(r: pf.IncrementalRisk) -> risk_pb2.EvaluateIncrementalRiskResponse:
     return risk_pb2.EvaluateIncrementalRiskResponse(
-        method=_METHOD_ENUMS.get(method, 0), seed=r.seed, scenario_count=r.scenarios,
+        method=_METHOD_ENUMS.get(r.method, 0), seed=r.seed, scenario_count=r.scenarios,
         expected_loss_change_cents=estimate(r.expected_loss_change_cents),
         tail_risk=[risk_pb2.IncrementalTailRisk(
             level=t.level,

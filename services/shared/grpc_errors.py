@@ -60,6 +60,11 @@ def to_status(exc: errors.DomainError) -> status_pb2.Status:
     return status_pb2.Status(code=code, message=str(exc))
 
 
+def status_for(exc: BaseException) -> status_pb2.Status:
+    """The status a caller gets for ``exc``: the domain error's own, else INTERNAL."""
+    return to_status(exc) if isinstance(exc, errors.DomainError) else internal_status(exc)
+
+
 def internal_status(exc: BaseException) -> status_pb2.Status:
     """INTERNAL with an incident reference; the traceback goes to the log only."""
     incident = uuid.uuid4().hex[:12]
@@ -78,9 +83,7 @@ def translate_errors(method: Callable) -> Callable:
     """Wrap an async servicer method (unary or server-streaming) with the error mapper."""
 
     async def _handle(exc: BaseException, context) -> None:
-        if isinstance(exc, errors.DomainError):
-            await abort(context, to_status(exc))
-        await abort(context, internal_status(exc))
+        await abort(context, status_for(exc))
 
     if inspect.isasyncgenfunction(method):
         @functools.wraps(method)

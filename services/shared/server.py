@@ -83,8 +83,7 @@ class ServiceRuntime:
         if self.port == 0:
             raise OSError(f"{self.name}: cannot listen on {self.address}")
         await self.server.start()
-        for service_name in ["", *names]:
-            await self.health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
+        await self.set_serving(True)
         log.info("serving", extra={"address": self.address, "port": self.port,
                                    "services": names})
         return self.port

@@ -76,12 +76,6 @@ class RiskContributions:
     by_sector: tuple[GroupContribution, ...]
     by_branch: tuple[GroupContribution, ...]
 
-    def top_guarantees(self, count: int) -> np.ndarray:
-        """Row indexes of the ``count`` largest ES contributors, largest first."""
-        count = min(count, self.guarantee_es_cents.size)
-        part = np.argpartition(-self.guarantee_es_cents, count - 1)[:count]
-        return part[np.argsort(-self.guarantee_es_cents[part], kind="stable")]
-
 
 @dataclass(frozen=True)
 class ContributionThresholds:

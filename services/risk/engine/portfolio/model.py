@@ -299,6 +299,15 @@ def cumulative_pd(portfolio: Portfolio, horizon_years: int) -> np.ndarray:
     return -np.expm1(np.log1p(-portfolio.probability_of_default)[:, None] * years[None, :])
 
 
+def fixed_payout_cents(portfolio: Portfolio) -> np.ndarray:
+    """Fund payout per default at the mean LGD: min(cap, rate x max(exposure x LGD -
+    deductible, 0)), in cents (float)."""
+    exposure = portfolio.exposure_cents.astype(np.float64)
+    return np.minimum(portfolio.cap_cents.astype(np.float64), portfolio.guarantee_rate
+                      * np.maximum(exposure * portfolio.loss_given_default
+                                   - portfolio.deductible_cents, 0.0))
+
+
 def portfolio_cap_cents(portfolio: Portfolio, fund: Fund) -> int | None:
     """The fund's total payout cap in cents (None: uncapped): cap rate x guaranteed volume."""
     if fund.portfolio_cap_rate is None:

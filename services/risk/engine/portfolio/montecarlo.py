@@ -25,6 +25,7 @@ from services.risk.engine.portfolio.model import (
     Portfolio,
     annual_fee_income_cents,
     cumulative_pd,
+    fixed_payout_cents,
     portfolio_cap_cents,
     validate_model,
 )
@@ -192,15 +193,13 @@ class SimulationPlan:
         k = np.where(beta, lgd * (1 - lgd) / np.where(beta, sd * sd, 1.0) - 1.0, 0.0)
         self.lgd_alpha = np.where(beta, lgd * k, 0.0)
         self.lgd_beta = np.where(beta, (1 - lgd) * k, 0.0)
-        self.payout_fixed = np.minimum(
-            self.cap, self.rate * np.maximum(self.exposure * lgd - self.deductible, 0.0))
+        self.payout_fixed = fixed_payout_cents(p)[order]
         max_payout = np.where(beta, np.minimum(self.cap, self.rate * np.maximum(
             self.exposure - self.deductible, 0.0)), self.payout_fixed)
         cap_cents = portfolio_cap_cents(portfolio, fund)
         self.portfolio_cap = math.inf if cap_cents is None else float(cap_cents)
         self.horizon_pd = cum[order, -1]
-        self.mean_payout = np.where(beta, np.minimum(self.cap, self.rate * np.maximum(
-            self.exposure * lgd - self.deductible, 0.0)), self.payout_fixed)
+        self.mean_payout = self.payout_fixed  # the payout at the mean LGD
         rough_el = float(np.dot(self.horizon_pd, self.mean_payout))
         max_loss = min(float(np.sum(max_payout)), self.portfolio_cap)
         top = min(max_loss, 64.0 * rough_el) if rough_el > 0 else max(max_loss, 1.0)

@@ -26,6 +26,7 @@ from services.risk.engine.portfolio.model import (
     Portfolio,
     annual_fee_income_cents,
     cumulative_pd,
+    fixed_payout_cents,
     portfolio_cap_cents,
     validate_model,
 )
@@ -176,7 +177,7 @@ def semi_analytic_result(portfolio: Portfolio, fund: Fund, dependence: Dependenc
                       "(with fees exhaustion depends on the path); use monte_carlo"))
     accuracy = _accuracy(accuracy)
     levels = tuple(sorted({float(x) for x in levels}))
-    payout = _fixed_payouts(portfolio)
+    payout = fixed_payout_cents(portfolio)
     loading = portfolio.factor_loadings[:, 0] * math.sqrt(float(
         np.asarray(dependence.factor_correlation)[0, 0]))
     if np.any(loading < 0):  # all ≤ 0 (check_method): Z and -Z have one law, so flip
@@ -341,7 +342,7 @@ def expected_payouts(portfolio: Portfolio) -> np.ndarray:
     """E[min(cap, rate·max(exposure·LGD − deductible, 0))] per guarantee, in cents: the
     fixed payout, or for Beta LGD X the closed form rE(E[(X − d)⁺] − E[(X − h)⁺]) with
     d = D/E, h = (cap/r + D)/E and E[(X − k)⁺] = m(1 − I_k(α+1, β)) − k(1 − I_k(α, β))."""
-    out = _fixed_payouts(portfolio)
+    out = fixed_payout_cents(portfolio)
     sd = portfolio.loss_given_default_std
     beta = np.flatnonzero(sd > 0)
     if beta.size:
@@ -512,15 +513,6 @@ def creditriskplus_result(portfolio: Portfolio, fund: Fund, dependence: Dependen
         notes.append("Beta LGDs enter through their expected payout only")
     return _law_result(CREDITRISKPLUS, horizon_law, [*laws, horizon_law], portfolio, fund,
                        fees, cap, levels, seed, tuple(notes))
-
-
-def _fixed_payouts(portfolio: Portfolio) -> np.ndarray:
-    """Fund payout per default with fixed LGD: min(cap, rate x max(exposure x LGD - deductible,
-    0)), in cents (float)."""
-    exposure = portfolio.exposure_cents.astype(np.float64)
-    return np.minimum(portfolio.cap_cents.astype(np.float64), portfolio.guarantee_rate
-                      * np.maximum(exposure * portfolio.loss_given_default
-                                   - portfolio.deductible_cents, 0.0))
 
 
 def _final_progress(result: mc.PortfolioResult) -> mc.Progress:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from services.risk.engine.estimate import Estimate
-from services.shared.errors import Collector, InvalidArgument
+from services.shared.errors import Collector
 
 from . import statistics as st
 from .model import (
@@ -17,8 +17,8 @@ from .model import (
     GuaranteeTerms,
     ProcurementModel,
 )
-from .plan import compile_model, is_finite_number, is_integer
-from .risk import check_run_options, check_scenario_bound
+from .plan import is_finite_number, is_integer
+from .risk import check_run_options, compile_checked
 from .simulation import simulate
 
 DEFAULT_RISK_LEVELS = (0.95, 0.99)
@@ -62,14 +62,7 @@ def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenar
     for i, level in enumerate(risk_levels):
         c.check(is_finite_number(level) and 0.0 < level < 1.0, f"risk_levels[{i}]",
                 "must be a probability strictly between 0 and 1")
-    try:
-        plan = compile_model(model)
-    except InvalidArgument as error:
-        c.violations.extend(error.violations)
-        c.raise_if_any()
-        raise
-    c.raise_if_any()
-    check_scenario_bound(scenarios)
+    plan = compile_checked(c, model, scenarios)
 
     run = simulate(plan, scenarios=scenarios, seed=seed, chunk_scenarios=chunk_scenarios,
                    target_standard_error_cents=None)

@@ -45,6 +45,20 @@ def check_run_options(c: Collector, scenarios: object, seed: object,
         c.check(chunk_scenarios >= 1, "chunk_scenarios", "must be at least 1")
 
 
+def compile_checked(c: Collector, model, scenarios: int) -> Plan:
+    """Compile ``model`` and raise one InvalidArgument with every bad field, the model's
+    and those already in ``c``; then apply the scenario bound."""
+    try:
+        plan = compile_model(model)
+    except InvalidArgument as error:
+        c.violations.extend(error.violations)
+        c.raise_if_any()
+        raise
+    c.raise_if_any()
+    check_scenario_bound(scenarios)
+    return plan
+
+
 def check_scenario_bound(scenarios: int) -> None:
     if scenarios > MAX_SCENARIOS:
         raise ResourceExhausted(
@@ -86,14 +100,7 @@ def estimate_procurement_risk(
             "must be a probability strictly between 0 and 1")
     c.check(is_integer(histogram_bins) and 1 <= histogram_bins <= MAX_HISTOGRAM_BINS,
             "histogram_bins", f"must be an integer in [1, {MAX_HISTOGRAM_BINS}]")
-    try:
-        plan = compile_model(model)
-    except InvalidArgument as error:  # one report with every bad field
-        c.violations.extend(error.violations)
-        c.raise_if_any()
-        raise
-    c.raise_if_any()
-    check_scenario_bound(scenarios)
+    plan = compile_checked(c, model, scenarios)
 
     run = simulate(plan, scenarios=scenarios, seed=seed, chunk_scenarios=chunk_scenarios,
                    target_standard_error_cents=target_standard_error_cents)
