@@ -5,6 +5,7 @@ and demo tokens under ``var_dir`` (:mod:`services.gateway.dev_pki`)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,3 +99,14 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
     return Stack(nats, processes["risk"], processes["funding"], processes["gateway"], var_dir,
                  pki, env["IJH_GATEWAY_METRICS_ADDRESS"], env["IJH_RISK_METRICS_ADDRESS"],
                  env["IJH_FUNDING_METRICS_ADDRESS"])
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 5.0) -> str:
+    """``path``'s content once it holds ``text`` (a log line being written), or as it is
+    when ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        content = path.read_text()
+        if text in content or time.monotonic() > deadline:
+            return content
+        time.sleep(0.05)

@@ -24,7 +24,7 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway import policy
 from services.gateway.dev_pki import DEMO_CALLERS, issue_token
-from tests.stack import start_stack
+from tests.stack import start_stack, wait_for_text
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNDING = "/ijh.funding.v1.FundingService/"
@@ -202,9 +202,9 @@ def test_oversized_request_is_refused_before_the_backend(stack, channel):
     # A normal call's id reaches the funding log: the oversized one's never does.
     control = f"control-{uuid.uuid4().hex}"
     _call(channel, FUNDING + "ComputeGrant", stack.token("officer"), request_id=control)
-    funding_log = _wait_for(stack.funding.log_path, control)
+    funding_log = wait_for_text(stack.funding.log_path, control)
     assert request_id not in funding_log
-    assert request_id in _wait_for(stack.gateway.log_path, request_id)
+    assert request_id in wait_for_text(stack.gateway.log_path, request_id)
 
 
 def _portfolio_message(**fund) -> risk_pb2.SimulatePortfolioRequest:
@@ -262,22 +262,13 @@ def test_a_stream_without_a_token_is_refused_before_it_sends_anything(stack):
     assert waited < 10, waited
 
 
-def _wait_for(path: Path, text: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        content = path.read_text()
-        if text in content or time.monotonic() > deadline:
-            return content
-        time.sleep(0.05)
-
-
 def test_request_id_is_returned_and_in_both_logs(stack, channel):
     request_id = f"rid-{uuid.uuid4().hex}"
     _, call = _call(channel, FUNDING + "ComputeGrant", stack.token("officer"),
                     request_id=request_id)
     assert dict(call.initial_metadata())["x-request-id"] == request_id
     for process in (stack.gateway, stack.funding):
-        lines = [line for line in _wait_for(process.log_path, request_id).splitlines()
+        lines = [line for line in wait_for_text(process.log_path, request_id).splitlines()
                  if request_id in line]
         assert any('"message": "call"' in line and '"request_id": "' + request_id in line
                    for line in lines), process.module
@@ -290,7 +281,7 @@ def test_refusals_are_logged_with_method_subject_and_reason(stack, channel):
     request_id = f"refused-{uuid.uuid4().hex}"
     with pytest.raises(grpc.RpcError):
         _call(channel, FUNDING + "ComputeGrant", stack.token("analyst"), request_id=request_id)
-    line = next(line for line in _wait_for(stack.gateway.log_path, request_id).splitlines()
+    line = next(line for line in wait_for_text(stack.gateway.log_path, request_id).splitlines()
                 if request_id in line and '"refused"' in line)
     assert '"method": "/ijh.funding.v1.FundingService/ComputeGrant"' in line
     assert '"subject": "dev-analyst-1"' in line and '"reason": "ROLE_NOT_ALLOWED"' in line

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway import validation
+from tests.stack import wait_for_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,15 +161,6 @@ def test_ledger_names_and_page_size(channels):
 
 # --- refused at the door: the backend never sees it -----------------------------------
 
-def _wait_for(path: Path, text: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        content = path.read_text()
-        if text in content or time.monotonic() > deadline:
-            return content
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("service", ["funding", "risk"])
 def test_a_refused_request_never_reaches_the_backend(stack, channels, service):
     if service == "funding":
@@ -183,9 +174,10 @@ def test_a_refused_request_never_reaches_the_backend(stack, channels, service):
     _refused(call, bad, refused)
     control = f"control-{uuid.uuid4().hex}"
     call(good, metadata=[("x-request-id", control)], timeout=60)
-    assert control in _wait_for(backend.log_path, control)
+    assert control in wait_for_text(backend.log_path, control)
     assert refused not in backend.log_path.read_text()
-    gateway_lines = [line for line in _wait_for(stack.gateway.log_path, refused).splitlines()
+    gateway_lines = [line for line in
+                     wait_for_text(stack.gateway.log_path, refused).splitlines()
                      if refused in line]
     assert any('"refused"' in line and '"reason": "INVALID_REQUEST"' in line
                for line in gateway_lines), gateway_lines
