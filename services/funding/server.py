@@ -23,7 +23,6 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.funding import translate
 from services.funding.ledger import (
     Actor,
-    ApplicationKind,
     PortfolioRow,
     RiskFigures,
     Role,
@@ -32,7 +31,6 @@ from services.funding.ledger import (
 )
 from services.funding.ledger.fund_rules import fund_parameter_set
 from services.funding.ledger.lifecycle import not_yours
-from services.funding.ledger.validation import validate_draft
 from services.funding.rules import grant, scoring
 from services.funding.rules.rulebook import ijh_parameters
 from services.funding.storage import OutboxRelay, Repository, make_engine, upgrade
@@ -299,10 +297,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
 
     def _create(self, request_id: str, actor: Actor, request):
         draft = translate.draft(request)
-        try:
-            validate_draft(draft)
-            if draft.kind is ApplicationKind.IJH_GRANT:
-                self.ledger.rules.compute_grant(draft, _today())  # names bad cost lines now
+        try:  # the repository validates the draft and computes a grant's cost lines
             return self.repository.create(request_id, actor, draft)
         except InvalidArgument as exc:
             raise translate.create_error(exc) from None

@@ -24,6 +24,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from services.shared.business_id import is_valid_business_id as business_id_valid
 from services.shared.config import Settings
 
 log = logging.getLogger(__name__)
@@ -66,17 +67,6 @@ class Unauthenticated(Exception):
     def __init__(self, reason: str, message: str):
         self.reason = reason
         super().__init__(message)
-
-
-def business_id_valid(value: str) -> bool:
-    """A well-formed Y-tunnus: seven digits, a hyphen, the mod-11 check digit."""
-    if not re.fullmatch(r"\d{7}-\d", value):
-        return False
-    total = sum(int(d) * w for d, w in zip(value[:7], (7, 9, 10, 5, 8, 4, 2), strict=True))
-    remainder = total % 11
-    if remainder == 1:
-        return False
-    return int(value[8]) == (0 if remainder == 0 else 11 - remainder)
 
 
 def _b64(data: bytes) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -33,11 +32,10 @@ from google.protobuf.message_factory import GetMessageClass
 from google.rpc import code_pb2, status_pb2
 
 from services.shared import grpc_errors
-from services.shared.logs import request_id_var
+from services.shared.logs import REQUEST_ID_KEY, request_id_from, request_id_var
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_KEY = "x-request-id"
 STREAM_DEADLINE_SECONDS = 3600.0
 # Trailing metadata that carries a backend's verdict back to the caller.
 _PASSED_TRAILERS = ("grpc-status-details-bin", "retry-after", REQUEST_ID_KEY)
@@ -168,8 +166,7 @@ class ServiceProxy(grpc.GenericRpcHandler):
 
     async def _prepare(self, method, request, context) -> tuple[CallContext, float, tuple]:
         # The server's CallObserver has set the request id; a bare proxy reads it here.
-        request_id = request_id_var.get() or dict(context.invocation_metadata() or ()).get(
-            REQUEST_ID_KEY) or uuid.uuid4().hex
+        request_id = request_id_var.get() or request_id_from(context)
         request_id_var.set(request_id)
         call = CallContext(method, request, context, request_id, [(REQUEST_ID_KEY, request_id)])
         await self._check(call)

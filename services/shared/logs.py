@@ -7,8 +7,20 @@ import json
 import logging
 import sys
 import time
+import uuid
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# The metadata key a request id travels under: from the caller, to the backends, and
+# back to the caller.
+REQUEST_ID_KEY = "x-request-id"
+
+
+def request_id_from(context) -> str:
+    """The caller's ``x-request-id`` (gRPC servicer context), or a new one when absent."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and value:
+            return value
+    return uuid.uuid4().hex
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 

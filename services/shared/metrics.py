@@ -22,7 +22,6 @@ import asyncio
 import inspect
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 import grpc
@@ -40,11 +39,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily
 
-from services.shared.logs import request_id_var
+from services.shared.logs import request_id_from, request_id_var
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_KEY = "x-request-id"
 
 GATEWAY_PREFIX = "ijh_gateway"
 REFUSALS = "ijh_gateway_refusals_total"
@@ -72,14 +70,6 @@ class CallMetrics:
                                  ["method", "code"], buckets=LATENCY_BUCKETS, registry=registry)
         self.in_flight = Gauge(f"{prefix}_in_flight", "Calls being served, by method",
                                ["method"], registry=registry)
-
-
-def request_id_from(context) -> str:
-    """The caller's ``x-request-id``, or a new one when absent."""
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY and value:
-            return value
-    return uuid.uuid4().hex
 
 
 class CallObserver(grpc.aio.ServerInterceptor):

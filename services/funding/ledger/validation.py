@@ -14,7 +14,7 @@ from services.funding.ledger.model import (
     BeneficiaryKind,
     Branch,
 )
-from services.funding.rules.business_id import business_id_problem
+from services.shared.business_id import business_id_problem
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 
 MAX_TERM_MONTHS = 360

@@ -8,7 +8,6 @@ Public API (mapped 1:1 to protobuf by the funding server):
 * :mod:`services.funding.rules.parameters`: the generic dated-parameter loader.
 """
 
-from services.funding.rules.business_id import is_valid_business_id
 from services.funding.rules.explanation import ParameterUse, TraceStep
 from services.funding.rules.grant import (
     Applicant,
@@ -42,6 +41,7 @@ from services.funding.rules.scoring import (
     rubric_in_force,
     score_application,
 )
+from services.shared.business_id import is_valid_business_id
 
 __all__ = [
     "Applicant",

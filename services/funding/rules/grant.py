@@ -15,7 +15,6 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
-from services.funding.rules.business_id import business_id_problem
 from services.funding.rules.explanation import ParameterUse, Tracer, TraceStep, render
 from services.funding.rules.kinds import (
     ApplicantKind,
@@ -25,6 +24,7 @@ from services.funding.rules.kinds import (
 )
 from services.funding.rules.parameters import ParameterSet
 from services.funding.rules.rulebook import ijh_parameters
+from services.shared.business_id import business_id_problem
 from services.shared.errors import Collector
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "var" / "funding.sqlite3"
@@ -61,3 +61,27 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+class ReadTransaction:
+    """A read-only transaction: deferred BEGIN on SQLite (no write lock, so readers never
+    queue behind a decision), REPEATABLE READ on PostgreSQL (one snapshot for all the
+    reads of an operation). Rolled back on exit."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __enter__(self) -> Connection:
+        self.conn = self.engine.connect()
+        if is_sqlite(self.engine):
+            self.conn.execution_options(ijh_begin="DEFERRED")
+        else:
+            self.conn.execution_options(isolation_level="REPEATABLE READ")
+        self.tx = self.conn.begin()
+        return self.conn
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.tx.rollback()
+        finally:
+            self.conn.close()

@@ -37,6 +37,7 @@ from nats.errors import MaxPayloadError
 from sqlalchemy import Engine, func, select, update
 
 from services.funding.storage import tables as t
+from services.funding.storage.engine import ReadTransaction
 from services.shared.cloudevents import CloudEvent
 
 Publish = Callable[[CloudEvent], Awaitable[None]]
@@ -93,14 +94,14 @@ class OutboxRelay:
     def backlog(self) -> int:
         """Events stored and still to be published (blocking: a database query). Dead
         rows, which will never be published, are not counted: see :meth:`dead`."""
-        with self.engine.connect() as conn:
+        with ReadTransaction(self.engine) as conn:
             return int(conn.execute(select(func.count()).select_from(t.outbox)
                                     .where(t.outbox.c.sent_at.is_(None),
                                            t.outbox.c.dead_at.is_(None))).scalar_one())
 
     def dead(self) -> int:
         """Events the broker can never accept, set aside (blocking: a database query)."""
-        with self.engine.connect() as conn:
+        with ReadTransaction(self.engine) as conn:
             return int(conn.execute(select(func.count()).select_from(t.outbox)
                                     .where(t.outbox.c.sent_at.is_(None),
                                            t.outbox.c.dead_at.is_not(None))).scalar_one())
@@ -182,7 +183,7 @@ class OutboxRelay:
 
     def _pending(self) -> list[PendingEvent]:
         o = t.outbox.c
-        with self.engine.connect() as conn:
+        with ReadTransaction(self.engine) as conn:
             rows = conn.execute(select(o.seq, o.envelope)
                                 .where(o.sent_at.is_(None), o.dead_at.is_(None))
                                 .order_by(o.seq).limit(self.batch_size)).all()

@@ -78,7 +78,6 @@ from services.funding.ledger.validation import (
     normalise_sector,
     validate_draft,
 )
-from services.funding.rules.business_id import business_id_problem
 from services.funding.rules.parameters import ParameterNotInForce
 from services.funding.storage import tables as t
 from services.funding.storage.codec import (
@@ -89,6 +88,8 @@ from services.funding.storage.codec import (
     score_from_row,
     transition_from_row,
 )
+from services.funding.storage.engine import ReadTransaction, is_sqlite
+from services.shared.business_id import business_id_problem
 from services.shared.cloudevents import CloudEvent
 from services.shared.errors import (
     AlreadyExists,
@@ -198,6 +199,8 @@ class Repository:
         """Create a draft application. Raises InvalidArgument, PermissionDenied,
         AlreadyExists (request id reused with other content)."""
         validate_draft(draft)
+        if draft.kind is ApplicationKind.IJH_GRANT and self.ijh_rules is not None:
+            self.ijh_rules.compute_grant(draft, self._today())  # names bad cost lines now
         check_create(actor)
 
         def body(conn: Connection, _row: Any) -> Application:
@@ -498,7 +501,7 @@ class Repository:
 
     def committed_portfolio(self) -> list[PortfolioRow]:
         """The fund's committed guarantees as the risk model sees them (a read)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return self._committed_rows(conn)
 
     def fund_status(self) -> FundStatus:
@@ -788,7 +791,7 @@ class Repository:
                           f"business ID {b.business_id} is registered as a {kind}")
 
     def _insert_ignore(self, table: Any, key: str) -> Any:
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        dialect = sqlite if is_sqlite(self.engine) else postgresql
         return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
 
     def _lock_application(self, conn: Connection, application_id: int) -> Any:
@@ -825,7 +828,7 @@ class Repository:
         return application_from_row(row, tuple(score_from_row(s) for s in scores))
 
     def _read(self) -> Any:
-        return _ReadTransaction(self.engine)
+        return ReadTransaction(self.engine)
 
     def _ijh(self) -> IjhRules:
         if self.ijh_rules is None:
@@ -848,29 +851,6 @@ class Repository:
                                 cost_lines=app.cost_lines,
                                 procurement_kind=app.procurement_kind,
                                 applicant_kind=app.applicant_kind)
-
-
-class _ReadTransaction:
-    """A read-only transaction: deferred BEGIN on SQLite (no write lock), REPEATABLE
-    READ on PostgreSQL (one snapshot for all the reads of an operation)."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def __enter__(self) -> Connection:
-        self.conn = self.engine.connect()
-        if self.engine.dialect.name == "sqlite":
-            self.conn.execution_options(ijh_begin="DEFERRED")
-        else:
-            self.conn.execution_options(isolation_level="REPEATABLE READ")
-        self.tx = self.conn.begin()
-        return self.conn
-
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            self.tx.rollback()
-        finally:
-            self.conn.close()
 
 
 __all__ = ["EVENT_SCHEMAS", "EVENT_SOURCE", "EVENT_TYPES", "Repository"]

@@ -16,7 +16,7 @@ from services.funding.rules import (
     rubric_in_force,
     score_application,
 )
-from services.funding.rules.business_id import business_id_check_digit, business_id_problem
+from services.shared.business_id import business_id_check_digit, business_id_problem
 
 # Check digits computed by hand, weights 7,9,10,5,8,4,2:
 #   0112038: 0+9+10+10+0+12+16 = 57,  57 mod 11 = 2  -> 9

@@ -25,8 +25,8 @@ from services.funding.ledger.model import (
     Role,
 )
 from services.funding.ledger.ports import GrantResult, ScoreResult
-from services.funding.rules.business_id import business_id_check_digit
 from services.funding.storage.repository import Repository
+from services.shared.business_id import business_id_check_digit
 
 PG_URL = os.environ.get("IJH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -1,4 +1,5 @@
-"""Finnish business ID (Y-tunnus) check."""
+"""Finnish business ID (Y-tunnus) check: one rule for the gateway (agency tokens) and
+the funding rules and ledger (applicants)."""
 
 from __future__ import annotations
 
