@@ -364,6 +364,16 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
         return funding_pb2.RecordScoresResponse(
             application=translate.application(app), rules_version=app.rules_version)
 
+    async def _act(self, context, doing: str, operation, response_class, request, *rest):
+        """An officer's action on the named application: ``operation(request_id, actor,
+        application_id, *rest)`` in a thread, answered with the application and the rules
+        version it was decided under."""
+        actor = actor_of(caller_of(context), doing)
+        app = await asyncio.to_thread(operation, request.request_id, actor,
+                                      translate.application_id(request.name), *rest)
+        return response_class(application=translate.application(app),
+                              rules_version=app.rules_version)
+
     @translate_errors
     async def DecideApplication(self, request, context):
         actor = actor_of(caller_of(context), "decide applications")
@@ -379,30 +389,19 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
 
     @translate_errors
     async def ActivateGuarantee(self, request, context):
-        actor = actor_of(caller_of(context), "activate guarantees")
-        app = await asyncio.to_thread(
-            self.repository.activate, request.request_id, actor,
-            translate.application_id(request.name), request.reason)
-        return funding_pb2.ActivateGuaranteeResponse(
-            application=translate.application(app), rules_version=app.rules_version)
+        return await self._act(context, "activate guarantees", self.repository.activate,
+                               funding_pb2.ActivateGuaranteeResponse, request, request.reason)
 
     @translate_errors
     async def RecordClaim(self, request, context):
-        actor = actor_of(caller_of(context), "record claims")
-        app = await asyncio.to_thread(
-            self.repository.claim, request.request_id, actor,
-            translate.application_id(request.name), request.amount_cents, request.reason)
-        return funding_pb2.RecordClaimResponse(
-            application=translate.application(app), rules_version=app.rules_version)
+        return await self._act(context, "record claims", self.repository.claim,
+                               funding_pb2.RecordClaimResponse, request, request.amount_cents,
+                               request.reason)
 
     @translate_errors
     async def ExpireGuarantee(self, request, context):
-        actor = actor_of(caller_of(context), "expire guarantees")
-        app = await asyncio.to_thread(
-            self.repository.expire, request.request_id, actor,
-            translate.application_id(request.name), request.reason)
-        return funding_pb2.ExpireGuaranteeResponse(
-            application=translate.application(app), rules_version=app.rules_version)
+        return await self._act(context, "expire guarantees", self.repository.expire,
+                               funding_pb2.ExpireGuaranteeResponse, request, request.reason)
 
     @translate_errors
     async def RecordDeMinimisAid(self, request, context):
@@ -420,8 +419,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     @translate_errors
     async def GetFundStatus(self, request, context):
         self._fund_reader(context)
-        status = await asyncio.to_thread(self.repository.fund_status)
-        portfolio = await asyncio.to_thread(self.repository.committed_portfolio)
+        status, portfolio = await asyncio.to_thread(self.repository.fund_position)
         response = translate.fund_status_response(status)
         risk = self.ledger.risk
         result = await risk.headline_figures(portfolio, status.capital_cents) if risk else None

@@ -499,10 +499,12 @@ class Repository:
                              r.sector, r.branch, int(r.exposure_cents), int(r.term_months),
                              r.rating_class or "") for r in rows]
 
-    def committed_portfolio(self) -> list[PortfolioRow]:
-        """The fund's committed guarantees as the risk model sees them (a read)."""
+    def fund_position(self) -> tuple[FundStatus, list[PortfolioRow]]:
+        """The fund's status and its committed guarantees (as the risk model sees them),
+        from one snapshot."""
+        rules = self.fund_rules(self._today())
         with self._read() as conn:
-            return self._committed_rows(conn)
+            return self._status(conn, rules), self._committed_rows(conn)
 
     def fund_status(self) -> FundStatus:
         """Capital, committed, available capacity and claims paid, under today's rules.
@@ -510,9 +512,16 @@ class Repository:
         committed volume)."""
         rules = self.fund_rules(self._today())
         with self._read() as conn:
-            paid = int(conn.execute(select(t.fund.c.claims_paid_cents)
-                                    .where(t.fund.c.id == t.FUND_ID)).scalar_one())
-            committed = self._committed(conn)
+            return self._status(conn, rules)
+
+    @staticmethod
+    def _claims_paid(conn) -> int:
+        return int(conn.execute(select(t.fund.c.claims_paid_cents)
+                                .where(t.fund.c.id == t.FUND_ID)).scalar_one())
+
+    def _status(self, conn, rules: FundRules) -> FundStatus:
+        paid = self._claims_paid(conn)
+        committed = self._committed(conn)
         capacity = capacity_cents(rules, paid)
         return FundStatus(capital_cents=capital_cents(rules, paid), committed_cents=committed,
                           available_cents=max(0, capacity - committed), claims_paid_cents=paid,
@@ -527,8 +536,7 @@ class Repository:
         col = t.applications.c[by]
         a = t.applications.c
         with self._read() as conn:
-            paid = int(conn.execute(select(t.fund.c.claims_paid_cents)
-                                    .where(t.fund.c.id == t.FUND_ID)).scalar_one())
+            paid = self._claims_paid(conn)
             rows = conn.execute(
                 select(col, func.sum(a.exposure_cents), func.count())
                 .where(a.kind == ApplicationKind.GUARANTEE.value,
