@@ -28,6 +28,7 @@ from services.funding.ledger import (
     Role,
     RulesCore,
     fund_rules_on,
+    risk_measure,
 )
 from services.funding.ledger.fund_rules import fund_parameter_set
 from services.funding.ledger.lifecycle import not_yours
@@ -113,7 +114,8 @@ def actor_of(caller: Caller, doing: str) -> Actor:
 
 class RiskServiceCheck:
     """The ledger's ``incremental_risk`` port: asks the risk service's
-    EvaluateIncrementalRisk for the fund's risk measure after adding the candidate.
+    EvaluateIncrementalRisk for the fund's risk measure after adding the candidate, the
+    fund having the capital the ledger read in the approval's transaction.
 
     Called by the repository in a worker thread inside the approval transaction; the
     gRPC call runs on the service's event loop (one grpc.aio channel) with a deadline.
@@ -159,7 +161,7 @@ class RiskServiceCheck:
         try:
             on = _today()
             model = fund_parameter_set().at(on).get("risk.model").value
-            _, level = translate.risk_measure(fund_rules_on(on).risk_measure)
+            _, level = risk_measure(fund_rules_on(on).risk_measure)
             request = translate.portfolio_request(portfolio, model, capital_cents, level)
 
             async def requests():
@@ -174,19 +176,19 @@ class RiskServiceCheck:
             log.warning("fund risk figures unavailable", extra={"error": str(exc)})
             return None
 
-    def __call__(self, portfolio: Sequence[PortfolioRow], candidate: PortfolioRow
-                 ) -> RiskFigures:
+    def __call__(self, portfolio: Sequence[PortfolioRow], candidate: PortfolioRow,
+                 capital_cents: int) -> RiskFigures:
         if self.loop is None or self.stub is None:
             raise self._unavailable("risk client not started")
         on = _today()
         rules = fund_rules_on(on)
         try:
             model = fund_parameter_set().at(on).get("risk.model").value
-            _, level = translate.risk_measure(rules.risk_measure)
+            _, level = risk_measure(rules.risk_measure)
         except Exception as exc:  # parameter missing / measure not understood
             raise self._unavailable(str(exc)) from exc
-        request = translate.incremental_risk_request(
-            portfolio, candidate, model, rules.paid_in_capital_cents, level)
+        request = translate.incremental_risk_request(portfolio, candidate, model,
+                                                     capital_cents, level)
         future = asyncio.run_coroutine_threadsafe(self._evaluate(request), self.loop)
         try:
             response = future.result(timeout=self.deadline + 1.0)
@@ -435,9 +437,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     @translate_errors
     async def GetExposure(self, request, context):
         self._fund_reader(context)
-        sectors = await asyncio.to_thread(self.repository.exposures, "sector")
-        branches = await asyncio.to_thread(self.repository.exposures, "branch")
-        version = self.repository.fund_rules(_today()).version
+        version, sectors, branches = await asyncio.to_thread(self.repository.exposure_position)
         return translate.exposure_response(version, sectors, branches)
 
 

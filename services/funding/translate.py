@@ -204,26 +204,16 @@ def _ledger_cost_line(line: funding_pb2.CostLine) -> ledger.CostLine:
                            amount_cents=line.amount_cents, attributes=attributes)
 
 
-#: Applicant kinds that say what the beneficiary is when ``beneficiary_kind`` is unset.
-_KIND_OF_APPLICANT = {
-    "company": ledger.BeneficiaryKind.COMPANY,
-    "contracting_authority": ledger.BeneficiaryKind.PUBLIC_UNIT,
-    "special_sectors_contracting_entity": ledger.BeneficiaryKind.PUBLIC_UNIT,
-}
-
-
 def beneficiary_kind(number: int, applicant_kind: str) -> ledger.BeneficiaryKind | int | None:
-    """The explicit kind, else derived from the applicant kind: "company" is a company,
-    a contracting entity a public unit. Fails closed: None when neither says (an unset
-    or other applicant kind never means a public unit, which would skip de minimis);
-    validation then asks for the applicant kind. An unknown enum number is returned as
-    given (validation names the field)."""
+    """The explicit kind, else what the applicant kind says
+    (:func:`ledger.beneficiary_kind_of_applicant`; None when it says nothing). An unknown
+    enum number is returned as given (validation names the field)."""
     name = _enum_name(funding_pb2.BeneficiaryKind, number, "BENEFICIARY_KIND_")
     if name:
         return ledger.BeneficiaryKind(name)
     if number != 0:
         return number
-    return _KIND_OF_APPLICANT.get(applicant_kind)
+    return ledger.beneficiary_kind_of_applicant(applicant_kind)
 
 
 def draft(request: funding_pb2.CreateApplicationRequest) -> ledger.ApplicationDraft:
@@ -387,25 +377,23 @@ _COUNTERPARTY = {ledger.BeneficiaryKind.PUBLIC_UNIT: risk_pb2.COUNTERPARTY_KIND_
                  ledger.BeneficiaryKind.COMPANY: risk_pb2.COUNTERPARTY_KIND_COMPANY}
 
 
-def risk_measure(measure: str) -> tuple[str, float]:
-    """``ES99.9`` -> ("ES", 0.999); ``VaR99.5`` -> ("VaR", 0.995). ValueError otherwise."""
-    match = re.fullmatch(r"(ES|VaR)(\d{2}(?:\.\d+)?)", measure)
-    if match is None:
-        raise ValueError(f"risk measure {measure!r} is not ES<level> or VaR<level>")
-    return match.group(1), float(Decimal(match.group(2)) / 100)
-
-
 def risk_guarantee(row: ledger.PortfolioRow, model: Mapping) -> risk_pb2.Guarantee:
     """A ledger guarantee as the risk model sees it: the fund's exposure is the loss base
     (guarantee rate and cap are already in it), default probability by rating class."""
-    pd_table = model["probability_of_default"]
-    pd = pd_table["by_rating"].get(row.rating_class.upper(), pd_table["default"])
     return risk_pb2.Guarantee(
         id=f"applications/{row.application_id}", exposure_cents=row.exposure_cents,
-        probability_of_default=float(pd), loss_given_default=float(model["loss_given_default"]),
+        probability_of_default=float(ledger.probability_of_default(model, row.rating_class)),
+        loss_given_default=float(model["loss_given_default"]),
         guarantee_rate=1.0, sector=row.sector, branch=row.branch,
         counterparty_kind=_COUNTERPARTY[row.beneficiary_kind],
         factor_loadings=[float(model["factor_loading"])])
+
+
+def _fund_terms(capital_cents: int, model: Mapping) -> risk_pb2.FundTerms:
+    """The fund as the risk service sees it. Its capital may not be negative: claims paid
+    beyond the paid-in capital leave none (any loss then exhausts the fund)."""
+    return risk_pb2.FundTerms(capital_cents=max(0, capital_cents),
+                              horizon_years=int(model["horizon_years"]))
 
 
 def incremental_risk_request(portfolio: Sequence[ledger.PortfolioRow],
@@ -415,8 +403,7 @@ def incremental_risk_request(portfolio: Sequence[ledger.PortfolioRow],
     return risk_pb2.EvaluateIncrementalRiskRequest(
         portfolio=[risk_guarantee(r, model) for r in portfolio],
         candidate=risk_guarantee(candidate, model),
-        fund=risk_pb2.FundTerms(capital_cents=capital_cents,
-                                horizon_years=int(model["horizon_years"])),
+        fund=_fund_terms(capital_cents, model),
         dependence=risk_pb2.Dependence(copula=risk_pb2.COPULA_GAUSSIAN),
         simulation=risk_pb2.PortfolioSimulationOptions(
             scenario_count=int(model["scenario_count"]), seed=int(model["seed"]),
@@ -427,8 +414,7 @@ def portfolio_request(portfolio: Sequence[ledger.PortfolioRow], model: Mapping,
                       capital_cents: int, level: float) -> risk_pb2.SimulatePortfolioRequest:
     """The committed portfolio as one SimulatePortfolio message, under the risk model."""
     return risk_pb2.SimulatePortfolioRequest(
-        fund=risk_pb2.FundTerms(capital_cents=capital_cents,
-                                horizon_years=int(model["horizon_years"])),
+        fund=_fund_terms(capital_cents, model),
         dependence=risk_pb2.Dependence(copula=risk_pb2.COPULA_GAUSSIAN),
         simulation=risk_pb2.PortfolioSimulationOptions(
             scenario_count=int(model["scenario_count"]), seed=int(model["seed"]),
@@ -439,7 +425,7 @@ def portfolio_request(portfolio: Sequence[ledger.PortfolioRow], model: Mapping,
 def headline_figures(result: risk_pb2.PortfolioRiskResult, measure: str
                      ) -> list[funding_pb2.FundRiskFigure]:
     """EL, VaR and ES at the measure's level."""
-    _, level = risk_measure(measure)
+    _, level = ledger.risk_measure(measure)
     tail = min(result.tail_risk, key=lambda t: abs(t.level - level))
     label = f"{level * 100:g}"
     now = timestamp_pb2.Timestamp()
@@ -458,7 +444,7 @@ def headline_figures(result: risk_pb2.PortfolioRiskResult, measure: str
 def risk_figures(response: risk_pb2.EvaluateIncrementalRiskResponse, measure: str
                  ) -> ledger.RiskFigures:
     """The figure the risk-appetite rule checks, rounded up to the cent (prudent)."""
-    kind, level = risk_measure(measure)
+    kind, level = ledger.risk_measure(measure)
     tail = min(response.tail_risk, key=lambda t: abs(t.level - level), default=None)
     if tail is None or abs(tail.level - level) > 1e-9:
         raise ValueError(f"the risk service returned no figures at level {level}")

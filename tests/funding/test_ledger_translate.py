@@ -7,7 +7,7 @@ from ijh.funding.v1 import funding_pb2 as f
 from ijh.risk.v1 import risk_pb2 as r
 
 from services.funding import translate
-from services.funding.ledger import BeneficiaryKind, PortfolioRow
+from services.funding.ledger import BeneficiaryKind, PortfolioRow, risk_measure
 from services.shared.errors import FieldViolation, InvalidArgument
 
 MODEL = {"probability_of_default": {"by_rating": {"BBB": "0.0016"}, "default": "0.032"},
@@ -24,10 +24,10 @@ def test_bad_names_are_refused(name):
 
 
 def test_measures_and_the_figure_checked():
-    assert translate.risk_measure("ES99.9") == ("ES", pytest.approx(0.999))
-    assert translate.risk_measure("VaR99.5") == ("VaR", pytest.approx(0.995))
+    assert risk_measure("ES99.9") == ("ES", pytest.approx(0.999))
+    assert risk_measure("VaR99.5") == ("VaR", pytest.approx(0.995))
     with pytest.raises(ValueError):
-        translate.risk_measure("CVaR")
+        risk_measure("CVaR")
     response = r.EvaluateIncrementalRiskResponse(seed=7, tail_risk=[r.IncrementalTailRisk(
         level=0.999, expected_shortfall_after_cents=r.Estimate(value=100.2, standard_error=3.1),
         expected_shortfall_before_cents=r.Estimate(value=50.0))])
@@ -63,3 +63,15 @@ def test_beneficiary_kind_is_derived_and_score_fields_renamed():
     error = translate.score_error(InvalidArgument(FieldViolation(
         "score_sheets[2].scores[1].score", "off scale")))
     assert error.violations[0].field == "scores[1].score"
+
+
+def test_the_risk_service_is_never_told_a_negative_capital():
+    # Claims paid beyond the paid-in capital (leverage > 1 allows it) leave none: the
+    # risk service's FundTerms want capital >= 0, and a fund with nothing left is
+    # exhausted by any loss.
+    row = PortfolioRow(3, "1234567-1", BeneficiaryKind.COMPANY, "energy", "TEM", 50_000_000,
+                       60, "BBB")
+    assert translate.incremental_risk_request([], row, MODEL, -1, 0.999).fund.capital_cents \
+        == 0
+    assert translate.portfolio_request([row], MODEL, -1, 0.999).fund.capital_cents == 0
+    assert translate.incremental_risk_request([], row, MODEL, 7, 0.999).fund.capital_cents == 7

@@ -1,6 +1,7 @@
-"""The funding ledger's pure core: application lifecycle, fund rules, de minimis and the
-gross grant equivalent of guarantees. Imports nothing from gRPC, NATS or the database;
-``services.funding.storage`` persists it. See README.md in this folder."""
+"""The funding ledger's pure core: application lifecycle, fund rules, de minimis, the
+gross grant equivalent of guarantees, the fund's risk measure and model. Imports nothing
+from gRPC, NATS or the database; ``services.funding.storage`` persists it. See README.md
+in this folder."""
 
 from services.funding.ledger.de_minimis import (
     AidRecord,
@@ -39,6 +40,8 @@ from services.funding.ledger.model import (
     TransitionRecord,
 )
 from services.funding.ledger.ports import GrantResult, IjhRules, ScoreResult
+from services.funding.ledger.risk_model import probability_of_default, risk_measure
+from services.funding.ledger.validation import beneficiary_kind_of_applicant
 
 __all__ = [
     "TRANSITIONS",
@@ -73,8 +76,11 @@ __all__ = [
     "TransitionRecord",
     "assess_de_minimis",
     "assess_guarantee",
+    "beneficiary_kind_of_applicant",
     "check_transition",
     "exposure_cents",
     "fund_rules_on",
     "gross_grant_equivalent",
+    "probability_of_default",
+    "risk_measure",
 ]

@@ -115,7 +115,10 @@ class RiskFigures:
     seed: int | None = None
 
 
-IncrementalRisk = Callable[[Sequence[PortfolioRow], PortfolioRow], RiskFigures]
+#: ``incremental_risk(portfolio, candidate, capital_cents)``: the fund's risk figure after
+#: adding ``candidate``, the fund simulated with :func:`capital_cents` as its capital
+#: (read in the approval's transaction, so the same figure the rules check against).
+IncrementalRisk = Callable[[Sequence[PortfolioRow], PortfolioRow, int], RiskFigures]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Checks of a create request's shape: every bad field at once, as ``InvalidArgument``
-with proto-like field paths (``guarantee.guarantee_rate``, ``cost_lines[2].amount_cents``).
+with proto-like field paths (``guarantee.guarantee_rate``, ``cost_lines[2].amount_cents``);
+and what an applicant kind says the beneficiary is when the request does not say.
 Rule limits (fund maximum rate, de minimis, capacity) are checked at decision time and
 raise ``FailedPrecondition`` instead."""
 
@@ -14,6 +15,7 @@ from services.funding.ledger.model import (
     BeneficiaryKind,
     Branch,
 )
+from services.funding.rules.kinds import ApplicantKind
 from services.shared.business_id import business_id_problem
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 
@@ -33,6 +35,22 @@ MAX_CATEGORY = 64
 MAX_DESCRIPTION = 2000
 #: Application ids are INTEGER (PostgreSQL int4): any other number names nothing.
 MAX_APPLICATION_ID = 2**31 - 1
+
+
+#: Applicant kinds that say what the beneficiary is when its kind is not given.
+_BENEFICIARY_OF_APPLICANT: dict[str, BeneficiaryKind] = {
+    ApplicantKind.COMPANY: BeneficiaryKind.COMPANY,
+    ApplicantKind.CONTRACTING_AUTHORITY: BeneficiaryKind.PUBLIC_UNIT,
+    ApplicantKind.SPECIAL_SECTORS_CONTRACTING_ENTITY: BeneficiaryKind.PUBLIC_UNIT,
+}
+
+
+def beneficiary_kind_of_applicant(applicant_kind: str) -> BeneficiaryKind | None:
+    """What an applicant kind says the beneficiary is: "company" a company, a
+    contracting entity a public unit. Fails closed: None for an unset or other kind (it
+    never means a public unit, which would skip de minimis); :func:`validate_draft`
+    then asks for the applicant kind."""
+    return _BENEFICIARY_OF_APPLICANT.get(applicant_kind)
 
 
 def _is_decimal(x: object) -> bool:

@@ -18,7 +18,9 @@ Guarantees:
   that row *dead* (``dead_at``, ``last_error``), logs it at ERROR and carries on with
   the next row: one bad event does not stop the outbox. Dead rows are not in
   :meth:`OutboxRelay.backlog`; :meth:`OutboxRelay.dead` counts them. They stay in the
-  table for an operator to inspect (and, once fixed, to clear ``dead_at`` to resend).
+  table for an operator: :func:`dead_events` lists them and :func:`resend_dead` clears
+  ``dead_at`` so that the running relay publishes them again (the command
+  ``python -m services.funding.storage.outbox_admin``).
 
 Run one relay per database (it does not claim rows, so two relays would publish the
 same events twice; harmless for JetStream within its duplicate window, but wasteful).
@@ -29,19 +31,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.errors import MaxPayloadError
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, LargeBinary, cast, func, select, update
 
 from services.funding.storage import tables as t
-from services.funding.storage.engine import ReadTransaction
+from services.funding.storage.codec import aware
+from services.funding.storage.engine import ReadTransaction, is_sqlite
 from services.shared.cloudevents import CloudEvent
 
 Publish = Callable[[CloudEvent], Awaitable[None]]
 log = logging.getLogger(__name__)
+#: Beyond BIGINT no row can be named (and PostgreSQL would refuse the parameter).
+_MAX_SEQ = 2**63 - 1
+#: An event set aside as never publishable.
+_IS_DEAD = t.outbox.c.sent_at.is_(None) & t.outbox.c.dead_at.is_not(None)
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,7 @@ class OutboxRelay:
         """Events the broker can never accept, set aside (blocking: a database query)."""
         with ReadTransaction(self.engine) as conn:
             return int(conn.execute(select(func.count()).select_from(t.outbox)
-                                    .where(t.outbox.c.sent_at.is_(None),
-                                           t.outbox.c.dead_at.is_not(None))).scalar_one())
+                                    .where(_IS_DEAD)).scalar_one())
 
     async def pending_count(self) -> int:
         return await asyncio.to_thread(self.backlog)
@@ -212,3 +218,78 @@ class OutboxRelay:
         with self.engine.begin() as conn:
             conn.execute(update(t.outbox).where(t.outbox.c.seq == seq)
                          .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000]))
+
+
+# --- dead events, for an operator ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeadEvent:
+    """An outbox row set aside as never publishable. ``seq`` is its id."""
+
+    seq: int
+    event_id: str
+    type: str
+    subject: str
+    size_bytes: int
+    """Of the stored envelope (what the broker was sent)."""
+    created_at: datetime
+    dead_at: datetime
+    attempts: int
+    last_error: str
+
+
+class NotDead(ValueError):
+    """``resend_dead`` was given ids that are not dead rows (``problems``: id -> why)."""
+
+    def __init__(self, problems: dict[int, str]):
+        self.problems = problems
+        super().__init__("not dead events, nothing changed: " + "; ".join(
+            f"{seq} ({why})" for seq, why in sorted(problems.items())))
+
+
+def dead_events(engine: Engine) -> list[DeadEvent]:
+    """Every dead outbox row, oldest first."""
+    o = t.outbox.c
+    # Bytes, not characters: the broker's limit is on bytes. SQLite has no octet_length.
+    size = (func.length(cast(o.envelope, LargeBinary)) if is_sqlite(engine)
+            else func.octet_length(o.envelope))
+    with ReadTransaction(engine) as conn:
+        rows = conn.execute(select(o.seq, o.event_id, o.type, o.subject, size.label("size"),
+                                   o.created_at, o.dead_at, o.attempts, o.last_error)
+                            .where(_IS_DEAD).order_by(o.seq)).all()
+    return [DeadEvent(int(r.seq), r.event_id, r.type, r.subject, int(r.size),
+                      aware(r.created_at), aware(r.dead_at), int(r.attempts),
+                      r.last_error or "") for r in rows]
+
+
+def resend_dead(engine: Engine, seqs: Sequence[int] | None = None) -> list[int]:
+    """Clear ``dead_at`` of the dead rows ``seqs`` (None: every dead row) so that the relay
+    publishes them again at its next pass, in ``seq`` order (after later events already
+    sent). All or nothing: raises :class:`NotDead` naming every id that is not a dead
+    row. Returns the ids made pending again. A row the broker still cannot take is
+    marked dead again, so fix the cause (e.g. the broker's max_payload) first."""
+    o = t.outbox.c
+    with engine.begin() as conn:  # rows locked, so the relay cannot move them meanwhile
+        if seqs is None:
+            chosen = [int(s) for s in conn.execute(
+                select(o.seq).where(_IS_DEAD).order_by(o.seq).with_for_update()).scalars()]
+        else:
+            chosen = sorted(set(seqs))
+            storable = [seq for seq in chosen if 0 < seq <= _MAX_SEQ]
+            found = {int(r.seq): r for r in conn.execute(
+                select(o.seq, o.sent_at, o.dead_at).where(o.seq.in_(storable))
+                .with_for_update())}
+            problems: dict[int, str] = {}
+            for seq in chosen:
+                row = found.get(seq)
+                if row is None:
+                    problems[seq] = "no such outbox row"
+                elif row.sent_at is not None:
+                    problems[seq] = "already sent"
+                elif row.dead_at is None:
+                    problems[seq] = "not dead: waiting to be published"
+            if problems:
+                raise NotDead(problems)
+        if chosen:
+            conn.execute(update(t.outbox).where(o.seq.in_(chosen)).values(dead_at=None))
+    return chosen

@@ -174,8 +174,9 @@ class Repository:
 
     ``ijh_rules`` computes IJH grants and aggregates scores (the rules core);
     ``fund_rules(on)`` returns the fund rules in force on a date (default: the YAML
-    parameters); ``incremental_risk(portfolio_rows, candidate)`` returns the risk figure
-    the risk-appetite rule checks (None: rule not evaluated, noted in the trace);
+    parameters); ``incremental_risk(portfolio_rows, candidate, capital_cents)`` returns
+    the risk figure the risk-appetite rule checks, the fund simulated with the capital
+    left after claims (None: rule not evaluated, noted in the trace);
     ``clock`` returns an aware UTC datetime; ``after_commit`` is called after every
     commit that wrote outbox rows (e.g. to wake the relay)."""
 
@@ -533,16 +534,30 @@ class Repository:
         if by not in ("sector", "branch"):
             raise invalid("by", "must be sector or branch")
         rules = self.fund_rules(self._today())
-        col = t.applications.c[by]
-        a = t.applications.c
+        with self._read() as conn:
+            return self._exposures(conn, rules, self._claims_paid(conn), by)
+
+    def exposure_position(self) -> tuple[str, list[Exposure], list[Exposure]]:
+        """(fund rules version, exposures by sector, by branch) from one snapshot, so
+        both groupings and their limits describe the same state of the ledger."""
+        rules = self.fund_rules(self._today())
         with self._read() as conn:
             paid = self._claims_paid(conn)
-            rows = conn.execute(
-                select(col, func.sum(a.exposure_cents), func.count())
-                .where(a.kind == ApplicationKind.GUARANTEE.value,
-                       a.state.in_([s.value for s in COMMITTED_STATES]))
-                .group_by(col).order_by(col)).all()
-        limit = (sector_limit_cents if by == "sector" else branch_limit_cents)(rules, paid)
+            return (rules.version, self._exposures(conn, rules, paid, "sector"),
+                    self._exposures(conn, rules, paid, "branch"))
+
+    @staticmethod
+    def _exposures(conn: Connection, rules: FundRules, claims_paid_cents: int, by: str
+                   ) -> list[Exposure]:
+        col = t.applications.c[by]
+        a = t.applications.c
+        rows = conn.execute(
+            select(col, func.sum(a.exposure_cents), func.count())
+            .where(a.kind == ApplicationKind.GUARANTEE.value,
+                   a.state.in_([s.value for s in COMMITTED_STATES]))
+            .group_by(col).order_by(col)).all()
+        limit = (sector_limit_cents if by == "sector" else branch_limit_cents)(
+            rules, claims_paid_cents)
         return [Exposure(key=k, committed_cents=int(s), limit_cents=limit, guarantees=int(n))
                 for k, s, n in rows]
 
@@ -591,7 +606,10 @@ class Repository:
                 "rule": "GROSS_GRANT_EQUIVALENT", "computed": False,
                 "note": f"no GGE parameters in force on {today.isoformat()}; a public "
                         "unit's guarantee needs no de minimis assessment"}
-        risk = self.incremental_risk(portfolio, candidate) if self.incremental_risk else None
+        risk = None
+        if self.incremental_risk is not None:
+            risk = self.incremental_risk(portfolio, candidate,
+                                         capital_cents(rules, position.claims_paid_cents))
         rule_violations, trace = assess_guarantee(app.name, candidate, app.guarantee, position,
                                                   rules, risk, de_minimis)
         violations = violations + rule_violations

@@ -7,15 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
+from typer.testing import CliRunner
 
 from services.funding.ledger.model import Decision
+from services.funding.storage import migrate, outbox_admin
 from services.funding.storage import tables as t
-from services.funding.storage.outbox import OutboxRelay
+from services.funding.storage.engine import make_engine
+from services.funding.storage.outbox import OutboxRelay, dead_events
 from services.funding.storage.repository import EVENT_SOURCE, Repository
 from services.shared.cloudevents import CloudEvent
 from services.shared.errors import FailedPrecondition
@@ -261,3 +268,89 @@ async def test_a_commit_during_a_pass_is_relayed_at_once_without_backing_off(
     # Not after a poll interval (lost wake-up), nor after a back-off (a backlog that
     # arrived during the pass taken for a failure).
     assert sent[1] - sent[0] < 1.0, sent
+
+
+def _admin_url(engine: Engine) -> str:
+    """The test database's URL for the command (on PostgreSQL with the test's schema)."""
+    url = engine.url
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            path = conn.execute(text("SHOW search_path")).scalar_one()
+        url = url.update_query_dict({"options": f"-csearch_path={path}"})
+    return url.render_as_string(hide_password=False)
+
+
+def _admin(engine: Engine, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(outbox_admin.app, ["--database-url", _admin_url(engine), *args])
+
+
+async def test_an_operator_lists_dead_events_and_resends_them_to_the_relay(
+        repo: Repository, engine: Engine) -> None:
+    for _ in range(3):
+        repo.create(rid(), APPLICANT, guarantee_draft())
+    first, second, third = _outbox(engine)
+    refused = {first.id, third.id}   # until the broker's max_payload is raised
+    published: list[str] = []
+
+    async def publish(event: CloudEvent) -> None:
+        if event.id in refused:
+            raise RuntimeError("nats: maximum payload exceeded")
+        published.append(event.id)
+
+    relay = OutboxRelay(engine, publish)
+    assert await relay.run_once() == 1
+    with engine.connect() as conn:
+        seq = {r.event_id: int(r.seq) for r in conn.execute(
+            select(t.outbox.c.event_id, t.outbox.c.seq))}
+        sizes = {r.event_id: len(r.envelope.encode()) for r in conn.execute(
+            select(t.outbox.c.event_id, t.outbox.c.envelope))}
+
+    listed = _admin(engine, "list-dead", "--json")
+    assert listed.exit_code == 0, listed.output
+    dead = json.loads(listed.stdout)["dead_events"]
+    assert [(d["id"], d["event_id"], d["type"], d["size_bytes"]) for d in dead] == [
+        (seq[e.id], e.id, "ijh.funding.application.created", sizes[e.id])
+        for e in (first, third)]
+    assert all("maximum payload exceeded" in d["why"] and d["dead_at"] for d in dead)
+    table = _admin(engine, "list-dead")
+    assert table.exit_code == 0 and "2 dead event(s)" in table.stdout
+    assert str(seq[first.id]) in table.stdout and "maximum payload" in table.stdout
+
+    # Unknown, sent or missing ids are refused, every one named, and nothing changes.
+    wrong = _admin(engine, "resend-dead", str(seq[first.id]), str(seq[second.id]), "999999")
+    assert wrong.exit_code == 2
+    assert f"{seq[second.id]} (already sent)" in wrong.stderr
+    assert "999999 (no such outbox row)" in wrong.stderr
+    assert (relay.backlog(), relay.dead()) == (0, 2)
+    assert _admin(engine, "resend-dead").exit_code == 2          # no ids and no --all
+    assert _admin(engine, "resend-dead", "--all", "1").exit_code == 2
+
+    refused.clear()                  # the cause is fixed
+    resent = _admin(engine, "resend-dead", str(seq[first.id]))
+    assert resent.exit_code == 0, resent.output
+    assert f"published again by the running relay: {seq[first.id]}" in resent.stdout
+    assert (relay.backlog(), relay.dead()) == (1, 1)
+    assert await relay.run_once() == 1
+    assert published == [second.id, first.id]     # with its own event id
+    assert _admin(engine, "resend-dead", "--all").exit_code == 0
+    assert await relay.run_once() == 1
+    assert published[-1] == third.id
+    assert dead_events(engine) == []
+    assert _admin(engine, "list-dead").stdout.strip() == "no dead events"
+
+
+def test_the_command_finds_the_services_ledger_from_the_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'funding.sqlite3'}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    env = {**os.environ, "IJH_VAR_DIR": str(tmp_path), "IJH_DATABASE_URL": ""}
+    command = [sys.executable, "-m", "services.funding.storage.outbox_admin", "list-dead"]
+    checkout = Path(__file__).resolve().parents[3]
+    run = subprocess.run(command, env=env, cwd=checkout, capture_output=True, text=True,
+                         timeout=60)
+    assert (run.returncode, run.stdout.strip(), run.stderr) == (0, "no dead events", "")
+    env["IJH_VAR_DIR"] = str(tmp_path / "elsewhere")  # no ledger there: none is created
+    run = subprocess.run(command, env=env, cwd=checkout, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 2 and "no ledger database" in run.stderr
+    assert not (tmp_path / "elsewhere" / "funding.sqlite3").exists()

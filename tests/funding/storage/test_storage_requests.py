@@ -245,7 +245,8 @@ def test_risk_appetite_uses_the_injected_risk_figure(engine: Engine, clock) -> N
 
     seen: list[tuple[list[int], int]] = []
 
-    def incremental_risk(rows: list[PortfolioRow], candidate: PortfolioRow) -> RiskFigures:
+    def incremental_risk(rows: list[PortfolioRow], candidate: PortfolioRow,
+                         capital_cents: int) -> RiskFigures:
         seen.append(([r.application_id for r in rows], candidate.application_id))
         # A stand-in "ES": the total exposure after the candidate (every guarantee lost).
         return RiskFigures("ES99.9", sum(r.exposure_cents for r in rows)
@@ -268,3 +269,32 @@ def test_risk_appetite_uses_the_injected_risk_figure(engine: Engine, clock) -> N
     trace = repo.audit_log(first)[-1].trace
     assert trace["risk"] == {"measure": "ES99.9", "after_cents": 500_000_00,
                              "before_cents": None, "standard_error_cents": 0, "seed": 7}
+
+
+def test_the_risk_check_is_told_the_capital_left_after_claims(engine: Engine, clock) -> None:  # type: ignore[no-untyped-def]
+    """The risk service simulates the fund against the capital the fund rules use
+    (paid-in − claims paid, as GetFundStatus shows it), read in the approval's own
+    transaction, not the paid-in capital."""
+    from services.funding.ledger.fund_rules import PortfolioRow, RiskFigures
+    from tests.funding.storage.ledger_support import FakeRules, roomy_rules
+
+    told: list[int] = []
+
+    def incremental_risk(rows: list[PortfolioRow], candidate: PortfolioRow,
+                         capital_cents: int) -> RiskFigures:
+        told.append(capital_cents)
+        return RiskFigures("ES99.9", 0, seed=7)
+
+    repo = Repository(engine, ijh_rules=FakeRules(), clock=clock,
+                      incremental_risk=incremental_risk,
+                      fund_rules=lambda on: roomy_rules(on, paid_in_capital_cents=1_000_000_00,
+                                                        max_leverage=Decimal(5)))
+    first = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
+    repo.decide(rid(), OFFICER_B, first, Decision.APPROVE, "ok")
+    repo.activate(rid(), OFFICER_B, first)
+    repo.claim(rid(), OFFICER_B, first, 300_000_00, "supplier failed")
+    second = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
+    repo.decide(rid(), OFFICER_B, second, Decision.APPROVE, "ok")
+    assert told == [1_000_000_00, 700_000_00]
+    assert repo.fund_status().capital_cents == 700_000_00
+    assert repo.audit_log(second)[-1].trace["capital_cents"] == 700_000_00
