@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -23,6 +23,7 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.funding import translate
 from services.funding.ledger import (
     Actor,
+    FundRules,
     PortfolioRow,
     RiskFigures,
     Role,
@@ -112,15 +113,26 @@ def actor_of(caller: Caller, doing: str) -> Actor:
     return Actor(caller.subject, role)
 
 
+def _model_and_level(rules: FundRules) -> tuple[Mapping, float]:
+    """The risk model and the measure's level of these fund rules; ValueError when they
+    have no model or a measure that is not ES/VaR at a level."""
+    if rules.risk_model is None:
+        raise ValueError(f"no fund risk model (parameter risk.model) in {rules.version}")
+    _, level = risk_measure(rules.risk_measure)
+    return rules.risk_model, level
+
+
 class RiskServiceCheck:
     """The ledger's ``incremental_risk`` port: asks the risk service's
     EvaluateIncrementalRisk for the fund's risk measure after adding the candidate, the
-    fund having the capital the ledger read in the approval's transaction.
+    fund having the capital the ledger read in the approval's transaction, measured and
+    modelled as the fund rules the approval is decided under say (the repository's clock
+    and rules decide; the port only translates and calls).
 
     Called by the repository in a worker thread inside the approval transaction; the
     gRPC call runs on the service's event loop (one grpc.aio channel) with a deadline.
     Approving blind is never an option: when the risk service is unreachable, fails or
-    times out, or no risk model parameter is in force, approval is refused with
+    times out, or the rules have no risk model, approval is refused with
     FAILED_PRECONDITION ``RISK_CHECK_UNAVAILABLE`` (nothing is written)."""
 
     def __init__(self, settings: Settings,
@@ -151,17 +163,15 @@ class RiskServiceCheck:
     async def _evaluate(self, request):
         return await self.stub.EvaluateIncrementalRisk(request, timeout=self.deadline)
 
-    async def headline_figures(self, portfolio: Sequence[PortfolioRow], capital_cents: int
-                               ) -> risk_pb2.PortfolioRiskResult | None:
-        """The committed portfolio's simulation under the fund's risk model, or None when
+    async def headline_figures(self, portfolio: Sequence[PortfolioRow], capital_cents: int,
+                               rules: FundRules) -> risk_pb2.PortfolioRiskResult | None:
+        """The committed portfolio's simulation under the rules' risk model, or None when
         nothing is committed or the risk service cannot answer: the status of the fund
         must not depend on the risk service being up."""
         if not portfolio or self.stub is None:
             return None
         try:
-            on = _today()
-            model = fund_parameter_set().at(on).get("risk.model").value
-            _, level = risk_measure(fund_rules_on(on).risk_measure)
+            model, level = _model_and_level(rules)
             request = translate.portfolio_request(portfolio, model, capital_cents, level)
 
             async def requests():
@@ -177,15 +187,12 @@ class RiskServiceCheck:
             return None
 
     def __call__(self, portfolio: Sequence[PortfolioRow], candidate: PortfolioRow,
-                 capital_cents: int) -> RiskFigures:
+                 capital_cents: int, rules: FundRules) -> RiskFigures:
         if self.loop is None or self.stub is None:
             raise self._unavailable("risk client not started")
-        on = _today()
-        rules = fund_rules_on(on)
         try:
-            model = fund_parameter_set().at(on).get("risk.model").value
-            _, level = risk_measure(rules.risk_measure)
-        except Exception as exc:  # parameter missing / measure not understood
+            model, level = _model_and_level(rules)
+        except ValueError as exc:
             raise self._unavailable(str(exc)) from exc
         request = translate.incremental_risk_request(portfolio, candidate, model,
                                                      capital_cents, level)
@@ -423,11 +430,12 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
         self._fund_reader(context)
         status, portfolio = await asyncio.to_thread(self.repository.fund_position)
         response = translate.fund_status_response(status)
-        risk = self.ledger.risk
-        result = await risk.headline_figures(portfolio, status.capital_cents) if risk else None
+        risk, rules = self.ledger.risk, fund_rules_on(_today())
+        result = await risk.headline_figures(portfolio, status.capital_cents, rules) \
+            if risk else None
         if result is not None:
             response.risk_figures.extend(translate.headline_figures(
-                result, fund_rules_on(_today()).risk_measure))
+                result, rules.risk_measure))
             if result.exhaustion_probability_by_year:
                 exhaustion = result.exhaustion_probability_by_year[-1]
                 response.exhaustion_probability = exhaustion.value

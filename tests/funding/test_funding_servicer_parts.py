@@ -4,23 +4,29 @@ approval's risk port asks the risk service, and how many transactions a fund rea
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
+import pytest
 from ijh.funding.v1 import funding_pb2 as f
 from ijh.risk.v1 import risk_pb2 as r
 from sqlalchemy import event
 
-from services.funding.ledger import BeneficiaryKind, Decision, PortfolioRow
+from services.funding.ledger import BeneficiaryKind, Decision, PortfolioRow, fund_rules_on
 from services.funding.server import FundingServicer, RiskServiceCheck
 from services.funding.storage import Repository, make_engine, upgrade
 from services.shared.caller import ROLE_KEY, SUBJECT_KEY
 from services.shared.config import load_settings
+from services.shared.errors import FailedPrecondition
 from tests.funding.storage.ledger_support import (
     OFFICER_B,
     PUBLIC_UNIT,
+    Clock,
     FakeRules,
     guarantee_draft,
     rid,
+    roomy_rules,
     to_scored,
 )
 
@@ -34,18 +40,73 @@ class RecordingRiskStub:
 
     async def EvaluateIncrementalRisk(self, request, timeout):
         self.requests.append(request)
+        one, zero = r.Estimate(value=1.0), r.Estimate(value=0.0)
         return r.EvaluateIncrementalRiskResponse(seed=1, tail_risk=[r.IncrementalTailRisk(
-            level=0.999, expected_shortfall_after_cents=r.Estimate(value=1.0),
-            expected_shortfall_before_cents=r.Estimate(value=0.0))])
+            level=level, expected_shortfall_after_cents=one, expected_shortfall_before_cents=zero,
+            value_at_risk_after_cents=one, value_at_risk_before_cents=zero)
+            for level in request.simulation.levels])
+
+
+def _started(stub: RecordingRiskStub) -> RiskServiceCheck:
+    check = RiskServiceCheck(load_settings())
+    check.loop, check.stub = asyncio.get_running_loop(), stub  # what start() sets
+    return check
 
 
 async def test_the_risk_service_is_asked_with_the_capital_the_ledger_gives():
-    check = RiskServiceCheck(load_settings())
     stub = RecordingRiskStub()
-    check.loop, check.stub = asyncio.get_running_loop(), stub  # what start() sets
-    figures = await asyncio.to_thread(check, [], CANDIDATE, 700_000_00)
+    figures = await asyncio.to_thread(_started(stub), [], CANDIDATE, 700_000_00,
+                                      fund_rules_on(date(2025, 1, 1)))
     assert figures.after_cents == 1
     assert [q.fund.capital_cents for q in stub.requests] == [700_000_00]
+
+
+DECISION_DAY = date(2025, 3, 1)
+
+
+def _dated_rules(on: date, measure: str):
+    """Rules whose measure on the decision day differs from the YAML in force (ES99.9)."""
+    return roomy_rules(on, risk_measure=measure if on == DECISION_DAY else "ES99.9")
+
+
+async def test_the_risk_service_is_asked_for_the_measure_the_decision_checks(tmp_path):
+    # One clock decides: the repository's. Its rules for the decision day ask for VaR99.5;
+    # the port must not ask the risk service for today's measure (ES99.9) instead.
+    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'ledger.sqlite3'}")
+    upgrade(engine)
+    stub = RecordingRiskStub()
+    clock = Clock(datetime(2025, 3, 1, 10, 0, tzinfo=UTC))
+    repo = Repository(engine, ijh_rules=FakeRules(), clock=clock,
+                      fund_rules=lambda on: _dated_rules(on, "VaR99.5"),
+                      incremental_risk=_started(stub))
+    try:
+        app = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
+        await asyncio.to_thread(repo.decide, rid(), OFFICER_B, app, Decision.APPROVE, "ok")
+        trace = repo.audit_log(app)[-1].trace
+    finally:
+        engine.dispose()
+    assert [list(q.simulation.levels) for q in stub.requests] == [[pytest.approx(0.995)]]
+    assert trace["risk"]["measure"] == "VaR99.5"
+
+
+async def test_the_risk_service_is_asked_with_the_model_of_the_decisions_rules():
+    rules = fund_rules_on(DECISION_DAY)
+    model = dict(rules.risk_model, seed=4242, scenario_count=2048)
+    stub = RecordingRiskStub()
+    await asyncio.to_thread(_started(stub), [], CANDIDATE, 1_000_00,
+                            dataclasses.replace(rules, risk_model=model))
+    assert [(q.simulation.seed, q.simulation.scenario_count) for q in stub.requests] == \
+        [(4242, 2048)]
+
+
+async def test_rules_without_a_risk_model_refuse_the_check_rather_than_approve_blind():
+    rules = dataclasses.replace(fund_rules_on(DECISION_DAY), risk_model=None)
+    stub = RecordingRiskStub()
+    with pytest.raises(FailedPrecondition) as failure:
+        await asyncio.to_thread(_started(stub), [], CANDIDATE, 1_000_00, rules)
+    assert [v.type for v in failure.value.violations] == ["RISK_CHECK_UNAVAILABLE"]
+    assert "risk.model" in str(failure.value)
+    assert stub.requests == []
 
 
 class OfficerContext:

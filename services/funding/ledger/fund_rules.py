@@ -61,6 +61,10 @@ class FundRules:
     branch_max_share_of_capital: Decimal
     risk_measure: str
     risk_appetite_ratio: Decimal
+    #: The fund's risk model (parameter ``risk.model``, see ``risk_model.py``); None when
+    #: none is in force on the date: then the approval's risk check cannot be made, and
+    #: nothing else needs it.
+    risk_model: Mapping[str, Any] | None
     four_eyes_required: bool
     de_minimis_rules: DeMinimisRules | None
     gge_rules: GgeRules | None
@@ -115,10 +119,12 @@ class RiskFigures:
     seed: int | None = None
 
 
-#: ``incremental_risk(portfolio, candidate, capital_cents)``: the fund's risk figure after
-#: adding ``candidate``, the fund simulated with :func:`capital_cents` as its capital
-#: (read in the approval's transaction, so the same figure the rules check against).
-IncrementalRisk = Callable[[Sequence[PortfolioRow], PortfolioRow, int], RiskFigures]
+#: ``incremental_risk(portfolio, candidate, capital_cents, rules)``: the fund's risk figure
+#: after adding ``candidate``, the fund simulated with :func:`capital_cents` as its capital
+#: (read in the approval's transaction), measured and modelled as ``rules`` say (the fund
+#: rules the approval is decided under, so the port asks for the figure the rules check).
+IncrementalRisk = Callable[[Sequence[PortfolioRow], PortfolioRow, int, FundRules],
+                           RiskFigures]
 
 
 @dataclass(frozen=True)
@@ -260,6 +266,7 @@ def fund_rules_from(params: ParametersInForce) -> FundRules:
         branch_max_share_of_capital=Decimal(g("concentration.branch_max_share_of_capital").value),
         risk_measure=str(g("risk.measure").value),
         risk_appetite_ratio=Decimal(g("risk.appetite_ratio").value),
+        risk_model=g("risk.model").value if "risk.model" in params else None,
         four_eyes_required=bool(g("governance.four_eyes_required").value),
         de_minimis_rules=de_minimis, gge_rules=gge, de_minimis_missing=missing,
     )

@@ -1,7 +1,8 @@
 """How the fund's risk is measured and modelled: the risk-appetite measure
 (``risk.measure``, e.g. ``ES99.9``) and the fund's risk model (``risk.model``: default
 probability by rating class, LGD, factor loading, horizon, scenarios, seed), both dated
-fund parameters. The server describes the portfolio to the risk service with them."""
+fund parameters carried by the fund rules (``FundRules.risk_measure``, ``risk_model``).
+The server describes the portfolio to the risk service with them."""
 
 from __future__ import annotations
 

@@ -53,6 +53,15 @@ def beneficiary_kind_of_applicant(applicant_kind: str) -> BeneficiaryKind | None
     return _BENEFICIARY_OF_APPLICANT.get(applicant_kind)
 
 
+def _deciding_applicant_kinds() -> str:
+    """``"company" for a company, "a" or "b" for a public unit``, from the table."""
+    by_beneficiary: dict[BeneficiaryKind, list[str]] = {}
+    for applicant, beneficiary in _BENEFICIARY_OF_APPLICANT.items():
+        by_beneficiary.setdefault(beneficiary, []).append(f'"{applicant}"')
+    return ", ".join(f"{' or '.join(kinds)} for a {beneficiary.value.replace('_', ' ')}"
+                     for beneficiary, kinds in by_beneficiary.items())
+
+
 def _is_decimal(x: object) -> bool:
     return isinstance(x, Decimal) and x.is_finite()
 
@@ -108,9 +117,8 @@ def validate_draft(draft: ApplicationDraft) -> None:
         # Neither the beneficiary kind nor an applicant kind that implies it was given:
         # never assume a public unit (that would skip the de minimis check).
         c.add("applicant_kind", "must say what the beneficiary is when the beneficiary "
-              "kind is not given: \"company\" for a company, \"contracting_authority\" or "
-              "\"special_sectors_contracting_entity\" for a public unit (an unset kind is "
-              "never taken as a public unit)")
+              f"kind is not given: {_deciding_applicant_kinds()} (an unset kind is never "
+              "taken as a public unit)")
     elif not isinstance(b.kind, BeneficiaryKind):
         c.add("beneficiary.kind", "must be public_unit or company")
     elif b.kind is BeneficiaryKind.PUBLIC_UNIT and draft.applicant_kind == "company":

@@ -174,9 +174,10 @@ class Repository:
 
     ``ijh_rules`` computes IJH grants and aggregates scores (the rules core);
     ``fund_rules(on)`` returns the fund rules in force on a date (default: the YAML
-    parameters); ``incremental_risk(portfolio_rows, candidate, capital_cents)`` returns
-    the risk figure the risk-appetite rule checks, the fund simulated with the capital
-    left after claims (None: rule not evaluated, noted in the trace);
+    parameters); ``incremental_risk(portfolio_rows, candidate, capital_cents, rules)``
+    returns the risk figure the risk-appetite rule checks, the fund simulated with the
+    capital left after claims and measured as the decision's fund rules say (None: rule
+    not evaluated, noted in the trace);
     ``clock`` returns an aware UTC datetime; ``after_commit`` is called after every
     commit that wrote outbox rows (e.g. to wake the relay)."""
 
@@ -501,19 +502,13 @@ class Repository:
                              r.rating_class or "") for r in rows]
 
     def fund_position(self) -> tuple[FundStatus, list[PortfolioRow]]:
-        """The fund's status and its committed guarantees (as the risk model sees them),
-        from one snapshot."""
+        """The fund's status (capital, committed, available capacity, claims paid, under
+        today's rules; ``available_cents`` is 0, never negative, when claims pushed the
+        capacity below the committed volume) and its committed guarantees (as the risk
+        model sees them), from one snapshot."""
         rules = self.fund_rules(self._today())
         with self._read() as conn:
             return self._status(conn, rules), self._committed_rows(conn)
-
-    def fund_status(self) -> FundStatus:
-        """Capital, committed, available capacity and claims paid, under today's rules.
-        ``available_cents`` is never negative (0 when claims pushed capacity below the
-        committed volume)."""
-        rules = self.fund_rules(self._today())
-        with self._read() as conn:
-            return self._status(conn, rules)
 
     @staticmethod
     def _claims_paid(conn) -> int:
@@ -528,14 +523,6 @@ class Repository:
                           available_cents=max(0, capacity - committed), claims_paid_cents=paid,
                           paid_in_capital_cents=rules.paid_in_capital_cents,
                           capacity_cents=capacity, rules_version=rules.version)
-
-    def exposures(self, by: str) -> list[Exposure]:
-        """Committed exposure per ``sector`` or ``branch`` with today's limit."""
-        if by not in ("sector", "branch"):
-            raise invalid("by", "must be sector or branch")
-        rules = self.fund_rules(self._today())
-        with self._read() as conn:
-            return self._exposures(conn, rules, self._claims_paid(conn), by)
 
     def exposure_position(self) -> tuple[str, list[Exposure], list[Exposure]]:
         """(fund rules version, exposures by sector, by branch) from one snapshot, so
@@ -609,7 +596,8 @@ class Repository:
         risk = None
         if self.incremental_risk is not None:
             risk = self.incremental_risk(portfolio, candidate,
-                                         capital_cents(rules, position.claims_paid_cents))
+                                         capital_cents(rules, position.claims_paid_cents),
+                                         rules)
         rule_violations, trace = assess_guarantee(app.name, candidate, app.guarantee, position,
                                                   rules, risk, de_minimis)
         violations = violations + rule_violations

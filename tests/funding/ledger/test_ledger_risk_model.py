@@ -3,18 +3,27 @@ kind says the beneficiary is (rules the gRPC adapter only applies)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from services.funding.ledger import (
+    Beneficiary,
     BeneficiaryKind,
     beneficiary_kind_of_applicant,
     probability_of_default,
     risk_measure,
+    validation,
 )
-from services.funding.ledger.fund_rules import fund_parameter_set, fund_rules_on
+from services.funding.ledger.fund_rules import (
+    FUND_PARAMETERS_DIR,
+    fund_parameter_set,
+    fund_rules_on,
+)
+from services.shared.errors import InvalidArgument
+from tests.funding.storage.ledger_support import COMPANY, guarantee_draft
 
 
 @pytest.mark.parametrize(("measure", "kind", "level"), [
@@ -34,6 +43,17 @@ def test_a_measure_that_is_not_es_or_var_at_a_level_is_refused(measure):
 def test_the_measure_in_force_is_understood():
     assert risk_measure(fund_rules_on(date(2025, 1, 1)).risk_measure) == \
         ("ES", pytest.approx(0.999))
+
+
+def test_the_rules_carry_the_model_in_force_and_need_it_for_nothing_else(tmp_path):
+    on = date(2025, 1, 1)
+    assert fund_rules_on(on).risk_model == \
+        fund_parameter_set().at(on).get("risk.model").value
+    shutil.copytree(FUND_PARAMETERS_DIR, tmp_path / "fund")
+    (tmp_path / "fund" / "risk" / "model.yaml").unlink()
+    without = fund_rules_on(on, str(tmp_path / "fund"))
+    assert without.risk_model is None  # the approval's risk check then refuses
+    assert without.risk_measure == "ES99.9"
 
 
 def test_default_probability_by_rating_else_the_unrated_value():
@@ -58,3 +78,22 @@ def test_default_probability_by_rating_else_the_unrated_value():
     ("", None), ("other", None), ("research_organisation", None), ("Company", None)])
 def test_what_an_applicant_kind_says_the_beneficiary_is(applicant_kind, beneficiary):
     assert beneficiary_kind_of_applicant(applicant_kind) is beneficiary
+
+
+def _applicant_kind_problem() -> str:
+    """What validation says of a draft that names neither the beneficiary's kind nor an
+    applicant kind that decides it."""
+    draft = guarantee_draft(beneficiary=Beneficiary(None, COMPANY.business_id, "Oy"))
+    with pytest.raises(InvalidArgument) as failure:
+        validation.validate_draft(draft)
+    return next(v.description for v in failure.value.violations if v.field == "applicant_kind")
+
+
+def test_the_refusal_names_every_applicant_kind_that_decides(monkeypatch):
+    assert '"company" for a company, "contracting_authority" or ' \
+        '"special_sectors_contracting_entity" for a public unit' in _applicant_kind_problem()
+    # The list is the table's: a kind added to it is named at once.
+    monkeypatch.setitem(validation._BENEFICIARY_OF_APPLICANT, "joint_procurement_unit",
+                        BeneficiaryKind.PUBLIC_UNIT)
+    assert '"contracting_authority" or "special_sectors_contracting_entity" or ' \
+        '"joint_procurement_unit" for a public unit' in _applicant_kind_problem()

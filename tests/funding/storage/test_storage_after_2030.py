@@ -53,10 +53,11 @@ def test_fund_operations_work_on_the_day_after_the_de_minimis_parameters_end(
     pending_public = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
 
     clock.set_date(DAY_AFTER)
-    status = repo.fund_status()
+    status, _ = repo.fund_position()
     assert status.committed_cents == 3 * 500_000_00
-    assert [e.key for e in repo.exposures("sector")] == ["health"]
-    assert [e.key for e in repo.exposures("branch")] == ["STM"]
+    _, sectors, branches = repo.exposure_position()
+    assert [e.key for e in sectors] == ["health"]
+    assert [e.key for e in branches] == ["STM"]
     assert repo.activate(rid(), OFFICER_B, to_activate).state is S.ACTIVE
     assert repo.claim(rid(), OFFICER_B, to_claim, 1_000_00, "default").state is S.CLAIMED
     assert repo.expire(rid(), OFFICER_B, to_expire).state is S.EXPIRED
@@ -67,7 +68,7 @@ def test_fund_operations_work_on_the_day_after_the_de_minimis_parameters_end(
     public = repo.decide(rid(), OFFICER_B, pending_public, Decision.APPROVE, "ok")
     assert public.state is S.APPROVED and public.gge_cents is None
     # Claimed and expired no longer count; the active and the new approval do.
-    assert repo.fund_status().committed_cents == 2 * 500_000_00
+    assert repo.fund_position()[0].committed_cents == 2 * 500_000_00
 
 
 @pytest.mark.parametrize("draft", [guarantee_draft(), grant_draft(beneficiary=COMPANY)],

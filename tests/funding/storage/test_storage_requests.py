@@ -63,11 +63,11 @@ def test_transition_retry_returns_the_first_result_even_after_later_moves(
 def test_approval_retry_reserves_once(repo: Repository, engine: Engine) -> None:
     app_id = to_scored(repo, guarantee_draft())
     first = repo.decide("decide-1", OFFICER_B, app_id, Decision.APPROVE, "ok")
-    committed = repo.fund_status().committed_cents
+    committed = repo.fund_position()[0].committed_cents
     before = counts(engine)
     assert repo.decide("decide-1", OFFICER_B, app_id, Decision.APPROVE, "ok") == first
     assert counts(engine) == before
-    assert repo.fund_status().committed_cents == committed == 500_000_00
+    assert repo.fund_position()[0].committed_cents == committed == 500_000_00
 
 
 def test_same_request_id_with_other_content_is_refused(repo: Repository,
@@ -214,17 +214,18 @@ def test_fund_status_and_exposures(repo: Repository, rules_box: dict[str, object
     repo.claim(rid(), OFFICER_B, a, 1_500_000_00, "supplier failed")
     repo.activate(rid(), OFFICER_B, c)
     repo.expire(rid(), OFFICER_B, c)
-    status = repo.fund_status()
+    status, portfolio = repo.fund_position()
     # Capital 10 − 1.5 = 8.5 M€; capacity 17 M€; only b (1 M€) is still committed.
     assert status.claims_paid_cents == 1_500_000_00
     assert status.capital_cents == 8_500_000_00
     assert status.capacity_cents == 17_000_000_00
     assert status.committed_cents == 1_000_000_00
     assert status.available_cents == 16_000_000_00
-    sectors = repo.exposures("sector")
+    assert [row.application_id for row in portfolio] == [b]
+    version, sectors, branches = repo.exposure_position()
+    assert version == status.rules_version
     assert [(e.key, e.committed_cents, e.limit_cents, e.guarantees) for e in sectors] == \
         [("health", 1_000_000_00, 8_500_000_00, 1)]
-    branches = repo.exposures("branch")
     assert [(e.key, e.committed_cents, e.limit_cents) for e in branches] == \
         [("OKM", 1_000_000_00, 4_250_000_00)]
     claimed = repo.get(a)
@@ -240,13 +241,13 @@ def test_guarantee_terms_round_trip_exactly(repo: Repository) -> None:
 
 
 def test_risk_appetite_uses_the_injected_risk_figure(engine: Engine, clock) -> None:  # type: ignore[no-untyped-def]
-    from services.funding.ledger.fund_rules import PortfolioRow, RiskFigures
+    from services.funding.ledger.fund_rules import FundRules, PortfolioRow, RiskFigures
     from tests.funding.storage.ledger_support import FakeRules, roomy_rules
 
     seen: list[tuple[list[int], int]] = []
 
     def incremental_risk(rows: list[PortfolioRow], candidate: PortfolioRow,
-                         capital_cents: int) -> RiskFigures:
+                         capital_cents: int, rules: FundRules) -> RiskFigures:
         seen.append(([r.application_id for r in rows], candidate.application_id))
         # A stand-in "ES": the total exposure after the candidate (every guarantee lost).
         return RiskFigures("ES99.9", sum(r.exposure_cents for r in rows)
@@ -275,13 +276,13 @@ def test_the_risk_check_is_told_the_capital_left_after_claims(engine: Engine, cl
     """The risk service simulates the fund against the capital the fund rules use
     (paid-in − claims paid, as GetFundStatus shows it), read in the approval's own
     transaction, not the paid-in capital."""
-    from services.funding.ledger.fund_rules import PortfolioRow, RiskFigures
+    from services.funding.ledger.fund_rules import FundRules, PortfolioRow, RiskFigures
     from tests.funding.storage.ledger_support import FakeRules, roomy_rules
 
     told: list[int] = []
 
     def incremental_risk(rows: list[PortfolioRow], candidate: PortfolioRow,
-                         capital_cents: int) -> RiskFigures:
+                         capital_cents: int, rules: FundRules) -> RiskFigures:
         told.append(capital_cents)
         return RiskFigures("ES99.9", 0, seed=7)
 
@@ -296,5 +297,5 @@ def test_the_risk_check_is_told_the_capital_left_after_claims(engine: Engine, cl
     second = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
     repo.decide(rid(), OFFICER_B, second, Decision.APPROVE, "ok")
     assert told == [1_000_000_00, 700_000_00]
-    assert repo.fund_status().capital_cents == 700_000_00
+    assert repo.fund_position()[0].capital_cents == 700_000_00
     assert repo.audit_log(second)[-1].trace["capital_cents"] == 700_000_00
