@@ -75,18 +75,20 @@ class PortfolioRun:
         self.options = first.simulation
         self.scenarios, self.seed, self.method, self.levels = simulation_options(
             first.simulation, limits)
-        self.fund = translate.fund_terms(first.fund)
-        self.dependence = translate.dependence(first.dependence)
-        self.portfolio = translate.portfolio(guarantees, first.dependence,
-                                             self.dependence.factor_correlation.shape[0])
-        pf.validate_model(self.portfolio, self.fund, self.dependence)
-        pf.check_method(self.portfolio, self.dependence, self.method, "simulation.method")
+        fund = translate.fund_terms(first.fund)
+        dependence = translate.dependence(first.dependence)
+        portfolio = translate.portfolio(guarantees, first.dependence,
+                                        dependence.factor_correlation.shape[0])
+        # The one validation of the run: here, so that a bad request is refused before
+        # anything starts; the engine trusts the ValidatedModel and does not check again.
+        self.model = pf.validated_model(portfolio, fund, dependence)
+        pf.check_model_method(self.model, self.method, "simulation.method")
         self.ids = [g.id for g in guarantees]
         self.stop = threading.Event()
 
     @property
     def guarantee_count(self) -> int:
-        return self.portfolio.size
+        return self.model.portfolio.size
 
     async def progress(self) -> AsyncIterator[pf.Progress]:
         """Progress after each chunk; returns when the engine is done. ``self.result``
@@ -102,7 +104,7 @@ class PortfolioRun:
         def work() -> None:
             try:
                 finished = _Finished(pf.simulate_portfolio(
-                    self.portfolio, self.fund, self.dependence, seed=self.seed,
+                    self.model, seed=self.seed,
                     scenarios=self.scenarios, method=self.method, levels=self.levels,
                     chunk_blocks=max(1, math.ceil(blocks / PROGRESS_UPDATES)),
                     target_relative_error=self.options.target_relative_error or None,
@@ -131,7 +133,7 @@ class PortfolioRun:
         contributions = None
         if self.options.include_contributions and not self.result.cancelled:
             contributions = await asyncio.to_thread(
-                pf.risk_contributions, self.portfolio, self.fund, self.dependence,
-                seed=self.seed, scenarios=self.scenarios, level=self.levels[-1])
+                pf.risk_contributions, self.model, seed=self.seed, scenarios=self.scenarios,
+                level=self.levels[-1])
         return translate.portfolio_result(self.result, self.guarantee_count, contributions,
                                           self.ids, self.options.top_guarantees or 20)

@@ -22,8 +22,10 @@ from services.risk.engine.portfolio.model import (
     Dependence,
     Fund,
     Portfolio,
+    ValidatedModel,
     sector_loadings,
     validate_model,
+    validated_model,
 )
 from services.risk.engine.portfolio.montecarlo import (
     BLOCK_SCENARIOS,
@@ -41,6 +43,7 @@ from services.risk.engine.portfolio.simulate import (
     METHODS,
     CreditRiskPlusParameters,
     check_method,
+    check_model_method,
     choose_method,
     creditriskplus_parameters,
     iter_portfolio_simulation,
@@ -70,7 +73,9 @@ __all__ = [
     "ShardResult",
     "SimulationPlan",
     "TailRisk",
+    "ValidatedModel",
     "check_method",
+    "check_model_method",
     "choose_method",
     "contribution_plan",
     "contribution_shard",
@@ -85,4 +90,5 @@ __all__ = [
     "simulate_portfolio",
     "simulate_shard",
     "validate_model",
+    "validated_model",
 ]

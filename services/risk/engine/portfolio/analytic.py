@@ -730,6 +730,51 @@ def _window_nodes(amount: np.ndarray, threshold: np.ndarray, loading: np.ndarray
     return 2 * max(2, min(max(requested, needed), cap) // 2)
 
 
+# The loss unit is fitted to amounts that share a common quantum (equal or standard
+# guarantee sizes): rounding them to a lattice that does not divide them would smear each
+# atom k·q of the exact law into a cluster a few units wide, and at a high level VaR sits
+# near the top of its atom's cluster (80 equal amounts of 11.47 units, PD 10 %, ρ 0.2:
+# VaR 99.9 % 0.9 % high, which the doubled-unit check, smeared alike, did not see).
+_QUANTUM_CANDIDATES = 32  # distinct amounts tried, largest expected loss first
+_QUANTUM_COVERAGE = 0.9   # share of the expected loss of the amounts ≥ 1 unit it must hold
+
+
+def _approximate_gcd(a: float, b: float, tolerance: float) -> float:
+    """Greatest common divisor of two positive floats, remainders ≤ ``tolerance`` taken as
+    zero (products such as 0.45 · exposure miss whole multiples by rounding)."""
+    a, b = max(a, b), min(a, b)
+    while b > tolerance:
+        r = math.fmod(a, b)
+        if b - r <= tolerance:
+            r = 0.0
+        a, b = b, r
+    return a
+
+
+def _common_quantum(amount: np.ndarray, probability_of_default: np.ndarray, unit: float
+                    ) -> float | None:
+    """The largest q ≥ ``unit`` of which the amounts ≥ ``unit`` holding at least 90 % of
+    those amounts' expected loss are whole multiples (greedy over the distinct amounts,
+    largest expected loss first), or None. Amounts below one unit cannot form atoms the
+    lattice resolves, so they do not count."""
+    lumpy = amount >= unit
+    if not lumpy.any():
+        return None
+    values, inverse = np.unique(amount[lumpy], return_inverse=True)
+    weight = np.bincount(inverse, weights=(amount * probability_of_default)[lumpy],
+                         minlength=values.size)
+    if not weight.sum() > 0.0:
+        return None
+    tolerance = 1e-9 * float(values[-1])
+    quantum, held = 0.0, 0.0
+    for i in np.argsort(-weight, kind="stable")[:_QUANTUM_CANDIDATES]:
+        g = (_approximate_gcd(quantum, float(values[i]), tolerance) if quantum
+             else float(values[i]))
+        if g >= unit:
+            quantum, held = g, held + float(weight[i])
+    return quantum if held >= _QUANTUM_COVERAGE * float(weight.sum()) else None
+
+
 def _mixture_pmf(cf: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
     return sp_fft.irfft(weight @ cf, n=size)
 
@@ -773,7 +818,13 @@ def one_factor_loss_distribution(
     :class:`LossDistribution`). ``expected_loss`` is the exact Σ PD_i·amount_i.
 
     ``loss_unit`` defaults to the ASRF VaR at max(levels) / ``lattice_points_per_var``
-    (coarser if the whole support would exceed ``max_lattice_size`` points).
+    (coarser if the whole support would exceed ``max_lattice_size`` points). When the
+    amounts of one unit or more that hold 90 % of those amounts' expected loss are whole
+    multiples of a quantum q ≥ that unit (equal or standard guarantee sizes), the unit is
+    q/m instead, m the smallest even number with q/m ≤ the unit (so between ½ and 1 of
+    it): those amounts then lie on the lattice, and on the doubled one, exactly. Rounded,
+    they would smear each atom of the exact law into a cluster of lattice points and move
+    VaR within it (``diagnostics["lattice_quantum"]``: q, or 0).
     """
     c = Collector()
     amount = _vector(c, loss_given_default_amounts, field_prefix, "loss_given_default_amount",
@@ -799,6 +850,11 @@ def one_factor_loss_distribution(
         stress = float(amount @ _conditional_pd(threshold, loading, -special.ndtri(q_max)))
         scale = stress if stress > 0.0 else max(total, 1.0)
         loss_unit = scale / lattice_points_per_var
+        quantum = _common_quantum(amount, pd, loss_unit)
+        if quantum is not None:
+            loss_unit = quantum / (2 * math.ceil(quantum / (2.0 * loss_unit)))
+    else:
+        quantum = None
     loss_unit = max(float(loss_unit), total / (max_lattice_size - 1))
     if total == 0.0:
         loss_unit = 1.0 if loss_unit == 0.0 else loss_unit
@@ -838,6 +894,6 @@ def one_factor_loss_distribution(
         amount_error_floor=probability_floor * max(total, loss_unit),
         method="one-factor Gaussian, lattice Fourier inversion, Gauss–Legendre over Z",
         diagnostics={"lattice_size": size, "factor_nodes": int(fine.z.size),
-                     "window_nodes": window_nodes,
+                     "window_nodes": window_nodes, "lattice_quantum": quantum or 0.0,
                      "lattice_mean": float(bands @ pd) * loss_unit},
     )

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from services.risk.engine.estimate import Estimate
 from services.risk.engine.portfolio import montecarlo as mc
@@ -33,10 +33,13 @@ from services.risk.engine.portfolio.model import (
     Dependence,
     Fund,
     Portfolio,
+    ValidatedModel,
     annual_fee_income_cents,
     cumulative_pd,
+    ensure_validated,
     portfolio_cap_cents,
     validate_model,
+    validated_model,
 )
 from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
 
@@ -105,24 +108,22 @@ class ContributionShard:
     denominators: np.ndarray
 
 
-def contribution_plan(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
-                      level: float = 0.999, method: str | None = None,
-                      validate: bool = True) -> mc.SimulationPlan:
+def contribution_plan(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                      dependence: Dependence | None = None, *, seed: int,
+                      level: float = 0.999, method: str | None = None) -> mc.SimulationPlan:
     """The plan both passes use (levels (0.99·level, level), no exponential twist); its
     first pass is ``mc.simulate_blocks`` / ``simulate_shard`` with the same arguments.
     ``method`` None: importance_sampling when the tail is one-sided, else monte_carlo.
     The lower level is 0.99·level but not below 0.5 (the engine's smallest level), so any
-    ``level`` in [0.5, 1) works; another is refused naming ``level``."""
+    ``level`` in [0.5, 1) works; another is refused naming ``level``. The model is a
+    Portfolio with ``fund`` and ``dependence`` (validated here) or a ValidatedModel alone."""
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0.5 <= level < 1.0:
         raise InvalidArgument(FieldViolation("level", "a confidence level in [0.5, 1)"))
+    model = ensure_validated(portfolio, fund, dependence)
     if method is None:
-        if validate:
-            validate_model(portfolio, fund, dependence)
-        method = (mc.IMPORTANCE_SAMPLING if mc.two_sided_tail(portfolio, dependence) is None
-                  else mc.MONTE_CARLO)
-    return mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
-                             levels=(max(level * 0.99, 0.5), level), validate=validate,
-                             exponential_twist=False)
+        method = mc.IMPORTANCE_SAMPLING if model.two_sided_tail is None else mc.MONTE_CARLO
+    return mc.SimulationPlan(model, seed=seed, method=method,
+                             levels=(max(level * 0.99, 0.5), level), exponential_twist=False)
 
 
 def contribution_thresholds(first_pass: Sequence[mc.ShardResult], level: float
@@ -230,7 +231,8 @@ def merge_contribution_shards(plan: mc.SimulationPlan, first_pass: Sequence[mc.S
         by_sector=tuple(groups[:n_sectors]), by_branch=tuple(groups[n_sectors:]))
 
 
-def risk_contributions(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+def risk_contributions(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                       dependence: Dependence | None = None, *, seed: int,
                        scenarios: int = 100_000, level: float = 0.999,
                        method: str | None = None) -> RiskContributions:
     """Euler ES and VaR contributions per guarantee, sector and branch at ``level``, from
@@ -238,7 +240,8 @@ def risk_contributions(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     None: importance_sampling unless the tail is two-sided, see ``contribution_plan``).
     Two passes over the same blocks; distributed, the same is ``contribution_plan`` →
     first-pass ``mc.simulate_blocks`` shards → ``contribution_thresholds`` →
-    ``contribution_shard`` per block range → ``merge_contribution_shards``."""
+    ``contribution_shard`` per block range → ``merge_contribution_shards``. The model as in
+    ``contribution_plan``."""
     plan = contribution_plan(portfolio, fund, dependence, seed=seed, level=level, method=method)
     _check_scenarios(scenarios)
     blocks = mc.blocks_for(scenarios)
@@ -277,14 +280,14 @@ class IncrementalRisk:
 
 
 class _Candidate:
-    """The candidate rows, simulated on their own stream given the portfolio's factors."""
+    """The candidate rows, simulated on their own stream given the portfolio's factors;
+    their latent thresholds and independent-factor loadings come from the plan's rules
+    (copula, Cholesky factor of the factor correlation)."""
 
-    def __init__(self, plan: mc.SimulationPlan, candidate: Portfolio, fund: Fund,
-                 dependence: Dependence):
-        cum = cumulative_pd(candidate, fund.horizon_years)
-        self.threshold = (stats.t.ppf(cum, plan.nu) if plan.student_t else special.ndtri(cum))
-        chol = np.linalg.cholesky(np.asarray(dependence.factor_correlation, dtype=np.float64))
-        self.loading = candidate.factor_loadings @ chol
+    def __init__(self, plan: mc.SimulationPlan, candidate: Portfolio):
+        self.threshold = plan.latent_threshold(
+            cumulative_pd(candidate, plan.fund.horizon_years))
+        self.loading = plan.iid_loadings(candidate.factor_loadings)
         self.sd = np.sqrt(np.clip(1.0 - np.sum(self.loading ** 2, axis=1), 0.0, 1.0))
         c = candidate
         self.exposure = c.exposure_cents.astype(np.float64)
@@ -336,7 +339,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     w[(L' - v')⁺ - (L - v)⁺]/(1 - α) and w[1' - 1]; ΔVaR from the paired VaR influence
     function w[1{L' > v'}/f' - 1{L > v}/f] with densities f from the tail sample (two passes).
     """
-    validate_model(portfolio, fund, dependence)
+    model = validated_model(portfolio, fund, dependence)
     try:
         validate_model(candidate, fund, dependence)
     except InvalidArgument as exc:
@@ -345,15 +348,14 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     _check_scenarios(scenarios)
     # The shift must cover the tail with the candidate too (importance_sampling is refused,
     # and None picks monte_carlo, when portfolio and candidate together have a two-sided tail).
-    one_sided = mc.two_sided_tail(portfolio, dependence, candidate.factor_loadings) is None
+    two_sided = mc.two_sided_tail(portfolio, dependence, candidate.factor_loadings)
     if method is None:
-        method = mc.IMPORTANCE_SAMPLING if one_sided else mc.MONTE_CARLO
+        method = mc.IMPORTANCE_SAMPLING if two_sided is None else mc.MONTE_CARLO
     elif method == mc.IMPORTANCE_SAMPLING:
-        mc.check_one_sided_tail(portfolio, dependence, method,
-                                extra_loadings=candidate.factor_loadings)
-    plan = mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
-                             levels=levels, validate=False, exponential_twist=False)
-    cand = _Candidate(plan, candidate, fund, dependence)
+        mc.refuse_two_sided_tail(two_sided, method)
+    plan = mc.SimulationPlan(model, seed=seed, method=method, levels=levels,
+                             exponential_twist=False)
+    cand = _Candidate(plan, candidate)
     spec_after = _spec_after(plan, portfolio, candidate, fund)
     cap_after = math.inf if spec_after.portfolio_cap_cents is None else float(
         spec_after.portfolio_cap_cents)

@@ -8,6 +8,7 @@ path the API uses, e.g. ``guarantees[17].probability_of_default``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -343,6 +344,86 @@ def validate_model(portfolio: Portfolio, fund: Fund, dependence: Dependence) -> 
         _rows(c, ~(r2 <= 1.0 + 1e-12), "factor_loadings",
               lambda i: f"systematic share R² = wᵀΣw = {r2[i]:.6g} exceeds 1")
     c.raise_if_any()
+
+
+_VALIDATED = object()  # only validated_model builds a ValidatedModel
+
+
+@dataclass(frozen=True, eq=False)
+class ValidatedModel:
+    """A portfolio, fund and dependence model that passed ``validate_model``, as
+    ``validated_model`` returns it. Every engine entry point that takes (portfolio, fund,
+    dependence) also takes one of these in their place (``simulate_portfolio(model,
+    seed=...)``) and then checks nothing again; given a plain Portfolio it validates it
+    itself. So a caller that must refuse a bad request before starting work (the service,
+    when it starts an operation) validates once, early, and hands the model on. It holds
+    the caller's arrays, not copies: they must not be changed after validation."""
+
+    portfolio: Portfolio
+    fund: Fund
+    dependence: Dependence
+    _token: object = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self._token is not _VALIDATED:
+            raise TypeError("a ValidatedModel comes from validated_model(portfolio, fund, "
+                            "dependence)")
+
+    @functools.cached_property
+    def two_sided_tail(self) -> str | None:
+        """``two_sided_tail(portfolio, dependence)``, computed once (an O(n·F) pass that
+        the method choice and the method checks of one run would otherwise repeat)."""
+        return two_sided_tail(self.portfolio, self.dependence)
+
+
+def validated_model(portfolio: Portfolio, fund: Fund, dependence: Dependence
+                    ) -> ValidatedModel:
+    """``validate_model`` (InvalidArgument naming every bad field), then the three as one
+    ValidatedModel that the engine trusts."""
+    validate_model(portfolio, fund, dependence)
+    return ValidatedModel(portfolio, fund, dependence, _VALIDATED)
+
+
+def ensure_validated(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                     dependence: Dependence | None = None) -> ValidatedModel:
+    """The engine entry points' one check: a ValidatedModel as it is (given alone), else
+    ``validated_model(portfolio, fund, dependence)``."""
+    if isinstance(portfolio, ValidatedModel):
+        if fund is not None or dependence is not None:
+            raise TypeError("pass a ValidatedModel alone: it already holds the fund and "
+                            "the dependence model")
+        return portfolio
+    return validated_model(portfolio, fund, dependence)
+
+
+def two_sided_tail(portfolio: Portfolio, dependence: Dependence,
+                   extra_loadings: np.ndarray | None = None) -> str | None:
+    """Why the loss tail may lie on more than one side of the factor space, or None.
+
+    Importance sampling shifts the factors one way, and the semi-analytic law refines one
+    end of the factor; both need every guarantee's loss to rise in the same factor
+    direction. That holds when each factor's loadings share one sign (factor f then
+    hurts in direction s_f) and no two factors in use are negatively correlated in those
+    directions (s_f s_g Σ_fg ≥ 0). A factor loaded with both signs, or such a negative
+    correlation, gives a tail with two sides: one shift or one window misses half of it.
+    ``extra_loadings`` (rows of loadings, e.g. an incremental candidate) count too."""
+    lam = np.asarray(portfolio.factor_loadings, dtype=np.float64)
+    if extra_loadings is not None:
+        lam = np.concatenate([lam, np.asarray(extra_loadings, dtype=np.float64)])
+    pos, neg = np.any(lam > 0, axis=0), np.any(lam < 0, axis=0)
+    mixed = np.flatnonzero(pos & neg)
+    if mixed.size:
+        return (f"factor {int(mixed[0])} has loadings of both signs, so losses come from both "
+                "ends of it (a two-sided tail)")
+    sign = np.where(neg, -1.0, 1.0)
+    used = pos | neg
+    sigma = np.asarray(dependence.factor_correlation, dtype=np.float64)
+    bad = used[:, None] & used[None, :] & (sigma * np.outer(sign, sign) < 0)
+    if bad.any():
+        f, g = (int(x) for x in np.argwhere(bad)[0])
+        return (f"factors {f} and {g} are negatively correlated given the signs of their "
+                "loadings, so losses come from more than one direction (a two-sided tail)")
+    return None
 
 
 def _check_rows(p: Portfolio, c: Collector) -> None:

@@ -23,11 +23,13 @@ from services.risk.engine.portfolio.model import (
     Dependence,
     Fund,
     Portfolio,
+    ValidatedModel,
     annual_fee_income_cents,
     cumulative_pd,
+    ensure_validated,
     fixed_payout_cents,
     portfolio_cap_cents,
-    validate_model,
+    two_sided_tail,
 )
 from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
 
@@ -153,25 +155,29 @@ class Progress:
 class SimulationPlan:
     """The portfolio preprocessed for the kernel: guarantees grouped by loading vector,
     sorted by default threshold, payouts precomputed. Deterministic in its inputs, so every
-    shard worker that builds it from the same request gets the same random stream."""
+    shard worker that builds it from the same request gets the same random stream.
+    ``portfolio`` is a Portfolio (validated here, with ``fund`` and ``dependence``) or a
+    ValidatedModel (given alone; trusted)."""
 
-    def __init__(self, portfolio: Portfolio, fund: Fund, dependence: Dependence, *,
-                 seed: int, method: str = MONTE_CARLO,
-                 levels: Sequence[float] = DEFAULT_LEVELS, validate: bool = True,
+    def __init__(self, portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                 dependence: Dependence | None = None, *, seed: int,
+                 method: str = MONTE_CARLO, levels: Sequence[float] = DEFAULT_LEVELS,
                  exponential_twist: bool | None = None):
-        if validate:
-            validate_model(portfolio, fund, dependence)
+        model = ensure_validated(portfolio, fund, dependence)
         _check_run_args(seed, method, levels)
+        portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
+        self.model = model
         self.portfolio, self.fund, self.dependence = portfolio, fund, dependence
         levels = tuple(sorted({float(x) for x in levels}))
         horizon = fund.horizon_years
         cum = cumulative_pd(portfolio, horizon)
         self.student_t = dependence.copula == "student_t"
         self.nu = float(dependence.degrees_of_freedom or 0.0)
-        # Latent thresholds: Gaussian Φ⁻¹(P); t copula t_ν⁻¹(P), scaled per scenario.
-        thr = stats.t.ppf(cum, self.nu) if self.student_t else special.ndtri(cum)
-        chol = np.linalg.cholesky(np.asarray(dependence.factor_correlation, dtype=np.float64))
-        iid_loading = portfolio.factor_loadings @ chol  # b_i = Aᵀw_i, so w_i·Z = b_i·ξ
+        thr = self.latent_threshold(cum)
+        # b_i = Aᵀw_i with Σ = AAᵀ, so w_i·Z = b_i·ξ for independent factors ξ
+        self.factor_cholesky = np.linalg.cholesky(
+            np.asarray(dependence.factor_correlation, dtype=np.float64))
+        iid_loading = self.iid_loadings(portfolio.factor_loadings)
         uniq, group_of = np.unique(iid_loading, axis=0, return_inverse=True)
         group_of = group_of.reshape(-1)
         order = np.lexsort((-thr[:, -1], group_of))
@@ -205,7 +211,7 @@ class SimulationPlan:
         top = min(max_loss, 64.0 * rough_el) if rough_el > 0 else max(max_loss, 1.0)
         edges = np.linspace(0.0, max(top, 1.0), HISTOGRAM_BINS + 1)
         if method == IMPORTANCE_SAMPLING:
-            check_one_sided_tail(portfolio, dependence, IMPORTANCE_SAMPLING)
+            refuse_two_sided_tail(model.two_sided_tail, IMPORTANCE_SAMPLING)
         shift = (importance_shift(self, levels[-1]) if method == IMPORTANCE_SAMPLING
                  else np.zeros(self.group_loading.shape[1]))
         self.shift = shift
@@ -224,6 +230,17 @@ class SimulationPlan:
             twist_target_cents=float(self.twist_target))
         self._empty2 = np.zeros((0, 0))
         self._empty_label = np.zeros(1, np.int32)
+
+    def latent_threshold(self, cumulative_default_probability: np.ndarray) -> np.ndarray:
+        """Default thresholds of the latent variables for cumulative PDs P: Gaussian
+        Φ⁻¹(P); t copula t_ν⁻¹(P) (the latent variable is scaled per scenario)."""
+        if self.student_t:
+            return stats.t.ppf(cumulative_default_probability, self.nu)
+        return special.ndtri(cumulative_default_probability)
+
+    def iid_loadings(self, factor_loadings: np.ndarray) -> np.ndarray:
+        """Loadings (n, F) on the correlated factors as loadings on the independent ones."""
+        return factor_loadings @ self.factor_cholesky
 
     def draw_block(self, block: int):
         """Factor draws of one block: (rng positioned after them, ξ, scale, weight, ε)."""
@@ -281,43 +298,17 @@ class SimulationPlan:
         return capped, exhausted
 
 
-def two_sided_tail(portfolio: Portfolio, dependence: Dependence,
-                   extra_loadings: np.ndarray | None = None) -> str | None:
-    """Why the loss tail may lie on more than one side of the factor space, or None.
-
-    Importance sampling shifts the factors one way, and the semi-analytic law refines one
-    end of the factor; both need every guarantee's loss to rise in the same factor
-    direction. That holds when each factor's loadings share one sign (factor f then
-    hurts in direction s_f) and no two factors in use are negatively correlated in those
-    directions (s_f s_g Σ_fg ≥ 0). A factor loaded with both signs, or such a negative
-    correlation, gives a tail with two sides: one shift or one window misses half of it.
-    ``extra_loadings`` (rows of loadings, e.g. an incremental candidate) count too."""
-    lam = np.asarray(portfolio.factor_loadings, dtype=np.float64)
-    if extra_loadings is not None:
-        lam = np.concatenate([lam, np.asarray(extra_loadings, dtype=np.float64)])
-    pos, neg = np.any(lam > 0, axis=0), np.any(lam < 0, axis=0)
-    mixed = np.flatnonzero(pos & neg)
-    if mixed.size:
-        return (f"factor {int(mixed[0])} has loadings of both signs, so losses come from both "
-                "ends of it (a two-sided tail)")
-    sign = np.where(neg, -1.0, 1.0)
-    used = pos | neg
-    sigma = np.asarray(dependence.factor_correlation, dtype=np.float64)
-    bad = used[:, None] & used[None, :] & (sigma * np.outer(sign, sign) < 0)
-    if bad.any():
-        f, g = (int(x) for x in np.argwhere(bad)[0])
-        return (f"factors {f} and {g} are negatively correlated given the signs of their "
-                "loadings, so losses come from more than one direction (a two-sided tail)")
-    return None
-
-
 def check_one_sided_tail(portfolio: Portfolio, dependence: Dependence, method: str,
                          field: str = "method", extra_loadings: np.ndarray | None = None
                          ) -> None:
     """Refuse ``method`` (importance_sampling, semi_analytic) with InvalidArgument on
     ``field`` when the tail is two-sided (see ``two_sided_tail``): it would return figures
     that miss part of the tail with a standard error that does not show it."""
-    reason = two_sided_tail(portfolio, dependence, extra_loadings)
+    refuse_two_sided_tail(two_sided_tail(portfolio, dependence, extra_loadings), method, field)
+
+
+def refuse_two_sided_tail(reason: str | None, method: str, field: str = "method") -> None:
+    """``check_one_sided_tail`` given the ``two_sided_tail`` reason already found."""
     if reason is not None:
         raise InvalidArgument(FieldViolation(
             field, f"{method} cannot be used for this portfolio: {reason}; its figures "
@@ -426,14 +417,15 @@ class BlockRecords:
             tail_offsets=self.offsets, tail_floor=self.floors)
 
 
-def simulate_shard(portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+def simulate_shard(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                   dependence: Dependence | None = None, *, seed: int,
                    block_range: tuple[int, int], method: str = MONTE_CARLO,
                    levels: Sequence[float] = DEFAULT_LEVELS,
                    exponential_twist: bool | None = None) -> ShardResult:
     """Simulate the blocks ``block_range = (start, stop)`` of the run with ``seed``
     (scenarios [start·BLOCK_SCENARIOS, stop·BLOCK_SCENARIOS)). ``method`` is ``monte_carlo``
     or ``importance_sampling`` (``exponential_twist`` as in SimulationPlan). Merge shards
-    with ``merge_shards``."""
+    with ``merge_shards``. The model as in SimulationPlan."""
     plan = SimulationPlan(portfolio, fund, dependence, seed=seed, method=method, levels=levels,
                           exponential_twist=exponential_twist)
     return simulate_blocks(plan, *block_range)

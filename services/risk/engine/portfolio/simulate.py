@@ -24,11 +24,12 @@ from services.risk.engine.portfolio.model import (
     Dependence,
     Fund,
     Portfolio,
+    ValidatedModel,
     annual_fee_income_cents,
     cumulative_pd,
+    ensure_validated,
     fixed_payout_cents,
     portfolio_cap_cents,
-    validate_model,
 )
 from services.shared.errors import FieldViolation, InvalidArgument
 
@@ -48,15 +49,21 @@ def choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     systematic risk and every loading and every correlation of the factors in use is
     ≥ 0; plain Monte Carlo otherwise: a negative loading or factor correlation can give a
     tail on two sides of the factor space, which one mean shift would half miss."""
+    return _choose_method(portfolio, fund, dependence, levels,
+                          lambda: mc.two_sided_tail(portfolio, dependence) is None)
+
+
+def _choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
+                   levels: Sequence[float], one_sided: Callable[[], bool]) -> str:
+    """``choose_method`` with the one-sided-tail test passed in (asked only when needed)."""
     fees = annual_fee_income_cents(portfolio, fund)
     if (portfolio.factor_count == 1 and dependence.copula == "gaussian"
             and not np.any(portfolio.loss_given_default_std > 0)
             and (fund.horizon_years == 1 or fees == 0) and portfolio.size > 0
-            and mc.two_sided_tail(portfolio, dependence) is None):
+            and one_sided()):
         return SEMI_ANALYTIC
     if (max(levels) >= 0.99 and np.any(portfolio.factor_loadings != 0)
-            and not np.any(portfolio.factor_loadings < 0)
-            and mc.two_sided_tail(portfolio, dependence) is None):
+            and not np.any(portfolio.factor_loadings < 0) and one_sided()):
         return mc.IMPORTANCE_SAMPLING
     return mc.MONTE_CARLO
 
@@ -72,8 +79,16 @@ def check_method(portfolio: Portfolio, dependence: Dependence, method: str,
         mc.check_one_sided_tail(portfolio, dependence, method, field)
 
 
+def check_model_method(model: ValidatedModel, method: str, field: str = "method") -> None:
+    """``check_method`` for a validated model: its two-sided-tail test is computed once for
+    the whole run (the caller's check, the method choice and the engine's own check)."""
+    if method in (mc.IMPORTANCE_SAMPLING, SEMI_ANALYTIC):
+        mc.refuse_two_sided_tail(model.two_sided_tail, method, field)
+
+
 def iter_portfolio_simulation(
-        portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+        portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+        dependence: Dependence | None = None, *, seed: int,
         scenarios: int = DEFAULT_SCENARIOS, method: str = AUTO,
         levels: Sequence[float] = mc.DEFAULT_LEVELS, chunk_blocks: int | None = None,
         target_relative_error: float | None = None,
@@ -88,30 +103,35 @@ def iter_portfolio_simulation(
     (default ``DEFAULT_ANALYTIC_ACCURACY`` = 0.005; they refine until it does).
     ``exponential_twist`` (importance sampling only; None = the measured default
     ``montecarlo.DEFAULT_EXPONENTIAL_TWIST``) adds the Glasserman–Li twist of the
-    conditional default probabilities to the factor mean shift."""
+    conditional default probabilities to the factor mean shift.
+
+    The model is a Portfolio with ``fund`` and ``dependence`` (validated here) or a
+    ValidatedModel given alone (``model.validated_model``; not checked again)."""
     if method not in METHODS:
         raise InvalidArgument(FieldViolation("method", f"one of {', '.join(METHODS)}"))
-    validate_model(portfolio, fund, dependence)
+    model = ensure_validated(portfolio, fund, dependence)
+    portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
     if target_relative_error is not None and not (
             isinstance(target_relative_error, int | float) and target_relative_error > 0):
         raise InvalidArgument(FieldViolation("target_relative_error", "a positive number"))
     if method == AUTO:
-        method = choose_method(portfolio, fund, dependence, levels)
-    check_method(portfolio, dependence, method)
+        method = _choose_method(portfolio, fund, dependence, levels,
+                                lambda: model.two_sided_tail is None)
+    check_model_method(model, method)
     if method in (SEMI_ANALYTIC, CREDITRISKPLUS):
         run = semi_analytic_result if method == SEMI_ANALYTIC else creditriskplus_result
-        result = run(portfolio, fund, dependence, levels=levels, seed=seed,
-                     accuracy=target_relative_error)
+        result = run(model, levels=levels, seed=seed, accuracy=target_relative_error)
         yield _final_progress(result)
         return
-    plan = mc.SimulationPlan(portfolio, fund, dependence, seed=seed, method=method,
-                             levels=levels, validate=False, exponential_twist=exponential_twist)
+    plan = mc.SimulationPlan(model, seed=seed, method=method, levels=levels,
+                             exponential_twist=exponential_twist)
     yield from mc.iter_monte_carlo(plan, scenarios=scenarios, chunk_blocks=chunk_blocks,
                                    target_relative_error=target_relative_error)
 
 
 def simulate_portfolio(
-        portfolio: Portfolio, fund: Fund, dependence: Dependence, *, seed: int,
+        portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+        dependence: Dependence | None = None, *, seed: int,
         scenarios: int = DEFAULT_SCENARIOS, method: str = AUTO,
         levels: Sequence[float] = mc.DEFAULT_LEVELS, chunk_blocks: int | None = None,
         target_relative_error: float | None = None,
@@ -148,7 +168,8 @@ _LATTICE_POINTS_PER_VAR = 500
 _MAX_NODE_SCALE, _MAX_LATTICE_SCALE = 4, 8
 
 
-def semi_analytic_result(portfolio: Portfolio, fund: Fund, dependence: Dependence, *,
+def semi_analytic_result(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                         dependence: Dependence | None = None, *,
                          levels: Sequence[float] = mc.DEFAULT_LEVELS, seed: int = 0,
                          accuracy: float | None = None) -> mc.PortfolioResult:
     """The one-factor Gaussian model's exact-on-a-lattice law (analytic.py), turned into a
@@ -162,14 +183,17 @@ def semi_analytic_result(portfolio: Portfolio, fund: Fund, dependence: Dependenc
     ``_relative_error_parts``) exceeds ``accuracy`` (relative, default 0.005) the short part is
     doubled (nodes if the quadrature term is above accuracy/2, lattice if the
     discretisation term is) up to 4x nodes and 8x lattice. The result's notes say which
-    pass was accepted, and whether the estimate still exceeds ``accuracy``."""
+    pass was accepted, and whether the estimate still exceeds ``accuracy``. The model as
+    in ``iter_portfolio_simulation``."""
     from services.risk.engine.portfolio import analytic
 
+    model = ensure_validated(portfolio, fund, dependence)
+    portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
     if not (portfolio.factor_count == 1 and dependence.copula == "gaussian"
             and not np.any(portfolio.loss_given_default_std > 0)):
         raise InvalidArgument(FieldViolation(
             "method", "semi_analytic needs one factor, the Gaussian copula and fixed LGD"))
-    check_method(portfolio, dependence, SEMI_ANALYTIC)
+    check_model_method(model, SEMI_ANALYTIC)
     fees = annual_fee_income_cents(portfolio, fund)
     if fund.horizon_years > 1 and fees > 0:
         raise InvalidArgument(FieldViolation(
@@ -449,7 +473,8 @@ def creditriskplus_parameters(portfolio: Portfolio, fund: Fund, dependence: Depe
                                     not given)
 
 
-def creditriskplus_result(portfolio: Portfolio, fund: Fund, dependence: Dependence, *,
+def creditriskplus_result(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                          dependence: Dependence | None = None, *,
                           levels: Sequence[float] = mc.DEFAULT_LEVELS, seed: int = 0,
                           accuracy: float | None = None) -> mc.PortfolioResult:
     """CreditRisk+ (Poisson–Gamma) law of the fund loss; see ``creditriskplus_parameters``
@@ -457,10 +482,13 @@ def creditriskplus_result(portfolio: Portfolio, fund: Fund, dependence: Dependen
     standard errors are the lattice truncation bound plus the banding error (the law
     recomputed with twice the loss unit); the unit is halved (up to 3 times) while that
     exceeds ``accuracy``. Portfolio cap: the tranche min(L, cap). Exhaustion by year from
-    the law of the cumulative loss to each year-end, so several years need zero fees."""
+    the law of the cumulative loss to each year-end, so several years need zero fees. The
+    model as in ``iter_portfolio_simulation``."""
     from services.risk.engine.portfolio import creditriskplus as crp
     from services.risk.engine.portfolio.analytic import LossDistribution
 
+    model = ensure_validated(portfolio, fund, dependence)
+    portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
     fees = annual_fee_income_cents(portfolio, fund)
     if fund.horizon_years > 1 and fees > 0:
         raise InvalidArgument(FieldViolation(

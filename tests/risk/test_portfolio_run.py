@@ -1,0 +1,66 @@
+"""The adapter's run of one portfolio simulation validates the model once (when the
+request arrives, so a bad one is refused before anything starts), and the engine trusts
+that validation for the simulation and for its contributions."""
+
+from __future__ import annotations
+
+import pytest
+from ijh.risk.v1 import risk_pb2 as r
+
+from services.risk.engine.portfolio import model as model_module
+from services.risk.engine.portfolio import montecarlo as mc
+from services.risk.portfolio_run import PortfolioLimits, PortfolioRun
+from services.shared.errors import InvalidArgument
+
+LIMITS = PortfolioLimits(max_guarantees=10_000, max_scenarios=10**6)
+
+
+def _request(method, factors: int, pd: float = 0.02) -> tuple[r.SimulatePortfolioRequest,
+                                                               list[r.Guarantee]]:
+    first = r.SimulatePortfolioRequest(
+        fund=r.FundTerms(capital_cents=10**10, horizon_years=1),
+        dependence=r.Dependence(factor_correlation=[1.0, 0.3, 0.3, 1.0] if factors == 2
+                                else [1.0]),
+        simulation=r.PortfolioSimulationOptions(scenario_count=4096, seed=5, method=method,
+                                                include_contributions=True))
+    guarantees = [r.Guarantee(id=f"g{i}", exposure_cents=5_000_000 + 1000 * i,
+                              probability_of_default=pd, loss_given_default=0.45,
+                              sector="s", branch="TEM",
+                              counterparty_kind=r.COUNTERPARTY_KIND_COMPANY,
+                              factor_loadings=[0.4] * factors) for i in range(120)]
+    return first, guarantees
+
+
+@pytest.mark.parametrize(("method", "factors"), [
+    (r.PORTFOLIO_METHOD_UNSPECIFIED, 1),  # auto: semi-analytic, contributions by IS
+    (r.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING, 2),
+    (r.PORTFOLIO_METHOD_MONTE_CARLO, 2)])
+async def test_a_run_validates_its_model_once(monkeypatch, method, factors):
+    calls = {"validate": 0, "tail": 0}
+    validate, tail = model_module.validate_model, model_module.two_sided_tail
+
+    def counting(name, f):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return f(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(model_module, "validate_model", counting("validate", validate))
+    monkeypatch.setattr(model_module, "two_sided_tail", counting("tail", tail))
+    monkeypatch.setattr(mc, "two_sided_tail", counting("tail", tail))
+    run = PortfolioRun(*_request(method, factors), LIMITS)
+    assert calls["validate"] == 1
+    async for _ in run.progress():
+        pass
+    result = await run.response()
+    assert len(result.contributions.top_guarantees) == 20
+    assert calls["validate"] == 1
+    assert calls["tail"] <= 1  # the tail's sides: once at most, whoever asks first
+
+
+async def test_a_bad_request_is_refused_before_the_run_starts():
+    first, guarantees = _request(r.PORTFOLIO_METHOD_MONTE_CARLO, 1)
+    guarantees[3].probability_of_default = 1.5
+    with pytest.raises(InvalidArgument) as err:
+        PortfolioRun(first, guarantees, LIMITS)
+    assert [v.field for v in err.value.violations] == ["guarantees[3].probability_of_default"]
