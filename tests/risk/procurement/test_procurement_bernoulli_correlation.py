@@ -71,6 +71,6 @@ def test_report_gives_the_realised_rank_correlation_of_an_occurrence(p):
     assert m[0, 1] == pytest.approx(0.5, abs=1e-12)  # continuous pair: as requested
     assert not rep.repaired and rep.max_abs_change == 0.0
     # ... and it is what the sampler realises
-    values, impact, _, _ = _Sampler(plan).chunk(1, 0, 50, 50 * 4096)
+    values, impact, _, _, _ = _Sampler(plan).chunk(1, 0, 50, 50 * 4096)
     sampled = stats.spearmanr(values[0], impact[0] > 0).statistic
     assert m[0, 2] == pytest.approx(sampled, abs=0.01)

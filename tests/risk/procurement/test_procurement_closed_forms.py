@@ -294,3 +294,23 @@ def test_phase_tagged_costs_stop_at_failure():
     r = estimate_procurement_risk(model(items, phases=phases), scenarios=40_000, seed=6)
     close(r.total_cost_cents.mean, 100_00 + 0.6 * 200_00 + 0.3 * 1000_00)
     close(r.failure_probability, 0.7)
+
+
+@pytest.mark.parametrize(("marginal", "frozen"), [
+    (mg.Marginal(mg.TRIANGULAR, (2.0, 3.0, 9.0)), stats.triang(1 / 7, loc=2.0, scale=7.0)),
+    (mg.pert(1.0, 1.3, 2.5, 4.0), stats.beta(1 + 4 * 0.3 / 1.5, 1 + 4 * 1.2 / 1.5, loc=1.0,
+                                             scale=1.5)),
+    (mg.Marginal(mg.UNIFORM, (3.0, 11.0)), stats.uniform(3.0, 8.0)),
+    (mg.Marginal(mg.NORMAL, (2.0, 3.0)), stats.truncnorm(-2 / 3, np.inf, loc=2.0, scale=3.0)),
+    (mg.Marginal(mg.NORMAL, (50.0, 1.0)), stats.norm(50.0, 1.0)),
+    (mg.lognormal_from_p10_p90(30.0, 200.0), stats.lognorm(
+        mg.lognormal_from_p10_p90(30.0, 200.0).params[1],
+        scale=math.exp(mg.lognormal_from_p10_p90(30.0, 200.0).params[0]))),
+    (mg.Marginal(mg.BERNOULLI, (0.2,)), stats.bernoulli(0.2)),
+])
+def test_marginal_moments_match_scipy(marginal, frozen):
+    # the moments early stopping takes the risk events' variance from
+    mean, var = mg.mean_and_variance(marginal)
+    assert mean == pytest.approx(frozen.mean(), rel=1e-12)
+    assert var == pytest.approx(frozen.var(), rel=1e-9, abs=1e-12)
+    assert mg.mean_and_variance(mg.Marginal(mg.FIXED, (7.0,))) == (7.0, 0.0)

@@ -1,11 +1,15 @@
-"""Early stopping never ends a run on a zero standard error (a rare, large risk event not
-drawn yet) and needs MIN_BLOCKS_BEFORE_STOP blocks; where it stops does not depend on the
-chunk size."""
+"""Early stopping: where a run stops does not depend on how many rare, large risk events it
+drew (the events' variance comes from the model), so the early-stopped mean is unbiased;
+it needs MIN_BLOCKS_BEFORE_STOP blocks, never stops on a zero standard error, and does
+not depend on the chunk size."""
+
+import math
 
 import numpy as np
 
 from services.risk.engine.procurement import (
     BLOCK_SCENARIOS,
+    CorrelationBlock,
     CostDistribution,
     CostItem,
     DistributionKind,
@@ -16,7 +20,16 @@ from services.risk.engine.procurement import (
     RiskEvent,
     estimate_procurement_risk,
 )
-from services.risk.engine.procurement.simulation import MIN_BLOCKS_BEFORE_STOP
+from services.risk.engine.procurement import marginals as mg
+from services.risk.engine.procurement import statistics as st
+from services.risk.engine.procurement.plan import compile_model
+from services.risk.engine.procurement.simulation import (
+    EARLY_STOP_CHUNK_BLOCKS,
+    MIN_BLOCKS_BEFORE_STOP,
+    _Sampler,
+    _StoppingRule,
+    simulate,
+)
 
 K = DistributionKind
 MIN_SCENARIOS = MIN_BLOCKS_BEFORE_STOP * BLOCK_SCENARIOS
@@ -29,33 +42,81 @@ def _rare_event_model(probability=0.0005, impact_cents=4_000_000_000):
                             items, 1, risk_events=ev, phases=(Phase("d", 1, 1.0),))
 
 
-def test_rare_large_event_never_stops_on_a_zero_standard_error():
+def test_rare_large_event_stopping_point_does_not_depend_on_the_draws():
     model = _rare_event_model()
-    # Seeds whose first two blocks hold no event: the old rule (2 blocks, SE 0 ≤ target)
+    p, impact, target = 0.0005, 4_000_000_000, 400_000
+    # Seeds whose first two blocks hold no event: an old rule (2 blocks, SE 0 ≤ target)
     # stopped them at 8,192 scenarios reporting the fixed cost alone with SE 0.
     seeds = [18, 84, 126, 233, 402, 407, 452, 535, 537, 543]
     for seed in seeds:
         early = estimate_procurement_risk(model, scenarios=2 * BLOCK_SCENARIOS, seed=seed)
         assert early.total_cost_cents.mean.standard_error == 0.0
+    # The model's SE after n scenarios is √(p(1 − p))·impact/√n (the base is fixed):
+    # every run stops at the first whole block where that reaches the target, whatever
+    # it drew (12.2 blocks → 13).
+    blocks = max(MIN_BLOCKS_BEFORE_STOP,
+                 math.ceil(p * (1 - p) * impact**2 / target**2 / BLOCK_SCENARIOS))
+    assert blocks == 13
     for seed in [*seeds, *range(20)]:
+        # small chunks: the default one would draw ~200 blocks before the first check
         r = estimate_procurement_risk(model, scenarios=2_000_000, seed=seed,
-                                      target_standard_error_cents=500_000)
+                                      target_standard_error_cents=target,
+                                      chunk_scenarios=4 * BLOCK_SCENARIOS)
         mean = r.total_cost_cents.mean
         assert r.stopped_early
-        assert r.scenarios >= MIN_SCENARIOS
-        assert r.scenarios % BLOCK_SCENARIOS == 0
-        assert 0.0 < mean.standard_error <= 500_000
+        assert r.scenarios == blocks * BLOCK_SCENARIOS
+        # the reported SE is the sample's own, ∝ √(events drawn): honest, and within its
+        # sampling noise of the target (26.6 events expected; 0.5× or 1.5× the target
+        # would need at most 7 or at least 64, each with probability < 1e-5)
+        assert 0.5 * target < mean.standard_error < 1.5 * target
         assert mean.value > 10_000_000
 
 
+def test_early_stopped_mean_of_a_rare_large_event_is_unbiased():
+    # One event, p = 0.0002, impact 100 M€ on a fixed 100 k€: E[cost] = 10⁷ + p·10¹⁰
+    # (test_risk_event_expected_cost_and_delay checks E[cost] = base + p·E[impact]).
+    # Target: the SE of about 11.5 blocks. Stopping on the sample's own SE stopped the
+    # runs that had drawn few events (low SE, low mean) and let the others go on: the
+    # average over these 600 seeds was 1.4 % low, 6.6 of its standard errors. (The bias
+    # is of order 1/(events in a run), the noise of the average of order
+    # 1/√(events in a run × seeds), so a rarer event shows it with fewer seeds: at
+    # p = 0.001 it takes ~2,000, see measure_early_stop_bias.py.)
+    p, impact, seeds = 0.0002, 10_000_000_000, 600
+    plan = compile_model(_rare_event_model(p, impact))
+    expected = 10_000_000 + p * impact
+    target = math.sqrt(p * (1 - p)) * impact / math.sqrt(11.5 * BLOCK_SCENARIOS)
+    means = np.empty(seeds)
+    for seed in range(seeds):
+        # simulate() rather than estimate_procurement_risk: the same mean (st.mean of
+        # the same scenarios) without the summary: 600 runs take about 1 s
+        run = simulate(plan, scenarios=48 * BLOCK_SCENARIOS, seed=seed,
+                       chunk_scenarios=BLOCK_SCENARIOS, target_standard_error_cents=target)
+        assert run.stopped_early
+        means[seed] = st.mean(run.total_cost_cents).value
+    # Tolerance: the seeds are independent runs, so the average of their means has
+    # standard error sd(means)/√seeds (sample SD) and is normal to a good approximation
+    # (CLT over 600 runs); an unbiased engine misses by more than 4.5 of them with
+    # probability < 1e-5.
+    standard_error = means.std(ddof=1) / math.sqrt(seeds)
+    assert abs(means.mean() - expected) <= 4.5 * standard_error, (
+        means.mean() - expected, standard_error)
+
+
 def test_a_run_whose_cost_never_varies_does_not_stop_early():
-    # An event far too rare to show up in the run: the SE stays 0 and sampling goes on.
+    # An event far too rare to show up in the run: the model's SE (570 c at 12 blocks)
+    # is far above the target, so sampling goes on; the sample's own SE stays 0.
     model = _rare_event_model(probability=1e-9)
     r = estimate_procurement_risk(model, scenarios=12 * BLOCK_SCENARIOS, seed=3,
                                   target_standard_error_cents=1.0)
     assert not r.stopped_early
     assert r.scenarios == 12 * BLOCK_SCENARIOS
     assert r.total_cost_cents.mean.standard_error == 0.0
+    # A cost that cannot vary at all has an SE of 0, which meets any target but says
+    # nothing about the scenarios to come: no early stop either.
+    r = estimate_procurement_risk(_rare_event_model(probability=0.0), seed=3,
+                                  scenarios=12 * BLOCK_SCENARIOS,
+                                  target_standard_error_cents=1e12)
+    assert not r.stopped_early and r.scenarios == 12 * BLOCK_SCENARIOS
 
 
 def test_stopping_needs_the_minimum_blocks_whatever_the_chunk_size():
@@ -70,3 +131,78 @@ def test_stopping_needs_the_minimum_blocks_whatever_the_chunk_size():
     fixed = estimate_procurement_risk(model, scenarios=MIN_SCENARIOS, seed=8)
     assert fixed.total_cost_cents == runs[0].total_cost_cents
     assert np.isfinite(runs[0].total_cost_cents.mean.standard_error)
+
+
+def test_stopping_variance_matches_the_sampled_variance_of_total_cost():
+    # V of the stopping rule (the rest's sample variance + the events' variance from the
+    # model + the copula cross terms) against the plain sample variance of total cost on
+    # the same 400,000 scenarios: every impact kind, two events correlated with each
+    # other and with a cost item. Tolerance: 4.5 SE of the sample variance,
+    # √((m4 − s⁴)/n).
+    events = (
+        RiskEvent("tri", 0.3, CostDistribution(K.TRIANGULAR, 10_000, 40_000, 200_000)),
+        RiskEvent("pert", 0.2, CostDistribution(K.PERT, 50_000, 60_000, 300_000)),
+        RiskEvent("uni", 0.1, CostDistribution(K.UNIFORM, minimum_cents=0,
+                                               maximum_cents=500_000)),
+        RiskEvent("norm", 0.4, CostDistribution(K.TRUNCATED_NORMAL, mean_cents=20_000,
+                                                standard_deviation_cents=30_000)),
+        RiskEvent("logn", 0.25, CostDistribution(K.LOGNORMAL, p10_cents=30_000,
+                                                 p90_cents=200_000)),
+        RiskEvent("fixed", 0.05, CostDistribution(K.FIXED, mode_cents=1_000_000)))
+    items = (CostItem("a", CostDistribution(K.TRIANGULAR, 100_000, 300_000, 900_000)),
+             CostItem("b", CostDistribution(K.PERT, 200_000, 250_000, 700_000)))
+    corr = (CorrelationBlock(("a", "uni", "fixed"), (1, 0.6, 0.5, 0.6, 1, 0.4, 0.5, 0.4, 1)),)
+    plan = compile_model(ProcurementModel(
+        ProcurementKind.NEW_PRODUCT_OR_SERVICE, NoveltyLevel.NEW_TO_SECTOR, items, 1,
+        risk_events=events, correlations=corr, phases=(Phase("d", 1, 1.0),)))
+    blocks = 98
+    n = blocks * BLOCK_SCENARIOS
+    values, impact, _, _, occurred = _Sampler(plan).chunk(5, 0, blocks, n)
+    rest = values.sum(axis=0)
+    events_total = impact.sum(axis=0)
+    rule = _StoppingRule(plan)
+    for b in range(blocks):
+        block = slice(b * BLOCK_SCENARIOS, (b + 1) * BLOCK_SCENARIOS)
+        rule.add_block(rest[block], occurred[:, block])
+
+    def sampled_variance(x):
+        d = x - x.mean()
+        s2 = float(d @ d) / (len(x) - 1)
+        return s2, math.sqrt((float(np.mean(d**4)) - s2 * s2) / len(x))
+
+    s2, se = sampled_variance(events_total)
+    assert abs(rule.event_variance - s2) <= 4.5 * se, (rule.event_variance, s2, se)
+    s2, se = sampled_variance(rest + events_total)
+    v = rule.standard_error() ** 2 * n
+    assert abs(v - s2) <= 4.5 * se, (v, s2, se)
+    # the copula terms matter here: without them V would be off by many SEs
+    without = rule.m2 / (n - 1) + sum(
+        p * var + p * (1 - p) * mean**2
+        for p, (mean, var) in ((m.params[0], mg.mean_and_variance(i))
+                               for m, i in zip(plan.risk_occurrence, plan.risk_impacts,
+                                               strict=True)))
+    assert abs(without - s2) > 10 * se
+
+
+def test_an_early_stopped_run_draws_little_beyond_its_stopping_point(monkeypatch):
+    # A small model's default chunk holds ~200 blocks; drawn whole before its blocks are
+    # tested, it made early stopping save nothing. With a target the default chunk is
+    # EARLY_STOP_CHUNK_BLOCKS, and the result is the same as with any chunk size.
+    drawn = []
+    original = _Sampler.chunk
+
+    def counting(self, seed, first_block, blocks, scenarios):
+        drawn.append(blocks)
+        return original(self, seed, first_block, blocks, scenarios)
+
+    monkeypatch.setattr(_Sampler, "chunk", counting)
+    model = _rare_event_model(probability=0.2, impact_cents=1_000_000)
+    r = estimate_procurement_risk(model, scenarios=1_000_000, seed=8,
+                                  target_standard_error_cents=1e12)
+    assert r.stopped_early and r.scenarios == MIN_SCENARIOS
+    assert MIN_BLOCKS_BEFORE_STOP <= sum(drawn) < MIN_BLOCKS_BEFORE_STOP + EARLY_STOP_CHUNK_BLOCKS
+    drawn.clear()
+    full = estimate_procurement_risk(model, scenarios=1_000_000, seed=8)
+    assert sum(drawn) == math.ceil(1_000_000 / BLOCK_SCENARIOS)
+    assert len(drawn) < sum(drawn) / EARLY_STOP_CHUNK_BLOCKS  # no target: large chunks
+    assert not full.stopped_early

@@ -174,6 +174,38 @@ def _triangular_ppf(u, a, c, b, out):  # pragma: no cover - compiled
                 out[r, j] = b[r] - math.sqrt((1.0 - p) * right)
 
 
+def mean_and_variance(m: Marginal) -> tuple[float, float]:
+    """Exact mean and variance of a marginal (the normal is truncated at zero; the
+    PERT is its Beta, not the interpolated table, which is within 1e-7 of the range)."""
+    p = m.params
+    if m.kind == FIXED:
+        return p[0], 0.0
+    if m.kind == TRIANGULAR:
+        a, c, b = p
+        return (a + b + c) / 3.0, (a * a + b * b + c * c - a * b - a * c - b * c) / 18.0
+    if m.kind == PERT:
+        lo, hi, alpha, beta = p
+        s = alpha + beta
+        return lo + (hi - lo) * alpha / s, (hi - lo) ** 2 * alpha * beta / (s * s * (s + 1.0))
+    if m.kind == UNIFORM:
+        a, b = p
+        return 0.5 * (a + b), (b - a) ** 2 / 12.0
+    if m.kind == NORMAL:
+        # X ~ N(μ, s²) given X > 0: with h = μ/s and λ = φ(h)/Φ(h) (inverse Mills ratio),
+        # E = μ + sλ, Var = s²(1 − hλ − λ²) (Johnson, Kotz & Balakrishnan, vol. 1, §13.10)
+        mu, s = p
+        h = mu / s
+        lam = math.exp(-0.5 * h * h - 0.5 * math.log(2.0 * math.pi) - float(special.log_ndtr(h)))
+        return mu + s * lam, s * s * max(1.0 - h * lam - lam * lam, 0.0)
+    if m.kind == LOGNORMAL:
+        mu, sigma = p
+        return math.exp(mu + 0.5 * sigma * sigma), \
+            math.expm1(sigma * sigma) * math.exp(2.0 * mu + sigma * sigma)
+    if m.kind == BERNOULLI:
+        return p[0], p[0] * (1.0 - p[0])
+    raise ValueError(f"no moments for {m.kind}")
+
+
 def draw(m: Marginal, rng: np.random.Generator, size: int) -> np.ndarray:
     """``size`` independent draws of one marginal."""
     if m.kind == FIXED:

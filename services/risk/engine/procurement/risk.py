@@ -80,9 +80,12 @@ def estimate_procurement_risk(
     ``scenarios`` ≤ MAX_SCENARIOS (else ResourceExhausted); ``seed`` reproduces the
     run whatever ``chunk_scenarios`` (rounded to whole blocks of BLOCK_SCENARIOS;
     None picks one bounding memory). With ``target_standard_error_cents`` sampling
-    stops after the first block at which the SE of mean total cost reaches it, but
-    not before MIN_BLOCKS_BEFORE_STOP blocks and never on a zero SE (below
-    MIN_RELATIVE_STANDARD_ERROR × |mean|: e.g. no rare risk event drawn yet).
+    stops after the first block at which the SE of mean total cost reaches it, that SE
+    taking the risk events' variance from the model rather than from the events drawn
+    (simulation._StoppingRule: stopping on the sample's own SE biased the mean low for
+    rare, large events); not before MIN_BLOCKS_BEFORE_STOP blocks and never on a zero
+    SE (below MIN_RELATIVE_STANDARD_ERROR × |mean|). The reported SE is the sample's
+    own, within its sampling noise of the target.
     ``quantiles`` are extra probabilities reported beside P10/P50/P80/P90/P95;
     contingency is read at ``confidence``.
     """

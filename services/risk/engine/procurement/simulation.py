@@ -22,14 +22,21 @@ from .plan import ALWAYS, BLOCK_SCENARIOS, ON_SUCCESS, Plan
 # determined subsample): ranking every input over millions of scenarios would cost
 # more than the simulation and would not fit the chunk memory bound.
 SENSITIVITY_BLOCKS = 4
-# Early stopping is considered only after this many blocks, so that the running
-# standard error it tests is itself a stable estimate (a rare, large risk event has had
-# a chance to show up: with 2 blocks a 1-in-2000 event was missed in 1 run in 60 and the
-# run stopped on a standard error of 0, biasing the mean low).
+# Early stopping compares the target with √(V/n), V an estimate of Var(total cost) in
+# which the risk events' part comes from the model, not from the draws (_StoppingRule).
+# Stopping on the sample's own SE biased the mean low for rare, large events: the sample
+# variance rises with the occurrences drawn, as the sample mean does, so runs that drew
+# few looked precise and stopped on their low mean while runs that drew many went on
+# and were diluted. Considered only from this many blocks on, so that the sampled part
+# of V (the rest of the cost) is itself a stable estimate.
 MIN_BLOCKS_BEFORE_STOP = 8
-# ... and never while the standard error is 0 or below this fraction of |mean|: every
-# scenario so far cost the same, which says nothing about the events not yet drawn.
+# ... and never while √(V/n) is 0 or below this fraction of |mean|: a cost that does not
+# vary at all in the model (or not yet in the sample) says nothing about the scenarios
+# to come.
 MIN_RELATIVE_STANDARD_ERROR = 1e-9
+# Default chunk, in blocks, when sampling may stop early (the chunk size never changes a
+# result; this bounds the scenarios drawn beyond the stopping point).
+EARLY_STOP_CHUNK_BLOCKS = 4
 # Default chunk: about this many float64 working values (~64 MB).
 CHUNK_VALUE_BUDGET = 8_000_000
 
@@ -91,7 +98,9 @@ class _Sampler:
         self.factor = plan.copula_factor
 
     def chunk(self, seed: int, first_block: int, blocks: int, scenarios: int):
-        """Draw and transform whole blocks [first_block, first_block + blocks)."""
+        """Draw and transform whole blocks [first_block, first_block + blocks): input
+        values, risk impacts and delays (0 where the event did not occur), failure
+        phases, and which risk events occurred (bool, events × scenarios)."""
         start = first_block * BLOCK_SCENARIOS
         n = min(blocks * BLOCK_SCENARIOS, scenarios - start)
         z = np.empty((self.n_corr, n))
@@ -99,6 +108,7 @@ class _Sampler:
         g = np.empty((self.n_gauss, n))
         impact = np.zeros((self.n_risk, n))
         delay = np.zeros((self.n_risk, n))
+        occurred = np.zeros((self.n_risk, n), dtype=bool)
         failure = np.full(n, -1, dtype=np.int8)
         plan = self.plan
         for b in range(first_block, first_block + blocks):
@@ -119,6 +129,7 @@ class _Sampler:
                 else:
                     occ = u[row, sl] < occ_marginal.params[0]
                 occ = occ.astype(bool)
+                occurred[k, sl] = occ
                 count = int(occ.sum())
                 if count:
                     impact[k, sl][occ] = mg.draw(plan.risk_impacts[k], rng, count)
@@ -136,7 +147,91 @@ class _Sampler:
                 values[rows] = mg.from_normal(kind, marg, z[srcs])
             else:
                 values[rows] = np.array([[m.params[0]] for m in marg])
-        return values, impact, delay, failure
+        return values, impact, delay, failure, occurred
+
+
+class _StoppingRule:
+    """The standard error that early stopping compares with the target: √(V/n), with
+
+        V = s²(rest) + Var(events) + 2·Σ_k E[I_k]·p_k·(mean rest where k occurred − mean rest)
+
+    where rest = total cost − the risk events' impacts, s² its sample variance, and
+    Var(events) = Σ_k p_k·Var(I_k) + p_k(1 − p_k)·E[I_k]² + Σ_{a≠b} E[I_a]E[I_b]·
+    Cov(1_a, 1_b) exactly from the model (stated probabilities, impact moments, the
+    copula's joint occurrences; the last sum is over pairs of events in the copula).
+    The covariance terms are for events in the copula only: an event outside it draws
+    from its own random numbers, independent of the rest.
+
+    Why this removes the bias: the mean after a data-dependent n is unbiased for the
+    part of the cost that n does not depend on (given n, its draws are still i.i.d.
+    with mean p·E[I]). An event outside the copula enters V only through constants, so
+    n does not depend on its draws and its share of the mean is exactly unbiased. An
+    event in the copula enters through p_k and a conditional mean of the rest, neither
+    of which grows with the number of occurrences drawn (the sample variance, ∝ that
+    number, did); n then depends on it only through the rest it is correlated with, a
+    second-order effect. The rest is sampled as before: its bias is of the order of its
+    skewness × SE²/SD (Cov(mean, s²) = μ₃/n), negligible unless it too holds a rare,
+    large jump (e.g. a large cost behind a gate that is almost always passed)."""
+
+    def __init__(self, plan: Plan):
+        n_risk = len(plan.risk_occurrence)
+        p = np.array([m.params[0] for m in plan.risk_occurrence], dtype=np.float64)
+        moments = np.array([mg.mean_and_variance(m) for m in plan.risk_impacts],
+                           dtype=np.float64).reshape(n_risk, 2)
+        mean_i, var_i = moments[:, 0], moments[:, 1]
+        self.event_mean = float(p @ mean_i)
+        variance = float(p @ var_i + (p * (1.0 - p)) @ (mean_i * mean_i))
+        first_risk = len(plan.cost_marginals) + len(plan.activity_marginals)
+        # row of each event in the copula (its occurrence's row in the report)
+        rows = {i - first_risk: z for z, i in enumerate(plan.correlated_inputs)
+                if i >= first_risk}
+        if rows:
+            # the report's realised rank correlation of two occurrences is their phi
+            # coefficient, Cov(1_a, 1_b)/√(p_a(1 − p_a)p_b(1 − p_b))
+            k = len(plan.correlated_inputs)
+            phi = np.array(plan.correlation_report.rank_correlations).reshape(k, k)
+            events = sorted(rows)
+            for x, a in enumerate(events):
+                for b in events[x + 1:]:
+                    variance += 2.0 * mean_i[a] * mean_i[b] * phi[rows[a], rows[b]] * math.sqrt(
+                        p[a] * (1.0 - p[a]) * p[b] * (1.0 - p[b]))
+        self.event_variance = variance
+        self.linked = [k for k in sorted(rows) if 0.0 < p[k] < 1.0 and mean_i[k] != 0.0]
+        self.link_weight = np.array([2.0 * mean_i[k] * p[k] for k in self.linked])
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+        self.occurrences = np.zeros(len(self.linked), dtype=np.int64)
+        self.rest_where_occurred = np.zeros(len(self.linked))
+
+    def add_block(self, rest: np.ndarray, occurred: np.ndarray) -> None:
+        """Merge one block (in block order, so the result is chunk-independent): the
+        rest's (count, mean, M2) by Chan et al.'s update; for each linked event, its
+        occurrences and the sum of the rest where it occurred."""
+        nb, mb = len(rest), float(rest.mean())
+        m2b = float(((rest - mb) ** 2).sum())
+        delta = mb - self.mean
+        new = self.count + nb
+        self.mean += delta * nb / new
+        self.m2 += m2b + delta * delta * self.count * nb / new
+        self.count = new
+        if self.linked:
+            occ = occurred[self.linked]
+            self.occurrences += occ.sum(axis=1)
+            self.rest_where_occurred += np.where(occ, rest, 0.0).sum(axis=1)
+
+    def standard_error(self) -> float:
+        n = self.count
+        variance = self.m2 / (n - 1) + self.event_variance
+        seen = self.occurrences > 0
+        if seen.any():
+            shift = self.rest_where_occurred[seen] / self.occurrences[seen] - self.mean
+            variance += float(self.link_weight[seen] @ shift)
+        return math.sqrt(max(variance, 0.0) / n)
+
+    def may_stop(self, target: float) -> bool:
+        if self.count < 2:
+            return False
+        se = self.standard_error()
+        return MIN_RELATIVE_STANDARD_ERROR * abs(self.mean + self.event_mean) < se <= target
 
 
 def _phase_failures(rng: np.random.Generator, n: int, suppliers: list[int],
@@ -165,6 +260,10 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
     rows = sampler.n_inputs + 3 * sampler.n_risk + 2 * sampler.n_act + 4
     if chunk_scenarios is None:
         per_chunk = max(1, CHUNK_VALUE_BUDGET // (rows * BLOCK_SCENARIOS))
+        if target_standard_error_cents is not None:
+            # A chunk is drawn whole before its blocks are tested: a small model's
+            # default chunk (~200 blocks) would draw far past the stopping point.
+            per_chunk = min(per_chunk, EARLY_STOP_CHUNK_BLOCKS)
     else:
         per_chunk = max(1, round(chunk_scenarios / BLOCK_SCENARIOS))
     total = np.empty(scenarios)
@@ -180,13 +279,12 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
     n_phases = len(plan.phase_names)
     delayed_by = [[k for k in range(n_risk) if j in plan.risk_targets[k]]
                   for j in range(n_act)]
-    # running (count, mean, M2) of total cost per block, merged in block order (Chan)
-    count, mean, m2 = 0, 0.0, 0.0
+    rule = _StoppingRule(plan) if target_standard_error_cents is not None else None
     end = scenarios
     stopped = False
     for first in range(0, n_blocks, per_chunk):
         blocks = min(per_chunk, n_blocks - first)
-        values, impact, delay, fail = sampler.chunk(seed, first, blocks, scenarios)
+        values, impact, delay, fail, occurred = sampler.chunk(seed, first, blocks, scenarios)
         start = first * BLOCK_SCENARIOS
         n = values.shape[1]
         cost = np.add.reduce(values[always], axis=0) if len(always) else np.zeros(n)
@@ -196,6 +294,7 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
                 code = incurrence[i]
                 spent = (fail < 0) if code == ON_SUCCESS else (code < reached)
                 cost = cost + np.where(spent, values[i], 0.0)
+        rest = cost
         if n_risk:
             cost = cost + np.add.reduce(impact, axis=0)
         total[start:start + n] = cost
@@ -218,22 +317,14 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
             sens[n_cost + n_act:half, cols] = impact[:, :m]
             sens[half:half + n_cost + n_act, cols] = values[:n_cost + n_act, :m]
             sens[half + n_cost + n_act:, cols] = delay[:, :m]
-        if target_standard_error_cents is not None:
+        if rule is not None:
             for b in range(blocks):
-                x = cost[b * BLOCK_SCENARIOS:(b + 1) * BLOCK_SCENARIOS]
-                nb, mb = len(x), float(x.mean())
-                m2b = float(((x - mb) ** 2).sum())
-                delta = mb - mean
-                new = count + nb
-                mean += delta * nb / new
-                m2 += m2b + delta * delta * count * nb / new
-                count = new
-                if first + b + 1 < MIN_BLOCKS_BEFORE_STOP or count < 2:
-                    continue
-                se = math.sqrt(m2 / (count - 1) / count)
-                if MIN_RELATIVE_STANDARD_ERROR * abs(mean) < se <= target_standard_error_cents:
-                    stopped = count < scenarios
-                    end = count
+                block = slice(b * BLOCK_SCENARIOS, (b + 1) * BLOCK_SCENARIOS)
+                rule.add_block(rest[block], occurred[:, block])
+                if (first + b + 1 >= MIN_BLOCKS_BEFORE_STOP
+                        and rule.may_stop(target_standard_error_cents)):
+                    end = rule.count
+                    stopped = end < scenarios
                     break
             if end < scenarios or stopped:
                 break
