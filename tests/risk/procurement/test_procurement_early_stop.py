@@ -46,11 +46,16 @@ def test_rare_large_event_stopping_point_does_not_depend_on_the_draws():
     model = _rare_event_model()
     p, impact, target = 0.0005, 4_000_000_000, 400_000
     # Seeds whose first two blocks hold no event: an old rule (2 blocks, SE 0 ≤ target)
-    # stopped them at 8,192 scenarios reporting the fixed cost alone with SE 0.
+    # stopped them at 8,192 scenarios reporting the fixed cost alone with SE 0. The SE
+    # reported now counts the event the run has not drawn: the model's, √(p(1 − p))·
+    # impact/√n, since the sample's own is 0.
     seeds = [18, 84, 126, 233, 402, 407, 452, 535, 537, 543]
     for seed in seeds:
         early = estimate_procurement_risk(model, scenarios=2 * BLOCK_SCENARIOS, seed=seed)
-        assert early.total_cost_cents.mean.standard_error == 0.0
+        assert early.total_cost_cents.mean.value == 10_000_000  # no event drawn
+        assert math.isclose(early.total_cost_cents.mean.standard_error,
+                            math.sqrt(p * (1 - p) / (2 * BLOCK_SCENARIOS)) * impact,
+                            rel_tol=1e-9)
     # The model's SE after n scenarios is √(p(1 − p))·impact/√n (the base is fixed):
     # every run stops at the first whole block where that reaches the target, whatever
     # it drew (12.2 blocks → 13).
@@ -104,13 +109,16 @@ def test_early_stopped_mean_of_a_rare_large_event_is_unbiased():
 
 def test_a_run_whose_cost_never_varies_does_not_stop_early():
     # An event far too rare to show up in the run: the model's SE (570 c at 12 blocks)
-    # is far above the target, so sampling goes on; the sample's own SE stays 0.
+    # is far above the target, so sampling goes on; the sample's own SE stays 0, and the
+    # reported one is the model's.
     model = _rare_event_model(probability=1e-9)
     r = estimate_procurement_risk(model, scenarios=12 * BLOCK_SCENARIOS, seed=3,
                                   target_standard_error_cents=1.0)
     assert not r.stopped_early
     assert r.scenarios == 12 * BLOCK_SCENARIOS
-    assert r.total_cost_cents.mean.standard_error == 0.0
+    assert math.isclose(r.total_cost_cents.mean.standard_error,
+                        math.sqrt(1e-9 * (1 - 1e-9) / (12 * BLOCK_SCENARIOS)) * 4_000_000_000,
+                        rel_tol=1e-9)
     # A cost that cannot vary at all has an SE of 0, which meets any target but says
     # nothing about the scenarios to come: no early stop either.
     r = estimate_procurement_risk(_rare_event_model(probability=0.0), seed=3,
@@ -206,3 +214,22 @@ def test_an_early_stopped_run_draws_little_beyond_its_stopping_point(monkeypatch
     assert sum(drawn) == math.ceil(1_000_000 / BLOCK_SCENARIOS)
     assert len(drawn) < sum(drawn) / EARLY_STOP_CHUNK_BLOCKS  # no target: large chunks
     assert not full.stopped_early
+
+
+def test_a_run_stopped_before_it_drew_a_rare_event_does_not_report_a_zero_error():
+    # p = 1e-5, 1 bn€ on a fixed 100 k€, target 2 M€ of SE: the model's SE meets the
+    # target at block 8, usually before the event has been drawn (P(none in 32,768)
+    # = 0.72). Such a run's sample SE is 0; reporting it would claim an exact mean that
+    # leaves the event out. The reported SE is at least the model's (≈ target).
+    p, impact, target = 1e-5, 100_000_000_000, 2_000_000
+    model = _rare_event_model(probability=p, impact_cents=impact)
+    model_se = math.sqrt(p * (1 - p) / MIN_SCENARIOS) * impact
+    missed = 0
+    for seed in range(20):
+        r = estimate_procurement_risk(model, scenarios=1_000_000, seed=seed,
+                                      target_standard_error_cents=target)
+        assert r.stopped_early and r.scenarios == MIN_SCENARIOS
+        mean = r.total_cost_cents.mean
+        missed += mean.value == 10_000_000
+        assert mean.standard_error >= model_se * (1 - 1e-9)
+    assert missed >= 5  # the case in question did occur (expected 14 of 20)

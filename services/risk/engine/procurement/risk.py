@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -84,8 +85,9 @@ def estimate_procurement_risk(
     taking the risk events' variance from the model rather than from the events drawn
     (simulation._StoppingRule: stopping on the sample's own SE biased the mean low for
     rare, large events); not before MIN_BLOCKS_BEFORE_STOP blocks and never on a zero
-    SE (below MIN_RELATIVE_STANDARD_ERROR × |mean|). The reported SE is the sample's
-    own, within its sampling noise of the target.
+    SE (below MIN_RELATIVE_STANDARD_ERROR × |mean|). The mean total cost's reported SE
+    is the larger of that one and the sample's own (so never 0 while a risk event has
+    not been drawn), within the sample's noise of the target.
     ``quantiles`` are extra probabilities reported beside P10/P50/P80/P90/P95;
     contingency is read at ``confidence``.
     """
@@ -117,6 +119,19 @@ def _summary(sorted_x: np.ndarray, x: np.ndarray, probabilities: Sequence[float]
         mean=st.mean(x), standard_deviation=st.standard_deviation(x),
         quantiles=tuple(QuantileEstimate(p, st.quantile(sorted_x, p))
                         for p in probabilities))
+
+
+def _cost_summary(run: ScenarioSet, sorted_cost: np.ndarray, probabilities: Sequence[float]
+                  ) -> OutputSummary:
+    """The total cost's summary; its mean's standard error is the larger of the sample's
+    own and the one with the risk events' variance from the model, so a risk event the
+    run has not drawn (a rare one, or a short run) still counts in it: the sample's own
+    would then be too small, or 0."""
+    summary = _summary(sorted_cost, run.total_cost_cents, probabilities)
+    mean = summary.mean
+    if run.model_standard_error_cents > mean.standard_error:
+        summary = replace(summary, mean=Estimate(mean.value, run.model_standard_error_cents))
+    return summary
 
 
 def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
@@ -160,7 +175,7 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
     return ProcurementRiskEstimate(
         seed=seed, scenarios=n, scenarios_requested=requested,
         stopped_early=run.stopped_early,
-        total_cost_cents=_summary(cost_sorted, cost, probabilities),
+        total_cost_cents=_cost_summary(run, cost_sorted, probabilities),
         duration_days=_summary(duration_sorted, duration, probabilities),
         base_estimate_cents=plan.base_estimate_cents,
         budget_cents=model.budget_cents,

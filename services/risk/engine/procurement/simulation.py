@@ -52,6 +52,10 @@ class ScenarioSet:
     sensitivity_inputs: np.ndarray  # (2 × inputs, sensitivity scenarios); see below
     scenarios: int
     stopped_early: bool
+    # √(V/n) of _StoppingRule over the scenarios kept: the mean total cost's standard
+    # error with the risk events' part from the model; never 0 while an event the model
+    # holds has not been drawn (the sample's own SE then is).
+    model_standard_error_cents: float
 
 
 class _Sampler:
@@ -220,7 +224,7 @@ class _StoppingRule:
 
     def standard_error(self) -> float:
         n = self.count
-        variance = self.m2 / (n - 1) + self.event_variance
+        variance = (self.m2 / (n - 1) if n > 1 else 0.0) + self.event_variance
         seen = self.occurrences > 0
         if seen.any():
             shift = self.rest_where_occurred[seen] / self.occurrences[seen] - self.mean
@@ -279,7 +283,7 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
     n_phases = len(plan.phase_names)
     delayed_by = [[k for k in range(n_risk) if j in plan.risk_targets[k]]
                   for j in range(n_act)]
-    rule = _StoppingRule(plan) if target_standard_error_cents is not None else None
+    rule = _StoppingRule(plan)  # also the reported SE's floor, so run with or without target
     end = scenarios
     stopped = False
     for first in range(0, n_blocks, per_chunk):
@@ -317,20 +321,21 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
             sens[n_cost + n_act:half, cols] = impact[:, :m]
             sens[half:half + n_cost + n_act, cols] = values[:n_cost + n_act, :m]
             sens[half + n_cost + n_act:, cols] = delay[:, :m]
-        if rule is not None:
-            for b in range(blocks):
-                block = slice(b * BLOCK_SCENARIOS, (b + 1) * BLOCK_SCENARIOS)
-                rule.add_block(rest[block], occurred[:, block])
-                if (first + b + 1 >= MIN_BLOCKS_BEFORE_STOP
-                        and rule.may_stop(target_standard_error_cents)):
-                    end = rule.count
-                    stopped = end < scenarios
-                    break
-            if end < scenarios or stopped:
+        for b in range(blocks):
+            block = slice(b * BLOCK_SCENARIOS, (b + 1) * BLOCK_SCENARIOS)
+            rule.add_block(rest[block], occurred[:, block])
+            if (target_standard_error_cents is not None
+                    and first + b + 1 >= MIN_BLOCKS_BEFORE_STOP
+                    and rule.may_stop(target_standard_error_cents)):
+                end = rule.count
+                stopped = end < scenarios
                 break
+        if stopped:
+            break
     done_blocks = math.ceil(end / BLOCK_SCENARIOS)
     return ScenarioSet(
         total_cost_cents=total[:end], duration_days=duration[:end],
         failure_phase=failure[:end],
         critical_counts=critical_by_block[:done_blocks].sum(axis=0),
-        sensitivity_inputs=sens[:, :min(end, n_sens)], scenarios=end, stopped_early=stopped)
+        sensitivity_inputs=sens[:, :min(end, n_sens)], scenarios=end, stopped_early=stopped,
+        model_standard_error_cents=rule.standard_error())
