@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 from ijh.risk.v1 import risk_pb2 as r
 
-from services.risk.engine.portfolio import model as model_module
-from services.risk.engine.portfolio import montecarlo as mc
 from services.risk.portfolio_run import PortfolioLimits, PortfolioRun
 from services.shared.errors import InvalidArgument
+from tests.risk.portfolio.counting import count_model_checks
 
 LIMITS = PortfolioLimits(max_guarantees=10_000, max_scenarios=10**6)
 
@@ -36,18 +35,7 @@ def _request(method, factors: int, pd: float = 0.02) -> tuple[r.SimulatePortfoli
     (r.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING, 2),
     (r.PORTFOLIO_METHOD_MONTE_CARLO, 2)])
 async def test_a_run_validates_its_model_once(monkeypatch, method, factors):
-    calls = {"validate": 0, "tail": 0}
-    validate, tail = model_module.validate_model, model_module.two_sided_tail
-
-    def counting(name, f):
-        def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return f(*args, **kwargs)
-        return wrapper
-
-    monkeypatch.setattr(model_module, "validate_model", counting("validate", validate))
-    monkeypatch.setattr(model_module, "two_sided_tail", counting("tail", tail))
-    monkeypatch.setattr(mc, "two_sided_tail", counting("tail", tail))
+    calls = count_model_checks(monkeypatch)
     run = PortfolioRun(*_request(method, factors), LIMITS)
     assert calls["validate"] == 1
     async for _ in run.progress():

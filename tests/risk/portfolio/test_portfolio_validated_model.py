@@ -20,9 +20,9 @@ from services.risk.engine.portfolio import (
     simulate_shard,
     validated_model,
 )
-from services.risk.engine.portfolio import model as model_module
 from services.risk.engine.portfolio import montecarlo as mc
 from services.shared.errors import InvalidArgument
+from tests.risk.portfolio.counting import count_model_checks
 
 SIGMA = np.array([[1.0, 0.3], [0.3, 1.0]])
 
@@ -72,18 +72,7 @@ def test_a_validated_model_is_not_checked_again_and_gives_the_same_bits(monkeypa
     plain_c = risk_contributions(book, fund, dep, seed=3, scenarios=4 * BLOCK_SCENARIOS)
     plain_s = merge_shards([simulate_shard(book, fund, dep, seed=3, block_range=(0, 2))])
     model = validated_model(book, fund, dep)
-    calls = {"validate": 0, "tail": 0}
-    validate, tail = model_module.validate_model, model_module.two_sided_tail
-
-    def counting(name, f):
-        def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return f(*args, **kwargs)
-        return wrapper
-
-    monkeypatch.setattr(model_module, "validate_model", counting("validate", validate))
-    monkeypatch.setattr(model_module, "two_sided_tail", counting("tail", tail))
-    monkeypatch.setattr(mc, "two_sided_tail", counting("tail", tail))
+    calls = count_model_checks(monkeypatch)
     check_model_method(model, "importance_sampling", "simulation.method")
     trusted = simulate_portfolio(model, **kw)
     trusted_c = risk_contributions(model, seed=3, scenarios=4 * BLOCK_SCENARIOS)
