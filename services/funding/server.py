@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 
 import grpc
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
@@ -28,7 +27,6 @@ from services.funding.ledger import (
     RiskFigures,
     Role,
     RulesCore,
-    fund_rules_on,
     risk_measure,
 )
 from services.funding.ledger.fund_rules import fund_parameter_set
@@ -36,7 +34,6 @@ from services.funding.ledger.lifecycle import not_yours
 from services.funding.rules import grant, scoring
 from services.funding.rules.rulebook import ijh_parameters
 from services.funding.storage import OutboxRelay, Repository, make_engine, upgrade
-from services.funding.storage.repository import DECISION_TZ
 from services.shared import metrics
 from services.shared.caller import BUSINESS_ID_KEY, ROLE_KEY, SUBJECT_KEY, caller_metadata
 from services.shared.config import Settings, client_options, load_settings
@@ -73,11 +70,6 @@ def _reference_date(text: str, field: str = "reference_date"):
     if isinstance(on, str):
         raise InvalidArgument(FieldViolation(field, "must be a calendar date YYYY-MM-DD"))
     return on
-
-
-def _today() -> date:
-    """Decision dates are calendar dates in Finland (as in the repository)."""
-    return datetime.now(DECISION_TZ).date()
 
 
 @dataclass(frozen=True)
@@ -428,9 +420,11 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     @translate_errors
     async def GetFundStatus(self, request, context):
         self._fund_reader(context)
-        status, portfolio = await asyncio.to_thread(self.repository.fund_position)
+        # One resolution of the rules (the repository's clock and rules): the status and
+        # its risk figures are under the same rules.
+        status, portfolio, rules = await asyncio.to_thread(self.repository.fund_position)
         response = translate.fund_status_response(status)
-        risk, rules = self.ledger.risk, fund_rules_on(_today())
+        risk = self.ledger.risk
         result = await risk.headline_figures(portfolio, status.capital_cents, rules) \
             if risk else None
         if result is not None:

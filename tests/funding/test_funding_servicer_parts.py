@@ -142,3 +142,46 @@ async def test_exposure_is_read_in_one_transaction(tmp_path):
     assert [(g.key, g.committed_cents, g.guarantee_count) for g in response.branches] == \
         [("STM", 1_000_000_00, 2)]
     assert response.rules_version.startswith("fund-rules/")
+
+
+class RecordingPortfolioStub:
+    """SimulatePortfolio stand-in: records the requests, answers at the levels asked."""
+
+    def __init__(self) -> None:
+        self.requests: list[r.SimulatePortfolioRequest] = []
+
+    def SimulatePortfolio(self, requests, timeout):
+        async def replies():
+            async for request in requests:
+                self.requests.append(request)
+                tail = [r.TailRisk(level=level, value_at_risk_cents=r.Estimate(value=2.0),
+                                   expected_shortfall_cents=r.Estimate(value=3.0))
+                        for level in request.simulation.levels]
+                yield r.SimulatePortfolioResponse(result=r.PortfolioRiskResult(
+                    seed=request.simulation.seed, expected_loss_cents=r.Estimate(value=1.0),
+                    tail_risk=tail))
+        return replies()
+
+
+async def test_fund_status_figures_are_under_the_rules_of_the_status(tmp_path):
+    # The repository's clock and injected rules decide the status; its headline risk
+    # figures must be asked and labelled at that status's measure (VaR99.5), not at the
+    # measure of today's real parameters (ES99.9) read again by the servicer.
+    assert fund_rules_on(datetime.now(UTC).date()).risk_measure != "VaR99.5"
+    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'ledger.sqlite3'}")
+    upgrade(engine)
+    repo = Repository(engine, ijh_rules=FakeRules(),
+                      clock=Clock(datetime(2025, 3, 1, 10, 0, tzinfo=UTC)),
+                      fund_rules=lambda on: _dated_rules(on, "VaR99.5"))
+    stub = RecordingPortfolioStub()
+    check = RiskServiceCheck(load_settings())
+    check.stub = stub  # what start() sets
+    servicer = FundingServicer(events=None, ledger=SimpleNamespace(repository=repo, risk=check))
+    try:
+        app = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
+        repo.decide(rid(), OFFICER_B, app, Decision.APPROVE, "ok")
+        response = await servicer.GetFundStatus(f.GetFundStatusRequest(), OfficerContext())
+    finally:
+        engine.dispose()
+    assert [list(q.simulation.levels) for q in stub.requests] == [[pytest.approx(0.995)]]
+    assert [x.measure for x in response.risk_figures] == ["EL", "VaR99.5", "ES99.5"]

@@ -501,14 +501,16 @@ class Repository:
                              r.sector, r.branch, int(r.exposure_cents), int(r.term_months),
                              r.rating_class or "") for r in rows]
 
-    def fund_position(self) -> tuple[FundStatus, list[PortfolioRow]]:
+    def fund_position(self) -> tuple[FundStatus, list[PortfolioRow], FundRules]:
         """The fund's status (capital, committed, available capacity, claims paid, under
         today's rules; ``available_cents`` is 0, never negative, when claims pushed the
         capacity below the committed volume) and its committed guarantees (as the risk
-        model sees them), from one snapshot."""
+        model sees them), from one snapshot, with the fund rules the status is under (the
+        repository's clock and ``fund_rules``), so that the status's risk figures are
+        measured and modelled under the same rules."""
         rules = self.fund_rules(self._today())
         with self._read() as conn:
-            return self._status(conn, rules), self._committed_rows(conn)
+            return self._status(conn, rules), self._committed_rows(conn), rules
 
     @staticmethod
     def _claims_paid(conn) -> int:

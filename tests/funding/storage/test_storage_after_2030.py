@@ -53,7 +53,7 @@ def test_fund_operations_work_on_the_day_after_the_de_minimis_parameters_end(
     pending_public = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
 
     clock.set_date(DAY_AFTER)
-    status, _ = repo.fund_position()
+    status, _, _ = repo.fund_position()
     assert status.committed_cents == 3 * 500_000_00
     _, sectors, branches = repo.exposure_position()
     assert [e.key for e in sectors] == ["health"]

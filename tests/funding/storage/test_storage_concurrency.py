@@ -61,7 +61,7 @@ def test_fund_capacity_is_never_overcommitted(repo: Repository, engine: Engine,
         amount_cents=200_000_00, rate="0.5")) for i in range(N)]
     outcomes = _race(repo, ids)
     assert outcomes == Counter({"approved": 10, "FUND_CAPACITY": 40})
-    status, _ = repo.fund_position()
+    status, _, _ = repo.fund_position()
     assert status.committed_cents == 1_000_000_00 and status.available_cents == 0
 
 

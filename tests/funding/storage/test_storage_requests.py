@@ -214,7 +214,7 @@ def test_fund_status_and_exposures(repo: Repository, rules_box: dict[str, object
     repo.claim(rid(), OFFICER_B, a, 1_500_000_00, "supplier failed")
     repo.activate(rid(), OFFICER_B, c)
     repo.expire(rid(), OFFICER_B, c)
-    status, portfolio = repo.fund_position()
+    status, portfolio, rules = repo.fund_position()
     # Capital 10 − 1.5 = 8.5 M€; capacity 17 M€; only b (1 M€) is still committed.
     assert status.claims_paid_cents == 1_500_000_00
     assert status.capital_cents == 8_500_000_00
@@ -222,6 +222,9 @@ def test_fund_status_and_exposures(repo: Repository, rules_box: dict[str, object
     assert status.committed_cents == 1_000_000_00
     assert status.available_cents == 16_000_000_00
     assert [row.application_id for row in portfolio] == [b]
+    # The status comes with the rules it is under (the injected ones).
+    assert (rules.paid_in_capital_cents, rules.version) == \
+        (10_000_000_00, status.rules_version)
     version, sectors, branches = repo.exposure_position()
     assert version == status.rules_version
     assert [(e.key, e.committed_cents, e.limit_cents, e.guarantees) for e in sectors] == \
