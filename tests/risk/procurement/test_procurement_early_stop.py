@@ -1,7 +1,7 @@
-"""Early stopping: where a run stops does not depend on how many rare, large risk events it
-drew (the events' variance comes from the model), so the early-stopped mean is unbiased;
-it needs MIN_BLOCKS_BEFORE_STOP blocks, never stops on a zero standard error, and does
-not depend on the chunk size."""
+"""Early stopping: where a run stops does not depend on how many rare, large risk events or
+phase failures it drew (their variance comes from the model), so the early-stopped mean
+is unbiased; it needs MIN_BLOCKS_BEFORE_STOP blocks, never stops on a zero standard
+error, and does not depend on the chunk size."""
 
 import math
 
@@ -28,6 +28,7 @@ from services.risk.engine.procurement.simulation import (
     MIN_BLOCKS_BEFORE_STOP,
     _Sampler,
     _StoppingRule,
+    failure_distribution,
     simulate,
 )
 
@@ -165,13 +166,13 @@ def test_stopping_variance_matches_the_sampled_variance_of_total_cost():
         risk_events=events, correlations=corr, phases=(Phase("d", 1, 1.0),)))
     blocks = 98
     n = blocks * BLOCK_SCENARIOS
-    values, impact, _, _, occurred = _Sampler(plan).chunk(5, 0, blocks, n)
+    values, impact, _, failure, occurred = _Sampler(plan).chunk(5, 0, blocks, n)
     rest = values.sum(axis=0)
     events_total = impact.sum(axis=0)
     rule = _StoppingRule(plan)
     for b in range(blocks):
         block = slice(b * BLOCK_SCENARIOS, (b + 1) * BLOCK_SCENARIOS)
-        rule.add_block(rest[block], occurred[:, block])
+        rule.add_block(rest[block], occurred[:, block], failure[block])
 
     def sampled_variance(x):
         d = x - x.mean()
@@ -233,3 +234,101 @@ def test_a_run_stopped_before_it_drew_a_rare_event_does_not_report_a_zero_error(
         missed += mean.value == 10_000_000
         assert mean.standard_error >= model_se * (1 - 1e-9)
     assert missed >= 5  # the case in question did occur (expected 14 of 20)
+
+
+def _rare_failure_model(fail_per_supplier=0.06, jump_cents=10_000_000_000):
+    # Three suppliers design; the procurement fails there only if all three fail
+    # (0.06³ = 0.000216). The build phase always passes, and its 100 M€ of work is
+    # spent only when it is reached: a rare failure drops the cost by 100 M€.
+    items = (CostItem("x", CostDistribution(K.FIXED, mode_cents=10_000_000)),
+             CostItem("build_work", CostDistribution(K.FIXED, mode_cents=jump_cents),
+                      phase="build"))
+    phases = (Phase("design", 3, 1.0 - fail_per_supplier), Phase("build", 2, 1.0))
+    return ProcurementModel(ProcurementKind.PRE_COMMERCIAL_PROCUREMENT,
+                            NoveltyLevel.NEW_TO_SECTOR, items, 1, phases=phases)
+
+
+def test_early_stopped_mean_of_a_rare_costly_phase_failure_is_unbiased():
+    # The same bias as for a rare, large risk event, with the jump in the phases: the
+    # procurement fails at design with P = 0.06³ = 0.000216, and then the 100 M€ of build
+    # work is not spent: E[cost] = 10⁷ + (1 − P)·10¹⁰. Target: the SE of about 11.5
+    # blocks. With the failures judged from the sample's variance, runs that had drawn
+    # few failures (low SE, high mean) stopped and the others went on: the average
+    # over these 600 seeds was +7.6 % of P·10¹⁰ high, 6.0 of its standard errors.
+    jump, seeds = 10_000_000_000, 600
+    plan = compile_model(_rare_failure_model(0.06, jump))
+    p = 0.06**3
+    assert math.isclose(failure_distribution([3, 2], [0.94, 1.0])[0], p, rel_tol=1e-12)
+    expected = 10_000_000 + (1 - p) * jump
+    model_sd = math.sqrt(p * (1 - p)) * jump  # the cost is 10⁷ + 10¹⁰·[design passed]
+    target = model_sd / math.sqrt(11.5 * BLOCK_SCENARIOS)
+    means = np.empty(seeds)
+    for seed in range(seeds):
+        run = simulate(plan, scenarios=48 * BLOCK_SCENARIOS, seed=seed,
+                       chunk_scenarios=BLOCK_SCENARIOS, target_standard_error_cents=target)
+        assert run.stopped_early
+        # nothing else varies, so V is the failures' variance from the model alone and
+        # every run stops at block 12, whatever it drew
+        assert run.scenarios == 12 * BLOCK_SCENARIOS
+        assert math.isclose(run.model_standard_error_cents,
+                            model_sd / math.sqrt(run.scenarios), rel_tol=1e-9)
+        means[seed] = st.mean(run.total_cost_cents).value
+    # Tolerance as in the rare-event test: the average of 600 independent runs' means
+    # has standard error sd(means)/√seeds and is close to normal (CLT); an unbiased
+    # engine misses by more than 4.5 of them with probability < 1e-5.
+    standard_error = means.std(ddof=1) / math.sqrt(seeds)
+    assert abs(means.mean() - expected) <= 4.5 * standard_error, (
+        means.mean() - expected, standard_error)
+
+
+def test_a_run_that_has_not_drawn_a_rare_failure_reports_its_model_error():
+    # 2 blocks, P(no failure in 8,192) = 0.17: those runs' sample SE is 0; the reported
+    # one is the failures' from the model, √(P(1 − P))·jump/√n.
+    model, p, jump = _rare_failure_model(), 0.06**3, 10_000_000_000
+    n = 2 * BLOCK_SCENARIOS
+    missed = 0
+    for seed in range(12):
+        r = estimate_procurement_risk(model, scenarios=n, seed=seed)
+        mean = r.total_cost_cents.mean
+        assert mean.standard_error >= math.sqrt(p * (1 - p) / n) * jump * (1 - 1e-9)
+        missed += mean.value == 10_000_000 + jump
+    assert missed >= 1  # the case in question did occur (expected 2 of 12)
+
+
+def test_stopping_variance_with_phase_failures_matches_the_sampled_variance():
+    # Frequent failures (a 4 → 3 → 2 funnel) and every incurrence code: V of the stopping
+    # rule (s² of rest − g(F) + Var(g(F)) from the model + the events' terms) against the
+    # plain sample variance of total cost on the same 400,000 scenarios, and the exact
+    # P(F) against the sampled failure shares. Tolerances: 4.5 SE of the sample variance
+    # √((m4 − s⁴)/n), and 4.5 binomial SE.
+    phases = (Phase("design", 4, 0.45), Phase("prototype", 3, 0.4), Phase("test", 2, 0.6))
+    items = (
+        CostItem("always", CostDistribution(K.TRIANGULAR, 100_000, 300_000, 900_000)),
+        CostItem("proto", CostDistribution(K.PERT, 2_000_000, 2_500_000, 7_000_000),
+                 phase="prototype"),
+        CostItem("test", CostDistribution(K.UNIFORM, minimum_cents=1_000_000,
+                                          maximum_cents=3_000_000), phase="test"),
+        CostItem("rollout", CostDistribution(K.LOGNORMAL, p10_cents=4_000_000,
+                                             p90_cents=9_000_000), only_on_success=True))
+    events = (RiskEvent("ev", 0.2, CostDistribution(K.TRIANGULAR, 100_000, 400_000,
+                                                     2_000_000)),)
+    corr = (CorrelationBlock(("proto", "ev"), (1, 0.6, 0.6, 1)),)
+    plan = compile_model(ProcurementModel(
+        ProcurementKind.PRE_COMMERCIAL_PROCUREMENT, NoveltyLevel.NEW_TO_SECTOR, items, 1,
+        risk_events=events, correlations=corr, phases=phases))
+    blocks = 98
+    n = blocks * BLOCK_SCENARIOS
+    run = simulate(plan, scenarios=n, seed=11, chunk_scenarios=None,
+                   target_standard_error_cents=None)
+    rule = _StoppingRule(plan)
+    fail = rule.failure_probability[1:]
+    for k, pk in enumerate(fail):
+        share = float(np.mean(run.failure_phase == k))
+        assert abs(share - pk) <= 4.5 * math.sqrt(pk * (1 - pk) / n), (k, share, pk)
+    d = run.total_cost_cents - run.total_cost_cents.mean()
+    s2 = float(d @ d) / (n - 1)
+    se = math.sqrt((float(np.mean(d**4)) - s2 * s2) / n)
+    v = run.model_standard_error_cents ** 2 * n
+    assert abs(v - s2) <= 4.5 * se, (v, s2, se)
+    # the failures' part is most of it here: V without it would be off by many SEs
+    assert rule.failure_variance > 10 * se

@@ -82,12 +82,13 @@ def estimate_procurement_risk(
     run whatever ``chunk_scenarios`` (rounded to whole blocks of BLOCK_SCENARIOS;
     None picks one bounding memory). With ``target_standard_error_cents`` sampling
     stops after the first block at which the SE of mean total cost reaches it, that SE
-    taking the risk events' variance from the model rather than from the events drawn
-    (simulation._StoppingRule: stopping on the sample's own SE biased the mean low for
-    rare, large events); not before MIN_BLOCKS_BEFORE_STOP blocks and never on a zero
-    SE (below MIN_RELATIVE_STANDARD_ERROR × |mean|). The mean total cost's reported SE
-    is the larger of that one and the sample's own (so never 0 while a risk event has
-    not been drawn), within the sample's noise of the target.
+    taking the risk events' and the phase failures' variance from the model rather than
+    from the events and failures drawn (simulation._StoppingRule: stopping on the
+    sample's own SE biased the mean for rare, large events and rare, costly failures);
+    not before MIN_BLOCKS_BEFORE_STOP blocks and never on a zero SE (below
+    MIN_RELATIVE_STANDARD_ERROR × |mean|). The mean total cost's reported SE is the
+    larger of that one and the sample's own (so never 0 while a risk event or a failure
+    has not been drawn), within the sample's noise of the target.
     ``quantiles`` are extra probabilities reported beside P10/P50/P80/P90/P95;
     contingency is read at ``confidence``.
     """
@@ -124,9 +125,9 @@ def _summary(sorted_x: np.ndarray, x: np.ndarray, probabilities: Sequence[float]
 def _cost_summary(run: ScenarioSet, sorted_cost: np.ndarray, probabilities: Sequence[float]
                   ) -> OutputSummary:
     """The total cost's summary; its mean's standard error is the larger of the sample's
-    own and the one with the risk events' variance from the model, so a risk event the
-    run has not drawn (a rare one, or a short run) still counts in it: the sample's own
-    would then be too small, or 0."""
+    own and the one with the risk events' and phase failures' variance from the model,
+    so a risk event or failure the run has not drawn (a rare one, or a short run) still
+    counts in it: the sample's own would then be too small, or 0."""
     summary = _summary(sorted_cost, run.total_cost_cents, probabilities)
     mean = summary.mean
     if run.model_standard_error_cents > mean.standard_error:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from . import marginals as mg
 from .plan import ALWAYS, BLOCK_SCENARIOS, ON_SUCCESS, Plan
@@ -23,7 +24,8 @@ from .plan import ALWAYS, BLOCK_SCENARIOS, ON_SUCCESS, Plan
 # more than the simulation and would not fit the chunk memory bound.
 SENSITIVITY_BLOCKS = 4
 # Early stopping compares the target with √(V/n), V an estimate of Var(total cost) in
-# which the risk events' part comes from the model, not from the draws (_StoppingRule).
+# which the risk events' and phase failures' parts come from the model, not from the
+# draws (_StoppingRule).
 # Stopping on the sample's own SE biased the mean low for rare, large events: the sample
 # variance rises with the occurrences drawn, as the sample mean does, so runs that drew
 # few looked precise and stopped on their low mean while runs that drew many went on
@@ -53,8 +55,9 @@ class ScenarioSet:
     scenarios: int
     stopped_early: bool
     # √(V/n) of _StoppingRule over the scenarios kept: the mean total cost's standard
-    # error with the risk events' part from the model; never 0 while an event the model
-    # holds has not been drawn (the sample's own SE then is).
+    # error with the risk events' and phase failures' parts from the model; never 0
+    # while an event or failure the model holds has not been drawn (the sample's own SE
+    # then is).
     model_standard_error_cents: float
 
 
@@ -154,28 +157,75 @@ class _Sampler:
         return values, impact, delay, failure, occurred
 
 
+def failure_distribution(suppliers: list[int], pass_probabilities: list[float]
+                         ) -> np.ndarray:
+    """Exact P(F = k) of the failing phase k = 0 .. K−1 (as _phase_failures draws it),
+    by the Markov chain over the suppliers entering each phase: phase k fails when
+    none of its e entrants passes ((1 − p_k)^e); otherwise min(passed, n_{k+1}) enter
+    phase k + 1. P(success) = 1 − the sum."""
+    fail = np.zeros(len(pass_probabilities))
+    entering = np.zeros(suppliers[0] + 1)  # probability of e suppliers entering, e ≥ 1
+    entering[suppliers[0]] = 1.0
+    for k, p in enumerate(pass_probabilities):
+        # entering counts whose probability is below 1e-18 of the mass still in play are
+        # left out (a change far below any figure's precision): with hundreds of
+        # suppliers the [entering × passed] table would otherwise take seconds
+        e = np.flatnonzero(entering > 1e-18 * entering.sum())
+        j = np.arange(e[-1] + 1 if len(e) else 1)
+        # reach[j] = P(reached phase k and j of its entrants passed)
+        reach = entering[e] @ stats.binom.pmf(j[None, :], e[:, None], p)
+        fail[k] = reach[0]
+        if k + 1 < len(suppliers):
+            cap = suppliers[k + 1]  # at most this many of those that passed go on
+            entering = np.zeros(cap + 1)
+            kept = min(len(reach), cap + 1)
+            entering[:kept] = reach[:kept]
+            entering[cap] += reach[cap + 1:].sum()
+            entering[0] = 0.0  # failed here: enters no later phase
+    return fail
+
+
 class _StoppingRule:
     """The standard error that early stopping compares with the target: √(V/n), with
 
-        V = s²(rest) + Var(events) + 2·Σ_k E[I_k]·p_k·(mean rest where k occurred − mean rest)
+        V = s²(rest − g(F)) + Var(g(F)) + Var(events)
+            + 2·Σ_k E[I_k]·p_k·(mean of rest − g(F) where k occurred − its mean)
 
-    where rest = total cost − the risk events' impacts, s² its sample variance, and
+    where rest = total cost − the risk events' impacts, F the failing phase (−1 on
+    success), g(F) = E[rest | F] exactly from the model, s² the sample variance, and
     Var(events) = Σ_k p_k·Var(I_k) + p_k(1 − p_k)·E[I_k]² + Σ_{a≠b} E[I_a]E[I_b]·
     Cov(1_a, 1_b) exactly from the model (stated probabilities, impact moments, the
     copula's joint occurrences; the last sum is over pairs of events in the copula).
     The covariance terms are for events in the copula only: an event outside it draws
     from its own random numbers, independent of the rest.
 
+    The failing phase: F is drawn from its own binomials (suppliers and pass
+    probabilities per phase), independent of every cost value and risk event, and a cost
+    item is spent as its incurrence code says (always; on success, F = −1; in phase c,
+    when c is reached, F = −1 or F ≥ c). So g(f) = Σ_i E[X_i]·[item i spent when F = f]
+    (E[X_i] from the marginal: the copula keeps marginals), P(F) comes from the
+    supplier funnel's Markov chain (failure_distribution) and Var(g(F)) = Σ_f P(f)·(g(f)
+    − E[g])². Var(rest) = Var(rest − g(F)) + Var(g(F)): the cross term is 0 because
+    E[rest − g(F) | F] = 0. Risk events do not interact with failure: each event's
+    occurrence, impact and delay count whatever phase is reached, and they are drawn
+    independently of F, so Cov(g(F), events) = 0 and Cov(rest, events) = Cov(rest −
+    g(F), events), estimated on rest − g(F) (free of the failure jumps).
+
     Why this removes the bias: the mean after a data-dependent n is unbiased for the
     part of the cost that n does not depend on (given n, its draws are still i.i.d.
     with mean p·E[I]). An event outside the copula enters V only through constants, so
-    n does not depend on its draws and its share of the mean is exactly unbiased. An
-    event in the copula enters through p_k and a conditional mean of the rest, neither
-    of which grows with the number of occurrences drawn (the sample variance, ∝ that
-    number, did); n then depends on it only through the rest it is correlated with, a
-    second-order effect. The rest is sampled as before: its bias is of the order of its
-    skewness × SE²/SD (Cov(mean, s²) = μ₃/n), negligible unless it too holds a rare,
-    large jump (e.g. a large cost behind a gate that is almost always passed)."""
+    n does not depend on its draws and its share of the mean is exactly unbiased; the
+    same holds for the failure jumps g(F), which enter V only through Var(g(F)) (the
+    sample variance, rising with the rare failures drawn as the mean moves with them,
+    did: a failure with P = 0.001 that drops 100 M€ of cost biased the stopped mean by
+    +2.1 % of P × 100 M€, measure_early_stop_bias.py). An event in the copula enters
+    through p_k and a conditional mean of rest − g(F), neither of which grows with the
+    number of occurrences drawn; n then depends on it only through the rest it is
+    correlated with, a second-order effect, as is the failures' effect through
+    s²(rest − g(F)) (items not spent in a failed scenario do not vary there). What is
+    still sampled is rest − g(F): its bias is of the order of its skewness × SE²/SD
+    (Cov(mean, s²) = μ₃/n), negligible unless a cost item's own distribution holds a
+    rare, large jump (a very heavy tail)."""
 
     def __init__(self, plan: Plan):
         n_risk = len(plan.risk_occurrence)
@@ -202,14 +252,33 @@ class _StoppingRule:
         self.event_variance = variance
         self.linked = [k for k in sorted(rows) if 0.0 < p[k] < 1.0 and mean_i[k] != 0.0]
         self.link_weight = np.array([2.0 * mean_i[k] * p[k] for k in self.linked])
+        # g(F) = E[rest | F], indexed by F + 1 (F = −1: success), and its moments
+        n_phases = len(plan.phase_names)
+        item_mean = np.array([mg.mean_and_variance(m)[0] for m in plan.cost_marginals])
+        code = np.array(plan.cost_incurrence)
+        self.failure_probability = np.ones(n_phases + 1)
+        if n_phases:
+            fail = failure_distribution(plan.phase_suppliers, plan.phase_pass_probabilities)
+            self.failure_probability[1:] = fail
+            self.failure_probability[0] = max(1.0 - float(fail.sum()), 0.0)
+        g = np.empty(n_phases + 1)
+        for f in range(-1, n_phases):
+            spent = (code == ALWAYS) | ((code >= 0) & ((f < 0) | (code <= f)))
+            if f < 0:
+                spent |= code == ON_SUCCESS
+            g[f + 1] = float(item_mean[spent].sum())
+        self.conditional_rest = g
+        self.rest_mean = float(self.failure_probability @ g)
+        self.failure_variance = float(self.failure_probability @ (g - self.rest_mean) ** 2)
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
         self.occurrences = np.zeros(len(self.linked), dtype=np.int64)
         self.rest_where_occurred = np.zeros(len(self.linked))
 
-    def add_block(self, rest: np.ndarray, occurred: np.ndarray) -> None:
-        """Merge one block (in block order, so the result is chunk-independent): the
-        rest's (count, mean, M2) by Chan et al.'s update; for each linked event, its
-        occurrences and the sum of the rest where it occurred."""
+    def add_block(self, rest: np.ndarray, occurred: np.ndarray, failure: np.ndarray) -> None:
+        """Merge one block (in block order, so the result is chunk-independent):
+        the (count, mean, M2) of rest − g(F) by Chan et al.'s update; for each linked
+        event, its occurrences and the sum of rest − g(F) where it occurred."""
+        rest = rest - self.conditional_rest[failure.astype(np.intp) + 1]
         nb, mb = len(rest), float(rest.mean())
         m2b = float(((rest - mb) ** 2).sum())
         delta = mb - self.mean
@@ -224,7 +293,8 @@ class _StoppingRule:
 
     def standard_error(self) -> float:
         n = self.count
-        variance = (self.m2 / (n - 1) if n > 1 else 0.0) + self.event_variance
+        variance = ((self.m2 / (n - 1) if n > 1 else 0.0) + self.failure_variance
+                    + self.event_variance)
         seen = self.occurrences > 0
         if seen.any():
             shift = self.rest_where_occurred[seen] / self.occurrences[seen] - self.mean
@@ -235,7 +305,8 @@ class _StoppingRule:
         if self.count < 2:
             return False
         se = self.standard_error()
-        return MIN_RELATIVE_STANDARD_ERROR * abs(self.mean + self.event_mean) < se <= target
+        mean = self.rest_mean + self.mean + self.event_mean
+        return MIN_RELATIVE_STANDARD_ERROR * abs(mean) < se <= target
 
 
 def _phase_failures(rng: np.random.Generator, n: int, suppliers: list[int],
@@ -323,7 +394,7 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
             sens[half + n_cost + n_act:, cols] = delay[:, :m]
         for b in range(blocks):
             block = slice(b * BLOCK_SCENARIOS, (b + 1) * BLOCK_SCENARIOS)
-            rule.add_block(rest[block], occurred[:, block])
+            rule.add_block(rest[block], occurred[:, block], fail[block])
             if (target_standard_error_cents is not None
                     and first + b + 1 >= MIN_BLOCKS_BEFORE_STOP
                     and rule.may_stop(target_standard_error_cents)):
