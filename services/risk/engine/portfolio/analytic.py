@@ -390,7 +390,14 @@ class LossDistribution:
         c = Collector()
         q = _check_level(c, level)
         c.raise_if_any()
-        return self._estimate(lambda s, p: _value_at_risk(s, p, q), self.amount_error_floor)
+        estimate = self._estimate(lambda s, p: _value_at_risk(s, p, q), self.amount_error_floor)
+        if self.variants:
+            # VaR is a lattice point: even where the variants agree (they often land on
+            # the same point) the quantile is only known to within the grid.
+            grid = 0.5 * self.loss_unit + self.amount_error_floor
+            if estimate.standard_error < grid:
+                estimate = Estimate(estimate.value, grid)
+        return estimate
 
     def expected_shortfall(self, level: float) -> Estimate:
         """ES_level = (1/(1−q)) ∫_q^1 VaR_u du (Acerbi & Tasche 2002), in loss-amount units."""
