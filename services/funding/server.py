@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -27,7 +27,7 @@ from services.funding.ledger import (
     RiskFigures,
     Role,
     RulesCore,
-    risk_measure,
+    model_and_level,
 )
 from services.funding.ledger.fund_rules import fund_parameter_set
 from services.funding.ledger.lifecycle import not_yours
@@ -105,15 +105,6 @@ def actor_of(caller: Caller, doing: str) -> Actor:
     return Actor(caller.subject, role)
 
 
-def _model_and_level(rules: FundRules) -> tuple[Mapping, float]:
-    """The risk model and the measure's level of these fund rules; ValueError when they
-    have no model or a measure that is not ES/VaR at a level."""
-    if rules.risk_model is None:
-        raise ValueError(f"no fund risk model (parameter risk.model) in {rules.version}")
-    _, level = risk_measure(rules.risk_measure)
-    return rules.risk_model, level
-
-
 class RiskServiceCheck:
     """The ledger's ``incremental_risk`` port: asks the risk service's
     EvaluateIncrementalRisk for the fund's risk measure after adding the candidate, the
@@ -163,7 +154,7 @@ class RiskServiceCheck:
         if not portfolio or self.stub is None:
             return None
         try:
-            model, level = _model_and_level(rules)
+            model, level = model_and_level(rules)
             request = translate.portfolio_request(portfolio, model, capital_cents, level)
 
             async def requests():
@@ -183,7 +174,7 @@ class RiskServiceCheck:
         if self.loop is None or self.stub is None:
             raise self._unavailable("risk client not started")
         try:
-            model, level = _model_and_level(rules)
+            model, level = model_and_level(rules)
         except ValueError as exc:
             raise self._unavailable(str(exc)) from exc
         request = translate.incremental_risk_request(portfolio, candidate, model,

@@ -40,7 +40,11 @@ from services.funding.ledger.model import (
     TransitionRecord,
 )
 from services.funding.ledger.ports import GrantResult, IjhRules, ScoreResult
-from services.funding.ledger.risk_model import probability_of_default, risk_measure
+from services.funding.ledger.risk_model import (
+    model_and_level,
+    probability_of_default,
+    risk_measure,
+)
 from services.funding.ledger.validation import beneficiary_kind_of_applicant
 
 __all__ = [
@@ -81,6 +85,7 @@ __all__ = [
     "exposure_cents",
     "fund_rules_on",
     "gross_grant_equivalent",
+    "model_and_level",
     "probability_of_default",
     "risk_measure",
 ]

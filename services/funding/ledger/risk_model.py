@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.funding.ledger.fund_rules import FundRules
 
 
 def risk_measure(measure: str) -> tuple[str, float]:
@@ -25,3 +28,12 @@ def probability_of_default(model: Mapping[str, Any], rating_class: str) -> Decim
     or unlisted class gets the model's ``default`` (the prudent unrated value)."""
     table = model["probability_of_default"]
     return Decimal(str(table["by_rating"].get(rating_class.upper(), table["default"])))
+
+
+def model_and_level(rules: FundRules) -> tuple[Mapping[str, Any], float]:
+    """The risk model and the measure's level of these fund rules; ValueError when they
+    have no model or a measure that is not ES/VaR at a level."""
+    if rules.risk_model is None:
+        raise ValueError(f"no fund risk model (parameter risk.model) in {rules.version}")
+    _, level = risk_measure(rules.risk_measure)
+    return rules.risk_model, level

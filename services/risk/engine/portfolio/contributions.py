@@ -38,6 +38,7 @@ from services.risk.engine.portfolio.model import (
     cumulative_pd,
     ensure_validated,
     portfolio_cap_cents,
+    two_sided_tail,
     validate_model,
     validated_model,
 )
@@ -333,7 +334,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     rows with the portfolio's factors) were added. The candidate's defaults come from their
     own random stream given the same factors, so both runs share every other draw.
     ``method`` None: importance_sampling unless portfolio and candidate together have a
-    two-sided tail (``montecarlo.two_sided_tail``), then monte_carlo.
+    two-sided tail (``model.two_sided_tail``), then monte_carlo.
 
     SEs of changes: ΔES and Δexhaustion from the paired influence functions
     w[(L' - v')⁺ - (L - v)⁺]/(1 - α) and w[1' - 1]; ΔVaR from the paired VaR influence
@@ -348,7 +349,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     _check_scenarios(scenarios)
     # The shift must cover the tail with the candidate too (importance_sampling is refused,
     # and None picks monte_carlo, when portfolio and candidate together have a two-sided tail).
-    two_sided = mc.two_sided_tail(portfolio, dependence, candidate.factor_loadings)
+    two_sided = two_sided_tail(portfolio, dependence, candidate.factor_loadings)
     if method is None:
         method = mc.IMPORTANCE_SAMPLING if two_sided is None else mc.MONTE_CARLO
     elif method == mc.IMPORTANCE_SAMPLING:

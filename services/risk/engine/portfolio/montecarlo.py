@@ -29,7 +29,6 @@ from services.risk.engine.portfolio.model import (
     ensure_validated,
     fixed_payout_cents,
     portfolio_cap_cents,
-    two_sided_tail,
 )
 from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
 
@@ -298,17 +297,11 @@ class SimulationPlan:
         return capped, exhausted
 
 
-def check_one_sided_tail(portfolio: Portfolio, dependence: Dependence, method: str,
-                         field: str = "method", extra_loadings: np.ndarray | None = None
-                         ) -> None:
-    """Refuse ``method`` (importance_sampling, semi_analytic) with InvalidArgument on
-    ``field`` when the tail is two-sided (see ``two_sided_tail``): it would return figures
-    that miss part of the tail with a standard error that does not show it."""
-    refuse_two_sided_tail(two_sided_tail(portfolio, dependence, extra_loadings), method, field)
-
-
 def refuse_two_sided_tail(reason: str | None, method: str, field: str = "method") -> None:
-    """``check_one_sided_tail`` given the ``two_sided_tail`` reason already found."""
+    """Refuse ``method`` (importance_sampling, semi_analytic) with InvalidArgument on
+    ``field`` when ``reason`` (from ``model.two_sided_tail``) says the tail is two-sided:
+    it would return figures that miss part of the tail with a standard error that does
+    not show it."""
     if reason is not None:
         raise InvalidArgument(FieldViolation(
             field, f"{method} cannot be used for this portfolio: {reason}; its figures "

@@ -30,6 +30,8 @@ from services.risk.engine.portfolio.model import (
     ensure_validated,
     fixed_payout_cents,
     portfolio_cap_cents,
+    two_sided_tail,
+    validated_model,
 )
 from services.shared.errors import FieldViolation, InvalidArgument
 
@@ -49,21 +51,21 @@ def choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     systematic risk and every loading and every correlation of the factors in use is
     ≥ 0; plain Monte Carlo otherwise: a negative loading or factor correlation can give a
     tail on two sides of the factor space, which one mean shift would half miss."""
-    return _choose_method(portfolio, fund, dependence, levels,
-                          lambda: mc.two_sided_tail(portfolio, dependence) is None)
+    return _choose_method(validated_model(portfolio, fund, dependence), levels)
 
 
-def _choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
-                   levels: Sequence[float], one_sided: Callable[[], bool]) -> str:
-    """``choose_method`` with the one-sided-tail test passed in (asked only when needed)."""
+def _choose_method(model: ValidatedModel, levels: Sequence[float]) -> str:
+    """``choose_method`` for a validated model (its one-sided-tail test, computed once and
+    only when asked)."""
+    portfolio, fund = model.portfolio, model.fund
     fees = annual_fee_income_cents(portfolio, fund)
-    if (portfolio.factor_count == 1 and dependence.copula == "gaussian"
+    if (portfolio.factor_count == 1 and model.dependence.copula == "gaussian"
             and not np.any(portfolio.loss_given_default_std > 0)
             and (fund.horizon_years == 1 or fees == 0) and portfolio.size > 0
-            and one_sided()):
+            and model.two_sided_tail is None):
         return SEMI_ANALYTIC
     if (max(levels) >= 0.99 and np.any(portfolio.factor_loadings != 0)
-            and not np.any(portfolio.factor_loadings < 0) and one_sided()):
+            and not np.any(portfolio.factor_loadings < 0) and model.two_sided_tail is None):
         return mc.IMPORTANCE_SAMPLING
     return mc.MONTE_CARLO
 
@@ -76,7 +78,7 @@ def check_method(portfolio: Portfolio, dependence: Dependence, method: str,
     factor shift, or one refined end of the factor, would miss part of the tail and report
     a small error for a wrong figure. ``auto`` and monte_carlo are always accepted."""
     if method in (mc.IMPORTANCE_SAMPLING, SEMI_ANALYTIC):
-        mc.check_one_sided_tail(portfolio, dependence, method, field)
+        mc.refuse_two_sided_tail(two_sided_tail(portfolio, dependence), method, field)
 
 
 def check_model_method(model: ValidatedModel, method: str, field: str = "method") -> None:
@@ -115,8 +117,7 @@ def iter_portfolio_simulation(
             isinstance(target_relative_error, int | float) and target_relative_error > 0):
         raise InvalidArgument(FieldViolation("target_relative_error", "a positive number"))
     if method == AUTO:
-        method = _choose_method(portfolio, fund, dependence, levels,
-                                lambda: model.two_sided_tail is None)
+        method = _choose_method(model, levels)
     check_model_method(model, method)
     if method in (SEMI_ANALYTIC, CREDITRISKPLUS):
         run = semi_analytic_result if method == SEMI_ANALYTIC else creditriskplus_result
