@@ -69,8 +69,11 @@ class NatsServer:
         config = self._write_config()
         self.log_path = self.store_dir / "nats-server.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        # Own session, like the services (embedded.py): a Ctrl-C reaches only the launcher,
+        # which stops NATS after the services have published their last events.
         self.process = subprocess.Popen(
-            [nats_server_binary(), "-c", str(config)], stdout=log, stderr=log)
+            [nats_server_binary(), "-c", str(config)], stdout=log, stderr=log,
+            start_new_session=True)
         log.close()
         self.wait_healthy(timeout_seconds)
         return self

@@ -32,8 +32,10 @@ def _launch(var_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
            "IJH_FUNDING_METRICS_ADDRESS": f"127.0.0.1:{ports['funding_metrics']}",
            "IJH_GRACE_SECONDS": "2"}
     env.pop("IJH_NATS_URL", None)
+    # Its own process group, as a terminal gives `make run`: Ctrl-C signals the whole group.
     return subprocess.Popen([sys.executable, "-m", "services.embedded"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def _wait_for(process: subprocess.Popen, text: str, timeout: float = 180) -> str:
@@ -81,9 +83,14 @@ def test_make_run_starts_answers_and_ctrl_c_stops_everything_twice(tmp_path):
             banner = _wait_for(launcher, "Ctrl-C stops everything")
             assert f"127.0.0.1:{ports['gateway']}" in banner
             assert _grant(tmp_path, f"127.0.0.1:{ports['gateway']}") == 500_000
-            launcher.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
             tail = _wait_for(launcher, "stopped.", timeout=60)
             assert launcher.wait(timeout=30) == 0, tail
+            # NATS is stopped by the launcher after the services (SIGTERM), not by the
+            # Ctrl-C itself, so the services' last events still reach it.
+            nats_log = (tmp_path / "nats" / "nats-server.log").read_text()
+            assert nats_log.count('Trapped "terminated" signal') == attempt, nats_log[-2000:]
+            assert 'Trapped "interrupt" signal' not in nats_log, nats_log[-2000:]
         finally:
             if launcher.poll() is None:
                 launcher.kill()
