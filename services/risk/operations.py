@@ -131,15 +131,10 @@ class OperationBook:
         try:
             async for progress in run.progress():
                 record.progress = translate.progress(progress, run.levels[-1]).progress
-                record.updated = _now()
-                done_share = progress.scenarios_done / max(progress.scenarios_total, 1)
-                elapsed = time.monotonic() - record.started_monotonic
-                record.seconds_left = elapsed * (1 - done_share) / max(done_share, 1e-9)
+                self._progressed(record, progress.scenarios_done
+                                 / max(progress.scenarios_total, 1) / run.passes)
                 self._publish(record)
-            if run.result.cancelled:
-                record.error = risk_pb2.OperationError(
-                    code=grpc.StatusCode.CANCELLED.value[0], message="cancelled on request")
-            else:
+            if not run.result.cancelled:
                 top = run.result.tail_risk[-1]
                 record.progress = risk_pb2.SimulationProgress(
                     scenarios_done=run.result.scenarios, scenarios_total=run.result.scenarios,
@@ -147,7 +142,13 @@ class OperationBook:
                     level=top.level, value_at_risk_cents=translate.estimate(
                         top.value_at_risk_cents),
                     expected_shortfall_cents=translate.estimate(top.expected_shortfall_cents))
-                record.response = await run.response()
+                # the contribution passes: the rest of the work
+                record.response = await run.response(lambda share: self._progressed(
+                    record, (1 + (run.passes - 1) * share) / run.passes))
+            if record.response is None:  # stopped in the simulation or its contributions
+                record.error = risk_pb2.OperationError(
+                    code=grpc.StatusCode.CANCELLED.value[0], message="cancelled on request")
+            else:
                 self.events.publish_soon(cloud_event(
                     "ijh.risk.portfolio.simulated", SOURCE, record.name,
                     translate.portfolio_simulated_event(run.result, run.guarantee_count)))
@@ -164,6 +165,15 @@ class OperationBook:
             log.info("operation done", extra={"operation": record.name,
                                               "error": record.error.message
                                               if record.error else ""})
+
+    @staticmethod
+    def _progressed(record: OperationRecord, done_share: float) -> None:
+        """The operation's share of its work done: time left is the elapsed time scaled."""
+        if record.done:  # a late report from the worker thread
+            return
+        record.updated = _now()
+        elapsed = time.monotonic() - record.started_monotonic
+        record.seconds_left = elapsed * (1 - done_share) / max(done_share, 1e-9)
 
     def _publish(self, record: OperationRecord) -> None:
         p = record.progress or risk_pb2.SimulationProgress()

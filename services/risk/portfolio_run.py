@@ -10,7 +10,7 @@ import asyncio
 import math
 import secrets
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from ijh.risk.v1 import risk_pb2
@@ -114,26 +114,53 @@ class PortfolioRun:
             loop.call_soon_threadsafe(queue.put_nowait, finished)
 
         worker = loop.run_in_executor(None, work)
+        finished = False
         try:
             while True:
                 item = await queue.get()
                 if isinstance(item, _Finished):
+                    finished = True
                     break
                 if not item.final:
                     yield item
         finally:
-            self.stop.set()  # whoever stops listening stops the engine between chunks
+            if not finished:
+                self.stop.set()  # whoever stops listening stops the engine between chunks
         await worker
         if item.error is not None:
             raise item.error
         self.result = item.result
 
-    async def response(self) -> risk_pb2.PortfolioRiskResult:
-        """The result message, with contributions when asked (after :meth:`progress`)."""
+    @property
+    def passes(self) -> int:
+        """Passes over the scenarios: the simulation, and two more for contributions."""
+        return 3 if self.options.include_contributions else 1
+
+    async def response(self, on_share: Callable[[float], None] | None = None
+                       ) -> risk_pb2.PortfolioRiskResult | None:
+        """The result message, with contributions when asked (after :meth:`progress`), or
+        None when stopped while they were computed. Those two passes stop between blocks
+        like the simulation; ``on_share(share of them done)`` is called on the loop."""
         contributions = None
         if self.options.include_contributions and not self.result.cancelled:
-            contributions = await asyncio.to_thread(
-                pf.risk_contributions, self.model, seed=self.seed, scenarios=self.scenarios,
-                level=self.levels[-1])
+            loop = asyncio.get_running_loop()
+            reported = [0.0]
+
+            def on_block(done: int, total: int) -> bool:
+                share = done / total
+                if on_share is not None and share - reported[0] >= 0.01:
+                    reported[0] = share
+                    loop.call_soon_threadsafe(on_share, share)
+                return not self.stop.is_set()
+
+            try:
+                contributions = await asyncio.to_thread(
+                    pf.risk_contributions, self.model, seed=self.seed,
+                    scenarios=self.scenarios, level=self.levels[-1], on_block=on_block)
+            except asyncio.CancelledError:
+                self.stop.set()  # the caller is gone: the worker thread stops at its next block
+                raise
+            if contributions is None:
+                return None
         return translate.portfolio_result(self.result, self.guarantee_count, contributions,
                                           self.ids, self.options.top_guarantees or 20)

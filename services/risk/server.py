@@ -62,6 +62,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async for progress in run.progress():
             yield translate.progress(progress, run.levels[-1])
         result = await run.response()
+        if result is None:  # stopped while the contributions were computed
+            return
         self.events.publish_soon(cloud_event(
             "ijh.risk.portfolio.simulated", SOURCE, f"portfolio-simulations/seed-{run.seed}",
             translate.portfolio_simulated_event(run.result, run.guarantee_count)))

@@ -116,8 +116,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
                     async for reply in behavior(request, context):
                         yield reply
                     code = _code_name(context, "OK")
-                except BaseException:
-                    code = _code_name(context, "UNKNOWN")
+                except BaseException as exc:
+                    code = _ended_code(context, exc)
                     raise
                 finally:
                     series.finish(code, start)
@@ -130,8 +130,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
                 result = await behavior(request, context)
                 code = _code_name(context, "OK")
                 return result
-            except BaseException:
-                code = _code_name(context, "UNKNOWN")
+            except BaseException as exc:
+                code = _ended_code(context, exc)
                 raise
             finally:
                 series.finish(code, start)
@@ -177,6 +177,16 @@ class _MethodSeries:
             log.log(self.level, "call", extra={
                 "method": self.method, "code": code,
                 "duration_ms": round(seconds * 1000, 3)})
+
+
+def _ended_code(context, exc: BaseException) -> str:
+    """The status of a call its handler left by an exception. grpc cancels the handler
+    when the caller goes away or its deadline passes: that is no server error."""
+    if isinstance(exc, asyncio.CancelledError) and context.code() is None:
+        remaining = context.time_remaining()
+        return ("DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0
+                else "CANCELLED")
+    return _code_name(context, "UNKNOWN")
 
 
 def _code_name(context, default: str) -> str:

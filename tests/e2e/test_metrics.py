@@ -88,3 +88,32 @@ def test_funding_outbox_backlog_rises_while_nats_is_down_and_drains(tmp_path):
     finally:
         stack.stop()
         nats.stop()
+
+
+def test_a_call_its_caller_cancels_is_counted_as_cancelled(stack):
+    # An analyst's Ctrl-C on a streamed simulation is the caller's choice, not a server
+    # error: alerting on UNKNOWN must not fire for it.
+    request = r.SimulatePortfolioRequest(
+        fund=r.FundTerms(capital_cents=10**12, horizon_years=1),
+        simulation=r.PortfolioSimulationOptions(scenario_count=2000 * 1024, seed=2,
+                                                method=r.PORTFOLIO_METHOD_MONTE_CARLO))
+    request.guarantees.extend(
+        r.Guarantee(exposure_cents=1_000_000, probability_of_default=0.01,
+                    loss_given_default=0.5, sector="s", branch="VM",
+                    counterparty_kind=r.COUNTERPARTY_KIND_COMPANY, factor_loadings=[0.3])
+        for _ in range(3000))
+    with stack.gateway_channel("analyst") as channel:
+        call = risk_pb2_grpc.RiskServiceStub(channel).SimulatePortfolio(iter([request]),
+                                                                        timeout=60)
+        next(call)  # the first progress report: the simulation is running
+        call.cancel()
+    for address, prefix in ((stack.risk_metrics_address, "ijh_risk_"),
+                            (stack.metrics_address, "ijh_gateway_")):
+        def counted(a: str = address, p: str = prefix) -> list[str]:
+            return [line.split("{")[1].split(",")[0] for line in _scrape(a).splitlines()
+                    if line.startswith(p + "requests_total") and "SimulatePortfolio" in line]
+        try:
+            codes = _until(counted)
+        except AssertionError:
+            codes = counted()
+        assert codes == ['code="CANCELLED"'], (prefix, codes)

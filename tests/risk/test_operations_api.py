@@ -112,6 +112,31 @@ async def test_cancelled_operation_ends_with_cancelled_and_partial_progress(anal
     await channel.close()
 
 
+async def test_a_cancel_while_contributions_are_computed_ends_it_cancelled(analyst):
+    # The contributions are two more passes over the scenarios after the simulation's
+    # last progress: the time left counts them, and a cancel stops them too.
+    channel = await analyst()
+    stub = risk_pb2_grpc.RiskServiceStub(channel)
+    simulation = _simulation(3000, 400 * 1024)
+    simulation.simulation.include_contributions = True
+    started = (await stub.StartPortfolioSimulation(_start(simulation))).operation
+    for _ in range(1200):  # until the simulation's scenarios are all done
+        operation = (await stub.GetOperation(r.GetOperationRequest(name=started.name))).operation
+        progress = operation.metadata.progress
+        if operation.done or (progress.scenarios_total
+                              and progress.scenarios_done == progress.scenarios_total):
+            break
+        await asyncio.sleep(0.02)
+    assert not operation.done, "the contributions ended before the test could cancel them"
+    assert operation.metadata.seconds_left > 0.05  # two passes are still to come
+    cancelled = (await stub.CancelOperation(r.CancelOperationRequest(name=started.name))
+                 ).operation
+    assert cancelled.done  # within the cancel's wait: the passes stop between blocks
+    assert cancelled.error.code == grpc.StatusCode.CANCELLED.value[0]
+    assert not cancelled.HasField("response")
+    await channel.close()
+
+
 async def test_completes_while_its_starter_is_away(analyst, stack):
     simulation = _simulation(400, 16 * 1024, seed=99)
     first = await analyst()

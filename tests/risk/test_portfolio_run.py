@@ -52,3 +52,23 @@ async def test_a_bad_request_is_refused_before_the_run_starts():
     with pytest.raises(InvalidArgument) as err:
         PortfolioRun(first, guarantees, LIMITS)
     assert [v.field for v in err.value.violations] == ["guarantees[3].probability_of_default"]
+
+
+async def test_a_stop_while_contributions_are_computed_ends_the_run_without_them():
+    # After the simulation, the contributions are two more passes over the scenarios: they
+    # report their share done and stop between blocks when the run is stopped (a cancel).
+    first, guarantees = _request(r.PORTFOLIO_METHOD_MONTE_CARLO, 2)
+    first.simulation.scenario_count = 100 * 1024  # long enough for the loop to answer
+    run = PortfolioRun(first, guarantees, LIMITS)
+    assert run.passes == 3
+    async for _ in run.progress():
+        pass
+    assert not run.stop.is_set()  # a finished simulation leaves the contributions to run
+    shares: list[float] = []
+
+    def on_share(share: float) -> None:
+        shares.append(share)
+        run.stop.set()
+
+    assert await run.response(on_share) is None
+    assert shares and shares[0] < 0.5  # reported from the first pass on

@@ -93,3 +93,28 @@ def test_incremental_risk_of_a_candidate_on_common_random_numbers():
     after = ir.exhaustion_probability_after_by_year
     before = ir.exhaustion_probability_before_by_year
     assert all(a.value >= b.value for a, b in zip(after, before, strict=True))
+
+
+def test_contributions_asked_to_go_on_are_the_same_and_stop_when_told():
+    # A service asks between blocks whether to go on (a cancelled operation): the figures
+    # do not depend on being asked, and a "no" stops the work within a block.
+    p, fund, dep = _portfolio(n=200), Fund(capital_cents=0), Dependence(SIGMA2)
+    kw = dict(seed=9, scenarios=12 * BLOCK_SCENARIOS, level=0.99)
+    plain = risk_contributions(p, fund, dep, **kw)
+    asked: list[tuple[int, int]] = []
+    watched = risk_contributions(p, fund, dep, on_block=lambda d, t: asked.append((d, t)) or True,
+                                 **kw)
+    assert np.array_equal(watched.guarantee_es_cents, plain.guarantee_es_cents)
+    assert np.array_equal(watched.guarantee_var_cents, plain.guarantee_var_cents)
+    assert watched.expected_shortfall_cents == plain.expected_shortfall_cents
+    assert {t for _, t in asked} == {24}  # two passes over 12 blocks
+    assert [d for d, _ in asked] == sorted(d for d, _ in asked) and asked[-1][0] == 23
+
+    seen = []
+
+    def stop_in_second_pass(done: int, total: int) -> bool:
+        seen.append(done)
+        return done < 15
+
+    assert risk_contributions(p, fund, dep, on_block=stop_in_second_pass, **kw) is None
+    assert seen[-1] == 15  # no block was simulated after the "no"

@@ -20,7 +20,7 @@ the first), so memory stays O(guarantees + chunk), not O(scenarios x guarantees)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +46,7 @@ from services.shared.errors import FieldViolation, InvalidArgument, ResourceExha
 
 # The VaR contribution averages over scenarios with level in [α - δ, α + δ], δ = 0.1 (1 - α).
 VAR_BAND = 0.1
+_STOP_CHECKS_PER_PASS = 100  # first-pass chunks asked to go on; the second pass asks per block
 CANDIDATE_STREAM = 1  # spawn_key (block, 1): the candidate's own idiosyncratic draws
 
 
@@ -140,8 +141,11 @@ def contribution_thresholds(first_pass: Sequence[mc.ShardResult], level: float
 
 
 def contribution_shard(plan: mc.SimulationPlan, thresholds: ContributionThresholds,
-                       block_range: tuple[int, int]) -> ContributionShard:
-    """The second pass over blocks ``block_range`` given the first pass's thresholds."""
+                       block_range: tuple[int, int],
+                       keep_going: Callable[[int], bool] | None = None
+                       ) -> ContributionShard | None:
+    """The second pass over blocks ``block_range`` given the first pass's thresholds.
+    ``keep_going(blocks done)`` is asked before each block; False stops the pass (None)."""
     start, stop = block_range
     if not 0 <= start <= stop:
         raise InvalidArgument(FieldViolation("block_range", "need 0 <= start <= stop"))
@@ -154,6 +158,8 @@ def contribution_shard(plan: mc.SimulationPlan, thresholds: ContributionThreshol
     den = np.zeros(6)
     t = thresholds
     for block in range(start, stop):
+        if keep_going is not None and not keep_going(block - start):
+            return None
         loss, _, w, _ = plan.run_block(block, (t.var, t.var_low, t.var_high, label_a, label_b,
                                                g_sums, l_sums))
         capped = np.minimum(loss, plan.portfolio_cap)
@@ -235,21 +241,35 @@ def merge_contribution_shards(plan: mc.SimulationPlan, first_pass: Sequence[mc.S
 def risk_contributions(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
                        dependence: Dependence | None = None, *, seed: int,
                        scenarios: int = 100_000, level: float = 0.999,
-                       method: str | None = None) -> RiskContributions:
+                       method: str | None = None,
+                       on_block: Callable[[int, int], bool] | None = None
+                       ) -> RiskContributions | None:
     """Euler ES and VaR contributions per guarantee, sector and branch at ``level``, from
     ``scenarios`` scenarios of ``method`` (monte_carlo or importance_sampling, weighted;
     None: importance_sampling unless the tail is two-sided, see ``contribution_plan``).
     Two passes over the same blocks; distributed, the same is ``contribution_plan`` →
     first-pass ``mc.simulate_blocks`` shards → ``contribution_thresholds`` →
     ``contribution_shard`` per block range → ``merge_contribution_shards``. The model as in
-    ``contribution_plan``."""
+    ``contribution_plan``. ``on_block(blocks done, blocks in all)`` (all: both passes) is
+    asked as the work goes; when it answers False the work stops and None is returned.
+    The figures do not depend on it: the first pass's shards concatenate exactly, and the
+    second pass is one shard either way."""
     plan = contribution_plan(portfolio, fund, dependence, seed=seed, level=level, method=method)
     _check_scenarios(scenarios)
     blocks = mc.blocks_for(scenarios)
-    first = [mc.simulate_blocks(plan, 0, blocks)]
-    thresholds = contribution_thresholds(first, level)
-    return merge_contribution_shards(plan, first, [contribution_shard(plan, thresholds,
-                                                                      (0, blocks))])
+    if on_block is None:
+        first = [mc.simulate_blocks(plan, 0, blocks)]
+        second = contribution_shard(plan, contribution_thresholds(first, level), (0, blocks))
+        return merge_contribution_shards(plan, first, [second])
+    step = max(1, blocks // _STOP_CHECKS_PER_PASS)
+    first = []
+    for start in range(0, blocks, step):
+        if not on_block(start, 2 * blocks):
+            return None
+        first.append(mc.simulate_blocks(plan, start, min(start + step, blocks)))
+    second = contribution_shard(plan, contribution_thresholds(first, level), (0, blocks),
+                                keep_going=lambda done: on_block(blocks + done, 2 * blocks))
+    return None if second is None else merge_contribution_shards(plan, first, [second])
 
 
 @dataclass(frozen=True)
