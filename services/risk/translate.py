@@ -150,14 +150,27 @@ def _defaults(items) -> list[risk_pb2.DefaultUsed]:
             for d in items]
 
 
+def has_schedule(r: m.ProcurementRiskEstimate) -> bool:
+    """Whether the model had a schedule. The engine reports one criticality index per
+    activity, so none means no activities: its duration is then 0 days in every scenario,
+    which answers nothing (and reads as "the project takes 0 days")."""
+    return bool(r.activity_criticality)
+
+
 def risk_response(r: m.ProcurementRiskEstimate) -> risk_pb2.EstimateProcurementRiskResponse:
+    """The API answer. Without a schedule (no activities) the duration figures, the
+    deadline probability and the duration sensitivities are left out (unset / empty)
+    rather than reported as 0 days."""
+    schedule = has_schedule(r)
     response = risk_pb2.EstimateProcurementRiskResponse(
         seed=r.seed, scenario_count=r.scenarios, scenarios_requested=r.scenarios_requested,
         stopped_early=r.stopped_early, total_cost=outcome(r.total_cost_cents),
-        duration=outcome(r.duration_days), base_estimate_cents=r.base_estimate_cents,
+        duration=outcome(r.duration_days) if schedule else None,
+        base_estimate_cents=r.base_estimate_cents,
         budget_cents=r.budget_cents,
         probability_over_budget=estimate(r.budget_exceedance_probability),
-        probability_over_deadline=estimate(r.deadline_exceedance_probability),
+        probability_over_deadline=(estimate(r.deadline_exceedance_probability)
+                                   if schedule else None),
         confidence=r.confidence,
         cost_at_confidence_cents=estimate(r.cost_at_confidence_cents),
         contingency_over_base_estimate_cents=estimate(r.contingency_over_base_estimate_cents),
@@ -170,15 +183,17 @@ def risk_response(r: m.ProcurementRiskEstimate) -> risk_pb2.EstimateProcurementR
             activity_name=a.activity_name, criticality_index=estimate(a.criticality_index))
             for a in r.activity_criticality],
         cost_sensitivity=_sensitivity(r.cost_sensitivity),
-        duration_sensitivity=_sensitivity(r.duration_sensitivity),
+        duration_sensitivity=_sensitivity(r.duration_sensitivity) if schedule else [],
         cost_histogram=risk_pb2.Histogram(bin_edges=r.cost_histogram.bin_edges_cents,
                                           counts=r.cost_histogram.counts),
-        duration_histogram=risk_pb2.Histogram(bin_edges=r.duration_histogram.bin_edges_days,
-                                              counts=r.duration_histogram.counts),
+        duration_histogram=(risk_pb2.Histogram(bin_edges=r.duration_histogram.bin_edges_days,
+                                               counts=r.duration_histogram.counts)
+                            if schedule else None),
         cost_cdf=[risk_pb2.CdfPoint(cumulative_probability=p.cumulative_probability,
                                     value=p.total_cost_cents) for p in r.cost_cdf],
         duration_cdf=[risk_pb2.CdfPoint(cumulative_probability=p.cumulative_probability,
-                                        value=p.duration_days) for p in r.duration_cdf],
+                                        value=p.duration_days)
+                      for p in (r.duration_cdf if schedule else ())],
         defaults_used=_defaults(r.defaults_used))
     if r.correlation is not None:
         c = r.correlation

@@ -11,7 +11,7 @@ subdirectories get dotted names, ``caps/portfolio.yaml`` -> ``caps.portfolio``):
     values:
       2009-01-01:
         value: 0.50                  # numbers with a point load as Decimal, never float
-        reference: Seed, Table 1 ...  # law, regulation, terms, or "Fund configuration: ..."
+        reference: TEM action plan, Table 1 ...  # citable source, or "Fund configuration: ..."
         last_reviewed: 2025-06-01
       2024-01-01:
         value: 300000_00

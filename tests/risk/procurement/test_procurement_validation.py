@@ -124,3 +124,24 @@ def test_guarantee_terms_validated():
     assert {v.field for v in info.value.violations} == {
         "terms.covered_loss", "terms.guarantee_rate", "terms.cap_cents",
         "terms.deductible_cents", "risk_levels[0]"}
+
+
+def test_a_deadline_without_activities_is_refused():
+    # Without a schedule there is no duration to check a deadline against: say so rather
+    # than answer P(late) = 0.
+    with pytest.raises(InvalidArgument) as err:
+        estimate_procurement_risk(model(activities=(), deadline_days=100.0), seed=1,
+                                  scenarios=1000)
+    assert [(v.field, v.description) for v in err.value.violations] == [
+        ("deadline_days", "a deadline needs activities: the schedule it is checked against")]
+
+
+def test_every_default_used_cites_its_basis_not_internal_documents():
+    # defaults_used is shown to the agency: its rationale must be readable and citable.
+    bare = model(cost_items=(CostItem("a", CostDistribution(K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                                             mode_cents=1000)),),
+                 activities=(), kind=ProcurementKind.PRE_COMMERCIAL_PROCUREMENT)
+    used = estimate_procurement_risk(bare, seed=1, scenarios=1000).defaults_used
+    assert {d.field for d in used} >= {"phases"} and len(used) >= 2
+    for d in used:
+        assert "README" not in d.rationale and "expert judgement" in d.rationale, d

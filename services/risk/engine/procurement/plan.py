@@ -40,6 +40,8 @@ from .priors import (
     DEFAULT_PERT_SHAPE,
     DURATION_SPREADS,
     PHASE_PRIORS,
+    PHASE_PRIORS_SOURCE,
+    SPREAD_SOURCE,
     Spread,
 )
 from .schedule import Network, topological_order
@@ -186,7 +188,7 @@ def _distribution(c: Collector, path: str, dist: CostDistribution | DurationDist
         defaults.append(DefaultUsed(
             path, f"PERT(minimum={lo:.6g}, mode={m:.6g}, maximum={hi:.6g} {unit})",
             f"only the most likely value given: novelty spread −{spread.down:.0%} "
-            f"/ +{spread.up:.0%} (README, default priors)"))
+            f"/ +{spread.up:.0%}; {SPREAD_SOURCE}"))
         return mg.pert(lo, m, hi, DEFAULT_PERT_SHAPE), m
     return None, 0.0
 
@@ -237,7 +239,9 @@ def compile_model(model: ProcurementModel) -> Plan:
         c.check(model.budget_cents >= 0, "budget_cents", "must not be negative")
     if model.deadline_days is not None and c.check(
             is_finite_number(model.deadline_days), "deadline_days", "must be a finite number"):
-        c.check(model.deadline_days > 0, "deadline_days", "must be positive")
+        positive = c.check(model.deadline_days > 0, "deadline_days", "must be positive")
+        c.check(not positive or bool(model.activities), "deadline_days",
+                "a deadline needs activities: the schedule it is checked against")
     c.check(len(model.cost_items) > 0, "cost_items", "at least one cost item is needed")
     _names(c, model)
 
@@ -352,7 +356,7 @@ def _phases(c: Collector, model: ProcurementModel, kind, novelty,
         prob = [p.pass_probability[novelty] for p in priors]
         defaults.append(DefaultUsed("phases", " → ".join(
             f"{n}({s} suppliers, pass {q:.2f})" for n, s, q in zip(names, sup, prob, strict=True)),
-            f"default phases for {kind.value} at {novelty.value} (README, default priors)"))
+            f"default phases for {kind.value} at {novelty.value}; {PHASE_PRIORS_SOURCE}"))
         return names, sup, prob
     names, sup, prob = [], [], []
     for i, ph in enumerate(model.phases):

@@ -1,8 +1,10 @@
 """Default priors: what the engine assumes where the agency leaves something out.
 
-Judgement-based starting values, not fitted to data: the README gives the rationale
-and the sources they are anchored on. Every use is listed in the answer
-(``defaults_used``) so the agency can replace it with its own figure.
+Judgement-based starting values, not fitted to data (the package README gives the
+rationale for developers). Every use is listed in the answer (``defaults_used``) with a
+rationale the agency can read and cite: ``PHASE_PRIORS_SOURCE`` and ``SPREAD_SOURCE``
+below, never a pointer to internal documentation. The agency can replace each default
+with its own figure.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ class Spread:
 _N2S, _NIF, _NWW = (NoveltyLevel.NEW_TO_SECTOR, NoveltyLevel.NEW_IN_FINLAND,
                     NoveltyLevel.NEW_WORLDWIDE)
 
-# Suppliers per phase follow the PCP funnel of the action plan (4 → 3 → 2) and the
-# Tax Administration's two-supplier innovation partnership. Pass probabilities are per
-# supplier per phase; a purchase of a ready product has one "delivery" gate.
+# Suppliers per phase follow the usual PCP funnel (competing suppliers cut after each
+# phase, e.g. 4 → 3 → 2) and the Tax Administration's two-supplier innovation partnership
+# (a case in TEM's action plan, chapter 2.2). Pass probabilities are per supplier per
+# phase; a purchase of a ready product has one "delivery" gate.
 PHASE_PRIORS: dict[ProcurementKind, tuple[PhasePrior, ...]] = {
     ProcurementKind.PRE_COMMERCIAL_PROCUREMENT: (
         PhasePrior("solution_design", 4, {_N2S: 0.80, _NIF: 0.70, _NWW: 0.55}),
@@ -67,3 +70,18 @@ DURATION_SPREADS: dict[NoveltyLevel, Spread] = {
     _NIF: Spread(down=0.05, up=0.39),
     _NWW: Spread(down=0.10, up=0.54),
 }
+
+# The basis of each default, as shown to the agency in ``defaults_used`` (rationale).
+PHASE_PRIORS_SOURCE = (
+    "risk service default (expert judgement, not fitted to data): phases and supplier "
+    "counts follow the usual pre-commercial procurement funnel, with competing suppliers "
+    "cut after each phase, and for an innovation partnership the Tax Administration's "
+    "two-supplier case in the Ministry of Economic Affairs and Employment's (TEM) action "
+    "plan for innovative public procurement 2017-2019, chapter 2.2; pass probabilities "
+    "are judgement by novelty level. Give the phases to replace it.")
+SPREAD_SOURCE = (
+    "risk service default (expert judgement, not fitted to data): PERT distribution "
+    "(shape 4, Malcolm et al. 1959) whose upper ends are anchored on the UK Green Book "
+    "optimism-bias upper bounds (Mott MacDonald 2002: capital cost +200 % and duration "
+    "+54 % for equipment/development projects, +66 % cost for non-standard civil "
+    "engineering). Give a minimum and maximum, or a distribution, to replace it.")
