@@ -138,6 +138,10 @@ def resolve(flags: ConnectionFlags, default_role: str,
     if ca is None and (var_dir / "dev-pki" / "ca.pem").is_file():
         ca = str(var_dir / "dev-pki" / "ca.pem")
         origin["ca_cert"] = "default (make run's development CA)"
+    elif ca is None:  # said when a handshake fails: make run's gateway is not trusted then
+        origin["ca_cert"] = (f"none given, and make run's "
+                             f"{(var_dir / 'dev-pki' / 'ca.pem').absolute()} does not exist: "
+                             "the system's trusted roots")
     token = _token(flags, env, config, config_path, var_dir, default_role, origin)
     client_cert = pick("client_cert", flags.client_cert, "IJH_CLIENT_CERT")
     client_key = pick("client_key", flags.client_key, "IJH_CLIENT_KEY")
@@ -205,7 +209,8 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
     """A gRPC failure as a CliError: the status, every detail, and field violations
     mapped back to ``file:line: field`` by ``locate(proto_path) -> str | None``."""
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-    lines = [f"{code.name}: {exc.details() if hasattr(exc, 'details') else exc}"]
+    message = str(exc.details() if hasattr(exc, "details") else exc)
+    lines = [f"{code.name}: {message}"]
     try:
         status = rpc_status.from_call(exc) if hasattr(exc, "trailing_metadata") else None
     except ValueError:
@@ -223,18 +228,34 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
                 lines.append(f"  {where}: {v.description} (field {v.field})" if where
                              else f"  {v.field}: {v.description}")
         elif detail.Unpack(failure):
+            if all(v.description in message for v in failure.violations):
+                # The message only joins the violations: list them once, one a line.
+                lines[0] = f"{code.name}: {len(failure.violations)} precondition(s) not met:"
             lines += [f"  {v.type} {v.subject}: {v.description}" for v in failure.violations]
         elif detail.Unpack(info):
             extra = ", ".join(f"{k}={v}" for k, v in sorted(info.metadata.items()))
             lines.append(f"  reason {info.reason}" + (f" ({extra})" if extra else ""))
         elif detail.Unpack(retry):
             lines.append(f"  retry after {retry.retry_delay.ToTimedelta().total_seconds():g} s")
-        elif detail.Unpack(resource):
+        elif detail.Unpack(resource) and resource.description not in message:
             lines.append(f"  {resource.resource_name}: {resource.description}")
     if code == grpc.StatusCode.UNAUTHENTICATED and connection is not None:
         lines.append(f"  token: {connection.origin.get('token', 'none')}; pass --role, "
                      "--token-file or IJH_TOKEN_FILE")
     if code == grpc.StatusCode.UNAVAILABLE and connection is not None:
-        lines.append(f"  gateway {connection.gateway} (from {connection.origin['gateway']}); "
-                     f"CA {connection.ca_cert or 'system roots'}. Is `make run` going?")
+        ca = (f"{connection.ca_cert} (from {connection.origin.get('ca_cert', 'default')})"
+              if connection.ca_cert else connection.origin.get("ca_cert", "system roots"))
+        if "handshake" in message.lower():
+            if "CERTIFICATE_VERIFY_FAILED" in message:  # gRPC core's words hide the cause
+                lines = [f"{code.name}: the TLS handshake with the gateway "
+                         f"{connection.gateway} failed: its certificate is not signed by "
+                         "the CA this command trusts"]
+            lines += [f"  CA: {ca}",
+                      "  point the command at the CA that signed the gateway's certificate: "
+                      "--ca-cert PATH or IJH_CA_CERT=PATH (make run's is var/dev-pki/ca.pem "
+                      "in the checkout; IJH_VAR_DIR=CHECKOUT/var finds it and the demo "
+                      "tokens from anywhere)"]
+        else:
+            lines.append(f"  gateway {connection.gateway} (from "
+                         f"{connection.origin['gateway']}); CA {ca}. Is `make run` going?")
     return CliError("\n".join(lines), _EXIT_BY_CODE.get(code, OTHER))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import shlex
 import sys
 import time
@@ -16,6 +17,10 @@ import uuid
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+
+# Before gRPC starts: its core's own log lines (a raw "Handshake failed ..." on stderr)
+# would repeat, less clearly, what the error message says.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 import typer
@@ -81,8 +86,8 @@ def _root(
                                                         "[IJH_TOKEN_FILE].")] = None,
     role: Annotated[str | None, typer.Option(help="Use make run's demo token "
                                                   "var/tokens/ROLE.jwt (agency, agency2, "
-                                                  "officer, officer2, analyst, admin) "
-                                                  "[IJH_ROLE].")] = None,
+                                                  "company, officer, officer2, analyst, "
+                                                  "admin) [IJH_ROLE].")] = None,
     client_cert: Annotated[str | None, typer.Option(help="PEM client certificate for mutual "
                                                          "TLS [IJH_CLIENT_CERT].")] = None,
     client_key: Annotated[str | None, typer.Option(help="Its private key "
@@ -397,9 +402,14 @@ def risk_estimate(
     if as_json:
         output.print_json(answer)
     else:
-        output.estimate(answer, model_file.title)
+        output.estimate(answer, model_file.title, _deadline(model_file))
         if report_dir is not None:
             output.console.print(f"report: {report_dir / 'index.html'}")
+
+
+def _deadline(model_file: inputs.ProcurementFile) -> float | None:
+    return model_file.model.deadline_days if model_file.model.HasField("deadline_days") \
+        else None
 
 
 def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
@@ -408,13 +418,15 @@ def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
 
     directory.mkdir(parents=True, exist_ok=True)
     budget = float(r.budget_cents) or None
-    deadline = model_file.model.deadline_days if model_file.model.HasField("deadline_days") \
-        else None
+    deadline = _deadline(model_file)
+    failed = output.failed_included(r)
     figures = [
         plots.histogram(directory / "cost_histogram.png", r.cost_histogram, r.total_cost,
-                        "Total cost", money=True, limit=budget, limit_label="budget"),
+                        "Total cost", money=True, limit=budget, limit_label="budget",
+                        note=failed),
         plots.s_curve(directory / "cost_s_curve.png", r.cost_cdf, r.total_cost,
-                      "S-curve of total cost", money=True, limit=budget, limit_label="budget"),
+                      "S-curve of total cost", money=True, limit=budget, limit_label="budget",
+                      note=failed),
         plots.tornado(directory / "cost_tornado.png", r.cost_sensitivity,
                       "What drives the total cost")]
     if r.duration_histogram.counts:
@@ -445,11 +457,12 @@ def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
              output.est_eur(r.contingency_over_base_estimate_cents)),
             ("P(failure)", output.est_p(r.probability_of_failure))]
     if r.HasField("probability_over_deadline"):
-        rows.insert(5, ("P(duration > deadline)", output.est_p(r.probability_over_deadline)))
+        rows.insert(5, (output.deadline_label(deadline),
+                        output.est_p(r.probability_over_deadline)))
     page.table("Headline", rows)
-    page.table("Total cost quantiles", [
+    page.table("Total cost", [("mean", output.est_eur(r.total_cost.mean))] + [
         (f"P{q.level * 100:g}", f"{output.eur(q.value)} ± {output.eur(q.standard_error)}")
-        for q in r.total_cost.quantiles])
+        for q in r.total_cost.quantiles], note=failed)
     if r.duration.quantiles:
         page.table("Duration quantiles", [
             (f"P{q.level * 100:g}", f"{q.value:,.1f} ± {q.standard_error:.1f} days")

@@ -4,6 +4,7 @@ JSON form with proto field names, every field printed; 64-bit integers as string
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from google.protobuf import json_format
@@ -46,14 +47,22 @@ def est_eur(e: risk_pb2.Estimate) -> str:
     return f"{eur(e.value)} ± {eur(e.standard_error)}"
 
 
+def pct(value: float, standard_error: float, decimals: int = 2) -> str:
+    """A probability ± its standard error in percent. The error keeps two significant
+    figures (3.2e-5 is 0.0032 %, not 0.00 %), and the value as many decimals."""
+    if standard_error > 0:
+        decimals = max(decimals, 1 - math.floor(math.log10(standard_error * 100)))
+    return f"{value * 100:.{decimals}f}% ± {standard_error * 100:.{decimals}f}%"
+
+
 def est_p(e: risk_pb2.Estimate) -> str:
-    return f"{e.value:.2%} ± {e.standard_error:.2%}"
+    return pct(e.value, e.standard_error)
 
 
 def _kv(title: str, rows: list[tuple[str, str]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -71,7 +80,8 @@ def grant(r: funding_pb2.ComputeGrantResponse, explain: bool = False) -> None:
     lines = Table(title="Cost lines", title_justify="left")
     for column in ("#", "category", "description", "claimed", "accepted", "rejected", "why"):
         lines.add_column(column, justify="right" if column in {"claimed", "accepted",
-                                                                "rejected"} else "left")
+                                                                "rejected"} else "left",
+                         overflow="fold")
     for line in r.cost_lines:
         lines.add_row(str(line.index), line.category, line.description, eur(line.claimed_cents),
                       eur(line.accepted_cents), eur(line.rejected_cents),
@@ -80,15 +90,25 @@ def grant(r: funding_pb2.ComputeGrantResponse, explain: bool = False) -> None:
     for rejection in r.rejections:
         console.print(f"[bold red]rejected[/]: {rejection.reason}: {rejection.description}")
     if explain:
-        steps = Table(title="How each figure was computed", title_justify="left")
-        for column in ("figure", "result", "rule", "formula", "inputs", "parameters"):
-            steps.add_column(column)
-        for s in r.explanation:
-            steps.add_row(s.figure, s.result, s.rule, s.formula,
-                          ", ".join(f"{i.name}={i.value}" for i in s.inputs),
-                          "; ".join(f"{p.name}={p.value} (from {p.valid_from}, {p.reference})"
-                                    for p in s.parameters))
-        console.print(steps)
+        console.print(_steps([(s.figure, s.result, s.rule, s.formula,
+                               [(i.name, i.value) for i in s.inputs],
+                               [(p.name, p.value, p.valid_from, p.reference)
+                                for p in s.parameters]) for s in r.explanation]))
+
+
+def _steps(steps, title: str = "How each figure was computed") -> Table:
+    """One row per figure: (figure, result, rule, formula, [(input, value)],
+    [(parameter, value, valid_from, reference)]). Long words fold, never cut: an officer
+    must be able to read every figure's explanation in full."""
+    table = Table(title=title, title_justify="left")
+    for column in ("figure", "result", "rule", "formula", "inputs", "parameters"):
+        table.add_column(column, overflow="fold")
+    for figure, result, rule, formula, inputs, params in steps:
+        table.add_row(figure, result, rule, formula,
+                      ", ".join(f"{name}={value}" for name, value in inputs),
+                      "; ".join(f"{name}={value} (from {valid_from}, {reference})"
+                                for name, value, valid_from, reference in params))
+    return table
 
 
 def parameters(r: funding_pb2.ListParametersResponse) -> None:
@@ -149,6 +169,138 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
                           _state(h.from_state) if h.from_state else "-", _state(h.to_state),
                           f"{h.actor_id} ({h.actor_role})", h.reason, h.rules_version)
         console.print(table)
+        for h in a.history:
+            why(h)
+
+
+# The audit log's explanation_json, for people: what each transition checked and
+# computed. Decisions (approve, reject) get every table; submit and score entries their
+# figures in a line each (the same grant and score tables again would bury the decision).
+
+_DECISIONS = {"approve", "reject"}
+_ORDER = {key: i for i, key in enumerate((
+    "checks", "risk", "risk_note", "scoring", "aggregate", "grant", "gge", "de_minimis",
+    "capital_cents", "exposure_cents", "position"))}
+
+
+def _money(text) -> str:
+    """A trace figure: whole numbers there are cents; rates and scores stay as written."""
+    text = str(text)
+    return eur(int(text)) if text.lstrip("-").isdigit() else text
+
+
+def _yes(value) -> str:
+    return "yes" if value else "NO"
+
+
+def _grant_line(g: dict) -> str:
+    return (f"{eur(g.get('grant_cents', 0))} = {g.get('grant_rate', '?')} × eligible "
+            f"{eur(g.get('eligible_total_cents', 0))} (claimed "
+            f"{eur(g.get('claimed_total_cents', 0))}, rejected "
+            f"{eur(g.get('rejected_total_cents', 0))}); eligible: {_yes(g.get('eligible'))}; "
+            f"{g.get('rules_version', '')}")
+
+
+def _score_line(s: dict) -> str:
+    return (f"total {s.get('total_score', '?')} of {s.get('maximum_total', '?')} (pass mark "
+            f"{s.get('overall_pass_mark', '?')}), weighted {s.get('weighted_score', '?')}; "
+            f"every criterion passed: {_yes(s.get('all_criteria_passed'))}; officers "
+            f"disagree: {'yes' if s.get('disagreement') else 'no'}; passed: "
+            f"{_yes(s.get('passed'))}")
+
+
+def why(h: funding_pb2.AuditEntry) -> None:
+    """Print one audit entry's explanation: rule checks with their figures and outcome,
+    the risk figure ± its standard error and seed, the score aggregation, the grant."""
+    try:
+        trace = json.loads(h.explanation_json) if h.explanation_json else {}
+    except ValueError:
+        trace = {"explanation_json": h.explanation_json}
+    if not trace:
+        return
+    decision = h.action in _DECISIONS
+    rows: list[tuple[str, str]] = []
+    tables: list[Table] = []
+    for key, value in sorted(trace.items(), key=lambda kv: _ORDER.get(kv[0], len(_ORDER))):
+        if key in {"rules_version", "fund_rules_version", "total", "passed"}:
+            continue  # in the history table, or repeated in the aggregate below
+        if key in {"scoring", "aggregate"} and isinstance(value, dict):
+            rows.append(("score", _score_line(value)))
+            if decision:
+                tables.append(_criteria(value.get("criteria", [])))
+        elif key == "grant" and isinstance(value, dict):
+            rows.append(("grant", _grant_line(value)))
+            rejected = [f"#{line.get('index')} {r.get('reason')} {eur(r.get('amount_cents', 0))}"
+                        for line in value.get("cost_lines", [])
+                        for r in line.get("rejections", [])]
+            if rejected:
+                rows.append(("rejected", "; ".join(rejected)))
+            if decision:
+                tables.append(_steps(
+                    [(x.get("figure", ""), x.get("result", ""), x.get("rule", ""),
+                      x.get("formula", ""), list(x.get("inputs", {}).items()),
+                      [(p.get("name", ""), p.get("value", ""), p.get("valid_from", ""),
+                        p.get("reference", "")) for p in x.get("parameters", [])])
+                     for x in value.get("explanation", [])],
+                    title=f"How the grant was computed ({h.action})"))
+        elif key == "checks" and isinstance(value, list):
+            checks = Table(title=f"Fund rules checked ({h.action})", title_justify="left")
+            for column in ("rule", "subject", "value", "limit", "result"):
+                checks.add_column(column, overflow="fold",
+                                  justify="right" if column in {"value", "limit"} else "left")
+            for c in value:
+                checks.add_row(c.get("rule", ""), c.get("subject", ""),
+                               _money(c.get("value", "")), _money(c.get("limit", "")),
+                               "pass" if c.get("ok") else "FAIL")
+            tables.append(checks)
+        elif key == "risk" and isinstance(value, dict):
+            rows.append(("risk", f"{value.get('measure')} after the guarantee "
+                                 f"{eur(value.get('after_cents', 0))} ± "
+                                 f"{eur(value.get('standard_error_cents', 0))} (before "
+                                 f"{eur(value.get('before_cents', 0))}), seed "
+                                 f"{value.get('seed')}"))
+        elif key == "gge" and isinstance(value, dict):
+            text = (f"{eur(value['gge_cents'])} by {value.get('method')}: "
+                    f"{value.get('formula')}" if "gge_cents" in value
+                    else value.get("note", "not computed"))
+            for reason in value.get("safe_harbour_not_applicable", []):
+                text += f"; no safe harbour: {reason}"
+            rows.append(("gross grant equivalent", text))
+        elif key == "de_minimis" and isinstance(value, dict):
+            window = value.get("window") or ["?", "?"]
+            rows.append(("de minimis", f"{eur(value.get('counted_cents', 0))} counted "
+                                       f"{window[0]}..{window[1]} + "
+                                       f"{eur(value.get('new_aid_cents', 0))} new, ceiling "
+                                       f"{eur(value.get('ceiling_cents', 0))}: within: "
+                                       f"{_yes(value.get('within_ceiling'))}"))
+        elif key == "position" and isinstance(value, dict):
+            rows.append(("committed before", ", ".join(
+                f"{name} {_money(value[k])}" for name, k in (
+                    ("fund", "committed_cents"), ("beneficiary", "beneficiary_committed_cents"),
+                    ("sector", "sector_committed_cents"), ("branch", "branch_committed_cents"),
+                    ("claims paid", "claims_paid_cents")) if k in value)))
+        elif key.endswith("_cents") and isinstance(value, int):
+            rows.append((key.removesuffix("_cents").replace("_", " "), eur(value)))
+        elif isinstance(value, bool):
+            rows.append((key.replace("_", " "), "yes" if value else "no"))
+        elif value is not None:
+            rows.append((key.replace("_", " "), value if isinstance(value, str)
+                         else json.dumps(value, ensure_ascii=False)))
+    console.print(_kv(f"Why: {h.action} ({h.time.ToJsonString()}, {h.actor_id})", rows))
+    for table in tables:
+        console.print(table)
+
+
+def _criteria(criteria: list[dict]) -> Table:
+    table = Table(title="Score aggregation", title_justify="left")
+    for column in ("criterion", "officers' scores", "mean", "pass mark", "weight", "passed",
+                   "disagreement"):
+        table.add_column(column, overflow="fold")
+    for c in criteria:
+        table.add_row(c.get("criterion", ""), ", ".join(c.get("officer_scores", [])),
+                      c.get("mean_score", ""), c.get("pass_mark", ""), c.get("weight", ""),
+                      _yes(c.get("passed")), "yes" if c.get("disagreement") else "no")
+    return table
 
 
 def applications(r: funding_pb2.ListApplicationsResponse) -> None:
@@ -176,8 +328,8 @@ def fund(status: funding_pb2.GetFundStatusResponse,
         console.print(f"{figure.measure}: {eur(figure.value_cents)} ± "
                       f"{eur(figure.standard_error_cents)} (seed {figure.seed})")
     if status.risk_figures:
-        console.print(f"P(capital exhausted): {status.exhaustion_probability:.3%} ± "
-                      f"{status.exhaustion_probability_standard_error:.3%}")
+        console.print("P(capital exhausted): " + pct(
+            status.exhaustion_probability, status.exhaustion_probability_standard_error, 3))
     if exposure is None:
         return
     for title, groups in (("sector", exposure.sectors), ("branch", exposure.branches)):
@@ -208,14 +360,32 @@ def _days(value: float) -> str:
     return f"{value:,.1f} d"
 
 
-def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str) -> None:
+def deadline_label(deadline_days: float | None) -> str:
+    return (f"P(duration > deadline {deadline_days:,g} d)" if deadline_days is not None
+            else "P(duration > deadline)")
+
+
+def failed_included(r: risk_pb2.EstimateProcurementRiskResponse) -> str:
+    """What the cost figures include when some scenarios fail a phase gate: those stop
+    spending at the failed phase, so they form the lower peaks of the cost histogram and
+    pull the mean and low quantiles down."""
+    if r.probability_of_failure.value <= 0:
+        return ""
+    return (f"Every scenario counts, including those where the procurement fails a phase "
+            f"gate (P(failure) {est_p(r.probability_of_failure)}): they stop spending at the "
+            f"failed phase, so they form the lower peaks, and the mean and every quantile "
+            f"include them.")
+
+
+def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
+             deadline_days: float | None = None) -> None:
     rows = [("seed", str(r.seed)),
             ("scenarios", f"{r.scenario_count:,}" + (" (stopped early)" if r.stopped_early
                                                       else "")),
             ("base estimate", eur(r.base_estimate_cents)), ("budget", eur(r.budget_cents)),
             ("P(cost > budget)", est_p(r.probability_over_budget))]
     if r.HasField("probability_over_deadline"):
-        rows.append(("P(duration > deadline)", est_p(r.probability_over_deadline)))
+        rows.append((deadline_label(deadline_days), est_p(r.probability_over_deadline)))
     rows += [(f"cost at P{r.confidence * 100:g}", est_eur(r.cost_at_confidence_cents)),
              ("contingency over base", est_eur(r.contingency_over_base_estimate_cents)),
              ("contingency over budget", est_eur(r.contingency_over_budget_cents)),
@@ -223,6 +393,8 @@ def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str) -> None:
     rows += [(f"  fails in {f.phase_name}", est_p(f.probability)) for f in r.phase_failures]
     console.print(_kv(f"Risk estimate: {title}", rows))
     console.print(_quantiles("Total cost", r.total_cost, eur))
+    if failed_included(r):
+        console.print(f"note: {failed_included(r)}")
     if r.duration.quantiles:
         console.print(_quantiles("Duration", r.duration, _days))
     sens = Table(title="What drives the cost (rank correlation)", title_justify="left")

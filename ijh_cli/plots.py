@@ -49,10 +49,22 @@ def _quantile(summary: risk_pb2.OutcomeSummary, level: float) -> float | None:
     return None
 
 
+def _value(value: float, money: bool) -> str:
+    return f"€{value / 100:,.0f}" if money else f"{value:,.0f} d"
+
+
+def mark_limit(ax, limit: float | None, label: str, money: bool) -> None:
+    """The budget or deadline as a solid line; its legend says its value."""
+    if limit:
+        ax.axvline(limit, color="black", linewidth=1.2,
+                   label=f"{label} = " + (_value(limit, money) if money else f"{limit:,g} d"))
+
+
 def histogram(path: Path, hist: risk_pb2.Histogram, summary: risk_pb2.OutcomeSummary,
               title: str, money: bool, limit: float | None = None,
-              limit_label: str = "") -> Figure:
-    """A histogram with P50 and P80 marked (and the budget or deadline, when given)."""
+              limit_label: str = "", note: str = "") -> Figure:
+    """A histogram with P50 and P80 marked (and the budget or deadline, when given);
+    ``note`` ends the caption (what the scenarios include)."""
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
     edges, counts = list(hist.bin_edges), list(hist.counts)
     if counts:
@@ -64,11 +76,9 @@ def histogram(path: Path, hist: risk_pb2.Histogram, summary: risk_pb2.OutcomeSum
         value = _quantile(summary, level)
         if value is not None:
             ax.axvline(value, color=color, linestyle="--", linewidth=1.5,
-                       label=f"P{level * 100:g} = " + (f"€{value / 100:,.0f}" if money
-                                                       else f"{value:,.0f} d"))
+                       label=f"P{level * 100:g} = {_value(value, money)}")
             marks.append(value)
-    if limit:
-        ax.axvline(limit, color="black", linewidth=1.2, label=limit_label)
+    mark_limit(ax, limit, limit_label, money)
     if money:
         ax.xaxis.set_major_formatter(_euros)
     ax.set_xlabel("total cost" if money else "duration (days)")
@@ -76,11 +86,11 @@ def histogram(path: Path, hist: risk_pb2.Histogram, summary: risk_pb2.OutcomeSum
     ax.set_title(title)
     ax.legend(loc="upper right")
     return _save(fig, path, title, "Histogram of the simulated outcome; dashed lines mark the "
-                 "median (P50) and P80.")
+                 "median (P50) and P80." + (f" {note}" if note else ""))
 
 
 def s_curve(path: Path, cdf, summary: risk_pb2.OutcomeSummary, title: str, money: bool,
-            limit: float | None = None, limit_label: str = "") -> Figure:
+            limit: float | None = None, limit_label: str = "", note: str = "") -> Figure:
     """The empirical CDF (S-curve): the chance of finishing at or under each value."""
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
     ax.plot([p.value for p in cdf], [p.cumulative_probability for p in cdf], color="#24578f")
@@ -89,8 +99,7 @@ def s_curve(path: Path, cdf, summary: risk_pb2.OutcomeSummary, title: str, money
         if value is not None:
             ax.plot([value], [level], "o", color=color, label=f"P{level * 100:g}")
             ax.axhline(level, color=color, linestyle=":", linewidth=0.8)
-    if limit:
-        ax.axvline(limit, color="black", linewidth=1.2, label=limit_label)
+    mark_limit(ax, limit, limit_label, money)
     if money:
         ax.xaxis.set_major_formatter(_euros)
     ax.set_ylim(0, 1)
@@ -100,7 +109,7 @@ def s_curve(path: Path, cdf, summary: risk_pb2.OutcomeSummary, title: str, money
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return _save(fig, path, title, "Cumulative distribution (S-curve): read the confidence of "
-                 "staying within any budget or deadline.")
+                 "staying within any budget or deadline." + (f" {note}" if note else ""))
 
 
 def tornado(path: Path, sensitivities, title: str, top: int = 10) -> Figure:

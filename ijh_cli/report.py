@@ -18,13 +18,14 @@ class Report:
 
     title: str
     subtitle: str = ""
-    tables: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    tables: list[tuple[str, list[tuple[str, str]], str]] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     defaults: list[tuple[str, str, str]] = field(default_factory=list)  # field, value, why
     reproduce: str = ""  # the command line that reproduces the figures
 
-    def table(self, heading: str, rows: list[tuple[str, str]]) -> None:
-        self.tables.append((heading, rows))
+    def table(self, heading: str, rows: list[tuple[str, str]], note: str = "") -> None:
+        """A headline table; ``note`` says under it what its figures include."""
+        self.tables.append((heading, rows, note))
 
 
 _STYLE = """
@@ -32,7 +33,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; co
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 td, th { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
 td.v { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 1.5em 0; } figcaption { color: #555; font-size: 0.9em; }
+figure { margin: 1.5em 0; } figcaption, p.note { color: #555; font-size: 0.9em; }
 code { background: #f4f4f4; padding: 0.1em 0.3em; }
 """
 
@@ -45,10 +46,12 @@ def write(directory: Path, report: Report, answer: dict | None = None) -> Path:
              f"</title><style>{_STYLE}</style><h1>{e(report.title)}</h1>"]
     if report.subtitle:
         parts.append(f"<p>{e(report.subtitle)}</p>")
-    for heading, rows in report.tables:
+    for heading, rows, note in report.tables:
         parts.append(f"<h2>{e(heading)}</h2><table>")
         parts += [f"<tr><th>{e(k)}</th><td class=v>{e(v)}</td></tr>" for k, v in rows]
         parts.append("</table>")
+        if note:
+            parts.append(f"<p class=note>{e(note)}</p>")
     if report.figures:
         parts.append("<h2>Figures</h2>")
     for fig in report.figures:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ijh_cli.output import eur
 from ijh_cli.plots import PIXELS, png_size
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +67,16 @@ def test_grant_compute_matches_hand_computation(cli_env):
 
     explained = ijh_json(cli_env, "grant", "explain", "examples/ijh_application.yaml")
     assert any(step["figure"] == "grant_cents" for step in explained["explanation"])
+
+
+def test_grant_explain_table_cuts_no_word(cli_env):
+    # Long inputs and parameters (JSON lists, legal references) fold onto more lines;
+    # an ellipsis would hide part of a figure's explanation.
+    done = ijh(cli_env | {"COLUMNS": "300"}, "grant", "explain",
+               "examples/ijh_application.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "How each figure was computed" in done.stdout
+    assert "…" not in done.stdout
 
 
 def test_grant_tables_for_people(cli_env):
@@ -121,6 +132,13 @@ def test_pcp_estimate_figures_and_report(cli_env, tmp_path):
         assert f"{name}.png" in (report / "index.html").read_text()
     index = (report / "index.html").read_text()
     assert "424242" in index and "8,192" in index and "phases[0].pass_probability" in index
+    # The deadline's value beside its probability; the cost figures say that the failed
+    # scenarios (they stop spending early: the histogram's lower peaks) are counted.
+    assert "P(duration &gt; deadline 720 d)" in index
+    caption = re.search(r"<figcaption><b>Total cost\.</b>(.*?)</figcaption>", index).group(1)
+    assert "fails a phase gate" in caption and "mean" in caption
+    table = index.split("<h2>Total cost</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<th>mean</th>" in table and "fails a phase gate" in table
 
 
 def test_heat_as_a_service_estimate(cli_env):
@@ -234,10 +252,61 @@ def test_application_life_cycle(cli_env):
     assert decided["application"]["state"] == "APPLICATION_STATE_APPROVED"
     shown = ijh_json(cli_env, "application", "show", name, "--history")
     assert [h["action"] for h in shown["application"]["history"]][:2] == ["create", "submit"]
+    readable = ijh(cli_env, "application", "show", name, "--history")
+    assert readable.returncode == 0, readable.stderr
+    assert "Why: approve" in readable.stdout and "Score aggregation" in readable.stdout
+    assert "How the grant was computed (approve)" in readable.stdout
+    assert "€34,950.00 = 0.50 × eligible €69,900.00" in readable.stdout
     listed = ijh_json(cli_env, "--role", "agency", "application", "list")  # own business ID
     assert name in [a["name"] for a in listed["applications"]]
     other = ijh(cli_env, "--role", "agency2", "application", "show", name)
     assert other.returncode == 4 and "PERMISSION_DENIED" in other.stderr
+
+
+GUARANTEE_APPLICATION = """kind: guarantee
+title: "Pilot line of heat pumps"
+applicant: {kind: company, business_id: 1234567-1, name: Oy Pilotti Ab}
+sector: energy
+branch: TEM
+guarantee:
+  amount_eur: "100 000.00"
+  guarantee_rate: "0.5"
+  cap_eur: "60 000.00"
+  fee_rate: "0.01"
+  term_months: 12
+  rating_class: BBB
+"""
+
+
+def test_guarantee_decision_explained_in_history(cli_env, tmp_path):
+    path = tmp_path / "guarantee.yaml"
+    path.write_text(GUARANTEE_APPLICATION)
+    created = ijh_json(cli_env, "--role", "company", "application", "create", str(path))
+    name = created["application"]["name"]
+    ijh_json(cli_env, "--role", "company", "application", "submit", name)
+    ijh_json(cli_env, "application", "score", name, "--scores", "examples/ijh_scores.yaml")
+    # The only scorer may not decide: the refusal is said once, not as message + detail.
+    alone = ijh(cli_env, "application", "decide", name, "approve", "--reason", "ok")
+    assert alone.returncode == 3
+    assert alone.stderr.count("is the only scorer and may not decide alone") == 1, alone.stderr
+    assert "FOUR_EYES" in alone.stderr
+    ijh_json(cli_env, "--role", "officer2", "application", "score", name,
+             "--scores", "examples/ijh_scores.yaml")
+    ijh_json(cli_env, "application", "decide", name, "approve", "--reason", "rules met")
+
+    stored = ijh_json(cli_env, "application", "show", name, "--history")["application"]
+    trace = json.loads(stored["history"][-1]["explanation_json"])
+    risk = trace["risk"]
+    done = ijh(cli_env, "application", "show", name, "--history")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Fund rules checked (approve)" in out and "Score aggregation" in out
+    for check in trace["checks"]:
+        assert re.search(rf"{check['rule']} .* pass ", out), check["rule"]
+    assert (f"{risk['measure']} after the guarantee {eur(risk['after_cents'])} ± "
+            f"{eur(risk['standard_error_cents'])}") in out
+    assert f"seed {risk['seed']}" in out
+    assert "gross grant equivalent" in out and "de minimis" in out
 
 
 # ------------------------------------------------------------------ bad input files
@@ -344,7 +413,22 @@ def test_unavailable_gateway_exits_5(cli_env):
     assert "UNAVAILABLE" in done.stderr or "DEADLINE_EXCEEDED" in done.stderr
 
 
+def test_missing_ca_outside_the_checkout_says_what_is_missing(cli_env, stack, tmp_path):
+    env = {k: v for k, v in cli_env.items() if k not in {"IJH_CA_CERT", "IJH_VAR_DIR"}}
+    env["IJH_TOKEN_FILE"] = str(stack.var_dir / "tokens" / "officer.jwt")
+    done = ijh(env, "--timeout", "10", "params", "show", cwd=tmp_path)
+    assert done.returncode == 5
+    assert f"{tmp_path / 'var' / 'dev-pki' / 'ca.pem'}" in done.stderr
+    assert "does not exist" in done.stderr
+    assert "--ca-cert" in done.stderr and "IJH_CA_CERT" in done.stderr
+    # neither gRPC core's raw log line nor the hint of a stopped service
+    assert "Handshake failed" not in done.stderr and "make run` going" not in done.stderr
+
+
 def test_help_documents_exit_codes(cli_env):
     done = ijh(cli_env, "--help")
     assert done.returncode == 0
     assert "Exit codes" in done.stdout and "130" in done.stdout
+    # every demo token make run writes (services/gateway/dev_pki.py)
+    roles = " ".join(done.stdout.split())
+    assert "(agency, agency2, company, officer, officer2, analyst, admin)" in roles

@@ -1,15 +1,22 @@
-"""The command's pure parts: euros to cents, YAML line marks, connection precedence."""
+"""The command's pure parts: euros to cents, YAML line marks, connection precedence,
+and the text people read (percentages, error messages, figure legends)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from ijh.risk.v1 import risk_pb2
 
-from ijh_cli.connection import ConnectionFlags, resolve
+from ijh_cli import output
+from ijh_cli.connection import ConnectionFlags, resolve, rpc_error
 from ijh_cli.errors import CliError
 from ijh_cli.files import euros_to_cents
 from ijh_cli.inputs import load_procurement
+from ijh_cli.output import est_p, pct
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +88,76 @@ def test_unknown_role_and_half_mtls_are_usage_errors(tmp_path, monkeypatch):
     with pytest.raises(CliError) as exc:
         resolve(ConnectionFlags(client_cert="c.pem"), "agency", env)
     assert exc.value.exit_code == 2
+
+
+# ------------------------------------------------------------------ what people read
+
+def test_small_standard_errors_keep_two_significant_figures():
+    # 3.2e-5 printed with .2% was "0.00%": as if the estimate were exact.
+    assert pct(0.003912, 3.2e-5) == "0.3912% ± 0.0032%"
+    assert pct(0.25, 0.0123) == "25.00% ± 1.23%"
+    assert est_p(risk_pb2.Estimate(value=0.5, standard_error=0.0)) == "50.00% ± 0.00%"
+
+
+class _Failed(grpc.RpcError):
+    """A failed call as grpc raises it, with a rich status in the trailing metadata."""
+
+    def __init__(self, code: grpc.StatusCode, status: status_pb2.Status):
+        self._code, self._status = code, status
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._status.message
+
+    def trailing_metadata(self):
+        return (("grpc-status-details-bin", self._status.SerializeToString()),)
+
+
+def _status(code: int, message: str, detail) -> status_pb2.Status:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return status_pb2.Status(code=code, message=message, details=[packed])
+
+
+def test_service_errors_are_said_once():
+    failure = error_details_pb2.PreconditionFailure(violations=[
+        error_details_pb2.PreconditionFailure.Violation(
+            type="FOUR_EYES", subject="applications/1", description="the only scorer"),
+        error_details_pb2.PreconditionFailure.Violation(
+            type="SCORE", subject="applications/1", description="score 9 does not pass")])
+    message = "FOUR_EYES applications/1: the only scorer; SCORE applications/1: score 9 " \
+              "does not pass"
+    text = rpc_error(_Failed(grpc.StatusCode.FAILED_PRECONDITION,
+                             _status(code_pb2.FAILED_PRECONDITION, message, failure))).message
+    assert text.count("the only scorer") == 1 and text.count("does not pass") == 1, text
+    assert text.splitlines()[1:] == ["  FOUR_EYES applications/1: the only scorer",
+                                     "  SCORE applications/1: score 9 does not pass"]
+    missing = error_details_pb2.ResourceInfo(resource_name="applications/9",
+                                             description="applications/9 not found")
+    text = rpc_error(_Failed(grpc.StatusCode.NOT_FOUND, _status(
+        code_pb2.NOT_FOUND, "applications/9 not found", missing))).message
+    assert text == "NOT_FOUND: applications/9 not found"
+
+
+def test_limits_name_their_value_in_the_legend():
+    import matplotlib.pyplot as plt
+
+    from ijh_cli.plots import mark_limit
+
+    fig, ax = plt.subplots()
+    mark_limit(ax, 230_000_000.0, "budget", money=True)
+    mark_limit(ax, 720.0, "deadline", money=False)
+    assert ax.get_legend_handles_labels()[1] == ["budget = €2,300,000", "deadline = 720 d"]
+    plt.close(fig)
+
+
+def test_estimate_names_the_deadline_and_counts_failed_scenarios(capsys):
+    answer = risk_pb2.EstimateProcurementRiskResponse(
+        probability_over_deadline=risk_pb2.Estimate(value=0.2, standard_error=0.004),
+        probability_of_failure=risk_pb2.Estimate(value=0.1, standard_error=0.003))
+    output.estimate(answer, "PCP", deadline_days=720.0)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "P(duration > deadline 720 d)" in out
+    assert "fails a phase gate" in out and "mean and every quantile include them" in out
