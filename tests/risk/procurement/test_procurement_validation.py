@@ -145,3 +145,14 @@ def test_every_default_used_cites_its_basis_not_internal_documents():
     assert {d.field for d in used} >= {"phases"} and len(used) >= 2
     for d in used:
         assert "README" not in d.rationale and "expert judgement" in d.rationale, d
+
+
+def test_an_extreme_lognormal_spread_is_answered_with_its_huge_error():
+    # P90/P10 = 1e12 is valid input; its draws pass int64's range. The answer must come
+    # (it crashed building the histogram's edges), and say how little its mean means.
+    wide = model(cost_items=(CostItem("a", CostDistribution(K.LOGNORMAL, p10_cents=1,
+                                                             p90_cents=10**12)),))
+    r = estimate_procurement_risk(wide, seed=1, scenarios=20_000)
+    assert sum(r.cost_histogram.counts) == 20_000
+    assert r.cost_histogram.bin_edges_cents[-1] > 2**63
+    assert r.total_cost_cents.mean.standard_error > r.total_cost_cents.mean.value

@@ -82,9 +82,10 @@ def estimate_procurement_risk(
     run whatever ``chunk_scenarios`` (rounded to whole blocks of BLOCK_SCENARIOS;
     None picks one bounding memory). With ``target_standard_error_cents`` sampling
     stops after the first block at which the SE of mean total cost reaches it, that SE
-    taking the risk events' and the phase failures' variance from the model rather than
-    from the events and failures drawn (simulation._StoppingRule: stopping on the
-    sample's own SE biased the mean for rare, large events and rare, costly failures);
+    taking the risk events', the phase failures' and heavy-tailed cost items' variance
+    from the model rather than from the draws (simulation._StoppingRule: stopping on the
+    sample's own SE biased the mean for rare, large events, rare, costly failures and
+    very wide lognormals);
     not before MIN_BLOCKS_BEFORE_STOP blocks and never on a zero SE (below
     MIN_RELATIVE_STANDARD_ERROR × |mean|). The mean total cost's reported SE is the
     larger of that one and the sample's own (so never 0 while a risk event or a failure
@@ -164,8 +165,9 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
     cdf_p = np.linspace(0.0, 1.0, CDF_POINTS)
     cost_cdf_values = np.quantile(cost_sorted, cdf_p)
     duration_cdf_values = np.quantile(duration_sorted, cdf_p)
-    lo, hi = math.floor(cost_sorted[0]), math.ceil(cost_sorted[-1])
-    edges = np.unique(np.round(np.linspace(lo, max(hi, lo + 1), bins + 1)).astype(np.int64))
+    # Whole cents, kept in float64: a very wide lognormal can draw past int64's range.
+    lo, hi = np.floor(cost_sorted[0]), np.ceil(cost_sorted[-1])
+    edges = np.unique(np.round(np.linspace(lo, max(hi, lo + 1.0), bins + 1)))
     cost_counts, _ = np.histogram(cost, edges)
     d_lo, d_hi = float(duration_sorted[0]), float(duration_sorted[-1])
     d_counts, d_edges = np.histogram(duration, bins, range=(d_lo, max(d_hi, d_lo + 1.0)))
