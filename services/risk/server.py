@@ -175,7 +175,8 @@ def _compile_kernels() -> None:
     sampling, contributions and incremental risk run too (same argument types; the
     exponential twist's kernel is not reachable through the API); the semi-analytic run
     compiles the law's kernels, the exact convolution of conditional PDs near ½ included
-    (a loading of 0.6 puts some of the tiny book's PDs there)."""
+    (a loading of 0.6 puts some of the tiny book's PDs there) and the rounding model of
+    amounts off the loss lattice (the tiny book's amounts share no common unit)."""
     tiny = pr.ProcurementModel(
         kind=pr.ProcurementKind.PRE_COMMERCIAL_PROCUREMENT,
         novelty=pr.NoveltyLevel.NEW_TO_SECTOR, budget_cents=10_000,
@@ -183,7 +184,8 @@ def _compile_kernels() -> None:
                     pr.CostItem("b", pr.CostDistribution(pr.DistributionKind.TRIANGULAR,
                                                          1, 2, 3))))
     estimate_procurement_risk(tiny, scenarios=64, seed=1)
-    book = pf.Portfolio.from_arrays(exposure_cents=np.full(8, 1000), probability_of_default=0.05,
+    book = pf.Portfolio.from_arrays(exposure_cents=1000 + 37 * np.arange(8),
+                                    probability_of_default=0.05,
                                     loss_given_default=0.5, factor_loadings=np.full(8, 0.6))
     model = pf.validated_model(book, pf.Fund(capital_cents=10**6), pf.Dependence.one_factor())
     for method in ("monte_carlo", "semi_analytic"):

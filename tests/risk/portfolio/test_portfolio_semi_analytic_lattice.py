@@ -95,3 +95,33 @@ def test_a_var_error_estimate_is_never_below_the_lattice_grid(exposure, pd, rho,
     assert abs(var.value - exact_var) <= var.standard_error
     for tail in result.tail_risk:
         assert tail.value_at_risk_cents.standard_error > 0.0
+
+
+@pytest.mark.parametrize(("groups", "pd", "rho"), [
+    (((50, 1_000_000), (50, 1_530_000)), 0.04, 0.2),
+    (((20, 1_000_000), (20, 1_370_000), (10, 2_910_000)), 0.05, 0.3),
+], ids=["50+50", "20+20+10"])
+def test_lumpy_books_without_a_common_unit_report_errors_that_cover_the_exact_law(
+        groups, pd, rho):
+    # A few large sizes with no common quantum of a lattice unit: the exact law is a
+    # staircase of default-count atoms, and rounding each amount to the lattice shifts and
+    # smooths it. Both lattices (the unit and its double) round alike, so their difference
+    # missed it: VaR 99 % of the 50+50 book was 0.32 % low against an estimate of 0.075 %,
+    # ES 99.9 % of the three-size book 0.055 % low against 0.019 %. The rounding model
+    # (residuals, regression on the loss, atom spacing) now sizes the lattice's part.
+    exposure = np.concatenate([np.full(n, a, np.int64) for n, a in groups])
+    n = exposure.size
+    book = Portfolio.from_arrays(exposure_cents=exposure, probability_of_default=pd,
+                                 loss_given_default=1.0,
+                                 factor_loadings=np.full(n, math.sqrt(rho)))
+    result = simulate_portfolio(book, Fund(capital_cents=10**15), Dependence.one_factor(),
+                                seed=0, levels=LEVELS)
+    assert result.method == "semi_analytic"
+    pmf = one_factor_lattice_pmf(exposure // 10_000, pd, math.sqrt(rho))
+    for level in LEVELS:
+        exact_var, exact_es = var_es_of_lattice(pmf, level, 10_000)
+        got = result.at(level)
+        for estimate, exact in ((got.value_at_risk_cents, exact_var),
+                                (got.expected_shortfall_cents, exact_es)):
+            assert abs(estimate.value - exact) <= estimate.standard_error, (level, estimate, exact)
+            assert estimate.standard_error <= 0.005 * exact  # still within the accuracy

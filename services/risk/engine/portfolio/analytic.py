@@ -352,6 +352,56 @@ def _tail_probability(support: np.ndarray, pmf: np.ndarray, amount: float) -> fl
 
 
 @dataclass(frozen=True)
+class _RoundingModel:
+    """What rounding the amounts to the lattice does to the tail, node by node of the
+    factor rule (Gaussian approximation of the loss given Z = z_j: mean ``mean``, standard
+    deviation ``sd``; all amounts in money).
+
+    The lattice loss is L' = L + R with R = Σ_i D_i r_i, r_i the rounding residual of
+    amount i. Two effects escape the half-node and doubled-unit variants, which round
+    alike:
+
+    * a shift: E[R | L, z] ≈ ``bias`` + ``covariance``/sd² · (L − mean) (the regression of
+      R on L given z; ``bias`` = Σ p_i r_i, ``covariance`` = Σ p_i(1 − p_i) r_i a_i), so
+      VaR moves by E[R | L = VaR] and ES by E[R | L ≥ VaR];
+    * the staircase: with few distinct large amounts the exact law is a staircase of
+      atoms (default counts of each amount) ``spacing`` apart on average (the largest atom
+      over the local density: the product over distinct amounts of the largest
+      probability of a default count, times √(2π)·sd). R spreads each atom over a few
+      lattice points, so the lattice law is a smoothed staircase, and its quantile can
+      sit anywhere within the step the exact quantile sits on: up to one spacing, and
+      no further than R spreads an atom (2 sd of R given z); ``spacing`` is the smaller.
+    """
+
+    weight: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    bias: np.ndarray
+    covariance: np.ndarray
+    spacing: np.ndarray
+
+    def _at(self, v: float) -> tuple[np.ndarray, np.ndarray]:
+        d = (v - self.mean) / self.sd
+        return d, self.weight * np.exp(-0.5 * d * d) / (math.sqrt(2.0 * math.pi) * self.sd)
+
+    def value_at_risk_error(self, v: float) -> float:
+        d, density = self._at(v)
+        total = float(density.sum())
+        if not total > 0.0:
+            return 0.0
+        shift = float(density @ (self.bias + self.covariance / self.sd * d)) / total
+        return abs(shift) + float(density @ self.spacing) / total
+
+    def expected_shortfall_error(self, v: float, level: float) -> float:
+        d, _ = self._at(v)
+        tail = special.ndtr(-d)
+        phi = np.exp(-0.5 * d * d) / math.sqrt(2.0 * math.pi)
+        # E[R; L ≥ v | z] ≈ bias·P(L ≥ v | z) + covariance/sd · φ(d)
+        return abs(float(self.weight @ (self.bias * tail + self.covariance / self.sd * phi))
+                   ) / (1.0 - level)
+
+
+@dataclass(frozen=True)
 class LossDistribution:
     """A portfolio loss law on a finite support, with the variants that measure its error.
 
@@ -361,7 +411,8 @@ class LossDistribution:
     the sum over ``variants`` (the same law computed with half the quadrature nodes,
     with twice the grid step, …) of |figure − figure on variant|, plus a floor for
     floating-point rounding (``amount_error_floor`` for amounts,
-    ``probability_error_floor`` for probabilities). Nothing here is sampled.
+    ``probability_error_floor`` for probabilities); for VaR and ES the lattice's part is
+    also sized by ``rounding`` (see :meth:`value_at_risk_parts`). Nothing here is sampled.
     """
 
     support: np.ndarray
@@ -374,6 +425,7 @@ class LossDistribution:
     probability_error_floor: float = 0.0
     method: str = ""
     diagnostics: dict = field(default_factory=dict)
+    rounding: _RoundingModel | None = None
 
     def _estimate(self, figure: Callable[[np.ndarray, np.ndarray], float], floor: float
                   ) -> Estimate:
@@ -385,27 +437,48 @@ class LossDistribution:
         """E[L] from the pmf (for the untransformed portfolio, compare ``expected_loss``)."""
         return self._estimate(lambda s, p: float(s @ p), self.amount_error_floor)
 
+    def value_at_risk_parts(self, level: float) -> tuple[float, list[float]]:
+        """VaR and its error parts, one per variant (quadrature, lattice): what
+        :meth:`value_at_risk` adds up and what an adaptive caller refines. The lattice
+        part is the larger of the doubled-unit difference and the rounding model's
+        estimate (both measure the lattice's error: not both)."""
+        value = _value_at_risk(self.support, self.pmf, level)
+        parts = [abs(value - _value_at_risk(s, p, level)) for s, p in self.variants]
+        if self.rounding is not None and len(parts) >= 2:
+            parts[1] = max(parts[1], self.rounding.value_at_risk_error(value))
+        return value, parts
+
+    def expected_shortfall_parts(self, level: float) -> tuple[float, list[float]]:
+        """ES and its error parts as :meth:`value_at_risk_parts`. The rounding's shift of
+        the tail mean is common to both lattices (each rounds by error diffusion), so the
+        doubled-unit difference need not show it: added to the lattice part."""
+        value = _expected_shortfall(self.support, self.pmf, level)
+        parts = [abs(value - _expected_shortfall(s, p, level)) for s, p in self.variants]
+        if self.rounding is not None and len(parts) >= 2:
+            parts[1] += self.rounding.expected_shortfall_error(
+                _value_at_risk(self.support, self.pmf, level), level)
+        return value, parts
+
     def value_at_risk(self, level: float) -> Estimate:
         """VaR_level = min{x in support: P(L ≤ x) ≥ level}, in loss-amount units."""
         c = Collector()
         q = _check_level(c, level)
         c.raise_if_any()
-        estimate = self._estimate(lambda s, p: _value_at_risk(s, p, q), self.amount_error_floor)
+        value, parts = self.value_at_risk_parts(q)
+        error = sum(parts) + self.amount_error_floor
         if self.variants:
             # VaR is a lattice point: even where the variants agree (they often land on
             # the same point) the quantile is only known to within the grid.
-            grid = 0.5 * self.loss_unit + self.amount_error_floor
-            if estimate.standard_error < grid:
-                estimate = Estimate(estimate.value, grid)
-        return estimate
+            error = max(error, 0.5 * self.loss_unit + self.amount_error_floor)
+        return Estimate(float(value), float(error))
 
     def expected_shortfall(self, level: float) -> Estimate:
         """ES_level = (1/(1−q)) ∫_q^1 VaR_u du (Acerbi & Tasche 2002), in loss-amount units."""
         c = Collector()
         q = _check_level(c, level)
         c.raise_if_any()
-        return self._estimate(lambda s, p: _expected_shortfall(s, p, q),
-                              self.amount_error_floor)
+        value, parts = self.expected_shortfall_parts(q)
+        return Estimate(float(value), float(sum(parts) + self.amount_error_floor))
 
     def tail_probability(self, amount: float) -> Estimate:
         """P(L > amount)."""
@@ -444,7 +517,9 @@ class LossDistribution:
                                 levels=self.levels, variants=variants,
                                 amount_error_floor=self.amount_error_floor,
                                 probability_error_floor=self.probability_error_floor,
-                                method=f"{self.method} tranche [{a:g}, {d:g}]")
+                                method=f"{self.method} tranche [{a:g}, {d:g}]",
+                                # below the detachment a first-loss tranche is L itself
+                                rounding=self.rounding if a == 0.0 else None)
 
 
 # ---- compiled kernels
@@ -782,6 +857,75 @@ def _common_quantum(amount: np.ndarray, probability_of_default: np.ndarray, unit
     return quantum if held >= _QUANTUM_COVERAGE * float(weight.sum()) else None
 
 
+@numba.njit(cache=True)
+def _rounding_sums(cond: np.ndarray, amount: np.ndarray, residual: np.ndarray,
+                   group: np.ndarray, groups: int):
+    """Per node: mean, variance, Σ p r, Σ p(1−p) r a, Σ p(1−p) r² and the log of the
+    product over distinct amounts of the largest probability of a default count (a bound:
+    log(1 − x) ≤ −x − x²/2)."""
+    m = cond.shape[0]
+    out = np.zeros((6, m))
+    var_g = np.zeros(groups)
+    none_g = np.zeros(groups)
+    for j in range(m):
+        var_g[:] = 0.0
+        none_g[:] = 0.0
+        log_mode = 0.0
+        for i in range(cond.shape[1]):
+            p = cond[j, i]
+            v = p * (1.0 - p)
+            a = amount[i]
+            r = residual[i]
+            out[0, j] += p * a
+            out[1, j] += v * a * a
+            out[2, j] += p * r
+            out[3, j] += v * r * a
+            out[4, j] += v * r * r
+            g = group[i]
+            if g < 0:  # a single name: max(p, 1 − p)
+                x = min(p, 1.0 - p)
+                log_mode -= x + 0.5 * x * x
+            else:
+                var_g[g] += v
+                none_g[g] -= p + 0.5 * p * p
+        for g in range(groups):
+            # a group: the larger of P(none defaults) and the normal mode 1/√(2π σ²)
+            # (the count law is log-concave), at most 1
+            best = none_g[g]
+            if var_g[g] > 0.0:
+                best = max(best, -0.5 * math.log(2.0 * math.pi * var_g[g]))
+            log_mode += min(best, 0.0)
+        out[5, j] = log_mode
+    return out
+
+
+def _rounding_model(cond: np.ndarray, weight: np.ndarray, amount: np.ndarray,
+                    residual: np.ndarray) -> _RoundingModel | None:
+    """:class:`_RoundingModel` of the lattice (``residual`` = lattice amount − amount) at
+    the factor nodes (``cond``: conditional PDs, one row per node)."""
+    if not np.any(residual):
+        return None
+    _, inverse, counts = np.unique(amount, return_inverse=True, return_counts=True)
+    shared = counts[inverse] > 1
+    group = np.full(amount.size, -1, dtype=np.int64)
+    groups = 0
+    if shared.any():
+        _, group[shared] = np.unique(inverse[shared], return_inverse=True)
+        groups = int(group.max()) + 1
+    mean, var, bias, covariance, spread2, log_mode = _rounding_sums(
+        cond, amount, residual, group, groups)
+    sd = np.sqrt(var)
+    live = sd > 0.0
+    if not live.any():
+        return None
+    spacing = np.exp(log_mode) * math.sqrt(2.0 * math.pi) * sd
+    # R spreads an atom over about ±2 sd(R | z): the quantile moves at most that far
+    spread = 2.0 * np.sqrt(spread2)
+    return _RoundingModel(weight=weight[live], mean=mean[live], sd=sd[live],
+                          bias=bias[live], covariance=covariance[live],
+                          spacing=np.minimum(spacing, spread)[live])
+
+
 def _mixture_pmf(cf: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
     return sp_fft.irfft(weight @ cf, n=size)
 
@@ -822,7 +966,10 @@ def one_factor_loss_distribution(
     Error estimates (``estimate_errors``): the law is recomputed with half the nodes
     (quadrature error) and with twice the loss unit (discretisation error); each
     figure's ``standard_error`` is the sum of both differences (see
-    :class:`LossDistribution`). ``expected_loss`` is the exact Σ PD_i·amount_i.
+    :class:`LossDistribution`). Both lattices round the amounts alike, so when amounts
+    lie off the lattice a rounding model (:class:`_RoundingModel`, from the residuals)
+    also sizes the lattice's part of VaR and ES. ``expected_loss`` is the exact
+    Σ PD_i·amount_i.
 
     ``loss_unit`` defaults to the ASRF VaR at max(levels) / ``lattice_points_per_var``
     (coarser if the whole support would exceed ``max_lattice_size`` points). When the
@@ -892,6 +1039,8 @@ def one_factor_loss_distribution(
         cf, _ = _conditional_characteristics(cond, bands, size, bands, size, 0)
         pmf = _mixture_pmf(cf, fine.weight, size)
 
+    rounding = (_rounding_model(cond, fine.weight, amount, bands * loss_unit - amount)
+                if estimate_errors else None)
     # FFT rounding leaves ~1e-16 noise per lattice point around a law of total mass 1.
     probability_floor = 1e-15 * size
     return LossDistribution(
@@ -903,4 +1052,5 @@ def one_factor_loss_distribution(
         diagnostics={"lattice_size": size, "factor_nodes": int(fine.z.size),
                      "window_nodes": window_nodes, "lattice_quantum": quantum or 0.0,
                      "lattice_mean": float(bands @ pd) * loss_unit},
+        rounding=rounding,
     )

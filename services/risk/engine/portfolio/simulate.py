@@ -275,21 +275,17 @@ def _relative_error_parts(dist, levels, thresholds: Sequence[float] = (),
     themselves; with the first variant also of P(L > t) at each exhaustion threshold t,
     relative to max(P, 1 − highest level), and (``law_mean``: the reported EL is the law's
     mean, as under a portfolio cap) of the mean."""
-    from services.risk.engine.portfolio.analytic import (
-        _expected_shortfall,
-        _tail_probability,
-        _value_at_risk,
-    )
+    from services.risk.engine.portfolio.analytic import _tail_probability, _value_at_risk
 
     if dist is None:
         return 0.0, 0.0
     parts = [0.0, 0.0]
     for q in levels:
-        for figure in (_value_at_risk, _expected_shortfall):
-            value = figure(dist.support, dist.pmf, q)
+        for value, figure_parts in (dist.value_at_risk_parts(q),
+                                    dist.expected_shortfall_parts(q)):
             scale = max(abs(value), 1.0)
-            for k, (support, pmf) in enumerate(dist.variants[:2]):
-                parts[k] = max(parts[k], abs(value - figure(support, pmf, q)) / scale)
+            for k, part in enumerate(figure_parts[:2]):
+                parts[k] = max(parts[k], part / scale)
     if dist.variants:
         support, pmf = dist.variants[0]
         if law_mean:
