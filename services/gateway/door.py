@@ -14,7 +14,9 @@ and 5), so a stream's later messages meet the same rules as its first.
 
 Every refusal carries a ``google.rpc.ErrorInfo`` (domain ``ijh``, a machine-readable
 reason), is counted in ``ijh_gateway_refusals_total{reason}`` and logged as one JSON
-line with the method, subject and reason. An accepted call is forwarded with the
+line with the method, subject and reason. A validation refusal's message names the first
+few bad fields with their rule (all of them are in its BadRequest), and its log line
+lists them (``fields``, at most ten, and ``field_count``). An accepted call is forwarded with the
 caller's identity as ``x-ijh-caller-subject``, ``x-ijh-caller-role`` and
 ``x-ijh-caller-business-id`` metadata, which backends trust only because only the
 gateway can reach them (the gateway never forwards a caller's own ``x-ijh-*``).
@@ -126,8 +128,10 @@ class Door:
         violations = [] if call.request is None else validation.violations_of(call.request)
         if violations:
             await self._refuse(call, caller, code_pb2.INVALID_ARGUMENT, "INVALID_REQUEST",
-                               f"{len(violations)} field(s) break the API's rules", {},
-                               [validation.bad_request(violations)])
+                               validation.summary(violations), {},
+                               [validation.bad_request(violations)],
+                               {"fields": validation.logged_fields(violations),
+                                "field_count": len(violations)})
         if opening:
             call.outgoing.append((caller_keys.SUBJECT_KEY, caller.subject))
             call.outgoing.append((caller_keys.ROLE_KEY, caller.role.value))
@@ -152,13 +156,16 @@ class Door:
             raise  # not reached: _refuse aborts
 
     async def _refuse(self, call: CallContext, caller: Caller | None, code: int, reason: str,
-                      message: str, metadata: dict[str, str], details=()) -> None:
+                      message: str, metadata: dict[str, str], details=(),
+                      logged: dict | None = None) -> None:
+        """Refuse the call: count it, log it (with ``logged`` added to the line) and abort
+        with ErrorInfo and ``details``."""
         method = f"/{call.method.containing_service.full_name}/{call.method.name}"
         self.refusals.labels(reason).inc()
         log.warning("refused", extra={
             "method": method, "subject": caller.subject if caller else "",
             "role": caller.role.value if caller else "", "reason": reason,
-            "code": code_pb2.Code.Name(code), "detail": message})
+            "code": code_pb2.Code.Name(code), "detail": message, **(logged or {})})
         info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN,
                                            metadata={"method": method, **metadata})
         status = status_pb2.Status(code=code, message=message,

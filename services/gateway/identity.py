@@ -59,6 +59,11 @@ class Caller:
     expires_at: float  # Unix seconds
 
 
+def with_article(word: str) -> str:
+    """``word`` with its indefinite article: "an agency", "an officer", "a company"."""
+    return f"{'an' if word[:1].lower() in tuple('aeiou') else 'a'} {word}"
+
+
 class Unauthenticated(Exception):
     """The token is missing or not acceptable; ``reason`` is machine-readable
     (TOKEN_MISSING, TOKEN_MALFORMED, TOKEN_EXPIRED, TOKEN_NOT_YET_VALID, UNKNOWN_SIGNER,
@@ -216,7 +221,8 @@ class TokenVerifier:
         business_id = str(claims.get("business_id", ""))
         if role in ROLES_WITH_BUSINESS_ID and not business_id_valid(business_id):
             raise Unauthenticated("CLAIMS_INVALID",
-                                  f"a {role} token must carry a valid business_id (Y-tunnus)")
+                                  f"{with_article(role.value)} token must carry a valid "
+                                  "business_id (Y-tunnus)")
         subject = claims["sub"]
         if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
             raise Unauthenticated("CLAIMS_INVALID",

@@ -7,8 +7,9 @@ proto declares ``idempotency_level`` NO_SIDE_EFFECTS or IDEMPOTENT, and only on
 UNAVAILABLE. A backend's status code and ``google.rpc`` details reach the caller
 unchanged. A request larger than ``max_request_bytes`` is not even parsed: the hooks
 see an :class:`OversizedRequest` and refuse it (and the proxy does, if no hook did).
-Only the request id and what hooks add (the caller's identity) are forwarded as
-metadata, never the caller's own metadata.
+Only the request id (the caller's ``x-request-id`` when it is fit to log, else a new one:
+:func:`services.shared.logs.read_request_id`) and what hooks add (the caller's identity)
+are forwarded as metadata, never the caller's own metadata.
 
 Every answer carries the request id as a response header (initial metadata). On the
 unary path that header is sent while the backend works, not before the call is
@@ -32,7 +33,7 @@ from google.protobuf.message_factory import GetMessageClass
 from google.rpc import code_pb2, status_pb2
 
 from services.shared import grpc_errors
-from services.shared.logs import REQUEST_ID_KEY, request_id_from, request_id_var
+from services.shared.logs import REQUEST_ID_KEY, bind_request_id, request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,7 @@ class ServiceProxy(grpc.GenericRpcHandler):
 
     async def _prepare(self, method, request, context) -> tuple[CallContext, float, tuple]:
         # The server's CallObserver has set the request id; a bare proxy reads it here.
-        request_id = request_id_var.get() or request_id_from(context)
-        request_id_var.set(request_id)
+        request_id = request_id_var.get() or bind_request_id(context)
         call = CallContext(method, request, context, request_id, [(REQUEST_ID_KEY, request_id)])
         await self._check(call)
         return call, _deadline(context, self.backend_deadline), tuple(call.outgoing)

@@ -46,6 +46,36 @@ def bad_request(violations) -> error_details_pb2.BadRequest:
         for v in violations])
 
 
+# A refusal's message names the first few bad fields (the BadRequest names them all);
+# its log line lists a few more. A field path or rule text can be long (a map key is
+# the caller's), so each is clipped: the message and the log line stay small.
+MESSAGE_FIELDS = 3
+LOGGED_FIELDS = 10
+_CLIP = 100
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _CLIP else text[:_CLIP - 3] + "..."
+
+
+def summary(violations) -> str:
+    """A refusal's message: how many fields break the rules, the first few with their
+    rule ("2 fields break the API's rules: reference_date (...), applicant.business_id
+    (...)"), then "and N more"."""
+    count = len(violations)
+    named = ", ".join(f"{_clip(field_path(v))} ({_clip(v.proto.message or v.proto.rule_id)})"
+                      for v in violations[:MESSAGE_FIELDS])
+    more = f", and {count - MESSAGE_FIELDS} more" if count > MESSAGE_FIELDS else ""
+    verb = "field breaks" if count == 1 else "fields break"
+    return f"{count} {verb} the API's rules: {named}{more}"
+
+
+def logged_fields(violations) -> list[str]:
+    """The bad fields' paths for a refusal's log line: the first ``LOGGED_FIELDS``,
+    clipped."""
+    return [_clip(field_path(v)) for v in violations[:LOGGED_FIELDS]]
+
+
 def _imports_validate(file: FileDescriptor, seen: set[str]) -> bool:
     if file.name in seen:
         return False

@@ -5,22 +5,62 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 import uuid
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# True while serving a call whose caller sent a request id that was not acceptable.
+request_id_replaced_var: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "request_id_replaced", default=False)
 # The metadata key a request id travels under: from the caller, to the backends, and
 # back to the caller.
 REQUEST_ID_KEY = "x-request-id"
+# A caller's request id is used as sent only when it is fit to log and pass on: 1 to 128
+# characters of [A-Za-z0-9._:-] (a UUID, a ULID, a trace id, "batch-7:row.42"). Anything
+# else (too long, spaces, other punctuation, non-ASCII) is replaced by a new id rather
+# than refused: the id only labels the call's log lines, it changes nothing the call
+# does, and a missing one is made up the same way. The new id goes back to the caller
+# as usual, and every log line of the call says ``"request_id_replaced": true``.
+MAX_REQUEST_ID_LENGTH = 128
+_ACCEPTABLE_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def acceptable_request_id(value) -> bool:
+    """Whether a caller's request id is used as sent (see ``MAX_REQUEST_ID_LENGTH``)."""
+    return isinstance(value, str) and _ACCEPTABLE_REQUEST_ID.fullmatch(value) is not None
+
+
+def read_request_id(context) -> tuple[str, bool]:
+    """The call's request id (gRPC servicer context) and whether the caller's was replaced:
+    the caller's first ``x-request-id`` when acceptable, else a new one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and value:
+            if acceptable_request_id(value):
+                return value, False
+            return new_request_id(), True
+    return new_request_id(), False
 
 
 def request_id_from(context) -> str:
-    """The caller's ``x-request-id`` (gRPC servicer context), or a new one when absent."""
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY and value:
-            return value
-    return uuid.uuid4().hex
+    """The caller's acceptable ``x-request-id``, or a new one when absent or not acceptable."""
+    return read_request_id(context)[0]
+
+
+def bind_request_id(context) -> str:
+    """Read the call's request id (:func:`read_request_id`) into the log context: every log
+    line of the call carries it, and ``request_id_replaced`` when the caller's was not
+    acceptable."""
+    request_id, replaced = read_request_id(context)
+    request_id_var.set(request_id)
+    request_id_replaced_var.set(replaced)
+    return request_id
+
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
@@ -56,6 +96,8 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+            if request_id_replaced_var.get():
+                entry["request_id_replaced"] = True
         for key, value in record.__dict__.items():
             if key not in _RESERVED and key[0] != "_":
                 entry[key] = value

@@ -39,7 +39,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily
 
-from services.shared.logs import request_id_from, request_id_var
+from services.shared.logs import bind_request_id
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class _MethodSeries:
         self._by_code: dict[str, tuple] = {}
 
     def start(self, context) -> float:
-        request_id_var.set(request_id_from(context))
+        bind_request_id(context)
         if self.in_flight is not None:
             self.in_flight.inc()
         return time.perf_counter()

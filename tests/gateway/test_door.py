@@ -277,6 +277,60 @@ def test_request_id_is_returned_and_in_both_logs(stack, channel):
     assert re.fullmatch(r"[0-9a-f]{32}", dict(call.initial_metadata())["x-request-id"])
 
 
+@pytest.mark.parametrize("tail", [
+    "x" * 5000,          # far too long
+    "-" + "x" * 96,      # 129 characters, one over the limit
+    " with a space",
+    "/slash",
+    '"quote',
+])
+def test_an_unfit_request_id_is_replaced_not_echoed_logged_or_forwarded(stack, channel, tail):
+    marker = f"unfit{uuid.uuid4().hex}"  # 37 characters
+    sent = marker + tail
+    _, call = _call(channel, FUNDING + "ComputeGrant", stack.token("officer"),
+                    request_id=sent)
+    made = dict(call.initial_metadata())["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)  # a new one, returned as usual
+    gateway_log = wait_for_text(stack.gateway.log_path, made)
+    funding_log = wait_for_text(stack.funding.log_path, made)
+    assert marker not in gateway_log and marker not in funding_log
+    gateway_lines = [line for line in gateway_log.splitlines() if made in line]
+    assert any('"message": "call"' in line and '"request_id_replaced": true' in line
+               for line in gateway_lines), gateway_lines
+    assert all(len(line) < 1000 for line in gateway_lines)
+    # The backend got the new id, a fit one: nothing of it is replaced there.
+    assert any('"message": "call"' in line for line in funding_log.splitlines()
+               if made in line)
+
+
+def test_a_request_id_of_128_fit_characters_is_kept(stack, channel):
+    sent = (f"fit-{uuid.uuid4().hex}.A:Z_" * 4)[:128]
+    _, call = _call(channel, FUNDING + "ComputeGrant", stack.token("officer"),
+                    request_id=sent)
+    assert dict(call.initial_metadata())["x-request-id"] == sent
+    line = next(line for line in wait_for_text(stack.funding.log_path, sent).splitlines()
+                if sent in line)
+    assert "request_id_replaced" not in line
+
+
+def test_a_backend_called_directly_replaces_an_unfit_request_id_too(stack):
+    marker = f"direct{uuid.uuid4().hex}"
+    metadata = [("x-ijh-caller-subject", "t-officer"), ("x-ijh-caller-role", "officer")]
+    with grpc.insecure_channel(stack.funding.address) as direct:
+        stub = funding_pb2_grpc.FundingServiceStub(direct)
+        stub.ComputeGrant(_grant(), metadata=[*metadata, ("x-request-id", marker + "x" * 5000)],
+                          timeout=30)
+        control = f"control-{uuid.uuid4().hex}"
+        stub.ComputeGrant(_grant(), metadata=[*metadata, ("x-request-id", control)],
+                          timeout=30)
+    lines = wait_for_text(stack.funding.log_path, control).splitlines()
+    assert not any(marker in line for line in lines)
+    # Access lines are written in call order: the first call's is just before the control's.
+    calls = [line for line in lines if '"message": "call"' in line]
+    at = next(i for i, line in enumerate(calls) if control in line)
+    assert '"request_id_replaced": true' in calls[at - 1], calls[at - 1]
+
+
 def test_refusals_are_logged_with_method_subject_and_reason(stack, channel):
     request_id = f"refused-{uuid.uuid4().hex}"
     with pytest.raises(grpc.RpcError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 import time
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from ijh.funding.v1 import funding_pb2
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from protovalidate._gen.buf.validate import validate_pb
 
-from services.gateway import dev_pki, policy, validation
+from services.gateway import dev_pki, identity, policy, validation
 from services.gateway.door import Door, RateLimiter
 from services.gateway.identity import (
     Caller,
@@ -39,6 +41,7 @@ from services.gateway.identity import (
     business_id_valid,
     key_id,
     load_signing_keys,
+    with_article,
 )
 from services.gateway.proxy import ServiceProxy
 from services.gateway.server import FUNDING_SERVICE, RISK_SERVICE
@@ -165,6 +168,26 @@ def test_a_subject_that_metadata_cannot_carry_is_refused(subject):
     assert verifier.verify(good).subject == "paivi.makinen@hel.fi"
 
 
+@pytest.mark.parametrize("word, expected", [
+    ("agency", "an agency"), ("officer", "an officer"), ("analyst", "an analyst"),
+    ("admin", "an admin"), ("company", "a company")])
+def test_role_names_take_the_right_article(word, expected):
+    assert with_article(word) == expected
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_token_without_its_business_id_is_refused_in_good_english(role, monkeypatch):
+    # Only agencies need a business ID today; any role that comes to need one reads right.
+    monkeypatch.setattr(identity, "ROLES_WITH_BUSINESS_ID", frozenset(Role))
+    key = ec.generate_private_key(ec.SECP256R1())
+    verifier = TokenVerifier({key_id(key.public_key()): key.public_key()}, [_ISS], _AUD)
+    with pytest.raises(Unauthenticated) as refused:
+        verifier.verify(dev_pki.issue_token(key, {"sub": "s", "role": role.value}, 600))
+    assert refused.value.reason == "CLAIMS_INVALID"
+    assert str(refused.value).startswith(f"{with_article(role.value)} token must carry")
+    assert not str(refused.value).startswith(("a agency", "a officer", "a analyst", "a admin"))
+
+
 def test_token_bucket_allows_the_burst_then_the_rate_per_caller():
     now = [0.0]
     limiter = RateLimiter(rate_per_second=2.0, burst=3, clock=lambda: now[0])
@@ -223,6 +246,33 @@ def test_violations_map_to_bad_request_field_paths():
     assert set(fields) == {"items[1].code", "amount_cents"}
     assert fields["items[1].code"].reason == "string.min_len"
     assert "2" in fields["items[1].code"].description
+
+
+def _items_request(bad_items: int):
+    req_class = GetMessageClass(_validated_service().methods_by_name["Put"].input_type)
+    request = req_class()
+    for _ in range(bad_items):
+        request.items.add(code="x")
+    return request
+
+
+def test_the_refusal_message_names_the_first_few_fields_then_how_many_more():
+    one = validation.violations_of(_items_request(1))
+    assert validation.summary(one).startswith("1 field breaks the API's rules: items[0].code (")
+    two = validation.violations_of(_bad_request_message())
+    text = validation.summary(two)
+    assert text.startswith("2 fields break the API's rules: ")
+    assert "items[1].code (" in text and "amount_cents (" in text
+    assert "more" not in text
+    many = validation.violations_of(_items_request(12))
+    text = validation.summary(many)
+    assert text.startswith("12 fields break the API's rules: items[0].code (")
+    assert "items[2].code (" in text and "items[3].code" not in text
+    assert text.endswith(", and 9 more")
+    assert len(text) < 600
+    assert validation.logged_fields(many) == [f"items[{i}].code" for i in range(10)]
+    # Every violation is still in the BadRequest.
+    assert len(validation.bad_request(many).field_violations) == 12
 
 
 def test_unannotated_requests_are_not_walked():
@@ -309,6 +359,49 @@ async def test_invalid_request_is_refused_with_bad_request_before_the_backend(do
     assert any(d.Unpack(bad) for d in status.details)
     assert {v.field for v in bad.field_violations} == {"items[1].code", "amount_cents"}
     assert backend.calls == []
+
+
+async def test_the_refusal_names_the_fields_in_its_message_and_log_line(door_harness,
+                                                                          caplog):
+    client, _, pki, _ = door_harness
+    request = _bad_request_message()
+    put = client.unary_unary("/t.validated.v1.Store/Put",
+                             request_serializer=type(request).SerializeToString,
+                             response_deserializer=type(request).FromString)
+    with caplog.at_level(logging.WARNING, logger="services.gateway.door"), \
+            pytest.raises(grpc.aio.AioRpcError) as failure:
+        await put(request, timeout=5,
+                  metadata=[("authorization", f"Bearer {pki.token('officer')}")])
+    message = failure.value.details()
+    assert message.startswith("2 fields break the API's rules: "), message
+    assert "items[1].code (" in message and "amount_cents (" in message
+    assert rpc_status.from_call(failure.value).message == message
+    refused = next(r for r in caplog.records if r.getMessage() == "refused")
+    assert sorted(refused.fields) == ["amount_cents", "items[1].code"]
+    assert refused.field_count == 2
+    assert "items[1].code" in refused.detail
+
+
+@pytest.mark.parametrize("sent, kept", [
+    ("x" * 5000, False), ("x" * 129, False), ("a b", False), ("id;drop", False),
+    ("x" * 128, True), ("0f8c2a1e-5b7d-4c3e-9a6b-2d1f0e9c8b7a", True), ("job-7:row_3.a", True),
+])
+async def test_the_backend_gets_the_callers_request_id_only_when_fit(door_harness, sent, kept):
+    client, backend, pki, service = door_harness
+    req_class = GetMessageClass(service.methods_by_name["Put"].input_type)
+    put = client.unary_unary("/t.validated.v1.Store/Put",
+                             request_serializer=req_class.SerializeToString,
+                             response_deserializer=req_class.FromString)
+    call = put(req_class(amount_cents=5), timeout=5, metadata=[
+        ("authorization", f"Bearer {pki.token('officer')}"), ("x-request-id", sent)])
+    await call
+    returned = dict(await call.initial_metadata())["x-request-id"]
+    forwarded = backend.calls[-1]["x-request-id"]
+    assert returned == forwarded
+    if kept:
+        assert forwarded == sent
+    else:
+        assert re.fullmatch(r"[0-9a-f]{32}", forwarded)
 
 
 # --- the development PKI ----------------------------------------------------------

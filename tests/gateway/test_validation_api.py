@@ -159,6 +159,42 @@ def test_ledger_names_and_page_size(channels):
     assert violations["page_size"].reason == "int32.gte_lte"
 
 
+def test_the_message_and_the_log_line_name_the_bad_fields(stack, channels):
+    request = _grant()
+    request.reference_date = "1.3.2025"
+    request.applicant.business_id = "201256-6"
+    request_id = f"named-{uuid.uuid4().hex}"
+    with pytest.raises(grpc.RpcError) as failure:
+        _funding(channels).ComputeGrant(request, metadata=[("x-request-id", request_id)],
+                                        timeout=30)
+    message = failure.value.details()
+    assert message.startswith("2 fields break the API's rules: reference_date ("), message
+    assert ", applicant.business_id (" in message
+    line = next(line for line in wait_for_text(stack.gateway.log_path, request_id).splitlines()
+                if request_id in line and '"refused"' in line)
+    assert '"fields": ["reference_date", "applicant.business_id"]' in line, line
+    assert '"field_count": 2' in line
+
+
+def test_many_bad_fields_are_named_up_to_a_bound(stack, channels):
+    request = _grant()
+    request.cost_lines.extend([request.cost_lines[0]] * 3)
+    for line in request.cost_lines:
+        line.amount_cents = -1
+    request.reference_date = "1.3.2025"
+    count = len(request.cost_lines) + 1
+    assert count > 3
+    request_id = f"many-{uuid.uuid4().hex}"
+    violations = _refused(_funding(channels).ComputeGrant, request, request_id)
+    assert len(violations) == count  # the BadRequest still names every one
+    with pytest.raises(grpc.RpcError) as failure:
+        _funding(channels).ComputeGrant(request, timeout=30)
+    assert failure.value.details().endswith(f", and {count - 3} more")
+    line = next(line for line in wait_for_text(stack.gateway.log_path, request_id).splitlines()
+                if request_id in line and '"refused"' in line)
+    assert f'"field_count": {count}' in line
+
+
 # --- refused at the door: the backend never sees it -----------------------------------
 
 @pytest.mark.parametrize("service", ["funding", "risk"])
