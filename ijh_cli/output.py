@@ -193,11 +193,16 @@ def _yes(value) -> str:
     return "yes" if value else "NO"
 
 
+def _total(g: dict, name: str) -> int:
+    """A cost total of a stored grant explanation: named as in ComputeGrantResponse
+    (``eligible_cents``), or ``eligible_total_cents`` in explanations stored before."""
+    return g.get(f"{name}_cents", g.get(f"{name}_total_cents", 0))
+
+
 def _grant_line(g: dict) -> str:
     return (f"{eur(g.get('grant_cents', 0))} = {g.get('grant_rate', '?')} × eligible "
-            f"{eur(g.get('eligible_total_cents', 0))} (claimed "
-            f"{eur(g.get('claimed_total_cents', 0))}, rejected "
-            f"{eur(g.get('rejected_total_cents', 0))}); eligible: {_yes(g.get('eligible'))}; "
+            f"{eur(_total(g, 'eligible'))} (claimed {eur(_total(g, 'claimed'))}, rejected "
+            f"{eur(_total(g, 'rejected'))}); eligible: {_yes(g.get('eligible'))}; "
             f"{g.get('rules_version', '')}")
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import any_pb2
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
@@ -30,10 +31,11 @@ from services.funding.ledger import (
     model_and_level,
 )
 from services.funding.ledger.fund_rules import fund_parameter_set
-from services.funding.ledger.lifecycle import not_yours
+from services.funding.ledger.lifecycle import not_creator, not_yours
 from services.funding.rules import grant, scoring
 from services.funding.rules.rulebook import ijh_parameters
 from services.funding.storage import OutboxRelay, Repository, make_engine, upgrade
+from services.funding.storage.repository import EVENT_SOURCE
 from services.shared import metrics
 from services.shared.caller import BUSINESS_ID_KEY, ROLE_KEY, SUBJECT_KEY, caller_metadata
 from services.shared.config import Settings, client_options, load_settings
@@ -45,6 +47,7 @@ from services.shared.errors import (
     PermissionDenied,
     PreconditionViolation,
     Unauthenticated,
+    Unavailable,
 )
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
@@ -54,7 +57,7 @@ from services.shared.server import Registration, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-SOURCE = "ijh/funding"
+SOURCE = EVENT_SOURCE  # one CloudEvents source for every funding event (``ijh/funding``)
 #: The gateway's roles -> the ledger's. Analysts and admins read only.
 LEDGER_ROLES = {"agency": Role.APPLICANT, "officer": Role.OFFICER}
 READ_ROLES = frozenset({"agency", "officer", "analyst", "admin"})
@@ -62,7 +65,22 @@ FUND_READ_ROLES = frozenset({"officer", "analyst", "admin"})
 #: The risk check runs inside the approval's transaction (it holds the SQLite write lock
 #: or the fund row lock meanwhile), so it gets a short deadline.
 RISK_CHECK_DEADLINE_SECONDS = 10.0
+#: When an approval refused for want of a risk check may be retried (RetryInfo).
+RISK_CHECK_RETRY_SECONDS = 5.0
+#: The risk service's answers that say it cannot answer now (an outage, overload or a
+#: fault on its side): the approval is refused UNAVAILABLE, to be retried. Any other
+#: status says it will not answer this request as asked: FAILED_PRECONDITION.
+_RISK_OUTAGE_CODES = frozenset({
+    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED, grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
 RELAY_MAX_BACKOFF_SECONDS = 5.0
+
+
+def _pack(message) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
 
 
 def _reference_date(text: str, field: str = "reference_date"):
@@ -114,9 +132,12 @@ class RiskServiceCheck:
 
     Called by the repository in a worker thread inside the approval transaction; the
     gRPC call runs on the service's event loop (one grpc.aio channel) with a deadline.
-    Approving blind is never an option: when the risk service is unreachable, fails or
-    times out, or the rules have no risk model, approval is refused with
-    FAILED_PRECONDITION ``RISK_CHECK_UNAVAILABLE`` (nothing is written)."""
+    Approving blind is never an option, and a refused approval writes nothing: when the
+    risk service is unreachable, times out or fails, approval is refused UNAVAILABLE
+    ``RISK_CHECK_UNAVAILABLE`` (an ErrorInfo reason, with a RetryInfo: retry later);
+    when it refuses the request as asked (or answers without the figure), or the rules
+    have no risk model, FAILED_PRECONDITION ``RISK_CHECK_FAILED`` or
+    ``RISK_MODEL_NOT_IN_FORCE`` (a retry will not help until that is fixed)."""
 
     def __init__(self, settings: Settings,
                  deadline_seconds: float = RISK_CHECK_DEADLINE_SECONDS):
@@ -137,11 +158,18 @@ class RiskServiceCheck:
             await self.channel.close()
 
     @staticmethod
-    def _unavailable(why: str) -> FailedPrecondition:
-        return FailedPrecondition(PreconditionViolation(
-            "RISK_CHECK_UNAVAILABLE", "fund",
+    def _unavailable(why: str) -> Unavailable:
+        return Unavailable(
+            "RISK_CHECK_UNAVAILABLE",
             f"the risk-appetite check could not be made ({why}); approval is refused "
-            "rather than made blind: retry when the risk service answers"))
+            "rather than made blind, and nothing was recorded: retry when the risk "
+            "service answers", RISK_CHECK_RETRY_SECONDS, {"dependency": "risk"})
+
+    @staticmethod
+    def _failed(kind: str, why: str) -> FailedPrecondition:
+        return FailedPrecondition(PreconditionViolation(
+            kind, "fund", f"the risk-appetite check cannot be made ({why}); approval is "
+                          "refused rather than made blind"))
 
     async def _evaluate(self, request):
         return await self.stub.EvaluateIncrementalRisk(request, timeout=self.deadline)
@@ -176,7 +204,7 @@ class RiskServiceCheck:
         try:
             model, level = model_and_level(rules)
         except ValueError as exc:
-            raise self._unavailable(str(exc)) from exc
+            raise self._failed("RISK_MODEL_NOT_IN_FORCE", str(exc)) from exc
         request = translate.incremental_risk_request(portfolio, candidate, model,
                                                      capital_cents, level)
         future = asyncio.run_coroutine_threadsafe(self._evaluate(request), self.loop)
@@ -184,13 +212,15 @@ class RiskServiceCheck:
             response = future.result(timeout=self.deadline + 1.0)
             return translate.risk_figures(response, rules.risk_measure)
         except grpc.aio.AioRpcError as exc:
-            raise self._unavailable(f"risk service: {exc.code().name}: {exc.details()}") \
-                from exc
+            why = f"risk service: {exc.code().name}: {exc.details()}"
+            if exc.code() in _RISK_OUTAGE_CODES:
+                raise self._unavailable(why) from exc
+            raise self._failed("RISK_CHECK_FAILED", why) from exc
         except TimeoutError as exc:
             future.cancel()
             raise self._unavailable("risk service: no answer in time") from exc
-        except ValueError as exc:
-            raise self._unavailable(str(exc)) from exc
+        except ValueError as exc:  # an answer without the figure the rule checks
+            raise self._failed("RISK_CHECK_FAILED", str(exc)) from exc
 
 
 class Ledger:
@@ -277,14 +307,16 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
                                    f"for {caller.business_id}")
 
     @staticmethod
-    async def _as_seen_by(caller: Caller, work):
+    async def _as_seen_by(caller: Caller, work, refusal: Callable[[str], PermissionDenied]):
         """Run ``work`` (a repository call on a named application) in a thread; to an
-        agency, a missing application is refused like another's (:func:`not_yours`)."""
+        agency, a missing application is refused as another's is (``refusal(name)``:
+        :func:`not_yours` for reading, :func:`not_creator` for submitting), with the
+        same reason and words."""
         try:
             return await asyncio.to_thread(work)
         except NotFound as exc:
             if caller.is_agency:
-                raise not_yours(exc.resource) from None
+                raise refusal(exc.resource) from None
             raise
 
     def _create(self, request_id: str, actor: Actor, request):
@@ -306,7 +338,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
     async def GetApplication(self, request, context):
         caller = caller_of(context)
         app_id = translate.application_id(request.name)
-        app = await self._as_seen_by(caller, lambda: self.repository.get(app_id))
+        app = await self._as_seen_by(caller, lambda: self.repository.get(app_id), not_yours)
         if caller.is_agency and app.beneficiary.business_id != caller.business_id:
             raise not_yours(app.name)
         history = ()
@@ -336,8 +368,10 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
         caller = caller_of(context)
         actor = actor_of(caller, "submit applications")
         app_id = translate.application_id(request.name)
-        app = await self._as_seen_by(caller, lambda: self.repository.submit(
-            request.request_id, actor, app_id, request.reason))
+        app = await self._as_seen_by(
+            caller, lambda: self.repository.submit(request.request_id, actor, app_id,
+                                                   request.reason),
+            lambda name: not_creator(name, "submit"))
         return funding_pb2.SubmitApplicationResponse(
             application=translate.application(app), rules_version=app.rules_version)
 

@@ -69,9 +69,9 @@ def grant_response(result: grant.GrantComputation,
         applicant_eligible=result.applicant_eligible,
         procurement_kind_eligible=result.procurement_kind_eligible,
         eligible=result.eligible,
-        claimed_cents=result.claimed_total_cents,
-        eligible_cents=result.eligible_total_cents,
-        rejected_cents=result.rejected_total_cents,
+        claimed_cents=result.claimed_cents,
+        eligible_cents=result.eligible_cents,
+        rejected_cents=result.rejected_cents,
         grant_rate=str(result.grant_rate),
         grant_cents=result.grant_cents,
         cost_lines=[funding_pb2.CostLineResult(
@@ -91,7 +91,7 @@ def grant_computed_event(request: funding_pb2.ComputeGrantRequest,
         reference_date=result.reference_date.isoformat(),
         applicant_business_id=request.applicant.business_id,
         procurement_kind=request.procurement_kind,
-        eligible_cents=result.eligible_total_cents, grant_cents=result.grant_cents,
+        eligible_cents=result.eligible_cents, grant_cents=result.grant_cents,
         rules_version=result.rules_version)
 
 

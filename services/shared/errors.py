@@ -7,7 +7,7 @@ in ``services.shared.grpc_errors`` turns them into gRPC statuses with
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -78,8 +78,32 @@ class AlreadyExists(DomainError):
     """A create collided with an existing resource under a different request."""
 
 
+#: The ``google.rpc.ErrorInfo`` domain of every reason this system gives.
+REASON_DOMAIN = "ijh"
+
+
 class PermissionDenied(DomainError):
-    """The caller may not do this; the message says why."""
+    """The caller may not do this; the message says why, and ``reason`` (when given, e.g.
+    ``NOT_YOUR_APPLICATION``) says it to a program: an ``ErrorInfo`` with ``metadata``."""
+
+    def __init__(self, message: str, reason: str = "",
+                 metadata: Mapping[str, str] | None = None):
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+        super().__init__(message)
+
+
+class Unavailable(DomainError):
+    """Something the answer depends on did not answer; nothing was done, and the same
+    request may succeed later. Maps to UNAVAILABLE with an ``ErrorInfo`` (``reason``,
+    ``metadata``) and a ``RetryInfo`` of ``retry_after_seconds``."""
+
+    def __init__(self, reason: str, message: str, retry_after_seconds: float,
+                 metadata: Mapping[str, str] | None = None):
+        self.reason = reason
+        self.retry_after_seconds = retry_after_seconds
+        self.metadata = dict(metadata or {})
+        super().__init__(message)
 
 
 class Unauthenticated(DomainError):

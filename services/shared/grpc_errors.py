@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -51,6 +51,15 @@ def to_status(exc: errors.DomainError) -> status_pb2.Status:
                                               description=str(exc))
         return status_pb2.Status(code=code_pb2.NOT_FOUND, message=str(exc),
                                  details=[_pack(info)])
+    if isinstance(exc, errors.PermissionDenied) and exc.reason:
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=str(exc),
+                                 details=[_pack(_reason(exc))])
+    if isinstance(exc, errors.Unavailable):
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(round(exc.retry_after_seconds * 1000))
+        return status_pb2.Status(
+            code=code_pb2.UNAVAILABLE, message=str(exc),
+            details=[_pack(_reason(exc)), _pack(error_details_pb2.RetryInfo(retry_delay=delay))])
     code = {
         errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
         errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
@@ -58,6 +67,11 @@ def to_status(exc: errors.DomainError) -> status_pb2.Status:
         errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
     }.get(type(exc), code_pb2.FAILED_PRECONDITION)
     return status_pb2.Status(code=code, message=str(exc))
+
+
+def _reason(exc: errors.PermissionDenied | errors.Unavailable) -> error_details_pb2.ErrorInfo:
+    return error_details_pb2.ErrorInfo(reason=exc.reason, domain=errors.REASON_DOMAIN,
+                                       metadata=exc.metadata)
 
 
 def status_for(exc: BaseException) -> status_pb2.Status:
@@ -74,9 +88,24 @@ def internal_status(exc: BaseException) -> status_pb2.Status:
         message=f"internal error (incident {incident}); the operators have the details")
 
 
+# gRFC A6 server pushback: a negative value asks a client's retry policy not to retry.
+# An UNAVAILABLE of ours means a dependency is down and says when to try again
+# (RetryInfo); the gateway's transparent retries of its backend would only repeat it.
+_NO_RETRY = (("grpc-retry-pushback-ms", "-1"),)
+
+
 async def abort(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
     """End the call with a rich status (raises, as ``context.abort`` does)."""
-    await context.abort_with_status(rpc_status.to_status(status))
+    call_status = rpc_status.to_status(status)
+    if status.code == code_pb2.UNAVAILABLE:
+        call_status = _Status(call_status.code, call_status.details,
+                              call_status.trailing_metadata + _NO_RETRY)
+    await context.abort_with_status(call_status)
+
+
+class _Status(grpc.Status):
+    def __init__(self, code, details, trailing_metadata):
+        self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
 
 
 def translate_errors(method: Callable) -> Callable:

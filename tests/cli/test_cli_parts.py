@@ -161,3 +161,12 @@ def test_estimate_names_the_deadline_and_counts_failed_scenarios(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "P(duration > deadline 720 d)" in out
     assert "fails a phase gate" in out and "mean and every quantile include them" in out
+
+
+def test_a_grant_line_reads_the_response_names_and_those_stored_before():
+    new = {"grant_cents": 50_000, "grant_rate": "0.5", "eligible_cents": 100_000,
+           "claimed_cents": 120_000, "rejected_cents": 20_000, "eligible": True}
+    old = {"grant_cents": 50_000, "grant_rate": "0.5", "eligible_total_cents": 100_000,
+           "claimed_total_cents": 120_000, "rejected_total_cents": 20_000, "eligible": True}
+    assert output._grant_line(new) == output._grant_line(old)
+    assert "eligible €1,000.00 (claimed €1,200.00, rejected €200.00)" in output._grant_line(new)

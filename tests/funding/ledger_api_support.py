@@ -113,6 +113,26 @@ def bad_fields(error: grpc.aio.AioRpcError) -> set[str]:
     return {v.field for v in bad.field_violations}
 
 
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    """The status's ErrorInfo detail, if it has one."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return None
+
+
+def retry_delay_seconds(error: grpc.aio.AioRpcError) -> float | None:
+    """The status's RetryInfo delay, if it has one."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        retry = error_details_pb2.RetryInfo()
+        if detail.Unpack(retry):
+            return retry.retry_delay.ToTimedelta().total_seconds()
+    return None
+
+
 def precondition_types(error: grpc.aio.AioRpcError) -> set[str]:
     status = rpc_status.from_call(error)
     failure = error_details_pb2.PreconditionFailure()

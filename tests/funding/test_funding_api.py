@@ -74,6 +74,20 @@ async def test_explanation_names_parameters_with_references(funding):
     assert "grant_rounding" in used
 
 
+async def test_explanation_figures_are_named_as_the_response_fields(funding):
+    reply = await funding.ComputeGrant(_grant(
+        f.CostLine(category="purchased_expert_services", amount_cents=10_000, vat_cents=2_550),
+        include_explanation=True))
+    steps = {s.figure: s.result for s in reply.explanation}
+    # Every figure that is not a cost line's is a field of the response, with its value.
+    fields = f.ComputeGrantResponse.DESCRIPTOR.fields_by_name
+    assert {fig for fig in steps if not fig.startswith("cost_lines[")} <= set(fields)
+    assert (steps["claimed_cents"], steps["eligible_cents"], steps["rejected_cents"]) == \
+        (str(reply.claimed_cents), str(reply.eligible_cents), str(reply.rejected_cents))
+    assert (reply.claimed_cents, reply.eligible_cents, reply.rejected_cents) == \
+        (12_550, 10_000, 2_550)
+
+
 async def test_score_three_officers_with_a_disagreement(funding):
     criteria = ["novelty", "expected_impact", "market_dialogue", "feasibility",
                 "reference_value"]

@@ -8,7 +8,9 @@ import dataclasses
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
+import grpc
 import pytest
+from google.rpc import code_pb2, error_details_pb2
 from ijh.funding.v1 import funding_pb2 as f
 from ijh.risk.v1 import risk_pb2 as r
 from sqlalchemy import event
@@ -18,7 +20,8 @@ from services.funding.server import FundingServicer, RiskServiceCheck
 from services.funding.storage import Repository, make_engine, upgrade
 from services.shared.caller import ROLE_KEY, SUBJECT_KEY
 from services.shared.config import load_settings
-from services.shared.errors import FailedPrecondition
+from services.shared.errors import FailedPrecondition, Unavailable
+from services.shared.grpc_errors import to_status
 from tests.funding.storage.ledger_support import (
     OFFICER_B,
     PUBLIC_UNIT,
@@ -104,9 +107,53 @@ async def test_rules_without_a_risk_model_refuse_the_check_rather_than_approve_b
     stub = RecordingRiskStub()
     with pytest.raises(FailedPrecondition) as failure:
         await asyncio.to_thread(_started(stub), [], CANDIDATE, 1_000_00, rules)
-    assert [v.type for v in failure.value.violations] == ["RISK_CHECK_UNAVAILABLE"]
+    # Not an outage: a retry will not help until the parameters name a model.
+    assert [v.type for v in failure.value.violations] == ["RISK_MODEL_NOT_IN_FORCE"]
     assert "risk.model" in str(failure.value)
     assert stub.requests == []
+
+
+class FailingRiskStub:
+    """A risk service that answers every call with ``code``."""
+
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self.code = code
+
+    async def EvaluateIncrementalRisk(self, request, timeout):
+        raise grpc.aio.AioRpcError(self.code, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                   details="risk is down")
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNAVAILABLE,
+                                  grpc.StatusCode.DEADLINE_EXCEEDED])
+async def test_a_risk_service_outage_refuses_the_approval_as_unavailable(code):
+    with pytest.raises(Unavailable) as failure:
+        await asyncio.to_thread(_started(FailingRiskStub(code)), [], CANDIDATE, 1_000_00,
+                                fund_rules_on(DECISION_DAY))
+    assert failure.value.reason == "RISK_CHECK_UNAVAILABLE"
+    assert failure.value.retry_after_seconds > 0
+    assert code.name in str(failure.value)
+    # The servicer answers it UNAVAILABLE with ErrorInfo and RetryInfo (the CLI: retry).
+    status = to_status(failure.value)
+    assert status.code == code_pb2.UNAVAILABLE
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(info) and status.details[1].Unpack(retry)
+    assert (info.reason, info.domain) == ("RISK_CHECK_UNAVAILABLE", "ijh")
+    assert retry.retry_delay.ToTimedelta().total_seconds() == failure.value.retry_after_seconds
+
+
+async def test_a_risk_client_not_started_is_an_outage_too():
+    check = RiskServiceCheck(load_settings())
+    with pytest.raises(Unavailable):
+        await asyncio.to_thread(check, [], CANDIDATE, 1_000_00, fund_rules_on(DECISION_DAY))
+
+
+async def test_a_risk_service_refusing_the_request_is_no_outage():
+    # The risk service will not answer this request as asked: retrying cannot help.
+    with pytest.raises(FailedPrecondition) as failure:
+        await asyncio.to_thread(_started(FailingRiskStub(grpc.StatusCode.INVALID_ARGUMENT)),
+                                [], CANDIDATE, 1_000_00, fund_rules_on(DECISION_DAY))
+    assert [v.type for v in failure.value.violations] == ["RISK_CHECK_FAILED"]
 
 
 class OfficerContext:

@@ -26,6 +26,7 @@ from tests.funding.ledger_api_support import (
     Caller,
     Ledger,
     bad_fields,
+    error_info,
     fresh_postgres_database,
     good_scores,
     grant_request,
@@ -114,6 +115,18 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
     i2 = await ledger.to_scored(grant_request())
     rejected = await _decide(ledger, i2, f.DECISION_REJECT, reason="no market dialogue")
     assert rejected.application.state == f.APPLICATION_STATE_REJECTED
+    # The stored grant explanation names its application and its figures as
+    # ComputeGrantResponse does (claimed_cents, eligible_cents, rejected_cents).
+    granted = (await ledger.call("GetApplication", f.GetApplicationRequest(
+        name=i1, include_history=True), OFFICER_A)).application
+    for entry in granted.history:
+        if entry.action in {"submit", "approve"}:
+            stored = json.loads(entry.explanation_json)["grant"]
+            assert stored["application_id"] == i1, entry.action
+            assert (stored["claimed_cents"], stored["eligible_cents"],
+                    stored["rejected_cents"]) == (5_630_000 + 595_200, 5_630_000, 595_200)
+            figures = {step["figure"] for step in stored["explanation"]}
+            assert {"claimed_cents", "eligible_cents", "rejected_cents"} <= figures
 
     full = (await ledger.call("GetApplication", f.GetApplicationRequest(
         name=g1, include_history=True), OFFICER_A)).application
@@ -152,8 +165,12 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
         message_name = envelope["dataschema"].rsplit(".", 1)[-1]
         message = getattr(events_pb2, message_name)()
         json_format.ParseDict(envelope["data"], message)  # strict: unknown fields fail
-        assert json_format.MessageToDict(message, preserving_proto_field_name=True).keys() \
-            <= envelope["data"].keys()
+        # ... and in the proto JSON form, as every service's events (int64 as strings,
+        # no nulls), under the one source of funding events (ComputeGrant's too).
+        assert json_format.MessageToDict(
+            message, preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True) == envelope["data"], envelope
+        assert envelope["source"] == "ijh/funding"
     types = {e["type"] for e in envelopes}
     assert {"ijh.funding.application.approved", "ijh.funding.application.rejected",
             "ijh.funding.guarantee.claimed", "ijh.funding.guarantee.expired"} <= types
@@ -249,19 +266,28 @@ async def test_agencies_see_only_their_own_and_anonymous_calls_are_refused(ledge
                                 caller)
         assert got.application.applicant.business_id == HELSINKI
     # To another agency, the application and one that does not exist get the same
-    # answer, which names no owner: names cannot be probed for who has applied.
-    answers = []
-    for name in (mine.name, "applications/999999999"):
-        for method, request in (
-                ("GetApplication", f.GetApplicationRequest(name=name)),
-                ("SubmitApplication", f.SubmitApplicationRequest(request_id=rid(),
-                                                                 name=name))):
+    # answer (code, ErrorInfo reason and words), which names no owner: names cannot be
+    # probed for who has applied. Each method's answer states its own rule.
+    for method, reason, rule in (
+            ("GetApplication", "NOT_YOUR_APPLICATION",
+             "<name> is not one of your applications: an agency reads only the "
+             "applications for its own business ID"),
+            ("SubmitApplication", "NOT_CREATOR",
+             "only the caller who created <name> may submit it")):
+        answers = set()
+        for name in (mine.name, "applications/999999999"):
+            request = (f.GetApplicationRequest(name=name) if method == "GetApplication"
+                       else f.SubmitApplicationRequest(request_id=rid(), name=name))
             with pytest.raises(grpc.aio.AioRpcError) as failure:
                 await ledger.call(method, request, OTHER_AGENCY)
             assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED, method
-            assert HELSINKI not in failure.value.details()
-            answers.append(failure.value.details().replace(name, "<name>"))
-    assert len(set(answers)) == 1, answers
+            info = error_info(failure.value)
+            assert info is not None, method
+            assert HELSINKI not in failure.value.details() + str(info)
+            assert AGENCY.subject not in failure.value.details() + str(info)
+            answers.add((failure.value.details().replace(name, "<name>"), info.reason,
+                         info.domain, info.metadata["application"].replace(name, "<name>")))
+        assert answers == {(rule, reason, "ijh", "<name>")}, (method, answers)
     # Reusing one of its own request ids tells it nothing either: the id is judged first.
     used = rid()
     await ledger.call("CreateApplication", grant_request(business=ESPOO, request_id=used),
@@ -291,6 +317,33 @@ async def test_agencies_see_only_their_own_and_anonymous_calls_are_refused(ledge
             await ledger.call(method, request, None)
         assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "gateway" in failure.value.details()
+
+
+async def test_an_agency_reading_an_application_it_did_not_create_hears_why_not_submit(
+        ledger):
+    # An officer creates an application for the agency's business: the agency reads it,
+    # and may not submit it, because only its creator may. The refusal says that rule,
+    # names no creator, and is the answer the agency gets for a name that does not exist.
+    made = (await ledger.call("CreateApplication", grant_request(), OFFICER_A)).application
+    seen = await ledger.call("GetApplication", f.GetApplicationRequest(name=made.name), AGENCY)
+    assert seen.application.name == made.name
+    answers = set()
+    for name in (made.name, "applications/999999998"):
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await ledger.call("SubmitApplication", f.SubmitApplicationRequest(
+                request_id=rid(), name=name), AGENCY)
+        assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert failure.value.details() == f"only the caller who created {name} may submit it"
+        assert "not one of your applications" not in failure.value.details()
+        info = error_info(failure.value)
+        assert OFFICER_A.subject not in failure.value.details() + str(info)
+        answers.add((failure.value.details().replace(name, "<name>"), info.reason,
+                     info.metadata["application"].replace(name, "<name>")))
+    assert answers == {("only the caller who created <name> may submit it", "NOT_CREATOR",
+                        "<name>")}
+    submitted = await ledger.call("SubmitApplication", f.SubmitApplicationRequest(
+        request_id=rid(), name=made.name), OFFICER_A)  # its creator may
+    assert submitted.application.state == f.APPLICATION_STATE_SUBMITTED
 
 
 async def test_pages_follow_their_tokens(ledger):

@@ -21,9 +21,10 @@ from tests.funding.ledger_api_support import (
     OFFICER_B,
     Caller,
     Ledger,
+    error_info,
     grant_request,
     guarantee_request,
-    precondition_types,
+    retry_delay_seconds,
     rid,
     row_counts,
     sqlite_url,
@@ -202,6 +203,13 @@ async def test_without_the_risk_service_no_guarantee_is_approved_blind(faults_st
     before = row_counts(url)
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await ledger.call("DecideApplication", _approve(name, rid()), OFFICER_B)
-    assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert precondition_types(failure.value) == {"RISK_CHECK_UNAVAILABLE"}
-    assert row_counts(url) == before
+    # An outage of a dependency: UNAVAILABLE (the CLI says "retry", exit 5), not a refusal
+    # on the merits; the reason says which check, RetryInfo when to try again.
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info(failure.value)
+    assert info is not None and (info.reason, info.domain) == ("RISK_CHECK_UNAVAILABLE", "ijh")
+    assert retry_delay_seconds(failure.value) > 0
+    assert "retry" in failure.value.details()
+    assert row_counts(url) == before  # nothing half-written: the approval is not recorded
+    got = await ledger.call("GetApplication", f.GetApplicationRequest(name=name), OFFICER_B)
+    assert got.application.state == f.APPLICATION_STATE_SCORED

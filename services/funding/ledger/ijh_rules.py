@@ -27,7 +27,8 @@ class RulesCore:
     def __init__(self, parameters: ParameterSet | None = None):
         self.parameters = parameters
 
-    def compute_grant(self, draft: ApplicationDraft, on: date) -> GrantResult:
+    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = ""
+                      ) -> GrantResult:
         kind = draft.applicant_kind or _DEFAULT_APPLICANT_KIND[draft.beneficiary.kind]
         lines = tuple(
             CostLine(category=line.category, description=line.description,
@@ -36,8 +37,8 @@ class RulesCore:
             for line in draft.cost_lines)
         result = compute_grant(GrantApplication(
             applicant=Applicant(draft.beneficiary.business_id, kind, draft.beneficiary.name),
-            procurement_kind=draft.procurement_kind, reference_date=on, cost_lines=lines),
-            self.parameters)
+            procurement_kind=draft.procurement_kind, reference_date=on, cost_lines=lines,
+            application_id=application), self.parameters)
         return GrantResult(grant_cents=result.grant_cents, rules_version=result.rules_version,
                            eligible=result.eligible, trace=result.to_dict())
 

@@ -21,11 +21,26 @@ S = ApplicationState
 K = ApplicationKind
 
 
+#: ``ErrorInfo`` reasons of an applicant's refusals on a named application.
+NOT_YOUR_APPLICATION = "NOT_YOUR_APPLICATION"
+NOT_CREATOR = "NOT_CREATOR"
+
+
 def not_yours(name: str) -> PermissionDenied:
-    """What an applicant hears of an application that is not its own, and of one that
-    does not exist: the same words, so that probing names tells nothing of whether, or
-    for whom, an application exists."""
-    return PermissionDenied(f"{name} is not one of your applications")
+    """What an agency hears when it reads an application that is not for its business
+    ID, and one that does not exist: the same reason and words, so that probing names
+    tells nothing of whether, or for whom, an application exists."""
+    return PermissionDenied(f"{name} is not one of your applications: an agency reads only "
+                            "the applications for its own business ID",
+                            NOT_YOUR_APPLICATION, {"application": name})
+
+
+def not_creator(name: str, action: str) -> PermissionDenied:
+    """What an applicant hears when it acts (submits) on an application it did not
+    create, and on one that does not exist: the rule itself, which holds for both, and
+    nothing of whether, or by whom, the application was created."""
+    return PermissionDenied(f"only the caller who created {name} may {action} it",
+                            NOT_CREATOR, {"application": name})
 
 
 @dataclass(frozen=True)
@@ -72,16 +87,17 @@ def check_transition(action: str, kind: ApplicationKind, state: ApplicationState
                      actor: Actor, owner_id: str, subject: str) -> ApplicationState:
     """Return the target state of ``action`` or raise.
 
-    Raises ``PermissionDenied`` if the actor's role may not perform the action (or an
-    applicant acts on someone else's application), ``FailedPrecondition`` (type
-    ``TRANSITION``) if the kind or the current state does not allow it."""
+    Raises ``PermissionDenied`` if the actor's role may not perform the action
+    (:func:`not_creator` if an applicant acts on an application it did not create),
+    ``FailedPrecondition`` (type ``TRANSITION``) if the kind or the current state does
+    not allow it."""
     t = TRANSITIONS.get(action)
     if t is None:
         raise ValueError(f"unknown action {action!r}")
     if actor.role not in t.roles:
         raise PermissionDenied(f"role {actor.role} may not {action}")
     if actor.role is Role.APPLICANT and actor.id != owner_id:
-        raise not_yours(subject)
+        raise not_creator(subject, action)
     if kind not in t.kinds:
         raise FailedPrecondition(PreconditionViolation(
             "TRANSITION", subject, f"{action} applies only to guarantees, not to {kind}"))

@@ -34,9 +34,11 @@ class ScoreResult:
 
 
 class IjhRules(Protocol):
-    def compute_grant(self, draft: ApplicationDraft, on: date) -> GrantResult:
-        """Grant in cents for the draft's cost lines under the rules in force on ``on``;
-        raises ``InvalidArgument`` for malformed cost lines."""
+    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = ""
+                      ) -> GrantResult:
+        """Grant in cents for the draft's cost lines under the rules in force on ``on``,
+        its trace naming ``application`` (e.g. ``applications/42``; empty before the
+        application exists); raises ``InvalidArgument`` for malformed cost lines."""
         ...
 
     def score(self, sheets: Sequence[tuple[str, Mapping[str, Decimal]]], on: date

@@ -172,16 +172,19 @@ class GrantComputation:
     eligible: bool
     rejections: tuple[Rejection, ...]
     cost_lines: tuple[CostLineResult, ...]
-    claimed_total_cents: int
-    eligible_total_cents: int
-    rejected_total_cents: int
+    claimed_cents: int
+    eligible_cents: int
+    rejected_cents: int
     grant_rate: Decimal
     grant_cents: int
     explanation: tuple[TraceStep, ...]
     parameters_used: tuple[ParameterUse, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, stored with the decision."""
+        """JSON-ready form, stored with the decision. Figures are named as in
+        ``ComputeGrantResponse`` (``claimed_cents``, ``eligible_cents``,
+        ``rejected_cents``) and in the explanation; explanations stored before named the
+        totals ``claimed_total_cents``… (readers fall back to those)."""
         return {
             "application_id": self.application_id,
             "reference_date": self.reference_date.isoformat(),
@@ -191,9 +194,9 @@ class GrantComputation:
             "eligible": self.eligible,
             "rejections": [r.to_dict() for r in self.rejections],
             "cost_lines": [c.to_dict() for c in self.cost_lines],
-            "claimed_total_cents": self.claimed_total_cents,
-            "eligible_total_cents": self.eligible_total_cents,
-            "rejected_total_cents": self.rejected_total_cents,
+            "claimed_cents": self.claimed_cents,
+            "eligible_cents": self.eligible_cents,
+            "rejected_cents": self.rejected_cents,
             "grant_rate": str(self.grant_rate),
             "grant_cents": self.grant_cents,
             "explanation": [s.to_dict() for s in self.explanation],
@@ -450,9 +453,9 @@ def purchased_cost(t: Tracer, line: _Line) -> CostLineResult:
 def cost_totals(t: Tracer, lines: Sequence[CostLineResult]) -> tuple[int, int, int]:
     """Claimed, eligible (accepted) and rejected totals over all cost lines."""
     totals = []
-    for figure, attr in (("claimed_total_cents", "claimed_cents"),
-                         ("eligible_total_cents", "accepted_cents"),
-                         ("rejected_total_cents", "rejected_cents")):
+    for figure, attr in (("claimed_cents", "claimed_cents"),
+                         ("eligible_cents", "accepted_cents"),
+                         ("rejected_cents", "rejected_cents")):
         total = sum(getattr(line, attr) for line in lines)
         t.record(figure, "cost_totals", f"Σ cost_lines[i].{attr}", total,
                  {f"cost_lines[{line.index}].{attr}": getattr(line, attr) for line in lines})
@@ -460,7 +463,7 @@ def cost_totals(t: Tracer, lines: Sequence[CostLineResult]) -> tuple[int, int, i
     return totals[0], totals[1], totals[2]
 
 
-def grant_amount(t: Tracer, eligible_total_cents: int,
+def grant_amount(t: Tracer, eligible_cents: int,
                  eligible: bool) -> tuple[Decimal, int, int, Rejection | None]:
     """Grant = eligible total × grant rate, rounded by ``grant_rounding``, capped at
     ``maximum_grant_cents`` (if not null), and 0 when the application is not eligible.
@@ -471,7 +474,7 @@ def grant_amount(t: Tracer, eligible_total_cents: int,
     rounding = t.parameter("grant_rounding").value
     maximum = t.parameter("maximum_grant_cents").value
     t.record("grant_rate", "grant_amount", "grant_rate in force", rate, {}, ("grant_rate",))
-    exact = Decimal(eligible_total_cents) * rate
+    exact = Decimal(eligible_cents) * rate
     rounded = _round_cents(exact, rounding)
     earned = rounded
     cap_rejection = None
@@ -481,9 +484,9 @@ def grant_amount(t: Tracer, eligible_total_cents: int,
                                   f"the grant is capped at maximum_grant_cents {maximum}")
     grant = earned if eligible else 0
     t.record("grant_cents", "grant_amount",
-             "min(round(eligible_total_cents × grant_rate), maximum_grant_cents) if eligible "
+             "min(round(eligible_cents × grant_rate), maximum_grant_cents) if eligible "
              "else 0", grant,
-             {"eligible_total_cents": eligible_total_cents, "exact_cents": exact,
+             {"eligible_cents": eligible_cents, "exact_cents": exact,
               "rounded_cents": rounded, "eligible": eligible},
              ("grant_rate", "grant_rounding", "maximum_grant_cents"))
     return rate, grant, earned, cap_rejection
@@ -539,9 +542,9 @@ def compute_grant(application: GrantApplication,
         eligible=eligible,
         rejections=tuple(rejections),
         cost_lines=tuple(results),
-        claimed_total_cents=claimed,
-        eligible_total_cents=eligible_total,
-        rejected_total_cents=rejected,
+        claimed_cents=claimed,
+        eligible_cents=eligible_total,
+        rejected_cents=rejected,
         grant_rate=rate,
         grant_cents=grant,
         explanation=tuple(t.steps),

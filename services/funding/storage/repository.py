@@ -20,6 +20,7 @@ the fund's capacity or a company's de minimis room.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from ijh.events.v1 import events_pb2
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -90,7 +92,6 @@ from services.funding.storage.codec import (
 )
 from services.funding.storage.engine import ReadTransaction, is_sqlite
 from services.shared.business_id import business_id_problem
-from services.shared.cloudevents import CloudEvent
 from services.shared.errors import (
     AlreadyExists,
     Collector,
@@ -99,8 +100,11 @@ from services.shared.errors import (
     PermissionDenied,
     PreconditionViolation,
 )
+from services.shared.event_data import cloud_event
 
-EVENT_SOURCE = "/ijh/funding"
+#: The CloudEvents ``source`` of every funding event, the ledger's and ComputeGrant's
+#: (the form every service uses: ``ijh/risk``, ``ijh/funding``).
+EVENT_SOURCE = "ijh/funding"
 #: CloudEvent type (= NATS subject) per action.
 EVENT_TYPES = {
     "create": "ijh.funding.application.created",
@@ -114,9 +118,10 @@ EVENT_TYPES = {
     "record_aid": "ijh.funding.de_minimis.aid_recorded",
 }
 #: The ``ijh.events.v1`` message each event's ``data`` is the JSON form of.
-EVENT_SCHEMAS = {action: "urn:ijh:proto:ijh.events.v1." + (
-    "DeMinimisAidRecorded" if action == "record_aid" else "ApplicationStateChanged")
-    for action in EVENT_TYPES}
+EVENT_MESSAGES = {action: events_pb2.DeMinimisAidRecorded if action == "record_aid"
+                  else events_pb2.ApplicationStateChanged for action in EVENT_TYPES}
+EVENT_SCHEMAS = {action: f"urn:ijh:proto:{message.DESCRIPTOR.full_name}"
+                 for action, message in EVENT_MESSAGES.items()}
 #: Decision dates (grant dates for de minimis) are calendar dates in Finland.
 DECISION_TZ = ZoneInfo("Europe/Helsinki")
 MAX_PAGE_SIZE = 500
@@ -162,6 +167,11 @@ def _de_minimis_rules(rules: FundRules, app: Application, today: date
             f"aid to a company needs a de minimis assessment, and no de minimis rules are "
             f"in force on {today.isoformat()}: {app.name} cannot be approved until the "
             f"fund parameters name the rules that apply"), *exc.violations]) from None
+
+
+def _rfc3339(at: datetime) -> str:
+    """``2025-03-01T10:00:00.000000Z``: an event's time, UTC."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -300,7 +310,7 @@ class Repository:
             changes: dict[str, Any] = {}
             trace: dict[str, Any] = {}
             if app.kind is ApplicationKind.IJH_GRANT:
-                result = self._ijh().compute_grant(self._draft_of(app), today)
+                result = self._ijh().compute_grant(self._draft_of(app), today, app.name)
                 changes = dict(grant_cents=result.grant_cents, grant_trace=jsonable(result.trace),
                                rules_version=result.rules_version)
                 trace = {"grant": result.trace}
@@ -470,7 +480,7 @@ class Repository:
             self._emit(conn, "record_aid", f"beneficiaries/{business_id}", {
                 "business_id": business_id, "granted_on": granted_on,
                 "amount_cents": amount_cents, "reference": record.reference,
-                "actor_id": actor.id, "actor_role": actor.role, "at": now}, now)
+                "actor_id": actor.id, "actor_role": actor.role, "at": _rfc3339(now)}, now)
             return record
 
         payload = {"actor": actor, "business_id": business_id, "granted_on": granted_on,
@@ -620,7 +630,7 @@ class Repository:
                        request_id: str, rules: FundRules, scoring: dict[str, Any],
                        violations: list[PreconditionViolation], now: datetime, today: date
                        ) -> Application:
-        grant = self._ijh().compute_grant(self._draft_of(app), today)
+        grant = self._ijh().compute_grant(self._draft_of(app), today, app.name)
         trace: dict[str, Any] = {"scoring": scoring, "grant": grant.trace,
                                  "fund_rules_version": rules.version}
         if not grant.eligible or grant.grant_cents <= 0:
@@ -757,20 +767,22 @@ class Repository:
             rules_version=rules_version, request_id=request_id, inputs=jsonable(inputs),
             trace=jsonable(trace)))
         data = {"application": app.name, "application_id": app.id, "kind": app.kind,
-                "action": action, "from_state": from_state, "state": app.state,
+                "action": action, "from_state": from_state or "", "state": app.state,
                 "actor_id": actor.id, "actor_role": actor.role, "reason": reason,
-                "rules_version": rules_version, "at": now,
+                "rules_version": rules_version, "at": _rfc3339(now),
                 "business_id": app.beneficiary.business_id, "sector": app.sector,
                 "branch": app.branch, **(extra or {})}
         self._emit(conn, action, app.name, data, now)
 
     def _emit(self, conn: Connection, action: str, subject: str, data: dict[str, Any],
               now: datetime) -> None:
-        event = CloudEvent(type=EVENT_TYPES[action], source=self.event_source,
-                           subject=subject, data=jsonable(data),
-                           dataschema=EVENT_SCHEMAS[action],
-                           time=now.astimezone(UTC).isoformat(timespec="microseconds")
-                           .replace("+00:00", "Z"))
+        """Write the event to the outbox; its ``data`` is the proto JSON form of the
+        action's ``ijh.events.v1`` message (as every service's events are: 64-bit
+        integers as strings, every field present), built from ``data``."""
+        payload = EVENT_MESSAGES[action](**jsonable(data))
+        event = dataclasses.replace(
+            cloud_event(EVENT_TYPES[action], self.event_source, subject, payload),
+            time=_rfc3339(now))
         conn.execute(insert(t.outbox).values(
             event_id=event.id, type=event.type, subject=event.subject,
             envelope=event.to_json_bytes().decode(), created_at=now, attempts=0))
@@ -869,4 +881,4 @@ class Repository:
                                 applicant_kind=app.applicant_kind)
 
 
-__all__ = ["EVENT_SCHEMAS", "EVENT_SOURCE", "EVENT_TYPES", "Repository"]
+__all__ = ["EVENT_MESSAGES", "EVENT_SCHEMAS", "EVENT_SOURCE", "EVENT_TYPES", "Repository"]

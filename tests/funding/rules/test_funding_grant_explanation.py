@@ -49,8 +49,7 @@ def test_every_figure_has_a_trace_step() -> None:
     result = compute_grant(APPLICATION)
     figures = {s.figure for s in result.explanation}
     expected = {"applicant_eligible", "procurement_kind_eligible", "eligible", "grant_rate",
-                "claimed_total_cents", "eligible_total_cents", "rejected_total_cents",
-                "grant_cents"}
+                "claimed_cents", "eligible_cents", "rejected_cents", "grant_cents"}
     for i in range(3):
         expected |= {f"cost_lines[{i}].{f}" for f in ("claimed_cents", "accepted_cents",
                                                       "rejected_cents")}
@@ -59,7 +58,7 @@ def test_every_figure_has_a_trace_step() -> None:
     # 600000 × 0.4 × 1.25 = 300000; experts 1000000; travel 0 -> 1300000; grant 650000
     assert steps["cost_lines[0].accepted_cents"].result == "300000"
     assert dict(steps["cost_lines[0].accepted_cents"].inputs)["working_time_share"] == "0.4"
-    assert steps["eligible_total_cents"].result == "1300000"
+    assert steps["eligible_cents"].result == "1300000"
     assert steps["grant_cents"].result == "650000" == str(result.grant_cents)
     assert {p.name for p in steps["grant_cents"].parameters} == {
         "grant_rate", "grant_rounding", "maximum_grant_cents"}
@@ -72,6 +71,10 @@ def test_result_is_json_serialisable_and_carries_version() -> None:
     assert data["rules_version"].startswith("ijh-rules/2018-01-01+sha256:")
     assert data["grant_cents"] == 650000
     assert data["application_id"] == "applications/42"
+    # The totals are named as in ComputeGrantResponse, and only so.
+    totals = (data["claimed_cents"], data["eligible_cents"], data["rejected_cents"])
+    assert totals == (result.claimed_cents, result.eligible_cents, result.rejected_cents)
+    assert not {"claimed_total_cents", "eligible_total_cents", "rejected_total_cents"} & set(data)
     assert data["explanation"][0]["parameters"][0]["reference"]
 
 

@@ -77,10 +77,12 @@ class FakeRules:
 
     version = "fake-ijh/1"
 
-    def compute_grant(self, draft: ApplicationDraft, on: date) -> GrantResult:
+    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = ""
+                      ) -> GrantResult:
         total = sum(line.amount_cents for line in draft.cost_lines)
         return GrantResult(total // 2, self.version, True,
-                           {"claimed_total_cents": total, "rate": "0.5", "on": on.isoformat()})
+                           {"claimed_cents": total, "rate": "0.5", "on": on.isoformat(),
+                            "application_id": application})
 
     def score(self, sheets: Sequence[tuple[str, Mapping[str, Decimal]]], on: date
               ) -> ScoreResult:

@@ -45,6 +45,8 @@ def test_grant_is_computed_stored_and_decided(real_repo: Repository, engine: Eng
     assert submitted.grant_cents == 30_000_00
     assert submitted.grant_trace is not None
     assert submitted.grant_trace["grant_cents"] == 30_000_00
+    assert submitted.grant_trace["application_id"] == app.name  # not ""
+    assert submitted.grant_trace["eligible_cents"] == 60_000_01
     assert submitted.rules_version == rules_version(date(2025, 3, 14))
     real_repo.score(rid(), OFFICER_A, app.id, _sheet("4"))
     before = counts(engine)
@@ -57,6 +59,7 @@ def test_grant_is_computed_stored_and_decided(real_repo: Repository, engine: Eng
     entry = real_repo.audit_log(app.id)[-1]
     assert entry.trace["scoring"]["passed"] is True
     assert entry.trace["grant"]["grant_cents"] == 30_000_00
+    assert entry.trace["grant"]["application_id"] == app.name
     assert entry.rules_version.startswith(rules_version(date(2025, 3, 14)) + ";fund-rules/")
 
 

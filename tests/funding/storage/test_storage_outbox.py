@@ -63,12 +63,19 @@ def test_every_state_change_writes_one_event(repo: Repository, engine: Engine) -
         "ijh.funding.application.scored", "ijh.funding.application.approved",
         "ijh.funding.guarantee.activated", "ijh.funding.guarantee.expired"]
     assert {e.subject for e in events} == {f"applications/{app_id}"}
-    assert {e.source for e in events} == {EVENT_SOURCE}
+    assert {e.source for e in events} == {EVENT_SOURCE} == {"ijh/funding"}
     assert [e.data["state"] for e in events] == \
         ["draft", "submitted", "scored", "approved", "active", "expired"]
     approved = events[3].data
+    # The proto JSON form of ApplicationStateChanged, as every service's events: 64-bit
+    # integers as strings, every field present, no nulls.
     assert (approved["actor_id"], approved["exposure_cents"], approved["gge_cents"]) == \
-        ("officer-b", 500_000_00, 6_666_667)
+        ("officer-b", "50000000", "6666667")
+    created = events[0].data
+    assert (created["application_id"], created["from_state"], created["action"]) == \
+        (str(app_id), "", "create")
+    assert None not in created.values() and "grant_cents" not in created
+    assert created["at"].endswith("Z") and created["at"] == events[0].time
     assert len({e.id for e in events}) == 6
 
 
