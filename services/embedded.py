@@ -97,7 +97,8 @@ class ServiceProcess:
             self.process.wait()
 
 
-def _banner(gateway: str, nats_url: str, pki: DevPki | None, metrics: str) -> str:
+def _banner(gateway: str, nats_url: str, pki: DevPki | None, metrics: str,
+            backend_metrics: str) -> str:
     if pki is not None:
         ca, token = _relative(pki.ca), _relative(pki.token_path("officer"))
         tls = (f"  TLS CA / tokens        {ca}   {_relative(pki.tokens)}/<role>.jwt"
@@ -113,6 +114,7 @@ def _banner(gateway: str, nats_url: str, pki: DevPki | None, metrics: str) -> st
 IJH Risk & Funding Services are running.
   gateway (public gRPC, TLS)  {gateway}
   gateway metrics        http://{metrics}/metrics
+  risk, funding metrics  {backend_metrics}
   NATS JetStream         {nats_url}   (events on subjects ijh.>, stream IJH_EVENTS)
 {tls}
 Try, in another shell:
@@ -169,7 +171,9 @@ def main() -> int:
             started.append(service.start())
             service.wait_serving()
         print(_banner(settings.gateway_address, nats_url, pki,
-                      settings.gateway_metrics_address), flush=True)
+                      settings.gateway_metrics_address,
+                      f"http://{settings.risk_metrics_address}/metrics   "
+                      f"http://{settings.funding_metrics_address}/metrics"), flush=True)
         print(f"logs: {var / 'logs'}/*.log", flush=True)
         while not stop.is_set():
             for service in started:

@@ -82,6 +82,8 @@ def test_make_run_starts_answers_and_ctrl_c_stops_everything_twice(tmp_path):
         try:
             banner = _wait_for(launcher, "Ctrl-C stops everything")
             assert f"127.0.0.1:{ports['gateway']}" in banner
+            for name in ("metrics", "risk_metrics", "funding_metrics"):  # all three /metrics
+                assert f"http://127.0.0.1:{ports[name]}/metrics" in banner, name
             assert _grant(tmp_path, f"127.0.0.1:{ports['gateway']}") == 500_000
             os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
             tail = _wait_for(launcher, "stopped.", timeout=60)
