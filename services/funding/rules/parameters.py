@@ -87,12 +87,12 @@ class ParameterNotInForce(FailedPrecondition):
     ``missing`` holds ``(name, on, description)``; the description says which periods do
     have values so an officer can see whether the date or the data is wrong."""
 
-    def __init__(self, missing: Iterable[tuple[str, date, str]]):
+    def __init__(self, missing: Iterable[tuple[str, date, str]], message: str = ""):
         self.missing = tuple(missing)
         super().__init__([
             PreconditionViolation("PARAMETER_NOT_IN_FORCE", f"parameters/{name}", text)
             for name, _on, text in self.missing
-        ])
+        ], message)
 
 
 # --- YAML with exact numbers -------------------------------------------------------
@@ -226,6 +226,13 @@ class ParametersInForce:
                 raise UnknownParameter(name, self.parameter_set.set_name)
         missing = [self._missing(n) for n in names if n not in self._values]
         if missing:
+            first = min((v.valid_from for n in names
+                         for v in self.parameter_set.history(n)), default=None)
+            if len(missing) == len(names) and first is not None and self.on < first:
+                # A date before the rules existed: one plain sentence, then the details.
+                raise ParameterNotInForce(missing, f"nothing of {self.parameter_set.set_name} "
+                                                   f"is in force on {self.on.isoformat()}: "
+                                                   f"its values start {first.isoformat()}")
             raise ParameterNotInForce(missing)
 
     def _missing(self, name: str) -> tuple[str, date, str]:

@@ -110,6 +110,17 @@ def test_require_names_every_missing_parameter(fund_set: ParameterSet) -> None:
     assert [m[0] for m in caught.value.missing] == ["guarantee_rate", "caps.portfolio"]
 
 
+def test_a_date_before_any_rule_says_so_in_one_sentence() -> None:
+    # A grant asked for 1990 got ten PARAMETER_NOT_IN_FORCE lines and no plain answer.
+    from services.funding.rules.rulebook import ijh_parameters
+
+    with pytest.raises(ParameterNotInForce) as caught:
+        ijh_parameters().at(date(1990, 1, 1)).require(*ijh_parameters().names)
+    assert str(caught.value) == "nothing of ijh-rules is in force on 1990-01-01: its values " \
+                                "start 2009-01-01"
+    assert len(caught.value.violations) == len(ijh_parameters().names)  # the details stay
+
+
 def test_unknown_parameter_is_not_found(fund_set: ParameterSet) -> None:
     with pytest.raises(UnknownParameter) as caught:
         fund_set.at(date(2024, 1, 1)).get("leverage")
