@@ -92,7 +92,8 @@ def test_funding_outbox_backlog_rises_while_nats_is_down_and_drains(tmp_path):
 
 def test_a_call_its_caller_cancels_is_counted_as_cancelled(stack):
     # An analyst's Ctrl-C on a streamed simulation is the caller's choice, not a server
-    # error: alerting on UNKNOWN must not fire for it.
+    # error: alerting on UNKNOWN must not fire for it. (The session's stack is shared:
+    # count what this call adds.)
     request = r.SimulatePortfolioRequest(
         fund=r.FundTerms(capital_cents=10**12, horizon_years=1),
         simulation=r.PortfolioSimulationOptions(scenario_count=2000 * 1024, seed=2,
@@ -102,18 +103,31 @@ def test_a_call_its_caller_cancels_is_counted_as_cancelled(stack):
                     loss_given_default=0.5, sector="s", branch="VM",
                     counterparty_kind=r.COUNTERPARTY_KIND_COMPANY, factor_loadings=[0.3])
         for _ in range(3000))
+    endpoints = ((stack.risk_metrics_address, "ijh_risk_"),
+                 (stack.metrics_address, "ijh_gateway_"))
+
+    def counts(address: str, prefix: str) -> dict[str, float]:
+        found = {}
+        for line in _scrape(address).splitlines():
+            if line.startswith(prefix + "requests_total") and "SimulatePortfolio" in line:
+                code = line.split('code="')[1].split('"')[0]
+                found[code] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    before = {prefix: counts(address, prefix) for address, prefix in endpoints}
     with stack.gateway_channel("analyst") as channel:
         call = risk_pb2_grpc.RiskServiceStub(channel).SimulatePortfolio(iter([request]),
                                                                         timeout=60)
         next(call)  # the first progress report: the simulation is running
         call.cancel()
-    for address, prefix in ((stack.risk_metrics_address, "ijh_risk_"),
-                            (stack.metrics_address, "ijh_gateway_")):
-        def counted(a: str = address, p: str = prefix) -> list[str]:
-            return [line.split("{")[1].split(",")[0] for line in _scrape(a).splitlines()
-                    if line.startswith(p + "requests_total") and "SimulatePortfolio" in line]
+    for address, prefix in endpoints:
+        was = before[prefix]
+
+        def added(a: str = address, p: str = prefix, was: dict = was) -> dict[str, float]:
+            now = counts(a, p)
+            return {c: n - was.get(c, 0.0) for c, n in now.items() if n != was.get(c, 0.0)}
         try:
-            codes = _until(counted)
+            change = _until(added)
         except AssertionError:
-            codes = counted()
-        assert codes == ['code="CANCELLED"'], (prefix, codes)
+            change = added()
+        assert change == {"CANCELLED": 1.0}, (prefix, change)

@@ -27,7 +27,7 @@ from services.risk.engine.portfolio import (
     simulate_shard,
 )
 from services.risk.engine.portfolio import montecarlo as mc
-from services.risk.engine.portfolio.simulate import expected_payouts
+from services.risk.engine.portfolio.model import expected_payouts
 from services.shared.errors import InvalidArgument
 from tests.risk.portfolio.test_creditriskplus import _monte_carlo
 from tests.risk.portfolio.test_portfolio_montecarlo import SIGMA3, _expected_payout, _mixed

@@ -37,6 +37,7 @@ from services.risk.engine.portfolio.model import (
     annual_fee_income_cents,
     cumulative_pd,
     ensure_validated,
+    expected_payouts,
     portfolio_cap_cents,
     two_sided_tail,
     validate_model,
@@ -389,17 +390,18 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
         loss, year, w, (xi, scale, _) = plan.run_block(block)
         before, exh_before = plan.fund_losses(loss, year)
         extra = cand.payouts_by_year(block, seed, xi, scale)
-        after = np.minimum(loss + extra.sum(axis=1), cap_after)
+        loss_after = loss + extra.sum(axis=1)
+        after = np.minimum(loss_after, cap_after)
         cum = np.minimum(np.cumsum(year + extra, axis=1), cap_after)
         exh_after = np.maximum.accumulate(cum > resources_after[None, :], axis=1)
-        return before, exh_before, after, exh_after, w
+        return (loss, before, exh_before), (loss_after, after, exh_after), w
 
     rec_b = mc.BlockRecords(plan.spec, 0, blocks, plan.keep_weight)
     rec_a = mc.BlockRecords(spec_after, 0, blocks, plan.keep_weight)
     for block in range(blocks):
-        before, exh_b, after, exh_a, w = both(block)
-        rec_b.add(before, exh_b, w)
-        rec_a.add(after, exh_a, w)
+        without, with_candidate, w = both(block)
+        rec_b.add(*without, w)
+        rec_a.add(*with_candidate, w)
     shard_b, shard_a = rec_b.shard(), rec_a.shard()
     res_b, res_a = mc._finalize(shard_b), mc._finalize(shard_a)
     tail_b, tail_a = mc._Tail(shard_b, n), mc._Tail(shard_a, n)
@@ -415,7 +417,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     e1, e2 = np.zeros(horizon), np.zeros(horizon)
     l1 = l2 = 0.0
     for block in range(blocks):
-        before, exh_b, after, exh_a, w = both(block)
+        (_, before, exh_b), (_, after, exh_a), w = both(block)
         d_loss = w * (after - before)
         l1 += d_loss.sum()
         l2 += (d_loss ** 2).sum()
@@ -471,8 +473,11 @@ def _spec_after(plan: mc.SimulationPlan, portfolio: Portfolio, candidate: Portfo
     if fund.annual_fee_income_cents is None:
         fees += int(np.sum(np.round(candidate.fee_rate * candidate.exposure_cents)))
     from dataclasses import replace
+    uncapped = plan.spec.expected_uncapped_loss_cents + float(
+        cumulative_pd(candidate, fund.horizon_years)[:, -1] @ expected_payouts(candidate))
     return replace(plan.spec, portfolio_cap_cents=cap, annual_fee_income_cents=fees,
-                   input_digest=plan.spec.input_digest + "+candidate")
+                   input_digest=plan.spec.input_digest + "+candidate",
+                   expected_uncapped_loss_cents=uncapped)
 
 
 def _check_scenarios(scenarios) -> None:

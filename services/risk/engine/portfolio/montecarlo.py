@@ -27,6 +27,7 @@ from services.risk.engine.portfolio.model import (
     annual_fee_income_cents,
     cumulative_pd,
     ensure_validated,
+    expected_payouts,
     fixed_payout_cents,
     portfolio_cap_cents,
 )
@@ -70,6 +71,8 @@ class RunSpec:
     input_digest: str
     exponential_twist: bool = False
     twist_target_cents: float = 0.0
+    # E[L] before the portfolio cap, exact: Σ P(default by the horizon) · E[payout]
+    expected_uncapped_loss_cents: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,8 +85,8 @@ class ShardResult:
     block_stop: int
     weight_sum: np.ndarray
     weight_sq_sum: np.ndarray
-    loss_sum: np.ndarray
-    loss_sq_sum: np.ndarray
+    excess_sum: np.ndarray  # Σ w·(L − min(L, cap)), the loss above the portfolio cap
+    excess_sq_sum: np.ndarray
     exhaustion_sum: np.ndarray
     exhaustion_sq_sum: np.ndarray
     histogram: np.ndarray
@@ -226,7 +229,8 @@ class SimulationPlan:
             portfolio_cap_cents=cap_cents, importance_shift=tuple(float(x) for x in shift),
             histogram_edges_cents=tuple(float(x) for x in edges), max_loss_cents=max_loss,
             input_digest=_digest(portfolio, fund, dependence), exponential_twist=self.twist,
-            twist_target_cents=float(self.twist_target))
+            twist_target_cents=float(self.twist_target),
+            expected_uncapped_loss_cents=float(cum[:, -1] @ expected_payouts(portfolio)))
         self._empty2 = np.zeros((0, 0))
         self._empty_label = np.zeros(1, np.int32)
 
@@ -350,7 +354,7 @@ def simulate_blocks(plan: SimulationPlan, block_start: int, block_stop: int) -> 
     for block in range(block_start, block_stop):
         loss, year, w, _ = plan.run_block(block)
         capped, exhausted = plan.fund_losses(loss, year)
-        records.add(capped, exhausted, w)
+        records.add(loss, capped, exhausted, w)
     return records.shard()
 
 
@@ -362,8 +366,8 @@ class BlockRecords:
         self.spec, self.start, self.stop, self.keep_weight = spec, block_start, block_stop, \
             keep_weight
         self.edges = np.asarray(spec.histogram_edges_cents)
-        self.sums = {k: np.zeros(nb) for k in ("weight_sum", "weight_sq_sum", "loss_sum",
-                                               "loss_sq_sum")}
+        self.sums = {k: np.zeros(nb) for k in ("weight_sum", "weight_sq_sum", "excess_sum",
+                                               "excess_sq_sum")}
         self.exh = np.zeros((nb, spec.horizon_years))
         self.exh_sq = np.zeros((nb, spec.horizon_years))
         self.hist = np.zeros((nb, HISTOGRAM_BINS))
@@ -373,14 +377,16 @@ class BlockRecords:
         self.floors = np.full(nb, -math.inf)
         self.k = 0
 
-    def add(self, capped: np.ndarray, exhausted: np.ndarray, w: np.ndarray) -> None:
-        """Add the next block: capped fund loss (S,), exhaustion indicators (S, H), weights."""
+    def add(self, loss: np.ndarray, capped: np.ndarray, exhausted: np.ndarray,
+            w: np.ndarray) -> None:
+        """Add the next block: loss and capped fund loss (S,), exhaustion indicators (S, H),
+        weights."""
         k = self.k
-        wl = w * capped
+        we = w * (loss - capped)
         self.sums["weight_sum"][k] = w.sum()
         self.sums["weight_sq_sum"][k] = (w * w).sum()
-        self.sums["loss_sum"][k] = wl.sum()
-        self.sums["loss_sq_sum"][k] = (wl * wl).sum()
+        self.sums["excess_sum"][k] = we.sum()
+        self.sums["excess_sq_sum"][k] = (we * we).sum()
         self.exh[k] = w @ exhausted
         self.exh_sq[k] = (w * w) @ exhausted
         bins = np.clip(np.searchsorted(self.edges, capped, side="right") - 1, 0,
@@ -450,7 +456,7 @@ def concat_shards(shards: Sequence[ShardResult]) -> ShardResult:
     for s in shards[1:]:
         tail_offsets.append(s.tail_offsets[1:] + tail_offsets[-1][-1])
     cat = {k: np.concatenate([getattr(s, k) for s in shards]) for k in (
-        "weight_sum", "weight_sq_sum", "loss_sum", "loss_sq_sum", "exhaustion_sum",
+        "weight_sum", "weight_sq_sum", "excess_sum", "excess_sq_sum", "exhaustion_sum",
         "exhaustion_sq_sum", "histogram", "tail_loss", "tail_weight", "tail_floor")}
     return ShardResult(spec=spec, block_start=shards[0].block_start,
                        block_stop=shards[-1].block_stop, tail_offsets=np.concatenate(
@@ -515,8 +521,14 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
     n = blocks * BLOCK_SCENARIOS
     if n == 0:
         raise InvalidArgument(FieldViolation("scenarios", "no block was simulated"))
-    el = float(np.sum(shard.loss_sum)) / n
-    el_var = max(float(np.sum(shard.loss_sq_sum)) / n - el * el, 0.0) / n
+    # EL = E[L] − E[(L − cap)⁺]: E[L] is exact, only the part above the portfolio cap (a
+    # tail figure, where importance sampling puts its scenarios) is sampled. The plain
+    # weighted mean of min(L, cap) rests on the scenarios' weights away from the tail,
+    # which importance sampling makes uneven (ESS 3 of 51,200 on a 2-factor book: EL off
+    # by a third with a six times wider SE from one seed to the next).
+    excess = float(np.sum(shard.excess_sum)) / n
+    excess_var = max(float(np.sum(shard.excess_sq_sum)) / n - excess * excess, 0.0) / n
+    el, el_var = spec.expected_uncapped_loss_cents - excess, excess_var
     exh = []
     for t in range(spec.horizon_years):
         p = float(np.sum(shard.exhaustion_sum[:, t])) / n
@@ -535,7 +547,9 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         annual_fee_income_cents=spec.annual_fee_income_cents,
         importance_shift=spec.importance_shift,
         effective_sample_size=sw * sw / sw2 if sw2 > 0 else 0.0,
-        tail_sample_complete=tail.complete, cancelled=cancelled)
+        tail_sample_complete=tail.complete, cancelled=cancelled,
+        notes=("expected loss: Σ P(default by the horizon) · E[payout] exactly, less the "
+               "sampled part above the portfolio cap (its standard error is that part's)",))
 
 
 def blocks_for(scenarios: int) -> int:

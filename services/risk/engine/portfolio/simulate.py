@@ -28,6 +28,7 @@ from services.risk.engine.portfolio.model import (
     annual_fee_income_cents,
     cumulative_pd,
     ensure_validated,
+    expected_payouts,
     fixed_payout_cents,
     portfolio_cap_cents,
     two_sided_tail,
@@ -357,34 +358,6 @@ class CreditRiskPlusParameters:
         mu = self.sector_weights.T @ (p * a)
         return (float(p @ a), float(p @ (a * a) + self.sector_variances @ (mu * mu)
                                     + self.background_variance * mu.sum() ** 2))
-
-
-def expected_payouts(portfolio: Portfolio) -> np.ndarray:
-    """E[min(cap, rate·max(exposure·LGD − deductible, 0))] per guarantee, in cents: the
-    fixed payout, or for Beta LGD X the closed form rE(E[(X − d)⁺] − E[(X − h)⁺]) with
-    d = D/E, h = (cap/r + D)/E and E[(X − k)⁺] = m(1 − I_k(α+1, β)) − k(1 − I_k(α, β))."""
-    out = fixed_payout_cents(portfolio)
-    sd = portfolio.loss_given_default_std
-    beta = np.flatnonzero(sd > 0)
-    if beta.size:
-        m, s = portfolio.loss_given_default[beta], sd[beta]
-        k = m * (1 - m) / (s * s) - 1
-        a, b = m * k, (1 - m) * k
-        e = portfolio.exposure_cents[beta].astype(np.float64)
-        r = portfolio.guarantee_rate[beta]
-        ded = portfolio.deductible_cents[beta].astype(np.float64)
-        cap = portfolio.cap_cents[beta].astype(np.float64)
-        safe_e = np.where(e > 0, e, 1.0)
-        safe_r = np.where(r > 0, r, 1.0)
-
-        def call(x):  # E[(X − x)⁺]
-            x = np.clip(x, 0.0, 1.0)
-            return m * special.betaincc(a + 1, b, x) - x * special.betaincc(a, b, x)
-
-        d = ded / safe_e
-        h = (cap / safe_r + ded) / safe_e
-        out[beta] = np.where((e > 0) & (r > 0), r * e * (call(d) - call(h)), 0.0)
-    return out
 
 
 def _bivariate_normal_cdf(a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
