@@ -37,17 +37,24 @@ def _until(predicate, timeout: float = 30.0):
     raise AssertionError("condition not reached")
 
 
-def test_risk_exposes_operations_in_flight(stack):
-    assert _value(_scrape(stack.risk_metrics_address), "ijh_event_publish_failures_total") == 0
+def _long_simulation(seed: int) -> r.SimulatePortfolioRequest:
+    """Two million scenarios of 3,000 guarantees: running for seconds, long enough to be
+    seen in flight or cancelled."""
     simulation = r.SimulatePortfolioRequest(
         fund=r.FundTerms(capital_cents=10**12, horizon_years=1),
-        simulation=r.PortfolioSimulationOptions(scenario_count=2000 * 1024, seed=1,
+        simulation=r.PortfolioSimulationOptions(scenario_count=2000 * 1024, seed=seed,
                                                 method=r.PORTFOLIO_METHOD_MONTE_CARLO))
     simulation.guarantees.extend(
         r.Guarantee(exposure_cents=1_000_000, probability_of_default=0.01,
                     loss_given_default=0.5, sector="s", branch="VM",
                     counterparty_kind=r.COUNTERPARTY_KIND_COMPANY, factor_loadings=[0.3])
         for _ in range(3000))
+    return simulation
+
+
+def test_risk_exposes_operations_in_flight(stack):
+    assert _value(_scrape(stack.risk_metrics_address), "ijh_event_publish_failures_total") == 0
+    simulation = _long_simulation(seed=1)
     with stack.gateway_channel("analyst") as channel:
         stub = risk_pb2_grpc.RiskServiceStub(channel)
         started = stub.StartPortfolioSimulation(r.StartPortfolioSimulationRequest(
@@ -94,15 +101,7 @@ def test_a_call_its_caller_cancels_is_counted_as_cancelled(stack):
     # An analyst's Ctrl-C on a streamed simulation is the caller's choice, not a server
     # error: alerting on UNKNOWN must not fire for it. (The session's stack is shared:
     # count what this call adds.)
-    request = r.SimulatePortfolioRequest(
-        fund=r.FundTerms(capital_cents=10**12, horizon_years=1),
-        simulation=r.PortfolioSimulationOptions(scenario_count=2000 * 1024, seed=2,
-                                                method=r.PORTFOLIO_METHOD_MONTE_CARLO))
-    request.guarantees.extend(
-        r.Guarantee(exposure_cents=1_000_000, probability_of_default=0.01,
-                    loss_given_default=0.5, sector="s", branch="VM",
-                    counterparty_kind=r.COUNTERPARTY_KIND_COMPANY, factor_loadings=[0.3])
-        for _ in range(3000))
+    request = _long_simulation(seed=2)
     endpoints = ((stack.risk_metrics_address, "ijh_risk_"),
                  (stack.metrics_address, "ijh_gateway_"))
 
