@@ -6,8 +6,11 @@ services as child processes, waits until each reports SERVING, and prints how to
 the gateway. The gateway serves TLS with bearer tokens: unless ``IJH_GATEWAY_TLS_CERT``
 is set, a development CA, certificate, signing key and demo tokens are made (or kept)
 under ``var/dev-pki`` and ``var/tokens`` (:mod:`services.gateway.dev_pki`). Ctrl-C (or
-SIGTERM) stops the gateway first, then the backends, then NATS, each gracefully. The
-tests start the same processes through :class:`ServiceProcess`.
+SIGTERM, or SIGHUP when its terminal closes) stops the gateway first, then the backends,
+then NATS, each gracefully: they run in sessions of their own so that a terminal's signal
+reaches only the launcher. A launcher killed outright (SIGKILL) leaves them running; the
+next start then says so. The tests start the same processes through
+:class:`ServiceProcess`.
 """
 
 from __future__ import annotations
@@ -150,7 +153,9 @@ def main() -> int:
             nats.start()
         except (RuntimeError, TimeoutError) as exc:
             print(f"cannot start the embedded NATS on port {nats.port}: {exc}\n"
-                  "Is another `make run` still running? Or set IJH_NATS_URL.", file=sys.stderr)
+                  "Is another `make run` still running (or left by a launcher that was "
+                  "killed: pgrep -af 'nats-server -c|services[.](risk|funding|gateway)')? "
+                  "Or set IJH_NATS_URL.", file=sys.stderr)
             return 1
         nats_url = nats.url
     env = {"IJH_NATS_URL": nats_url}
@@ -162,8 +167,8 @@ def main() -> int:
                              # With your own certificate the probe trusts the chain served.
                              tls_ca=pki.ca if pki else Path(settings.gateway_tls_cert))
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for stopping in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stopping, lambda *_: stop.set())
     started: list[ServiceProcess] = []
     code = 0
     try:

@@ -52,7 +52,7 @@ from services.shared.errors import (
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
-from services.shared.logs import configure_logging
+from services.shared.logs import REQUEST_ID_KEY, configure_logging, request_id_var
 from services.shared.server import Registration, ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -171,8 +171,9 @@ class RiskServiceCheck:
             kind, "fund", f"the risk-appetite check cannot be made ({why}); approval is "
                           "refused rather than made blind"))
 
-    async def _evaluate(self, request):
-        return await self.stub.EvaluateIncrementalRisk(request, timeout=self.deadline)
+    async def _evaluate(self, request, request_id: str):
+        return await self.stub.EvaluateIncrementalRisk(
+            request, timeout=self.deadline, metadata=_traced(request_id))
 
     async def headline_figures(self, portfolio: Sequence[PortfolioRow], capital_cents: int,
                                rules: FundRules) -> risk_pb2.PortfolioRiskResult | None:
@@ -189,7 +190,8 @@ class RiskServiceCheck:
                 yield request
 
             result = None
-            async for reply in self.stub.SimulatePortfolio(requests(), timeout=self.deadline):
+            async for reply in self.stub.SimulatePortfolio(
+                    requests(), timeout=self.deadline, metadata=_traced(request_id_var.get())):
                 if reply.HasField("result"):
                     result = reply.result
             return result
@@ -207,20 +209,31 @@ class RiskServiceCheck:
             raise self._failed("RISK_MODEL_NOT_IN_FORCE", str(exc)) from exc
         request = translate.incremental_risk_request(portfolio, candidate, model,
                                                      capital_cents, level)
-        future = asyncio.run_coroutine_threadsafe(self._evaluate(request), self.loop)
+        # the call's request id, read here: the coroutine runs in the loop's own context
+        future = asyncio.run_coroutine_threadsafe(
+            self._evaluate(request, request_id_var.get()), self.loop)
         try:
             response = future.result(timeout=self.deadline + 1.0)
             return translate.risk_figures(response, rules.risk_measure)
         except grpc.aio.AioRpcError as exc:
-            why = f"risk service: {exc.code().name}: {exc.details()}"
             if exc.code() in _RISK_OUTAGE_CODES:
-                raise self._unavailable(why) from exc
-            raise self._failed("RISK_CHECK_FAILED", why) from exc
+                # gRPC's own words name internal addresses: the log has them, not the caller
+                log.warning("risk check unavailable", extra={
+                    "code": exc.code().name, "error": exc.details()})
+                raise self._unavailable(f"risk service: {exc.code().name}") from exc
+            raise self._failed("RISK_CHECK_FAILED",
+                               f"risk service: {exc.code().name}: {exc.details()}") from exc
         except TimeoutError as exc:
             future.cancel()
             raise self._unavailable("risk service: no answer in time") from exc
         except ValueError as exc:  # an answer without the figure the rule checks
             raise self._failed("RISK_CHECK_FAILED", str(exc)) from exc
+
+
+def _traced(request_id: str) -> tuple[tuple[str, str], ...]:
+    """Metadata carrying the call's request id to the risk service, so one approval can be
+    followed through both services' logs."""
+    return ((REQUEST_ID_KEY, request_id),) if request_id else ()
 
 
 class Ledger:

@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 
 STREAM_DEADLINE_SECONDS = 3600.0
 # Trailing metadata that carries a backend's verdict back to the caller.
-_PASSED_TRAILERS = ("grpc-status-details-bin", "retry-after", REQUEST_ID_KEY)
+# grpc-retry-pushback-ms: a backend asking callers not to retry (an outage of its own
+# dependency; RetryInfo says when) asks the end caller too.
+_PASSED_TRAILERS = ("grpc-status-details-bin", "retry-after", "grpc-retry-pushback-ms",
+                    REQUEST_ID_KEY)
 
 _IDEMPOTENT = {descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
                descriptor_pb2.MethodOptions.IDEMPOTENT}

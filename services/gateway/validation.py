@@ -16,6 +16,8 @@ import protovalidate
 from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.rpc import error_details_pb2
 
+from services.shared.errors import MAX_REPORTED_VIOLATIONS
+
 VALIDATE_PROTO = "buf/validate/validate.proto"
 
 
@@ -38,15 +40,16 @@ def field_path(violation) -> str:
 
 
 def bad_request(violations) -> error_details_pb2.BadRequest:
-    """protovalidate violations -> ``google.rpc.BadRequest`` field violations."""
+    """protovalidate violations -> ``google.rpc.BadRequest`` field violations, the first
+    ``MAX_REPORTED_VIOLATIONS`` (the message says how many in all)."""
     return error_details_pb2.BadRequest(field_violations=[
         error_details_pb2.BadRequest.FieldViolation(
             field=field_path(v), description=v.proto.message or v.proto.rule_id,
             reason=v.proto.rule_id)
-        for v in violations])
+        for v in violations[:MAX_REPORTED_VIOLATIONS]])
 
 
-# A refusal's message names the first few bad fields (the BadRequest names them all);
+# A refusal's message names the first few bad fields (the BadRequest the first 50);
 # its log line lists a few more. A field path or rule text can be long (a map key is
 # the caller's), so each is clipped: the message and the log line stay small.
 MESSAGE_FIELDS = 3

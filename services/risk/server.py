@@ -7,6 +7,7 @@ import hashlib
 import logging
 import secrets
 
+import grpc
 import numpy as np
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
@@ -62,8 +63,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         async for progress in run.progress():
             yield translate.progress(progress, run.levels[-1])
         result = await run.response()
-        if result is None:  # stopped while the contributions were computed
-            return
+        if result is None:  # stopped while the contributions were computed: no result
+            await context.abort(grpc.StatusCode.CANCELLED,
+                                "stopped while the risk contributions were computed")
         self.events.publish_soon(cloud_event(
             "ijh.risk.portfolio.simulated", SOURCE, f"portfolio-simulations/seed-{run.seed}",
             translate.portfolio_simulated_event(run.result, run.guarantee_count)))

@@ -35,6 +35,14 @@ class DomainError(Exception):
     """Base of every error a core may raise on purpose."""
 
 
+# A refusal names at most this many bad fields in its google.rpc.BadRequest (and its
+# message a few): details travel in a trailer, and gRPC drops a status whose trailers pass
+# 16 KiB (about 80 violations), so a request with thousands of bad rows got no answer but
+# "metadata size exceeds hard limit". The message says how many there are in all.
+MAX_REPORTED_VIOLATIONS = 50
+_MESSAGE_VIOLATIONS = 10
+
+
 class InvalidArgument(DomainError):
     """The request itself is wrong; nothing was done. Maps to INVALID_ARGUMENT + BadRequest."""
 
@@ -44,7 +52,10 @@ class InvalidArgument(DomainError):
         self.violations: tuple[FieldViolation, ...] = tuple(violations)
         if not self.violations:
             raise ValueError("InvalidArgument needs at least one field violation")
-        text = message or "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        text = message or "; ".join(f"{v.field}: {v.description}"
+                                    for v in self.violations[:_MESSAGE_VIOLATIONS])
+        if not message and len(self.violations) > _MESSAGE_VIOLATIONS:
+            text += f"; and {len(self.violations) - _MESSAGE_VIOLATIONS} more"
         super().__init__(text)
 
 

@@ -36,7 +36,7 @@ def to_status(exc: errors.DomainError) -> status_pb2.Status:
     if isinstance(exc, errors.InvalidArgument):
         bad = error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in exc.violations])
+            for v in exc.violations[:errors.MAX_REPORTED_VIOLATIONS]])
         return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc),
                                  details=[_pack(bad)])
     if isinstance(exc, errors.FailedPrecondition):

@@ -181,8 +181,9 @@ class _MethodSeries:
 
 def _ended_code(context, exc: BaseException) -> str:
     """The status of a call its handler left by an exception. grpc cancels the handler
-    when the caller goes away or its deadline passes: that is no server error."""
-    if isinstance(exc, asyncio.CancelledError) and context.code() is None:
+    when the caller goes away or its deadline passes (a stream's generator is closed
+    instead when that happens while a reply is being sent): no server error."""
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit) and context.code() is None:
         remaining = context.time_remaining()
         return ("DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0
                 else "CANCELLED")

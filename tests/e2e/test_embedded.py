@@ -73,7 +73,7 @@ def _grant(var_dir: Path, address: str) -> int:
 
 
 @pytest.mark.timeout(600)
-def test_make_run_starts_answers_and_ctrl_c_stops_everything_twice(tmp_path):
+def test_make_run_starts_answers_and_ctrl_c_or_a_hang_up_stops_everything(tmp_path):
     ports = {name: free_port() for name in
              ("gateway", "risk", "funding", "nats", "monitor", "metrics", "risk_metrics",
               "funding_metrics")}
@@ -85,7 +85,9 @@ def test_make_run_starts_answers_and_ctrl_c_stops_everything_twice(tmp_path):
             for name in ("metrics", "risk_metrics", "funding_metrics"):  # all three /metrics
                 assert f"http://127.0.0.1:{ports[name]}/metrics" in banner, name
             assert _grant(tmp_path, f"127.0.0.1:{ports['gateway']}") == 500_000
-            os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
+            # What Ctrl-C sends to the whole group; the second time, a closing terminal's
+            # hang-up.
+            os.killpg(launcher.pid, signal.SIGINT if attempt == 1 else signal.SIGHUP)
             tail = _wait_for(launcher, "stopped.", timeout=60)
             assert launcher.wait(timeout=30) == 0, tail
             # NATS is stopped by the launcher after the services (SIGTERM), not by the
@@ -93,6 +95,7 @@ def test_make_run_starts_answers_and_ctrl_c_stops_everything_twice(tmp_path):
             nats_log = (tmp_path / "nats" / "nats-server.log").read_text()
             assert nats_log.count('Trapped "terminated" signal') == attempt, nats_log[-2000:]
             assert 'Trapped "interrupt" signal' not in nats_log, nats_log[-2000:]
+            assert 'Trapped "hangup" signal' not in nats_log, nats_log[-2000:]
         finally:
             if launcher.poll() is None:
                 launcher.kill()

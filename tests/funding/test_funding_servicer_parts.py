@@ -22,6 +22,7 @@ from services.shared.caller import ROLE_KEY, SUBJECT_KEY
 from services.shared.config import load_settings
 from services.shared.errors import FailedPrecondition, Unavailable
 from services.shared.grpc_errors import to_status
+from services.shared.logs import request_id_var
 from tests.funding.storage.ledger_support import (
     OFFICER_B,
     PUBLIC_UNIT,
@@ -40,9 +41,11 @@ CANDIDATE = PortfolioRow(2, "1234567-1", BeneficiaryKind.COMPANY, "energy", "TEM
 class RecordingRiskStub:
     def __init__(self) -> None:
         self.requests: list[r.EvaluateIncrementalRiskRequest] = []
+        self.metadata: list[tuple] = []
 
-    async def EvaluateIncrementalRisk(self, request, timeout):
+    async def EvaluateIncrementalRisk(self, request, timeout, metadata=()):
         self.requests.append(request)
+        self.metadata.append(tuple(metadata))
         one, zero = r.Estimate(value=1.0), r.Estimate(value=0.0)
         return r.EvaluateIncrementalRiskResponse(seed=1, tail_risk=[r.IncrementalTailRisk(
             level=level, expected_shortfall_after_cents=one, expected_shortfall_before_cents=zero,
@@ -62,6 +65,20 @@ async def test_the_risk_service_is_asked_with_the_capital_the_ledger_gives():
                                       fund_rules_on(date(2025, 1, 1)))
     assert figures.after_cents == 1
     assert [q.fund.capital_cents for q in stub.requests] == [700_000_00]
+
+
+async def test_the_risk_check_carries_the_approvals_request_id():
+    # One approval followed through both services' logs: the check runs in a worker thread
+    # and its call on the loop, so the id is read where the approval's context is.
+    stub = RecordingRiskStub()
+    check = _started(stub)
+
+    def approve():
+        request_id_var.set("approval-7")
+        return check([], CANDIDATE, 700_000_00, fund_rules_on(date(2025, 1, 1)))
+
+    await asyncio.to_thread(approve)
+    assert stub.metadata == [(("x-request-id", "approval-7"),)]
 
 
 DECISION_DAY = date(2025, 3, 1)
@@ -119,9 +136,9 @@ class FailingRiskStub:
     def __init__(self, code: grpc.StatusCode) -> None:
         self.code = code
 
-    async def EvaluateIncrementalRisk(self, request, timeout):
+    async def EvaluateIncrementalRisk(self, request, timeout, metadata=()):
         raise grpc.aio.AioRpcError(self.code, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                   details="risk is down")
+                                   details="failed to connect: ipv4:10.0.0.7:50052")
 
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.UNAVAILABLE,
@@ -133,6 +150,7 @@ async def test_a_risk_service_outage_refuses_the_approval_as_unavailable(code):
     assert failure.value.reason == "RISK_CHECK_UNAVAILABLE"
     assert failure.value.retry_after_seconds > 0
     assert code.name in str(failure.value)
+    assert "10.0.0.7" not in str(failure.value)  # gRPC's own words stay in the log
     # The servicer answers it UNAVAILABLE with ErrorInfo and RetryInfo (the CLI: retry).
     status = to_status(failure.value)
     assert status.code == code_pb2.UNAVAILABLE
@@ -197,7 +215,7 @@ class RecordingPortfolioStub:
     def __init__(self) -> None:
         self.requests: list[r.SimulatePortfolioRequest] = []
 
-    def SimulatePortfolio(self, requests, timeout):
+    def SimulatePortfolio(self, requests, timeout, metadata=()):
         async def replies():
             async for request in requests:
                 self.requests.append(request)

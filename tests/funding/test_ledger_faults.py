@@ -210,6 +210,9 @@ async def test_without_the_risk_service_no_guarantee_is_approved_blind(faults_st
     assert info is not None and (info.reason, info.domain) == ("RISK_CHECK_UNAVAILABLE", "ijh")
     assert retry_delay_seconds(failure.value) > 0
     assert "retry" in failure.value.details()
+    # ...and asks retry policies (the gateway's towards funding) not to repeat it at once
+    assert ("grpc-retry-pushback-ms", "-1") in tuple(failure.value.trailing_metadata())
+    assert "127.0.0.1" not in failure.value.details()  # gRPC's own words stay in the log
     assert row_counts(url) == before  # nothing half-written: the approval is not recorded
     got = await ledger.call("GetApplication", f.GetApplicationRequest(name=name), OFFICER_B)
     assert got.application.state == f.APPLICATION_STATE_SCORED

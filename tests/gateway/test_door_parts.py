@@ -285,12 +285,19 @@ def test_unannotated_requests_are_not_walked():
 # --- the door in process: caller metadata and validation --------------------------
 
 class _RecordingBackend(grpc.GenericRpcHandler):
+    """Echoes each request; one whose bytes are ``outage`` is answered as a backend whose
+    own dependency is down (UNAVAILABLE with server pushback, as grpc_errors sends it)."""
+
     def __init__(self):
         self.calls: list[dict[str, str]] = []
+        self.outage = b""
 
     def service(self, details):
-        def echo(request: bytes, context):
+        async def echo(request: bytes, context):
             self.calls.append(dict(context.invocation_metadata()))
+            if request == self.outage:
+                context.set_trailing_metadata((("grpc-retry-pushback-ms", "-1"),))
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is down")
             return request
         return grpc.unary_unary_rpc_method_handler(echo)
 
@@ -342,6 +349,22 @@ async def test_caller_identity_is_forwarded_and_cannot_be_forged(door_harness):
     assert seen["x-ijh-caller-subject"] == "dev-officer-1"
     assert "x-ijh-caller-business-id" not in seen
     assert seen["x-request-id"]
+
+
+async def test_a_backends_request_not_to_retry_reaches_the_caller(door_harness):
+    # An outage behind a backend comes with RetryInfo and gRPC server pushback: the caller's
+    # own retry policy must not repeat it at once either.
+    client, backend, pki, service = door_harness
+    req_class = GetMessageClass(service.methods_by_name["Put"].input_type)
+    backend.outage = req_class(amount_cents=13).SerializeToString()
+    put = client.unary_unary("/t.validated.v1.Store/Put",
+                             request_serializer=req_class.SerializeToString,
+                             response_deserializer=req_class.FromString)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await put(req_class(amount_cents=13), timeout=5,
+                  metadata=[("authorization", f"Bearer {pki.token('officer')}")])
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert ("grpc-retry-pushback-ms", "-1") in tuple(failure.value.trailing_metadata())
 
 
 async def test_invalid_request_is_refused_with_bad_request_before_the_backend(door_harness):

@@ -195,6 +195,25 @@ def test_many_bad_fields_are_named_up_to_a_bound(stack, channels):
     assert f'"field_count": {count}' in line
 
 
+def test_thousands_of_bad_rows_still_get_their_answer(channels):
+    # A BadRequest naming 9,000 violations was a 1.4 MB trailer: gRPC dropped the status
+    # ("metadata size exceeds hard limit") and the caller learnt nothing. The first 50 are
+    # named, the message says how many in all.
+    model = risk_pb2.ProcurementModel(
+        kind=1, novelty=1, cost_items=[risk_pb2.CostItem() for _ in range(3000)],
+        risk_events=[risk_pb2.RiskEvent(probability=2) for _ in range(1000)])
+    request = risk_pb2.EstimateProcurementRiskRequest(model=model)
+    with pytest.raises(grpc.RpcError) as failure:
+        _risk(channels, "agency").EstimateProcurementRisk(request, timeout=60)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT, failure.value.details()
+    status = rpc_status.from_call(failure.value)
+    bad = error_details_pb2.BadRequest()
+    assert any(d.Unpack(bad) for d in status.details)
+    assert len(bad.field_violations) == 50
+    total = int(failure.value.details().split(" ", 1)[0])
+    assert total >= 4000 and failure.value.details().endswith(f", and {total - 3} more")
+
+
 # --- refused at the door: the backend never sees it -----------------------------------
 
 @pytest.mark.parametrize("service", ["funding", "risk"])

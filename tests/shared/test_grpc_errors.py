@@ -10,7 +10,7 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
-from services.shared.errors import PermissionDenied, Unavailable
+from services.shared.errors import FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 from services.shared.grpc_errors import translate_errors
 
 METHOD = "/ijh.test.Errors/Call"
@@ -70,3 +70,16 @@ async def test_a_refusal_with_a_reason_carries_it_as_error_info():
     info = error_details_pb2.ErrorInfo()
     assert status.code == code_pb2.PERMISSION_DENIED and status.details[0].Unpack(info)
     assert info.reason == "NOT_YOUR_APPLICATION"
+
+
+async def test_a_backend_refusal_with_thousands_of_bad_fields_still_arrives():
+    # The trailer carrying BadRequest has a 16 KiB hard limit: past it the caller got no
+    # status at all. The first 50 travel; the message counts the rest.
+    bad = InvalidArgument([FieldViolation(f"guarantees[{i}].probability_of_default",
+                                          "must be in [0, 1]") for i in range(5000)])
+    failure, _ = await _call(bad)
+    assert failure.code() == grpc.StatusCode.INVALID_ARGUMENT
+    request = error_details_pb2.BadRequest()
+    assert rpc_status.from_call(failure).details[0].Unpack(request)
+    assert len(request.field_violations) == 50
+    assert failure.details().endswith("; and 4990 more")
