@@ -15,7 +15,7 @@ and 5), so a stream's later messages meet the same rules as its first.
 Every refusal carries a ``google.rpc.ErrorInfo`` (domain ``ijh``, a machine-readable
 reason), is counted in ``ijh_gateway_refusals_total{reason}`` and logged as one JSON
 line with the method, subject and reason. A validation refusal's message names the first
-few bad fields with their rule (all of them are in its BadRequest), and its log line
+few bad fields with their rule (its BadRequest names the first 50), and its log line
 lists them (``fields``, at most ten, and ``field_count``). An accepted call is forwarded with the
 caller's identity as ``x-ijh-caller-subject``, ``x-ijh-caller-role`` and
 ``x-ijh-caller-business-id`` metadata, which backends trust only because only the
