@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numba
 import numpy as np
@@ -379,12 +379,17 @@ class _RoundingModel:
     bias: np.ndarray
     covariance: np.ndarray
     spacing: np.ndarray
+    # A first-loss tranche's detachment (the portfolio cap): at and above it the fund's
+    # loss is the cap itself, which rounding cannot move.
+    detachment: float = math.inf
 
     def _at(self, v: float) -> tuple[np.ndarray, np.ndarray]:
         d = (v - self.mean) / self.sd
         return d, self.weight * np.exp(-0.5 * d * d) / (math.sqrt(2.0 * math.pi) * self.sd)
 
     def value_at_risk_error(self, v: float) -> float:
+        if v <= 0.0 or v >= self.detachment:  # no loss, or the cap: both exact atoms
+            return 0.0
         d, density = self._at(v)
         total = float(density.sum())
         if not total > 0.0:
@@ -393,12 +398,18 @@ class _RoundingModel:
         return abs(shift) + float(density @ self.spacing) / total
 
     def expected_shortfall_error(self, v: float, level: float) -> float:
-        d, _ = self._at(v)
-        tail = special.ndtr(-d)
-        phi = np.exp(-0.5 * d * d) / math.sqrt(2.0 * math.pi)
-        # E[R; L ≥ v | z] ≈ bias·P(L ≥ v | z) + covariance/sd · φ(d)
-        return abs(float(self.weight @ (self.bias * tail + self.covariance / self.sd * phi))
-                   ) / (1.0 - level)
+        if v >= self.detachment:
+            return 0.0
+
+        def tail_sum(x: float) -> np.ndarray:
+            # E[R; L ≥ x | z] ≈ bias·P(L ≥ x | z) + covariance/sd · φ((x − mean)/sd)
+            if math.isinf(x):
+                return np.zeros_like(self.mean)
+            d = (x - self.mean) / self.sd
+            return (self.bias * special.ndtr(-d)
+                    + self.covariance / self.sd * np.exp(-0.5 * d * d) / math.sqrt(2.0 * math.pi))
+        # only losses in [v, detachment) move with rounding; the cap's atom does not
+        return abs(float(self.weight @ (tail_sum(v) - tail_sum(self.detachment)))) / (1.0 - level)
 
 
 @dataclass(frozen=True)
@@ -519,7 +530,9 @@ class LossDistribution:
                                 probability_error_floor=self.probability_error_floor,
                                 method=f"{self.method} tranche [{a:g}, {d:g}]",
                                 # below the detachment a first-loss tranche is L itself
-                                rounding=self.rounding if a == 0.0 else None)
+                                rounding=(replace(self.rounding, detachment=d)
+                                          if a == 0.0 and self.rounding is not None
+                                          else None))
 
 
 # ---- compiled kernels

@@ -415,12 +415,16 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     s2 = np.zeros((4, len(lv)))
     horizon = fund.horizon_years
     e1, e2 = np.zeros(horizon), np.zeros(horizon)
-    l1 = l2 = 0.0
+    l1 = l2 = x1 = x2 = lx = 0.0  # the fund loss's change and its part above the caps
     for block in range(blocks):
-        (_, before, exh_b), (_, after, exh_a), w = both(block)
+        (loss, before, exh_b), (loss_after, after, exh_a), w = both(block)
         d_loss = w * (after - before)
+        d_excess = w * ((loss_after - after) - (loss - before))
         l1 += d_loss.sum()
         l2 += (d_loss ** 2).sum()
+        x1 += d_excess.sum()
+        x2 += (d_excess ** 2).sum()
+        lx += (d_loss * d_excess).sum()
         d_exh = w[:, None] * (exh_a.astype(np.float64) - exh_b)
         e1 += d_exh.sum(axis=0)
         e2 += (d_exh ** 2).sum(axis=0)
@@ -447,7 +451,10 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
                      se(s1[0, k], s2[0, k]))))
     return IncrementalRisk(
         method=method, seed=seed, scenarios=n,
-        expected_loss_change_cents=Estimate(float(l1) / n, se(l1, l2)), tail_risk=tuple(tails),
+        # control: the candidate's own loss, whose mean is exact (as for a run's EL)
+        expected_loss_change_cents=mc.control_variate_mean(
+            l1, l2, x1, x2, lx, n=n, control_mean=spec_after.expected_uncapped_loss_cents
+            - plan.spec.expected_uncapped_loss_cents), tail_risk=tuple(tails),
         exhaustion_probability_before_by_year=res_b.exhaustion_probability_by_year,
         exhaustion_probability_after_by_year=res_a.exhaustion_probability_by_year,
         exhaustion_probability_change_by_year=tuple(
