@@ -47,11 +47,6 @@ def read_request_id(context) -> tuple[str, bool]:
     return new_request_id(), False
 
 
-def request_id_from(context) -> str:
-    """The caller's acceptable ``x-request-id``, or a new one when absent or not acceptable."""
-    return read_request_id(context)[0]
-
-
 def bind_request_id(context) -> str:
     """Read the call's request id (:func:`read_request_id`) into the log context: every log
     line of the call carries it, and ``request_id_replaced`` when the caller's was not

@@ -72,6 +72,18 @@ def test_one_odd_size_among_standard_ones_is_rounded_by_at_most_half_a_unit():
     _check(exposure, _PDS, 0.2, 0.45, 0.45 * 100_000, tolerance=1e-3)
 
 
+def _against_the_exact_law(exposure, pd, rho):
+    """The semi-analytic result of a book of whole multiples of 1e4 cents (LGD 1) and its
+    exact law on that lattice (``pmf[k]`` = P(loss = k · 1e4))."""
+    book = Portfolio.from_arrays(exposure_cents=exposure, probability_of_default=pd,
+                                 loss_given_default=1.0,
+                                 factor_loadings=np.full(len(exposure), math.sqrt(rho)))
+    result = simulate_portfolio(book, Fund(capital_cents=10**15), Dependence.one_factor(),
+                                seed=0, levels=LEVELS)
+    assert result.method == "semi_analytic"
+    return result, one_factor_lattice_pmf(exposure // 10_000, pd, math.sqrt(rho))
+
+
 @pytest.mark.parametrize(("exposure", "pd", "rho", "level"), [
     (np.r_[np.full(40, 1_000_000), np.full(40, 1_370_000)], 0.10, 0.2, 0.99),
     (np.r_[np.full(100, 1_000_000), np.full(100, 1_730_000)], 0.02, 0.15, 0.999),
@@ -81,14 +93,7 @@ def test_a_var_error_estimate_is_never_below_the_lattice_grid(exposure, pd, rho,
     # doubled-unit VaRs land on the same lattice point, so their differences were 0 and
     # VaR was reported exact while 0.022 % high / 0.066 % low against the exact law. A VaR
     # is a lattice point: its estimate is at least half a loss unit.
-    n = len(exposure)
-    book = Portfolio.from_arrays(exposure_cents=exposure, probability_of_default=pd,
-                                 loss_given_default=1.0,
-                                 factor_loadings=np.full(n, math.sqrt(rho)))
-    result = simulate_portfolio(book, Fund(capital_cents=10**15), Dependence.one_factor(),
-                                seed=0, levels=LEVELS)
-    assert result.method == "semi_analytic"
-    pmf = one_factor_lattice_pmf(exposure // 10_000, pd, math.sqrt(rho))
+    result, pmf = _against_the_exact_law(exposure, pd, rho)
     exact_var, _ = var_es_of_lattice(pmf, level, 10_000)
     var = result.at(level).value_at_risk_cents
     assert var.value != exact_var  # the case in question: the lattice misses the exact VaR
@@ -110,14 +115,7 @@ def test_lumpy_books_without_a_common_unit_report_errors_that_cover_the_exact_la
     # ES 99.9 % of the three-size book 0.055 % low against 0.019 %. The rounding model
     # (residuals, regression on the loss, atom spacing) now sizes the lattice's part.
     exposure = np.concatenate([np.full(n, a, np.int64) for n, a in groups])
-    n = exposure.size
-    book = Portfolio.from_arrays(exposure_cents=exposure, probability_of_default=pd,
-                                 loss_given_default=1.0,
-                                 factor_loadings=np.full(n, math.sqrt(rho)))
-    result = simulate_portfolio(book, Fund(capital_cents=10**15), Dependence.one_factor(),
-                                seed=0, levels=LEVELS)
-    assert result.method == "semi_analytic"
-    pmf = one_factor_lattice_pmf(exposure // 10_000, pd, math.sqrt(rho))
+    result, pmf = _against_the_exact_law(exposure, pd, rho)
     for level in LEVELS:
         exact_var, exact_es = var_es_of_lattice(pmf, level, 10_000)
         got = result.at(level)

@@ -347,6 +347,10 @@ def _expected_shortfall(support: np.ndarray, pmf: np.ndarray, level: float) -> f
     return (beyond + float(support[v]) * ((1.0 - tail[v]) - level)) / (1.0 - level)
 
 
+def _mean(support: np.ndarray, pmf: np.ndarray) -> float:
+    return float(support @ pmf)
+
+
 def _tail_probability(support: np.ndarray, pmf: np.ndarray, amount: float) -> float:
     return float(pmf[support > amount].sum())
 
@@ -438,23 +442,35 @@ class LossDistribution:
     diagnostics: dict = field(default_factory=dict)
     rounding: _RoundingModel | None = None
 
+    def _parts(self, figure: Callable[[np.ndarray, np.ndarray], float]
+               ) -> tuple[float, list[float]]:
+        """A figure of the law and its error parts: |figure − figure on variant|, one per
+        variant (quadrature, lattice): what an estimate adds up and an adaptive caller
+        refines."""
+        value = figure(self.support, self.pmf)
+        return value, [abs(value - figure(s, p)) for s, p in self.variants]
+
     def _estimate(self, figure: Callable[[np.ndarray, np.ndarray], float], floor: float
                   ) -> Estimate:
-        value = figure(self.support, self.pmf)
-        error = sum(abs(value - figure(s, p)) for s, p in self.variants)
-        return Estimate(float(value), float(error + floor))
+        value, parts = self._parts(figure)
+        return Estimate(float(value), float(sum(parts) + floor))
+
+    def mean_parts(self) -> tuple[float, list[float]]:
+        return self._parts(_mean)
 
     def mean(self) -> Estimate:
         """E[L] from the pmf (for the untransformed portfolio, compare ``expected_loss``)."""
-        return self._estimate(lambda s, p: float(s @ p), self.amount_error_floor)
+        return self._estimate(_mean, self.amount_error_floor)
+
+    def tail_probability_parts(self, amount: float) -> tuple[float, list[float]]:
+        return self._parts(lambda s, p: _tail_probability(s, p, amount))
 
     def value_at_risk_parts(self, level: float) -> tuple[float, list[float]]:
         """VaR and its error parts, one per variant (quadrature, lattice): what
         :meth:`value_at_risk` adds up and what an adaptive caller refines. The lattice
         part is the larger of the doubled-unit difference and the rounding model's
         estimate (both measure the lattice's error: not both)."""
-        value = _value_at_risk(self.support, self.pmf, level)
-        parts = [abs(value - _value_at_risk(s, p, level)) for s, p in self.variants]
+        value, parts = self._parts(lambda s, p: _value_at_risk(s, p, level))
         if self.rounding is not None and len(parts) >= 2:
             parts[1] = max(parts[1], self.rounding.value_at_risk_error(value))
         return value, parts
@@ -463,8 +479,7 @@ class LossDistribution:
         """ES and its error parts as :meth:`value_at_risk_parts`. The rounding's shift of
         the tail mean is common to both lattices (each rounds by error diffusion), so the
         doubled-unit difference need not show it: added to the lattice part."""
-        value = _expected_shortfall(self.support, self.pmf, level)
-        parts = [abs(value - _expected_shortfall(s, p, level)) for s, p in self.variants]
+        value, parts = self._parts(lambda s, p: _expected_shortfall(s, p, level))
         if self.rounding is not None and len(parts) >= 2:
             parts[1] += self.rounding.expected_shortfall_error(
                 _value_at_risk(self.support, self.pmf, level), level)
@@ -496,8 +511,8 @@ class LossDistribution:
         c = Collector()
         x = _check_scalar(c, amount, "amount", -math.inf, math.inf)
         c.raise_if_any()
-        return self._estimate(lambda s, p: _tail_probability(s, p, x),
-                              self.probability_error_floor)
+        value, parts = self.tail_probability_parts(x)
+        return Estimate(float(value), float(sum(parts) + self.probability_error_floor))
 
     def tranche(self, attachment: float, detachment: float) -> LossDistribution:
         """Law of the tranche loss min(max(L − attachment, 0), detachment − attachment).

@@ -276,8 +276,6 @@ def _relative_error_parts(dist, levels, thresholds: Sequence[float] = (),
     themselves; with the first variant also of P(L > t) at each exhaustion threshold t,
     relative to max(P, 1 − highest level), and (``law_mean``: the reported EL is the law's
     mean, as under a portfolio cap) of the mean."""
-    from services.risk.engine.portfolio.analytic import _tail_probability, _value_at_risk
-
     if dist is None:
         return 0.0, 0.0
     parts = [0.0, 0.0]
@@ -288,16 +286,13 @@ def _relative_error_parts(dist, levels, thresholds: Sequence[float] = (),
             for k, part in enumerate(figure_parts[:2]):
                 parts[k] = max(parts[k], part / scale)
     if dist.variants:
-        support, pmf = dist.variants[0]
         if law_mean:
-            mean = float(dist.support @ dist.pmf)
-            parts[0] = max(parts[0], abs(mean - float(support @ pmf)) / max(abs(mean), 1.0))
+            mean, mean_parts = dist.mean_parts()
+            parts[0] = max(parts[0], mean_parts[0] / max(abs(mean), 1.0))
         for t in thresholds:
-            tail = _tail_probability(dist.support, dist.pmf, float(t))
-            gap = abs(tail - _tail_probability(support, pmf, float(t)))
-            parts[0] = max(parts[0], gap / max(tail, 1.0 - max(levels)))
-    floor = dist.amount_error_floor / max(abs(_value_at_risk(dist.support, dist.pmf,
-                                                             levels[0])), 1.0)
+            tail, tail_parts = dist.tail_probability_parts(float(t))
+            parts[0] = max(parts[0], tail_parts[0] / max(tail, 1.0 - max(levels)))
+    floor = dist.amount_error_floor / max(abs(dist.value_at_risk_parts(levels[0])[0]), 1.0)
     return parts[0] + floor, parts[1]
 
 

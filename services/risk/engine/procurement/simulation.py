@@ -463,8 +463,9 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
         n = values.shape[1]
         cost = np.add.reduce(values[always], axis=0) if len(always) else np.zeros(n)
         reached = np.where(fail < 0, n_phases, fail.astype(np.int64) + 1)
+        spent = {i: _spent_value(values[i], incurrence[i], fail, reached) for i in conditional}
         for i in conditional:
-            cost = cost + _spent_value(values[i], incurrence[i], fail, reached)
+            cost = cost + spent[i]
         rest = cost
         light = heavy = None
         if rule.heavy:
@@ -472,10 +473,9 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
             light = (np.add.reduce(values[light_always], axis=0) if len(light_always)
                      else np.zeros(n))
             for i in light_conditional:
-                light = light + _spent_value(values[i], incurrence[i], fail, reached)
-            heavy = np.array([values[i] if incurrence[i] == ALWAYS
-                              else _spent_value(values[i], incurrence[i], fail, reached)
-                              for i in rule.heavy]).reshape(len(rule.heavy), n)
+                light = light + spent[i]
+            heavy = np.array([spent.get(i, values[i]) for i in rule.heavy]).reshape(
+                len(rule.heavy), n)
         if n_risk:
             cost = cost + np.add.reduce(impact, axis=0)
         total[start:start + n] = cost
