@@ -480,6 +480,11 @@ def portfolio(r: risk_pb2.PortfolioRiskResult) -> None:
     console.print(years)
     if r.HasField("contributions"):
         c = r.contributions
+        if c.scenario_count:
+            console.print(f"Contributions: ES {c.level:.1%} "
+                          f"{est_eur(c.expected_shortfall_cents)} from their own "
+                          f"{c.scenario_count:,} scenarios ({method_name(c.method)}, "
+                          f"seed {r.seed})")
         for title, groups in (("sector", c.by_sector), ("branch", c.by_branch)):
             table = Table(title=f"ES {c.level:.1%} contributions by {title}",
                           title_justify="left")

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 from ijh.risk.v1 import risk_pb2
 from matplotlib.ticker import FuncFormatter
 
+from ijh_cli.output import method_name
+
 FIGSIZE = (8.0, 4.5)
 DPI = 100
 PIXELS = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
@@ -188,7 +190,8 @@ def contributions(path: Path, c: risk_pb2.RiskContributions) -> Figure:
     fig.suptitle(f"Contributions to ES {c.level:.1%}")
     return _save(fig, path, f"Risk contributions at {c.level:.1%}",
                  "Euler allocation of expected shortfall to sectors and administrative "
-                 "branches (± SE).")
+                 f"branches (± SE), from its own {c.scenario_count:,} scenarios by "
+                 f"{method_name(c.method).replace('_', ' ')}.")
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -136,6 +136,15 @@ class PortfolioRun:
         """Passes over the scenarios: the simulation, and two more for contributions."""
         return 3 if self.options.include_contributions else 1
 
+    @property
+    def contribution_scenarios(self) -> int:
+        """Scenarios of the contribution passes (after :meth:`progress`): as many as the
+        sampled simulation ran, so a stop at the target error also shortens them; all the
+        scenarios asked for when the figures came from a law (semi-analytic, CreditRisk+)."""
+        if self.result.method in pf.SAMPLED_METHODS:
+            return min(self.result.scenarios, self.scenarios)
+        return self.scenarios
+
     async def response(self, on_share: Callable[[float], None] | None = None
                        ) -> risk_pb2.PortfolioRiskResult | None:
         """The result message, with contributions when asked (after :meth:`progress`), or
@@ -156,7 +165,8 @@ class PortfolioRun:
             try:
                 contributions = await asyncio.to_thread(
                     pf.risk_contributions, self.model, seed=self.seed,
-                    scenarios=self.scenarios, level=self.levels[-1], on_block=on_block)
+                    scenarios=self.contribution_scenarios, level=self.levels[-1],
+                    on_block=on_block)
             except asyncio.CancelledError:
                 self.stop.set()  # the caller is gone: the worker thread stops at its next block
                 raise

@@ -421,7 +421,8 @@ def portfolio_result(r: pf.PortfolioResult, guarantee_count: int,
     if contributions is not None:
         order = np.argsort(-contributions.guarantee_es_cents, kind="stable")[:top]
         result.contributions.CopyFrom(risk_pb2.RiskContributions(
-            level=contributions.level,
+            level=contributions.level, method=_METHOD_ENUMS.get(contributions.method, 0),
+            scenario_count=contributions.scenarios,
             value_at_risk_cents=estimate(contributions.value_at_risk_cents),
             expected_shortfall_cents=estimate(contributions.expected_shortfall_cents),
             conditional_tail_loss_cents=float(contributions.conditional_tail_loss_cents),

@@ -188,10 +188,12 @@ def test_portfolio_simulation_with_report(cli_env, tmp_path):
     contributions = result["contributions"]
     by_sector = sum(g["expected_shortfall_cents"]["value"] for g in contributions["by_sector"])
     assert by_sector == pytest.approx(contributions["conditional_tail_loss_cents"], rel=1e-6)
+    assert int(contributions["scenario_count"]) == int(result["scenario_count"])
     assert "progress" in done.stderr  # the stream's progress, one line each when not a tty
     for name in ("loss_distribution", "exhaustion_by_year", "contributions"):
         assert_png(report / f"{name}.png")
-    assert "99" in (report / "index.html").read_text()
+    page = (report / "index.html").read_text()
+    assert "99" in page and "from its own" in page  # the contributions say how they were made
 
 
 def test_ctrl_c_cancels_the_simulation_and_exits_130(cli_env):

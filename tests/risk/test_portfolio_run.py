@@ -72,3 +72,29 @@ async def test_a_stop_while_contributions_are_computed_ends_the_run_without_them
 
     assert await run.response(on_share) is None
     assert shares and shares[0] < 0.5  # reported from the first pass on
+
+
+@pytest.mark.parametrize("method", [r.PORTFOLIO_METHOD_MONTE_CARLO,
+                                    r.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING])
+async def test_a_run_stopped_at_its_target_error_computes_contributions_on_as_many_scenarios(
+        method):
+    # A target error that is met early shortens the whole run, contributions included;
+    # the result says how many scenarios and which method the contributions used.
+    first, guarantees = _request(method, 2, pd=0.05)
+    first.simulation.scenario_count = 64 * 1024
+    first.simulation.target_relative_error = 0.2
+    run = PortfolioRun(first, guarantees, LIMITS)
+    async for _ in run.progress():
+        pass
+    result = await run.response()
+    assert 0 < result.scenario_count < 64 * 1024  # stopped early
+    assert result.contributions.scenario_count == result.scenario_count
+    assert result.contributions.method == r.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING  # one-sided
+
+
+async def test_contributions_of_a_law_use_the_scenarios_asked_for():
+    run = PortfolioRun(*_request(r.PORTFOLIO_METHOD_SEMI_ANALYTIC, 1), LIMITS)
+    async for _ in run.progress():
+        pass
+    result = await run.response()
+    assert result.contributions.scenario_count == 4096

@@ -653,7 +653,7 @@ class GroupContribution(_message.Message):
     def __init__(self, name: _Optional[str] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
 
 class RiskContributions(_message.Message):
-    __slots__ = ("level", "value_at_risk_cents", "expected_shortfall_cents", "conditional_tail_loss_cents", "top_guarantees", "by_sector", "by_branch")
+    __slots__ = ("level", "value_at_risk_cents", "expected_shortfall_cents", "conditional_tail_loss_cents", "top_guarantees", "by_sector", "by_branch", "method", "scenario_count")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
@@ -661,6 +661,8 @@ class RiskContributions(_message.Message):
     TOP_GUARANTEES_FIELD_NUMBER: _ClassVar[int]
     BY_SECTOR_FIELD_NUMBER: _ClassVar[int]
     BY_BRANCH_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
     level: float
     value_at_risk_cents: Estimate
     expected_shortfall_cents: Estimate
@@ -668,7 +670,9 @@ class RiskContributions(_message.Message):
     top_guarantees: _containers.RepeatedCompositeFieldContainer[GuaranteeContribution]
     by_sector: _containers.RepeatedCompositeFieldContainer[GroupContribution]
     by_branch: _containers.RepeatedCompositeFieldContainer[GroupContribution]
-    def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., conditional_tail_loss_cents: _Optional[float] = ..., top_guarantees: _Optional[_Iterable[_Union[GuaranteeContribution, _Mapping]]] = ..., by_sector: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., by_branch: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ...) -> None: ...
+    method: PortfolioMethod
+    scenario_count: int
+    def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., conditional_tail_loss_cents: _Optional[float] = ..., top_guarantees: _Optional[_Iterable[_Union[GuaranteeContribution, _Mapping]]] = ..., by_sector: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., by_branch: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., method: _Optional[_Union[PortfolioMethod, str]] = ..., scenario_count: _Optional[int] = ...) -> None: ...
 
 class PortfolioRiskResult(_message.Message):
     __slots__ = ("method", "seed", "scenario_count", "expected_loss_cents", "tail_risk", "exhaustion_probability_by_year", "loss_histogram_edges_cents", "loss_histogram_probability", "portfolio_cap_cents", "capital_cents", "annual_fee_income_cents", "importance_shift", "effective_sample_size", "cancelled", "notes", "contributions", "guarantee_count")

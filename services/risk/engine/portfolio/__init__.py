@@ -41,6 +41,7 @@ from services.risk.engine.portfolio.montecarlo import (
 from services.risk.engine.portfolio.simulate import (
     DEFAULT_ANALYTIC_ACCURACY,
     METHODS,
+    SAMPLED_METHODS,
     CreditRiskPlusParameters,
     check_method,
     check_model_method,
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_LEVELS",
     "MAX_GUARANTEES",
     "METHODS",
+    "SAMPLED_METHODS",
     "ContributionShard",
     "ContributionThresholds",
     "CreditRiskPlusParameters",
