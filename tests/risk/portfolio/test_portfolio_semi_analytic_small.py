@@ -57,3 +57,27 @@ def test_semi_analytic_matches_the_exact_binomial_mixture(n, pd, rho):
     exhausted = float(pmf[3:].sum())
     p = result.exhaustion_probability_by_year[0]
     assert abs(p.value - exhausted) <= max(0.005 * exhausted, 3 * p.standard_error), (p, exhausted)
+
+
+@pytest.mark.parametrize(("n", "pd", "rho"), [(10, 0.0005, 0.2), (50, 0.0001, 0.3),
+                                              (200, 0.00002, 0.2)])
+def test_a_book_without_loss_at_the_lower_levels_is_exact_there_and_needs_no_refinement(
+        n, pd, rho):
+    # P(no default) > 99.5 %: VaR 99 % and 99.5 % are 0, the no-loss atom, which neither
+    # the lattice nor floating-point rounding can move, so they carry no lattice error and
+    # are no scale for the rounding floor (relative to 1 cent it asked for 4x nodes).
+    book = Portfolio.from_arrays(exposure_cents=np.full(n, UNIT, np.int64),
+                                 probability_of_default=np.full(n, pd), loss_given_default=1.0,
+                                 factor_loadings=np.full(n, math.sqrt(rho)))
+    result = simulate_portfolio(book, Fund(capital_cents=10 * UNIT), Dependence.one_factor(),
+                                seed=0, method="semi_analytic", levels=(0.99, 0.995, 0.999))
+    assert any(note.startswith("pass 1:") for note in result.notes), result.notes
+    pmf = _exact_pmf(n, pd, rho)
+    for level in (0.99, 0.995, 0.999):
+        var, es = var_es_of_lattice(pmf, level, UNIT)
+        got = result.at(level)
+        v, e = got.value_at_risk_cents, got.expected_shortfall_cents
+        if var == 0.0:
+            assert v.value == 0.0 and v.standard_error < 100, v  # under one euro
+        assert abs(v.value - var) <= max(0.005 * var, 3 * v.standard_error), (level, v, var)
+        assert abs(e.value - es) <= max(0.005 * es, 3 * e.standard_error), (level, e, es)

@@ -391,8 +391,12 @@ class _RoundingModel:
         d = (v - self.mean) / self.sd
         return d, self.weight * np.exp(-0.5 * d * d) / (math.sqrt(2.0 * math.pi) * self.sd)
 
+    def is_atom(self, v: float) -> bool:
+        """No loss, or the cap: exact atoms that rounding cannot move."""
+        return v <= 0.0 or v >= self.detachment
+
     def value_at_risk_error(self, v: float) -> float:
-        if v <= 0.0 or v >= self.detachment:  # no loss, or the cap: both exact atoms
+        if self.is_atom(v):
             return 0.0
         d, density = self._at(v)
         total = float(density.sum())
@@ -485,6 +489,11 @@ class LossDistribution:
                 _value_at_risk(self.support, self.pmf, level), level)
         return value, parts
 
+    def _exact_atom(self, value: float) -> bool:
+        """A VaR of no loss (or, under a cap the rounding model knows, the cap) is that
+        atom exactly, not a lattice point's rounding of the quantile."""
+        return value <= 0.0 if self.rounding is None else self.rounding.is_atom(value)
+
     def value_at_risk(self, level: float) -> Estimate:
         """VaR_level = min{x in support: P(L ≤ x) ≥ level}, in loss-amount units."""
         c = Collector()
@@ -492,7 +501,7 @@ class LossDistribution:
         c.raise_if_any()
         value, parts = self.value_at_risk_parts(q)
         error = sum(parts) + self.amount_error_floor
-        if self.variants:
+        if self.variants and not self._exact_atom(value):
             # VaR is a lattice point: even where the variants agree (they often land on
             # the same point) the quantile is only known to within the grid.
             error = max(error, 0.5 * self.loss_unit + self.amount_error_floor)

@@ -280,12 +280,15 @@ def _relative_error_parts(dist, levels, thresholds: Sequence[float] = (),
     if dist is None:
         return 0.0, 0.0
     parts = [0.0, 0.0]
+    smallest = math.inf  # the smallest figure the rounding floor is relative to
     for q in levels:
         for value, figure_parts in (dist.value_at_risk_parts(q),
                                     dist.expected_shortfall_parts(q)):
             scale = max(abs(value), 1.0)
             for k, part in enumerate(figure_parts[:2]):
                 parts[k] = max(parts[k], part / scale)
+            if value > 0.0:  # a VaR of 0 (no loss at that level) is exact: no rounding
+                smallest = min(smallest, value)
     if dist.variants:
         if law_mean:
             mean, mean_parts = dist.mean_parts()
@@ -293,7 +296,7 @@ def _relative_error_parts(dist, levels, thresholds: Sequence[float] = (),
         for t in thresholds:
             tail, tail_parts = dist.tail_probability_parts(float(t))
             parts[0] = max(parts[0], tail_parts[0] / max(tail, 1.0 - max(levels)))
-    floor = dist.amount_error_floor / max(abs(dist.value_at_risk_parts(levels[0])[0]), 1.0)
+    floor = dist.amount_error_floor / max(smallest, 1.0) if smallest < math.inf else 0.0
     return parts[0] + floor, parts[1]
 
 
