@@ -141,7 +141,7 @@ class PortfolioRun:
         """Scenarios of the contribution passes (after :meth:`progress`): as many as the
         sampled simulation ran, so a stop at the target error also shortens them; all the
         scenarios asked for when the figures came from a law (semi-analytic, CreditRisk+)."""
-        if self.result.method in pf.SAMPLED_METHODS:
+        if self.result.method in pf.MC_METHODS:
             return min(self.result.scenarios, self.scenarios)
         return self.scenarios
 

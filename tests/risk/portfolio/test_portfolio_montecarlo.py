@@ -128,6 +128,32 @@ def test_capped_portfolio_is_a_first_loss_tranche_against_the_binomial_law():
     assert r.at(0.99).expected_shortfall_cents.value == cap
 
 
+@pytest.mark.parametrize("method", ["monte_carlo", "importance_sampling"])
+def test_a_lumpy_law_var_is_known_to_half_its_atom_spacing(method):
+    # n equal guarantees: the loss law is atoms 1,000,000 apart. With the level band inside
+    # one atom the delta method alone said ± 0, also when a near-tie put the VaR one atom
+    # off; the standard error is now at least half the spacing, and covers the exact law.
+    n, pd, rho, payout = 100, 0.02, 0.2, 1_000_000
+    p = _homogeneous(n, pd, math.sqrt(rho), exposure=payout)
+    c, b, s = special.ndtri(pd), math.sqrt(rho), math.sqrt(1 - rho)
+
+    def term(z, k):
+        return stats.binom.pmf(k, n, special.ndtr((c - b * z) / s)) * stats.norm.pdf(z)
+
+    law = np.array([integrate.quad(term, -12, 12, args=(k,), points=[-4, 0, 4],
+                                   limit=400)[0] for k in range(n + 1)])
+    cdf = np.cumsum(law)
+    for seed in range(4):
+        r = simulate_portfolio(p, Fund(capital_cents=0), Dependence.one_factor(), seed=seed,
+                               method=method, scenarios=20 * BLOCK_SCENARIOS,
+                               levels=(0.9, 0.99, 0.999))
+        for t in r.tail_risk:
+            v = t.value_at_risk_cents
+            exact = float(np.argmax(cdf >= t.level)) * payout
+            assert v.standard_error >= 0.5 * payout, (seed, t.level, v)
+            _close(v.value, exact, v.standard_error)
+
+
 def test_capital_exhaustion_by_year_is_binomial_for_independent_defaults():
     # Annual PD p, constant hazard: K_t ~ Binomial(n, 1-(1-p)^t); no fees, so the fund is
     # exhausted by year t iff K_t·payout > capital, i.e. K_t ≥ 8 for capital = 7.5 payouts.
@@ -312,3 +338,14 @@ def test_a_cap_in_the_body_of_the_law_costs_the_expected_loss_no_precision():
     assert plain < 0.9 * exact  # the cap binds in the body
     assert el.standard_error <= plain_se
     _close(el.value, plain, plain_se)
+
+
+def test_near_perfect_correlation_keeps_its_importance_shift():
+    # At ρ = 0.999 every exp(−z²/2) of the shift's gradient underflowed to 0: the run said
+    # importance_sampling but drew plain Monte Carlo (shift 0, ESS = scenarios).
+    p = _homogeneous(100, 0.02, math.sqrt(0.999))
+    r = simulate_portfolio(p, Fund(capital_cents=0), Dependence.one_factor(), seed=1,
+                           method="importance_sampling", scenarios=4 * BLOCK_SCENARIOS,
+                           levels=(0.999,))
+    assert r.importance_shift[0] == pytest.approx(-special.ndtri(0.999), rel=1e-9)
+    assert r.effective_sample_size < r.scenarios / 2

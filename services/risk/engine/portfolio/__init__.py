@@ -30,6 +30,7 @@ from services.risk.engine.portfolio.model import (
 from services.risk.engine.portfolio.montecarlo import (
     BLOCK_SCENARIOS,
     DEFAULT_LEVELS,
+    MC_METHODS,
     PortfolioResult,
     Progress,
     ShardResult,
@@ -41,7 +42,6 @@ from services.risk.engine.portfolio.montecarlo import (
 from services.risk.engine.portfolio.simulate import (
     DEFAULT_ANALYTIC_ACCURACY,
     METHODS,
-    SAMPLED_METHODS,
     CreditRiskPlusParameters,
     check_method,
     check_model_method,
@@ -58,8 +58,8 @@ __all__ = [
     "DEFAULT_ANALYTIC_ACCURACY",
     "DEFAULT_LEVELS",
     "MAX_GUARANTEES",
+    "MC_METHODS",
     "METHODS",
-    "SAMPLED_METHODS",
     "ContributionShard",
     "ContributionThresholds",
     "CreditRiskPlusParameters",
