@@ -309,6 +309,9 @@ class ProcurementRiskEstimate:
     duration_cdf: tuple[DurationCdfPoint, ...]
     correlation: CorrelationReport | None
     defaults_used: tuple[DefaultUsed, ...]
+    # Caveats on figures, each naming the figure it concerns (e.g. a standard error that
+    # is only a bound); empty when there are none.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
