@@ -419,6 +419,8 @@ def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
     if r.HasField("correlation") and r.correlation.repaired:
         console.print(f"[yellow]the correlation matrix was repaired (largest change "
                       f"{r.correlation.max_abs_change:.3f})[/]")
+    for note in r.notes:
+        console.print(f"note: {note}")
     defaults_used(r.defaults_used)
 
 

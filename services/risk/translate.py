@@ -194,7 +194,7 @@ def risk_response(r: m.ProcurementRiskEstimate) -> risk_pb2.EstimateProcurementR
         duration_cdf=[risk_pb2.CdfPoint(cumulative_probability=p.cumulative_probability,
                                         value=p.duration_days)
                       for p in (r.duration_cdf if schedule else ())],
-        defaults_used=_defaults(r.defaults_used))
+        defaults_used=_defaults(r.defaults_used), notes=list(r.notes))
     if r.correlation is not None:
         c = r.correlation
         response.correlation.CopyFrom(risk_pb2.CorrelationReport(

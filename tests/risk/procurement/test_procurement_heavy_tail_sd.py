@@ -110,3 +110,12 @@ def test_without_heavy_tailed_items_the_sd_keeps_the_samples_own_error():
     assert run.model_sd_standard_error_cents == 0.0
     assert result.total_cost_cents.standard_deviation == st.standard_deviation(
         run.total_cost_cents)
+
+
+def test_the_note_reaches_the_api_answer():
+    from services.risk import translate
+
+    result = estimate_procurement_risk(
+        _model(_lognormal("x", 10_000 * EUR, 1_000_000 * EUR)), scenarios=4_000, seed=3)
+    reply = translate.risk_response(result)
+    assert list(reply.notes) == list(result.notes) and reply.notes

@@ -150,13 +150,11 @@ def _notes(run: ScenarioSet) -> tuple[str, ...]:
     if run.variance_relative_error <= SD_ERROR_BOUND_RELATIVE:
         return ()
     return (
-        "total_cost_cents.standard_deviation: heavy-tailed cost items (lognormal, P90/P10 "
-        "> 3.63) make the sample variance's relative standard error "
-        f"{run.variance_relative_error:.2g} over these scenarios; the SD's sampling "
-        "distribution is then far from normal (usually below the true SD, in a few runs "
-        "far above it), so its standard error is a conservative bound on the RMS error "
-        "from the model's moments (for a lone lognormal with P90/P10 = 100 over 20,000 "
-        "scenarios about 4x the true one), not an estimate.",)
+        "total_cost_cents.standard_deviation: some cost items are very heavy-tailed "
+        "(lognormal with P90/P10 above 3.63; the sample variance's relative error is "
+        f"{run.variance_relative_error:.2g}), so the sampled standard deviation usually "
+        "reads low, and its ± is a conservative bound from the model's moments (several "
+        "times the true error), not an estimate.",)
 
 
 def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
