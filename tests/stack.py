@@ -70,6 +70,7 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
         "IJH_FUNDING_ADDRESS": addresses["funding"],
         "IJH_GATEWAY_ADDRESS": addresses["gateway"],
         "IJH_GRACE_SECONDS": "2",
+        "IJH_DRAIN_SECONDS": "0",  # no drain: the tests that observe one set it
         "IJH_BACKEND_DEADLINE_SECONDS": "5",
         "IJH_GATEWAY_METRICS_ADDRESS": metrics_address,
         "IJH_RISK_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",

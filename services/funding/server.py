@@ -19,6 +19,8 @@ import grpc
 from google.protobuf import any_pb2
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from services.funding import translate
 from services.funding.ledger import (
@@ -38,7 +40,7 @@ from services.funding.storage import OutboxRelay, Repository, make_engine, upgra
 from services.funding.storage.repository import EVENT_SOURCE
 from services.shared import metrics
 from services.shared.caller import BUSINESS_ID_KEY, ROLE_KEY, SUBJECT_KEY, caller_metadata
-from services.shared.config import Settings, client_options, load_settings
+from services.shared.config import Settings, client_options
 from services.shared.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -52,8 +54,8 @@ from services.shared.errors import (
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
-from services.shared.logs import REQUEST_ID_KEY, configure_logging, request_id_var
-from services.shared.server import Registration, ServiceRuntime
+from services.shared.logs import REQUEST_ID_KEY, request_id_var
+from services.shared.server import Registration, ServiceRuntime, cannot_start, service_settings
 
 log = logging.getLogger(__name__)
 
@@ -502,7 +504,11 @@ def build_funding(settings: Settings) -> ServiceRuntime:
 
 
 async def main() -> None:
-    settings = load_settings()
-    configure_logging("funding", settings.log_level)
+    settings = service_settings("funding")
     runtime = build_funding(settings)
-    await runtime.run_until_signalled()
+    try:
+        await runtime.run_until_signalled()
+    except DBAPIError as exc:  # only the start's migrations get here: calls answer their own
+        database = make_url(settings.ledger_url).render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        cannot_start(f"IJH_DATABASE_URL: cannot open the ledger database {database}: {reason}")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ijh.funding.v1 import funding_pb2
 from ijh.risk.v1 import risk_pb2
@@ -28,9 +30,13 @@ from services.gateway.identity import TokenVerifier
 from services.gateway.policy import unresolved_owner_fields
 from services.gateway.proxy import ServiceProxy, service_config
 from services.shared import metrics
-from services.shared.config import Settings, client_options, load_settings
-from services.shared.logs import configure_logging
-from services.shared.server import Registration, ServiceRuntime
+from services.shared.config import ConfigurationError, Settings, client_options
+from services.shared.server import (
+    Registration,
+    ServiceRuntime,
+    cannot_start,
+    service_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +79,6 @@ async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> N
                     "backend": name,
                     "status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
         await asyncio.sleep(HEALTH_POLL_SECONDS)
-
-
-class ConfigurationError(Exception):
-    """The gateway cannot start safely with these settings."""
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials:
@@ -148,14 +150,33 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     return runtime, backends
 
 
+def _check_tls_files(settings: Settings) -> None:
+    """gRPC takes any bytes as PEM and fails later with a misleading "Failed to bind":
+    read each file here so that a wrong one is named."""
+    checks = [("IJH_GATEWAY_TLS_CERT", settings.gateway_tls_cert, x509.load_pem_x509_certificates),
+              ("IJH_GATEWAY_TLS_KEY", settings.gateway_tls_key,
+               lambda data: serialization.load_pem_private_key(data, password=None)),
+              ("IJH_GATEWAY_TLS_CLIENT_CA", settings.gateway_tls_client_ca,
+               x509.load_pem_x509_certificates)]
+    for variable, path, load in checks:
+        if not path:
+            continue  # required ones: server_credentials says so
+        try:
+            load(Path(path).read_bytes())
+        except OSError as exc:
+            raise ConfigurationError(f"{variable}: cannot read {path} ({exc.strerror})") from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"{variable}: {path} is not a PEM file of that kind "
+                                     f"(unencrypted): {exc}") from None
+
+
 async def main() -> None:
-    settings = load_settings()
-    configure_logging("gateway", settings.log_level)
+    settings = service_settings("gateway")
     try:
+        _check_tls_files(settings)
         runtime, backends = build_gateway(settings)
     except (ConfigurationError, OSError, ValueError) as exc:
-        log.error("cannot start", extra={"error": f"{type(exc).__name__}: {exc}"})
-        raise SystemExit(2) from None
+        cannot_start(f"{type(exc).__name__}: {exc}")
     watcher = asyncio.create_task(_watch_backends_after_start(runtime, backends))
     try:
         await runtime.run_until_signalled()

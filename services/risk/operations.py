@@ -3,8 +3,9 @@
 An operation runs in this service's event loop whether or not its starter is still
 connected; its progress is kept here (and published on NATS as
 ``ijh.risk.operation.progressed``) and its result is kept for the retention time.
-Operations live in this process: a restart of the risk service ends the running ones
-(their seeds make them reproducible by starting again).
+Operations live in this process: a shutdown stops the running ones (they end ABORTED,
+"stopped by a service shutdown") and a restart forgets them all (their seeds make them
+reproducible by starting again).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from services.shared.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    Unavailable,
 )
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
@@ -42,6 +44,9 @@ log = logging.getLogger(__name__)
 SOURCE = "ijh/risk"  # the CloudEvents source of every risk-service event
 MAX_WAIT_SECONDS = 60.0
 CANCEL_WAIT_SECONDS = 2.0
+STOPPED_BY_SHUTDOWN = ("stopped by a service shutdown; start it again (same seed, same "
+                       "figures) once the risk service is back")
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 def caller_subject(context: grpc.aio.ServicerContext) -> str:
@@ -100,6 +105,7 @@ class OperationBook:
         # (creator, request_id) -> (operation name, digest of the request it started)
         self._by_request: dict[tuple[str, str], tuple[str, bytes]] = {}
         self._sequence = itertools.count(1)
+        self._shutting_down = False
 
     def start(self, request_id: str, creator: str, fingerprint: bytes,
               prepare: Callable[[], PortfolioRun]) -> OperationRecord:
@@ -107,6 +113,9 @@ class OperationBook:
         ``request_id`` for the same request (``fingerprint``, a digest of it); the same
         id with another request is AlreadyExists, as in the funding ledger."""
         self._expire()
+        if self._shutting_down:
+            raise Unavailable("SHUTTING_DOWN", "the risk service is shutting down; start the "
+                              "simulation again in a moment", retry_after_seconds=5.0)
         key = (creator, request_id)
         if key in self._by_request:
             name, started_for = self._by_request[key]
@@ -146,12 +155,14 @@ class OperationBook:
                 record.response = await run.response(lambda share: self._progressed(
                     record, (1 + (run.passes - 1) * share) / run.passes))
             if record.response is None:  # stopped in the simulation or its contributions
-                record.error = risk_pb2.OperationError(
-                    code=grpc.StatusCode.CANCELLED.value[0], message="cancelled on request")
+                record.error = self._stopped_error()
             else:
                 self.events.publish_soon(cloud_event(
                     "ijh.risk.portfolio.simulated", SOURCE, record.name,
                     translate.portfolio_simulated_event(run.result, run.guarantee_count)))
+        except asyncio.CancelledError:  # the shutdown's time is up (close)
+            record.error = self._stopped_error()
+            raise
         except Exception as exc:
             status = status_for(exc)
             record.error = risk_pb2.OperationError(code=status.code, message=status.message)
@@ -162,9 +173,17 @@ class OperationBook:
             record.run = None  # free the portfolio; the result stays
             record.finished.set()
             self._publish(record)
-            log.info("operation done", extra={"operation": record.name,
-                                              "error": record.error.message
-                                              if record.error else ""})
+            log.info("operation done", extra={
+                "operation": record.name,
+                "code": _CODE_NAMES[record.error.code] if record.error else "OK",
+                "error": record.error.message if record.error else ""})
+
+    def _stopped_error(self) -> risk_pb2.OperationError:
+        if self._shutting_down:
+            return risk_pb2.OperationError(code=grpc.StatusCode.ABORTED.value[0],
+                                           message=STOPPED_BY_SHUTDOWN)
+        return risk_pb2.OperationError(code=grpc.StatusCode.CANCELLED.value[0],
+                                       message="cancelled on request")
 
     @staticmethod
     def _progressed(record: OperationRecord, done_share: float) -> None:
@@ -177,10 +196,7 @@ class OperationBook:
 
     def _publish(self, record: OperationRecord) -> None:
         p = record.progress or risk_pb2.SimulationProgress()
-        code = ""
-        if record.error is not None:
-            code = grpc.StatusCode.CANCELLED.name if record.error.code == \
-                grpc.StatusCode.CANCELLED.value[0] else str(record.error.code)
+        code = _CODE_NAMES[record.error.code] if record.error is not None else ""
         self.events.publish_soon(cloud_event(
             "ijh.risk.operation.progressed", SOURCE, record.name,
             events_pb2.OperationProgressed(
@@ -242,13 +258,27 @@ class OperationBook:
         """Operations started and not yet done."""
         return sum(1 for r in self._records.values() if not r.done)
 
+    def stop_all(self) -> None:
+        """A shutdown begins: refuse new operations, tell every running one to stop (its
+        engine stops at its next chunk; it ends ABORTED, STOPPED_BY_SHUTDOWN)."""
+        self._shutting_down = True
+        for record in self._records.values():
+            if not record.done and record.run is not None:
+                record.run.stop.set()
+
     async def close(self) -> None:
-        """On shutdown: stop every running operation between chunks."""
-        running = [r for r in self._records.values() if not r.done and r.run is not None]
-        for record in running:
-            record.run.stop.set()
-        if running:
-            await asyncio.wait([r.task for r in running], timeout=5)
+        """Wait for the stopped operations to end; when the shutdown's time is up (this
+        is cancelled), end them now: their last state is still recorded and published,
+        and their worker threads, told to stop, are not waited for."""
+        tasks = [r.task for r in self._records.values() if not r.done and r.task is not None]
+        if not tasks:
+            return
+        try:
+            await asyncio.wait(tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -23,13 +23,12 @@ from services.risk.portfolio_run import (
     simulation_options,
 )
 from services.shared import metrics
-from services.shared.config import Settings, load_settings
+from services.shared.config import Settings
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
-from services.shared.logs import configure_logging
-from services.shared.server import Registration, ServiceRuntime
+from services.shared.server import Registration, ServiceRuntime, service_settings
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +205,11 @@ def build_risk(settings: Settings) -> ServiceRuntime:
         [Registration(risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
                       risk_pb2_grpc.add_RiskServiceServicer_to_server, servicer)],
         on_start=[events.start, lambda: asyncio.to_thread(_compile_kernels)],
+        on_shutdown=[servicer.operations.stop_all],
         on_stop=[servicer.operations.close, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_risk", registry)),
         metrics_address=settings.risk_metrics_address, metrics_registry=registry)
 
 
 async def main() -> None:
-    settings = load_settings()
-    configure_logging("risk", settings.log_level)
-    await build_risk(settings).run_until_signalled()
+    await build_risk(service_settings("risk")).run_until_signalled()

@@ -5,16 +5,102 @@ README shows, so the two never drift (a test checks it).
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _setting(env: str, default: str, doc: str):
-    return field(default=default, metadata={"env": env, "doc": doc})
+class ConfigurationError(Exception):
+    """A service cannot start with these settings; the message names each variable."""
+
+
+# Checks: each takes the setting's text and returns its typed value, or raises ValueError
+# saying what is wrong (the loader adds the variable's name).
+def _number(kind: type, what: str, minimum: float, *, above: bool = False,
+            maximum: float = math.inf) -> Callable[[str], float]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not {what}") from None
+        low = value > minimum if above else value >= minimum
+        if not (math.isfinite(value) and low and value <= maximum):
+            bound = f"above {minimum:g}" if above else f"at least {minimum:g}"
+            upper = f" and at most {maximum:g}" if maximum < math.inf else ""
+            raise ValueError(f"{text!r}: must be {bound}{upper}")
+        return value
+    return parse
+
+
+_seconds = _number(float, "a number of seconds", 0)
+_positive_seconds = _number(float, "a number of seconds", 0, above=True)
+_rate = _number(float, "a number", 0, above=True)
+_count = _number(int, "a whole number", 1)
+_port = _number(int, "a port number", 1, maximum=65535)
+_message_bytes = _number(int, "a whole number of bytes", 1024, maximum=2**31 - 1)  # gRPC: int32
+
+
+def _address(text: str) -> str:
+    """``host:port`` (``[::1]:port`` for IPv6) with a port of 0..65535."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:50052)")
+    return text
+
+
+def _metrics_address(text: str) -> str:
+    return text if text.strip().lower() in ("0", "off", "none") else _address(text)
+
+
+def _nats_url(text: str) -> str:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
+        raise ValueError(f"{text!r} is not a NATS URL (e.g. nats://127.0.0.1:4222)")
+    return text
+
+
+def _stream_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        raise ValueError(f"{text!r} is not a JetStream stream name (letters, digits, _ and -)")
+    return text
+
+
+def _database_url(text: str) -> str:
+    """A SQLAlchemy URL of SQLite or PostgreSQL. Never echoes the text: it may hold a
+    password."""
+    from sqlalchemy.engine import make_url  # only the funding service needs SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+    try:
+        backend = make_url(text).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError("not a database URL (e.g. postgresql+psycopg://user@host:5432/ijh); "
+                         "empty means SQLite under IJH_VAR_DIR") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"a {backend} URL; the ledger runs on PostgreSQL or SQLite")
+    return text
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.upper()
+
+
+def _setting(env: str, default: str, doc: str, check: Callable[[str], object] = str):
+    return field(default=default, metadata={"env": env, "doc": doc, "check": check})
 
 
 @dataclass(frozen=True)
@@ -22,45 +108,56 @@ class Settings:
     """All settings of all three services. Strings as read; typed accessors below."""
 
     gateway_address: str = _setting(
-        "IJH_GATEWAY_ADDRESS", "127.0.0.1:50051", "where the public gateway listens")
+        "IJH_GATEWAY_ADDRESS", "127.0.0.1:50051", "where the public gateway listens", _address)
     risk_address: str = _setting(
-        "IJH_RISK_ADDRESS", "127.0.0.1:50052", "where the risk service listens / is reached")
+        "IJH_RISK_ADDRESS", "127.0.0.1:50052", "where the risk service listens / is reached",
+        _address)
     funding_address: str = _setting(
-        "IJH_FUNDING_ADDRESS", "127.0.0.1:50053", "where the funding service listens / is reached")
+        "IJH_FUNDING_ADDRESS", "127.0.0.1:50053", "where the funding service listens / is reached",
+        _address)
     nats_url: str = _setting(
         "IJH_NATS_URL", "nats://127.0.0.1:4322",
-        "NATS server with JetStream; `make run` starts an embedded one here unless set")
+        "NATS server with JetStream; `make run` starts an embedded one here unless set", _nats_url)
     embedded_nats_port: str = _setting(
-        "IJH_EMBEDDED_NATS_PORT", "4322", "`make run`: port of the embedded NATS server")
+        "IJH_EMBEDDED_NATS_PORT", "4322", "`make run`: port of the embedded NATS server", _port)
     embedded_nats_monitor_port: str = _setting(
         "IJH_EMBEDDED_NATS_MONITOR_PORT", "8322",
-        "`make run`: HTTP monitoring port of the embedded NATS server")
+        "`make run`: HTTP monitoring port of the embedded NATS server", _port)
     event_stream: str = _setting(
-        "IJH_EVENT_STREAM", "IJH_EVENTS", "JetStream stream holding every `ijh.>` event")
+        "IJH_EVENT_STREAM", "IJH_EVENTS", "JetStream stream holding every `ijh.>` event",
+        _stream_name)
     var_dir: str = _setting(
         "IJH_VAR_DIR", str(REPO_ROOT / "var"), "local state: NATS store, SQLite, logs")
     database_url: str = _setting(
-        "IJH_DATABASE_URL", "", "funding ledger database; empty means SQLite under IJH_VAR_DIR")
-    log_level: str = _setting("IJH_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR")
+        "IJH_DATABASE_URL", "", "funding ledger database; empty means SQLite under IJH_VAR_DIR",
+        _database_url)
+    log_level: str = _setting("IJH_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level)
+    drain_seconds: str = _setting(
+        "IJH_DRAIN_SECONDS", "2",
+        "on SIGTERM/SIGINT: seconds health reports NOT_SERVING while calls are still "
+        "served, so balancers and the gateway (it polls every 2 s) stop sending first",
+        _seconds)
     grace_seconds: str = _setting(
-        "IJH_GRACE_SECONDS", "5", "on SIGTERM/SIGINT: seconds in-flight calls may finish")
+        "IJH_GRACE_SECONDS", "5",
+        "on SIGTERM/SIGINT, after the drain: seconds in-flight calls may finish", _seconds)
     backend_deadline_seconds: str = _setting(
         "IJH_BACKEND_DEADLINE_SECONDS", "30",
-        "gateway: deadline on each backend call (shortened to the caller's own deadline)")
+        "gateway: deadline on each backend call (shortened to the caller's own deadline)",
+        _positive_seconds)
     max_message_bytes: str = _setting(
         "IJH_MAX_MESSAGE_BYTES", str(64 * 1024 * 1024),
-        "largest gRPC message sent or received by any service")
+        "largest gRPC message sent or received by any service", _message_bytes)
     max_scenarios: str = _setting(
         "IJH_MAX_SCENARIOS", "2000000",
-        "largest scenario count of a procurement risk estimate")
+        "largest scenario count of a procurement risk estimate", _count)
     max_guarantees: str = _setting(
-        "IJH_MAX_GUARANTEES", "2000000", "largest portfolio a simulation accepts")
+        "IJH_MAX_GUARANTEES", "2000000", "largest portfolio a simulation accepts", _count)
     operation_retention_seconds: str = _setting(
         "IJH_OPERATION_RETENTION_SECONDS", "86400",
-        "how long a finished long-running operation and its result are kept")
+        "how long a finished long-running operation and its result are kept", _seconds)
     max_portfolio_scenarios: str = _setting(
         "IJH_MAX_PORTFOLIO_SCENARIOS", "50000000",
-        "largest scenario count of a portfolio simulation")
+        "largest scenario count of a portfolio simulation", _count)
     gateway_tls_cert: str = _setting(
         "IJH_GATEWAY_TLS_CERT", "",
         "gateway: PEM certificate chain it serves TLS with (required; `make run` uses "
@@ -82,33 +179,53 @@ class Settings:
     jwt_audience: str = _setting(
         "IJH_JWT_AUDIENCE", "ijh-gateway", "gateway: the audience (`aud`) tokens must name")
     jwt_leeway_seconds: str = _setting(
-        "IJH_JWT_LEEWAY_SECONDS", "30", "gateway: clock skew allowed on `exp`/`nbf`/`iat`")
+        "IJH_JWT_LEEWAY_SECONDS", "30", "gateway: clock skew allowed on `exp`/`nbf`/`iat`",
+        _seconds)
     gateway_max_request_bytes: str = _setting(
         "IJH_GATEWAY_MAX_REQUEST_BYTES", str(4 * 1024 * 1024),
         "gateway: largest request it forwards (must be below IJH_MAX_MESSAGE_BYTES); "
-        "larger ones get RESOURCE_EXHAUSTED")
+        "larger ones get RESOURCE_EXHAUSTED", _count)
     gateway_rate_per_second: str = _setting(
         "IJH_GATEWAY_RATE_PER_SECOND", "20",
-        "gateway: calls per second each caller (token subject) may make on average")
+        "gateway: calls per second each caller (token subject) may make on average", _rate)
     gateway_rate_burst: str = _setting(
-        "IJH_GATEWAY_RATE_BURST", "40", "gateway: calls a caller may make at once above the rate")
+        "IJH_GATEWAY_RATE_BURST", "40", "gateway: calls a caller may make at once above the rate",
+        _rate)
     gateway_max_concurrent_calls: str = _setting(
         "IJH_GATEWAY_MAX_CONCURRENT_CALLS", "1000",
         "gateway: calls it serves at once, all callers together (streams count while open); "
-        "more get RESOURCE_EXHAUSTED")
+        "more get RESOURCE_EXHAUSTED", _count)
     gateway_metrics_address: str = _setting(
         "IJH_GATEWAY_METRICS_ADDRESS", "127.0.0.1:9464",
-        "gateway: Prometheus `/metrics` over HTTP; `0` disables")
+        "gateway: Prometheus `/metrics` over HTTP; `0` disables", _metrics_address)
     risk_metrics_address: str = _setting(
         "IJH_RISK_METRICS_ADDRESS", "127.0.0.1:9465",
         "risk: Prometheus `/metrics` (operations in flight, event-publish failures); `0` "
-        "disables")
+        "disables", _metrics_address)
     funding_metrics_address: str = _setting(
         "IJH_FUNDING_METRICS_ADDRESS", "127.0.0.1:9466",
         "funding: Prometheus `/metrics` (outbox backlog, event-publish failures); `0` "
-        "disables")
+        "disables", _metrics_address)
 
-    # Typed views: the one place that parses.
+    def __post_init__(self) -> None:
+        """Check every setting now, at start, not when it is first used (a bad
+        IJH_GRACE_SECONDS would otherwise surface only at SIGTERM)."""
+        problems = []
+        for f in fields(self):
+            text = getattr(self, f.name)
+            if text:  # empty: the setting is not used (e.g. no client CA)
+                try:
+                    f.metadata["check"](text)
+                except ValueError as exc:
+                    problems.append(f"{f.metadata['env']}: {exc}")
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+
+    # Typed views (of values checked above).
+    @property
+    def drain(self) -> float:
+        return float(self.drain_seconds)
+
     @property
     def grace(self) -> float:
         return float(self.grace_seconds)
@@ -153,7 +270,8 @@ class Settings:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read every ``IJH_*`` setting from ``environ`` (default: the process environment)."""
+    """Read and check every ``IJH_*`` setting from ``environ`` (default: the process
+    environment); ConfigurationError names each one that is wrong."""
     environ = os.environ if environ is None else environ
     values = {}
     for f in fields(Settings):

@@ -3,27 +3,66 @@
 One place decides: health per service name (grpcio-health-checking), reflection,
 message-size and keepalive options, JSON logs with the caller's request id and one
 access line per call (:class:`~services.shared.metrics.CallObserver`), TLS when
-credentials are given (the gateway), and graceful shutdown on
-SIGTERM/SIGINT (health goes NOT_SERVING first so balancers stop sending, then
-in-flight calls get ``grace`` seconds).
+credentials are given (the gateway), a start refused in one log line (exit 2) when the
+configuration is wrong, and graceful shutdown on SIGTERM/SIGINT: health goes NOT_SERVING
+while calls are still served for ``drain`` seconds, so balancers (and the gateway's
+health poll) stop sending; then in-flight calls get ``grace`` seconds; the whole stop is
+bounded by drain + grace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.shared.config import Settings, server_options
+from services.shared.config import ConfigurationError, Settings, load_settings, server_options
+from services.shared.logs import configure_logging
 from services.shared.metrics import CallObserver, serve_metrics
 
 log = logging.getLogger(__name__)
+
+# Shutdown hooks (on_stop) get what is left of drain + grace, but at least this long in
+# all: closing connections and publishing the last events take a moment.
+STOP_HOOKS_MIN_SECONDS = 2.0
+
+
+def cannot_start(problem: object) -> NoReturn:
+    """Refuse to start: one log line naming the problem, exit code 2 (configuration)."""
+    log.error("cannot start", extra={"error": str(problem)})
+    raise SystemExit(2)
+
+
+def service_settings(service: str) -> Settings:
+    """The settings, with JSON logs on stderr at their level; wrong settings are
+    :func:`cannot_start` (logged at INFO level then: IJH_LOG_LEVEL may be what is wrong)."""
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        configure_logging(service)
+        cannot_start(exc)
+    configure_logging(service, settings.log_level)
+    return settings
+
+
+def end_process(code: int = 0) -> NoReturn:
+    """Exit now, after a graceful stop. Engine work on a worker thread that was told to
+    stop ends only at its next chunk (seconds, or more on a large run), and asyncio.run
+    (its default executor) and the interpreter (thread joins) would wait for it past the
+    grace period; its result is abandoned anyway."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @dataclass
@@ -54,17 +93,25 @@ class ServiceRuntime:
     metrics_address: str = ""
     metrics_registry: object | None = None  # a prometheus_client CollectorRegistry
     on_start: Sequence[Callable[[], Awaitable[None]]] = ()
+    # Called when a shutdown begins, before the drain: stop work no call is waiting for
+    # (it then has drain + grace to end).
+    on_shutdown: Sequence[Callable[[], None]] = ()
+    # Run in order once the server has stopped, within what is left of drain + grace.
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     server: grpc.aio.Server | None = None
     health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
     port: int = 0
 
     async def start(self) -> int:
-        """Run start hooks, bind, serve, mark every service SERVING; returns the port."""
-        for hook in self.on_start:
-            await hook()
-        if self.metrics_registry is not None:
-            self._metrics_http = serve_metrics(self.metrics_address, self.metrics_registry)
+        """Bind (a port in use is a ConfigurationError, found before slow start hooks),
+        run start hooks, serve, mark every service SERVING; returns the port."""
+        variable = f"IJH_{self.name.upper()}"
+        try:
+            if self.metrics_registry is not None:
+                self._metrics_http = serve_metrics(self.metrics_address, self.metrics_registry)
+        except OSError as exc:
+            raise ConfigurationError(f"{variable}_METRICS_ADDRESS: cannot listen on "
+                                     f"{self.metrics_address!r} ({exc.strerror or exc})") from None
         observer = self.observer or CallObserver()
         self.server = grpc.aio.server(
             interceptors=[observer, *self.interceptors], options=server_options(self.settings),
@@ -76,12 +123,19 @@ class ServiceRuntime:
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], self.server)
-        if self.credentials is None:
-            self.port = self.server.add_insecure_port(self.address)
-        else:
-            self.port = self.server.add_secure_port(self.address, self.credentials)
+        try:
+            if self.credentials is None:
+                self.port = self.server.add_insecure_port(self.address)
+            else:
+                self.port = self.server.add_secure_port(self.address, self.credentials)
+        except RuntimeError:  # grpcio: "Failed to bind"
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"{self.name}: cannot listen on {self.address}")
+            raise ConfigurationError(
+                f"{variable}_ADDRESS: cannot listen on {self.address!r} (in use, or not an "
+                "address of this host)")
+        for hook in self.on_start:
+            await hook()
         await self.server.start()
         await self.set_serving(True)
         log.info("serving", extra={"address": self.address, "port": self.port,
@@ -96,15 +150,28 @@ class ServiceRuntime:
             await self.health.set(service_name, status)
 
     async def stop(self) -> None:
-        """Graceful stop: NOT_SERVING, then up to ``grace`` seconds for in-flight calls."""
+        """Graceful stop within drain + grace: NOT_SERVING at once, calls still served for
+        ``drain`` seconds, then up to ``grace`` seconds for in-flight calls, then the
+        stop hooks in what is left."""
         if self.server is None:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.drain + self.settings.grace
+        for notify in self.on_shutdown:
+            notify()
+        # NOT_SERVING for good: a later set_serving (the gateway's backend poll) is ignored.
         await self.health.enter_graceful_shutdown()
-        log.info("stopping", extra={"grace_seconds": self.settings.grace})
+        log.info("stopping", extra={"drain_seconds": self.settings.drain,
+                                    "grace_seconds": self.settings.grace})
+        await asyncio.sleep(self.settings.drain)
         await self.server.stop(self.settings.grace)
+        hooks_until = max(deadline, loop.time() + STOP_HOOKS_MIN_SECONDS)
         for hook in self.on_stop:
             try:
-                await hook()
+                await asyncio.wait_for(hook(), max(hooks_until - loop.time(), 0.01))
+            except TimeoutError:
+                log.warning("shutdown hook cut short at the end of the grace period",
+                            extra={"hook": getattr(hook, "__qualname__", repr(hook))})
             except Exception:
                 log.exception("shutdown hook failed")
         if getattr(self, "_metrics_http", None) is not None:
@@ -113,12 +180,17 @@ class ServiceRuntime:
         self.server = None
         log.info("stopped")
 
-    async def run_until_signalled(self) -> None:
-        """Start, then serve until SIGTERM or SIGINT, then stop gracefully."""
-        await self.start()
+    async def run_until_signalled(self) -> NoReturn:
+        """Start (a ConfigurationError is :func:`cannot_start`), serve until SIGTERM or
+        SIGINT, stop gracefully, then :func:`end_process`."""
+        try:
+            await self.start()
+        except ConfigurationError as exc:
+            cannot_start(exc)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         await self.stop()
+        end_process(0)

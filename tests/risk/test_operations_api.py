@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import time
 import uuid
 
 import grpc
@@ -11,6 +13,9 @@ import nats
 import pytest
 from ijh.risk.v1 import risk_pb2 as r
 from ijh.risk.v1 import risk_pb2_grpc
+
+from services.embedded import ServiceProcess
+from services.shared.nats_server import free_port
 
 
 def _simulation(guarantees: int, scenarios: int, seed: int = 11) -> r.SimulatePortfolioRequest:
@@ -199,3 +204,42 @@ async def test_agencies_may_not_start_portfolio_simulations(stack):
             await risk_pb2_grpc.RiskServiceStub(channel).StartPortfolioSimulation(
                 _start(_simulation(5, 1024)))
     assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_shutdown_stops_running_operations_within_drain_and_grace(nats_server,
+                                                                          tmp_path):
+    drain, grace = 2.0, 2.0
+    address = f"127.0.0.1:{free_port()}"
+    risk = ServiceProcess("risk", address, {
+        "IJH_NATS_URL": nats_server.url, "IJH_VAR_DIR": str(tmp_path),
+        "IJH_RISK_ADDRESS": address, "IJH_RISK_METRICS_ADDRESS": "0",
+        "IJH_DRAIN_SECONDS": str(drain), "IJH_GRACE_SECONDS": str(grace)},
+        tmp_path / "risk.log").start()
+    try:
+        await asyncio.to_thread(risk.wait_serving)
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = risk_pb2_grpc.RiskServiceStub(channel)
+            # Long: minutes, each chunk (the engine's stop points) seconds.
+            started = (await stub.StartPortfolioSimulation(
+                _start(_simulation(5000, 40_000 * 1024)))).operation
+            await asyncio.sleep(0.5)
+            risk.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            await asyncio.sleep(0.5)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:  # during the drain
+                await stub.StartPortfolioSimulation(_start(_simulation(5, 1024)))
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        code = await asyncio.to_thread(risk.process.wait, drain + grace + 6)
+        took = time.monotonic() - signalled
+    finally:
+        risk.stop()
+    assert code == 0
+    assert took <= drain + grace + 4  # was 39 s with a grace of 5 s
+    log = [json.loads(line) for line in (tmp_path / "risk.log").read_text().splitlines()
+           if line.startswith("{")]
+    done = [e for e in log if e["message"] == "operation done"]
+    assert [(e["operation"], e["code"]) for e in done] == [(started.name, "ABORTED")]
+    assert "stopped by a service shutdown" in done[0]["error"]
+    assert [e["message"] for e in log][-1] == "stopped"  # nothing after: no pending tasks
+    assert not any(e["level"] == "ERROR" for e in log)
+    assert "Task was destroyed" not in (tmp_path / "risk.log").read_text()

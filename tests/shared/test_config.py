@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.shared import config
 
 
@@ -35,3 +37,18 @@ def test_keepalive_policy_is_consistent_between_clients_and_servers():
     assert client["grpc.keepalive_time_ms"] >= minimum
     assert server["grpc.max_receive_message_length"] == client["grpc.max_send_message_length"]
     assert server["grpc.max_send_message_length"] == client["grpc.max_receive_message_length"]
+
+
+def test_every_setting_is_checked_when_loaded_naming_each_wrong_one():
+    with pytest.raises(config.ConfigurationError) as wrong:
+        config.load_settings({"IJH_GRACE_SECONDS": "abc", "IJH_LOG_LEVEL": "LOUD",
+                              "IJH_DRAIN_SECONDS": "-1", "IJH_RISK_ADDRESS": "127.0.0.1:abc"})
+    for variable in ("IJH_GRACE_SECONDS", "IJH_LOG_LEVEL", "IJH_DRAIN_SECONDS",
+                     "IJH_RISK_ADDRESS"):
+        assert variable in str(wrong.value)
+
+
+def test_a_wrong_database_url_is_not_echoed():
+    with pytest.raises(config.ConfigurationError) as wrong:
+        config.load_settings({"IJH_DATABASE_URL": "mysql://ijh:s3cret@db/ijh"})
+    assert "IJH_DATABASE_URL" in str(wrong.value) and "s3cret" not in str(wrong.value)

@@ -1,0 +1,133 @@
+"""A service's start and stop as an operator sees them, on real processes: wrong settings
+are one log line and exit 2 before slow start-up work; SIGTERM drains (NOT_SERVING while
+calls are still served), then stops within drain + grace."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
+
+from services.embedded import ServiceProcess
+from services.gateway.dev_pki import ensure_dev_pki
+from services.shared.nats_server import free_port
+
+
+def _process(module, tmp_path, env) -> ServiceProcess:
+    address = f"127.0.0.1:{free_port()}"
+    base = {"IJH_VAR_DIR": str(tmp_path), f"IJH_{module.upper()}_ADDRESS": address,
+            f"IJH_{module.upper()}_METRICS_ADDRESS": "0", "IJH_NATS_URL": "nats://127.0.0.1:9"}
+    return ServiceProcess(module, address, {**base, **env}, tmp_path / f"{module}.log")
+
+
+def _refused(process: ServiceProcess, seconds: float = 20) -> dict:
+    """Start ``process``; it must exit 2 within ``seconds``, its log ending in one JSON
+    line (gRPC's own C core may say "Failed to add port" first), with no traceback."""
+    process.start()
+    try:
+        code = process.process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"{process.module} still running with a wrong setting")
+    lines = process.log_path.read_text().splitlines()
+    assert code == 2, lines
+    assert "Traceback" not in process.log_path.read_text()
+    assert all(not text.startswith("{") for text in lines[:-1]), lines
+    line = json.loads(lines[-1])
+    assert line["level"] == "ERROR" and line["message"] == "cannot start"
+    return line
+
+
+@pytest.mark.parametrize(("module", "variable", "value"), [
+    ("risk", "IJH_GRACE_SECONDS", "abc"),  # was accepted, then crashed at SIGTERM
+    ("risk", "IJH_MAX_SCENARIOS", "abc"),
+    ("funding", "IJH_MAX_MESSAGE_BYTES", "abc"),
+    ("gateway", "IJH_LOG_LEVEL", "LOUD"),
+    ("risk", "IJH_RISK_METRICS_ADDRESS", "nowhere"),
+    ("funding", "IJH_FUNDING_ADDRESS", "127.0.0.1:abc"),
+    ("funding", "IJH_DATABASE_URL", "notaurl"),
+])
+def test_a_wrong_setting_is_one_line_naming_it_and_exit_2(tmp_path, module, variable, value):
+    line = _refused(_process(module, tmp_path, {variable: value}))
+    assert variable in line["error"]
+
+
+def test_a_port_in_use_is_found_before_the_kernels_are_compiled(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        started = time.monotonic()
+        line = _refused(_process("risk", tmp_path, {"IJH_RISK_ADDRESS": address}))
+    assert "IJH_RISK_ADDRESS" in line["error"] and address in line["error"]
+    assert time.monotonic() - started < 6  # compiling the kernels takes longer than this
+
+
+def test_a_certificate_that_is_not_pem_is_named(tmp_path):
+    env = ensure_dev_pki(tmp_path).gateway_env()
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
+    env["IJH_GATEWAY_TLS_CERT"] = str(garbage)
+    line = _refused(_process("gateway", tmp_path, env))
+    assert "IJH_GATEWAY_TLS_CERT" in line["error"] and "Failed to bind" not in line["error"]
+
+
+def test_a_database_that_does_not_exist_is_named_without_its_password(tmp_path):
+    from tests.funding.storage.conftest import _PG
+    from tests.funding.storage.ledger_support import PG_URL
+    if not _PG:
+        pytest.skip("PostgreSQL not reachable at " + PG_URL)
+    from sqlalchemy.engine import make_url
+    url = make_url(PG_URL).set(password="s3cret-pw", database="ijh_no_such_database")
+    line = _refused(_process("funding", tmp_path, {
+        "IJH_DATABASE_URL": url.render_as_string(hide_password=False)}))
+    assert "IJH_DATABASE_URL" in line["error"] and "ijh_no_such_database" in line["error"]
+    assert "s3cret-pw" not in (tmp_path / "funding.log").read_text()
+
+
+def _grant_request() -> funding_pb2.ComputeGrantRequest:
+    return funding_pb2.ComputeGrantRequest(
+        reference_date="2025-05-05",
+        applicant=funding_pb2.Applicant(kind="contracting_authority", business_id="0201256-6"),
+        procurement_kind="new_product_or_service",
+        cost_lines=[funding_pb2.CostLine(category="purchased_expert_services",
+                                         amount_cents=100_00)])
+
+
+def test_sigterm_drains_not_serving_while_calls_are_served_then_stops(nats_server, tmp_path):
+    drain, grace = 3.0, 2.0
+    process = _process("funding", tmp_path, {"IJH_NATS_URL": nats_server.url,
+                                             "IJH_DRAIN_SECONDS": str(drain),
+                                             "IJH_GRACE_SECONDS": str(grace)}).start()
+    try:
+        process.wait_serving()
+        with grpc.insecure_channel(process.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            process.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            status = health_pb2.HealthCheckResponse.SERVING
+            while status == health_pb2.HealthCheckResponse.SERVING:
+                assert time.monotonic() - signalled < 1.0, "never NOT_SERVING"
+                status = health.Check(health_pb2.HealthCheckRequest(
+                    service="ijh.funding.v1.FundingService"), timeout=1).status
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+            # Still answering while the balancers stop sending.
+            reply = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
+                _grant_request(), timeout=1)
+            assert reply.grant_cents == 50_00
+            assert time.monotonic() - signalled < drain
+        code = process.process.wait(drain + grace + 4)
+        took = time.monotonic() - signalled
+    finally:
+        process.stop()
+    assert code == 0
+    assert drain <= took <= drain + grace + 4
+    log = process.log_path.read_text()
+    assert "Traceback" not in log and '"message": "stopped"' in log
