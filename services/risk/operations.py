@@ -15,6 +15,7 @@ import base64
 import contextlib
 import itertools
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from ijh.events.v1 import events_pb2
 from ijh.risk.v1 import risk_pb2
 
 from services.risk import translate
+from services.risk.engine import portfolio as pf
 from services.risk.portfolio_run import PortfolioRun
 from services.shared.caller import SUBJECT_KEY, caller_metadata
 from services.shared.errors import (
@@ -127,7 +129,12 @@ class OperationBook:
         record = OperationRecord(
             name=f"operations/{uuid.uuid4().hex}", sequence=next(self._sequence),
             creator=creator, created=_now(), started_monotonic=time.monotonic(),
-            guarantee_count=run.guarantee_count, run=run)
+            guarantee_count=run.guarantee_count, run=run,
+            # Known from the start: 0 of N until the first chunk (whole blocks, as the
+            # engine counts them).
+            progress=risk_pb2.SimulationProgress(
+                scenarios_total=math.ceil(run.scenarios / pf.BLOCK_SCENARIOS) * pf.BLOCK_SCENARIOS,
+                level=run.levels[-1]))
         self._records[record.name] = record
         self._by_request[key] = (record.name, fingerprint)
         record.task = asyncio.get_running_loop().create_task(self._execute(record))
@@ -209,8 +216,11 @@ class OperationBook:
     def get(self, name: str) -> OperationRecord:
         self._expire()
         if name not in self._records:
-            raise NotFound(name or "operations/", f"{name or 'operation'} not found "
-                           "(unknown, or expired after the retention time)")
+            raise NotFound(name or "operations/", f"{name or 'operation'} not found: unknown, "
+                           "expired after the retention time, or lost when the risk service "
+                           "restarted (operations live in its memory); if you know the "
+                           "simulation's seed, starting it again with the same seed gives "
+                           "the same figures")
         return self._records[name]
 
     def list(self, page_size: int, page_token: str) -> tuple[list[OperationRecord], str]:

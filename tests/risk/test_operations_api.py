@@ -50,6 +50,9 @@ async def test_started_polled_and_listed(analyst):
     started = (await stub.StartPortfolioSimulation(_start(_simulation(200, 8 * 1024)))).operation
     assert started.name.startswith("operations/")
     assert started.metadata.guarantee_count == 200
+    # Its size is known from the start: 0 of N, not 0/0, until the first chunk.
+    assert started.metadata.progress.scenarios_total == 8 * 1024
+    assert started.metadata.progress.scenarios_done == 0
     operation = started
     for _ in range(300):
         operation = (await stub.GetOperation(r.GetOperationRequest(name=started.name))).operation
@@ -194,6 +197,8 @@ async def test_unknown_operation_is_not_found(analyst):
         await risk_pb2_grpc.RiskServiceStub(channel).GetOperation(
             r.GetOperationRequest(name="operations/nope"))
     assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+    # Operations live in the risk service's memory: a restart loses them, and says so.
+    assert "restarted" in failure.value.details() and "same seed" in failure.value.details()
     await channel.close()
 
 
