@@ -92,8 +92,10 @@ def _log_pgf(z: np.ndarray, intensity_by_band: np.ndarray, variances: np.ndarray
     ``intensity_by_band`` sums are taken by ``transform``)."""
     sums = intensity_by_band.sum(axis=1)
     if transform is None:
-        bands = np.arange(intensity_by_band.shape[1])
-        poly = intensity_by_band @ (z[None, :] ** bands[:, None])  # (K+1, len(z))
+        # only the bands that carry intensity: z^ν of an empty band beyond the radius
+        # limit (see _radius_limit) could overflow
+        live = np.flatnonzero(intensity_by_band.any(axis=0))
+        poly = intensity_by_band[:, live] @ (z[None, :] ** live[:, None])  # (K+1, len(z))
     else:
         poly = transform(intensity_by_band)
     p_k = poly - sums[:, None]  # P_k(z) = Σ_ν A_k[ν] (z^ν − 1)
@@ -229,15 +231,24 @@ def _lattice_size(by_band: np.ndarray, variances: np.ndarray, background: float,
 
 
 def _radius_limit(by_band: np.ndarray, variances: np.ndarray, background: float) -> float:
-    """A radius R_max > 1 where every gamma term of G is still finite (bisection)."""
+    """A radius R_max > 1 where every gamma term of G is still finite (bisection).
+
+    Radii where R^ν of a band that carries intensity would exceed e^700 count as
+    outside: G is astronomically large there, and R^ν is never formed (a lone obligor of
+    many units overflowed ``r ** bands`` at the bisection's trial radii)."""
+    live = np.flatnonzero(by_band.any(axis=0))
+    carried = by_band[:, live]
+    top_band = int(live.max(initial=0))
+
     def finite(r: float) -> bool:
-        bands = np.arange(by_band.shape[1])
-        p_k = by_band @ (r ** bands - 1.0)
+        if top_band * math.log(r) > _LOG_LIMIT:
+            return False
+        p_k = carried @ (r ** live - 1.0)
         if np.any(variances * p_k[1:] >= 1.0):
             return False
         q = sum(pk if v == 0.0 else -math.log(1.0 - v * pk) / v
                 for pk, v in zip(p_k[1:], variances, strict=True))
-        return background * q < 1.0 and math.isfinite(p_k[0]) and p_k[0] < 700.0
+        return background * q < 1.0 and math.isfinite(p_k[0]) and p_k[0] < _LOG_LIMIT
 
     lo, hi = 1.0, 2.0
     while finite(hi) and hi < 64.0:
@@ -246,3 +257,6 @@ def _radius_limit(by_band: np.ndarray, variances: np.ndarray, background: float)
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if finite(mid) else (lo, mid)
     return lo if lo > 1.0 else 1.0 + 1e-9
+
+
+_LOG_LIMIT = 700.0  # below log(float max) ≈ 709.8
