@@ -132,6 +132,20 @@ def test_band_exposures_keep_expected_loss():
     np.testing.assert_allclose(intensity * bands, pd * amounts, rtol=1e-15)
 
 
+def test_band_exposures_down_and_up_bracket_the_amounts():
+    amounts = np.array([0.2, 1.4, 2.6, 10.0, 3.0 * (1.0 + 1e-12)])
+    pd = np.array([0.1, 0.02, 0.03, 0.01, 0.05])
+    down, _ = band_exposures(amounts, pd, 1.0, rounding="down")
+    up, _ = band_exposures(amounts, pd, 1.0, rounding="up")
+    # whole units (to 1e-9) stay put; under one unit: 1 down, 2 up
+    assert down.tolist() == [1, 1, 2, 10, 3] and up.tolist() == [2, 2, 3, 10, 3]
+    _, intensity = band_exposures(amounts, pd, 1.0, rounding="up",
+                                      keep_expected_loss=[True, False, False, False, False])
+    np.testing.assert_allclose(intensity, [0.1 * 0.2 / 2, 0.02, 0.03, 0.01, 0.05])
+    with pytest.raises(InvalidArgument):
+        band_exposures(amounts, pd, 1.0, rounding="sideways")
+
+
 def test_invalid_inputs_name_the_obligor():
     with pytest.raises(InvalidArgument) as e:
         creditriskplus_loss_distribution([0.1, 1.5, float("nan")], [1, 2.5, -1],

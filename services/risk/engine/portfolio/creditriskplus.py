@@ -129,20 +129,45 @@ def creditriskplus_moments(probability_of_default, exposure_bands, sector_weight
     return mean * loss_unit, variance * loss_unit * loss_unit
 
 
+BAND_ROUNDINGS = ("nearest", "down", "up")
+
+
 def band_exposures(loss_amounts, probability_of_default, loss_unit: float,
-                   *, field_prefix: str = "obligors") -> tuple[np.ndarray, np.ndarray]:
+                   *, rounding: str = "nearest", keep_expected_loss=True,
+                   field_prefix: str = "obligors") -> tuple[np.ndarray, np.ndarray]:
     """CSFB banding: ν_i = max(1, round(a_i / u)), with the default intensity scaled to
     p_i a_i / (u ν_i) so that each obligor's expected loss is kept exactly.
-    Returns (bands, adjusted intensities)."""
+    Returns (bands, adjusted intensities).
+
+    The variants that size what banding moves (see ``simulate.creditriskplus_result``):
+    ``rounding`` "down" bands a_i / u to max(1, ⌊·⌋), "up" to max(2, ⌈·⌉) (an amount
+    under one unit, one band in the nearest banding, is two here); amounts within 1e-9
+    relative of a whole number of units are that number in all three. Where
+    ``keep_expected_loss`` (a bool or one per obligor) is False the intensity stays p_i:
+    the atoms move and the default counts keep their law, so amounts ≥ 1 unit banded
+    down and up bound the unbanded loss from below and above, scenario by scenario."""
     c = Collector()
     amounts = _vector(c, loss_amounts, field_prefix, "loss_given_default_amount", None,
                       low=0.0, high=math.inf)
     pd = _vector(c, probability_of_default, field_prefix, "probability_of_default",
                  None if amounts is None else amounts.size, low=0.0, high=1.0)
     unit = _check_scalar(c, loss_unit, "loss_unit", 0.0, math.inf, low_open=True)
+    if rounding not in BAND_ROUNDINGS:
+        c.add("rounding", f"must be one of {', '.join(BAND_ROUNDINGS)}")
     c.raise_if_any()
-    bands = np.maximum(1, np.round(amounts / unit)).astype(np.int64)
-    return bands, pd * amounts / (unit * bands)
+    x = amounts / unit
+    nearest = np.round(x)
+    if rounding == "nearest":
+        bands = np.maximum(1, nearest)
+    else:
+        tolerance = 1e-9 * max(float(x.max(initial=0.0)), 1e3)
+        on_lattice = np.abs(x - nearest) <= tolerance
+        bands = np.where(on_lattice, np.maximum(1, nearest),
+                         np.maximum(1, np.floor(x)) if rounding == "down"
+                         else np.maximum(2, np.ceil(x)))
+    bands = bands.astype(np.int64)
+    keep = np.broadcast_to(np.asarray(keep_expected_loss, dtype=bool), bands.shape)
+    return bands, np.where(keep, pd * amounts / (unit * bands), pd)
 
 
 def creditriskplus_loss_distribution(

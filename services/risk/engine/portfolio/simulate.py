@@ -34,7 +34,7 @@ from services.risk.engine.portfolio.model import (
     two_sided_tail,
     validated_model,
 )
-from services.shared.errors import FieldViolation, InvalidArgument
+from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
 
 AUTO = "auto"
 SEMI_ANALYTIC = "semi_analytic"
@@ -332,6 +332,8 @@ def _law_result(method, horizon_law, laws, portfolio, fund, fees, cap, levels, s
 # ------------------------------------------------------------------------ CreditRisk+
 
 CREDITRISKPLUS_POINTS = 2000  # loss units up to EL + 8 sd of the loss (first pass)
+CREDITRISKPLUS_HALVINGS = 5  # of the loss unit at most, while the banding error is too large
+CREDITRISKPLUS_LUMPY_SHARE = 0.02  # of the expected loss held by one payout size
 
 
 @dataclass(frozen=True, eq=False)
@@ -441,17 +443,68 @@ def creditriskplus_parameters(portfolio: Portfolio, fund: Fund, dependence: Depe
                                     not given)
 
 
+def _creditriskplus_lattice(payout: np.ndarray, intensity: np.ndarray, target: float
+                            ) -> tuple[float, float | None, int]:
+    """The loss unit for a target unit: as the semi-analytic path
+    (``analytic._common_quantum``), when the payouts of one target unit or more that hold
+    90 % of those payouts' expected loss are whole multiples of a quantum q ≥ it (equal or
+    standard guarantee sizes), the unit is q/m, m the smallest even number with q/m ≤ the
+    target: those payouts are then whole bands and the law's atoms k·q lie on the
+    lattice exactly. Returns (unit, q or None, m)."""
+    from services.risk.engine.portfolio.analytic import _common_quantum
+
+    quantum = _common_quantum(payout, intensity, target)
+    if quantum is None:
+        return target, None, 1
+    m = 2 * math.ceil(quantum / (2.0 * target))
+    return quantum / m, quantum, m
+
+
+def _creditriskplus_error(dist, levels: Sequence[float], thresholds: Sequence[float],
+                          law_mean: bool) -> float:
+    """Largest relative error estimate (both banding variants and the floors) over VaR
+    and ES at ``levels``, P(L > t) at the exhaustion thresholds (relative to
+    max(P, 1 − highest level)) and, under a cap (``law_mean``), the mean."""
+    if dist is None:
+        return 0.0
+    worst, smallest = 0.0, math.inf  # the rounding floor is relative to the smallest figure
+    for q in levels:
+        for value, parts in (dist.value_at_risk_parts(q), dist.expected_shortfall_parts(q)):
+            worst = max(worst, sum(parts) / max(abs(value), 1.0))
+            if value > 0.0:  # a VaR of 0 (no loss at that level) is exact
+                smallest = min(smallest, value)
+    if smallest < math.inf:
+        worst += dist.amount_error_floor / max(smallest, 1.0)
+    for t in thresholds:
+        tail, parts = dist.tail_probability_parts(float(t))
+        worst = max(worst, (sum(parts) + dist.probability_error_floor)
+                    / max(tail, 1.0 - max(levels)))
+    if law_mean:
+        mean, parts = dist.mean_parts()
+        worst = max(worst, (sum(parts) + dist.amount_error_floor) / max(abs(mean), 1.0))
+    return worst
+
+
 def creditriskplus_result(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
                           dependence: Dependence | None = None, *,
                           levels: Sequence[float] = mc.DEFAULT_LEVELS, seed: int = 0,
                           accuracy: float | None = None) -> mc.PortfolioResult:
     """CreditRisk+ (Poisson–Gamma) law of the fund loss; see ``creditriskplus_parameters``
-    for the mapping and creditriskplus.py for the law. Exact on its loss lattice; the
-    standard errors are the lattice truncation bound plus the banding error (the law
-    recomputed with twice the loss unit); the unit is halved (up to 3 times) while that
-    exceeds ``accuracy``. Portfolio cap: the tranche min(L, cap). Exhaustion by year from
-    the law of the cumulative loss to each year-end, so several years need zero fees. The
-    model as in ``iter_portfolio_simulation``."""
+    for the mapping and creditriskplus.py for the law. Exact on its loss lattice.
+
+    Loss unit: (EL + 8 sd) / ``CREDITRISKPLUS_POINTS``, fitted to a common payout quantum
+    (``_creditriskplus_lattice``), so equal or standard payouts are whole bands and their
+    law is exact. Payouts off the lattice are banded to the nearest unit with the
+    intensity rescaled to keep EL (CSFB); each of their atoms moves by up to half a unit
+    per default. The standard errors are the lattice truncation bound plus |figure −
+    figure with every off-lattice payout banded down| + |… banded up| (EL kept in both):
+    the unbanded atoms lie between those of the two variants, so their spread sizes what
+    banding moved (the law with twice the unit, rounded alike, did not: a payout of
+    153.83 units is 154 and 2·77 on both). While the largest relative estimate (VaR/ES,
+    exhaustion at the horizon, EL under a cap) exceeds ``accuracy`` the target unit is
+    halved, up to 3 times. Portfolio cap: the tranche min(L, cap). Exhaustion by year from
+    the law of the cumulative loss to each year-end, so several years need zero fees.
+    The model as in ``iter_portfolio_simulation``."""
     from services.risk.engine.portfolio import creditriskplus as crp
     from services.risk.engine.portfolio.analytic import LossDistribution
 
@@ -469,40 +522,83 @@ def creditriskplus_result(portfolio: Portfolio | ValidatedModel, fund: Fund | No
     mean, var = params.loss_moments()
     scale = mean + 8.0 * math.sqrt(var)
     total = float(np.sum(params.payout_cents))
+    payout = params.payout_cents
+    # Lumpy: a payout size several guarantees share that holds a share of the expected
+    # loss; its default counts make a staircase of atoms k·payout, on which a quantile
+    # jumps a whole step if banding perturbs the count law (rescaled intensities)
+    _, size_class = np.unique(payout, return_inverse=True)
+    held = np.bincount(size_class, weights=payout * params.intensity[:, -1])
+    names = np.bincount(size_class)
+    lumpy = ((names > 1) & (held >= CREDITRISKPLUS_LUMPY_SHARE * held.sum()))[size_class]
 
-    def law(year: int, unit: float):
-        def one(u):
-            bands, intensity = crp.band_exposures(params.payout_cents,
-                                                  params.intensity[:, year], u)
-            return crp.creditriskplus_loss_distribution(
+    def law(year: int, lattice: tuple[float, float | None, int]):
+        unit, quantum, m = lattice
+
+        def grid(size: int) -> np.ndarray:
+            # j·q/m: the atoms k·q (j = k·m) come out exactly, so a capital sitting on
+            # one is compared with the atom itself, not with a rounding of it
+            j = np.arange(size, dtype=np.float64)
+            return j * quantum / m if quantum is not None else j * unit
+
+        def one(rounding: str):
+            bands, intensity = crp.band_exposures(
+                payout, params.intensity[:, year], unit, rounding=rounding,
+                keep_expected_loss=rounding == "nearest" or ~(lumpy & (payout >= unit)))
+            return (bands, intensity), crp.creditriskplus_loss_distribution(
                 intensity, bands, params.sector_weights, params.sector_variances,
-                background_variance=params.background_variance, loss_unit=u, levels=levels,
-                field_prefix="guarantees")
-        fine, coarse = one(unit), one(2.0 * unit)
+                background_variance=params.background_variance, loss_unit=unit,
+                levels=levels, field_prefix="guarantees")
+
+        banding, fine = one("nearest")
+        variants = []
+        for rounding in ("down", "up"):
+            other_banding, other = one(rounding)
+            if all(np.array_equal(x, y) for x, y in zip(other_banding, banding, strict=True)):
+                other = fine  # every payout on the lattice: nothing banded
+            variants.append(other)
         dist = LossDistribution(
-            support=fine.support, pmf=fine.pmf, loss_unit=unit,
+            support=grid(fine.pmf.size), pmf=fine.pmf, loss_unit=unit,
             expected_loss=fine.expected_loss, levels=levels,
-            variants=((coarse.support, coarse.pmf),),
-            probability_error_floor=fine.probability_error_floor + coarse.probability_error_floor,
-            amount_error_floor=fine.amount_error_floor + coarse.amount_error_floor,
-            method=fine.method, diagnostics=fine.diagnostics)
+            variants=tuple((grid(v.pmf.size), v.pmf) for v in variants),
+            probability_error_floor=sum(d.probability_error_floor
+                                        for d in (fine, *variants)),
+            amount_error_floor=sum(d.amount_error_floor for d in (fine, *variants)),
+            method=fine.method,
+            diagnostics={**fine.diagnostics, "lattice_quantum": quantum or 0.0})
         return _capped(dist, cap, total)
 
-    unit = max(scale / CREDITRISKPLUS_POINTS, 1.0) if scale > 0 else 1.0
-    for halvings in range(4):
-        horizon_law = law(-1, unit)
-        banding, _ = _relative_error_parts(horizon_law, levels)
-        if banding <= accuracy or halvings == 3:
+    resources = fund.capital_cents + fees * fund.horizon_years
+    thresholds = (resources,) if resources > 0 else ()
+    target = max(scale / CREDITRISKPLUS_POINTS, 1.0) if scale > 0 else 1.0
+    lattice = _creditriskplus_lattice(payout, params.intensity[:, -1], target)
+    horizon_law = law(-1, lattice)
+    error = _creditriskplus_error(horizon_law, levels, thresholds, cap is not None)
+    for _ in range(CREDITRISKPLUS_HALVINGS):
+        if error <= accuracy:
             break
-        unit /= 2.0
-    laws = [law(t, unit) for t in range(fund.horizon_years - 1)]
+        target /= 2.0
+        finer = _creditriskplus_lattice(payout, params.intensity[:, -1], target)
+        try:
+            finer_law = law(-1, finer)
+        except ResourceExhausted:  # the finer lattice would be too long: keep this one
+            break
+        lattice, horizon_law = finer, finer_law
+        error = _creditriskplus_error(horizon_law, levels, thresholds, cap is not None)
+    laws = [law(t, lattice) for t in range(fund.horizon_years - 1)]
+    unit, quantum, _ = lattice
     notes = ["CreditRisk+ (Poisson–Gamma) is a different model from the Gaussian/t copula: "
              "its figures differ from monte_carlo by model, not by error",
              f"sector variances {'calibrated to the copula' if params.calibrated else 'given'}"
              f": {', '.join(f'{x:.3g}' for x in params.sector_variances)}; background "
              f"{params.background_variance:.3g}",
-             "standard errors: lattice truncation bound plus banding error (twice the loss "
-             f"unit); loss unit {unit:.6g} cents, estimated relative error {banding:.2g}"]
+             "standard errors: lattice truncation bound plus banding error (payouts off "
+             "the lattice banded down and up); loss unit "
+             f"{unit:.6g} cents"
+             + (f" (payout quantum {quantum:.6g} cents)" if quantum is not None else "")
+             + f", estimated relative error {error:.2g}"]
+    if error > accuracy:
+        notes.append("the banding error estimate exceeds the requested accuracy at the "
+                     "finest loss unit tried")
     if dependence.copula != "gaussian":
         notes.append("the Student-t copula was calibrated as if Gaussian (no tail dependence)")
     if np.any(portfolio.loss_given_default_std > 0):
