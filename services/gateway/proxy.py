@@ -11,6 +11,13 @@ Only the request id (the caller's ``x-request-id`` when it is fit to log, else a
 :func:`services.shared.logs.read_request_id`) and what hooks add (the caller's identity)
 are forwarded as metadata, never the caller's own metadata.
 
+A backend that cannot be reached (an UNAVAILABLE or DEADLINE_EXCEEDED the channel made,
+not one the backend sent: those carry their own details and pass unchanged), or that
+the gateway's health poll finds NOT_SERVING, is answered in the gateway's own words:
+UNAVAILABLE naming the service, with ``ErrorInfo`` ``BACKEND_UNAVAILABLE`` and
+``RetryInfo`` (gRPC core's text names internal addresses: the log has it, the caller
+does not), or DEADLINE_EXCEEDED naming the service that did not answer in time.
+
 Every answer carries the request id as a response header (initial metadata). On the
 unary path that header is sent while the backend works, not before the call is
 forwarded: an early, separate header write cost the caller a wakeup and the gateway a
@@ -32,7 +39,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 from google.rpc import code_pb2, status_pb2
 
-from services.shared import grpc_errors
+from services.shared import errors, grpc_errors
 from services.shared.logs import REQUEST_ID_KEY, bind_request_id, request_id_var
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,9 @@ STREAM_DEADLINE_SECONDS = 3600.0
 # dependency; RetryInfo says when) asks the end caller too.
 _PASSED_TRAILERS = ("grpc-status-details-bin", "retry-after", "grpc-retry-pushback-ms",
                     REQUEST_ID_KEY)
+
+# How long a caller is told to wait when a backend is down: about one health poll.
+BACKEND_RETRY_SECONDS = 2.0
 
 _IDEMPOTENT = {descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
                descriptor_pb2.MethodOptions.IDEMPOTENT}
@@ -109,13 +119,35 @@ class CallContext:
 RequestHook = Callable[[CallContext], object]
 
 
+def backend_unavailable(backend: str) -> status_pb2.Status:
+    """The answer for a backend that cannot serve now: no internal address, a reason a
+    program can test and when to retry."""
+    return grpc_errors.to_status(errors.Unavailable(
+        "BACKEND_UNAVAILABLE", f"the {backend} service is unavailable; retry shortly",
+        BACKEND_RETRY_SECONDS, {"service": backend}))
+
+
+def _sent_by_backend(error: grpc.aio.AioRpcError) -> bool:
+    """True when the backend itself chose the status. Our services send every status of
+    their own with trailers (details, pushback); a call that never reached a working
+    backend (connection refused, no answer in time) ends with none."""
+    return bool(error.trailing_metadata())
+
+
 class ServiceProxy(grpc.GenericRpcHandler):
-    """Serves one public service by forwarding every method to one backend channel."""
+    """Serves one public service by forwarding every method to one backend channel.
+
+    ``backend`` names the backend in answers ("risk"); ``backend_down`` (when given) says
+    whether the gateway's health poll found it NOT_SERVING or unreachable, in which case
+    calls are refused at once instead of waiting out their deadline."""
 
     def __init__(self, service: ServiceDescriptor, channel: grpc.aio.Channel,
                  backend_deadline_seconds: float, hooks: Sequence[RequestHook] = (),
-                 max_request_bytes: int | None = None):
+                 max_request_bytes: int | None = None, *, backend: str = "",
+                 backend_down: Callable[[], bool] = lambda: False):
         self.descriptor = service
+        self.backend = backend or service.full_name
+        self.backend_down = backend_down
         self.channel = channel
         self.backend_deadline = backend_deadline_seconds
         self.hooks = list(hooks)
@@ -173,6 +205,10 @@ class ServiceProxy(grpc.GenericRpcHandler):
         request_id = request_id_var.get() or bind_request_id(context)
         call = CallContext(method, request, context, request_id, [(REQUEST_ID_KEY, request_id)])
         await self._check(call)
+        if self.backend_down():
+            log.info("backend unavailable", extra={"backend": self.backend,
+                                                   "cause": "health check: not serving"})
+            await call.abort(backend_unavailable(self.backend))
         return call, _deadline(context, self.backend_deadline), tuple(call.outgoing)
 
     async def _check(self, call: CallContext) -> None:
@@ -202,13 +238,24 @@ class ServiceProxy(grpc.GenericRpcHandler):
         finally:
             replies.cancel()
 
-    @staticmethod
-    async def _relay_error(error: grpc.aio.AioRpcError, call: CallContext) -> None:
+    async def _relay_error(self, error: grpc.aio.AioRpcError, call: CallContext) -> None:
+        code = error.code()
+        if not _sent_by_backend(error):
+            if code == grpc.StatusCode.UNAVAILABLE:
+                log.warning("backend unavailable", extra={
+                    "backend": self.backend, "code": code.name, "error": error.details()})
+                await call.abort(backend_unavailable(self.backend))
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                log.warning("backend did not answer in time", extra={
+                    "backend": self.backend, "code": code.name})
+                await call.send_headers()
+                await call.context.abort(
+                    code, f"the {self.backend} service did not answer within the deadline")
         trailers = tuple((k, v) for k, v in (error.trailing_metadata() or ())
                          if k in _PASSED_TRAILERS)
-        log.info("backend refused", extra={"code": error.code().name})
+        log.info("backend error relayed", extra={"backend": self.backend, "code": code.name})
         await call.send_headers()
-        await call.context.abort(error.code(), error.details() or "", trailers)
+        await call.context.abort(code, error.details() or "", trailers)
 
     def _forward_unary(self, method, backend):
         async def forward(request, context):

@@ -43,15 +43,25 @@ log = logging.getLogger(__name__)
 RISK_SERVICE = risk_pb2.DESCRIPTOR.services_by_name["RiskService"]
 FUNDING_SERVICE = funding_pb2.DESCRIPTOR.services_by_name["FundingService"]
 HEALTH_POLL_SECONDS = 2.0
+# While a backend is down its calls are refused at once: poll it more often so that it
+# is served again soon after it recovers.
+HEALTH_POLL_WHILE_DOWN_SECONDS = 0.5
 
 
 @dataclass
 class Backend:
     """One backend service behind the gateway."""
 
+    name: str  # as answers name it: "risk", "funding"
     service: object  # ServiceDescriptor
     address: str
     channel: grpc.aio.Channel | None = None
+    # The last health poll's answer; None until the first poll (not known: not refused).
+    status: int | None = None
+
+    def down(self) -> bool:
+        """True when the last poll found it NOT_SERVING or unreachable."""
+        return self.status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def backend_channel(address: str, settings: Settings, services) -> grpc.aio.Channel:
@@ -61,8 +71,8 @@ def backend_channel(address: str, settings: Settings, services) -> grpc.aio.Chan
 
 
 async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> None:
-    """Mirror each backend's health onto the gateway's status for that service."""
-    last: dict[str, int] = {}
+    """Mirror each backend's health onto the gateway's status for that service and onto
+    ``Backend.status``, which the proxy reads to refuse calls to a backend that is down."""
     while True:
         for backend in backends:
             name = backend.service.full_name
@@ -72,13 +82,14 @@ async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> N
                 status = reply.status
             except grpc.aio.AioRpcError:
                 status = health_pb2.HealthCheckResponse.NOT_SERVING
-            if last.get(name) != status:
+            if backend.status != status:
                 await runtime.health.set(name, status)
-                last[name] = status
+                backend.status = status
                 log.info("backend health", extra={
                     "backend": name,
                     "status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
-        await asyncio.sleep(HEALTH_POLL_SECONDS)
+        await asyncio.sleep(HEALTH_POLL_WHILE_DOWN_SECONDS
+                            if any(b.down() for b in backends) else HEALTH_POLL_SECONDS)
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials:
@@ -124,13 +135,14 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     door = Door(TokenVerifier.from_settings(settings),
                 RateLimiter(settings.gateway_rate, settings.gateway_burst),
                 settings.gateway_max_request, gateway_metrics.refusals)
-    backends = [Backend(RISK_SERVICE, settings.risk_address),
-                Backend(FUNDING_SERVICE, settings.funding_address)]
+    backends = [Backend("risk", RISK_SERVICE, settings.risk_address),
+                Backend("funding", FUNDING_SERVICE, settings.funding_address)]
     registrations = []
     for backend in backends:
         backend.channel = backend_channel(backend.address, settings, [backend.service])
         proxy = ServiceProxy(backend.service, backend.channel, settings.backend_deadline,
-                             hooks=[door], max_request_bytes=settings.gateway_max_request)
+                             hooks=[door], max_request_bytes=settings.gateway_max_request,
+                             backend=backend.name, backend_down=backend.down)
         registrations.append(Registration(
             full_name=backend.service.full_name,
             add_to_server=lambda handler, server: server.add_generic_rpc_handlers([handler]),

@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
-from google.rpc import code_pb2
+from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -94,19 +94,69 @@ def test_backend_down_gives_unavailable_not_a_hang(nats_server, tmp_path):
         stack.gateway.stop()
 
 
+def _gateway_health(channel, service: str) -> int:
+    return health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+
+def _wait_health(channel, service: str, status: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while _gateway_health(channel, service) != status:
+        assert time.monotonic() < deadline, f"{service} never became {status}"
+        time.sleep(0.1)
+
+
+def _assert_names_the_backend(error: grpc.RpcError, backend: str) -> None:
+    """UNAVAILABLE in the gateway's words: the service, a reason, RetryInfo, no address."""
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details() == f"the {backend} service is unavailable; retry shortly"
+    status = rpc_status.from_call(error)
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    assert any(d.Unpack(info) for d in status.details)
+    assert info.reason == "BACKEND_UNAVAILABLE" and info.metadata["service"] == backend
+    assert any(d.Unpack(retry) for d in status.details)
+    assert "127.0.0.1" not in str(error)
+
+
 def test_one_backend_killed_the_other_still_served(nats_server, tmp_path):
     stack = start_stack(nats_server, tmp_path)
     try:
         stack.risk.kill()
         with stack.gateway_channel() as channel:
-            with pytest.raises(grpc.RpcError) as failure:
-                risk_pb2_grpc.RiskServiceStub(channel).EstimateProcurementRisk(
-                    _estimate_request(), timeout=20)  # valid: the door lets it through
-            assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+            # At once (the health poll has not seen it yet) and once the poll has.
+            for _ in range(2):
+                with pytest.raises(grpc.RpcError) as failure:
+                    risk_pb2_grpc.RiskServiceStub(channel).EstimateProcurementRisk(
+                        _estimate_request(), timeout=20)  # valid: the door lets it through
+                _assert_names_the_backend(failure.value, "risk")
+                _wait_health(channel, PUBLIC[0], health_pb2.HealthCheckResponse.NOT_SERVING)
             reply = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
                 _grant_request(), timeout=20)
             assert reply.grant_cents == 50_00
+        log = (tmp_path / "gateway.log").read_text()
+        assert '"backend unavailable"' in log and "backend refused" not in log
     finally:
+        stack.stop()
+
+
+def test_a_hung_backend_is_refused_at_once_and_served_again_when_it_resumes(nats_server,
+                                                                          tmp_path):
+    stack = start_stack(nats_server, tmp_path)
+    try:
+        with stack.gateway_channel() as channel:
+            funding = funding_pb2_grpc.FundingServiceStub(channel)
+            stack.funding.process.send_signal(signal.SIGSTOP)
+            _wait_health(channel, PUBLIC[1], health_pb2.HealthCheckResponse.NOT_SERVING)
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as failure:
+                funding.ComputeGrant(_grant_request(), timeout=20)
+            assert time.monotonic() - started < 2, "forwarded to a backend found hung"
+            _assert_names_the_backend(failure.value, "funding")
+            stack.funding.process.send_signal(signal.SIGCONT)
+            _wait_health(channel, PUBLIC[1], health_pb2.HealthCheckResponse.SERVING)
+            assert funding.ComputeGrant(_grant_request(), timeout=20).grant_cents == 50_00
+    finally:
+        stack.funding.process.send_signal(signal.SIGCONT)
         stack.stop()
 
 
