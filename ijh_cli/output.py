@@ -335,6 +335,8 @@ def fund(status: funding_pb2.GetFundStatusResponse,
     if status.risk_figures:
         console.print("P(capital exhausted): " + pct(
             status.exhaustion_probability, status.exhaustion_probability_standard_error, 3))
+    if status.risk_figures_unavailable:
+        console.print(f"risk figures unavailable: {status.risk_figures_unavailable}")
     if exposure is None:
         return
     for title, groups in (("sector", exposure.sectors), ("branch", exposure.branches)):

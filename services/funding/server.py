@@ -178,14 +178,20 @@ class RiskServiceCheck:
             request, timeout=self.deadline, metadata=_traced(request_id))
 
     async def headline_figures(self, portfolio: Sequence[PortfolioRow], capital_cents: int,
-                               rules: FundRules) -> risk_pb2.PortfolioRiskResult | None:
-        """The committed portfolio's simulation under the rules' risk model, or None when
-        nothing is committed or the risk service cannot answer: the status of the fund
-        must not depend on the risk service being up."""
-        if not portfolio or self.stub is None:
-            return None
+                               rules: FundRules
+                               ) -> tuple[risk_pb2.PortfolioRiskResult | None, str]:
+        """The committed portfolio's simulation under the rules' risk model, and why it is
+        missing (empty when nothing is committed or it is given): the status of the fund
+        must not depend on the risk service being up, but must say what it lacks."""
+        if not portfolio:
+            return None, ""
+        if self.stub is None:
+            return None, "the risk client is not started; retry"
         try:
             model, level = model_and_level(rules)
+        except ValueError as exc:
+            return None, f"the fund rules name no usable risk model: {exc}"
+        try:
             request = translate.portfolio_request(portfolio, model, capital_cents, level)
 
             async def requests():
@@ -196,10 +202,19 @@ class RiskServiceCheck:
                     requests(), timeout=self.deadline, metadata=_traced(request_id_var.get())):
                 if reply.HasField("result"):
                     result = reply.result
-            return result
+        except grpc.aio.AioRpcError as exc:
+            # gRPC's own words name internal addresses: the log has them, not the caller
+            log.warning("fund risk figures unavailable", extra={
+                "code": exc.code().name, "error": exc.details()})
+            if exc.code() in _RISK_OUTAGE_CODES:
+                return None, f"the risk service did not answer ({exc.code().name}); retry"
+            return None, f"the risk service refused the simulation ({exc.code().name})"
         except Exception as exc:  # the figures are informative; the status stands without
-            log.warning("fund risk figures unavailable", extra={"error": str(exc)})
-            return None
+            log.warning("fund risk figures unavailable", exc_info=exc)
+            return None, f"the risk figures could not be computed ({type(exc).__name__})"
+        if result is None:
+            return None, "the risk service ended the simulation without a result"
+        return result, ""
 
     def __call__(self, portfolio: Sequence[PortfolioRow], candidate: PortfolioRow,
                  capital_cents: int, rules: FundRules) -> RiskFigures:
@@ -465,8 +480,9 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
         status, portfolio, rules = await asyncio.to_thread(self.repository.fund_position)
         response = translate.fund_status_response(status)
         risk = self.ledger.risk
-        result = await risk.headline_figures(portfolio, status.capital_cents, rules) \
-            if risk else None
+        result, missing = (await risk.headline_figures(portfolio, status.capital_cents, rules)
+                           if risk else (None, ""))
+        response.risk_figures_unavailable = missing
         if result is not None:
             response.risk_figures.extend(translate.headline_figures(
                 result, rules.risk_measure))

@@ -652,7 +652,7 @@ class FundRiskFigure(_message.Message):
     def __init__(self, measure: _Optional[str] = ..., value_cents: _Optional[float] = ..., standard_error_cents: _Optional[float] = ..., seed: _Optional[int] = ..., compute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetFundStatusResponse(_message.Message):
-    __slots__ = ("capital_cents", "committed_cents", "available_cents", "claims_paid_cents", "paid_in_capital_cents", "capacity_cents", "rules_version", "risk_figures", "exhaustion_probability", "exhaustion_probability_standard_error")
+    __slots__ = ("capital_cents", "committed_cents", "available_cents", "claims_paid_cents", "paid_in_capital_cents", "capacity_cents", "rules_version", "risk_figures", "exhaustion_probability", "exhaustion_probability_standard_error", "risk_figures_unavailable")
     CAPITAL_CENTS_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_CENTS_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_CENTS_FIELD_NUMBER: _ClassVar[int]
@@ -663,6 +663,7 @@ class GetFundStatusResponse(_message.Message):
     RISK_FIGURES_FIELD_NUMBER: _ClassVar[int]
     EXHAUSTION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     EXHAUSTION_PROBABILITY_STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    RISK_FIGURES_UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     capital_cents: int
     committed_cents: int
     available_cents: int
@@ -673,7 +674,8 @@ class GetFundStatusResponse(_message.Message):
     risk_figures: _containers.RepeatedCompositeFieldContainer[FundRiskFigure]
     exhaustion_probability: float
     exhaustion_probability_standard_error: float
-    def __init__(self, capital_cents: _Optional[int] = ..., committed_cents: _Optional[int] = ..., available_cents: _Optional[int] = ..., claims_paid_cents: _Optional[int] = ..., paid_in_capital_cents: _Optional[int] = ..., capacity_cents: _Optional[int] = ..., rules_version: _Optional[str] = ..., risk_figures: _Optional[_Iterable[_Union[FundRiskFigure, _Mapping]]] = ..., exhaustion_probability: _Optional[float] = ..., exhaustion_probability_standard_error: _Optional[float] = ...) -> None: ...
+    risk_figures_unavailable: str
+    def __init__(self, capital_cents: _Optional[int] = ..., committed_cents: _Optional[int] = ..., available_cents: _Optional[int] = ..., claims_paid_cents: _Optional[int] = ..., paid_in_capital_cents: _Optional[int] = ..., capacity_cents: _Optional[int] = ..., rules_version: _Optional[str] = ..., risk_figures: _Optional[_Iterable[_Union[FundRiskFigure, _Mapping]]] = ..., exhaustion_probability: _Optional[float] = ..., exhaustion_probability_standard_error: _Optional[float] = ..., risk_figures_unavailable: _Optional[str] = ...) -> None: ...
 
 class GetExposureRequest(_message.Message):
     __slots__ = ()
