@@ -204,6 +204,15 @@ _EXIT_BY_CODE = {
 }
 
 
+def _answered(exc: grpc.RpcError) -> bool:
+    """True when a server sent the status (it always sends trailers: details, pushback,
+    the request id); False when the call never reached one (no connection)."""
+    try:
+        return bool(exc.trailing_metadata())
+    except (AttributeError, TypeError):
+        return False
+
+
 def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = None
               ) -> CliError:
     """A gRPC failure as a CliError: the status, every detail, and field violations
@@ -255,6 +264,11 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
                       "--ca-cert PATH or IJH_CA_CERT=PATH (make run's is var/dev-pki/ca.pem "
                       "in the checkout; IJH_VAR_DIR=CHECKOUT/var finds it and the demo "
                       "tokens from anywhere)"]
+        elif _answered(exc):
+            # The gateway answered: a service behind it is down (the message says
+            # which); RetryInfo, when sent, has already said when to retry.
+            if not any(line.startswith("  retry after") for line in lines):
+                lines.append("  retry shortly")
         else:
             lines.append(f"  gateway {connection.gateway} (from "
                          f"{connection.origin['gateway']}); CA {ca}. Is `make run` going?")

@@ -413,6 +413,7 @@ def test_unavailable_gateway_exits_5(cli_env):
                "params", "show")
     assert done.returncode == 5
     assert "UNAVAILABLE" in done.stderr or "DEADLINE_EXCEEDED" in done.stderr
+    assert "Is `make run` going?" in done.stderr  # nothing answered: the gateway is down
 
 
 def test_missing_ca_outside_the_checkout_says_what_is_missing(cli_env, stack, tmp_path):

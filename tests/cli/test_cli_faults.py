@@ -1,6 +1,7 @@
-"""The ``ijh`` command when a service behind the gateway is down: the fund's status
-stands without its risk figures, saying why they are missing. A stack of its own: the
-tests stop its services, in order."""
+"""The ``ijh`` command when a service behind the gateway is down: it says which and to
+retry, not to start `make run` (the gateway answered), and the fund's status stands
+without its risk figures, saying why they are missing. A stack of its own: the tests
+stop its services, in order."""
 
 from __future__ import annotations
 
@@ -62,3 +63,24 @@ async def test_fund_status_without_the_risk_service_says_why_figures_are_missing
            "retry" in done.stdout
     status = json.loads(ijh(env, "fund", "status", "--json").stdout)["status"]
     assert status["risk_figures_unavailable"].startswith("the risk service did not answer")
+
+
+async def test_a_service_down_behind_the_gateway_says_retry_not_make_run(faults, env):
+    async with grpc.aio.insecure_channel(faults.funding.address) as channel:
+        waiting = await _guarantee(Ledger(channel), approve=False)
+    faults.risk.stop()
+    # funding's own well-formed refusal: its message, when to retry, no make-run hint
+    done = ijh(env, "application", "decide", waiting, "approve", "--reason", "rules met")
+    assert done.returncode == 5
+    assert "RISK_CHECK_UNAVAILABLE" in done.stderr and "retry after 5 s" in done.stderr
+    assert "make run" not in done.stderr
+
+    faults.funding.kill()  # the gateway answers for it
+    done = ijh(env, "grant", "compute", "examples/ijh_application.yaml")
+    assert done.returncode == 5
+    lines = done.stderr.splitlines()
+    assert lines[0] == "error: UNAVAILABLE: the funding service is unavailable; retry shortly", \
+        done.stderr
+    assert "  reason BACKEND_UNAVAILABLE (service=funding)" in lines
+    assert any(line.startswith("  retry after ") for line in lines)
+    assert "make run" not in done.stderr and "127.0.0.1" not in done.stderr
