@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from nats.js import api
@@ -28,6 +30,46 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 # publish_soon waits this long before publishing, so that the request's response goes
 # out first and the events of calls arriving meanwhile share one flush and one wakeup.
 COALESCE_SECONDS = 0.02
+# While NATS cannot be reached the client retries every 0.5 s; a WARNING says so at the
+# first failure, then at most this often (with the count), not at every attempt.
+UNREACHABLE_WARNING_SECONDS = 30.0
+
+
+def safe_url(url: str) -> str:
+    """``url`` without credentials (``nats://user:secret@host:4222`` -> ``nats://host:4222``),
+    fit for a log line or a message."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class UnreachableLog:
+    """Says that a broker cannot be reached: at once, then at most every ``every``
+    seconds with the failures since, and once when it is reached again (the caller
+    logs that line). Pure bookkeeping: returns what to log."""
+
+    def __init__(self, every: float = UNREACHABLE_WARNING_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.every = every
+        self.clock = clock
+        self.failures = 0  # since the last warning
+        self._last: float | None = None  # when the last warning was said
+
+    def failed(self) -> int | None:
+        """Record a failed attempt; the failure count to warn with now, or None."""
+        self.failures += 1
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every:
+            return None
+        self._last, count, self.failures = now, self.failures, 0
+        return count
+
+    def reached(self) -> None:
+        """The broker answered: the next outage is warned at once."""
+        self._last, self.failures = None, 0
 
 
 class EventNotPublished(Exception):
@@ -48,6 +90,8 @@ class EventPublisher:
         self.publish_timeout = publish_timeout_seconds
         self.background_retry = background_retry_seconds
         self.failures = 0  # events given up on; exported as a metric by the servers
+        self._unreachable = UnreachableLog()
+        self._closing = False  # a disconnect we asked for is not an outage
         self._nc: nats.NATS | None = None
         self._js = None
         self._stream_ready = False
@@ -63,7 +107,14 @@ class EventPublisher:
         if self._connecting is None:
             self._connecting = asyncio.create_task(self._connect_forever())
 
+    @property
+    def is_connected(self) -> bool:
+        """True while connected to NATS (exported as ``ijh_nats_connected``)."""
+        return self._nc is not None and self._nc.is_connected
+
     async def _connect_forever(self) -> None:
+        # nats.connect retries by itself (max_reconnect_attempts=-1), reporting each
+        # failed attempt to _on_error, and returns once connected.
         while self._nc is None:
             try:
                 self._nc = await nats.connect(
@@ -72,22 +123,35 @@ class EventPublisher:
                     error_cb=self._on_error, disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected)
                 self._js = self._nc.jetstream()
-                log.info("connected to NATS", extra={"nats_url": self.nats_url})
-            except Exception as exc:  # broker not up yet: keep trying
-                log.warning("NATS not reachable, retrying", extra={"error": str(exc)})
+                self._unreachable.reached()
+                log.info("connected to NATS", extra={"nats_url": safe_url(self.nats_url)})
+            except Exception as exc:  # e.g. a malformed URL: say so, keep trying
+                await self._on_error(exc)
                 await asyncio.sleep(1.0)
         with contextlib.suppress(Exception):
             await self.ensure_stream()
 
     async def _on_error(self, exc: Exception) -> None:
-        log.debug("NATS client error", extra={"error": str(exc)})
+        if self._closing:
+            return
+        count = self._unreachable.failed()
+        if count is None:
+            log.debug("NATS client error", extra={"error": str(exc)})
+            return
+        log.warning("NATS not reachable, retrying", extra={
+            "nats_url": safe_url(self.nats_url), "failed_attempts": count,
+            "error": f"{type(exc).__name__}: {exc}".rstrip(": ")})
 
     async def _on_disconnected(self) -> None:
         self._stream_ready = False
-        log.warning("disconnected from NATS")
+        if self._closing:
+            log.debug("disconnected from NATS (closing)")
+        else:
+            log.warning("disconnected from NATS", extra={"nats_url": safe_url(self.nats_url)})
 
     async def _on_reconnected(self) -> None:
-        log.info("reconnected to NATS")
+        self._unreachable.reached()
+        log.info("reconnected to NATS", extra={"nats_url": safe_url(self.nats_url)})
         for callback in self.on_reconnected:
             callback()
 
@@ -124,7 +188,7 @@ class EventPublisher:
         """Publish once; raises :class:`EventNotPublished` unless JetStream acknowledged.
         Calling again with the same event is safe: the broker drops the duplicate."""
         await self.start()
-        if self._nc is None or not self._nc.is_connected:
+        if not self.is_connected:
             raise EventNotPublished("not connected to NATS")
         try:
             await self.ensure_stream()
@@ -192,6 +256,7 @@ class EventPublisher:
             await asyncio.wait(set(self._pending), timeout=drain_timeout_seconds)
         for task in list(self._pending):
             task.cancel()
+        self._closing = True
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
         if self._nc is not None:

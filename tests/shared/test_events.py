@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 
 import nats
 
 from services.shared.cloudevents import CloudEvent
-from services.shared.events import EVENT_SUBJECTS, EventNotPublished, EventPublisher
+from services.shared.events import (
+    EVENT_SUBJECTS,
+    EventNotPublished,
+    EventPublisher,
+    UnreachableLog,
+    safe_url,
+)
+from services.shared.nats_server import NatsServer, free_port
 
 
 def _isolated(nats_server) -> tuple[EventPublisher, str]:
@@ -90,3 +99,46 @@ async def test_publish_without_broker_raises_instead_of_hanging():
         raise AssertionError("publish must fail without a broker")
     finally:
         await publisher.close()
+
+
+def test_urls_lose_their_credentials_for_logs():
+    assert safe_url("nats://user:secret@127.0.0.1:4222") == "nats://127.0.0.1:4222"
+    assert safe_url("nats://token@nats.example:4222") == "nats://nats.example:4222"
+    assert safe_url("nats://127.0.0.1:4322") == "nats://127.0.0.1:4322"
+
+
+def test_unreachable_is_warned_at_once_then_at_most_every_interval():
+    now = [0.0]
+    say = UnreachableLog(every=30.0, clock=lambda: now[0])
+    assert say.failed() == 1          # the first failure: at once
+    for _ in range(59):               # every 0.5 s for 29.5 s: quiet
+        now[0] += 0.5
+        assert say.failed() is None
+    now[0] += 0.5
+    assert say.failed() == 60         # then with the count since the last warning
+    say.reached()
+    assert say.failed() == 1          # a new outage: at once again
+
+
+async def test_unreachable_nats_is_warned_once_then_connected_and_a_close_is_quiet(
+        tmp_path, caplog):
+    server = NatsServer(tmp_path / "nats", port=free_port())
+    publisher = EventPublisher(
+        f"nats://someone:secret@127.0.0.1:{server.port}", "T_LATE", subjects=("tlate.>",))
+    with caplog.at_level(logging.DEBUG, logger="services.shared.events"):
+        try:
+            await publisher.start()
+            await asyncio.sleep(2.5)  # several failed attempts (one every 0.5 s)
+            warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+            assert [r.getMessage() for r in warnings] == ["NATS not reachable, retrying"]
+            assert warnings[0].nats_url == f"nats://127.0.0.1:{server.port}"
+            assert "secret" not in caplog.text
+            server.start()
+            assert await publisher.connected(10.0)
+            assert any(r.levelno == logging.INFO and r.getMessage() == "connected to NATS"
+                       for r in caplog.records)
+            caplog.clear()
+        finally:
+            await publisher.close()
+            server.stop()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
