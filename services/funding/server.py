@@ -507,6 +507,7 @@ def build_funding(settings: Settings) -> ServiceRuntime:
     servicer = FundingServicer(events, ledger)
     registry = metrics.new_registry()
     metrics.register_event_publisher(events, registry)
+    metrics.register_outbox_relay(ledger.relay, registry)
     metrics.outbox_backlog_gauge(registry).set_function(ledger.relay.backlog)
     metrics.outbox_dead_gauge(registry).set_function(ledger.relay.dead)
     return ServiceRuntime(

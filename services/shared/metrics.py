@@ -10,6 +10,10 @@ One name per concept, defined here so the gateway and the backends agree:
 - ``ijh_gateway_refusals_total{reason}``: calls the gateway refused at the door;
 - ``ijh_event_publish_failures_total``: events the publisher gave up on (read from
   :attr:`services.shared.events.EventPublisher.failures` at scrape time);
+- ``ijh_nats_connected``: 1 while the service is connected to NATS, else 0;
+- ``ijh_outbox_publish_failures_total``: funding outbox publishes that failed (each is
+  retried with the same event id; nothing is lost, but events are late): rises during a
+  NATS outage while ``ijh_event_publish_failures_total`` does not;
 - ``ijh_outbox_backlog``: events stored in the funding outbox and not yet published;
 - ``ijh_outbox_dead``: outbox events the broker can never accept (e.g. too large), set
   aside so later ones go out; anything above 0 wants an operator;
@@ -37,7 +41,7 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from services.shared.logs import bind_request_id
 
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 GATEWAY_PREFIX = "ijh_gateway"
 REFUSALS = "ijh_gateway_refusals_total"
 EVENT_PUBLISH_FAILURES = "ijh_event_publish_failures"  # exposed with the _total suffix
+NATS_CONNECTED = "ijh_nats_connected"
+OUTBOX_PUBLISH_FAILURES = "ijh_outbox_publish_failures"  # exposed with the _total suffix
 OUTBOX_BACKLOG = "ijh_outbox_backlog"
 OUTBOX_DEAD = "ijh_outbox_dead"
 OPERATIONS_IN_FLIGHT = "ijh_operations_in_flight"
@@ -203,7 +209,8 @@ def _code_name(context, default: str) -> str:
 
 
 class EventPublisherCollector:
-    """Exposes ``ijh_event_publish_failures_total`` read from a publisher at scrape time."""
+    """Exposes ``ijh_event_publish_failures_total`` and ``ijh_nats_connected`` read from a
+    publisher at scrape time."""
 
     def __init__(self, publisher):
         self.publisher = publisher
@@ -212,6 +219,20 @@ class EventPublisherCollector:
         yield CounterMetricFamily(EVENT_PUBLISH_FAILURES,
                                   "Events the publisher gave up on after retrying",
                                   value=self.publisher.failures)
+        yield GaugeMetricFamily(NATS_CONNECTED, "1 while connected to NATS, else 0",
+                                value=1 if self.publisher.is_connected else 0)
+
+
+class OutboxCollector:
+    """Exposes ``ijh_outbox_publish_failures_total`` read from the outbox relay."""
+
+    def __init__(self, relay):
+        self.relay = relay
+
+    def collect(self):
+        yield CounterMetricFamily(OUTBOX_PUBLISH_FAILURES,
+                                  "Outbox publishes that failed; each is retried",
+                                  value=self.relay.publish_failures)
 
 
 def new_registry() -> CollectorRegistry:
@@ -225,8 +246,14 @@ def new_registry() -> CollectorRegistry:
 
 
 def register_event_publisher(publisher, registry: CollectorRegistry = REGISTRY) -> None:
-    """Export ``publisher.failures`` (an :class:`~services.shared.events.EventPublisher`)."""
+    """Export ``publisher.failures`` and ``publisher.is_connected`` (an
+    :class:`~services.shared.events.EventPublisher`)."""
     registry.register(EventPublisherCollector(publisher))
+
+
+def register_outbox_relay(relay, registry: CollectorRegistry = REGISTRY) -> None:
+    """Export ``relay.publish_failures`` (a funding ``OutboxRelay``)."""
+    registry.register(OutboxCollector(relay))
 
 
 def outbox_backlog_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:

@@ -76,6 +76,8 @@ def test_funding_outbox_backlog_rises_while_nats_is_down_and_drains(tmp_path):
         address = stack.funding_metrics_address
         assert _value(_scrape(address), "ijh_outbox_backlog") == 0
         assert _value(_scrape(address), "ijh_outbox_dead") == 0  # exposed, none set aside
+        assert _value(_scrape(address), "ijh_nats_connected") == 1
+        assert _value(_scrape(address), "ijh_outbox_publish_failures_total") == 0
         nats.stop()
         with stack.gateway_channel("company") as channel:
             funding_pb2_grpc.FundingServiceStub(channel).CreateApplication(
@@ -90,8 +92,11 @@ def test_funding_outbox_backlog_rises_while_nats_is_down_and_drains(tmp_path):
                                                term_months=12, rating_class="BBB")),
                 timeout=30)
         assert _value(_scrape(address), "ijh_outbox_backlog") >= 1  # NATS down: kept
+        assert _value(_scrape(address), "ijh_nats_connected") == 0
+        _until(lambda: _value(_scrape(address), "ijh_outbox_publish_failures_total") >= 1)
         nats.restart()
         _until(lambda: _value(_scrape(address), "ijh_outbox_backlog") == 0)
+        assert _value(_scrape(address), "ijh_nats_connected") == 1
     finally:
         stack.stop()
         nats.stop()

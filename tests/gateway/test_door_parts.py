@@ -457,12 +457,15 @@ def test_dev_pki_is_kept_when_valid_and_renewed_when_not(tmp_path):
 def test_publisher_failures_are_read_at_scrape_time():
     class Publisher:
         failures = 0
+        is_connected = True
 
     registry = CollectorRegistry()
     publisher = Publisher()
     metrics.register_event_publisher(publisher, registry)
-    publisher.failures = 3
-    assert "ijh_event_publish_failures_total 3.0" in generate_latest(registry).decode()
+    publisher.failures, publisher.is_connected = 3, False
+    scraped = generate_latest(registry).decode()
+    assert "ijh_event_publish_failures_total 3.0" in scraped
+    assert "ijh_nats_connected 0.0" in scraped
 
 
 def test_metrics_address_zero_disables():

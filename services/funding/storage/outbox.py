@@ -87,6 +87,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.max_backoff_s = max_backoff_s
+        # Failed publishes (each retried later); ijh_outbox_publish_failures_total.
+        self.publish_failures = 0
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -142,6 +144,7 @@ class OutboxRelay:
                     if self.is_permanent(exc):
                         await self._bury(item, repr(exc))
                         continue
+                    self.publish_failures += 1
                     log.warning("outbox: publish of event %s failed: %r", item.event.id, exc)
                     await asyncio.to_thread(self._record_failure, item.seq, repr(exc))
                     return sent, True

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from services.funding.storage import tables as t
 from services.funding.storage.engine import make_engine
 from services.funding.storage.outbox import OutboxRelay, dead_events
 from services.funding.storage.repository import EVENT_SOURCE, Repository
+from services.shared import metrics
 from services.shared.cloudevents import CloudEvent
 from services.shared.errors import FailedPrecondition
 from services.shared.events import EventPublisher
@@ -361,3 +363,42 @@ def test_the_command_finds_the_services_ledger_from_the_settings(tmp_path) -> No
                          timeout=60)
     assert run.returncode == 2 and "no ledger database" in run.stderr
     assert not (tmp_path / "elsewhere" / "funding.sqlite3").exists()
+
+
+def _scrape(registry: CollectorRegistry) -> dict[str, float]:
+    wanted = ("ijh_nats_connected", "ijh_outbox_publish_failures_total",
+              "ijh_event_publish_failures_total")
+    return {line.split()[0]: float(line.split()[1])
+            for line in generate_latest(registry).decode().splitlines()
+            if line.split(" ")[0] in wanted}
+
+
+async def test_a_nats_outage_shows_in_the_metrics(repo: Repository, engine: Engine,
+                                                  tmp_path: Path) -> None:
+    nats_server = NatsServer(tmp_path / "nats").start()
+    publisher = EventPublisher(nats_server.url, "IJH_EVENTS")
+    relay = OutboxRelay(engine, publisher.publish)
+    registry = CollectorRegistry()
+    metrics.register_event_publisher(publisher, registry)
+    metrics.register_outbox_relay(relay, registry)
+    try:
+        assert await publisher.connected(10)
+        repo.create(rid(), APPLICANT, guarantee_draft())
+        assert await relay.run_once() == 1
+        assert _scrape(registry) == {"ijh_nats_connected": 1.0,
+                                     "ijh_outbox_publish_failures_total": 0.0,
+                                     "ijh_event_publish_failures_total": 0.0}
+        nats_server.stop()
+        repo.create(rid(), APPLICANT, guarantee_draft())
+        for _ in range(3):  # three relay passes during the outage, each one failure
+            assert await relay.run_once() == 0
+        assert _scrape(registry) == {"ijh_nats_connected": 0.0,
+                                     "ijh_outbox_publish_failures_total": 3.0,
+                                     "ijh_event_publish_failures_total": 0.0}
+        nats_server.restart()
+        assert await publisher.connected(15)
+        assert await relay.run_once() == 1
+        assert _scrape(registry)["ijh_nats_connected"] == 1.0
+    finally:
+        await publisher.close()
+        nats_server.stop()
