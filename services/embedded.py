@@ -122,7 +122,7 @@ IJH Risk & Funding Services are running.
 {tls}
 Try, in another shell:
 {call}
-  .venv/bin/python -m services.watch_events        # prints each CloudEvent as it arrives
+  .venv/bin/python -m services.watch_events --nats-url {nats_url}   # each CloudEvent as it arrives
 
 Ctrl-C stops everything.
 """

@@ -84,6 +84,9 @@ def test_make_run_starts_answers_and_ctrl_c_or_a_hang_up_stops_everything(tmp_pa
             assert f"127.0.0.1:{ports['gateway']}" in banner
             for name in ("metrics", "risk_metrics", "funding_metrics"):  # all three /metrics
                 assert f"http://127.0.0.1:{ports[name]}/metrics" in banner, name
+            # the NATS this run uses, not the default port
+            assert f"services.watch_events --nats-url nats://127.0.0.1:{ports['nats']}" \
+                in banner
             assert _grant(tmp_path, f"127.0.0.1:{ports['gateway']}") == 500_000
             # What Ctrl-C sends to the whole group; the second time, a closing terminal's
             # hang-up.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -15,6 +16,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
+
+from services.shared.cloudevents import CloudEvent
+from services.shared.events import EventPublisher
+from services.shared.nats_server import NatsServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GRPCURL = Path(sys.executable).parent / "grpcurl"
@@ -157,3 +162,32 @@ def test_watch_events_prints_the_envelopes(stack):
 
 
 
+
+
+async def test_watch_events_waits_quietly_for_nats_and_says_so_once(tmp_path):
+    # NATS not up yet: one line naming the URL, no traceback, then the events once it is.
+    nats_server = NatsServer(tmp_path / "nats", port=free_port())
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "services.watch_events", "--nats-url", nats_server.url,
+         "--from-start", "--count", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT)
+    publisher = EventPublisher(nats_server.url, "IJH_EVENTS")
+    try:
+        await asyncio.sleep(5)  # a few of its retries
+        assert watcher.poll() is None, watcher.stderr.read()
+        nats_server.start()
+        assert await publisher.connected(10)
+        await publisher.publish(CloudEvent(type="ijh.test.thing.happened", source="ijh/tests",
+                                           subject="things/1", data={"n": 1}))
+        stdout, stderr = watcher.communicate(timeout=30)
+    finally:
+        await publisher.close()
+        if watcher.poll() is None:
+            watcher.kill()
+        nats_server.stop()
+    assert watcher.returncode == 0, stderr
+    assert json.loads(stdout.splitlines()[0])["type"] == "ijh.test.thing.happened"
+    lines = [line for line in stderr.splitlines() if "has no stream" not in line]
+    assert len(lines) == 2, stderr  # (the stream may come a moment after the server)
+    assert lines[0].startswith(f"watch_events: cannot reach NATS at {nats_server.url} (")
+    assert lines[1] == f"watch_events: connected to {nats_server.url}"
