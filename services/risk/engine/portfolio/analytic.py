@@ -870,7 +870,7 @@ def _approximate_gcd(a: float, b: float, tolerance: float) -> float:
     return a
 
 
-def _common_quantum(amount: np.ndarray, probability_of_default: np.ndarray, unit: float
+def common_quantum(amount: np.ndarray, probability_of_default: np.ndarray, unit: float
                     ) -> float | None:
     """The largest q ≥ ``unit`` of which the amounts ≥ ``unit`` holding at least 90 % of
     those amounts' expected loss are whole multiples (greedy over the distinct amounts,
@@ -1041,7 +1041,7 @@ def one_factor_loss_distribution(
         stress = float(amount @ _conditional_pd(threshold, loading, -special.ndtri(q_max)))
         scale = stress if stress > 0.0 else max(total, 1.0)
         loss_unit = scale / lattice_points_per_var
-        quantum = _common_quantum(amount, pd, loss_unit)
+        quantum = common_quantum(amount, pd, loss_unit)
         if quantum is not None:
             loss_unit = quantum / (2 * math.ceil(quantum / (2.0 * loss_unit)))
     else:

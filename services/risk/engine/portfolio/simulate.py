@@ -446,14 +446,14 @@ def creditriskplus_parameters(portfolio: Portfolio, fund: Fund, dependence: Depe
 def _creditriskplus_lattice(payout: np.ndarray, intensity: np.ndarray, target: float
                             ) -> tuple[float, float | None, int]:
     """The loss unit for a target unit: as the semi-analytic path
-    (``analytic._common_quantum``), when the payouts of one target unit or more that hold
+    (``analytic.common_quantum``), when the payouts of one target unit or more that hold
     90 % of those payouts' expected loss are whole multiples of a quantum q ≥ it (equal or
     standard guarantee sizes), the unit is q/m, m the smallest even number with q/m ≤ the
     target: those payouts are then whole bands and the law's atoms k·q lie on the
     lattice exactly. Returns (unit, q or None, m)."""
-    from services.risk.engine.portfolio.analytic import _common_quantum
+    from services.risk.engine.portfolio.analytic import common_quantum
 
-    quantum = _common_quantum(payout, intensity, target)
+    quantum = common_quantum(payout, intensity, target)
     if quantum is None:
         return target, None, 1
     m = 2 * math.ceil(quantum / (2.0 * target))
