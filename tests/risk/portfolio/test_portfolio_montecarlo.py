@@ -128,30 +128,44 @@ def test_capped_portfolio_is_a_first_loss_tranche_against_the_binomial_law():
     assert r.at(0.99).expected_shortfall_cents.value == cap
 
 
-@pytest.mark.parametrize("method", ["monte_carlo", "importance_sampling"])
-def test_a_lumpy_law_var_is_known_to_half_its_atom_spacing(method):
-    # n equal guarantees: the loss law is atoms 1,000,000 apart. With the level band inside
-    # one atom the delta method alone said ± 0, also when a near-tie put the VaR one atom
-    # off; the standard error is now at least half the spacing, and covers the exact law.
-    n, pd, rho, payout = 100, 0.02, 0.2, 1_000_000
-    p = _homogeneous(n, pd, math.sqrt(rho), exposure=payout)
+def _binomial_mixture(n, pd, rho):
+    """P(k of n equal one-factor guarantees default), by quadrature over the factor."""
     c, b, s = special.ndtri(pd), math.sqrt(rho), math.sqrt(1 - rho)
 
     def term(z, k):
         return stats.binom.pmf(k, n, special.ndtr((c - b * z) / s)) * stats.norm.pdf(z)
 
-    law = np.array([integrate.quad(term, -12, 12, args=(k,), points=[-4, 0, 4],
-                                   limit=400)[0] for k in range(n + 1)])
+    return np.array([integrate.quad(term, -12, 12, args=(k,), points=[-4, 0, 4],
+                                    limit=400)[0] for k in range(n + 1)])
+
+
+@pytest.mark.parametrize("method", ["monte_carlo", "importance_sampling"])
+def test_a_lumpy_law_var_in_a_near_tie_is_known_to_half_its_atom_spacing(method):
+    # Two independent sectors (60 x 1e6 at PD 2 %, 40 x 2e6 at 5 %): losses are atoms 1e6
+    # apart and P(L <= 29e6) = 0.998997, a near-tie at 99.9 %. The ± sigma_p band stayed
+    # inside one atom and said ± 0 while a third of the seeds gave 29e6 (audit: 7 of 20
+    # seeds |z| > 3).
+    first, second = _binomial_mixture(60, 0.02, 0.3), _binomial_mixture(40, 0.05, 0.1)
+    in_units = np.zeros(2 * 40 + 1)
+    in_units[::2] = second  # the second sector's payouts are two units each
+    law = np.convolve(first, in_units)
     cdf = np.cumsum(law)
-    for seed in range(4):
-        r = simulate_portfolio(p, Fund(capital_cents=0), Dependence.one_factor(), seed=seed,
-                               method=method, scenarios=20 * BLOCK_SCENARIOS,
+    loadings = np.zeros((100, 2))
+    loadings[:60, 0], loadings[60:, 1] = math.sqrt(0.3), math.sqrt(0.1)
+    book = Portfolio.from_arrays(
+        exposure_cents=np.r_[np.full(60, 2_000_000), np.full(40, 4_000_000)].astype(np.int64),
+        probability_of_default=np.r_[np.full(60, 0.02), np.full(40, 0.05)],
+        loss_given_default=0.5, factor_loadings=loadings)
+    for seed in range(8):
+        r = simulate_portfolio(book, Fund(capital_cents=0), Dependence(np.eye(2)), seed=seed,
+                               method=method, scenarios=100 * BLOCK_SCENARIOS,
                                levels=(0.9, 0.99, 0.999))
         for t in r.tail_risk:
-            v = t.value_at_risk_cents
-            exact = float(np.argmax(cdf >= t.level)) * payout
-            assert v.standard_error >= 0.5 * payout, (seed, t.level, v)
-            _close(v.value, exact, v.standard_error)
+            v, exact = t.value_at_risk_cents, float(np.argmax(cdf >= t.level)) * 1e6
+            if t.level == 0.999:
+                assert v.standard_error >= 0.5e6, (seed, v)
+            if v.value != exact:
+                _close(v.value, exact, v.standard_error, z=3)
 
 
 def test_capital_exhaustion_by_year_is_binomial_for_independent_defaults():

@@ -535,13 +535,18 @@ class _Tail:
         var_p = max(self.cw2[at - 1] / n - p * p, 0.0) / n
         sp = math.sqrt(var_p)
         var_se = 0.5 * (self.var(min(level + sp, 1.0 - 0.5 / n)) - self.var(level - sp))
-        # A lumpy loss law's quantile jumps between its atoms: with the level band inside
-        # one atom the delta method says 0, yet a near-tie lands on a neighbour. So the
-        # VaR is known to half the spacing of the sampled losses around it at best (as a
-        # lattice point of the semi-analytic law); for a smooth law that is negligible.
+        # A lumpy loss law's quantile jumps between its atoms: in a near-tie (P(L ≤ atom)
+        # within a few σ_p of the level) the ±σ_p band may stay inside one atom and say 0
+        # while the estimate lands on a neighbour about as often as not. When the ±2σ_p
+        # band reaches a neighbour, the VaR is known to half its spacing at best; an atom
+        # held firmly (the no-loss atom, the cap) keeps the band's figure.
         above = int(np.searchsorted(-self.loss, -v, side="left"))  # losses above VaR
-        gaps = ([self.loss[above - 1] - v] if above > 0 else []) + (
-            [v - self.loss[at]] if at < self.loss.size else [])
+        gaps = []
+        if above > 0 and self.var(min(level + 2 * sp, 1.0 - 0.5 / n)) > v:
+            gaps.append(self.loss[above - 1] - v)
+        if (at < self.loss.size and self.loss[at] >= self.floor
+                and self.var(level - 2 * sp) < v):
+            gaps.append(v - self.loss[at])
         if gaps:
             var_se = max(var_se, 0.5 * float(min(gaps)))
         # ES = VaR + E[w (L - VaR)+]/(1 - α): its influence function is w (L - VaR)+/(1 - α).
