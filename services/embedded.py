@@ -28,7 +28,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.gateway.dev_pki import DevPki, ensure_dev_pki
-from services.shared.config import REPO_ROOT, load_settings
+from services.shared.config import REPO_ROOT, settings_for_tool
 from services.shared.nats_server import NatsServer
 
 
@@ -136,7 +136,7 @@ def _relative(path: Path) -> str:
 
 
 def main() -> int:
-    settings = load_settings()
+    settings = settings_for_tool("make run")
     var = settings.var_path
     (var / "logs").mkdir(parents=True, exist_ok=True)
     pki: DevPki | None = None
@@ -159,6 +159,8 @@ def main() -> int:
             return 1
         nats_url = nats.url
     env = {"IJH_NATS_URL": nats_url}
+    if not os.environ.get("IJH_DRAIN_SECONDS"):
+        env["IJH_DRAIN_SECONDS"] = "0"  # no load balancer to drain from: Ctrl-C stops at once
     backends = [ServiceProcess("risk", settings.risk_address, env, var / "logs" / "risk.log"),
                 ServiceProcess("funding", settings.funding_address, env,
                                var / "logs" / "funding.log")]

@@ -19,7 +19,7 @@ import nats
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from services.shared.config import load_settings
+from services.shared.config import settings_for_tool
 from services.shared.events import safe_url
 
 RETRY_SECONDS = 2.0
@@ -78,7 +78,7 @@ async def watch(nats_url: str, stream: str, subject: str, from_start: bool,
 
 
 def main() -> int:
-    settings = load_settings()
+    settings = settings_for_tool("watch_events")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nats-url", default=settings.nats_url)
     parser.add_argument("--stream", default=settings.event_stream)

@@ -274,7 +274,7 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
 
 
 if __name__ == "__main__":
-    from services.shared.config import load_settings
+    from services.shared.config import settings_for_tool
 
-    made = ensure_dev_pki(load_settings().var_path)
+    made = ensure_dev_pki(settings_for_tool("dev_pki").var_path)
     print(f"development PKI in {made.root}, demo tokens in {made.tokens}", file=sys.stderr)

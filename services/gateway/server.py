@@ -46,6 +46,7 @@ HEALTH_POLL_SECONDS = 2.0
 # While a backend is down its calls are refused at once: poll it more often so that it
 # is served again soon after it recovers.
 HEALTH_POLL_WHILE_DOWN_SECONDS = 0.5
+HEALTH_MISSES_FOR_DOWN = 2
 
 
 @dataclass
@@ -56,8 +57,9 @@ class Backend:
     service: object  # ServiceDescriptor
     address: str
     channel: grpc.aio.Channel | None = None
-    # The last health poll's answer; None until the first poll (not known: not refused).
+    # The health polls' verdict; None until the first poll (not known: not refused).
     status: int | None = None
+    misses: int = 0  # polls in a row that found it NOT_SERVING or unreachable
 
     def down(self) -> bool:
         """True when the last poll found it NOT_SERVING or unreachable."""
@@ -82,6 +84,14 @@ async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> N
                 status = reply.status
             except grpc.aio.AioRpcError:
                 status = health_pb2.HealthCheckResponse.NOT_SERVING
+            # One missed poll (a busy loop, a GC pause) is not "down": calls would be
+            # refused that the backend still serves. Down takes HEALTH_MISSES_FOR_DOWN.
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                backend.misses = 0
+            else:
+                backend.misses += 1
+                if backend.misses < HEALTH_MISSES_FOR_DOWN and backend.status is not None:
+                    continue
             if backend.status != status:
                 await runtime.health.set(name, status)
                 backend.status = status
@@ -89,7 +99,8 @@ async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> N
                     "backend": name,
                     "status": health_pb2.HealthCheckResponse.ServingStatus.Name(status)})
         await asyncio.sleep(HEALTH_POLL_WHILE_DOWN_SECONDS
-                            if any(b.down() for b in backends) else HEALTH_POLL_SECONDS)
+                            if any(b.down() or b.misses for b in backends)
+                            else HEALTH_POLL_SECONDS)
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -279,6 +280,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if env in environ and environ[env] != "":
             values[f.name] = environ[env]
     return Settings(**values)
+
+
+def settings_for_tool(program: str) -> Settings:
+    """``load_settings`` for a command-line tool: a wrong setting is one line on stderr
+    naming it, and exit code 2 (as the services' "cannot start"), not a traceback."""
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def settings_table() -> str:

@@ -32,8 +32,11 @@ from services.shared.metrics import CallObserver, serve_metrics
 log = logging.getLogger(__name__)
 
 # Shutdown hooks (on_stop) get what is left of drain + grace, but at least this long in
-# all: closing connections and publishing the last events take a moment.
+# all: closing connections and publishing the last events take a moment. Each hook gets
+# at least STOP_HOOK_FLOOR_SECONDS, so one that uses up the time (operations waiting for
+# an engine chunk) does not starve the next (the event publisher's last events).
 STOP_HOOKS_MIN_SECONDS = 2.0
+STOP_HOOK_FLOOR_SECONDS = 1.0
 
 
 def cannot_start(problem: object) -> NoReturn:
@@ -168,7 +171,8 @@ class ServiceRuntime:
         hooks_until = max(deadline, loop.time() + STOP_HOOKS_MIN_SECONDS)
         for hook in self.on_stop:
             try:
-                await asyncio.wait_for(hook(), max(hooks_until - loop.time(), 0.01))
+                await asyncio.wait_for(hook(), max(hooks_until - loop.time(),
+                                                   STOP_HOOK_FLOOR_SECONDS))
             except TimeoutError:
                 log.warning("shutdown hook cut short at the end of the grace period",
                             extra={"hook": getattr(hook, "__qualname__", repr(hook))})

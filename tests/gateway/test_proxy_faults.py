@@ -157,3 +157,45 @@ async def test_a_backend_found_down_is_refused_at_once_and_served_once_up(backen
         await client.close()
         await server.stop(0)
         await channel.close()
+
+
+async def test_one_missed_health_poll_does_not_mark_a_backend_down():
+    # A single failed Check (a busy loop, a GC pause) must not refuse calls the backend
+    # still serves: down takes HEALTH_MISSES_FOR_DOWN polls in a row; SERVING resets.
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    from services.gateway import server as gateway_server
+    from services.shared.config import load_settings
+    from services.shared.server import ServiceRuntime
+
+    backend_server = grpc.aio.server()
+    checker = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, backend_server)
+    port = backend_server.add_insecure_port("127.0.0.1:0")
+    await backend_server.start()
+    name = FUNDING_SERVICE.full_name
+    await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    backend = gateway_server.Backend("funding", FUNDING_SERVICE, f"127.0.0.1:{port}", channel)
+    runtime = ServiceRuntime("gateway", "127.0.0.1:0", load_settings(), registrations=[])
+    watcher = asyncio.create_task(gateway_server._watch_backends(runtime, [backend]))
+    try:
+        async def until(condition, seconds=10.0):
+            deadline = time.monotonic() + seconds
+            while not condition():
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+
+        await until(lambda: backend.status == health_pb2.HealthCheckResponse.SERVING)
+        await checker.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await until(lambda: backend.misses == 1)
+        assert not backend.down()
+        await until(lambda: backend.down())
+        assert backend.misses >= gateway_server.HEALTH_MISSES_FOR_DOWN
+        await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await until(lambda: not backend.down())
+        assert backend.misses == 0
+    finally:
+        watcher.cancel()
+        await channel.close()
+        await backend_server.stop(None)

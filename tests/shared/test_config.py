@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from services.shared import config
@@ -52,3 +54,17 @@ def test_a_wrong_database_url_is_not_echoed():
     with pytest.raises(config.ConfigurationError) as wrong:
         config.load_settings({"IJH_DATABASE_URL": "mysql://ijh:s3cret@db/ijh"})
     assert "IJH_DATABASE_URL" in str(wrong.value) and "s3cret" not in str(wrong.value)
+
+
+@pytest.mark.parametrize("module", ["services.watch_events",
+                                    "services.funding.storage.outbox_admin"])
+def test_a_tool_with_a_wrong_setting_says_so_in_one_line(module):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module, "list-dead"], capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "IJH_GRACE_SECONDS": "abc"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"{module.rsplit('.', 1)[1]}: IJH_GRACE_SECONDS: 'abc' is not a number of seconds"]

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.funding.storage.engine import make_engine
 from services.funding.storage.outbox import NotDead, dead_events, resend_dead
-from services.shared.config import load_settings
+from services.shared.config import settings_for_tool
 
 OK, OTHER, USAGE = 0, 1, 2
 EXIT_CODES_HELP = ("Exit codes: 0 ok; 1 other error (e.g. the database cannot be read); "
@@ -58,7 +58,7 @@ def _fail(exc: AdminError) -> typer.Exit:
 def _root(ctx: typer.Context, database_url: Annotated[str | None, typer.Option(
         help="The ledger's database [IJH_DATABASE_URL; default SQLite "
              "IJH_VAR_DIR/funding.sqlite3].")] = None) -> None:
-    ctx.obj = database_url or load_settings().ledger_url
+    ctx.obj = database_url or settings_for_tool("outbox_admin").ledger_url
 
 
 def _engine(url: str) -> Engine:

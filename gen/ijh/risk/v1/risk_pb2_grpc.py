@@ -134,7 +134,9 @@ class RiskServiceServicer:
         WaitOperation; the result is kept for the service's retention time. Progress is
         also published on NATS as `ijh.risk.operation.progressed` events. A caller repeating
         a request_id with the same simulation gets the operation first started with it; the
-        same request_id with another simulation is ALREADY_EXISTS.
+        same request_id with another simulation is ALREADY_EXISTS. Operations live in the
+        risk service's memory: a shutdown ends running ones ABORTED ("stopped by a service
+        shutdown"), and a restart forgets them (NOT_FOUND; the same seed gives the same figures).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

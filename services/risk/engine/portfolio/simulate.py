@@ -497,13 +497,16 @@ def creditriskplus_result(portfolio: Portfolio | ValidatedModel, fund: Fund | No
     law is exact. Payouts off the lattice are banded to the nearest unit with the
     intensity rescaled to keep EL (CSFB); each of their atoms moves by up to half a unit
     per default. The standard errors are the lattice truncation bound plus |figure −
-    figure with every off-lattice payout banded down| + |… banded up| (EL kept in both):
+    figure with every off-lattice payout banded down| + |… banded up| (EL kept in both,
+    except for a payout size several guarantees share, whose PDs stay unscaled so that its
+    two bandings bound the loss):
     the unbanded atoms lie between those of the two variants, so their spread sizes what
     banding moved (the law with twice the unit, rounded alike, did not: a payout of
     153.83 units is 154 and 2·77 on both). While the largest relative estimate (VaR/ES,
     exhaustion at the horizon, EL under a cap) exceeds ``accuracy`` the target unit is
-    halved, up to 3 times. Portfolio cap: the tranche min(L, cap). Exhaustion by year from
-    the law of the cumulative loss to each year-end, so several years need zero fees.
+    halved, up to CREDITRISKPLUS_HALVINGS times. Portfolio cap: the tranche min(L, cap).
+    Exhaustion by year from the law of the cumulative loss to each year-end, so several
+    years need zero fees.
     The model as in ``iter_portfolio_simulation``."""
     from services.risk.engine.portfolio import creditriskplus as crp
     from services.risk.engine.portfolio.analytic import LossDistribution
