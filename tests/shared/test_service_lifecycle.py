@@ -13,11 +13,12 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
+from ijh.funding.v1 import funding_pb2_grpc
 
 from services.embedded import ServiceProcess
 from services.gateway.dev_pki import ensure_dev_pki
 from services.shared.nats_server import free_port
+from tests.gateway.test_gateway import _grant_request
 
 
 def _process(module, tmp_path, env) -> ServiceProcess:
@@ -92,15 +93,6 @@ def test_a_database_that_does_not_exist_is_named_without_its_password(tmp_path):
         "IJH_DATABASE_URL": url.render_as_string(hide_password=False)}))
     assert "IJH_DATABASE_URL" in line["error"] and "ijh_no_such_database" in line["error"]
     assert "s3cret-pw" not in (tmp_path / "funding.log").read_text()
-
-
-def _grant_request() -> funding_pb2.ComputeGrantRequest:
-    return funding_pb2.ComputeGrantRequest(
-        reference_date="2025-05-05",
-        applicant=funding_pb2.Applicant(kind="contracting_authority", business_id="0201256-6"),
-        procurement_kind="new_product_or_service",
-        cost_lines=[funding_pb2.CostLine(category="purchased_expert_services",
-                                         amount_cents=100_00)])
 
 
 def test_sigterm_drains_not_serving_while_calls_are_served_then_stops(nats_server, tmp_path):
