@@ -279,15 +279,11 @@ def _relative_error_parts(dist, levels, thresholds: Sequence[float] = (),
     if dist is None:
         return 0.0, 0.0
     parts = [0.0, 0.0]
-    smallest = math.inf  # the smallest figure the rounding floor is relative to
-    for q in levels:
-        for value, figure_parts in (dist.value_at_risk_parts(q),
-                                    dist.expected_shortfall_parts(q)):
-            scale = max(abs(value), 1.0)
-            for k, part in enumerate(figure_parts[:2]):
-                parts[k] = max(parts[k], part / scale)
-            if value > 0.0:  # a VaR of 0 (no loss at that level) is exact: no rounding
-                smallest = min(smallest, value)
+    figures, floor = _tail_figures(dist, levels)
+    for value, figure_parts in figures:
+        scale = max(abs(value), 1.0)
+        for k, part in enumerate(figure_parts[:2]):
+            parts[k] = max(parts[k], part / scale)
     if dist.variants:
         if law_mean:
             mean, mean_parts = dist.mean_parts()
@@ -295,8 +291,17 @@ def _relative_error_parts(dist, levels, thresholds: Sequence[float] = (),
         for t in thresholds:
             tail, tail_parts = dist.tail_probability_parts(float(t))
             parts[0] = max(parts[0], tail_parts[0] / max(tail, 1.0 - max(levels)))
-    floor = dist.amount_error_floor / max(smallest, 1.0) if smallest < math.inf else 0.0
     return parts[0] + floor, parts[1]
+
+
+def _tail_figures(dist, levels) -> tuple[list[tuple[float, list[float]]], float]:
+    """VaR and ES with their error parts at each level, and the floating-point floor
+    relative to the smallest positive of them (a VaR of 0, no loss at that level, is
+    exact: no scale for rounding); 0 when all are 0."""
+    figures = [f for q in levels
+               for f in (dist.value_at_risk_parts(q), dist.expected_shortfall_parts(q))]
+    positive = [value for value, _ in figures if value > 0.0]
+    return figures, (dist.amount_error_floor / max(min(positive), 1.0) if positive else 0.0)
 
 
 def _law_result(method, horizon_law, laws, portfolio, fund, fees, cap, levels, seed, notes
@@ -467,14 +472,9 @@ def _creditriskplus_error(dist, levels: Sequence[float], thresholds: Sequence[fl
     max(P, 1 − highest level)) and, under a cap (``law_mean``), the mean."""
     if dist is None:
         return 0.0
-    worst, smallest = 0.0, math.inf  # the rounding floor is relative to the smallest figure
-    for q in levels:
-        for value, parts in (dist.value_at_risk_parts(q), dist.expected_shortfall_parts(q)):
-            worst = max(worst, sum(parts) / max(abs(value), 1.0))
-            if value > 0.0:  # a VaR of 0 (no loss at that level) is exact
-                smallest = min(smallest, value)
-    if smallest < math.inf:
-        worst += dist.amount_error_floor / max(smallest, 1.0)
+    figures, floor = _tail_figures(dist, levels)
+    worst = floor + max((sum(parts) / max(abs(value), 1.0) for value, parts in figures),
+                        default=0.0)
     for t in thresholds:
         tail, parts = dist.tail_probability_parts(float(t))
         worst = max(worst, (sum(parts) + dist.probability_error_floor)
@@ -543,22 +543,26 @@ def creditriskplus_result(portfolio: Portfolio | ValidatedModel, fund: Fund | No
             j = np.arange(size, dtype=np.float64)
             return j * quantum / m if quantum is not None else j * unit
 
-        def one(rounding: str):
-            bands, intensity = crp.band_exposures(
+        def banded(rounding: str):
+            return crp.band_exposures(
                 payout, params.intensity[:, year], unit, rounding=rounding,
                 keep_expected_loss=rounding == "nearest" or ~(lumpy & (payout >= unit)))
-            return (bands, intensity), crp.creditriskplus_loss_distribution(
+
+        def solve(banding):
+            bands, intensity = banding
+            return crp.creditriskplus_loss_distribution(
                 intensity, bands, params.sector_weights, params.sector_variances,
                 background_variance=params.background_variance, loss_unit=unit,
                 levels=levels, field_prefix="guarantees")
 
-        banding, fine = one("nearest")
+        banding = banded("nearest")
+        fine = solve(banding)
         variants = []
         for rounding in ("down", "up"):
-            other_banding, other = one(rounding)
-            if all(np.array_equal(x, y) for x, y in zip(other_banding, banding, strict=True)):
-                other = fine  # every payout on the lattice: nothing banded
-            variants.append(other)
+            other = banded(rounding)
+            # every payout on the lattice: nothing banded, no second law to solve
+            same = all(np.array_equal(x, y) for x, y in zip(other, banding, strict=True))
+            variants.append(fine if same else solve(other))
         dist = LossDistribution(
             support=grid(fine.pmf.size), pmf=fine.pmf, loss_unit=unit,
             expected_loss=fine.expected_loss, levels=levels,
