@@ -12,10 +12,13 @@ from ijh.funding.v1 import funding_pb2
 from ijh.risk.v1 import risk_pb2
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-console = Console(highlight=False, soft_wrap=False,
+# No markup: figures, notes and messages come from the services and may hold brackets
+# ("E[payout]") that rich would take for style tags and drop. Styles go by argument.
+console = Console(highlight=False, soft_wrap=False, markup=False,
                   width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def as_dict(message) -> dict:
@@ -88,7 +91,8 @@ def grant(r: funding_pb2.ComputeGrantResponse, explain: bool = False) -> None:
                       "; ".join(f"{x.reason}: {x.description}" for x in line.rejections))
     console.print(lines)
     for rejection in r.rejections:
-        console.print(f"[bold red]rejected[/]: {rejection.reason}: {rejection.description}")
+        console.print(Text.assemble(("rejected", "bold red"),
+                                    f": {rejection.reason}: {rejection.description}"))
     if explain:
         console.print(_steps([(s.figure, s.result, s.rule, s.formula,
                                [(i.name, i.value) for i in s.inputs],
@@ -419,8 +423,8 @@ def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
             crit.add_row(a.activity_name, est_p(a.criticality_index))
         console.print(crit)
     if r.HasField("correlation") and r.correlation.repaired:
-        console.print(f"[yellow]the correlation matrix was repaired (largest change "
-                      f"{r.correlation.max_abs_change:.3f})[/]")
+        console.print("the correlation matrix was repaired (largest change "
+                      f"{r.correlation.max_abs_change:.3f})", style="yellow")
     for note in r.notes:
         console.print(f"note: {note}")
     defaults_used(r.defaults_used)

@@ -170,3 +170,11 @@ def test_a_grant_line_reads_the_response_names_and_those_stored_before():
            "claimed_total_cents": 120_000, "rejected_total_cents": 20_000, "eligible": True}
     assert output._grant_line(new) == output._grant_line(old)
     assert "eligible €1,000.00 (claimed €1,200.00, rejected €200.00)" in output._grant_line(new)
+
+
+def test_service_text_with_brackets_is_printed_as_it_came(capsys):
+    # rich took "[payout]" for a style tag and dropped it from a portfolio note.
+    result = risk_pb2.PortfolioRiskResult(
+        notes=["exact Σ P(default by the horizon) · E[payout] as control variate"])
+    output.portfolio(result)
+    assert "· E[payout] as control variate" in capsys.readouterr().out
