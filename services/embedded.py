@@ -183,6 +183,17 @@ def main() -> int:
                       f"http://{settings.funding_metrics_address}/metrics"), flush=True)
         print(f"logs: {var / 'logs'}/*.log", flush=True)
         while not stop.is_set():
+            if nats is not None and nats.process.poll() is not None:
+                # The services keep working without it (funding's outbox holds the events)
+                # and reconnect by themselves: bring it back on the same port and store.
+                print(f"NATS exited ({nats.process.returncode}); restarting it on "
+                      f"{nats_url}", file=sys.stderr, flush=True)
+                try:
+                    nats.start()
+                except (RuntimeError, TimeoutError) as exc:
+                    print(f"cannot restart NATS: {exc}; stopping", file=sys.stderr)
+                    stop.set()
+                    code = 1
             for service in started:
                 if service.process.poll() is not None:
                     print(f"{service.module} exited ({service.process.returncode}); "

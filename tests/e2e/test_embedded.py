@@ -88,6 +88,18 @@ def test_make_run_starts_answers_and_ctrl_c_or_a_hang_up_stops_everything(tmp_pa
             assert f"services.watch_events --nats-url nats://127.0.0.1:{ports['nats']}" \
                 in banner
             assert _grant(tmp_path, f"127.0.0.1:{ports['gateway']}") == 500_000
+            if attempt == 1:  # NATS dies: the launcher says so and brings it back
+                nats_pid = int(subprocess.run(
+                    ["pgrep", "-f", f"nats-server -c {tmp_path}"], capture_output=True,
+                    text=True).stdout.split()[0])
+                os.kill(nats_pid, signal.SIGKILL)
+                _wait_for(launcher, f"restarting it on nats://127.0.0.1:{ports['nats']}",
+                          timeout=30)
+                deadline = time.monotonic() + 30
+                while _port_free(ports["nats"]):
+                    assert time.monotonic() < deadline, "NATS not back"
+                    time.sleep(0.2)
+                assert _grant(tmp_path, f"127.0.0.1:{ports['gateway']}") == 500_000
             # What Ctrl-C sends to the whole group; the second time, a closing terminal's
             # hang-up.
             os.killpg(launcher.pid, signal.SIGINT if attempt == 1 else signal.SIGHUP)
