@@ -309,8 +309,8 @@ class ProcurementRiskEstimate:
     duration_cdf: tuple[DurationCdfPoint, ...]
     correlation: CorrelationReport | None
     defaults_used: tuple[DefaultUsed, ...]
-    # Caveats on figures, each naming the figure it concerns (e.g. a standard error that
-    # is only a bound); empty when there are none.
+    # Caveats on figures, each naming the figure it concerns (e.g. a standard deviation
+    # taken from the model rather than the scenarios); empty when there are none.
     notes: tuple[str, ...] = ()
 
 

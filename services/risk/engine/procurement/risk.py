@@ -128,33 +128,27 @@ def _cost_summary(run: ScenarioSet, sorted_cost: np.ndarray, probabilities: Sequ
     """The total cost's summary; its mean's standard error is the larger of the sample's
     own and the one with the risk events' and phase failures' variance from the model,
     so a risk event or failure the run has not drawn (a rare one, or a short run) still
-    counts in it: the sample's own would then be too small, or 0."""
+    counts in it: the sample's own would then be too small, or 0. With heavy-tailed cost
+    items the SD is the model's (ScenarioSet.model_standard_deviation): the sample's
+    mostly reads low for them."""
     summary = _summary(sorted_cost, run.total_cost_cents, probabilities)
     mean = summary.mean
     if run.model_standard_error_cents > mean.standard_error:
         summary = replace(summary, mean=Estimate(mean.value, run.model_standard_error_cents))
-    sd = summary.standard_deviation
-    if run.model_sd_standard_error_cents > sd.standard_error:
-        # heavy-tailed cost items: the sample's fourth moment is mostly far too small
-        summary = replace(summary, standard_deviation=Estimate(
-            sd.value, run.model_sd_standard_error_cents))
+    if run.model_standard_deviation is not None:
+        summary = replace(summary, standard_deviation=run.model_standard_deviation)
     return summary
-
-
-# Past this relative SE of the sample variance, the SD's SE is a bound, not an estimate.
-SD_ERROR_BOUND_RELATIVE = 0.5
 
 
 def _notes(run: ScenarioSet) -> tuple[str, ...]:
     """Caveats the figures carry (see ProcurementRiskEstimate.notes)."""
-    if run.variance_relative_error <= SD_ERROR_BOUND_RELATIVE:
+    if run.model_standard_deviation is None:
         return ()
     return (
         "total_cost_cents.standard_deviation: some cost items are very heavy-tailed "
-        "(lognormal with P90/P10 above 3.63; the sample variance's relative error is "
-        f"{run.variance_relative_error:.2g}), so the sampled standard deviation usually "
-        "reads low, and its ± is a conservative bound from the model's moments (several "
-        "times the true error), not an estimate.",)
+        "(lognormal with P90/P10 above 3.63), so the standard deviation is computed from "
+        "the model's variance for these items (the scenarios' would usually read low); "
+        "its ± is the sampling error of the rest.",)
 
 
 def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,

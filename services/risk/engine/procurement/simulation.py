@@ -14,7 +14,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
+
+from services.risk.engine.estimate import Estimate
 
 from . import marginals as mg
 from .plan import ALWAYS, BLOCK_SCENARIOS, ON_SUCCESS, Plan
@@ -67,11 +69,10 @@ class ScenarioSet:
     # while an event or failure the model holds has not been drawn (the sample's own SE
     # then is).
     model_standard_error_cents: float
-    # The sample SD's standard error from the model's moments (_StoppingRule.
-    # standard_deviation_error) and r, the relative SE of the sample variance; both 0
-    # without heavy-tailed cost items (then the sample's own SE stands).
-    model_sd_standard_error_cents: float = 0.0
-    variance_relative_error: float = 0.0
+    # With heavy-tailed cost items only (else None: the sample's own SD stands): the
+    # total cost's SD √V from _StoppingRule.variance (their part exact) and its standard
+    # error, from the sampled parts of V alone (_StoppingRule.standard_deviation).
+    model_standard_deviation: Estimate | None = None
 
 
 class _Sampler:
@@ -250,15 +251,22 @@ class _StoppingRule:
     (Var(X_i) of the marginal; E[X_i]E[X_j](e^{ρσ_iσ_j} − 1) for two in the copula, ρ
     their normal-scale correlation; F is independent of the X_i) and the covariance of
     the heavy items in the copula with the light ones sampled (no closed form for mixed
-    marginals). A heavy item's sample variance is mostly far below its variance and
-    jumps with its rare large draws, as its mean does (a lognormal's kurtosis grows as
-    e^{4σ²}: 400 at P90/P10 = 20, 4·10⁵ at 100), so judged from the sample the runs
-    that had not yet drawn the tail stopped on a low mean: −0.42 % ± 0.07 % at P90/P10 =
-    100 and a reported SE 0.88× the true one (median; 1,000 seeds, see the README). A
-    heavy item outside the copula now enters V only through a constant, so its share of
-    the mean is exactly unbiased; one in the copula through a sampled covariance with
-    light items, a second-order effect as for the events in the copula. Models without
-    such items take the same path as before, bit for bit."""
+    marginals). Their covariance with the events splits alike: the events' link terms
+    above are taken on D_L alone, and Cov(D_H, events) = Σ_k E[I_k]·Σ_{i heavy in the
+    copula} P(i spent)·E[X_i](Φ(ρσ_i − c_k) − p_k) is exact (event k occurs when its
+    normal Z_k > c_k = Φ⁻¹(1 − p_k); under the measure tilted by e^{σ_i Z_i}, Z_k has
+    mean ρσ_i); a heavy item outside the copula is independent of every event. So the
+    heavy items' values enter V only through ĉov(D_L, D_HC). A heavy item's sample
+    variance is mostly far below its variance and jumps with its rare large draws, as its
+    mean does (a lognormal's kurtosis grows as e^{4σ²}: 400 at P90/P10 = 20, 4·10⁵ at
+    100), so judged from the sample the runs that had not yet drawn the tail stopped on a
+    low mean: −0.42 % ± 0.07 % at P90/P10 = 100 and a reported SE 0.88× the true one
+    (median; 1,000 seeds, see the README). A heavy item outside the copula now enters V
+    only through a constant, so its share of the mean is exactly unbiased; one in the
+    copula through a sampled covariance with light items, a second-order effect as for
+    the events in the copula. The total cost's SD is reported as √V for the same reason
+    (standard_deviation). Models without such items take the same path as before, bit
+    for bit."""
 
     def __init__(self, plan: Plan):
         n_risk = len(plan.risk_occurrence)
@@ -285,6 +293,7 @@ class _StoppingRule:
         self.event_variance = variance
         self.linked = [k for k in sorted(rows) if 0.0 < p[k] < 1.0 and mean_i[k] != 0.0]
         self.link_weight = np.array([2.0 * mean_i[k] * p[k] for k in self.linked])
+        self.link_probability = p[self.linked]
         # g(F) = E[rest | F], indexed by F + 1 (F = −1: success), and its moments
         n_phases = len(plan.phase_names)
         item_mean = np.array([mg.mean_and_variance(m)[0] for m in plan.cost_marginals])
@@ -339,37 +348,40 @@ class _StoppingRule:
             self.heavy_copula = np.array(linked_heavy, dtype=np.intp)
             self.heavy_copula_conditional = spent_at[:, h[self.heavy_copula]] @ item_mean[
                 h[self.heavy_copula]]
-            # The sample SD's error (standard_deviation_error): with D_H as above and
-            # R = total − E[total] − D_H (light items, g(F), risk events), Minkowski's
-            # inequality bounds the total's fourth central moment whatever the dependence:
-            # ‖total − E[total]‖₄ ≤ ‖R‖₄ + Σ_{i heavy} ‖[i spent](X_i − E[X_i])‖₄, the
-            # last P(i spent)^{1/4}·μ₄(X_i)^{1/4} exactly (F is independent of X_i), with
-            # μ₄ = E[X]⁴(w − 1)²(w⁴ + 2w³ + 3w² − 3), w = e^{σ²}; ‖R‖₄ from the sample.
-            spent_p = self.failure_probability @ spent_at[:, h].astype(np.float64)
-            self.heavy_fourth_norm = float(sum(
-                (q * _lognormal_fourth_central_moment(plan.cost_marginals[i])) ** 0.25
-                for q, i in zip(spent_p, h, strict=True)))
-            self.heavy_conditional = spent_at[:, h] @ item_mean[h]
-            self.total_mean = self.rest_mean + self.event_mean
-        # Σ R⁴ over the scenarios so far (heavy-tailed items only)
-        self.rest_fourth = 0.0
+            # + 2·Cov(D_H, events) for the linked events (in the copula), exact: see above
+            if linked_heavy and self.linked:
+                spent_p = self.failure_probability @ spent_at[:, h].astype(np.float64)
+                for k, weight in zip(self.linked, self.link_weight, strict=True):
+                    c = float(special.ndtri(1.0 - p[k]))
+                    for x in linked_heavy:
+                        i = h[x]
+                        sigma = plan.cost_marginals[i].params[1]
+                        rho = normal[corr_row[i], corr_row[first_risk + k]]
+                        self.heavy_variance += weight / p[k] * spent_p[x] * item_mean[i] * (
+                            float(special.ndtr(rho * sigma - c)) - p[k])
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
         # mean of D_L and of D_HC, and their co-moment (heavy-tailed items only)
         self.light_mean, self.heavy_copula_mean, self.comoment = 0.0, 0.0, 0.0
+        # The SD's standard error (heavy-tailed items only; standard_deviation): the
+        # mean and co-moment matrix of y = (D_L, D_L², D_HC, D_L·D_HC, then 1_k and
+        # 1_k·D_L for each linked event k), merged block by block
+        self.moment_count = 0
+        self.moment_mean = np.zeros(2 + 2 * bool(self.heavy and len(self.heavy_copula))
+                                    + 2 * len(self.linked))
+        self.moment_m2 = np.zeros((len(self.moment_mean), len(self.moment_mean)))
         self.occurrences = np.zeros(len(self.linked), dtype=np.int64)
         self.rest_where_occurred = np.zeros(len(self.linked))
 
     def add_block(self, rest: np.ndarray, occurred: np.ndarray, failure: np.ndarray,
-                  light: np.ndarray | None = None, heavy: np.ndarray | None = None,
-                  total: np.ndarray | None = None) -> None:
+                  light: np.ndarray | None = None, heavy: np.ndarray | None = None) -> None:
         """Merge one block (in block order, so the result is chunk-independent):
         the (count, mean, M2) of rest − g(F) by Chan et al.'s update; for each linked
         event, its occurrences and the sum of rest − g(F) where it occurred. With
         heavy-tailed items, ``light`` is the rest without them and ``heavy`` their
-        spent values (heavy items × scenarios, 0 where not spent): the M2 is then that of
-        D_L = light − E[light | F] alone, and the co-moment of D_L and D_HC (the heavy
-        items in the copula) is kept too, and Σ R⁴, R = ``total`` − E[total] − D_H
-        (``total``: the block's total cost)."""
+        spent values (heavy items × scenarios, 0 where not spent): the M2 and the linked
+        events' sums are then those of D_L = light − E[light | F] alone, the co-moment of
+        D_L and D_HC (the heavy items in the copula) is kept too, and the moments of y
+        (see __init__) for the SD's standard error."""
         idx = failure.astype(np.intp) + 1
         rest = rest - self.conditional_rest[idx]
         nb, mb = len(rest), float(rest.mean())
@@ -383,6 +395,7 @@ class _StoppingRule:
             delta_l = lb - self.light_mean
             self.light_mean += delta_l * nb / new
             self.m2 += m2b + delta_l * delta_l * self.count * nb / new
+            y = [d_light, d_light * d_light]
             if len(self.heavy_copula):
                 d_hc = (np.add.reduce(heavy[self.heavy_copula], axis=0)
                         - self.heavy_copula_conditional[idx])
@@ -390,10 +403,12 @@ class _StoppingRule:
                 delta_h = hb - self.heavy_copula_mean
                 self.heavy_copula_mean += delta_h * nb / new
                 self.comoment += float(dl @ (d_hc - hb)) + delta_l * delta_h * self.count * nb / new
-            r = (total - np.add.reduce(heavy, axis=0) + self.heavy_conditional[idx]
-                 - self.total_mean)
-            r *= r
-            self.rest_fourth += float(r @ r)
+                y += [d_hc, d_light * d_hc]
+            if self.linked:
+                occ = occurred[self.linked].astype(np.float64)
+                y += list(occ) + list(occ * d_light)
+            self._add_moments(np.array(y))
+            rest = d_light  # the linked events' sums below: on D_L
         else:
             m2b = float(((rest - mb) ** 2).sum())
             self.m2 += m2b + delta * delta * self.count * nb / new
@@ -404,7 +419,20 @@ class _StoppingRule:
             self.occurrences += occ.sum(axis=1)
             self.rest_where_occurred += np.where(occ, rest, 0.0).sum(axis=1)
 
-    def standard_error(self) -> float:
+    def _add_moments(self, y: np.ndarray) -> None:
+        """Chan et al.'s merge of one block's rows y (quantities × scenarios) into the
+        running mean and co-moment matrix."""
+        nb = y.shape[1]
+        mb = y.mean(axis=1)
+        d = y - mb[:, None]
+        delta = mb - self.moment_mean
+        new = self.moment_count + nb
+        self.moment_m2 += d @ d.T + np.outer(delta, delta) * (self.moment_count * nb / new)
+        self.moment_mean += delta * (nb / new)
+        self.moment_count = new
+
+    def variance(self) -> float:
+        """V, this rule's estimate of Var(total cost) (see the class docstring)."""
         n = self.count
         variance = ((self.m2 / (n - 1) if n > 1 else 0.0) + self.failure_variance
                     + self.event_variance)
@@ -412,36 +440,53 @@ class _StoppingRule:
             variance += self.heavy_variance + (2.0 * self.comoment / (n - 1) if n > 1 else 0.0)
         seen = self.occurrences > 0
         if seen.any():
-            shift = self.rest_where_occurred[seen] / self.occurrences[seen] - self.mean
+            centre = self.light_mean if self.heavy else self.mean
+            shift = self.rest_where_occurred[seen] / self.occurrences[seen] - centre
             variance += float(self.link_weight[seen] @ shift)
-        return math.sqrt(max(variance, 0.0) / n)
+        return variance
 
-    def standard_deviation_error(self) -> tuple[float, float]:
-        """The sample SD's standard error with heavy-tailed items, from the model's
-        moments, and r, the relative SE of the sample variance (0, 0 without).
+    def standard_error(self) -> float:
+        return math.sqrt(max(self.variance(), 0.0) / self.count)
 
-        The sample's own, √((m4 − s⁴)/(4s²n)), cannot hold for them: m4 is mostly far
-        below μ₄ (kurtosis 4·10⁵ at P90/P10 = 100) and s below σ, so at P90/P10 = 100 and
-        20,000 scenarios it was ~0.13σ against a true RMS error of ~0.30σ (s is low in most
-        runs: median 0.88σ; far high in a few). Here σ² = V (this rule's variance of the
-        total cost, the heavy items' part exact), μ₄ the Minkowski bound above, and
-        r² = Var(s²)/σ⁴ = (μ₄ − σ⁴(n − 3)/(n − 1))/(nσ⁴). The SE is the delta method's
-        σr/2, capped by σ√(2(1 − 1/√(1 + r²))), the largest RMS error of s = √(s²) any
-        s² ≥ 0 with mean σ² and relative SD r allows (E[s] ≥ σ/√(1 + r²) by Hölder;
-        MSE = 2σ(σ − E[s])). For small r the delta method is accurate (lognormal, 20,000
-        scenarios: 0.071σ vs a true 0.061σ at P90/P10 = 20); past r ≈ 0.5 s is far from
-        normal, σr/2 grossly overstates and even the cap does (1.26σ against ~0.30σ at
-        P90/P10 = 100): two moments of s² do not say more, so the figure is a bound."""
+    def standard_deviation(self) -> Estimate | None:
+        """The total cost's SD as √V, with its standard error; None without heavy-tailed
+        items (the sample's own SD stands).
+
+        With them the sample SD cannot hold: a lognormal's kurtosis is 4·10⁵ at P90/P10 =
+        100, and at 20,000 scenarios the sample SD was below 0.88σ in half the runs, its
+        mean 0.94σ, and far above σ in a few. In V the heavy items' variance, their
+        covariances with each other and with the events, the phase failures' and the
+        events' are exact; only s²(D_L), 2·ĉov(D_L, D_HC) and the linked events' terms
+        w_k(mean of D_L where k occurred − mean of D_L) are sampled. V̂ is a smooth
+        function of the means of y (__init__), so by the delta method V̂ − V ≈ the mean
+        of its influence ψ = (D_L − μ_L)² + 2(D_L − μ_L)(D_HC − μ_HC) + Σ_k 2E[I_k]·
+        (1_k(D_L − m_k) − p_k(D_L − μ_L)) (m_k the mean of D_L where k occurred), linear
+        in y: Var(V̂) ≈ cᵀ Cov(y) c / n, and SE(√V̂) = SE(V̂)/(2√V̂). A lone heavy item
+        (or heavy items with only exact parts) gives SE 0: the SD is then exact."""
         n = self.count
-        if not self.heavy or n < 4:
-            return 0.0, 0.0
-        var = self.standard_error() ** 2 * n
-        if var <= 0.0:
-            return 0.0, 0.0
-        mu4 = ((self.rest_fourth / n) ** 0.25 + self.heavy_fourth_norm) ** 4
-        r = math.sqrt(max(mu4 - var * var * (n - 3) / (n - 1), 0.0) / n) / var
-        sd = math.sqrt(var)
-        return min(0.5 * r, math.sqrt(2.0 * (1.0 - 1.0 / math.sqrt(1.0 + r * r)))) * sd, r
+        if not self.heavy or n < 2:
+            return None
+        variance = max(self.variance(), 0.0)
+        sd = math.sqrt(variance)
+        if sd == 0.0:
+            return Estimate(0.0, 0.0)
+        mu_l = self.moment_mean[0]
+        coef = np.zeros(len(self.moment_mean))
+        coef[0], coef[1] = -2.0 * mu_l, 1.0
+        at = 2
+        if len(self.heavy_copula):
+            coef[0] -= 2.0 * self.moment_mean[2]
+            coef[2], coef[3] = -2.0 * mu_l, 2.0
+            at = 4
+        seen = self.occurrences > 0
+        for j in np.flatnonzero(seen):
+            impact = self.link_weight[j] / (2.0 * self.link_probability[j])  # E[I_k]
+            m_k = self.rest_where_occurred[j] / self.occurrences[j]
+            coef[0] -= 2.0 * impact * self.link_probability[j]
+            coef[at + j] = -2.0 * impact * m_k
+            coef[at + len(self.linked) + j] = 2.0 * impact
+        var_v = max(float(coef @ self.moment_m2 @ coef) / (n - 1), 0.0) / n
+        return Estimate(sd, math.sqrt(var_v) / (2.0 * sd))
 
     def may_stop(self, target: float) -> bool:
         if self.count < 2:
@@ -449,13 +494,6 @@ class _StoppingRule:
         se = self.standard_error()
         mean = self.rest_mean + self.mean + self.event_mean
         return MIN_RELATIVE_STANDARD_ERROR * abs(mean) < se <= target
-
-
-def _lognormal_fourth_central_moment(m: mg.Marginal) -> float:
-    """μ₄ of a lognormal: E[X]⁴(w − 1)²(w⁴ + 2w³ + 3w² − 3), w = e^{σ²}."""
-    _, variance = mg.mean_and_variance(m)
-    w = math.exp(m.params[1] ** 2)
-    return variance * variance * (w**4 + 2.0 * w**3 + 3.0 * w**2 - 3.0)
 
 
 def _phase_failures(rng: np.random.Generator, n: int, suppliers: list[int],
@@ -561,8 +599,7 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
             block = slice(b * BLOCK_SCENARIOS, (b + 1) * BLOCK_SCENARIOS)
             rule.add_block(rest[block], occurred[:, block], fail[block],
                            None if light is None else light[block],
-                           None if heavy is None else heavy[:, block],
-                           None if heavy is None else cost[block])
+                           None if heavy is None else heavy[:, block])
             if (target_standard_error_cents is not None
                     and first + b + 1 >= MIN_BLOCKS_BEFORE_STOP
                     and rule.may_stop(target_standard_error_cents)):
@@ -572,11 +609,10 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
         if stopped:
             break
     done_blocks = math.ceil(end / BLOCK_SCENARIOS)
-    sd_error, sd_r = rule.standard_deviation_error()
     return ScenarioSet(
         total_cost_cents=total[:end], duration_days=duration[:end],
         failure_phase=failure[:end],
         critical_counts=critical_by_block[:done_blocks].sum(axis=0),
         sensitivity_inputs=sens[:, :min(end, n_sens)], scenarios=end, stopped_early=stopped,
         model_standard_error_cents=rule.standard_error(),
-        model_sd_standard_error_cents=sd_error, variance_relative_error=sd_r)
+        model_standard_deviation=rule.standard_deviation())
