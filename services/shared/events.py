@@ -112,6 +112,17 @@ class EventPublisher:
         """True while connected to NATS (exported as ``ijh_nats_connected``)."""
         return self._nc is not None and self._nc.is_connected
 
+    def jetstream(self):
+        """The JetStream context of this connection while connected, else None: other
+        JetStream uses of the service (the risk service's operation store) share the one
+        connection and its reconnecting."""
+        return self._js if self.is_connected else None
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the connected server takes (its ``max_payload``)."""
+        return self._nc.max_payload if self._nc is not None else 0
+
     async def _connect_forever(self) -> None:
         # nats.connect retries by itself (max_reconnect_attempts=-1), reporting each
         # failed attempt to _on_error, and returns once connected.

@@ -1,0 +1,287 @@
+"""Durable records of long-running operations, in a NATS JetStream key-value bucket.
+
+The risk service runs an operation in its own memory (:mod:`services.risk.operations`)
+and keeps a copy of it here, so that a finished result outlives a restart and any
+replica can answer for an operation another one started. The bucket keeps each key's
+last value only (history 1) for the retention time after it was written (max_age).
+
+Keys (a key is a subject; ``operations.>`` lists the records):
+
+- ``operations.{id}``: the operation ``operations/{id}``: a JSON object holding the
+  ``Operation`` message (base64 of its bytes, so figures come back bit-identical), its
+  seed, its owner (replica and process instance), the owner's last heartbeat (wall
+  clock) and whether someone asked to cancel it. Never the portfolio.
+- ``requests.{sha256(creator, request_id)}``: the operation a caller's request_id
+  started and a digest of the request, created with compare-and-set so that two
+  replicas given the same request_id at once start it once.
+
+The top half is pure (encoding, the size policy, the staleness rule); :class:`OperationStore`
+is the shell around the bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+import grpc
+from ijh.risk.v1 import risk_pb2
+from nats.js import api
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+
+from services.shared.events import EventPublisher
+
+log = logging.getLogger(__name__)
+
+BUCKET = "IJH_RISK_OPERATIONS"
+# The owner rewrites each running operation's record this often (its heartbeat, with the
+# progress reached): a bounded write rate, and how late a cancel from another replica
+# is picked up.
+HEARTBEAT_SECONDS = 5.0
+# A running record whose heartbeat is older than this lost its owner: three missed
+# heartbeats, so that one slow write does not abort a live replica's operation.
+STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+# Room left under the server's max_payload for the message's headers and subject.
+PAYLOAD_MARGIN_BYTES = 4096
+# Bound on one store call, so that a hung broker never holds a request for long.
+STORE_TIMEOUT_SECONDS = 2.0
+_NAME = re.compile(r"operations/([0-9a-f]{32})")
+
+
+def interrupted_message(seed: int) -> str:
+    return (f"interrupted: the risk service restarted while it ran; start it again — seed "
+            f"{seed} gives the same figures")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who runs an operation: the replica (host and listening address: a restart of it
+    keeps this) and this process's instance (new at every start)."""
+
+    replica: str
+    instance: str
+
+    def __str__(self) -> str:
+        return f"{self.replica} (instance {self.instance})"
+
+
+@dataclass
+class StoredOperation:
+    """One operation as the bucket holds it."""
+
+    operation: risk_pb2.Operation
+    seed: int
+    owner: Owner
+    heartbeat: float  # wall-clock seconds (time.time()) of the owner's last write
+    cancel_requested: bool = False
+    revision: int | None = None  # the bucket's revision it was read at; None: not stored
+
+    def interrupted(self, me: Owner, now: float) -> bool:
+        """Running, by a process that is gone: an earlier instance of this replica (its
+        port is ours now, so it cannot be running), or an owner silent for STALE_SECONDS."""
+        if self.operation.done or self.owner.instance == me.instance:
+            return False
+        return self.owner.replica == me.replica or now - self.heartbeat > STALE_SECONDS
+
+    def as_interrupted(self, end_time: str) -> StoredOperation:
+        """This record ended ABORTED, its progress as last reported kept."""
+        operation = risk_pb2.Operation()
+        operation.CopyFrom(self.operation)
+        operation.done = True
+        operation.metadata.end_time = operation.metadata.update_time = end_time
+        operation.metadata.seconds_left = 0.0
+        operation.error.CopyFrom(risk_pb2.OperationError(
+            code=grpc.StatusCode.ABORTED.value[0], message=interrupted_message(self.seed)))
+        return dataclasses.replace(self, operation=operation)
+
+
+class RecordTooLarge(Exception):
+    """Even without its repeated result fields the record is above the size limit."""
+
+
+def operation_key(name: str) -> str | None:
+    """The bucket key of operation ``name``; None for a name this service never gives."""
+    match = _NAME.fullmatch(name)
+    return f"operations.{match.group(1)}" if match else None
+
+
+def request_key(creator: str, request_id: str) -> str:
+    digest = hashlib.sha256(f"{creator}\0{request_id}".encode()).hexdigest()
+    return f"requests.{digest}"
+
+
+def encode(stored: StoredOperation, max_bytes: int) -> bytes:
+    """The record's bytes, at most ``max_bytes``. A result too large for that is stored
+    without its largest repeated fields (the top contributors first, as a rule), each
+    dropped one named in the result's notes; the result kept in memory is not changed."""
+    operation = stored.operation
+    trimmed = None
+    while True:
+        data = json.dumps({
+            "operation": base64.b64encode(operation.SerializeToString()).decode(),
+            "seed": stored.seed, "owner": dataclasses.asdict(stored.owner),
+            "heartbeat": stored.heartbeat, "cancel_requested": stored.cancel_requested,
+        }, separators=(",", ":")).encode()
+        if len(data) <= max_bytes:
+            return data
+        if trimmed is None:
+            trimmed = risk_pb2.Operation()
+            trimmed.CopyFrom(operation)
+            operation = trimmed
+        largest = _largest_repeated(operation.response)
+        if largest is None:
+            raise RecordTooLarge(f"{len(data):,} bytes, above {max_bytes:,}")
+        parent, field = largest
+        parent.ClearField(field)
+        path = field if parent is operation.response else f"contributions.{field}"
+        operation.response.notes.append(
+            f"{path} is not kept with the stored operation (too large for the operation "
+            f"store); start it again with seed {stored.seed} for it")
+
+
+def _largest_repeated(result: risk_pb2.PortfolioRiskResult):
+    """(message, field name) of the result's largest non-empty repeated field."""
+    candidates = [(m, f.name) for m in (result, result.contributions)
+                  for f in m.DESCRIPTOR.fields
+                  if f.is_repeated and f.name != "notes"]
+    sized = [(sum(_size(v) for v in getattr(m, name)), m, name) for m, name in candidates
+             if len(getattr(m, name))]
+    if not sized:
+        return None
+    _, message, name = max(sized, key=lambda t: t[0])
+    return message, name
+
+
+def _size(value) -> int:
+    return value.ByteSize() if hasattr(value, "ByteSize") else 8
+
+
+def decode(data: bytes, revision: int | None = None) -> StoredOperation:
+    record = json.loads(data)
+    return StoredOperation(
+        operation=risk_pb2.Operation.FromString(base64.b64decode(record["operation"])),
+        seed=int(record["seed"]), owner=Owner(**record["owner"]),
+        heartbeat=float(record["heartbeat"]),
+        cancel_requested=bool(record.get("cancel_requested")), revision=revision)
+
+
+class StoreUnavailable(Exception):
+    """The bucket cannot be reached now (NATS down, JetStream not answering)."""
+
+
+class Conflict(Exception):
+    """Someone else wrote the record since it was read (compare-and-set failed)."""
+
+
+class OperationStore:
+    """The bucket, on the event publisher's connection; every call raises
+    :class:`StoreUnavailable` rather than wait long for a broker that is away."""
+
+    def __init__(self, events: EventPublisher, retention_seconds: float, bucket: str = BUCKET):
+        self.events = events
+        self.bucket_name = bucket
+        # max_age 0 would mean "forever": a zero retention keeps records a second.
+        self.retention = max(retention_seconds, 1.0)
+        self._kv = None
+
+    async def _bucket(self):
+        js = self.events.jetstream()
+        if js is None:
+            self._kv = None
+            raise StoreUnavailable("not connected to NATS")
+        if self._kv is None:
+            config = api.KeyValueConfig(bucket=self.bucket_name, history=1, ttl=self.retention,
+                                        storage=api.StorageType.FILE)
+            try:
+                self._kv = await js.create_key_value(config)
+            except BadRequestError as exc:
+                if exc.err_code != 10058:  # not "already in use with another configuration"
+                    raise
+                await self._retain(js)
+                self._kv = await js.key_value(self.bucket_name)
+        return self._kv
+
+    async def _retain(self, js) -> None:
+        """The bucket exists with another retention (the setting changed): apply ours."""
+        info = await js.stream_info(f"KV_{self.bucket_name}")
+        info.config.max_age = self.retention
+        info.config.duplicate_window = min(info.config.duplicate_window or 120.0,
+                                           self.retention)
+        await js.update_stream(info.config)
+        log.info("operation store retention changed",
+                 extra={"bucket": self.bucket_name, "retention_seconds": self.retention})
+
+    async def _call(self, call):
+        """Run ``call(kv)`` within STORE_TIMEOUT_SECONDS; failures are StoreUnavailable
+        (a compare-and-set that lost is :class:`Conflict`, a missing key None)."""
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                return await call(await self._bucket())
+        except KeyWrongLastSequenceError as exc:
+            raise Conflict(str(exc)) from exc
+        except KeyNotFoundError:
+            return None
+        except (StoreUnavailable, RecordTooLarge):
+            raise
+        except Exception as exc:
+            self._kv = None  # e.g. the bucket was deleted: look it up again next time
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+
+    async def save(self, key: str, stored: StoredOperation) -> int:
+        """Write ``stored`` if the record is still at ``stored.revision`` (None: absent);
+        returns the new revision. Raises Conflict, StoreUnavailable or RecordTooLarge."""
+        async def write(kv):
+            data = encode(stored, self.events.max_payload - PAYLOAD_MARGIN_BYTES)
+            if stored.revision is None:
+                return await kv.create(key, data)
+            return await kv.update(key, data, last=stored.revision)
+        return await self._call(write)
+
+    async def load(self, key: str) -> StoredOperation | None:
+        entry = await self._call(lambda kv: kv.get(key))
+        return None if entry is None else decode(entry.value, entry.revision)
+
+    async def load_all(self) -> list[StoredOperation]:
+        """Every operation record (one pass of a watcher over ``operations.>``)."""
+        async def read(kv):
+            watcher = await kv.watch("operations.>", ignore_deletes=True)
+            records = []
+            try:
+                async for entry in watcher:
+                    if entry is None:  # the end of what is stored
+                        break
+                    records.append(decode(entry.value, entry.revision))
+            finally:
+                await watcher.stop()
+            return records
+        return await self._call(read)
+
+    async def claim_request(self, key: str, name: str, fingerprint: bytes
+                            ) -> tuple[str, bytes] | None:
+        """Record that a request started ``name``, unless one already did: then its
+        (operation name, request digest)."""
+        data = json.dumps({"name": name, "fingerprint": fingerprint.hex()}).encode()
+        try:
+            await self._call(lambda kv: kv.create(key, data))
+            return None
+        except Conflict:
+            return await self.request(key)
+
+    async def request(self, key: str) -> tuple[str, bytes] | None:
+        entry = await self._call(lambda kv: kv.get(key))
+        if entry is None:
+            return None
+        value = json.loads(entry.value)
+        return value["name"], bytes.fromhex(value["fingerprint"])
+
+    async def keep_request(self, key: str, name: str, fingerprint: bytes) -> None:
+        """(Re)write a request's entry: when its operation is first stored after an
+        outage, and when it ends (the entry then expires with the result, not before)."""
+        data = json.dumps({"name": name, "fingerprint": fingerprint.hex()}).encode()
+        await self._call(lambda kv: kv.put(key, data))
