@@ -3,9 +3,17 @@
 An operation runs in this service's event loop whether or not its starter is still
 connected; its progress is kept here (and published on NATS as
 ``ijh.risk.operation.progressed``) and its result is kept for the retention time.
-Operations live in this process: a shutdown stops the running ones (they end ABORTED,
-"stopped by a service shutdown") and a restart forgets them all (their seeds make them
-reproducible by starting again).
+
+Each operation is also recorded in the operation store (:mod:`services.risk.operation_store`,
+a JetStream key-value bucket): when it starts, at every heartbeat while it runs, and when
+it ends. Reads look in this process first, then in the store, so a finished result
+survives a restart and any replica answers for any operation; a running operation whose
+process is gone reads as ABORTED ("interrupted"). A cancel of an operation another
+replica runs is written into its record; that replica stops it at its next heartbeat.
+While NATS is away operations work in memory only (a WARNING says so); their records are
+written once it is back. A shutdown refuses new operations at once and stops the running
+ones at the end of the drain (those that finish before then complete); their ABORTED
+records are written before the process exits.
 """
 
 from __future__ import annotations
@@ -13,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import itertools
 import logging
 import math
 import time
@@ -28,6 +35,17 @@ from ijh.risk.v1 import risk_pb2
 
 from services.risk import translate
 from services.risk.engine import portfolio as pf
+from services.risk.operation_store import (
+    HEARTBEAT_SECONDS,
+    Conflict,
+    OperationStore,
+    Owner,
+    RecordTooLarge,
+    StoredOperation,
+    StoreUnavailable,
+    operation_key,
+    request_key,
+)
 from services.risk.portfolio_run import PortfolioRun
 from services.shared.caller import SUBJECT_KEY, caller_metadata
 from services.shared.errors import (
@@ -46,6 +64,8 @@ log = logging.getLogger(__name__)
 SOURCE = "ijh/risk"  # the CloudEvents source of every risk-service event
 MAX_WAIT_SECONDS = 60.0
 CANCEL_WAIT_SECONDS = 2.0
+# How often a wait polls the store for an operation another replica runs.
+STORED_POLL_SECONDS = 1.0
 STOPPED_BY_SHUTDOWN = ("stopped by a service shutdown; start it again (same seed, same "
                        "figures) once the risk service is back")
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
@@ -65,7 +85,6 @@ class OperationRecord:
     """What is known of one operation."""
 
     name: str
-    sequence: int
     creator: str
     created: str
     started_monotonic: float
@@ -81,6 +100,16 @@ class OperationRecord:
     task: asyncio.Task | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     expires_monotonic: float = float("inf")
+    seed: int = 0
+    request_key: str = ""  # the store's key of the request_id that started it
+    fingerprint: bytes = b""
+    cancel_requested: bool = False  # through the store, by another replica
+    # The store: the record's revision (None: not written yet), whether the request's
+    # entry and the final state are written; one write of a record at a time.
+    revision: int | None = None
+    request_stored: bool = False
+    stored_final: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def to_proto(self) -> risk_pb2.Operation:
         operation = risk_pb2.Operation(
@@ -98,22 +127,30 @@ class OperationRecord:
 
 
 class OperationBook:
-    """All operations of this service, newest first."""
+    """All operations: this process's in memory, every replica's in the store."""
 
-    def __init__(self, retention_seconds: float, events: EventPublisher):
+    def __init__(self, retention_seconds: float, events: EventPublisher,
+                 store: OperationStore, owner: Owner):
         self.retention = retention_seconds
         self.events = events
+        self.store = store
+        self.owner = owner
         self._records: dict[str, OperationRecord] = {}
         # (creator, request_id) -> (operation name, digest of the request it started)
         self._by_request: dict[tuple[str, str], tuple[str, bytes]] = {}
-        self._sequence = itertools.count(1)
         self._shutting_down = False
+        self._wake = asyncio.Event()  # a record to write now (an operation ended)
+        self._syncing: asyncio.Task | None = None
+        self._sync_stopped = False
+        self._swept = False  # the start-up pass over the store is done
+        self._store_down = False  # warned that records cannot be written
 
-    def start(self, request_id: str, creator: str, fingerprint: bytes,
-              prepare: Callable[[], PortfolioRun]) -> OperationRecord:
+    async def start(self, request_id: str, creator: str, fingerprint: bytes,
+                    prepare: Callable[[], PortfolioRun]) -> risk_pb2.Operation:
         """Validate and start, or return the operation this creator already started with
-        ``request_id`` for the same request (``fingerprint``, a digest of it); the same
-        id with another request is AlreadyExists, as in the funding ledger."""
+        ``request_id`` for the same request (``fingerprint``, a digest of it), here or on
+        any replica; the same id with another request is AlreadyExists, as in the funding
+        ledger."""
         self._expire()
         if self._shutting_down:
             raise Unavailable("SHUTTING_DOWN", "the risk service is shutting down; start the "
@@ -121,15 +158,20 @@ class OperationBook:
         key = (creator, request_id)
         if key in self._by_request:
             name, started_for = self._by_request[key]
-            if started_for != fingerprint:
-                raise AlreadyExists(f"request_id {request_id} already started {name} with "
-                                    "another simulation; use a new request_id")
-            return self._records[name]
+            _same_request(request_id, name, started_for, fingerprint)
+            return self._records[name].to_proto()
+        stored_key = request_key(creator, request_id)
+        with contextlib.suppress(StoreUnavailable):  # then this replica's memory decides
+            earlier = await self.store.request(stored_key)
+            if earlier is not None:
+                _same_request(request_id, *earlier, fingerprint)
+                return await self.get(earlier[0])
         run = prepare()  # validation errors reach the caller; nothing is started
         record = OperationRecord(
-            name=f"operations/{uuid.uuid4().hex}", sequence=next(self._sequence),
-            creator=creator, created=_now(), started_monotonic=time.monotonic(),
-            guarantee_count=run.guarantee_count, run=run,
+            name=f"operations/{uuid.uuid4().hex}", creator=creator, created=_now(),
+            started_monotonic=time.monotonic(), guarantee_count=run.guarantee_count, run=run,
+            seed=run.seed,
+            request_key=stored_key, fingerprint=fingerprint,
             # Known from the start: 0 of N until the first chunk (whole blocks, as the
             # engine counts them).
             progress=risk_pb2.SimulationProgress(
@@ -137,10 +179,20 @@ class OperationBook:
                 level=run.levels[-1]))
         self._records[record.name] = record
         self._by_request[key] = (record.name, fingerprint)
+        try:  # another replica given the same request_id at the same moment: one starts
+            earlier = await self.store.claim_request(stored_key, record.name, fingerprint)
+            record.request_stored = earlier is None
+        except StoreUnavailable:
+            earlier = None  # the request's entry is written with the record, later
+        if earlier is not None:
+            del self._records[record.name], self._by_request[key]
+            _same_request(request_id, *earlier, fingerprint)
+            return await self.get(earlier[0])
+        await self._save_or_warn(record)  # in the store before it has progress to show
         record.task = asyncio.get_running_loop().create_task(self._execute(record))
         log.info("operation started", extra={"operation": record.name, "creator": creator,
                                              "guarantees": run.guarantee_count})
-        return record
+        return record.to_proto()
 
     async def _execute(self, record: OperationRecord) -> None:
         run = record.run
@@ -179,6 +231,7 @@ class OperationBook:
             record.expires_monotonic = time.monotonic() + self.retention
             record.run = None  # free the portfolio; the result stays
             record.finished.set()
+            self._wake.set()  # the final record is written by the sync task
             self._publish(record)
             log.info("operation done", extra={
                 "operation": record.name,
@@ -213,17 +266,58 @@ class OperationBook:
                 expected_shortfall_cents=p.expected_shortfall_cents.value, done=record.done,
                 error_code=code)))
 
-    def get(self, name: str) -> OperationRecord:
-        self._expire()
-        if name not in self._records:
-            raise NotFound(name or "operations/", f"{name or 'operation'} not found: unknown, "
-                           "expired after the retention time, or lost when the risk service "
-                           "restarted (operations live in its memory); if you know the "
-                           "simulation's seed, starting it again with the same seed gives "
-                           "the same figures")
-        return self._records[name]
+    # ------------------------------------------------------------------ reads
 
-    def list(self, page_size: int, page_token: str) -> tuple[list[OperationRecord], str]:
+    async def get(self, name: str) -> risk_pb2.Operation:
+        self._expire()
+        if name in self._records:
+            return self._records[name].to_proto()
+        return (await self._load(name)).operation
+
+    async def _load(self, name: str) -> StoredOperation:
+        """Another replica's (or an earlier instance's) operation, from the store; one
+        whose process is gone is ended ABORTED here (and in the store)."""
+        key = operation_key(name)
+        try:
+            stored = await self.store.load(key) if key is not None else None
+        except StoreUnavailable as exc:
+            raise Unavailable(
+                "OPERATION_STORE_UNAVAILABLE", f"{name} is not running on this replica and "
+                "the operation store (NATS) cannot be read now; retry in a moment",
+                retry_after_seconds=5.0) from exc
+        if stored is None:
+            raise NotFound(name or "operations/", f"{name or 'operation'} not found: unknown, "
+                           "or expired after the retention time, or lost in a restart of the "
+                           "risk service while NATS (which keeps operations) was away; if you "
+                           "know the simulation's seed, starting it again with the same seed "
+                           "gives the same figures")
+        return await self._settle(stored)
+
+    async def _settle(self, stored: StoredOperation) -> StoredOperation:
+        """``stored``, ended ABORTED when its process is gone (written back unless
+        another writer came first: then as that writer left it)."""
+        for _ in range(3):
+            if not stored.interrupted(self.owner, time.time()):
+                return stored
+            ended = stored.as_interrupted(_now())
+            key = operation_key(stored.operation.name)
+            try:
+                ended.revision = await self.store.save(key, ended)
+                log.info("operation interrupted", extra={
+                    "operation": stored.operation.name, "owner": str(stored.owner)})
+                return ended
+            except Conflict:  # read what the other writer left, and judge again
+                try:
+                    stored = await self.store.load(key) or ended
+                except StoreUnavailable:
+                    return ended
+            except StoreUnavailable:
+                return ended
+        return stored
+
+    async def list(self, page_size: int, page_token: str
+                   ) -> tuple[list[risk_pb2.Operation], str]:
+        """Every replica's operations, newest first (by create time, then name)."""
         self._expire()
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))
@@ -231,46 +325,194 @@ class OperationBook:
         before = None
         if page_token:
             try:
-                before = int(base64.urlsafe_b64decode(page_token.encode()).decode())
+                before = tuple(base64.urlsafe_b64decode(page_token.encode()).decode()
+                               .split(" "))
             except ValueError as exc:
                 raise InvalidArgument(FieldViolation("page_token", "not a token from "
                                                      "ListOperations")) from exc
-        ordered = sorted(self._records.values(), key=lambda r: -r.sequence)
+            if len(before) != 2:
+                raise InvalidArgument(FieldViolation("page_token", "not a token from "
+                                                     "ListOperations"))
+        operations = {name: r.to_proto() for name, r in self._records.items()}
+        try:
+            stored = await self.store.load_all()
+        except StoreUnavailable as exc:  # this replica's own operations still answer
+            log.debug("operation store not read", extra={"error": str(exc)})
+            stored = []
+        for record in stored:
+            if record.operation.name not in operations:
+                operations[record.operation.name] = (await self._settle(record)).operation
+        ordered = sorted(operations.values(), key=_order, reverse=True)
         if before is not None:
-            ordered = [r for r in ordered if r.sequence < before]
+            ordered = [o for o in ordered if _order(o) < before]
         page = ordered[:size]
         token = ""
         if len(ordered) > size:
-            token = base64.urlsafe_b64encode(str(page[-1].sequence).encode()).decode()
+            token = base64.urlsafe_b64encode(" ".join(_order(page[-1])).encode()).decode()
         return page, token
 
-    async def wait(self, name: str, timeout_seconds: float) -> OperationRecord:
-        record = self.get(name)
+    async def wait(self, name: str, timeout_seconds: float) -> risk_pb2.Operation:
         timeout = MAX_WAIT_SECONDS if timeout_seconds <= 0 else min(timeout_seconds,
                                                                       MAX_WAIT_SECONDS)
+        self._expire()
+        record = self._records.get(name)
+        if record is None:
+            return await self._wait_stored(name, timeout)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(record.finished.wait()), timeout)
-        return record
+        return record.to_proto()
 
-    async def cancel(self, name: str) -> OperationRecord:
+    async def _wait_stored(self, name: str, timeout: float) -> risk_pb2.Operation:
+        """Poll the store: the owner writes the end at once, progress at its heartbeat."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        stored = await self._load(name)
+        while not stored.operation.done and (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(STORED_POLL_SECONDS, left))
+            stored = await self._load(name)
+        return stored.operation
+
+    async def cancel(self, name: str) -> risk_pb2.Operation:
         """Ask the operation to stop. The engine stops at its next chunk boundary; this
         answers once it has, or after CANCEL_WAIT_SECONDS with the operation still
-        running (it then ends CANCELLED shortly: poll or wait)."""
-        record = self.get(name)
+        running (it then ends CANCELLED shortly: poll or wait). Another replica's
+        operation: the request is written into its record, and that replica stops it at
+        its next heartbeat (HEARTBEAT_SECONDS)."""
+        self._expire()
+        record = self._records.get(name)
+        if record is None:
+            return await self._cancel_stored(name)
         if not record.done and record.run is not None:
             record.run.stop.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(record.finished.wait()),
                                        CANCEL_WAIT_SECONDS)
-        return record
+        return record.to_proto()
+
+    async def _cancel_stored(self, name: str) -> risk_pb2.Operation:
+        for _ in range(3):
+            stored = await self._load(name)
+            if stored.operation.done or stored.cancel_requested:
+                break
+            stored.cancel_requested = True
+            try:
+                await self.store.save(operation_key(name), stored)
+                log.info("operation cancel requested", extra={"operation": name,
+                                                              "owner": str(stored.owner)})
+                break
+            except Conflict:  # its owner's heartbeat came first: read it again
+                continue
+            except StoreUnavailable as exc:
+                raise Unavailable(
+                    "OPERATION_STORE_UNAVAILABLE", f"{name} runs on another replica "
+                    f"({stored.owner}) and the operation store (NATS) cannot be written "
+                    "now; retry in a moment", retry_after_seconds=5.0) from exc
+        return await self._wait_stored(name, CANCEL_WAIT_SECONDS)
 
     def running(self) -> int:
-        """Operations started and not yet done."""
+        """Operations started here and not yet done."""
         return sum(1 for r in self._records.values() if not r.done)
 
+    # ------------------------------------------------------------------ the store
+
+    async def _save(self, record: OperationRecord) -> None:
+        """Write the record's present state (with this process's heartbeat). Someone
+        else wrote it since (compare-and-set lost): a cancel request from another
+        replica, picked up here, or an "interrupted" from a replica that took this one
+        for gone: this process is running it, so its state wins."""
+        key = operation_key(record.name)
+        async with record.lock:
+            for _ in range(3):
+                done = record.done
+                stored = StoredOperation(record.to_proto(), record.seed, self.owner,
+                                         time.time(), record.cancel_requested, record.revision)
+                try:
+                    record.revision = await self.store.save(key, stored)
+                    break
+                except Conflict:
+                    current = await self.store.load(key)
+                    record.revision = current.revision if current is not None else None
+                    if current is not None and current.cancel_requested and not record.done:
+                        record.cancel_requested = True
+                        if record.run is not None:
+                            record.run.stop.set()
+                        log.info("operation cancelled through the store",
+                                 extra={"operation": record.name})
+            else:
+                return  # three writers in a row came first: the next heartbeat tries again
+            if not record.request_stored or done:  # (again at the end: expire with it)
+                await self.store.keep_request(record.request_key, record.name,
+                                              record.fingerprint)
+                record.request_stored = True
+            record.stored_final = done
+
+    async def _save_or_warn(self, record: OperationRecord) -> None:
+        try:
+            await self._save(record)
+        except StoreUnavailable as exc:
+            if not self._store_down:
+                self._store_down = True
+                log.warning("operation store not reachable: operations are kept in this "
+                            "process only, and their results will not survive a restart "
+                            "until NATS is back (they are written then)", extra={
+                                "operation": record.name, "error": str(exc)})
+        except RecordTooLarge as exc:
+            record.stored_final = True  # never fits: stop trying
+            log.warning("operation not stored: its record is too large even without the "
+                        "result's repeated fields; it is kept in this process only",
+                        extra={"operation": record.name, "error": str(exc)})
+        else:
+            if self._store_down:
+                self._store_down = False
+                log.info("operation store reachable again: operation records written")
+
+    async def sync_forever(self) -> None:
+        """The one background writer: running operations at every heartbeat, ended ones
+        at once, records held back while NATS was away once it is back; first of all,
+        once the store is reached, end the operations of an earlier instance of this
+        replica (or of a replica gone silent) as interrupted."""
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time()
+        while not self._sync_stopped:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(next_beat - loop.time(), 0)):
+                    await self._wake.wait()
+            self._wake.clear()
+            beat = loop.time() >= next_beat
+            if beat:
+                next_beat = loop.time() + HEARTBEAT_SECONDS
+            if not self._swept:
+                await self._sweep()
+            for record in list(self._records.values()):
+                if self._sync_stopped:
+                    break
+                if (beat and not record.done) or (record.done and not record.stored_final):
+                    await self._save_or_warn(record)
+
+    async def _sweep(self) -> None:
+        try:
+            stored = await self.store.load_all()
+        except StoreUnavailable as exc:
+            log.debug("operation store not read yet", extra={"error": str(exc)})
+            return
+        self._swept = True
+        for record in stored:
+            await self._settle(record)
+
+    async def start_sync(self) -> None:
+        """Start the background writer (a start hook)."""
+        self._syncing = asyncio.get_running_loop().create_task(self.sync_forever())
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shut_down(self, stop_after_seconds: float) -> None:
+        """A shutdown begins: refuse new operations now; let running ones go on through
+        the drain (``stop_after_seconds``), then tell them to stop (each engine stops at
+        its next chunk; it ends ABORTED, STOPPED_BY_SHUTDOWN)."""
+        self._shutting_down = True
+        asyncio.get_running_loop().call_later(stop_after_seconds, self.stop_all)
+
     def stop_all(self) -> None:
-        """A shutdown begins: refuse new operations, tell every running one to stop (its
-        engine stops at its next chunk; it ends ABORTED, STOPPED_BY_SHUTDOWN)."""
         self._shutting_down = True
         for record in self._records.values():
             if not record.done and record.run is not None:
@@ -280,6 +522,7 @@ class OperationBook:
         """Wait for the stopped operations to end; when the shutdown's time is up (this
         is cancelled), end them now: their last state is still recorded and published,
         and their worker threads, told to stop, are not waited for."""
+        self.stop_all()  # in case the drain's timer has not fired
         tasks = [r.task for r in self._records.values() if not r.done and r.task is not None]
         if not tasks:
             return
@@ -290,9 +533,33 @@ class OperationBook:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def store_final(self) -> None:
+        """Write the ended operations' records not written yet (those the shutdown
+        stopped): a shutdown hook after :meth:`close`, so ABORTED reaches the store
+        before the process exits."""
+        if self._syncing is not None:
+            # A flag as well as the cancel: the NATS client may turn a cancel of a
+            # request into an error of its own, which the writer survives.
+            self._sync_stopped = True
+            self._syncing.cancel()
+            await asyncio.gather(self._syncing, return_exceptions=True)
+        await asyncio.gather(*(self._save_or_warn(r) for r in self._records.values()
+                               if r.done and not r.stored_final))
+
     def _expire(self) -> None:
         now = time.monotonic()
         for name in [n for n, r in self._records.items() if r.done and r.expires_monotonic < now]:
             del self._records[name]
         live = set(self._records)
         self._by_request = {k: v for k, v in self._by_request.items() if v[0] in live}
+
+
+def _same_request(request_id: str, name: str, started_for: bytes, fingerprint: bytes) -> None:
+    if started_for != fingerprint:
+        raise AlreadyExists(f"request_id {request_id} already started {name} with "
+                            "another simulation; use a new request_id")
+
+
+def _order(operation: risk_pb2.Operation) -> tuple[str, str]:
+    """Newest first: RFC 3339 times in one format sort as text."""
+    return operation.metadata.create_time, operation.name

@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import socket
+import uuid
 
 import grpc
 import numpy as np
@@ -15,6 +17,7 @@ from services.risk import translate
 from services.risk.engine import portfolio as pf
 from services.risk.engine import procurement as pr
 from services.risk.engine.procurement import estimate_procurement_risk, evaluate_guarantee
+from services.risk.operation_store import OperationStore, Owner
 from services.risk.operations import SOURCE, OperationBook, caller_subject
 from services.risk.portfolio_run import (
     PortfolioLimits,
@@ -47,7 +50,12 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             max_guarantees=min(int(settings.max_guarantees), pf.MAX_GUARANTEES),
             max_scenarios=int(settings.max_portfolio_scenarios))
         self.events = events
-        self.operations = OperationBook(float(settings.operation_retention_seconds), events)
+        retention = float(settings.operation_retention_seconds)
+        # A replica is its host and address: a restart of it keeps both (and owns its
+        # port alone: so_reuseport is off), so it knows its earlier instance is gone.
+        owner = Owner(f"{socket.gethostname()}/{settings.risk_address}", uuid.uuid4().hex[:12])
+        self.operations = OperationBook(retention, events, OperationStore(events, retention),
+                                        owner)
 
     @translate_errors
     async def SimulatePortfolio(self, request_iterator, context):
@@ -76,31 +84,30 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise InvalidArgument(FieldViolation("request_id", "required (e.g. a UUID)"))
         first = request.simulation
         fingerprint = hashlib.sha256(first.SerializeToString(deterministic=True)).digest()
-        operation = self.operations.start(
+        operation = await self.operations.start(
             request.request_id, caller_subject(context), fingerprint,
             lambda: PortfolioRun(first, first.guarantees, self.limits))
-        return risk_pb2.StartPortfolioSimulationResponse(operation=operation.to_proto())
+        return risk_pb2.StartPortfolioSimulationResponse(operation=operation)
 
     @translate_errors
     async def GetOperation(self, request, context):
         return risk_pb2.GetOperationResponse(
-            operation=self.operations.get(request.name).to_proto())
+            operation=await self.operations.get(request.name))
 
     @translate_errors
     async def ListOperations(self, request, context):
-        records, token = self.operations.list(request.page_size, request.page_token)
-        return risk_pb2.ListOperationsResponse(operations=[r.to_proto() for r in records],
-                                               next_page_token=token)
+        operations, token = await self.operations.list(request.page_size, request.page_token)
+        return risk_pb2.ListOperationsResponse(operations=operations, next_page_token=token)
 
     @translate_errors
     async def WaitOperation(self, request, context):
-        record = await self.operations.wait(request.name, request.timeout_seconds)
-        return risk_pb2.WaitOperationResponse(operation=record.to_proto())
+        operation = await self.operations.wait(request.name, request.timeout_seconds)
+        return risk_pb2.WaitOperationResponse(operation=operation)
 
     @translate_errors
     async def CancelOperation(self, request, context):
-        record = await self.operations.cancel(request.name)
-        return risk_pb2.CancelOperationResponse(operation=record.to_proto())
+        operation = await self.operations.cancel(request.name)
+        return risk_pb2.CancelOperationResponse(operation=operation)
 
     @translate_errors
     async def EvaluateIncrementalRisk(self, request, context):
@@ -204,9 +211,12 @@ def build_risk(settings: Settings) -> ServiceRuntime:
         "risk", settings.risk_address, settings,
         [Registration(risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
                       risk_pb2_grpc.add_RiskServiceServicer_to_server, servicer)],
-        on_start=[events.start, lambda: asyncio.to_thread(_compile_kernels)],
-        on_shutdown=[servicer.operations.stop_all],
-        on_stop=[servicer.operations.close, events.close],
+        on_start=[events.start, lambda: asyncio.to_thread(_compile_kernels),
+                  servicer.operations.start_sync],
+        # Operations run on through the drain and are stopped at its end; their final
+        # records are written (a hook of their own: at least a second) before NATS closes.
+        on_shutdown=[lambda: servicer.operations.shut_down(settings.drain)],
+        on_stop=[servicer.operations.close, servicer.operations.store_final, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_risk", registry)),
         metrics_address=settings.risk_metrics_address, metrics_registry=registry)
 

@@ -197,8 +197,8 @@ async def test_unknown_operation_is_not_found(analyst):
         await risk_pb2_grpc.RiskServiceStub(channel).GetOperation(
             r.GetOperationRequest(name="operations/nope"))
     assert failure.value.code() == grpc.StatusCode.NOT_FOUND
-    # Operations live in the risk service's memory: a restart loses them, and says so.
-    assert "restarted" in failure.value.details() and "same seed" in failure.value.details()
+    # Kept for the retention time (in NATS, across restarts); the answer says so.
+    assert "retention" in failure.value.details() and "same seed" in failure.value.details()
     await channel.close()
 
 
