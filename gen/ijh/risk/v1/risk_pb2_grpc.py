@@ -134,23 +134,27 @@ class RiskServiceServicer:
         WaitOperation; the result is kept for the service's retention time. Progress is
         also published on NATS as `ijh.risk.operation.progressed` events. A caller repeating
         a request_id with the same simulation gets the operation first started with it; the
-        same request_id with another simulation is ALREADY_EXISTS. Operations live in the
-        risk service's memory: a shutdown ends running ones ABORTED ("stopped by a service
-        shutdown"), and a restart forgets them (NOT_FOUND; the same seed gives the same figures).
+        same request_id with another simulation is ALREADY_EXISTS, also after a restart and
+        on another replica. Operations are recorded in NATS (JetStream key-value bucket
+        IJH_RISK_OPERATIONS) for the retention time: any replica answers for them, and a
+        finished result survives a restart. A shutdown lets running ones go on through its
+        drain, then ends them ABORTED ("stopped by a service shutdown"); one whose process
+        died reads as ABORTED ("interrupted: ..."; the same seed gives the same figures).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetOperation(self, request, context):
-        """The current state of an operation.
+        """The current state of an operation (one running on another replica: as of its last
+        heartbeat, at most about 5 s old).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListOperations(self, request, context):
-        """Operations, newest first.
+        """Operations of every replica, newest first (by create time).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,7 +169,8 @@ class RiskServiceServicer:
 
     def CancelOperation(self, request, context):
         """Asks the operation to stop; it ends done with a CANCELLED error and the figures
-        reached so far in its metadata.
+        reached so far in its metadata. One running on another replica is asked through its
+        record; that replica stops it at its next heartbeat (about 5 s).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
