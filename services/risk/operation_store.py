@@ -9,11 +9,14 @@ Keys (a key is a subject; ``operations.>`` lists the records):
 
 - ``operations.{id}``: the operation ``operations/{id}``: a JSON object holding the
   ``Operation`` message (base64 of its bytes, so figures come back bit-identical), its
-  seed, its owner (replica and process instance), the owner's last heartbeat (wall
-  clock) and whether someone asked to cancel it. Never the portfolio.
-- ``requests.{sha256(creator, request_id)}``: the operation a caller's request_id
-  started and a digest of the request, created with compare-and-set so that two
-  replicas given the same request_id at once start it once.
+  seed, its owner (replica and process instance), the owner's last heartbeat (the
+  owner's wall clock: compared only by a later instance of the same replica, on the
+  same host) and whether someone asked to cancel it. Never the portfolio.
+- ``requests.{sha256(json [creator, request_id])}``: the operation a caller's
+  request_id started and a digest of the request, written after the operation's record
+  and only with compare-and-set (created, or updated at the revision read), so that two
+  replicas given the same request_id at once start it once; refreshed with each
+  heartbeat, so that it lasts as long as the operation.
 
 The top half is pure (encoding, the size policy, the staleness rule); :class:`OperationStore`
 is the shell around the bucket.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -44,9 +48,16 @@ BUCKET = "IJH_RISK_OPERATIONS"
 # progress reached): a bounded write rate, and how late a cancel from another replica
 # is picked up.
 HEARTBEAT_SECONDS = 5.0
-# A running record whose heartbeat is older than this lost its owner: three missed
-# heartbeats, so that one slow write does not abort a live replica's operation.
+# A running record another replica owns lost its owner when its revision has not
+# changed for this long, as this process sees it (its own monotonic clock: hosts' wall
+# clocks are not compared): three missed heartbeats, so that one slow write does not
+# abort a live replica's operation.
 STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+# The retention must outlast a silent owner's judgement, and more.
+MIN_RETENTION_SECONDS = 2 * STALE_SECONDS
+# A request's entry naming an operation that is not in the store is taken for a start
+# in progress this long (seen from the caller's start), then for stale and taken over.
+CLAIM_PENDING_SECONDS = 3.0
 # Room left under the server's max_payload for the message's headers and subject.
 PAYLOAD_MARGIN_BYTES = 4096
 # Bound on one store call, so that a hung broker never holds a request for long.
@@ -82,12 +93,25 @@ class StoredOperation:
     cancel_requested: bool = False
     revision: int | None = None  # the bucket's revision it was read at; None: not stored
 
-    def interrupted(self, me: Owner, now: float) -> bool:
-        """Running, by a process that is gone: an earlier instance of this replica (its
-        port is ours now, so it cannot be running), or an owner silent for STALE_SECONDS."""
-        if self.operation.done or self.owner.instance == me.instance:
+    def interrupted(self, me: Owner, me_started: float, silent_seconds: float,
+                    known_here: bool) -> bool:
+        """Running, by a process that is gone:
+
+        - this process (``me``) when it does not have it in memory (``known_here``): a
+          ghost, e.g. a record whose start lost its request_id to another replica;
+        - an earlier instance of this replica whose last write (``heartbeat``) is older
+          than this process's start (``me_started``; one host, one clock): it is gone.
+          One that still writes after it (its shutdown hooks run after it freed the
+          port) is judged like any other owner;
+        - any owner whose record has not changed for STALE_SECONDS as this process saw
+          it (``silent_seconds``, measured here: see :class:`Silence`)."""
+        if self.operation.done:
             return False
-        return self.owner.replica == me.replica or now - self.heartbeat > STALE_SECONDS
+        if self.owner == me:
+            return not known_here
+        if self.owner.replica == me.replica and self.heartbeat < me_started:
+            return True
+        return silent_seconds > STALE_SECONDS
 
     def as_interrupted(self, end_time: str) -> StoredOperation:
         """This record ended ABORTED, its progress as last reported kept."""
@@ -101,6 +125,54 @@ class StoredOperation:
         return dataclasses.replace(self, operation=operation)
 
 
+class Silence:
+    """How long each record has been at its present revision, as this process saw it
+    (its monotonic clock): the first time a revision is read starts its count."""
+
+    def __init__(self, forget_after: float):
+        self.forget_after = forget_after
+        self._seen: dict[str, tuple[int | None, float]] = {}
+
+    def observe(self, key: str, revision: int | None, now: float) -> float:
+        """Seconds ``key`` has been at ``revision`` (0.0 the first time it is seen)."""
+        seen = self._seen.get(key)
+        if seen is None or seen[0] != revision:
+            seen = self._seen[key] = (revision, now)
+            if len(self._seen) > 1024:  # forget records not read for a long time
+                self._seen = {k: v for k, v in self._seen.items()
+                              if now - v[1] <= self.forget_after}
+        return now - seen[1]
+
+
+@dataclass(frozen=True)
+class RequestEntry:
+    """A ``requests.*`` entry: the operation a request_id started, with the digest of
+    the request, at the bucket's revision it was read at."""
+
+    name: str
+    fingerprint: bytes
+    revision: int | None = None
+
+
+def encode_request(name: str, fingerprint: bytes) -> bytes:
+    return json.dumps({"name": name, "fingerprint": fingerprint.hex()}).encode()
+
+
+def decode_request(data: bytes, revision: int | None = None) -> RequestEntry:
+    value = json.loads(data)
+    return RequestEntry(str(value["name"]), bytes.fromhex(value["fingerprint"]), revision)
+
+
+def check_retention(seconds: float) -> float:
+    """The retention, if at least MIN_RETENTION_SECONDS; else ValueError saying so."""
+    if not seconds >= MIN_RETENTION_SECONDS:
+        raise ValueError(
+            f"{seconds:g}: must be at least {MIN_RETENTION_SECONDS:g} seconds (twice the "
+            f"{STALE_SECONDS:g} s after which a silent replica's operation is ended), so "
+            "that a record and its request_id outlive the judgement of its owner")
+    return seconds
+
+
 class RecordTooLarge(Exception):
     """Even without its repeated result fields the record is above the size limit."""
 
@@ -112,7 +184,8 @@ def operation_key(name: str) -> str | None:
 
 
 def request_key(creator: str, request_id: str) -> str:
-    digest = hashlib.sha256(f"{creator}\0{request_id}".encode()).hexdigest()
+    """The key of a request_id; the pair is JSON-encoded, so no two pairs share it."""
+    digest = hashlib.sha256(json.dumps([creator, request_id]).encode()).hexdigest()
     return f"requests.{digest}"
 
 
@@ -169,6 +242,17 @@ def decode(data: bytes, revision: int | None = None) -> StoredOperation:
         seed=int(record["seed"]), owner=Owner(**record["owner"]),
         heartbeat=float(record["heartbeat"]),
         cancel_requested=bool(record.get("cancel_requested")), revision=revision)
+
+
+class BadRecord(Exception):
+    """A stored value this version cannot read (e.g. written by another version)."""
+
+
+def _decoded(entry) -> StoredOperation:
+    try:
+        return decode(entry.value, entry.revision)
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise BadRecord(f"{entry.key}: {type(exc).__name__}: {exc}") from exc
 
 
 class StoreUnavailable(Exception):
@@ -244,44 +328,94 @@ class OperationStore:
         return await self._call(write)
 
     async def load(self, key: str) -> StoredOperation | None:
+        """The record at ``key``, None when there is none; BadRecord when it does not
+        decode."""
         entry = await self._call(lambda kv: kv.get(key))
-        return None if entry is None else decode(entry.value, entry.revision)
+        return None if entry is None else _decoded(entry)
+
+    async def delete(self, key: str, revision: int) -> None:
+        """Delete the record if it is still at ``revision``."""
+        await self._call(lambda kv: kv.delete(key, last=revision))
 
     async def load_all(self) -> list[StoredOperation]:
-        """Every operation record (one pass of a watcher over ``operations.>``)."""
+        """Every operation record (one pass of a watcher over ``operations.>``); one
+        that does not decode is logged and left out."""
         async def read(kv):
-            watcher = await kv.watch("operations.>", ignore_deletes=True)
+            watching = asyncio.ensure_future(kv.watch("operations.>", ignore_deletes=True))
+            try:
+                watcher = await asyncio.shield(watching)
+            except asyncio.CancelledError:  # the time is up while it subscribed
+                watching.add_done_callback(_stop_watcher)
+                raise
             records = []
             try:
                 async for entry in watcher:
                     if entry is None:  # the end of what is stored
                         break
-                    records.append(decode(entry.value, entry.revision))
+                    try:
+                        records.append(_decoded(entry))
+                    except BadRecord as exc:
+                        log.warning("operation record not read: not in a format this "
+                                    "version reads", extra={"error": str(exc)})
             finally:
-                await watcher.stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(watcher.stop())
             return records
         return await self._call(read)
 
-    async def claim_request(self, key: str, name: str, fingerprint: bytes
-                            ) -> tuple[str, bytes] | None:
-        """Record that a request started ``name``, unless one already did: then its
-        (operation name, request digest)."""
-        data = json.dumps({"name": name, "fingerprint": fingerprint.hex()}).encode()
-        try:
-            await self._call(lambda kv: kv.create(key, data))
-            return None
-        except Conflict:
-            return await self.request(key)
-
-    async def request(self, key: str) -> tuple[str, bytes] | None:
+    async def request(self, key: str) -> RequestEntry | None:
+        """A request's entry; None when there is none (or it does not decode: logged)."""
         entry = await self._call(lambda kv: kv.get(key))
         if entry is None:
             return None
-        value = json.loads(entry.value)
-        return value["name"], bytes.fromhex(value["fingerprint"])
+        try:
+            return decode_request(entry.value, entry.revision)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("request entry not read", extra={"key": key, "error": str(exc)})
+            return None
 
-    async def keep_request(self, key: str, name: str, fingerprint: bytes) -> None:
-        """(Re)write a request's entry: when its operation is first stored after an
-        outage, and when it ends (the entry then expires with the result, not before)."""
-        data = json.dumps({"name": name, "fingerprint": fingerprint.hex()}).encode()
-        await self._call(lambda kv: kv.put(key, data))
+    async def claim_request(self, key: str, name: str, fingerprint: bytes,
+                            revision: int | None = None) -> RequestEntry:
+        """Make the request's entry name ``name``: created, or (``revision``: a stale
+        entry taken over) updated at that revision. Returns the entry the key holds
+        then: ``name``'s when this claim won, another operation's when one came first."""
+        data = encode_request(name, fingerprint)
+        for _ in range(3):
+            try:
+                if revision is None:
+                    written = await self._call(lambda kv: kv.create(key, data))
+                else:
+                    written = await self._call(
+                        lambda kv, last=revision: kv.update(key, data, last=last))
+                return RequestEntry(name, fingerprint, written)
+            except Conflict:
+                current = await self.request(key)
+                if current is not None:
+                    return current
+                revision = None  # gone meanwhile (expired): create it
+        raise StoreUnavailable(f"{key}: written by others three times in a row")
+
+    async def keep_request(self, key: str, name: str, fingerprint: bytes) -> RequestEntry:
+        """Refresh a request's entry (its age starts again): with every heartbeat of its
+        operation and when it ends, so that it expires with the result, not before; or
+        create it when the operation was first stored after an outage. Only with
+        compare-and-set: an entry naming another operation is left as it is and
+        returned (its name is not ``name``)."""
+        current = await self.request(key)
+        if current is not None and current.name != name:
+            return current
+        return await self.claim_request(key, name, fingerprint,
+                                        None if current is None else current.revision)
+
+
+def _stop_watcher(watching: asyncio.Future) -> None:
+    """A watcher whose start was given up on: stop it once it exists (no subscription
+    is left behind)."""
+    if watching.cancelled() or watching.exception() is not None:
+        return
+    stopping = asyncio.ensure_future(watching.result().stop())
+    _STOPPING.add(stopping)
+    stopping.add_done_callback(_STOPPING.discard)
+
+
+_STOPPING: set[asyncio.Future] = set()  # watchers being stopped (kept referenced)

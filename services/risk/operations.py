@@ -36,11 +36,15 @@ from ijh.risk.v1 import risk_pb2
 from services.risk import translate
 from services.risk.engine import portfolio as pf
 from services.risk.operation_store import (
+    CLAIM_PENDING_SECONDS,
     HEARTBEAT_SECONDS,
+    STALE_SECONDS,
+    BadRecord,
     Conflict,
     OperationStore,
     Owner,
     RecordTooLarge,
+    Silence,
     StoredOperation,
     StoreUnavailable,
     operation_key,
@@ -108,10 +112,18 @@ class OperationRecord:
     # entry and the final state are written; one write of a record at a time.
     revision: int | None = None
     request_stored: bool = False
+    request_lost: bool = False  # its request's entry names another operation: left so
     stored_final: bool = False
+    # Ended in the store by another replica (taken for gone): that final state is kept
+    # and shown; this process stops its run.
+    settled: risk_pb2.Operation | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def to_proto(self) -> risk_pb2.Operation:
+        if self.settled is not None:
+            settled = risk_pb2.Operation()
+            settled.CopyFrom(self.settled)
+            return settled
         operation = risk_pb2.Operation(
             name=self.name, done=self.done,
             metadata=risk_pb2.PortfolioSimulationMetadata(
@@ -138,6 +150,13 @@ class OperationBook:
         self._records: dict[str, OperationRecord] = {}
         # (creator, request_id) -> (operation name, digest of the request it started)
         self._by_request: dict[tuple[str, str], tuple[str, bytes]] = {}
+        # (creator, request_id) -> the start in progress for it: an identical start
+        # arriving meanwhile (a client's retry) waits for it and answers the same.
+        self._starting: dict[tuple[str, str], asyncio.Task] = {}
+        # This process's start, on this host's wall clock: an earlier instance of this
+        # replica that wrote after it is still stopping, not gone.
+        self._started_wall = time.time()
+        self._silence = Silence(forget_after=retention_seconds + STALE_SECONDS)
         self._shutting_down = False
         self._wake = asyncio.Event()  # a record to write now (an operation ended)
         self._syncing: asyncio.Task | None = None
@@ -156,16 +175,47 @@ class OperationBook:
             raise Unavailable("SHUTTING_DOWN", "the risk service is shutting down; start the "
                               "simulation again in a moment", retry_after_seconds=5.0)
         key = (creator, request_id)
-        if key in self._by_request:
-            name, started_for = self._by_request[key]
+        while True:
+            if key in self._by_request:
+                name, started_for = self._by_request[key]
+                _same_request(request_id, name, started_for, fingerprint)
+                return self._records[name].to_proto()
+            starting = self._starting.get(key)
+            if starting is None:
+                break
+            try:
+                name, started_for = await asyncio.shield(starting)
+            except Exception:  # it failed (its caller is told): try anew
+                continue
             _same_request(request_id, name, started_for, fingerprint)
-            return self._records[name].to_proto()
+            return await self.get(name)
+        # Reserved before the first await; the start goes on if its caller leaves.
+        starting = asyncio.get_running_loop().create_task(
+            self._begin(key, request_id, fingerprint, prepare))
+        self._starting[key] = starting
+        name, started_for = await asyncio.shield(starting)
+        _same_request(request_id, name, started_for, fingerprint)
+        return await self.get(name)
+
+    async def _begin(self, key: tuple[str, str], request_id: str, fingerprint: bytes,
+                     prepare: Callable[[], PortfolioRun]) -> tuple[str, bytes]:
+        """Start the operation for ``key``, or find the one its request_id started on
+        any replica: (its name, the digest of the request it was started for)."""
+        try:
+            return await self._begin_reserved(key, request_id, fingerprint, prepare)
+        finally:
+            del self._starting[key]
+
+    async def _begin_reserved(self, key: tuple[str, str], request_id: str,
+                              fingerprint: bytes, prepare: Callable[[], PortfolioRun]
+                              ) -> tuple[str, bytes]:
+        creator = key[0]
         stored_key = request_key(creator, request_id)
+        takeover = None
         with contextlib.suppress(StoreUnavailable):  # then this replica's memory decides
-            earlier = await self.store.request(stored_key)
+            earlier, takeover = await self._earlier(stored_key)
             if earlier is not None:
-                _same_request(request_id, *earlier, fingerprint)
-                return await self.get(earlier[0])
+                return earlier
         run = prepare()  # validation errors reach the caller; nothing is started
         record = OperationRecord(
             name=f"operations/{uuid.uuid4().hex}", creator=creator, created=_now(),
@@ -178,21 +228,52 @@ class OperationBook:
                 scenarios_total=math.ceil(run.scenarios / pf.BLOCK_SCENARIOS) * pf.BLOCK_SCENARIOS,
                 level=run.levels[-1]))
         self._records[record.name] = record
+        # The record first, then the request's entry naming it: an entry never names an
+        # operation that is not there (but for a moment, or when a start died between).
+        await self._save_or_warn(record, request=False)
+        if record.revision is not None:
+            try:  # another replica given the same request_id at the same moment: one runs
+                held = await self.store.claim_request(stored_key, record.name, fingerprint,
+                                                      takeover)
+            except StoreUnavailable:
+                held = None  # the request's entry is written with the next heartbeat
+            if held is not None and held.name != record.name:
+                del self._records[record.name]
+                with contextlib.suppress(StoreUnavailable):  # else a ghost, ended on a read
+                    await self.store.delete(operation_key(record.name), record.revision)
+                return held.name, held.fingerprint
+            record.request_stored = held is not None
         self._by_request[key] = (record.name, fingerprint)
-        try:  # another replica given the same request_id at the same moment: one starts
-            earlier = await self.store.claim_request(stored_key, record.name, fingerprint)
-            record.request_stored = earlier is None
-        except StoreUnavailable:
-            earlier = None  # the request's entry is written with the record, later
-        if earlier is not None:
-            del self._records[record.name], self._by_request[key]
-            _same_request(request_id, *earlier, fingerprint)
-            return await self.get(earlier[0])
-        await self._save_or_warn(record)  # in the store before it has progress to show
         record.task = asyncio.get_running_loop().create_task(self._execute(record))
         log.info("operation started", extra={"operation": record.name, "creator": creator,
                                              "guarantees": run.guarantee_count})
-        return record.to_proto()
+        return record.name, fingerprint
+
+    async def _earlier(self, stored_key: str) -> tuple[tuple[str, bytes] | None, int | None]:
+        """The operation (name, request digest) a request's entry names, or None; and,
+        for an entry naming an operation that stays missing for CLAIM_PENDING_SECONDS
+        (its start died between, or its record was lost), the entry's revision, to take
+        it over with compare-and-set."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLAIM_PENDING_SECONDS
+        while True:
+            entry = await self.store.request(stored_key)
+            if entry is None:
+                return None, None
+            key = operation_key(entry.name)
+            if entry.name in self._records:
+                return (entry.name, entry.fingerprint), None
+            try:
+                found = key is not None and await self.store.load(key) is not None
+            except BadRecord:
+                found = True
+            if found:
+                return (entry.name, entry.fingerprint), None
+            if loop.time() >= deadline:
+                log.warning("request entry names an operation that is not stored: taken "
+                            "over", extra={"key": stored_key, "operation": entry.name})
+                return None, entry.revision
+            await asyncio.sleep(0.25)
 
     async def _execute(self, record: OperationRecord) -> None:
         run = record.run
@@ -285,6 +366,14 @@ class OperationBook:
                 "OPERATION_STORE_UNAVAILABLE", f"{name} is not running on this replica and "
                 "the operation store (NATS) cannot be read now; retry in a moment",
                 retry_after_seconds=5.0) from exc
+        except BadRecord as exc:
+            log.warning("operation record not read", extra={"operation": name,
+                                                            "error": str(exc)})
+            raise Unavailable(
+                "OPERATION_RECORD_UNREADABLE", f"{name} is recorded in a format this "
+                "version of the risk service does not read (another version wrote it); "
+                "retry in a moment, or ask the replica that runs it",
+                retry_after_seconds=5.0) from exc
         if stored is None:
             raise NotFound(name or "operations/", f"{name or 'operation'} not found: unknown, "
                            "or expired after the retention time, or lost in a restart of the "
@@ -297,10 +386,12 @@ class OperationBook:
         """``stored``, ended ABORTED when its process is gone (written back unless
         another writer came first: then as that writer left it)."""
         for _ in range(3):
-            if not stored.interrupted(self.owner, time.time()):
+            key = operation_key(stored.operation.name)
+            silent = self._silence.observe(key, stored.revision, time.monotonic())
+            if not stored.interrupted(self.owner, self._started_wall, silent,
+                                      known_here=stored.operation.name in self._records):
                 return stored
             ended = stored.as_interrupted(_now())
-            key = operation_key(stored.operation.name)
             try:
                 ended.revision = await self.store.save(key, ended)
                 log.info("operation interrupted", extra={
@@ -309,7 +400,7 @@ class OperationBook:
             except Conflict:  # read what the other writer left, and judge again
                 try:
                     stored = await self.store.load(key) or ended
-                except StoreUnavailable:
+                except (StoreUnavailable, BadRecord):
                     return ended
             except StoreUnavailable:
                 return ended
@@ -415,13 +506,17 @@ class OperationBook:
 
     # ------------------------------------------------------------------ the store
 
-    async def _save(self, record: OperationRecord) -> None:
-        """Write the record's present state (with this process's heartbeat). Someone
-        else wrote it since (compare-and-set lost): a cancel request from another
-        replica, picked up here, or an "interrupted" from a replica that took this one
-        for gone: this process is running it, so its state wins."""
+    async def _save(self, record: OperationRecord, request: bool = True) -> None:
+        """Write the record's present state (with this process's heartbeat), then
+        (``request``) refresh its request's entry, so that it lasts as long as the
+        record. Someone else wrote the record since (compare-and-set lost): a cancel
+        request from another replica is picked up here; a final state (an
+        "interrupted" from a replica that took this one for gone) is final: this
+        process stops its run and leaves the record as it is."""
         key = operation_key(record.name)
         async with record.lock:
+            if record.stored_final:
+                return
             for _ in range(3):
                 done = record.done
                 stored = StoredOperation(record.to_proto(), record.seed, self.owner,
@@ -432,6 +527,9 @@ class OperationBook:
                 except Conflict:
                     current = await self.store.load(key)
                     record.revision = current.revision if current is not None else None
+                    if current is not None and current.operation.done:
+                        self._settled_elsewhere(record, current)
+                        return
                     if current is not None and current.cancel_requested and not record.done:
                         record.cancel_requested = True
                         if record.run is not None:
@@ -440,15 +538,37 @@ class OperationBook:
                                  extra={"operation": record.name})
             else:
                 return  # three writers in a row came first: the next heartbeat tries again
-            if not record.request_stored or done:  # (again at the end: expire with it)
-                await self.store.keep_request(record.request_key, record.name,
-                                              record.fingerprint)
-                record.request_stored = True
             record.stored_final = done
+        if request:
+            await self._keep_request(record)
 
-    async def _save_or_warn(self, record: OperationRecord) -> None:
+    def _settled_elsewhere(self, record: OperationRecord, current: StoredOperation) -> None:
+        record.settled = current.operation
+        record.stored_final = True
+        if not record.done and record.run is not None:
+            record.run.stop.set()
+        log.warning("operation ended in the store by another replica, which took this one "
+                    "for gone: its run here is stopped and the stored end kept", extra={
+                        "operation": record.name, "owner": str(self.owner),
+                        "error": current.operation.error.message})
+
+    async def _keep_request(self, record: OperationRecord) -> None:
+        """Create or refresh (compare-and-set) the request's entry naming the record."""
+        if record.request_lost or not record.request_key:
+            return
+        held = await self.store.keep_request(record.request_key, record.name,
+                                             record.fingerprint)
+        record.request_stored = True
+        if held.name != record.name:
+            record.request_lost = True
+            log.warning("request_id started another operation too (on another replica, "
+                        "while the operation store was not reachable): its entry names "
+                        "that one and is left so", extra={
+                            "operation": record.name, "other": held.name})
+
+    async def _save_or_warn(self, record: OperationRecord, request: bool = True) -> None:
         try:
-            await self._save(record)
+            await self._save(record, request)
         except StoreUnavailable as exc:
             if not self._store_down:
                 self._store_down = True
@@ -456,15 +576,19 @@ class OperationBook:
                             "process only, and their results will not survive a restart "
                             "until NATS is back (they are written then)", extra={
                                 "operation": record.name, "error": str(exc)})
+            return
         except RecordTooLarge as exc:
             record.stored_final = True  # never fits: stop trying
             log.warning("operation not stored: its record is too large even without the "
                         "result's repeated fields; it is kept in this process only",
                         extra={"operation": record.name, "error": str(exc)})
-        else:
-            if self._store_down:
-                self._store_down = False
-                log.info("operation store reachable again: operation records written")
+        except Exception as exc:  # e.g. BadRecord: the writer must go on for the others
+            log.warning("operation record not written", exc_info=True, extra={
+                "operation": record.name, "error": f"{type(exc).__name__}: {exc}"})
+            return
+        if self._store_down:
+            self._store_down = False
+            log.info("operation store reachable again: operation records written")
 
     async def sync_forever(self) -> None:
         """The one background writer: running operations at every heartbeat, ended ones
@@ -481,23 +605,34 @@ class OperationBook:
             beat = loop.time() >= next_beat
             if beat:
                 next_beat = loop.time() + HEARTBEAT_SECONDS
-            if not self._swept:
-                await self._sweep()
-            for record in list(self._records.values()):
+            try:  # one bad pass (whatever it is) must not end the writer
+                if not self._swept and beat:
+                    await self._sweep()
+                # Concurrently: one slow write does not hold the others' heartbeats.
+                await asyncio.gather(*(
+                    self._save_or_warn(record) for record in list(self._records.values())
+                    if (beat and not record.done)
+                    or (record.done and not record.stored_final)))
+            except Exception:
                 if self._sync_stopped:
                     break
-                if (beat and not record.done) or (record.done and not record.stored_final):
-                    await self._save_or_warn(record)
+                log.exception("operation records not written in this pass")
 
     async def _sweep(self) -> None:
+        """Once the store is reached: settle every record (one that fails is skipped;
+        reads settle it later). Done after one pass that read the store."""
         try:
             stored = await self.store.load_all()
         except StoreUnavailable as exc:
             log.debug("operation store not read yet", extra={"error": str(exc)})
-            return
+            return  # tried again at the next heartbeat
         self._swept = True
         for record in stored:
-            await self._settle(record)
+            try:
+                await self._settle(record)
+            except Exception:
+                log.exception("operation record not settled",
+                              extra={"operation": record.operation.name})
 
     async def start_sync(self) -> None:
         """Start the background writer (a start hook)."""

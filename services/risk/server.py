@@ -17,7 +17,7 @@ from services.risk import translate
 from services.risk.engine import portfolio as pf
 from services.risk.engine import procurement as pr
 from services.risk.engine.procurement import estimate_procurement_risk, evaluate_guarantee
-from services.risk.operation_store import OperationStore, Owner
+from services.risk.operation_store import OperationStore, Owner, check_retention
 from services.risk.operations import SOURCE, OperationBook, caller_subject
 from services.risk.portfolio_run import (
     PortfolioLimits,
@@ -26,12 +26,17 @@ from services.risk.portfolio_run import (
     simulation_options,
 )
 from services.shared import metrics
-from services.shared.config import Settings
+from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
 from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
-from services.shared.server import Registration, ServiceRuntime, service_settings
+from services.shared.server import (
+    Registration,
+    ServiceRuntime,
+    cannot_start,
+    service_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             max_guarantees=min(int(settings.max_guarantees), pf.MAX_GUARANTEES),
             max_scenarios=int(settings.max_portfolio_scenarios))
         self.events = events
-        retention = float(settings.operation_retention_seconds)
+        try:
+            retention = check_retention(float(settings.operation_retention_seconds))
+        except ValueError as exc:
+            raise ConfigurationError(f"IJH_OPERATION_RETENTION_SECONDS: {exc}") from None
         # A replica is its host and address: a restart of it keeps both (and owns its
         # port alone: so_reuseport is off), so it knows its earlier instance is gone.
         owner = Owner(f"{socket.gethostname()}/{settings.risk_address}", uuid.uuid4().hex[:12])
@@ -222,4 +230,8 @@ def build_risk(settings: Settings) -> ServiceRuntime:
 
 
 async def main() -> None:
-    await build_risk(service_settings("risk")).run_until_signalled()
+    try:
+        runtime = build_risk(service_settings("risk"))
+    except ConfigurationError as exc:
+        cannot_start(exc)
+    await runtime.run_until_signalled()

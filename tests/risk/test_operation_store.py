@@ -1,22 +1,35 @@
 """The operation store's pure half: records round-trip bit-identical, the size policy,
-and who counts as gone."""
+and who counts as gone; and the operation book's use of the store, against an in-memory
+stand-in for the key-value bucket (races are made to happen here at will)."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
 
 import grpc
 import pytest
 from ijh.risk.v1 import risk_pb2 as r
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
+from services.risk import operations
 from services.risk.operation_store import (
+    MIN_RETENTION_SECONDS,
     STALE_SECONDS,
+    OperationStore,
     Owner,
     RecordTooLarge,
+    Silence,
     StoredOperation,
+    check_retention,
     decode,
     encode,
     operation_key,
     request_key,
 )
+from services.risk.operations import OperationBook
+from services.shared.errors import NotFound
 
 ME = Owner("host-a/127.0.0.1:50052", "aaaa")
 
@@ -62,16 +75,35 @@ def test_a_result_too_large_is_stored_without_its_largest_repeated_field_and_say
         encode(stored, 200)
 
 
-@pytest.mark.parametrize(("owner", "heartbeat", "done", "interrupted"), [
-    (Owner(ME.replica, "old"), 1000.0, False, True),  # an earlier instance of this replica
-    (Owner("host-b/127.0.0.1:50052", "bbbb"), 1000.0, False, False),  # alive elsewhere
-    (Owner("host-b/127.0.0.1:50052", "bbbb"), 1000.0 - STALE_SECONDS - 1, False, True),
-    (Owner(ME.replica, "old"), 0.0, True, False),  # ended: nothing to interrupt
-    (ME, 0.0, False, False),  # this process's own
+OTHER = Owner("host-b/127.0.0.1:50052", "bbbb")
+STARTED = 1000.0  # this process's start, on this host's wall clock
+
+
+@pytest.mark.parametrize(("owner", "heartbeat", "silent", "done", "known", "interrupted"), [
+    # an earlier instance of this replica, last written before this process started
+    (Owner(ME.replica, "old"), STARTED - 1, 0.0, False, False, True),
+    # ...and one still writing after it (its shutdown): alive until it falls silent
+    (Owner(ME.replica, "old"), STARTED + 1, 0.0, False, False, False),
+    (Owner(ME.replica, "old"), STARTED + 1, STALE_SECONDS + 1, False, False, True),
+    # another replica: judged by how long its record has not changed here, not by its
+    # heartbeat (another host's clock)
+    (OTHER, 0.0, 0.0, False, False, False),
+    (OTHER, 10**9, STALE_SECONDS + 1, False, False, True),
+    (Owner(ME.replica, "old"), 0.0, 10**6, True, False, False),  # ended: nothing to end
+    (ME, 0.0, 10**6, False, True, False),  # this process's own, running here
+    (ME, 10**9, 0.0, False, False, True),  # this process's, not in its memory: a ghost
 ])
-def test_who_counts_as_gone(owner, heartbeat, done, interrupted):
+def test_who_counts_as_gone(owner, heartbeat, silent, done, known, interrupted):
     stored = _stored(_operation(done=done), owner, heartbeat)
-    assert stored.interrupted(ME, now=1000.0) is interrupted
+    assert stored.interrupted(ME, STARTED, silent, known_here=known) is interrupted
+
+
+def test_silence_counts_from_the_first_sight_of_a_revision():
+    silence = Silence(forget_after=100.0)
+    assert silence.observe("operations.a", 3, now=50.0) == 0.0
+    assert silence.observe("operations.a", 3, now=70.0) == 20.0
+    assert silence.observe("operations.a", 4, now=71.0) == 0.0  # its owner wrote again
+    assert silence.observe("operations.b", 3, now=72.0) == 0.0
 
 
 def test_an_interrupted_operation_ends_aborted_naming_its_seed():
@@ -90,4 +122,196 @@ def test_keys():
     assert operation_key("operations/nope") is None
     assert operation_key("operations/../x") is None
     assert request_key("a", "b") != request_key("a\0b", "")
+    # The pair is encoded without a separator that could be in either part.
+    assert request_key("a\0b", "") != request_key("a", "b\0")
+    assert request_key("a b", "c") != request_key("a", "b c")
+
+
+def test_a_retention_shorter_than_twice_the_staleness_is_refused():
+    assert check_retention(86400.0) == 86400.0
+    assert check_retention(MIN_RETENTION_SECONDS) == MIN_RETENTION_SECONDS
+    with pytest.raises(ValueError, match="at least 30 seconds"):
+        check_retention(2.0)
+
+
+# ---------------------------------------------------------------- the book and the store
+
+
+class FakeKV:
+    """The bucket's calls the store makes, in memory; each yields to the loop, and
+    ``slow`` makes every call take that long (the races)."""
+
+    def __init__(self):
+        self.data: dict[str, tuple[bytes, int]] = {}
+        self.sequence = 0
+        self.slow = 0.0
+
+    async def _turn(self):
+        await asyncio.sleep(self.slow)
+
+    def _put(self, key, value):
+        self.sequence += 1
+        self.data[key] = (value, self.sequence)
+        return self.sequence
+
+    async def get(self, key):
+        await self._turn()
+        if key not in self.data:
+            raise KeyNotFoundError
+        value, revision = self.data[key]
+        return SimpleNamespace(key=key, value=value, revision=revision)
+
+    async def create(self, key, value):
+        await self._turn()
+        if key in self.data:
+            raise KeyWrongLastSequenceError
+        return self._put(key, value)
+
+    async def update(self, key, value, last):
+        await self._turn()
+        if key not in self.data or self.data[key][1] != last:
+            raise KeyWrongLastSequenceError
+        return self._put(key, value)
+
+    async def delete(self, key, last):
+        await self._turn()
+        if key not in self.data or self.data[key][1] != last:
+            raise KeyWrongLastSequenceError
+        del self.data[key]
+
+    async def watch(self, keys, ignore_deletes=True):
+        entries = [SimpleNamespace(key=k, value=v, revision=rev)
+                   for k, (v, rev) in self.data.items() if k.startswith("operations.")]
+
+        class Watcher:
+            stopped = False
+
+            def __aiter__(self):
+                return self
+
+            async def __anext__(self):
+                return entries.pop(0) if entries else None
+
+            async def stop(self):
+                Watcher.stopped = True
+        return Watcher()
+
+
+class FakeStore(OperationStore):
+    def __init__(self, kv: FakeKV):
+        super().__init__(SimpleNamespace(max_payload=10**6), retention_seconds=3600)
+        self.kv = kv
+
+    async def _bucket(self):
+        return self.kv
+
+
+class FakeRun:
+    """Runs until stopped, then fails (the book records an error: it is done)."""
+
+    def __init__(self):
+        self.guarantee_count, self.seed, self.scenarios = 1, 7, 1024
+        self.levels, self.passes = [0.99], 1
+        self.stop = asyncio.Event()
+
+    async def progress(self):
+        await self.stop.wait()
+        raise RuntimeError("stopped")
+        yield
+
+
+def _book(kv: FakeKV, owner: Owner = ME) -> OperationBook:
+    events = SimpleNamespace(publish_soon=lambda event: None)
+    return OperationBook(3600.0, events, FakeStore(kv), owner)
+
+
+async def _stop_all(book: OperationBook) -> None:
+    book.stop_all()
+    await book.close()
+
+
+async def test_two_identical_starts_at_once_start_one_operation():
+    kv = FakeKV()
+    kv.slow = 0.01  # the store's reads take a while: both starts are in flight at once
+    book = _book(kv)
+    prepared = []
+
+    def prepare():
+        prepared.append(FakeRun())
+        return prepared[-1]
+    first, second = await asyncio.gather(book.start("req-1", "analyst", b"fp", prepare),
+                                         book.start("req-1", "analyst", b"fp", prepare))
+    assert first.name == second.name and len(prepared) == 1
+    assert book._by_request[("analyst", "req-1")][0] == first.name
+    entry = json.loads(kv.data[request_key("analyst", "req-1")][0])
+    assert entry["name"] == first.name
+    await _stop_all(book)
+
+
+async def test_a_start_that_loses_its_request_id_to_another_replica_answers_with_its():
+    kv = FakeKV()
+    other = _book(kv, OTHER)
+    theirs = await other.start("req-1", "analyst", b"fp", FakeRun)
+    book = _book(kv)
+    ours = await book.start("req-1", "analyst", b"fp", FakeRun)
+    assert ours.name == theirs.name and book.running() == 0
+    assert [k for k in kv.data if k.startswith("operations.")] == [
+        operation_key(theirs.name)]
+    await _stop_all(other)
+
+
+async def test_a_request_entry_naming_a_missing_operation_is_taken_over(monkeypatch):
+    monkeypatch.setattr(operations, "CLAIM_PENDING_SECONDS", 0.05)
+    kv = FakeKV()
+    key = request_key("analyst", "req-1")
+    kv._put(key, json.dumps({"name": "operations/" + "f" * 32, "fingerprint": "6670"}
+                            ).encode())
+    book = _book(kv)
+    started = await book.start("req-1", "analyst", b"fp", FakeRun)
+    assert json.loads(kv.data[key][0])["name"] == started.name
+    assert (await book.get(started.name)).name == started.name
+    await _stop_all(book)
+
+
+async def test_a_record_ended_by_another_replica_stays_ended_and_its_run_stops():
+    kv = FakeKV()
+    book = _book(kv)
+    started = await book.start("req-1", "analyst", b"fp", FakeRun)
+    record = book._records[started.name]
+    key = operation_key(started.name)
+    # Another replica took this one for gone and wrote it ABORTED.
+    stored = await book.store.load(key)
+    ended = stored.as_interrupted("2026-01-01T00:00:00.000Z")
+    await book.store.save(key, ended)
+    await book._save(record)  # the owner's next heartbeat
+    after = await book.store.load(key)
+    assert after.operation.done and after.operation.error.code == grpc.StatusCode.ABORTED.value[0]
+    assert record.run is None or record.run.stop.is_set()
+    await asyncio.wait_for(record.finished.wait(), 5)
+    await book._save(record)  # its end here is not written over the stored one
+    assert (await book.store.load(key)).operation == after.operation
+    assert (await book.get(started.name)).error.code == grpc.StatusCode.ABORTED.value[0]
+
+
+async def test_a_record_this_version_cannot_read_is_skipped_and_the_writer_goes_on():
+    kv = FakeKV()
+    book = _book(kv)
+    started = await book.start("req-1", "analyst", b"fp", FakeRun)
+    kv._put("operations." + "e" * 32, b"{not json")
+    listed, _ = await book.list(100, "")
+    assert [o.name for o in listed] == [started.name]
+    assert [s.operation.name for s in await book.store.load_all()] == [started.name]
+    # The running operation's own record overwritten by something unreadable: its
+    # heartbeat is refused (compare-and-set), the re-read fails to decode; logged.
+    kv._put(operation_key(started.name), b"[]")
+    await book._save_or_warn(book._records[started.name])
+    book._sync_stopped = False
+    sync = asyncio.create_task(book.sync_forever())
+    await asyncio.sleep(0.05)
+    assert not sync.done()
+    sync.cancel()
+    await asyncio.gather(sync, return_exceptions=True)
+    with pytest.raises(NotFound):
+        await book.get("operations/" + "d" * 32)
+    await _stop_all(book)
     assert request_key("a", "b").startswith("requests.")
