@@ -147,21 +147,27 @@ class RiskServiceServicer:
 
     def GetOperation(self, request, context):
         """The current state of an operation (one running on another replica: as of its last
-        heartbeat, at most about 5 s old).
+        heartbeat, at most about 5 s old). No side effect a caller can observe, but for one:
+        an operation whose process is gone is settled, its record written ABORTED
+        ("interrupted") in NATS; writing that settlement again changes nothing (idempotent).
+        The same holds for ListOperations and WaitOperation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListOperations(self, request, context):
-        """Operations of every replica, newest first (by create time).
+        """Operations of every replica, newest first (by create time); while NATS cannot be
+        read, only those of the replica that answers. May settle stale records as
+        GetOperation does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WaitOperation(self, request, context):
-        """Waits until the operation is done or the timeout passes, then returns it.
+        """Waits until the operation is done or the timeout passes, then returns it. May
+        settle a stale record as GetOperation does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
