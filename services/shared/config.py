@@ -155,7 +155,8 @@ class Settings:
         "IJH_MAX_GUARANTEES", "2000000", "largest portfolio a simulation accepts", _count)
     operation_retention_seconds: str = _setting(
         "IJH_OPERATION_RETENTION_SECONDS", "86400",
-        "how long a finished long-running operation and its result are kept", _seconds)
+        "how long a finished long-running operation and its result are kept (at least "
+        "30: the risk service refuses less)", _seconds)
     max_portfolio_scenarios: str = _setting(
         "IJH_MAX_PORTFOLIO_SCENARIOS", "50000000",
         "largest scenario count of a portfolio simulation", _count)
