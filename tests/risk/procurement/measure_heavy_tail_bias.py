@@ -45,8 +45,8 @@ K = DistributionKind
 MEDIAN = 100_000_000  # 1 M€ median of the heavy item
 
 
-def heavy_item(ratio: float) -> CostItem:
-    p10 = round(MEDIAN / math.sqrt(ratio))
+def heavy_item(ratio: float, median: int = MEDIAN) -> CostItem:
+    p10 = round(median / math.sqrt(ratio))
     return CostItem("heavy", CostDistribution(K.LOGNORMAL, p10_cents=p10,
                                               p90_cents=round(p10 * ratio)))
 

@@ -35,21 +35,10 @@ from services.risk.engine.procurement import (
 from services.risk.engine.procurement import marginals as mg
 from services.risk.engine.procurement.plan import compile_model
 from services.risk.engine.procurement.simulation import failure_distribution
+from tests.risk.procurement.measure_heavy_tail_bias import MEDIAN, alone, heavy_item
 
 K = DistributionKind
-MEDIAN = 100_000_000  # 1 M€ median of the heavy item
 SCENARIOS = 20_000
-
-
-def heavy_item(ratio: float, median: int = MEDIAN) -> CostItem:
-    p10 = round(median / math.sqrt(ratio))
-    return CostItem("heavy", CostDistribution(K.LOGNORMAL, p10_cents=p10,
-                                              p90_cents=round(p10 * ratio)))
-
-
-def alone(ratio: float) -> ProcurementModel:
-    return ProcurementModel(ProcurementKind.NEW_PRODUCT_OR_SERVICE, NoveltyLevel.NEW_TO_SECTOR,
-                            (heavy_item(ratio),), 1, phases=(Phase("d", 1, 1.0),))
 
 
 def mixed(ratio: float) -> ProcurementModel:
