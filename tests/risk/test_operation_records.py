@@ -15,7 +15,13 @@ from ijh.risk.v1 import risk_pb2 as r
 from ijh.risk.v1 import risk_pb2_grpc
 
 from services.embedded import ServiceProcess
-from services.risk.operation_store import BUCKET, decode, operation_key
+from services.risk.operation_store import (
+    BUCKET,
+    HEARTBEAT_SECONDS,
+    STALE_SECONDS,
+    decode,
+    operation_key,
+)
 from services.shared.nats_server import NatsServer, free_port
 from tests.risk.test_operations_api import _simulation, _start
 
@@ -172,6 +178,43 @@ async def test_a_second_replica_answers_for_the_first_and_passes_a_cancel_on(own
         assert cancelled.error.code == CANCELLED
         assert 0 < cancelled.metadata.progress.scenarios_done < 2_000 * 1024
     finally:
+        first.stop()
+        second.stop()
+
+
+async def test_a_silent_replica_s_operation_reads_aborted_and_stays_so_when_it_wakes(
+        own_nats, tmp_path):
+    # The first replica freezes (SIGSTOP: alive, but writing nothing). The second sees the
+    # record unchanged for STALE_SECONDS on its own clock and ends it ABORTED with the
+    # seed; when the first wakes, its next write is refused, it finds the record done and
+    # stops its run: done is final, it never turns back to running.
+    first = Risk(own_nats.url, tmp_path, "first")
+    second = Risk(own_nats.url, tmp_path, "second")
+    await asyncio.gather(first.start(), second.start())
+    try:
+        running = await _started(first.address, _start(_simulation(3000, 4_000 * 1024,
+                                                                   seed=777)))
+        await _progressing(first.address, running.name)
+        first.process.process.send_signal(signal.SIGSTOP)
+        loop = asyncio.get_running_loop()
+        frozen_at = loop.time()
+        seen = await _get(second.address, running.name)
+        while not seen.done:
+            assert loop.time() - frozen_at < STALE_SECONDS + 3 * HEARTBEAT_SECONDS
+            await asyncio.sleep(1.0)
+            seen = await _get(second.address, running.name)
+        assert loop.time() - frozen_at >= STALE_SECONDS - HEARTBEAT_SECONDS  # not at once
+        assert seen.error.code == ABORTED
+        assert "seed 777 gives the same figures" in seen.error.message
+        first.process.process.send_signal(signal.SIGCONT)
+        await asyncio.sleep(2 * HEARTBEAT_SECONDS)  # the first writes again, or tries to
+        for address in (first.address, second.address):
+            again = await _get(address, running.name)
+            assert again.done and again.error.code == ABORTED, address
+        assert (await _stored(own_nats.url, running.name)).operation.error.code == ABORTED
+    finally:
+        if first.process is not None and first.process.process.poll() is None:
+            first.process.process.send_signal(signal.SIGCONT)
         first.stop()
         second.stop()
 
