@@ -270,8 +270,7 @@ class OperationStore:
     def __init__(self, events: EventPublisher, retention_seconds: float, bucket: str = BUCKET):
         self.events = events
         self.bucket_name = bucket
-        # max_age 0 would mean "forever": a zero retention keeps records a second.
-        self.retention = max(retention_seconds, 1.0)
+        self.retention = check_retention(retention_seconds)  # never 0: max_age 0 is forever
         self._kv = None
 
     async def _bucket(self):

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -73,6 +72,22 @@ STORED_POLL_SECONDS = 1.0
 STOPPED_BY_SHUTDOWN = ("stopped by a service shutdown; start it again (same seed, same "
                        "figures) once the risk service is back")
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def _code_name(record: OperationRecord) -> str:
+    """The status name of the operation's error ("CANCELLED", "ABORTED", ...); "" without."""
+    return _CODE_NAMES[record.error.code] if record.error is not None else ""
+
+
+def _page_position(token: str) -> tuple[str, ...]:
+    """The (create time, name) a ListOperations page token continues after."""
+    try:
+        position = tuple(base64.urlsafe_b64decode(token.encode()).decode().split(" "))
+    except ValueError:
+        position = ()
+    if len(position) != 2:
+        raise InvalidArgument(FieldViolation("page_token", "not a token from ListOperations"))
+    return position
 
 
 def caller_subject(context: grpc.aio.ServicerContext) -> str:
@@ -225,8 +240,7 @@ class OperationBook:
             # Known from the start: 0 of N until the first chunk (whole blocks, as the
             # engine counts them).
             progress=risk_pb2.SimulationProgress(
-                scenarios_total=math.ceil(run.scenarios / pf.BLOCK_SCENARIOS) * pf.BLOCK_SCENARIOS,
-                level=run.levels[-1]))
+                scenarios_total=run.blocks * pf.BLOCK_SCENARIOS, level=run.levels[-1]))
         self._records[record.name] = record
         # The record first, then the request's entry naming it: an entry never names an
         # operation that is not there (but for a moment, or when a start died between).
@@ -315,8 +329,7 @@ class OperationBook:
             self._wake.set()  # the final record is written by the sync task
             self._publish(record)
             log.info("operation done", extra={
-                "operation": record.name,
-                "code": _CODE_NAMES[record.error.code] if record.error else "OK",
+                "operation": record.name, "code": _code_name(record) or "OK",
                 "error": record.error.message if record.error else ""})
 
     def _stopped_error(self) -> risk_pb2.OperationError:
@@ -337,7 +350,7 @@ class OperationBook:
 
     def _publish(self, record: OperationRecord) -> None:
         p = record.progress or risk_pb2.SimulationProgress()
-        code = _CODE_NAMES[record.error.code] if record.error is not None else ""
+        code = _code_name(record)
         self.events.publish_soon(cloud_event(
             "ijh.risk.operation.progressed", SOURCE, record.name,
             events_pb2.OperationProgressed(
@@ -413,17 +426,7 @@ class OperationBook:
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))
         size = page_size or 20
-        before = None
-        if page_token:
-            try:
-                before = tuple(base64.urlsafe_b64decode(page_token.encode()).decode()
-                               .split(" "))
-            except ValueError as exc:
-                raise InvalidArgument(FieldViolation("page_token", "not a token from "
-                                                     "ListOperations")) from exc
-            if len(before) != 2:
-                raise InvalidArgument(FieldViolation("page_token", "not a token from "
-                                                     "ListOperations"))
+        before = _page_position(page_token) if page_token else None
         operations = {name: r.to_proto() for name, r in self._records.items()}
         try:
             stored = await self.store.load_all()

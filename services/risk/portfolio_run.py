@@ -90,12 +90,16 @@ class PortfolioRun:
     def guarantee_count(self) -> int:
         return self.model.portfolio.size
 
+    @property
+    def blocks(self) -> int:
+        """Blocks of scenarios the simulation runs at most (the engine's unit)."""
+        return math.ceil(self.scenarios / pf.BLOCK_SCENARIOS)
+
     async def progress(self) -> AsyncIterator[pf.Progress]:
         """Progress after each chunk; returns when the engine is done. ``self.result``
         then holds the final PortfolioResult (cancelled=True if stopped early)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        blocks = math.ceil(self.scenarios / pf.BLOCK_SCENARIOS)
 
         def on_progress(progress: pf.Progress) -> bool:
             loop.call_soon_threadsafe(queue.put_nowait, progress)
@@ -106,7 +110,7 @@ class PortfolioRun:
                 finished = _Finished(pf.simulate_portfolio(
                     self.model, seed=self.seed,
                     scenarios=self.scenarios, method=self.method, levels=self.levels,
-                    chunk_blocks=max(1, math.ceil(blocks / PROGRESS_UPDATES)),
+                    chunk_blocks=max(1, math.ceil(self.blocks / PROGRESS_UPDATES)),
                     target_relative_error=self.options.target_relative_error or None,
                     on_progress=on_progress))
             except BaseException as exc:  # re-raised in the caller's task

@@ -210,7 +210,7 @@ class FakeRun:
     """Runs until stopped, then fails (the book records an error: it is done)."""
 
     def __init__(self):
-        self.guarantee_count, self.seed, self.scenarios = 1, 7, 1024
+        self.guarantee_count, self.seed, self.scenarios, self.blocks = 1, 7, 1024, 1
         self.levels, self.passes = [0.99], 1
         self.stop = asyncio.Event()
 
