@@ -571,7 +571,7 @@ _PHI_VALUE = special.ndtr(_PHI_X)
 _PHI_SLOPE = np.exp(-0.5 * _PHI_X * _PHI_X) / math.sqrt(2.0 * math.pi) * _PHI_STEP
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _conditional_pd_matrix(z: np.ndarray, threshold: np.ndarray, loading: np.ndarray,
                            phi_value: np.ndarray, phi_slope: np.ndarray) -> np.ndarray:
     out = np.empty((z.size, threshold.size))
@@ -602,7 +602,7 @@ def _conditional_pd_matrix(z: np.ndarray, threshold: np.ndarray, loading: np.nda
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _round_to_lattice(amount_in_units: np.ndarray, order: np.ndarray) -> np.ndarray:
     # Error diffusion along PD order: the running rounding residual stays in [−½, ½),
     # so for any z the conditional mean error |Σ p_i(z) r_i| ≤ loss_unit · max p(z)
@@ -625,7 +625,7 @@ _DIRECT_LOW, _DIRECT_HIGH = 0.45, 0.55
 _SERIES_TOLERANCE = 1e-14  # truncation of each guarantee's log series
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
                           bands2: np.ndarray, size2: int, rows2: int):
     """Fourier-series coefficients of log E[w^K | Z = z_j] on the cyclic lattice Z_size.
@@ -704,7 +704,7 @@ def _log_pgf_coefficients(cond_pd: np.ndarray, bands: np.ndarray, size: int,
     return coef, coef2, const, shift, shift2, has_direct
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _direct_group_pmf(cond_pd: np.ndarray, bands: np.ndarray, size: int, rows: np.ndarray
                       ) -> np.ndarray:
     """Exact pmf of the lattice loss of the guarantees with p near ½, at each node in
@@ -728,7 +728,7 @@ def _direct_group_pmf(cond_pd: np.ndarray, bands: np.ndarray, size: int, rows: n
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _exp_with_shift(log_cf: np.ndarray, const: np.ndarray, shift: np.ndarray, size: int
                     ) -> np.ndarray:
     out = np.empty_like(log_cf)
@@ -894,7 +894,7 @@ def common_quantum(amount: np.ndarray, probability_of_default: np.ndarray, unit:
     return quantum if held >= _QUANTUM_COVERAGE * float(weight.sum()) else None
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rounding_sums(cond: np.ndarray, amount: np.ndarray, residual: np.ndarray,
                    group: np.ndarray, groups: int):
     """Per node: mean, variance, Σ p r, Σ p(1−p) r a, Σ p(1−p) r² and the log of the

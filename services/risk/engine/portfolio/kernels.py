@@ -18,14 +18,14 @@ import numpy as np
 _INV_SQRT2 = 0.7071067811865476
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _conditional_pd(threshold: float, mean: float, sd: float) -> float:
     if sd > 0.0:
         return 0.5 * math.erfc((mean - threshold) / sd * _INV_SQRT2)
     return 1.0 if threshold > mean else 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, threshold,
                    payout_fixed, lgd_alpha, lgd_beta, exposure, rate, cap, deductible,
                    loss_out, year_out, portfolio_cap, weight, es_floor, var_low, var_high,
@@ -157,7 +157,7 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                             label_buf[lab] = 0.0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _log_mgf_term(p: float, x: float) -> float:
     """log(1 − p + p·eˣ) for x ≥ 0, without overflow."""
     if x < 30.0:
@@ -165,7 +165,7 @@ def _log_mgf_term(p: float, x: float) -> float:
     return x + math.log(p + (1.0 - p) * math.exp(-x))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _twisted_pd(p: float, x: float) -> float:
     """p·eˣ / (1 − p + p·eˣ), the default probability tilted by eˣ."""
     if p <= 0.0:
@@ -175,7 +175,7 @@ def _twisted_pd(p: float, x: float) -> float:
     return 1.0 / (1.0 + (1.0 - p) / p * math.exp(-x))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def simulate_block_twisted(rng, xi, scale, group_start, group_loading, group_sd, threshold,
                            payout_fixed, twist_amount, lgd_alpha, lgd_beta, exposure, rate, cap,
                            deductible, target, loss_out, year_out, log_ratio_out, theta_out):

@@ -189,8 +189,7 @@ class SimulationPlan:
         self.factor_cholesky = np.linalg.cholesky(
             np.asarray(dependence.factor_correlation, dtype=np.float64))
         iid_loading = self.iid_loadings(portfolio.factor_loadings)
-        uniq, group_of = np.unique(iid_loading, axis=0, return_inverse=True)
-        group_of = group_of.reshape(-1)
+        uniq, group_of = group_rows(iid_loading)
         order = np.lexsort((-thr[:, -1], group_of))
         self.order = order
         counts = np.bincount(group_of, minlength=uniq.shape[0])
@@ -328,6 +327,21 @@ def refuse_two_sided_tail(reason: str | None, method: str, field: str = "method"
         raise InvalidArgument(FieldViolation(
             field, f"{method} cannot be used for this portfolio: {reason}; its figures "
                    f"would miss part of the tail. Use {MONTE_CARLO} (or auto)"))
+
+
+def group_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows in lexicographic order and each row's index among them: what
+    ``np.unique(rows, axis=0, return_inverse=True)`` gives, ~15x faster, and without
+    holding the GIL (a void-dtype sort holds it: 0.6 s per 100k ten-factor rows, during
+    which the risk service's event loop answered nothing, health checks included)."""
+    order = np.lexsort(rows.T[::-1])
+    ordered = rows[order]
+    first = np.empty(rows.shape[0], dtype=bool)
+    first[:1] = True
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=first[1:])
+    group_of = np.empty(rows.shape[0], dtype=np.int64)
+    group_of[order] = np.cumsum(first) - 1
+    return ordered[first], group_of
 
 
 def importance_shift(plan: SimulationPlan, level: float, iterations: int = 8) -> np.ndarray:

@@ -136,7 +136,7 @@ def pert_table(m: Marginal) -> tuple[np.ndarray, np.ndarray]:
     return x, slope
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _hermite(z, table_x, table_slope, lo, width, out):  # pragma: no cover - compiled
     rows, n = z.shape
     last = table_x.shape[1] - 1
@@ -159,7 +159,7 @@ def _hermite(z, table_x, table_slope, lo, width, out):  # pragma: no cover - com
             out[r, j] = lo[r] + width[r] * x
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _triangular_ppf(u, a, c, b, out):  # pragma: no cover - compiled
     rows, n = u.shape
     for r in range(rows):
