@@ -231,7 +231,9 @@ class OperationBook:
             earlier, takeover = await self._earlier(stored_key)
             if earlier is not None:
                 return earlier
-        run = prepare()  # validation errors reach the caller; nothing is started
+        # Off the event loop (a million rows take seconds to read); validation errors
+        # reach the caller and nothing is started.
+        run = await asyncio.to_thread(prepare)
         record = OperationRecord(
             name=f"operations/{uuid.uuid4().hex}", creator=creator, created=_now(),
             started_monotonic=time.monotonic(), guarantee_count=run.guarantee_count, run=run,

@@ -73,8 +73,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             first = first or message
             guarantees.extend(message.guarantees)
             check_size(len(guarantees), self.limits)
-        run = PortfolioRun(first or risk_pb2.SimulatePortfolioRequest(), guarantees,
-                           self.limits)
+        run = await asyncio.to_thread(  # off the event loop: a million rows take seconds
+            PortfolioRun, first or risk_pb2.SimulatePortfolioRequest(), guarantees, self.limits)
         async for progress in run.progress():
             yield translate.progress(progress, run.levels[-1])
         result = await run.response()
@@ -125,17 +125,20 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             # Common random numbers need a simulation; the engine picks importance
             # sampling, or plain Monte Carlo when the tail is two-sided.
             method = None
-        fund = translate.fund_terms(request.fund)
-        dependence = translate.dependence(request.dependence)
-        factors = dependence.factor_correlation.shape[0]
-        portfolio = translate.portfolio(request.portfolio, request.dependence, factors,
-                                        field="portfolio")
-        candidate = translate.portfolio([request.candidate], request.dependence, factors,
-                                        field="candidate")
-        result = await asyncio.to_thread(  # validates the model itself
-            pf.incremental_risk, portfolio, fund, dependence, candidate, seed=seed,
-            scenarios=scenarios, levels=levels, method=method)
-        return translate.incremental_response(result)
+
+        def evaluate() -> pf.IncrementalRisk:  # off the event loop, reading the rows too
+            fund = translate.fund_terms(request.fund)
+            dependence = translate.dependence(request.dependence)
+            factors = dependence.factor_correlation.shape[0]
+            portfolio = translate.portfolio(request.portfolio, request.dependence, factors,
+                                            field="portfolio")
+            candidate = translate.portfolio([request.candidate], request.dependence, factors,
+                                            field="candidate")
+            return pf.incremental_risk(  # validates the model itself
+                portfolio, fund, dependence, candidate, seed=seed, scenarios=scenarios,
+                levels=levels, method=method)
+
+        return translate.incremental_response(await asyncio.to_thread(evaluate))
 
     def _simulation(self, options: risk_pb2.SimulationOptions) -> tuple[int, int]:
         c = Collector()
