@@ -28,6 +28,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.gateway.dev_pki import DevPki, ensure_dev_pki
+from services.shared.child_process import ending_with_this_thread
 from services.shared.config import REPO_ROOT, settings_for_tool
 from services.shared.nats_server import NatsServer
 
@@ -43,6 +44,7 @@ class ServiceProcess:
     process: subprocess.Popen | None = None
     tls_ca: Path | None = None  # the CA of a TLS port (the gateway); None: plaintext
     tls_client: tuple[Path, Path] | None = None  # (cert, key) for probing a mutual-TLS port
+    end_with_launcher: bool = False  # SIGTERM when the starting thread ends (child_process)
 
     def start(self) -> ServiceProcess:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
@@ -50,7 +52,8 @@ class ServiceProcess:
         # Own session: a Ctrl-C reaches the launcher only, which stops children in order.
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.module}"], cwd=REPO_ROOT, env=env,
-            stderr=stderr, start_new_session=True)
+            stderr=stderr, start_new_session=True,
+            preexec_fn=ending_with_this_thread() if self.end_with_launcher else None)
         if stderr:
             stderr.close()
         return self
@@ -148,7 +151,8 @@ def main() -> int:
     nats_url = os.environ.get("IJH_NATS_URL", "")
     if not nats_url:
         nats = NatsServer(var / "nats", port=int(settings.embedded_nats_port),
-                          monitor_port=int(settings.embedded_nats_monitor_port))
+                          monitor_port=int(settings.embedded_nats_monitor_port),
+                          end_with_launcher=True)
         try:
             nats.start()
         except (RuntimeError, TimeoutError) as exc:
@@ -161,13 +165,15 @@ def main() -> int:
     env = {"IJH_NATS_URL": nats_url}
     if not os.environ.get("IJH_DRAIN_SECONDS"):
         env["IJH_DRAIN_SECONDS"] = "0"  # no load balancer to drain from: Ctrl-C stops at once
-    backends = [ServiceProcess("risk", settings.risk_address, env, var / "logs" / "risk.log"),
+    backends = [ServiceProcess("risk", settings.risk_address, env, var / "logs" / "risk.log",
+                               end_with_launcher=True),
                 ServiceProcess("funding", settings.funding_address, env,
-                               var / "logs" / "funding.log")]
+                               var / "logs" / "funding.log", end_with_launcher=True)]
     gateway = ServiceProcess("gateway", settings.gateway_address, {**env, **gateway_env},
                              var / "logs" / "gateway.log",
                              # With your own certificate the probe trusts the chain served.
-                             tls_ca=pki.ca if pki else Path(settings.gateway_tls_cert))
+                             tls_ca=pki.ca if pki else Path(settings.gateway_tls_cert),
+                             end_with_launcher=True)
     stop = threading.Event()
     for stopping in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stopping, lambda *_: stop.set())

@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.shared.child_process import ending_with_this_thread
+
 
 def nats_server_binary() -> str:
     """The venv's ``nats-server`` first (the pinned one), then any on PATH."""
@@ -45,6 +47,7 @@ class NatsServer:
     monitor_port: int = 0
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    end_with_launcher: bool = False  # SIGTERM when the starting thread ends (child_process)
 
     @property
     def url(self) -> str:
@@ -73,7 +76,8 @@ class NatsServer:
         # which stops NATS after the services have published their last events.
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(config)], stdout=log, stderr=log,
-            start_new_session=True)
+            start_new_session=True,
+            preexec_fn=ending_with_this_thread() if self.end_with_launcher else None)
         log.close()
         self.wait_healthy(timeout_seconds)
         return self

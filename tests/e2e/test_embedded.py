@@ -3,6 +3,7 @@ second run starts again on the same state."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -118,3 +119,44 @@ def test_make_run_starts_answers_and_ctrl_c_or_a_hang_up_stops_everything(tmp_pa
             assert _port_free(port), f"run {attempt}: {name} still listening on {port}"
     # The embedded NATS kept its JetStream store under var/ across the two runs.
     assert (tmp_path / "nats" / "jetstream").is_dir()
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_launcher_takes_its_services_and_nats_with_it(tmp_path):
+    ports = {name: free_port() for name in
+             ("gateway", "risk", "funding", "nats", "monitor", "metrics", "risk_metrics",
+              "funding_metrics")}
+    launcher = _launch(tmp_path, ports)
+    try:
+        _wait_for(launcher, "Ctrl-C stops everything")
+        os.kill(launcher.pid, signal.SIGKILL)  # no chance to stop its children itself
+        launcher.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while busy := [name for name, port in ports.items() if not _port_free(port)]:
+            assert time.monotonic() < deadline, f"still listening after the launcher: {busy}"
+            time.sleep(0.2)
+        assert not subprocess.run(["pgrep", "-f", f"nats-server -c {tmp_path}"],
+                                  capture_output=True).stdout
+        # They stopped cleanly (SIGTERM), not killed: NATS says so in its log.
+        assert 'Trapped "terminated" signal' in (tmp_path / "nats" / "nats-server.log"
+                                                 ).read_text()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        _kill_processes_of(tmp_path)  # should it fail, leave nothing running here
+
+
+def _kill_processes_of(var_dir: Path) -> None:
+    """SIGKILL every process started with IJH_VAR_DIR=var_dir, or running NATS there."""
+    marks = (f"IJH_VAR_DIR={var_dir}".encode(), f"-c {var_dir}".encode())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            seen = (proc / "environ").read_bytes() + (proc / "cmdline").read_bytes().replace(
+                b"\0", b" ")
+        except OSError:
+            continue
+        if any(mark in seen for mark in marks):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
