@@ -48,3 +48,22 @@ def one_factor_lattice_pmf(bands, probability_of_default, loading, *, panels: in
         top += k
     law = weight @ pmf
     return law / law.sum()
+
+
+def independent_sectors_lattice_pmf(sectors, **quadrature) -> np.ndarray:
+    """Exact law of the loss of sectors driven by independent factors: ``sectors`` is a
+    sequence of (bands, probability_of_default, loading), each sector's guarantees loading
+    on its own factor only. Given all factors the defaults are independent, so the law is
+    the quadrature over the factors of the product of the conditional laws; the factors
+    being independent, that integral factorises into the convolution of the sectors' own
+    one-factor laws (``one_factor_lattice_pmf``)."""
+    law = np.ones(1)
+    for bands, pd, loading in sectors:
+        law = np.convolve(law, one_factor_lattice_pmf(bands, pd, loading, **quadrature))
+    return law / law.sum()
+
+
+def tail_probability_of_lattice(pmf: np.ndarray, threshold_units: float) -> float:
+    """Exact P(L > threshold) of the loss ``k`` units whose probabilities are ``pmf[k]``."""
+    k = np.arange(pmf.size)
+    return float(pmf[k > threshold_units + 1e-9].sum())

@@ -52,6 +52,14 @@ DEFAULT_EXPONENTIAL_TWIST = False
 # Importance sampling's defensive share: scenarios of each block drawn unshifted.
 DEFENSIVE_SCENARIOS = 64
 DEFENSIVE_SHARE = DEFENSIVE_SCENARIOS / BLOCK_SCENARIOS
+# The mixture of shifts (``importance_mixture``): a candidate shift is kept when its point
+# on the iso-loss surface is at most MIXTURE_LIKELIHOOD_RATIO times less likely than the
+# nearest one (exp(−|μ_k|²/2) against exp(−|μ_0|²/2)), at least MIXTURE_MIN_DISTANCE factor
+# standard deviations from every shift kept before it, and among the first
+# MIXTURE_MAX_COMPONENTS.
+MIXTURE_LIKELIHOOD_RATIO = 8.0
+MIXTURE_MIN_DISTANCE = 1.0
+MIXTURE_MAX_COMPONENTS = 8
 
 MONTE_CARLO = "monte_carlo"
 IMPORTANCE_SAMPLING = "importance_sampling"
@@ -77,6 +85,9 @@ class RunSpec:
     twist_target_cents: float = 0.0
     # E[L] before the portfolio cap, exact: Σ P(default by the horizon) · E[payout]
     expected_uncapped_loss_cents: float = 0.0
+    # importance sampling's mixture: (scenarios per block, shift) per shifted component,
+    # the first being ``importance_shift``; the rest of a block is the defensive share
+    importance_mixture: tuple[tuple[int, tuple[float, ...]], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,6 +146,9 @@ class PortfolioResult:
     capital_cents: int
     annual_fee_income_cents: int
     importance_shift: tuple[float, ...] = ()
+    # (share of the scenarios, shift) of each component of importance sampling's mixture,
+    # the defensive (unshifted) one first; () for other methods
+    importance_mixture: tuple[tuple[float, tuple[float, ...]], ...] = ()
     effective_sample_size: float = 0.0
     tail_sample_complete: bool = True
     cancelled: bool = False
@@ -222,8 +236,15 @@ class SimulationPlan:
         edges = np.linspace(0.0, max(top, 1.0), HISTOGRAM_BINS + 1)
         if method == IMPORTANCE_SAMPLING:
             refuse_two_sided_tail(model.two_sided_tail, IMPORTANCE_SAMPLING)
-        shift = (importance_shift(self, levels[-1]) if method == IMPORTANCE_SAMPLING
-                 else np.zeros(self.group_loading.shape[1]))
+        if method == IMPORTANCE_SAMPLING:
+            shifts, counts = importance_mixture(self, levels[-1])
+        else:
+            shifts = np.zeros((1, self.group_loading.shape[1]))
+            counts = np.array([BLOCK_SCENARIOS - DEFENSIVE_SCENARIOS])
+        # component k draws the scenarios [bounds[k], bounds[k+1]) of every block
+        self.shifts, self.component_counts = shifts, counts
+        self.component_bounds = DEFENSIVE_SCENARIOS + np.concatenate(([0], np.cumsum(counts)))
+        shift = shifts[0]
         self.shift = shift
         twist = DEFAULT_EXPONENTIAL_TWIST if exponential_twist is None else exponential_twist
         self.twist = bool(twist) and method == IMPORTANCE_SAMPLING
@@ -238,7 +259,10 @@ class SimulationPlan:
             histogram_edges_cents=tuple(float(x) for x in edges), max_loss_cents=max_loss,
             input_digest=_digest(portfolio, fund, dependence), exponential_twist=self.twist,
             twist_target_cents=float(self.twist_target),
-            expected_uncapped_loss_cents=float(cum[:, -1] @ expected_payouts(portfolio)))
+            expected_uncapped_loss_cents=float(cum[:, -1] @ expected_payouts(portfolio)),
+            importance_mixture=tuple((int(c), tuple(float(x) for x in m))
+                                     for c, m in zip(counts, shifts, strict=True))
+            if shift.any() else ())
         self._empty2 = np.zeros((0, 0))
         self._empty_label = np.zeros(1, np.int32)
 
@@ -261,13 +285,31 @@ class SimulationPlan:
         scale = (np.sqrt(rng.chisquare(self.nu, BLOCK_SCENARIOS) / self.nu)
                  if self.student_t else np.ones(BLOCK_SCENARIOS))
         mu = self.shift
-        if mu.any():
-            # A defensive mixture (Hesterberg 1995), allocated deterministically: the first
-            # DEFENSIVE_SCENARIOS of each block keep the model's own factor law, the rest
-            # are shifted. Each scenario's weight is the balance heuristic φ(ξ)/(a φ(ξ) +
-            # (1 − a) φ(ξ − μ)) (Owen & Zhou 2000), unbiased and at most 1/a: scenarios
-            # away from the tail (a binding portfolio cap, a tail the shift does not
-            # point at) no longer rest on a few huge weights and their SEs stay honest.
+        if mu.any() and self.shifts.shape[0] > 1:
+            # A mixture of shifts (Glasserman, Kang & Shahabuddin 2008; see
+            # ``importance_mixture``) with the defensive share: scenario j of every block
+            # comes from component k when bounds[k] ≤ j < bounds[k+1] (the first
+            # DEFENSIVE_SCENARIOS from the model's own law), whatever the chunk or shard.
+            # Weight: the balance heuristic over all components (Owen & Zhou 2000),
+            # φ(ξ)/(a_0 φ(ξ) + Σ_k a_k φ(ξ − μ_k)) with a_k the share of the block; the
+            # defensive term bounds it by 1/a_0 = 16.
+            xi = eps.copy()
+            bounds = self.component_bounds
+            for k, m in enumerate(self.shifts):
+                xi[bounds[k]:bounds[k + 1]] += m
+            log_terms = np.empty((BLOCK_SCENARIOS, self.shifts.shape[0] + 1))
+            log_terms[:, 0] = math.log(DEFENSIVE_SHARE)
+            log_terms[:, 1:] = (xi @ self.shifts.T
+                                - 0.5 * np.sum(self.shifts * self.shifts, axis=1)
+                                + np.log(self.component_counts / BLOCK_SCENARIOS))
+            weight = np.exp(-special.logsumexp(log_terms, axis=1))
+        elif mu.any():
+            # One shift: a defensive mixture (Hesterberg 1995), allocated deterministically:
+            # the first DEFENSIVE_SCENARIOS of each block keep the model's own factor law,
+            # the rest are shifted. Each scenario's weight is the balance heuristic
+            # φ(ξ)/(a φ(ξ) + (1 − a) φ(ξ − μ)) (Owen & Zhou 2000), unbiased and at most 1/a:
+            # scenarios away from the tail (a binding portfolio cap) do not rest on a few
+            # huge weights and their SEs stay honest.
             xi = eps.copy()
             xi[DEFENSIVE_SCENARIOS:] += mu
             log_shifted = xi @ mu - 0.5 * float(mu @ mu)  # log φ(ξ − μ)/φ(ξ)
@@ -372,6 +414,94 @@ def importance_shift(plan: SimulationPlan, level: float, iterations: int = 8) ->
             return np.zeros(b.shape[1])
         mu = radius * grad / norm
     return mu
+
+
+def importance_mixture(plan: SimulationPlan, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The shifts of importance sampling's mixture and the scenarios each draws per block:
+    (shifts (K, F), counts (K,)), counts summing to BLOCK_SCENARIOS − DEFENSIVE_SCENARIOS.
+
+    One shift (Glasserman & Li 2005) points at one part of the tail. When the tail is a
+    union of regions (sectors on independent factors, each able to reach it alone), each
+    region has its own dominating point, the nearest point of the factor space where the
+    large-pool loss reaches the tail level, and an efficient sampler is a mixture of shifts,
+    one per dominating point (Glasserman, Kang & Shahabuddin 2008, "Fast simulation of
+    multifactor portfolio credit risk", Operations Research 56(5)). The rule, deterministic
+    in the plan:
+
+    1. Candidate directions: the Glasserman–Li shift (``importance_shift``), the gradient
+       of the conditional expected loss at the origin (the joint direction, which the
+       iteration leaves when it is a saddle between sectors), and each factor in use on its
+       own (row f of the Cholesky factor: the factor at its ``level`` quantile, the others
+       at their conditional means, signed to raise the loss).
+    2. The loss level x = the largest conditional expected loss E[L | ξ] over the
+       candidates at radius Φ⁻¹(level); each candidate is moved along its direction to the
+       radius t_k where E[L | ξ] = x (its point on the iso-loss surface; the leader stays
+       at Φ⁻¹(level), so a book with one direction keeps the Glasserman–Li shift exactly).
+    3. A candidate is kept when exp(−(t_k² − t_0²)/2) ≥ 1/MIXTURE_LIKELIHOOD_RATIO (its
+       point is at most 8× less likely than the leader's), it lies at least
+       MIXTURE_MIN_DISTANCE from every shift kept before it (nearer ones sample the same
+       region), in order of t_k, up to MIXTURE_MAX_COMPONENTS.
+    4. The shifted scenarios are shared in proportion to exp(−t_k²/2) (largest remainder).
+
+    A one-factor book, or a book whose factors rise together (one dominant direction: the
+    ten-factor bench book, where each factor alone needs t² − t_0² ≈ 6), keeps the one
+    shift and its bit-identical stream. Weights are the balance heuristic over the
+    defensive share and every component (Owen & Zhou 2000), at most 1/DEFENSIVE_SHARE."""
+    shifted = BLOCK_SCENARIOS - DEFENSIVE_SCENARIOS
+    joint = importance_shift(plan, level)
+    if not joint.any():
+        return joint[None, :], np.array([shifted])
+    radius = float(special.ndtri(level))
+    b = plan.group_loading[plan.group_of_sorted]
+    s = np.maximum(plan.group_sd[plan.group_of_sorted], 1e-6)
+    weight = plan.mean_payout * (plan.horizon_pd > 0) * (plan.horizon_pd < 1)
+    c = np.where(weight > 0, special.ndtri(plan.horizon_pd), 0.0)
+
+    def conditional_loss(point: np.ndarray) -> float:
+        return float(weight @ special.ndtr((c - b @ point) / s))
+
+    loadings = plan.portfolio.factor_loadings
+    directions = [joint / np.linalg.norm(joint)]
+    first = importance_shift(plan, level, iterations=1)
+    if first.any():
+        directions.append(first / np.linalg.norm(first))
+    for f in range(loadings.shape[1]):
+        if not np.any(loadings[:, f] != 0):
+            continue
+        sign = -1.0 if np.any(loadings[:, f] > 0) else 1.0
+        directions.append(sign * plan.factor_cholesky[f])
+    at_radius = [conditional_loss(radius * d) for d in directions]
+    # the Glasserman–Li shift leads unless a candidate reaches a larger loss at its radius
+    lead = int(np.argmax(at_radius)) if max(at_radius) > at_radius[0] else 0
+    target = at_radius[lead]
+    far = math.sqrt(radius * radius + 2.0 * math.log(MIXTURE_LIKELIHOOD_RATIO))
+    kept = [(radius, lead, joint if lead == 0 else radius * directions[lead])]
+    found = []
+    for k, d in enumerate(directions):
+        if k == lead or conditional_loss(far * d) < target:
+            continue
+        lo, hi = radius, far  # E[L | t d] rises along d: bisect for E = target
+        for _ in range(20):
+            mid = 0.5 * (lo + hi)
+            if conditional_loss(mid * d) < target:
+                lo = mid
+            else:
+                hi = mid
+        found.append((hi, k, hi * d))
+    for t, k, point in sorted(found, key=lambda x: (x[0], x[1])):
+        if len(kept) == MIXTURE_MAX_COMPONENTS:
+            break
+        if all(np.linalg.norm(point - q) >= MIXTURE_MIN_DISTANCE for _, _, q in kept):
+            kept.append((t, k, point))
+    shifts = np.array([point for _, _, point in kept])
+    if len(kept) == 1:
+        return shifts, np.array([shifted])
+    share = np.exp(-0.5 * (np.array([t for t, _, _ in kept]) ** 2 - radius * radius))
+    exact = shifted * share / share.sum()
+    counts = np.floor(exact).astype(np.int64)
+    remainder = np.argsort(-(exact - counts), kind="stable")[:shifted - int(counts.sum())]
+    counts[remainder] += 1
+    return shifts, counts
 
 
 def twist_target(plan: SimulationPlan) -> float:
@@ -600,11 +730,34 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         portfolio_cap_cents=spec.portfolio_cap_cents, capital_cents=spec.capital_cents,
         annual_fee_income_cents=spec.annual_fee_income_cents,
         importance_shift=spec.importance_shift,
+        importance_mixture=mixture_shares(spec),
         effective_sample_size=sw * sw / sw2 if sw2 > 0 else 0.0,
         tail_sample_complete=tail.complete, cancelled=cancelled,
         notes=("expected loss: the fund's sampled loss with the exact Σ P(default by the "
                "horizon) · E[payout] as control variate (exact when there is no portfolio "
-               "cap)",))
+               "cap)",) + ((mixture_note(spec),) if spec.importance_mixture else ()))
+
+
+def mixture_shares(spec: RunSpec) -> tuple[tuple[float, tuple[float, ...]], ...]:
+    """(share of the scenarios, factor shift) of each component of importance sampling's
+    mixture, the defensive (unshifted) one first; () without a shift."""
+    if not spec.importance_mixture:
+        return ()
+    zero = tuple(0.0 for _ in spec.importance_shift)
+    return ((DEFENSIVE_SHARE, zero),
+            *((count / BLOCK_SCENARIOS, shift) for count, shift in spec.importance_mixture))
+
+
+def mixture_note(spec: RunSpec) -> str:
+    """What the importance sampler drew, in words (a result note)."""
+    parts = ", ".join(f"{count} shifted by ({', '.join(f'{x:.3g}' for x in shift)})"
+                      for count, shift in spec.importance_mixture)
+    kind = ("one factor mean shift" if len(spec.importance_mixture) == 1 else
+            f"a mixture of {len(spec.importance_mixture)} factor mean shifts, one per "
+            f"dominating tail direction")
+    return (f"importance sampling: {kind}; of each {BLOCK_SCENARIOS} scenarios "
+            f"{DEFENSIVE_SCENARIOS} keep the model's law (defensive), {parts}; weights by "
+            f"the balance heuristic over all components, at most {1 / DEFENSIVE_SHARE:g}")
 
 
 def control_variate_mean(y_sum: float, y_sq_sum: float, e_sum: float, e_sq_sum: float,
