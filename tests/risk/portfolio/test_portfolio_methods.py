@@ -234,6 +234,7 @@ def test_twisted_shards_merge_bit_identically():
     shards = [simulate_shard(p, fund, Dependence(SIGMA3), block_range=r, **kw)
               for r in ((0, 1), (1, 3), (3, 4))]
     assert merge_shards(shards) == whole
+    assert len(whole.importance_mixture) > 2  # the twist on top of a mixture of shifts
     untwisted = simulate_shard(p, fund, Dependence(SIGMA3), block_range=(0, 1), seed=9,
                                method="importance_sampling", exponential_twist=False)
     with pytest.raises(InvalidArgument, match="different run"):
@@ -251,6 +252,7 @@ def test_contributions_from_shards_equal_the_single_run():
     # A worker per block range: first pass, thresholds from the merged first pass, then the
     # contribution pass per range, merged in any order.
     plan = contribution_plan(p, fund, dep, **kw)
+    assert plan.shifts.shape[0] > 1  # importance sampling with a mixture of shifts
     ranges = ((0, 2), (2, 3), (3, 6))
     first = [mc.simulate_blocks(plan, *r) for r in ranges]
     random.Random(1).shuffle(first)
