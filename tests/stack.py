@@ -1,7 +1,10 @@
 """A running set of the three services as real processes, for tests.
 
 The gateway serves TLS with bearer tokens: each stack gets its own development PKI
-and demo tokens under ``var_dir`` (:mod:`services.gateway.dev_pki`)."""
+and demo tokens under ``var_dir`` (:mod:`services.gateway.dev_pki`), and its own internal
+key (``IJH_CALLER_KEY_FILE``): a test calling a backend directly signs the caller it
+claims to be with :meth:`Stack.signed` (or a :func:`signing_channel`), as the gateway
+does."""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ from pathlib import Path
 import grpc
 
 from services.embedded import ServiceProcess
-from services.gateway.dev_pki import DevPki, ensure_dev_pki
+from services.gateway.dev_pki import DevPki, ensure_caller_key, ensure_dev_pki
+from services.shared.caller import caller_signers, signed_metadata
+from services.shared.caller_assertion import CallerKeys, parse_keys
 from services.shared.nats_server import NatsServer, free_port
 
 
@@ -51,9 +56,40 @@ class Stack:
         """A blocking channel to the gateway (TLS; the officer's token unless told)."""
         return grpc.secure_channel(self.gateway.address, self.gateway_credentials(token_name))
 
+    @property
+    def caller_keys(self) -> CallerKeys:
+        """The internal key the gateway signs with and the backends verify."""
+        return keys_of(self.var_dir)
+
+    def signed(self, method: str, subject: str = "t-officer", role: str = "officer",
+               business_id: str = "", request_id: str = "") -> tuple[tuple[str, str], ...]:
+        """Metadata for one direct call to a backend as the gateway would send it: the
+        request id, the caller ``subject``/``role``/``business_id`` and their assertion for
+        ``method`` (``/ijh.funding.v1.FundingService/ComputeGrant``)."""
+        return signed_metadata(self.caller_keys, method, subject, role, business_id,
+                               request_id)
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+
+
+def caller_key_env(var_dir: Path) -> dict[str, str]:
+    """``IJH_CALLER_KEY_FILE`` of a development key under ``var_dir`` (made if missing),
+    for a test that starts a service of its own."""
+    return {"IJH_CALLER_KEY_FILE": str(ensure_caller_key(var_dir))}
+
+
+def keys_of(var_dir: Path) -> CallerKeys:
+    """The internal key of :func:`caller_key_env` under ``var_dir``."""
+    return parse_keys(ensure_caller_key(var_dir).read_text())
+
+
+def signing_channel(address: str, keys: CallerKeys, subject: str = "t-officer",
+                    role: str = "officer", business_id: str = "") -> grpc.aio.Channel:
+    """A plaintext grpc.aio channel to a backend that signs every call as one caller."""
+    return grpc.aio.insecure_channel(
+        address, interceptors=caller_signers(keys, subject, role, business_id))
 
 
 def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | None = None,
@@ -78,6 +114,7 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
         "IJH_GATEWAY_RATE_PER_SECOND": "500",
         "IJH_GATEWAY_RATE_BURST": "500",
         **pki.gateway_env(),
+        **caller_key_env(var_dir),
         **(extra_env or {}),
     }
     processes = {name: ServiceProcess(name, addresses[name], env, var_dir / f"{name}.log")

@@ -4,8 +4,11 @@ publish.
 The ledger (``services.funding.storage``) is synchronous SQLAlchemy: every call runs in a
 worker thread (``asyncio.to_thread``). Its outbox relay runs as a background task that
 publishes through the one :class:`~services.shared.events.EventPublisher`; each commit
-wakes it. The caller is who the gateway says (``x-ijh-caller-*`` metadata); this backend
-is reachable by the gateway only.
+wakes it. The caller is who the gateway says (``x-ijh-caller-*`` metadata), believed
+because the runtime's :class:`~services.shared.caller.CallerCheck` has verified the
+gateway's signature over it before any method runs. Its own calls to the risk service
+are signed as ``funding`` in the role ``service``
+(:func:`~services.shared.caller.caller_signers`).
 """
 
 from __future__ import annotations
@@ -39,8 +42,16 @@ from services.funding.rules.rulebook import ijh_parameters
 from services.funding.storage import OutboxRelay, Repository, make_engine, upgrade
 from services.funding.storage.repository import EVENT_SOURCE
 from services.shared import metrics
-from services.shared.caller import BUSINESS_ID_KEY, ROLE_KEY, SUBJECT_KEY, caller_metadata
-from services.shared.config import Settings, client_options
+from services.shared.caller import (
+    BUSINESS_ID_KEY,
+    ROLE_KEY,
+    SUBJECT_KEY,
+    caller_keys,
+    caller_metadata,
+    caller_signers,
+)
+from services.shared.caller_assertion import CallerKeys
+from services.shared.config import ConfigurationError, Settings, client_options
 from services.shared.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -77,6 +88,8 @@ _RISK_OUTAGE_CODES = frozenset({
     grpc.StatusCode.CANCELLED, grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
 RELAY_MAX_BACKOFF_SECONDS = 5.0
+#: Who funding is when it calls the risk service (in the role ``service``).
+SERVICE_SUBJECT = "funding"
 
 
 def _pack(message) -> any_pb2.Any:
@@ -106,7 +119,9 @@ class Caller:
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:
-    """The caller from the gateway's metadata, or Unauthenticated."""
+    """The caller from the gateway's metadata (its signature verified before the method
+    ran), or Unauthenticated when it names no caller of these roles (a service's own
+    identity included: no service acts on the ledger)."""
     metadata = caller_metadata(context)
     subject, role = metadata[SUBJECT_KEY], metadata[ROLE_KEY]
     business_id = metadata[BUSINESS_ID_KEY]
@@ -141,9 +156,10 @@ class RiskServiceCheck:
     have no risk model, FAILED_PRECONDITION ``RISK_CHECK_FAILED`` or
     ``RISK_MODEL_NOT_IN_FORCE`` (a retry will not help until that is fixed)."""
 
-    def __init__(self, settings: Settings,
+    def __init__(self, settings: Settings, keys: CallerKeys,
                  deadline_seconds: float = RISK_CHECK_DEADLINE_SECONDS):
         self.settings = settings
+        self.keys = keys
         self.deadline = deadline_seconds
         self.loop: asyncio.AbstractEventLoop | None = None
         self.channel: grpc.aio.Channel | None = None
@@ -151,8 +167,10 @@ class RiskServiceCheck:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.channel = grpc.aio.insecure_channel(self.settings.risk_address,
-                                                 options=client_options(self.settings))
+        # Every call signed as this service, under the request id of the call it serves.
+        self.channel = grpc.aio.insecure_channel(
+            self.settings.risk_address, options=client_options(self.settings),
+            interceptors=caller_signers(self.keys, SERVICE_SUBJECT))
         self.stub = risk_pb2_grpc.RiskServiceStub(self.channel)
 
     async def stop(self) -> None:
@@ -501,8 +519,9 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
 
 def build_funding(settings: Settings) -> ServiceRuntime:
     """The funding runtime (call inside the running event loop)."""
+    keys = caller_keys(settings)
     events = EventPublisher(settings.nats_url, settings.event_stream)
-    risk = RiskServiceCheck(settings)
+    risk = RiskServiceCheck(settings, keys)
     ledger = Ledger(settings, events, risk)
     servicer = FundingServicer(events, ledger)
     registry = metrics.new_registry()
@@ -517,12 +536,16 @@ def build_funding(settings: Settings) -> ServiceRuntime:
         on_start=[events.start, risk.start, ledger.start],
         on_stop=[ledger.stop, risk.stop, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_funding", registry)),
-        metrics_address=settings.funding_metrics_address, metrics_registry=registry)
+        metrics_address=settings.funding_metrics_address, metrics_registry=registry,
+        caller_keys=keys)
 
 
 async def main() -> None:
     settings = service_settings("funding")
-    runtime = build_funding(settings)
+    try:
+        runtime = build_funding(settings)
+    except ConfigurationError as exc:
+        cannot_start(exc)
     try:
         await runtime.run_until_signalled()
     except DBAPIError as exc:  # only the start's migrations get here: calls answer their own

@@ -2,14 +2,16 @@
 (for trying mutual TLS), a token-signing key and long-lived demo tokens, one per role.
 
 ``make run`` calls :func:`ensure_dev_pki` (``python -m services.gateway.dev_pki``
-does the same): files that exist and are still valid are kept, anything missing,
+does the same; :func:`ensure_caller_key` alone makes ``caller.key``, the internal key
+with which the gateway signs the caller identity for the backends): files that exist and
+are still valid are kept, anything missing,
 expiring or inconsistent is made again (a new CA re-issues the certificates; a new
 signing key re-issues the tokens). Built with ``cryptography``; no openssl CLI.
 
 Layout under the var directory::
 
     dev-pki/ca.pem  ca-key.pem  server.pem  server-key.pem  client.pem  client-key.pem
-             token-signing-key.pem  token-signing.pub.pem  DEV-ONLY.txt
+             token-signing-key.pem  token-signing.pub.pem  caller.key  DEV-ONLY.txt
     tokens/<name>.jwt   agency, agency2, company, officer, officer2, analyst, admin
 
 Nothing here may be trusted outside a developer's machine: the private keys sit
@@ -21,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.gateway.identity import key_id
+from services.shared.caller_assertion import parse_keys
 
 DEV_ISSUER = "ijh-dev-only"
 DEV_AUDIENCE = "ijh-gateway"
@@ -93,6 +97,10 @@ class DevPki:
     @property
     def signing_public_key(self) -> Path:
         return self.root / "token-signing.pub.pem"
+
+    @property
+    def caller_key(self) -> Path:
+        return self.root / "caller.key"
 
     def token_path(self, name: str) -> Path:
         return self.tokens / f"{name}.jwt"
@@ -251,6 +259,21 @@ def _token_valid(path: Path, key: ec.EllipticCurvePrivateKey, expected: dict) ->
     return all(claims.get(k) == v for k, v in expected.items())
 
 
+def ensure_caller_key(var_dir: Path) -> Path:
+    """Make (or keep, when it holds a usable key) ``dev-pki/caller.key``: the internal key
+    (:mod:`services.shared.caller_assertion`) for ``IJH_CALLER_KEY_FILE``."""
+    path = Path(var_dir) / "dev-pki" / "caller.key"
+    try:
+        parse_keys(path.read_text("ascii"))
+        return path
+    except (OSError, ValueError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, f"# DEVELOPMENT ONLY (make run)\n{secrets.token_hex(32)}\n".encode(),
+           private=True)
+    return path
+
+
 def ensure_dev_pki(var_dir: Path) -> DevPki:
     """Make (or keep, when present and valid) the development PKI and demo tokens."""
     pki = DevPki(Path(var_dir) / "dev-pki", Path(var_dir) / "tokens")
@@ -264,6 +287,7 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
     _ensure_leaf(pki.server_cert, pki.server_key, "localhost", True, ca_cert, ca_key, new_ca)
     _ensure_leaf(pki.client_cert, pki.client_key, "ijh-dev-client", False, ca_cert, ca_key,
                  new_ca)
+    ensure_caller_key(var_dir)
     signing_key, new_key = _ensure_signing_key(pki)
     for name, claims in DEMO_CALLERS.items():
         path = pki.token_path(name)

@@ -18,8 +18,11 @@ line with the method, subject and reason. A validation refusal's message names t
 few bad fields with their rule (its BadRequest names the first 50), and its log line
 lists them (``fields``, at most ten, and ``field_count``). An accepted call is forwarded with the
 caller's identity as ``x-ijh-caller-subject``, ``x-ijh-caller-role`` and
-``x-ijh-caller-business-id`` metadata, which backends trust only because only the
-gateway can reach them (the gateway never forwards a caller's own ``x-ijh-*``).
+``x-ijh-caller-business-id`` metadata and ``x-ijh-caller-assertion``, an HMAC under the
+internal key over that identity, the method, the request id and an expiry 10 s ahead
+(:mod:`services.shared.caller_assertion`): the backends believe the identity only with
+a good signature, not because of who can reach them (the gateway never forwards a
+caller's own ``x-ijh-*``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from prometheus_client import Counter
 from services.gateway import policy, validation
 from services.gateway.identity import Caller, TokenVerifier, Unauthenticated
 from services.gateway.proxy import CallContext, OversizedRequest
-from services.shared import caller as caller_keys
+from services.shared import caller_assertion
+from services.shared.caller import ASSERTION_KEY, BUSINESS_ID_KEY, ROLE_KEY, SUBJECT_KEY
+from services.shared.caller_assertion import CallerKeys
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +95,9 @@ class Door:
     """The checks of :mod:`services.gateway.door` as one ServiceProxy request hook."""
 
     def __init__(self, verifier: TokenVerifier, limiter: RateLimiter, max_request_bytes: int,
-                 refusals: Counter):
+                 refusals: Counter, keys: CallerKeys):
         self.verifier = verifier
+        self.signing_key = keys.signing
         self.limiter = limiter
         self.max_request_bytes = max_request_bytes
         self.refusals = refusals
@@ -133,10 +139,14 @@ class Door:
                                {"fields": validation.logged_fields(violations),
                                 "field_count": len(violations)})
         if opening:
-            call.outgoing.append((caller_keys.SUBJECT_KEY, caller.subject))
-            call.outgoing.append((caller_keys.ROLE_KEY, caller.role.value))
+            outgoing, role = call.outgoing, caller.role.value
+            outgoing.append((SUBJECT_KEY, caller.subject))
+            outgoing.append((ROLE_KEY, role))
             if caller.business_id:
-                call.outgoing.append((caller_keys.BUSINESS_ID_KEY, caller.business_id))
+                outgoing.append((BUSINESS_ID_KEY, caller.business_id))
+            outgoing.append((ASSERTION_KEY, caller_assertion.sign(
+                self.signing_key, method, call.request_id, caller.subject, role,
+                caller.business_id, time.time())))
 
     async def _authenticate(self, call: CallContext) -> Caller:
         header = ""

@@ -30,6 +30,7 @@ from services.gateway.identity import TokenVerifier
 from services.gateway.policy import unresolved_owner_fields
 from services.gateway.proxy import ServiceProxy, service_config
 from services.shared import metrics
+from services.shared.caller import caller_keys
 from services.shared.config import ConfigurationError, Settings, client_options
 from services.shared.server import (
     Registration,
@@ -145,7 +146,8 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     gateway_metrics = GatewayMetrics.create()
     door = Door(TokenVerifier.from_settings(settings),
                 RateLimiter(settings.gateway_rate, settings.gateway_burst),
-                settings.gateway_max_request, gateway_metrics.refusals)
+                settings.gateway_max_request, gateway_metrics.refusals,
+                caller_keys(settings))
     backends = [Backend("risk", RISK_SERVICE, settings.risk_address),
                 Backend("funding", FUNDING_SERVICE, settings.funding_address)]
     registrations = []

@@ -1,4 +1,8 @@
-"""The risk service's gRPC adapter: translate, run the engine off the event loop, publish."""
+"""The risk service's gRPC adapter: translate, run the engine off the event loop, publish.
+
+Every call must carry a caller assertion (the gateway's for its callers, funding's for
+its own risk checks), verified by the runtime before any method runs
+(:class:`~services.shared.caller.CallerCheck`)."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from services.risk.portfolio_run import (
     simulation_options,
 )
 from services.shared import metrics
+from services.shared.caller import caller_keys
 from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
@@ -213,6 +218,7 @@ def _compile_kernels() -> None:
 
 def build_risk(settings: Settings) -> ServiceRuntime:
     """The risk runtime (call inside the running event loop)."""
+    keys = caller_keys(settings)
     events = EventPublisher(settings.nats_url, settings.event_stream)
     servicer = RiskServicer(settings, events)
     registry = metrics.new_registry()
@@ -229,7 +235,9 @@ def build_risk(settings: Settings) -> ServiceRuntime:
         on_shutdown=[lambda: servicer.operations.shut_down(settings.drain)],
         on_stop=[servicer.operations.close, servicer.operations.store_final, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_risk", registry)),
-        metrics_address=settings.risk_metrics_address, metrics_registry=registry)
+        metrics_address=settings.risk_metrics_address, metrics_registry=registry,
+        # Every call signed: by the gateway (the caller it checked), or by funding.
+        caller_keys=keys)
 
 
 async def main() -> None:

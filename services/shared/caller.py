@@ -1,18 +1,229 @@
-"""The caller's identity as the gateway passes it to the backends (gRPC metadata).
+"""The caller's identity as the gateway passes it to the backends (gRPC metadata), and
+the signed assertion that lets a backend believe it.
 
-The gateway sets these after checking the bearer token and drops any a client sent;
-the backends trust them because only the gateway can reach their ports.
+The gateway sets ``x-ijh-caller-*`` after checking the bearer token (it never forwards
+any a client sent) and signs them, bound to the method, the request id and a short
+expiry (:mod:`services.shared.caller_assertion`), with the internal key of
+``IJH_CALLER_KEY_FILE``. Each backend verifies that signature in one place,
+:class:`CallerCheck`, which :class:`~services.shared.server.ServiceRuntime` puts before
+every method of its services: a call without a good one is refused UNAUTHENTICATED
+(``ErrorInfo`` reason ``CALLER_ASSERTION_*``: "call through the gateway") before any
+handler reads the identity. Reaching a backend's port is therefore not enough to act as
+an officer or an agency; the network policy is defence in depth.
+
+A backend calling another (funding asking risk for a risk figure) signs as itself:
+subject = its service name, role ``service`` (:func:`caller_signers`). No gateway token
+carries that role, and funding accepts no call in it.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from services.shared import caller_assertion
+from services.shared.caller_assertion import AssertionRefused, CallerKeys
+from services.shared.config import ConfigurationError, Settings
+from services.shared.errors import REASON_DOMAIN
+from services.shared.grpc_errors import abort
+from services.shared.logs import REQUEST_ID_KEY, new_request_id, request_id_var
+
+log = logging.getLogger(__name__)
+
 SUBJECT_KEY = "x-ijh-caller-subject"
 ROLE_KEY = "x-ijh-caller-role"
 BUSINESS_ID_KEY = "x-ijh-caller-business-id"
+ASSERTION_KEY = "x-ijh-caller-assertion"
+#: The role a backend signs its own calls to another backend with.
+SERVICE_ROLE = "service"
+_KEYS = (SUBJECT_KEY, ROLE_KEY, BUSINESS_ID_KEY, ASSERTION_KEY)
 
 
 def caller_metadata(context) -> dict[str, str]:
-    """Subject, role and business ID from a call's metadata ("" where absent)."""
+    """Subject, role, business ID and assertion from a call's metadata ("" where absent).
+    On a backend's own services :class:`CallerCheck` has verified them before any handler
+    runs; it reads them with this same function."""
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    return {key: metadata.get(key, "").strip() for key in (SUBJECT_KEY, ROLE_KEY,
-                                                           BUSINESS_ID_KEY)}
+    return {key: metadata.get(key, "").strip() for key in _KEYS}
+
+
+def caller_keys(settings: Settings) -> CallerKeys:
+    """The internal keys of ``IJH_CALLER_KEY_FILE`` (checked when the settings were
+    loaded); ConfigurationError when it is not set: every service needs it."""
+    if not settings.caller_key_file:
+        raise ConfigurationError(
+            "IJH_CALLER_KEY_FILE: not set: the gateway signs the caller identity it forwards "
+            "and the backends verify it with this key file (the same in all three "
+            "services; `make run` makes var/dev-pki/caller.key)")
+    try:
+        return caller_assertion.parse_keys(Path(settings.caller_key_file).read_text("ascii"))
+    except (OSError, ValueError) as exc:  # changed since the settings were checked
+        raise ConfigurationError(f"IJH_CALLER_KEY_FILE: {settings.caller_key_file}: "
+                                 f"{exc}") from None
+
+
+def signed_metadata(keys: CallerKeys, method: str, subject: str, role: str,
+                    business_id: str = "", request_id: str = "",
+                    now: float | None = None) -> tuple[tuple[str, str], ...]:
+    """The metadata of one signed call: request id (a new one unless given), identity and
+    assertion."""
+    request_id = request_id or new_request_id()
+    assertion = caller_assertion.sign(keys.signing, method, request_id, subject, role,
+                                      business_id, time.time() if now is None else now)
+    pairs = [(REQUEST_ID_KEY, request_id), (SUBJECT_KEY, subject), (ROLE_KEY, role)]
+    if business_id:
+        pairs.append((BUSINESS_ID_KEY, business_id))
+    pairs.append((ASSERTION_KEY, assertion))
+    return tuple(pairs)
+
+
+def _pack(message) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
+
+
+class CallerCheck(grpc.aio.ServerInterceptor):
+    """Verifies the caller assertion of every call to ``services`` (full names; health
+    and reflection stay open to probes) before its handler runs; refuses the call
+    UNAUTHENTICATED with an ``ErrorInfo`` and a log line otherwise. The request id it
+    checks against is the one the call is logged under (``request_id_var``, bound by the
+    CallObserver that runs first), so the signed id is the one every log line carries."""
+
+    def __init__(self, keys: CallerKeys, services: Iterable[str],
+                 clock: Callable[[], float] = time.time):
+        self.keys = keys
+        self.prefixes = tuple(f"/{name}/" for name in services)
+        self.clock = clock
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(self.prefixes):
+            return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            behavior = getattr(handler, kind)
+            if behavior is not None:
+                return handler._replace(**{kind: self._checked(method, behavior)})
+        return handler
+
+    def _checked(self, method: str, behavior: Callable) -> Callable:
+        check = self.check
+        if inspect.isasyncgenfunction(behavior):
+            async def checked_stream(request, context):
+                await check(method, context)
+                async for reply in behavior(request, context):
+                    yield reply
+            return checked_stream
+
+        if not inspect.iscoroutinefunction(behavior):
+            raise TypeError(f"{method}: CallerCheck needs an async handler")
+
+        async def checked(request, context):
+            await check(method, context)
+            return await behavior(request, context)
+        return checked
+
+    async def check(self, method: str, context) -> None:
+        """Return when the call's assertion vouches for its identity; else abort."""
+        caller = caller_metadata(context)
+        try:
+            caller_assertion.verify(
+                self.keys, caller[ASSERTION_KEY], method, request_id_var.get(),
+                caller[SUBJECT_KEY], caller[ROLE_KEY], caller[BUSINESS_ID_KEY], self.clock())
+        except AssertionRefused as refused:
+            await self._refuse(method, context, caller, refused)
+
+    @staticmethod
+    async def _refuse(method: str, context, caller: dict[str, str],
+                      refused: AssertionRefused) -> None:
+        log.warning("caller refused", extra={
+            "method": method, "reason": refused.reason, "detail": str(refused),
+            "subject": caller[SUBJECT_KEY], "role": caller[ROLE_KEY], "peer": context.peer()})
+        info = error_details_pb2.ErrorInfo(reason=refused.reason, domain=REASON_DOMAIN,
+                                           metadata={"method": method})
+        await abort(context, status_pb2.Status(
+            code=code_pb2.UNAUTHENTICATED,
+            message=f"{refused}: the caller identity is not vouched for; call through the "
+                    "gateway", details=[_pack(info)]))
+
+
+class _Signing:
+    """Signs the details of each outgoing call as one caller."""
+
+    def __init__(self, keys: CallerKeys, subject: str, role: str, business_id: str):
+        self.keys = keys
+        self.subject, self.role, self.business_id = subject, role, business_id
+
+    def __call__(self, details):
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        pairs = [(k, v) for k, v in (details.metadata or ()) if k not in _KEYS]
+        request_id = next((v for k, v in pairs if k == REQUEST_ID_KEY), "") \
+            or request_id_var.get()
+        pairs = [(k, v) for k, v in pairs if k != REQUEST_ID_KEY]
+        pairs.extend(signed_metadata(self.keys, method, self.subject, self.role,
+                                     self.business_id, request_id))
+        return grpc.aio.ClientCallDetails(details.method, details.timeout,
+                                          grpc.aio.Metadata(*pairs), details.credentials,
+                                          details.wait_for_ready)
+
+
+class _SignUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, sign: _Signing):
+        self.sign = sign
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await continuation(self.sign(client_call_details), request)
+
+
+class _SignUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, sign: _Signing):
+        self.sign = sign
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await continuation(self.sign(client_call_details), request)
+
+
+class _SignStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, sign: _Signing):
+        self.sign = sign
+
+    async def intercept_stream_unary(self, continuation, client_call_details,
+                                     request_iterator):
+        return await continuation(self.sign(client_call_details), request_iterator)
+
+
+class _SignStreamStream(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, sign: _Signing):
+        self.sign = sign
+
+    async def intercept_stream_stream(self, continuation, client_call_details,
+                                      request_iterator):
+        return await continuation(self.sign(client_call_details), request_iterator)
+
+
+def caller_signers(keys: CallerKeys, subject: str, role: str = SERVICE_ROLE,
+                   business_id: str = "") -> list[grpc.aio.ClientInterceptor]:
+    """grpc.aio client interceptors (one per call kind: a channel files an interceptor
+    under the first kind it is) that sign every call of a channel as one caller, e.g. a
+    backend calling another as itself. The request id signed is the one the call sends
+    (``x-request-id``), else that of the call being served, else a new one."""
+    sign = _Signing(keys, subject, role, business_id)
+    return [_SignUnaryUnary(sign), _SignUnaryStream(sign), _SignStreamUnary(sign),
+            _SignStreamStream(sign)]

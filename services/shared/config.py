@@ -91,6 +91,21 @@ def _database_url(text: str) -> str:
     return text
 
 
+def _caller_key_file(text: str) -> str:
+    """A readable file of internal keys (:func:`caller_assertion.parse_keys`); the
+    message names the file and what is wrong with it, never a key."""
+    from services.shared.caller_assertion import parse_keys
+    try:
+        parse_keys(Path(text).read_text(encoding="ascii"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {text} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{text}: not ASCII text (one key a line)") from None
+    except ValueError as exc:
+        raise ValueError(f"{text}: {exc}") from None
+    return text
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -160,6 +175,12 @@ class Settings:
     max_portfolio_scenarios: str = _setting(
         "IJH_MAX_PORTFOLIO_SCENARIOS", "50000000",
         "largest scenario count of a portfolio simulation", _count)
+    caller_key_file: str = _setting(
+        "IJH_CALLER_KEY_FILE", "",
+        "gateway, risk, funding: file of the internal key (one a line, at least 32 "
+        "characters; the first signs, all verify) with which the gateway signs the caller "
+        "identity it forwards and the backends verify it; required, the same in all three "
+        "(`make run` makes `var/dev-pki/caller.key`)", _caller_key_file)
     gateway_tls_cert: str = _setting(
         "IJH_GATEWAY_TLS_CERT", "",
         "gateway: PEM certificate chain it serves TLS with (required; `make run` uses "

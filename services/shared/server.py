@@ -1,10 +1,11 @@
 """The gRPC server frame every service runs in.
 
 One place decides: health per service name (grpcio-health-checking), reflection,
-message-size and keepalive options, JSON logs with the caller's request id and one
-access line per call (:class:`~services.shared.metrics.CallObserver`), TLS when
-credentials are given (the gateway), a start refused in one log line (exit 2) when the
-configuration is wrong, and graceful shutdown on SIGTERM/SIGINT: health goes NOT_SERVING
+message-size and keepalive options, on a backend the caller assertion checked before
+every call (:class:`~services.shared.caller.CallerCheck`), JSON logs with the caller's
+request id and one access line per call (:class:`~services.shared.metrics.CallObserver`),
+TLS when credentials are given (the gateway), a start refused in one log line (exit 2)
+when the configuration is wrong, and graceful shutdown on SIGTERM/SIGINT: health goes NOT_SERVING
 while calls are still served for ``drain`` seconds, so balancers (and the gateway's
 health poll) stop sending; then in-flight calls get ``grace`` seconds; the whole stop is
 bounded by drain + grace.
@@ -25,6 +26,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.shared.caller import CallerCheck
+from services.shared.caller_assertion import CallerKeys
 from services.shared.config import ConfigurationError, Settings, load_settings, server_options
 from services.shared.logs import configure_logging
 from services.shared.metrics import CallObserver, serve_metrics
@@ -86,8 +89,12 @@ class ServiceRuntime:
     settings: Settings
     registrations: Sequence[Registration]
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
-    # TLS for the port; None serves plaintext (backends, reachable by the gateway only).
+    # TLS for the port; None serves plaintext (the backends).
     credentials: grpc.ServerCredentials | None = None
+    # A backend's: every call to its services must carry a caller assertion signed with
+    # one of these keys (services.shared.caller.CallerCheck); None: no check (the gateway,
+    # which authenticates callers by their tokens).
+    caller_keys: CallerKeys | None = None
     # Request id + access log (+ metrics when it has them); a plain one when None.
     observer: CallObserver | None = None
     # Calls served at once; beyond it gRPC answers RESOURCE_EXHAUSTED (None: no cap).
@@ -116,13 +123,17 @@ class ServiceRuntime:
             raise ConfigurationError(f"{variable}_METRICS_ADDRESS: cannot listen on "
                                      f"{self.metrics_address!r} ({exc.strerror or exc})") from None
         observer = self.observer or CallObserver()
+        names = [r.full_name for r in self.registrations]
+        # The observer first: it binds the request id the check verifies, and logs and
+        # counts a refused call like any other.
+        checks = [] if self.caller_keys is None else [CallerCheck(self.caller_keys, names)]
         self.server = grpc.aio.server(
-            interceptors=[observer, *self.interceptors], options=server_options(self.settings),
+            interceptors=[observer, *checks, *self.interceptors],
+            options=server_options(self.settings),
             maximum_concurrent_rpcs=self.max_concurrent_calls)
         for registration in self.registrations:
             registration.add_to_server(registration.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        names = [r.full_name for r in self.registrations]
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], self.server)

@@ -49,7 +49,7 @@ async def _guarantee(ledger: Ledger, approve: bool) -> str:
 async def test_fund_status_without_the_risk_service_says_why_figures_are_missing(faults,
                                                                                  env):
     async with grpc.aio.insecure_channel(faults.funding.address) as channel:
-        await _guarantee(Ledger(channel), approve=True)
+        await _guarantee(Ledger(channel, faults.caller_keys), approve=True)
     with_figures = ijh(env, "fund", "status")
     assert with_figures.returncode == 0, with_figures.stderr
     assert "P(capital exhausted)" in with_figures.stdout
@@ -67,7 +67,7 @@ async def test_fund_status_without_the_risk_service_says_why_figures_are_missing
 
 async def test_a_service_down_behind_the_gateway_says_retry_not_make_run(faults, env):
     async with grpc.aio.insecure_channel(faults.funding.address) as channel:
-        waiting = await _guarantee(Ledger(channel), approve=False)
+        waiting = await _guarantee(Ledger(channel, faults.caller_keys), approve=False)
     faults.risk.stop()
     # funding's own well-formed refusal: its message, when to retry, no make-run hint
     done = ijh(env, "application", "decide", waiting, "approve", "--reason", "rules met")

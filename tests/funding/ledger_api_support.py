@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from services.funding.storage import tables as t
+from services.shared.caller import signed_metadata
+from services.shared.caller_assertion import CallerKeys
 from services.shared.nats_server import NatsServer
 from tests.funding.storage.ledger_support import PG_URL, business_id
 from tests.stack import Stack, start_stack
@@ -36,12 +38,11 @@ class Caller:
     role: str
     business_id: str = ""
 
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        pairs = [("x-ijh-caller-subject", self.subject), ("x-ijh-caller-role", self.role)]
-        if self.business_id:
-            pairs.append(("x-ijh-caller-business-id", self.business_id))
-        return tuple(pairs)
+    def metadata(self, keys: CallerKeys, method: str,
+                 request_id: str = "") -> tuple[tuple[str, str], ...]:
+        """The identity metadata the gateway would send for ``method``, signed."""
+        return signed_metadata(keys, f"/ijh.funding.v1.FundingService/{method}",
+                               self.subject, self.role, self.business_id, request_id)
 
 
 AGENCY = Caller("anna@hel.fi", "agency", HELSINKI)
@@ -86,13 +87,15 @@ def good_scores() -> list[f.CriterionScore]:
 
 
 class Ledger:
-    """The FundingService stub with a caller per call."""
+    """The FundingService stub with a caller per call, signed as the gateway signs it
+    with ``keys`` (the stack's internal key)."""
 
-    def __init__(self, channel: grpc.aio.Channel):
+    def __init__(self, channel: grpc.aio.Channel, keys: CallerKeys):
         self.stub = funding_pb2_grpc.FundingServiceStub(channel)
+        self.keys = keys
 
     async def call(self, method: str, request, caller: Caller | None, timeout: float = 20.0):
-        metadata = caller.metadata if caller else ()
+        metadata = caller.metadata(self.keys, method) if caller else ()
         return await getattr(self.stub, method)(request, metadata=metadata, timeout=timeout)
 
     async def to_scored(self, create: f.CreateApplicationRequest, creator: Caller = AGENCY,

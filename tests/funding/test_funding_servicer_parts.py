@@ -19,6 +19,7 @@ from services.funding.ledger import BeneficiaryKind, Decision, PortfolioRow, fun
 from services.funding.server import FundingServicer, RiskServiceCheck
 from services.funding.storage import Repository, make_engine, upgrade
 from services.shared.caller import ROLE_KEY, SUBJECT_KEY
+from services.shared.caller_assertion import CallerKeys
 from services.shared.config import load_settings
 from services.shared.errors import FailedPrecondition, Unavailable
 from services.shared.grpc_errors import to_status
@@ -37,6 +38,8 @@ from tests.funding.storage.ledger_support import (
 CANDIDATE = PortfolioRow(2, "1234567-1", BeneficiaryKind.COMPANY, "energy", "TEM",
                          500_000_00, 60, "BBB")
 
+KEYS = CallerKeys((b"k" * 32,))  # never used to sign here: no risk channel
+
 
 class RecordingRiskStub:
     def __init__(self) -> None:
@@ -54,7 +57,7 @@ class RecordingRiskStub:
 
 
 def _started(stub: RecordingRiskStub) -> RiskServiceCheck:
-    check = RiskServiceCheck(load_settings())
+    check = RiskServiceCheck(load_settings(), KEYS)
     check.loop, check.stub = asyncio.get_running_loop(), stub  # what start() sets
     return check
 
@@ -161,7 +164,7 @@ async def test_a_risk_service_outage_refuses_the_approval_as_unavailable(code):
 
 
 async def test_a_risk_client_not_started_is_an_outage_too():
-    check = RiskServiceCheck(load_settings())
+    check = RiskServiceCheck(load_settings(), KEYS)
     with pytest.raises(Unavailable):
         await asyncio.to_thread(check, [], CANDIDATE, 1_000_00, fund_rules_on(DECISION_DAY))
 
@@ -239,7 +242,7 @@ async def test_fund_status_figures_are_under_the_rules_of_the_status(tmp_path):
                       clock=Clock(datetime(2025, 3, 1, 10, 0, tzinfo=UTC)),
                       fund_rules=lambda on: _dated_rules(on, "VaR99.5"))
     stub = RecordingPortfolioStub()
-    check = RiskServiceCheck(load_settings())
+    check = RiskServiceCheck(load_settings(), KEYS)
     check.stub = stub  # what start() sets
     servicer = FundingServicer(events=None, ledger=SimpleNamespace(repository=repo, risk=check))
     try:

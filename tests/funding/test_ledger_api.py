@@ -64,7 +64,7 @@ def ledger_stack(request, nats_server, tmp_path_factory) -> Iterator[tuple[objec
 async def ledger(ledger_stack) -> AsyncIterator[Ledger]:
     stack, _ = ledger_stack
     async with grpc.aio.insecure_channel(stack.funding.address) as channel:
-        yield Ledger(channel)
+        yield Ledger(channel, stack.caller_keys)
 
 
 @pytest.fixture

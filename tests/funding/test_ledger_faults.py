@@ -55,7 +55,7 @@ def faults_stack(own_nats, tmp_path_factory):
 @pytest.fixture
 async def ledger(faults_stack) -> AsyncIterator[Ledger]:
     async with grpc.aio.insecure_channel(faults_stack[0].funding.address) as channel:
-        yield Ledger(channel)
+        yield Ledger(channel, faults_stack[0].caller_keys)
 
 
 def _approve(name: str, request_id: str) -> f.DecideApplicationRequest:

@@ -1,24 +1,32 @@
 """The floor under the gateway's cost: a bare grpc.aio hop that forwards every unary call's
-bytes to one backend, with no TLS, token, checks, metrics or logs. The door bench runs it
-beside the gateway so that what the hop itself costs on this machine, and what the door
-adds on top of it, are measured in the same run.
+bytes to one backend, with no TLS, token, checks, metrics or logs. It does what any hop
+to a backend must: it gives each call a request id and signs a caller (one officer) for
+it with the internal key (:mod:`services.shared.caller_assertion`), as the gateway does.
+The door bench runs it beside the gateway so that what the hop itself costs on this
+machine, and what the door adds on top of it, are measured in the same run.
 
-Run: ``python -m tests.gateway.bare_hop LISTEN_ADDRESS BACKEND_ADDRESS``.
+Run: ``python -m tests.gateway.bare_hop LISTEN_ADDRESS BACKEND_ADDRESS CALLER_KEY_FILE``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
+import uuid
+from pathlib import Path
 
 import grpc
+
+from services.shared.caller_assertion import CallerKeys, parse_keys, sign
 
 
 class BareHop(grpc.GenericRpcHandler):
     """Forwards any unary method, bytes in and bytes out."""
 
-    def __init__(self, channel: grpc.aio.Channel):
+    def __init__(self, channel: grpc.aio.Channel, keys: CallerKeys):
         self.channel = channel
+        self.key = keys.signing
         self.handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     def service(self, handler_call_details):
@@ -28,15 +36,24 @@ class BareHop(grpc.GenericRpcHandler):
             backend = self.channel.unary_unary(path, _registered_method=True)
 
             async def forward(request: bytes, context) -> bytes:
-                return await backend(request, timeout=context.time_remaining())
+                request_id = uuid.uuid4().hex
+                metadata = (("x-request-id", request_id),
+                            ("x-ijh-caller-subject", "dev-officer-1"),
+                            ("x-ijh-caller-role", "officer"),
+                            ("x-ijh-caller-assertion", sign(
+                                self.key, path, request_id, "dev-officer-1", "officer", "",
+                                time.time())))
+                return await backend(request, timeout=context.time_remaining(),
+                                     metadata=metadata)
             handler = self.handlers[path] = grpc.unary_unary_rpc_method_handler(forward)
         return handler
 
 
-async def serve(listen: str, backend: str) -> None:
+async def serve(listen: str, backend: str, key_file: str) -> None:
+    keys = parse_keys(Path(key_file).read_text())
     async with grpc.aio.insecure_channel(backend) as channel:
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers([BareHop(channel)])
+        server.add_generic_rpc_handlers([BareHop(channel, keys)])
         if server.add_insecure_port(listen) == 0:
             raise SystemExit(f"cannot listen on {listen}")
         await server.start()
@@ -44,4 +61,4 @@ async def serve(listen: str, backend: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], sys.argv[2]))
+    asyncio.run(serve(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -1,6 +1,8 @@
 """The cost of the door: the same ComputeGrant called directly on the funding service
-(plaintext, no checks) and through the gateway (TLS, bearer token verified, rate limit,
-policy, validation, forwarding), one caller at a time and with 32 concurrent callers.
+(plaintext, no checks; the client signs the caller assertion of each call as the gateway
+does, since the backend refuses a call without one) and through the gateway (TLS, bearer
+token verified, rate limit, policy, validation, signing, forwarding), one caller at a time
+and with 32 concurrent callers.
 Both paths use the same client (this process, the project's client options); they are
 measured in alternating rounds and each figure is a median over rounds; the added p50
 and the ratios are medians of same-round differences and ratios.
@@ -10,10 +12,10 @@ not asserted (2 shared cores are noisy); pytest-benchmark times the sequential g
 call, the rest is in ``extra_info`` and printed.
 
 A third path, a bare grpc.aio hop in front of the same funding process
-(:mod:`tests.gateway.bare_hop`: no TLS, token, checks, metrics or logs), measures in the
-same rounds what any Python forwarding hop costs here; ``door_p50_ms`` is what the
-gateway adds on top of that hop (TLS, token, rate limit, policy, validation, metrics,
-request id, access line). Run: ``make bench`` or
+(:mod:`tests.gateway.bare_hop`: no TLS, token, checks, metrics or logs; it signs each
+call's caller assertion, as any hop to a backend must), measures in the same rounds what
+any Python forwarding hop costs here; ``door_p50_ms`` is what the gateway adds on top of
+that hop (TLS, token, rate limit, policy, validation, metrics, access line). Run: ``make bench`` or
 ``.venv/bin/pytest -o python_files='bench_*.py' --benchmark-only -s
 tests/gateway/bench_gateway.py``.
 """
@@ -32,6 +34,7 @@ import pytest
 from google.protobuf import json_format
 from ijh.funding.v1 import funding_pb2, funding_pb2_grpc
 
+from services.shared.caller import signed_metadata
 from services.shared.config import client_options, load_settings
 from services.shared.nats_server import free_port
 from tests.stack import Stack, start_stack
@@ -47,6 +50,7 @@ CONCURRENT_CALLERS = 32
 CONCURRENT_SECONDS = 1.5  # per path and round
 
 pytestmark = pytest.mark.bench
+COMPUTE_GRANT = "/ijh.funding.v1.FundingService/ComputeGrant"
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,7 @@ def bench_stack(nats_server, tmp_path_factory):
         "IJH_LOG_LEVEL": "INFO"})
     hop_address = f"127.0.0.1:{free_port()}"
     hop = subprocess.Popen([sys.executable, "-m", "tests.gateway.bare_hop", hop_address,
-                            running.funding.address], cwd=ROOT)
+                            running.funding.address, str(running.pki.caller_key)], cwd=ROOT)
     try:
         with grpc.insecure_channel(hop_address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
@@ -74,17 +78,22 @@ def _request() -> funding_pb2.ComputeGrantRequest:
 
 
 def _targets(stack: Stack, hop_address: str) -> dict[str, tuple]:
-    """name -> (channel factory, metadata) for the direct, gateway and bare-hop paths."""
+    """name -> (channel factory, metadata of one call) for the direct, gateway and
+    bare-hop paths. The direct path signs each call (a new request id, the officer, an
+    assertion for ComputeGrant) as the gateway does."""
     options = client_options(load_settings({}))
     token = (("authorization", f"Bearer {stack.token('officer')}"),)
     ca = stack.pki.ca.read_bytes()
+    keys = stack.caller_keys
     return {
         "direct": (lambda aio: (grpc.aio if aio else grpc).insecure_channel(
-            stack.funding.address, options=options), ()),
+            stack.funding.address, options=options),
+            lambda: signed_metadata(keys, COMPUTE_GRANT, "dev-officer-1", "officer")),
         "gateway": (lambda aio: (grpc.aio if aio else grpc).secure_channel(
-            stack.gateway.address, grpc.ssl_channel_credentials(ca), options=options), token),
+            stack.gateway.address, grpc.ssl_channel_credentials(ca), options=options),
+            lambda: token),
         "hop": (lambda aio: (grpc.aio if aio else grpc).insecure_channel(
-            hop_address, options=options), ()),
+            hop_address, options=options), lambda: ()),
     }
 
 
@@ -96,7 +105,7 @@ def _sequential_rounds(targets, request) -> dict[str, list[list[float]]]:
         channels.append(channel)
         call = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant
         for _ in range(50):  # warm up: connection, TLS, token cache
-            call(request, metadata=metadata, timeout=10)
+            call(request, metadata=metadata(), timeout=10)
         calls[name] = (call, metadata)
     rounds: dict[str, list[list[float]]] = {name: [] for name in targets}
     try:
@@ -107,7 +116,7 @@ def _sequential_rounds(targets, request) -> dict[str, list[list[float]]]:
                 latencies = []
                 for _ in range(SEQUENTIAL_CALLS):
                     start = time.perf_counter()
-                    call(request, metadata=metadata, timeout=10)
+                    call(request, metadata=metadata(), timeout=10)
                     latencies.append(time.perf_counter() - start)
                 rounds[name].append(latencies)
     finally:
@@ -123,7 +132,7 @@ async def _concurrent_rounds(targets, request) -> dict[str, list[tuple[float, li
         channel = make_channel(True)
         channels.append(channel)
         call = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant
-        await asyncio.gather(*(call(request, metadata=metadata, timeout=10)
+        await asyncio.gather(*(call(request, metadata=metadata(), timeout=10)
                                for _ in range(CONCURRENT_CALLERS)))
         calls[name] = (call, metadata)
     rounds: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in targets}
@@ -139,7 +148,7 @@ async def _concurrent_rounds(targets, request) -> dict[str, list[tuple[float, li
                                  stop_at=stop_at):
                     while time.perf_counter() < stop_at:
                         start = time.perf_counter()
-                        await call(request, metadata=metadata, timeout=10)
+                        await call(request, metadata=metadata(), timeout=10)
                         latencies.append(time.perf_counter() - start)
 
                 began = time.perf_counter()
@@ -195,6 +204,6 @@ def test_gateway_against_direct_compute_grant(bench_stack, benchmark):
     make_channel, metadata = targets["gateway"]
     with make_channel(False) as channel:
         call = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant
-        call(request, metadata=metadata, timeout=10)
-        benchmark.pedantic(lambda: call(request, metadata=metadata, timeout=10),
+        call(request, metadata=metadata(), timeout=10)
+        benchmark.pedantic(lambda: call(request, metadata=metadata(), timeout=10),
                            rounds=300, iterations=1, warmup_rounds=20)

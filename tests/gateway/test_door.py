@@ -24,7 +24,7 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway import policy
 from services.gateway.dev_pki import DEMO_CALLERS, issue_token
-from tests.stack import start_stack, wait_for_text
+from tests.stack import caller_key_env, start_stack, wait_for_text
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNDING = "/ijh.funding.v1.FundingService/"
@@ -167,6 +167,13 @@ def test_agency_may_not_act_for_another_agency(stack, channel):
     assert reply.grant_cents > 0
 
 
+def _in_front_of(stack) -> dict[str, str]:
+    """Settings of a gateway of a test's own in front of the session's backends: their
+    addresses and their internal key (else they refuse what it signs)."""
+    return {"IJH_RISK_ADDRESS": stack.risk.address,
+            "IJH_FUNDING_ADDRESS": stack.funding.address, **caller_key_env(stack.var_dir)}
+
+
 def test_rs256_tokens_from_a_jwks_file_are_accepted(nats_server, stack, tmp_path):
     import json
 
@@ -178,7 +185,7 @@ def test_rs256_tokens_from_a_jwks_file_are_accepted(nats_server, stack, tmp_path
     jwk["kid"] = key_id(key.public_key())
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
     gateway = start_stack(nats_server, tmp_path / "var", {
-        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        **_in_front_of(stack),
         "IJH_JWT_JWKS_FILE": str(tmp_path / "jwks.json")}, start_gateway_only=True)
     try:
         token = issue_token(key, {"sub": "rs-officer", "role": "officer"}, 600,
@@ -315,13 +322,17 @@ def test_a_request_id_of_128_fit_characters_is_kept(stack, channel):
 
 def test_a_backend_called_directly_replaces_an_unfit_request_id_too(stack):
     marker = f"direct{uuid.uuid4().hex}"
-    metadata = [("x-ijh-caller-subject", "t-officer"), ("x-ijh-caller-role", "officer")]
+    method = FUNDING + "ComputeGrant"
     with grpc.insecure_channel(stack.funding.address) as direct:
         stub = funding_pb2_grpc.FundingServiceStub(direct)
-        stub.ComputeGrant(_grant(), metadata=[*metadata, ("x-request-id", marker + "x" * 5000)],
-                          timeout=30)
+        # Signed over the unfit id, which the backend replaces before it checks: the
+        # signature is over the id the call is logged under, so this one is refused.
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ComputeGrant(_grant(), metadata=stack.signed(
+                method, request_id=marker + "x" * 5000), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
         control = f"control-{uuid.uuid4().hex}"
-        stub.ComputeGrant(_grant(), metadata=[*metadata, ("x-request-id", control)],
+        stub.ComputeGrant(_grant(), metadata=stack.signed(method, request_id=control),
                           timeout=30)
     lines = wait_for_text(stack.funding.log_path, control).splitlines()
     assert not any(marker in line for line in lines)
@@ -344,7 +355,7 @@ def test_refusals_are_logged_with_method_subject_and_reason(stack, channel):
 def test_rate_limit_answers_resource_exhausted_with_retry_info(nats_server, stack, tmp_path):
     # A gateway of its own (rate 1/s, burst 2) in front of the session's backends.
     gateway = start_stack(nats_server, tmp_path, {
-        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        **_in_front_of(stack),
         "IJH_GATEWAY_RATE_PER_SECOND": "1", "IJH_GATEWAY_RATE_BURST": "2"},
         start_gateway_only=True)
     try:
@@ -369,7 +380,7 @@ def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, s
                                                                    tmp_path):
     # A gateway of its own serving one call at a time, in front of the session's backends.
     gateway = start_stack(nats_server, tmp_path, {
-        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        **_in_front_of(stack),
         "IJH_GATEWAY_MAX_CONCURRENT_CALLS": "1"}, start_gateway_only=True)
     release = threading.Event()
 
@@ -397,7 +408,7 @@ def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, s
 
 def test_mutual_tls_requires_a_client_certificate(nats_server, stack, tmp_path):
     gateway = start_stack(nats_server, tmp_path, {
-        "IJH_RISK_ADDRESS": stack.risk.address, "IJH_FUNDING_ADDRESS": stack.funding.address,
+        **_in_front_of(stack),
         "IJH_GATEWAY_TLS_CLIENT_CA": str(tmp_path / "dev-pki" / "ca.pem")},
         start_gateway_only=True)
     try:

@@ -45,7 +45,8 @@ from services.gateway.identity import (
 )
 from services.gateway.proxy import ServiceProxy
 from services.gateway.server import FUNDING_SERVICE, RISK_SERVICE
-from services.shared import metrics
+from services.shared import caller_assertion, metrics
+from services.shared.caller_assertion import parse_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -316,7 +317,8 @@ async def door_harness(tmp_path, monkeypatch):
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{backend_port}")
     verifier = TokenVerifier.from_settings(_settings(pki))
     door = Door(verifier, RateLimiter(100, 100), 1024,
-                Counter("t_refusals", "t", ["reason"], registry=CollectorRegistry()))
+                Counter("t_refusals", "t", ["reason"], registry=CollectorRegistry()),
+                parse_keys(pki.caller_key.read_text()))
     gateway = grpc.aio.server(interceptors=[metrics.CallObserver()])
     gateway.add_generic_rpc_handlers([ServiceProxy(service, channel, 5.0, hooks=[door],
                                                    max_request_bytes=1024)])
@@ -341,14 +343,22 @@ async def test_caller_identity_is_forwarded_and_cannot_be_forged(door_harness):
     put = client.unary_unary("/t.validated.v1.Store/Put",
                              request_serializer=req_class.SerializeToString,
                              response_deserializer=req_class.FromString)
+    forged = caller_assertion.sign(b"f" * 32, "/t.validated.v1.Store/Put", "r", "someone-else",
+                                   "admin", "", time.time())
     await put(req_class(amount_cents=5), timeout=5, metadata=[
         ("authorization", f"Bearer {pki.token('officer')}"),
-        ("x-ijh-caller-role", "admin"), ("x-ijh-caller-subject", "someone-else")])
+        ("x-ijh-caller-role", "admin"), ("x-ijh-caller-subject", "someone-else"),
+        ("x-ijh-caller-assertion", forged)])
     seen = backend.calls[-1]
     assert seen["x-ijh-caller-role"] == "officer"
     assert seen["x-ijh-caller-subject"] == "dev-officer-1"
     assert "x-ijh-caller-business-id" not in seen
     assert seen["x-request-id"]
+    # The gateway's own assertion, for this method, request id and identity, under the key.
+    assert seen["x-ijh-caller-assertion"] != forged
+    caller_assertion.verify(parse_keys(pki.caller_key.read_text()),
+                            seen["x-ijh-caller-assertion"], "/t.validated.v1.Store/Put",
+                            seen["x-request-id"], "dev-officer-1", "officer", "", time.time())
 
 
 async def test_a_backends_request_not_to_retry_reaches_the_caller(door_harness):

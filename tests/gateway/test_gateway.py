@@ -165,8 +165,12 @@ def test_backend_error_details_pass_through_the_gateway_unchanged(stack):
     request.cost_lines[0].category = "champagne"
     answers = {}
     for process in (stack.funding, stack.gateway):
+        # Directly: signed for the officer, as the gateway would.
+        metadata = (stack.signed("/ijh.funding.v1.FundingService/ComputeGrant")
+                    if process is stack.funding else ())
         with _channel(stack, process) as channel, pytest.raises(grpc.RpcError) as failure:
-            funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(request, timeout=10)
+            funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(request, timeout=10,
+                                                                      metadata=metadata)
         status = rpc_status.from_call(failure.value)
         answers[process.module] = (failure.value.code(), status)
     direct_code, direct = answers["funding"]

@@ -22,8 +22,10 @@ from services.risk.operation_store import (
     decode,
     operation_key,
 )
+from services.shared.caller_assertion import CallerKeys
 from services.shared.nats_server import NatsServer, free_port
 from tests.risk.test_operations_api import _simulation, _start
+from tests.stack import caller_key_env, keys_of, signing_channel
 
 ABORTED = grpc.StatusCode.ABORTED.value[0]
 CANCELLED = grpc.StatusCode.CANCELLED.value[0]
@@ -37,6 +39,15 @@ def own_nats(tmp_path):
     server.stop()
 
 
+# Each risk process's internal key (by address): the test calls it directly, signing as
+# the gateway would for an analyst.
+_KEYS: dict[str, CallerKeys] = {}
+
+
+def _channel(address: str) -> grpc.aio.Channel:
+    return signing_channel(address, _KEYS[address], "t-analyst", "analyst")
+
+
 class Risk:
     """A risk process; started again on the same address it is the same replica."""
 
@@ -45,8 +56,10 @@ class Risk:
         self.log_path = tmp_path / f"{name}.log"
         self.env = {"IJH_NATS_URL": nats_url, "IJH_VAR_DIR": str(tmp_path),
                     "IJH_RISK_ADDRESS": self.address, "IJH_RISK_METRICS_ADDRESS": "0",
-                    "IJH_DRAIN_SECONDS": "0", "IJH_GRACE_SECONDS": "1", **env}
+                    "IJH_DRAIN_SECONDS": "0", "IJH_GRACE_SECONDS": "1",
+                    **caller_key_env(tmp_path), **env}
         self.process: ServiceProcess | None = None
+        _KEYS[self.address] = keys_of(tmp_path)
 
     async def start(self) -> Risk:
         self.process = ServiceProcess("risk", self.address, self.env, self.log_path).start()
@@ -66,13 +79,13 @@ class Risk:
 
 
 async def _get(address: str, name: str) -> r.Operation:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with _channel(address) as channel:
         return (await risk_pb2_grpc.RiskServiceStub(channel).GetOperation(
             r.GetOperationRequest(name=name))).operation
 
 
 async def _wait_done(address: str, name: str, seconds: float = 60) -> r.Operation:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with _channel(address) as channel:
         stub = risk_pb2_grpc.RiskServiceStub(channel)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
@@ -84,13 +97,13 @@ async def _wait_done(address: str, name: str, seconds: float = 60) -> r.Operatio
 
 
 async def _started(address: str, request: r.StartPortfolioSimulationRequest) -> r.Operation:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with _channel(address) as channel:
         return (await risk_pb2_grpc.RiskServiceStub(channel).StartPortfolioSimulation(
             request)).operation
 
 
 async def _progressing(address: str, name: str) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with _channel(address) as channel:
         stub = risk_pb2_grpc.RiskServiceStub(channel)
         for _ in range(600):
             operation = (await stub.GetOperation(r.GetOperationRequest(name=name))).operation
@@ -120,7 +133,7 @@ async def test_a_finished_operation_and_its_request_id_survive_a_restart(own_nat
         await risk.start()  # a deploy: the same replica, a new process
         again = await _get(risk.address, started.name)
         assert again.SerializeToString() == finished.SerializeToString()  # bit-identical
-        async with grpc.aio.insecure_channel(risk.address) as channel:
+        async with _channel(risk.address) as channel:
             stub = risk_pb2_grpc.RiskServiceStub(channel)
             listed = await stub.ListOperations(r.ListOperationsRequest(page_size=100))
             assert [o.name for o in listed.operations] == [started.name]
@@ -171,7 +184,7 @@ async def test_a_second_replica_answers_for_the_first_and_passes_a_cancel_on(own
         await _progressing(first.address, running.name)
         seen = await _get(second.address, running.name)
         assert not seen.done
-        async with grpc.aio.insecure_channel(second.address) as channel:
+        async with _channel(second.address) as channel:
             await risk_pb2_grpc.RiskServiceStub(channel).CancelOperation(
                 r.CancelOperationRequest(name=running.name))
         cancelled = await _wait_done(second.address, running.name, seconds=30)

@@ -16,6 +16,7 @@ from ijh.risk.v1 import risk_pb2_grpc
 
 from services.embedded import ServiceProcess
 from services.shared.nats_server import free_port
+from tests.stack import caller_key_env, keys_of, signing_channel
 
 
 def _simulation(guarantees: int, scenarios: int, seed: int = 11) -> r.SimulatePortfolioRequest:
@@ -218,11 +219,12 @@ async def test_a_shutdown_stops_running_operations_within_drain_and_grace(nats_s
     risk = ServiceProcess("risk", address, {
         "IJH_NATS_URL": nats_server.url, "IJH_VAR_DIR": str(tmp_path),
         "IJH_RISK_ADDRESS": address, "IJH_RISK_METRICS_ADDRESS": "0",
-        "IJH_DRAIN_SECONDS": str(drain), "IJH_GRACE_SECONDS": str(grace)},
-        tmp_path / "risk.log").start()
+        "IJH_DRAIN_SECONDS": str(drain), "IJH_GRACE_SECONDS": str(grace),
+        **caller_key_env(tmp_path)}, tmp_path / "risk.log").start()
     try:
         await asyncio.to_thread(risk.wait_serving)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with signing_channel(address, keys_of(tmp_path), "t-analyst",
+                                   "analyst") as channel:
             stub = risk_pb2_grpc.RiskServiceStub(channel)
             # Long: minutes, each chunk (the engine's stop points) seconds.
             started = (await stub.StartPortfolioSimulation(

@@ -17,14 +17,17 @@ from ijh.funding.v1 import funding_pb2_grpc
 
 from services.embedded import ServiceProcess
 from services.gateway.dev_pki import ensure_dev_pki
+from services.shared.caller import signed_metadata
 from services.shared.nats_server import free_port
 from tests.gateway.test_gateway import _grant_request
+from tests.stack import caller_key_env, keys_of
 
 
 def _process(module, tmp_path, env) -> ServiceProcess:
     address = f"127.0.0.1:{free_port()}"
     base = {"IJH_VAR_DIR": str(tmp_path), f"IJH_{module.upper()}_ADDRESS": address,
-            f"IJH_{module.upper()}_METRICS_ADDRESS": "0", "IJH_NATS_URL": "nats://127.0.0.1:9"}
+            f"IJH_{module.upper()}_METRICS_ADDRESS": "0", "IJH_NATS_URL": "nats://127.0.0.1:9",
+            **caller_key_env(tmp_path)}
     return ServiceProcess(module, address, {**base, **env}, tmp_path / f"{module}.log")
 
 
@@ -60,6 +63,30 @@ def _refused(process: ServiceProcess, seconds: float = 20) -> dict:
 def test_a_wrong_setting_is_one_line_naming_it_and_exit_2(tmp_path, module, variable, value):
     line = _refused(_process(module, tmp_path, {variable: value}))
     assert variable in line["error"]
+
+
+@pytest.mark.parametrize("module", ["risk", "funding", "gateway"])
+def test_no_caller_key_is_one_line_naming_it_and_exit_2(tmp_path, module):
+    # Refusing to start is the default: a backend without the key would have to believe
+    # any caller, a gateway without it could sign for none.
+    env = {**ensure_dev_pki(tmp_path).gateway_env(), "IJH_CALLER_KEY_FILE": ""}
+    line = _refused(_process(module, tmp_path, env))
+    assert "IJH_CALLER_KEY_FILE: not set" in line["error"]
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "cannot read"),
+    ("too-short\n", "at least 32"),
+    ("# nothing but a comment\n", "holds no key"),
+])
+def test_a_wrong_caller_key_file_is_named_without_its_content(tmp_path, content, words):
+    path = tmp_path / "caller.key"
+    if content is not None:
+        path.write_text(content)
+    line = _refused(_process("funding", tmp_path, {"IJH_CALLER_KEY_FILE": str(path)}))
+    assert line["error"].startswith("IJH_CALLER_KEY_FILE: ") and str(path) in line["error"]
+    assert words in line["error"]
+    assert "too-short" not in line["error"]
 
 
 def test_a_port_in_use_is_found_before_the_kernels_are_compiled(tmp_path):
@@ -114,7 +141,9 @@ def test_sigterm_drains_not_serving_while_calls_are_served_then_stops(nats_serve
             assert status == health_pb2.HealthCheckResponse.NOT_SERVING
             # Still answering while the balancers stop sending.
             reply = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
-                _grant_request(), timeout=1)
+                _grant_request(), timeout=1, metadata=signed_metadata(
+                    keys_of(tmp_path), "/ijh.funding.v1.FundingService/ComputeGrant",
+                    "t-officer", "officer"))
             assert reply.grant_cents == 50_00
             assert time.monotonic() - signalled < drain
         code = process.process.wait(drain + grace + 4)
