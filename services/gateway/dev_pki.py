@@ -2,11 +2,11 @@
 (for trying mutual TLS), a token-signing key and long-lived demo tokens, one per role.
 
 ``make run`` calls :func:`ensure_dev_pki` (``python -m services.gateway.dev_pki``
-does the same; :func:`ensure_caller_key` alone makes ``caller.key``, the internal key
-with which the gateway signs the caller identity for the backends): files that exist and
-are still valid are kept, anything missing,
-expiring or inconsistent is made again (a new CA re-issues the certificates; a new
-signing key re-issues the tokens). Built with ``cryptography``; no openssl CLI.
+does the same), and :func:`ensure_caller_key` for ``caller.key``, the internal key with
+which the gateway signs the caller identity for the backends (``IJH_CALLER_KEY_FILE``):
+files that exist and are still valid are kept, anything missing, expiring or
+inconsistent is made again (a new CA re-issues the certificates; a new signing key
+re-issues the tokens). Built with ``cryptography``; no openssl CLI.
 
 Layout under the var directory::
 

@@ -7,7 +7,8 @@ organisation (agencies), how ownership is checked:
   business ID (creating for oneself, listing one's own, computing for oneself);
 - ``backend_owner_check``: the request names a resource (``applications/42``); the
   gateway cannot see whose it is, so the funding service checks it against the caller
-  identity the gateway propagates (``x-ijh-caller-*`` metadata).
+  identity the gateway propagates (``x-ijh-caller-*`` metadata, which funding believes
+  only with the gateway's signature over it: :mod:`services.shared.caller`).
 
 A method missing from the table is refused (deny by default). Methods listed before
 they exist in the protos wait here; :func:`unresolved_owner_fields` proves that every

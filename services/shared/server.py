@@ -5,10 +5,10 @@ message-size and keepalive options, on a backend the caller assertion checked be
 every call (:class:`~services.shared.caller.CallerCheck`), JSON logs with the caller's
 request id and one access line per call (:class:`~services.shared.metrics.CallObserver`),
 TLS when credentials are given (the gateway), a start refused in one log line (exit 2)
-when the configuration is wrong, and graceful shutdown on SIGTERM/SIGINT: health goes NOT_SERVING
-while calls are still served for ``drain`` seconds, so balancers (and the gateway's
-health poll) stop sending; then in-flight calls get ``grace`` seconds; the whole stop is
-bounded by drain + grace.
+when the configuration is wrong, and graceful shutdown on SIGTERM/SIGINT: health goes
+NOT_SERVING while calls are still served for ``drain`` seconds, so balancers (and the
+gateway's health poll) stop sending; then in-flight calls get ``grace`` seconds; the
+whole stop is bounded by drain + grace.
 """
 
 from __future__ import annotations

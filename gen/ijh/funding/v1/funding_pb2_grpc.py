@@ -152,7 +152,8 @@ class FundingServiceServicer:
         """---- The ledger: applications "applications/{id}", decisions, the fund's guarantees.
         Every ledger call needs the caller identity the gateway sends as metadata
         (x-ijh-caller-subject, x-ijh-caller-role, and x-ijh-caller-business-id for
-        agencies); without it the answer is UNAUTHENTICATED. Every change is one
+        agencies) and the gateway's signature over it (x-ijh-caller-assertion); without
+        them the answer is UNAUTHENTICATED. Every change is one
         transaction (state, audit entry, event) and carries a request_id (1..200
         characters): a retry with the same request_id returns the first result, even after
         the application moved on; the same request_id with other content is
