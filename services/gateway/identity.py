@@ -218,7 +218,10 @@ class TokenVerifier:
         except ValueError as exc:
             raise Unauthenticated("CLAIMS_INVALID",
                                   f"unknown role {claims.get('role')!r}") from exc
-        business_id = str(claims.get("business_id", ""))
+        # Only an agency acts for an organisation; any other role's business_id is neither
+        # checked nor forwarded (the backends would verify it, stripped, against what was
+        # signed).
+        business_id = str(claims.get("business_id", "")) if role in ROLES_WITH_BUSINESS_ID else ""
         if role in ROLES_WITH_BUSINESS_ID and not business_id_valid(business_id):
             raise Unauthenticated("CLAIMS_INVALID",
                                   f"{with_article(role.value)} token must carry a valid "

@@ -189,6 +189,19 @@ def test_a_token_without_its_business_id_is_refused_in_good_english(role, monkey
     assert not str(refused.value).startswith(("a agency", "a officer", "a analyst", "a admin"))
 
 
+def test_only_an_agency_token_s_business_id_is_kept():
+    # Another role's business_id is not checked, so it is neither forwarded nor signed (a
+    # padded one would have been signed raw and verified stripped by the backends).
+    key = ec.generate_private_key(ec.SECP256R1())
+    verifier = TokenVerifier({key_id(key.public_key()): key.public_key()}, [_ISS], _AUD)
+    officer = dev_pki.issue_token(key, {"sub": "o", "role": "officer",
+                                        "business_id": " 0201256-6 "}, 600)
+    assert verifier.verify(officer).business_id == ""
+    agency = dev_pki.issue_token(key, {"sub": "a", "role": "agency",
+                                       "business_id": "0201256-6"}, 600)
+    assert verifier.verify(agency).business_id == "0201256-6"
+
+
 def test_token_bucket_allows_the_burst_then_the_rate_per_caller():
     now = [0.0]
     limiter = RateLimiter(rate_per_second=2.0, burst=3, clock=lambda: now[0])

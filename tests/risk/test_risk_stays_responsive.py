@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ijh.risk.v1 import risk_pb2 as r
 
-from tests.risk.test_operation_records import Risk, own_nats  # noqa: F401 (fixture)
+from tests.risk.test_operation_records import Risk, _channel, own_nats  # noqa: F401 (fixture)
 from tests.risk.test_operations_api import _simulation, _start
 
 
@@ -40,7 +40,7 @@ async def test_health_is_answered_while_a_large_portfolio_is_read(own_nats, tmp_
         poller = threading.Thread(target=_poll_health, args=(risk.address, stop, answered))
         poller.start()
         await asyncio.sleep(0.3)
-        async with grpc.aio.insecure_channel(risk.address) as channel:
+        async with _channel(risk.address) as channel:  # signed as the gateway would
             start = channel.unary_unary(
                 "/ijh.risk.v1.RiskService/StartPortfolioSimulation",
                 request_serializer=lambda raw: raw,
