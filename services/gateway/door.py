@@ -138,15 +138,22 @@ class Door:
                                [validation.bad_request(violations)],
                                {"fields": validation.logged_fields(violations),
                                 "field_count": len(violations)})
+        role = caller.role.value
+        assertion = (ASSERTION_KEY, caller_assertion.sign(
+            self.signing_key, method, call.request_id, caller.subject, role,
+            caller.business_id, time.time()))
         if opening:
-            outgoing, role = call.outgoing, caller.role.value
+            outgoing = call.outgoing
             outgoing.append((SUBJECT_KEY, caller.subject))
             outgoing.append((ROLE_KEY, role))
             if caller.business_id:
                 outgoing.append((BUSINESS_ID_KEY, caller.business_id))
-            outgoing.append((ASSERTION_KEY, caller_assertion.sign(
-                self.signing_key, method, call.request_id, caller.subject, role,
-                caller.business_id, time.time())))
+            outgoing.append(assertion)
+        else:
+            # A stream's message: the backend call opens after the first one, which may
+            # come long after the stream opened; a fresh assertion has its whole validity.
+            call.outgoing[:] = [assertion if key == ASSERTION_KEY else (key, value)
+                                for key, value in call.outgoing]
 
     async def _authenticate(self, call: CallContext) -> Caller:
         header = ""

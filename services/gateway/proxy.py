@@ -289,6 +289,7 @@ class ServiceProxy(grpc.GenericRpcHandler):
             if first is not None:
                 call.request = first
                 await self._check(call)
+                metadata = tuple(call.outgoing)  # as the hooks left it for this message
             await call.send_headers()
 
             async def requests():

@@ -3,11 +3,13 @@ caller metadata (in-process gateway in front of a recording backend), the dev PK
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import re
 import time
+import types
 from pathlib import Path
 
 import grpc
@@ -32,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from protovalidate._gen.buf.validate import validate_pb
 
 from services.gateway import dev_pki, identity, policy, validation
+from services.gateway import door as door_module
 from services.gateway.door import Door, RateLimiter
 from services.gateway.identity import (
     Caller,
@@ -242,6 +245,9 @@ def _validated_service():
     service = file.service.add(name="Store")
     service.method.add(name="Put", input_type=".t.validated.v1.Req",
                        output_type=".t.validated.v1.Req")
+    service.method.add(name="PutMany", input_type=".t.validated.v1.Req",
+                       output_type=".t.validated.v1.Req", client_streaming=True,
+                       server_streaming=True)
     pool.AddSerializedFile(file.SerializeToString())
     return pool.FindServiceByName("t.validated.v1.Store")
 
@@ -313,6 +319,14 @@ class _RecordingBackend(grpc.GenericRpcHandler):
                 context.set_trailing_metadata((("grpc-retry-pushback-ms", "-1"),))
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is down")
             return request
+
+        async def echo_each(requests, context):
+            self.calls.append(dict(context.invocation_metadata()))
+            async for request in requests:
+                yield request
+
+        if details.method.endswith("/PutMany"):
+            return grpc.stream_stream_rpc_method_handler(echo_each)
         return grpc.unary_unary_rpc_method_handler(echo)
 
 
@@ -372,6 +386,40 @@ async def test_caller_identity_is_forwarded_and_cannot_be_forged(door_harness):
     caller_assertion.verify(parse_keys(pki.caller_key.read_text()),
                             seen["x-ijh-caller-assertion"], "/t.validated.v1.Store/Put",
                             seen["x-request-id"], "dev-officer-1", "officer", "", time.time())
+
+
+async def test_a_stream_is_signed_when_its_backend_call_opens(door_harness, monkeypatch):
+    # The backend call of a stream opens with its first message, which may come long after
+    # the stream opened (a slow uplink, a client still building its data): the assertion
+    # must still be valid then, not 10 s after the opening.
+    client, backend, pki, service = door_harness
+    monkeypatch.setitem(policy.POLICY, "/t.validated.v1.Store/PutMany",
+                        policy.Rule(frozenset({Role.OFFICER})))
+    clock = [time.time()]
+    monkeypatch.setattr(door_module, "time", types.SimpleNamespace(time=lambda: clock[0]))
+    req_class = GetMessageClass(service.methods_by_name["Put"].input_type)
+    put_many = client.stream_stream("/t.validated.v1.Store/PutMany",
+                                    request_serializer=req_class.SerializeToString,
+                                    response_deserializer=req_class.FromString)
+    opened, first_sent = asyncio.Event(), []
+
+    async def requests():
+        await opened.wait()
+        clock[0] += 60.0  # a minute between the opening and the first message
+        first_sent.append(clock[0])
+        yield req_class(amount_cents=5)
+
+    stream = put_many(requests(), timeout=10, metadata=[
+        ("authorization", f"Bearer {pki.token('officer')}")])
+    await asyncio.sleep(0.3)  # the gateway has checked the caller and signed once
+    opened.set()
+    replies = [reply async for reply in stream]
+    assert [r.amount_cents for r in replies] == [5]
+    seen = backend.calls[-1]
+    caller_assertion.verify(parse_keys(pki.caller_key.read_text()),
+                            seen["x-ijh-caller-assertion"], "/t.validated.v1.Store/PutMany",
+                            seen["x-request-id"], "dev-officer-1", "officer", "",
+                            first_sent[0])
 
 
 async def test_a_backends_request_not_to_retry_reaches_the_caller(door_harness):
