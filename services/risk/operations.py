@@ -186,9 +186,7 @@ class OperationBook:
         any replica; the same id with another request is AlreadyExists, as in the funding
         ledger."""
         self._expire()
-        if self._shutting_down:
-            raise Unavailable("SHUTTING_DOWN", "the risk service is shutting down; start the "
-                              "simulation again in a moment", retry_after_seconds=5.0)
+        self._refuse_if_shutting_down()
         key = (creator, request_id)
         while True:
             if key in self._by_request:
@@ -212,6 +210,11 @@ class OperationBook:
         _same_request(request_id, name, started_for, fingerprint)
         return await self.get(name)
 
+    def _refuse_if_shutting_down(self) -> None:
+        if self._shutting_down:
+            raise Unavailable("SHUTTING_DOWN", "the risk service is shutting down; start the "
+                              "simulation again in a moment", retry_after_seconds=5.0)
+
     async def _begin(self, key: tuple[str, str], request_id: str, fingerprint: bytes,
                      prepare: Callable[[], PortfolioRun]) -> tuple[str, bytes]:
         """Start the operation for ``key``, or find the one its request_id started on
@@ -234,6 +237,7 @@ class OperationBook:
         # Off the event loop (a million rows take seconds to read); validation errors
         # reach the caller and nothing is started.
         run = await asyncio.to_thread(prepare)
+        self._refuse_if_shutting_down()  # it began while the rows were read
         record = OperationRecord(
             name=f"operations/{uuid.uuid4().hex}", creator=creator, created=_now(),
             started_monotonic=time.monotonic(), guarantee_count=run.guarantee_count, run=run,
@@ -662,12 +666,17 @@ class OperationBook:
         """Wait for the stopped operations to end; when the shutdown's time is up (this
         is cancelled), end them now: their last state is still recorded and published,
         and their worker threads, told to stop, are not waited for."""
-        self.stop_all()  # in case the drain's timer has not fired
-        tasks = [r.task for r in self._records.values() if not r.done and r.task is not None]
-        if not tasks:
-            return
+        tasks: set[asyncio.Task] = set()
         try:
-            await asyncio.wait(tasks)
+            while True:
+                self.stop_all()  # also what a start in flight began meanwhile
+                tasks |= {*self._starting.values(),
+                          *(r.task for r in self._records.values()
+                            if not r.done and r.task is not None)}
+                pending = [task for task in tasks if not task.done()]
+                if not pending:
+                    return
+                await asyncio.wait(pending)
         finally:
             for task in tasks:
                 task.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from types import SimpleNamespace
 
 import grpc
@@ -29,7 +30,7 @@ from services.risk.operation_store import (
     request_key,
 )
 from services.risk.operations import OperationBook
-from services.shared.errors import NotFound
+from services.shared.errors import NotFound, Unavailable
 
 ME = Owner("host-a/127.0.0.1:50052", "aaaa")
 
@@ -315,3 +316,28 @@ async def test_a_record_this_version_cannot_read_is_skipped_and_the_writer_goes_
         await book.get("operations/" + "d" * 32)
     await _stop_all(book)
     assert request_key("a", "b").startswith("requests.")
+
+
+async def test_a_start_whose_rows_are_read_while_the_service_shuts_down_is_refused():
+    # Reading a large portfolio takes seconds in a worker thread; a shutdown that begins
+    # meanwhile must not find, after it has stopped and awaited everything, a new
+    # operation running that nobody stops or records.
+    book = _book(FakeKV())
+    reading, release = threading.Event(), threading.Event()
+
+    def prepare():
+        reading.set()
+        release.wait(5)
+        return FakeRun()
+    start = asyncio.ensure_future(book.start("req-1", "analyst", b"fp", prepare))
+    await asyncio.to_thread(reading.wait, 5)
+    book.shut_down(0.0)
+    closing = asyncio.ensure_future(book.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # the start in flight is waited for
+    release.set()
+    with pytest.raises(Unavailable) as refused:
+        await start
+    assert refused.value.reason == "SHUTTING_DOWN"
+    await asyncio.wait_for(closing, 5)
+    assert book.running() == 0 and not book._records
