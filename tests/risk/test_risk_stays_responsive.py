@@ -53,6 +53,6 @@ async def test_health_is_answered_while_a_large_portfolio_is_read(own_nats, tmp_
         during = [t for sent, t in answered if began <= sent <= began + took]
         assert started.operation.name
         assert len(during) >= 3, (took, answered)
-        assert max(during) < took / 4, (took, max(during))
+        assert max(during) < took / 3, (took, max(during))  # blocked: about took
     finally:
         risk.stop()

@@ -41,7 +41,7 @@ def test_a_monte_carlo_block_of_a_large_book_releases_the_gil():
     plan = mc.SimulationPlan(book, Fund(capital_cents=0), Dependence.one_factor(), seed=1)
     mc.simulate_blocks(plan, 0, 1)  # compiled and warm: what follows is one block's work
     took, pause = _longest_pause(lambda: mc.simulate_blocks(plan, 1, 2))
-    assert pause < took / 5, (took, pause)
+    assert pause < took / 3, (took, pause)  # held: the whole block
 
 
 def test_planning_a_large_ten_factor_book_releases_the_gil():
@@ -56,7 +56,7 @@ def test_planning_a_large_ten_factor_book_releases_the_gil():
     dependence = Dependence(0.3 * np.ones((f, f)) + 0.7 * np.eye(f))
     rows = book.factor_loadings @ np.linalg.cholesky(dependence.factor_correlation)
     took, pause = _longest_pause(lambda: mc.group_rows(rows))
-    assert pause < max(took / 5, 0.05), (took, pause)
+    assert pause < max(took / 3, 0.05), (took, pause)
     took, pause = _longest_pause(lambda: mc.SimulationPlan(
         book, Fund(capital_cents=0), dependence, seed=1, method=mc.IMPORTANCE_SAMPLING))
     assert pause < took / 3, (took, pause)
