@@ -34,6 +34,7 @@ from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import REASON_DOMAIN
 from services.shared.grpc_errors import abort
 from services.shared.logs import REQUEST_ID_KEY, new_request_id, request_id_var
+from services.shared.wrapping import BehaviorWrapper
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _pack(message) -> any_pb2.Any:
     return detail
 
 
-class CallerCheck(grpc.aio.ServerInterceptor):
+class CallerCheck(BehaviorWrapper):
     """Verifies the caller assertion of every call to ``services`` (full names; health
     and reflection stay open to probes) before its handler runs; refuses the call
     UNAUTHENTICATED with an ``ErrorInfo`` and a log line otherwise. The request id it
@@ -99,31 +100,15 @@ class CallerCheck(grpc.aio.ServerInterceptor):
 
     def __init__(self, keys: CallerKeys, services: Iterable[str],
                  clock: Callable[[], float] = time.time):
+        super().__init__()
         self.keys = keys
         self.prefixes = tuple(f"/{name}/" for name in services)
         self.clock = clock
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or not method.startswith(self.prefixes):
-            return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def wraps(self, method: str) -> bool:
+        return method.startswith(self.prefixes)
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            behavior = getattr(handler, kind)
-            if behavior is not None:
-                return handler._replace(**{kind: self._checked(method, behavior)})
-        return handler
-
-    def _checked(self, method: str, behavior: Callable) -> Callable:
+    def wrap(self, method: str, behavior: Callable) -> Callable:
         check = self.check
         if inspect.isasyncgenfunction(behavior):
             async def checked_stream(request, context):

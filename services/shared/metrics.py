@@ -44,6 +44,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from services.shared.logs import bind_request_id
+from services.shared.wrapping import BehaviorWrapper
 
 log = logging.getLogger(__name__)
 
@@ -78,38 +79,19 @@ class CallMetrics:
                                ["method"], registry=registry)
 
 
-class CallObserver(grpc.aio.ServerInterceptor):
+class CallObserver(BehaviorWrapper):
     """Runs around every unary and server-streaming call of a server: puts the request id
     in the log context (so every log line of the call carries it), writes one access
     line (method, code, duration) and, given :class:`CallMetrics`, records them."""
 
     def __init__(self, metrics: CallMetrics | None = None):
+        super().__init__()
         self.metrics = metrics
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
-
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        quiet = method.startswith(_QUIET_PREFIXES)
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            behavior = getattr(handler, kind)
-            if behavior is None:
-                continue
-            if not (inspect.iscoroutinefunction(behavior)
-                    or inspect.isasyncgenfunction(behavior)):
-                return handler  # a synchronous behavior: left as it is
-            return handler._replace(**{kind: self._observe(method, behavior, quiet)})
-        return handler
+    def wrap(self, method: str, behavior: Callable) -> Callable:
+        if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
+            return behavior  # a synchronous behavior: left as it is
+        return self._observe(method, behavior, method.startswith(_QUIET_PREFIXES))
 
     def _observe(self, method: str, behavior: Callable, quiet: bool) -> Callable:
         series = _MethodSeries(self.metrics, method, quiet)
