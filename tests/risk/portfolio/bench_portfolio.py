@@ -54,6 +54,12 @@ def _numpy_rate(p: Portfolio, sigma, scenarios=4000):
     return p.size * scenarios / (time.perf_counter() - t), loss
 
 
+def _pick(r, name):
+    """An estimate at 99.9 %: VaR, ES or (``tail_probability``) P(L > capital)."""
+    return (r.exhaustion_probability_by_year[0] if name == "tail_probability"
+            else getattr(r.at(0.999), name))
+
+
 def _report(benchmark, **figures):
     benchmark.extra_info.update(figures)
     print("\n" + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -180,14 +186,10 @@ def test_bench_ten_factor_importance_sampling(benchmark):
     twisted, t_tw = run("importance_sampling", 4 * BLOCK_SCENARIOS, fund, twist=True)
     figures = {}
 
-    def pick(r, name):
-        return (r.exhaustion_probability_by_year[0] if name == "tail_probability"
-                else getattr(r.at(0.999), name))
-
     for name in ("value_at_risk_cents", "expected_shortfall_cents", "tail_probability"):
-        a = pick(plain, name)
+        a = _pick(plain, name)
         for label, r, t in (("shift", shifted, t_is), ("twist", twisted, t_tw)):
-            b = pick(r, name)
+            b = _pick(r, name)
             assert abs(a.value - b.value) <= 4 * np.hypot(a.standard_error, b.standard_error)
             short = name.split("_")[0] if name != "tail_probability" else "tailprob"
             figures[f"{short}_{label}_vr_per_scenario"] = (
@@ -245,15 +247,11 @@ def test_bench_multi_sector_importance_sampling(benchmark, monkeypatch):
     single, t_single = run("importance_sampling", 32 * BLOCK_SCENARIOS, fund)
     figures = {}
 
-    def pick(r, name):
-        return (r.exhaustion_probability_by_year[0] if name == "tail_probability"
-                else getattr(r.at(0.999), name))
-
     for name in ("value_at_risk_cents", "expected_shortfall_cents", "tail_probability"):
-        a = pick(plain, name)
+        a = _pick(plain, name)
         short = name.split("_")[0] if name != "tail_probability" else "tailprob"
         for label, r, t in (("mixture", mixture, t_mix), ("single_shift", single, t_single)):
-            b = pick(r, name)
+            b = _pick(r, name)
             if label == "mixture":
                 assert abs(a.value - b.value) <= 4 * np.hypot(a.standard_error,
                                                               b.standard_error)
