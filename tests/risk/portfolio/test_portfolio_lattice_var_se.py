@@ -109,3 +109,24 @@ def test_a_var_on_a_shared_atom_is_said_in_the_notes():
                                 method="importance_sampling",
                                 scenarios=8 * BLOCK_SCENARIOS, levels=LEVELS)
     assert not any("lumpy" in x for x in smooth.notes)
+
+
+def test_a_var_at_the_edge_of_the_kept_tail_keeps_its_error(monkeypatch):
+    # The leading shift alone (a poor sampler for two sectors, seed 14): the VaR lands on
+    # the kept tail's floor, 138 atoms above the exact one, next to a defensive scenario of
+    # weight ~16 below it. Reading the estimate's law only above the floor said SE 0.
+    from services.risk.engine.portfolio import montecarlo as mc
+
+    original = mc.importance_mixture
+
+    def leading(plan, level):
+        shifts, _ = original(plan, level)
+        return shifts[:1], np.array([BLOCK_SCENARIOS - mc.DEFENSIVE_SCENARIOS])
+
+    monkeypatch.setattr(mc, "importance_mixture", leading)
+    book = sector_book()
+    r = simulate_portfolio(book.portfolio, Fund(capital_cents=0), book.dependence, seed=14,
+                           method="importance_sampling", scenarios=8 * BLOCK_SCENARIOS,
+                           levels=(0.999,))
+    assert not r.tail_sample_complete
+    assert r.at(0.999).value_at_risk_cents.standard_error >= UNIT / 3

@@ -725,8 +725,10 @@ class _Tail:
         j0 = int(np.searchsorted(-x, -v, side="left"))
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(s > 0, (a - p) / s, np.where(a >= p, np.inf, -np.inf))
-        # P(VaR̂ ≤ x_j), non-increasing as x_j falls; below the kept sample, the lowest x
-        below = np.minimum.accumulate(np.where(x >= self.floor, special.ndtr(z), 0.0))
+        # P(VaR̂ ≤ x_j), non-increasing as x_j falls. Below the floor of the kept tail p̂_j
+        # misses unkept scenarios: its Φ is too large, which spreads the law (a conservative
+        # SE; the result says the tail sample was incomplete), where dropping it said 0.
+        below = np.minimum.accumulate(special.ndtr(z))
         mass = below - np.r_[below[1:], 0.0]
         mse = float(mass @ ((x - v) ** 2))
         gaps2, gaps3 = [], []
