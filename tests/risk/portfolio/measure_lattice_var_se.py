@@ -6,6 +6,7 @@ test:
 
     .venv/bin/python -m tests.risk.portfolio.measure_lattice_var_se [--seeds 32]
         [--blocks 8 32] [--method monte_carlo importance_sampling] [--book one two three]
+        [--levels 0.99 0.999]
 
 The exact reference is the one the engine's VaR uses: the smallest x with P(L ≤ x) ≥ α
 (``exact_laws.var_es_of_lattice``).
@@ -33,24 +34,27 @@ BOOKS = {
     "two-few": dict(sizes=(200, 200), pds=(0.01, 0.01), loadings=(0.4, 0.4), units=(1, 3)),
     # the smooth control: payouts of 5–60 units (the mixture-of-shifts tests' books)
     "smooth": dict(sizes=(120, 120), pds=(0.01, 0.01), loadings=(0.5, 0.5)),
+    "smooth-three": dict(sizes=(80, 80, 80), pds=(0.01,) * 3, loadings=(0.5,) * 3),
 }
 LEVELS = (0.99, 0.999)
 
 
-def measure(book: str, method: str, seeds: int, blocks: int, first_seed: int = 1) -> dict:
-    """Per level: VaR, ES and P(L > exact VaR) statistics over ``seeds`` seeds."""
+def measure(book: str, method: str, seeds: int, blocks: int, first_seed: int = 1,
+            levels: tuple[float, ...] = LEVELS) -> dict:
+    """Per level: VaR, ES and P(L > exact VaR) statistics over ``seeds`` seeds, each run
+    asking for all of ``levels`` (importance sampling aims its mixture at them)."""
     b = sector_book(**BOOKS[book])
-    out = {"book": book, "method": method, "blocks": blocks}
+    out = {"book": book, "method": method, "blocks": blocks, "levels": levels}
     cpu = 0.0
-    rows = {level: [] for level in LEVELS}
-    for level in LEVELS:
+    rows = {level: [] for level in levels}
+    for level in levels:
         var, es, tail = b.exact(level)
         # capital = the exact VaR: exhaustion in year 1 is the event L > VaR
         fund = Fund(capital_cents=int(var), annual_fee_income_cents=0)
         for seed in range(first_seed, first_seed + seeds):
             t = time.process_time()
             r = simulate_portfolio(b.portfolio, fund, b.dependence, seed=seed, method=method,
-                                   scenarios=blocks * BLOCK_SCENARIOS, levels=LEVELS)
+                                   scenarios=blocks * BLOCK_SCENARIOS, levels=levels)
             cpu += time.process_time() - t
             at = r.at(level)
             rows[level].append([(e.value, e.standard_error) for e in (
@@ -73,14 +77,14 @@ def measure(book: str, method: str, seeds: int, blocks: int, first_seed: int = 1
         stats["atom"] = float(b.law[round(var / UNIT)])
         stats["cdf_at_var"] = float(np.cumsum(b.law)[round(var / UNIT)])
         out[level] = stats
-    out["cpu_s_per_run"] = cpu / (seeds * len(LEVELS))
+    out["cpu_s_per_run"] = cpu / (seeds * len(levels))
     return out
 
 
 def show(out: dict) -> None:
     print(f"{out['book']:6s} {out['method']:19s} blocks {out['blocks']:3d} "
-          f"cpu/run {out['cpu_s_per_run']:.2f}s")
-    for level in LEVELS:
+          f"levels {out['levels']} cpu/run {out['cpu_s_per_run']:.2f}s")
+    for level in out["levels"]:
         s = out[level]
         print(f"  {level}: exact VaR {s['var']['exact'] / UNIT:g} units, "
               f"P(L = VaR) {s['atom']:.2e}, P(L <= VaR) {s['cdf_at_var']:.6f}")
@@ -99,11 +103,14 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--method", nargs="+", default=["monte_carlo", "importance_sampling"])
     ap.add_argument("--book", nargs="+", default=["one", "two", "three"], choices=sorted(BOOKS))
+    ap.add_argument("--levels", type=float, nargs="+", default=list(LEVELS),
+                    help="the levels each run asks for")
     args = ap.parse_args()
+    levels = tuple(sorted(args.levels))
     for book in args.book:
         for method in args.method:
             for blocks in args.blocks:
-                show(measure(book, method, args.seeds, blocks))
+                show(measure(book, method, args.seeds, blocks, levels=levels))
 
 
 if __name__ == "__main__":
