@@ -156,6 +156,7 @@ def test_a_lumpy_law_var_in_a_near_tie_is_known_to_half_its_atom_spacing(method)
         exposure_cents=np.r_[np.full(60, 2_000_000), np.full(40, 4_000_000)].astype(np.int64),
         probability_of_default=np.r_[np.full(60, 0.02), np.full(40, 0.05)],
         loss_given_default=0.5, factor_loadings=loadings)
+    half = 0
     for seed in range(8):
         r = simulate_portfolio(book, Fund(capital_cents=0), Dependence(np.eye(2)), seed=seed,
                                method=method, scenarios=100 * BLOCK_SCENARIOS,
@@ -163,9 +164,13 @@ def test_a_lumpy_law_var_in_a_near_tie_is_known_to_half_its_atom_spacing(method)
         for t in r.tail_risk:
             v, exact = t.value_at_risk_cents, float(np.argmax(cdf >= t.level)) * 1e6
             if t.level == 0.999:
-                assert v.standard_error >= 0.5e6, (seed, v)
+                # the neighbour within 3 s_p of the level keeps a third of the spacing, within
+                # 2 s_p (most seeds: the tie is 0.15 s_p wide) half of it
+                assert v.standard_error >= 1e6 / 3 * (1 - 1e-12), (seed, v)
+                half += v.standard_error >= 0.5e6
             if v.value != exact:
                 _close(v.value, exact, v.standard_error, z=3)
+    assert half >= 6, half
 
 
 def test_capital_exhaustion_by_year_is_binomial_for_independent_defaults():
