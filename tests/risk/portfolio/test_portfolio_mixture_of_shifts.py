@@ -225,14 +225,15 @@ def test_books_with_one_tail_direction_keep_the_one_shift_sampler_bit_for_bit(mo
         loss_given_default=0.45, factor_loadings=sector_loadings(sector, 0.5, f))
     one = sector_book(sizes=(240,), pds=(0.01,), loadings=(0.5,))
     # The one-factor book at several levels too (their shifts lie on one ray); the
-    # correlated book at 99.9 % (at 99 % each sector alone is within 8x of the joint point,
-    # so a run asking for 99 % as well mixes those shifts in: ``importance_mixture``).
-    books = [(one.portfolio, one.dependence, (0.99, 0.995, LEVEL)),
-             (correlated, Dependence(0.3 + 0.7 * np.eye(f)), (LEVEL,))]
-    for portfolio, dependence, levels in books:
+    # correlated book at 99.9 % with the cutoff of 8x (each sector alone is ~20x less likely
+    # than the joint point: at the default 64x they join the mixture, below).
+    books = [(one.portfolio, one.dependence, (0.99, 0.995, LEVEL), mc.MIXTURE_LIKELIHOOD_RATIO),
+             (correlated, Dependence(0.3 + 0.7 * np.eye(f)), (LEVEL,), 8.0)]
+    for portfolio, dependence, levels, ratio in books:
         kw = dict(seed=5, method="importance_sampling", scenarios=3 * BLOCK_SCENARIOS,
                   levels=levels)
         fund = Fund(capital_cents=10**8)
+        monkeypatch.setattr(mc, "MIXTURE_LIKELIHOOD_RATIO", ratio)
         now = simulate_portfolio(portfolio, fund, dependence, **kw)
         assert len(now.importance_mixture) == 2  # the defensive share and one shift
         assert "one factor mean shift" in now.notes[-1]
@@ -240,11 +241,20 @@ def test_books_with_one_tail_direction_keep_the_one_shift_sampler_bit_for_bit(mo
             m.setattr(SimulationPlan, "draw_block", _one_shift_draw_block)
             before = simulate_portfolio(portfolio, fund, dependence, **kw)
         assert now == before  # field by field, bit for bit
+    monkeypatch.undo()
+    # at the default cutoff the correlated book keeps the Glasserman–Li shift with most of
+    # the scenarios and adds each sector alone (and the joint direction) with a few
+    mixed = simulate_portfolio(correlated, Fund(capital_cents=10**8),
+                               Dependence(0.3 + 0.7 * np.eye(f)), seed=5,
+                               method="importance_sampling", scenarios=BLOCK_SCENARIOS,
+                               levels=(LEVEL,))
+    shares = [share for share, _ in mixed.importance_mixture]
+    assert len(shares) == 2 + f and shares[1] > 0.5 and max(shares[2:]) < 0.1, shares
 
 
 # Loadings 0.5/0.3, PDs 1 %/2 %, whole payouts of one unit: at 99.9 % the second sector
-# alone is more than 8x less likely than the first and is left out of the mixture; at 99 %
-# it carries part of the tail.
+# alone is 45x less likely than the first (left out of the mixture at the cutoff of 8x);
+# at 99 % it carries part of the tail.
 UNEQUAL = dict(sizes=(150, 150), pds=(0.01, 0.02), loadings=(0.5, 0.3), units=(1, 1))
 
 
@@ -279,4 +289,36 @@ def test_a_lower_level_s_tail_is_sampled_when_several_levels_are_asked(monkeypat
     assert np.all(_z_over_3(both) <= 1 / 16)
     original = mc.importance_mixture
     monkeypatch.setattr(mc, "importance_mixture", lambda p, levels: original(p, max(levels)))
+    monkeypatch.setattr(mc, "MIXTURE_LIKELIHOOD_RATIO", 8.0)  # the cutoff then
     assert np.any(_z_over_3(both) >= 3 / 16)  # the check catches the highest-level sampler
+
+
+def _rms_error_over_se(blocks=16, seeds=range(1, 17)):
+    """RMS error / mean reported SE of ES and P(L > VaR) at 99.9 % against the exact law of
+    the UNEQUAL book, runs asking for 99.9 % only."""
+    book = sector_book(**UNEQUAL)
+    var, es, tail = book.exact(LEVEL)
+    fund = Fund(capital_cents=int(var), annual_fee_income_cents=0)
+    rows = []
+    for seed in seeds:
+        r = simulate_portfolio(book.portfolio, fund, book.dependence, seed=seed,
+                               method="importance_sampling", scenarios=blocks * BLOCK_SCENARIOS,
+                               levels=(LEVEL,))
+        rows.append([(e.value, e.standard_error) for e in (
+            r.at(LEVEL).expected_shortfall_cents, r.exhaustion_probability_by_year[0])])
+    a = np.array(rows)
+    err = a[:, :, 0] - np.array([es, tail])
+    return np.sqrt(np.mean(err ** 2, axis=0)) / a[:, :, 1].mean(axis=0)
+
+
+def test_a_region_45x_less_likely_than_the_leader_is_sampled(monkeypatch):
+    # At 99.9 % alone the second sector by itself (t = 4.14 against 3.09, 45x less likely)
+    # and the joint direction (25x) are mixture components: their tail is not left to the
+    # defensive share's rare weights of up to 16, which one run's SE cannot see. With the
+    # cutoff of 8x, ES and P(L > VaR) were 1.68 and 1.76 SEs off in RMS (now 1.16, 1.08).
+    plan = _plan(sector_book(**UNEQUAL))
+    assert any(abs(m[0]) < 0.1 and m[1] < -4.0 for m in plan.shifts), plan.shifts
+    assert np.all(_rms_error_over_se() < 1.35)
+    monkeypatch.setattr(mc, "MIXTURE_LIKELIHOOD_RATIO", 8.0)
+    assert len(_plan(sector_book(**UNEQUAL)).shifts) == 1
+    assert np.all(_rms_error_over_se() > 1.5)  # the check catches the cutoff of 8x
