@@ -533,8 +533,9 @@ def operation(o: risk_pb2.Operation) -> None:
         p = m.progress
         rows += [("scenarios", f"{p.scenarios_done:,} / {p.scenarios_total:,}"),
                  (f"ES {p.level:.1%} so far", est_eur(p.expected_shortfall_cents))]
-        if not o.done:
-            rows.append(("time left", f"{m.seconds_left:.0f} s"))
+        if not o.done:  # known once a chunk has run
+            rows.append(("time left", f"{m.seconds_left:.0f} s" if p.scenarios_done
+                         else "not known until the first scenarios are done"))
     console.print(_kv(f"Operation {o.name}", rows))
 
 

@@ -178,3 +178,15 @@ def test_service_text_with_brackets_is_printed_as_it_came(capsys):
         notes=["exact Σ P(default by the horizon) · E[payout] as control variate"])
     output.portfolio(result)
     assert "· E[payout] as control variate" in capsys.readouterr().out
+
+
+def test_a_simulation_just_started_does_not_say_zero_seconds_left(capsys):
+    started = risk_pb2.Operation(name="operations/x", metadata=risk_pb2.PortfolioSimulationMetadata(
+        progress=risk_pb2.SimulationProgress(scenarios_done=0, scenarios_total=102_400)))
+    output.operation(started)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not known until the first scenarios are done" in out and "0 s" not in out
+    started.metadata.progress.scenarios_done = 20_480
+    started.metadata.seconds_left = 42.0
+    output.operation(started)
+    assert "42 s" in capsys.readouterr().out
