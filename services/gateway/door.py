@@ -39,8 +39,7 @@ from prometheus_client import Counter
 from services.gateway import policy, validation
 from services.gateway.identity import Caller, TokenVerifier, Unauthenticated
 from services.gateway.proxy import CallContext, OversizedRequest
-from services.shared import caller_assertion
-from services.shared.caller import ASSERTION_KEY, BUSINESS_ID_KEY, ROLE_KEY, SUBJECT_KEY
+from services.shared.caller import IDENTITY_KEYS, identity_metadata
 from services.shared.caller_assertion import CallerKeys
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ class Door:
     def __init__(self, verifier: TokenVerifier, limiter: RateLimiter, max_request_bytes: int,
                  refusals: Counter, keys: CallerKeys):
         self.verifier = verifier
-        self.signing_key = keys.signing
+        self.keys = keys
         self.limiter = limiter
         self.max_request_bytes = max_request_bytes
         self.refusals = refusals
@@ -138,22 +137,13 @@ class Door:
                                [validation.bad_request(violations)],
                                {"fields": validation.logged_fields(violations),
                                 "field_count": len(violations)})
-        role = caller.role.value
-        assertion = (ASSERTION_KEY, caller_assertion.sign(
-            self.signing_key, method, call.request_id, caller.subject, role,
+        # Signed again at each of a stream's messages: the backend call opens after the
+        # first one, which may come long after the stream opened, and a fresh assertion has
+        # its whole validity then.
+        call.outgoing[:] = [pair for pair in call.outgoing if pair[0] not in IDENTITY_KEYS]
+        call.outgoing.extend(identity_metadata(
+            self.keys, method, call.request_id, caller.subject, caller.role.value,
             caller.business_id, time.time()))
-        if opening:
-            outgoing = call.outgoing
-            outgoing.append((SUBJECT_KEY, caller.subject))
-            outgoing.append((ROLE_KEY, role))
-            if caller.business_id:
-                outgoing.append((BUSINESS_ID_KEY, caller.business_id))
-            outgoing.append(assertion)
-        else:
-            # A stream's message: the backend call opens after the first one, which may
-            # come long after the stream opened; a fresh assertion has its whole validity.
-            call.outgoing[:] = [assertion if key == ASSERTION_KEY else (key, value)
-                                for key, value in call.outgoing]
 
     async def _authenticate(self, call: CallContext) -> Caller:
         header = ""

@@ -44,7 +44,8 @@ BUSINESS_ID_KEY = "x-ijh-caller-business-id"
 ASSERTION_KEY = "x-ijh-caller-assertion"
 #: The role a backend signs its own calls to another backend with.
 SERVICE_ROLE = "service"
-_KEYS = (SUBJECT_KEY, ROLE_KEY, BUSINESS_ID_KEY, ASSERTION_KEY)
+#: The metadata that says who is calling: a call carries these from its signer only.
+IDENTITY_KEYS = (SUBJECT_KEY, ROLE_KEY, BUSINESS_ID_KEY, ASSERTION_KEY)
 
 
 def caller_metadata(context) -> dict[str, str]:
@@ -52,7 +53,7 @@ def caller_metadata(context) -> dict[str, str]:
     On a backend's own services :class:`CallerCheck` has verified them before any handler
     runs; it reads them with this same function."""
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    return {key: metadata.get(key, "").strip() for key in _KEYS}
+    return {key: metadata.get(key, "").strip() for key in IDENTITY_KEYS}
 
 
 def caller_keys(settings: Settings) -> CallerKeys:
@@ -70,19 +71,28 @@ def caller_keys(settings: Settings) -> CallerKeys:
                                  f"{exc}") from None
 
 
+def identity_metadata(keys: CallerKeys, method: str, request_id: str, subject: str,
+                      role: str, business_id: str = "",
+                      now: float | None = None) -> list[tuple[str, str]]:
+    """The caller's identity as a call to ``method`` under ``request_id`` carries it: subject,
+    role, business ID (when there is one) and their assertion (the ``IDENTITY_KEYS``)."""
+    assertion = caller_assertion.sign(keys.signing, method, request_id, subject, role,
+                                      business_id, time.time() if now is None else now)
+    pairs = [(SUBJECT_KEY, subject), (ROLE_KEY, role)]
+    if business_id:
+        pairs.append((BUSINESS_ID_KEY, business_id))
+    pairs.append((ASSERTION_KEY, assertion))
+    return pairs
+
+
 def signed_metadata(keys: CallerKeys, method: str, subject: str, role: str,
                     business_id: str = "", request_id: str = "",
                     now: float | None = None) -> tuple[tuple[str, str], ...]:
     """The metadata of one signed call: request id (a new one unless given), identity and
     assertion."""
     request_id = request_id or new_request_id()
-    assertion = caller_assertion.sign(keys.signing, method, request_id, subject, role,
-                                      business_id, time.time() if now is None else now)
-    pairs = [(REQUEST_ID_KEY, request_id), (SUBJECT_KEY, subject), (ROLE_KEY, role)]
-    if business_id:
-        pairs.append((BUSINESS_ID_KEY, business_id))
-    pairs.append((ASSERTION_KEY, assertion))
-    return tuple(pairs)
+    return ((REQUEST_ID_KEY, request_id),
+            *identity_metadata(keys, method, request_id, subject, role, business_id, now))
 
 
 def _pack(message) -> any_pb2.Any:
@@ -158,7 +168,7 @@ class _Signing:
 
     def __call__(self, details):
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        pairs = [(k, v) for k, v in (details.metadata or ()) if k not in _KEYS]
+        pairs = [(k, v) for k, v in (details.metadata or ()) if k not in IDENTITY_KEYS]
         request_id = next((v for k, v in pairs if k == REQUEST_ID_KEY), "") \
             or request_id_var.get()
         pairs = [(k, v) for k, v in pairs if k != REQUEST_ID_KEY]

@@ -9,9 +9,10 @@ in block order, so chunk size, shard count and partition cannot change a single 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -445,8 +446,10 @@ def importance_mixture(plan: SimulationPlan,
     shifted = BLOCK_SCENARIOS - DEFENSIVE_SCENARIOS
     points: list[np.ndarray] = []
     share: list[float] = []
+    cells = functools.cache(lambda: _loss_cells(plan))  # one pass over the book, all levels
     for level in reversed(levels):
-        found = [(point, w) for point, w in _level_mixture(plan, level) if point.any()]
+        found = [(point, w) for point, w in _level_mixture(plan, level, cells)
+                 if point.any()]
         if not found:
             continue
         part = np.array([w for _, w in found])
@@ -481,7 +484,9 @@ def _segment_distance(point: np.ndarray, end: np.ndarray) -> float:
     return float(np.linalg.norm(point - t * end))
 
 
-def _level_mixture(plan: SimulationPlan, level: float) -> list[tuple[np.ndarray, float]]:
+def _level_mixture(plan: SimulationPlan, level: float,
+                   cells: Callable[[], tuple[np.ndarray, ...]]
+                   ) -> list[tuple[np.ndarray, float]]:
     """The mixture's points for the tail at one ``level`` and their relative shares:
     [(shift, share)], the Glasserman–Li shift (or the leading candidate) first.
 
@@ -517,7 +522,7 @@ def _level_mixture(plan: SimulationPlan, level: float) -> list[tuple[np.ndarray,
     if not joint.any():
         return [(joint, 1.0)]
     radius = float(special.ndtri(level))
-    b, s, c, weight = _loss_cells(plan)
+    b, s, c, weight = cells()  # ``_loss_cells``
 
     def conditional_loss(point: np.ndarray) -> float:
         return float(weight @ special.ndtr((c - b @ point) / s))
