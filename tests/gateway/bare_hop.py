@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import grpc
 
-from services.shared.caller_assertion import CallerKeys, parse_keys, sign
+from services.shared.caller import signed_metadata
+from services.shared.caller_assertion import CallerKeys, parse_keys
 
 
 class BareHop(grpc.GenericRpcHandler):
@@ -26,7 +26,7 @@ class BareHop(grpc.GenericRpcHandler):
 
     def __init__(self, channel: grpc.aio.Channel, keys: CallerKeys):
         self.channel = channel
-        self.key = keys.signing
+        self.keys = keys
         self.handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     def service(self, handler_call_details):
@@ -36,13 +36,8 @@ class BareHop(grpc.GenericRpcHandler):
             backend = self.channel.unary_unary(path, _registered_method=True)
 
             async def forward(request: bytes, context) -> bytes:
-                request_id = uuid.uuid4().hex
-                metadata = (("x-request-id", request_id),
-                            ("x-ijh-caller-subject", "dev-officer-1"),
-                            ("x-ijh-caller-role", "officer"),
-                            ("x-ijh-caller-assertion", sign(
-                                self.key, path, request_id, "dev-officer-1", "officer", "",
-                                time.time())))
+                metadata = signed_metadata(self.keys, path, "dev-officer-1", "officer",
+                                           request_id=uuid.uuid4().hex)
                 return await backend(request, timeout=context.time_remaining(),
                                      metadata=metadata)
             handler = self.handlers[path] = grpc.unary_unary_rpc_method_handler(forward)
