@@ -6,13 +6,14 @@ services as child processes, waits until each reports SERVING, and prints how to
 the gateway. The gateway serves TLS with bearer tokens: unless ``IJH_GATEWAY_TLS_CERT``
 is set, a development CA, certificate, signing key and demo tokens are made (or kept)
 under ``var/dev-pki`` and ``var/tokens`` (:mod:`services.gateway.dev_pki`); unless
-``IJH_CALLER_KEY_FILE`` is set, the three services share the development key
-``var/dev-pki/caller.key`` that signs the caller identity the gateway forwards. Ctrl-C (or
+``IJH_CALLER_KEY_DIR`` is set, the three services share the development keys
+``var/dev-pki/caller-keys/`` that sign the caller identity the gateway forwards (each
+service reads the files of its own links). Ctrl-C (or
 SIGTERM, or SIGHUP when its terminal closes) stops the gateway first, then the backends,
 then NATS, each gracefully: they run in sessions of their own so that a terminal's signal
-reaches only the launcher. A launcher killed outright (SIGKILL) leaves them running; the
-next start then says so. The tests start the same processes through
-:class:`ServiceProcess`.
+reaches only the launcher. A launcher killed outright (SIGKILL) takes them with it: the
+kernel sends each SIGTERM when it dies (:mod:`services.shared.child_process`). The tests
+start the same processes through :class:`ServiceProcess`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.gateway.dev_pki import DevPki, ensure_caller_key, ensure_dev_pki
+from services.gateway.dev_pki import DevPki, ensure_caller_keys, ensure_dev_pki
 from services.shared.child_process import ending_with_this_thread
 from services.shared.config import REPO_ROOT, settings_for_tool
 from services.shared.nats_server import NatsServer
@@ -165,8 +166,8 @@ def main() -> int:
             return 1
         nats_url = nats.url
     env = {"IJH_NATS_URL": nats_url}
-    if not settings.caller_key_file:  # the backends believe only what the gateway signs
-        env["IJH_CALLER_KEY_FILE"] = str(ensure_caller_key(var))
+    if not settings.caller_key_dir:  # the backends believe only what the gateway signs
+        env["IJH_CALLER_KEY_DIR"] = str(ensure_caller_keys(var))
     if not os.environ.get("IJH_DRAIN_SECONDS"):
         env["IJH_DRAIN_SECONDS"] = "0"  # no load balancer to drain from: Ctrl-C stops at once
     backends = [ServiceProcess("risk", settings.risk_address, env, var / "logs" / "risk.log",

@@ -2,9 +2,9 @@
 
 The gateway serves TLS with bearer tokens: each stack gets its own development PKI
 and demo tokens under ``var_dir`` (:mod:`services.gateway.dev_pki`), and its own internal
-key (``IJH_CALLER_KEY_FILE``): a test calling a backend directly signs the caller it
-claims to be with :meth:`Stack.signed` (or a :func:`signing_channel`), as the gateway
-does."""
+keys (``IJH_CALLER_KEY_DIR``): a test calling a backend directly signs the caller it
+claims to be with :meth:`Stack.signed` (or a :func:`signing_channel`) with the gateway's
+keys, as the gateway does."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import grpc
 
 from services.embedded import ServiceProcess
-from services.gateway.dev_pki import DevPki, ensure_caller_key, ensure_dev_pki
-from services.shared.caller import caller_signers, signed_metadata
-from services.shared.caller_assertion import CallerKeys, parse_keys
+from services.gateway.dev_pki import DevPki, ensure_caller_keys, ensure_dev_pki
+from services.shared.caller import caller_signers, read_caller_keys, signed_metadata
+from services.shared.caller_assertion import GATEWAY, CallerKeys
 from services.shared.nats_server import NatsServer, free_port
 
 
@@ -58,7 +58,7 @@ class Stack:
 
     @property
     def caller_keys(self) -> CallerKeys:
-        """The internal key the gateway signs with and the backends verify."""
+        """The gateway's internal keys: those it signs with and the backends verify."""
         return keys_of(self.var_dir)
 
     def signed(self, method: str, subject: str = "t-officer", role: str = "officer",
@@ -75,14 +75,15 @@ class Stack:
 
 
 def caller_key_env(var_dir: Path) -> dict[str, str]:
-    """``IJH_CALLER_KEY_FILE`` of a development key under ``var_dir`` (made if missing),
+    """``IJH_CALLER_KEY_DIR`` of development keys under ``var_dir`` (made if missing),
     for a test that starts a service of its own."""
-    return {"IJH_CALLER_KEY_FILE": str(ensure_caller_key(var_dir))}
+    return {"IJH_CALLER_KEY_DIR": str(ensure_caller_keys(var_dir))}
 
 
-def keys_of(var_dir: Path) -> CallerKeys:
-    """The internal key of :func:`caller_key_env` under ``var_dir``."""
-    return parse_keys(ensure_caller_key(var_dir).read_text())
+def keys_of(var_dir: Path, service: str = GATEWAY) -> CallerKeys:
+    """``service``'s keys in :func:`caller_key_env` under ``var_dir`` (the gateway's: a
+    test calling a backend directly vouches for its caller as the gateway does)."""
+    return read_caller_keys(ensure_caller_keys(var_dir), service)
 
 
 def signing_channel(address: str, keys: CallerKeys, subject: str = "t-officer",

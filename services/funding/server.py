@@ -519,7 +519,7 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
 
 def build_funding(settings: Settings) -> ServiceRuntime:
     """The funding runtime (call inside the running event loop)."""
-    keys = caller_keys(settings)
+    keys = caller_keys(settings, SERVICE_SUBJECT)
     events = EventPublisher(settings.nats_url, settings.event_stream)
     risk = RiskServiceCheck(settings, keys)
     ledger = Ledger(settings, events, risk)

@@ -2,8 +2,9 @@
 (for trying mutual TLS), a token-signing key and long-lived demo tokens, one per role.
 
 ``make run`` calls :func:`ensure_dev_pki` (``python -m services.gateway.dev_pki``
-does the same), and :func:`ensure_caller_key` for ``caller.key``, the internal key with
-which the gateway signs the caller identity for the backends (``IJH_CALLER_KEY_FILE``):
+does the same), and :func:`ensure_caller_keys` for ``caller-keys/``, the internal keys
+with which the gateway (and funding calling risk) vouches for a caller to the backends,
+one file a link (``IJH_CALLER_KEY_DIR``):
 files that exist and are still valid are kept, anything missing, expiring or
 inconsistent is made again (a new CA re-issues the certificates; a new signing key
 re-issues the tokens). Built with ``cryptography``; no openssl CLI.
@@ -11,7 +12,8 @@ re-issues the tokens). Built with ``cryptography``; no openssl CLI.
 Layout under the var directory::
 
     dev-pki/ca.pem  ca-key.pem  server.pem  server-key.pem  client.pem  client-key.pem
-             token-signing-key.pem  token-signing.pub.pem  caller.key  DEV-ONLY.txt
+             token-signing-key.pem  token-signing.pub.pem  DEV-ONLY.txt
+             caller-keys/gateway-funding.key  gateway-risk.key  funding-risk.key
     tokens/<name>.jwt   agency, agency2, company, officer, officer2, analyst, admin
 
 Nothing here may be trusted outside a developer's machine: the private keys sit
@@ -36,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.gateway.identity import key_id
-from services.shared.caller_assertion import parse_keys
+from services.shared.caller_assertion import LINKS, key_file_name, parse_keys
 
 DEV_ISSUER = "ijh-dev-only"
 DEV_AUDIENCE = "ijh-gateway"
@@ -99,8 +101,8 @@ class DevPki:
         return self.root / "token-signing.pub.pem"
 
     @property
-    def caller_key(self) -> Path:
-        return self.root / "caller.key"
+    def caller_keys(self) -> Path:
+        return self.root / "caller-keys"
 
     def token_path(self, name: str) -> Path:
         return self.tokens / f"{name}.jwt"
@@ -259,19 +261,22 @@ def _token_valid(path: Path, key: ec.EllipticCurvePrivateKey, expected: dict) ->
     return all(claims.get(k) == v for k, v in expected.items())
 
 
-def ensure_caller_key(var_dir: Path) -> Path:
-    """Make (or keep, when it holds a usable key) ``dev-pki/caller.key``: the internal key
-    (:mod:`services.shared.caller_assertion`) for ``IJH_CALLER_KEY_FILE``."""
-    path = Path(var_dir) / "dev-pki" / "caller.key"
-    try:
-        parse_keys(path.read_text("ascii"))
-        return path
-    except (OSError, ValueError):
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write(path, f"# DEVELOPMENT ONLY (make run)\n{secrets.token_hex(32)}\n".encode(),
-           private=True)
-    return path
+def ensure_caller_keys(var_dir: Path) -> Path:
+    """Make (or keep, where it holds a usable key) each link's key file under
+    ``dev-pki/caller-keys`` (:mod:`services.shared.caller_assertion`), the directory for
+    ``IJH_CALLER_KEY_DIR``; all three services of ``make run`` share it."""
+    directory = Path(var_dir) / "dev-pki" / "caller-keys"
+    directory.mkdir(parents=True, exist_ok=True)
+    for link in LINKS:
+        path = directory / key_file_name(*link)
+        try:
+            parse_keys(path.read_text("ascii"))
+            continue
+        except (OSError, ValueError):
+            pass
+        _write(path, f"# DEVELOPMENT ONLY (make run): {link[0]} vouches for a caller to "
+                     f"{link[1]}\n{secrets.token_hex(32)}\n".encode(), private=True)
+    return directory
 
 
 def ensure_dev_pki(var_dir: Path) -> DevPki:
@@ -287,7 +292,7 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
     _ensure_leaf(pki.server_cert, pki.server_key, "localhost", True, ca_cert, ca_key, new_ca)
     _ensure_leaf(pki.client_cert, pki.client_key, "ijh-dev-client", False, ca_cert, ca_key,
                  new_ca)
-    ensure_caller_key(var_dir)
+    ensure_caller_keys(var_dir)
     signing_key, new_key = _ensure_signing_key(pki)
     for name, claims in DEMO_CALLERS.items():
         path = pki.token_path(name)

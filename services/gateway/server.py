@@ -31,6 +31,7 @@ from services.gateway.policy import unresolved_owner_fields
 from services.gateway.proxy import ServiceProxy, service_config
 from services.shared import metrics
 from services.shared.caller import caller_keys
+from services.shared.caller_assertion import GATEWAY
 from services.shared.config import ConfigurationError, Settings, client_options
 from services.shared.server import (
     Registration,
@@ -147,7 +148,7 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     door = Door(TokenVerifier.from_settings(settings),
                 RateLimiter(settings.gateway_rate, settings.gateway_burst),
                 settings.gateway_max_request, gateway_metrics.refusals,
-                caller_keys(settings))
+                caller_keys(settings, GATEWAY))
     backends = [Backend("risk", RISK_SERVICE, settings.risk_address),
                 Backend("funding", FUNDING_SERVICE, settings.funding_address)]
     registrations = []
@@ -200,7 +201,9 @@ async def main() -> None:
     try:
         _check_tls_files(settings)
         runtime, backends = build_gateway(settings)
-    except (ConfigurationError, OSError, ValueError) as exc:
+    except ConfigurationError as exc:  # names its variable
+        cannot_start(exc)
+    except (OSError, ValueError) as exc:
         cannot_start(f"{type(exc).__name__}: {exc}")
     watcher = asyncio.create_task(_watch_backends_after_start(runtime, backends))
     try:

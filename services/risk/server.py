@@ -218,7 +218,7 @@ def _compile_kernels() -> None:
 
 def build_risk(settings: Settings) -> ServiceRuntime:
     """The risk runtime (call inside the running event loop)."""
-    keys = caller_keys(settings)
+    keys = caller_keys(settings, "risk")
     events = EventPublisher(settings.nats_url, settings.event_stream)
     servicer = RiskServicer(settings, events)
     registry = metrics.new_registry()

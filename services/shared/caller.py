@@ -3,17 +3,18 @@ the signed assertion that lets a backend believe it.
 
 The gateway sets ``x-ijh-caller-*`` after checking the bearer token (it never forwards
 any a client sent) and signs them, bound to the method, the request id and a short
-expiry (:mod:`services.shared.caller_assertion`), with the internal key of
-``IJH_CALLER_KEY_FILE``. Each backend verifies that signature in one place,
+expiry (:mod:`services.shared.caller_assertion`), with the key of its link to that
+backend in ``IJH_CALLER_KEY_DIR``. Each backend verifies that signature in one place,
 :class:`CallerCheck`, which :class:`~services.shared.server.ServiceRuntime` puts before
 every method of its services: a call without a good one is refused UNAUTHENTICATED
 (``ErrorInfo`` reason ``CALLER_ASSERTION_*``: "call through the gateway") before any
 handler reads the identity. Reaching a backend's port is therefore not enough to act as
 an officer or an agency; the network policy is defence in depth.
 
-A backend calling another (funding asking risk for a risk figure) signs as itself:
-subject = its service name, role ``service`` (:func:`caller_signers`). No gateway token
-carries that role, and funding accepts no call in it.
+A backend calling another (funding asking risk for a risk figure) signs as itself,
+with the key of its own link: subject = its service name, role ``service``
+(:func:`caller_signers`). The gateway may not vouch for that role, nor another service
+for anything else; funding trusts no signer but the gateway.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from services.shared import caller_assertion
-from services.shared.caller_assertion import AssertionRefused, CallerKeys
+from services.shared.caller_assertion import (
+    SERVICE_ROLE,
+    AssertionRefused,
+    CallerKeys,
+    key_file_name,
+    links_of,
+)
 from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import REASON_DOMAIN
 from services.shared.grpc_errors import abort
@@ -42,8 +49,6 @@ SUBJECT_KEY = "x-ijh-caller-subject"
 ROLE_KEY = "x-ijh-caller-role"
 BUSINESS_ID_KEY = "x-ijh-caller-business-id"
 ASSERTION_KEY = "x-ijh-caller-assertion"
-#: The role a backend signs its own calls to another backend with.
-SERVICE_ROLE = "service"
 #: The metadata that says who is calling: a call carries these from its signer only.
 IDENTITY_KEYS = (SUBJECT_KEY, ROLE_KEY, BUSINESS_ID_KEY, ASSERTION_KEY)
 
@@ -56,19 +61,35 @@ def caller_metadata(context) -> dict[str, str]:
     return {key: metadata.get(key, "").strip() for key in IDENTITY_KEYS}
 
 
-def caller_keys(settings: Settings) -> CallerKeys:
-    """The internal keys of ``IJH_CALLER_KEY_FILE`` (checked when the settings were
-    loaded); ConfigurationError when it is not set: every service needs it."""
-    if not settings.caller_key_file:
+def caller_keys(settings: Settings, service: str) -> CallerKeys:
+    """``service``'s keys from ``IJH_CALLER_KEY_DIR``; ConfigurationError naming what is
+    missing: every service needs the keys of all its links."""
+    if not settings.caller_key_dir:
         raise ConfigurationError(
-            "IJH_CALLER_KEY_FILE: not set: the gateway signs the caller identity it forwards "
-            "and the backends verify it with this key file (the same in all three "
-            "services; `make run` makes var/dev-pki/caller.key)")
+            "IJH_CALLER_KEY_DIR: not set: the gateway signs the caller identity it forwards "
+            "and the backends verify it, each link with its own key file (`make run` makes "
+            "var/dev-pki/caller-keys/)")
     try:
-        return caller_assertion.parse_keys(Path(settings.caller_key_file).read_text("ascii"))
-    except (OSError, ValueError) as exc:  # changed since the settings were checked
-        raise ConfigurationError(f"IJH_CALLER_KEY_FILE: {settings.caller_key_file}: "
-                                 f"{exc}") from None
+        return read_caller_keys(Path(settings.caller_key_dir), service)
+    except ValueError as exc:
+        raise ConfigurationError(f"IJH_CALLER_KEY_DIR: {exc}") from None
+
+
+def read_caller_keys(directory: Path, service: str) -> CallerKeys:
+    """The key files in ``directory`` of the links ``service`` is on
+    (:data:`caller_assertion.LINKS`); ValueError naming a file missing or wrong (never a
+    key)."""
+    link_keys = {}
+    for link in links_of(service):
+        path = directory / key_file_name(*link)
+        try:
+            link_keys[link] = caller_assertion.parse_keys(path.read_text("ascii"))
+        except (OSError, ValueError) as exc:
+            detail = ("not ASCII text" if isinstance(exc, UnicodeDecodeError)
+                      else exc.strerror or exc if isinstance(exc, OSError) else exc)
+            raise ValueError(f"{path}: {detail} ({service} needs the key of its link "
+                             f"{link[0]} → {link[1]})") from None
+    return CallerKeys.of(service, link_keys)
 
 
 def identity_metadata(keys: CallerKeys, method: str, request_id: str, subject: str,
@@ -76,7 +97,7 @@ def identity_metadata(keys: CallerKeys, method: str, request_id: str, subject: s
                       now: float | None = None) -> list[tuple[str, str]]:
     """The caller's identity as a call to ``method`` under ``request_id`` carries it: subject,
     role, business ID (when there is one) and their assertion (the ``IDENTITY_KEYS``)."""
-    assertion = caller_assertion.sign(keys.signing, method, request_id, subject, role,
+    assertion = caller_assertion.sign(keys, method, request_id, subject, role,
                                       business_id, time.time() if now is None else now)
     pairs = [(SUBJECT_KEY, subject), (ROLE_KEY, role)]
     if business_id:

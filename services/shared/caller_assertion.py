@@ -2,15 +2,23 @@
 (``x-ijh-caller-*`` metadata) was set by the gateway (or a backend calling another)
 for this very call, not by whoever reached its port. Pure functions, stdlib only.
 
-The signer (the gateway; funding calling risk) sends, beside the identity, the metadata
-``x-ijh-caller-assertion`` = ``v1.<expires>.<mac>``:
+The signer sends, beside the identity, the metadata
+``x-ijh-caller-assertion`` = ``v2.<signer>.<expires>.<mac>``:
 
+* ``signer``: the service that vouches (``gateway``; ``funding`` calling risk);
 * ``expires``: Unix seconds, ``LIFETIME_SECONDS`` after signing;
-* ``mac``: HMAC-SHA256, hex, under the shared internal key, of the lines
-  ``ijh-caller-v1``, the full method name (``/ijh.funding.v1.FundingService/Decide...``),
-  the request id (``x-request-id``), subject, role, business ID ("" when none) and
-  ``expires``. Metadata values are printable ASCII without line breaks, so the lines
-  cannot be shifted into one another.
+* ``mac``: HMAC-SHA256, hex, under the key of the link from the signer to the service
+  called, of the lines ``ijh-caller-v2``, the signer, the full method name
+  (``/ijh.funding.v1.FundingService/Decide...``), the request id (``x-request-id``),
+  subject, role, business ID ("" when none) and ``expires``. Metadata values are
+  printable ASCII without line breaks, so the lines cannot be shifted into one another.
+
+**A key per link** (``LINKS``): gateway→funding, gateway→risk, funding→risk. A service
+holds only the keys of the links it is on, so it can vouch only where it may: risk
+holds no key funding trusts, and a compromised risk pod cannot act as an officer
+towards funding. What a signer may vouch for is fixed here, not configured: the
+gateway vouches for the callers its tokens name (any role but ``service``); another
+service only for itself (subject = its name, role ``service``).
 
 The verifier recomputes the MAC over what it received and compares it in constant time
 (``hmac.compare_digest``). A captured assertion is good for nothing else: another
@@ -20,19 +28,21 @@ further ahead than a signer could have set it (``LIFETIME_SECONDS`` + ``SKEW_SEC
 The one replay left is of the same method, request id and identity within that window
 (the request body is not signed; see docs/ARCHITECTURE.md).
 
-Keys: the key file holds one key a line (at least ``MIN_KEY_CHARACTERS`` characters, e.g.
-``openssl rand -hex 32``; blank lines and ``#`` comments are skipped). The first signs,
-every one verifies: a key is rotated by adding the new one second everywhere, then
-moving it first, then removing the old one.
+Keys: a link's key file (``<signer>-<audience>.key``) holds one key a line (at least
+``MIN_KEY_CHARACTERS`` characters, e.g. ``openssl rand -hex 32``; blank lines and ``#``
+comments are skipped). The first signs, every one verifies: a key is rotated by adding
+the new one second on both sides of the link, then moving it first, then removing the
+old one.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-VERSION = "v1"
-_CONTEXT = "ijh-caller-v1"
+VERSION = "v2"
+_CONTEXT = "ijh-caller-v2"
 #: How far ahead of the signer's clock the expiry is set. It covers the time between
 #: signing and the backend reading the call: the gateway's retries of an idempotent call
 #: (well under 2 s) and a busy backend's queue.
@@ -41,10 +51,18 @@ LIFETIME_SECONDS = 10
 SKEW_SECONDS = 5
 MIN_KEY_CHARACTERS = 32
 
+GATEWAY = "gateway"
+#: The role a backend vouches for itself with when it calls another backend.
+SERVICE_ROLE = "service"
+#: (signer, audience): who may vouch for a caller to whom, each link with its own key.
+LINKS = ((GATEWAY, "funding"), (GATEWAY, "risk"), ("funding", "risk"))
+
 # Reasons (google.rpc.ErrorInfo) of a refused assertion.
 MISSING = "CALLER_ASSERTION_MISSING"
 MALFORMED = "CALLER_ASSERTION_MALFORMED"
+UNTRUSTED_SIGNER = "CALLER_ASSERTION_UNTRUSTED_SIGNER"
 INVALID = "CALLER_ASSERTION_INVALID"
+NOT_ITS_TO_VOUCH = "CALLER_ASSERTION_NOT_ITS_TO_VOUCH"
 EXPIRED = "CALLER_ASSERTION_EXPIRED"
 TOO_FAR_AHEAD = "CALLER_ASSERTION_TOO_FAR_AHEAD"
 
@@ -57,18 +75,46 @@ class AssertionRefused(Exception):
         super().__init__(message)
 
 
+def key_file_name(signer: str, audience: str) -> str:
+    """The file of a link's keys in ``IJH_CALLER_KEY_DIR``."""
+    return f"{signer}-{audience}.key"
+
+
+def links_of(service: str) -> tuple[tuple[str, str], ...]:
+    """The links ``service`` is on, as signer or as audience: the key files it needs."""
+    return tuple(link for link in LINKS if service in link)
+
+
+def audience_of(method: str) -> str:
+    """The service a full method name calls, by its proto package
+    ``<org>.<audience>.<version>``: ``/ijh.risk.v1.RiskService/X`` → ``risk``."""
+    package = method.lstrip("/").partition("/")[0].split(".")[:-1]
+    if len(package) < 2:
+        raise ValueError(f"{method}: not a method of a versioned package")
+    return package[-2]
+
+
 @dataclass(frozen=True)
 class CallerKeys:
-    """The internal keys: the first signs, all verify."""
+    """One service's keys: to each audience it calls, the keys of that link (the first
+    signs); from each signer it trusts, the keys of that link (all verify)."""
 
-    keys: tuple[bytes, ...]
+    service: str
+    to: Mapping[str, tuple[bytes, ...]]
+    trusted: Mapping[str, tuple[bytes, ...]]
 
-    @property
-    def signing(self) -> bytes:
-        return self.keys[0]
+    @classmethod
+    def of(cls, service: str, link_keys: Mapping[tuple[str, str], tuple[bytes, ...]]
+           ) -> CallerKeys:
+        """``service``'s share of the links' keys (those of links it is not on are left)."""
+        return cls(service,
+                   {audience: keys for (signer, audience), keys in link_keys.items()
+                    if signer == service},
+                   {signer: keys for (signer, audience), keys in link_keys.items()
+                    if audience == service})
 
 
-def parse_keys(text: str) -> CallerKeys:
+def parse_keys(text: str) -> tuple[bytes, ...]:
     """The keys of a key file's text, or ValueError saying what is wrong (never a key)."""
     keys = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -81,21 +127,28 @@ def parse_keys(text: str) -> CallerKeys:
         keys.append(line.encode())
     if not keys:
         raise ValueError("holds no key (one a line, e.g. `openssl rand -hex 32`)")
-    return CallerKeys(tuple(keys))
+    return tuple(keys)
 
 
-def _mac(key: bytes, method: str, request_id: str, subject: str, role: str,
+def _mac(key: bytes, signer: str, method: str, request_id: str, subject: str, role: str,
          business_id: str, expires: str) -> str:
-    message = "\n".join((_CONTEXT, method, request_id, subject, role, business_id, expires))
+    message = "\n".join((_CONTEXT, signer, method, request_id, subject, role, business_id,
+                         expires))
     return hmac.digest(key, message.encode(), "sha256").hex()
 
 
-def sign(key: bytes, method: str, request_id: str, subject: str, role: str,
+def sign(keys: CallerKeys, method: str, request_id: str, subject: str, role: str,
          business_id: str, now: float) -> str:
-    """The assertion for one call made at ``now`` (Unix seconds)."""
+    """The assertion of ``keys.service`` for one call made at ``now`` (Unix seconds);
+    ValueError when it holds no key to the service ``method`` belongs to."""
+    audience = audience_of(method)
+    if audience not in keys.to:
+        raise ValueError(f"{keys.service} holds no key to vouch for callers of {audience} "
+                         f"({key_file_name(keys.service, audience)})")
     expires = str(int(now) + LIFETIME_SECONDS)
-    mac = _mac(key, method, request_id, subject, role, business_id, expires)
-    return f"{VERSION}.{expires}.{mac}"
+    mac = _mac(keys.to[audience][0], keys.service, method, request_id, subject, role,
+               business_id, expires)
+    return f"{VERSION}.{keys.service}.{expires}.{mac}"
 
 
 def verify(keys: CallerKeys, assertion: str, method: str, request_id: str, subject: str,
@@ -107,19 +160,30 @@ def verify(keys: CallerKeys, assertion: str, method: str, request_id: str, subje
     if not assertion:
         raise AssertionRefused(MISSING, "the caller identity carries no assertion "
                                         "(x-ijh-caller-assertion)")
-    version, _, rest = assertion.partition(".")
-    expires, _, mac = rest.partition(".")
-    if (version != VERSION or not (expires.isascii() and expires.isdigit())
-            or len(mac) != 64 or not mac.isascii()):
+    parts = assertion.split(".")
+    if (len(parts) != 4 or parts[0] != VERSION or not (parts[2].isascii()
+                                                      and parts[2].isdigit())
+            or len(parts[3]) != 64 or not parts[3].isascii()):
         raise AssertionRefused(MALFORMED, "the caller assertion is not of the form "
-                                          f"{VERSION}.<expires>.<hmac-sha256 hex>")
-    for key in keys.keys:
-        expected = _mac(key, method, request_id, subject, role, business_id, expires)
+                                          f"{VERSION}.<signer>.<expires>.<hmac-sha256 hex>")
+    _, signer, expires, mac = parts
+    if signer not in keys.trusted:
+        raise AssertionRefused(UNTRUSTED_SIGNER,
+                               f"{keys.service} takes no caller vouched for by "
+                               f"{signer[:40]!r}")
+    for key in keys.trusted[signer]:
+        expected = _mac(key, signer, method, request_id, subject, role, business_id, expires)
         if hmac.compare_digest(expected, mac):
             break
     else:
         raise AssertionRefused(INVALID, "the caller assertion does not match this call "
                                         "(another key, method, request id or identity)")
+    if (role == SERVICE_ROLE) == (signer == GATEWAY) or (
+            signer != GATEWAY and subject != signer):
+        raise AssertionRefused(NOT_ITS_TO_VOUCH,
+                               f"{signer} vouches only for "
+                               + ("callers of its tokens, never a service" if signer == GATEWAY
+                                  else f"itself (subject {signer}, role {SERVICE_ROLE})"))
     at = int(expires)
     if now > at + SKEW_SECONDS:
         raise AssertionRefused(EXPIRED, f"the caller assertion expired {now - at:.0f} s ago")

@@ -91,18 +91,27 @@ def _database_url(text: str) -> str:
     return text
 
 
-def _caller_key_file(text: str) -> str:
-    """A readable file of internal keys (:func:`caller_assertion.parse_keys`); the
-    message names the file and what is wrong with it, never a key."""
-    from services.shared.caller_assertion import parse_keys
-    try:
-        parse_keys(Path(text).read_text(encoding="ascii"))
-    except OSError as exc:
-        raise ValueError(f"cannot read {text} ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{text}: not ASCII text (one key a line)") from None
-    except ValueError as exc:
-        raise ValueError(f"{text}: {exc}") from None
+def _caller_key_dir(text: str) -> str:
+    """A directory whose link key files (:data:`caller_assertion.LINKS`), those present,
+    read as keys (:func:`caller_assertion.parse_keys`); which a service needs is checked
+    when it starts. The message names the file and what is wrong, never a key."""
+    from services.shared.caller_assertion import LINKS, key_file_name, parse_keys
+    directory = Path(text)
+    if not directory.is_dir():
+        raise ValueError(f"{text}: not a directory (of the link key files "
+                         f"{', '.join(key_file_name(*link) for link in LINKS)})")
+    for link in LINKS:
+        path = directory / key_file_name(*link)
+        try:
+            parse_keys(path.read_text(encoding="ascii"))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ValueError(f"cannot read {path} ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not ASCII text (one key a line)") from None
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     return text
 
 
@@ -175,12 +184,14 @@ class Settings:
     max_portfolio_scenarios: str = _setting(
         "IJH_MAX_PORTFOLIO_SCENARIOS", "50000000",
         "largest scenario count of a portfolio simulation", _count)
-    caller_key_file: str = _setting(
-        "IJH_CALLER_KEY_FILE", "",
-        "gateway, risk, funding: file of the internal key (one a line, at least 32 "
-        "characters; the first signs, all verify) with which the gateway signs the caller "
-        "identity it forwards and the backends verify it; required, the same in all three "
-        "(`make run` makes `var/dev-pki/caller.key`)", _caller_key_file)
+    caller_key_dir: str = _setting(
+        "IJH_CALLER_KEY_DIR", "",
+        "gateway, risk, funding: directory of the internal keys with which the gateway (and "
+        "funding calling risk) vouches for a caller and the backends verify it, one file a "
+        "link: gateway-funding.key, gateway-risk.key, funding-risk.key (one key a line, at "
+        "least 32 characters; the first signs, all verify); each service needs the files "
+        "of its links only; required (`make run` makes `var/dev-pki/caller-keys/`)",
+        _caller_key_dir)
     gateway_tls_cert: str = _setting(
         "IJH_GATEWAY_TLS_CERT", "",
         "gateway: PEM certificate chain it serves TLS with (required; `make run` uses "

@@ -38,7 +38,7 @@ from tests.funding.storage.ledger_support import (
 CANDIDATE = PortfolioRow(2, "1234567-1", BeneficiaryKind.COMPANY, "energy", "TEM",
                          500_000_00, 60, "BBB")
 
-KEYS = CallerKeys((b"k" * 32,))  # never used to sign here: no risk channel
+KEYS = CallerKeys.of("funding", {})  # never used to sign here: no risk channel
 
 
 class RecordingRiskStub:

@@ -5,7 +5,7 @@ it with the internal key (:mod:`services.shared.caller_assertion`), as the gatew
 The door bench runs it beside the gateway so that what the hop itself costs on this
 machine, and what the door adds on top of it, are measured in the same run.
 
-Run: ``python -m tests.gateway.bare_hop LISTEN_ADDRESS BACKEND_ADDRESS CALLER_KEY_FILE``.
+Run: ``python -m tests.gateway.bare_hop LISTEN_ADDRESS BACKEND_ADDRESS CALLER_KEY_DIR``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import grpc
 
-from services.shared.caller import signed_metadata
-from services.shared.caller_assertion import CallerKeys, parse_keys
+from services.shared.caller import read_caller_keys, signed_metadata
+from services.shared.caller_assertion import GATEWAY, CallerKeys
 
 
 class BareHop(grpc.GenericRpcHandler):
@@ -44,8 +44,8 @@ class BareHop(grpc.GenericRpcHandler):
         return handler
 
 
-async def serve(listen: str, backend: str, key_file: str) -> None:
-    keys = parse_keys(Path(key_file).read_text())
+async def serve(listen: str, backend: str, key_dir: str) -> None:
+    keys = read_caller_keys(Path(key_dir), GATEWAY)
     async with grpc.aio.insecure_channel(backend) as channel:
         server = grpc.aio.server()
         server.add_generic_rpc_handlers([BareHop(channel, keys)])

@@ -61,7 +61,7 @@ def bench_stack(nats_server, tmp_path_factory):
         "IJH_LOG_LEVEL": "INFO"})
     hop_address = f"127.0.0.1:{free_port()}"
     hop = subprocess.Popen([sys.executable, "-m", "tests.gateway.bare_hop", hop_address,
-                            running.funding.address, str(running.pki.caller_key)], cwd=ROOT)
+                            running.funding.address, str(running.pki.caller_keys)], cwd=ROOT)
     try:
         with grpc.insecure_channel(hop_address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)

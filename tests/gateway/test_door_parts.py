@@ -49,9 +49,15 @@ from services.gateway.identity import (
 from services.gateway.proxy import ServiceProxy
 from services.gateway.server import FUNDING_SERVICE, RISK_SERVICE
 from services.shared import caller_assertion, metrics
-from services.shared.caller_assertion import parse_keys
+from services.shared.caller_assertion import GATEWAY, CallerKeys
 
 ROOT = Path(__file__).resolve().parents[2]
+# The link from the gateway to the test package's service (t.validated.v1): the door signs
+# with it, the recording backend would verify with it; a forger holds another key.
+_LINK_KEY = (b"l" * 32,)
+DOOR_KEYS = CallerKeys.of(GATEWAY, {(GATEWAY, "validated"): _LINK_KEY})
+BACKEND_KEYS = CallerKeys.of("validated", {(GATEWAY, "validated"): _LINK_KEY})
+FORGER_KEYS = CallerKeys.of(GATEWAY, {(GATEWAY, "validated"): (b"f" * 32,)})
 
 
 # --- the policy table -------------------------------------------------------------
@@ -345,7 +351,7 @@ async def door_harness(tmp_path, monkeypatch):
     verifier = TokenVerifier.from_settings(_settings(pki))
     door = Door(verifier, RateLimiter(100, 100), 1024,
                 Counter("t_refusals", "t", ["reason"], registry=CollectorRegistry()),
-                parse_keys(pki.caller_key.read_text()))
+                DOOR_KEYS)
     gateway = grpc.aio.server(interceptors=[metrics.CallObserver()])
     gateway.add_generic_rpc_handlers([ServiceProxy(service, channel, 5.0, hooks=[door],
                                                    max_request_bytes=1024)])
@@ -370,7 +376,7 @@ async def test_caller_identity_is_forwarded_and_cannot_be_forged(door_harness):
     put = client.unary_unary("/t.validated.v1.Store/Put",
                              request_serializer=req_class.SerializeToString,
                              response_deserializer=req_class.FromString)
-    forged = caller_assertion.sign(b"f" * 32, "/t.validated.v1.Store/Put", "r", "someone-else",
+    forged = caller_assertion.sign(FORGER_KEYS, "/t.validated.v1.Store/Put", "r", "someone-else",
                                    "admin", "", time.time())
     await put(req_class(amount_cents=5), timeout=5, metadata=[
         ("authorization", f"Bearer {pki.token('officer')}"),
@@ -383,7 +389,7 @@ async def test_caller_identity_is_forwarded_and_cannot_be_forged(door_harness):
     assert seen["x-request-id"]
     # The gateway's own assertion, for this method, request id and identity, under the key.
     assert seen["x-ijh-caller-assertion"] != forged
-    caller_assertion.verify(parse_keys(pki.caller_key.read_text()),
+    caller_assertion.verify(BACKEND_KEYS,
                             seen["x-ijh-caller-assertion"], "/t.validated.v1.Store/Put",
                             seen["x-request-id"], "dev-officer-1", "officer", "", time.time())
 
@@ -416,7 +422,7 @@ async def test_a_stream_is_signed_when_its_backend_call_opens(door_harness, monk
     replies = [reply async for reply in stream]
     assert [r.amount_cents for r in replies] == [5]
     seen = backend.calls[-1]
-    caller_assertion.verify(parse_keys(pki.caller_key.read_text()),
+    caller_assertion.verify(BACKEND_KEYS,
                             seen["x-ijh-caller-assertion"], "/t.validated.v1.Store/PutMany",
                             seen["x-request-id"], "dev-officer-1", "officer", "",
                             first_sent[0])

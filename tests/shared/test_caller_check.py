@@ -31,7 +31,7 @@ from tests.funding.ledger_api_support import (
 )
 from tests.gateway.test_gateway import _grant_request
 from tests.risk.test_operations_api import _simulation, _start
-from tests.stack import wait_for_text
+from tests.stack import keys_of, wait_for_text
 
 FUNDING = "/ijh.funding.v1.FundingService/"
 RISK = "/ijh.risk.v1.RiskService/"
@@ -51,8 +51,15 @@ def _refused(call) -> tuple[grpc.RpcError, error_details_pb2.ErrorInfo]:
     info = error_details_pb2.ErrorInfo()
     status = rpc_status.from_call(failure.value)
     assert status is not None and status.details[0].Unpack(info)
-    assert info.domain == "ijh"
+    assert info.domain == "ijh" and info.reason == _reason(failure.value)
     return failure.value, info
+
+
+def _reason(error: grpc.RpcError) -> str:
+    info = error_details_pb2.ErrorInfo()
+    status = rpc_status.from_call(error)
+    assert status is not None and status.details[0].Unpack(info)
+    return info.reason
 
 
 def _decide_directly(stack, metadata) -> tuple[grpc.RpcError, error_details_pb2.ErrorInfo]:
@@ -82,7 +89,7 @@ def test_forged_caller_metadata_without_an_assertion_is_refused_and_logged(stack
 @pytest.mark.parametrize("assertion, reason", [
     ("", caller_assertion.MISSING),
     ("not-an-assertion", caller_assertion.MALFORMED),
-    (f"v1.{int(time.time()) + 5}.{'0' * 64}", caller_assertion.INVALID),
+    (f"v2.gateway.{int(time.time()) + 5}.{'0' * 64}", caller_assertion.INVALID),
 ])
 def test_a_made_up_assertion_is_refused(stack, assertion, reason):
     _, info = _decide_directly(stack, (*OFFICER, ("x-ijh-caller-assertion", assertion)))
@@ -90,11 +97,38 @@ def test_a_made_up_assertion_is_refused(stack, assertion, reason):
 
 
 def test_an_assertion_made_with_another_key_is_refused(stack):
-    other = CallerKeys((uuid.uuid4().hex.encode() * 2,))
+    other = CallerKeys.of("gateway", {("gateway", "funding"): (uuid.uuid4().hex.encode() * 2,)})
     metadata = signed_metadata(other, FUNDING + "DecideApplication", "dev-officer-2",
                                "officer")
     _, info = _decide_directly(stack, metadata)
     assert info.reason == caller_assertion.INVALID
+
+
+def test_the_keys_risk_holds_cannot_vouch_for_a_caller_to_funding(stack):
+    # A compromised risk pod holds the gateway → risk and funding → risk keys (the test
+    # stack's directory holds all three links; each service reads only its own).
+    risk = keys_of(stack.var_dir, "risk")
+    for key in (*risk.trusted["gateway"], *risk.trusted["funding"]):
+        as_gateway = CallerKeys.of("gateway", {("gateway", "funding"): (key,)})
+        _, info = _decide_directly(stack, signed_metadata(
+            as_gateway, FUNDING + "DecideApplication", "dev-officer-2", "officer"))
+        assert info.reason == caller_assertion.INVALID
+        as_itself = CallerKeys.of("risk", {("risk", "funding"): (key,)})
+        _, info = _decide_directly(stack, signed_metadata(
+            as_itself, FUNDING + "DecideApplication", "risk", "service"))
+        assert info.reason == caller_assertion.UNTRUSTED_SIGNER
+
+
+def test_funding_vouches_to_risk_for_itself_alone(stack):
+    # Funding's own link to risk cannot carry an analyst's or an officer's identity.
+    funding = keys_of(stack.var_dir, "funding")
+    with grpc.insecure_channel(stack.risk.address) as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        for subject, role in (("dev-analyst-1", "analyst"), ("dev-officer-1", "officer")):
+            metadata = signed_metadata(funding, RISK + "ListOperations", subject, role)
+            _, info = _refused(lambda m=metadata: stub.ListOperations(
+                r.ListOperationsRequest(), timeout=10, metadata=m))
+            assert info.reason == caller_assertion.NOT_ITS_TO_VOUCH
 
 
 def test_an_expired_assertion_is_refused(stack):
@@ -193,13 +227,18 @@ async def test_funding_calls_risk_signed_as_itself(stack):
         # The fund's status asks risk for its figures (a stream), signed the same way.
         status = await ledger.call("GetFundStatus", f.GetFundStatusRequest(), OFFICER_B)
         assert not status.risk_figures_unavailable and status.risk_figures
-        # A service's identity, well signed, still acts on nothing in funding.
+        # A service's identity acts on nothing in funding: the gateway may not vouch for
+        # one, and funding holds no key to vouch for itself to itself.
         with pytest.raises(grpc.aio.AioRpcError) as failure:
             await ledger.stub.GetFundStatus(f.GetFundStatusRequest(), timeout=10,
                                             metadata=signed_metadata(
                                                 stack.caller_keys, FUNDING + "GetFundStatus",
                                                 "funding", "service"))
         assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert _reason(failure.value) == caller_assertion.NOT_ITS_TO_VOUCH
+        with pytest.raises(ValueError, match="funding holds no key"):
+            signed_metadata(keys_of(stack.var_dir, "funding"), FUNDING + "GetFundStatus",
+                            "funding", "service")
     risk_lines = [json.loads(text) for text in
                   wait_for_text(stack.risk.log_path, request_id).splitlines()
                   if request_id in text]

@@ -56,6 +56,7 @@ def _refused(process: ServiceProcess, seconds: float = 20) -> dict:
     ("risk", "IJH_MAX_SCENARIOS", "abc"),
     ("funding", "IJH_MAX_MESSAGE_BYTES", "abc"),
     ("gateway", "IJH_LOG_LEVEL", "LOUD"),
+    ("risk", "IJH_CALLER_KEY_DIR", "/nonexistent/caller-keys"),
     ("risk", "IJH_RISK_METRICS_ADDRESS", "nowhere"),
     ("funding", "IJH_FUNDING_ADDRESS", "127.0.0.1:abc"),
     ("funding", "IJH_DATABASE_URL", "notaurl"),
@@ -66,27 +67,50 @@ def test_a_wrong_setting_is_one_line_naming_it_and_exit_2(tmp_path, module, vari
 
 
 @pytest.mark.parametrize("module", ["risk", "funding", "gateway"])
-def test_no_caller_key_is_one_line_naming_it_and_exit_2(tmp_path, module):
-    # Refusing to start is the default: a backend without the key would have to believe
-    # any caller, a gateway without it could sign for none.
-    env = {**ensure_dev_pki(tmp_path).gateway_env(), "IJH_CALLER_KEY_FILE": ""}
+def test_no_caller_keys_is_one_line_naming_it_and_exit_2(tmp_path, module):
+    # Refusing to start is the default: a backend without the keys would have to believe
+    # any caller, a gateway without them could sign for none.
+    env = {**ensure_dev_pki(tmp_path).gateway_env(), "IJH_CALLER_KEY_DIR": ""}
     line = _refused(_process(module, tmp_path, env))
-    assert "IJH_CALLER_KEY_FILE: not set" in line["error"]
+    assert "IJH_CALLER_KEY_DIR: not set" in line["error"]
 
 
 @pytest.mark.parametrize("content, words", [
-    (None, "cannot read"),
     ("too-short\n", "at least 32"),
     ("# nothing but a comment\n", "holds no key"),
+    (b"\xff" * 40, "not ASCII"),
 ])
 def test_a_wrong_caller_key_file_is_named_without_its_content(tmp_path, content, words):
-    path = tmp_path / "caller.key"
-    if content is not None:
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    path = directory / "gateway-funding.key"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
         path.write_text(content)
-    line = _refused(_process("funding", tmp_path, {"IJH_CALLER_KEY_FILE": str(path)}))
-    assert line["error"].startswith("IJH_CALLER_KEY_FILE: ") and str(path) in line["error"]
+    line = _refused(_process("funding", tmp_path, {"IJH_CALLER_KEY_DIR": str(directory)}))
+    assert line["error"].startswith("IJH_CALLER_KEY_DIR: ") and str(path) in line["error"]
     assert words in line["error"]
     assert "too-short" not in line["error"]
+
+
+@pytest.mark.parametrize("module, missing", [
+    ("funding", "gateway-funding.key"), ("funding", "funding-risk.key"),
+    ("risk", "gateway-risk.key"), ("risk", "funding-risk.key"),
+    ("gateway", "gateway-funding.key"), ("gateway", "gateway-risk.key"),
+])
+def test_a_service_without_a_key_of_its_links_names_the_file(tmp_path, module, missing):
+    # Each service needs the keys of its own links and only those: a directory holding
+    # the others (as a pod's secret volume would) is enough.
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    for name in {"gateway-funding.key", "gateway-risk.key", "funding-risk.key"} - {missing}:
+        (directory / name).write_text("a" * 64 + "\n")
+    env = {**ensure_dev_pki(tmp_path).gateway_env(), "IJH_CALLER_KEY_DIR": str(directory)}
+    line = _refused(_process(module, tmp_path, env))
+    assert line["error"].startswith("IJH_CALLER_KEY_DIR: ")
+    assert str(directory / missing) in line["error"]
+    assert "needs the key of its link" in line["error"]
 
 
 def test_a_port_in_use_is_found_before_the_kernels_are_compiled(tmp_path):
