@@ -14,6 +14,7 @@ are signed as ``funding`` in the role ``service``
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,12 @@ from services.shared.caller import (
     caller_signers,
 )
 from services.shared.caller_assertion import CallerKeys
-from services.shared.config import ConfigurationError, Settings, client_options
+from services.shared.config import (
+    ConfigurationError,
+    Settings,
+    client_options,
+    replica_balancing,
+)
 from services.shared.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -169,8 +175,10 @@ class RiskServiceCheck:
         self.loop = asyncio.get_running_loop()
         # Every call signed as this service, under the request id of the call it serves.
         self.channel = grpc.aio.insecure_channel(
-            self.settings.risk_address, options=client_options(self.settings),
-            interceptors=caller_signers(self.keys, SERVICE_SUBJECT))
+            self.settings.risk_address, interceptors=caller_signers(self.keys, SERVICE_SUBJECT),
+            options=[*client_options(self.settings), ("grpc.service_config", json.dumps(
+                replica_balancing(risk_pb2.DESCRIPTOR.services_by_name["RiskService"]
+                                  .full_name)))])
         self.stub = risk_pb2_grpc.RiskServiceStub(self.channel)
 
     async def stop(self) -> None:

@@ -40,6 +40,7 @@ from google.protobuf.message_factory import GetMessageClass
 from google.rpc import code_pb2, status_pb2
 
 from services.shared import errors, grpc_errors
+from services.shared.config import replica_balancing
 from services.shared.logs import REQUEST_ID_KEY, bind_request_id, request_id_var
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,12 @@ def is_idempotent(method: MethodDescriptor) -> bool:
     return method.GetOptions().idempotency_level in _IDEMPOTENT
 
 
-def service_config(services: Sequence[ServiceDescriptor]) -> str:
-    """gRPC service config JSON: retry UNAVAILABLE for idempotent methods only."""
-    idempotent = [{"service": s.full_name, "method": m.name}
-                  for s in services for m in s.methods if is_idempotent(m)]
-    config = {"methodConfig": []}
+def service_config(service: ServiceDescriptor) -> str:
+    """gRPC service config JSON of a channel to ``service``'s replicas: spread over those
+    SERVING (:func:`replica_balancing`), retry UNAVAILABLE for idempotent methods only."""
+    idempotent = [{"service": service.full_name, "method": m.name}
+                  for m in service.methods if is_idempotent(m)]
+    config = {**replica_balancing(service.full_name), "methodConfig": []}
     if idempotent:
         config["methodConfig"].append({
             "name": idempotent,

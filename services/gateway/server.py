@@ -68,9 +68,10 @@ class Backend:
         return self.status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def backend_channel(address: str, settings: Settings, services) -> grpc.aio.Channel:
-    """A channel with the shared keepalive/size options and the retry service config."""
-    options = [*client_options(settings), ("grpc.service_config", service_config(services))]
+def backend_channel(address: str, settings: Settings, service) -> grpc.aio.Channel:
+    """A channel to ``service``'s replicas at ``address`` (a gRPC target) with the shared
+    keepalive/size options and the balancing and retry service config."""
+    options = [*client_options(settings), ("grpc.service_config", service_config(service))]
     return grpc.aio.insecure_channel(address, options=options)
 
 
@@ -153,7 +154,7 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                 Backend("funding", FUNDING_SERVICE, settings.funding_address)]
     registrations = []
     for backend in backends:
-        backend.channel = backend_channel(backend.address, settings, [backend.service])
+        backend.channel = backend_channel(backend.address, settings, backend.service)
         proxy = ServiceProxy(backend.service, backend.channel, settings.backend_deadline,
                              hooks=[door], max_request_bytes=settings.gateway_max_request,
                              backend=backend.name, backend_down=backend.down)

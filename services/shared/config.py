@@ -135,11 +135,13 @@ class Settings:
     gateway_address: str = _setting(
         "IJH_GATEWAY_ADDRESS", "127.0.0.1:50051", "where the public gateway listens", _address)
     risk_address: str = _setting(
-        "IJH_RISK_ADDRESS", "127.0.0.1:50052", "where the risk service listens / is reached",
-        _address)
+        "IJH_RISK_ADDRESS", "127.0.0.1:50052", "where the risk service listens / is reached; "
+        "its callers may name several replicas with a gRPC target (`dns:///risk-headless:"
+        "50052`, `ipv4:10.0.0.5:50052,10.0.0.6:50052`): calls go round-robin to those "
+        "SERVING", _address)
     funding_address: str = _setting(
-        "IJH_FUNDING_ADDRESS", "127.0.0.1:50053", "where the funding service listens / is reached",
-        _address)
+        "IJH_FUNDING_ADDRESS", "127.0.0.1:50053", "where the funding service listens / is "
+        "reached (a gRPC target of several replicas for the gateway, as for risk)", _address)
     nats_url: str = _setting(
         "IJH_NATS_URL", "nats://127.0.0.1:4322",
         "NATS server with JetStream; `make run` starts an embedded one here unless set", _nats_url)
@@ -358,6 +360,16 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.max_ping_strikes", 2),
         ("grpc.so_reuseport", 0),
     ]
+
+
+def replica_balancing(service: str) -> dict:
+    """gRPC service config (the part that is not per method) of a channel to a backend's
+    replicas: calls spread round-robin over every address its target resolves to
+    (``dns:///risk-headless:50052``, ``ipv4:10.0.0.5:50052,10.0.0.6:50052``), and none
+    sent to a replica whose health for ``service`` is not SERVING (client-side health
+    checking, gRFC A17: each replica's health Watch), such as one draining to stop."""
+    return {"loadBalancingConfig": [{"round_robin": {}}],
+            "healthCheckConfig": {"serviceName": service}}
 
 
 def client_options(settings: Settings) -> list[tuple[str, int]]:
