@@ -11,7 +11,12 @@ Keys (a key is a subject; ``operations.>`` lists the records):
   ``Operation`` message (base64 of its bytes, so figures come back bit-identical), its
   seed, its owner (replica and process instance), the owner's last heartbeat (the
   owner's wall clock: compared only by a later instance of the same replica, on the
-  same host) and whether someone asked to cancel it. Never the portfolio.
+  same host) and whether someone asked to cancel it. Never the portfolio. Its message
+  also carries the record's summary in the ``Ijh-Operation-Summary`` header: the same
+  record without the result (base64 of its JSON), written by the same write, so that it
+  has the record's revision and never disagrees with it. Lists read the summaries alone
+  (a headers-only read: no result crosses the wire); a record an earlier version wrote
+  has none and is read in full.
 - ``requests.{sha256(json [creator, request_id])}``: the operation a caller's
   request_id started and a digest of the request, written after the operation's record
   and only with compare-and-set (created, or updated at the revision read), so that two
@@ -35,9 +40,16 @@ import re
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import DecodeError
 from ijh.risk.v1 import risk_pb2
 from nats.js import api
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+)
+from nats.js.kv import KV_MARKER_REASON, KV_OP
 
 from services.shared.events import EventPublisher
 
@@ -63,6 +75,11 @@ PAYLOAD_MARGIN_BYTES = 4096
 # Bound on one store call, so that a hung broker never holds a request for long.
 STORE_TIMEOUT_SECONDS = 2.0
 _NAME = re.compile(r"operations/([0-9a-f]{32})")
+SUMMARY_HEADER = "Ijh-Operation-Summary"
+# JetStream's answer to a write whose expected last revision is not the key's.
+_WRONG_LAST_SEQUENCE = (10071, 10164)
+# What a value this version cannot read raises (json's and base64's are ValueErrors).
+_UNREADABLE = (ValueError, KeyError, TypeError, DecodeError)
 
 
 def interrupted_message(seed: int) -> str:
@@ -235,6 +252,26 @@ def _size(value) -> int:
     return value.ByteSize() if hasattr(value, "ByteSize") else 8
 
 
+def without_result(operation: risk_pb2.Operation) -> risk_pb2.Operation:
+    """``operation`` without its ``response`` (a list's view; an error is kept: the two
+    are a oneof)."""
+    if not operation.HasField("response"):
+        return operation
+    return risk_pb2.Operation(name=operation.name, metadata=operation.metadata,
+                              done=operation.done)
+
+
+def encode_summary(stored: StoredOperation) -> str:
+    """The record's summary header: the record without its result. A running operation
+    has no result: its summary is the whole record."""
+    summary = dataclasses.replace(stored, operation=without_result(stored.operation))
+    return base64.b64encode(encode(summary, max_bytes=2**31)).decode()
+
+
+def decode_summary(value: str, revision: int | None = None) -> StoredOperation:
+    return decode(base64.b64decode(value), revision)
+
+
 def decode(data: bytes, revision: int | None = None) -> StoredOperation:
     record = json.loads(data)
     return StoredOperation(
@@ -251,7 +288,7 @@ class BadRecord(Exception):
 def _decoded(entry) -> StoredOperation:
     try:
         return decode(entry.value, entry.revision)
-    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+    except _UNREADABLE as exc:
         raise BadRecord(f"{entry.key}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -273,11 +310,15 @@ class OperationStore:
         self.retention = check_retention(retention_seconds)  # never 0: max_age 0 is forever
         self._kv = None
 
-    async def _bucket(self):
+    def _jetstream(self):
         js = self.events.jetstream()
         if js is None:
             self._kv = None
             raise StoreUnavailable("not connected to NATS")
+        return js
+
+    async def _bucket(self):
+        js = self._jetstream()
         if self._kv is None:
             config = api.KeyValueConfig(bucket=self.bucket_name, history=1, ttl=self.retention,
                                         storage=api.StorageType.FILE)
@@ -319,12 +360,30 @@ class OperationStore:
     async def save(self, key: str, stored: StoredOperation) -> int:
         """Write ``stored`` if the record is still at ``stored.revision`` (None: absent);
         returns the new revision. Raises Conflict, StoreUnavailable or RecordTooLarge."""
-        async def write(kv):
-            data = encode(stored, self.events.max_payload - PAYLOAD_MARGIN_BYTES)
-            if stored.revision is None:
-                return await kv.create(key, data)
-            return await kv.update(key, data, last=stored.revision)
+        summary = encode_summary(stored)
+
+        async def write(kv):  # connected: the server's max_payload is known
+            data = encode(stored, self.events.max_payload - PAYLOAD_MARGIN_BYTES
+                          - len(summary))
+            return await self._write(key, data, summary, stored.revision)
         return await self._call(write)
+
+    async def _write(self, key: str, data: bytes, summary: str, last: int | None) -> int:
+        """The bucket's compare-and-set write (last None: create), with the summary
+        header: nats-py's KeyValue writes no headers, so this publishes on the key's
+        subject as it does."""
+        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last or 0),
+                   SUMMARY_HEADER: summary}
+        try:
+            ack = await self._jetstream().publish(self._subject(key), data, headers=headers)
+        except APIError as exc:
+            if exc.err_code in _WRONG_LAST_SEQUENCE:
+                raise KeyWrongLastSequenceError(description=exc.description) from exc
+            raise
+        return ack.seq
+
+    def _subject(self, key: str) -> str:
+        return f"$KV.{self.bucket_name}.{key}"
 
     async def load(self, key: str) -> StoredOperation | None:
         """The record at ``key``, None when there is none; BadRecord when it does not
@@ -336,31 +395,58 @@ class OperationStore:
         """Delete the record if it is still at ``revision``."""
         await self._call(lambda kv: kv.delete(key, last=revision))
 
-    async def load_all(self) -> list[StoredOperation]:
-        """Every operation record (one pass of a watcher over ``operations.>``); one
-        that does not decode is logged and left out."""
-        async def read(kv):
-            watching = asyncio.ensure_future(kv.watch("operations.>", ignore_deletes=True))
+    async def summaries(self) -> list[StoredOperation]:
+        """Every operation's summary (the record without its result), at the record's
+        revision. A record an earlier version wrote (no summary) is read in full, its
+        result left out; one that does not decode is logged and left out."""
+        summaries, older = [], []
+        for key, revision, headers in await self._call(lambda kv: self._headers()):
+            if KV_OP in headers or KV_MARKER_REASON in headers:
+                continue  # deleted, or expired
+            if SUMMARY_HEADER not in headers:
+                older.append(key)
+                continue
             try:
-                watcher = await asyncio.shield(watching)
-            except asyncio.CancelledError:  # the time is up while it subscribed
-                watching.add_done_callback(_stop_watcher)
-                raise
-            records = []
+                summaries.append(decode_summary(headers[SUMMARY_HEADER], revision))
+            except _UNREADABLE as exc:
+                _unreadable(f"{key}: {type(exc).__name__}: {exc}")
+        for key in older:
             try:
-                async for entry in watcher:
-                    if entry is None:  # the end of what is stored
-                        break
-                    try:
-                        records.append(_decoded(entry))
-                    except BadRecord as exc:
-                        log.warning("operation record not read: not in a format this "
-                                    "version reads", extra={"error": str(exc)})
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(watcher.stop())
-            return records
-        return await self._call(read)
+                stored = await self.load(key)
+            except BadRecord as exc:
+                _unreadable(str(exc))
+                continue
+            if stored is not None:  # else deleted or expired since
+                summaries.append(dataclasses.replace(
+                    stored, operation=without_result(stored.operation)))
+        return summaries
+
+    async def _headers(self) -> list[tuple[str, int, dict[str, str]]]:
+        """(key, revision, headers) of each ``operations.*`` record's message, without
+        its body: an ordered consumer, last message per key, headers only (what nats-py's
+        KeyValue.watch does, with the headers kept)."""
+        prefix = self._subject("")
+        subscribing = asyncio.ensure_future(self._jetstream().subscribe(
+            prefix + "operations.>", stream=f"KV_{self.bucket_name}", ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT, headers_only=True))
+        try:
+            subscription = await asyncio.shield(subscribing)
+        except asyncio.CancelledError:  # the time is up while it subscribed
+            subscribing.add_done_callback(_unsubscribe)
+            raise
+        found = []
+        try:
+            info = await subscription.consumer_info()
+            left = info.num_pending + info.delivered.consumer_seq  # 0: nothing stored
+            while left:
+                message = await subscription.next_msg(timeout=STORE_TIMEOUT_SECONDS)
+                left = message.metadata.num_pending
+                found.append((message.subject[len(prefix):], message.metadata.sequence.stream,
+                              message.headers or {}))
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(subscription.unsubscribe())
+        return found
 
     async def request(self, key: str) -> RequestEntry | None:
         """A request's entry; None when there is none (or it does not decode: logged)."""
@@ -407,14 +493,19 @@ class OperationStore:
                                         None if current is None else current.revision)
 
 
-def _stop_watcher(watching: asyncio.Future) -> None:
-    """A watcher whose start was given up on: stop it once it exists (no subscription
+def _unreadable(error: str) -> None:
+    log.warning("operation record not read: not in a format this version reads",
+                extra={"error": error})
+
+
+def _unsubscribe(subscribing: asyncio.Future) -> None:
+    """A subscription whose start was given up on: end it once it exists (no consumer
     is left behind)."""
-    if watching.cancelled() or watching.exception() is not None:
+    if subscribing.cancelled() or subscribing.exception() is not None:
         return
-    stopping = asyncio.ensure_future(watching.result().stop())
-    _STOPPING.add(stopping)
-    stopping.add_done_callback(_STOPPING.discard)
+    ending = asyncio.ensure_future(subscribing.result().unsubscribe())
+    _ENDING.add(ending)
+    ending.add_done_callback(_ENDING.discard)
 
 
-_STOPPING: set[asyncio.Future] = set()  # watchers being stopped (kept referenced)
+_ENDING: set[asyncio.Future] = set()  # subscriptions being ended (kept referenced)

@@ -48,6 +48,7 @@ from services.risk.operation_store import (
     StoreUnavailable,
     operation_key,
     request_key,
+    without_result,
 )
 from services.risk.portfolio_run import PortfolioRun
 from services.shared.caller import SUBJECT_KEY, caller_metadata
@@ -134,10 +135,11 @@ class OperationRecord:
     settled: risk_pb2.Operation | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def to_proto(self) -> risk_pb2.Operation:
+    def to_proto(self, result: bool = True) -> risk_pb2.Operation:
+        """The operation; without its ``response`` unless ``result`` (a list's view)."""
         if self.settled is not None:
             settled = risk_pb2.Operation()
-            settled.CopyFrom(self.settled)
+            settled.CopyFrom(self.settled if result else without_result(self.settled))
             return settled
         operation = risk_pb2.Operation(
             name=self.name, done=self.done,
@@ -148,7 +150,7 @@ class OperationRecord:
                 seconds_left=self.seconds_left))
         if self.error is not None:
             operation.error.CopyFrom(self.error)
-        elif self.response is not None:
+        elif self.response is not None and result:
             operation.response.CopyFrom(self.response)
         return operation
 
@@ -403,7 +405,9 @@ class OperationBook:
 
     async def _settle(self, stored: StoredOperation) -> StoredOperation:
         """``stored``, ended ABORTED when its process is gone (written back unless
-        another writer came first: then as that writer left it)."""
+        another writer came first: then as that writer left it). ``stored`` may be a
+        summary (a list's): only a running record is written back, and a running record
+        has no result, so its summary is the whole of it."""
         for _ in range(3):
             key = operation_key(stored.operation.name)
             silent = self._silence.observe(key, stored.revision, time.monotonic())
@@ -427,21 +431,24 @@ class OperationBook:
 
     async def list(self, page_size: int, page_token: str
                    ) -> tuple[list[risk_pb2.Operation], str]:
-        """Every replica's operations, newest first (by create time, then name)."""
+        """Every replica's operations, newest first (by create time, then name), without
+        their results (GetOperation has them): a page reads each stored operation's
+        summary (a few hundred bytes), never a result."""
         self._expire()
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))
         size = page_size or 20
         before = _page_position(page_token) if page_token else None
-        operations = {name: r.to_proto() for name, r in self._records.items()}
+        operations = {name: r.to_proto(result=False) for name, r in self._records.items()}
         try:
-            stored = await self.store.load_all()
+            stored = await self.store.summaries()
         except StoreUnavailable as exc:  # this replica's own operations still answer
             log.debug("operation store not read", extra={"error": str(exc)})
             stored = []
-        for record in stored:
-            if record.operation.name not in operations:
-                operations[record.operation.name] = (await self._settle(record)).operation
+        for summary in stored:
+            if summary.operation.name not in operations:
+                operations[summary.operation.name] = without_result(
+                    (await self._settle(summary)).operation)
         ordered = sorted(operations.values(), key=_order, reverse=True)
         if before is not None:
             ordered = [o for o in ordered if _order(o) < before]
@@ -629,9 +636,10 @@ class OperationBook:
 
     async def _sweep(self) -> None:
         """Once the store is reached: settle every record (one that fails is skipped;
-        reads settle it later). Done after one pass that read the store."""
+        reads settle it later). Done after one pass that read the store (its summaries:
+        a running record has no result, so its summary is the whole of it)."""
         try:
-            stored = await self.store.load_all()
+            stored = await self.store.summaries()
         except StoreUnavailable as exc:
             log.debug("operation store not read yet", extra={"error": str(exc)})
             return  # tried again at the next heartbeat

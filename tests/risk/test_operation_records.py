@@ -21,6 +21,7 @@ from services.risk.operation_store import (
     STALE_SECONDS,
     decode,
     operation_key,
+    without_result,
 )
 from services.shared.caller_assertion import CallerKeys
 from services.shared.nats_server import NatsServer, free_port
@@ -113,6 +114,13 @@ async def _progressing(address: str, name: str) -> None:
     pytest.fail("no progress")
 
 
+async def _listed(address: str) -> dict[str, r.Operation]:
+    async with _channel(address) as channel:
+        listed = await risk_pb2_grpc.RiskServiceStub(channel).ListOperations(
+            r.ListOperationsRequest(page_size=100))
+    return {o.name: o for o in listed.operations}
+
+
 async def _stored(nats_url: str, name: str):
     nc = await nats.connect(nats_url)
     try:
@@ -137,6 +145,8 @@ async def test_a_finished_operation_and_its_request_id_survive_a_restart(own_nat
             stub = risk_pb2_grpc.RiskServiceStub(channel)
             listed = await stub.ListOperations(r.ListOperationsRequest(page_size=100))
             assert [o.name for o in listed.operations] == [started.name]
+            # From the record's summary: all of it but the result.
+            assert listed.operations[0] == without_result(finished)
             # The same request_id is still the same operation, not a second run...
             assert (await stub.StartPortfolioSimulation(request)).operation.name == started.name
             # ...and with another simulation still a mistake.
@@ -224,6 +234,7 @@ async def test_a_silent_replica_s_operation_reads_aborted_and_stays_so_when_it_w
         for address in (first.address, second.address):
             again = await _get(address, running.name)
             assert again.done and again.error.code == ABORTED, address
+            assert (await _listed(address))[running.name] == again, address
         assert (await _stored(own_nats.url, running.name)).operation.error.code == ABORTED
     finally:
         if first.process is not None and first.process.process.poll() is None:

@@ -18,6 +18,7 @@ from services.risk import operations
 from services.risk.operation_store import (
     MIN_RETENTION_SECONDS,
     STALE_SECONDS,
+    SUMMARY_HEADER,
     OperationStore,
     Owner,
     RecordTooLarge,
@@ -140,19 +141,22 @@ def test_a_retention_shorter_than_twice_the_staleness_is_refused():
 
 class FakeKV:
     """The bucket's calls the store makes, in memory; each yields to the loop, and
-    ``slow`` makes every call take that long (the races)."""
+    ``slow`` makes every call take that long (the races). A record's headers are kept
+    beside its value: a value put without them is one an earlier version wrote."""
 
     def __init__(self):
         self.data: dict[str, tuple[bytes, int]] = {}
+        self.headers: dict[str, dict[str, str]] = {}
         self.sequence = 0
         self.slow = 0.0
 
     async def _turn(self):
         await asyncio.sleep(self.slow)
 
-    def _put(self, key, value):
+    def _put(self, key, value, headers=None):
         self.sequence += 1
         self.data[key] = (value, self.sequence)
+        self.headers[key] = headers or {}
         return self.sequence
 
     async def get(self, key):
@@ -180,22 +184,16 @@ class FakeKV:
             raise KeyWrongLastSequenceError
         del self.data[key]
 
-    async def watch(self, keys, ignore_deletes=True):
-        entries = [SimpleNamespace(key=k, value=v, revision=rev)
-                   for k, (v, rev) in self.data.items() if k.startswith("operations.")]
+    async def write(self, key, value, summary, last):
+        await self._turn()
+        if (self.data[key][1] if key in self.data else 0) != (last or 0):
+            raise KeyWrongLastSequenceError
+        return self._put(key, value, {SUMMARY_HEADER: summary})
 
-        class Watcher:
-            stopped = False
-
-            def __aiter__(self):
-                return self
-
-            async def __anext__(self):
-                return entries.pop(0) if entries else None
-
-            async def stop(self):
-                Watcher.stopped = True
-        return Watcher()
+    async def operation_headers(self):
+        await self._turn()
+        return [(k, revision, self.headers[k]) for k, (_, revision) in self.data.items()
+                if k.startswith("operations.")]
 
 
 class FakeStore(OperationStore):
@@ -205,6 +203,12 @@ class FakeStore(OperationStore):
 
     async def _bucket(self):
         return self.kv
+
+    async def _write(self, key, data, summary, last):
+        return await self.kv.write(key, data, summary, last)
+
+    async def _headers(self):
+        return await self.kv.operation_headers()
 
 
 class FakeRun:
@@ -301,7 +305,7 @@ async def test_a_record_this_version_cannot_read_is_skipped_and_the_writer_goes_
     kv._put("operations." + "e" * 32, b"{not json")
     listed, _ = await book.list(100, "")
     assert [o.name for o in listed] == [started.name]
-    assert [s.operation.name for s in await book.store.load_all()] == [started.name]
+    assert [s.operation.name for s in await book.store.summaries()] == [started.name]
     # The running operation's own record overwritten by something unreadable: its
     # heartbeat is refused (compare-and-set), the re-read fails to decode; logged.
     kv._put(operation_key(started.name), b"[]")

@@ -64,7 +64,10 @@ async def test_started_polled_and_listed(analyst):
     assert operation.response.scenario_count == 8 * 1024
     assert operation.metadata.end_time
     listed = await stub.ListOperations(r.ListOperationsRequest(page_size=100))
-    assert started.name in [o.name for o in listed.operations]
+    mine = [o for o in listed.operations if o.name == started.name]
+    # A list's view: done, no error, and the result left to GetOperation.
+    assert len(mine) == 1 and mine[0].done and not mine[0].HasField("response")
+    assert mine[0].metadata == operation.metadata
     await channel.close()
 
 

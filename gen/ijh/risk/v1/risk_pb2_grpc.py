@@ -157,9 +157,11 @@ class RiskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListOperations(self, request, context):
-        """Operations of every replica, newest first (by create time); while NATS cannot be
-        read, only those of the replica that answers. May settle stale records as
-        GetOperation does.
+        """Operations of every replica, newest first (by create time, then name); while NATS
+        cannot be read, only those of the replica that answers. A list's view: each
+        operation without its `response` (the result); one done without an `error`
+        succeeded, and GetOperation returns its result. A page reads each stored
+        operation's summary, never a result. May settle stale records as GetOperation does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,209 @@
+"""ListOperations reads the operations' summaries, not their results: the operation book
+and its store in this process, on a real nats-server of the module's own (its /varz
+counts what it sends), each test on a bucket of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+import uuid
+from types import SimpleNamespace
+
+import grpc
+import pytest
+from ijh.risk.v1 import risk_pb2 as r
+
+from services.risk import operation_store
+from services.risk.operation_store import (
+    OperationStore,
+    Owner,
+    StoredOperation,
+    encode,
+    operation_key,
+)
+from services.risk.operations import OperationBook
+from services.shared.errors import InvalidArgument
+from services.shared.events import EventPublisher
+from services.shared.nats_server import NatsServer
+
+ME = Owner("host-a/127.0.0.1:50052", "aaaa")
+OTHER = Owner("host-b/127.0.0.1:50052", "bbbb")
+ABORTED = grpc.StatusCode.ABORTED.value[0]
+CANCELLED = grpc.StatusCode.CANCELLED.value[0]
+TOP = 5_000  # contributions per result: about 120 kB each
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory):
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def events(nats_server):
+    events = EventPublisher(nats_server.url, "IJH_LIST_TEST_EVENTS")
+    await events.start()
+    for _ in range(200):
+        if events.is_connected:
+            break
+        await asyncio.sleep(0.05)
+    yield events
+    await events.close()
+
+
+@pytest.fixture
+def store(events):
+    return OperationStore(events, 3600.0, bucket=f"LIST_TEST_{uuid.uuid4().hex[:8]}")
+
+
+def _book(store: OperationStore, owner: Owner = ME) -> OperationBook:
+    return OperationBook(3600.0, SimpleNamespace(publish_soon=lambda event: None), store,
+                         owner)
+
+
+def _sent(server: NatsServer) -> int:
+    """Bytes the nats-server has sent to its clients."""
+    url = f"http://127.0.0.1:{server.monitor_port}/varz"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)["out_bytes"]
+
+
+def _operation(second: int, done: bool = True, error: int = 0) -> r.Operation:
+    operation = r.Operation(name=f"operations/{uuid.uuid4().hex}", done=done,
+                            metadata=r.PortfolioSimulationMetadata(
+                                create_time=f"2026-01-01T00:{second // 60:02d}:"
+                                            f"{second % 60:02d}.000Z",
+                                creator="t-analyst", guarantee_count=TOP))
+    if error:
+        operation.error.code, operation.error.message = error, "cancelled on request"
+    elif done:
+        result = operation.response
+        result.seed, result.scenario_count = second, 409_600
+        result.contributions.top_guarantees.extend(
+            r.GuaranteeContribution(row=i, id=f"guarantee-{i:07d}") for i in range(TOP))
+    return operation
+
+
+async def _save(store: OperationStore, operation: r.Operation, owner: Owner = OTHER,
+                heartbeat: float | None = None, revision: int | None = None) -> int:
+    stored = StoredOperation(operation, 7, owner, time.time() if heartbeat is None
+                             else heartbeat, revision=revision)
+    return await store.save(operation_key(operation.name), stored)
+
+
+async def _pages(book: OperationBook, size: int, then: OperationBook | None = None
+                 ) -> list[tuple[list[r.Operation], str]]:
+    """Every page, in turn from ``book`` and ``then`` (another replica) when given."""
+    pages, token, readers = [], "", [book, then or book]
+    while True:
+        page, token = await readers[len(pages) % 2].list(size, token)
+        pages.append((page, token))
+        if not token:
+            return pages
+
+
+async def test_pages_are_in_order_and_read_summaries_not_results(nats_server, store):
+    # 45 operations of another replica, done, each with a result of about 120 kB; two
+    # pairs share a create time (then the name decides), two ended with an error.
+    seconds = [*range(43), 10, 20]
+    operations = [_operation(s, error=CANCELLED if s in (5, 6) else 0) for s in seconds]
+    for operation in operations:
+        await _save(store, operation)
+    results = sum(o.response.ByteSize() for o in operations)
+    assert results > 5_000_000
+    expected = sorted(operations, key=lambda o: (o.metadata.create_time, o.name),
+                      reverse=True)
+    book, other = _book(store), _book(store, Owner("host-c/127.0.0.1:50052", "cccc"))
+
+    sent = _sent(nats_server)
+    pages = await _pages(book, 20, then=other)  # tokens hold across replicas
+    per_page = (_sent(nats_server) - sent) / len(pages)
+
+    assert [len(page) for page, _ in pages] == [20, 20, 5]
+    assert [bool(token) for _, token in pages] == [True, True, False]
+    listed = [o for page, _ in pages for o in page]
+    assert [o.name for o in listed] == [o.name for o in expected]
+    assert all(o.done and not o.HasField("response") for o in listed)
+    assert {o.name for o in listed if o.HasField("error")} == {
+        o.name for o in operations if o.HasField("error")}
+    assert listed[0].metadata == expected[0].metadata
+    # A page costs the summaries (well under 1 kB each), not the results (before, every
+    # page read all of them: over 5 MB).
+    assert per_page < len(operations) * 1_000, per_page
+    # The result is GetOperation's, whole.
+    assert (await book.get(expected[0].name)).response == expected[0].response
+
+
+async def test_a_record_an_earlier_version_wrote_is_listed_from_the_record(store):
+    assert await store.summaries() == []  # an empty bucket: read at once
+    # Before the summaries, a record was the value alone (no header): it is read in
+    # full, and listed in its place without its result. A deleted record is not listed.
+    summarised, older, deleted = _operation(1), _operation(2), _operation(3)
+    await _save(store, summarised)
+    kv = await store._bucket()
+    await kv.create(operation_key(older.name),
+                    encode(StoredOperation(older, 7, OTHER, time.time()), 10**6))
+    await store.delete(operation_key(deleted.name), await _save(store, deleted))
+    listed, token = await _book(store).list(10, "")
+    assert [o.name for o in listed] == [older.name, summarised.name] and not token
+    assert not any(o.HasField("response") for o in listed)
+    assert listed[0].metadata == older.metadata
+
+
+async def test_a_gone_replica_s_running_operation_lists_aborted(store, monkeypatch):
+    book = _book(store)
+    # An earlier instance of this replica, last written before this process started:
+    # gone at once.
+    earlier = _operation(1, done=False)
+    await _save(store, earlier, Owner(ME.replica, "old"), heartbeat=time.time() - 60)
+    # Another replica: gone once its record has not changed for STALE_SECONDS as this
+    # process sees it (shortened here); one that keeps writing stays running.
+    monkeypatch.setattr(operation_store, "STALE_SECONDS", 0.5)
+    silent, alive = _operation(2, done=False), _operation(3, done=False)
+    await _save(store, silent)
+    revision = await _save(store, alive)
+
+    listed = {o.name: o for o in (await book.list(10, ""))[0]}
+    assert listed[earlier.name].done and listed[earlier.name].error.code == ABORTED
+    assert "seed 7 gives the same figures" in listed[earlier.name].error.message
+    assert not listed[silent.name].done and not listed[alive.name].done  # first seen
+
+    await asyncio.sleep(0.6)
+    await _save(store, alive, revision=revision)  # its owner's heartbeat
+    listed = {o.name: o for o in (await book.list(10, ""))[0]}
+    assert listed[silent.name].done and listed[silent.name].error.code == ABORTED
+    assert not listed[alive.name].done
+    # The settlement is written to the record (and its summary): every replica sees it.
+    for name in (earlier.name, silent.name):
+        stored = await store.load(operation_key(name))
+        assert stored.operation.error.code == ABORTED
+    summaries = {s.operation.name: s.operation for s in await store.summaries()}
+    assert summaries[silent.name].error.code == ABORTED
+    assert (await _book(store, OTHER).get(silent.name)).error.code == ABORTED
+
+
+@pytest.mark.parametrize(("size", "token", "field"), [
+    (101, "", "page_size"), (-1, "", "page_size"), (10, "not a token", "page_token"),
+    (10, "bm8tc3BhY2U=", "page_token"),  # base64 of text without a separator
+])
+async def test_a_bad_page_request_names_its_field(store, size, token, field):
+    with pytest.raises(InvalidArgument) as refused:
+        await _book(store).list(size, token)
+    assert [v.field for v in refused.value.violations] == [field]
+
+
+async def test_a_result_above_the_payload_limit_is_stored_trimmed_with_its_summary(store):
+    # The summary header shares the message's max_payload with the record.
+    operation = _operation(1)
+    operation.response.contributions.top_guarantees.extend(
+        r.GuaranteeContribution(row=i, id=f"guarantee-{i:07d}") for i in range(50_000))
+    assert operation.ByteSize() > store.events.max_payload
+    await _save(store, operation)
+    kept = (await store.load(operation_key(operation.name))).operation
+    assert not kept.response.contributions.top_guarantees
+    assert any("contributions.top_guarantees" in note for note in kept.response.notes)
+    listed, _ = await _book(store).list(10, "")
+    assert [o.metadata for o in listed] == [operation.metadata]
