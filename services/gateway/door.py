@@ -19,10 +19,10 @@ few bad fields with their rule (its BadRequest names the first 50), and its log 
 lists them (``fields``, at most ten, and ``field_count``). An accepted call is forwarded with the
 caller's identity as ``x-ijh-caller-subject``, ``x-ijh-caller-role`` and
 ``x-ijh-caller-business-id`` metadata and ``x-ijh-caller-assertion``, an HMAC under the
-internal key over that identity, the method, the request id and an expiry 10 s ahead
-(:mod:`services.shared.caller_assertion`): the backends believe the identity only with
-a good signature, not because of who can reach them (the gateway never forwards a
-caller's own ``x-ijh-*``).
+key of the gateway's link to that backend over that identity, the method, the request id
+and an expiry 10 s ahead (:mod:`services.shared.caller_assertion`): the backends believe
+the identity only with a good signature, not because of who can reach them (the gateway
+never forwards a caller's own ``x-ijh-*``).
 """
 
 from __future__ import annotations

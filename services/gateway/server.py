@@ -31,7 +31,7 @@ from services.gateway.policy import unresolved_owner_fields
 from services.gateway.proxy import ServiceProxy, service_config
 from services.shared import metrics
 from services.shared.caller import caller_keys
-from services.shared.caller_assertion import GATEWAY
+from services.shared.caller_assertion import GATEWAY, audience_of
 from services.shared.config import ConfigurationError, Settings, client_options
 from services.shared.server import (
     Registration,
@@ -154,6 +154,10 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                 Backend("funding", FUNDING_SERVICE, settings.funding_address)]
     registrations = []
     for backend in backends:
+        # The door signs with the key of the method's package; it must be this backend's.
+        if audience_of(f"/{backend.service.full_name}/") != backend.name:
+            raise ConfigurationError(f"{backend.service.full_name}: its package does not "
+                                     f"name the {backend.name} service it is forwarded to")
         backend.channel = backend_channel(backend.address, settings, backend.service)
         proxy = ServiceProxy(backend.service, backend.channel, settings.backend_deadline,
                              hooks=[door], max_request_bytes=settings.gateway_max_request,

@@ -92,7 +92,7 @@ def _page_position(token: str) -> tuple[str, ...]:
 
 
 def caller_subject(context: grpc.aio.ServicerContext) -> str:
-    """The caller's subject as the gateway passed it (empty when called directly)."""
+    """The caller's subject as its signer vouched for it (CallerCheck has verified it)."""
     return caller_metadata(context)[SUBJECT_KEY]
 
 

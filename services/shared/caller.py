@@ -68,7 +68,8 @@ def caller_keys(settings: Settings, service: str) -> CallerKeys:
         raise ConfigurationError(
             "IJH_CALLER_KEY_DIR: not set: the gateway signs the caller identity it forwards "
             "and the backends verify it, each link with its own key file (`make run` makes "
-            "var/dev-pki/caller-keys/)")
+            "var/dev-pki/caller-keys/; it replaces IJH_CALLER_KEY_FILE, see "
+            "deploy/README.md)")
     try:
         return read_caller_keys(Path(settings.caller_key_dir), service)
     except ValueError as exc:
@@ -78,7 +79,10 @@ def caller_keys(settings: Settings, service: str) -> CallerKeys:
 def read_caller_keys(directory: Path, service: str) -> CallerKeys:
     """The key files in ``directory`` of the links ``service`` is on
     (:data:`caller_assertion.LINKS`); ValueError naming a file missing or wrong (never a
-    key)."""
+    key), or two of them holding one key: that would let the holder of one link's key
+    vouch over the other (each pair of links shares a service, which finds it)."""
+    if not links_of(service):
+        raise ValueError(f"{service}: no link names this service")
     link_keys = {}
     for link in links_of(service):
         path = directory / key_file_name(*link)
@@ -89,6 +93,14 @@ def read_caller_keys(directory: Path, service: str) -> CallerKeys:
                       else exc.strerror or exc if isinstance(exc, OSError) else exc)
             raise ValueError(f"{path}: {detail} ({service} needs the key of its link "
                              f"{link[0]} → {link[1]})") from None
+    holder: dict[bytes, tuple[str, str]] = {}
+    for link, keys in link_keys.items():
+        for key in keys:
+            other = holder.setdefault(key, link)
+            if other != link:
+                raise ValueError(f"{directory}: {key_file_name(*other)} and "
+                                 f"{key_file_name(*link)} hold the same key: each link needs "
+                                 "a key of its own (`openssl rand -hex 32` for each)")
     return CallerKeys.of(service, link_keys)
 
 

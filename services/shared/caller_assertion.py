@@ -38,8 +38,10 @@ old one.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 VERSION = "v2"
 _CONTEXT = "ijh-caller-v2"
@@ -56,6 +58,13 @@ GATEWAY = "gateway"
 SERVICE_ROLE = "service"
 #: (signer, audience): who may vouch for a caller to whom, each link with its own key.
 LINKS = ((GATEWAY, "funding"), (GATEWAY, "risk"), ("funding", "risk"))
+#: The methods a service may call on another, vouching for itself (the gateway's links
+#: carry any method: the gateway's table decides who may call what).
+SERVICE_METHODS = {("funding", "risk"): frozenset({
+    "/ijh.risk.v1.RiskService/EvaluateIncrementalRisk",  # approving a guarantee
+    "/ijh.risk.v1.RiskService/SimulatePortfolio",  # the fund's status
+})}
+_PACKAGE_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
 
 # Reasons (google.rpc.ErrorInfo) of a refused assertion.
 MISSING = "CALLER_ASSERTION_MISSING"
@@ -89,7 +98,7 @@ def audience_of(method: str) -> str:
     """The service a full method name calls, by its proto package
     ``<org>.<audience>.<version>``: ``/ijh.risk.v1.RiskService/X`` → ``risk``."""
     package = method.lstrip("/").partition("/")[0].split(".")[:-1]
-    if len(package) < 2:
+    if len(package) < 2 or not _PACKAGE_VERSION.fullmatch(package[-1]):
         raise ValueError(f"{method}: not a method of a versioned package")
     return package[-2]
 
@@ -100,18 +109,22 @@ class CallerKeys:
     signs); from each signer it trusts, the keys of that link (all verify)."""
 
     service: str
-    to: Mapping[str, tuple[bytes, ...]]
-    trusted: Mapping[str, tuple[bytes, ...]]
+    to: Mapping[str, tuple[bytes, ...]] = field(repr=False)  # never in a log line
+    trusted: Mapping[str, tuple[bytes, ...]] = field(repr=False)
 
     @classmethod
     def of(cls, service: str, link_keys: Mapping[tuple[str, str], tuple[bytes, ...]]
            ) -> CallerKeys:
         """``service``'s share of the links' keys (those of links it is not on are left)."""
         return cls(service,
-                   {audience: keys for (signer, audience), keys in link_keys.items()
-                    if signer == service},
-                   {signer: keys for (signer, audience), keys in link_keys.items()
-                    if audience == service})
+                   MappingProxyType({audience: keys for (signer, audience), keys
+                                     in link_keys.items() if signer == service}),
+                   MappingProxyType({signer: keys for (signer, audience), keys
+                                     in link_keys.items() if audience == service}))
+
+    def __repr__(self) -> str:
+        return (f"CallerKeys({self.service!r}, to={sorted(self.to)}, "
+                f"trusted={sorted(self.trusted)})")
 
 
 def parse_keys(text: str) -> tuple[bytes, ...]:
@@ -178,12 +191,7 @@ def verify(keys: CallerKeys, assertion: str, method: str, request_id: str, subje
     else:
         raise AssertionRefused(INVALID, "the caller assertion does not match this call "
                                         "(another key, method, request id or identity)")
-    if (role == SERVICE_ROLE) == (signer == GATEWAY) or (
-            signer != GATEWAY and subject != signer):
-        raise AssertionRefused(NOT_ITS_TO_VOUCH,
-                               f"{signer} vouches only for "
-                               + ("callers of its tokens, never a service" if signer == GATEWAY
-                                  else f"itself (subject {signer}, role {SERVICE_ROLE})"))
+    _check_its_to_vouch(signer, keys.service, method, subject, role, business_id)
     at = int(expires)
     if now > at + SKEW_SECONDS:
         raise AssertionRefused(EXPIRED, f"the caller assertion expired {now - at:.0f} s ago")
@@ -192,3 +200,21 @@ def verify(keys: CallerKeys, assertion: str, method: str, request_id: str, subje
                                f"the caller assertion expires {at - now:.0f} s from now, "
                                f"more than {LIFETIME_SECONDS + SKEW_SECONDS} s: the "
                                "signer's clock is ahead")
+
+
+def _check_its_to_vouch(signer: str, audience: str, method: str, subject: str, role: str,
+                        business_id: str) -> None:
+    """The gateway vouches for the callers of its tokens, never a service; another
+    service only for itself (no business ID), on the methods it needs (SERVICE_METHODS)."""
+    if signer == GATEWAY:
+        if role != SERVICE_ROLE:
+            return
+        why = "the gateway vouches for the callers of its tokens, never a service"
+    elif (role, subject, business_id) != (SERVICE_ROLE, signer, ""):
+        why = (f"{signer} vouches only for itself (subject {signer}, role {SERVICE_ROLE}, "
+               "no business ID)")
+    elif method not in SERVICE_METHODS.get((signer, audience), ()):
+        why = f"{signer} does not call {method} on {audience}"
+    else:
+        return
+    raise AssertionRefused(NOT_ITS_TO_VOUCH, why)

@@ -92,26 +92,11 @@ def _database_url(text: str) -> str:
 
 
 def _caller_key_dir(text: str) -> str:
-    """A directory whose link key files (:data:`caller_assertion.LINKS`), those present,
-    read as keys (:func:`caller_assertion.parse_keys`); which a service needs is checked
-    when it starts. The message names the file and what is wrong, never a key."""
-    from services.shared.caller_assertion import LINKS, key_file_name, parse_keys
-    directory = Path(text)
-    if not directory.is_dir():
-        raise ValueError(f"{text}: not a directory (of the link key files "
-                         f"{', '.join(key_file_name(*link) for link in LINKS)})")
-    for link in LINKS:
-        path = directory / key_file_name(*link)
-        try:
-            parse_keys(path.read_text(encoding="ascii"))
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise ValueError(f"cannot read {path} ({exc.strerror or exc})") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"{path}: not ASCII text (one key a line)") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+    """A directory; which of its link key files a service needs, and whether they hold
+    keys, is checked when it starts (:func:`services.shared.caller.read_caller_keys`)."""
+    if not Path(text).is_dir():
+        raise ValueError(f"{text}: not a directory (of the link key files gateway-funding.key, "
+                         "gateway-risk.key, funding-risk.key)")
     return text
 
 

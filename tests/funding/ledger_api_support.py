@@ -88,7 +88,7 @@ def good_scores() -> list[f.CriterionScore]:
 
 class Ledger:
     """The FundingService stub with a caller per call, signed as the gateway signs it
-    with ``keys`` (the stack's internal key)."""
+    with ``keys`` (the gateway's keys of the stack)."""
 
     def __init__(self, channel: grpc.aio.Channel, keys: CallerKeys):
         self.stub = funding_pb2_grpc.FundingServiceStub(channel)

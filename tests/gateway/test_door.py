@@ -169,7 +169,7 @@ def test_agency_may_not_act_for_another_agency(stack, channel):
 
 def _in_front_of(stack) -> dict[str, str]:
     """Settings of a gateway of a test's own in front of the session's backends: their
-    addresses and their internal key (else they refuse what it signs)."""
+    addresses and the stack's link keys (else they refuse what it signs)."""
     return {"IJH_RISK_ADDRESS": stack.risk.address,
             "IJH_FUNDING_ADDRESS": stack.funding.address, **caller_key_env(stack.var_dir)}
 
@@ -399,7 +399,17 @@ def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, s
             assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             release.set()
             assert list(held)[-1].HasField("result")
-            reply, _ = _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
+            # The place is free again once the stream has ended on the gateway's side too,
+            # which may be a moment after its caller has read the end.
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    reply, _ = _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
+                    break
+                except grpc.RpcError as refused:
+                    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert time.monotonic() < deadline, "the place was never freed"
+                    time.sleep(0.05)
             assert reply.grant_cents > 0
     finally:
         release.set()

@@ -40,8 +40,8 @@ def own_nats(tmp_path):
     server.stop()
 
 
-# Each risk process's internal key (by address): the test calls it directly, signing as
-# the gateway would for an analyst.
+# The gateway's keys for each risk process (by address): the test calls it directly,
+# signing as the gateway would for an analyst.
 _KEYS: dict[str, CallerKeys] = {}
 
 

@@ -49,7 +49,7 @@ def test_a_signed_call_verifies_until_its_expiry_plus_the_skew():
     version, signer, expires, mac = assertion.split(".")
     assert version == "v2" and signer == "gateway"
     assert int(expires) == int(NOW) + ca.LIFETIME_SECONDS
-    assert len(mac) == 64 and int(mac, 16) >= 0
+    assert len(mac) == 64 and set(mac) <= set("0123456789abcdef")
     for now in (NOW, NOW + ca.LIFETIME_SECONDS,
                 int(NOW) + ca.LIFETIME_SECONDS + ca.SKEW_SECONDS):
         ca.verify(FUNDING_KEYS, assertion, *CALL, now)  # no exception
@@ -110,12 +110,18 @@ def test_a_service_can_vouch_only_over_its_own_links():
         ca.sign(RISK_KEYS, *CALL, NOW)
 
 
-def test_funding_vouches_to_risk_for_itself_only():
-    own = (RISK_METHOD, "req-1", "funding", "service", "")
-    ca.verify(RISK_KEYS, ca.sign(FUNDING_KEYS, *own, NOW), *own, NOW)
+def test_funding_vouches_to_risk_for_itself_only_on_the_methods_it_calls():
+    for method in sorted(ca.SERVICE_METHODS["funding", "risk"]):
+        own = (method, "req-1", "funding", "service", "")
+        ca.verify(RISK_KEYS, ca.sign(FUNDING_KEYS, *own, NOW), *own, NOW)
     for call in [(RISK_METHOD, "req-1", "officer-a", "officer", ""),
                  (RISK_METHOD, "req-1", "dev-analyst-1", "analyst", ""),
-                 (RISK_METHOD, "req-1", "gateway", "service", "")]:
+                 (RISK_METHOD, "req-1", "gateway", "service", ""),
+                 (RISK_METHOD, "req-1", "funding", "service", "0201256-6"),
+                 ("/ijh.risk.v1.RiskService/CancelOperation", "req-1", "funding", "service",
+                  ""),
+                 ("/ijh.risk.v1.RiskService/ListOperations", "req-1", "funding", "service",
+                  "")]:
         assert _refusal(ca.sign(FUNDING_KEYS, *call, NOW), call=call,
                         keys=RISK_KEYS) == ca.NOT_ITS_TO_VOUCH
 
@@ -154,9 +160,18 @@ def test_malformed_assertions_are_refused_with_a_reason(assertion, reason):
 
 def test_the_audience_is_the_methods_package():
     assert ca.audience_of("/ijh.risk.v1.RiskService/ListOperations") == "risk"
+    assert ca.audience_of("/ijh.risk.v2beta1.RiskService/ListOperations") == "risk"
     assert ca.audience_of("/t.validated.v1.Store/Put") == "validated"
-    with pytest.raises(ValueError):
-        ca.audience_of("/Service/Method")
+    for method in ("/Service/Method", "/grpc.health.v1x.Health/Check",
+                   "/ijh.risk.v1alpha.portfolio.X/M"):
+        with pytest.raises(ValueError):
+            ca.audience_of(method)
+
+
+def test_keys_never_show_in_a_repr():
+    shown = repr(GATEWAY_KEYS) + repr(RISK_KEYS)
+    assert "kkkk" not in shown and "rrrr" not in shown and "ssss" not in shown
+    assert shown.startswith("CallerKeys('gateway', to=['funding', 'risk']")
 
 
 def test_key_file_text_is_parsed_one_key_a_line():

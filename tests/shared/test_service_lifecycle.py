@@ -105,12 +105,31 @@ def test_a_service_without_a_key_of_its_links_names_the_file(tmp_path, module, m
     directory = tmp_path / "keys"
     directory.mkdir()
     for name in {"gateway-funding.key", "gateway-risk.key", "funding-risk.key"} - {missing}:
-        (directory / name).write_text("a" * 64 + "\n")
+        (directory / name).write_text(name[0] * 64 + "\n")
     env = {**ensure_dev_pki(tmp_path).gateway_env(), "IJH_CALLER_KEY_DIR": str(directory)}
     line = _refused(_process(module, tmp_path, env))
     assert line["error"].startswith("IJH_CALLER_KEY_DIR: ")
     assert str(directory / missing) in line["error"]
     assert "needs the key of its link" in line["error"]
+
+
+@pytest.mark.parametrize("module, shared", [
+    ("funding", ("gateway-funding.key", "funding-risk.key")),
+    ("risk", ("gateway-risk.key", "funding-risk.key")),
+    ("gateway", ("gateway-funding.key", "gateway-risk.key")),
+])
+def test_one_key_on_two_links_is_refused_by_the_service_holding_both(tmp_path, module,
+                                                                    shared):
+    # An operator copying one key into every file would let, e.g., risk vouch to funding.
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    for number, name in enumerate(("gateway-funding.key", "gateway-risk.key",
+                                   "funding-risk.key")):
+        (directory / name).write_text(("s" if name in shared else str(number)) * 64 + "\n")
+    env = {**ensure_dev_pki(tmp_path).gateway_env(), "IJH_CALLER_KEY_DIR": str(directory)}
+    line = _refused(_process(module, tmp_path, env))
+    assert line["error"].startswith("IJH_CALLER_KEY_DIR: ") and "hold the same key" in line["error"]
+    assert all(name in line["error"] for name in shared) and "s" * 32 not in line["error"]
 
 
 def test_a_port_in_use_is_found_before_the_kernels_are_compiled(tmp_path):
