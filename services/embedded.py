@@ -8,7 +8,9 @@ is set, a development CA, certificate, signing key and demo tokens are made (or 
 under ``var/dev-pki`` and ``var/tokens`` (:mod:`services.gateway.dev_pki`); unless
 ``IJH_CALLER_KEY_DIR`` is set, the three services share the development keys
 ``var/dev-pki/caller-keys/`` that sign the caller identity the gateway forwards (each
-service reads the files of its own links). Ctrl-C (or
+service reads the files of its own links). The services talk plaintext to each other
+on loopback unless ``IJH_EMBEDDED_INTERNAL_TLS=1``: then mutual TLS, each with its
+development certificate of the internal CA (``var/dev-pki/internal/``). Ctrl-C (or
 SIGTERM, or SIGHUP when its terminal closes) stops the gateway first, then the backends,
 then NATS, each gracefully: they run in sessions of their own so that a terminal's signal
 reaches only the launcher. A launcher killed outright (SIGKILL) takes them with it: the
@@ -30,7 +32,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.gateway.dev_pki import DevPki, ensure_caller_keys, ensure_dev_pki
+from services.gateway.dev_pki import (
+    INTERNAL_SERVICES,
+    DevPki,
+    ensure_caller_keys,
+    ensure_dev_pki,
+)
 from services.shared.child_process import ending_with_this_thread
 from services.shared.config import REPO_ROOT, settings_for_tool
 from services.shared.nats_server import NatsServer
@@ -107,7 +114,7 @@ class ServiceProcess:
 
 
 def _banner(gateway: str, nats_url: str, pki: DevPki | None, metrics: str,
-            backend_metrics: str) -> str:
+            backend_metrics: str, internal_tls: str) -> str:
     if pki is not None:
         ca, token = _relative(pki.ca), _relative(pki.token_path("officer"))
         tls = (f"  TLS CA / tokens        {ca}   {_relative(pki.tokens)}/<role>.jwt"
@@ -125,6 +132,7 @@ IJH Risk & Funding Services are running.
   gateway metrics        http://{metrics}/metrics
   risk, funding metrics  {backend_metrics}
   NATS JetStream         {nats_url}   (events on subjects ijh.>, stream IJH_EVENTS)
+  between the services   {internal_tls}
 {tls}
 Try, in another shell:
 {call}
@@ -166,15 +174,28 @@ def main() -> int:
             return 1
         nats_url = nats.url
     env = {"IJH_NATS_URL": nats_url}
+    # Per service: its IJH_INTERNAL_TLS_*, and how to check a backend's health under them.
+    internal = {name: {} for name in INTERNAL_SERVICES}
+    probe: dict = {}
+    if settings.embedded_mutual_tls:
+        dev = pki or ensure_dev_pki(var)
+        internal = {name: dev.internal_tls_env(name) for name in INTERNAL_SERVICES}
+        probe = {"tls_ca": dev.internal_ca,
+                 "tls_client": (dev.internal_cert("gateway"), dev.internal_key("gateway"))}
+    elif settings.internal_tls_ca:  # your own, the same for the three
+        probe = {"tls_ca": Path(settings.internal_tls_ca),
+                 "tls_client": (Path(settings.internal_tls_cert),
+                                Path(settings.internal_tls_key))}
     if not settings.caller_key_dir:  # the backends believe only what the gateway signs
         env["IJH_CALLER_KEY_DIR"] = str(ensure_caller_keys(var))
     if not os.environ.get("IJH_DRAIN_SECONDS"):
         env["IJH_DRAIN_SECONDS"] = "0"  # no load balancer to drain from: Ctrl-C stops at once
-    backends = [ServiceProcess("risk", settings.risk_address, env, var / "logs" / "risk.log",
-                               end_with_launcher=True),
-                ServiceProcess("funding", settings.funding_address, env,
-                               var / "logs" / "funding.log", end_with_launcher=True)]
-    gateway = ServiceProcess("gateway", settings.gateway_address, {**env, **gateway_env},
+    backends = [ServiceProcess(name, address, {**env, **internal[name]},
+                               var / "logs" / f"{name}.log", end_with_launcher=True, **probe)
+                for name, address in (("risk", settings.risk_address),
+                                      ("funding", settings.funding_address))]
+    gateway = ServiceProcess("gateway", settings.gateway_address,
+                             {**env, **gateway_env, **internal["gateway"]},
                              var / "logs" / "gateway.log",
                              # With your own certificate the probe trusts the chain served.
                              tls_ca=pki.ca if pki else Path(settings.gateway_tls_cert),
@@ -191,7 +212,10 @@ def main() -> int:
         print(_banner(settings.gateway_address, nats_url, pki,
                       settings.gateway_metrics_address,
                       f"http://{settings.risk_metrics_address}/metrics   "
-                      f"http://{settings.funding_metrics_address}/metrics"), flush=True)
+                      f"http://{settings.funding_metrics_address}/metrics",
+                      "mutual TLS" if probe else
+                      "plaintext on loopback (IJH_EMBEDDED_INTERNAL_TLS=1: mutual TLS)"),
+              flush=True)
         print(f"logs: {var / 'logs'}/*.log", flush=True)
         while not stop.is_set():
             if nats is not None and nats.process.poll() is not None:

@@ -4,7 +4,9 @@ The gateway serves TLS with bearer tokens: each stack gets its own development P
 and demo tokens under ``var_dir`` (:mod:`services.gateway.dev_pki`), and its own internal
 keys (``IJH_CALLER_KEY_DIR``): a test calling a backend directly signs the caller it
 claims to be with :meth:`Stack.signed` (or a :func:`signing_channel`) with the gateway's
-keys, as the gateway does."""
+keys, as the gateway does. ``start_stack(..., internal_tls=True)`` runs mutual TLS
+between the services (each with its development certificate of the internal CA) and a
+plaintext health-only probe port on each service."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import grpc
 
 from services.embedded import ServiceProcess
-from services.gateway.dev_pki import DevPki, ensure_caller_keys, ensure_dev_pki
+from services.gateway.dev_pki import INTERNAL_SERVICES, DevPki, ensure_caller_keys, ensure_dev_pki
 from services.shared.caller import caller_signers, read_caller_keys, signed_metadata
 from services.shared.caller_assertion import GATEWAY, CallerKeys
 from services.shared.nats_server import NatsServer, free_port
@@ -34,6 +36,14 @@ class Stack:
     metrics_address: str = ""  # the gateway's /metrics (host:port)
     risk_metrics_address: str = ""
     funding_metrics_address: str = ""
+    internal_tls: bool = False  # mutual TLS between the services (and probe ports)
+
+    def internal_credentials(self, service: str = "gateway") -> grpc.ChannelCredentials:
+        """Mutual TLS to a backend as ``service`` (its development internal certificate)."""
+        return grpc.ssl_channel_credentials(
+            self.pki.internal_ca.read_bytes(),
+            private_key=self.pki.internal_key(service).read_bytes(),
+            certificate_chain=self.pki.internal_cert(service).read_bytes())
 
     @property
     def processes(self) -> list[ServiceProcess]:
@@ -94,8 +104,10 @@ def signing_channel(address: str, keys: CallerKeys, subject: str = "t-officer",
 
 
 def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | None = None,
-                *, start_gateway_only: bool = False) -> Stack:
-    """Start risk, funding and gateway on free ports against ``nats``; wait for SERVING."""
+                *, start_gateway_only: bool = False, internal_tls: bool = False) -> Stack:
+    """Start risk, funding and gateway on free ports against ``nats``; wait for SERVING.
+    ``internal_tls``: mutual TLS between them, and on each a probe port
+    (``IJH_<SERVICE>_PROBE_ADDRESS``, in its ``env``)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     pki = ensure_dev_pki(var_dir)
     addresses = {name: f"127.0.0.1:{free_port()}" for name in ("risk", "funding", "gateway")}
@@ -118,8 +130,19 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
         **caller_key_env(var_dir),
         **(extra_env or {}),
     }
-    processes = {name: ServiceProcess(name, addresses[name], env, var_dir / f"{name}.log")
+    own_env: dict[str, dict[str, str]] = {name: {} for name in INTERNAL_SERVICES}
+    if internal_tls:
+        own_env = {name: pki.internal_tls_env(name) for name in INTERNAL_SERVICES}
+        for name in INTERNAL_SERVICES:
+            own_env[name][f"IJH_{name.upper()}_PROBE_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    processes = {name: ServiceProcess(name, addresses[name], {**env, **own_env[name]},
+                                      var_dir / f"{name}.log")
                  for name in addresses}
+    if internal_tls:  # health checked as the gateway would: its certificate
+        for name in ("risk", "funding"):
+            processes[name].tls_ca = pki.internal_ca
+            processes[name].tls_client = (pki.internal_cert("gateway"),
+                                          pki.internal_key("gateway"))
     processes["gateway"].tls_ca = pki.ca
     processes["gateway"].tls_client = (pki.client_cert, pki.client_key)  # used under mTLS
     order = ["gateway"] if start_gateway_only else ["risk", "funding", "gateway"]
@@ -137,7 +160,7 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
         raise
     return Stack(nats, processes["risk"], processes["funding"], processes["gateway"], var_dir,
                  pki, env["IJH_GATEWAY_METRICS_ADDRESS"], env["IJH_RISK_METRICS_ADDRESS"],
-                 env["IJH_FUNDING_METRICS_ADDRESS"])
+                 env["IJH_FUNDING_METRICS_ADDRESS"], internal_tls)
 
 
 def wait_for_text(path: Path, text: str, timeout: float = 5.0) -> str:

@@ -8,7 +8,8 @@ wakes it. The caller is who the gateway says (``x-ijh-caller-*`` metadata), beli
 because the runtime's :class:`~services.shared.caller.CallerCheck` has verified the
 gateway's signature over it before any method runs. Its own calls to the risk service
 are signed as ``funding`` in the role ``service``
-(:func:`~services.shared.caller.caller_signers`).
+(:func:`~services.shared.caller.caller_signers`), over mutual TLS when
+``IJH_INTERNAL_TLS_*`` is set (which its own port then serves).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
 from services.shared.logs import REQUEST_ID_KEY, request_id_var
 from services.shared.server import Registration, ServiceRuntime, cannot_start, service_settings
+from services.shared.tls import TlsFiles, internal_channel, internal_tls
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +164,11 @@ class RiskServiceCheck:
     have no risk model, FAILED_PRECONDITION ``RISK_CHECK_FAILED`` or
     ``RISK_MODEL_NOT_IN_FORCE`` (a retry will not help until that is fixed)."""
 
-    def __init__(self, settings: Settings, keys: CallerKeys,
+    def __init__(self, settings: Settings, keys: CallerKeys, tls: TlsFiles | None = None,
                  deadline_seconds: float = RISK_CHECK_DEADLINE_SECONDS):
         self.settings = settings
         self.keys = keys
+        self.tls = tls  # mutual TLS to risk (IJH_INTERNAL_TLS_*); None: plaintext
         self.deadline = deadline_seconds
         self.loop: asyncio.AbstractEventLoop | None = None
         self.channel: grpc.aio.Channel | None = None
@@ -174,11 +177,12 @@ class RiskServiceCheck:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         # Every call signed as this service, under the request id of the call it serves.
-        self.channel = grpc.aio.insecure_channel(
-            self.settings.risk_address, interceptors=caller_signers(self.keys, SERVICE_SUBJECT),
-            options=[*client_options(self.settings), ("grpc.service_config", json.dumps(
+        self.channel = internal_channel(
+            self.settings.risk_address, self.tls,
+            [*client_options(self.settings), ("grpc.service_config", json.dumps(
                 replica_balancing(risk_pb2.DESCRIPTOR.services_by_name["RiskService"]
-                                  .full_name)))])
+                                  .full_name)))],
+            interceptors=caller_signers(self.keys, SERVICE_SUBJECT))
         self.stub = risk_pb2_grpc.RiskServiceStub(self.channel)
 
     async def stop(self) -> None:
@@ -528,8 +532,10 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
 def build_funding(settings: Settings) -> ServiceRuntime:
     """The funding runtime (call inside the running event loop)."""
     keys = caller_keys(settings, SERVICE_SUBJECT)
+    # Served to its callers, presented to risk.
+    tls = internal_tls(settings, serves=True, calls={"IJH_RISK_ADDRESS": settings.risk_address})
     events = EventPublisher(settings.nats_url, settings.event_stream)
-    risk = RiskServiceCheck(settings, keys)
+    risk = RiskServiceCheck(settings, keys, tls)
     ledger = Ledger(settings, events, risk)
     servicer = FundingServicer(events, ledger)
     registry = metrics.new_registry()
@@ -545,7 +551,8 @@ def build_funding(settings: Settings) -> ServiceRuntime:
         on_stop=[ledger.stop, risk.stop, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_funding", registry)),
         metrics_address=settings.funding_metrics_address, metrics_registry=registry,
-        caller_keys=keys)
+        caller_keys=keys, credentials=None if tls is None else tls.server_credentials(),
+        probe_address=settings.funding_probe_address)
 
 
 async def main() -> None:

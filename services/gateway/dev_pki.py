@@ -1,5 +1,11 @@
 """DEVELOPMENT ONLY: a local CA, the gateway's TLS certificate, a client certificate
-(for trying mutual TLS), a token-signing key and long-lived demo tokens, one per role.
+(for trying mutual TLS), a token-signing key and long-lived demo tokens, one per role;
+and an internal CA with a certificate per service for mutual TLS between the services
+(``IJH_INTERNAL_TLS_*``, off unless ``IJH_EMBEDDED_INTERNAL_TLS=1`` or a test asks).
+
+The internal CA is a CA of its own: the backends accept any client certificate their CA
+signed, and the public CA also signs certificates handed to people (``client.pem``, for
+the gateway's mutual TLS), which must not open the backends' ports.
 
 ``make run`` calls :func:`ensure_dev_pki` (``python -m services.gateway.dev_pki``
 does the same), and :func:`ensure_caller_keys` for ``caller-keys/``, the internal keys
@@ -14,6 +20,8 @@ Layout under the var directory::
     dev-pki/ca.pem  ca-key.pem  server.pem  server-key.pem  client.pem  client-key.pem
              token-signing-key.pem  token-signing.pub.pem  DEV-ONLY.txt
              caller-keys/gateway-funding.key  gateway-risk.key  funding-risk.key
+             internal/ca.pem  ca-key.pem  <service>.pem  <service>-key.pem
+                      (gateway, risk, funding: serverAuth + clientAuth, localhost, 127.0.0.1)
     tokens/<name>.jwt   agency, agency2, company, officer, officer2, analyst, admin
 
 Nothing here may be trusted outside a developer's machine: the private keys sit
@@ -46,6 +54,8 @@ CA_DAYS = 3650
 CERT_DAYS = 825
 TOKEN_DAYS = 365
 RENEW_BEFORE_DAYS = 14
+SERVER_AUTH, CLIENT_AUTH = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
+INTERNAL_SERVICES = ("gateway", "risk", "funding")
 
 # name -> claims of its demo token (sub, role, business_id for agencies).
 DEMO_CALLERS: dict[str, dict[str, str]] = {
@@ -103,6 +113,27 @@ class DevPki:
     @property
     def caller_keys(self) -> Path:
         return self.root / "caller-keys"
+
+    @property
+    def internal(self) -> Path:
+        return self.root / "internal"
+
+    @property
+    def internal_ca(self) -> Path:
+        return self.internal / "ca.pem"
+
+    def internal_cert(self, service: str) -> Path:
+        return self.internal / f"{service}.pem"
+
+    def internal_key(self, service: str) -> Path:
+        return self.internal / f"{service}-key.pem"
+
+    def internal_tls_env(self, service: str) -> dict[str, str]:
+        """The IJH_INTERNAL_TLS_* settings of ``service`` (gateway, risk, funding): mutual
+        TLS between the services with its development certificate."""
+        return {"IJH_INTERNAL_TLS_CERT": str(self.internal_cert(service)),
+                "IJH_INTERNAL_TLS_KEY": str(self.internal_key(service)),
+                "IJH_INTERNAL_TLS_CA": str(self.internal_ca)}
 
     def token_path(self, name: str) -> Path:
         return self.tokens / f"{name}.jwt"
@@ -165,12 +196,16 @@ def _name(common_name: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _ensure_ca(pki: DevPki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, bool]:
-    key, cert = _load_key(pki.root / "ca-key.pem"), _load_cert(pki.ca)
+def _ensure_ca(cert_path: Path, common_name: str
+               ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, bool]:
+    """The CA at ``cert_path`` (its key beside it, ``ca-key.pem``), made anew unless valid;
+    True when it is new."""
+    key_path = cert_path.with_name("ca-key.pem")
+    key, cert = _load_key(key_path), _load_cert(cert_path)
     if key and cert and _fresh(cert) and _same_key(cert, key):
         return cert, key, False
     key = ec.generate_private_key(ec.SECP256R1())
-    name = _name("IJH dev-only local CA (never trust outside development)")
+    name = _name(common_name)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(_now() - dt.timedelta(minutes=5))
@@ -183,19 +218,24 @@ def _ensure_ca(pki: DevPki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKe
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                            critical=False)
             .sign(key, hashes.SHA256()))
-    _write(pki.root / "ca-key.pem", _key_pem(key), private=True)
-    _write(pki.ca, cert.public_bytes(serialization.Encoding.PEM))
+    _write(key_path, _key_pem(key), private=True)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert, key, True
 
 
-def _ensure_leaf(cert_path: Path, key_path: Path, common_name: str, server: bool,
+def _ensure_leaf(cert_path: Path, key_path: Path, common_name: str,
+                 usages: list[x509.ObjectIdentifier],
                  ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
                  force: bool) -> None:
+    """A certificate for ``usages`` (extended key usage; a server's names localhost and
+    127.0.0.1), kept when valid, of the same key and issued by ``ca_cert``."""
     key, cert = _load_key(key_path), _load_cert(cert_path)
     if not force and key and cert and _fresh(cert) and _same_key(cert, key):
         try:
             cert.verify_directly_issued_by(ca_cert)
-            return
+            listed = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            if set(listed) == set(usages):  # else made before for another use: re-issue
+                return
         except (ValueError, TypeError, Exception):  # signed by another CA: re-issue
             pass
     key = ec.generate_private_key(ec.SECP256R1())
@@ -205,12 +245,10 @@ def _ensure_leaf(cert_path: Path, key_path: Path, common_name: str, server: bool
                .not_valid_before(_now() - dt.timedelta(minutes=5))
                .not_valid_after(_now() + dt.timedelta(days=CERT_DAYS))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage(
-                   [ExtendedKeyUsageOID.SERVER_AUTH if server
-                    else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+               .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                    ca_key.public_key()), critical=False))
-    if server:
+    if ExtendedKeyUsageOID.SERVER_AUTH in usages:
         builder = builder.add_extension(x509.SubjectAlternativeName([
             x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False)
@@ -288,10 +326,20 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
         notice = directory / "DEV-ONLY.txt"
         if not notice.exists():
             notice.write_text(_NOTICE)
-    ca_cert, ca_key, new_ca = _ensure_ca(pki)
-    _ensure_leaf(pki.server_cert, pki.server_key, "localhost", True, ca_cert, ca_key, new_ca)
-    _ensure_leaf(pki.client_cert, pki.client_key, "ijh-dev-client", False, ca_cert, ca_key,
+    ca_cert, ca_key, new_ca = _ensure_ca(
+        pki.ca, "IJH dev-only local CA (never trust outside development)")
+    _ensure_leaf(pki.server_cert, pki.server_key, "localhost", [SERVER_AUTH], ca_cert, ca_key,
                  new_ca)
+    _ensure_leaf(pki.client_cert, pki.client_key, "ijh-dev-client", [CLIENT_AUTH], ca_cert,
+                 ca_key, new_ca)
+    pki.internal.mkdir(exist_ok=True)
+    ca_cert, ca_key, new_ca = _ensure_ca(
+        pki.internal_ca, "IJH dev-only internal CA, services only (never trust it)")
+    for service in INTERNAL_SERVICES:
+        # Each serves (a backend) and calls (the gateway, funding) under one certificate.
+        _ensure_leaf(pki.internal_cert(service), pki.internal_key(service),
+                     f"ijh-{service} (internal)", [SERVER_AUTH, CLIENT_AUTH], ca_cert, ca_key,
+                     new_ca)
     ensure_caller_keys(var_dir)
     signing_key, new_key = _ensure_signing_key(pki)
     for name, claims in DEMO_CALLERS.items():

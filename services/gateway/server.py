@@ -1,9 +1,11 @@
 """The gateway: the one public door. Serves ``ijh.risk.v1.RiskService`` and
 ``ijh.funding.v1.FundingService`` over TLS (mutual TLS when a client CA is configured)
 by forwarding to the risk and funding services once the door's checks pass
-(:mod:`services.gateway.door`), and reports each public service's health from its
-backend's health. Health and reflection need no token (probes), but TLS all the same.
-Prometheus metrics are served over HTTP on ``IJH_GATEWAY_METRICS_ADDRESS``.
+(:mod:`services.gateway.door`), over mutual TLS too when ``IJH_INTERNAL_TLS_*`` is set,
+and reports each public service's health from its backend's health. Health and
+reflection need no token (probes), but TLS all the same (or ``IJH_GATEWAY_PROBE_ADDRESS``,
+health alone in plaintext). Prometheus metrics are served over HTTP on
+``IJH_GATEWAY_METRICS_ADDRESS``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,8 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ijh.funding.v1 import funding_pb2
 from ijh.risk.v1 import risk_pb2
@@ -39,6 +38,7 @@ from services.shared.server import (
     cannot_start,
     service_settings,
 )
+from services.shared.tls import SERVER_AUTH, TlsFiles, internal_channel, internal_tls, read_tls
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,13 @@ class Backend:
         return self.status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def backend_channel(address: str, settings: Settings, service) -> grpc.aio.Channel:
+def backend_channel(address: str, settings: Settings, service,
+                    tls: TlsFiles | None) -> grpc.aio.Channel:
     """A channel to ``service``'s replicas at ``address`` (a gRPC target) with the shared
-    keepalive/size options and the balancing and retry service config."""
+    keepalive/size options and the balancing and retry service config; mutual TLS when
+    ``tls`` is given. The health polls and the client-side health checks share it."""
     options = [*client_options(settings), ("grpc.service_config", service_config(service))]
-    return grpc.aio.insecure_channel(address, options=options)
+    return internal_channel(address, tls, options)
 
 
 async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> None:
@@ -106,17 +108,16 @@ async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> N
                             else HEALTH_POLL_SECONDS)
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials:
-    """TLS from IJH_GATEWAY_TLS_*; client certificates required when a client CA is set."""
+def public_tls(settings: Settings) -> TlsFiles:
+    """The public port's TLS from IJH_GATEWAY_TLS_* (client certificates required when a
+    client CA is set)."""
     if not settings.gateway_tls_cert or not settings.gateway_tls_key:
         raise ConfigurationError("IJH_GATEWAY_TLS_CERT and IJH_GATEWAY_TLS_KEY must be set: "
                                  "the gateway serves TLS only (`make run` makes dev ones)")
-    pair = (Path(settings.gateway_tls_key).read_bytes(),
-            Path(settings.gateway_tls_cert).read_bytes())
-    client_ca = (Path(settings.gateway_tls_client_ca).read_bytes()
-                 if settings.gateway_tls_client_ca else None)
-    return grpc.ssl_server_credentials([pair], root_certificates=client_ca,
-                                       require_client_auth=client_ca is not None)
+    return read_tls(("IJH_GATEWAY_TLS_CERT", settings.gateway_tls_cert),
+                    ("IJH_GATEWAY_TLS_KEY", settings.gateway_tls_key),
+                    ("IJH_GATEWAY_TLS_CLIENT_CA", settings.gateway_tls_client_ca),
+                    uses=[SERVER_AUTH])
 
 
 @dataclass
@@ -144,7 +145,9 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     unresolved = unresolved_owner_fields([RISK_SERVICE, FUNDING_SERVICE])
     if unresolved:
         raise ConfigurationError(f"authorization table names missing fields: {unresolved}")
-    credentials = server_credentials(settings)
+    credentials = public_tls(settings).server_credentials()
+    backend_tls = internal_tls(settings, calls={"IJH_RISK_ADDRESS": settings.risk_address,
+                                                "IJH_FUNDING_ADDRESS": settings.funding_address})
     gateway_metrics = GatewayMetrics.create()
     door = Door(TokenVerifier.from_settings(settings),
                 RateLimiter(settings.gateway_rate, settings.gateway_burst),
@@ -158,7 +161,8 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
         if audience_of(f"/{backend.service.full_name}/") != backend.name:
             raise ConfigurationError(f"{backend.service.full_name}: its package does not "
                                      f"name the {backend.name} service it is forwarded to")
-        backend.channel = backend_channel(backend.address, settings, backend.service)
+        backend.channel = backend_channel(backend.address, settings, backend.service,
+                                          backend_tls)
         proxy = ServiceProxy(backend.service, backend.channel, settings.backend_deadline,
                              hooks=[door], max_request_bytes=settings.gateway_max_request,
                              backend=backend.name, backend_down=backend.down)
@@ -176,35 +180,15 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                              metrics_address=settings.gateway_metrics_address,
                              metrics_registry=gateway_metrics.registry,
                              credentials=credentials,
+                             probe_address=settings.gateway_probe_address,
                              observer=metrics.CallObserver(gateway_metrics.calls),
                              max_concurrent_calls=settings.gateway_max_concurrent)
     return runtime, backends
 
 
-def _check_tls_files(settings: Settings) -> None:
-    """gRPC takes any bytes as PEM and fails later with a misleading "Failed to bind":
-    read each file here so that a wrong one is named."""
-    checks = [("IJH_GATEWAY_TLS_CERT", settings.gateway_tls_cert, x509.load_pem_x509_certificates),
-              ("IJH_GATEWAY_TLS_KEY", settings.gateway_tls_key,
-               lambda data: serialization.load_pem_private_key(data, password=None)),
-              ("IJH_GATEWAY_TLS_CLIENT_CA", settings.gateway_tls_client_ca,
-               x509.load_pem_x509_certificates)]
-    for variable, path, load in checks:
-        if not path:
-            continue  # required ones: server_credentials says so
-        try:
-            load(Path(path).read_bytes())
-        except OSError as exc:
-            raise ConfigurationError(f"{variable}: cannot read {path} ({exc.strerror})") from None
-        except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"{variable}: {path} is not a PEM file of that kind "
-                                     f"(unencrypted): {exc}") from None
-
-
 async def main() -> None:
     settings = service_settings("gateway")
     try:
-        _check_tls_files(settings)
         runtime, backends = build_gateway(settings)
     except ConfigurationError as exc:  # names its variable
         cannot_start(exc)

@@ -42,6 +42,7 @@ from services.shared.server import (
     cannot_start,
     service_settings,
 )
+from services.shared.tls import internal_tls
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,7 @@ def _compile_kernels() -> None:
 def build_risk(settings: Settings) -> ServiceRuntime:
     """The risk runtime (call inside the running event loop)."""
     keys = caller_keys(settings, "risk")
+    tls = internal_tls(settings, serves=True)
     events = EventPublisher(settings.nats_url, settings.event_stream)
     servicer = RiskServicer(settings, events)
     registry = metrics.new_registry()
@@ -237,7 +239,8 @@ def build_risk(settings: Settings) -> ServiceRuntime:
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_risk", registry)),
         metrics_address=settings.risk_metrics_address, metrics_registry=registry,
         # Every call signed: by the gateway (the caller it checked), or by funding.
-        caller_keys=keys)
+        caller_keys=keys, credentials=None if tls is None else tls.server_credentials(),
+        probe_address=settings.risk_probe_address)
 
 
 async def main() -> None:

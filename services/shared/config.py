@@ -59,6 +59,12 @@ def _metrics_address(text: str) -> str:
     return text if text.strip().lower() in ("0", "off", "none") else _address(text)
 
 
+def _switch(text: str) -> str:
+    if text not in ("0", "1"):
+        raise ValueError(f"{text!r} is not 0 (off) or 1 (on)")
+    return text
+
+
 def _nats_url(text: str) -> str:
     try:
         parts = urlsplit(text)
@@ -135,6 +141,10 @@ class Settings:
     embedded_nats_monitor_port: str = _setting(
         "IJH_EMBEDDED_NATS_MONITOR_PORT", "8322",
         "`make run`: HTTP monitoring port of the embedded NATS server", _port)
+    embedded_internal_tls: str = _setting(
+        "IJH_EMBEDDED_INTERNAL_TLS", "0",
+        "`make run`: `1` runs mutual TLS between the services, each with its development "
+        "certificate of the internal CA in `var/dev-pki/internal/`", _switch)
     event_stream: str = _setting(
         "IJH_EVENT_STREAM", "IJH_EVENTS", "JetStream stream holding every `ijh.>` event",
         _stream_name)
@@ -189,6 +199,21 @@ class Settings:
         "IJH_GATEWAY_TLS_CLIENT_CA", "",
         "gateway: PEM CA bundle; when set, callers must present a client certificate it "
         "signed (mutual TLS)")
+    internal_tls_cert: str = _setting(
+        "IJH_INTERNAL_TLS_CERT", "",
+        "gateway, risk, funding: PEM certificate chain of this service for mutual TLS between "
+        "the services (with IJH_INTERNAL_TLS_KEY and _CA; none of the three: plaintext): risk "
+        "and funding serve it, the gateway and funding present it when calling one. Extended "
+        "key usage: serverAuth (risk, funding), clientAuth (gateway, funding); SANs: the host "
+        "its callers dial (of IJH_RISK_ADDRESS / IJH_FUNDING_ADDRESS, e.g. the headless "
+        "Service's DNS name)")
+    internal_tls_key: str = _setting(
+        "IJH_INTERNAL_TLS_KEY", "", "gateway, risk, funding: PEM private key of that "
+        "certificate (unencrypted)")
+    internal_tls_ca: str = _setting(
+        "IJH_INTERNAL_TLS_CA", "",
+        "gateway, risk, funding: PEM CA bundle the other services' internal certificates "
+        "must chain to; risk and funding then accept only callers presenting one")
     jwt_public_keys: str = _setting(
         "IJH_JWT_PUBLIC_KEYS", "",
         "gateway: comma-separated paths of PEM public keys (ES256/RS256) trusted to sign "
@@ -227,6 +252,17 @@ class Settings:
         "IJH_FUNDING_METRICS_ADDRESS", "127.0.0.1:9466",
         "funding: Prometheus `/metrics` (outbox backlog, event-publish failures); `0` "
         "disables", _metrics_address)
+    gateway_probe_address: str = _setting(
+        "IJH_GATEWAY_PROBE_ADDRESS", "",
+        "gateway: a plaintext port serving only `grpc.health.v1.Health` (the same statuses, "
+        "drain included), for probes that cannot speak TLS, such as Kubernetes' `grpc:` "
+        "probes; empty: none", _address)
+    risk_probe_address: str = _setting(
+        "IJH_RISK_PROBE_ADDRESS", "",
+        "risk: as IJH_GATEWAY_PROBE_ADDRESS, for when its port serves mutual TLS", _address)
+    funding_probe_address: str = _setting(
+        "IJH_FUNDING_PROBE_ADDRESS", "",
+        "funding: as IJH_GATEWAY_PROBE_ADDRESS, for when its port serves mutual TLS", _address)
 
     def __post_init__(self) -> None:
         """Check every setting now, at start, not when it is first used (a bad
@@ -278,6 +314,10 @@ class Settings:
     @property
     def jwt_leeway(self) -> float:
         return float(self.jwt_leeway_seconds)
+
+    @property
+    def embedded_mutual_tls(self) -> bool:
+        return self.embedded_internal_tls == "1"
 
     @property
     def var_path(self) -> Path:

@@ -4,11 +4,12 @@ One place decides: health per service name (grpcio-health-checking), reflection,
 message-size and keepalive options, on a backend the caller assertion checked before
 every call (:class:`~services.shared.caller.CallerCheck`), JSON logs with the caller's
 request id and one access line per call (:class:`~services.shared.metrics.CallObserver`),
-TLS when credentials are given (the gateway), a start refused in one log line (exit 2)
-when the configuration is wrong, and graceful shutdown on SIGTERM/SIGINT: health goes
-NOT_SERVING while calls are still served for ``drain`` seconds, so balancers (and the
-gateway's health poll) stop sending; then in-flight calls get ``grace`` seconds; the
-whole stop is bounded by drain + grace.
+TLS when credentials are given (the gateway's public port; a backend's under internal
+mutual TLS), a plaintext port answering health alone for probes that cannot speak TLS, a
+start refused in one log line (exit 2) when the configuration is wrong, and graceful
+shutdown on SIGTERM/SIGINT: health goes NOT_SERVING while calls are still served for
+``drain`` seconds, so balancers (and the gateway's health poll) stop sending; then
+in-flight calls get ``grace`` seconds; the whole stop is bounded by drain + grace.
 """
 
 from __future__ import annotations
@@ -71,6 +72,21 @@ def end_process(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
+def _listen(server: grpc.aio.Server, address: str,
+            credentials: grpc.ServerCredentials | None, variable: str) -> int:
+    """Bind ``server`` to ``address`` (TLS with ``credentials``); the port, or a
+    ConfigurationError naming ``variable``."""
+    try:
+        port = (server.add_insecure_port(address) if credentials is None
+                else server.add_secure_port(address, credentials))
+    except RuntimeError:  # grpcio: "Failed to bind"
+        port = 0
+    if port == 0:
+        raise ConfigurationError(f"{variable}: cannot listen on {address!r} (in use, or not "
+                                 "an address of this host)")
+    return port
+
+
 @dataclass
 class Registration:
     """One gRPC service to serve: its generated ``add_*_to_server`` and servicer."""
@@ -89,8 +105,11 @@ class ServiceRuntime:
     settings: Settings
     registrations: Sequence[Registration]
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
-    # TLS for the port; None serves plaintext (the backends).
+    # TLS for the port (the gateway; a backend under IJH_INTERNAL_TLS_*); None: plaintext.
     credentials: grpc.ServerCredentials | None = None
+    # A plaintext port serving grpc.health.v1.Health alone, from the same servicer (so the
+    # drain shows there too), for probes that cannot speak TLS ("": none).
+    probe_address: str = ""
     # A backend's: every call to its services must carry a caller assertion signed with
     # one of these keys (services.shared.caller.CallerCheck); None: no check (the gateway,
     # which authenticates callers by their tokens).
@@ -109,8 +128,10 @@ class ServiceRuntime:
     # Run in order once the server has stopped, within what is left of drain + grace.
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     server: grpc.aio.Server | None = None
+    probe_server: grpc.aio.Server | None = None
     health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
     port: int = 0
+    probe_port: int = 0
 
     async def start(self) -> int:
         """Bind (a port in use is a ConfigurationError, found before slow start hooks),
@@ -137,23 +158,21 @@ class ServiceRuntime:
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], self.server)
-        try:
-            if self.credentials is None:
-                self.port = self.server.add_insecure_port(self.address)
-            else:
-                self.port = self.server.add_secure_port(self.address, self.credentials)
-        except RuntimeError:  # grpcio: "Failed to bind"
-            self.port = 0
-        if self.port == 0:
-            raise ConfigurationError(
-                f"{variable}_ADDRESS: cannot listen on {self.address!r} (in use, or not an "
-                "address of this host)")
+        self.port = _listen(self.server, self.address, self.credentials, f"{variable}_ADDRESS")
+        if self.probe_address:
+            self.probe_server = grpc.aio.server(options=server_options(self.settings))
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.probe_server)
+            self.probe_port = _listen(self.probe_server, self.probe_address, None,
+                                      f"{variable}_PROBE_ADDRESS")
         for hook in self.on_start:
             await hook()
         await self.server.start()
+        if self.probe_server is not None:
+            await self.probe_server.start()
         await self.set_serving(True)
         log.info("serving", extra={"address": self.address, "port": self.port,
-                                   "services": names})
+                                   "tls": self.credentials is not None,
+                                   "probe_port": self.probe_port or None, "services": names})
         return self.port
 
     async def set_serving(self, serving: bool) -> None:
@@ -178,7 +197,8 @@ class ServiceRuntime:
         log.info("stopping", extra={"drain_seconds": self.settings.drain,
                                     "grace_seconds": self.settings.grace})
         await asyncio.sleep(self.settings.drain)
-        await self.server.stop(self.settings.grace)
+        await asyncio.gather(*(server.stop(self.settings.grace)
+                               for server in (self.server, self.probe_server) if server))
         hooks_until = max(deadline, loop.time() + STOP_HOOKS_MIN_SECONDS)
         for hook in self.on_stop:
             try:
@@ -192,7 +212,7 @@ class ServiceRuntime:
         if getattr(self, "_metrics_http", None) is not None:
             await asyncio.to_thread(self._metrics_http.shutdown)
             self._metrics_http.server_close()
-        self.server = None
+        self.server = self.probe_server = None
         log.info("stopped")
 
     async def run_until_signalled(self) -> NoReturn:

@@ -1,0 +1,251 @@
+"""Mutual TLS between the services (``IJH_INTERNAL_TLS_*``) and the plaintext probe port,
+on real processes over loopback: calls through the gateway, and funding's to risk, work;
+a backend's port refuses, at the TLS layer, whoever cannot show a certificate of the
+internal CA, however well the call is signed; the probe port answers health alone, drain
+included; a wrong setting is one line and exit 2."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from ijh.funding.v1 import funding_pb2 as f
+from ijh.funding.v1 import funding_pb2_grpc
+from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
+
+from services.gateway.dev_pki import ensure_dev_pki
+from services.shared.config import ConfigurationError, load_settings
+from services.shared.nats_server import free_port
+from services.shared.tls import internal_tls
+from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
+from tests.gateway.test_gateway import _grant_request
+from tests.shared.test_service_lifecycle import _process, _refused
+from tests.stack import Stack, start_stack, wait_for_text
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+FUNDING = "ijh.funding.v1.FundingService"
+COMPUTE_GRANT = f"/{FUNDING}/ComputeGrant"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def mtls(nats_server, tmp_path_factory) -> Iterator[Stack]:
+    running = start_stack(nats_server, tmp_path_factory.mktemp("mtls"), internal_tls=True)
+    yield running
+    running.stop()
+
+
+def _probe_address(stack: Stack, service: str) -> str:
+    return getattr(stack, service).env[f"IJH_{service.upper()}_PROBE_ADDRESS"]
+
+
+def test_calls_through_the_gateway_reach_both_backends_over_mutual_tls(mtls):
+    with mtls.gateway_channel("officer") as channel:
+        # The gateway's health polls of its backends (and the client-side health checks
+        # that pick a replica) go over the same mutual TLS: each public service SERVING.
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("ijh.risk.v1.RiskService", FUNDING):
+            assert health.Check(health_pb2.HealthCheckRequest(service=name),
+                                timeout=5).status == SERVING
+        grant = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
+            _grant_request(), timeout=10)
+        estimate = risk_pb2_grpc.RiskServiceStub(channel).EstimateProcurementRisk(
+            json_format.Parse((REPO / "examples/procurement_risk.json").read_text(),
+                              risk_pb2.EstimateProcurementRiskRequest()), timeout=30)
+    assert grant.grant_cents == 50_00
+    assert estimate.scenario_count == 10_000
+    for process in (mtls.risk, mtls.funding):
+        assert '"tls": true' in process.log_path.read_text()
+
+
+def test_an_approval_asks_risk_over_mutual_tls(mtls):
+    # Approving a guarantee makes funding call risk's EvaluateIncrementalRisk; the fund's
+    # status then asks risk for its figures (a stream): both over funding's own TLS.
+    with mtls.gateway_channel("company") as company, \
+            mtls.gateway_channel("officer") as officer, \
+            mtls.gateway_channel("officer2") as officer2:
+        as_company, as_officer, as_officer2 = (funding_pb2_grpc.FundingServiceStub(c)
+                                               for c in (company, officer, officer2))
+        name = as_company.CreateApplication(guarantee_request(), timeout=20).application.name
+        as_company.SubmitApplication(f.SubmitApplicationRequest(request_id=rid(), name=name),
+                                     timeout=20)
+        as_officer.RecordScores(f.RecordScoresRequest(request_id=rid(), name=name,
+                                                      scores=good_scores()), timeout=20)
+        request_id = f"approve-{uuid.uuid4().hex}"
+        decided = as_officer2.DecideApplication(
+            f.DecideApplicationRequest(request_id=rid(), name=name,
+                                       decision=f.DECISION_APPROVE, reason="fund rules met"),
+            metadata=[("x-request-id", request_id)], timeout=30)
+        assert decided.application.state == f.APPLICATION_STATE_APPROVED
+        status = as_officer.GetFundStatus(f.GetFundStatusRequest(), timeout=30)
+    assert not status.risk_figures_unavailable and status.risk_figures
+    risk_log = wait_for_text(mtls.risk.log_path, request_id)
+    assert any("EvaluateIncrementalRisk" in line and '"code": "OK"' in line
+               for line in risk_log.splitlines() if request_id in line)
+
+
+@pytest.mark.parametrize("service", ["risk", "funding"])
+def test_a_plaintext_caller_is_refused_at_the_tls_layer(mtls, service):
+    # The call is signed as the gateway signs it: only the transport can refuse it.
+    request_id = f"plaintext-{uuid.uuid4().hex}"
+    metadata = (*mtls.signed(COMPUTE_GRANT), ("x-request-id", request_id))
+    with grpc.insecure_channel(getattr(mtls, service).address) as channel, \
+            pytest.raises(grpc.RpcError) as failure:
+        funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
+            _grant_request(), metadata=metadata, timeout=5)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert request_id not in getattr(mtls, service).log_path.read_text()
+
+
+def _client_credentials(stack: Stack, client: str) -> grpc.ChannelCredentials:
+    if client == "the gateway's internal certificate":
+        return stack.internal_credentials("gateway")
+    ca = stack.pki.internal_ca.read_bytes()  # the backend's own CA: the server is trusted
+    if client == "no certificate":
+        return grpc.ssl_channel_credentials(ca)
+    # The public CA's client certificate, handed to people for the gateway's mutual TLS.
+    return grpc.ssl_channel_credentials(ca, private_key=stack.pki.client_key.read_bytes(),
+                                        certificate_chain=stack.pki.client_cert.read_bytes())
+
+
+@pytest.mark.parametrize("client, served", [
+    ("the gateway's internal certificate", True),
+    ("no certificate", False),
+    ("a certificate of the public CA", False),
+])
+def test_a_backend_serves_only_callers_with_an_internal_certificate(mtls, client, served):
+    metadata = mtls.signed(COMPUTE_GRANT)
+    with grpc.secure_channel(mtls.funding.address, _client_credentials(mtls, client)) as channel:
+        call = funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant
+        if served:
+            assert call(_grant_request(), metadata=metadata, timeout=5).grant_cents == 50_00
+            return
+        with pytest.raises(grpc.RpcError) as failure:
+            call(_grant_request(), metadata=metadata, timeout=5)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("service, name", [("risk", "ijh.risk.v1.RiskService"),
+                                           ("funding", FUNDING),
+                                           ("gateway", FUNDING)])  # its port: TLS anyway
+def test_the_probe_port_answers_health_in_plaintext_and_nothing_else(mtls, service, name):
+    with grpc.insecure_channel(_probe_address(mtls, service)) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for checked in ("", name):
+            assert health.Check(health_pb2.HealthCheckRequest(service=checked),
+                                timeout=5).status == SERVING
+        with pytest.raises(grpc.RpcError) as business:
+            funding_pb2_grpc.FundingServiceStub(channel).ComputeGrant(
+                _grant_request(), metadata=mtls.signed(COMPUTE_GRANT), timeout=5)
+        assert business.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with pytest.raises(grpc.RpcError) as listing:  # no reflection either
+            list(reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
+        assert listing.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_probe_port_shows_the_drain_and_stops_with_the_service(nats_server, tmp_path):
+    pki = ensure_dev_pki(tmp_path)
+    probe = f"127.0.0.1:{free_port()}"
+    process = _process("funding", tmp_path, {
+        "IJH_NATS_URL": nats_server.url, "IJH_DRAIN_SECONDS": "3", "IJH_GRACE_SECONDS": "1",
+        "IJH_FUNDING_PROBE_ADDRESS": probe, **pki.internal_tls_env("funding")})
+    process.tls_ca = pki.internal_ca
+    process.tls_client = (pki.internal_cert("gateway"), pki.internal_key("gateway"))
+    process.start()
+    try:
+        process.wait_serving()
+        with grpc.insecure_channel(probe) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            check = health_pb2.HealthCheckRequest(service=FUNDING)
+            assert health.Check(check, timeout=5).status == SERVING
+            process.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            while (status := health.Check(check, timeout=5).status) == SERVING:
+                assert time.monotonic() - signalled < 1.0, "never NOT_SERVING"
+                time.sleep(0.02)
+            assert status == NOT_SERVING
+        assert process.process.wait(10) == 0
+        with grpc.insecure_channel(probe) as channel, pytest.raises(grpc.RpcError) as gone:
+            health_pb2_grpc.HealthStub(channel).Check(check, timeout=2)
+        assert gone.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize("module, setting, words", [
+    ("risk", "only the certificate", "IJH_INTERNAL_TLS_KEY, IJH_INTERNAL_TLS_CA: not set"),
+    ("funding", "an unreadable CA", "IJH_INTERNAL_TLS_CA: cannot read"),
+    ("gateway", "a key that is a directory", "IJH_INTERNAL_TLS_KEY: cannot read"),
+])
+def test_a_wrong_internal_tls_setting_is_one_line_naming_it_and_exit_2(tmp_path, module,
+                                                                       setting, words):
+    pki = ensure_dev_pki(tmp_path)
+    env = {**pki.gateway_env(), **pki.internal_tls_env(module)}
+    if setting == "only the certificate":
+        env.update(IJH_INTERNAL_TLS_KEY="", IJH_INTERNAL_TLS_CA="")
+    elif setting == "an unreadable CA":
+        env["IJH_INTERNAL_TLS_CA"] = str(tmp_path / "no-such-ca.pem")
+    else:
+        env["IJH_INTERNAL_TLS_KEY"] = str(tmp_path)  # a directory
+    line = _refused(_process(module, tmp_path, env))
+    assert line["error"].startswith(words), line
+
+
+def _internal_tls(tmp_path, service: str, **changes):
+    """:func:`internal_tls` as ``service`` would read it, with ``changes`` to its
+    settings (IJH_ variables without the prefix)."""
+    pki = ensure_dev_pki(tmp_path)
+    env = {**pki.internal_tls_env(service),
+           **{f"IJH_{name}": value for name, value in changes.items()}}
+    settings = load_settings(env)
+    calls = {"gateway": {"IJH_RISK_ADDRESS": settings.risk_address,
+                         "IJH_FUNDING_ADDRESS": settings.funding_address},
+             "funding": {"IJH_RISK_ADDRESS": settings.risk_address}}.get(service)
+    return internal_tls(settings, serves=service != "gateway", calls=calls)
+
+
+def test_internal_tls_is_off_without_its_settings_and_checked_with_them(tmp_path):
+    assert internal_tls(load_settings({}), serves=True) is None
+    tls = _internal_tls(tmp_path, "funding")
+    assert tls is not None and b"BEGIN CERTIFICATE" in tls.ca
+
+
+@pytest.mark.parametrize("service, wrong", [
+    # the key of another certificate: every handshake would fail
+    ("risk", lambda pki: ({"INTERNAL_TLS_KEY": pki.internal_key("funding")},
+                          f"IJH_INTERNAL_TLS_KEY: {pki.internal_key('funding')} is not the key "
+                          "of the certificate")),
+    # the public server certificate (serverAuth only) for a service that calls another
+    ("funding", lambda pki: ({"INTERNAL_TLS_CERT": pki.server_cert,
+                              "INTERNAL_TLS_KEY": pki.server_key},
+                             f"IJH_INTERNAL_TLS_CERT: {pki.server_cert}: its extended key "
+                             "usage lacks clientAuth")),
+    # the public client certificate (clientAuth only) for a service that serves others
+    ("risk", lambda pki: ({"INTERNAL_TLS_CERT": pki.client_cert,
+                           "INTERNAL_TLS_KEY": pki.client_key},
+                          f"IJH_INTERNAL_TLS_CERT: {pki.client_cert}: its extended key usage "
+                          "lacks serverAuth")),
+    ("gateway", lambda pki: ({"INTERNAL_TLS_CA": pki.internal_key("gateway")},
+                             f"IJH_INTERNAL_TLS_CA: {pki.internal_key('gateway')} is not a PEM "
+                             "file")),
+    # a list of addresses has no host name for a certificate to carry
+    ("gateway", lambda pki: ({"RISK_ADDRESS": "ipv4:127.0.0.1:5001,127.0.0.1:5002"},
+                             "IJH_RISK_ADDRESS: 'ipv4:127.0.0.1:5001,127.0.0.1:5002': with "
+                             "IJH_INTERNAL_TLS_* set")),
+], ids=["key of another certificate", "serverAuth only, calls risk",
+         "clientAuth only, serves", "CA not PEM", "list of addresses"])
+def test_a_wrong_internal_tls_file_or_target_is_named(tmp_path, service, wrong):
+    changes, words = wrong(ensure_dev_pki(tmp_path))
+    with pytest.raises(ConfigurationError) as refused:
+        _internal_tls(tmp_path, service, **{k: str(v) for k, v in changes.items()})
+    assert str(refused.value).startswith(words), refused.value
