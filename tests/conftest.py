@@ -17,6 +17,12 @@ from services.shared.nats_server import NatsServer
 from tests.stack import Stack, start_stack
 
 
+def pytest_addoption(parser):
+    parser.addoption("--internal-tls", action="store_true",
+                     help="door bench (tests/gateway/bench_gateway.py): mutual TLS between "
+                          "the services, to compare with a run without")
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory) -> Iterator[NatsServer]:
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()

@@ -1,7 +1,8 @@
 """The floor under the gateway's cost: a bare grpc.aio hop that forwards every unary call's
 bytes to one backend, with no TLS, token, checks, metrics or logs. It does what any hop
 to a backend must: it gives each call a request id and signs a caller (one officer) for
-it with the internal key (:mod:`services.shared.caller_assertion`), as the gateway does.
+it with the internal key (:mod:`services.shared.caller_assertion`), as the gateway does,
+over mutual TLS when ``IJH_INTERNAL_TLS_*`` is set in its environment (as the gateway's).
 The door bench runs it beside the gateway so that what the hop itself costs on this
 machine, and what the door adds on top of it, are measured in the same run.
 
@@ -19,6 +20,8 @@ import grpc
 
 from services.shared.caller import read_caller_keys, signed_metadata
 from services.shared.caller_assertion import GATEWAY, CallerKeys
+from services.shared.config import load_settings
+from services.shared.tls import internal_channel, internal_tls
 
 
 class BareHop(grpc.GenericRpcHandler):
@@ -46,7 +49,8 @@ class BareHop(grpc.GenericRpcHandler):
 
 async def serve(listen: str, backend: str, key_dir: str) -> None:
     keys = read_caller_keys(Path(key_dir), GATEWAY)
-    async with grpc.aio.insecure_channel(backend) as channel:
+    tls = internal_tls(load_settings(), calls={"backend": backend})
+    async with internal_channel(backend, tls, options=[]) as channel:
         server = grpc.aio.server()
         server.add_generic_rpc_handlers([BareHop(channel, keys)])
         if server.add_insecure_port(listen) == 0:

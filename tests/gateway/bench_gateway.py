@@ -17,12 +17,15 @@ call's caller assertion, as any hop to a backend must), measures in the same rou
 any Python forwarding hop costs here; ``door_p50_ms`` is what the gateway adds on top of
 that hop (TLS, token, rate limit, policy, validation, metrics, access line). Run: ``make bench`` or
 ``.venv/bin/pytest -o python_files='bench_*.py' --benchmark-only -s
-tests/gateway/bench_gateway.py``.
+tests/gateway/bench_gateway.py``; with ``--internal-tls``, every hop to funding (the
+gateway's, the bare hop's and the direct path's) is mutual TLS (``IJH_INTERNAL_TLS_*``,
+the development certificates), to compare with a run without.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -54,14 +57,18 @@ COMPUTE_GRANT = "/ijh.funding.v1.FundingService/ComputeGrant"
 
 
 @pytest.fixture(scope="module")
-def bench_stack(nats_server, tmp_path_factory):
+def bench_stack(nats_server, tmp_path_factory, pytestconfig):
+    internal_tls = pytestconfig.getoption("--internal-tls")
     # No rate limit to speak of: the bench is one caller at thousands of calls a second.
     running = start_stack(nats_server, tmp_path_factory.mktemp("bench"), {
         "IJH_GATEWAY_RATE_PER_SECOND": "1000000", "IJH_GATEWAY_RATE_BURST": "1000000",
-        "IJH_LOG_LEVEL": "INFO"})
+        "IJH_LOG_LEVEL": "INFO"}, internal_tls=internal_tls)
     hop_address = f"127.0.0.1:{free_port()}"
+    hop_env = {**os.environ, **(running.pki.internal_tls_env("gateway") if internal_tls
+                                else {})}
     hop = subprocess.Popen([sys.executable, "-m", "tests.gateway.bare_hop", hop_address,
-                            running.funding.address, str(running.pki.caller_keys)], cwd=ROOT)
+                            running.funding.address, str(running.pki.caller_keys)], cwd=ROOT,
+                           env=hop_env)
     try:
         with grpc.insecure_channel(hop_address) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
@@ -80,14 +87,22 @@ def _request() -> funding_pb2.ComputeGrantRequest:
 def _targets(stack: Stack, hop_address: str) -> dict[str, tuple]:
     """name -> (channel factory, metadata of one call) for the direct, gateway and
     bare-hop paths. The direct path signs each call (a new request id, the officer, an
-    assertion for ComputeGrant) as the gateway does."""
+    assertion for ComputeGrant) as the gateway does, over mutual TLS as the gateway's
+    certificate when the stack runs it."""
     options = client_options(load_settings({}))
     token = (("authorization", f"Bearer {stack.token('officer')}"),)
     ca = stack.pki.ca.read_bytes()
     keys = stack.caller_keys
+
+    def direct(grpc_module):
+        if stack.internal_tls:
+            return grpc_module.secure_channel(stack.funding.address,
+                                              stack.internal_credentials("gateway"),
+                                              options=options)
+        return grpc_module.insecure_channel(stack.funding.address, options=options)
+
     return {
-        "direct": (lambda aio: (grpc.aio if aio else grpc).insecure_channel(
-            stack.funding.address, options=options),
+        "direct": (lambda aio: direct(grpc.aio if aio else grpc),
             lambda: signed_metadata(keys, COMPUTE_GRANT, "dev-officer-1", "officer")),
         "gateway": (lambda aio: (grpc.aio if aio else grpc).secure_channel(
             stack.gateway.address, grpc.ssl_channel_credentials(ca), options=options),
