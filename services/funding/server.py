@@ -181,7 +181,7 @@ class RiskServiceCheck:
             self.settings.risk_address, self.tls,
             [*client_options(self.settings), ("grpc.service_config", json.dumps(
                 replica_balancing(risk_pb2.DESCRIPTOR.services_by_name["RiskService"]
-                                  .full_name)))],
+                                  .full_name, self.settings.risk_address)))],
             interceptors=caller_signers(self.keys, SERVICE_SUBJECT))
         self.stub = risk_pb2_grpc.RiskServiceStub(self.channel)
 

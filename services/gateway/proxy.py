@@ -64,12 +64,13 @@ def is_idempotent(method: MethodDescriptor) -> bool:
     return method.GetOptions().idempotency_level in _IDEMPOTENT
 
 
-def service_config(service: ServiceDescriptor) -> str:
-    """gRPC service config JSON of a channel to ``service``'s replicas: spread over those
-    SERVING (:func:`replica_balancing`), retry UNAVAILABLE for idempotent methods only."""
+def service_config(service: ServiceDescriptor, target: str) -> str:
+    """gRPC service config JSON of a channel to ``service`` at ``target``: spread over
+    the replicas SERVING when it names them (:func:`replica_balancing`), retry
+    UNAVAILABLE for idempotent methods only."""
     idempotent = [{"service": service.full_name, "method": m.name}
                   for m in service.methods if is_idempotent(m)]
-    config = {**replica_balancing(service.full_name), "methodConfig": []}
+    config = {**replica_balancing(service.full_name, target), "methodConfig": []}
     if idempotent:
         config["methodConfig"].append({
             "name": idempotent,

@@ -70,10 +70,12 @@ class Backend:
 
 def backend_channel(address: str, settings: Settings, service,
                     tls: TlsFiles | None) -> grpc.aio.Channel:
-    """A channel to ``service``'s replicas at ``address`` (a gRPC target) with the shared
-    keepalive/size options and the balancing and retry service config; mutual TLS when
-    ``tls`` is given. The health polls and the client-side health checks share it."""
-    options = [*client_options(settings), ("grpc.service_config", service_config(service))]
+    """A channel to ``service`` at ``address`` (one address, or a target naming its
+    replicas) with the shared keepalive/size options and the balancing and retry service
+    config; mutual TLS when ``tls`` is given. The health polls (and the client-side health
+    checks of a target naming replicas) share it."""
+    options = [*client_options(settings),
+               ("grpc.service_config", service_config(service, address))]
     return internal_channel(address, tls, options)
 
 

@@ -47,16 +47,42 @@ _port = _number(int, "a port number", 1, maximum=65535)
 _message_bytes = _number(int, "a whole number of bytes", 1024, maximum=2**31 - 1)  # gRPC: int32
 
 
-def _address(text: str) -> str:
-    """``host:port`` (``[::1]:port`` for IPv6) with a port of 0..65535."""
+_TARGET_SCHEMES = ("dns:", "ipv4:", "ipv6:")
+
+
+def _host_port(text: str) -> bool:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
+    return bool(host) and port.isdigit() and int(port) <= 65535 and not any(
+        c.isspace() or c in ",/" for c in host)
+
+
+def _listen_address(text: str) -> str:
+    """``host:port`` (``[::1]:port`` for IPv6) with a port of 0..65535."""
+    if not _host_port(text):
         raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:50052)")
     return text
 
 
+def _address(text: str) -> str:
+    """A backend's: where it listens (``host:port``) and where its callers reach it: the
+    same, or a gRPC target naming its replicas, ``dns:///host:port`` or
+    ``ipv4:host:port,host:port`` (``ipv6:`` likewise)."""
+    scheme = next((s for s in _TARGET_SCHEMES if text.startswith(s)), "")
+    rest = text[len(scheme):]
+    if scheme == "dns:":
+        rest = rest.removeprefix("//").partition("/")[2] if rest.startswith("//") else rest
+        parts = [rest]
+    else:
+        parts = rest.split(",") if scheme else [rest]
+    if not all(_host_port(part) for part in parts):
+        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:50052) or, for the "
+                         "service's callers, a target naming its replicas "
+                         "(dns:///risk-headless:50052, ipv4:10.0.0.5:50052,10.0.0.6:50052)")
+    return text
+
+
 def _metrics_address(text: str) -> str:
-    return text if text.strip().lower() in ("0", "off", "none") else _address(text)
+    return text if text.strip().lower() in ("0", "off", "none") else _listen_address(text)
 
 
 def _switch(text: str) -> str:
@@ -124,7 +150,8 @@ class Settings:
     """All settings of all three services. Strings as read; typed accessors below."""
 
     gateway_address: str = _setting(
-        "IJH_GATEWAY_ADDRESS", "127.0.0.1:50051", "where the public gateway listens", _address)
+        "IJH_GATEWAY_ADDRESS", "127.0.0.1:50051", "where the public gateway listens",
+        _listen_address)
     risk_address: str = _setting(
         "IJH_RISK_ADDRESS", "127.0.0.1:50052", "where the risk service listens / is reached; "
         "its callers may name several replicas with a gRPC target (`dns:///risk-headless:"
@@ -157,7 +184,8 @@ class Settings:
     drain_seconds: str = _setting(
         "IJH_DRAIN_SECONDS", "2",
         "on SIGTERM/SIGINT: seconds health reports NOT_SERVING while calls are still "
-        "served, so balancers and the gateway (it polls every 2 s) stop sending first",
+        "served, so balancers and the gateway stop sending first (at once to a replica it "
+        "reaches by a target naming replicas; else after two health polls, 2 s apart)",
         _seconds)
     grace_seconds: str = _setting(
         "IJH_GRACE_SECONDS", "5",
@@ -256,13 +284,15 @@ class Settings:
         "IJH_GATEWAY_PROBE_ADDRESS", "",
         "gateway: a plaintext port serving only `grpc.health.v1.Health` (the same statuses, "
         "drain included), for probes that cannot speak TLS, such as Kubernetes' `grpc:` "
-        "probes; empty: none", _address)
+        "probes; empty: none", _listen_address)
     risk_probe_address: str = _setting(
         "IJH_RISK_PROBE_ADDRESS", "",
-        "risk: as IJH_GATEWAY_PROBE_ADDRESS, for when its port serves mutual TLS", _address)
+        "risk: as IJH_GATEWAY_PROBE_ADDRESS, for when its port serves mutual TLS",
+        _listen_address)
     funding_probe_address: str = _setting(
         "IJH_FUNDING_PROBE_ADDRESS", "",
-        "funding: as IJH_GATEWAY_PROBE_ADDRESS, for when its port serves mutual TLS", _address)
+        "funding: as IJH_GATEWAY_PROBE_ADDRESS, for when its port serves mutual TLS",
+        _listen_address)
 
     def __post_init__(self) -> None:
         """Check every setting now, at start, not when it is first used (a bad
@@ -371,6 +401,7 @@ def settings_table() -> str:
 CLIENT_KEEPALIVE_MS = 30_000
 CLIENT_KEEPALIVE_TIMEOUT_MS = 10_000
 SERVER_MIN_PING_INTERVAL_MS = 20_000
+MAX_CONNECTION_AGE_MS = 300_000  # gRPC adds ±10 % jitter
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -384,15 +415,30 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS),
         ("grpc.http2.max_ping_strikes", 2),
         ("grpc.so_reuseport", 0),
+        # A caller finds replicas only when it resolves their name again, which gRPC does
+        # when a connection closes: closing each after a while (GOAWAY: calls in flight
+        # finish, streams included) brings a replica added since into the rotation.
+        ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
     ]
 
 
-def replica_balancing(service: str) -> dict:
-    """gRPC service config (the part that is not per method) of a channel to a backend's
-    replicas: calls spread round-robin over every address its target resolves to
-    (``dns:///risk-headless:50052``, ``ipv4:10.0.0.5:50052,10.0.0.6:50052``), and none
+def names_replicas(target: str) -> bool:
+    """Whether a backend address is a gRPC target naming its replicas one by one
+    (``dns:///risk-headless:50052``, ``ipv4:10.0.0.5:50052,10.0.0.6:50052``), not one
+    address (``host:port``: a single replica, or a load balancer in front of several)."""
+    return target.startswith(_TARGET_SCHEMES)
+
+
+def replica_balancing(service: str, target: str) -> dict:
+    """gRPC service config (the part that is not per method) of a channel to ``service``
+    at ``target``. A target naming replicas: calls spread round-robin over them, and none
     sent to a replica whose health for ``service`` is not SERVING (client-side health
-    checking, gRFC A17: each replica's health Watch), such as one draining to stop."""
+    checking, gRFC A17: each replica's health Watch), such as one draining to stop. One
+    address: gRPC's default, one connection; health checked there would refuse every call
+    while the replica behind it drains, though it still serves them (the gateway's health
+    poll takes two misses instead)."""
+    if not names_replicas(target):
+        return {}
     return {"loadBalancingConfig": [{"round_robin": {}}],
             "healthCheckConfig": {"serviceName": service}}
 

@@ -64,6 +64,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 # Probes and the backends' health polling would drown the access log.
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Client-side health checking (a caller balancing over replicas) holds one open per
+# connection: counted, it would read as a call in flight for good.
+_HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
 
 
 class CallMetrics:
@@ -91,6 +94,8 @@ class CallObserver(BehaviorWrapper):
     def wrap(self, method: str, behavior: Callable) -> Callable:
         if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
             return behavior  # a synchronous behavior: left as it is
+        if method == _HEALTH_WATCH:
+            return behavior  # a caller's standing watch, open for hours: not a call served
         return self._observe(method, behavior, method.startswith(_QUIET_PREFIXES))
 
     def _observe(self, method: str, behavior: Callable, quiet: bool) -> Callable:

@@ -29,7 +29,13 @@ from grpc_reflection.v1alpha import reflection
 
 from services.shared.caller import CallerCheck
 from services.shared.caller_assertion import CallerKeys
-from services.shared.config import ConfigurationError, Settings, load_settings, server_options
+from services.shared.config import (
+    ConfigurationError,
+    Settings,
+    load_settings,
+    names_replicas,
+    server_options,
+)
 from services.shared.logs import configure_logging
 from services.shared.metrics import CallObserver, serve_metrics
 
@@ -82,8 +88,10 @@ def _listen(server: grpc.aio.Server, address: str,
     except RuntimeError:  # grpcio: "Failed to bind"
         port = 0
     if port == 0:
-        raise ConfigurationError(f"{variable}: cannot listen on {address!r} (in use, or not "
-                                 "an address of this host)")
+        why = ("a target naming replicas says where callers reach them; a replica listens on "
+               "host:port" if names_replicas(address)
+               else "in use, or not an address of this host")
+        raise ConfigurationError(f"{variable}: cannot listen on {address!r} ({why})")
     return port
 
 

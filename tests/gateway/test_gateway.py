@@ -216,7 +216,7 @@ def test_retry_policy_covers_idempotent_methods_only():
     options = descriptor_pb2.MethodOptions
     service = _service_with({"Get": options.NO_SIDE_EFFECTS, "Create": options.IDEMPOTENT,
                           "Approve": options.IDEMPOTENCY_UNKNOWN})
-    config = json.loads(service_config(service))
+    config = json.loads(service_config(service, "127.0.0.1:50053"))
     retried = {n["method"] for c in config["methodConfig"] if "retryPolicy" in c
                for n in c["name"]}
     assert retried == {"Get", "Create"}

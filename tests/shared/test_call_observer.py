@@ -62,3 +62,28 @@ async def test_calls_their_callers_end_are_not_counted_as_unknown():
     stream_codes = _codes(registry, "/t.S/F")
     assert "UNKNOWN" not in stream_codes, stream_codes
     assert sum(stream_codes.values()) == 6.0
+
+
+async def test_a_standing_health_watch_is_not_a_call_in_flight():
+    # A caller balancing over replicas keeps one Watch open per connection for hours.
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    registry = metrics.new_registry()
+    server = grpc.aio.server(interceptors=[metrics.CallObserver(
+        metrics.CallMetrics("t", registry))])
+    checker = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            watch = stub.Watch(health_pb2.HealthCheckRequest())
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+            await stub.Check(health_pb2.HealthCheckRequest())
+            text = generate_latest(registry).decode()
+            assert 'method="/grpc.health.v1.Health/Check"' in text  # observed
+            assert "Health/Watch" not in text
+            watch.cancel()
+    finally:
+        await server.stop(0)

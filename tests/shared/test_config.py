@@ -50,6 +50,39 @@ def test_every_setting_is_checked_when_loaded_naming_each_wrong_one():
         assert variable in str(wrong.value)
 
 
+@pytest.mark.parametrize("address, replicas", [
+    ("127.0.0.1:50052", False), ("[::1]:50052", False), ("risk.ijh.svc:50052", False),
+    ("dns:///risk-headless.ijh.svc.cluster.local:50052", True),
+    ("dns://10.96.0.10/risk-headless:50052", True),
+    ("ipv4:10.0.0.5:50052,10.0.0.6:50052", True), ("ipv6:[::1]:50052,[::2]:50052", True),
+])
+def test_a_backend_address_is_one_address_or_a_target_naming_replicas(address, replicas):
+    assert config.load_settings({"IJH_RISK_ADDRESS": address}).risk_address == address
+    assert config.names_replicas(address) is replicas
+    balancing = config.replica_balancing("ijh.risk.v1.RiskService", address)
+    assert bool(balancing) is replicas  # one address: gRPC's default, no health watch
+    if replicas:
+        assert balancing["healthCheckConfig"] == {"serviceName": "ijh.risk.v1.RiskService"}
+
+
+@pytest.mark.parametrize("address", [
+    "10.0.0.5:50052,10.0.0.6:50052",  # a list needs its scheme (else one DNS name)
+    "ipv4:garbage", "ipv4:10.0.0.5:50052,nothing", "dns:///risk headless:50052", "dns:///",
+    "xds:///risk", "127.0.0.1:99999",
+])
+def test_a_target_that_could_never_be_reached_is_refused_at_start(address):
+    with pytest.raises(config.ConfigurationError) as wrong:
+        config.load_settings({"IJH_RISK_ADDRESS": address})
+    assert "IJH_RISK_ADDRESS" in str(wrong.value) and "dns:///" in str(wrong.value)
+
+
+def test_connections_are_closed_after_a_while_so_callers_find_new_replicas():
+    server = dict(config.server_options(config.load_settings({})))
+    assert 0 < server["grpc.max_connection_age_ms"] <= 600_000
+    # No grace bound: a portfolio stream may run for an hour and must not be cut.
+    assert "grpc.max_connection_age_grace_ms" not in server
+
+
 def test_a_wrong_database_url_is_not_echoed():
     with pytest.raises(config.ConfigurationError) as wrong:
         config.load_settings({"IJH_DATABASE_URL": "mysql://ijh:s3cret@db/ijh"})
@@ -68,3 +101,11 @@ def test_a_tool_with_a_wrong_setting_says_so_in_one_line(module):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"{module.rsplit('.', 1)[1]}: IJH_GRACE_SECONDS: 'abc' is not a number of seconds"]
+
+
+@pytest.mark.parametrize("variable", ["IJH_GATEWAY_ADDRESS", "IJH_RISK_METRICS_ADDRESS",
+                                      "IJH_RISK_PROBE_ADDRESS"])
+def test_a_listening_address_is_host_and_port_only(variable):
+    with pytest.raises(config.ConfigurationError) as wrong:
+        config.load_settings({variable: "dns:///risk-headless:50052"})
+    assert variable in str(wrong.value) and "target" not in str(wrong.value)

@@ -57,6 +57,7 @@ def _refused(process: ServiceProcess, seconds: float = 20) -> dict:
     ("funding", "IJH_MAX_MESSAGE_BYTES", "abc"),
     ("gateway", "IJH_LOG_LEVEL", "LOUD"),
     ("risk", "IJH_CALLER_KEY_DIR", "/nonexistent/caller-keys"),
+    ("risk", "IJH_RISK_ADDRESS", "dns:///risk-headless:50052"),  # where callers reach it
     ("risk", "IJH_RISK_METRICS_ADDRESS", "nowhere"),
     ("funding", "IJH_FUNDING_ADDRESS", "127.0.0.1:abc"),
     ("funding", "IJH_DATABASE_URL", "notaurl"),
