@@ -31,7 +31,12 @@ from services.gateway.proxy import ServiceProxy, service_config
 from services.shared import metrics
 from services.shared.caller import caller_keys
 from services.shared.caller_assertion import GATEWAY, audience_of
-from services.shared.config import ConfigurationError, Settings, client_options
+from services.shared.config import (
+    ConfigurationError,
+    Settings,
+    client_options,
+    names_replicas,
+)
 from services.shared.server import (
     Registration,
     ServiceRuntime,
@@ -64,8 +69,12 @@ class Backend:
     misses: int = 0  # polls in a row that found it NOT_SERVING or unreachable
 
     def down(self) -> bool:
-        """True when the last poll found it NOT_SERVING or unreachable."""
-        return self.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        """True when the last poll found it NOT_SERVING or unreachable. Not for a target
+        naming replicas: the channel itself sends only to those SERVING and fails at once
+        when none is; a poll reaches one replica, and two slow ones would refuse calls
+        the others could serve."""
+        return (self.status == health_pb2.HealthCheckResponse.NOT_SERVING
+                and not names_replicas(self.address))
 
 
 def backend_channel(address: str, settings: Settings, service,

@@ -199,3 +199,18 @@ async def test_one_missed_health_poll_does_not_mark_a_backend_down():
         watcher.cancel()
         await channel.close()
         await backend_server.stop(None)
+
+
+def test_only_a_single_address_is_refused_on_the_polls_word():
+    # A target naming replicas is balanced by the channel itself, over those SERVING; a
+    # poll reaching one slow replica must not refuse calls the others could serve.
+    from grpc_health.v1 import health_pb2
+
+    from services.gateway import server as gateway_server
+
+    for address, refused in (("127.0.0.1:50053", True),
+                             ("dns:///funding-headless:50053", False),
+                             ("ipv4:10.0.0.5:50053,10.0.0.6:50053", False)):
+        backend = gateway_server.Backend("funding", FUNDING_SERVICE, address)
+        backend.status = health_pb2.HealthCheckResponse.NOT_SERVING
+        assert backend.down() is refused
