@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.risk.engine.portfolio import Dependence, Portfolio, sector_loadings
+from services.risk.engine.portfolio import (
+    BLOCK_SCENARIOS,
+    Dependence,
+    Fund,
+    Portfolio,
+    sector_loadings,
+    simulate_portfolio,
+)
 from tests.risk.portfolio.exact_laws import (
     independent_sectors_lattice_pmf,
     tail_probability_of_lattice,
@@ -29,6 +36,22 @@ class SectorBook:
         """Exact VaR and ES (cents) at ``level`` and P(L > VaR)."""
         var, es = var_es_of_lattice(self.law, level, 1.0)
         return var * UNIT, es * UNIT, tail_probability_of_lattice(self.law, var)
+
+    def errors_over_seeds(self, figure: str, method: str, blocks: int, seeds, levels
+                          ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+        """{level: (errors, reported SEs)} in cents of ``figure`` (``value_at_risk`` or
+        ``expected_shortfall``) against the exact law, one run per seed."""
+        column = ("value_at_risk", "expected_shortfall").index(figure)
+        out = {level: ([], []) for level in levels}
+        for seed in seeds:
+            result = simulate_portfolio(self.portfolio, Fund(capital_cents=0),
+                                        self.dependence, seed=seed, method=method,
+                                        scenarios=blocks * BLOCK_SCENARIOS, levels=levels)
+            for level in levels:
+                estimate = getattr(result.at(level), f"{figure}_cents")
+                out[level][0].append(estimate.value - self.exact(level)[column])
+                out[level][1].append(estimate.standard_error)
+        return {level: (np.array(e), np.array(s)) for level, (e, s) in out.items()}
 
     def sector_es_contribution(self, sector: int, level: float) -> float:
         """Exact Euler ES contribution (cents) of ``sector`` at ``level`` (Acerbi–Tasche: the

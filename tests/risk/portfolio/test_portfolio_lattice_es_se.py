@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 
-from services.risk.engine.portfolio import BLOCK_SCENARIOS, Fund, simulate_portfolio
 from tests.risk.portfolio.sector_books import sector_book
 
 LEVELS = (0.99, 0.999)
@@ -39,17 +38,7 @@ def _book(name):
 
 def _es_errors(name, method, blocks, seeds):
     """{level: (errors, reported SEs)} of ES in cents over ``seeds``."""
-    book = _book(name)
-    out = {level: ([], []) for level in LEVELS}
-    for seed in seeds:
-        r = simulate_portfolio(book.portfolio, Fund(capital_cents=0), book.dependence,
-                               seed=seed, method=method, scenarios=blocks * BLOCK_SCENARIOS,
-                               levels=LEVELS)
-        for level in LEVELS:
-            es = r.at(level).expected_shortfall_cents
-            out[level][0].append(es.value - book.exact(level)[1])
-            out[level][1].append(es.standard_error)
-    return {level: (np.array(e), np.array(s)) for level, (e, s) in out.items()}
+    return _book(name).errors_over_seeds("expected_shortfall", method, blocks, seeds, LEVELS)
 
 
 def _ratios(runs):

@@ -41,18 +41,8 @@ def _book(name):
 
 
 def _errors(name, method, blocks):
-    """{level: (errors, reported SEs)} in cents over SEEDS, and the last result."""
-    book = _book(name)
-    out = {level: ([], []) for level in LEVELS}
-    for seed in SEEDS:
-        r = simulate_portfolio(book.portfolio, Fund(capital_cents=0), book.dependence,
-                               seed=seed, method=method, scenarios=blocks * BLOCK_SCENARIOS,
-                               levels=LEVELS)
-        for level in LEVELS:
-            v = r.at(level).value_at_risk_cents
-            out[level][0].append(v.value - book.exact(level)[0])
-            out[level][1].append(v.standard_error)
-    return {level: (np.array(e), np.array(s)) for level, (e, s) in out.items()}
+    """{level: (errors, reported SEs)} of VaR in cents over SEEDS."""
+    return _book(name).errors_over_seeds("value_at_risk", method, blocks, SEEDS, LEVELS)
 
 
 def _z(err, se):
