@@ -9,10 +9,18 @@ gateway's public port (``IJH_GATEWAY_TLS_*``) and the mutual TLS between the ser
 (``IJH_INTERNAL_TLS_*``): risk and funding serve it and require a client certificate
 from the internal CA; the gateway, and funding calling risk, present theirs and check
 the backend's against that CA for the host of the address they call.
+
+A certificate outside its validity window is refused too (peers would refuse it on every
+handshake), one of the chain expiring within ``EXPIRY_WARNING_DAYS`` is one WARNING at
+start, and a CA bundle certificate outside its window a WARNING (refused when none is
+in it: no peer could be trusted). Files are read at start only: a running service does
+not notice its certificate expiring, so renewal means a restart.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +32,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from services.shared.config import ConfigurationError, Settings
 
+log = logging.getLogger(__name__)
+
+EXPIRY_WARNING_DAYS = 14
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 _USES = {SERVER_AUTH: "serverAuth (a backend serves it)",
@@ -64,17 +75,30 @@ def _not_pem(variable: str, path: str, exc: Exception) -> ConfigurationError:
                               f"(unencrypted): {exc}")
 
 
+def _outside_validity(certificate: x509.Certificate, now: dt.datetime) -> str | None:
+    """Why ``certificate`` is not valid at ``now`` (naming it and the date), or None."""
+    subject = certificate.subject.rfc4514_string()
+    if now < certificate.not_valid_before_utc:
+        return f"{subject} is not valid yet: not before {certificate.not_valid_before_utc}"
+    if now > certificate.not_valid_after_utc:
+        return f"{subject} has expired: not after {certificate.not_valid_after_utc}"
+    return None
+
+
 def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | None = None,
              uses: Sequence[x509.ObjectIdentifier] = ()) -> TlsFiles:
     """The files named by ``(variable, path)`` pairs, checked: a chain of certificates, an
     unencrypted private key of its first one, a CA bundle (none when ``ca`` or its path is
     empty); and when the certificate limits its extended key usage, each of ``uses`` in
-    it (TLS peers refuse a certificate used for what it does not list)."""
+    it (TLS peers refuse a certificate used for what it does not list); every certificate
+    of the chain within its validity window (a WARNING when one ends within
+    ``EXPIRY_WARNING_DAYS``), and some of the bundle's (a WARNING for each outside it)."""
     chain, private = _read(*cert), _read(*key)
     try:
-        first = x509.load_pem_x509_certificates(chain)[0]
+        certificates = x509.load_pem_x509_certificates(chain)
     except (ValueError, TypeError) as exc:
         raise _not_pem(*cert, exc) from None
+    first = certificates[0]
     try:
         private_key = serialization.load_pem_private_key(private, password=None)
     except (ValueError, TypeError) as exc:
@@ -91,13 +115,31 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
     if missing:
         raise ConfigurationError(f"{cert[0]}: {cert[1]}: its extended key usage lacks "
                                  f"{' and '.join(missing)}")
+    now = dt.datetime.now(dt.UTC)
+    for certificate in certificates:
+        if problem := _outside_validity(certificate, now):
+            raise ConfigurationError(f"{cert[0]}: {cert[1]}: {problem}")
+    soonest = min(certificates, key=lambda certificate: certificate.not_valid_after_utc)
+    if soonest.not_valid_after_utc - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+        log.warning("certificate expires soon: renew it, then restart", extra={
+            "variable": cert[0], "path": cert[1],
+            "certificate": soonest.subject.rfc4514_string(),
+            "not_after": str(soonest.not_valid_after_utc)})
     bundle = None
     if ca is not None and ca[1]:
         bundle = _read(*ca)
         try:
-            x509.load_pem_x509_certificates(bundle)
+            authorities = x509.load_pem_x509_certificates(bundle)
         except (ValueError, TypeError) as exc:
             raise _not_pem(*ca, exc) from None
+        problems = [problem for authority in authorities
+                    if (problem := _outside_validity(authority, now))]
+        if len(problems) == len(authorities):
+            raise ConfigurationError(f"{ca[0]}: {ca[1]}: no certificate in it is valid now: "
+                                     f"{'; '.join(problems)}")
+        for problem in problems:  # e.g. the old root, kept while the CA is rotated
+            log.warning("CA certificate not valid now",
+                        extra={"variable": ca[0], "path": ca[1], "problem": problem})
     return TlsFiles(chain, private, bundle)
 
 

@@ -2,10 +2,14 @@
 on real processes over loopback: calls through the gateway, and funding's to risk, work;
 a backend's port refuses, at the TLS layer, whoever cannot show a certificate of the
 internal CA, however well the call is signed; the probe port answers health alone, drain
-included; a wrong setting is one line and exit 2."""
+included; a wrong setting is one line and exit 2, a certificate outside its validity
+window among them."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
 import signal
 import time
 import uuid
@@ -14,6 +18,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -22,7 +30,9 @@ from ijh.funding.v1 import funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway.dev_pki import ensure_dev_pki
+from services.gateway.server import public_tls
 from services.shared.config import ConfigurationError, load_settings
+from services.shared.logs import JsonFormatter
 from services.shared.nats_server import free_port
 from services.shared.tls import internal_tls
 from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
@@ -186,6 +196,7 @@ def test_the_probe_port_shows_the_drain_and_stops_with_the_service(nats_server, 
     ("risk", "only the certificate", "IJH_INTERNAL_TLS_KEY, IJH_INTERNAL_TLS_CA: not set"),
     ("funding", "an unreadable CA", "IJH_INTERNAL_TLS_CA: cannot read"),
     ("gateway", "a key that is a directory", "IJH_INTERNAL_TLS_KEY: cannot read"),
+    ("risk", "an expired certificate", "IJH_INTERNAL_TLS_CERT: "),
 ])
 def test_a_wrong_internal_tls_setting_is_one_line_naming_it_and_exit_2(tmp_path, module,
                                                                        setting, words):
@@ -195,6 +206,10 @@ def test_a_wrong_internal_tls_setting_is_one_line_naming_it_and_exit_2(tmp_path,
         env.update(IJH_INTERNAL_TLS_KEY="", IJH_INTERNAL_TLS_CA="")
     elif setting == "an unreadable CA":
         env["IJH_INTERNAL_TLS_CA"] = str(tmp_path / "no-such-ca.pem")
+    elif setting == "an expired certificate":
+        expired = _certificate(tmp_path, "expired", _days(-30), _days(-1))
+        env.update(IJH_INTERNAL_TLS_CERT=str(expired[0]), IJH_INTERNAL_TLS_KEY=str(expired[1]))
+        words += f"{expired[0]}: CN=expired has expired: not after {_days(-1)}"
     else:
         env["IJH_INTERNAL_TLS_KEY"] = str(tmp_path)  # a directory
     line = _refused(_process(module, tmp_path, env))
@@ -249,3 +264,98 @@ def test_a_wrong_internal_tls_file_or_target_is_named(tmp_path, service, wrong):
     with pytest.raises(ConfigurationError) as refused:
         _internal_tls(tmp_path, service, **{k: str(v) for k, v in changes.items()})
     assert str(refused.value).startswith(words), refused.value
+
+
+# --- validity windows: certificates made here, dates to the second as certificates hold them
+
+_NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _days(days: float) -> dt.datetime:
+    return _NOW + dt.timedelta(days=days)
+
+
+def _certificate(directory: Path, name: str, not_before: dt.datetime,
+                 not_after: dt.datetime) -> tuple[Path, Path]:
+    """A self-signed certificate ``CN=name`` (any use; a CA too) valid from ``not_before``
+    to ``not_after``, and its key: their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(not_before).not_valid_after(not_after)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                   .sign(key, hashes.SHA256()))
+    paths = directory / f"{name}.pem", directory / f"{name}-key.pem"
+    paths[0].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def _read_as(variables: str, cert: Path, key: Path, ca: Path | None = None):
+    """The files read as the gateway's public TLS (``variables`` "IJH_GATEWAY_TLS") or
+    as risk's internal TLS ("IJH_INTERNAL_TLS", with ``ca`` or a valid one)."""
+    if variables == "IJH_GATEWAY_TLS":
+        return public_tls(load_settings({"IJH_GATEWAY_TLS_CERT": str(cert),
+                                         "IJH_GATEWAY_TLS_KEY": str(key),
+                                         "IJH_GATEWAY_TLS_CLIENT_CA": str(ca or "")}))
+    ca = ca or _certificate(cert.parent, "valid-ca", _days(-1), _days(365))[0]
+    return internal_tls(load_settings({"IJH_INTERNAL_TLS_CERT": str(cert),
+                                       "IJH_INTERNAL_TLS_KEY": str(key),
+                                       "IJH_INTERNAL_TLS_CA": str(ca)}), serves=True)
+
+
+@pytest.mark.parametrize("variables", ["IJH_GATEWAY_TLS", "IJH_INTERNAL_TLS"])
+@pytest.mark.parametrize("not_before, not_after, words", [
+    (_days(-30), _days(-1), f"has expired: not after {_days(-1)}"),
+    (_days(1), _days(30), f"is not valid yet: not before {_days(1)}"),
+], ids=["expired", "not yet valid"])
+def test_a_certificate_outside_its_validity_window_is_refused(tmp_path, variables, not_before,
+                                                               not_after, words):
+    cert, key = _certificate(tmp_path, "outside", not_before, not_after)
+    with pytest.raises(ConfigurationError) as refused:
+        _read_as(variables, cert, key)
+    assert str(refused.value) == f"{variables}_CERT: {cert}: CN=outside {words}"
+
+
+def _warnings(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "services.shared.tls"]
+
+
+@pytest.mark.parametrize("variables", ["IJH_GATEWAY_TLS", "IJH_INTERNAL_TLS"])
+def test_a_certificate_expiring_within_14_days_is_one_warning_saying_when(tmp_path, caplog,
+                                                                          variables):
+    caplog.set_level(logging.WARNING, "services.shared.tls")
+    _read_as(variables, *_certificate(tmp_path, "long", _days(-1), _days(15)))
+    assert not _warnings(caplog)
+    cert, key = _certificate(tmp_path, "soon", _days(-1), _days(5))
+    _read_as(variables, cert, key)
+    [record] = _warnings(caplog)
+    line = json.loads(JsonFormatter("gateway").format(record))
+    assert line["level"] == "WARNING" and line["message"].startswith("certificate expires soon")
+    assert (line["variable"], line["path"], line["certificate"], line["not_after"]) == \
+        (f"{variables}_CERT", str(cert), "CN=soon", str(_days(5)))
+
+
+@pytest.mark.parametrize("variables, variable", [
+    ("IJH_GATEWAY_TLS", "IJH_GATEWAY_TLS_CLIENT_CA"), ("IJH_INTERNAL_TLS", "IJH_INTERNAL_TLS_CA")])
+def test_a_ca_certificate_outside_its_window_is_a_warning_and_none_valid_is_refused(
+        tmp_path, caplog, variables, variable):
+    caplog.set_level(logging.WARNING, "services.shared.tls")
+    cert, key = _certificate(tmp_path, "service", _days(-1), _days(90))
+    old, new = (_certificate(tmp_path, name, before, after)[0].read_bytes()
+                for name, before, after in (("old-ca", _days(-400), _days(-1)),
+                                            ("new-ca", _days(-1), _days(400))))
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(old + new)  # as while a CA is rotated
+    _read_as(variables, cert, key, bundle)
+    [record] = _warnings(caplog)
+    assert (record.levelname, record.variable, record.path) == ("WARNING", variable, str(bundle))
+    assert record.problem == f"CN=old-ca has expired: not after {_days(-1)}"
+    bundle.write_bytes(old)
+    with pytest.raises(ConfigurationError) as refused:
+        _read_as(variables, cert, key, bundle)
+    assert str(refused.value) == (f"{variable}: {bundle}: no certificate in it is valid now: "
+                                  f"CN=old-ca has expired: not after {_days(-1)}")
