@@ -2,8 +2,8 @@
 on real processes over loopback: calls through the gateway, and funding's to risk, work;
 a backend's port refuses, at the TLS layer, whoever cannot show a certificate of the
 internal CA, however well the call is signed; the probe port answers health alone, drain
-included; a wrong setting is one line and exit 2, a certificate outside its validity
-window among them."""
+included, and stops with the service (in-process); a wrong setting is one line and exit
+2, a certificate outside its validity window among them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from services.gateway.server import public_tls
 from services.shared.config import ConfigurationError, load_settings
 from services.shared.logs import JsonFormatter
 from services.shared.nats_server import free_port
+from services.shared.server import ServiceRuntime
 from services.shared.tls import internal_tls
 from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
 from tests.gateway.test_gateway import _grant_request
@@ -163,7 +165,7 @@ def test_the_probe_port_answers_health_in_plaintext_and_nothing_else(mtls, servi
         assert listing.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_the_probe_port_shows_the_drain_and_stops_with_the_service(nats_server, tmp_path):
+def test_the_probe_port_shows_the_drain(nats_server, tmp_path):
     pki = ensure_dev_pki(tmp_path)
     probe = f"127.0.0.1:{free_port()}"
     process = _process("funding", tmp_path, {
@@ -185,11 +187,29 @@ def test_the_probe_port_shows_the_drain_and_stops_with_the_service(nats_server, 
                 time.sleep(0.02)
             assert status == NOT_SERVING
         assert process.process.wait(10) == 0
-        with grpc.insecure_channel(probe) as channel, pytest.raises(grpc.RpcError) as gone:
-            health_pb2_grpc.HealthStub(channel).Check(check, timeout=2)
-        assert gone.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         process.stop()
+
+
+def _refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+async def test_the_probe_port_stops_with_the_service():
+    # In-process: a process's exit would close every port, a probe port left open included.
+    runtime = ServiceRuntime("risk", "127.0.0.1:0", load_settings({
+        "IJH_DRAIN_SECONDS": "0", "IJH_GRACE_SECONDS": "0"}), registrations=[],
+        probe_address="127.0.0.1:0")
+    await runtime.start()
+    probe_server = runtime.probe_server  # held, so no garbage collection stops it instead
+    ports = (runtime.port, runtime.probe_port)
+    assert probe_server is not None and not any(map(_refuses_connections, ports))
+    await runtime.stop()
+    assert all(map(_refuses_connections, ports))
 
 
 @pytest.mark.parametrize("module, setting, words", [

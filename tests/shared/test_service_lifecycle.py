@@ -144,6 +144,20 @@ def test_a_port_in_use_is_found_before_the_kernels_are_compiled(tmp_path):
     assert time.monotonic() - started < 6  # compiling the kernels takes longer than this
 
 
+@pytest.mark.parametrize("module", ["risk", "funding", "gateway"])
+def test_a_probe_port_in_use_is_one_line_naming_it_and_exit_2(tmp_path, module):
+    variable = f"IJH_{module.upper()}_PROBE_ADDRESS"
+    env = ensure_dev_pki(tmp_path).gateway_env()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        started = time.monotonic()
+        line = _refused(_process(module, tmp_path, {**env, variable: address}))
+    assert line["error"].startswith(f"{variable}: cannot listen on '{address}'"), line
+    assert time.monotonic() - started < 6  # bound before the start hooks, as the port is
+
+
 def test_a_certificate_that_is_not_pem_is_named(tmp_path):
     env = ensure_dev_pki(tmp_path).gateway_env()
     garbage = tmp_path / "garbage.pem"
