@@ -25,7 +25,8 @@ Layout under the var directory::
     tokens/<name>.jwt   agency, agency2, company, officer, officer2, analyst, admin
 
 Nothing here may be trusted outside a developer's machine: the private keys sit
-unencrypted on disk and the tokens live a year.
+unencrypted on disk (mode 0600 from the moment they are created) and the tokens live a
+year.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import ipaddress
 import os
 import secrets
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,11 +158,18 @@ def _now() -> dt.datetime:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    if private:
-        os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    """Replace ``path`` at once by a file of ``data``: mode 0600 when ``private``, from its
+    creation (an unpredictable name beside it, O_EXCL), else 0644."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            if not private:
+                os.fchmod(file.fileno(), 0o644)
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -325,7 +334,7 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
     for directory in (pki.root, pki.tokens):
         notice = directory / "DEV-ONLY.txt"
         if not notice.exists():
-            notice.write_text(_NOTICE)
+            _write(notice, _NOTICE.encode())
     ca_cert, ca_key, new_ca = _ensure_ca(
         pki.ca, "IJH dev-only local CA (never trust outside development)")
     _ensure_leaf(pki.server_cert, pki.server_key, "localhost", [SERVER_AUTH], ca_cert, ca_key,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import logging
+import os
 import re
 import time
 import types
@@ -527,6 +529,40 @@ def test_dev_pki_is_kept_when_valid_and_renewed_when_not(tmp_path):
     assert jwt.decode(pki.token("officer"), options={"verify_signature": False})["exp"] \
         > time.time() + 300 * 86400
     assert pki.ca.read_bytes() == stamps[pki.ca]
+
+
+
+def test_dev_pki_private_files_are_0600_from_their_creation_whatever_the_umask(tmp_path,
+                                                                              monkeypatch):
+    # Each file under tmp_path, with its mode when first opened: any file created, then.
+    first_modes: dict[Path, int] = {}
+
+    def watching(opener):
+        def opening(file, *args, **kwargs):
+            opened = opener(file, *args, **kwargs)
+            if isinstance(file, str | os.PathLike) and Path(file).is_relative_to(tmp_path):
+                first_modes.setdefault(Path(file), os.stat(file).st_mode & 0o777)
+            return opened
+        return opening
+
+    monkeypatch.setattr(os, "open", watching(os.open))  # tempfile's too
+    monkeypatch.setattr(io, "open", watching(io.open))  # pathlib's
+    umask = os.umask(0)  # a file made with the default mode would be world-readable
+    try:
+        pki = dev_pki.ensure_dev_pki(tmp_path)
+    finally:
+        os.umask(umask)
+    public = {pki.ca, pki.server_cert, pki.client_cert, pki.signing_public_key, pki.internal_ca,
+              *map(pki.internal_cert, dev_pki.INTERNAL_SERVICES),
+              pki.root / "DEV-ONLY.txt", pki.tokens / "DEV-ONLY.txt"}
+    files = {path for path in tmp_path.rglob("*") if path.is_file()}
+    private = files - public
+    assert {pki.internal_ca.with_name("ca-key.pem"), pki.signing_key,
+            pki.token_path("officer")} < private
+    assert set(first_modes) - files  # each written beside, then renamed
+    assert {mode for path, mode in first_modes.items() if path not in public} == {0o600}
+    assert {path: path.stat().st_mode & 0o777 for path in files} == \
+        {path: 0o600 if path in private else 0o644 for path in files}
 
 
 # --- metrics helpers --------------------------------------------------------------
