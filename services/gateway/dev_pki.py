@@ -21,7 +21,8 @@ Layout under the var directory::
              token-signing-key.pem  token-signing.pub.pem  DEV-ONLY.txt
              caller-keys/gateway-funding.key  gateway-risk.key  funding-risk.key
              internal/ca.pem  ca-key.pem  <service>.pem  <service>-key.pem
-                      (gateway, risk, funding: serverAuth + clientAuth, localhost, 127.0.0.1)
+                      (risk: serverAuth, funding: serverAuth + clientAuth, both for
+                       localhost, 127.0.0.1; gateway: clientAuth)
     tokens/<name>.jwt   agency, agency2, company, officer, officer2, analyst, admin
 
 Nothing here may be trusted outside a developer's machine: the private keys sit
@@ -57,7 +58,11 @@ CERT_DAYS = 825
 TOKEN_DAYS = 365
 RENEW_BEFORE_DAYS = 14
 SERVER_AUTH, CLIENT_AUTH = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
-INTERNAL_SERVICES = ("gateway", "risk", "funding")
+# Each service's internal certificate is for what it does: a backend serves (serverAuth),
+# a caller presents it (clientAuth); the gateway's public port has a certificate of its own.
+INTERNAL_USAGES: dict[str, list[x509.ObjectIdentifier]] = {
+    "gateway": [CLIENT_AUTH], "risk": [SERVER_AUTH], "funding": [SERVER_AUTH, CLIENT_AUTH]}
+INTERNAL_SERVICES = tuple(INTERNAL_USAGES)
 
 # name -> claims of its demo token (sub, role, business_id for agencies).
 DEMO_CALLERS: dict[str, dict[str, str]] = {
@@ -344,11 +349,9 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
     pki.internal.mkdir(exist_ok=True)
     ca_cert, ca_key, new_ca = _ensure_ca(
         pki.internal_ca, "IJH dev-only internal CA, services only (never trust it)")
-    for service in INTERNAL_SERVICES:
-        # Each serves (a backend) and calls (the gateway, funding) under one certificate.
+    for service, usages in INTERNAL_USAGES.items():
         _ensure_leaf(pki.internal_cert(service), pki.internal_key(service),
-                     f"ijh-{service} (internal)", [SERVER_AUTH, CLIENT_AUTH], ca_cert, ca_key,
-                     new_ca)
+                     f"ijh-{service} (internal)", usages, ca_cert, ca_key, new_ca)
     ensure_caller_keys(var_dir)
     signing_key, new_key = _ensure_signing_key(pki)
     for name, claims in DEMO_CALLERS.items():

@@ -36,7 +36,7 @@ from services.shared.config import ConfigurationError, load_settings
 from services.shared.logs import JsonFormatter
 from services.shared.nats_server import free_port
 from services.shared.server import ServiceRuntime
-from services.shared.tls import internal_tls
+from services.shared.tls import CLIENT_AUTH, SERVER_AUTH, internal_tls
 from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
 from tests.gateway.test_gateway import _grant_request
 from tests.shared.test_service_lifecycle import _process, _refused
@@ -284,6 +284,17 @@ def test_a_wrong_internal_tls_file_or_target_is_named(tmp_path, service, wrong):
     with pytest.raises(ConfigurationError) as refused:
         _internal_tls(tmp_path, service, **{k: str(v) for k, v in changes.items()})
     assert str(refused.value).startswith(words), refused.value
+
+
+@pytest.mark.parametrize("service, usages", [("gateway", {CLIENT_AUTH}),
+                                             ("risk", {SERVER_AUTH}),  # it calls no one
+                                             ("funding", {SERVER_AUTH, CLIENT_AUTH})])
+def test_each_dev_certificate_is_for_what_its_service_does(tmp_path, service, usages):
+    pki = ensure_dev_pki(tmp_path)
+    certificate = x509.load_pem_x509_certificate(pki.internal_cert(service).read_bytes())
+    assert set(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) \
+        == usages
+    assert _internal_tls(tmp_path, service) is not None  # enough for its role
 
 
 # --- validity windows: certificates made here, dates to the second as certificates hold them
