@@ -313,12 +313,19 @@ def _token_valid(path: Path, key: ec.EllipticCurvePrivateKey, expected: dict) ->
     return all(claims.get(k) == v for k, v in expected.items())
 
 
+def _private_directory(directory: Path) -> None:
+    """Make ``directory`` (and its parents) if missing, writable by its owner alone: files
+    in a group- or world-writable one could be swapped, whatever their own mode."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+
+
 def ensure_caller_keys(var_dir: Path) -> Path:
     """Make (or keep, where it holds a usable key) each link's key file under
     ``dev-pki/caller-keys`` (:mod:`services.shared.caller_assertion`), the directory for
     ``IJH_CALLER_KEY_DIR``; all three services of ``make run`` share it."""
     directory = Path(var_dir) / "dev-pki" / "caller-keys"
-    directory.mkdir(parents=True, exist_ok=True)
+    _private_directory(directory)
     for link in LINKS:
         path = directory / key_file_name(*link)
         try:
@@ -334,8 +341,8 @@ def ensure_caller_keys(var_dir: Path) -> Path:
 def ensure_dev_pki(var_dir: Path) -> DevPki:
     """Make (or keep, when present and valid) the development PKI and demo tokens."""
     pki = DevPki(Path(var_dir) / "dev-pki", Path(var_dir) / "tokens")
-    pki.root.mkdir(parents=True, exist_ok=True)
-    pki.tokens.mkdir(parents=True, exist_ok=True)
+    for directory in (pki.root, pki.tokens):
+        _private_directory(directory)
     for directory in (pki.root, pki.tokens):
         notice = directory / "DEV-ONLY.txt"
         if not notice.exists():
@@ -346,7 +353,7 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
                  new_ca)
     _ensure_leaf(pki.client_cert, pki.client_key, "ijh-dev-client", [CLIENT_AUTH], ca_cert,
                  ca_key, new_ca)
-    pki.internal.mkdir(exist_ok=True)
+    _private_directory(pki.internal)
     ca_cert, ca_key, new_ca = _ensure_ca(
         pki.internal_ca, "IJH dev-only internal CA, services only (never trust it)")
     for service, usages in INTERNAL_USAGES.items():

@@ -563,6 +563,9 @@ def test_dev_pki_private_files_are_0600_from_their_creation_whatever_the_umask(t
     assert {mode for path, mode in first_modes.items() if path not in public} == {0o600}
     assert {path: path.stat().st_mode & 0o777 for path in files} == \
         {path: 0o600 if path in private else 0o644 for path in files}
+    # ... in directories only their owner may write to (else files could be swapped)
+    directories = {path for path in tmp_path.rglob("*") if path.is_dir()}
+    assert {path.stat().st_mode & 0o777 for path in directories} == {0o700}
 
 
 # --- metrics helpers --------------------------------------------------------------
