@@ -21,6 +21,7 @@ from services.risk.operation_store import (
     Owner,
     StoredOperation,
     encode,
+    encode_summary,
     operation_key,
 )
 from services.risk.operations import OperationBook
@@ -195,13 +196,22 @@ async def test_a_bad_page_request_names_its_field(store, size, token, field):
     assert [v.field for v in refused.value.violations] == [field]
 
 
-async def test_a_result_above_the_payload_limit_is_stored_trimmed_with_its_summary(store):
-    # The summary header shares the message's max_payload with the record.
+async def test_a_result_above_the_payload_limit_is_stored_trimmed_with_its_summary(
+        store, monkeypatch):
+    # The summary header shares the message's max_payload with the record: a record that
+    # fits beside the margin but not beside the margin and the summary is trimmed. (The
+    # margin, made smaller than the summary here, would otherwise hide a summary not
+    # counted.) The result is padded (notes are never trimmed) to just under the margin.
+    monkeypatch.setattr(operation_store, "PAYLOAD_MARGIN_BYTES", 256)
+    room = store.events.max_payload - 256
     operation = _operation(1)
-    operation.response.contributions.top_guarantees.extend(
-        r.GuaranteeContribution(row=i, id=f"guarantee-{i:07d}") for i in range(50_000))
-    assert operation.ByteSize() > store.events.max_payload
-    await _save(store, operation)
+    operation.response.notes.append("")
+    stored = StoredOperation(operation, 7, OTHER, time.time())
+    summary = len(encode_summary(stored))
+    operation.response.notes[-1] = "x" * (
+        (room - 32 - len(encode(stored, 2**31))) * 3 // 4)
+    assert room - summary < len(encode(stored, 2**31)) <= room
+    await store.save(operation_key(operation.name), stored)
     kept = (await store.load(operation_key(operation.name))).operation
     assert not kept.response.contributions.top_guarantees
     assert any("contributions.top_guarantees" in note for note in kept.response.notes)
