@@ -74,6 +74,8 @@ CLAIM_PENDING_SECONDS = 3.0
 PAYLOAD_MARGIN_BYTES = 4096
 # Bound on one store call, so that a hung broker never holds a request for long.
 STORE_TIMEOUT_SECONDS = 2.0
+# Bound on reading in full, all told, the records without a summary a list reads.
+IN_FULL_SECONDS = STORE_TIMEOUT_SECONDS
 _NAME = re.compile(r"operations/([0-9a-f]{32})")
 SUMMARY_HEADER = "Ijh-Operation-Summary"
 # JetStream's answer to a write whose expected last revision is not the key's.
@@ -398,7 +400,9 @@ class OperationStore:
     async def summaries(self) -> list[StoredOperation]:
         """Every operation's summary (the record without its result), at the record's
         revision. A record an earlier version wrote (no summary) is read in full, its
-        result left out; one that does not decode is logged and left out."""
+        result left out: these within IN_FULL_SECONDS in all (past it the rest are left
+        out, with a warning). A record that cannot be read now or does not decode is
+        logged and left out."""
         summaries, older = [], []
         for key, revision, headers in await self._call(lambda kv: self._headers()):
             if KV_OP in headers or KV_MARKER_REASON in headers:
@@ -410,16 +414,31 @@ class OperationStore:
                 summaries.append(decode_summary(headers[SUMMARY_HEADER], revision))
             except _UNREADABLE as exc:
                 _unreadable(f"{key}: {type(exc).__name__}: {exc}")
-        for key in older:
-            try:
-                stored = await self.load(key)
-            except BadRecord as exc:
-                _unreadable(str(exc))
-                continue
-            if stored is not None:  # else deleted or expired since
-                summaries.append(dataclasses.replace(
-                    stored, operation=without_result(stored.operation)))
+        read = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(IN_FULL_SECONDS):
+                for key in older:
+                    summaries.extend(await self._in_full(key))
+                    read += 1
+        if read < len(older):
+            log.warning("operation records left out: the time to read the records "
+                        "without a summary in full is up", extra={
+                            "left_out": len(older) - read, "seconds": IN_FULL_SECONDS})
         return summaries
+
+    async def _in_full(self, key: str) -> list[StoredOperation]:
+        """[the record at ``key`` without its result], read in full; [] when it is gone
+        (deleted or expired), does not decode or cannot be read now (logged)."""
+        try:
+            stored = await self.load(key)
+        except BadRecord as exc:
+            _unreadable(str(exc))
+            return []
+        except StoreUnavailable as exc:
+            log.warning("operation record not read", extra={"key": key, "error": str(exc)})
+            return []
+        return [] if stored is None else [
+            dataclasses.replace(stored, operation=without_result(stored.operation))]
 
     async def _headers(self) -> list[tuple[str, int, dict[str, str]]]:
         """(key, revision, headers) of each ``operations.*`` record's message, without

@@ -154,6 +154,61 @@ async def test_a_record_an_earlier_version_wrote_is_listed_from_the_record(store
     assert listed[0].metadata == older.metadata
 
 
+async def _older(store: OperationStore, operation: r.Operation) -> None:
+    """A record as an earlier version wrote it: the value alone, no summary header."""
+    kv = await store._bucket()
+    await kv.create(operation_key(operation.name),
+                    encode(StoredOperation(operation, 7, OTHER, time.time()), 10**6))
+
+
+async def test_a_record_read_in_full_that_fails_is_left_out_alone(store, monkeypatch,
+                                                                  caplog):
+    summarised, older = _operation(1), [_operation(2), _operation(3), _operation(4)]
+    await _save(store, summarised)
+    for operation in older:
+        await _older(store, operation)
+    failing = operation_key(older[1].name)
+    load = store.load
+
+    async def flaky_load(key):
+        if key == failing:
+            raise operation_store.StoreUnavailable("TimeoutError")
+        return await load(key)
+    monkeypatch.setattr(store, "load", flaky_load)
+    listed, _ = await _book(store).list(10, "")
+    # Not this replica's operations alone (none): every other one is listed.
+    assert [o.name for o in listed] == [older[2].name, older[0].name, summarised.name]
+    assert [(r.levelname, r.key) for r in caplog.records
+            if r.getMessage().startswith("operation record not read")] == [
+        ("WARNING", failing)]
+
+
+async def test_records_read_in_full_are_read_for_a_bounded_time(store, monkeypatch,
+                                                                caplog):
+    # Twenty records without a summary, each read in 0.1 s: within a bound of 0.35 s,
+    # the first few are listed, the rest left out (and said so); the summarised one is.
+    monkeypatch.setattr(operation_store, "IN_FULL_SECONDS", 0.35)
+    summarised, older = _operation(59), [_operation(s) for s in range(20)]
+    await _save(store, summarised)
+    for operation in older:
+        await _older(store, operation)
+    load = store.load
+
+    async def slow_load(key):
+        await asyncio.sleep(0.1)
+        return await load(key)
+    monkeypatch.setattr(store, "load", slow_load)
+    began = time.monotonic()
+    listed, _ = await _book(store).list(100, "")
+    assert time.monotonic() - began < 1.5  # not 2 s and more
+    names = [o.name for o in listed]
+    assert names[0] == summarised.name and 1 < len(names) < 1 + len(older)
+    assert names[1:] == [o.name for o in older[:len(names) - 1]][::-1]  # in stream order
+    warnings = [r for r in caplog.records if "left out" in r.getMessage()]
+    assert [(w.levelname, w.left_out) for w in warnings] == [
+        ("WARNING", len(older) + 1 - len(names))]
+
+
 async def test_a_gone_replica_s_running_operation_lists_aborted(store, monkeypatch):
     book = _book(store)
     # An earlier instance of this replica, last written before this process started:
