@@ -15,8 +15,10 @@ Keys (a key is a subject; ``operations.>`` lists the records):
   also carries the record's summary in the ``Ijh-Operation-Summary`` header: the same
   record without the result (base64 of its JSON), written by the same write, so that it
   has the record's revision and never disagrees with it. Lists read the summaries alone
-  (a headers-only read: no result crosses the wire); a record an earlier version wrote
-  has none and is read in full.
+  (a headers-only read: no result crosses the wire). A record without one is read in
+  full (its result then crosses the wire, and is left out of the list): one an earlier
+  version wrote, or one whose summary is above SUMMARY_MAX_BYTES (JetStream refuses
+  headers above 64 KiB; e.g. a very long error message).
 - ``requests.{sha256(json [creator, request_id])}``: the operation a caller's
   request_id started and a digest of the request, written after the operation's record
   and only with compare-and-set (created, or updated at the revision read), so that two
@@ -74,12 +76,17 @@ CLAIM_PENDING_SECONDS = 3.0
 PAYLOAD_MARGIN_BYTES = 4096
 # Bound on one store call, so that a hung broker never holds a request for long.
 STORE_TIMEOUT_SECONDS = 2.0
-# Bound on reading in full, all told, the records without a summary a list reads.
+# Bound, in all, on a list's reads in full of the records without a summary.
 IN_FULL_SECONDS = STORE_TIMEOUT_SECONDS
 _NAME = re.compile(r"operations/([0-9a-f]{32})")
 SUMMARY_HEADER = "Ijh-Operation-Summary"
+# A larger summary is not written (JetStream refuses a message whose headers are above
+# 64 KiB): a record without one is read in full.
+SUMMARY_MAX_BYTES = 32 * 1024
 # JetStream's answer to a write whose expected last revision is not the key's.
 _WRONG_LAST_SEQUENCE = (10071, 10164)
+# JetStream's answer to a write whose headers are above 64 KiB.
+_HEADERS_TOO_LARGE = 10097
 # What a value this version cannot read raises (json's and base64's are ValueErrors).
 _UNREADABLE = (ValueError, KeyError, TypeError, DecodeError)
 
@@ -263,11 +270,12 @@ def without_result(operation: risk_pb2.Operation) -> risk_pb2.Operation:
                               done=operation.done)
 
 
-def encode_summary(stored: StoredOperation) -> str:
-    """The record's summary header: the record without its result. A running operation
-    has no result: its summary is the whole record."""
+def encode_summary(stored: StoredOperation) -> str | None:
+    """The record's summary header: the record without its result (a running operation
+    has no result: its summary is the whole record); None above SUMMARY_MAX_BYTES."""
     summary = dataclasses.replace(stored, operation=without_result(stored.operation))
-    return base64.b64encode(encode(summary, max_bytes=2**31)).decode()
+    value = base64.b64encode(encode(summary, max_bytes=2**31)).decode()
+    return value if len(value) <= SUMMARY_MAX_BYTES else None
 
 
 def decode_summary(value: str, revision: int | None = None) -> StoredOperation:
@@ -366,21 +374,25 @@ class OperationStore:
 
         async def write(kv):  # connected: the server's max_payload is known
             data = encode(stored, self.events.max_payload - PAYLOAD_MARGIN_BYTES
-                          - len(summary))
+                          - len(summary or ""))
             return await self._write(key, data, summary, stored.revision)
         return await self._call(write)
 
-    async def _write(self, key: str, data: bytes, summary: str, last: int | None) -> int:
+    async def _write(self, key: str, data: bytes, summary: str | None,
+                     last: int | None) -> int:
         """The bucket's compare-and-set write (last None: create), with the summary
-        header: nats-py's KeyValue writes no headers, so this publishes on the key's
-        subject as it does."""
-        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last or 0),
-                   SUMMARY_HEADER: summary}
+        header (if any): nats-py's KeyValue writes no headers, so this publishes on the
+        key's subject as it does."""
+        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last or 0)}
+        if summary is not None:
+            headers[SUMMARY_HEADER] = summary
         try:
             ack = await self._jetstream().publish(self._subject(key), data, headers=headers)
         except APIError as exc:
             if exc.err_code in _WRONG_LAST_SEQUENCE:
                 raise KeyWrongLastSequenceError(description=exc.description) from exc
+            if exc.err_code == _HEADERS_TOO_LARGE:
+                raise RecordTooLarge(f"headers: {exc.description}") from exc
             raise
         return ack.seq
 
@@ -399,16 +411,16 @@ class OperationStore:
 
     async def summaries(self) -> list[StoredOperation]:
         """Every operation's summary (the record without its result), at the record's
-        revision. A record an earlier version wrote (no summary) is read in full, its
-        result left out: these within IN_FULL_SECONDS in all (past it the rest are left
-        out, with a warning). A record that cannot be read now or does not decode is
-        logged and left out."""
-        summaries, older = [], []
+        revision. A record without one (an earlier version wrote it, or its summary is
+        too large for a header) is read in full, its result left out: these within
+        IN_FULL_SECONDS in all (past it the rest are left out, with a warning). A record
+        that cannot be read now or does not decode is logged and left out."""
+        summaries, in_full = [], []
         for key, revision, headers in await self._call(lambda kv: self._headers()):
             if KV_OP in headers or KV_MARKER_REASON in headers:
                 continue  # deleted, or expired
             if SUMMARY_HEADER not in headers:
-                older.append(key)
+                in_full.append(key)
                 continue
             try:
                 summaries.append(decode_summary(headers[SUMMARY_HEADER], revision))
@@ -417,13 +429,13 @@ class OperationStore:
         read = 0
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(IN_FULL_SECONDS):
-                for key in older:
+                for key in in_full:
                     summaries.extend(await self._in_full(key))
                     read += 1
-        if read < len(older):
+        if read < len(in_full):
             log.warning("operation records left out: the time to read the records "
                         "without a summary in full is up", extra={
-                            "left_out": len(older) - read, "seconds": IN_FULL_SECONDS})
+                            "left_out": len(in_full) - read, "seconds": IN_FULL_SECONDS})
         return summaries
 
     async def _in_full(self, key: str) -> list[StoredOperation]:

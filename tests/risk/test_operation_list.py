@@ -209,6 +209,28 @@ async def test_records_read_in_full_are_read_for_a_bounded_time(store, monkeypat
         ("WARNING", len(older) + 1 - len(names))]
 
 
+async def test_an_operation_whose_summary_is_too_large_for_a_header_is_saved_and_listed(
+        store):
+    # JetStream refuses a message whose headers are above 64 KiB: a summary that large
+    # (here a 40 kB error message) is not written; the record is read in full instead.
+    huge, other = _operation(1, error=CANCELLED), _operation(2)
+    huge.error.message = "x" * 40_000
+    await _save(store, huge)
+    await _save(store, other)
+    listed, _ = await _book(store).list(10, "")
+    assert [o.name for o in listed] == [other.name, huge.name]
+    assert listed[1] == huge
+
+
+async def test_headers_above_jetstream_s_limit_are_a_record_too_large(store, monkeypatch):
+    # Were such a summary written, the write would fail the same way at every attempt.
+    monkeypatch.setattr(operation_store, "SUMMARY_MAX_BYTES", 10**6)
+    huge = _operation(1, error=CANCELLED)
+    huge.error.message = "x" * 40_000
+    with pytest.raises(operation_store.RecordTooLarge):
+        await _save(store, huge)
+
+
 async def test_a_gone_replica_s_running_operation_lists_aborted(store, monkeypatch):
     book = _book(store)
     # An earlier instance of this replica, last written before this process started:

@@ -188,7 +188,7 @@ class FakeKV:
         await self._turn()
         if (self.data[key][1] if key in self.data else 0) != (last or 0):
             raise KeyWrongLastSequenceError
-        return self._put(key, value, {SUMMARY_HEADER: summary})
+        return self._put(key, value, {} if summary is None else {SUMMARY_HEADER: summary})
 
     async def operation_headers(self):
         await self._turn()
