@@ -415,8 +415,12 @@ class OperationStore:
         too large for a header) is read in full, its result left out: these within
         IN_FULL_SECONDS in all (past it the rest are left out, with a warning). A record
         that cannot be read now or does not decode is logged and left out."""
-        summaries, in_full = [], []
+        latest: dict[str, tuple[int, dict[str, str]]] = {}
         for key, revision, headers in await self._call(lambda kv: self._headers()):
+            if revision > latest.get(key, (0, {}))[0]:  # a key read twice: the later
+                latest[key] = revision, headers
+        summaries, in_full = [], []
+        for key, (revision, headers) in latest.items():
             if KV_OP in headers or KV_MARKER_REASON in headers:
                 continue  # deleted, or expired
             if SUMMARY_HEADER not in headers:
@@ -455,7 +459,8 @@ class OperationStore:
     async def _headers(self) -> list[tuple[str, int, dict[str, str]]]:
         """(key, revision, headers) of each ``operations.*`` record's message, without
         its body: an ordered consumer, last message per key, headers only (what nats-py's
-        KeyValue.watch does, with the headers kept)."""
+        KeyValue.watch does, with the headers kept). A key may come more than once (a
+        write landing while it reads, a replay after the consumer's reset)."""
         prefix = self._subject("")
         subscribing = asyncio.ensure_future(self._jetstream().subscribe(
             prefix + "operations.>", stream=f"KV_{self.bucket_name}", ordered_consumer=True,

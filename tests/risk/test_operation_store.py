@@ -5,6 +5,7 @@ stand-in for the key-value bucket (races are made to happen here at will)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from types import SimpleNamespace
@@ -296,6 +297,27 @@ async def test_a_record_ended_by_another_replica_stays_ended_and_its_run_stops()
     await book._save(record)  # its end here is not written over the stored one
     assert (await book.store.load(key)).operation == after.operation
     assert (await book.get(started.name)).error.code == grpc.StatusCode.ABORTED.value[0]
+
+
+async def test_a_record_read_twice_in_one_pass_counts_at_its_latest_revision():
+    # The headers-only consumer may deliver a key twice in one pass (written again while
+    # it read, or replayed after a reset), either way round: the latest revision counts.
+    kv = FakeKV()
+    book = _book(kv)
+    key = operation_key(_operation().name)
+    revision = await book.store.save(key, _stored(_operation(done=False), OTHER))
+    before = await kv.operation_headers()
+    ended = dataclasses.replace(_stored(_operation(), OTHER), revision=revision)
+    await book.store.save(key, ended)
+    after = await kv.operation_headers()
+    for found in (before + after, after + before):
+        async def headers(found=found):
+            return found
+        kv.operation_headers = headers
+        assert [(s.revision, s.operation.done) for s in await book.store.summaries()] == [
+            (revision + 1, True)]
+        listed, _ = await book.list(10, "")
+        assert [o.done for o in listed] == [True]
 
 
 async def test_a_record_this_version_cannot_read_is_skipped_and_the_writer_goes_on():
