@@ -433,7 +433,8 @@ class OperationBook:
                    ) -> tuple[list[risk_pb2.Operation], str]:
         """Every replica's operations, newest first (by create time, then name), without
         their results (GetOperation has them): a page reads each stored operation's
-        summary (a few hundred bytes), never a result."""
+        summary (a few hundred bytes), not its result (a record without a summary is read
+        in full: :meth:`OperationStore.summaries`)."""
         self._expire()
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))

@@ -161,7 +161,10 @@ class RiskServiceServicer:
         cannot be read, only those of the replica that answers. A list's view: each
         operation without its `response` (the result); one done without an `error`
         succeeded, and GetOperation returns its result. A page reads each stored
-        operation's summary, never a result. May settle stale records as GetOperation does.
+        operation's summary, not its result; a record stored without a summary (by an
+        earlier version, or with one too large) is read in full instead, all of them within
+        2 s (those not read by then are left out). May settle stale records as GetOperation
+        does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
