@@ -997,6 +997,14 @@ STOP_STRIDE_BLOCKS = 16
 MIN_STOP_BLOCKS = 16
 
 
+def stop_reached(shard: ShardResult, result: PortfolioResult, target: float) -> bool:
+    """Whether a run may stop on the prefix of blocks ``shard`` (finalized as ``result``)
+    with ``target_relative_error`` = ``target``: ES at the highest level has that relative
+    standard error."""
+    es = result.tail_risk[-1].expected_shortfall_cents
+    return es.standard_error <= target * abs(es.value)
+
+
 def iter_monte_carlo(plan: SimulationPlan, *, scenarios: int, chunk_blocks: int | None = None,
                      target_relative_error: float | None = None,
                      min_scenarios: int = 0) -> Iterator[Progress]:
@@ -1016,10 +1024,6 @@ def iter_monte_carlo(plan: SimulationPlan, *, scenarios: int, chunk_blocks: int 
     chunk_blocks = max(1, int(chunk_blocks or max(16, total_blocks // 50)))
     min_blocks = max(MIN_STOP_BLOCKS, -(-int(min_scenarios) // BLOCK_SCENARIOS))
 
-    def reached(result: PortfolioResult) -> bool:
-        es = result.tail_risk[-1].expected_shortfall_cents
-        return es.standard_error <= target_relative_error * abs(es.value)
-
     parts: list[ShardResult] = []
     done = 0
     while done < total_blocks:
@@ -1032,7 +1036,8 @@ def iter_monte_carlo(plan: SimulationPlan, *, scenarios: int, chunk_blocks: int 
                 if check >= min_blocks:
                     parts = [concat_shards([*parts, simulate_blocks(plan, done, check)])]
                     done = check
-                    stopped = check < total_blocks and reached(_finalize(parts[0]))
+                    stopped = check < total_blocks and stop_reached(
+                        parts[0], _finalize(parts[0]), target_relative_error)
                 check += STOP_STRIDE_BLOCKS
         if not stopped and done < stop:
             parts = [concat_shards([*parts, simulate_blocks(plan, done, stop)])]
