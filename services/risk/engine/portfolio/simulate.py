@@ -101,8 +101,9 @@ def iter_portfolio_simulation(
     ``final=True``. Closing the generator cancels between chunks. Analytic methods yield
     one final Progress. ``scenarios`` is rounded up to whole blocks; with
     ``target_relative_error`` a Monte Carlo run stops early once ES at the highest level
-    is that precise. For ``semi_analytic`` and ``creditriskplus``
-    ``target_relative_error`` is the accuracy their numerical error estimates must meet
+    is that precise and rests on enough tail scenarios (``montecarlo.stop_reached``). For
+    ``semi_analytic`` and ``creditriskplus`` ``target_relative_error`` is the accuracy
+    their numerical error estimates must meet
     (default ``DEFAULT_ANALYTIC_ACCURACY`` = 0.005; they refine until it does).
     ``exponential_twist`` (importance sampling only; None = the measured default
     ``montecarlo.DEFAULT_EXPONENTIAL_TWIST``) adds the Glasserman–Li twist of the
