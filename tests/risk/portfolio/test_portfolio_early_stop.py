@@ -116,3 +116,21 @@ def test_early_stopped_es_is_within_its_standard_errors_of_the_exact_value():
     z = np.abs(np.array(z))
     assert np.mean(z > 3) <= 0.015, np.sort(z)[-10:]
     assert np.mean(z > 2) <= 0.08, np.mean(z > 2)
+
+
+def test_a_result_whose_es_rests_on_few_tail_scenarios_says_so():
+    # Fixed-size runs too: plain MC at 99.9 % on 16 blocks keeps ~16 scenarios beyond VaR.
+    book = sector_book()
+
+    def notes(method, blocks):
+        result = simulate_portfolio(book.portfolio, Fund(capital_cents=0), book.dependence,
+                                    seed=1, method=method, levels=(0.99, 0.999),
+                                    scenarios=blocks * BLOCK_SCENARIOS)
+        return [n for n in result.notes if "scenarios at or beyond its VaR" in n]
+
+    few = notes("monte_carlo", 16)
+    assert len(few) == 1 and few[0].startswith("ES 0.999: rests on only ")
+    assert f"fewer than {MIN_STOP_TAIL_SCENARIOS}" in few[0]
+    assert int(few[0].split("rests on only ")[1].split()[0]) < MIN_STOP_TAIL_SCENARIOS
+    assert notes("monte_carlo", 128) == []  # ~130 beyond the 99.9 % VaR, ~1,300 at 99 %
+    assert notes("importance_sampling", 16) == []  # thousands, by the mixture

@@ -888,6 +888,10 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
     risks = tuple(tail.risk(level) for level in spec.levels)
     lumpy = tuple(lumpy_note(level, *tail.lumpy[level]) for level in spec.levels
                   if level in tail.lumpy)
+    few = tuple(few_tail_note(level, size) for level, risk in zip(spec.levels, risks,
+                                                                   strict=True)
+                if (size := tail_sample_size(shard, risk.value_at_risk_cents.value))
+                < MIN_STOP_TAIL_SCENARIOS)
     sw, sw2 = float(np.sum(shard.weight_sum)), float(np.sum(shard.weight_sq_sum))
     return PortfolioResult(
         method=spec.method, seed=spec.seed, scenarios=n,
@@ -903,7 +907,8 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         tail_sample_complete=tail.complete, cancelled=cancelled,
         notes=("expected loss: the fund's sampled loss with the exact Σ P(default by the "
                "horizon) · E[payout] as control variate (exact when there is no portfolio "
-               "cap)",) + ((mixture_note(spec),) if spec.importance_mixture else ()) + lumpy)
+               "cap)",) + few + ((mixture_note(spec),) if spec.importance_mixture else ())
+        + lumpy)
 
 
 def _hinge_mean_square(c: np.ndarray, d: np.ndarray) -> float:
@@ -928,6 +933,15 @@ def _hinge_mean_square(c: np.ndarray, d: np.ndarray) -> float:
     m2 = (1.0 + lo * lo) * m0 - lo * phi - hi_phi_hi + 2.0 * lo * phi_hi
     return max(float(np.sum(slope * slope * m2 + 2.0 * slope * offset * m1
                             + offset * offset * m0)), 0.0)
+
+
+def few_tail_note(level: float, size: float) -> str:
+    """What an ES resting on few tail scenarios means, in words (a result note): with fewer
+    than MIN_STOP_TAIL_SCENARIOS its SE falls with the estimate and understates its error
+    (plain MC at 99.9 % on 16 blocks: 2.7–3.4 % of runs beyond 3 SE, against 0.3 %)."""
+    return (f"ES {level:.4g}: rests on only {size:.0f} scenarios at or beyond its VaR (fewer "
+            f"than {MIN_STOP_TAIL_SCENARIOS}): its standard error may understate its error; "
+            "run more scenarios, or importance sampling")
 
 
 def lumpy_note(level: float, gap_cents: float, neighbour: float) -> str:
