@@ -11,9 +11,10 @@ from the internal CA; the gateway, and funding calling risk, present theirs and 
 the backend's against that CA for the host of the address they call.
 
 A certificate outside its validity window is refused too (peers would refuse it on every
-handshake), one of the chain expiring within ``EXPIRY_WARNING_DAYS`` is one WARNING at
-start, and a CA bundle certificate outside its window a WARNING (refused when none is
-in it: no peer could be trusted). Files are read at start only: a running service does
+handshake; ``CLOCK_SKEW`` allowed before its start), one of the chain expiring within
+``EXPIRY_WARNING_DAYS`` is one WARNING at start, and a CA bundle certificate outside its
+window, or ending within those days, a WARNING (refused when none is valid: no peer
+could be trusted). Files are read at start only: a running service does
 not notice its certificate expiring, so renewal means a restart.
 """
 
@@ -35,6 +36,9 @@ from services.shared.config import ConfigurationError, Settings
 log = logging.getLogger(__name__)
 
 EXPIRY_WARNING_DAYS = 14
+# A host clock this far behind the issuer's still takes a certificate issued just now
+# (cert-manager sets its not-before to the moment of issue).
+CLOCK_SKEW = dt.timedelta(minutes=5)
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 _USES = {SERVER_AUTH: "serverAuth (a backend serves it)",
@@ -78,7 +82,7 @@ def _not_pem(variable: str, path: str, exc: Exception) -> ConfigurationError:
 def _outside_validity(certificate: x509.Certificate, now: dt.datetime) -> str | None:
     """Why ``certificate`` is not valid at ``now`` (naming it and the date), or None."""
     subject = certificate.subject.rfc4514_string()
-    if now < certificate.not_valid_before_utc:
+    if now + CLOCK_SKEW < certificate.not_valid_before_utc:
         return f"{subject} is not valid yet: not before {certificate.not_valid_before_utc}"
     if now > certificate.not_valid_after_utc:
         return f"{subject} has expired: not after {certificate.not_valid_after_utc}"
@@ -140,6 +144,14 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
         for problem in problems:  # e.g. the old root, kept while the CA is rotated
             log.warning("CA certificate not valid now",
                         extra={"variable": ca[0], "path": ca[1], "problem": problem})
+        for authority in authorities:
+            left = authority.not_valid_after_utc - now
+            if dt.timedelta(0) <= left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+                log.warning("CA certificate expires soon: add its successor to the bundle, "
+                            "then restart", extra={
+                                "variable": ca[0], "path": ca[1],
+                                "certificate": authority.subject.rfc4514_string(),
+                                "not_after": str(authority.not_valid_after_utc)})
     return TlsFiles(chain, private, bundle)
 
 

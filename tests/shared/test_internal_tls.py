@@ -342,7 +342,8 @@ def _read_as(variables: str, cert: Path, key: Path, ca: Path | None = None):
 @pytest.mark.parametrize("not_before, not_after, words", [
     (_days(-30), _days(-1), f"has expired: not after {_days(-1)}"),
     (_days(1), _days(30), f"is not valid yet: not before {_days(1)}"),
-], ids=["expired", "not yet valid"])
+    (_days(1 / 48), _days(30), f"is not valid yet: not before {_days(1 / 48)}"),  # 30 min
+], ids=["expired", "not yet valid", "not valid for half an hour"])
 def test_a_certificate_outside_its_validity_window_is_refused(tmp_path, variables, not_before,
                                                                not_after, words):
     cert, key = _certificate(tmp_path, "outside", not_before, not_after)
@@ -390,3 +391,22 @@ def test_a_ca_certificate_outside_its_window_is_a_warning_and_none_valid_is_refu
         _read_as(variables, cert, key, bundle)
     assert str(refused.value) == (f"{variable}: {bundle}: no certificate in it is valid now: "
                                   f"CN=old-ca has expired: not after {_days(-1)}")
+
+
+def test_a_certificate_issued_moments_ago_by_a_clock_ahead_is_taken(tmp_path, caplog):
+    # Issued "now" by an issuer whose clock runs 2 minutes ahead of this host's.
+    caplog.set_level(logging.WARNING, "services.shared.tls")
+    cert, key = _certificate(tmp_path, "fresh", _days(2 / 1440), _days(90))
+    assert _read_as("IJH_INTERNAL_TLS", cert, key) is not None
+    assert not _warnings(caplog)
+
+
+def test_a_ca_certificate_expiring_within_14_days_is_a_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, "services.shared.tls")
+    cert, key = _certificate(tmp_path, "service", _days(-1), _days(90))
+    ca = _certificate(tmp_path, "ending-ca", _days(-400), _days(5))[0]
+    _read_as("IJH_INTERNAL_TLS", cert, key, ca)
+    [record] = _warnings(caplog)
+    assert record.getMessage().startswith("CA certificate expires soon")
+    assert (record.variable, record.certificate, record.not_after) == (
+        "IJH_INTERNAL_TLS_CA", "CN=ending-ca", str(_days(5)))
