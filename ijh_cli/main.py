@@ -645,19 +645,27 @@ def portfolio_status(
                                             "following, not the operation).")] = False,
     report_dir: ReportDir = None, as_json: JsonFlag = False,
     quiet: Annotated[bool, typer.Option(help="No progress on stderr.")] = False,
+    page_size: Annotated[int | None, typer.Option(
+        min=1, max=100, help="Without NAME: operations a page (default 20).")] = None,
+    page_token: Annotated[str | None, typer.Option(
+        help="Without NAME: the page after the one that printed this token.")] = None,
 ) -> None:
     """A detached simulation's state, progress and, once done, its result; without NAME,
-    the recent operations (default role: analyst)."""
+    the recent operations, newest first, a page at a time (default role: analyst)."""
     connection, timeout = _connect(ctx, "analyst")
     with connection.channel() as channel:
         stub = risk_pb2_grpc.RiskServiceStub(channel)
         if name is None:
-            answer = _call(connection, stub.ListOperations, risk_pb2.ListOperationsRequest(),
-                           timeout)
+            answer = _call(connection, stub.ListOperations, risk_pb2.ListOperationsRequest(
+                page_size=page_size or 0, page_token=page_token or ""), timeout)
             if as_json:
                 output.print_json(answer)
             else:
                 output.operations(answer.operations)
+                if answer.next_page_token:
+                    size = f" --page-size {page_size}" if page_size else ""
+                    output.console.print(f"older ones: ijh portfolio status{size} "
+                                         f"--page-token {answer.next_page_token}")
             return
         request = risk_pb2.GetOperationRequest(name=_operation_name(name))
         operation = _call(connection, stub.GetOperation, request, timeout).operation

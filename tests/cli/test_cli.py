@@ -229,6 +229,22 @@ def test_detached_simulation_status(cli_env):
     assert operation["response"]["guarantee_count"] == "3000"
 
 
+def test_operations_are_listed_a_page_at_a_time(cli_env):
+    for _ in range(2):
+        ijh_json(cli_env, "portfolio", "simulate", "examples/fund_portfolio.csv", "--options",
+                 "examples/fund_portfolio.yaml", "--scenarios", "2048", "--no-contributions",
+                 "--detach")
+    first = ijh_json(cli_env, "portfolio", "status", "--page-size", "1")
+    assert len(first["operations"]) == 1 and first["next_page_token"]
+    second = ijh_json(cli_env, "portfolio", "status", "--page-size", "1", "--page-token",
+                      first["next_page_token"])
+    assert len(second["operations"]) == 1
+    assert second["operations"][0]["name"] != first["operations"][0]["name"]
+    readable = ijh(cli_env, "portfolio", "status", "--page-size", "1")
+    assert readable.returncode == 0, readable.stderr
+    assert "older ones: ijh portfolio status --page-size 1 --page-token " in readable.stdout
+
+
 def test_fund_status_and_parameters(cli_env):
     status = ijh_json(cli_env, "fund", "status")
     assert int(status["status"]["paid_in_capital_cents"]) > 0
