@@ -258,21 +258,29 @@ def test_books_with_one_tail_direction_keep_the_one_shift_sampler_bit_for_bit(mo
 UNEQUAL = dict(sizes=(150, 150), pds=(0.01, 0.02), loadings=(0.5, 0.3), units=(1, 1))
 
 
-def _z_over_3(levels, seeds=range(1, 17), blocks=8, level=0.99):
-    """Share of seeds with ES and P(L > VaR) at ``level`` beyond 3 reported SEs of the exact
-    law, each run asking for ``levels``."""
+def _errors_and_ses(levels, level, blocks, seeds=range(1, 17)):
+    """(errors, reported SEs), each (seeds, 2), of ES and P(L > VaR) at ``level`` against
+    the exact law of the UNEQUAL book, each run importance sampling and asking for
+    ``levels``."""
     book = sector_book(**UNEQUAL)
     var, es, tail = book.exact(level)
     fund = Fund(capital_cents=int(var), annual_fee_income_cents=0)
-    z = []
+    rows = []
     for seed in seeds:
         r = simulate_portfolio(book.portfolio, fund, book.dependence, seed=seed,
                                method="importance_sampling", scenarios=blocks * BLOCK_SCENARIOS,
                                levels=levels)
-        got = (r.at(level).expected_shortfall_cents, r.exhaustion_probability_by_year[0])
-        z.append([abs(e.value - ref) / e.standard_error for e, ref in zip(got, (es, tail),
-                                                                          strict=True)])
-    return np.mean(np.array(z) > 3, axis=0)
+        rows.append([(e.value, e.standard_error) for e in (
+            r.at(level).expected_shortfall_cents, r.exhaustion_probability_by_year[0])])
+    a = np.array(rows)
+    return a[:, :, 0] - np.array([es, tail]), a[:, :, 1]
+
+
+def _z_over_3(levels, blocks=8, level=0.99):
+    """Share of seeds with ES and P(L > VaR) at ``level`` beyond 3 reported SEs of the exact
+    law, each run asking for ``levels``."""
+    err, se = _errors_and_ses(levels, level, blocks)
+    return np.mean(np.abs(err) / se > 3, axis=0)
 
 
 def test_a_lower_level_s_tail_is_sampled_when_several_levels_are_asked(monkeypatch):
@@ -293,22 +301,11 @@ def test_a_lower_level_s_tail_is_sampled_when_several_levels_are_asked(monkeypat
     assert np.any(_z_over_3(both) >= 3 / 16)  # the check catches the highest-level sampler
 
 
-def _rms_error_over_se(blocks=16, seeds=range(1, 17)):
+def _rms_error_over_se(blocks=16):
     """RMS error / mean reported SE of ES and P(L > VaR) at 99.9 % against the exact law of
     the UNEQUAL book, runs asking for 99.9 % only."""
-    book = sector_book(**UNEQUAL)
-    var, es, tail = book.exact(LEVEL)
-    fund = Fund(capital_cents=int(var), annual_fee_income_cents=0)
-    rows = []
-    for seed in seeds:
-        r = simulate_portfolio(book.portfolio, fund, book.dependence, seed=seed,
-                               method="importance_sampling", scenarios=blocks * BLOCK_SCENARIOS,
-                               levels=(LEVEL,))
-        rows.append([(e.value, e.standard_error) for e in (
-            r.at(LEVEL).expected_shortfall_cents, r.exhaustion_probability_by_year[0])])
-    a = np.array(rows)
-    err = a[:, :, 0] - np.array([es, tail])
-    return np.sqrt(np.mean(err ** 2, axis=0)) / a[:, :, 1].mean(axis=0)
+    err, se = _errors_and_ses((LEVEL,), LEVEL, blocks)
+    return np.sqrt(np.mean(err ** 2, axis=0)) / se.mean(axis=0)
 
 
 def test_a_region_45x_less_likely_than_the_leader_is_sampled(monkeypatch):
