@@ -314,3 +314,13 @@ def test_marginal_moments_match_scipy(marginal, frozen):
     assert mean == pytest.approx(frozen.mean(), rel=1e-12)
     assert var == pytest.approx(frozen.var(), rel=1e-9, abs=1e-12)
     assert mg.mean_and_variance(mg.Marginal(mg.FIXED, (7.0,))) == (7.0, 0.0)
+
+
+def test_a_failure_no_scenario_saw_carries_about_the_rule_of_three():
+    # Every phase passes for certain: P(fail) = 0 exactly, and a run of n scenarios can only
+    # say it is below ~3/n; it reads 0 ± √2/n, not 0 ± 0 (``estimate.proportion``).
+    items = [CostItem("c", CostDistribution(K.FIXED, mode_cents=1))]
+    n = 20_000
+    r = estimate_procurement_risk(model(items), scenarios=n, seed=3)
+    assert r.failure_probability.value == 0.0
+    assert 2.7 / n < 2 * r.failure_probability.standard_error < 3.0 / n

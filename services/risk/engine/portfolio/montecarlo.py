@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-from services.risk.engine.estimate import Estimate
+from services.risk.engine.estimate import Estimate, proportion
 from services.risk.engine.portfolio import kernels
 from services.risk.engine.portfolio.model import (
     Dependence,
@@ -879,11 +879,9 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         *(float(np.sum(getattr(shard, k))) for k in (
             "capped_sum", "capped_sq_sum", "excess_sum", "excess_sq_sum", "cross_sum")),
         n=n, control_mean=spec.expected_uncapped_loss_cents)
-    exh = []
-    for t in range(spec.horizon_years):
-        p = float(np.sum(shard.exhaustion_sum[:, t])) / n
-        v = max(float(np.sum(shard.exhaustion_sq_sum[:, t])) / n - p * p, 0.0) / n
-        exh.append(Estimate(p, math.sqrt(v)))
+    exh = [proportion(float(np.sum(shard.exhaustion_sum[:, t])),
+                      float(np.sum(shard.exhaustion_sq_sum[:, t])), n)
+           for t in range(spec.horizon_years)]
     tail = _Tail(shard, n)
     risks = tuple(tail.risk(level) for level in spec.levels)
     lumpy = tuple(lumpy_note(level, *tail.lumpy[level]) for level in spec.levels

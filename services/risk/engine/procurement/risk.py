@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from services.risk.engine.estimate import Estimate
+from services.risk.engine.estimate import Estimate, proportion
 from services.shared.errors import Collector, InvalidArgument, ResourceExhausted
 
 from . import statistics as st
@@ -165,8 +164,8 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
     phase_failures = tuple(PhaseFailure(name, st.proportion(failure_phase == k))
                            for k, name in enumerate(plan.phase_names))
     criticality = tuple(
-        ActivityCriticality(name, _share(int(run.critical_counts[j]), n))
-        for j, name in enumerate(plan.activity_names))
+        ActivityCriticality(name, proportion(float(count), float(count), n))
+        for count, name in zip(run.critical_counts, plan.activity_names, strict=True))
 
     inputs = plan.cost_names + plan.activity_names + plan.risk_names
     half = len(inputs)
@@ -222,11 +221,6 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
         correlation=plan.correlation_report,
         defaults_used=tuple(plan.defaults_used),
         notes=_notes(run))
-
-
-def _share(count: int, n: int) -> Estimate:
-    p = count / n
-    return Estimate(p, math.sqrt(p * (1.0 - p) / n))
 
 
 def _tornado(names: list[str], correlations: list[Estimate]) -> tuple[InputSensitivity, ...]:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from services.risk.engine import estimate
 from services.risk.engine.estimate import Estimate
 
 
@@ -30,10 +31,10 @@ def standard_deviation(x: np.ndarray) -> Estimate:
 
 
 def proportion(flags: np.ndarray) -> Estimate:
-    """Share of scenarios where ``flags`` holds; binomial SE √(p(1−p)/n)."""
-    n = len(flags)
-    p = float(np.count_nonzero(flags)) / n
-    return Estimate(p, math.sqrt(p * (1.0 - p) / n))
+    """Share of scenarios where ``flags`` holds; binomial SE with the few-events floor
+    (``estimate.proportion``)."""
+    count = float(np.count_nonzero(flags))
+    return estimate.proportion(count, count, len(flags))
 
 
 def quantile(sorted_x: np.ndarray, probability: float) -> Estimate:
