@@ -104,10 +104,12 @@ def signing_channel(address: str, keys: CallerKeys, subject: str = "t-officer",
 
 
 def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | None = None,
-                *, start_gateway_only: bool = False, internal_tls: bool = False) -> Stack:
+                *, start_gateway_only: bool = False, internal_tls: bool = False,
+                service_env: dict[str, dict[str, str]] | None = None) -> Stack:
     """Start risk, funding and gateway on free ports against ``nats``; wait for SERVING.
     ``internal_tls``: mutual TLS between them, and on each a probe port
-    (``IJH_<SERVICE>_PROBE_ADDRESS``, in its ``env``)."""
+    (``IJH_<SERVICE>_PROBE_ADDRESS``, in its ``env``). ``service_env``: settings of one
+    service (by name), over all the others (e.g. where its certificate files are)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     pki = ensure_dev_pki(var_dir)
     addresses = {name: f"127.0.0.1:{free_port()}" for name in ("risk", "funding", "gateway")}
@@ -135,7 +137,8 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
         own_env = {name: pki.internal_tls_env(name) for name in INTERNAL_SERVICES}
         for name in INTERNAL_SERVICES:
             own_env[name][f"IJH_{name.upper()}_PROBE_ADDRESS"] = f"127.0.0.1:{free_port()}"
-    processes = {name: ServiceProcess(name, addresses[name], {**env, **own_env[name]},
+    processes = {name: ServiceProcess(name, addresses[name],
+                                      {**env, **own_env[name], **(service_env or {}).get(name, {})},
                                       var_dir / f"{name}.log")
                  for name in addresses}
     if internal_tls:  # health checked as the gateway would: its certificate

@@ -74,7 +74,7 @@ from services.shared.events import EventPublisher
 from services.shared.grpc_errors import translate_errors
 from services.shared.logs import REQUEST_ID_KEY, request_id_var
 from services.shared.server import Registration, ServiceRuntime, cannot_start, service_settings
-from services.shared.tls import TlsFiles, internal_channel, internal_tls
+from services.shared.tls import TlsSource, internal_channel, internal_tls
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class RiskServiceCheck:
     have no risk model, FAILED_PRECONDITION ``RISK_CHECK_FAILED`` or
     ``RISK_MODEL_NOT_IN_FORCE`` (a retry will not help until that is fixed)."""
 
-    def __init__(self, settings: Settings, keys: CallerKeys, tls: TlsFiles | None = None,
+    def __init__(self, settings: Settings, keys: CallerKeys, tls: TlsSource | None = None,
                  deadline_seconds: float = RISK_CHECK_DEADLINE_SECONDS):
         self.settings = settings
         self.keys = keys
@@ -551,7 +551,7 @@ def build_funding(settings: Settings) -> ServiceRuntime:
         on_stop=[ledger.stop, risk.stop, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_funding", registry)),
         metrics_address=settings.funding_metrics_address, metrics_registry=registry,
-        caller_keys=keys, credentials=None if tls is None else tls.server_credentials(),
+        caller_keys=keys, tls=tls, channel_tls=tls,
         probe_address=settings.funding_probe_address)
 
 

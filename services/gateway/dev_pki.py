@@ -142,6 +142,19 @@ class DevPki:
                 "IJH_INTERNAL_TLS_KEY": str(self.internal_key(service)),
                 "IJH_INTERNAL_TLS_CA": str(self.internal_ca)}
 
+    def renew(self, name: str, days: float = CERT_DAYS) -> tuple[bytes, bytes]:
+        """A new certificate and key, as a renewal issues them, for the gateway's public
+        port (``name`` "server") or a service's internal TLS (gateway, risk, funding), from
+        the same CA: PEM (cert, key), not written (the caller puts them where they are
+        read)."""
+        if name == "server":
+            ca, common_name, usages = self.ca, "localhost", [SERVER_AUTH]
+        else:
+            ca, common_name, usages = (self.internal_ca, f"ijh-{name} (internal)",
+                                       INTERNAL_USAGES[name])
+        return issue_certificate(common_name, usages, _load_cert(ca),
+                                 _load_key(ca.with_name("ca-key.pem")), days)
+
     def token_path(self, name: str) -> Path:
         return self.tokens / f"{name}.jwt"
 
@@ -252,12 +265,22 @@ def _ensure_leaf(cert_path: Path, key_path: Path, common_name: str,
                 return
         except (ValueError, TypeError, Exception):  # signed by another CA: re-issue
             pass
+    cert, key = issue_certificate(common_name, usages, ca_cert, ca_key)
+    _write(key_path, key, private=True)
+    _write(cert_path, cert)
+
+
+def issue_certificate(common_name: str, usages: list[x509.ObjectIdentifier],
+                      ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
+                      days: float = CERT_DAYS) -> tuple[bytes, bytes]:
+    """A new key and a certificate of it for ``usages`` (extended key usage; a server's
+    names localhost and 127.0.0.1) valid ``days``, issued by ``ca_cert``: PEM (cert, key)."""
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (x509.CertificateBuilder().subject_name(_name(common_name))
                .issuer_name(ca_cert.subject).public_key(key.public_key())
                .serial_number(x509.random_serial_number())
                .not_valid_before(_now() - dt.timedelta(minutes=5))
-               .not_valid_after(_now() + dt.timedelta(days=CERT_DAYS))
+               .not_valid_after(_now() + dt.timedelta(days=days))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
@@ -267,8 +290,7 @@ def _ensure_leaf(cert_path: Path, key_path: Path, common_name: str,
             x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
-    _write(key_path, _key_pem(key), private=True)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
 def _ensure_signing_key(pki: DevPki) -> tuple[ec.EllipticCurvePrivateKey, bool]:

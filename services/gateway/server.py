@@ -43,7 +43,7 @@ from services.shared.server import (
     cannot_start,
     service_settings,
 )
-from services.shared.tls import SERVER_AUTH, TlsFiles, internal_channel, internal_tls, read_tls
+from services.shared.tls import SERVER_AUTH, TlsSource, internal_channel, internal_tls
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,12 @@ class Backend:
 
 
 def backend_channel(address: str, settings: Settings, service,
-                    tls: TlsFiles | None) -> grpc.aio.Channel:
+                    tls: TlsSource | None) -> grpc.aio.Channel:
     """A channel to ``service`` at ``address`` (one address, or a target naming its
     replicas) with the shared keepalive/size options and the balancing and retry service
-    config; mutual TLS when ``tls`` is given. The health polls (and the client-side health
-    checks of a target naming replicas) share it."""
+    config; mutual TLS when ``tls`` is given (the channel replaced when its files are
+    renewed). The health polls (and the client-side health checks of a target naming
+    replicas) share it."""
     options = [*client_options(settings),
                ("grpc.service_config", service_config(service, address))]
     return internal_channel(address, tls, options)
@@ -119,16 +120,16 @@ async def _watch_backends(runtime: ServiceRuntime, backends: list[Backend]) -> N
                             else HEALTH_POLL_SECONDS)
 
 
-def public_tls(settings: Settings) -> TlsFiles:
+def public_tls(settings: Settings) -> TlsSource:
     """The public port's TLS from IJH_GATEWAY_TLS_* (client certificates required when a
-    client CA is set)."""
+    client CA is set), taken again when its files are renewed."""
     if not settings.gateway_tls_cert or not settings.gateway_tls_key:
         raise ConfigurationError("IJH_GATEWAY_TLS_CERT and IJH_GATEWAY_TLS_KEY must be set: "
                                  "the gateway serves TLS only (`make run` makes dev ones)")
-    return read_tls(("IJH_GATEWAY_TLS_CERT", settings.gateway_tls_cert),
-                    ("IJH_GATEWAY_TLS_KEY", settings.gateway_tls_key),
-                    ("IJH_GATEWAY_TLS_CLIENT_CA", settings.gateway_tls_client_ca),
-                    uses=[SERVER_AUTH])
+    return TlsSource("public", ("IJH_GATEWAY_TLS_CERT", settings.gateway_tls_cert),
+                     ("IJH_GATEWAY_TLS_KEY", settings.gateway_tls_key),
+                     ("IJH_GATEWAY_TLS_CLIENT_CA", settings.gateway_tls_client_ca),
+                     uses=[SERVER_AUTH])
 
 
 @dataclass
@@ -156,7 +157,7 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     unresolved = unresolved_owner_fields([RISK_SERVICE, FUNDING_SERVICE])
     if unresolved:
         raise ConfigurationError(f"authorization table names missing fields: {unresolved}")
-    credentials = public_tls(settings).server_credentials()
+    served_tls = public_tls(settings)
     backend_tls = internal_tls(settings, calls={"IJH_RISK_ADDRESS": settings.risk_address,
                                                 "IJH_FUNDING_ADDRESS": settings.funding_address})
     gateway_metrics = GatewayMetrics.create()
@@ -190,7 +191,7 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                              on_stop=[close_channels],
                              metrics_address=settings.gateway_metrics_address,
                              metrics_registry=gateway_metrics.registry,
-                             credentials=credentials,
+                             tls=served_tls, channel_tls=backend_tls,
                              probe_address=settings.gateway_probe_address,
                              observer=metrics.CallObserver(gateway_metrics.calls),
                              max_concurrent_calls=settings.gateway_max_concurrent)

@@ -239,7 +239,7 @@ def build_risk(settings: Settings) -> ServiceRuntime:
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_risk", registry)),
         metrics_address=settings.risk_metrics_address, metrics_registry=registry,
         # Every call signed: by the gateway (the caller it checked), or by funding.
-        caller_keys=keys, credentials=None if tls is None else tls.server_credentials(),
+        caller_keys=keys, tls=tls,
         probe_address=settings.risk_probe_address)
 
 

@@ -234,7 +234,7 @@ class Settings:
         "and funding serve it, the gateway and funding present it when calling one. Extended "
         "key usage: serverAuth (risk, funding), clientAuth (gateway, funding); SANs: the host "
         "its callers dial (of IJH_RISK_ADDRESS / IJH_FUNDING_ADDRESS, e.g. the headless "
-        "Service's DNS name)")
+        "Service's DNS name); issued under IJH_INTERNAL_TLS_CA (the others trust that)")
     internal_tls_key: str = _setting(
         "IJH_INTERNAL_TLS_KEY", "", "gateway, risk, funding: PEM private key of that "
         "certificate (unencrypted)")
@@ -242,6 +242,12 @@ class Settings:
         "IJH_INTERNAL_TLS_CA", "",
         "gateway, risk, funding: PEM CA bundle the other services' internal certificates "
         "must chain to; risk and funding then accept only callers presenting one")
+    tls_reload_seconds: str = _setting(
+        "IJH_TLS_RELOAD_SECONDS", "60",
+        "gateway, risk, funding: how often the files of IJH_GATEWAY_TLS_* and "
+        "IJH_INTERNAL_TLS_* are checked for a change (their stat, symlinks followed); a "
+        "renewed set is taken without a restart once complete and valid (else one WARNING, "
+        "and the loaded set stays)", _positive_seconds)
     jwt_public_keys: str = _setting(
         "IJH_JWT_PUBLIC_KEYS", "",
         "gateway: comma-separated paths of PEM public keys (ES256/RS256) trusted to sign "
@@ -320,6 +326,10 @@ class Settings:
     @property
     def backend_deadline(self) -> float:
         return float(self.backend_deadline_seconds)
+
+    @property
+    def tls_reload(self) -> float:
+        return float(self.tls_reload_seconds)
 
     @property
     def max_message(self) -> int:

@@ -17,7 +17,12 @@ One name per concept, defined here so the gateway and the backends agree:
 - ``ijh_outbox_backlog``: events stored in the funding outbox and not yet published;
 - ``ijh_outbox_dead``: outbox events the broker can never accept (e.g. too large), set
   aside so later ones go out; anything above 0 wants an operator;
-- ``ijh_operations_in_flight``: long-running operations not yet done.
+- ``ijh_operations_in_flight``: long-running operations not yet done;
+- ``ijh_tls_certificate_expiry_timestamp_seconds{tls,role}``: when the loaded TLS
+  certificate ends (Unix time; the first of its chain to end), for each TLS setup
+  (``tls``: ``public``, the gateway's port; ``internal``, between the services) and use
+  (``role``: ``server``, ``client``, or ``ca``: the first of the CA bundle to end). It moves
+  when renewed files are taken; alert on it coming near.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ OUTBOX_PUBLISH_FAILURES = "ijh_outbox_publish_failures"  # exposed with the _tot
 OUTBOX_BACKLOG = "ijh_outbox_backlog"
 OUTBOX_DEAD = "ijh_outbox_dead"
 OPERATIONS_IN_FLIGHT = "ijh_operations_in_flight"
+TLS_CERTIFICATE_EXPIRY = "ijh_tls_certificate_expiry_timestamp_seconds"
 
 # Latency buckets in seconds: sub-millisecond door checks up to minute-long simulations.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -222,6 +228,22 @@ class OutboxCollector:
                                   value=self.relay.publish_failures)
 
 
+class TlsExpiryCollector:
+    """Exposes ``ijh_tls_certificate_expiry_timestamp_seconds`` of the files loaded now."""
+
+    def __init__(self, sources):
+        self.sources = sources
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            TLS_CERTIFICATE_EXPIRY, "When the loaded TLS certificate ends (Unix time), by "
+            "TLS setup and use", labels=["tls", "role"])
+        for source in self.sources:
+            for role, timestamp in source.expiry():
+                family.add_metric([source.name, role], timestamp)
+        yield family
+
+
 def new_registry() -> CollectorRegistry:
     """A service's own registry with the process, platform and GC collectors (no
     ``*_created`` series: they double the scrape)."""
@@ -241,6 +263,11 @@ def register_event_publisher(publisher, registry: CollectorRegistry = REGISTRY) 
 def register_outbox_relay(relay, registry: CollectorRegistry = REGISTRY) -> None:
     """Export ``relay.publish_failures`` (a funding ``OutboxRelay``)."""
     registry.register(OutboxCollector(relay))
+
+
+def register_tls(sources, registry: CollectorRegistry = REGISTRY) -> None:
+    """Export the expiry of each :class:`~services.shared.tls.TlsSource`'s loaded files."""
+    registry.register(TlsExpiryCollector(sources))
 
 
 def outbox_backlog_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:

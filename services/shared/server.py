@@ -4,9 +4,11 @@ One place decides: health per service name (grpcio-health-checking), reflection,
 message-size and keepalive options, on a backend the caller assertion checked before
 every call (:class:`~services.shared.caller.CallerCheck`), JSON logs with the caller's
 request id and one access line per call (:class:`~services.shared.metrics.CallObserver`),
-TLS when credentials are given (the gateway's public port; a backend's under internal
-mutual TLS), a plaintext port answering health alone for probes that cannot speak TLS, a
-start refused in one log line (exit 2) when the configuration is wrong, and graceful
+TLS when its files are given (the gateway's public port; a backend's under internal
+mutual TLS), those files and its channels' checked every ``IJH_TLS_RELOAD_SECONDS`` and
+taken again when renewed (:class:`~services.shared.tls.TlsSource`), a plaintext port
+answering health alone for probes that cannot speak TLS, a start refused in one log
+line (exit 2) when the configuration is wrong, and graceful
 shutdown on SIGTERM/SIGINT: health goes NOT_SERVING while calls are still served for
 ``drain`` seconds, so balancers (and the gateway's health poll) stop sending; then
 in-flight calls get ``grace`` seconds; the whole stop is bounded by drain + grace.
@@ -37,7 +39,8 @@ from services.shared.config import (
     server_options,
 )
 from services.shared.logs import configure_logging
-from services.shared.metrics import CallObserver, serve_metrics
+from services.shared.metrics import CallObserver, register_tls, serve_metrics
+from services.shared.tls import TlsSource, watch_tls
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +117,10 @@ class ServiceRuntime:
     registrations: Sequence[Registration]
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
     # TLS for the port (the gateway; a backend under IJH_INTERNAL_TLS_*); None: plaintext.
-    credentials: grpc.ServerCredentials | None = None
+    tls: TlsSource | None = None
+    # The TLS of this service's channels to others (as :func:`~services.shared.tls.
+    # internal_channel` makes them): watched, and its expiry exported, with the port's.
+    channel_tls: TlsSource | None = None
     # A plaintext port serving grpc.health.v1.Health alone, from the same servicer (so the
     # drain shows there too), for probes that cannot speak TLS ("": none).
     probe_address: str = ""
@@ -145,6 +151,11 @@ class ServiceRuntime:
         """Bind (a port in use is a ConfigurationError, found before slow start hooks),
         run start hooks, serve, mark every service SERVING; returns the port."""
         variable = f"IJH_{self.name.upper()}"
+        # Once: funding serves and calls with one set of files.
+        self._tls_sources = list({id(source): source for source in (self.tls, self.channel_tls)
+                                   if source}.values())
+        if self.metrics_registry is not None and self._tls_sources:
+            register_tls(self._tls_sources, self.metrics_registry)
         try:
             if self.metrics_registry is not None:
                 self._metrics_http = serve_metrics(self.metrics_address, self.metrics_registry)
@@ -166,7 +177,8 @@ class ServiceRuntime:
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], self.server)
-        self.port = _listen(self.server, self.address, self.credentials, f"{variable}_ADDRESS")
+        credentials = None if self.tls is None else self.tls.server_credentials()
+        self.port = _listen(self.server, self.address, credentials, f"{variable}_ADDRESS")
         if self.probe_address:
             self.probe_server = grpc.aio.server(options=server_options(self.settings))
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self.probe_server)
@@ -178,8 +190,11 @@ class ServiceRuntime:
         if self.probe_server is not None:
             await self.probe_server.start()
         await self.set_serving(True)
+        if self._tls_sources:
+            self._tls_watch = asyncio.get_running_loop().create_task(
+                watch_tls(self._tls_sources, self.settings.tls_reload))
         log.info("serving", extra={"address": self.address, "port": self.port,
-                                   "tls": self.credentials is not None,
+                                   "tls": self.tls is not None,
                                    "probe_port": self.probe_port or None, "services": names})
         return self.port
 
@@ -198,6 +213,8 @@ class ServiceRuntime:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.drain + self.settings.grace
+        if getattr(self, "_tls_watch", None) is not None:
+            self._tls_watch.cancel()
         for notify in self.on_shutdown:
             notify()
         # NOT_SERVING for good: a later set_serving (the gateway's backend poll) is ignored.

@@ -1,5 +1,5 @@
-"""TLS as the services use it: certificate files read once at start, each checked for
-what it must be, and turned into gRPC credentials.
+"""TLS as the services use it: certificate files read at start, each checked for what
+it must be, turned into gRPC credentials, and read again whenever they change.
 
 gRPC takes any bytes as PEM and fails later, with a misleading "Failed to bind" or a
 handshake that fails on every call (logged by gRPC's C core at INFO, if at all): so each
@@ -12,22 +12,33 @@ the backend's against that CA for the host of the address they call.
 
 A certificate outside its validity window is refused too (peers would refuse it on every
 handshake; ``CLOCK_SKEW`` allowed before its start), one of the chain expiring within
-``EXPIRY_WARNING_DAYS`` is one WARNING at start, and a CA bundle certificate outside its
-window, or ending within those days, a WARNING (refused when none is valid: no peer
-could be trusted). Files are read at start only: a running service does
-not notice its certificate expiring, so renewal means a restart.
+``EXPIRY_WARNING_DAYS`` is one WARNING, and a CA bundle certificate outside its window,
+or ending within those days, a WARNING (refused when none is valid: no peer could be
+trusted).
+
+Certificates are renewed while the services run (cert-manager rewrites a mounted Secret
+at two thirds of a certificate's life): a :class:`TlsSource` checks its files' stat
+every ``IJH_TLS_RELOAD_SECONDS`` (following symlinks: Kubernetes swaps a ``..data``
+link) and takes a changed set only when :func:`read_tls` takes it, whole; a half-written
+or wrong set is one WARNING and the loaded one stays. A server port picks the new set
+up at its next handshake (:meth:`TlsSource.server_credentials`); a channel to another
+service is replaced (:class:`ReloadingChannel`), calls in flight ending on the old one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -43,29 +54,36 @@ SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 _USES = {SERVER_AUTH: "serverAuth (a backend serves it)",
          CLIENT_AUTH: "clientAuth (it is presented when calling a backend)"}
+# What a certificate of each use is, as the expiry gauge labels it.
+_ROLES = {SERVER_AUTH: "server", CLIENT_AUTH: "client"}
 INTERNAL_TLS = ("IJH_INTERNAL_TLS_CERT", "IJH_INTERNAL_TLS_KEY", "IJH_INTERNAL_TLS_CA")
+# A channel replaced for new files keeps its calls in flight this long at most (the
+# longest a stream through the gateway may run); its old certificate is still valid.
+RETIRED_CHANNEL_GRACE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
 class TlsFiles:
     """A certificate chain and its key, and the CA bundle peers must chain to (PEM bytes,
-    checked)."""
+    checked); when the chain's first certificate to end does, and the bundle's among
+    those valid when read."""
 
     chain: bytes
     key: bytes
     ca: bytes | None = None
+    not_after: dt.datetime | None = None
+    ca_not_after: dt.datetime | None = None
 
-    def server_credentials(self) -> grpc.ServerCredentials:
-        """Serve with the chain; with a CA, require a client certificate chaining to it."""
-        return grpc.ssl_server_credentials([(self.key, self.chain)], root_certificates=self.ca,
-                                           require_client_auth=self.ca is not None)
+    def server_configuration(self) -> grpc.ServerCertificateConfiguration:
+        """Serve the chain; with a CA, trust client certificates chaining to it."""
+        return grpc.ssl_server_certificate_configuration([(self.key, self.chain)],
+                                                         root_certificates=self.ca)
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         """Call presenting the chain, trusting a server whose certificate chains to the CA
         and names the host called (gRPC checks both)."""
         return grpc.ssl_channel_credentials(self.ca, private_key=self.key,
                                             certificate_chain=self.chain)
-
 
 def _read(variable: str, path: str) -> bytes:
     try:
@@ -89,14 +107,31 @@ def _outside_validity(certificate: x509.Certificate, now: dt.datetime) -> str | 
     return None
 
 
+def _issued_by_one_of(certificate: x509.Certificate,
+                      authorities: Sequence[x509.Certificate]) -> bool:
+    """Whether ``certificate`` is one of ``authorities`` or signed by one of them."""
+    for authority in authorities:
+        if certificate == authority:
+            return True
+        try:
+            certificate.verify_directly_issued_by(authority)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return True
+    return False
+
+
 def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | None = None,
-             uses: Sequence[x509.ObjectIdentifier] = ()) -> TlsFiles:
+             uses: Sequence[x509.ObjectIdentifier] = (), *,
+             chain_to_ca: bool = False) -> TlsFiles:
     """The files named by ``(variable, path)`` pairs, checked: a chain of certificates, an
     unencrypted private key of its first one, a CA bundle (none when ``ca`` or its path is
     empty); and when the certificate limits its extended key usage, each of ``uses`` in
     it (TLS peers refuse a certificate used for what it does not list); every certificate
     of the chain within its validity window (a WARNING when one ends within
-    ``EXPIRY_WARNING_DAYS``), and some of the bundle's (a WARNING for each outside it)."""
+    ``EXPIRY_WARNING_DAYS``), and some of the bundle's (a WARNING for each outside it);
+    with ``chain_to_ca``, the chain ending at the bundle (the peers trust that bundle:
+    mutual TLS between the services)."""
     chain, private = _read(*cert), _read(*key)
     try:
         certificates = x509.load_pem_x509_certificates(chain)
@@ -125,11 +160,11 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
             raise ConfigurationError(f"{cert[0]}: {cert[1]}: {problem}")
     soonest = min(certificates, key=lambda certificate: certificate.not_valid_after_utc)
     if soonest.not_valid_after_utc - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-        log.warning("certificate expires soon: renew it, then restart", extra={
+        log.warning("certificate expires soon: renew it", extra={
             "variable": cert[0], "path": cert[1],
             "certificate": soonest.subject.rfc4514_string(),
             "not_after": str(soonest.not_valid_after_utc)})
-    bundle = None
+    bundle = ca_not_after = None
     if ca is not None and ca[1]:
         bundle = _read(*ca)
         try:
@@ -147,16 +182,150 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
         for authority in authorities:
             left = authority.not_valid_after_utc - now
             if dt.timedelta(0) <= left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-                log.warning("CA certificate expires soon: add its successor to the bundle, "
-                            "then restart", extra={
-                                "variable": ca[0], "path": ca[1],
-                                "certificate": authority.subject.rfc4514_string(),
-                                "not_after": str(authority.not_valid_after_utc)})
-    return TlsFiles(chain, private, bundle)
+                log.warning("CA certificate expires soon: add its successor to the bundle",
+                            extra={"variable": ca[0], "path": ca[1],
+                                   "certificate": authority.subject.rfc4514_string(),
+                                   "not_after": str(authority.not_valid_after_utc)})
+        ca_not_after = min(authority.not_valid_after_utc for authority in authorities
+                           if not _outside_validity(authority, now))
+        # A set being rotated in halves (a new certificate, the CA of the old) is refused
+        # here, not by every peer at its handshake.
+        if chain_to_ca and not _issued_by_one_of(certificates[-1], authorities):
+            raise ConfigurationError(
+                f"{cert[0]}: {cert[1]}: not issued by a certificate of {ca[0]} ({ca[1]}): "
+                "the other services, trusting that bundle, would refuse it")
+    return TlsFiles(chain, private, bundle, soonest.not_valid_after_utc, ca_not_after)
+
+
+def _stat(path: str) -> tuple[int, ...]:
+    """What changes when a file is rewritten or replaced; the path's symlinks followed
+    (Kubernetes swaps the ``..data`` link a Secret's files point through)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:  # missing for a moment, or for good: read_tls says which
+        return (exc.errno or -1,)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class TlsSource:
+    """One TLS setup: its files (``(variable, path)`` pairs as for :func:`read_tls`) read
+    and checked now (a ConfigurationError: the service cannot start), then again by
+    :meth:`poll` whenever their stat changes. A set :func:`read_tls` takes replaces
+    :attr:`files`: the port serving it hands it to the next handshakes, channels made by
+    :func:`internal_channel` are replaced. A set it refuses (a file half-written, a key
+    of another certificate, another CA's certificate) is one WARNING, and the loaded set
+    stays. ``name`` ("public", "internal") labels its log lines and expiry gauge."""
+
+    def __init__(self, name: str, cert: tuple[str, str], key: tuple[str, str],
+                 ca: tuple[str, str] | None = None,
+                 uses: Sequence[x509.ObjectIdentifier] = (), *, chain_to_ca: bool = False):
+        self.name = name
+        self.roles = [_ROLES[use] for use in uses]  # what the certificate is used for
+        self._paths = [path for _, path in (cert, key, ca or ("", "")) if path]
+        self._read = functools.partial(read_tls, cert, key, ca, uses, chain_to_ca=chain_to_ca)
+        self._stamp = self._stat()  # before the read: a change meanwhile is read again
+        self.files = self._read()
+        self._told = self._expiry_state()  # read_tls has warned of an expiry near
+        self._listeners: list[Callable[[TlsFiles], None]] = []
+
+    def _stat(self) -> tuple:
+        return tuple(_stat(path) for path in self._paths)
+
+    def subscribe(self, listener: Callable[[TlsFiles], None]) -> None:
+        """Call ``listener`` with each new set taken (on the event loop, from :meth:`poll`)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[TlsFiles], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def poll(self) -> bool:
+        """Read the files again if their stat changed; True when a new set was taken."""
+        taken = False
+        stamp = self._stat()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            taken = self._take()
+        self._tell_expiry()
+        return taken
+
+    def _take(self) -> bool:
+        try:
+            files = self._read()
+        except ConfigurationError as exc:
+            # Once per change: the next poll finds the same stat and reads nothing.
+            log.warning("new TLS files refused: the loaded ones stay in use",
+                        extra={"tls": self.name, "error": str(exc)})
+            return False
+        if files == self.files:  # touched, not changed
+            return False
+        self.files, self._told = files, self._expiry_state()
+        first = x509.load_pem_x509_certificates(files.chain)[0]
+        log.info("TLS files reloaded", extra={
+            "tls": self.name, "certificate": first.subject.rfc4514_string(),
+            "serial": f"{first.serial_number:x}", "not_after": str(files.not_after)})
+        for listener in list(self._listeners):
+            listener(files)
+        return True
+
+    def _expiry_state(self) -> str:
+        left = self.files.not_after - dt.datetime.now(dt.UTC)
+        return ("expired" if left < dt.timedelta(0)
+                else "soon" if left < dt.timedelta(days=EXPIRY_WARNING_DAYS) else "")
+
+    def _tell_expiry(self) -> None:
+        """A certificate ending while the service runs, its files unchanged: said once
+        when it comes within EXPIRY_WARNING_DAYS, once more when it has expired."""
+        state = self._expiry_state()
+        if state and state != self._told:
+            self._told = state
+            level, message = ((logging.ERROR, "TLS certificate expired: peers refuse every "
+                               "handshake; renew its files") if state == "expired"
+                              else (logging.WARNING, "certificate expires soon: renew it"))
+            log.log(level, message, extra={"tls": self.name, "paths": self._paths,
+                                           "not_after": str(self.files.not_after)})
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        """Credentials serving the loaded set, the set loaded at each new handshake (a
+        client certificate chaining to the CA required when there is one)."""
+        served = self.files
+
+        def fetch() -> grpc.ServerCertificateConfiguration | None:
+            # gRPC calls this on a thread of its own before each handshake: None keeps
+            # the configuration it has.
+            nonlocal served
+            files = self.files
+            if files is served:
+                return None
+            served = files
+            return files.server_configuration()
+
+        return grpc.dynamic_ssl_server_credentials(
+            served.server_configuration(), fetch,
+            require_client_authentication=served.ca is not None)
+
+    def expiry(self) -> list[tuple[str, float]]:
+        """``(role, notAfter as a Unix time)`` of the loaded set: the chain's first to end
+        for each use, and the CA bundle's ("ca")."""
+        rows = [(role, self.files.not_after.timestamp()) for role in self.roles]
+        if self.files.ca_not_after is not None:
+            rows.append(("ca", self.files.ca_not_after.timestamp()))
+        return rows
+
+
+async def watch_tls(sources: Sequence[TlsSource], interval_seconds: float) -> None:
+    """Poll ``sources`` every ``interval_seconds``, until cancelled."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        for source in sources:
+            try:
+                source.poll()
+            except Exception:  # a bug here must not stop the watch of the others
+                log.exception("TLS files could not be checked", extra={"tls": source.name})
 
 
 def internal_tls(settings: Settings, *, serves: bool = False,
-                 calls: Mapping[str, str] | None = None) -> TlsFiles | None:
+                 calls: Mapping[str, str] | None = None) -> TlsSource | None:
     """This service's mutual TLS with the others (``IJH_INTERNAL_TLS_*``: all three or
     none; none is plaintext), for a service that ``serves`` the others and/or ``calls``
     them at these ``{variable: target}`` addresses."""
@@ -178,16 +347,94 @@ def internal_tls(settings: Settings, *, serves: bool = False,
                 "dns:///risk-headless.ijh.svc.cluster.local:50052), not a list of addresses")
     uses = [use for use, needed in ((SERVER_AUTH, serves), (CLIENT_AUTH, bool(calls)))
             if needed]
-    return read_tls(*zip(INTERNAL_TLS, paths, strict=True), uses=uses)
+    return TlsSource("internal", *zip(INTERNAL_TLS, paths, strict=True), uses=uses,
+                     chain_to_ca=True)
 
 
-def internal_channel(target: str, tls: TlsFiles | None, options: Sequence[tuple[str, object]],
+class ReloadingChannel(grpc.aio.Channel):
+    """A channel to another service under mutual TLS that a new one (the same target,
+    options and interceptors) replaces when its :class:`TlsSource` takes new files: calls
+    made from then on use the new certificate; those in flight end on the old channel,
+    closed once they have (at most RETIRED_CHANNEL_GRACE_SECONDS). Multi-callables and
+    stubs made from it follow the replacement."""
+
+    def __init__(self, target: str, tls: TlsSource,
+                 make: Callable[[TlsFiles], grpc.aio.Channel]):
+        self.target = target
+        self._tls, self._make = tls, make
+        self.channel = make(tls.files)  # the current one
+        self._retiring: set[asyncio.Task] = set()
+        tls.subscribe(self._replace)
+
+    def _replace(self, files: TlsFiles) -> None:
+        old, self.channel = self.channel, self._make(files)
+        # close(grace) returns as soon as the old channel's last call has ended.
+        retiring = asyncio.get_running_loop().create_task(
+            old.close(RETIRED_CHANNEL_GRACE_SECONDS))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+        log.info("channel replaced for new TLS files", extra={"target": self.target})
+
+    async def close(self, grace: float | None = None) -> None:
+        self._tls.unsubscribe(self._replace)
+        await asyncio.gather(self.channel.close(grace), self._end_retiring(grace))
+
+    async def _end_retiring(self, grace: float | None) -> None:
+        if self._retiring and grace:
+            await asyncio.wait(self._retiring, timeout=grace)
+        for retiring in list(self._retiring):
+            retiring.cancel()  # the process is ending: its calls are abandoned
+
+    async def __aenter__(self) -> ReloadingChannel:
+        return self
+
+    async def __aexit__(self, exc_type, exc_val, exc_tb) -> None:
+        await self.close()
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self.channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state) -> None:
+        await self.channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self.channel.channel_ready()
+
+    def unary_unary(self, *args, **kwargs):
+        return _Current(self, "unary_unary", args, kwargs)
+
+    def unary_stream(self, *args, **kwargs):
+        return _Current(self, "unary_stream", args, kwargs)
+
+    def stream_unary(self, *args, **kwargs):
+        return _Current(self, "stream_unary", args, kwargs)
+
+    def stream_stream(self, *args, **kwargs):
+        return _Current(self, "stream_stream", args, kwargs)
+
+
+class _Current:
+    """A multi-callable of a :class:`ReloadingChannel`: each call on its current channel."""
+
+    def __init__(self, owner: ReloadingChannel, kind: str, args: tuple, kwargs: dict):
+        self._owner, self._kind, self._args, self._kwargs = owner, kind, args, kwargs
+        self._made: tuple[grpc.aio.Channel, Callable] | None = None
+
+    def __call__(self, *args, **kwargs):
+        channel = self._owner.channel
+        if self._made is None or self._made[0] is not channel:
+            self._made = channel, getattr(channel, self._kind)(*self._args, **self._kwargs)
+        return self._made[1](*args, **kwargs)
+
+
+def internal_channel(target: str, tls: TlsSource | None, options: Sequence[tuple[str, object]],
                      interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
                      ) -> grpc.aio.Channel:
     """A channel to another service at ``target``: mutual TLS when ``tls`` is given
-    (:func:`internal_tls`), else plaintext."""
+    (:func:`internal_tls`; a :class:`ReloadingChannel`), else plaintext."""
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options,
                                          interceptors=list(interceptors))
-    return grpc.aio.secure_channel(target, tls.channel_credentials(), options=options,
-                                   interceptors=list(interceptors))
+    return ReloadingChannel(target, tls, lambda files: grpc.aio.secure_channel(
+        target, files.channel_credentials(), options=options,
+        interceptors=list(interceptors)))

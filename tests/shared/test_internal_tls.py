@@ -252,7 +252,7 @@ def _internal_tls(tmp_path, service: str, **changes):
 def test_internal_tls_is_off_without_its_settings_and_checked_with_them(tmp_path):
     assert internal_tls(load_settings({}), serves=True) is None
     tls = _internal_tls(tmp_path, "funding")
-    assert tls is not None and b"BEGIN CERTIFICATE" in tls.ca
+    assert tls is not None and b"BEGIN CERTIFICATE" in tls.files.ca
 
 
 @pytest.mark.parametrize("service, wrong", [
@@ -270,6 +270,12 @@ def test_internal_tls_is_off_without_its_settings_and_checked_with_them(tmp_path
                            "INTERNAL_TLS_KEY": pki.client_key},
                           f"IJH_INTERNAL_TLS_CERT: {pki.client_cert}: its extended key usage "
                           "lacks serverAuth")),
+    # a certificate of the public CA: the other services, trusting the internal one,
+    # would refuse it at every handshake
+    ("risk", lambda pki: ({"INTERNAL_TLS_CERT": pki.server_cert,
+                           "INTERNAL_TLS_KEY": pki.server_key},
+                          f"IJH_INTERNAL_TLS_CERT: {pki.server_cert}: not issued by a "
+                          f"certificate of IJH_INTERNAL_TLS_CA ({pki.internal_ca})")),
     ("gateway", lambda pki: ({"INTERNAL_TLS_CA": pki.internal_key("gateway")},
                              f"IJH_INTERNAL_TLS_CA: {pki.internal_key('gateway')} is not a PEM "
                              "file")),
@@ -278,7 +284,8 @@ def test_internal_tls_is_off_without_its_settings_and_checked_with_them(tmp_path
                              "IJH_RISK_ADDRESS: 'ipv4:127.0.0.1:5001,127.0.0.1:5002': with "
                              "IJH_INTERNAL_TLS_* set")),
 ], ids=["key of another certificate", "serverAuth only, calls risk",
-         "clientAuth only, serves", "CA not PEM", "list of addresses"])
+         "clientAuth only, serves", "another CA's certificate", "CA not PEM",
+         "list of addresses"])
 def test_a_wrong_internal_tls_file_or_target_is_named(tmp_path, service, wrong):
     changes, words = wrong(ensure_dev_pki(tmp_path))
     with pytest.raises(ConfigurationError) as refused:
@@ -307,16 +314,22 @@ def _days(days: float) -> dt.datetime:
 
 
 def _certificate(directory: Path, name: str, not_before: dt.datetime,
-                 not_after: dt.datetime) -> tuple[Path, Path]:
-    """A self-signed certificate ``CN=name`` (any use; a CA too) valid from ``not_before``
-    to ``not_after``, and its key: their paths."""
+                 not_after: dt.datetime,
+                 issuer: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
+    """A certificate ``CN=name`` (any use; a CA too) valid from ``not_before`` to
+    ``not_after``, issued by ``issuer`` (its certificate and key) or self-signed, and its
+    key: their paths."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+    signer, issuer_name = key, subject
+    if issuer is not None:
+        signer = serialization.load_pem_private_key(issuer[1].read_bytes(), None)
+        issuer_name = x509.load_pem_x509_certificate(issuer[0].read_bytes()).subject
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(not_before).not_valid_after(not_after)
                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-                   .sign(key, hashes.SHA256()))
+                   .sign(signer, hashes.SHA256()))
     paths = directory / f"{name}.pem", directory / f"{name}-key.pem"
     paths[0].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(key.private_bytes(serialization.Encoding.PEM,
@@ -325,14 +338,27 @@ def _certificate(directory: Path, name: str, not_before: dt.datetime,
     return paths
 
 
+def _test_ca(directory: Path) -> tuple[Path, Path]:
+    """A CA valid for a year in ``directory`` (made once): its certificate and key."""
+    paths = directory / "test-ca.pem", directory / "test-ca-key.pem"
+    return paths if paths[0].exists() else _certificate(directory, "test-ca", _days(-1),
+                                                        _days(365))
+
+
+def _issued(directory: Path, name: str, not_before: dt.datetime,
+            not_after: dt.datetime) -> tuple[Path, Path]:
+    """:func:`_certificate` issued by the :func:`_test_ca` of ``directory``."""
+    return _certificate(directory, name, not_before, not_after, _test_ca(directory))
+
+
 def _read_as(variables: str, cert: Path, key: Path, ca: Path | None = None):
     """The files read as the gateway's public TLS (``variables`` "IJH_GATEWAY_TLS") or
-    as risk's internal TLS ("IJH_INTERNAL_TLS", with ``ca`` or a valid one)."""
+    as risk's internal TLS ("IJH_INTERNAL_TLS", with ``ca`` or the test CA)."""
     if variables == "IJH_GATEWAY_TLS":
         return public_tls(load_settings({"IJH_GATEWAY_TLS_CERT": str(cert),
                                          "IJH_GATEWAY_TLS_KEY": str(key),
                                          "IJH_GATEWAY_TLS_CLIENT_CA": str(ca or "")}))
-    ca = ca or _certificate(cert.parent, "valid-ca", _days(-1), _days(365))[0]
+    ca = ca or _test_ca(cert.parent)[0]
     return internal_tls(load_settings({"IJH_INTERNAL_TLS_CERT": str(cert),
                                        "IJH_INTERNAL_TLS_KEY": str(key),
                                        "IJH_INTERNAL_TLS_CA": str(ca)}), serves=True)
@@ -346,7 +372,7 @@ def _read_as(variables: str, cert: Path, key: Path, ca: Path | None = None):
 ], ids=["expired", "not yet valid", "not valid for half an hour"])
 def test_a_certificate_outside_its_validity_window_is_refused(tmp_path, variables, not_before,
                                                                not_after, words):
-    cert, key = _certificate(tmp_path, "outside", not_before, not_after)
+    cert, key = _issued(tmp_path, "outside", not_before, not_after)
     with pytest.raises(ConfigurationError) as refused:
         _read_as(variables, cert, key)
     assert str(refused.value) == f"{variables}_CERT: {cert}: CN=outside {words}"
@@ -360,9 +386,9 @@ def _warnings(caplog) -> list[logging.LogRecord]:
 def test_a_certificate_expiring_within_14_days_is_one_warning_saying_when(tmp_path, caplog,
                                                                           variables):
     caplog.set_level(logging.WARNING, "services.shared.tls")
-    _read_as(variables, *_certificate(tmp_path, "long", _days(-1), _days(15)))
+    _read_as(variables, *_issued(tmp_path, "long", _days(-1), _days(15)))
     assert not _warnings(caplog)
-    cert, key = _certificate(tmp_path, "soon", _days(-1), _days(5))
+    cert, key = _issued(tmp_path, "soon", _days(-1), _days(5))
     _read_as(variables, cert, key)
     [record] = _warnings(caplog)
     line = json.loads(JsonFormatter("gateway").format(record))
@@ -376,10 +402,11 @@ def test_a_certificate_expiring_within_14_days_is_one_warning_saying_when(tmp_pa
 def test_a_ca_certificate_outside_its_window_is_a_warning_and_none_valid_is_refused(
         tmp_path, caplog, variables, variable):
     caplog.set_level(logging.WARNING, "services.shared.tls")
-    cert, key = _certificate(tmp_path, "service", _days(-1), _days(90))
-    old, new = (_certificate(tmp_path, name, before, after)[0].read_bytes()
+    old, new = (_certificate(tmp_path, name, before, after)
                 for name, before, after in (("old-ca", _days(-400), _days(-1)),
                                             ("new-ca", _days(-1), _days(400))))
+    cert, key = _certificate(tmp_path, "service", _days(-1), _days(90), new)
+    old, new = old[0].read_bytes(), new[0].read_bytes()
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(old + new)  # as while a CA is rotated
     _read_as(variables, cert, key, bundle)
@@ -396,16 +423,16 @@ def test_a_ca_certificate_outside_its_window_is_a_warning_and_none_valid_is_refu
 def test_a_certificate_issued_moments_ago_by_a_clock_ahead_is_taken(tmp_path, caplog):
     # Issued "now" by an issuer whose clock runs 2 minutes ahead of this host's.
     caplog.set_level(logging.WARNING, "services.shared.tls")
-    cert, key = _certificate(tmp_path, "fresh", _days(2 / 1440), _days(90))
+    cert, key = _issued(tmp_path, "fresh", _days(2 / 1440), _days(90))
     assert _read_as("IJH_INTERNAL_TLS", cert, key) is not None
     assert not _warnings(caplog)
 
 
 def test_a_ca_certificate_expiring_within_14_days_is_a_warning(tmp_path, caplog):
     caplog.set_level(logging.WARNING, "services.shared.tls")
-    cert, key = _certificate(tmp_path, "service", _days(-1), _days(90))
-    ca = _certificate(tmp_path, "ending-ca", _days(-400), _days(5))[0]
-    _read_as("IJH_INTERNAL_TLS", cert, key, ca)
+    ca = _certificate(tmp_path, "ending-ca", _days(-400), _days(5))
+    cert, key = _certificate(tmp_path, "service", _days(-1), _days(90), ca)
+    _read_as("IJH_INTERNAL_TLS", cert, key, ca[0])
     [record] = _warnings(caplog)
     assert record.getMessage().startswith("CA certificate expires soon")
     assert (record.variable, record.certificate, record.not_after) == (

@@ -1,0 +1,359 @@
+"""Certificates renewed while the services run (``shared/tls.py``: TlsSource,
+ReloadingChannel), over real TLS on loopback: renewed files are written as the kubelet
+writes a Secret cert-manager renewed (a new directory, then the ``..data`` link swapped
+at once), from the same development CA. New connections then see the new certificate, on
+a server port and from a channel, while the process goes on; calls in flight on the old
+channel end normally; a set that does not fit together is refused with one WARNING and
+the loaded one kept; the expiry gauge follows. The last test does all of it on the three
+services as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import ssl
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ijh.funding.v1 import funding_pb2 as f
+from ijh.funding.v1 import funding_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.gateway.dev_pki import INTERNAL_SERVICES, DevPki, ensure_dev_pki
+from services.shared.config import load_settings
+from services.shared.metrics import TLS_CERTIFICATE_EXPIRY, new_registry
+from services.shared.server import ServiceRuntime
+from services.shared.tls import CLIENT_AUTH, SERVER_AUTH, TlsSource, internal_channel
+from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
+from tests.gateway.test_gateway import _grant_request
+from tests.stack import start_stack, wait_for_text
+
+SECRET_FILES = ("tls.crt", "tls.key", "ca.crt")
+REFUSED = "new TLS files refused"
+
+
+class SecretVolume:
+    """A directory laid out as the kubelet mounts a Secret: ``tls.crt`` ->
+    ``..data/tls.crt``, ``..data`` -> the directory of the current version."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.versions = 0
+        directory.mkdir(parents=True)
+
+    def path(self, name: str) -> str:
+        return str(self.directory / name)
+
+    def write(self, files: dict[str, bytes]) -> None:
+        """A new version, made whole in a directory of its own, then swapped in at once."""
+        self.versions += 1
+        version = self.directory / f"..version-{self.versions}"
+        version.mkdir()
+        for name, data in files.items():
+            (version / name).write_bytes(data)
+        swap = self.directory / "..data_tmp"
+        swap.symlink_to(version.name)
+        os.replace(swap, self.directory / "..data")
+        for name in files:
+            if not (self.directory / name).is_symlink():
+                (self.directory / name).symlink_to(f"..data/{name}")
+
+    def env(self) -> dict[str, str]:
+        """The IJH_INTERNAL_TLS_* settings pointing here."""
+        return {f"IJH_INTERNAL_TLS_{variable}": self.path(name)
+                for variable, name in zip(("CERT", "KEY", "CA"), SECRET_FILES, strict=True)}
+
+
+def _secret(pki: DevPki, cert_and_key: tuple[bytes, bytes]) -> dict[str, bytes]:
+    return dict(zip(SECRET_FILES, (*cert_and_key, pki.internal_ca.read_bytes()), strict=True))
+
+
+def _issued(pki: DevPki, service: str) -> tuple[bytes, bytes]:
+    """The certificate and key ``ensure_dev_pki`` wrote for ``service``."""
+    return pki.internal_cert(service).read_bytes(), pki.internal_key(service).read_bytes()
+
+
+def _serial(pem: bytes) -> int:
+    return x509.load_pem_x509_certificate(pem).serial_number
+
+
+def _not_after(pem: bytes) -> float:
+    return x509.load_pem_x509_certificate(pem).not_valid_after_utc.timestamp()
+
+
+def _served_serial(address: str, ca: Path, client: tuple[Path, Path] | None = None) -> int:
+    """The serial number of the certificate ``address`` shows a new TLS connection (as a
+    gRPC client connects: ALPN h2, presenting ``client``)."""
+    host, _, port = address.rpartition(":")
+    context = ssl.create_default_context(cafile=str(ca))
+    if client is not None:
+        context.load_cert_chain(*client)
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection((host, int(port)), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as connection:
+        return x509.load_der_x509_certificate(connection.getpeercert(True)).serial_number
+
+
+def _internal_source(volume: SecretVolume, uses) -> TlsSource:
+    return TlsSource("internal", *((f"IJH_INTERNAL_TLS_{variable}", volume.path(name))
+                                   for variable, name in zip(("CERT", "KEY", "CA"),
+                                                             SECRET_FILES, strict=True)),
+                     uses=uses, chain_to_ca=True)
+
+
+def _refusals(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith(REFUSED)]
+
+
+async def test_a_port_shows_renewed_files_to_new_connections_and_keeps_a_set_it_refuses(
+        tmp_path, caplog):
+    caplog.set_level(logging.INFO, "services.shared.tls")
+    pki = ensure_dev_pki(tmp_path)
+    volume = SecretVolume(tmp_path / "risk-tls")
+    volume.write(_secret(pki, _issued(pki, "risk")))
+    registry = new_registry()
+    runtime = ServiceRuntime(
+        "risk", "127.0.0.1:0", load_settings({
+            "IJH_DRAIN_SECONDS": "0", "IJH_GRACE_SECONDS": "0",
+            "IJH_TLS_RELOAD_SECONDS": "0.05"}),
+        registrations=[], tls=_internal_source(volume, [SERVER_AUTH]),
+        metrics_registry=registry)
+    await runtime.start()
+    address = f"127.0.0.1:{runtime.port}"
+    client = (pki.internal_cert("gateway"), pki.internal_key("gateway"))
+
+    async def serial() -> int:
+        return await asyncio.to_thread(_served_serial, address, pki.internal_ca, client)
+
+    def expiry(role: str = "server") -> float | None:
+        return registry.get_sample_value(TLS_CERTIFICATE_EXPIRY,
+                                         {"tls": "internal", "role": role})
+
+    credentials = grpc.ssl_channel_credentials(
+        pki.internal_ca.read_bytes(), client[1].read_bytes(), client[0].read_bytes())
+    check = health_pb2.HealthCheckRequest()
+    try:
+        assert await serial() == _serial(pki.internal_cert("risk").read_bytes())
+        assert expiry() == _not_after(pki.internal_cert("risk").read_bytes())
+        assert expiry("ca") == _not_after(pki.internal_ca.read_bytes())
+        # A connection made before the renewal lives on (until the server ages it out).
+        before = grpc.aio.secure_channel(f"localhost:{runtime.port}", credentials)
+        await health_pb2_grpc.HealthStub(before).Check(check, timeout=5)
+
+        renewed = pki.renew("risk", days=30)
+        volume.write(_secret(pki, renewed))
+        deadline = time.monotonic() + 5
+        while await serial() != _serial(renewed[0]):
+            assert time.monotonic() < deadline, "the renewed certificate is not served"
+            await asyncio.sleep(0.05)
+        assert expiry() == _not_after(renewed[0])
+        for channel in (before, grpc.aio.secure_channel(f"localhost:{runtime.port}",
+                                                        credentials)):
+            async with channel:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(check, timeout=5)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        # A new certificate with the key of another: refused once, the loaded set kept.
+        volume.write(_secret(pki, (pki.renew("risk")[0], renewed[1])))
+        await asyncio.sleep(0.3)  # some polls
+        [refusal] = _refusals(caplog)
+        assert refusal.levelname == "WARNING" and refusal.tls == "internal"
+        assert refusal.error == (f"IJH_INTERNAL_TLS_KEY: {volume.path('tls.key')} is not the "
+                                 f"key of the certificate in IJH_INTERNAL_TLS_CERT "
+                                 f"({volume.path('tls.crt')})")
+        assert await serial() == _serial(renewed[0])
+        assert expiry() == _not_after(renewed[0])
+    finally:
+        await runtime.stop()
+
+
+async def _who(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    """The serial number of the client certificate the call came with."""
+    [pem] = context.auth_context()["x509_pem_cert"]
+    return str(_serial(pem)).encode()
+
+
+async def test_a_channel_presents_renewed_files_and_its_calls_in_flight_end_on_the_old(
+        tmp_path):
+    pki = ensure_dev_pki(tmp_path)
+    release = asyncio.Event()
+
+    async def slow(request: bytes, context) -> bytes:
+        await release.wait()
+        return await _who(request, context)
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
+        "Who": grpc.unary_unary_rpc_method_handler(_who),
+        "Slow": grpc.unary_unary_rpc_method_handler(slow)})])
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
+        pki.internal_ca.read_bytes(), require_client_auth=True))
+    await server.start()
+    volume = SecretVolume(tmp_path / "gateway-tls")
+    volume.write(_secret(pki, _issued(pki, "gateway")))
+    source = _internal_source(volume, [CLIENT_AUTH])
+    channel = internal_channel(f"localhost:{port}", source, options=[])
+    # Made once, as the gateway's proxy and the generated stubs make them.
+    who, slow_call = (channel.unary_unary(f"/test.Peer/{name}") for name in ("Who", "Slow"))
+    try:
+        first = _serial(pki.internal_cert("gateway").read_bytes())
+        assert int(await who(b"", timeout=5)) == first
+        in_flight = asyncio.ensure_future(slow_call(b"", timeout=10))
+        await asyncio.sleep(0.2)  # sent
+        old = channel.channel
+
+        renewed = pki.renew("gateway", days=30)
+        volume.write(_secret(pki, renewed))
+        assert source.poll()
+        assert channel.channel is not old
+        assert int(await who(b"", timeout=5)) == _serial(renewed[0])
+        assert not in_flight.done()
+        release.set()
+        assert int(await in_flight) == first  # on the old connection, to its end
+        await asyncio.sleep(0.1)
+        with pytest.raises(grpc.aio.UsageError):  # closed once its last call ended
+            await old.unary_unary("/test.Peer/Who")(b"", timeout=5)
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+def _scrape(address: str) -> dict[tuple[str, str], float]:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {(sample.labels["tls"], sample.labels["role"]): sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == TLS_CERTIFICATE_EXPIRY for sample in family.samples}
+
+
+def _approve_a_guarantee(channel_of) -> None:
+    """Approving makes funding ask risk (EvaluateIncrementalRisk)."""
+    company, officer, officer2 = (funding_pb2_grpc.FundingServiceStub(channel_of(name))
+                                  for name in ("company", "officer", "officer2"))
+    name = company.CreateApplication(guarantee_request(), timeout=20).application.name
+    company.SubmitApplication(f.SubmitApplicationRequest(request_id=rid(), name=name),
+                              timeout=20)
+    officer.RecordScores(f.RecordScoresRequest(request_id=rid(), name=name,
+                                               scores=good_scores()), timeout=20)
+    decided = officer2.DecideApplication(
+        f.DecideApplicationRequest(request_id=rid(), name=name, decision=f.DECISION_APPROVE,
+                                   reason="fund rules met"), timeout=30)
+    assert decided.application.state == f.APPLICATION_STATE_APPROVED
+
+
+def test_the_running_services_take_renewed_certificates_without_a_restart(nats_server,
+                                                                          tmp_path):
+    pki = ensure_dev_pki(tmp_path)
+    volumes = {name: SecretVolume(tmp_path / "secrets" / name)
+               for name in (*INTERNAL_SERVICES, "public")}
+    for name in INTERNAL_SERVICES:
+        volumes[name].write(_secret(pki, _issued(pki, name)))
+    volumes["public"].write({"tls.crt": pki.server_cert.read_bytes(),
+                             "tls.key": pki.server_key.read_bytes()})
+    service_env = {name: volumes[name].env() for name in INTERNAL_SERVICES}
+    service_env["gateway"].update(IJH_GATEWAY_TLS_CERT=volumes["public"].path("tls.crt"),
+                                  IJH_GATEWAY_TLS_KEY=volumes["public"].path("tls.key"))
+    stack = start_stack(nats_server, tmp_path, {"IJH_TLS_RELOAD_SECONDS": "0.2"},
+                        internal_tls=True, service_env=service_env)
+    channels: dict[str, grpc.Channel] = {}
+
+    def channel_of(token: str) -> grpc.Channel:
+        if token not in channels:
+            channels[token] = stack.gateway_channel(token)
+        return channels[token]
+
+    gateway_client = (pki.internal_cert("gateway"), pki.internal_key("gateway"))
+    served = {"risk": lambda: _served_serial(stack.risk.address, pki.internal_ca,
+                                             gateway_client),
+              "funding": lambda: _served_serial(stack.funding.address, pki.internal_ca,
+                                                gateway_client),
+              "public": lambda: _served_serial(stack.gateway.address, pki.ca)}
+    metrics = {"gateway": stack.metrics_address, "risk": stack.risk_metrics_address,
+               "funding": stack.funding_metrics_address}
+    # Which gauge shows which files: (service, tls, role) -> volume.
+    gauges = {("gateway", "public", "server"): "public",
+              ("gateway", "internal", "client"): "gateway",
+              ("risk", "internal", "server"): "risk",
+              ("funding", "internal", "server"): "funding",
+              ("funding", "internal", "client"): "funding"}
+    pids = [process.process.pid for process in stack.processes]
+    try:
+        renewed = {name: pki.renew("server" if name == "public" else name, days=30)
+                   for name in volumes}
+        assert all(served[name]() != _serial(renewed[name][0]) for name in served)
+        for name, volume in volumes.items():
+            files = (_secret(pki, renewed[name]) if name != "public"
+                     else dict(zip(SECRET_FILES, renewed[name], strict=False)))
+            volume.write(files)
+        deadline = time.monotonic() + 5
+        while any(served[name]() != _serial(renewed[name][0]) for name in served):
+            assert time.monotonic() < deadline, "renewed certificates not served"
+            time.sleep(0.1)
+        for (service, tls, role), name in gauges.items():
+            assert _scrape(metrics[service])[(tls, role)] == _not_after(renewed[name][0])
+        for service, channels_replaced in (("gateway", 2), ("funding", 1)):
+            log = wait_for_text(getattr(stack, service).log_path, "channel replaced")
+            assert log.count("channel replaced for new TLS files") == channels_replaced
+
+        # Calls through the gateway reach both backends, and funding reaches risk: each
+        # over new connections with the new certificates on both ends.
+        grant = funding_pb2_grpc.FundingServiceStub(channel_of("officer")).ComputeGrant(
+            _grant_request(), timeout=10)
+        assert grant.grant_cents == 50_00
+        _approve_a_guarantee(channel_of)
+
+        # A certificate with another's key for risk: refused, once; risk serves on.
+        volumes["risk"].write(_secret(pki, (pki.renew("risk")[0], renewed["risk"][1])))
+        log = wait_for_text(stack.risk.log_path, REFUSED)
+        time.sleep(0.5)  # more polls: no more lines
+        [line] = [json.loads(line) for line in stack.risk.log_path.read_text().splitlines()
+                  if REFUSED in line]
+        assert line["level"] == "WARNING" and "is not the key of the certificate" in \
+            line["error"], log
+        assert served["risk"]() == _serial(renewed["risk"][0])
+        _approve_a_guarantee(channel_of)
+        assert [process.process.pid for process in stack.processes] == pids
+        assert all(process.process.poll() is None for process in stack.processes)
+    finally:
+        for channel in channels.values():
+            channel.close()
+        stack.stop()
+
+
+def test_a_certificate_expiring_while_loaded_is_an_error_once(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, "services.shared.tls")
+    pki = ensure_dev_pki(tmp_path)
+    volume = SecretVolume(tmp_path / "risk-tls")
+    volume.write(_secret(pki, pki.renew("risk", days=1 / 86400)))  # a second left
+    source = _internal_source(volume, [SERVER_AUTH])
+    [soon] = caplog.records  # at load, as at start
+    assert soon.getMessage().startswith("certificate expires soon")
+    source.poll()
+    assert len(caplog.records) == 1
+    time.sleep(1.1)
+    for _ in range(3):
+        assert not source.poll()
+    [expired] = caplog.records[1:]
+    assert expired.levelname == "ERROR" and expired.getMessage().startswith(
+        "TLS certificate expired: peers refuse every handshake")
+    assert expired.tls == "internal" and volume.path("tls.crt") in expired.paths
+
+
+def test_the_dev_pki_renews_from_the_same_ca(tmp_path):
+    pki = ensure_dev_pki(tmp_path)
+    cert, _ = pki.renew("funding", days=30)
+    renewed = x509.load_pem_x509_certificate(cert)
+    renewed.verify_directly_issued_by(x509.load_pem_x509_certificate(
+        pki.internal_ca.read_bytes()))
+    left = renewed.not_valid_after_utc - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(days=29) < left <= dt.timedelta(days=30)
