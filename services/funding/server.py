@@ -48,6 +48,7 @@ from services.shared.caller import (
     BUSINESS_ID_KEY,
     ROLE_KEY,
     SUBJECT_KEY,
+    caller_certificate_names,
     caller_keys,
     caller_metadata,
     caller_signers,
@@ -551,7 +552,8 @@ def build_funding(settings: Settings) -> ServiceRuntime:
         on_stop=[ledger.stop, risk.stop, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_funding", registry)),
         metrics_address=settings.funding_metrics_address, metrics_registry=registry,
-        caller_keys=keys, tls=tls, channel_tls=tls,
+        caller_keys=keys, tls=tls, channel_tls=tls, caller_certificates=caller_certificate_names(
+            settings, SERVICE_SUBJECT, mutual_tls=tls is not None),
         probe_address=settings.funding_probe_address)
 
 

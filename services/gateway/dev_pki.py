@@ -22,7 +22,8 @@ Layout under the var directory::
              caller-keys/gateway-funding.key  gateway-risk.key  funding-risk.key
              internal/ca.pem  ca-key.pem  <service>.pem  <service>-key.pem
                       (risk: serverAuth, funding: serverAuth + clientAuth, both for
-                       localhost, 127.0.0.1; gateway: clientAuth)
+                       localhost, 127.0.0.1; gateway: clientAuth; each naming its
+                       service, spiffe://ijh-dev/<service>: IJH_INTERNAL_TLS_CALLERS)
     tokens/<name>.jwt   agency, agency2, company, officer, officer2, analyst, admin
 
 Nothing here may be trusted outside a developer's machine: the private keys sit
@@ -63,6 +64,13 @@ SERVER_AUTH, CLIENT_AUTH = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.
 INTERNAL_USAGES: dict[str, list[x509.ObjectIdentifier]] = {
     "gateway": [CLIENT_AUTH], "risk": [SERVER_AUTH], "funding": [SERVER_AUTH, CLIENT_AUTH]}
 INTERNAL_SERVICES = tuple(INTERNAL_USAGES)
+
+
+def internal_name(service: str) -> str:
+    """The name (a URI SAN) in ``service``'s development internal certificate, which the
+    backends check their callers' against (IJH_INTERNAL_TLS_CALLERS)."""
+    return f"spiffe://ijh-dev/{service}"
+
 
 # name -> claims of its demo token (sub, role, business_id for agencies).
 DEMO_CALLERS: dict[str, dict[str, str]] = {
@@ -137,10 +145,13 @@ class DevPki:
 
     def internal_tls_env(self, service: str) -> dict[str, str]:
         """The IJH_INTERNAL_TLS_* settings of ``service`` (gateway, risk, funding): mutual
-        TLS between the services with its development certificate."""
+        TLS between the services with its development certificate, each backend serving
+        only the services that call it (IJH_INTERNAL_TLS_CALLERS)."""
         return {"IJH_INTERNAL_TLS_CERT": str(self.internal_cert(service)),
                 "IJH_INTERNAL_TLS_KEY": str(self.internal_key(service)),
-                "IJH_INTERNAL_TLS_CA": str(self.internal_ca)}
+                "IJH_INTERNAL_TLS_CA": str(self.internal_ca),
+                "IJH_INTERNAL_TLS_CALLERS": ",".join(
+                    f"{caller}={internal_name(caller)}" for caller in ("gateway", "funding"))}
 
     def renew(self, name: str, days: float = CERT_DAYS) -> tuple[bytes, bytes]:
         """A new certificate and key, as a renewal issues them, for the gateway's public
@@ -148,12 +159,12 @@ class DevPki:
         the same CA: PEM (cert, key), not written (the caller puts them where they are
         read)."""
         if name == "server":
-            ca, common_name, usages = self.ca, "localhost", [SERVER_AUTH]
+            ca, common_name, usages, uri = self.ca, "localhost", [SERVER_AUTH], ""
         else:
-            ca, common_name, usages = (self.internal_ca, f"ijh-{name} (internal)",
-                                       INTERNAL_USAGES[name])
+            ca, common_name, usages, uri = (self.internal_ca, f"ijh-{name} (internal)",
+                                            INTERNAL_USAGES[name], internal_name(name))
         return issue_certificate(common_name, usages, _load_cert(ca),
-                                 _load_key(ca.with_name("ca-key.pem")), days)
+                                 _load_key(ca.with_name("ca-key.pem")), days, uri)
 
     def token_path(self, name: str) -> Path:
         return self.tokens / f"{name}.jwt"
@@ -253,28 +264,45 @@ def _ensure_ca(cert_path: Path, common_name: str
 def _ensure_leaf(cert_path: Path, key_path: Path, common_name: str,
                  usages: list[x509.ObjectIdentifier],
                  ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
-                 force: bool) -> None:
-    """A certificate for ``usages`` (extended key usage; a server's names localhost and
-    127.0.0.1), kept when valid, of the same key and issued by ``ca_cert``."""
+                 force: bool, uri: str = "") -> None:
+    """A certificate for ``usages`` (and names: :func:`_names`), kept when valid, of the
+    same key and issued by ``ca_cert``."""
     key, cert = _load_key(key_path), _load_cert(cert_path)
     if not force and key and cert and _fresh(cert) and _same_key(cert, key):
         try:
             cert.verify_directly_issued_by(ca_cert)
             listed = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            if set(listed) == set(usages):  # else made before for another use: re-issue
+            try:
+                names = list(cert.extensions.get_extension_for_class(
+                    x509.SubjectAlternativeName).value)
+            except x509.ExtensionNotFound:
+                names = []
+            # else made before for another use, or without its name: re-issue
+            if set(listed) == set(usages) and names == _names(usages, uri):
                 return
         except (ValueError, TypeError, Exception):  # signed by another CA: re-issue
             pass
-    cert, key = issue_certificate(common_name, usages, ca_cert, ca_key)
+    cert, key = issue_certificate(common_name, usages, ca_cert, ca_key, uri=uri)
     _write(key_path, key, private=True)
     _write(cert_path, cert)
 
 
+def _names(usages: list[x509.ObjectIdentifier], uri: str) -> list[x509.GeneralName]:
+    """The SANs of a certificate: a server's localhost and 127.0.0.1 (the hosts dialled
+    here), and ``uri`` when given (the service's name, :meth:`DevPki.internal_name`)."""
+    names: list[x509.GeneralName] = []
+    if ExtendedKeyUsageOID.SERVER_AUTH in usages:
+        names += [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    if uri:
+        names.append(x509.UniformResourceIdentifier(uri))
+    return names
+
+
 def issue_certificate(common_name: str, usages: list[x509.ObjectIdentifier],
                       ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
-                      days: float = CERT_DAYS) -> tuple[bytes, bytes]:
-    """A new key and a certificate of it for ``usages`` (extended key usage; a server's
-    names localhost and 127.0.0.1) valid ``days``, issued by ``ca_cert``: PEM (cert, key)."""
+                      days: float = CERT_DAYS, uri: str = "") -> tuple[bytes, bytes]:
+    """A new key and a certificate of it for ``usages`` (extended key usage) and names
+    (:func:`_names`) valid ``days``, issued by ``ca_cert``: PEM (cert, key)."""
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (x509.CertificateBuilder().subject_name(_name(common_name))
                .issuer_name(ca_cert.subject).public_key(key.public_key())
@@ -285,10 +313,8 @@ def issue_certificate(common_name: str, usages: list[x509.ObjectIdentifier],
                .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                    ca_key.public_key()), critical=False))
-    if ExtendedKeyUsageOID.SERVER_AUTH in usages:
-        builder = builder.add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+    if names := _names(usages, uri):
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
@@ -380,7 +406,8 @@ def ensure_dev_pki(var_dir: Path) -> DevPki:
         pki.internal_ca, "IJH dev-only internal CA, services only (never trust it)")
     for service, usages in INTERNAL_USAGES.items():
         _ensure_leaf(pki.internal_cert(service), pki.internal_key(service),
-                     f"ijh-{service} (internal)", usages, ca_cert, ca_key, new_ca)
+                     f"ijh-{service} (internal)", usages, ca_cert, ca_key, new_ca,
+                     internal_name(service))
     ensure_caller_keys(var_dir)
     signing_key, new_key = _ensure_signing_key(pki)
     for name, claims in DEMO_CALLERS.items():

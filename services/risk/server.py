@@ -30,7 +30,7 @@ from services.risk.portfolio_run import (
     simulation_options,
 )
 from services.shared import metrics
-from services.shared.caller import caller_keys
+from services.shared.caller import caller_certificate_names, caller_keys
 from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
@@ -238,8 +238,10 @@ def build_risk(settings: Settings) -> ServiceRuntime:
         on_stop=[servicer.operations.close, servicer.operations.store_final, events.close],
         observer=metrics.CallObserver(metrics.CallMetrics("ijh_risk", registry)),
         metrics_address=settings.risk_metrics_address, metrics_registry=registry,
-        # Every call signed: by the gateway (the caller it checked), or by funding.
-        caller_keys=keys, tls=tls,
+        # Every call signed: by the gateway (the caller it checked), or by funding, each
+        # over a connection with its own certificate when IJH_INTERNAL_TLS_CALLERS says so.
+        caller_keys=keys, tls=tls, caller_certificates=caller_certificate_names(
+            settings, "risk", mutual_tls=tls is not None),
         probe_address=settings.risk_probe_address)
 
 

@@ -15,6 +15,12 @@ A backend calling another (funding asking risk for a risk figure) signs as itsel
 with the key of its own link: subject = its service name, role ``service``
 (:func:`caller_signers`). The gateway may not vouch for that role, nor another service
 for anything else; funding trusts no signer but the gateway.
+
+Under mutual TLS with ``IJH_INTERNAL_TLS_CALLERS`` (:func:`caller_certificate_names`), the
+check also wants the connection's client certificate to name the service that signed:
+any certificate of the internal CA opens the port, but only the gateway's carries calls
+signed by the gateway (so risk serves the gateway and funding, funding the gateway alone).
+Refused: PERMISSION_DENIED, ``ErrorInfo`` ``CALLER_CERTIFICATE_NOT_ALLOWED``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import grpc
@@ -31,6 +37,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from services.shared import caller_assertion
 from services.shared.caller_assertion import (
+    LINKS,
     SERVICE_ROLE,
     AssertionRefused,
     CallerKeys,
@@ -74,6 +81,36 @@ def caller_keys(settings: Settings, service: str) -> CallerKeys:
         return read_caller_keys(Path(settings.caller_key_dir), service)
     except ValueError as exc:
         raise ConfigurationError(f"IJH_CALLER_KEY_DIR: {exc}") from None
+
+
+CERTIFICATE_NOT_ALLOWED = "CALLER_CERTIFICATE_NOT_ALLOWED"
+
+
+def caller_certificate_names(settings: Settings, service: str,
+                             mutual_tls: bool) -> dict[str, str] | None:
+    """The name in the certificate of each service that may call ``service`` (the signers
+    of its links), from IJH_INTERNAL_TLS_CALLERS; None when it is not set (any certificate
+    of the internal CA). ConfigurationError when set without mutual TLS, or a name missing
+    or not of a service that calls another."""
+    names = settings.internal_callers
+    if not names:
+        return None
+    if not mutual_tls:
+        raise ConfigurationError("IJH_INTERNAL_TLS_CALLERS: set, but not IJH_INTERNAL_TLS_*: "
+                                 "there is no client certificate to check without mutual TLS")
+    signers = {signer for signer, _ in LINKS}
+    unknown = sorted(set(names) - signers)
+    missing = [signer for signer, audience in LINKS if audience == service
+               and signer not in names]
+    problems = []
+    if unknown:
+        problems.append(f"{', '.join(unknown)}: not a service that calls another (those are "
+                        f"{', '.join(sorted(signers))})")
+    if missing:
+        problems.append(f"no name for {', '.join(missing)}, which calls {service}")
+    if problems:
+        raise ConfigurationError(f"IJH_INTERNAL_TLS_CALLERS: {'; '.join(problems)}")
+    return {signer: names[signer] for signer, audience in LINKS if audience == service}
 
 
 def read_caller_keys(directory: Path, service: str) -> CallerKeys:
@@ -142,11 +179,14 @@ class CallerCheck(BehaviorWrapper):
     CallObserver that runs first), so the signed id is the one every log line carries."""
 
     def __init__(self, keys: CallerKeys, services: Iterable[str],
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 certificate_names: Mapping[str, str] | None = None):
         super().__init__()
         self.keys = keys
         self.prefixes = tuple(f"/{name}/" for name in services)
         self.clock = clock
+        # signer -> the name its client certificate must carry (caller_certificate_names)
+        self.certificate_names = certificate_names
 
     def wraps(self, method: str) -> bool:
         return method.startswith(self.prefixes)
@@ -172,11 +212,31 @@ class CallerCheck(BehaviorWrapper):
         """Return when the call's assertion vouches for its identity; else abort."""
         caller = caller_metadata(context)
         try:
-            caller_assertion.verify(
+            signer = caller_assertion.verify(
                 self.keys, caller[ASSERTION_KEY], method, request_id_var.get(),
                 caller[SUBJECT_KEY], caller[ROLE_KEY], caller[BUSINESS_ID_KEY], self.clock())
         except AssertionRefused as refused:
             await self._refuse(method, context, caller, refused)
+            return
+        if self.certificate_names is not None:
+            await self._check_certificate(method, context, signer)
+
+    async def _check_certificate(self, method: str, context, signer: str) -> None:
+        """Abort unless the connection's client certificate names ``signer``: its SANs,
+        or its CN when it has none (gRPC's peer identities)."""
+        wanted = self.certificate_names[signer]
+        shown = [name.decode(errors="replace") for name in context.peer_identities() or ()]
+        if wanted in shown:
+            return
+        log.warning("caller refused", extra={
+            "method": method, "reason": CERTIFICATE_NOT_ALLOWED, "signer": signer,
+            "wanted": wanted, "certificate": shown, "peer": context.peer()})
+        info = error_details_pb2.ErrorInfo(reason=CERTIFICATE_NOT_ALLOWED, domain=REASON_DOMAIN,
+                                           metadata={"method": method, "signer": signer})
+        await abort(context, status_pb2.Status(
+            code=code_pb2.PERMISSION_DENIED,
+            message=f"the client certificate of this connection is not the {signer}'s: "
+                    f"only the {signer} calls as the {signer}", details=[_pack(info)]))
 
     @staticmethod
     async def _refuse(method: str, context, caller: dict[str, str],

@@ -165,8 +165,8 @@ def sign(keys: CallerKeys, method: str, request_id: str, subject: str, role: str
 
 
 def verify(keys: CallerKeys, assertion: str, method: str, request_id: str, subject: str,
-           role: str, business_id: str, now: float) -> None:
-    """Return if ``assertion`` vouches for this call at ``now``; else AssertionRefused.
+           role: str, business_id: str, now: float) -> str:
+    """The signer, if ``assertion`` vouches for this call at ``now``; else AssertionRefused.
 
     The MAC is checked first, so "expired" is said only of a genuine assertion (a clock
     or a queue to look at), never of a forged one."""
@@ -200,6 +200,7 @@ def verify(keys: CallerKeys, assertion: str, method: str, request_id: str, subje
                                f"the caller assertion expires {at - now:.0f} s from now, "
                                f"more than {LIFETIME_SECONDS + SKEW_SECONDS} s: the "
                                "signer's clock is ahead")
+    return signer
 
 
 def _check_its_to_vouch(signer: str, audience: str, method: str, subject: str, role: str,

@@ -135,6 +135,20 @@ def _caller_key_dir(text: str) -> str:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def _names_by_service(text: str) -> dict[str, str]:
+    """``service=name`` pairs, comma-separated, a service once."""
+    names: dict[str, str] = {}
+    for pair in text.split(","):
+        service, _, name = (part.strip() for part in pair.partition("="))
+        if not service or not name:
+            raise ValueError(f"{pair.strip()!r} is not service=name "
+                             "(e.g. gateway=spiffe://ijh/gateway,funding=spiffe://ijh/funding)")
+        if service in names:
+            raise ValueError(f"{service} is named twice")
+        names[service] = name
+    return names
+
+
 def _log_level(text: str) -> str:
     if text.upper() not in LOG_LEVELS:
         raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -242,6 +256,15 @@ class Settings:
         "IJH_INTERNAL_TLS_CA", "",
         "gateway, risk, funding: PEM CA bundle the other services' internal certificates "
         "must chain to; risk and funding then accept only callers presenting one")
+    internal_tls_callers: str = _setting(
+        "IJH_INTERNAL_TLS_CALLERS", "",
+        "risk, funding: with IJH_INTERNAL_TLS_*, the name each calling service's internal "
+        "certificate carries, `gateway=<name>,funding=<name>` (a SAN, DNS or URI, or the CN "
+        "of one without SANs; the same value on every service will do): a call is then "
+        "served only over a connection whose client certificate names the service that "
+        "signed its caller assertion, so risk serves the gateway and funding, funding the "
+        "gateway alone; empty: any certificate of IJH_INTERNAL_TLS_CA (the dev PKI sets "
+        "`spiffe://ijh-dev/<service>`)", _names_by_service)
     tls_reload_seconds: str = _setting(
         "IJH_TLS_RELOAD_SECONDS", "60",
         "gateway, risk, funding: how often the files of IJH_GATEWAY_TLS_* and "
@@ -326,6 +349,10 @@ class Settings:
     @property
     def backend_deadline(self) -> float:
         return float(self.backend_deadline_seconds)
+
+    @property
+    def internal_callers(self) -> dict[str, str]:
+        return _names_by_service(self.internal_tls_callers) if self.internal_tls_callers else {}
 
     @property
     def tls_reload(self) -> float:

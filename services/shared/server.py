@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -128,6 +128,9 @@ class ServiceRuntime:
     # one of these keys (services.shared.caller.CallerCheck); None: no check (the gateway,
     # which authenticates callers by their tokens).
     caller_keys: CallerKeys | None = None
+    # With caller_keys: the name each signer's client certificate must carry
+    # (services.shared.caller.caller_certificate_names); None: any of the internal CA.
+    caller_certificates: Mapping[str, str] | None = None
     # Request id + access log (+ metrics when it has them); a plain one when None.
     observer: CallObserver | None = None
     # Calls served at once; beyond it gRPC answers RESOURCE_EXHAUSTED (None: no cap).
@@ -166,7 +169,8 @@ class ServiceRuntime:
         names = [r.full_name for r in self.registrations]
         # The observer first: it binds the request id the check verifies, and logs and
         # counts a refused call like any other.
-        checks = [] if self.caller_keys is None else [CallerCheck(self.caller_keys, names)]
+        checks = [] if self.caller_keys is None else [
+            CallerCheck(self.caller_keys, names, certificate_names=self.caller_certificates)]
         self.server = grpc.aio.server(
             interceptors=[observer, *checks, *self.interceptors],
             options=server_options(self.settings),

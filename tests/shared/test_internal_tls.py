@@ -1,7 +1,9 @@
 """Mutual TLS between the services (``IJH_INTERNAL_TLS_*``) and the plaintext probe port,
 on real processes over loopback: calls through the gateway, and funding's to risk, work;
 a backend's port refuses, at the TLS layer, whoever cannot show a certificate of the
-internal CA, however well the call is signed; the probe port answers health alone, drain
+internal CA, however well the call is signed, and serves a call only over the certificate
+of the service that signed it (IJH_INTERNAL_TLS_CALLERS); the probe port answers health
+alone, drain
 included, and stops with the service (in-process); a wrong setting is one line and exit
 2, a certificate outside its validity window among them."""
 
@@ -24,14 +26,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
 from ijh.funding.v1 import funding_pb2 as f
 from ijh.funding.v1 import funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
-from services.gateway.dev_pki import ensure_dev_pki
+from services.gateway.dev_pki import ensure_dev_pki, internal_name
 from services.gateway.server import public_tls
+from services.shared.caller import caller_certificate_names
 from services.shared.config import ConfigurationError, load_settings
 from services.shared.logs import JsonFormatter
 from services.shared.nats_server import free_port
@@ -144,6 +149,53 @@ def test_a_backend_serves_only_callers_with_an_internal_certificate(mtls, client
         with pytest.raises(grpc.RpcError) as failure:
             call(_grant_request(), metadata=metadata, timeout=5)
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("backend, method, request_message", [
+    ("funding", COMPUTE_GRANT, _grant_request()),  # funding serves the gateway alone
+    ("risk", "/ijh.risk.v1.RiskService/EstimateProcurementRisk",
+     risk_pb2.EstimateProcurementRiskRequest()),
+])
+def test_a_certificate_of_another_service_does_not_carry_the_gateways_calls(
+        mtls, backend, method, request_message):
+    # Funding's own certificate and a call signed with the gateway's key (as if funding's
+    # pod held it): the certificate must be the signer's (IJH_INTERNAL_TLS_CALLERS).
+    request_id = f"not-the-gateway-{uuid.uuid4().hex}"
+    metadata = mtls.signed(method, request_id=request_id)
+    with grpc.secure_channel(getattr(mtls, backend).address,
+                             mtls.internal_credentials("funding")) as channel, \
+            pytest.raises(grpc.RpcError) as failure:
+        channel.unary_unary(method, request_serializer=type(request_message).SerializeToString,
+                            response_deserializer=bytes)(request_message, metadata=metadata,
+                                                         timeout=5)
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    [detail] = rpc_status.from_call(failure.value).details
+    info = error_details_pb2.ErrorInfo()
+    assert detail.Unpack(info) and info.reason == "CALLER_CERTIFICATE_NOT_ALLOWED"
+    assert dict(info.metadata) == {"method": method, "signer": "gateway"}
+    [line] = [json.loads(line) for line in wait_for_text(
+        getattr(mtls, backend).log_path, request_id).splitlines()
+        if request_id in line and "caller refused" in line]
+    assert (line["level"], line["wanted"]) == ("WARNING", internal_name("gateway")), line
+    assert internal_name("funding") in line["certificate"], line
+
+
+@pytest.mark.parametrize("service, problem, words", [
+    ("risk", {"IJH_INTERNAL_TLS_CALLERS": "gateway=spiffe://x/gateway"},
+     "no name for funding, which calls risk"),
+    ("funding", {"IJH_INTERNAL_TLS_CALLERS": "gateway=a,risk=b"},
+     "risk: not a service that calls another (those are funding, gateway)"),
+    ("funding", {"IJH_INTERNAL_TLS_CALLERS": "gateway=a", "IJH_INTERNAL_TLS_CERT": "",
+                 "IJH_INTERNAL_TLS_KEY": "", "IJH_INTERNAL_TLS_CA": ""},
+     "set, but not IJH_INTERNAL_TLS_*: there is no client certificate to check without "
+     "mutual TLS"),
+], ids=["a caller without its name", "a service that calls none", "without mutual TLS"])
+def test_a_wrong_callers_setting_is_named(tmp_path, service, problem, words):
+    pki = ensure_dev_pki(tmp_path)
+    settings = load_settings({**pki.internal_tls_env(service), **problem})
+    with pytest.raises(ConfigurationError) as refused:
+        caller_certificate_names(settings, service, bool(settings.internal_tls_cert))
+    assert str(refused.value) == f"IJH_INTERNAL_TLS_CALLERS: {words}"
 
 
 @pytest.mark.parametrize("service, name", [("risk", "ijh.risk.v1.RiskService"),
@@ -301,6 +353,8 @@ def test_each_dev_certificate_is_for_what_its_service_does(tmp_path, service, us
     certificate = x509.load_pem_x509_certificate(pki.internal_cert(service).read_bytes())
     assert set(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) \
         == usages
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert internal_name(service) in names.get_values_for_type(x509.UniformResourceIdentifier)
     assert _internal_tls(tmp_path, service) is not None  # enough for its role
 
 
