@@ -356,7 +356,7 @@ class ReloadingChannel(grpc.aio.Channel):
     options and interceptors) replaces when its :class:`TlsSource` takes new files: calls
     made from then on use the new certificate; those in flight end on the old channel,
     closed once they have (at most RETIRED_CHANNEL_GRACE_SECONDS). Multi-callables and
-    stubs made from it follow the replacement."""
+    stubs made from it follow the replacement, and so does a wait for its state."""
 
     def __init__(self, target: str, tls: TlsSource,
                  make: Callable[[TlsFiles], grpc.aio.Channel]):
@@ -364,10 +364,14 @@ class ReloadingChannel(grpc.aio.Channel):
         self._tls, self._make = tls, make
         self.channel = make(tls.files)  # the current one
         self._retiring: set[asyncio.Task] = set()
+        # Done when the current channel is replaced (then a new one for the next).
+        self._replaced = asyncio.get_running_loop().create_future()
         tls.subscribe(self._replace)
 
     def _replace(self, files: TlsFiles) -> None:
         old, self.channel = self.channel, self._make(files)
+        replaced, self._replaced = self._replaced, asyncio.get_running_loop().create_future()
+        replaced.set_result(None)
         # close(grace) returns as soon as the old channel's last call has ended.
         retiring = asyncio.get_running_loop().create_task(
             old.close(RETIRED_CHANNEL_GRACE_SECONDS))
@@ -395,10 +399,27 @@ class ReloadingChannel(grpc.aio.Channel):
         return self.channel.get_state(try_to_connect)
 
     async def wait_for_state_change(self, last_observed_state) -> None:
-        await self.channel.wait_for_state_change(last_observed_state)
+        """Return when the current channel's state changes, or when a new channel replaces
+        it (whose state :meth:`get_state` then reads, perhaps the same): the old one,
+        closing, takes no new call, stays as it was while a call ends on it, and refuses
+        to be watched."""
+        replaced = self._replaced
+        watch = asyncio.ensure_future(self.channel.wait_for_state_change(last_observed_state))
+        try:
+            await asyncio.wait((watch, replaced), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+        if replaced.done():
+            watch.add_done_callback(_ignore_outcome)  # the old channel's
+        else:
+            watch.result()  # what the watch raised, if anything
 
     async def channel_ready(self) -> None:
-        await self.channel.channel_ready()
+        # As grpc.aio's, on this channel's state: the current channel's, replaced or not.
+        state = self.get_state(try_to_connect=True)
+        while state != grpc.ChannelConnectivity.READY:
+            await self.wait_for_state_change(state)
+            state = self.get_state(try_to_connect=True)
 
     def unary_unary(self, *args, **kwargs):
         return _Current(self, "unary_unary", args, kwargs)
@@ -411,6 +432,11 @@ class ReloadingChannel(grpc.aio.Channel):
 
     def stream_stream(self, *args, **kwargs):
         return _Current(self, "stream_stream", args, kwargs)
+
+
+def _ignore_outcome(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: asyncio logs none never retrieved
 
 
 class _Current:

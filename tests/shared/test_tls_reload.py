@@ -29,8 +29,9 @@ from ijh.funding.v1 import funding_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.dev_pki import INTERNAL_SERVICES, DevPki, ensure_dev_pki
-from services.shared.config import load_settings
+from services.shared.config import client_options, load_settings
 from services.shared.metrics import TLS_CERTIFICATE_EXPIRY, new_registry
+from services.shared.nats_server import free_port
 from services.shared.server import ServiceRuntime
 from services.shared.tls import CLIENT_AUTH, SERVER_AUTH, TlsSource, internal_channel
 from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
@@ -224,6 +225,60 @@ async def test_a_channel_presents_renewed_files_and_its_calls_in_flight_end_on_t
         with pytest.raises(grpc.aio.UsageError):  # closed once its last call ended
             await old.unary_unary("/test.Peer/Who")(b"", timeout=5)
     finally:
+        await channel.close()
+        await server.stop(0)
+
+
+async def test_a_channel_watched_across_a_replacement_shows_the_new_ones_state(tmp_path):
+    # A wait for a channel's state (channel_ready: a backend coming up) must not be left on
+    # the old channel when a new one replaces it: closing, it refuses a watch, or stays
+    # READY while a stream ends on it.
+    pki = ensure_dev_pki(tmp_path)
+    volume = SecretVolume(tmp_path / "gateway-tls")
+    volume.write(_secret(pki, _issued(pki, "gateway")))
+    source = _internal_source(volume, [CLIENT_AUTH])
+    port = free_port()
+    channel = internal_channel(f"localhost:{port}", source,
+                               options=client_options(load_settings({})))
+    release = asyncio.Event()
+
+    async def progress(request: bytes, context):
+        yield b"started"
+        await release.wait()
+        yield b"done"
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
+        "Progress": grpc.unary_stream_rpc_method_handler(progress)})])
+    server.add_secure_port(f"127.0.0.1:{port}", grpc.ssl_server_credentials(
+        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
+        pki.internal_ca.read_bytes(), require_client_auth=True))
+    try:
+        # Waiting for a backend that is not up yet; the files are renewed meanwhile.
+        ready = asyncio.ensure_future(channel.channel_ready())
+        await asyncio.sleep(0)  # waiting on the first channel
+        volume.write(_secret(pki, pki.renew("gateway", days=30)))
+        assert source.poll()
+        await server.start()
+        await asyncio.wait_for(ready, 10)
+        assert channel.get_state() == grpc.ChannelConnectivity.READY
+
+        # A stream keeps the old channel READY until it ends: a watch of READY from
+        # before the replacement returns with the new channel's state.
+        stream = channel.unary_stream("/test.Peer/Progress")(b"", timeout=10)
+        assert await stream.read() == b"started"
+        changed = asyncio.ensure_future(
+            channel.wait_for_state_change(grpc.ChannelConnectivity.READY))
+        await asyncio.sleep(0)
+        volume.write(_secret(pki, pki.renew("gateway", days=30)))
+        assert source.poll()
+        await asyncio.wait_for(changed, 10)
+        assert channel.get_state() != grpc.ChannelConnectivity.READY
+        release.set()  # the stream ends on the old channel
+        assert await stream.read() == b"done"
+        assert await stream.code() == grpc.StatusCode.OK
+    finally:
+        release.set()
         await channel.close()
         await server.stop(0)
 
