@@ -165,7 +165,11 @@ async def test_a_port_shows_renewed_files_to_new_connections_and_keeps_a_set_it_
 
         # A new certificate with the key of another: refused once, the loaded set kept.
         volume.write(_secret(pki, (pki.renew("risk")[0], renewed[1])))
-        await asyncio.sleep(0.3)  # some polls
+        deadline = time.monotonic() + 5
+        while not _refusals(caplog):
+            assert time.monotonic() < deadline, "the set was not refused"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # more polls: no more lines
         [refusal] = _refusals(caplog)
         assert refusal.levelname == "WARNING" and refusal.tls == "internal"
         assert refusal.error == (f"IJH_INTERNAL_TLS_KEY: {volume.path('tls.key')} is not the "
@@ -219,11 +223,15 @@ async def test_a_channel_presents_renewed_files_and_its_calls_in_flight_end_on_t
         assert channel.channel is not old
         assert int(await who(b"", timeout=5)) == _serial(renewed[0])
         assert not in_flight.done()
+        with pytest.raises(grpc.aio.UsageError):  # closing: no new call
+            await old.unary_unary("/test.Peer/Who")(b"", timeout=5)
+        assert old.get_state() != grpc.ChannelConnectivity.SHUTDOWN
         release.set()
         assert int(await in_flight) == first  # on the old connection, to its end
-        await asyncio.sleep(0.1)
-        with pytest.raises(grpc.aio.UsageError):  # closed once its last call ended
-            await old.unary_unary("/test.Peer/Who")(b"", timeout=5)
+        deadline = time.monotonic() + 5
+        while old.get_state() != grpc.ChannelConnectivity.SHUTDOWN:
+            assert time.monotonic() < deadline, "not closed once its last call ended"
+            await asyncio.sleep(0.02)
     finally:
         await channel.close()
         await server.stop(0)
@@ -389,13 +397,16 @@ def test_a_certificate_expiring_while_loaded_is_an_error_once(tmp_path, caplog):
     caplog.set_level(logging.WARNING, "services.shared.tls")
     pki = ensure_dev_pki(tmp_path)
     volume = SecretVolume(tmp_path / "risk-tls")
-    volume.write(_secret(pki, pki.renew("risk", days=1 / 86400)))  # a second left
+    # A certificate's end is to the second: 1 to 2 s left, so it is still valid when read
+    # on a busy machine.
+    renewed = pki.renew("risk", days=2 / 86400)
+    volume.write(_secret(pki, renewed))
     source = _internal_source(volume, [SERVER_AUTH])
     [soon] = caplog.records  # at load, as at start
     assert soon.getMessage().startswith("certificate expires soon")
     source.poll()
     assert len(caplog.records) == 1
-    time.sleep(1.1)
+    time.sleep(max(_not_after(renewed[0]) - time.time(), 0) + 0.1)
     for _ in range(3):
         assert not source.poll()
     [expired] = caplog.records[1:]
