@@ -474,6 +474,29 @@ def test_a_ca_certificate_outside_its_window_is_a_warning_and_none_valid_is_refu
                                   f"CN=old-ca has expired: not after {_days(-1)}")
 
 
+
+@pytest.mark.parametrize("chain, bundle, taken", [
+    (("leaf", "intermediate"), ("root",), True),  # cert-manager: leaf + chain; the root
+    (("leaf", "intermediate"), ("intermediate",), True),  # ca.crt: the issuing CA
+    (("leaf",), ("root", "intermediate"), True),  # a bundle of both
+    (("leaf",), ("root",), False),  # the intermediate nowhere: no peer builds the chain
+], ids=["chain, root", "chain, issuer", "leaf, both", "leaf, root"])
+def test_an_internal_certificate_under_an_intermediate_ca(tmp_path, chain, bundle, taken):
+    root = _certificate(tmp_path, "root", _days(-1), _days(365))
+    intermediate = _certificate(tmp_path, "intermediate", _days(-1), _days(180), root)
+    leaf = _certificate(tmp_path, "leaf", _days(-1), _days(90), intermediate)
+    pem = {"root": root, "intermediate": intermediate, "leaf": leaf}
+    cert, ca = tmp_path / "tls.crt", tmp_path / "ca.crt"
+    cert.write_bytes(b"".join(pem[name][0].read_bytes() for name in chain))
+    ca.write_bytes(b"".join(pem[name][0].read_bytes() for name in bundle))
+    if taken:
+        assert _read_as("IJH_INTERNAL_TLS", cert, leaf[1], ca) is not None
+        return
+    with pytest.raises(ConfigurationError) as refused:
+        _read_as("IJH_INTERNAL_TLS", cert, leaf[1], ca)
+    assert str(refused.value).startswith(f"IJH_INTERNAL_TLS_CERT: {cert}: not issued by a "
+                                         f"certificate of IJH_INTERNAL_TLS_CA ({ca})")
+
 def test_a_certificate_issued_moments_ago_by_a_clock_ahead_is_taken(tmp_path, caplog):
     # Issued "now" by an issuer whose clock runs 2 minutes ahead of this host's.
     caplog.set_level(logging.WARNING, "services.shared.tls")
