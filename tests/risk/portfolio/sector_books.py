@@ -68,6 +68,34 @@ class SectorBook:
         atom = (cdf[var] - level) / self.law[var]
         return float(joint[var + 1:].sum() + atom * joint[var]) / (1 - level) * UNIT
 
+    def with_candidate(self, sector: int, units: int) -> tuple[Portfolio, SectorBook]:
+        """A candidate guarantee of ``units`` whole payouts in ``sector`` (its PD and its
+        loading), and the book with it added. Given the factors the candidate defaults
+        independently of the rest with the sector's conditional PD, so the book with it is
+        again a book of independent sectors and its law is exact: ``sector``'s own law with
+        one more band, convolved with the other sectors' (``incremental_risk`` draws the
+        candidate on its own stream given the same factors, the same model)."""
+        p = self.portfolio
+        rows = np.flatnonzero(p.sector == sector)
+        pd, loading = float(p.probability_of_default[rows[0]]), p.factor_loadings[rows[0]]
+        candidate = Portfolio.from_arrays(
+            exposure_cents=np.array([units * UNIT], np.int64), probability_of_default=pd,
+            loss_given_default=1.0, factor_loadings=loading[None, :],
+            sector=np.array([sector]), sector_names=p.sector_names)
+        bands = np.r_[p.exposure_cents[rows] // UNIT, units]
+        laws = list(self.sector_laws)
+        laws[sector] = independent_sectors_lattice_pmf(
+            [(bands, pd, float(loading[sector]))], panels=16, nodes_per_panel=12)
+        law = np.ones(1)
+        for one in laws:
+            law = np.convolve(law, one)
+        after = Portfolio.from_arrays(
+            exposure_cents=np.r_[p.exposure_cents, units * UNIT],
+            probability_of_default=np.r_[p.probability_of_default, pd],
+            loss_given_default=1.0, factor_loadings=np.vstack([p.factor_loadings, loading]),
+            sector=np.r_[p.sector, sector], sector_names=p.sector_names)
+        return candidate, SectorBook(after, self.dependence, law / law.sum(), tuple(laws))
+
 
 def sector_book(sizes=(120, 120), pds=(0.01, 0.01), loadings=(0.5, 0.5), seed=0,
                 units=(5, 60)) -> SectorBook:
