@@ -829,20 +829,31 @@ class _Tail:
 
         Its mean square under the VaR's plug-in law (``_var_error``): P̂(L > x_j) = p̂_j + ŝ_j Z
         with one Z for every x_j (the tail count near VaR moves as one), so the remainder is
-        Σ gap_j ŝ_j (Z − d_j)⁺ over the gaps above v, d_j = (1 − α − p̂_j)/ŝ_j, or the same in
-        −Z over the gaps below. At an exact tie the law's margin is the sample's, not 0, and it
-        says about two thirds of the remainder's RMS."""
+        −h(Z)/(1 − α) with h the hinges of ``_es_var_hinges``. At an exact tie the law's margin
+        is the sample's, not 0, and it says about two thirds of the remainder's RMS."""
+        return math.sqrt(_hinge_mean_square(*self._es_var_hinges(level, v))) / (1.0 - level)
+
+    def _es_var_hinges(self, level: float, v: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The remainder Ĝ(VaR̂) − Ĝ(v) under the plug-in law of ``_es_var_error`` as
+        −h(Z)/(1 − α), h(Z) = Σ c_j (Z − d_j)⁺ + Σ c'_j (−Z − d'_j)⁺: c_j = gap_j ŝ_j over the
+        gaps above v, d_j = (1 − α − p̂_j)/ŝ_j (the estimate moves up a gap when P̂(L > x_j)
+        exceeds 1 − α), and the same in −Z over the gaps below, d'_j = (p̂_j − (1 − α))/ŝ_j.
+        Returns (c, d, c', −d'): the hinges (Z − d)⁺ and (−d' − Z)⁺ as ``_hinge_mean_square``
+        takes them. Terms with d ≥ 9 are below rounding (φ(9) ≈ 1e-18), and are left out so
+        that a long tail sample costs nothing."""
         x, p, s = self.distinct, self.exceed, self.exceed_se
         if x.size < 2:
-            return 0.0
+            return (np.zeros(0),) * 4
         a = 1.0 - level
         j0 = int(np.searchsorted(-x, -v, side="left"))
         gap = x[:-1] - x[1:]  # gap[j - 1] spans x_j to x_{j-1}, where P̂(L > t) = p̂_j
         above, below = slice(1, j0 + 1), slice(j0 + 1, x.size)
         with np.errstate(divide="ignore", invalid="ignore"):
-            up = _hinge_mean_square(gap[:j0] * s[above], (a - p[above]) / s[above])
-            down = _hinge_mean_square(gap[j0:] * s[below], (p[below] - a) / s[below])
-        return math.sqrt(up + down) / a
+            up_c, up_d = gap[:j0] * s[above], (a - p[above]) / s[above]
+            down_c, down_d = gap[j0:] * s[below], (p[below] - a) / s[below]
+        up, down = (up_c > 0) & (up_d < 9.0), (down_c > 0) & (down_d < 9.0)
+        return up_c[up], up_d[up], down_c[down], -down_d[down]
 
     def risk(self, level: float) -> TailRisk:
         n, target = self.n, (1.0 - level) * self.n
@@ -909,28 +920,56 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         + lumpy)
 
 
-def _hinge_mean_square(c: np.ndarray, d: np.ndarray) -> float:
-    """E[(Σ c_i (Z − d_i)⁺)²] for a standard normal Z and c_i ≥ 0, in closed form: between
-    consecutive sorted d's the sum is C_k (Z − d_k) + B_k with C_k, B_k ≥ 0, whose mean square
-    there is a sum of non-negative truncated normal moments. Terms with d_i ≥ 9 are below
-    rounding (φ(9) ≈ 1e-18), and are left out so that a long tail sample costs nothing."""
-    keep = (c > 0) & (d < 9.0)
-    c, d = c[keep], d[keep]
-    if not c.size:
-        return 0.0
-    order = np.argsort(d, kind="stable")
-    c, lo = c[order], d[order]
-    slope = np.cumsum(c)
-    offset = slope * lo - np.cumsum(c * lo)  # Σ_{i≤k} c_i (d_k − d_i)
-    # E[u^m; lo < Z < hi] for u = Z − lo, m = 0, 1, 2, hi the next d (the last: ∞)
-    tail = special.ndtr(-lo)
+def _hinge_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
+                       down_t: np.ndarray, constant: float | np.ndarray = 0.0
+                       ) -> float | np.ndarray:
+    """E[f(Z)²] for a standard normal Z and f(z) = constant + Σ up_c (z − up_t)⁺ +
+    Σ down_c (down_t − z)⁺ (coefficients of any sign), in closed form: f is linear between
+    consecutive sorted kinks, f(lo) + slope·(z − lo) there, and its mean square there is a
+    sum of truncated normal moments of z − lo. Along the last axis: with 2-D arrays (one row
+    per function, the same number of terms each; ``constant`` one per row) it returns one
+    mean square per row."""
+    up_c, up_t, down_c, down_t = (np.atleast_2d(np.asarray(x, dtype=np.float64))
+                                  for x in (up_c, up_t, down_c, down_t))
+    rows = max(up_c.shape[0], up_t.shape[0], down_c.shape[0], down_t.shape[0],
+               np.size(constant))
+    up_c, up_t = (np.broadcast_to(x, (rows, up_t.shape[1])) for x in (up_c, up_t))
+    down_c, down_t = (np.broadcast_to(x, (rows, down_t.shape[1])) for x in (down_c, down_t))
+    constant = np.broadcast_to(np.asarray(constant, dtype=np.float64), (rows,))
+    if not up_c.shape[1] + down_c.shape[1]:
+        out = constant * constant
+        return float(out[0]) if out.size == 1 else out
+    # each kink raises the slope by its coefficient: (z − t)⁺ from 0 to c, (t − z)⁺ from −c
+    kink = np.concatenate([up_t, down_t], axis=1)
+    order = np.argsort(kink, axis=1, kind="stable")
+    lo = np.take_along_axis(kink, order, axis=1)
+    slope = (np.take_along_axis(np.concatenate([up_c, down_c], axis=1), order, axis=1)
+             .cumsum(axis=1) - down_c.sum(axis=1, keepdims=True))
+    left_slope = -down_c.sum(axis=1)
+    first = lo[:, 0]
+    value = np.empty_like(lo)  # f at each kink
+    value[:, 0] = constant + np.sum(down_c * (down_t - first[:, None]), axis=1)
+    np.cumsum(slope[:, :-1] * np.diff(lo, axis=1), axis=1, out=value[:, 1:])
+    value[:, 1:] += value[:, :1]
+    # E[u^m; lo < z < hi] for u = z − lo, m = 0, 1, 2, hi the next kink (the last: ∞); the
+    # normal's mass from whichever tail keeps its digits
+    hi = np.concatenate([lo[:, 1:], np.full((rows, 1), np.inf)], axis=1)
+    with np.errstate(invalid="ignore"):
+        upper = (lo + np.minimum(hi, abs(lo) + 1.0)) > 0
+    m0 = np.where(upper, special.ndtr(-lo) - special.ndtr(-hi),
+                  special.ndtr(hi) - special.ndtr(lo))
     phi = np.exp(-0.5 * lo * lo) / math.sqrt(2.0 * math.pi)
-    m0 = tail - np.r_[tail[1:], 0.0]
-    phi_hi, hi_phi_hi = np.r_[phi[1:], 0.0], np.r_[lo[1:] * phi[1:], 0.0]
+    phi_hi = np.concatenate([phi[:, 1:], np.zeros((rows, 1))], axis=1)
+    hi_phi_hi = np.concatenate([lo[:, 1:] * phi[:, 1:], np.zeros((rows, 1))], axis=1)
     m1 = phi - phi_hi - lo * m0
     m2 = (1.0 + lo * lo) * m0 - lo * phi - hi_phi_hi + 2.0 * lo * phi_hi
-    return max(float(np.sum(slope * slope * m2 + 2.0 * slope * offset * m1
-                            + offset * offset * m0)), 0.0)
+    inside = np.sum(slope * slope * m2 + 2.0 * slope * value * m1 + value * value * m0, axis=1)
+    # below the first kink: u = z − lo ≤ 0
+    f0, cdf, phi0 = value[:, 0], special.ndtr(first), phi[:, 0]
+    below = (left_slope * left_slope * ((1.0 + first * first) * cdf + first * phi0)
+             + 2.0 * left_slope * f0 * (-phi0 - first * cdf) + f0 * f0 * cdf)
+    out = np.maximum(inside + below, 0.0)
+    return float(out[0]) if out.size == 1 else out
 
 
 def few_tail_note(level: float, size: float) -> str:
