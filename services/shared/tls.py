@@ -226,18 +226,20 @@ class TlsSource:
         self._stamp = self._stat()  # before the read: a change meanwhile is read again
         self.files = self._read()
         self._told = self._expiry_state()  # read_tls has warned of an expiry near
-        self._listeners: list[Callable[[TlsFiles], None]] = []
+        # Each listener and the name its failure is logged under, in order of subscription.
+        self._listeners: dict[Callable[[TlsFiles], None], str] = {}
 
     def _stat(self) -> tuple:
         return tuple(_stat(path) for path in self._paths)
 
-    def subscribe(self, listener: Callable[[TlsFiles], None]) -> None:
-        """Call ``listener`` with each new set taken (on the event loop, from :meth:`poll`)."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Callable[[TlsFiles], None], name: str = "") -> None:
+        """Call ``listener`` with each new set taken (on the event loop, from :meth:`poll`).
+        One that raises is an ERROR naming it (``name``, else its qualified name) and
+        keeps what it had; the others are called all the same."""
+        self._listeners[listener] = name or getattr(listener, "__qualname__", repr(listener))
 
     def unsubscribe(self, listener: Callable[[TlsFiles], None]) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._listeners.pop(listener, None)
 
     def poll(self) -> bool:
         """Read the files again if their stat changed; True when a new set was taken."""
@@ -264,8 +266,13 @@ class TlsSource:
         log.info("TLS files reloaded", extra={
             "tls": self.name, "certificate": first.subject.rfc4514_string(),
             "serial": f"{first.serial_number:x}", "not_after": str(files.not_after)})
-        for listener in list(self._listeners):
-            listener(files)
+        for listener, name in list(self._listeners.items()):
+            try:
+                listener(files)
+            except Exception:  # one failing must not leave the next on the old files
+                log.exception("new TLS files not taken up by one of their users: it stays "
+                              "on the old ones until the files change again",
+                              extra={"tls": self.name, "subscriber": name})
         return True
 
     def _expiry_state(self) -> str:
@@ -366,7 +373,7 @@ class ReloadingChannel(grpc.aio.Channel):
         self._retiring: set[asyncio.Task] = set()
         # Done when the current channel is replaced (then a new one for the next).
         self._replaced = asyncio.get_running_loop().create_future()
-        tls.subscribe(self._replace)
+        tls.subscribe(self._replace, f"channel to {target}")
 
     def _replace(self, files: TlsFiles) -> None:
         old, self.channel = self.channel, self._make(files)

@@ -237,6 +237,49 @@ async def test_a_channel_presents_renewed_files_and_its_calls_in_flight_end_on_t
         await server.stop(0)
 
 
+async def test_a_subscriber_failing_on_renewed_files_is_an_error_and_the_others_take_them(
+        tmp_path, caplog):
+    # The gateway's two backend channels share one source: a failure between them must not
+    # leave the second on the old certificate.
+    caplog.set_level(logging.INFO, "services.shared.tls")
+    pki = ensure_dev_pki(tmp_path)
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
+        "Who": grpc.unary_unary_rpc_method_handler(_who)})])
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
+        pki.internal_ca.read_bytes(), require_client_auth=True))
+    await server.start()
+    volume = SecretVolume(tmp_path / "gateway-tls")
+    volume.write(_secret(pki, _issued(pki, "gateway")))
+    source = _internal_source(volume, [CLIENT_AUTH])
+    first = internal_channel(f"localhost:{port}", source, options=[])
+
+    def failing(files) -> None:
+        raise RuntimeError("no luck")
+
+    source.subscribe(failing, "the failing one")
+    second = internal_channel(f"127.0.0.1:{port}", source, options=[])
+    try:
+        renewed = pki.renew("gateway", days=30)
+        volume.write(_secret(pki, renewed))
+        assert source.poll()
+        for channel in (first, second):
+            assert int(await channel.unary_unary("/test.Peer/Who")(b"", timeout=5)) == \
+                _serial(renewed[0])
+        [failure] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert (failure.levelname, failure.subscriber, failure.tls) == \
+            ("ERROR", "the failing one", "internal")
+        assert failure.exc_info[1].args == ("no luck",)
+        replaced = [r.target for r in caplog.records if r.getMessage().startswith(
+            "channel replaced")]
+        assert replaced == [f"localhost:{port}", f"127.0.0.1:{port}"]
+    finally:
+        await first.close()
+        await second.close()
+        await server.stop(0)
+
+
 async def test_a_channel_watched_across_a_replacement_shows_the_new_ones_state(tmp_path):
     # A wait for a channel's state (channel_ready: a backend coming up) must not be left on
     # the old channel when a new one replaces it: closing, it refuses a watch, or stays
