@@ -17,7 +17,9 @@ with the key of its own link: subject = its service name, role ``service``
 for anything else; funding trusts no signer but the gateway.
 
 Under mutual TLS with ``IJH_INTERNAL_TLS_CALLERS`` (:func:`caller_certificate_names`), the
-check also wants the connection's client certificate to name the service that signed:
+check also wants the connection's client certificate to name the service that signed (its
+names read as :func:`~services.shared.tls.certificate_names` reads them; a DNS name in any
+case, a URI as written):
 any certificate of the internal CA opens the port, but only the gateway's carries calls
 signed by the gateway (so risk serves the gateway and funding, funding the gateway alone).
 Refused: PERMISSION_DENIED, ``ErrorInfo`` ``CALLER_CERTIFICATE_NOT_ALLOWED``.
@@ -48,6 +50,7 @@ from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import REASON_DOMAIN
 from services.shared.grpc_errors import abort
 from services.shared.logs import REQUEST_ID_KEY, new_request_id, request_id_var
+from services.shared.tls import CertificateName, names_include, pem_certificate_names
 from services.shared.wrapping import BehaviorWrapper
 
 log = logging.getLogger(__name__)
@@ -165,6 +168,15 @@ def signed_metadata(keys: CallerKeys, method: str, subject: str, role: str,
             *identity_metadata(keys, method, request_id, subject, role, business_id, now))
 
 
+def _client_certificate_names(context) -> tuple[CertificateName, ...]:
+    """The names of the client certificate of the call's connection (none without one)."""
+    pems = (context.auth_context() or {}).get("x509_pem_cert") or ()
+    try:
+        return pem_certificate_names(pems[0]) if pems else ()
+    except ValueError:
+        return ()
+
+
 def _pack(message) -> any_pb2.Any:
     detail = any_pb2.Any()
     detail.Pack(message)
@@ -223,14 +235,15 @@ class CallerCheck(BehaviorWrapper):
 
     async def _check_certificate(self, method: str, context, signer: str) -> None:
         """Abort unless the connection's client certificate names ``signer``: its SANs,
-        or its CN when it has none (gRPC's peer identities)."""
+        or its CN when it has none (:func:`~services.shared.tls.certificate_names`)."""
         wanted = self.certificate_names[signer]
-        shown = [name.decode(errors="replace") for name in context.peer_identities() or ()]
-        if wanted in shown:
+        names = _client_certificate_names(context)
+        if names_include(names, wanted):
             return
         log.warning("caller refused", extra={
             "method": method, "reason": CERTIFICATE_NOT_ALLOWED, "signer": signer,
-            "wanted": wanted, "certificate": shown, "peer": context.peer()})
+            "wanted": wanted, "certificate": [str(name) for name in names],
+            "peer": context.peer()})
         info = error_details_pb2.ErrorInfo(reason=CERTIFICATE_NOT_ALLOWED, domain=REASON_DOMAIN,
                                            metadata={"method": method, "signer": signer})
         await abort(context, status_pb2.Status(

@@ -260,7 +260,8 @@ class Settings:
         "IJH_INTERNAL_TLS_CALLERS", "",
         "risk, funding: with IJH_INTERNAL_TLS_*, the name each calling service's internal "
         "certificate carries, `gateway=<name>,funding=<name>` (a SAN, DNS or URI, or the CN "
-        "of one without SANs; the same value on every service will do): a call is then "
+        "of one without SANs; a DNS name or CN matches in any case, a URI only as written; "
+        "the same value on every service will do): a call is then "
         "served only over a connection whose client certificate names the service that "
         "signed its caller assertion, so risk serves the gateway and funding, funding the "
         "gateway alone; empty: any certificate of IJH_INTERNAL_TLS_CA (the dev PKI sets "

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +41,7 @@ import grpc
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.shared.config import ConfigurationError, Settings
 
@@ -84,6 +85,63 @@ class TlsFiles:
         and names the host called (gRPC checks both)."""
         return grpc.ssl_channel_credentials(self.ca, private_key=self.key,
                                             certificate_chain=self.chain)
+
+# The SANs gRPC lists among a peer's identities, and how a name of each kind is shown.
+_SAN_KINDS: dict[type, str] = {x509.DNSName: "DNS", x509.UniformResourceIdentifier: "URI",
+                               x509.IPAddress: "IP", x509.RFC822Name: "email"}
+
+
+@dataclass(frozen=True)
+class CertificateName:
+    """A name a certificate gives its holder (:func:`certificate_names`)."""
+
+    kind: str  # "DNS", "URI", "IP", "email", or "CN" (the subject's, without SANs)
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+    def matches(self, wanted: str) -> bool:
+        """Whether this name is ``wanted``: a DNS name in any case (DNS ignores it, RFC
+        4343), and so a CN (a host name to TLS); an IP address however written; a URI or
+        an email address exactly."""
+        if self.kind in ("DNS", "CN"):
+            return self.value.encode().lower() == wanted.encode().lower()  # ASCII only
+        if self.kind == "IP":
+            try:
+                return ipaddress.ip_address(self.value) == ipaddress.ip_address(wanted)
+            except ValueError:
+                return False
+        return self.value == wanted
+
+
+def certificate_names(certificate: x509.Certificate) -> tuple[CertificateName, ...]:
+    """The names ``certificate`` gives its holder, as gRPC reads a peer's identities: its
+    DNS, URI, IP address and email SANs; without SANs, its subject's (first) CN. The one
+    reading of them: of a caller's certificate (:class:`~services.shared.caller.
+    CallerCheck`) and of a service's own (:func:`read_tls`)."""
+    try:
+        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        sans = None
+    if sans is not None and len(sans.value):  # a SAN of another kind too: no CN then
+        return tuple(CertificateName(kind, str(san.value)) for san in sans.value
+                     if (kind := _SAN_KINDS.get(type(san))))
+    return tuple(CertificateName("CN", str(attribute.value)) for attribute
+                 in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[:1])
+
+
+@functools.lru_cache(maxsize=64)
+def pem_certificate_names(pem: bytes) -> tuple[CertificateName, ...]:
+    """:func:`certificate_names` of a PEM certificate (a peer's, as gRPC hands it over
+    with each call: kept for the next calls over it); ValueError if it is not one."""
+    return certificate_names(x509.load_pem_x509_certificate(pem))
+
+
+def names_include(names: Sequence[CertificateName], wanted: str) -> bool:
+    """Whether one of ``names`` is ``wanted`` (:meth:`CertificateName.matches`)."""
+    return any(name.matches(wanted) for name in names)
+
 
 def _read(variable: str, path: str) -> bytes:
     try:

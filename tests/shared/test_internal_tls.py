@@ -10,6 +10,7 @@ included, and stops with the service (in-process); a wrong setting is one line a
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 import signal
@@ -36,16 +37,16 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway.dev_pki import ensure_dev_pki, internal_name
 from services.gateway.server import public_tls
-from services.shared.caller import caller_certificate_names
+from services.shared.caller import caller_certificate_names, signed_metadata
 from services.shared.config import ConfigurationError, load_settings
 from services.shared.logs import JsonFormatter
 from services.shared.nats_server import free_port
-from services.shared.server import ServiceRuntime
-from services.shared.tls import CLIENT_AUTH, SERVER_AUTH, internal_tls
+from services.shared.server import Registration, ServiceRuntime
+from services.shared.tls import CLIENT_AUTH, SERVER_AUTH, internal_tls, pem_certificate_names
 from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
 from tests.gateway.test_gateway import _grant_request
 from tests.shared.test_service_lifecycle import _process, _refused
-from tests.stack import Stack, start_stack, wait_for_text
+from tests.stack import Stack, keys_of, start_stack, wait_for_text
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -177,7 +178,120 @@ def test_a_certificate_of_another_service_does_not_carry_the_gateways_calls(
         getattr(mtls, backend).log_path, request_id).splitlines()
         if request_id in line and "caller refused" in line]
     assert (line["level"], line["wanted"]) == ("WARNING", internal_name("gateway")), line
-    assert internal_name("funding") in line["certificate"], line
+    assert f"URI:{internal_name('funding')}" in line["certificate"], line
+
+
+def _named(pki, names: list[x509.GeneralName], common_name: str = "ijh-test (internal)",
+           usages=(CLIENT_AUTH,)) -> tuple[bytes, bytes]:
+    """A certificate of the development internal CA with the SANs ``names`` (none: no SAN
+    extension) and the CN ``common_name``, for ``usages``, valid a day: PEM (cert, key)."""
+    ca = x509.load_pem_x509_certificate(pki.internal_ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(
+        pki.internal_ca.with_name("ca-key.pem").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+               .issuer_name(ca.subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(_days(-1)).not_valid_after(_days(1))
+               .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return (builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+async def test_a_certificates_names_are_read_as_grpc_reads_a_peers_identities(tmp_path):
+    # One reading of a certificate's names serves the caller check and a service's check
+    # of its own certificate: it must be what gRPC shows of a client over a handshake.
+    pki = ensure_dev_pki(tmp_path)
+    shown: list[list[str]] = []
+
+    async def who(request: bytes, context) -> bytes:
+        shown.append([name.decode() for name in context.peer_identities()])
+        [pem] = context.auth_context()["x509_pem_cert"]
+        return ",".join(str(name) for name in pem_certificate_names(pem)).encode()
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
+        "Who": grpc.unary_unary_rpc_method_handler(who)})])
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
+        pki.internal_ca.read_bytes(), require_client_auth=True))
+    await server.start()
+    certificates = {
+        "dev gateway": (pki.internal_cert("gateway").read_bytes(),
+                        pki.internal_key("gateway").read_bytes()),
+        "dev funding": (pki.internal_cert("funding").read_bytes(),
+                        pki.internal_key("funding").read_bytes()),
+        "every kind": _named(pki, [
+            x509.DNSName("Gateway.IJH.example"), x509.UniformResourceIdentifier("spiffe://a/B"),
+            x509.IPAddress(ipaddress.ip_address("2001:db8::1")), x509.RFC822Name("ops@ijh.example"),
+            x509.DirectoryName(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dir")]))]),
+        "no SANs": _named(pki, [], common_name="ijh-gateway.internal"),
+    }
+    expected = {
+        "dev gateway": ["URI:spiffe://ijh-dev/gateway"],
+        "dev funding": ["DNS:localhost", "IP:127.0.0.1", "URI:spiffe://ijh-dev/funding"],
+        "every kind": ["DNS:Gateway.IJH.example", "URI:spiffe://a/B", "IP:2001:db8::1",
+                       "email:ops@ijh.example"],
+        "no SANs": ["CN:ijh-gateway.internal"],
+    }
+    try:
+        for case, (cert, key) in certificates.items():
+            credentials = grpc.ssl_channel_credentials(pki.internal_ca.read_bytes(), key, cert)
+            async with grpc.aio.secure_channel(f"localhost:{port}", credentials) as channel:
+                names = (await channel.unary_unary("/test.Peer/Who")(b"", timeout=5)).decode()
+            assert names.split(",") == expected[case], case
+            assert [name.partition(":")[2] for name in expected[case]] == \
+                [name for name in shown[-1] if name != "other types of SAN"], case
+    finally:
+        await server.stop(0)
+
+
+async def test_a_dns_name_allowed_is_matched_in_any_case_a_uri_only_as_written(tmp_path):
+    # Risk with the allow-list written in other cases than the certificates: funding's
+    # DNS name (localhost) is served, the gateway's URI (spiffe://ijh-dev/gateway) not.
+    pki = ensure_dev_pki(tmp_path)
+    settings = load_settings({
+        **pki.internal_tls_env("risk"), "IJH_DRAIN_SECONDS": "0", "IJH_GRACE_SECONDS": "0",
+        "IJH_INTERNAL_TLS_CALLERS": "gateway=SPIFFE://ijh-dev/gateway,funding=LocalHost"})
+
+    async def answer(request: bytes, context) -> bytes:
+        return b"served"
+
+    risk = "ijh.risk.v1.RiskService"
+    handler = grpc.method_handlers_generic_handler(risk, {
+        name: grpc.unary_unary_rpc_method_handler(answer)
+        for name in ("EvaluateIncrementalRisk", "EstimateProcurementRisk")})
+    tls = internal_tls(settings, serves=True)
+    runtime = ServiceRuntime(
+        "risk", "127.0.0.1:0", settings,
+        [Registration(risk, lambda servicer, server: server.add_generic_rpc_handlers(
+            [servicer]), handler)],
+        tls=tls, caller_keys=keys_of(tmp_path, "risk"),
+        caller_certificates=caller_certificate_names(settings, "risk", mutual_tls=True))
+    await runtime.start()
+
+    async def call(service: str, method: str, metadata) -> bytes:
+        credentials = grpc.ssl_channel_credentials(pki.internal_ca.read_bytes(),
+                                                   pki.internal_key(service).read_bytes(),
+                                                   pki.internal_cert(service).read_bytes())
+        async with grpc.aio.secure_channel(f"localhost:{runtime.port}", credentials) as channel:
+            return await channel.unary_unary(method)(b"", metadata=metadata, timeout=5)
+
+    try:
+        method = f"/{risk}/EvaluateIncrementalRisk"
+        as_funding = signed_metadata(keys_of(tmp_path, "funding"), method, "funding", "service")
+        assert await call("funding", method, as_funding) == b"served"
+        method = f"/{risk}/EstimateProcurementRisk"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call("gateway", method, signed_metadata(keys_of(tmp_path), method,
+                                                          "t-officer", "officer"))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await runtime.stop()
 
 
 @pytest.mark.parametrize("service, problem, words", [
