@@ -52,6 +52,7 @@ from services.shared.caller import (
     caller_keys,
     caller_metadata,
     caller_signers,
+    own_certificate_name,
 )
 from services.shared.caller_assertion import CallerKeys
 from services.shared.config import (
@@ -533,8 +534,9 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
 def build_funding(settings: Settings) -> ServiceRuntime:
     """The funding runtime (call inside the running event loop)."""
     keys = caller_keys(settings, SERVICE_SUBJECT)
-    # Served to its callers, presented to risk.
-    tls = internal_tls(settings, serves=True, calls={"IJH_RISK_ADDRESS": settings.risk_address})
+    # Served to its callers, presented to risk (which checks it names funding).
+    tls = internal_tls(settings, serves=True, calls={"IJH_RISK_ADDRESS": settings.risk_address},
+                       own_name=own_certificate_name(settings, SERVICE_SUBJECT))
     events = EventPublisher(settings.nats_url, settings.event_stream)
     risk = RiskServiceCheck(settings, keys, tls)
     ledger = Ledger(settings, events, risk)

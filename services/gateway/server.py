@@ -29,7 +29,7 @@ from services.gateway.identity import TokenVerifier
 from services.gateway.policy import unresolved_owner_fields
 from services.gateway.proxy import ServiceProxy, service_config
 from services.shared import metrics
-from services.shared.caller import caller_keys
+from services.shared.caller import caller_keys, own_certificate_name
 from services.shared.caller_assertion import GATEWAY, audience_of
 from services.shared.config import (
     ConfigurationError,
@@ -158,8 +158,10 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     if unresolved:
         raise ConfigurationError(f"authorization table names missing fields: {unresolved}")
     served_tls = public_tls(settings)
+    # Its certificate must carry the name the backends check it for (IJH_INTERNAL_TLS_CALLERS).
     backend_tls = internal_tls(settings, calls={"IJH_RISK_ADDRESS": settings.risk_address,
-                                                "IJH_FUNDING_ADDRESS": settings.funding_address})
+                                                "IJH_FUNDING_ADDRESS": settings.funding_address},
+                               own_name=own_certificate_name(settings, GATEWAY))
     gateway_metrics = GatewayMetrics.create()
     door = Door(TokenVerifier.from_settings(settings),
                 RateLimiter(settings.gateway_rate, settings.gateway_burst),

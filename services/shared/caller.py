@@ -18,11 +18,13 @@ for anything else; funding trusts no signer but the gateway.
 
 Under mutual TLS with ``IJH_INTERNAL_TLS_CALLERS`` (:func:`caller_certificate_names`), the
 check also wants the connection's client certificate to name the service that signed (its
-names read as :func:`~services.shared.tls.certificate_names` reads them; a DNS name in any
-case, a URI as written):
-any certificate of the internal CA opens the port, but only the gateway's carries calls
-signed by the gateway (so risk serves the gateway and funding, funding the gateway alone).
-Refused: PERMISSION_DENIED, ``ErrorInfo`` ``CALLER_CERTIFICATE_NOT_ALLOWED``.
+names as :func:`~services.shared.tls.certificate_names` reads them; a DNS name in any case,
+a URI as written): any certificate of the internal CA opens the port, but only the
+gateway's carries calls signed by the gateway (so risk serves the gateway and funding,
+funding the gateway alone). Refused: PERMISSION_DENIED, ``ErrorInfo``
+``CALLER_CERTIFICATE_NOT_ALLOWED``. So that a certificate issued or renewed without its
+name is not found that way, the gateway and funding check their own for theirs
+(:func:`own_certificate_name`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import REASON_DOMAIN
 from services.shared.grpc_errors import abort
 from services.shared.logs import REQUEST_ID_KEY, new_request_id, request_id_var
-from services.shared.tls import CertificateName, names_include, pem_certificate_names
+from services.shared.tls import CertificateName, OwnName, names_include, pem_certificate_names
 from services.shared.wrapping import BehaviorWrapper
 
 log = logging.getLogger(__name__)
@@ -89,31 +91,63 @@ def caller_keys(settings: Settings, service: str) -> CallerKeys:
 CERTIFICATE_NOT_ALLOWED = "CALLER_CERTIFICATE_NOT_ALLOWED"
 
 
+def _internal_callers(settings: Settings, mutual_tls: bool) -> tuple[dict[str, str], list[str]]:
+    """IJH_INTERNAL_TLS_CALLERS ({} when not set) and what is wrong with it for any service
+    (a name not of a service that calls another); ConfigurationError when it is set
+    without mutual TLS."""
+    names = settings.internal_callers
+    if names and not mutual_tls:
+        raise ConfigurationError("IJH_INTERNAL_TLS_CALLERS: set, but not IJH_INTERNAL_TLS_*: "
+                                 "there is no client certificate to check without mutual TLS")
+    signers = {signer for signer, _ in LINKS}
+    unknown = sorted(set(names) - signers)
+    problems = [f"{', '.join(unknown)}: not a service that calls another (those are "
+                f"{', '.join(sorted(signers))})"] if unknown else []
+    return names, problems
+
+
+def _refuse_callers(problems: list[str]) -> None:
+    if problems:
+        raise ConfigurationError(f"IJH_INTERNAL_TLS_CALLERS: {'; '.join(problems)}")
+
+
 def caller_certificate_names(settings: Settings, service: str,
                              mutual_tls: bool) -> dict[str, str] | None:
     """The name in the certificate of each service that may call ``service`` (the signers
     of its links), from IJH_INTERNAL_TLS_CALLERS; None when it is not set (any certificate
     of the internal CA). ConfigurationError when set without mutual TLS, or a name missing
     or not of a service that calls another."""
-    names = settings.internal_callers
+    names, problems = _internal_callers(settings, mutual_tls)
     if not names:
         return None
-    if not mutual_tls:
-        raise ConfigurationError("IJH_INTERNAL_TLS_CALLERS: set, but not IJH_INTERNAL_TLS_*: "
-                                 "there is no client certificate to check without mutual TLS")
-    signers = {signer for signer, _ in LINKS}
-    unknown = sorted(set(names) - signers)
     missing = [signer for signer, audience in LINKS if audience == service
                and signer not in names]
-    problems = []
-    if unknown:
-        problems.append(f"{', '.join(unknown)}: not a service that calls another (those are "
-                        f"{', '.join(sorted(signers))})")
     if missing:
         problems.append(f"no name for {', '.join(missing)}, which calls {service}")
-    if problems:
-        raise ConfigurationError(f"IJH_INTERNAL_TLS_CALLERS: {'; '.join(problems)}")
+    _refuse_callers(problems)
     return {signer: names[signer] for signer, audience in LINKS if audience == service}
+
+
+def own_certificate_name(settings: Settings, service: str) -> OwnName | None:
+    """For ``service`` calling others (the gateway, funding): the name IJH_INTERNAL_TLS_CALLERS
+    gives it, which its own internal certificate must then carry, at start and in each
+    renewed set (:func:`~services.shared.tls.internal_tls`): the services it calls would
+    refuse every call over one without it. None when the setting is not set.
+    ConfigurationError as :func:`caller_certificate_names`, or when it names no name for
+    ``service``."""
+    mutual_tls = any((settings.internal_tls_cert, settings.internal_tls_key,
+                      settings.internal_tls_ca))  # internal_tls refuses one or two
+    names, problems = _internal_callers(settings, mutual_tls)
+    if not names:
+        return None
+    audiences = [audience for signer, audience in LINKS if signer == service]
+    if not audiences:
+        raise ValueError(f"{service} calls no other service: its certificate names no caller")
+    if service not in names:
+        problems.append(f"no name for {service}, which calls {' and '.join(audiences)}: they "
+                        "check its certificate for it, and so does it")
+    _refuse_callers(problems)
+    return OwnName(service, names[service])
 
 
 def read_caller_keys(directory: Path, service: str) -> CallerKeys:

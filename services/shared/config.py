@@ -258,14 +258,16 @@ class Settings:
         "must chain to; risk and funding then accept only callers presenting one")
     internal_tls_callers: str = _setting(
         "IJH_INTERNAL_TLS_CALLERS", "",
-        "risk, funding: with IJH_INTERNAL_TLS_*, the name each calling service's internal "
-        "certificate carries, `gateway=<name>,funding=<name>` (a SAN, DNS or URI, or the CN "
-        "of one without SANs; a DNS name or CN matches in any case, a URI only as written; "
-        "the same value on every service will do): a call is then "
-        "served only over a connection whose client certificate names the service that "
-        "signed its caller assertion, so risk serves the gateway and funding, funding the "
-        "gateway alone; empty: any certificate of IJH_INTERNAL_TLS_CA (the dev PKI sets "
-        "`spiffe://ijh-dev/<service>`)", _names_by_service)
+        "gateway, risk, funding: with IJH_INTERNAL_TLS_*, the name each calling service's "
+        "internal certificate carries, `gateway=<name>,funding=<name>` (a SAN, DNS or URI, "
+        "or the CN of one without SANs; a DNS name or CN matches in any case, a URI only as "
+        "written; the same value on every service): risk and funding then serve a call only "
+        "over a connection whose client certificate names the service that signed its "
+        "caller assertion, so risk serves the gateway and funding, funding the gateway "
+        "alone; the gateway and funding check that their own certificate carries their "
+        "name, at start (else they do not start) and in each renewed set (else refused, "
+        "the loaded one kept); empty: any certificate of IJH_INTERNAL_TLS_CA (the dev PKI "
+        "sets `spiffe://ijh-dev/<service>`)", _names_by_service)
     tls_reload_seconds: str = _setting(
         "IJH_TLS_RELOAD_SECONDS", "60",
         "gateway, risk, funding: how often the files of IJH_GATEWAY_TLS_* and "

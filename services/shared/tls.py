@@ -14,7 +14,9 @@ A certificate outside its validity window is refused too (peers would refuse it 
 handshake; ``CLOCK_SKEW`` allowed before its start), one of the chain expiring within
 ``EXPIRY_WARNING_DAYS`` is one WARNING, and a CA bundle certificate outside its window,
 or ending within those days, a WARNING (refused when none is valid: no peer could be
-trusted).
+trusted). A calling service's certificate without the name IJH_INTERNAL_TLS_CALLERS gives
+that service is refused as well (:class:`OwnName`): the services it calls would refuse
+every call it made.
 
 Certificates are renewed while the services run (cert-manager rewrites a mounted Secret
 at two thirds of a certificate's life): a :class:`TlsSource` checks its files' stat
@@ -143,6 +145,17 @@ def names_include(names: Sequence[CertificateName], wanted: str) -> bool:
     return any(name.matches(wanted) for name in names)
 
 
+@dataclass(frozen=True)
+class OwnName:
+    """The name a service's own certificate must carry (:func:`read_tls`): ``name``, which
+    ``setting`` gives ``service``; the services it calls serve its calls only over a
+    certificate that names it."""
+
+    service: str
+    name: str
+    setting: str = "IJH_INTERNAL_TLS_CALLERS"
+
+
 def _read(variable: str, path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -181,11 +194,12 @@ def _issued_by_one_of(certificate: x509.Certificate,
 
 def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | None = None,
              uses: Sequence[x509.ObjectIdentifier] = (), *,
-             chain_to_ca: bool = False) -> TlsFiles:
+             chain_to_ca: bool = False, own_name: OwnName | None = None) -> TlsFiles:
     """The files named by ``(variable, path)`` pairs, checked: a chain of certificates, an
     unencrypted private key of its first one, a CA bundle (none when ``ca`` or its path is
     empty); and when the certificate limits its extended key usage, each of ``uses`` in
-    it (TLS peers refuse a certificate used for what it does not list); every certificate
+    it (TLS peers refuse a certificate used for what it does not list); with ``own_name``,
+    that name among the certificate's (:func:`certificate_names`); every certificate
     of the chain within its validity window (a WARNING when one ends within
     ``EXPIRY_WARNING_DAYS``), and some of the bundle's (a WARNING for each outside it);
     with ``chain_to_ca``, the chain ending at the bundle (the peers trust that bundle:
@@ -212,6 +226,14 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
     if missing:
         raise ConfigurationError(f"{cert[0]}: {cert[1]}: its extended key usage lacks "
                                  f"{' and '.join(missing)}")
+    if own_name is not None and not names_include(names := certificate_names(first),
+                                                  own_name.name):
+        # Every call it carried would be refused: found here, not by the callers' users.
+        raise ConfigurationError(
+            f"{cert[0]}: {cert[1]}: it names {', '.join(map(str, names)) or 'nothing'}, not "
+            f"{own_name.name}, {own_name.service}'s name in {own_name.setting}: the services "
+            f"{own_name.service} calls would refuse every call over it (PERMISSION_DENIED, "
+            "CALLER_CERTIFICATE_NOT_ALLOWED)")
     now = dt.datetime.now(dt.UTC)
     for certificate in certificates:
         if problem := _outside_validity(certificate, now):
@@ -271,16 +293,19 @@ class TlsSource:
     :meth:`poll` whenever their stat changes. A set :func:`read_tls` takes replaces
     :attr:`files`: the port serving it hands it to the next handshakes, channels made by
     :func:`internal_channel` are replaced. A set it refuses (a file half-written, a key
-    of another certificate, another CA's certificate) is one WARNING, and the loaded set
-    stays. ``name`` ("public", "internal") labels its log lines and expiry gauge."""
+    of another certificate, another CA's certificate, a certificate without ``own_name``)
+    is one WARNING, and the loaded set stays. ``name`` ("public", "internal") labels its
+    log lines and expiry gauge."""
 
     def __init__(self, name: str, cert: tuple[str, str], key: tuple[str, str],
                  ca: tuple[str, str] | None = None,
-                 uses: Sequence[x509.ObjectIdentifier] = (), *, chain_to_ca: bool = False):
+                 uses: Sequence[x509.ObjectIdentifier] = (), *, chain_to_ca: bool = False,
+                 own_name: OwnName | None = None):
         self.name = name
         self.roles = [_ROLES[use] for use in uses]  # what the certificate is used for
         self._paths = [path for _, path in (cert, key, ca or ("", "")) if path]
-        self._read = functools.partial(read_tls, cert, key, ca, uses, chain_to_ca=chain_to_ca)
+        self._read = functools.partial(read_tls, cert, key, ca, uses, chain_to_ca=chain_to_ca,
+                                       own_name=own_name)
         self._stamp = self._stat()  # before the read: a change meanwhile is read again
         self.files = self._read()
         self._told = self._expiry_state()  # read_tls has warned of an expiry near
@@ -390,10 +415,13 @@ async def watch_tls(sources: Sequence[TlsSource], interval_seconds: float) -> No
 
 
 def internal_tls(settings: Settings, *, serves: bool = False,
-                 calls: Mapping[str, str] | None = None) -> TlsSource | None:
+                 calls: Mapping[str, str] | None = None,
+                 own_name: OwnName | None = None) -> TlsSource | None:
     """This service's mutual TLS with the others (``IJH_INTERNAL_TLS_*``: all three or
     none; none is plaintext), for a service that ``serves`` the others and/or ``calls``
-    them at these ``{variable: target}`` addresses."""
+    them at these ``{variable: target}`` addresses; its certificate, at start and when
+    renewed, carrying ``own_name`` (a caller's, :func:`~services.shared.caller.
+    own_certificate_name`)."""
     paths = (settings.internal_tls_cert, settings.internal_tls_key, settings.internal_tls_ca)
     if not any(paths):
         return None
@@ -413,7 +441,7 @@ def internal_tls(settings: Settings, *, serves: bool = False,
     uses = [use for use, needed in ((SERVER_AUTH, serves), (CLIENT_AUTH, bool(calls)))
             if needed]
     return TlsSource("internal", *zip(INTERNAL_TLS, paths, strict=True), uses=uses,
-                     chain_to_ca=True)
+                     chain_to_ca=True, own_name=own_name)
 
 
 class ReloadingChannel(grpc.aio.Channel):

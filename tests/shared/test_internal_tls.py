@@ -37,7 +37,11 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway.dev_pki import ensure_dev_pki, internal_name
 from services.gateway.server import public_tls
-from services.shared.caller import caller_certificate_names, signed_metadata
+from services.shared.caller import (
+    caller_certificate_names,
+    own_certificate_name,
+    signed_metadata,
+)
 from services.shared.config import ConfigurationError, load_settings
 from services.shared.logs import JsonFormatter
 from services.shared.nats_server import free_port
@@ -400,6 +404,53 @@ def test_a_wrong_internal_tls_setting_is_one_line_naming_it_and_exit_2(tmp_path,
         env["IJH_INTERNAL_TLS_KEY"] = str(tmp_path)  # a directory
     line = _refused(_process(module, tmp_path, env))
     assert line["error"].startswith(words), line
+
+
+@pytest.mark.parametrize("module", ["gateway", "funding"])
+def test_a_caller_whose_certificate_lacks_its_name_does_not_start(tmp_path, module):
+    # A certificate of the internal CA, valid, for what the service does, but without the
+    # name IJH_INTERNAL_TLS_CALLERS gives the service (issued for another one, or without
+    # its URI): the backends would refuse every call it made, found only by its users.
+    pki = ensure_dev_pki(tmp_path)
+    env = {**pki.gateway_env(), **pki.internal_tls_env(module)}
+    if module == "gateway":
+        cert, key = pki.internal_cert("funding"), pki.internal_key("funding")
+        names = f"DNS:localhost, IP:127.0.0.1, URI:{internal_name('funding')}"
+    else:
+        pem, key_pem = _named(pki, [x509.DNSName("localhost"),
+                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+                              "ijh-funding (internal)", (SERVER_AUTH, CLIENT_AUTH))
+        cert, key = tmp_path / "funding-unnamed.pem", tmp_path / "funding-unnamed-key.pem"
+        cert.write_bytes(pem)
+        key.write_bytes(key_pem)
+        names = "DNS:localhost, IP:127.0.0.1"
+    env.update(IJH_INTERNAL_TLS_CERT=str(cert), IJH_INTERNAL_TLS_KEY=str(key))
+    line = _refused(_process(module, tmp_path, env))
+    assert line["error"] == (
+        f"IJH_INTERNAL_TLS_CERT: {cert}: it names {names}, not {internal_name(module)}, "
+        f"{module}'s name in IJH_INTERNAL_TLS_CALLERS: the services {module} calls would "
+        "refuse every call over it (PERMISSION_DENIED, CALLER_CERTIFICATE_NOT_ALLOWED)"), line
+
+
+@pytest.mark.parametrize("service, problem, words", [
+    ("gateway", {"IJH_INTERNAL_TLS_CALLERS": "funding=spiffe://x/funding"},
+     "no name for gateway, which calls funding and risk: they check its certificate for "
+     "it, and so does it"),
+    ("gateway", {"IJH_INTERNAL_TLS_CALLERS": "gateway=a", "IJH_INTERNAL_TLS_CERT": "",
+                 "IJH_INTERNAL_TLS_KEY": "", "IJH_INTERNAL_TLS_CA": ""},
+     "set, but not IJH_INTERNAL_TLS_*: there is no client certificate to check without "
+     "mutual TLS"),
+    ("funding", {"IJH_INTERNAL_TLS_CALLERS": "gateway=a,risk=b"},
+     "risk: not a service that calls another (those are funding, gateway); no name for "
+     "funding, which calls risk: they check its certificate for it, and so does it"),
+], ids=["gateway without its name", "gateway without mutual TLS", "funding without its name"])
+def test_a_callers_setting_without_the_callers_own_name_is_named(tmp_path, service, problem,
+                                                                  words):
+    pki = ensure_dev_pki(tmp_path)
+    settings = load_settings({**pki.internal_tls_env(service), **problem})
+    with pytest.raises(ConfigurationError) as refused:
+        own_certificate_name(settings, service)
+    assert str(refused.value) == f"IJH_INTERNAL_TLS_CALLERS: {words}"
 
 
 def _internal_tls(tmp_path, service: str, **changes):

@@ -28,12 +28,19 @@ from ijh.funding.v1 import funding_pb2 as f
 from ijh.funding.v1 import funding_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.gateway.dev_pki import INTERNAL_SERVICES, DevPki, ensure_dev_pki
+from services.gateway.dev_pki import INTERNAL_SERVICES, DevPki, ensure_dev_pki, internal_name
+from services.shared.caller import own_certificate_name
 from services.shared.config import client_options, load_settings
 from services.shared.metrics import TLS_CERTIFICATE_EXPIRY, new_registry
 from services.shared.nats_server import free_port
 from services.shared.server import ServiceRuntime
-from services.shared.tls import CLIENT_AUTH, SERVER_AUTH, TlsSource, internal_channel
+from services.shared.tls import (
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    TlsSource,
+    internal_channel,
+    internal_tls,
+)
 from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
 from tests.gateway.test_gateway import _grant_request
 from tests.stack import start_stack, wait_for_text
@@ -280,6 +287,50 @@ async def test_a_subscriber_failing_on_renewed_files_is_an_error_and_the_others_
         await server.stop(0)
 
 
+async def test_a_callers_certificate_renewed_without_its_name_is_refused_and_the_old_kept(
+        tmp_path, caplog):
+    # A mis-renewed certificate of the gateway (another service's, valid, of the same CA):
+    # taken, each backend would refuse every call over it (IJH_INTERNAL_TLS_CALLERS).
+    caplog.set_level(logging.INFO, "services.shared.tls")
+    pki = ensure_dev_pki(tmp_path)
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
+        "Who": grpc.unary_unary_rpc_method_handler(_who)})])
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
+        pki.internal_ca.read_bytes(), require_client_auth=True))
+    await server.start()
+    volume = SecretVolume(tmp_path / "gateway-tls")
+    volume.write(_secret(pki, _issued(pki, "gateway")))
+    settings = load_settings({**volume.env(), "IJH_INTERNAL_TLS_CALLERS":
+                              pki.internal_tls_env("gateway")["IJH_INTERNAL_TLS_CALLERS"]})
+    target = f"localhost:{port}"
+    source = internal_tls(settings, calls={"IJH_RISK_ADDRESS": target},
+                          own_name=own_certificate_name(settings, "gateway"))
+    channel = internal_channel(target, source, options=[])
+    who = channel.unary_unary("/test.Peer/Who")
+    try:
+        first = _serial(pki.internal_cert("gateway").read_bytes())
+        assert int(await who(b"", timeout=5)) == first
+        volume.write(_secret(pki, pki.renew("funding", days=30)))
+        assert not source.poll()
+        assert not source.poll()  # the same files: not read again
+        [refusal] = _refusals(caplog)
+        assert refusal.levelname == "WARNING" and refusal.tls == "internal"
+        assert refusal.error.startswith(
+            f"IJH_INTERNAL_TLS_CERT: {volume.path('tls.crt')}: it names DNS:localhost, "
+            f"IP:127.0.0.1, URI:{internal_name('funding')}, not {internal_name('gateway')}, "
+            "gateway's name in IJH_INTERNAL_TLS_CALLERS: "), refusal.error
+        assert int(await who(b"", timeout=5)) == first
+        renewed = pki.renew("gateway", days=30)  # the right one comes: taken
+        volume.write(_secret(pki, renewed))
+        assert source.poll()
+        assert int(await who(b"", timeout=5)) == _serial(renewed[0])
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
 async def test_a_channel_watched_across_a_replacement_shows_the_new_ones_state(tmp_path):
     # A wait for a channel's state (channel_ready: a backend coming up) must not be left on
     # the old channel when a new one replaces it: closing, it refuses a watch, or stays
@@ -418,14 +469,22 @@ def test_the_running_services_take_renewed_certificates_without_a_restart(nats_s
         assert grant.grant_cents == 50_00
         _approve_a_guarantee(channel_of)
 
-        # A certificate with another's key for risk: refused, once; risk serves on.
+        # A certificate with another's key for risk, and for the gateway one renewed for
+        # another service (funding's: valid, of the CA, not naming the gateway): each
+        # refused, once; both serve on (a set taken, funding and risk would refuse every
+        # call the gateway made).
         volumes["risk"].write(_secret(pki, (pki.renew("risk")[0], renewed["risk"][1])))
-        log = wait_for_text(stack.risk.log_path, REFUSED)
+        volumes["gateway"].write(_secret(pki, pki.renew("funding", days=30)))
+        log = {service: wait_for_text(getattr(stack, service).log_path, REFUSED)
+               for service in ("risk", "gateway")}
         time.sleep(0.5)  # more polls: no more lines
-        [line] = [json.loads(line) for line in stack.risk.log_path.read_text().splitlines()
-                  if REFUSED in line]
-        assert line["level"] == "WARNING" and "is not the key of the certificate" in \
-            line["error"], log
+        wrong = {"risk": "is not the key of the certificate",
+                 "gateway": f"not {internal_name('gateway')}, gateway's name in "
+                            "IJH_INTERNAL_TLS_CALLERS"}
+        for service, words in wrong.items():
+            [line] = [json.loads(line) for line in getattr(stack, service).log_path
+                      .read_text().splitlines() if REFUSED in line]
+            assert line["level"] == "WARNING" and words in line["error"], log[service]
         assert served["risk"]() == _serial(renewed["risk"][0])
         _approve_a_guarantee(channel_of)
         assert [process.process.pid for process in stack.processes] == pids
