@@ -6,14 +6,16 @@ connected; its progress is kept here (and published on NATS as
 
 Each operation is also recorded in the operation store (:mod:`services.risk.operation_store`,
 a JetStream key-value bucket): when it starts, at every heartbeat while it runs, and when
-it ends. Reads look in this process first, then in the store, so a finished result
-survives a restart and any replica answers for any operation; a running operation whose
-process is gone reads as ABORTED ("interrupted"). A cancel of an operation another
-replica runs is written into its record; that replica stops it at its next heartbeat.
-While NATS is away operations work in memory only (a WARNING says so); their records are
-written once it is back. A shutdown refuses new operations at once and stops the running
-ones at the end of the drain (those that finish before then complete); their ABORTED
-records are written before the process exits.
+it ends; the end is shown here (waiters wake, reads answer done) once it is recorded, so
+that no replica reads as running what another has answered done. Reads look in this
+process first, then in the store, so a finished result survives a restart and any replica
+answers for any operation; a running operation whose process is gone reads as ABORTED
+("interrupted"). A cancel of an operation another replica runs is written into its
+record; that replica stops it at its next heartbeat. While NATS is away operations work
+in memory only (a WARNING says so); their records are written once it is back. A shutdown
+refuses new operations at once and stops the running ones at the end of the drain (those
+that finish before then complete); their ABORTED records are written before the process
+exits.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class OperationRecord:
     response: risk_pb2.PortfolioRiskResult | None = None
     run: PortfolioRun | None = None
     task: asyncio.Task | None = None
+    # Set once the end (``done``) is recorded in the store, or the store cannot take it
+    # now: only then is it shown (waiters wake, reads answer done).
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     expires_monotonic: float = float("inf")
     seed: int = 0
@@ -135,19 +139,24 @@ class OperationRecord:
     settled: risk_pb2.Operation | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def to_proto(self, result: bool = True) -> risk_pb2.Operation:
-        """The operation; without its ``response`` unless ``result`` (a list's view)."""
+    def to_proto(self, result: bool = True, stored: bool = False) -> risk_pb2.Operation:
+        """The operation; without its ``response`` unless ``result`` (a list's view).
+        An answer shows the end once it is ``finished``; the record for the store
+        (``stored``) has it as soon as the run is over."""
         if self.settled is not None:
             settled = risk_pb2.Operation()
             settled.CopyFrom(self.settled if result else without_result(self.settled))
             return settled
+        done = self.done and (stored or self.finished.is_set())
         operation = risk_pb2.Operation(
-            name=self.name, done=self.done,
+            name=self.name, done=done,
             metadata=risk_pb2.PortfolioSimulationMetadata(
                 create_time=self.created, update_time=self.updated or self.created,
-                end_time=self.ended, creator=self.creator,
+                end_time=self.ended if done else "", creator=self.creator,
                 guarantee_count=self.guarantee_count, progress=self.progress,
                 seconds_left=self.seconds_left))
+        if not done:
+            return operation
         if self.error is not None:
             operation.error.CopyFrom(self.error)
         elif self.response is not None and result:
@@ -299,6 +308,7 @@ class OperationBook:
 
     async def _execute(self, record: OperationRecord) -> None:
         run = record.run
+        cut_short = False
         try:
             async for progress in run.progress():
                 record.progress = translate.progress(progress, run.levels[-1]).progress
@@ -324,6 +334,7 @@ class OperationBook:
                     translate.portfolio_simulated_event(run.result, run.guarantee_count)))
         except asyncio.CancelledError:  # the shutdown's time is up (close)
             record.error = self._stopped_error()
+            cut_short = True
             raise
         except Exception as exc:
             status = status_for(exc)
@@ -333,12 +344,19 @@ class OperationBook:
             record.ended = record.updated = _now()
             record.expires_monotonic = time.monotonic() + self.retention
             record.run = None  # free the portfolio; the result stays
-            record.finished.set()
-            self._wake.set()  # the final record is written by the sync task
-            self._publish(record)
-            log.info("operation done", extra={
-                "operation": record.name, "code": _code_name(record) or "OK",
-                "error": record.error.message if record.error else ""})
+            try:
+                # Recorded before it is shown: a replica asked right after this one
+                # answered "done" must not read it running from the store. (Cut short,
+                # store_final writes it: the shutdown's time is up.)
+                if not cut_short:
+                    await self._save_or_warn(record)
+            finally:
+                record.finished.set()
+                self._wake.set()  # an end not written yet is written by the sync task
+                self._publish(record)
+                log.info("operation done", extra={
+                    "operation": record.name, "code": _code_name(record) or "OK",
+                    "error": record.error.message if record.error else ""})
 
     def _stopped_error(self) -> risk_pb2.OperationError:
         if self._shutting_down:
@@ -490,8 +508,9 @@ class OperationBook:
         record = self._records.get(name)
         if record is None:
             return await self._cancel_stored(name)
-        if not record.done and record.run is not None:
-            record.run.stop.set()
+        if not record.finished.is_set():
+            if record.run is not None:
+                record.run.stop.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(record.finished.wait()),
                                        CANCEL_WAIT_SECONDS)
@@ -536,8 +555,9 @@ class OperationBook:
                 return
             for _ in range(3):
                 done = record.done
-                stored = StoredOperation(record.to_proto(), record.seed, self.owner,
-                                         time.time(), record.cancel_requested, record.revision)
+                stored = StoredOperation(record.to_proto(stored=True), record.seed,
+                                         self.owner, time.time(), record.cancel_requested,
+                                         record.revision)
                 try:
                     record.revision = await self.store.save(key, stored)
                     break
@@ -608,10 +628,10 @@ class OperationBook:
             log.info("operation store reachable again: operation records written")
 
     async def sync_forever(self) -> None:
-        """The one background writer: running operations at every heartbeat, ended ones
-        at once, records held back while NATS was away once it is back; first of all,
-        once the store is reached, end the operations of an earlier instance of this
-        replica (or of a replica gone silent) as interrupted."""
+        """The one background writer: running operations at every heartbeat, ends not
+        written when they came and records held back while NATS was away once it is
+        back; first of all, once the store is reached, end the operations of an earlier
+        instance of this replica (or of a replica gone silent) as interrupted."""
         loop = asyncio.get_running_loop()
         next_beat = loop.time()
         while not self._sync_stopped:
@@ -681,7 +701,7 @@ class OperationBook:
                 self.stop_all()  # also what a start in flight began meanwhile
                 tasks |= {*self._starting.values(),
                           *(r.task for r in self._records.values()
-                            if not r.done and r.task is not None)}
+                            if not r.finished.is_set() and r.task is not None)}
                 pending = [task for task in tasks if not task.done()]
                 if not pending:
                     return

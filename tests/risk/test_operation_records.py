@@ -205,6 +205,37 @@ async def test_a_second_replica_answers_for_the_first_and_passes_a_cancel_on(own
         second.stop()
 
 
+async def test_an_end_one_replica_answers_is_read_alike_from_another_at_once(own_nats,
+                                                                           tmp_path):
+    # The owner shows an end only once its record holds it: asked the moment the owner
+    # answered done (to a WaitOperation, or a GetOperation), another replica reads the
+    # same from the store, never "running". (Before, the end was written just after it
+    # was shown, and about one round in five read running here.)
+    first = Risk(own_nats.url, tmp_path, "first")
+    second = Risk(own_nats.url, tmp_path, "second")
+    await asyncio.gather(first.start(), second.start())
+    try:
+        async with _channel(first.address) as owner, _channel(second.address) as other:
+            owner, other = (risk_pb2_grpc.RiskServiceStub(c) for c in (owner, other))
+            for turn in range(20):
+                name = (await owner.StartPortfolioSimulation(
+                    _start(_simulation(20, 1024)))).operation.name
+                if turn % 2:
+                    answered = (await owner.WaitOperation(r.WaitOperationRequest(
+                        name=name, timeout_seconds=30))).operation
+                else:
+                    answered = r.Operation()
+                    while not answered.done:
+                        answered = (await owner.GetOperation(
+                            r.GetOperationRequest(name=name))).operation
+                assert answered.HasField("response")
+                seen = (await other.GetOperation(r.GetOperationRequest(name=name))).operation
+                assert seen.SerializeToString() == answered.SerializeToString(), turn
+    finally:
+        first.stop()
+        second.stop()
+
+
 async def test_a_silent_replica_s_operation_reads_aborted_and_stays_so_when_it_wakes(
         own_nats, tmp_path):
     # The first replica freezes (SIGSTOP: alive, but writing nothing). The second sees the
