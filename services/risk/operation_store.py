@@ -431,9 +431,15 @@ class OperationStore:
             except _UNREADABLE as exc:
                 _unreadable(f"{key}: {type(exc).__name__}: {exc}")
         read = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + IN_FULL_SECONDS
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(IN_FULL_SECONDS):
+            async with asyncio.timeout_at(deadline):
                 for key in in_full:
+                    # Checked here too: the timeout's cancel is lost when it lands as a
+                    # reply arrives (nats-py's requests use Python 3.11's wait_for).
+                    if loop.time() >= deadline:
+                        break
                     summaries.extend(await self._in_full(key))
                     read += 1
         if read < len(in_full):
