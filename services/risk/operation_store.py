@@ -302,6 +302,17 @@ def _decoded(entry) -> StoredOperation:
         raise BadRecord(f"{entry.key}: {type(exc).__name__}: {exc}") from exc
 
 
+class Summaries(list):
+    """Summaries of operation records (a list of :class:`StoredOperation`), and the keys
+    of the records ``left_out`` of it for now: to be read in full, but the time for that
+    was up or the read failed (:meth:`OperationStore.summaries_in_full` reads them
+    again). A record gone, or in a format this version does not read, is in neither."""
+
+    def __init__(self, found=(), left_out=()):
+        super().__init__(found)
+        self.left_out = list(left_out)
+
+
 class StoreUnavailable(Exception):
     """The bucket cannot be reached now (NATS down, JetStream not answering)."""
 
@@ -409,12 +420,13 @@ class OperationStore:
         """Delete the record if it is still at ``revision``."""
         await self._call(lambda kv: kv.delete(key, last=revision))
 
-    async def summaries(self) -> list[StoredOperation]:
+    async def summaries(self) -> Summaries:
         """Every operation's summary (the record without its result), at the record's
         revision. A record without one (an earlier version wrote it, or its summary is
         too large for a header) is read in full, its result left out: these within
         IN_FULL_SECONDS in all (past it the rest are left out, with a warning). A record
-        that cannot be read now or does not decode is logged and left out."""
+        that cannot be read now or does not decode is logged and left out. The keys of
+        those left out for the time or a failed read are ``left_out``."""
         latest: dict[str, tuple[int, dict[str, str]]] = {}
         for key, revision, headers in await self._call(lambda kv: self._headers()):
             if revision > latest.get(key, (0, {}))[0]:  # a key read twice: the later
@@ -430,27 +442,39 @@ class OperationStore:
                 summaries.append(decode_summary(headers[SUMMARY_HEADER], revision))
             except _UNREADABLE as exc:
                 _unreadable(f"{key}: {type(exc).__name__}: {exc}")
-        read = 0
+        read = await self.summaries_in_full(in_full)
+        return Summaries([*summaries, *read], read.left_out)
+
+    async def summaries_in_full(self, keys: list[str]) -> Summaries:
+        """The records at ``keys`` without their results, read in full, in turn, within
+        IN_FULL_SECONDS in all; those past it (with a warning) and those that cannot be
+        read now (logged) are ``left_out``."""
+        found, failed, read = [], [], 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + IN_FULL_SECONDS
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline):
-                for key in in_full:
+                for key in keys:
                     # Checked here too: the timeout's cancel is lost when it lands as a
                     # reply arrives (nats-py's requests use Python 3.11's wait_for).
                     if loop.time() >= deadline:
                         break
-                    summaries.extend(await self._in_full(key))
+                    record = await self._in_full(key)
+                    if record is None:
+                        failed.append(key)
+                    else:
+                        found.extend(record)
                     read += 1
-        if read < len(in_full):
+        if read < len(keys):
             log.warning("operation records left out: the time to read the records "
                         "without a summary in full is up", extra={
-                            "left_out": len(in_full) - read, "seconds": IN_FULL_SECONDS})
-        return summaries
+                            "left_out": len(keys) - read, "seconds": IN_FULL_SECONDS})
+        return Summaries(found, [*failed, *keys[read:]])
 
-    async def _in_full(self, key: str) -> list[StoredOperation]:
+    async def _in_full(self, key: str) -> list[StoredOperation] | None:
         """[the record at ``key`` without its result], read in full; [] when it is gone
-        (deleted or expired), does not decode or cannot be read now (logged)."""
+        (deleted or expired) or does not decode (logged); None when it cannot be read
+        now (logged)."""
         try:
             stored = await self.load(key)
         except BadRecord as exc:
@@ -458,7 +482,7 @@ class OperationStore:
             return []
         except StoreUnavailable as exc:
             log.warning("operation record not read", extra={"key": key, "error": str(exc)})
-            return []
+            return None
         return [] if stored is None else [
             dataclasses.replace(stored, operation=without_result(stored.operation))]
 

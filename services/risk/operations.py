@@ -72,6 +72,12 @@ MAX_WAIT_SECONDS = 60.0
 CANCEL_WAIT_SECONDS = 2.0
 # How often a wait polls the store for an operation another replica runs.
 STORED_POLL_SECONDS = 1.0
+# The start-up sweep comes back for the records it left out (read in full past its time,
+# or failing to read or to be settled now) after this long; after a pass that got
+# through none of them (the store is away), twice as long as the last time, up to the
+# maximum. Until none is left: a record expires with the retention at the latest.
+SWEEP_RETRY_SECONDS = HEARTBEAT_SECONDS
+SWEEP_RETRY_MAX_SECONDS = 60.0
 STOPPED_BY_SHUTDOWN = ("stopped by a service shutdown; start it again (same seed, same "
                        "figures) once the risk service is back")
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
@@ -186,8 +192,9 @@ class OperationBook:
         self._shutting_down = False
         self._wake = asyncio.Event()  # a record to write now (an operation ended)
         self._syncing: asyncio.Task | None = None
+        self._sweeping: asyncio.Task | None = None
         self._sync_stopped = False
-        self._swept = False  # the start-up pass over the store is done
+        self.swept = asyncio.Event()  # the start-up sweep has judged every record
         self._store_down = False  # warned that records cannot be written
 
     async def start(self, request_id: str, creator: str, fingerprint: bytes,
@@ -421,11 +428,14 @@ class OperationBook:
                            "gives the same figures")
         return await self._settle(stored)
 
-    async def _settle(self, stored: StoredOperation) -> StoredOperation:
+    async def _settle(self, stored: StoredOperation, must_write: bool = False
+                      ) -> StoredOperation:
         """``stored``, ended ABORTED when its process is gone (written back unless
         another writer came first: then as that writer left it). ``stored`` may be a
         summary (a list's): only a running record is written back, and a running record
-        has no result, so its summary is the whole of it."""
+        has no result, so its summary is the whole of it. An end the store cannot take
+        now is answered unwritten, or (``must_write``: the sweep, which comes back for
+        it) StoreUnavailable."""
         for _ in range(3):
             key = operation_key(stored.operation.name)
             silent = self._silence.observe(key, stored.revision, time.monotonic())
@@ -441,9 +451,15 @@ class OperationBook:
             except Conflict:  # read what the other writer left, and judge again
                 try:
                     stored = await self.store.load(key) or ended
-                except (StoreUnavailable, BadRecord):
+                except StoreUnavailable:
+                    if must_write:
+                        raise
+                    return ended
+                except BadRecord:
                     return ended
             except StoreUnavailable:
+                if must_write:
+                    raise
                 return ended
         return stored
 
@@ -630,8 +646,7 @@ class OperationBook:
     async def sync_forever(self) -> None:
         """The one background writer: running operations at every heartbeat, ends not
         written when they came and records held back while NATS was away once it is
-        back; first of all, once the store is reached, end the operations of an earlier
-        instance of this replica (or of a replica gone silent) as interrupted."""
+        back."""
         loop = asyncio.get_running_loop()
         next_beat = loop.time()
         while not self._sync_stopped:
@@ -643,8 +658,6 @@ class OperationBook:
             if beat:
                 next_beat = loop.time() + HEARTBEAT_SECONDS
             try:  # one bad pass (whatever it is) must not end the writer
-                if not self._swept and beat:
-                    await self._sweep()
                 # Concurrently: one slow write does not hold the others' heartbeats.
                 await asyncio.gather(*(
                     self._save_or_warn(record) for record in list(self._records.values())
@@ -655,26 +668,59 @@ class OperationBook:
                     break
                 log.exception("operation records not written in this pass")
 
-    async def _sweep(self) -> None:
-        """Once the store is reached: settle every record (one that fails is skipped;
-        reads settle it later). Done after one pass that read the store (its summaries:
-        a running record has no result, so its summary is the whole of it)."""
-        try:
-            stored = await self.store.summaries()
-        except StoreUnavailable as exc:
-            log.debug("operation store not read yet", extra={"error": str(exc)})
-            return  # tried again at the next heartbeat
-        self._swept = True
-        for record in stored:
+    async def sweep(self) -> None:
+        """The start-up sweep: settle the records an earlier instance of this replica
+        (or a process gone) left running, so that lists do not show them running. Once
+        the store is reached (tried at every heartbeat), it judges every record from its
+        summary; those left out (read in full past the time for it, or failing to read
+        or to be written now) it reads again (SWEEP_RETRY_SECONDS), until none is left.
+        Its own task: neither start-up nor the writer's heartbeats wait for it."""
+        left: list[str] | None = None  # keys to read again; None: the store not read yet
+        retry = SWEEP_RETRY_SECONDS
+        while not self._sync_stopped:
+            before = left
             try:
-                await self._settle(record)
-            except Exception:
+                if left is None:
+                    found = await self.store.summaries()
+                else:
+                    found = await self.store.summaries_in_full(left)
+                left = [*found.left_out, *await self._settle_all(found)]
+            except StoreUnavailable as exc:
+                log.debug("operation store not read yet", extra={"error": str(exc)})
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+                continue
+            except Exception:  # one bad pass (whatever it is) must not end the sweep
+                log.exception("operation records not swept in this pass")
+            if left is not None and not left:
+                self.swept.set()
+                return
+            gained = before is None or (left is not None and len(left) < len(before))
+            retry = SWEEP_RETRY_SECONDS if gained else min(2 * retry,
+                                                           SWEEP_RETRY_MAX_SECONDS)
+            if left is not None:
+                log.info("operation records left out of the sweep: read again later",
+                         extra={"left_out": len(left), "seconds": retry})
+            await asyncio.sleep(retry)
+
+    async def _settle_all(self, found: list[StoredOperation]) -> list[str]:
+        """Settle each record in turn (only one whose process is gone is written); the
+        keys of those the store could not take now."""
+        unsettled = []
+        for record in found:
+            try:
+                await self._settle(record, must_write=True)
+            except StoreUnavailable:
+                unsettled.append(operation_key(record.operation.name))
+            except Exception:  # not the store's doing: trying again would not help
                 log.exception("operation record not settled",
                               extra={"operation": record.operation.name})
+        return unsettled
 
     async def start_sync(self) -> None:
-        """Start the background writer (a start hook)."""
-        self._syncing = asyncio.get_running_loop().create_task(self.sync_forever())
+        """Start the background writer and the start-up sweep (a start hook)."""
+        loop = asyncio.get_running_loop()
+        self._syncing = loop.create_task(self.sync_forever())
+        self._sweeping = loop.create_task(self.sweep())
 
     # ------------------------------------------------------------------ shutdown
 
@@ -715,12 +761,13 @@ class OperationBook:
         """Write the ended operations' records not written yet (those the shutdown
         stopped): a shutdown hook after :meth:`close`, so ABORTED reaches the store
         before the process exits."""
-        if self._syncing is not None:
-            # A flag as well as the cancel: the NATS client may turn a cancel of a
-            # request into an error of its own, which the writer survives.
-            self._sync_stopped = True
-            self._syncing.cancel()
-            await asyncio.gather(self._syncing, return_exceptions=True)
+        # A flag as well as the cancel: the NATS client may turn a cancel of a request
+        # into an error of its own, which the writer and the sweep survive.
+        self._sync_stopped = True
+        background = [t for t in (self._syncing, self._sweeping) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await asyncio.gather(*(self._save_or_warn(r) for r in self._records.values()
                                if r.done and not r.stored_final))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import urllib.request
 import uuid
@@ -16,7 +17,7 @@ import grpc
 import pytest
 from ijh.risk.v1 import risk_pb2 as r
 
-from services.risk import operation_store
+from services.risk import operation_store, operations
 from services.risk.operation_store import (
     OperationStore,
     Owner,
@@ -73,19 +74,20 @@ def _sent(server: NatsServer) -> int:
         return json.load(answer)["out_bytes"]
 
 
-def _operation(second: int, done: bool = True, error: int = 0) -> r.Operation:
+def _operation(second: int, done: bool = True, error: int = 0, top: int = TOP
+               ) -> r.Operation:
     operation = r.Operation(name=f"operations/{uuid.uuid4().hex}", done=done,
                             metadata=r.PortfolioSimulationMetadata(
                                 create_time=f"2026-01-01T00:{second // 60:02d}:"
                                             f"{second % 60:02d}.000Z",
-                                creator="t-analyst", guarantee_count=TOP))
+                                creator="t-analyst", guarantee_count=top))
     if error:
         operation.error.code, operation.error.message = error, "cancelled on request"
     elif done:
         result = operation.response
         result.seed, result.scenario_count = second, 409_600
         result.contributions.top_guarantees.extend(
-            r.GuaranteeContribution(row=i, id=f"guarantee-{i:07d}") for i in range(TOP))
+            r.GuaranteeContribution(row=i, id=f"guarantee-{i:07d}") for i in range(top))
     return operation
 
 
@@ -155,11 +157,13 @@ async def test_a_record_an_earlier_version_wrote_is_listed_from_the_record(store
     assert listed[0].metadata == older.metadata
 
 
-async def _older(store: OperationStore, operation: r.Operation) -> None:
+async def _older(store: OperationStore, operation: r.Operation, owner: Owner = OTHER,
+                 heartbeat: float | None = None) -> None:
     """A record as an earlier version wrote it: the value alone, no summary header."""
     kv = await store._bucket()
-    await kv.create(operation_key(operation.name),
-                    encode(StoredOperation(operation, 7, OTHER, time.time()), 10**6))
+    stored = StoredOperation(operation, 7, owner,
+                             time.time() if heartbeat is None else heartbeat)
+    await kv.create(operation_key(operation.name), encode(stored, 10**6))
 
 
 async def test_a_record_read_in_full_that_fails_is_left_out_alone(store, monkeypatch,
@@ -318,3 +322,101 @@ async def test_a_result_above_the_payload_limit_is_stored_trimmed_with_its_summa
     assert any("contributions.top_guarantees" in note for note in kept.response.notes)
     listed, _ = await _book(store).list(10, "")
     assert [o.metadata for o in listed] == [operation.metadata]
+
+
+# An earlier instance of this replica, whose last writes predate the book's start: its
+# running operations are interrupted, and the start-up sweep settles them.
+EARLIER = Owner(ME.replica, "old")
+
+
+async def _sweep_passes(book: OperationBook, caplog) -> list[int]:
+    """Run the start-up sweep to its end; the records each pass left for the next."""
+    caplog.set_level(logging.INFO, logger=operations.__name__)
+    await book.sweep()
+    assert book.swept.is_set()
+    return [r.left_out for r in caplog.records
+            if r.getMessage().startswith("operation records left out of the sweep")]
+
+
+async def _code(store: OperationStore, operation: r.Operation) -> int:
+    stored = await store.load(operation_key(operation.name))
+    return stored.operation.error.code if stored.operation.done else -1
+
+
+async def test_the_sweep_comes_back_for_records_past_its_time_to_read_in_full(
+        store, monkeypatch, caplog):
+    # After an upgrade: 40 finished records an earlier version wrote (no summary: read in
+    # full, about 480 kB each), then 3 it left running. A pass reads in full for
+    # IN_FULL_SECONDS (shortened here): the first reads a few of the finished ones, the
+    # running ones are past it. Later passes read what is left, and settle them.
+    monkeypatch.setattr(operation_store, "IN_FULL_SECONDS", 0.05)
+    monkeypatch.setattr(operations, "SWEEP_RETRY_SECONDS", 0.1)
+    finished = [_operation(s, top=20_000) for s in range(40)]
+    running = [_operation(40 + s, done=False) for s in range(3)]
+    for operation in finished + running:
+        await _older(store, operation, EARLIER, heartbeat=time.time() - 60)
+    book = _book(store)
+    # The sweep's second pass waits until the test has looked at what the first left.
+    first_pass_over, looked = asyncio.Event(), asyncio.Event()
+    read_in_full = store.summaries_in_full
+
+    async def summaries_in_full(keys):
+        if asyncio.current_task() is not sweeping:  # the list's
+            return await read_in_full(keys)
+        if first_pass_over.is_set():
+            await looked.wait()
+        try:
+            return await read_in_full(keys)
+        finally:
+            first_pass_over.set()
+    monkeypatch.setattr(store, "summaries_in_full", summaries_in_full)
+    sweeping = asyncio.ensure_future(_sweep_passes(book, caplog))
+    await asyncio.wait_for(first_pass_over.wait(), 10)
+    # Meanwhile: the running ones are still running in the store; a list (bound by the
+    # same time) does not reach them either: left out (a warning says so), not shown.
+    assert [await _code(store, o) for o in running] == [-1, -1, -1]
+    listed = {o.name: o for o in (await book.list(100, ""))[0]}
+    assert listed and not listed.keys() & {o.name for o in running}
+    assert all(o.done for o in listed.values())
+    looked.set()
+
+    passes = await asyncio.wait_for(sweeping, 30)
+    assert [await _code(store, o) for o in running] == [ABORTED] * 3
+    assert passes[0] > len(running) and len(passes) >= 2, passes
+    # Settled with a summary: listed from it (within the list's time or not), ABORTED.
+    listed = {o.name: o for o in (await book.list(100, ""))[0]}
+    assert [listed[o.name].error.code for o in running] == [ABORTED] * 3
+    assert "seed 7 gives the same figures" in listed[running[0].name].error.message
+
+
+async def test_the_sweep_comes_back_for_a_record_it_failed_to_read_or_to_settle(
+        store, monkeypatch, caplog):
+    # Two records the earlier instance left running: one an earlier version wrote (read
+    # in full) whose read fails at first, one with a summary whose settlement cannot be
+    # written at first (NATS slow for a moment). Neither is given up: the next pass
+    # settles both.
+    monkeypatch.setattr(operations, "SWEEP_RETRY_SECONDS", 0.2)
+    unread, unwritten = _operation(1, done=False), _operation(2, done=False)
+    await _older(store, unread, EARLIER, heartbeat=time.time() - 60)
+    await _save(store, unwritten, EARLIER, heartbeat=time.time() - 60)
+    failing = {"load": operation_key(unread.name), "save": operation_key(unwritten.name)}
+    load, save = store.load, store.save
+
+    def once(call: str, key: str) -> None:
+        if failing.get(call) == key:
+            del failing[call]
+            raise operation_store.StoreUnavailable("TimeoutError")
+
+    async def load_failing_once(key):
+        once("load", key)
+        return await load(key)
+
+    async def save_failing_once(key, stored):
+        once("save", key)
+        return await save(key, stored)
+    monkeypatch.setattr(store, "load", load_failing_once)
+    monkeypatch.setattr(store, "save", save_failing_once)
+    passes = await asyncio.wait_for(_sweep_passes(_book(store), caplog), 30)
+    assert not failing  # each failed once
+    assert [await _code(store, o) for o in (unread, unwritten)] == [ABORTED, ABORTED]
+    assert passes == [2]
