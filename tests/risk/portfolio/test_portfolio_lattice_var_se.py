@@ -115,8 +115,10 @@ def test_a_var_at_the_edge_of_the_kept_tail_keeps_its_error(monkeypatch):
 
     monkeypatch.setattr(mc, "importance_mixture", leading)
     book = sector_book()
+    # (without the odds tilt, which the sampler of this case did not have: with it the
+    # VaR of seed 14 no longer lands on the floor)
     r = simulate_portfolio(book.portfolio, Fund(capital_cents=0), book.dependence, seed=14,
                            method="importance_sampling", scenarios=8 * BLOCK_SCENARIOS,
-                           levels=(0.999,))
+                           levels=(0.999,), odds_tilt=False)
     assert not r.tail_sample_complete
     assert r.at(0.999).value_at_risk_cents.standard_error >= UNIT / 3

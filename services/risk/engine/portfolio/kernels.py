@@ -25,11 +25,71 @@ def _conditional_pd(threshold: float, mean: float, sd: float) -> float:
     return 1.0 if threshold > mean else 0.0
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _twisted_pd(p: float, x: float) -> float:
+    """p·eˣ / (1 − p + p·eˣ), the default probability tilted by eˣ."""
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    return 1.0 / (1.0 + (1.0 - p) / p * math.exp(-x))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tilted_pd(p: float, lam1: float) -> float:
+    """λp/(1 − p + λp) with λ − 1 = ``lam1`` ≥ 0: the PD with its odds multiplied by λ."""
+    return p * (1.0 + lam1) / (1.0 + lam1 * p)
+
+
+# The odds tilt's θ is at most this (λ = e^θ ≈ 1.1e13): a target beyond reach (every name
+# that can default defaulting) stops here; any θ that depends on the factors alone keeps the
+# estimator unbiased, so the cap and the solver's tolerance only steer the sampler.
+ODDS_TILT_MAX = 30.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _odds_tilt(p, amount, mean, target):
+    """θ ≥ 0 with Σ_r A_r p_r^θ = target, p^θ = p e^θ/(1 − p + p e^θ), given the untilted
+    Σ_r A_r p_r = ``mean`` < target: safeguarded Newton in θ (the tilted mean rises in θ,
+    its derivative Σ A_r p^θ(1 − p^θ)), from the θ that would be exact for one run holding
+    the whole amount, to 1e-6 of the target or 30 steps."""
+    total = 0.0
+    for r in range(p.shape[0]):
+        if p[r] > 0.0:
+            total += amount[r]
+    if not total > target:
+        return ODDS_TILT_MAX if total > 0.0 and mean < total else 0.0
+    x0, x1 = mean / total, target / total
+    theta = math.log(x1 / (1.0 - x1)) - math.log(x0 / (1.0 - x0)) if x0 > 0.0 else 1.0
+    theta = min(max(theta, 0.0), ODDS_TILT_MAX)
+    lo, hi = 0.0, ODDS_TILT_MAX
+    for _ in range(30):
+        d1 = 0.0
+        d2 = 0.0
+        lam1 = math.expm1(theta)
+        for r in range(p.shape[0]):
+            if p[r] > 0.0:
+                q = _tilted_pd(p[r], lam1)
+                d1 += amount[r] * q
+                d2 += amount[r] * q * (1.0 - q)
+        f_val = d1 - target
+        if abs(f_val) <= 1e-6 * target:
+            break
+        if f_val < 0.0:
+            lo = theta
+        else:
+            hi = theta
+        step = theta - f_val / d2 if d2 > 0.0 else hi
+        theta = step if lo < step < hi else 0.5 * (lo + hi)
+    return theta
+
+
 @numba.njit(cache=True, nogil=True)
 def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, threshold,
                    payout_fixed, lgd_alpha, lgd_beta, exposure, rate, cap, deductible,
                    loss_out, year_out, portfolio_cap, weight, es_floor, var_low, var_high,
-                   label_a, label_b, guarantee_sums, label_sums):
+                   label_a, label_b, guarantee_sums, label_sums, run_start, group_runs,
+                   run_amount, tilt_target, tilt_from, log_mix, log_defensive):
     """Simulate the scenarios of one block.
 
     xi (S, F): independent factor draws (already IS-shifted); the systematic mean of group g
@@ -44,6 +104,22 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
     pro-rata capped payout x to guarantee_sums rows 0-2 (> VaR), 6-8 (= VaR) and 3-5 (VaR
     band), and the same per label (label_a, label_b: e.g. sector and branch codes) to
     label_sums (both with 9 rows).
+
+    Odds tilt (tilt_target > 0; ``_odds_tilt``): given the factors, every conditional PD p
+    is tilted to p' = λp/(1 − p + λp) with one λ = e^θ ≥ 1 per scenario, a function of the
+    factors only: θ = 0 when the conditional expected loss Σ_r A_r p_r (runs r of equal
+    thresholds in a group, run_start (R + 1,) and group_runs (G + 1,) index them, A_r =
+    run_amount the run's summed payout) reaches tilt_target, else the θ at which the tilted
+    one does. Scenarios s ≥ tilt_from draw their defaults from the tilted PDs (thinning
+    with the tilted envelope, the same skipping); those before (the defensive share) from
+    the model's own. The conditional likelihood ratio of the defaults, p/p' per defaulter
+    and (1 − p)/(1 − p') per survivor, is LR = e^{−kθ} Π_r (1 − p_r + λp_r)^{m_r} (k
+    defaults, m_r names in run r): O(runs). The weight becomes the balance heuristic over
+    the joint law of (factors, defaults), 1/(a_0 + R(ξ)/LR) with log R(ξ) = log_mix[s] the
+    shifted components' density over the model's (log a_0 = log_defensive), which the
+    caller's weight was with LR = 1: at most 1/a_0 whatever λ. The default year is drawn
+    given default from v uniform on [0, p_j) (v' uniform on [0, p'_j) rescaled), the LGDs
+    as without the tilt, so only the default indicators' law changes.
     """
     n_scen = xi.shape[0]
     n_fac = xi.shape[1]
@@ -56,6 +132,8 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
     def_idx = np.empty(n if contributions else 1, np.int64)
     def_pay = np.empty(n if contributions else 1)
     label_buf = np.zeros(label_sums.shape[1])
+    tilt = tilt_target > 0.0
+    run_p = np.empty(run_amount.shape[0] if tilt else 0)
     for s in range(n_scen):
         for g in range(n_groups):
             acc = 0.0
@@ -63,6 +141,20 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                 acc += group_loading[g, f] * xi[s, f]
             mean[g] = acc
         sc = scale[s]
+        theta = 0.0
+        if tilt:
+            cm = 0.0
+            for g in range(n_groups):
+                for r in range(group_runs[g], group_runs[g + 1]):
+                    pr = _conditional_pd(threshold[run_start[r], last] * sc, mean[g],
+                                         group_sd[g])
+                    run_p[r] = pr
+                    cm += run_amount[r] * pr
+            if cm < tilt_target:
+                theta = _odds_tilt(run_p, run_amount, cm, tilt_target)
+        tilted = theta > 0.0 and s >= tilt_from
+        lam1 = math.expm1(theta)
+        n_defaults = 0
         for t in range(horizon):
             year_out[s, t] = 0.0
         total = 0.0
@@ -73,7 +165,8 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
             mg = mean[g]
             sg = group_sd[g]
             q_thr = threshold[lo, last]
-            q = _conditional_pd(q_thr * sc, mg, sg)
+            q_raw = _conditional_pd(q_thr * sc, mg, sg)
+            q = _tilted_pd(q_raw, lam1) if tilted else q_raw
             log_miss = math.log1p(-q) if q < 1.0 else 0.0
             i = lo
             while i < hi and q > 0.0:
@@ -85,10 +178,15 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                     j = i + int(skip)
                 # Equal thresholds (homogeneous runs) need no new erfc, log or acceptance draw.
                 same = threshold[j, last] == q_thr
-                pj = q if same else _conditional_pd(threshold[j, last] * sc, mg, sg)
+                pj_raw = q_raw if same else _conditional_pd(threshold[j, last] * sc, mg, sg)
+                pj = pj_raw if not tilted else (q if same else _tilted_pd(pj_raw, lam1))
                 v = 0.0 if same and last == 0 else rng.random() * q
                 if v < pj:
-                    # v is uniform on [0, pj) given default: reuse it for the default year.
+                    n_defaults += 1
+                    # v is uniform on [0, pj) given default: reuse it for the default year
+                    # (tilted: uniform on [0, p'_j), rescaled to [0, p_j)).
+                    if tilted and last > 0:
+                        v = v / pj * pj_raw
                     year = last
                     for t in range(last):
                         if _conditional_pd(threshold[j, t] * sc, mg, sg) > v:
@@ -108,9 +206,20 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                         n_def += 1
                 if not same:
                     q = pj
+                    q_raw = pj_raw
                     q_thr = threshold[j, last]
                     log_miss = math.log1p(-q) if q < 1.0 else 0.0
                 i = j + 1
+        if theta > 0.0:
+            # log LR = Σ_r m_r log(1 − p_r + λ p_r) − kθ; weight 1/(a_0 + R(ξ)/LR)
+            log_lr = -n_defaults * theta
+            for r in range(run_amount.shape[0]):
+                if run_p[r] > 0.0:
+                    log_lr += (run_start[r + 1] - run_start[r]) * math.log1p(lam1 * run_p[r])
+            x = log_mix[s] - log_lr
+            top = max(x, log_defensive)
+            weight[s] = math.exp(-top - math.log(math.exp(x - top)
+                                                 + math.exp(log_defensive - top)))
         loss_out[s] = total
         if contributions and total > 0.0:
             capped = min(total, portfolio_cap)
@@ -163,16 +272,6 @@ def _log_mgf_term(p: float, x: float) -> float:
     if x < 30.0:
         return math.log1p(p * math.expm1(x))
     return x + math.log(p + (1.0 - p) * math.exp(-x))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _twisted_pd(p: float, x: float) -> float:
-    """p·eˣ / (1 − p + p·eˣ), the default probability tilted by eˣ."""
-    if p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    return 1.0 / (1.0 + (1.0 - p) / p * math.exp(-x))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -50,6 +50,14 @@ HISTOGRAM_BINS = 256
 # costs an O(n) pass per scenario, so the variance per CPU-second is worse).
 DEFAULT_EXPONENTIAL_TWIST = False
 
+# Importance sampling's odds tilt (``kernels._odds_tilt``): on top of the factor shift, the
+# conditional PDs of every guarantee are tilted by one odds factor λ(ξ) ≥ 1 per scenario
+# so that the conditional expected loss reaches the tail level (``twist_target``). Its
+# likelihood ratio is O(runs of equal thresholds in a factor group) per scenario, so it is
+# used where the book has at most ODDS_TILT_MAX_RUNS such runs (plain skipping otherwise).
+DEFAULT_ODDS_TILT = True
+ODDS_TILT_MAX_RUNS = 1024
+
 # Importance sampling's defensive share: scenarios of each block drawn unshifted.
 DEFENSIVE_SCENARIOS = 64
 DEFENSIVE_SHARE = DEFENSIVE_SCENARIOS / BLOCK_SCENARIOS
@@ -91,6 +99,8 @@ class RunSpec:
     input_digest: str
     exponential_twist: bool = False
     twist_target_cents: float = 0.0
+    # the odds tilt's loss level (0: no tilt; ``DEFAULT_ODDS_TILT``)
+    odds_tilt_target_cents: float = 0.0
     # E[L] before the portfolio cap, exact: Σ P(default by the horizon) · E[payout]
     expected_uncapped_loss_cents: float = 0.0
     # importance sampling's mixture: (scenarios per block, shift) per shifted component,
@@ -195,7 +205,7 @@ class SimulationPlan:
     def __init__(self, portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
                  dependence: Dependence | None = None, *, seed: int,
                  method: str = MONTE_CARLO, levels: Sequence[float] = DEFAULT_LEVELS,
-                 exponential_twist: bool | None = None):
+                 exponential_twist: bool | None = None, odds_tilt: bool | None = None):
         model = ensure_validated(portfolio, fund, dependence)
         _check_run_args(seed, method, levels)
         portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
@@ -258,6 +268,23 @@ class SimulationPlan:
         self.twist = bool(twist) and method == IMPORTANCE_SAMPLING
         # The twist aims the conditional mean loss at the large-pool tail level: E[L | ξ = μ].
         self.twist_target = twist_target(self) if self.twist else 0.0
+        # runs of equal (horizon) thresholds inside each factor group, in sorted order
+        last = self.threshold[:, -1]
+        new_run = np.ones(last.size, dtype=bool)
+        new_run[1:] = (last[1:] != last[:-1]) | (self.group_of_sorted[1:]
+                                                 != self.group_of_sorted[:-1])
+        first = np.flatnonzero(new_run)
+        self.run_start = np.r_[first, last.size].astype(np.int64)
+        self.group_runs = np.searchsorted(first, self.group_start).astype(np.int64)
+        self.run_amount = np.add.reduceat(self.mean_payout * (self.horizon_pd > 0), first) \
+            if first.size else np.zeros(0)
+        tilt = DEFAULT_ODDS_TILT if odds_tilt is None else odds_tilt
+        self.odds_tilt = (bool(tilt) and method == IMPORTANCE_SAMPLING and not self.twist
+                          and bool(shift.any()) and first.size <= ODDS_TILT_MAX_RUNS)
+        self.odds_tilt_target = (large_pool_loss(self, importance_shift(self, levels[0]))
+                                 if self.odds_tilt else 0.0)
+        if not self.odds_tilt_target > 0:
+            self.odds_tilt, self.odds_tilt_target = False, 0.0
         self.keep_weight = max(KEEP_SAFETY * (1.0 - levels[0]) * BLOCK_SCENARIOS, 1.0)
         self.spec = RunSpec(
             seed=int(seed), method=method, levels=levels, horizon_years=horizon,
@@ -267,12 +294,14 @@ class SimulationPlan:
             histogram_edges_cents=tuple(float(x) for x in edges), max_loss_cents=max_loss,
             input_digest=_digest(portfolio, fund, dependence), exponential_twist=self.twist,
             twist_target_cents=float(self.twist_target),
+            odds_tilt_target_cents=float(self.odds_tilt_target),
             expected_uncapped_loss_cents=float(cum[:, -1] @ expected_payouts(portfolio)),
             importance_mixture=tuple((int(c), tuple(float(x) for x in m))
                                      for c, m in zip(counts, shifts, strict=True))
             if shift.any() else ())
         self._empty2 = np.zeros((0, 0))
         self._empty_label = np.zeros(1, np.int32)
+        self._empty1 = np.zeros(1)
 
     def latent_threshold(self, cumulative_default_probability: np.ndarray) -> np.ndarray:
         """Default thresholds of the latent variables for cumulative PDs P: Gaussian
@@ -328,6 +357,16 @@ class SimulationPlan:
             weight = np.ones(BLOCK_SCENARIOS)
         return rng, xi, scale, weight, eps
 
+    def mixture_log_ratio(self, xi: np.ndarray) -> np.ndarray:
+        """log R(ξ) = log Σ_k a_k φ(ξ − μ_k)/φ(ξ) over the shifted components (a_k their
+        shares of the block): the weight of ``draw_block`` is 1/(a_0 + R(ξ))."""
+        if self.shifts.shape[0] > 1:
+            return special.logsumexp(
+                xi @ self.shifts.T - 0.5 * np.sum(self.shifts * self.shifts, axis=1)
+                + np.log(self.component_counts / BLOCK_SCENARIOS), axis=1)
+        mu = self.shift
+        return math.log1p(-DEFENSIVE_SHARE) + (xi @ mu - 0.5 * float(mu @ mu))
+
     def run_block(self, block: int, contributions=None):
         """Simulate one block: (uncapped loss (S,), payout by year (S, H), weight (S,), draws).
         ``contributions`` = (es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums)
@@ -351,11 +390,14 @@ class SimulationPlan:
             contributions = (math.inf, math.inf, -math.inf, self._empty_label,
                              self._empty_label, self._empty2, np.zeros((9, 1)))
         es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums = contributions
+        log_mix = self.mixture_log_ratio(xi) if self.odds_tilt else self._empty1
         kernels.simulate_block(
             rng, xi, scale, self.group_start, self.group_loading, self.group_sd,
             self.threshold, self.payout_fixed, self.lgd_alpha, self.lgd_beta, self.exposure,
             self.rate, self.cap, self.deductible, loss, year, self.portfolio_cap, weight,
-            es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums)
+            es_floor, var_low, var_high, label_a, label_b, g_sums, l_sums, self.run_start,
+            self.group_runs, self.run_amount, self.odds_tilt_target, DEFENSIVE_SCENARIOS,
+            log_mix, math.log(DEFENSIVE_SHARE))
         return loss, year, weight, (xi, scale, eps)
 
     def fund_losses(self, loss: np.ndarray, year: np.ndarray):
@@ -584,9 +626,15 @@ def _loss_cells(plan: SimulationPlan) -> tuple[np.ndarray, ...]:
 def twist_target(plan: SimulationPlan) -> float:
     """Loss level the exponential twist aims at: the conditional expected loss at the
     factor shift, Σ_i a_i P(default_i | ξ = μ) (the large-pool loss at the tail level)."""
+    return large_pool_loss(plan, plan.shift)
+
+
+def large_pool_loss(plan: SimulationPlan, point: np.ndarray) -> float:
+    """The conditional expected loss Σ_i a_i P(default_i | ξ = point), a_i the payout at
+    the mean LGD."""
     b = plan.group_loading[plan.group_of_sorted]
     sd = plan.group_sd[plan.group_of_sorted]
-    arg = plan.threshold[:, -1] - b @ plan.shift
+    arg = plan.threshold[:, -1] - b @ point
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(sd > 0, special.ndtr(arg / np.where(sd > 0, sd, 1.0)),
                      (arg > 0).astype(np.float64))
@@ -671,13 +719,14 @@ def simulate_shard(portfolio: Portfolio | ValidatedModel, fund: Fund | None = No
                    dependence: Dependence | None = None, *, seed: int,
                    block_range: tuple[int, int], method: str = MONTE_CARLO,
                    levels: Sequence[float] = DEFAULT_LEVELS,
-                   exponential_twist: bool | None = None) -> ShardResult:
+                   exponential_twist: bool | None = None,
+                   odds_tilt: bool | None = None) -> ShardResult:
     """Simulate the blocks ``block_range = (start, stop)`` of the run with ``seed``
     (scenarios [start·BLOCK_SCENARIOS, stop·BLOCK_SCENARIOS)). ``method`` is ``monte_carlo``
-    or ``importance_sampling`` (``exponential_twist`` as in SimulationPlan). Merge shards
-    with ``merge_shards``. The model as in SimulationPlan."""
+    or ``importance_sampling`` (``exponential_twist``, ``odds_tilt`` as in SimulationPlan).
+    Merge shards with ``merge_shards``. The model as in SimulationPlan."""
     plan = SimulationPlan(portfolio, fund, dependence, seed=seed, method=method, levels=levels,
-                          exponential_twist=exponential_twist)
+                          exponential_twist=exponential_twist, odds_tilt=odds_tilt)
     return simulate_blocks(plan, *block_range)
 
 
@@ -1070,9 +1119,14 @@ def mixture_note(spec: RunSpec) -> str:
     kind = ("one factor mean shift" if len(spec.importance_mixture) == 1 else
             f"a mixture of {len(spec.importance_mixture)} factor mean shifts, one per "
             f"dominating tail direction")
-    return (f"importance sampling: {kind}; of each {BLOCK_SCENARIOS} scenarios "
+    tilt = (f"; given the factors, the shifted scenarios' default odds are tilted by one "
+            f"factor λ ≥ 1 per scenario (odds tilt) raising the conditional expected loss "
+            f"to {spec.odds_tilt_target_cents / 100:,.2f}, the large-pool loss at the "
+            f"lowest level" if spec.odds_tilt_target_cents > 0 else "")
+    return (f"importance sampling: {kind}{tilt}; of each {BLOCK_SCENARIOS} scenarios "
             f"{DEFENSIVE_SCENARIOS} keep the model's law (defensive), {parts}; weights by "
-            f"the balance heuristic over all components, at most {1 / DEFENSIVE_SHARE:g}")
+            f"the balance heuristic over all components"
+            f"{' and the tilt' if tilt else ''}, at most {1 / DEFENSIVE_SHARE:g}")
 
 
 def control_variate_mean(y_sum: float, y_sq_sum: float, e_sum: float, e_sq_sum: float,

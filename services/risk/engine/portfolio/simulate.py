@@ -95,7 +95,8 @@ def iter_portfolio_simulation(
         scenarios: int = DEFAULT_SCENARIOS, method: str = AUTO,
         levels: Sequence[float] = mc.DEFAULT_LEVELS, chunk_blocks: int | None = None,
         target_relative_error: float | None = None,
-        exponential_twist: bool | None = None) -> Iterator[mc.Progress]:
+        exponential_twist: bool | None = None,
+        odds_tilt: bool | None = None) -> Iterator[mc.Progress]:
     """Yield Progress after each chunk of whole blocks (``chunk_blocks`` x
     BLOCK_SCENARIOS scenarios); each carries the result so far and the last has
     ``final=True``. Closing the generator cancels between chunks. Analytic methods yield
@@ -107,7 +108,9 @@ def iter_portfolio_simulation(
     (default ``DEFAULT_ANALYTIC_ACCURACY`` = 0.005; they refine until it does).
     ``exponential_twist`` (importance sampling only; None = the measured default
     ``montecarlo.DEFAULT_EXPONENTIAL_TWIST``) adds the Glasserman–Li twist of the
-    conditional default probabilities to the factor mean shift.
+    conditional default probabilities to the factor mean shift. ``odds_tilt``
+    (importance sampling only; None = ``montecarlo.DEFAULT_ODDS_TILT``) tilts them by one
+    odds factor per scenario (``kernels._odds_tilt``; off with the twist).
 
     The model is a Portfolio with ``fund`` and ``dependence`` (validated here) or a
     ValidatedModel given alone (``model.validated_model``; not checked again)."""
@@ -127,7 +130,7 @@ def iter_portfolio_simulation(
         yield _final_progress(result)
         return
     plan = mc.SimulationPlan(model, seed=seed, method=method, levels=levels,
-                             exponential_twist=exponential_twist)
+                             exponential_twist=exponential_twist, odds_tilt=odds_tilt)
     yield from mc.iter_monte_carlo(plan, scenarios=scenarios, chunk_blocks=chunk_blocks,
                                    target_relative_error=target_relative_error)
 
@@ -138,7 +141,7 @@ def simulate_portfolio(
         scenarios: int = DEFAULT_SCENARIOS, method: str = AUTO,
         levels: Sequence[float] = mc.DEFAULT_LEVELS, chunk_blocks: int | None = None,
         target_relative_error: float | None = None,
-        exponential_twist: bool | None = None,
+        exponential_twist: bool | None = None, odds_tilt: bool | None = None,
         on_progress: Callable[[mc.Progress], bool | None] | None = None) -> mc.PortfolioResult:
     """Run the simulation to the end and return its result. ``on_progress`` is called after
     each chunk; returning False stops the run between chunks, and the result so far comes
@@ -147,7 +150,7 @@ def simulate_portfolio(
     runs = iter_portfolio_simulation(
         portfolio, fund, dependence, seed=seed, scenarios=scenarios, method=method,
         levels=levels, chunk_blocks=chunk_blocks, target_relative_error=target_relative_error,
-        exponential_twist=exponential_twist)
+        exponential_twist=exponential_twist, odds_tilt=odds_tilt)
     try:
         for progress in runs:
             last = progress
