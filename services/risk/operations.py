@@ -687,7 +687,7 @@ class OperationBook:
                 left = [*found.left_out, *await self._settle_all(found)]
             except StoreUnavailable as exc:
                 log.debug("operation store not read yet", extra={"error": str(exc)})
-                await asyncio.sleep(HEARTBEAT_SECONDS)
+                await self._pause(HEARTBEAT_SECONDS)
                 continue
             except Exception:  # one bad pass (whatever it is) must not end the sweep
                 log.exception("operation records not swept in this pass")
@@ -700,13 +700,23 @@ class OperationBook:
             if left is not None:
                 log.info("operation records left out of the sweep: read again later",
                          extra={"left_out": len(left), "seconds": retry})
-            await asyncio.sleep(retry)
+            await self._pause(retry)
+
+    async def _pause(self, seconds: float) -> None:
+        """The sweep's wait before it tries again; none once the book is stopping: the
+        stop's cancel may have been lost in a NATS call (nats-py turns it into an error
+        of its own, or Python 3.11's wait_for drops it as the reply lands), and
+        store_final waits for the sweep."""
+        if not self._sync_stopped:
+            await asyncio.sleep(seconds)
 
     async def _settle_all(self, found: list[StoredOperation]) -> list[str]:
         """Settle each record in turn (only one whose process is gone is written); the
         keys of those the store could not take now."""
         unsettled = []
         for record in found:
+            if self._sync_stopped:  # its cancel lost in a write: no more writes
+                break
             try:
                 await self._settle(record, must_write=True)
             except StoreUnavailable:

@@ -420,3 +420,39 @@ async def test_the_sweep_comes_back_for_a_record_it_failed_to_read_or_to_settle(
     assert not failing  # each failed once
     assert [await _code(store, o) for o in (unread, unwritten)] == [ABORTED, ABORTED]
     assert passes == [2]
+
+
+async def test_the_sweep_stops_with_the_book_when_the_nats_client_loses_its_cancel(
+        store, monkeypatch):
+    # The shutdown stops the sweep (store_final) while it settles what the earlier
+    # instance left running. nats-py may lose that cancel (Python 3.11's wait_for drops
+    # it when the reply lands with it) or turn it into an error of its own (its publish
+    # raises TooManyStalledMsgsError): the sweep must still end there, not settle the
+    # rest and then sleep out its retry (5 s) while the shutdown's last writes wait.
+    running = [_operation(s, done=False) for s in range(3)]
+    for operation in running:
+        await _save(store, operation, EARLIER, heartbeat=time.time() - 60)
+    save, writing = store.save, asyncio.Event()
+
+    async def save_turning_a_cancel_into_an_error(key, stored):
+        writing.set()
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            raise operation_store.StoreUnavailable("TooManyStalledMsgsError") from None
+        return await save(key, stored)
+    monkeypatch.setattr(store, "save", save_turning_a_cancel_into_an_error)
+    book = _book(store)
+    await book.start_sync()
+    try:
+        await asyncio.wait_for(writing.wait(), 10)
+        began = time.monotonic()
+        await asyncio.wait_for(book.store_final(), 10)
+        stopped = time.monotonic() - began
+    finally:
+        book._syncing.cancel()
+        book._sweeping.cancel()
+    assert stopped < 1.0  # not the sweep's retry (5 s) and more
+    assert book._sweeping.done() and not book.swept.is_set()
+    # Stopped at the write the cancel landed in: the others were not settled after it.
+    assert [await _code(store, o) for o in running] == [-1, -1, -1]
