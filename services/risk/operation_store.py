@@ -448,7 +448,8 @@ class OperationStore:
     async def summaries_in_full(self, keys: list[str]) -> Summaries:
         """The records at ``keys`` without their results, read in full, in turn, within
         IN_FULL_SECONDS in all; those past it (with a warning) and those that cannot be
-        read now (logged) are ``left_out``."""
+        read now (logged) are ``left_out``. StoreUnavailable when NATS is not connected."""
+        self._jetstream()  # else each read fails at once: a warning for each key
         found, failed, read = [], [], 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + IN_FULL_SECONDS

@@ -456,3 +456,41 @@ async def test_the_sweep_stops_with_the_book_when_the_nats_client_loses_its_canc
     assert book._sweeping.done() and not book.swept.is_set()
     # Stopped at the write the cancel landed in: the others were not settled after it.
     assert [await _code(store, o) for o in running] == [-1, -1, -1]
+
+
+async def test_the_sweep_does_not_warn_of_each_record_left_while_nats_is_away(
+        store, monkeypatch, caplog):
+    # The sweep's first pass leaves 30 records out (no time to read them in full: none
+    # here), then NATS goes away for a while. The passes meanwhile log no warning per
+    # record (each read would fail at once: 30 a pass, every pass); once NATS is back
+    # the sweep settles them all.
+    monkeypatch.setattr(operation_store, "IN_FULL_SECONDS", 0.0)
+    monkeypatch.setattr(operations, "SWEEP_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(operations, "HEARTBEAT_SECONDS", 0.05)
+    running = [_operation(s, done=False) for s in range(30)]
+    for operation in running:
+        await _older(store, operation, EARLIER, heartbeat=time.time() - 60)
+    jetstream, summaries, connected = store.events.jetstream, store.summaries, [True]
+    monkeypatch.setattr(store.events, "jetstream",
+                        lambda: jetstream() if connected[0] else None)
+    first_pass_over = asyncio.Event()
+
+    async def summaries_then_nats_away():
+        try:
+            return await summaries()
+        finally:
+            connected[0] = False
+            monkeypatch.setattr(operation_store, "IN_FULL_SECONDS", 2.0)
+            first_pass_over.set()
+    monkeypatch.setattr(store, "summaries", summaries_then_nats_away)
+    sweeping = asyncio.ensure_future(_sweep_passes(_book(store), caplog))
+    try:
+        await asyncio.wait_for(first_pass_over.wait(), 10)
+        await asyncio.sleep(0.5)  # passes 0.05 s apart, or 0.1, 0.2, 0.4 s
+        away = [r for r in caplog.records if r.getMessage() == "operation record not read"]
+        connected[0] = True
+        await asyncio.wait_for(sweeping, 30)
+    finally:
+        sweeping.cancel()
+    assert away == []
+    assert [await _code(store, o) for o in running] == [ABORTED] * 30

@@ -202,6 +202,9 @@ class FakeStore(OperationStore):
         super().__init__(SimpleNamespace(max_payload=10**6), retention_seconds=3600)
         self.kv = kv
 
+    def _jetstream(self):  # connected
+        return self.kv
+
     async def _bucket(self):
         return self.kv
 
