@@ -346,19 +346,22 @@ async def _code(store: OperationStore, operation: r.Operation) -> int:
 async def test_the_sweep_comes_back_for_records_past_its_time_to_read_in_full(
         store, monkeypatch, caplog):
     # After an upgrade: 40 finished records an earlier version wrote (no summary: read in
-    # full, about 480 kB each), then 3 it left running. A pass reads in full for
-    # IN_FULL_SECONDS (shortened here): the first reads a few of the finished ones, the
-    # running ones are past it. Later passes read what is left, and settle them.
-    monkeypatch.setattr(operation_store, "IN_FULL_SECONDS", 0.05)
+    # full), then 3 it left running. A pass reads in full for IN_FULL_SECONDS (shortened
+    # here): the first reads a few of the finished ones, the running ones are past it.
+    # Later passes read what is left, and settle them. Each read takes 30 ms and more, so
+    # that a pass reads a few whatever the machine (a read of 480 kB took 10 to 50 ms on
+    # a loaded one: a pass of 0.05 s then read none, and its retries backed off).
+    monkeypatch.setattr(operation_store, "IN_FULL_SECONDS", 0.25)
     monkeypatch.setattr(operations, "SWEEP_RETRY_SECONDS", 0.1)
-    finished = [_operation(s, top=20_000) for s in range(40)]
+    monkeypatch.setattr(operations, "SWEEP_RETRY_MAX_SECONDS", 0.4)
+    finished = [_operation(s) for s in range(40)]
     running = [_operation(40 + s, done=False) for s in range(3)]
     for operation in finished + running:
         await _older(store, operation, EARLIER, heartbeat=time.time() - 60)
     book = _book(store)
     # The sweep's second pass waits until the test has looked at what the first left.
     first_pass_over, looked = asyncio.Event(), asyncio.Event()
-    read_in_full = store.summaries_in_full
+    read_in_full, load = store.summaries_in_full, store.load
 
     async def summaries_in_full(keys):
         if asyncio.current_task() is not sweeping:  # the list's
@@ -369,18 +372,25 @@ async def test_the_sweep_comes_back_for_records_past_its_time_to_read_in_full(
             return await read_in_full(keys)
         finally:
             first_pass_over.set()
-    monkeypatch.setattr(store, "summaries_in_full", summaries_in_full)
-    sweeping = asyncio.ensure_future(_sweep_passes(book, caplog))
-    await asyncio.wait_for(first_pass_over.wait(), 10)
-    # Meanwhile: the running ones are still running in the store; a list (bound by the
-    # same time) does not reach them either: left out (a warning says so), not shown.
-    assert [await _code(store, o) for o in running] == [-1, -1, -1]
-    listed = {o.name: o for o in (await book.list(100, ""))[0]}
-    assert listed and not listed.keys() & {o.name for o in running}
-    assert all(o.done for o in listed.values())
-    looked.set()
 
-    passes = await asyncio.wait_for(sweeping, 30)
+    async def slow_load(key):
+        await asyncio.sleep(0.03)
+        return await load(key)
+    monkeypatch.setattr(store, "summaries_in_full", summaries_in_full)
+    monkeypatch.setattr(store, "load", slow_load)
+    sweeping = asyncio.ensure_future(_sweep_passes(book, caplog))
+    try:
+        await asyncio.wait_for(first_pass_over.wait(), 10)
+        # Meanwhile: the running ones are still running in the store; a list (bound by
+        # the same time) does not reach them either: left out (a warning says so).
+        assert [await _code(store, o) for o in running] == [-1, -1, -1]
+        listed = {o.name: o for o in (await book.list(100, ""))[0]}
+        assert listed and not listed.keys() & {o.name for o in running}
+        assert all(o.done for o in listed.values())
+        looked.set()
+        passes = await asyncio.wait_for(sweeping, 30)
+    finally:
+        sweeping.cancel()
     assert [await _code(store, o) for o in running] == [ABORTED] * 3
     assert passes[0] > len(running) and len(passes) >= 2, passes
     # Settled with a summary: listed from it (within the list's time or not), ABORTED.
