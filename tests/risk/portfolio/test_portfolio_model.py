@@ -90,6 +90,30 @@ def test_beta_lgd_std_must_be_feasible_and_curve_must_rise():
                             "guarantees.cumulative_default_probability"}  # 3 years < horizon 4
 
 
+@pytest.mark.parametrize("std", [5e-324, 1e-160, 1e-155])
+def test_a_beta_lgd_std_too_small_for_its_shape_parameters_is_refused(std):
+    # Found by the API fuzzing: a std whose square underflows (5e-324) or whose Beta shape
+    # parameters mean·(1 - mean)/std² overflow passed "std² < mean·(1 - mean)", and every
+    # figure of the simulation came back NaN (EvaluateIncrementalRisk answered OK with a
+    # NaN expected-loss change).
+    sd = np.zeros(4)
+    sd[1] = std
+    p = _portfolio(n=4, loss_given_default_std=sd)
+    with pytest.raises(InvalidArgument) as exc:
+        validate_model(p, Fund(capital_cents=10**8), Dependence.one_factor())
+    assert _fields(exc) == {"guarantees[1].loss_given_default_std"}
+
+
+def test_a_tiny_but_usable_beta_lgd_std_gives_finite_figures():
+    sd = np.zeros(4)
+    sd[1] = 1e-150
+    result = simulate_portfolio(_portfolio(n=4, loss_given_default_std=sd),
+                                Fund(capital_cents=10**8), Dependence.one_factor(), seed=1,
+                                scenarios=1024, method="monte_carlo")
+    assert np.isfinite(result.expected_loss_cents.value)
+    assert all(np.isfinite(t.expected_shortfall_cents.value) for t in result.tail_risk)
+
+
 def test_money_must_be_integer_cents():
     with pytest.raises(InvalidArgument) as exc:
         _portfolio(n=3, exposure_cents=np.array([1.5, 2.0, 3.0]))

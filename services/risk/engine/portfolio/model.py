@@ -469,10 +469,18 @@ def _check_rows(p: Portfolio, c: Collector) -> None:
         _rows(c, np.isfinite(arr) & ((arr < 0) | (arr > 1)), name,
               lambda i, arr=arr: f"{arr[i]:.6g} is outside [0, 1]")
     m, sd = p.loss_given_default, p.loss_given_default_std
-    with np.errstate(invalid="ignore"):
-        bad_sd = np.isfinite(sd) & ((sd < 0) | ((sd > 0) & ~(sd * sd < m * (1 - m))))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
+        # The Beta's shape parameters are mean·k and (1 - mean)·k, k = mean·(1 - mean)/std²
+        # - 1: a std so small that std² underflows (5e-324) or k overflows (below about
+        # 1e-154) passed "std² < mean·(1 - mean)" and turned every figure into NaN.
+        variance = sd * sd
+        beta_ok = (variance > 0) & (variance < m * (1 - m)) \
+            & np.isfinite(m * (1 - m) / np.where(variance > 0, variance, 1.0))
+        bad_sd = np.isfinite(sd) & ((sd < 0) | ((sd > 0) & ~beta_ok))
     _rows(c, bad_sd, "loss_given_default_std",
-          lambda i: "must be 0 (fixed LGD) or satisfy 0 < std² < mean·(1 - mean) for a Beta LGD")
+          lambda i: "must be 0 (fixed LGD) or satisfy 0 < std² < mean·(1 - mean) for a Beta "
+                    "LGD, with std² not so small that mean·(1 - mean)/std² overflows "
+                    "(a std below about 1e-154: send 0 for a fixed LGD)")
     _rows(c, ~(p.fee_rate >= 0) & np.isfinite(p.fee_rate), "fee_rate",
           lambda i: "must not be negative")
     _rows(c, p.exposure_cents < 0, "exposure_cents", lambda i: "must not be negative")
