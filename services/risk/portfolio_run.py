@@ -57,6 +57,18 @@ def check_size(count: int, limits: PortfolioLimits, field: str = "guarantees") -
             "simulation; send a smaller portfolio"))
 
 
+def prepared_run(first: risk_pb2.SimulatePortfolioRequest,
+                 guarantees: Sequence[risk_pb2.Guarantee], limits: PortfolioLimits,
+                 prefix: str = "") -> PortfolioRun:
+    """A :class:`PortfolioRun`, or InvalidArgument naming the request's own fields: the
+    portfolio's as SimulatePortfolio's messages spell them, each after ``prefix`` where
+    they sit inside another request (``simulation.`` in StartPortfolioSimulation)."""
+    try:
+        return PortfolioRun(first, guarantees, limits)
+    except InvalidArgument as exc:
+        raise translate.portfolio_api_error(exc, guarantees, prefix=prefix) from None
+
+
 class _Finished:
     """End marker from the worker thread: its result or its exception."""
 

@@ -25,8 +25,8 @@ from services.risk.operation_store import OperationStore, Owner, check_retention
 from services.risk.operations import SOURCE, OperationBook, caller_subject
 from services.risk.portfolio_run import (
     PortfolioLimits,
-    PortfolioRun,
     check_size,
+    prepared_run,
     simulation_options,
 )
 from services.shared import metrics
@@ -80,7 +80,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             guarantees.extend(message.guarantees)
             check_size(len(guarantees), self.limits)
         run = await asyncio.to_thread(  # off the event loop: a million rows take seconds
-            PortfolioRun, first or risk_pb2.SimulatePortfolioRequest(), guarantees, self.limits)
+            prepared_run, first or risk_pb2.SimulatePortfolioRequest(), guarantees, self.limits)
         async for progress in run.progress():
             yield translate.progress(progress, run.levels[-1])
         result = await run.response()
@@ -100,7 +100,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         fingerprint = hashlib.sha256(first.SerializeToString(deterministic=True)).digest()
         operation = await self.operations.start(
             request.request_id, caller_subject(context), fingerprint,
-            lambda: PortfolioRun(first, first.guarantees, self.limits))
+            lambda: prepared_run(first, first.guarantees, self.limits, prefix="simulation."))
         return risk_pb2.StartPortfolioSimulationResponse(operation=operation)
 
     @translate_errors
@@ -144,7 +144,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 portfolio, fund, dependence, candidate, seed=seed, scenarios=scenarios,
                 levels=levels, method=method)
 
-        return translate.incremental_response(await asyncio.to_thread(evaluate))
+        def evaluated() -> pf.IncrementalRisk:  # the engine's field names as the request's
+            try:
+                return evaluate()
+            except InvalidArgument as exc:
+                raise translate.portfolio_api_error(exc, request.portfolio,
+                                                    rows_field="portfolio") from None
+
+        return translate.incremental_response(await asyncio.to_thread(evaluated))
 
     def _simulation(self, options: risk_pb2.SimulationOptions) -> tuple[int, int]:
         c = Collector()

@@ -515,7 +515,9 @@ def api_field(model: risk_pb2.ProcurementModel, engine_field: str) -> str:
         try:
             shape = _message_at(model, match["owner"]).WhichOneof("shape")
         except (AttributeError, IndexError, ValueError):
-            shape = None
+            shape = ""
+        if shape is None:  # no shape chosen: the distribution itself is what is missing
+            return f"model.{match['owner']}"
         unit = match["unit"] or ""
         if shape in _SHAPE_FIELDS and match["stem"] in _SHAPE_FIELDS[shape]:
             stem = _SHAPE_FIELDS[shape][match["stem"]]
@@ -524,3 +526,51 @@ def api_field(model: risk_pb2.ProcurementModel, engine_field: str) -> str:
         if shape in ("fixed_cents", "fixed_days", "most_likely_cents", "most_likely_days"):
             return f"model.{match['owner']}.{shape}"
     return f"model.{engine_field}"
+
+
+_PORTFOLIO_ROW = re.compile(r"^(?P<rows>guarantees|candidate)(?:\[(?P<row>\d+)\])?"
+                            r"(?:\.(?P<column>[a-z_]+))?(?P<rest>.*)$")
+
+
+def portfolio_api_field(engine_field: str, rows: Sequence[risk_pb2.Guarantee], *,
+                        prefix: str = "", rows_field: str = "guarantees",
+                        candidate_field: str = "candidate") -> str:
+    """The request path of a field the portfolio engine (or :func:`portfolio`) names.
+
+    The engine names rows ``guarantees[i].column`` and, for a check of a whole column,
+    ``guarantees.column``; a candidate's rows ``candidate[0].column``; and the fund,
+    dependence and options as SimulatePortfolio's first message spells them. A request
+    whose portfolio sits elsewhere says where: ``prefix`` before every path (``simulation.``
+    in StartPortfolioSimulation), ``rows_field`` for its rows (``portfolio`` in
+    EvaluateIncrementalRisk) and ``candidate_field`` for its one candidate message. A
+    column check names the first row that gave that column (or row 0)."""
+    match = _PORTFOLIO_ROW.match(engine_field)
+    if match is None:
+        return prefix + engine_field
+    column = match["column"]
+    tail = (f".{column}" if column else "") + match["rest"]
+    if match["rows"] == "candidate":
+        return prefix + candidate_field + tail
+    row = match["row"]
+    if row is None and column and rows:
+        given = (i for i, g in enumerate(rows)
+                 if column in risk_pb2.Guarantee.DESCRIPTOR.fields_by_name
+                 and _has_value(g, column))
+        row = str(next(given, 0))
+    return prefix + rows_field + (f"[{row}]" if row is not None else "") + tail
+
+
+def _has_value(guarantee: risk_pb2.Guarantee, column: str) -> bool:
+    field = risk_pb2.Guarantee.DESCRIPTOR.fields_by_name[column]
+    if field.is_repeated:
+        return len(getattr(guarantee, column)) > 0
+    if field.has_presence:
+        return guarantee.HasField(column)
+    return bool(getattr(guarantee, column))
+
+
+def portfolio_api_error(exc: InvalidArgument, rows: Sequence[risk_pb2.Guarantee], **where
+                        ) -> InvalidArgument:
+    """``exc`` with each field named as the request spells it (:func:`portfolio_api_field`)."""
+    return InvalidArgument([FieldViolation(portfolio_api_field(v.field, rows, **where),
+                                           v.description) for v in exc.violations])

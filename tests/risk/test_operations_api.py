@@ -11,6 +11,8 @@ import uuid
 import grpc
 import nats
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from ijh.risk.v1 import risk_pb2 as r
 from ijh.risk.v1 import risk_pb2_grpc
 
@@ -204,6 +206,34 @@ async def test_unknown_operation_is_not_found(analyst):
     # Kept for the retention time (in NATS, across restarts); the answer says so.
     assert "retention" in failure.value.details() and "same seed" in failure.value.details()
     await channel.close()
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda s: setattr(s.guarantees[2], "probability_of_default", 1.5),
+     "simulation.guarantees[2].probability_of_default"),
+    (lambda s: setattr(s.guarantees[1], "counterparty_kind", 0),
+     "simulation.guarantees[1].counterparty_kind"),
+    (lambda s: setattr(s.dependence, "copula", r.COPULA_STUDENT_T),
+     "simulation.dependence.degrees_of_freedom"),
+    (lambda s: setattr(s.simulation, "scenario_count", 10**12),
+     "simulation.simulation.scenario_count"),
+])
+async def test_a_bad_simulation_is_refused_naming_the_requests_own_fields(analyst, mutate,
+                                                                         field):
+    # Found by the API fuzzing: a start's simulation sits in its field "simulation", but
+    # the refusal named "guarantees[2]..." and "dependence...", no fields of the request.
+    simulation = _simulation(guarantees=4, scenarios=1024)
+    mutate(simulation)
+    channel = await analyst()
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await risk_pb2_grpc.RiskServiceStub(channel).StartPortfolioSimulation(
+            _start(simulation), timeout=30)
+    await channel.close()
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(failure.value)
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    assert {v.field for v in bad.field_violations} == {field}
 
 
 async def test_agencies_may_not_start_portfolio_simulations(stack):

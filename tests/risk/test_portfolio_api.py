@@ -226,6 +226,31 @@ async def test_incremental_risk_of_a_candidate(gateway_channel):
                       rtol=1e-6)
 
 
+@pytest.mark.parametrize("mutate, field", [
+    (lambda q: setattr(q.portfolio[3], "probability_of_default", 1.5),
+     "portfolio[3].probability_of_default"),
+    (lambda q: setattr(q.portfolio[2], "deductible_cents", -1), "portfolio[2].deductible_cents"),
+    (lambda q: q.portfolio[1].cumulative_default_probability.extend([0.01]),  # 1 year < 3
+     "portfolio[1].cumulative_default_probability"),
+    (lambda q: setattr(q.candidate, "loss_given_default", 2.0), "candidate.loss_given_default"),
+    (lambda q: setattr(q.candidate, "branch", "XYZ"), "candidate.branch"),
+])
+async def test_incremental_risk_names_the_requests_own_fields(gateway_channel, mutate, field):
+    # Found by the API fuzzing: the engine's names came back as they were, naming
+    # "guarantees[3]..." and "candidate[0]..." of a request whose rows are "portfolio" and
+    # whose candidate is one message.
+    request = r.EvaluateIncrementalRiskRequest(
+        portfolio=_guarantees(6), candidate=_guarantees(1)[0],
+        fund=r.FundTerms(capital_cents=10**12, horizon_years=3),
+        simulation=r.PortfolioSimulationOptions(scenario_count=1024, seed=3))
+    mutate(request)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await risk_pb2_grpc.RiskServiceStub(gateway_channel).EvaluateIncrementalRisk(
+            request, timeout=60)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(_bad_fields(failure.value)) == {field}
+
+
 async def test_creditriskplus_runs_with_given_sector_variances(gateway_channel):
     # CreditRisk+ keeps expected loss exact: EL = sum PD x LGD x exposure.
     first = _first(0, method=r.PORTFOLIO_METHOD_CREDITRISKPLUS)

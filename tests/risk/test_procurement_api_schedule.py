@@ -13,6 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +101,24 @@ def test_cli_prints_and_reports_an_estimate_without_schedule(stack, tmp_path):
     assert (report / "cost_histogram.png").is_file()
     assert not (report / "duration_histogram.png").exists()
     assert "Duration quantiles" not in (report / "index.html").read_text()
+
+
+@pytest.mark.parametrize("owner", ["cost_items[1].distribution", "risk_events[0].cost_impact"])
+async def test_a_distribution_without_a_shape_is_named_itself(gateway_channel, owner):
+    # Found by the API fuzzing: a distribution present but with no shape chosen was refused
+    # naming "model.cost_items[1].distribution.mode_cents", no field of the request.
+    request = _example()
+    request.model.risk_events.add(name="delay", probability=0.1,
+                                  cost_impact=risk_pb2.CostDistribution(fixed_cents=1000))
+    empty = request.model.cost_items[1].distribution if owner.startswith("cost") \
+        else request.model.risk_events[0].cost_impact
+    empty.Clear()
+    empty.SetInParent()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await risk_pb2_grpc.RiskServiceStub(gateway_channel).EstimateProcurementRisk(
+            request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(err.value)
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    assert {v.field for v in bad.field_violations} == {f"model.{owner}"}
