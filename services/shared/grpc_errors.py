@@ -31,34 +31,73 @@ def _pack(message) -> any_pb2.Any:
     return detail
 
 
+# A status travels in the call's trailers, and gRPC refuses trailers above 8 KiB on a
+# random share of calls and all above 16 KiB: the caller then gets RESOURCE_EXHAUSTED
+# ("received metadata size exceeds soft limit", naming header sizes) in place of the
+# answer. A domain error's words may quote the caller's input (a 5,000-character phase
+# name, an operation name of 70,000), so what the mapper sends is bounded: the message (at
+# most 3 bytes a byte once percent-encoded), each text in a detail, and a detail's list of
+# violations to those that fit. A text too long keeps its start and its end ("...; and 40
+# more") around an ellipsis.
+MAX_MESSAGE_BYTES = 640
+MAX_TEXT_BYTES = 300
+MAX_DETAIL_BYTES = 3584
+
+
+def clip(text: str, limit_bytes: int) -> str:
+    """``text`` if its UTF-8 form fits ``limit_bytes``, else its start and its end around
+    " ... " within that many bytes (never splitting a character)."""
+    data = text.encode()
+    if len(data) <= limit_bytes:
+        return text
+    keep = (limit_bytes - 5) // 2
+    return (data[:keep].decode(errors="ignore") + " ... "
+            + data[len(data) - keep:].decode(errors="ignore"))
+
+
+def _fitting(container, field_name: str, items):
+    """``container`` with the first ``items`` appended to its repeated ``field_name`` while
+    its serialized size stays within MAX_DETAIL_BYTES (the first item always)."""
+    target = getattr(container, field_name)
+    for item in items:
+        if len(target) and container.ByteSize() + item.ByteSize() + 4 > MAX_DETAIL_BYTES:
+            break
+        target.append(item)
+    return container
+
+
 def to_status(exc: errors.DomainError) -> status_pb2.Status:
-    """The ``google.rpc.Status`` for a domain error."""
+    """The ``google.rpc.Status`` for a domain error, its texts bounded (``clip``)."""
+    message = clip(str(exc), MAX_MESSAGE_BYTES)
     if isinstance(exc, errors.InvalidArgument):
-        bad = error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in exc.violations[:errors.MAX_REPORTED_VIOLATIONS]])
-        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc),
+        bad = _fitting(error_details_pb2.BadRequest(), "field_violations", (
+            error_details_pb2.BadRequest.FieldViolation(
+                field=clip(v.field, MAX_TEXT_BYTES),
+                description=clip(v.description, MAX_TEXT_BYTES))
+            for v in exc.violations[:errors.MAX_REPORTED_VIOLATIONS]))
+        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message,
                                  details=[_pack(bad)])
     if isinstance(exc, errors.FailedPrecondition):
-        failure = error_details_pb2.PreconditionFailure(violations=[
+        failure = _fitting(error_details_pb2.PreconditionFailure(), "violations", (
             error_details_pb2.PreconditionFailure.Violation(
-                type=v.type, subject=v.subject, description=v.description)
-            for v in exc.violations])
-        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc),
+                type=clip(v.type, MAX_TEXT_BYTES), subject=clip(v.subject, MAX_TEXT_BYTES),
+                description=clip(v.description, MAX_TEXT_BYTES))
+            for v in exc.violations))
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=message,
                                  details=[_pack(failure)])
     if isinstance(exc, errors.NotFound):
-        info = error_details_pb2.ResourceInfo(resource_name=exc.resource,
-                                              description=str(exc))
-        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=str(exc),
+        info = error_details_pb2.ResourceInfo(resource_name=clip(exc.resource, MAX_TEXT_BYTES),
+                                              description=clip(str(exc), MAX_TEXT_BYTES))
+        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=message,
                                  details=[_pack(info)])
     if isinstance(exc, errors.PermissionDenied) and exc.reason:
-        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=str(exc),
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=message,
                                  details=[_pack(_reason(exc))])
     if isinstance(exc, errors.Unavailable):
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(round(exc.retry_after_seconds * 1000))
         return status_pb2.Status(
-            code=code_pb2.UNAVAILABLE, message=str(exc),
+            code=code_pb2.UNAVAILABLE, message=message,
             details=[_pack(_reason(exc)), _pack(error_details_pb2.RetryInfo(retry_delay=delay))])
     code = {
         errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
@@ -66,12 +105,13 @@ def to_status(exc: errors.DomainError) -> status_pb2.Status:
         errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
         errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
     }.get(type(exc), code_pb2.FAILED_PRECONDITION)
-    return status_pb2.Status(code=code, message=str(exc))
+    return status_pb2.Status(code=code, message=message)
 
 
 def _reason(exc: errors.PermissionDenied | errors.Unavailable) -> error_details_pb2.ErrorInfo:
-    return error_details_pb2.ErrorInfo(reason=exc.reason, domain=errors.REASON_DOMAIN,
-                                       metadata=exc.metadata)
+    return error_details_pb2.ErrorInfo(
+        reason=exc.reason, domain=errors.REASON_DOMAIN,
+        metadata={k: clip(v, MAX_TEXT_BYTES) for k, v in exc.metadata.items()})
 
 
 def status_for(exc: BaseException) -> status_pb2.Status:
