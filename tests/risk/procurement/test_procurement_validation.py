@@ -156,3 +156,52 @@ def test_an_extreme_lognormal_spread_is_answered_with_its_huge_error():
     assert sum(r.cost_histogram.counts) == 20_000
     assert r.cost_histogram.bin_edges_cents[-1] > 2**63
     assert r.total_cost_cents.mean.standard_error > r.total_cost_cents.mean.value
+
+
+# Found by the API fuzzing: amounts, durations, PERT shapes and lognormal spreads had no
+# upper bound. EstimateProcurementRisk with a most likely cost of 2**63 - 1 cents was
+# INTERNAL (the sum of the most likely costs overflowed the answer's int64); two activities
+# of 1e300 days, a duration of 1.7e308, or a PERT shape of 1e50 were INTERNAL (the duration
+# histogram of inf or NaN); lognormal days of P10 1e-300, P90 1e6 were answered OK with an
+# infinite standard deviation and a NaN standard error.
+
+def test_money_durations_shapes_and_spreads_have_upper_bounds():
+    m = model(
+        cost_items=(CostItem("a", CostDistribution(K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                                   mode_cents=2**63 - 1)),
+                    CostItem("b", CostDistribution(K.PERT, 10, 20, 30, pert_shape=1e50)),
+                    CostItem("c", CostDistribution(K.TRIANGULAR, 0, 1, 10**15 + 1))),
+        activities=(Activity("x", DurationDistribution(K.FIXED, mode_days=1e300)),
+                    Activity("y", DurationDistribution(K.LOGNORMAL, p10_days=1e-300,
+                                                       p90_days=1e6), ("x",))),
+        budget_cents=10**15 + 1)
+    assert fields_of(m) == {"cost_items[0].distribution.mode_cents",
+                            "cost_items[1].distribution.pert_shape",
+                            "cost_items[2].distribution.maximum_cents",
+                            "activities[0].duration.mode_days",
+                            "activities[1].duration.p90_days", "budget_cents"}
+    terms = GuaranteeTerms(CoveredLoss.COST_OVERRUN, 0.5, cap_cents=10**15 + 1,
+                           deductible_cents=2**63 - 1)
+    with pytest.raises(InvalidArgument) as info:
+        evaluate_guarantee(model(), terms, scenarios=10, seed=1)
+    assert {v.field for v in info.value.violations} == {"terms.cap_cents",
+                                                        "terms.deductible_cents"}
+
+
+def test_the_largest_inputs_give_finite_figures():
+    def finite(estimate):
+        return math.isfinite(estimate.value) and math.isfinite(estimate.standard_error)
+
+    m = model(
+        cost_items=tuple(CostItem(f"c{i}", CostDistribution(K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                                            mode_cents=10**15))
+                         for i in range(50)),
+        activities=(Activity("x", DurationDistribution(K.PERT, 0.0, 1.0, 1e6,
+                                                       pert_shape=1000.0)),
+                    Activity("y", DurationDistribution(K.LOGNORMAL, p10_days=1e-9,
+                                                       p90_days=1e6), ("x",))),
+        budget_cents=10**15)
+    r = estimate_procurement_risk(m, seed=1, scenarios=4096)
+    assert r.base_estimate_cents == 50 * 10**15
+    for summary in (r.total_cost_cents, r.duration_days):
+        assert finite(summary.mean) and finite(summary.standard_deviation)

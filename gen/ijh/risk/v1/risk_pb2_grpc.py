@@ -29,7 +29,9 @@ class RiskServiceStub:
     """RiskService answers risk questions with Monte Carlo and analytic models.
     Every estimate carries its Monte Carlo standard error and the seed that
     reproduces it. Money is in integer cents on input; estimates of money are
-    doubles in cents (they are statistics, not amounts owed).
+    doubles in cents (they are statistics, not amounts owed). A procurement model's
+    amounts are at most 10^15 cents (EUR 10 trillion), its durations at most 1,000,000
+    days, a PERT shape at most 1,000 and a lognormal's P90 at most 10^15 times its P10.
     """
 
     def __init__(self, channel):
@@ -89,7 +91,9 @@ class RiskServiceServicer:
     """RiskService answers risk questions with Monte Carlo and analytic models.
     Every estimate carries its Monte Carlo standard error and the seed that
     reproduces it. Money is in integer cents on input; estimates of money are
-    doubles in cents (they are statistics, not amounts owed).
+    doubles in cents (they are statistics, not amounts owed). A procurement model's
+    amounts are at most 10^15 cents (EUR 10 trillion), its durations at most 1,000,000
+    days, a PERT shape at most 1,000 and a lognormal's P90 at most 10^15 times its P10.
     """
 
     def EstimateProcurementRisk(self, request, context):
@@ -247,7 +251,9 @@ class RiskService:
     """RiskService answers risk questions with Monte Carlo and analytic models.
     Every estimate carries its Monte Carlo standard error and the seed that
     reproduces it. Money is in integer cents on input; estimates of money are
-    doubles in cents (they are statistics, not amounts owed).
+    doubles in cents (they are statistics, not amounts owed). A procurement model's
+    amounts are at most 10^15 cents (EUR 10 trillion), its durations at most 1,000,000
+    days, a PERT shape at most 1,000 and a lognormal's P90 at most 10^15 times its P10.
     """
 
     @staticmethod

@@ -17,7 +17,7 @@ from .model import (
     GuaranteeTerms,
     ProcurementModel,
 )
-from .plan import is_finite_number, is_integer
+from .plan import MAX_CENTS, is_finite_number, is_integer
 from .risk import check_run_options, compile_checked
 from .simulation import simulate
 
@@ -55,10 +55,12 @@ def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenar
             "terms.covered_loss", "must be COST_OVERRUN or LOSS_AT_FAILURE")
     c.check(is_finite_number(terms.guarantee_rate) and 0.0 < terms.guarantee_rate <= 1.0,
             "terms.guarantee_rate", "must be a rate in (0, 1]")
-    c.check(is_integer(terms.cap_cents) and terms.cap_cents > 0, "terms.cap_cents",
-            "must be a positive integer number of cents")
-    c.check(is_integer(terms.deductible_cents) and terms.deductible_cents >= 0,
-            "terms.deductible_cents", "must be a non-negative integer number of cents")
+    c.check(is_integer(terms.cap_cents) and 0 < terms.cap_cents <= MAX_CENTS,
+            "terms.cap_cents", f"must be a positive integer number of cents, at most "
+                               f"{MAX_CENTS:,}")
+    c.check(is_integer(terms.deductible_cents) and 0 <= terms.deductible_cents <= MAX_CENTS,
+            "terms.deductible_cents", f"must be a non-negative integer number of cents, at "
+                                      f"most {MAX_CENTS:,}")
     for i, level in enumerate(risk_levels):
         c.check(is_finite_number(level) and 0.0 < level < 1.0, f"risk_levels[{i}]",
                 "must be a probability strictly between 0 and 1")

@@ -55,6 +55,21 @@ MAX_CORRELATED_INPUTS = 500
 MAX_PHASES = 20
 MAX_SUPPLIERS = 1_000
 MAX_SEED = 2**64 - 1  # a proto uint64
+#: The largest amount of money in a model, in cents (€10 trillion, the ledger's bound too):
+#: beyond any procurement, and MAX_COST_ITEMS of them still sum within an int64, the
+#: answer's integer cents (2**63 - 1 was accepted, and the sum of the most likely costs
+#: overflowed the response: INTERNAL).
+MAX_CENTS = 10**15
+#: The longest duration in a model, in days (about 2,700 years). Durations had no bound:
+#: two activities of 1e300 days (or one of 1.7e308) overflowed the schedule to inf, and
+#: the duration histogram could not be built (INTERNAL).
+MAX_DAYS = 1_000_000.0
+#: The most peaked Beta-PERT (the usual shape is 4; far above it is a fixed value): a shape
+#: of 1e50 made the Beta's parameters overflow and the samples NaN (INTERNAL).
+MAX_PERT_SHAPE = 1_000.0
+#: The widest lognormal, p90 / p10 (money's own bounds allow 1e15): days of p10 1e-300 and
+#: p90 1e6 gave an infinite standard deviation and a NaN standard error.
+MAX_LOGNORMAL_RATIO = 1e15
 
 ALWAYS, ON_SUCCESS = -1, -2  # CostItem incurrence codes besides a phase index
 
@@ -139,11 +154,16 @@ def _distribution(c: Collector, path: str, dist: CostDistribution | DurationDist
             c.add(fpath, "must be a finite number")
         elif value < 0:
             c.add(fpath, "must not be negative")
+        elif unit == "cents" and value > MAX_CENTS:
+            c.add(fpath, f"at most {MAX_CENTS:,} cents")
+        elif unit == "days" and value > MAX_DAYS:
+            c.add(fpath, f"at most {MAX_DAYS:,.0f} days")
         else:
             values[name] = float(value)
     shape = dist.pert_shape
-    if not is_finite_number(shape) or shape < 0:
-        c.add(f"{path}.pert_shape", "must be a finite number ≥ 0 (0 means 4)")
+    if not is_finite_number(shape) or not 0 <= shape <= MAX_PERT_SHAPE:
+        c.add(f"{path}.pert_shape",
+              f"must be a finite number in [0, {MAX_PERT_SHAPE:,.0f}] (0 means 4)")
         shape = DEFAULT_PERT_SHAPE
     shape = float(shape) or DEFAULT_PERT_SHAPE
     if kind is None or any(f not in values for f in _FIELDS[kind]):
@@ -178,7 +198,9 @@ def _distribution(c: Collector, path: str, dist: CostDistribution | DurationDist
             return mg.Marginal(mg.NORMAL, (v["mean"], v["standard_deviation"])), v["mean"]
     elif kind == K.LOGNORMAL:
         ok = c.check(v["p10"] > 0, field("p10"), "must be positive")
-        if c.check(v["p10"] < v["p90"], field("p90"), f"must exceed p10_{unit}") and ok:
+        if c.check(v["p10"] < v["p90"], field("p90"), f"must exceed p10_{unit}") and ok \
+                and c.check(v["p90"] <= MAX_LOGNORMAL_RATIO * v["p10"], field("p90"),
+                            f"at most {MAX_LOGNORMAL_RATIO:g} times p10_{unit}"):
             return mg.lognormal_from_p10_p90(v["p10"], v["p90"]), \
                 math.sqrt(v["p10"] * v["p90"])
     elif c.check(v["mode"] > 0, field("mode"),
@@ -236,7 +258,8 @@ def compile_model(model: ProcurementModel) -> Plan:
     novelty = novelty or DEFAULT_NOVELTY
     if c.check(is_integer(model.budget_cents), "budget_cents",
                "must be an integer number of cents"):
-        c.check(model.budget_cents >= 0, "budget_cents", "must not be negative")
+        c.check(0 <= model.budget_cents <= MAX_CENTS, "budget_cents",
+                f"must be 0 ..= {MAX_CENTS:,} cents")
     if model.deadline_days is not None and c.check(
             is_finite_number(model.deadline_days), "deadline_days", "must be a finite number"):
         positive = c.check(model.deadline_days > 0, "deadline_days", "must be positive")
