@@ -43,9 +43,15 @@ def simulation_options(options: risk_pb2.PortfolioSimulationOptions, limits: Por
         c.check(0.5 <= level < 1, f"simulation.levels[{i}]", "must be in [0.5, 1)")
     c.check(options.target_relative_error >= 0, "simulation.target_relative_error",
             "must not be negative")
+    method = translate.portfolio_method(options.method)
+    # The analytic methods take it as the accuracy to meet, in (0, 1): checked here, not
+    # first in the engine once an operation has started.
+    c.check(method not in ("semi_analytic", "creditriskplus")
+            or options.target_relative_error < 1, "simulation.target_relative_error",
+            f"{method}: an accuracy below 1 (0: the default 0.005)")
     c.raise_if_any()
     seed = options.seed if options.HasField("seed") else secrets.randbits(63)
-    return scenarios, seed, translate.portfolio_method(options.method), tuple(sorted(levels))
+    return scenarios, seed, method, tuple(sorted(levels))
 
 
 def check_size(count: int, limits: PortfolioLimits, field: str = "guarantees") -> None:

@@ -532,6 +532,20 @@ _PORTFOLIO_ROW = re.compile(r"^(?P<rows>guarantees|candidate)(?:\[(?P<row>\d+)\]
                             r"(?:\.(?P<column>[a-z_]+))?(?P<rest>.*)$")
 
 
+#: The engine's names of request fields the API spells otherwise (an engine entry point
+#: names its own arguments: levels, method, ...; SimulatePortfolio's first message holds
+#: them in ``simulation``).
+_PORTFOLIO_RENAMES = {
+    "dependence.background_variance": "dependence.creditriskplus_background_variance",
+    "dependence.sector_variances": "dependence.creditriskplus_sector_variances",
+    "levels": "simulation.levels", "method": "simulation.method",
+    "scenarios": "simulation.scenario_count", "seed": "simulation.seed",
+    "target_relative_error": "simulation.target_relative_error",
+}
+_RENAMED = re.compile(r"^(" + "|".join(re.escape(k) for k in _PORTFOLIO_RENAMES)
+                      + r")(?=$|\[|\.)")
+
+
 def portfolio_api_field(engine_field: str, rows: Sequence[risk_pb2.Guarantee], *,
                         prefix: str = "", rows_field: str = "guarantees",
                         candidate_field: str = "candidate") -> str:
@@ -544,6 +558,7 @@ def portfolio_api_field(engine_field: str, rows: Sequence[risk_pb2.Guarantee], *
     in StartPortfolioSimulation), ``rows_field`` for its rows (``portfolio`` in
     EvaluateIncrementalRisk) and ``candidate_field`` for its one candidate message. A
     column check names the first row that gave that column (or row 0)."""
+    engine_field = _RENAMED.sub(lambda m: _PORTFOLIO_RENAMES[m[1]], engine_field)
     match = _PORTFOLIO_ROW.match(engine_field)
     if match is None:
         return prefix + engine_field

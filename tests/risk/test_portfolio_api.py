@@ -158,6 +158,18 @@ def _bad_fields(error) -> dict[str, str]:
     (lambda m: setattr(m.guarantees[8], "branch", "XYZ"), "guarantees[8].branch"),
     (lambda m: m.dependence.factor_correlation.extend([1.0, 1.5, 1.5, 1.0]),
      "dependence.factor_correlation"),
+    # Found by the API fuzzing: the engine's own names came back (background_variance is
+    # no field of Dependence), or a run had started before the engine refused.
+    (lambda m: setattr(m.dependence, "creditriskplus_background_variance", -1.0),
+     "dependence.creditriskplus_background_variance"),
+    (lambda m: m.dependence.creditriskplus_sector_variances.extend([1e-310]),
+     "dependence.creditriskplus_sector_variances"),
+    (lambda m: (setattr(m.simulation, "method", r.PORTFOLIO_METHOD_CREDITRISKPLUS),
+                setattr(m.simulation, "target_relative_error", 5.0)),
+     "simulation.target_relative_error"),
+    (lambda m: setattr(m.guarantees[4], "fee_rate", 1e14), "guarantees[4].fee_rate"),
+    (lambda m: setattr(m.guarantees[6], "exposure_cents", 2**63 - 1),
+     "guarantees[6].exposure_cents"),
 ])
 async def test_bad_portfolio_names_field_and_row(gateway_channel, mutate, field):
     first = _first(1024)

@@ -114,6 +114,39 @@ def test_a_tiny_but_usable_beta_lgd_std_gives_finite_figures():
     assert all(np.isfinite(t.expected_shortfall_cents.value) for t in result.tail_risk)
 
 
+def test_amounts_fee_rates_and_the_total_exposure_have_upper_bounds():
+    # Found by the API fuzzing: a fee rate of 1e14 or an exposure of 2**63 - 1 passed, and
+    # the answer's int64 sums (fee income, guaranteed volume) overflowed: INTERNAL.
+    n = 4
+    p = _portfolio(n=n, exposure_cents=np.array([2**63 - 1, 10, 10, 10], np.int64),
+                   cap_cents=np.array([10, 10**15 + 1, 10, 10], np.int64),
+                   deductible_cents=np.array([0, 0, 10**15 + 1, 0], np.int64),
+                   fee_rate=np.array([0.0, 0.0, 0.0, 1e14]))
+    with pytest.raises(InvalidArgument) as exc:
+        validate_model(p, Fund(capital_cents=10**8), Dependence.one_factor())
+    assert _fields(exc) == {"guarantees[0].exposure_cents", "guarantees[1].cap_cents",
+                            "guarantees[2].deductible_cents", "guarantees[3].fee_rate",
+                            "guarantees"}  # the total exposure, too
+    within = _portfolio(n=1001, exposure_cents=np.full(1001, 10**15, np.int64))
+    with pytest.raises(InvalidArgument) as exc:
+        validate_model(within, Fund(capital_cents=10**8), Dependence.one_factor())
+    assert _fields(exc) == {"guarantees"}  # 1.001e18 cents in all
+
+
+@pytest.mark.parametrize("variance", [1e-310, 5e-324, 1e7])
+def test_creditriskplus_variances_are_bounded_before_the_run(variance):
+    # Found by the API fuzzing: a subnormal gamma variance crashed the CreditRisk+ run (NaN
+    # to integer: INTERNAL); one above the law's bound was refused only by the law, naming
+    # its internal parameters, once an operation had started.
+    p = _portfolio(n=4)
+    for dependence in (Dependence(np.ones((1, 1)), sector_variances=np.array([variance])),
+                       Dependence(np.ones((1, 1)), background_variance=variance)):
+        with pytest.raises(InvalidArgument) as exc:
+            validate_model(p, Fund(capital_cents=10**8), dependence)
+        assert _fields(exc) <= {"dependence.sector_variances",
+                                "dependence.background_variance"}
+
+
 def test_money_must_be_integer_cents():
     with pytest.raises(InvalidArgument) as exc:
         _portfolio(n=3, exposure_cents=np.array([1.5, 2.0, 3.0]))

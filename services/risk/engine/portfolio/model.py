@@ -9,7 +9,6 @@ path the API uses, e.g. ``guarantees[17].probability_of_default``.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,13 @@ from services.shared.errors import Collector, FieldViolation, InvalidArgument, R
 MAX_GUARANTEES = 2_000_000
 MAX_HORIZON_YEARS = 50
 MAX_FACTORS = 64
+#: The largest amount of one guarantee (exposure, cap, deductible), in cents: €10 trillion,
+#: the ledger's and the procurement model's bound too.
+MAX_CENTS = 10**15
+#: The largest total exposure of a portfolio, in cents: the answer's sums (guaranteed
+#: volume, fee income) are int64 cents. Rows of 2**63 - 1, or a fee rate of 1e14, made
+#: them overflow (INTERNAL).
+MAX_PORTFOLIO_CENTS = 10**18
 # Past this many bad rows per field the rest are summarised: a million bad rows
 # would otherwise make an error larger than the request.
 MAX_VIOLATIONS_PER_FIELD = 100
@@ -483,9 +489,15 @@ def _check_rows(p: Portfolio, c: Collector) -> None:
                     "(a std below about 1e-154: send 0 for a fixed LGD)")
     _rows(c, ~(p.fee_rate >= 0) & np.isfinite(p.fee_rate), "fee_rate",
           lambda i: "must not be negative")
-    _rows(c, p.exposure_cents < 0, "exposure_cents", lambda i: "must not be negative")
-    _rows(c, p.cap_cents < 0, "cap_cents", lambda i: "must not be negative")
-    _rows(c, p.deductible_cents < 0, "deductible_cents", lambda i: "must not be negative")
+    _rows(c, np.isfinite(p.fee_rate) & (p.fee_rate > 1), "fee_rate",
+          lambda i: "an annual share of the exposure, at most 1")
+    for name in _INT_FIELDS:
+        arr = getattr(p, name)
+        _rows(c, arr < 0, name, lambda i: "must not be negative")
+        _rows(c, arr > MAX_CENTS, name, lambda i: f"at most {MAX_CENTS:,} cents")
+    total = float(np.sum(p.exposure_cents, dtype=np.float64))
+    c.check(total <= MAX_PORTFOLIO_CENTS, "guarantees",
+            f"total exposure {total:.4g} cents is above the bound of {MAX_PORTFOLIO_CENTS:.0e}")
     _rows(c, (p.branch < 0) | (p.branch >= len(BRANCHES)), "branch",
           lambda i: f"must be one of {', '.join(BRANCHES)}")
     _rows(c, (p.counterparty_kind < 0) | (p.counterparty_kind >= len(COUNTERPARTY_KINDS)),
@@ -521,6 +533,19 @@ def _check_fund(f: Fund, c: Collector) -> None:
                 "fund.annual_fee_income_cents", "non-negative integer cents")
 
 
+#: A CreditRisk+ gamma variance: 0 (no such factor) or within these. The law takes its
+#: reciprocal: a subnormal variance (1e-310) made it overflow and the run crash (NaN to
+#: integer: INTERNAL); past the upper one the law's own bound refused it, naming its
+#: internal parameters, only once the run had started.
+MIN_GAMMA_VARIANCE = 1e-300
+MAX_GAMMA_VARIANCE = 1e6
+
+
+def _variance_ok(v: np.ndarray) -> np.ndarray:
+    return np.isfinite(v) & ((v == 0) | ((v >= MIN_GAMMA_VARIANCE)
+                                         & (v <= MAX_GAMMA_VARIANCE)))
+
+
 def _check_dependence(d: Dependence, factor_count: int, c: Collector) -> bool:
     ok = True
     if d.copula not in COPULAS:
@@ -531,14 +556,15 @@ def _check_dependence(d: Dependence, factor_count: int, c: Collector) -> bool:
                 "dependence.degrees_of_freedom", "the Student-t copula needs ν > 0")
     if d.sector_variances is not None:
         v = np.asarray(d.sector_variances, dtype=np.float64)
-        c.check(v.shape == (factor_count,) and bool(np.all(np.isfinite(v) & (v >= 0))),
+        c.check(v.shape == (factor_count,) and bool(np.all(_variance_ok(v))),
                 "dependence.sector_variances",
-                f"{factor_count} finite non-negative CreditRisk+ sector variances (one per "
-                "factor)")
+                f"{factor_count} CreditRisk+ sector variances (one per factor), each 0 or "
+                f"in [{MIN_GAMMA_VARIANCE:g}, {MAX_GAMMA_VARIANCE:g}]")
     if d.background_variance is not None:
         b = d.background_variance
-        c.check(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b)
-                and b >= 0, "dependence.background_variance", "a finite number ≥ 0")
+        c.check(isinstance(b, int | float) and not isinstance(b, bool)
+                and bool(_variance_ok(np.float64(b))), "dependence.background_variance",
+                f"0 or a number in [{MIN_GAMMA_VARIANCE:g}, {MAX_GAMMA_VARIANCE:g}]")
     sigma = np.asarray(d.factor_correlation, dtype=np.float64)
     if sigma.shape != (factor_count, factor_count):
         c.add("dependence.factor_correlation",
