@@ -179,6 +179,24 @@ def _retryable(exc: DBAPIError) -> bool:
     return code in _RETRYABLE_PG
 
 
+def _page_position(page_token: str) -> tuple[int, str]:
+    """The (application id, filter fingerprint) a ListApplications page token holds, or
+    InvalidArgument. Only the shape this list writes is taken: JSON whose "after" is an
+    id (an integer, not a float: 1e400 made int() raise OverflowError) and whose "filter"
+    is text; JSON nested too deep for the parser (RecursionError) is no token either.
+    Both escaped the old check and were INTERNAL."""
+    try:
+        token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+    except (ValueError, RecursionError) as exc:
+        raise invalid("page_token", "not a token returned by this list") from exc
+    after = token.get("after") if isinstance(token, dict) else None
+    token_fp = token.get("filter") if isinstance(token, dict) else None
+    if not isinstance(after, int) or isinstance(after, bool) \
+            or not 0 <= after <= MAX_APPLICATION_ID or not isinstance(token_fp, str):
+        raise invalid("page_token", "not a token returned by this list")
+    return after, token_fp
+
+
 class Repository:
     """The ledger on one database (SQLite or PostgreSQL, migrated to head).
 
@@ -268,13 +286,7 @@ class Repository:
         filter_fp = _fingerprint("list", filt)[:16]
         after = 0
         if page_token:
-            try:
-                token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
-                after, token_fp = int(token["after"]), token["filter"]
-                if not 0 <= after <= MAX_APPLICATION_ID:
-                    raise ValueError(after)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise invalid("page_token", "not a token returned by this list") from exc
+            after, token_fp = _page_position(page_token)
             if token_fp != filter_fp:
                 raise invalid("page_token", "token belongs to a list with other filters")
         q = select(t.applications).where(t.applications.c.id > after)

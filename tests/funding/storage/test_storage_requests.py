@@ -3,6 +3,7 @@ the fund's position after approvals, expiries and claims."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from decimal import Decimal
 
@@ -192,6 +193,26 @@ def test_list_filters_and_pages(repo: Repository) -> None:
         repo.list(page_token="not-a-token")
     with pytest.raises(InvalidArgument):
         repo.list(page_size=10_000)
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("token", [
+    # Found by the API fuzzing (ListApplications through the gateway): each was INTERNAL.
+    _b64('{"after": 1e400, "filter": ""}'),  # int(inf): OverflowError
+    _b64("[" * 100_000),  # the JSON parser's RecursionError
+    # Other shapes that are no token of this list.
+    _b64('{"after": 1.5, "filter": ""}'), _b64('{"after": true, "filter": ""}'),
+    _b64('{"after": "12", "filter": ""}'), _b64('{"after": 1, "filter": 7}'),
+    _b64('{"after": NaN}'), _b64("[1]"), _b64('"after"'), "\u00e9t\u00e9",
+])
+def test_a_page_token_not_made_by_the_list_is_refused_by_name(repo: Repository,
+                                                               token: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        repo.list(page_token=token)
+    assert [v.field for v in err.value.violations] == ["page_token"]
 
 
 def test_fund_status_and_exposures(repo: Repository, rules_box: dict[str, object]) -> None:
