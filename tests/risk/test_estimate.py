@@ -33,13 +33,28 @@ def test_an_event_in_every_scenario_is_certain():
 
 
 def test_weighted_events_add_pseudo_events_of_their_typical_weight():
-    # ten events of importance weight 0.05: Σw = 0.5, Σw² = 0.025, typical weight 0.05
+    # ten events of importance weight 0.05: Σw = 0.5, Σw² = 0.025, typical weight 0.05; the
+    # floor is the sample's variance with two more such events
     e = proportion(0.5, 0.025, N)
     p = 0.5 / N
-    floor = (0.025 + 2 * 0.05 * 0.05) / N**2 * (1 - p - 2 * 0.05 / N)
+    floor = ((0.025 + 2 * 0.05 * 0.05) / N - (p + 2 * 0.05 / N) ** 2) / N
     assert e.value == p
     assert e.standard_error == pytest.approx(math.sqrt(floor))
     assert e.standard_error > math.sqrt((0.025 / N - p * p) / N)
+
+
+@pytest.mark.parametrize("q", [0.5, 0.2])
+def test_an_importance_sampled_event_keeps_its_sampling_error(q):
+    # P(A) = 1e-3 sampled with probability q, weight P(A)/q: the estimator's SE is
+    # P(A)·√((1/q − 1)/n) exactly. Thousands of events leave nothing to the floor; it was
+    # Σw²(1 − p)/n², which keeps the weights' own p·w̄ where the variance has p²: with
+    # w̄ = 2P(A) (q = 1/2) it read √2 times the error.
+    prob = 1e-3
+    exact = prob * math.sqrt((1 / q - 1) / N)
+    for k in np.random.default_rng(7).binomial(N, q, 20):
+        w = prob / q
+        e = proportion(k * w, k * w * w, N)
+        assert e.standard_error == pytest.approx(exact, rel=0.04), (k, e.standard_error / exact)
 
 
 @pytest.mark.parametrize("expected_events", [0.5, 3.0, 10.0])
