@@ -977,6 +977,9 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         + lumpy)
 
 
+_KINK_LIMIT = 40.0  # Φ(−40) underflows: the normal's mass ends here
+
+
 def _hinge_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
                        down_t: np.ndarray, constant: float | np.ndarray = 0.0
                        ) -> float | np.ndarray:
@@ -996,6 +999,14 @@ def _hinge_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
     if not up_c.shape[1] + down_c.shape[1]:
         out = constant * constant
         return float(out[0]) if out.size == 1 else out
+    # No normal mass lies beyond ±40: a kink out there is a constant or nothing on the rest,
+    # so it moves to ±40. Left in place (es_var_error_change's (d − τU)/ρ at ρ ~ 1e-8), f is
+    # huge at it and the moments below cancel to noise (13 % off at ρ = 1e-8, 0 at 1e-9).
+    constant = (constant + np.sum(up_c * np.maximum(-_KINK_LIMIT - up_t, 0.0), axis=1)
+                + np.sum(down_c * np.maximum(down_t - _KINK_LIMIT, 0.0), axis=1))
+    up_c = np.where(up_t > _KINK_LIMIT, 0.0, up_c)
+    down_c = np.where(down_t < -_KINK_LIMIT, 0.0, down_c)
+    up_t, down_t = (np.clip(x, -_KINK_LIMIT, _KINK_LIMIT) for x in (up_t, down_t))
     # each kink raises the slope by its coefficient: (z − t)⁺ from 0 to c, (t − z)⁺ from −c
     kink = np.concatenate([up_t, down_t], axis=1)
     order = np.argsort(kink, axis=1, kind="stable")
