@@ -45,6 +45,12 @@ BOOKS = {
     "few+3": (dict(sizes=(40, 40), pds=(0.01, 0.02), loadings=(0.4, 0.3), units=(1, 1)), 0, 3),
     # 300 one-unit payouts in two sectors (ES − VaR several atoms)
     "two+1": (dict(sizes=(150, 150), pds=(0.01, 0.02), loadings=(0.5, 0.3), units=(1, 1)), 0, 1),
+    # payouts of 1–6 and 2–12 units: the plug-in law puts a quarter to two thirds of its
+    # mass on the estimate's own atom (the edge books: most of it, the smooth one: ~10 %)
+    "lumpy6+3": (dict(sizes=(150, 150), pds=(0.01, 0.02), loadings=(0.5, 0.3), units=(1, 6)),
+                 0, 3),
+    "lumpy12+6": (dict(sizes=(120, 120), pds=(0.01, 0.01), loadings=(0.5, 0.5), units=(2, 12)),
+                  0, 6),
     # the smooth control: payouts of 5–60 units, a 30-unit candidate
     "smooth+30": (dict(sizes=(120, 120), pds=(0.01, 0.01), loadings=(0.5, 0.5)), 0, 30),
 }
