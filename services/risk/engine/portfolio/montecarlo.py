@@ -790,6 +790,7 @@ class _Tail:
         self.exceed_se = np.sqrt(np.maximum(above_w2 / n - self.exceed ** 2, 0.0) / n)
         # tail risks whose VaR sits on an atom of a lumpy law: level -> (gap, P(neighbour))
         self.lumpy: dict[float, tuple[float, float]] = {}
+        self._laws: dict[float, np.ndarray] = {}  # level -> ``_var_law``
 
     def _index(self, level: float) -> int:
         k = int(np.searchsorted(self.cw, (1.0 - level) * self.n, side="right"))
@@ -828,32 +829,16 @@ class _Tail:
         within 3 SE of the estimate whenever the 99.7 % interval holds it; at 2 s_j, ≥ half
         of it (a near-tie: the estimate lands on either about as often). An atom held
         firmly (the no-loss atom, the cap) keeps the law's figure."""
-        x, p, s = self.distinct, self.exceed, self.exceed_se
+        x = self.distinct
         if x.size < 2:
             return 0.0
-        a = 1.0 - level
         j0 = int(np.searchsorted(-x, -v, side="left"))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(s > 0, (a - p) / s, np.where(a >= p, np.inf, -np.inf))
-        # P(VaR̂ ≤ x_j), non-increasing as x_j falls. Below the floor of the kept tail p̂_j
-        # misses unkept scenarios: its Φ is too large, which spreads the law (a conservative
-        # SE; the result says the tail sample was incomplete), where dropping it said 0.
-        below = np.minimum.accumulate(special.ndtr(z))
+        below = special.ndtr(self._var_law(level))  # P(VaR̂ ≤ x_j)
         mass = below - np.r_[below[1:], 0.0]
         mse = float(mass @ ((x - v) ** 2))
-        gaps2, gaps3 = [], []
-        if j0 > 0:  # the atom above: a true VaR there needs P(L > v) > 1 − α
-            gap = float(x[j0 - 1] - v)
-            if p[j0] + 3 * s[j0] > a:
-                gaps3.append(gap)
-            if p[j0] + 2 * s[j0] > a:
-                gaps2.append(gap)
-        if j0 + 1 < x.size and x[j0 + 1] >= self.floor:  # below: P(L ≥ v) ≤ 1 − α
-            gap = float(v - x[j0 + 1])
-            if p[j0 + 1] - 3 * s[j0 + 1] <= a:
-                gaps3.append(gap)
-            if p[j0 + 1] - 2 * s[j0 + 1] <= a:
-                gaps2.append(gap)
+        neighbours = self._var_neighbours(level, v)
+        gaps3 = [abs(gap) for gap, _, at3, _ in neighbours if at3]
+        gaps2 = [abs(gap) for gap, _, _, at2 in neighbours if at2]
         floor = max(max(gaps3, default=0.0) / 3.0, 0.5 * min(gaps2, default=0.0))
         if gaps3 and mass[j0] >= 0.5:
             # the estimate sits on an atom it shares with a neighbour within 3 s_j
@@ -861,6 +846,61 @@ class _Tail:
             side = [j for j in (j0 - 1, j0 + 1) if 0 <= j < x.size and abs(x[j] - v) == near]
             self.lumpy[level] = (near, float(mass[side[0]]))
         return max(math.sqrt(mse), floor)
+
+    def _var_neighbours(self, level: float, v: float
+                        ) -> list[tuple[float, float, bool, bool]]:
+        """The neighbouring atoms a true VaR could be at (``_var_error``'s floors): for the
+        sampled loss above v and the one below (not below the kept tail's floor), (x − v,
+        the threshold in Z past which the estimate moves there (``_var_steps``), whether
+        within 3 s_j, within 2 s_j). Above, a true VaR there needs P(L > v) > 1 − α; below,
+        P(L ≥ v) ≤ 1 − α."""
+        x, p, s = self.distinct, self.exceed, self.exceed_se
+        a = 1.0 - level
+        j0 = int(np.searchsorted(-x, -v, side="left"))
+        law = self._var_law(level)
+        out = []
+        if j0 > 0:
+            out.append((float(x[j0 - 1] - v), float(law[j0]),
+                        bool(p[j0] + 3 * s[j0] > a), bool(p[j0] + 2 * s[j0] > a)))
+        if j0 + 1 < x.size and x[j0 + 1] >= self.floor:
+            out.append((float(x[j0 + 1] - v), float(law[j0 + 1]),
+                        bool(p[j0 + 1] - 3 * s[j0 + 1] <= a),
+                        bool(p[j0 + 1] - 2 * s[j0 + 1] <= a)))
+        return out
+
+    def _var_law(self, level: float) -> np.ndarray:
+        """The VaR estimate's plug-in law (``_var_error``) as thresholds D_j in one standard
+        normal Z: VaR̂ ≤ x_j exactly when Z ≤ D_j, for the sample's distinct losses x_j
+        (descending). P̂(L > x_j) = p̂_j + ŝ_j Z ≤ 1 − α when Z ≤ d_j = (1 − α − p̂_j)/ŝ_j,
+        and VaR̂ ≤ x_j needs it at x_j and every larger x_k: D_j = min_{k ≤ j} d_k, so that
+        P(VaR̂ ≤ x_j) = Φ(D_j) is non-increasing as x_j falls. Below the floor of the kept
+        tail p̂_j misses unkept scenarios: its D_j is too large, which spreads the law (a
+        conservative SE; the result says the tail sample was incomplete), where dropping it
+        said 0."""
+        if level not in self._laws:
+            a, p, s = 1.0 - level, self.exceed, self.exceed_se
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.where(s > 0, (a - p) / s, np.where(a >= p, np.inf, -np.inf))
+            self._laws[level] = np.minimum.accumulate(z)
+        return self._laws[level]
+
+    def _var_steps(self, level: float, v: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The error VaR̂ − v under the plug-in law of ``_var_law`` as a step function of its
+        Z: Σ c_j 1{Z > t_j} − Σ c'_j 1{Z ≤ t'_j}, c_j the gaps above v (the estimate passes
+        x_{j+1} upwards when Z > D_{j+1}) and c'_j those below (it falls to x_j or lower when
+        Z ≤ D_j). Returns (c, t, −c', t') as ``_step_mean_square`` takes them. Steps beyond
+        ±9 (Φ(−9) ≈ 1e-19) are left out, so that a long tail sample costs nothing."""
+        x = self.distinct
+        if x.size < 2:
+            return (np.zeros(0),) * 4
+        j0 = int(np.searchsorted(-x, -v, side="left"))
+        law = self._var_law(level)
+        gap = x[:-1] - x[1:]  # gap[j] spans x_{j+1} to x_j
+        up_c, up_t = gap[:j0], law[1:j0 + 1]
+        down_c, down_t = gap[j0:], law[j0 + 1:]
+        up, down = (up_c > 0) & (up_t < 9.0), (down_c > 0) & (down_t > -9.0)
+        return up_c[up], up_t[up], -down_c[down], down_t[down]
 
     def _es_var_error(self, level: float, v: float) -> float:
         """The RMS of the part of the ES estimate's error that comes from its VaR's error.
@@ -980,6 +1020,41 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
 _KINK_LIMIT = 40.0  # Φ(−40) underflows: the normal's mass ends here
 
 
+def _normal_mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """P(lo < Z < hi) for a standard normal Z (lo ≤ hi), from whichever tail keeps its
+    digits."""
+    with np.errstate(invalid="ignore"):
+        upper = (lo + np.minimum(hi, abs(lo) + 1.0)) > 0
+    return np.where(upper, special.ndtr(-lo) - special.ndtr(-hi),
+                    special.ndtr(hi) - special.ndtr(lo))
+
+
+def _step_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
+                      down_t: np.ndarray) -> float | np.ndarray:
+    """E[f(Z)²] for a standard normal Z and the step function f(z) = Σ up_c 1{z > up_t} +
+    Σ down_c 1{z ≤ down_t} (coefficients of any sign, thresholds may be ±∞), in closed form:
+    f is constant between consecutive sorted thresholds. Along the last axis, as
+    ``_hinge_mean_square``: with 2-D arrays one mean square per row."""
+    up_c, up_t, down_c, down_t = (np.atleast_2d(np.asarray(x, dtype=np.float64))
+                                  for x in (up_c, up_t, down_c, down_t))
+    rows = max(up_c.shape[0], up_t.shape[0], down_c.shape[0], down_t.shape[0])
+    up_c, up_t = (np.broadcast_to(x, (rows, up_t.shape[1])) for x in (up_c, up_t))
+    down_c, down_t = (np.broadcast_to(x, (rows, down_t.shape[1])) for x in (down_c, down_t))
+    if not up_c.shape[1] + down_c.shape[1]:
+        return 0.0 if rows == 1 else np.zeros(rows)
+    # from below every threshold (f = Σ down_c) each threshold passed adds up_c or − down_c
+    kink = np.clip(np.concatenate([up_t, down_t], axis=1), -_KINK_LIMIT, _KINK_LIMIT)
+    order = np.argsort(kink, axis=1, kind="stable")
+    lo = np.take_along_axis(kink, order, axis=1)
+    jump = np.take_along_axis(np.concatenate([up_c, -down_c], axis=1), order, axis=1)
+    first = down_c.sum(axis=1)
+    value = first[:, None] + np.cumsum(jump, axis=1)  # f above each threshold
+    hi = np.concatenate([lo[:, 1:], np.full((rows, 1), np.inf)], axis=1)
+    out = first * first * special.ndtr(lo[:, 0]) + np.sum(value * value * _normal_mass(lo, hi),
+                                                          axis=1)
+    return float(out[0]) if rows == 1 else out
+
+
 def _hinge_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
                        down_t: np.ndarray, constant: float | np.ndarray = 0.0
                        ) -> float | np.ndarray:
@@ -1022,10 +1097,7 @@ def _hinge_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
     # E[u^m; lo < z < hi] for u = z − lo, m = 0, 1, 2, hi the next kink (the last: ∞); the
     # normal's mass from whichever tail keeps its digits
     hi = np.concatenate([lo[:, 1:], np.full((rows, 1), np.inf)], axis=1)
-    with np.errstate(invalid="ignore"):
-        upper = (lo + np.minimum(hi, abs(lo) + 1.0)) > 0
-    m0 = np.where(upper, special.ndtr(-lo) - special.ndtr(-hi),
-                  special.ndtr(hi) - special.ndtr(lo))
+    m0 = _normal_mass(lo, hi)
     phi = np.exp(-0.5 * lo * lo) / math.sqrt(2.0 * math.pi)
     phi_hi = np.concatenate([phi[:, 1:], np.zeros((rows, 1))], axis=1)
     hi_phi_hi = np.concatenate([lo[:, 1:] * phi[:, 1:], np.zeros((rows, 1))], axis=1)
@@ -1048,6 +1120,124 @@ _PAIR_NODES = (0.5 * np.diff(_PAIR_PANELS)[:, None] * _PAIR_X
                + 0.5 * (_PAIR_PANELS[:-1] + _PAIR_PANELS[1:])[:, None]).ravel()
 _PAIR_WEIGHTS = ((0.5 * np.diff(_PAIR_PANELS)[:, None] * _PAIR_W).ravel()
                  * np.exp(-0.5 * _PAIR_NODES ** 2) / math.sqrt(2.0 * math.pi))
+
+
+def _pair_correlation(correlation: float) -> float:
+    """The correlation ρ of two runs' counts on common random numbers as the joint plug-in
+    laws take it: ≥ 0, both counts being non-decreasing in every default (Harris 1960), so
+    an estimate below 0 is taken as 0, and a missing one as 1."""
+    return min(max(correlation, 0.0), 1.0) if math.isfinite(correlation) else 1.0
+
+
+def _pair_quadrature(correlation: float):
+    """The joint plug-in law of two runs' counts on common random numbers, Z_after = ρ Z_before
+    + τ U (τ = √(1 − ρ²), ρ by ``_pair_correlation``), as quadrature over U: (ρ, τU as a
+    column of nodes, their weights, and ``stack(after_part, before_part)``, which joins
+    per-node after terms and shared before terms into one row per node)."""
+    rho = _pair_correlation(correlation)
+    tau = math.sqrt(max(1.0 - rho * rho, 0.0))
+    u = tau * _PAIR_NODES[:, None] if tau > 0 else np.zeros((1, 1))
+    weights = _PAIR_WEIGHTS if tau > 0 else np.ones(1)
+    rows = u.shape[0]
+
+    def stack(after_part: np.ndarray, before_part: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.broadcast_to(after_part, (rows, after_part.shape[-1])),
+                               np.broadcast_to(before_part, (rows, before_part.size))], axis=1)
+
+    return rho, u, weights, stack
+
+
+def var_error_change(before: _Tail, after: _Tail, level: float, v_before: float,
+                     v_after: float, correlation: float) -> float:
+    """The standard error of a change of VaR between two runs on common random numbers (the
+    same scenarios without and with a candidate) under their joint plug-in law: the RMS of
+    (VaR̂_after − v_after) − (VaR̂_before − v_before), each run's error read as
+    ``_Tail._var_error`` reads it, with floors like its own.
+
+    Under each run's plug-in law its VaR̂ is a step function of one standard normal Z, the
+    standardised error of its tail count (``_Tail._var_steps``). On common random numbers
+    the two counts move together: their Z's are taken jointly normal with ``correlation`` ρ
+    (≥ 0, ``_pair_correlation``), that of the paired indicators of the counts at the two
+    VaRs, as ``es_var_error_change`` takes it (the count of each run's side that carries
+    most of its ES remainder, ``_Tail._es_var_edge``: the side of its VaR's nearer move;
+    the side carrying most of the VaR error's own mean square gave the same figures on
+    every measured book); the mean square of the difference is
+    ``_step_change_mean_square``'s. On a law with a density at both VaRs it is about the
+    paired influence function's σ (the counts' covariance over the densities); on a lumpy
+    law it counts the whole atoms by which either estimate may be off, and how often the
+    other moves with it. ρ = 1 with the same steps (a candidate that adds nothing) gives 0.
+
+    Floors, as ``_Tail._var_error``'s: where one run's true VaR could be at a neighbouring
+    atom (its count within 3 or 2 SEs of 1 − α, ``_Tail._var_neighbours``), the change's
+    error if it were: that run's estimate one step over, less the other's mean error given
+    this run's Z at that step (N(ρz, 1 − ρ²); a candidate that adds nothing moves both
+    alike). The SE is at least a third of the largest such error within 3 SEs and half the
+    smallest within 2, so that a change whose one VaR sits at an atom's edge while the
+    other is firm is not read as exact."""
+    rho = _pair_correlation(correlation)
+    tau = math.sqrt(max(1.0 - rho * rho, 0.0))
+
+    def error_at(steps, m: float, sd: float, up: bool) -> float:
+        """E[a run's VaR̂ − v] given that its Z ~ N(m, sd²); at sd = 0 on the side of a
+        step up (Z just past m) or down (Z at m)."""
+        c_up, t_up, c_down, t_down = steps
+        if sd > 0:
+            return float(c_up @ special.ndtr((m - t_up) / sd)
+                         + c_down @ special.ndtr((t_down - m) / sd))
+        return float(c_up @ ((m >= t_up) if up else (m > t_up))
+                     + c_down @ ((m < t_down) if up else (m <= t_down)))
+
+    steps_b, steps_a = before._var_steps(level, v_before), after._var_steps(level, v_after)
+    gaps3, gaps2 = [], []
+    for run, v, own, other in ((before, v_before, steps_b, steps_a),
+                               (after, v_after, steps_a, steps_b)):
+        for gap, z, at3, at2 in run._var_neighbours(level, v):
+            change = abs(error_at(own, z, 0.0, gap > 0) - error_at(other, rho * z, tau, gap > 0))
+            if at3:
+                gaps3.append(change)
+            if at2:
+                gaps2.append(change)
+    floor = max(max(gaps3, default=0.0) / 3.0, 0.5 * min(gaps2, default=0.0))
+    return max(math.sqrt(_step_change_mean_square(steps_b, steps_a, rho)), floor)
+
+
+def _step_change_mean_square(before: tuple[np.ndarray, ...], after: tuple[np.ndarray, ...],
+                             rho: float) -> float:
+    """E[(A(Z_a) − B(Z_b))²] for step functions A (``after``) and B (``before``) as
+    ``_Tail._var_steps`` gives them, (Z_b, Z_a) standard normal with correlation ρ ∈ [0, 1].
+
+    One variable by quadrature, the other's conditional law in closed form
+    (``_step_mean_square``), whichever way keeps the integrand smooth on the quadrature's
+    scale: for ρ ≥ 1/√2 over the after run's own part U (Z_a = ρ Z_b + τ U, τ = √(1 − ρ²),
+    ``_pair_quadrature``; given U the difference is a step function of Z_b, and its mean
+    square moves with U on the scale ρ/τ ≥ 1); below, over Z_b itself, on the panels of
+    ``_PAIR_PANELS`` split at B's steps (B is constant on each), with Z_a | Z_b = z ~
+    N(ρz, τ²) (the mean square moves with z on the scale τ/ρ > 1). Against the exact sum
+    of bivariate normal orthant probabilities (Owen's T) the RMS agrees to 1e-3 above 1/√2
+    (the mean square has kinks in U where A's and B's steps cross) and 1e-9 below. Over U
+    alone a small ρ turned A's steps into steps in U: 4 % off at ρ = 0."""
+    bu_c, bu_t, bd_c, bd_t = before
+    au_c, au_t, ad_c, ad_t = after
+    if rho * rho >= 0.5:
+        rho, u, weights, stack = _pair_quadrature(rho)
+        a_up, a_down = (au_t - u) / rho, (ad_t - u) / rho
+        mean_square = _step_mean_square(stack(au_c, -bu_c), stack(a_up, bu_t),
+                                        stack(ad_c, -bd_c), stack(a_down, bd_t))
+        return max(float(np.dot(weights, np.atleast_1d(mean_square))), 0.0)
+    tau = math.sqrt(1.0 - rho * rho)
+    breaks = np.concatenate([bu_t, bd_t])
+    edges = np.unique(np.concatenate([_PAIR_PANELS, breaks[np.abs(breaks) < 8.0]]))
+    half = 0.5 * np.diff(edges)[:, None]
+    z = (half * _PAIR_X + 0.5 * (edges[:-1] + edges[1:])[:, None]).ravel()
+    weights = (half * _PAIR_W).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    # B(z) at each node enters as a constant: a step at −∞ of the standardised Z_a | z
+    b = (z[:, None] > bu_t) @ bu_c + (z[:, None] <= bd_t) @ bd_c
+    m, rows = rho * z[:, None], z.size
+    mean_square = _step_mean_square(
+        np.concatenate([np.broadcast_to(au_c, (rows, au_c.size)), -b[:, None]], axis=1),
+        np.concatenate([(au_t - m) / tau, np.full((rows, 1), -np.inf)], axis=1),
+        np.broadcast_to(ad_c, (rows, ad_c.size)), (ad_t - m) / tau)
+    return max(float(np.dot(weights, mean_square)), 0.0)
 
 
 def es_var_error_change(before: _Tail, after: _Tail, level: float, v_before: float,
@@ -1075,16 +1265,7 @@ def es_var_error_change(before: _Tail, after: _Tail, level: float, v_before: flo
     if not (bu_c.size + bd_c.size) or not (au_c.size + ad_c.size):
         return math.hypot(before._es_var_error(level, v_before),
                           after._es_var_error(level, v_after))
-    rho = min(max(correlation, 0.0), 1.0) if math.isfinite(correlation) else 1.0
-    tau = math.sqrt(max(1.0 - rho * rho, 0.0))
-    u = tau * _PAIR_NODES[:, None] if tau > 0 else np.zeros((1, 1))
-    weights = _PAIR_WEIGHTS if tau > 0 else np.ones(1)
-    rows = u.shape[0]
-
-    def stack(after_part: np.ndarray, before_part: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.broadcast_to(after_part, (rows, after_part.shape[-1])),
-                               np.broadcast_to(before_part, (rows, before_part.size))], axis=1)
-
+    rho, u, weights, stack = _pair_quadrature(correlation)
     if rho > 1e-9:
         # c (Z_a − d)⁺ = cρ (Z_b − (d − τU)/ρ)⁺ and c (t − Z_a)⁺ = cρ ((t − τU)/ρ − Z_b)⁺
         mean_square = _hinge_mean_square(
