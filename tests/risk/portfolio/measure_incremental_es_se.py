@@ -19,6 +19,10 @@ defaulted, and a run with none reports a change of 0 ± 0.
 Ĝ(x) = x + Σ w (L − x)⁺/(n(1 − α)), whose error is the influence function's plus the remainder
 Ĝ(VaR̂) − Ĝ(VaR) ≤ 0 its VaR's error adds on a lumpy law (``montecarlo._Tail._es_var_error``);
 ΔES's error is then the paired influence function's plus R_after − R_before.
+
+ΔVaR's error is (VaR̂_after − VaR_after) − (VaR̂_before − VaR_before), whole atoms on these
+books; its SE is the larger of the paired influence function's and the RMS of that
+difference under the two runs' joint plug-in law (``montecarlo.var_error_change``).
 """
 
 from __future__ import annotations
