@@ -194,6 +194,18 @@ async def _who(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return str(_serial(pem)).encode()
 
 
+def _risk_peer(pki, handlers: dict, address: str = "127.0.0.1:0") -> tuple[grpc.aio.Server, int]:
+    """A server under risk's internal certificate that requires a client certificate of
+    the internal CA, serving ``handlers`` as test.Peer (not started)."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer",
+                                                                          handlers)])
+    port = server.add_secure_port(address, grpc.ssl_server_credentials(
+        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
+        pki.internal_ca.read_bytes(), require_client_auth=True))
+    return server, port
+
+
 async def test_a_channel_presents_renewed_files_and_its_calls_in_flight_end_on_the_old(
         tmp_path):
     pki = ensure_dev_pki(tmp_path)
@@ -203,13 +215,8 @@ async def test_a_channel_presents_renewed_files_and_its_calls_in_flight_end_on_t
         await release.wait()
         return await _who(request, context)
 
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
-        "Who": grpc.unary_unary_rpc_method_handler(_who),
-        "Slow": grpc.unary_unary_rpc_method_handler(slow)})])
-    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
-        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
-        pki.internal_ca.read_bytes(), require_client_auth=True))
+    server, port = _risk_peer(pki, {"Who": grpc.unary_unary_rpc_method_handler(_who),
+                                    "Slow": grpc.unary_unary_rpc_method_handler(slow)})
     await server.start()
     volume = SecretVolume(tmp_path / "gateway-tls")
     volume.write(_secret(pki, _issued(pki, "gateway")))
@@ -250,12 +257,7 @@ async def test_a_subscriber_failing_on_renewed_files_is_an_error_and_the_others_
     # leave the second on the old certificate.
     caplog.set_level(logging.INFO, "services.shared.tls")
     pki = ensure_dev_pki(tmp_path)
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
-        "Who": grpc.unary_unary_rpc_method_handler(_who)})])
-    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
-        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
-        pki.internal_ca.read_bytes(), require_client_auth=True))
+    server, port = _risk_peer(pki, {"Who": grpc.unary_unary_rpc_method_handler(_who)})
     await server.start()
     volume = SecretVolume(tmp_path / "gateway-tls")
     volume.write(_secret(pki, _issued(pki, "gateway")))
@@ -293,12 +295,7 @@ async def test_a_callers_certificate_renewed_without_its_name_is_refused_and_the
     # taken, each backend would refuse every call over it (IJH_INTERNAL_TLS_CALLERS).
     caplog.set_level(logging.INFO, "services.shared.tls")
     pki = ensure_dev_pki(tmp_path)
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
-        "Who": grpc.unary_unary_rpc_method_handler(_who)})])
-    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
-        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
-        pki.internal_ca.read_bytes(), require_client_auth=True))
+    server, port = _risk_peer(pki, {"Who": grpc.unary_unary_rpc_method_handler(_who)})
     await server.start()
     volume = SecretVolume(tmp_path / "gateway-tls")
     volume.write(_secret(pki, _issued(pki, "gateway")))
@@ -349,12 +346,8 @@ async def test_a_channel_watched_across_a_replacement_shows_the_new_ones_state(t
         await release.wait()
         yield b"done"
 
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Peer", {
-        "Progress": grpc.unary_stream_rpc_method_handler(progress)})])
-    server.add_secure_port(f"127.0.0.1:{port}", grpc.ssl_server_credentials(
-        [(pki.internal_key("risk").read_bytes(), pki.internal_cert("risk").read_bytes())],
-        pki.internal_ca.read_bytes(), require_client_auth=True))
+    server, _ = _risk_peer(pki, {"Progress": grpc.unary_stream_rpc_method_handler(progress)},
+                           f"127.0.0.1:{port}")
     try:
         # Waiting for a backend that is not up yet; the files are renewed meanwhile.
         ready = asyncio.ensure_future(channel.channel_ready())

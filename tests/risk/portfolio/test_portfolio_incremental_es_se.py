@@ -29,8 +29,7 @@ import math
 import numpy as np
 import pytest
 
-from services.risk.engine.estimate import Estimate
-from services.risk.engine.portfolio import BLOCK_SCENARIOS, Fund, Portfolio, incremental_risk
+from services.risk.engine.portfolio import BLOCK_SCENARIOS, Fund, incremental_risk
 from tests.risk.portfolio.sector_books import sector_book
 
 LEVELS = (0.99, 0.999)
@@ -86,21 +85,6 @@ def test_es_change_se_counts_both_var_errors_at_an_atom_edge():
     for key, (ratio, beyond) in figures.items():
         assert 0.6 <= ratio <= 1.05, (key, figures)
         assert beyond <= 0.02 * checks[key][0].size, (key, figures)
-
-
-def test_a_candidate_that_adds_nothing_changes_es_by_zero_with_zero_se():
-    # The two runs' tails are the same: their counts correlate exactly and the remainders
-    # cancel, as the paired influence function does.
-    before = _books()[0]
-    nothing = Portfolio.from_arrays(exposure_cents=np.array([0]), probability_of_default=0.5,
-                                    loss_given_default=1.0, factor_loadings=[[0.3]])
-    for method in ("monte_carlo", "importance_sampling"):
-        result = incremental_risk(before.portfolio, Fund(capital_cents=0), before.dependence,
-                                  nothing, seed=1, method=method,
-                                  scenarios=16 * BLOCK_SCENARIOS, levels=LEVELS)
-        for t in result.tail_risk:
-            assert t.expected_shortfall_change_cents == Estimate(0.0, 0.0), (method, t)
-            assert t.expected_shortfall_before_cents.standard_error > 0
 
 
 @pytest.mark.parametrize("rho", [1e-2, 1e-8, 1e-9])

@@ -69,9 +69,10 @@ def test_var_change_se_on_coarse_and_smooth_books():
             assert beyond == 0, (book, figures)
 
 
-def test_a_candidate_that_adds_nothing_changes_var_by_zero_with_zero_se():
+def test_a_candidate_that_adds_nothing_changes_var_and_es_by_zero_with_zero_se():
     # Both runs' tails are the same: their counts correlate exactly (ρ = 1), their plug-in
-    # laws move as one, and the floors see the other VaR move with each.
+    # laws move as one, the floors see the other VaR move with each, and the ES remainders
+    # cancel, as the paired influence function does.
     before = incremental_books("edge+1")[0]
     nothing = Portfolio.from_arrays(exposure_cents=np.array([0]), probability_of_default=0.5,
                                     loss_given_default=1.0, factor_loadings=[[0.3]])
@@ -81,7 +82,9 @@ def test_a_candidate_that_adds_nothing_changes_var_by_zero_with_zero_se():
                                   scenarios=16 * BLOCK_SCENARIOS, levels=LEVELS)
         for t in result.tail_risk:
             assert t.value_at_risk_change_cents == Estimate(0.0, 0.0), (method, t)
+            assert t.expected_shortfall_change_cents == Estimate(0.0, 0.0), (method, t)
             assert t.value_at_risk_before_cents.standard_error > 0
+            assert t.expected_shortfall_before_cents.standard_error > 0
 
 
 def _exact_change_mean_square(before, after, rho: float) -> float:
