@@ -1140,19 +1140,35 @@ def _pair_correlation(correlation: float) -> float:
 def _pair_quadrature(correlation: float):
     """The joint plug-in law of two runs' counts on common random numbers, Z_after = ρ Z_before
     + τ U (τ = √(1 − ρ²), ρ by ``_pair_correlation``), as quadrature over U: (ρ, τU as a
-    column of nodes, their weights, and ``stack(after_part, before_part)``, which joins
-    per-node after terms and shared before terms into one row per node)."""
+    column of nodes, their weights, and ``stack(after_part, before_part, rows)``, which
+    joins per-node after terms (computed for those ``rows`` of nodes) and shared before terms
+    into one row per node)."""
     rho = _pair_correlation(correlation)
     tau = math.sqrt(max(1.0 - rho * rho, 0.0))
     u = tau * _PAIR_NODES[:, None] if tau > 0 else np.zeros((1, 1))
     weights = _PAIR_WEIGHTS if tau > 0 else np.ones(1)
-    rows = u.shape[0]
 
-    def stack(after_part: np.ndarray, before_part: np.ndarray) -> np.ndarray:
+    def stack(after_part: np.ndarray, before_part: np.ndarray, rows: int) -> np.ndarray:
         return np.concatenate([np.broadcast_to(after_part, (rows, after_part.shape[-1])),
                                np.broadcast_to(before_part, (rows, before_part.size))], axis=1)
 
     return rho, u, weights, stack
+
+
+# Rows of ``_pair_quadrature`` a mean square takes at once: each row is its own, and all
+# 128 rows × the kinks of a long tail (10⁴ steps a run at 1M importance-sampled scenarios)
+# times the sort's temporaries came to hundreds of MB.
+_PAIR_CELLS = 1 << 18
+
+
+def _by_rows(u: np.ndarray, width: int,
+             mean_square_at: Callable[[np.ndarray], float | np.ndarray]) -> np.ndarray:
+    """``mean_square_at(nodes)``, one mean square per row of nodes (rows of ``stack``,
+    ``width`` terms each), over the nodes ``u`` a block at a time: the same figures (rows
+    never mix) in a bounded space."""
+    step = max(1, _PAIR_CELLS // max(1, width))
+    return np.concatenate([np.atleast_1d(mean_square_at(u[lo:lo + step]))
+                           for lo in range(0, u.shape[0], step)])
 
 
 def var_error_change(before: _Tail, after: _Tail, level: float, v_before: float,
@@ -1228,9 +1244,13 @@ def _step_change_mean_square(before: tuple[np.ndarray, ...], after: tuple[np.nda
     au_c, au_t, ad_c, ad_t = after
     if rho * rho >= 0.5:
         rho, u, weights, stack = _pair_quadrature(rho)
-        a_up, a_down = (au_t - u) / rho, (ad_t - u) / rho
-        mean_square = _step_mean_square(stack(au_c, -bu_c), stack(a_up, bu_t),
-                                        stack(ad_c, -bd_c), stack(a_down, bd_t))
+
+        def given(nodes: np.ndarray) -> float | np.ndarray:
+            k = nodes.shape[0]
+            return _step_mean_square(stack(au_c, -bu_c, k), stack((au_t - nodes) / rho, bu_t, k),
+                                     stack(ad_c, -bd_c, k), stack((ad_t - nodes) / rho, bd_t, k))
+
+        mean_square = _by_rows(u, 2 * (au_c.size + bu_c.size + ad_c.size + bd_c.size), given)
         return max(float(np.dot(weights, np.atleast_1d(mean_square))), 0.0)
     # E[A²] + E[B²] − 2 E[A(Z_a) B(Z_b)], the first two closed-form; the cross term over B's
     # steps: E[1{Z_b > s} A(Z_a)] = F(8) − F(s), E[1{Z_b ≤ s} A(Z_a)] = F(s), with F(s) the
@@ -1293,9 +1313,13 @@ def es_var_error_change(before: _Tail, after: _Tail, level: float, v_before: flo
     rho, u, weights, stack = _pair_quadrature(correlation)
     if rho > 1e-9:
         # c (Z_a − d)⁺ = cρ (Z_b − (d − τU)/ρ)⁺ and c (t − Z_a)⁺ = cρ ((t − τU)/ρ − Z_b)⁺
-        mean_square = _hinge_mean_square(
-            stack(rho * au_c, -bu_c), stack((au_d - u) / rho, bu_t),
-            stack(rho * ad_c, -bd_c), stack((ad_t - u) / rho, bd_t))
+        def given(nodes: np.ndarray) -> float | np.ndarray:
+            k = nodes.shape[0]
+            return _hinge_mean_square(
+                stack(rho * au_c, -bu_c, k), stack((au_d - nodes) / rho, bu_t, k),
+                stack(rho * ad_c, -bd_c, k), stack((ad_t - nodes) / rho, bd_t, k))
+
+        mean_square = _by_rows(u, 2 * (au_c.size + bu_c.size + ad_c.size + bd_c.size), given)
     else:  # independent counts: the after run's remainder is a constant given U
         constant = (np.maximum(u - au_d, 0.0) @ au_c + np.maximum(ad_t - u, 0.0) @ ad_c)
         mean_square = _hinge_mean_square(-bu_c, bu_t, -bd_c, bd_t, constant)
