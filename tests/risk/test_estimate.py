@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from services.risk.engine.estimate import proportion
+from services.risk.engine.estimate import paired_change, proportion
 
 N = 10_000
 
@@ -72,3 +72,18 @@ def test_few_events_stay_within_three_standard_errors(expected_events):
     if expected_events <= 3:
         with np.errstate(divide="ignore", invalid="ignore"):
             assert np.mean(~(error <= 3 * wald)) >= 0.04
+
+
+def test_a_change_no_scenario_showed_reads_zero_with_about_the_rule_of_three():
+    e = paired_change(0.0, 0.0, 0.0, N)
+    assert (e.value, e.standard_error) == (0.0, pytest.approx(math.sqrt(2.0) / N))
+
+
+def test_a_change_of_many_scenarios_keeps_its_paired_error():
+    # 300 scenarios up, 100 down, weight 1: the paired SE, with two more that differ
+    change = 200 / N
+    e = paired_change(200.0, 400.0, 400.0, N)
+    sample = math.sqrt((400 / N - change ** 2) / N)
+    assert e.value == change
+    assert e.standard_error == pytest.approx(math.sqrt((402 / N - change ** 2) / N))
+    assert sample < e.standard_error < sample * 1.003

@@ -36,3 +36,16 @@ def proportion(weight_sum: float, weight_sq_sum: float, n: int) -> Estimate:
     extra = PSEUDO_EVENTS * typical
     floor = ((weight_sq_sum + extra * typical) / n - (p + extra / n) ** 2) / n
     return Estimate(p, math.sqrt(max(sample, floor, 0.0)))
+
+
+def paired_change(change_sum: float, change_sq_sum: float, change_abs_sum: float, n: int
+                  ) -> Estimate:
+    """The change of a probability between two runs on common random numbers (the same
+    ``n`` scenarios without and with a candidate): Σd, Σd² and Σ|d| over d = w(1_after −
+    1_before), each scenario −w, 0 or w. SE: the sample's, with the few-events floor of
+    ``proportion``: PSEUDO_EVENTS more scenarios that differ, of weight Σd²/Σ|d| (1 when
+    none did) and of either sign, so a change no scenario showed reads 0 ± √2/n, not 0 ± 0."""
+    change = change_sum / n
+    typical = change_sq_sum / change_abs_sum if change_abs_sum > 0 else 1.0
+    spread = (change_sq_sum + PSEUDO_EVENTS * typical * typical) / n - change * change
+    return Estimate(change, math.sqrt(max(spread, 0.0) / n))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from services.risk.engine.estimate import Estimate
+from services.risk.engine.estimate import Estimate, paired_change
 from services.risk.engine.portfolio import montecarlo as mc
 from services.risk.engine.portfolio.model import (
     BRANCHES,
@@ -356,7 +356,9 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     ``method`` None: importance_sampling unless portfolio and candidate together have a
     two-sided tail (``model.two_sided_tail``), then monte_carlo.
 
-    SEs of changes: Δexhaustion from the paired influence function w[1' - 1]; ΔES from the
+    SEs of changes: Δexhaustion from the paired influence function w[1' - 1], with the
+    few-events floor (``estimate.paired_change``: a change no scenario showed reads
+    0 ± √2/n, not 0 ± 0); ΔES from the
     paired influence function w[(L' - v')⁺ - (L - v)⁺]/(1 - α) and, in quadrature, the RMS
     of the change of the two runs' ES remainders Ĝ(VaR̂) − Ĝ(VaR), the part of each ES's
     error that its VaR's error adds on a lumpy law (``mc._Tail._es_var_error``), under their
@@ -437,7 +439,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     s2 = np.zeros((4, len(lv)))
     counts = np.zeros((5, len(lv)))  # Σ w·1_b, Σ w·1_a, Σ (w·1_b)², Σ (w·1_a)², Σ w²·1_b·1_a
     horizon = fund.horizon_years
-    e1, e2 = np.zeros(horizon), np.zeros(horizon)
+    e1, e2, e_abs = np.zeros(horizon), np.zeros(horizon), np.zeros(horizon)
     l1 = l2 = x1 = x2 = lx = 0.0  # the fund loss's change and its part above the caps
     for block in range(blocks):
         (loss, before, exh_b), (loss_after, after, exh_a), w = both(block)
@@ -451,6 +453,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
         d_exh = w[:, None] * (exh_a.astype(np.float64) - exh_b)
         e1 += d_exh.sum(axis=0)
         e2 += (d_exh ** 2).sum(axis=0)
+        e_abs += np.abs(d_exh).sum(axis=0)
         for k, q in enumerate(lv):
             es_d = w * (np.maximum(after - v_a[k], 0) - np.maximum(before - v_b[k], 0)) / (1 - q)
             var_d = w * ((after > v_a[k]) / f_a[k] - (before > v_b[k]) / f_b[k])
@@ -497,7 +500,8 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
         exhaustion_probability_before_by_year=res_b.exhaustion_probability_by_year,
         exhaustion_probability_after_by_year=res_a.exhaustion_probability_by_year,
         exhaustion_probability_change_by_year=tuple(
-            Estimate(float(e1[t]) / n, se(e1[t], e2[t])) for t in range(horizon)))
+            paired_change(float(e1[t]), float(e2[t]), float(e_abs[t]), n)
+            for t in range(horizon)))
 
 
 def _density(tail: mc._Tail, level: float, n: int) -> float:
