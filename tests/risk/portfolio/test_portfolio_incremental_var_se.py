@@ -134,20 +134,26 @@ def test_the_joint_plug_in_law_matches_the_exact_bivariate_sum():
         assert math.sqrt(got) == pytest.approx(math.sqrt(exact), rel=2e-3), rho
 
 
+def _random_steps(seed: int, count: int) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Two runs' step functions (``_Tail._var_steps``' form) of ``count`` random steps each,
+    the after run's a little above the before run's."""
+    rng = np.random.default_rng(seed)
+
+    def steps(shift):
+        t = np.sort(rng.normal(shift, 3.0, count))
+        c = rng.uniform(0.0, 1.0, t.size)
+        return c[t > 0], t[t > 0], -c[t <= 0], t[t <= 0]
+
+    return steps(-0.2), steps(0.3)
+
+
 def test_the_joint_plug_in_law_below_one_over_root_two_costs_no_steps_times_steps():
     # A candidate that moves the tail (ρ small) on a smooth importance-sampled book gives
     # thousands of steps a run (a 5 M candidate on the 300-guarantee book: 1,795 and 10,907
     # at 65K scenarios). The quadrature over Z_before split at every step of the before run,
     # with the after run's conditional law at each node, held an array of (4 × B's steps) ×
     # A's steps: 1.4 GB here, 6 GB there and a MemoryError at 262K scenarios.
-    rng = np.random.default_rng(1)
-
-    def steps(shift):
-        t = np.sort(rng.normal(shift, 3.0, 2000))
-        c = rng.uniform(0.0, 1.0, t.size)
-        return c[t > 0], t[t > 0], -c[t <= 0], t[t <= 0]
-
-    before, after = steps(-0.2), steps(0.3)
+    before, after = _random_steps(1, 2000)
     for rho in (0.0, 0.3, 0.7):
         tracemalloc.start()
         try:
@@ -165,14 +171,7 @@ def test_the_joint_plug_in_law_above_one_over_root_two_takes_its_rows_a_block_at
     # Above 1/√2 each of 128 quadrature rows holds both runs' steps; 20,000 + 20,000 steps
     # (a long importance-sampled tail) took ~0.47 GB at once. A block of rows at a time gives
     # the same figure (rows never mix) in ~11 MB.
-    rng = np.random.default_rng(2)
-
-    def steps(shift):
-        t = np.sort(rng.normal(shift, 3.0, 20_000))
-        c = rng.uniform(0.0, 1.0, t.size)
-        return c[t > 0], t[t > 0], -c[t <= 0], t[t <= 0]
-
-    before, after = steps(-0.2), steps(0.3)
+    before, after = _random_steps(2, 20_000)
     tracemalloc.start()
     try:
         blocked = mc._step_change_mean_square(before, after, 0.9)
