@@ -18,9 +18,9 @@ from services.funding.ledger.model import (
 from services.funding.rules.kinds import ApplicantKind
 from services.shared.business_id import business_id_problem
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
+from services.shared.money import MAX_CENTS
 
 MAX_TERM_MONTHS = 360
-MAX_CENTS = 10**15  # €10 trillion: beyond any real procurement, inside BIGINT
 MAX_TITLE = 500
 #: Longest free-text ``reason`` of a transition. Reasons are copied into the audit log
 #: and into the transition's event, and the broker refuses messages above 1 MB.

@@ -17,13 +17,11 @@ import numpy as np
 from scipy import special
 
 from services.shared.errors import Collector, FieldViolation, InvalidArgument, ResourceExhausted
+from services.shared.money import MAX_CENTS
 
 MAX_GUARANTEES = 2_000_000
 MAX_HORIZON_YEARS = 50
 MAX_FACTORS = 64
-#: The largest amount of one guarantee (exposure, cap, deductible), in cents: €10 trillion,
-#: the ledger's and the procurement model's bound too.
-MAX_CENTS = 10**15
 #: The largest total exposure of a portfolio, in cents: the answer's sums (guaranteed
 #: volume, fee income) are int64 cents. Rows of 2**63 - 1, or a fee rate of 1e14, made
 #: them overflow (INTERNAL).

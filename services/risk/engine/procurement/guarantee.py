@@ -8,6 +8,7 @@ import numpy as np
 
 from services.risk.engine.estimate import Estimate
 from services.shared.errors import Collector
+from services.shared.money import MAX_CENTS
 
 from . import statistics as st
 from .model import (
@@ -17,7 +18,7 @@ from .model import (
     GuaranteeTerms,
     ProcurementModel,
 )
-from .plan import MAX_CENTS, is_finite_number, is_integer
+from .plan import is_finite_number, is_integer
 from .risk import check_run_options, compile_checked
 from .simulation import simulate
 

@@ -14,6 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from services.shared.errors import Collector, ResourceExhausted
+from services.shared.money import MAX_CENTS
 
 from . import marginals as mg
 from .correlation import (
@@ -55,11 +56,6 @@ MAX_CORRELATED_INPUTS = 500
 MAX_PHASES = 20
 MAX_SUPPLIERS = 1_000
 MAX_SEED = 2**64 - 1  # a proto uint64
-#: The largest amount of money in a model, in cents (€10 trillion, the ledger's bound too):
-#: beyond any procurement, and MAX_COST_ITEMS of them still sum within an int64, the
-#: answer's integer cents (2**63 - 1 was accepted, and the sum of the most likely costs
-#: overflowed the response: INTERNAL).
-MAX_CENTS = 10**15
 #: The longest duration in a model, in days (about 2,700 years). Durations had no bound:
 #: two activities of 1e300 days (or one of 1.7e308) overflowed the schedule to inf, and
 #: the duration histogram could not be built (INTERNAL).
