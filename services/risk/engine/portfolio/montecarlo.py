@@ -1029,17 +1029,24 @@ def _normal_mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
                     special.ndtr(hi) - special.ndtr(lo))
 
 
+def _as_rows(up_c, up_t, down_c, down_t, rows: int = 1) -> tuple[int, tuple[np.ndarray, ...]]:
+    """The terms of ``_step_mean_square`` / ``_hinge_mean_square`` as 2-D float arrays, one
+    row per function (at least ``rows``), coefficients broadcast to their thresholds."""
+    up_c, up_t, down_c, down_t = (np.atleast_2d(np.asarray(x, dtype=np.float64))
+                                  for x in (up_c, up_t, down_c, down_t))
+    rows = max(up_c.shape[0], up_t.shape[0], down_c.shape[0], down_t.shape[0], rows)
+    up_c, up_t = (np.broadcast_to(x, (rows, up_t.shape[1])) for x in (up_c, up_t))
+    down_c, down_t = (np.broadcast_to(x, (rows, down_t.shape[1])) for x in (down_c, down_t))
+    return rows, (up_c, up_t, down_c, down_t)
+
+
 def _step_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
                       down_t: np.ndarray) -> float | np.ndarray:
     """E[f(Z)²] for a standard normal Z and the step function f(z) = Σ up_c 1{z > up_t} +
     Σ down_c 1{z ≤ down_t} (coefficients of any sign, thresholds may be ±∞), in closed form:
     f is constant between consecutive sorted thresholds. Along the last axis, as
     ``_hinge_mean_square``: with 2-D arrays one mean square per row."""
-    up_c, up_t, down_c, down_t = (np.atleast_2d(np.asarray(x, dtype=np.float64))
-                                  for x in (up_c, up_t, down_c, down_t))
-    rows = max(up_c.shape[0], up_t.shape[0], down_c.shape[0], down_t.shape[0])
-    up_c, up_t = (np.broadcast_to(x, (rows, up_t.shape[1])) for x in (up_c, up_t))
-    down_c, down_t = (np.broadcast_to(x, (rows, down_t.shape[1])) for x in (down_c, down_t))
+    rows, (up_c, up_t, down_c, down_t) = _as_rows(up_c, up_t, down_c, down_t)
     if not up_c.shape[1] + down_c.shape[1]:
         return 0.0 if rows == 1 else np.zeros(rows)
     # from below every threshold (f = Σ down_c) each threshold passed adds up_c or − down_c
@@ -1064,12 +1071,8 @@ def _hinge_mean_square(up_c: np.ndarray, up_t: np.ndarray, down_c: np.ndarray,
     sum of truncated normal moments of z − lo. Along the last axis: with 2-D arrays (one row
     per function, the same number of terms each; ``constant`` one per row) it returns one
     mean square per row."""
-    up_c, up_t, down_c, down_t = (np.atleast_2d(np.asarray(x, dtype=np.float64))
-                                  for x in (up_c, up_t, down_c, down_t))
-    rows = max(up_c.shape[0], up_t.shape[0], down_c.shape[0], down_t.shape[0],
-               np.size(constant))
-    up_c, up_t = (np.broadcast_to(x, (rows, up_t.shape[1])) for x in (up_c, up_t))
-    down_c, down_t = (np.broadcast_to(x, (rows, down_t.shape[1])) for x in (down_c, down_t))
+    rows, (up_c, up_t, down_c, down_t) = _as_rows(up_c, up_t, down_c, down_t,
+                                                  np.size(constant))
     constant = np.broadcast_to(np.asarray(constant, dtype=np.float64), (rows,))
     if not up_c.shape[1] + down_c.shape[1]:
         out = constant * constant
