@@ -40,6 +40,19 @@ def own_nats(tmp_path):
     server.stop()
 
 
+@pytest.fixture
+async def replicas(own_nats, tmp_path):
+    """Two risk processes, replicas "first" and "second", on the test's NATS server."""
+    first = Risk(own_nats.url, tmp_path, "first")
+    second = Risk(own_nats.url, tmp_path, "second")
+    try:
+        await asyncio.gather(first.start(), second.start())
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
 # The gateway's keys for each risk process (by address): the test calls it directly,
 # signing as the gateway would for an analyst.
 _KEYS: dict[str, CallerKeys] = {}
@@ -176,75 +189,59 @@ async def test_an_operation_running_when_the_process_is_killed_reads_aborted(own
         risk.stop()
 
 
-async def test_a_second_replica_answers_for_the_first_and_passes_a_cancel_on(own_nats,
-                                                                           tmp_path):
-    first = Risk(own_nats.url, tmp_path, "first")
-    second = Risk(own_nats.url, tmp_path, "second")
-    await asyncio.gather(first.start(), second.start())
-    try:
-        started = await _started(first.address, _start(_simulation(200, 8 * 1024)))
-        finished = await _wait_done(first.address, started.name)
-        assert (await _get(second.address, started.name)).SerializeToString() == \
-            finished.SerializeToString()
-        assert (await _wait_done(second.address, started.name)).HasField("response")
+async def test_a_second_replica_answers_for_the_first_and_passes_a_cancel_on(replicas):
+    first, second = replicas
+    started = await _started(first.address, _start(_simulation(200, 8 * 1024)))
+    finished = await _wait_done(first.address, started.name)
+    assert (await _get(second.address, started.name)).SerializeToString() == \
+        finished.SerializeToString()
+    assert (await _wait_done(second.address, started.name)).HasField("response")
 
-        # A running one: the second replica shows its progress and does not take it for
-        # interrupted; its cancel reaches the first through the record.
-        running = await _started(first.address, _start(_simulation(3000, 2_000 * 1024)))
-        await _progressing(first.address, running.name)
-        seen = await _get(second.address, running.name)
-        assert not seen.done
-        async with _channel(second.address) as channel:
-            await risk_pb2_grpc.RiskServiceStub(channel).CancelOperation(
-                r.CancelOperationRequest(name=running.name))
-        cancelled = await _wait_done(second.address, running.name, seconds=30)
-        assert cancelled.error.code == CANCELLED
-        assert 0 < cancelled.metadata.progress.scenarios_done < 2_000 * 1024
-    finally:
-        first.stop()
-        second.stop()
+    # A running one: the second replica shows its progress and does not take it for
+    # interrupted; its cancel reaches the first through the record.
+    running = await _started(first.address, _start(_simulation(3000, 2_000 * 1024)))
+    await _progressing(first.address, running.name)
+    seen = await _get(second.address, running.name)
+    assert not seen.done
+    async with _channel(second.address) as channel:
+        await risk_pb2_grpc.RiskServiceStub(channel).CancelOperation(
+            r.CancelOperationRequest(name=running.name))
+    cancelled = await _wait_done(second.address, running.name, seconds=30)
+    assert cancelled.error.code == CANCELLED
+    assert 0 < cancelled.metadata.progress.scenarios_done < 2_000 * 1024
 
 
-async def test_an_end_one_replica_answers_is_read_alike_from_another_at_once(own_nats,
-                                                                           tmp_path):
+async def test_an_end_one_replica_answers_is_read_alike_from_another_at_once(replicas):
     # The owner shows an end only once its record holds it: asked the moment the owner
     # answered done (to a WaitOperation, or a GetOperation), another replica reads the
     # same from the store, never "running". (Before, the end was written just after it
     # was shown, and about one round in five read running here.)
-    first = Risk(own_nats.url, tmp_path, "first")
-    second = Risk(own_nats.url, tmp_path, "second")
-    await asyncio.gather(first.start(), second.start())
-    try:
-        async with _channel(first.address) as owner, _channel(second.address) as other:
-            owner, other = (risk_pb2_grpc.RiskServiceStub(c) for c in (owner, other))
-            for turn in range(20):
-                name = (await owner.StartPortfolioSimulation(
-                    _start(_simulation(20, 1024)))).operation.name
-                if turn % 2:
-                    answered = (await owner.WaitOperation(r.WaitOperationRequest(
-                        name=name, timeout_seconds=30))).operation
-                else:
-                    answered = r.Operation()
-                    while not answered.done:
-                        answered = (await owner.GetOperation(
-                            r.GetOperationRequest(name=name))).operation
-                assert answered.HasField("response")
-                seen = (await other.GetOperation(r.GetOperationRequest(name=name))).operation
-                assert seen.SerializeToString() == answered.SerializeToString(), turn
-    finally:
-        first.stop()
-        second.stop()
+    first, second = replicas
+    async with _channel(first.address) as owner, _channel(second.address) as other:
+        owner, other = (risk_pb2_grpc.RiskServiceStub(c) for c in (owner, other))
+        for turn in range(20):
+            name = (await owner.StartPortfolioSimulation(
+                _start(_simulation(20, 1024)))).operation.name
+            if turn % 2:
+                answered = (await owner.WaitOperation(r.WaitOperationRequest(
+                    name=name, timeout_seconds=30))).operation
+            else:
+                answered = r.Operation()
+                while not answered.done:
+                    answered = (await owner.GetOperation(
+                        r.GetOperationRequest(name=name))).operation
+            assert answered.HasField("response")
+            seen = (await other.GetOperation(r.GetOperationRequest(name=name))).operation
+            assert seen.SerializeToString() == answered.SerializeToString(), turn
 
 
 async def test_a_silent_replica_s_operation_reads_aborted_and_stays_so_when_it_wakes(
-        own_nats, tmp_path):
+        own_nats, replicas):
     # The first replica freezes (SIGSTOP: alive, but writing nothing). The second sees the
     # record unchanged for STALE_SECONDS on its own clock and ends it ABORTED with the
     # seed; when the first wakes, its next write is refused, it finds the record done and
     # stops its run: done is final, it never turns back to running.
-    first = Risk(own_nats.url, tmp_path, "first")
-    second = Risk(own_nats.url, tmp_path, "second")
-    await asyncio.gather(first.start(), second.start())
+    first, second = replicas
     try:
         running = await _started(first.address, _start(_simulation(3000, 4_000 * 1024,
                                                                    seed=777)))
@@ -270,8 +267,6 @@ async def test_a_silent_replica_s_operation_reads_aborted_and_stays_so_when_it_w
     finally:
         if first.process is not None and first.process.process.poll() is None:
             first.process.process.send_signal(signal.SIGCONT)
-        first.stop()
-        second.stop()
 
 
 async def test_a_retention_too_short_to_judge_a_silent_replica_is_refused(own_nats,
