@@ -44,11 +44,8 @@ def simulation_options(options: risk_pb2.PortfolioSimulationOptions, limits: Por
     c.check(options.target_relative_error >= 0, "simulation.target_relative_error",
             "must not be negative")
     method = translate.portfolio_method(options.method)
-    # The analytic methods take it as the accuracy to meet, in (0, 1): checked here, not
-    # first in the engine once an operation has started.
-    c.check(method not in ("semi_analytic", "creditriskplus")
-            or options.target_relative_error < 1, "simulation.target_relative_error",
-            f"{method}: an accuracy below 1 (0: the default 0.005)")
+    pf.check_method_accuracy(c, method, options.target_relative_error,
+                             "simulation.target_relative_error")
     c.raise_if_any()
     seed = options.seed if options.HasField("seed") else secrets.randbits(63)
     return scenarios, seed, method, tuple(sorted(levels))

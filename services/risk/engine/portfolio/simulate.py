@@ -34,7 +34,7 @@ from services.risk.engine.portfolio.model import (
     two_sided_tail,
     validated_model,
 )
-from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from services.shared.errors import Collector, FieldViolation, InvalidArgument, ResourceExhausted
 
 AUTO = "auto"
 SEMI_ANALYTIC = "semi_analytic"
@@ -87,6 +87,16 @@ def check_model_method(model: ValidatedModel, method: str, field: str = "method"
     the whole run (the caller's check, the method choice and the engine's own check)."""
     if method in (mc.IMPORTANCE_SAMPLING, SEMI_ANALYTIC):
         mc.refuse_two_sided_tail(model.two_sided_tail, method, field)
+
+
+def check_method_accuracy(c: Collector, method: str, target_relative_error: float,
+                          field: str = "target_relative_error") -> None:
+    """The analytic methods take ``target_relative_error`` as the accuracy to meet, below
+    1 (0: the default): checked before a run, not first once it has started
+    (``_accuracy`` checks it again in the run). A negative one is the caller's check."""
+    c.check(method not in (SEMI_ANALYTIC, CREDITRISKPLUS) or target_relative_error < 1,
+            field, f"{method}: an accuracy below 1 (0: the default "
+                   f"{DEFAULT_ANALYTIC_ACCURACY:g})")
 
 
 def iter_portfolio_simulation(
