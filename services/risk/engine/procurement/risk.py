@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from services.risk.engine.estimate import Estimate, proportion
+from services.risk.engine.estimate import Estimate
 from services.shared.errors import Collector, InvalidArgument, ResourceExhausted
 
 from . import statistics as st
@@ -164,7 +164,7 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
     phase_failures = tuple(PhaseFailure(name, st.proportion(failure_phase == k))
                            for k, name in enumerate(plan.phase_names))
     criticality = tuple(
-        ActivityCriticality(name, proportion(float(count), float(count), n))
+        ActivityCriticality(name, st.share(int(count), n))
         for count, name in zip(run.critical_counts, plan.activity_names, strict=True))
 
     inputs = plan.cost_names + plan.activity_names + plan.risk_names

@@ -33,8 +33,12 @@ def standard_deviation(x: np.ndarray) -> Estimate:
 def proportion(flags: np.ndarray) -> Estimate:
     """Share of scenarios where ``flags`` holds; binomial SE with the few-events floor
     (``estimate.proportion``)."""
-    count = float(np.count_nonzero(flags))
-    return estimate.proportion(count, count, len(flags))
+    return share(int(np.count_nonzero(flags)), len(flags))
+
+
+def share(count: int, n: int) -> Estimate:
+    """Share ``count``/``n`` of scenarios; SE as :func:`proportion`'s."""
+    return estimate.proportion(float(count), float(count), n)
 
 
 def quantile(sorted_x: np.ndarray, probability: float) -> Estimate:
