@@ -217,6 +217,18 @@ def _pack(message) -> any_pb2.Any:
     return detail
 
 
+async def _deny(method: str, context, code: int, reason: str, message: str,
+                logged: Mapping[str, object], **metadata: str) -> None:
+    """Refuse a call to ``method``: one "caller refused" log line (with ``logged``), then
+    abort with ``code``, ``message`` and an ``ErrorInfo`` of ``reason`` (its metadata the
+    method and ``metadata``)."""
+    log.warning("caller refused", extra={"method": method, "reason": reason, **logged,
+                                         "peer": context.peer()})
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=REASON_DOMAIN,
+                                       metadata={"method": method, **metadata})
+    await abort(context, status_pb2.Status(code=code, message=message, details=[_pack(info)]))
+
+
 class CallerCheck(BehaviorWrapper):
     """Verifies the caller assertion of every call to ``services`` (full names; health
     and reflection stay open to probes) before its handler runs; refuses the call
@@ -274,29 +286,21 @@ class CallerCheck(BehaviorWrapper):
         names = _client_certificate_names(context)
         if names_include(names, wanted):
             return
-        log.warning("caller refused", extra={
-            "method": method, "reason": CERTIFICATE_NOT_ALLOWED, "signer": signer,
-            "wanted": wanted, "certificate": [str(name) for name in names],
-            "peer": context.peer()})
-        info = error_details_pb2.ErrorInfo(reason=CERTIFICATE_NOT_ALLOWED, domain=REASON_DOMAIN,
-                                           metadata={"method": method, "signer": signer})
-        await abort(context, status_pb2.Status(
-            code=code_pb2.PERMISSION_DENIED,
-            message=f"the client certificate of this connection is not the {signer}'s: "
-                    f"only the {signer} calls as the {signer}", details=[_pack(info)]))
+        await _deny(method, context, code_pb2.PERMISSION_DENIED, CERTIFICATE_NOT_ALLOWED,
+                    f"the client certificate of this connection is not the {signer}'s: "
+                    f"only the {signer} calls as the {signer}",
+                    logged={"signer": signer, "wanted": wanted,
+                            "certificate": [str(name) for name in names]},
+                    signer=signer)
 
     @staticmethod
     async def _refuse(method: str, context, caller: dict[str, str],
                       refused: AssertionRefused) -> None:
-        log.warning("caller refused", extra={
-            "method": method, "reason": refused.reason, "detail": str(refused),
-            "subject": caller[SUBJECT_KEY], "role": caller[ROLE_KEY], "peer": context.peer()})
-        info = error_details_pb2.ErrorInfo(reason=refused.reason, domain=REASON_DOMAIN,
-                                           metadata={"method": method})
-        await abort(context, status_pb2.Status(
-            code=code_pb2.UNAUTHENTICATED,
-            message=f"{refused}: the caller identity is not vouched for; call through the "
-                    "gateway", details=[_pack(info)]))
+        await _deny(method, context, code_pb2.UNAUTHENTICATED, refused.reason,
+                    f"{refused}: the caller identity is not vouched for; call through the "
+                    "gateway",
+                    logged={"detail": str(refused), "subject": caller[SUBJECT_KEY],
+                            "role": caller[ROLE_KEY]})
 
 
 class _Signing:
