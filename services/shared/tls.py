@@ -251,8 +251,8 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
             authorities = x509.load_pem_x509_certificates(bundle)
         except (ValueError, TypeError) as exc:
             raise _not_pem(*ca, exc) from None
-        problems = [problem for authority in authorities
-                    if (problem := _outside_validity(authority, now))]
+        outside = [_outside_validity(authority, now) for authority in authorities]
+        problems = [problem for problem in outside if problem]
         if len(problems) == len(authorities):
             raise ConfigurationError(f"{ca[0]}: {ca[1]}: no certificate in it is valid now: "
                                      f"{'; '.join(problems)}")
@@ -266,8 +266,9 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
                             extra={"variable": ca[0], "path": ca[1],
                                    "certificate": authority.subject.rfc4514_string(),
                                    "not_after": str(authority.not_valid_after_utc)})
-        ca_not_after = min(authority.not_valid_after_utc for authority in authorities
-                           if not _outside_validity(authority, now))
+        ca_not_after = min(authority.not_valid_after_utc
+                           for authority, problem in zip(authorities, outside, strict=True)
+                           if not problem)
         # A set being rotated in halves (a new certificate, the CA of the old) is refused
         # here, not by every peer at its handshake.
         if chain_to_ca and not _issued_by_one_of(certificates[-1], authorities):
