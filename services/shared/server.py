@@ -155,10 +155,10 @@ class ServiceRuntime:
         run start hooks, serve, mark every service SERVING; returns the port."""
         variable = f"IJH_{self.name.upper()}"
         # Once: funding serves and calls with one set of files.
-        self._tls_sources = list({id(source): source for source in (self.tls, self.channel_tls)
-                                   if source}.values())
-        if self.metrics_registry is not None and self._tls_sources:
-            register_tls(self._tls_sources, self.metrics_registry)
+        tls_sources = list({id(source): source for source in (self.tls, self.channel_tls)
+                            if source}.values())
+        if self.metrics_registry is not None and tls_sources:
+            register_tls(tls_sources, self.metrics_registry)
         try:
             if self.metrics_registry is not None:
                 self._metrics_http = serve_metrics(self.metrics_address, self.metrics_registry)
@@ -194,9 +194,9 @@ class ServiceRuntime:
         if self.probe_server is not None:
             await self.probe_server.start()
         await self.set_serving(True)
-        if self._tls_sources:
+        if tls_sources:
             self._tls_watch = asyncio.get_running_loop().create_task(
-                watch_tls(self._tls_sources, self.settings.tls_reload))
+                watch_tls(tls_sources, self.settings.tls_reload))
         log.info("serving", extra={"address": self.address, "port": self.port,
                                    "tls": self.tls is not None,
                                    "probe_port": self.probe_port or None, "services": names})
