@@ -135,8 +135,7 @@ def own_certificate_name(settings: Settings, service: str) -> OwnName | None:
     refuse every call over one without it. None when the setting is not set.
     ConfigurationError as :func:`caller_certificate_names`, or when it names no name for
     ``service``."""
-    mutual_tls = any((settings.internal_tls_cert, settings.internal_tls_key,
-                      settings.internal_tls_ca))  # internal_tls refuses one or two
+    mutual_tls = any(settings.internal_tls_paths)  # internal_tls refuses one or two
     names, problems = _internal_callers(settings, mutual_tls)
     if not names:
         return None

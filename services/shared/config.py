@@ -354,6 +354,11 @@ class Settings:
         return float(self.backend_deadline_seconds)
 
     @property
+    def internal_tls_paths(self) -> tuple[str, str, str]:
+        """IJH_INTERNAL_TLS_CERT, _KEY and _CA (any of them set: mutual TLS is meant)."""
+        return self.internal_tls_cert, self.internal_tls_key, self.internal_tls_ca
+
+    @property
     def internal_callers(self) -> dict[str, str]:
         return _names_by_service(self.internal_tls_callers) if self.internal_tls_callers else {}
 

@@ -423,7 +423,7 @@ def internal_tls(settings: Settings, *, serves: bool = False,
     them at these ``{variable: target}`` addresses; its certificate, at start and when
     renewed, carrying ``own_name`` (a caller's, :func:`~services.shared.caller.
     own_certificate_name`)."""
-    paths = (settings.internal_tls_cert, settings.internal_tls_key, settings.internal_tls_ca)
+    paths = settings.internal_tls_paths
     if not any(paths):
         return None
     missing = [variable for variable, path in zip(INTERNAL_TLS, paths, strict=True) if not path]
