@@ -289,7 +289,7 @@ def _ensure_leaf(cert_path: Path, key_path: Path, common_name: str,
 
 def _names(usages: list[x509.ObjectIdentifier], uri: str) -> list[x509.GeneralName]:
     """The SANs of a certificate: a server's localhost and 127.0.0.1 (the hosts dialled
-    here), and ``uri`` when given (the service's name, :meth:`DevPki.internal_name`)."""
+    here), and ``uri`` when given (the service's name, :func:`internal_name`)."""
     names: list[x509.GeneralName] = []
     if ExtendedKeyUsageOID.SERVER_AUTH in usages:
         names += [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
