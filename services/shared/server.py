@@ -6,7 +6,8 @@ every call (:class:`~services.shared.caller.CallerCheck`), JSON logs with the ca
 request id and one access line per call (:class:`~services.shared.metrics.CallObserver`),
 TLS when its files are given (the gateway's public port; a backend's under internal
 mutual TLS), those files and its channels' checked every ``IJH_TLS_RELOAD_SECONDS`` and
-taken again when renewed (:class:`~services.shared.tls.TlsSource`), a plaintext port
+taken again when changed
+(:class:`~services.shared.file_source.FileSource`), a plaintext port
 answering health alone for probes that cannot speak TLS, a start refused in one log
 line (exit 2) when the configuration is wrong, and graceful
 shutdown on SIGTERM/SIGINT: health goes NOT_SERVING while calls are still served for
@@ -38,9 +39,10 @@ from services.shared.config import (
     names_replicas,
     server_options,
 )
+from services.shared.file_source import watch_files
 from services.shared.logs import configure_logging
 from services.shared.metrics import CallObserver, register_tls, serve_metrics
-from services.shared.tls import TlsSource, watch_tls
+from services.shared.tls import TlsSource
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +197,8 @@ class ServiceRuntime:
             await self.probe_server.start()
         await self.set_serving(True)
         if tls_sources:
-            self._tls_watch = asyncio.get_running_loop().create_task(
-                watch_tls(tls_sources, self.settings.tls_reload))
+            self._file_watch = asyncio.get_running_loop().create_task(
+                watch_files(tls_sources, self.settings.tls_reload))
         log.info("serving", extra={"address": self.address, "port": self.port,
                                    "tls": self.tls is not None,
                                    "probe_port": self.probe_port or None, "services": names})
@@ -217,8 +219,8 @@ class ServiceRuntime:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.drain + self.settings.grace
-        if getattr(self, "_tls_watch", None) is not None:
-            self._tls_watch.cancel()
+        if getattr(self, "_file_watch", None) is not None:
+            self._file_watch.cancel()
         for notify in self.on_shutdown:
             notify()
         # NOT_SERVING for good: a later set_serving (the gateway's backend poll) is ignored.

@@ -19,12 +19,18 @@ that service is refused as well (:class:`OwnName`): the services it calls would 
 every call it made.
 
 Certificates are renewed while the services run (cert-manager rewrites a mounted Secret
-at two thirds of a certificate's life): a :class:`TlsSource` checks its files' stat
-every ``IJH_TLS_RELOAD_SECONDS`` (following symlinks: Kubernetes swaps a ``..data``
-link) and takes a changed set only when :func:`read_tls` takes it, whole; a half-written
-or wrong set is one WARNING and the loaded one stays. A server port picks the new set
-up at its next handshake (:meth:`TlsSource.server_credentials`); a channel to another
-service is replaced (:class:`ReloadingChannel`), calls in flight ending on the old one.
+at two thirds of a certificate's life): a :class:`TlsSource` is a
+:class:`~services.shared.file_source.FileSource`, its files' stat checked every
+``IJH_TLS_RELOAD_SECONDS`` (following symlinks: Kubernetes swaps a ``..data`` link), a
+changed set taken only when :func:`read_tls` takes it, whole; a half-written or wrong set
+is one WARNING and the loaded one stays. A server port picks the new set up at its next
+handshake (:meth:`TlsSource.server_credentials`); a channel to another service is
+replaced (:class:`ReloadingChannel`), calls in flight ending on the old one.
+
+gRPC keeps the set it serves when it cannot load a new one (its C core logs
+"Handshaker factory creation failed" and nothing tells Python), so what :func:`read_tls`
+takes must be what gRPC takes: a key of a type its TLS cannot use is refused here
+(:func:`_unusable_by_grpc`).
 """
 
 from __future__ import annotations
@@ -34,7 +40,6 @@ import datetime as dt
 import functools
 import ipaddress
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +48,11 @@ import grpc
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.shared.config import ConfigurationError, Settings
+from services.shared.file_source import FileSource
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +199,23 @@ def _issued_by_one_of(certificate: x509.Certificate,
     return False
 
 
+# The curves of the EC keys gRPC's TLS (BoringSSL) serves and presents. Measured with
+# grpcio 1.85: a certificate on secp256k1, a brainpool curve or P-224, an Ed448 or a DSA
+# one fails to load (at start a "Failed to bind"; renewed, the old set stays served), an
+# Ed25519 or P-521 one loads but no gRPC peer completes a handshake with it.
+_GRPC_CURVES = (ec.SECP256R1, ec.SECP384R1)
+
+
+def _unusable_by_grpc(private_key) -> str | None:
+    """What kind ``private_key`` is, when gRPC's TLS cannot serve or present its certificate."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return None
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        return None if isinstance(private_key.curve, _GRPC_CURVES) else \
+            f"EC on {private_key.curve.name}"
+    return type(private_key).__name__.removesuffix("PrivateKey")
+
+
 def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | None = None,
              uses: Sequence[x509.ObjectIdentifier] = (), *,
              chain_to_ca: bool = False, own_name: OwnName | None = None) -> TlsFiles:
@@ -199,7 +223,8 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
     unencrypted private key of its first one, a CA bundle (none when ``ca`` or its path is
     empty); and when the certificate limits its extended key usage, each of ``uses`` in
     it (TLS peers refuse a certificate used for what it does not list); with ``own_name``,
-    that name among the certificate's (:func:`certificate_names`); every certificate
+    that name among the certificate's (:func:`certificate_names`); a key gRPC can use
+    (:func:`_unusable_by_grpc`); every certificate
     of the chain within its validity window (a WARNING when one ends within
     ``EXPIRY_WARNING_DAYS``), and some of the bundle's (a WARNING for each outside it);
     with ``chain_to_ca``, the chain ending at the bundle (the peers trust that bundle:
@@ -214,6 +239,9 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
         private_key = serialization.load_pem_private_key(private, password=None)
     except (ValueError, TypeError) as exc:
         raise _not_pem(*key, exc) from None
+    if unusable := _unusable_by_grpc(private_key):
+        raise ConfigurationError(f"{key[0]}: {key[1]}: its key is {unusable}: gRPC's TLS "
+                                 "takes only RSA and ECDSA P-256 or P-384 keys")
     spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if private_key.public_key().public_bytes(*spki) != first.public_key().public_bytes(*spki):
         raise ConfigurationError(f"{key[0]}: {key[1]} is not the key of the certificate in "
@@ -278,86 +306,44 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
     return TlsFiles(chain, private, bundle, soonest.not_valid_after_utc, ca_not_after)
 
 
-def _stat(path: str) -> tuple[int, ...]:
-    """What changes when a file is rewritten or replaced; the path's symlinks followed
-    (Kubernetes swaps the ``..data`` link a Secret's files point through)."""
-    try:
-        st = os.stat(path)
-    except OSError as exc:  # missing for a moment, or for good: read_tls says which
-        return (exc.errno or -1,)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-class TlsSource:
+class TlsSource(FileSource[TlsFiles]):
     """One TLS setup: its files (``(variable, path)`` pairs as for :func:`read_tls`) read
     and checked now (a ConfigurationError: the service cannot start), then again by
-    :meth:`poll` whenever their stat changes. A set :func:`read_tls` takes replaces
-    :attr:`files`: the port serving it hands it to the next handshakes, channels made by
-    :func:`internal_channel` are replaced. A set it refuses (a file half-written, a key
-    of another certificate, another CA's certificate, a certificate without ``own_name``)
-    is one WARNING, and the loaded set stays. ``name`` ("public", "internal") labels its
-    log lines and expiry gauge."""
+    :meth:`poll` whenever their stat changes (:class:`~services.shared.file_source.
+    FileSource`). A set :func:`read_tls` takes replaces :attr:`files`: the port serving it
+    hands it to the next handshakes, channels made by :func:`internal_channel` are
+    replaced. A set it refuses (a file half-written, a key of another certificate, another
+    CA's certificate, a certificate without ``own_name``, a key gRPC cannot use) is one
+    WARNING, and the loaded set stays. ``name`` ("public", "internal") labels its log
+    lines and expiry gauge."""
+
+    kind = "TLS files"
+    field = "tls"
 
     def __init__(self, name: str, cert: tuple[str, str], key: tuple[str, str],
                  ca: tuple[str, str] | None = None,
                  uses: Sequence[x509.ObjectIdentifier] = (), *, chain_to_ca: bool = False,
                  own_name: OwnName | None = None):
-        self.name = name
         self.roles = [_ROLES[use] for use in uses]  # what the certificate is used for
-        self._paths = [path for _, path in (cert, key, ca or ("", "")) if path]
-        self._read = functools.partial(read_tls, cert, key, ca, uses, chain_to_ca=chain_to_ca,
-                                       own_name=own_name)
-        self._stamp = self._stat()  # before the read: a change meanwhile is read again
-        self.files = self._read()
+        super().__init__(name, [path for _, path in (cert, key, ca or ("", ""))],
+                         functools.partial(read_tls, cert, key, ca, uses,
+                                           chain_to_ca=chain_to_ca, own_name=own_name))
         self._told = self._expiry_state()  # read_tls has warned of an expiry near
-        # Each listener and the name its failure is logged under, in order of subscription.
-        self._listeners: dict[Callable[[TlsFiles], None], str] = {}
 
-    def _stat(self) -> tuple:
-        return tuple(_stat(path) for path in self._paths)
+    @property
+    def files(self) -> TlsFiles:
+        """The set loaded last."""
+        return self.current
 
-    def subscribe(self, listener: Callable[[TlsFiles], None], name: str = "") -> None:
-        """Call ``listener`` with each new set taken (on the event loop, from :meth:`poll`).
-        One that raises is an ERROR naming it (``name``, else its qualified name) and
-        keeps what it had; the others are called all the same."""
-        self._listeners[listener] = name or getattr(listener, "__qualname__", repr(listener))
-
-    def unsubscribe(self, listener: Callable[[TlsFiles], None]) -> None:
-        self._listeners.pop(listener, None)
-
-    def poll(self) -> bool:
-        """Read the files again if their stat changed; True when a new set was taken."""
-        taken = False
-        stamp = self._stat()
-        if stamp != self._stamp:
-            self._stamp = stamp
-            taken = self._take()
-        self._tell_expiry()
-        return taken
-
-    def _take(self) -> bool:
-        try:
-            files = self._read()
-        except ConfigurationError as exc:
-            # Once per change: the next poll finds the same stat and reads nothing.
-            log.warning("new TLS files refused: the loaded ones stay in use",
-                        extra={"tls": self.name, "error": str(exc)})
-            return False
-        if files == self.files:  # touched, not changed
-            return False
-        self.files, self._told = files, self._expiry_state()
-        first = x509.load_pem_x509_certificates(files.chain)[0]
+    def _taken(self, old: TlsFiles, new: TlsFiles) -> None:
+        self._told = self._expiry_state()
+        first = x509.load_pem_x509_certificates(new.chain)[0]
         log.info("TLS files reloaded", extra={
             "tls": self.name, "certificate": first.subject.rfc4514_string(),
-            "serial": f"{first.serial_number:x}", "not_after": str(files.not_after)})
-        for listener, name in list(self._listeners.items()):
-            try:
-                listener(files)
-            except Exception:  # one failing must not leave the next on the old files
-                log.exception("new TLS files not taken up by one of their users: it stays "
-                              "on the old ones until the files change again",
-                              extra={"tls": self.name, "subscriber": name})
-        return True
+            "serial": f"{first.serial_number:x}", "not_after": str(new.not_after)})
+
+    def _polled(self) -> None:
+        self._tell_expiry()
 
     def _expiry_state(self) -> str:
         left = self.files.not_after - dt.datetime.now(dt.UTC)
@@ -402,17 +388,6 @@ class TlsSource:
         if self.files.ca_not_after is not None:
             rows.append(("ca", self.files.ca_not_after.timestamp()))
         return rows
-
-
-async def watch_tls(sources: Sequence[TlsSource], interval_seconds: float) -> None:
-    """Poll ``sources`` every ``interval_seconds``, until cancelled."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        for source in sources:
-            try:
-                source.poll()
-            except Exception:  # a bug here must not stop the watch of the others
-                log.exception("TLS files could not be checked", extra={"tls": source.name})
 
 
 def internal_tls(settings: Settings, *, serves: bool = False,

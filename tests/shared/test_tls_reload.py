@@ -23,6 +23,8 @@ from pathlib import Path
 import grpc
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ijh.funding.v1 import funding_pb2 as f
 from ijh.funding.v1 import funding_pb2_grpc
@@ -30,13 +32,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.dev_pki import INTERNAL_SERVICES, DevPki, ensure_dev_pki, internal_name
 from services.shared.caller import own_certificate_name
-from services.shared.config import client_options, load_settings
+from services.shared.config import ConfigurationError, client_options, load_settings
 from services.shared.metrics import TLS_CERTIFICATE_EXPIRY, new_registry
 from services.shared.nats_server import free_port
 from services.shared.server import ServiceRuntime
 from services.shared.tls import (
     CLIENT_AUTH,
     SERVER_AUTH,
+    ReloadingChannel,
     TlsSource,
     internal_channel,
     internal_tls,
@@ -287,6 +290,124 @@ async def test_a_subscriber_failing_on_renewed_files_is_an_error_and_the_others_
         await first.close()
         await second.close()
         await server.stop(0)
+
+
+async def test_a_subscriber_that_failed_is_retried_at_the_next_polls_with_one_error(
+        tmp_path, caplog):
+    # A channel whose replacement fails (here: twice) must not stay on the old certificate
+    # until the files change again, a renewal or more away.
+    caplog.set_level(logging.DEBUG, "services.shared.tls")
+    pki = ensure_dev_pki(tmp_path)
+    server, port = _risk_peer(pki, {"Who": grpc.unary_unary_rpc_method_handler(_who)})
+    await server.start()
+    volume = SecretVolume(tmp_path / "gateway-tls")
+    volume.write(_secret(pki, _issued(pki, "gateway")))
+    source = _internal_source(volume, [CLIENT_AUTH])
+    target, made = f"localhost:{port}", []
+
+    def make(files):
+        made.append(files)
+        if len(made) in (2, 3):  # the first two replacements fail
+            raise RuntimeError("not now")
+        return grpc.aio.secure_channel(target, files.channel_credentials())
+
+    channel = ReloadingChannel(target, source, make)
+    who = channel.unary_unary("/test.Peer/Who")
+    try:
+        first = _serial(pki.internal_cert("gateway").read_bytes())
+        renewed = pki.renew("gateway", days=30)
+        volume.write(_secret(pki, renewed))
+        assert source.poll()
+        assert int(await who(b"", timeout=5)) == first  # failed: the old one kept
+        assert not source.poll()  # the files unchanged: the channel tried again
+        assert int(await who(b"", timeout=5)) == first
+        assert not source.poll()  # and again: replaced
+        assert int(await who(b"", timeout=5)) == _serial(renewed[0])
+        assert not source.poll()  # up to date: not handed the set again
+        assert [files.chain for files in made[1:]] == [renewed[0]] * 3
+        [failure] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert (failure.subscriber, failure.tls) == (f"channel to {target}", "internal")
+        assert failure.getMessage().startswith("new TLS files not taken up by one of their "
+                                               "users")
+        [caught_up] = [r for r in caplog.records
+                       if r.getMessage() == "new TLS files taken up at a retry"]
+        assert caught_up.subscriber == f"channel to {target}"
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+def _with_key(pki: DevPki, service: str, key) -> tuple[bytes, bytes]:
+    """``service``'s internal certificate issued again by the internal CA, for ``key``."""
+    issued = x509.load_pem_x509_certificate(pki.internal_cert(service).read_bytes())
+    ca_key = serialization.load_pem_private_key(
+        pki.internal_ca.with_name("ca-key.pem").read_bytes(), None)
+    certificate = x509.CertificateBuilder(
+        issuer_name=issued.issuer, subject_name=issued.subject, public_key=key.public_key(),
+        serial_number=x509.random_serial_number(),
+        not_valid_before=issued.not_valid_before_utc, not_valid_after=issued.not_valid_after_utc,
+        extensions=list(issued.extensions)).sign(ca_key, hashes.SHA256())
+    return (certificate.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+# Keys cryptography reads and gRPC's TLS cannot use: it fails to load one (and keeps
+# serving the old set), or loads one no gRPC peer completes a handshake with.
+# Each: how to make one, and how the refusal names it.
+UNUSABLE_KEYS = {"secp256k1": (lambda: ec.generate_private_key(ec.SECP256K1()),
+                               "EC on secp256k1"),
+                 "P-521": (lambda: ec.generate_private_key(ec.SECP521R1()), "EC on secp521r1"),
+                 "Ed25519": (ed25519.Ed25519PrivateKey.generate, "Ed25519")}
+
+
+@pytest.mark.parametrize("kind", ["secp256k1", "P-521"])
+async def test_a_certificate_of_a_key_grpc_cannot_use_is_refused_and_the_old_kept(
+        tmp_path, caplog, kind):
+    caplog.set_level(logging.INFO, "services.shared.tls")
+    pki = ensure_dev_pki(tmp_path)
+    volume = SecretVolume(tmp_path / "risk-tls")
+    volume.write(_secret(pki, _issued(pki, "risk")))
+    runtime = ServiceRuntime(
+        "risk", "127.0.0.1:0", load_settings({
+            "IJH_DRAIN_SECONDS": "0", "IJH_GRACE_SECONDS": "0",
+            "IJH_TLS_RELOAD_SECONDS": "0.05"}),
+        registrations=[], tls=_internal_source(volume, [SERVER_AUTH]))
+    await runtime.start()
+    credentials = grpc.ssl_channel_credentials(
+        pki.internal_ca.read_bytes(), pki.internal_key("gateway").read_bytes(),
+        pki.internal_cert("gateway").read_bytes())
+    try:
+        make, described = UNUSABLE_KEYS[kind]
+        volume.write(_secret(pki, _with_key(pki, "risk", make())))
+        deadline = time.monotonic() + 5
+        while not _refusals(caplog):
+            assert time.monotonic() < deadline, "the set was not refused"
+            await asyncio.sleep(0.05)
+        [refusal] = _refusals(caplog)
+        assert refusal.error == (
+            f"IJH_INTERNAL_TLS_KEY: {volume.path('tls.key')}: its key is {described}: gRPC's "
+            "TLS takes only RSA and ECDSA P-256 or P-384 keys")
+        assert not [r for r in caplog.records if r.getMessage() == "TLS files reloaded"]
+        # A new connection: the loaded certificate, a handshake gRPC completes.
+        async with grpc.aio.secure_channel(f"localhost:{runtime.port}", credentials) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await runtime.stop()
+
+
+@pytest.mark.parametrize("kind", sorted(UNUSABLE_KEYS))
+def test_a_service_does_not_start_with_a_key_grpc_cannot_use(tmp_path, kind):
+    # Not gRPC's "Failed to bind" (the port looks taken) nor handshakes failing.
+    pki = ensure_dev_pki(tmp_path)
+    volume = SecretVolume(tmp_path / "risk-tls")
+    make, described = UNUSABLE_KEYS[kind]
+    volume.write(_secret(pki, _with_key(pki, "risk", make())))
+    with pytest.raises(ConfigurationError, match=f"IJH_INTERNAL_TLS_KEY: .*: its key is "
+                       f"{described}: gRPC's TLS takes only RSA and ECDSA P-256 or P-384 keys"):
+        _internal_source(volume, [SERVER_AUTH])
 
 
 async def test_a_callers_certificate_renewed_without_its_name_is_refused_and_the_old_kept(
