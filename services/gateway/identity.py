@@ -5,6 +5,12 @@ A token carries ``sub`` (the caller), ``role`` (agency, officer, analyst, admin)
 for agencies, ``business_id`` (the Finnish Y-tunnus the caller acts for). A verified
 token is cached until it expires, so a caller's next calls cost a dictionary lookup,
 not a signature check.
+
+The trusted keys' files (``IJH_JWT_PUBLIC_KEYS``, ``IJH_JWT_JWKS_FILE``) are read again
+when they change (:class:`TokenKeySource`): an identity provider rotating its JWKS adds
+the new key before signing with it and drops the old (or a leaked) one, and the gateway
+follows without a restart. A key dropped authenticates nothing from that moment: the
+cache of verified tokens is emptied with every new set.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from services.shared.business_id import is_valid_business_id as business_id_valid
-from services.shared.config import Settings
+from services.shared.config import ConfigurationError, Settings
+from services.shared.file_source import FileSource
 
 log = logging.getLogger(__name__)
 
@@ -130,44 +137,117 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class TokenVerifier:
-    """Verifies bearer tokens; one instance per gateway process."""
+class TokenKeySource(FileSource[dict[str, object]]):
+    """The trusted token keys of ``IJH_JWT_PUBLIC_KEYS`` and ``IJH_JWT_JWKS_FILE``
+    (:func:`load_signing_keys`, by ``kid``), read now and again when their files change
+    (:class:`~services.shared.file_source.FileSource`). A new set that cannot be read,
+    or holds no key, is one WARNING and the loaded keys stay; one taken is an INFO line
+    naming the kids added and removed."""
 
-    def __init__(self, keys: Mapping[str, object], issuers: Iterable[str], audience: str,
-                 leeway_seconds: float = 30.0):
+    kind = "token signing keys"
+    field = "token_keys"
+
+    def __init__(self, pem_paths: Sequence[str], jwks_path: str = ""):
+        def read() -> dict[str, object]:
+            return _read_signing_keys(pem_paths, jwks_path)
+
+        super().__init__("jwt", [*pem_paths, jwks_path], read)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenKeySource:
+        return cls(_split(settings.jwt_public_keys), settings.jwt_jwks_file)
+
+    def _taken(self, old: dict[str, object], new: dict[str, object]) -> None:
+        self._log.info("token signing keys reloaded", extra={
+            "token_keys": self.name, "added": sorted(new.keys() - old.keys()),
+            "removed": sorted(old.keys() - new.keys()),
+            "replaced": sorted(kid for kid in new.keys() & old.keys()
+                               if new[kid] != old[kid]),
+            "kids": sorted(new)})
+
+
+def _read_signing_keys(pem_paths: Sequence[str], jwks_path: str) -> dict[str, object]:
+    """:func:`load_signing_keys`; a ConfigurationError naming the variable and file that
+    cannot be read as trusted keys, or when there is no key at all."""
+    keys: dict[str, object] = {}
+    files = [("IJH_JWT_PUBLIC_KEYS", path, [path], "") for path in pem_paths]
+    if jwks_path:
+        files.append(("IJH_JWT_JWKS_FILE", jwks_path, [], jwks_path))
+    for variable, path, pems, jwks in files:
+        try:
+            keys.update(load_signing_keys(pems, jwks))
+        except (OSError, ValueError, TypeError, AttributeError, jwt.PyJWTError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigurationError(f"{variable}: {path}: not a file of trusted keys "
+                                     f"({type(exc).__name__}: {detail})") from None
+    if not keys:
+        raise ConfigurationError("no token signing keys configured (IJH_JWT_PUBLIC_KEYS or "
+                                 "IJH_JWT_JWKS_FILE)")
+    return keys
+
+
+class _TrustedKeys:
+    """A set of trusted keys and the one algorithm of each (those of one read)."""
+
+    def __init__(self, keys: Mapping[str, object]):
         self.keys = dict(keys)
+        self.algorithms = {name: algorithm_of(key) for name, key in self.keys.items()}
+
+
+class TokenVerifier:
+    """Verifies bearer tokens; one instance per gateway process. ``keys``: the trusted
+    keys by kid, fixed, or a :class:`TokenKeySource` whose set loaded last is used."""
+
+    def __init__(self, keys: Mapping[str, object] | TokenKeySource, issuers: Iterable[str],
+                 audience: str, leeway_seconds: float = 30.0):
+        self.source = keys if isinstance(keys, TokenKeySource) else None
         self.issuers = list(issuers)
         self.audience = audience
         self.leeway = leeway_seconds
-        if not self.keys:
+        if not (keys.current if self.source is not None else keys):
             raise ValueError("no token signing keys configured (IJH_JWT_PUBLIC_KEYS or "
                              "IJH_JWT_JWKS_FILE)")
         if not self.issuers:
             raise ValueError("no trusted token issuers configured (IJH_JWT_ISSUERS)")
-        self._algorithms = {name: algorithm_of(key) for name, key in self.keys.items()}
+        self._loaded = self.source.current if self.source is not None else dict(keys)
+        self._trusted = _TrustedKeys(self._loaded)
         self._cache: dict[str, Caller] = {}
+
+    @property
+    def keys(self) -> dict[str, object]:
+        """The trusted keys by kid, as loaded last."""
+        return self._current().keys
+
+    def _current(self) -> _TrustedKeys:
+        """The trusted keys; when a new set has been loaded, the cache emptied: a token a
+        dropped key signed must not authenticate from its cache entry."""
+        if self.source is not None and self.source.current is not self._loaded:
+            self._loaded = self.source.current
+            self._trusted = _TrustedKeys(self._loaded)
+            self._cache.clear()
+        return self._trusted
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
-        keys = load_signing_keys(_split(settings.jwt_public_keys), settings.jwt_jwks_file)
-        return cls(keys, _split(settings.jwt_issuers), settings.jwt_audience,
-                   settings.jwt_leeway)
+        return cls(TokenKeySource.from_settings(settings), _split(settings.jwt_issuers),
+                   settings.jwt_audience, settings.jwt_leeway)
 
     def verify(self, token: str) -> Caller:
         """The caller a token names, or :class:`Unauthenticated` with the reason."""
+        trusted = self._current()
         cached = self._cache.get(token)
         if cached is not None:
             if time.time() <= cached.expires_at + self.leeway:
                 return cached
             del self._cache[token]
             raise Unauthenticated("TOKEN_EXPIRED", "the token has expired")
-        caller = self._verify(token)
+        caller = self._verify(token, trusted)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[token] = caller
         return caller
 
-    def _verify(self, token: str) -> Caller:
+    def _verify(self, token: str, trusted: _TrustedKeys) -> Caller:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -179,11 +259,11 @@ class TokenVerifier:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise Unauthenticated("TOKEN_MALFORMED", "the token's kid must be a string")
-        if kid is not None and kid not in self.keys:
+        if kid is not None and kid not in trusted.keys:
             raise Unauthenticated("UNKNOWN_SIGNER", "the token's signing key is not trusted")
         # Only keys of the token's algorithm are tried: an RSA key never meets ES256.
-        candidates = [key for name, key in self.keys.items()
-                      if (kid is None or name == kid) and self._algorithms[name] == algorithm]
+        candidates = [key for name, key in trusted.keys.items()
+                      if (kid is None or name == kid) and trusted.algorithms[name] == algorithm]
         claims = None
         for key in candidates:
             try:

@@ -163,10 +163,10 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                                                 "IJH_FUNDING_ADDRESS": settings.funding_address},
                                own_name=own_certificate_name(settings, GATEWAY))
     gateway_metrics = GatewayMetrics.create()
-    door = Door(TokenVerifier.from_settings(settings),
-                RateLimiter(settings.gateway_rate, settings.gateway_burst),
-                settings.gateway_max_request, gateway_metrics.refusals,
-                caller_keys(settings, GATEWAY))
+    # Both taken again when their files change (the runtime watches them).
+    verifier, signing_keys = TokenVerifier.from_settings(settings), caller_keys(settings, GATEWAY)
+    door = Door(verifier, RateLimiter(settings.gateway_rate, settings.gateway_burst),
+                settings.gateway_max_request, gateway_metrics.refusals, signing_keys)
     backends = [Backend("risk", RISK_SERVICE, settings.risk_address),
                 Backend("funding", FUNDING_SERVICE, settings.funding_address)]
     registrations = []
@@ -194,6 +194,7 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                              metrics_address=settings.gateway_metrics_address,
                              metrics_registry=gateway_metrics.registry,
                              tls=served_tls, channel_tls=backend_tls,
+                             watched=[verifier.source, signing_keys],
                              probe_address=settings.gateway_probe_address,
                              observer=metrics.CallObserver(gateway_metrics.calls),
                              max_concurrent_calls=settings.gateway_max_concurrent)

@@ -29,6 +29,7 @@ name is not found that way, the gateway and funding check their own for theirs
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import time
@@ -50,6 +51,7 @@ from services.shared.caller_assertion import (
 )
 from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import REASON_DOMAIN
+from services.shared.file_source import FileSource
 from services.shared.grpc_errors import abort
 from services.shared.logs import REQUEST_ID_KEY, new_request_id, request_id_var
 from services.shared.tls import CertificateName, OwnName, names_include, pem_certificate_names
@@ -73,19 +75,80 @@ def caller_metadata(context) -> dict[str, str]:
     return {key: metadata.get(key, "").strip() for key in IDENTITY_KEYS}
 
 
-def caller_keys(settings: Settings, service: str) -> CallerKeys:
-    """``service``'s keys from ``IJH_CALLER_KEY_DIR``; ConfigurationError naming what is
-    missing: every service needs the keys of all its links."""
+def caller_keys(settings: Settings, service: str) -> CallerKeySource:
+    """``service``'s keys from ``IJH_CALLER_KEY_DIR``, taken again when their files change;
+    ConfigurationError naming what is missing: every service needs the keys of all its
+    links."""
     if not settings.caller_key_dir:
         raise ConfigurationError(
             "IJH_CALLER_KEY_DIR: not set: the gateway signs the caller identity it forwards "
             "and the backends verify it, each link with its own key file (`make run` makes "
             "var/dev-pki/caller-keys/; it replaces IJH_CALLER_KEY_FILE, see "
             "deploy/README.md)")
-    try:
-        return read_caller_keys(Path(settings.caller_key_dir), service)
-    except ValueError as exc:
-        raise ConfigurationError(f"IJH_CALLER_KEY_DIR: {exc}") from None
+    return CallerKeySource(Path(settings.caller_key_dir), service)
+
+
+class CallerKeySource(FileSource[CallerKeys]):
+    """A service's caller keys (:func:`read_caller_keys`), read now and again when their
+    files change (:class:`~services.shared.file_source.FileSource`), so that a link's key
+    is rotated while the services run: the new key added second on both sides, then moved
+    first, then the old one dropped. It reads as the :class:`CallerKeys` loaded last
+    (``service``, ``to``, ``trusted``), which is what signing and verifying read at each
+    call: a key dropped verifies nothing from the next call on. A set refused (a file
+    missing or wrong, a key in two files) is one WARNING and the loaded keys stay."""
+
+    kind = "caller keys"
+    field = "caller_keys"
+
+    def __init__(self, directory: Path, service: str):
+        self.directory = directory
+
+        def read() -> CallerKeys:
+            try:
+                return read_caller_keys(directory, service)
+            except ValueError as exc:
+                raise ConfigurationError(f"IJH_CALLER_KEY_DIR: {exc}") from None
+
+        super().__init__(service, [str(directory / key_file_name(*link))
+                                   for link in links_of(service)], read)
+
+    @property
+    def service(self) -> str:
+        return self.current.service
+
+    @property
+    def to(self) -> Mapping[str, tuple[bytes, ...]]:
+        return self.current.to
+
+    @property
+    def trusted(self) -> Mapping[str, tuple[bytes, ...]]:
+        return self.current.trusted
+
+    def __repr__(self) -> str:
+        return f"CallerKeySource({self.directory}, {self.current!r})"
+
+    def _taken(self, old: CallerKeys, new: CallerKeys) -> None:
+        # Which file changed, how many keys it holds and which signs, by fingerprint
+        # (never a key): what a step of a rotation is checked by.
+        for link in links_of(new.service):
+            before, after = _link_keys(old, link), _link_keys(new, link)
+            if before != after:
+                self._log.info("caller keys reloaded", extra={
+                    "caller_keys": new.service, "file": key_file_name(*link),
+                    "keys": [key_fingerprint(key) for key in after],
+                    "signs": (key_fingerprint(after[0]) if link[0] == new.service
+                              else None)})
+
+
+def _link_keys(keys: CallerKeys, link: tuple[str, str]) -> tuple[bytes, ...]:
+    signer, audience = link
+    return keys.to[audience] if signer == keys.service else keys.trusted[signer]
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A key as a log line may name it: the start of its SHA-256 (``sha256:1a2b3c4d5e6f``),
+    with which ``sha256sum`` of the key's line (without its newline) begins."""
+    return f"sha256:{hashlib.sha256(key).hexdigest()[:12]}"
 
 
 CERTIFICATE_NOT_ALLOWED = "CALLER_CERTIFICATE_NOT_ALLOWED"
@@ -177,8 +240,8 @@ def read_caller_keys(directory: Path, service: str) -> CallerKeys:
     return CallerKeys.of(service, link_keys)
 
 
-def identity_metadata(keys: CallerKeys, method: str, request_id: str, subject: str,
-                      role: str, business_id: str = "",
+def identity_metadata(keys: CallerKeys | CallerKeySource, method: str, request_id: str,
+                      subject: str, role: str, business_id: str = "",
                       now: float | None = None) -> list[tuple[str, str]]:
     """The caller's identity as a call to ``method`` under ``request_id`` carries it: subject,
     role, business ID (when there is one) and their assertion (the ``IDENTITY_KEYS``)."""
@@ -191,7 +254,7 @@ def identity_metadata(keys: CallerKeys, method: str, request_id: str, subject: s
     return pairs
 
 
-def signed_metadata(keys: CallerKeys, method: str, subject: str, role: str,
+def signed_metadata(keys: CallerKeys | CallerKeySource, method: str, subject: str, role: str,
                     business_id: str = "", request_id: str = "",
                     now: float | None = None) -> tuple[tuple[str, str], ...]:
     """The metadata of one signed call: request id (a new one unless given), identity and
@@ -235,7 +298,7 @@ class CallerCheck(BehaviorWrapper):
     checks against is the one the call is logged under (``request_id_var``, bound by the
     CallObserver that runs first), so the signed id is the one every log line carries."""
 
-    def __init__(self, keys: CallerKeys, services: Iterable[str],
+    def __init__(self, keys: CallerKeys | CallerKeySource, services: Iterable[str],
                  clock: Callable[[], float] = time.time,
                  certificate_names: Mapping[str, str] | None = None):
         super().__init__()
@@ -305,7 +368,8 @@ class CallerCheck(BehaviorWrapper):
 class _Signing:
     """Signs the details of each outgoing call as one caller."""
 
-    def __init__(self, keys: CallerKeys, subject: str, role: str, business_id: str):
+    def __init__(self, keys: CallerKeys | CallerKeySource, subject: str, role: str,
+                 business_id: str):
         self.keys = keys
         self.subject, self.role, self.business_id = subject, role, business_id
 
@@ -356,7 +420,7 @@ class _SignStreamStream(grpc.aio.StreamStreamClientInterceptor):
         return await continuation(self.sign(client_call_details), request_iterator)
 
 
-def caller_signers(keys: CallerKeys, subject: str, role: str = SERVICE_ROLE,
+def caller_signers(keys: CallerKeys | CallerKeySource, subject: str, role: str = SERVICE_ROLE,
                    business_id: str = "") -> list[grpc.aio.ClientInterceptor]:
     """grpc.aio client interceptors (one per call kind: a channel files an interceptor
     under the first kind it is) that sign every call of a channel as one caller, e.g. a

@@ -32,7 +32,9 @@ Keys: a link's key file (``<signer>-<audience>.key``) holds one key a line (at l
 ``MIN_KEY_CHARACTERS`` characters, e.g. ``openssl rand -hex 32``; blank lines and ``#``
 comments are skipped). The first signs, every one verifies: a key is rotated by adding
 the new one second on both sides of the link, then moving it first, then removing the
-old one.
+old one. ``keys`` below is a :class:`CallerKeys` or anything reading as one, read at each
+call: the services hand over one that follows its files
+(:class:`~services.shared.caller.CallerKeySource`), so each step is taken while they run.
 """
 
 from __future__ import annotations

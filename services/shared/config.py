@@ -228,8 +228,9 @@ class Settings:
         "gateway, risk, funding: directory of the internal keys with which the gateway (and "
         "funding calling risk) vouches for a caller and the backends verify it, one file a "
         "link: gateway-funding.key, gateway-risk.key, funding-risk.key (one key a line, at "
-        "least 32 characters; the first signs, all verify); each service needs the files "
-        "of its links only; required (`make run` makes `var/dev-pki/caller-keys/`)",
+        "least 32 characters; the first signs, all verify; taken again when changed, see "
+        "IJH_TLS_RELOAD_SECONDS); each service needs the files of its links only; required "
+        "(`make run` makes `var/dev-pki/caller-keys/`)",
         _caller_key_dir)
     gateway_tls_cert: str = _setting(
         "IJH_GATEWAY_TLS_CERT", "",
@@ -270,16 +271,19 @@ class Settings:
         "sets `spiffe://ijh-dev/<service>`)", _names_by_service)
     tls_reload_seconds: str = _setting(
         "IJH_TLS_RELOAD_SECONDS", "60",
-        "gateway, risk, funding: how often the files of IJH_GATEWAY_TLS_* and "
-        "IJH_INTERNAL_TLS_* are checked for a change (their stat, symlinks followed); a "
-        "renewed set is taken without a restart once complete and valid (else one WARNING, "
+        "gateway, risk, funding: how often the files of IJH_GATEWAY_TLS_*, "
+        "IJH_INTERNAL_TLS_*, IJH_CALLER_KEY_DIR and (gateway) IJH_JWT_PUBLIC_KEYS and "
+        "IJH_JWT_JWKS_FILE are checked for a change (their stat, symlinks followed); a "
+        "changed set is taken without a restart once complete and valid (else one WARNING, "
         "and the loaded set stays)", _positive_seconds)
     jwt_public_keys: str = _setting(
         "IJH_JWT_PUBLIC_KEYS", "",
         "gateway: comma-separated paths of PEM public keys (ES256/RS256) trusted to sign "
-        "bearer tokens")
+        "bearer tokens (taken again when changed, as IJH_JWT_JWKS_FILE)")
     jwt_jwks_file: str = _setting(
-        "IJH_JWT_JWKS_FILE", "", "gateway: path of a JWKS file of further trusted signing keys")
+        "IJH_JWT_JWKS_FILE", "", "gateway: path of a JWKS file of further trusted signing keys; "
+        "taken again when it changes (IJH_TLS_RELOAD_SECONDS): a key added is trusted, one "
+        "removed refused, from then on")
     jwt_issuers: str = _setting(
         "IJH_JWT_ISSUERS", "", "gateway: comma-separated trusted token issuers (`iss`; required)")
     jwt_audience: str = _setting(

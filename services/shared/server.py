@@ -5,8 +5,8 @@ message-size and keepalive options, on a backend the caller assertion checked be
 every call (:class:`~services.shared.caller.CallerCheck`), JSON logs with the caller's
 request id and one access line per call (:class:`~services.shared.metrics.CallObserver`),
 TLS when its files are given (the gateway's public port; a backend's under internal
-mutual TLS), those files and its channels' checked every ``IJH_TLS_RELOAD_SECONDS`` and
-taken again when changed
+mutual TLS), those files, its channels', its caller keys and any other files it is given
+checked every ``IJH_TLS_RELOAD_SECONDS`` and taken again when changed
 (:class:`~services.shared.file_source.FileSource`), a plaintext port
 answering health alone for probes that cannot speak TLS, a start refused in one log
 line (exit 2) when the configuration is wrong, and graceful
@@ -30,7 +30,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.shared.caller import CallerCheck
+from services.shared.caller import CallerCheck, CallerKeySource
 from services.shared.caller_assertion import CallerKeys
 from services.shared.config import (
     ConfigurationError,
@@ -39,7 +39,7 @@ from services.shared.config import (
     names_replicas,
     server_options,
 )
-from services.shared.file_source import watch_files
+from services.shared.file_source import FileSource, watch_files
 from services.shared.logs import configure_logging
 from services.shared.metrics import CallObserver, register_tls, serve_metrics
 from services.shared.tls import TlsSource
@@ -127,9 +127,9 @@ class ServiceRuntime:
     # drain shows there too), for probes that cannot speak TLS ("": none).
     probe_address: str = ""
     # A backend's: every call to its services must carry a caller assertion signed with
-    # one of these keys (services.shared.caller.CallerCheck); None: no check (the gateway,
-    # which authenticates callers by their tokens).
-    caller_keys: CallerKeys | None = None
+    # one of these keys (services.shared.caller.CallerCheck; a CallerKeySource is
+    # watched); None: no check (the gateway, which authenticates callers by their tokens).
+    caller_keys: CallerKeys | CallerKeySource | None = None
     # With caller_keys: the name each signer's client certificate must carry
     # (services.shared.caller.caller_certificate_names); None: any of the internal CA.
     caller_certificates: Mapping[str, str] | None = None
@@ -140,6 +140,9 @@ class ServiceRuntime:
     # Prometheus /metrics over HTTP for this service ("" or "0": none).
     metrics_address: str = ""
     metrics_registry: object | None = None  # a prometheus_client CollectorRegistry
+    # Further files to take again when they change (the gateway's token keys and the
+    # caller keys it signs with), polled with the TLS files.
+    watched: Sequence[FileSource] = ()
     on_start: Sequence[Callable[[], Awaitable[None]]] = ()
     # Called when a shutdown begins, before the drain: stop work no call is waiting for
     # (it then has drain + grace to end).
@@ -196,9 +199,13 @@ class ServiceRuntime:
         if self.probe_server is not None:
             await self.probe_server.start()
         await self.set_serving(True)
-        if tls_sources:
+        # Polled together, each once; caller keys as a fixed CallerKeys (tests) are not.
+        watched = list({id(source): source for source in (
+            *tls_sources, self.caller_keys, *self.watched)
+            if isinstance(source, FileSource)}.values())
+        if watched:
             self._file_watch = asyncio.get_running_loop().create_task(
-                watch_files(tls_sources, self.settings.tls_reload))
+                watch_files(watched, self.settings.tls_reload))
         log.info("serving", extra={"address": self.address, "port": self.port,
                                    "tls": self.tls is not None,
                                    "probe_port": self.probe_port or None, "services": names})
