@@ -5,11 +5,13 @@ loopback, real TLS, real tokens. The key files are rewritten as the kubelet rewr
 Secret (a new directory, the ``..data`` link swapped), and the same processes take them:
 a token of a key added is accepted, one of a key removed refused at once (cached or
 not), a broken JWKS refused with one WARNING while the loaded keys go on; a link's key
-rotated in three steps with calls going through all along."""
+rotated in three steps with calls going through all along. Last, a PEM key file
+replaced by a key of no usable algorithm, on a TokenKeySource alone."""
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 import grpc
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
@@ -27,8 +30,8 @@ from grpc_status import rpc_status
 from ijh.funding.v1 import funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
-from services.gateway.dev_pki import ensure_caller_keys, issue_token
-from services.gateway.identity import key_id
+from services.gateway.dev_pki import DEV_AUDIENCE, DEV_ISSUER, ensure_caller_keys, issue_token
+from services.gateway.identity import TokenKeySource, TokenVerifier, key_id
 from services.shared.caller import key_fingerprint, read_caller_keys, signed_metadata
 from services.shared.caller_assertion import GATEWAY, LINKS, key_file_name, parse_keys
 from tests.gateway.test_gateway import _grant_request
@@ -265,3 +268,28 @@ def test_a_caller_key_rotates_in_three_steps_with_calls_going_through(rotating):
         codes = traffic.end()
     assert codes and set(codes) == {grpc.StatusCode.OK}, codes
     assert [process.process.pid for process in stack.processes] == pids
+
+
+def test_a_pem_key_replaced_by_one_of_no_algorithm_is_refused_and_tokens_still_verify(
+        tmp_path, caplog):
+    # IJH_JWT_PUBLIC_KEYS as IJH_JWT_JWKS_FILE above: a P-384 key can sign no token here
+    # (ES256 is P-256), so the set is refused and the loaded key goes on verifying.
+    key = ec.generate_private_key(ec.SECP256R1())
+    volume = SecretVolume(tmp_path / "jwt")
+    volume.write({"signer.pem": _public_pem(key)})
+    source = TokenKeySource([volume.path("signer.pem")])
+    verifier = TokenVerifier(source, [DEV_ISSUER], DEV_AUDIENCE)
+    token = issue_token(key, {"sub": "pem-officer", "role": "officer"}, 600)
+    assert verifier.verify(token).subject == "pem-officer"
+    volume.write({"signer.pem": _public_pem(ec.generate_private_key(ec.SECP384R1()))})
+    assert not source.poll()
+    [refusal] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert refusal.getMessage() == "new token signing keys refused: the loaded ones stay in use"
+    assert refusal.error.startswith(f"IJH_JWT_PUBLIC_KEYS: {volume.path('signer.pem')}: ")
+    another = issue_token(key, {"sub": "pem-officer-2", "role": "officer"}, 600)  # not cached
+    assert verifier.verify(another).subject == "pem-officer-2"
+
+
+def _public_pem(key) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
