@@ -375,6 +375,10 @@ class OperationStore:
         except (StoreUnavailable, RecordTooLarge):
             raise
         except Exception as exc:
+            # nats-py makes KeyWrongLastSequenceError of this for an update only: not
+            # for a delete, nor for a write of ours (:meth:`_write`)
+            if isinstance(exc, APIError) and exc.err_code in _WRONG_LAST_SEQUENCE:
+                raise Conflict(str(exc)) from exc
             self._kv = None  # e.g. the bucket was deleted: look it up again next time
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
@@ -400,8 +404,6 @@ class OperationStore:
         try:
             ack = await self._jetstream().publish(self._subject(key), data, headers=headers)
         except APIError as exc:
-            if exc.err_code in _WRONG_LAST_SEQUENCE:
-                raise KeyWrongLastSequenceError(description=exc.description) from exc
             if exc.err_code == _HEADERS_TOO_LARGE:
                 raise RecordTooLarge(f"headers: {exc.description}") from exc
             raise
@@ -417,7 +419,7 @@ class OperationStore:
         return None if entry is None else _decoded(entry)
 
     async def delete(self, key: str, revision: int) -> None:
-        """Delete the record if it is still at ``revision``."""
+        """Delete the record if it is still at ``revision``; else Conflict."""
         await self._call(lambda kv: kv.delete(key, last=revision))
 
     async def summaries(self) -> Summaries:

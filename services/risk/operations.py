@@ -276,9 +276,7 @@ class OperationBook:
             except StoreUnavailable:
                 held = None  # the request's entry is written with the next heartbeat
             if held is not None and held.name != record.name:
-                del self._records[record.name]
-                with contextlib.suppress(StoreUnavailable):  # else a ghost, ended on a read
-                    await self.store.delete(operation_key(record.name), record.revision)
+                await self._withdraw(record)
                 return held.name, held.fingerprint
             record.request_stored = held is not None
         self._by_request[key] = (record.name, fingerprint)
@@ -286,6 +284,29 @@ class OperationBook:
         log.info("operation started", extra={"operation": record.name, "creator": creator,
                                              "guarantees": run.guarantee_count})
         return record.name, fingerprint
+
+    async def _withdraw(self, record: OperationRecord) -> None:
+        """Delete the record of a start that lost its request_id to another replica's.
+        It stays in memory until then, never written again: a read here meanwhile (a
+        list, the sweep) must not take it for a crashed operation of this process and
+        end it ABORTED, and the delete must not lose its compare-and-set to a heartbeat."""
+        key = operation_key(record.name)
+        try:
+            async with record.lock:  # a heartbeat in flight lands first
+                record.stored_final = True
+                for _ in range(3):
+                    try:
+                        await self.store.delete(key, record.revision)
+                        return
+                    except Conflict:  # written meanwhile (e.g. a cancel): still a ghost
+                        current = await self.store.load(key)
+                        if current is None:
+                            return
+                        record.revision = current.revision
+        except (StoreUnavailable, BadRecord):
+            pass  # left as a ghost: ended on a read (this process holds no such record)
+        finally:
+            del self._records[record.name]
 
     async def _earlier(self, stored_key: str) -> tuple[tuple[str, bytes] | None, int | None]:
         """The operation (name, request digest) a request's entry names, or None; and,
