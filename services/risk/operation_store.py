@@ -76,8 +76,15 @@ CLAIM_PENDING_SECONDS = 3.0
 PAYLOAD_MARGIN_BYTES = 4096
 # Bound on one store call, so that a hung broker never holds a request for long.
 STORE_TIMEOUT_SECONDS = 2.0
-# Bound, in all, on a list's reads in full of the records without a summary.
+# Bound, in all, on a list's reads in full of the records without a summary. One read
+# in full taking more than half of it is taken for failing (they take milliseconds), so
+# that one record whose read hangs leaves time for the others.
 IN_FULL_SECONDS = STORE_TIMEOUT_SECONDS
+# A record whose read failed is read after the others, and not at all (left out) for
+# this long after its failure, doubled at each failure in a row up to the maximum: one
+# record that cannot be read costs each list and each sweep pass little or nothing.
+UNREAD_RETRY_SECONDS = HEARTBEAT_SECONDS
+UNREAD_RETRY_MAX_SECONDS = 60.0
 _NAME = re.compile(r"operations/([0-9a-f]{32})")
 SUMMARY_HEADER = "Ijh-Operation-Summary"
 # A larger summary is not written (JetStream refuses a message whose headers are above
@@ -330,6 +337,9 @@ class OperationStore:
         self.bucket_name = bucket
         self.retention = check_retention(retention_seconds)  # never 0: max_age 0 is forever
         self._kv = None
+        # Keys whose read in full failed: (failures in a row, when to read it again, on
+        # the loop's clock). Warned of at the first failure only.
+        self._unread: dict[str, tuple[int, float]] = {}
 
     def _jetstream(self):
         js = self.events.jetstream()
@@ -449,43 +459,67 @@ class OperationStore:
 
     async def summaries_in_full(self, keys: list[str]) -> Summaries:
         """The records at ``keys`` without their results, read in full, in turn, within
-        IN_FULL_SECONDS in all; those past it (with a warning) and those that cannot be
-        read now (logged) are ``left_out``. StoreUnavailable when NATS is not connected."""
-        self._jetstream()  # else each read fails at once: a warning for each key
-        found, failed, read = [], [], 0
+        IN_FULL_SECONDS in all, those whose read failed before last (read last), and
+        each within half that time (else failing). Those past the time (with a warning),
+        those failing now (a warning the first time only) and those whose read failed
+        less than UNREAD_RETRY_SECONDS (doubled at each failure in a row) ago (not read)
+        are ``left_out``: untried ones first, failing ones last. StoreUnavailable when
+        NATS is not connected."""
+        self._jetstream()  # else each read fails at once
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + IN_FULL_SECONDS
+        now = loop.time()
+        held = [k for k in keys if self._unread.get(k, (0, now))[1] > now]
+        due = sorted((k for k in keys if k not in held), key=lambda k: k in self._unread)
+        found, failed, read, reading = [], [], 0, None
+        deadline = now + IN_FULL_SECONDS
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline):
-                for key in keys:
+                for reading in due:
                     # Checked here too: the timeout's cancel is lost when it lands as a
                     # reply arrives (nats-py's requests use Python 3.11's wait_for).
                     if loop.time() >= deadline:
                         break
-                    record = await self._in_full(key)
-                    if record is None:
-                        failed.append(key)
-                    else:
-                        found.extend(record)
+                    try:
+                        async with asyncio.timeout(IN_FULL_SECONDS / 2):
+                            found.extend(await self._in_full(reading))
+                        self._read_again(reading)
+                    except (TimeoutError, StoreUnavailable) as exc:
+                        failed.append(reading)
+                        self._failed(reading, f"{type(exc).__name__}: {exc}".rstrip(": "))
                     read += 1
-        if read < len(keys):
+        if read < len(due):
             log.warning("operation records left out: the time to read the records "
                         "without a summary in full is up", extra={
-                            "left_out": len(keys) - read, "seconds": IN_FULL_SECONDS})
-        return Summaries(found, [*failed, *keys[read:]])
+                            "left_out": len(due) - read, "seconds": IN_FULL_SECONDS})
+        return Summaries(found, [*due[read:], *failed, *held])
 
-    async def _in_full(self, key: str) -> list[StoredOperation] | None:
+    def _failed(self, key: str, error: str) -> None:
+        count = self._unread.get(key, (0, 0.0))[0] + 1
+        retry = min(UNREAD_RETRY_SECONDS * 2 ** (count - 1), UNREAD_RETRY_MAX_SECONDS)
+        self._unread[key] = count, asyncio.get_running_loop().time() + retry
+        if len(self._unread) > 1024:  # keys gone meanwhile (expired) are not read again
+            del self._unread[next(iter(self._unread))]
+        if count == 1:
+            log.warning("operation record not read: read after the others from now on, "
+                        "and not logged again until it is read", extra={
+                            "key": key, "error": error, "retry_seconds": retry})
+        else:
+            log.debug("operation record not read again", extra={
+                "key": key, "error": error, "failures": count, "retry_seconds": retry})
+
+    def _read_again(self, key: str) -> None:
+        if self._unread.pop(key, None) is not None:
+            log.info("operation record read again", extra={"key": key})
+
+    async def _in_full(self, key: str) -> list[StoredOperation]:
         """[the record at ``key`` without its result], read in full; [] when it is gone
-        (deleted or expired) or does not decode (logged); None when it cannot be read
-        now (logged)."""
+        (deleted or expired) or does not decode (logged). StoreUnavailable when it
+        cannot be read now."""
         try:
             stored = await self.load(key)
         except BadRecord as exc:
             _unreadable(str(exc))
             return []
-        except StoreUnavailable as exc:
-            log.warning("operation record not read", extra={"key": key, "error": str(exc)})
-            return None
         return [] if stored is None else [
             dataclasses.replace(stored, operation=without_result(stored.operation))]
 

@@ -75,7 +75,9 @@ STORED_POLL_SECONDS = 1.0
 # The start-up sweep comes back for the records it left out (read in full past its time,
 # or failing to read or to be settled now) after this long; after a pass that got
 # through none of them (the store is away), twice as long as the last time, up to the
-# maximum. Until none is left: a record expires with the retention at the latest.
+# maximum. Until none is left: a record expires with the retention at the latest. (A
+# record whose read fails is read after the others, and backs off on its own:
+# operation_store.UNREAD_RETRY_SECONDS.)
 SWEEP_RETRY_SECONDS = HEARTBEAT_SECONDS
 SWEEP_RETRY_MAX_SECONDS = 60.0
 STOPPED_BY_SHUTDOWN = ("stopped by a service shutdown; start it again (same seed, same "

@@ -406,6 +406,7 @@ async def test_the_sweep_comes_back_for_a_record_it_failed_to_read_or_to_settle(
     # written at first (NATS slow for a moment). Neither is given up: the next pass
     # settles both.
     monkeypatch.setattr(operations, "SWEEP_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(operation_store, "UNREAD_RETRY_SECONDS", 0.2)
     unread, unwritten = _operation(1, done=False), _operation(2, done=False)
     await _older(store, unread, EARLIER, heartbeat=time.time() - 60)
     await _save(store, unwritten, EARLIER, heartbeat=time.time() - 60)
@@ -497,10 +498,65 @@ async def test_the_sweep_does_not_warn_of_each_record_left_while_nats_is_away(
     try:
         await asyncio.wait_for(first_pass_over.wait(), 10)
         await asyncio.sleep(0.5)  # passes 0.05 s apart, or 0.1, 0.2, 0.4 s
-        away = [r for r in caplog.records if r.getMessage() == "operation record not read"]
+        away = [r for r in caplog.records if r.getMessage().startswith("operation record not read")]
         connected[0] = True
         await asyncio.wait_for(sweeping, 30)
     finally:
         sweeping.cancel()
     assert away == []
     assert [await _code(store, o) for o in running] == [ABORTED] * 30
+
+
+async def test_a_record_whose_read_hangs_does_not_starve_the_sweep_and_is_named_once(
+        store, monkeypatch, caplog):
+    # Four records the earlier instance left running, without a summary (read in full);
+    # the read of the first in the stream never answers. Before, every pass spent all
+    # of its time for reading in full on it, and put it first again: the others were
+    # never reached, and nothing said which record was at fault. Now it costs a pass at
+    # most half of that time, is read last (and, failing, not at all for a while), and
+    # a warning names it once.
+    monkeypatch.setattr(operation_store, "IN_FULL_SECONDS", 1.0)
+    monkeypatch.setattr(operation_store, "UNREAD_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(operations, "SWEEP_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(operations, "SWEEP_RETRY_MAX_SECONDS", 0.01)
+    hanging, running = _operation(0, done=False), [_operation(s, done=False)
+                                                   for s in range(1, 4)]
+    for operation in (hanging, *running):
+        await _older(store, operation, EARLIER, heartbeat=time.time() - 60)
+    hung, answers = operation_key(hanging.name), asyncio.Event()
+    load, read_in_full = store.load, store.summaries_in_full
+    passes, fourth_pass = [], asyncio.Event()
+
+    async def load_hanging(key):
+        if key == hung:
+            await answers.wait()
+        return await load(key)
+
+    async def summaries_in_full(keys):  # the second pass on
+        passes.append(list(keys))
+        if len(passes) == 3:
+            fourth_pass.set()
+            await answers.wait()  # until the test has looked
+        return await read_in_full(keys)
+    monkeypatch.setattr(store, "load", load_hanging)
+    monkeypatch.setattr(store, "summaries_in_full", summaries_in_full)
+    caplog.set_level(logging.INFO, logger=operation_store.__name__)
+    book = _book(store)
+    sweeping = asyncio.ensure_future(_sweep_passes(book, caplog))
+    try:
+        await asyncio.wait_for(fourth_pass.wait(), 30)
+        # Three passes, the hanging record read in each: the others settled...
+        assert [await _code(store, o) for o in running] == [ABORTED] * 3
+        assert passes[1:] == [[hung], [hung]]
+        # ...and one warning naming it.
+        assert [(r.levelname, r.key) for r in caplog.records
+                if r.getMessage().startswith("operation record not read")] == [
+            ("WARNING", hung)]
+        answers.set()  # it answers again: read, settled, the sweep is over
+        await asyncio.wait_for(sweeping, 30)
+    finally:
+        answers.set()
+        sweeping.cancel()
+    assert await _code(store, hanging) == ABORTED
+    assert [r.key for r in caplog.records if r.getMessage() == "operation record read again"
+            ] == [hung]
