@@ -216,6 +216,11 @@ def operation_key(name: str) -> str | None:
     return f"operations.{match.group(1)}" if match else None
 
 
+def operation_name(key: str) -> str:
+    """The operation whose record is at ``key`` (``operations.{id}``)."""
+    return "operations/" + key.removeprefix("operations.")
+
+
 def request_key(creator: str, request_id: str) -> str:
     """The key of a request_id; the pair is JSON-encoded, so no two pairs share it."""
     digest = hashlib.sha256(json.dumps([creator, request_id]).encode()).hexdigest()

@@ -48,7 +48,9 @@ from services.risk.operation_store import (
     Silence,
     StoredOperation,
     StoreUnavailable,
+    Summaries,
     operation_key,
+    operation_name,
     request_key,
     without_result,
 )
@@ -487,11 +489,14 @@ class OperationBook:
         return stored
 
     async def list(self, page_size: int, page_token: str
-                   ) -> tuple[list[risk_pb2.Operation], str]:
+                   ) -> risk_pb2.ListOperationsResponse:
         """Every replica's operations, newest first (by create time, then name), without
         their results (GetOperation has them): a page reads each stored operation's
         summary (a few hundred bytes), not its result (a record without a summary is read
-        in full: :meth:`OperationStore.summaries`)."""
+        in full: :meth:`OperationStore.summaries`). A record it could not read has no
+        known place in the order: it is named in ``unreachable``, on every page that
+        could not read it (a token, a place in the order, never tells a later page to
+        show it; the caller was told)."""
         self._expire()
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))
@@ -502,7 +507,9 @@ class OperationBook:
             stored = await self.store.summaries()
         except StoreUnavailable as exc:  # this replica's own operations still answer
             log.debug("operation store not read", extra={"error": str(exc)})
-            stored = []
+            stored = Summaries()
+        unreachable = sorted({name for name in map(operation_name, stored.left_out)
+                              if name not in operations})
         for summary in stored:
             if summary.operation.name not in operations:
                 operations[summary.operation.name] = without_result(
@@ -514,7 +521,8 @@ class OperationBook:
         token = ""
         if len(ordered) > size:
             token = base64.urlsafe_b64encode(" ".join(_order(page[-1])).encode()).decode()
-        return page, token
+        return risk_pb2.ListOperationsResponse(operations=page, next_page_token=token,
+                                               unreachable=unreachable)
 
     async def wait(self, name: str, timeout_seconds: float) -> risk_pb2.Operation:
         timeout = MAX_WAIT_SECONDS if timeout_seconds <= 0 else min(timeout_seconds,

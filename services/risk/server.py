@@ -110,8 +110,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
     @translate_errors
     async def ListOperations(self, request, context):
-        operations, token = await self.operations.list(request.page_size, request.page_token)
-        return risk_pb2.ListOperationsResponse(operations=operations, next_page_token=token)
+        return await self.operations.list(request.page_size, request.page_token)
 
     @translate_errors
     async def WaitOperation(self, request, context):

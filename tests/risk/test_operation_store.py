@@ -319,7 +319,7 @@ async def test_a_record_read_twice_in_one_pass_counts_at_its_latest_revision():
         kv.operation_headers = headers
         assert [(s.revision, s.operation.done) for s in await book.store.summaries()] == [
             (revision + 1, True)]
-        listed, _ = await book.list(10, "")
+        listed = (await book.list(10, "")).operations
         assert [o.done for o in listed] == [True]
 
 
@@ -328,7 +328,7 @@ async def test_a_record_this_version_cannot_read_is_skipped_and_the_writer_goes_
     book = _book(kv)
     started = await book.start("req-1", "analyst", b"fp", FakeRun)
     kv._put("operations." + "e" * 32, b"{not json")
-    listed, _ = await book.list(100, "")
+    listed = (await book.list(100, "")).operations
     assert [o.name for o in listed] == [started.name]
     assert [s.operation.name for s in await book.store.summaries()] == [started.name]
     # The running operation's own record overwritten by something unreadable: its
