@@ -384,7 +384,8 @@ class OperationBook:
                     await self._save_or_warn(record)
             finally:
                 record.finished.set()
-                self._wake.set()  # an end not written yet is written by the sync task
+                if not record.stored_final:  # an end not written yet: the writer's
+                    self._wake.set()
                 self._publish(record)
                 log.info("operation done", extra={
                     "operation": record.name, "code": _code_name(record) or "OK",

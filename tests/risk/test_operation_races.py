@@ -4,8 +4,8 @@ a real nats-server, a store call paused where the race lands (the store itself i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import uuid
 
 import grpc
 import pytest
@@ -18,7 +18,8 @@ from services.risk.portfolio_run import PortfolioLimits, prepared_run
 from services.risk.server import RiskServicer
 from services.shared.config import load_settings
 from services.shared.nats_server import free_port
-from tests.risk.test_operation_list import events  # noqa: F401  (a fixture)
+from tests.risk.test_operation_list import _book, events, store  # noqa: F401  (fixtures)
+from tests.risk.test_operation_store import FakeRun
 from tests.risk.test_operations_api import _simulation, _start
 from tests.stack import keys_of, signing_channel
 
@@ -28,11 +29,10 @@ ANALYST = "t-analyst"
 
 
 @pytest.fixture
-async def risk(events, tmp_path):  # noqa: F811
+async def risk(events, store, tmp_path):  # noqa: F811
     """(servicer, stub): the risk servicer, its book on a bucket of the test's own, on a
     gRPC server in this process; the stub signs as the gateway does for an analyst."""
     servicer = RiskServicer(load_settings({}), events)
-    store = OperationStore(events, 3600.0, bucket=f"RACE_TEST_{uuid.uuid4().hex[:8]}")
     servicer.operations = OperationBook(3600.0, events, store, ME)
     server = grpc.aio.server()
     risk_pb2_grpc.add_RiskServiceServicer_to_server(servicer, server)
@@ -105,3 +105,16 @@ async def test_a_start_losing_its_request_id_while_a_list_reads_its_record_answe
     finally:
         theirs.stop_all()
         await theirs.close()
+
+
+async def test_an_end_written_at_once_does_not_wake_the_writer(store):  # noqa: F811
+    # The writer (sync_forever) is woken for ends not written when they came; one the
+    # run's end wrote itself needs no pass.
+    book = _book(store)
+    started = await book.start("req-1", ANALYST, b"fp", FakeRun)
+    record = book._records[started.name]
+    await book.cancel(started.name)
+    await asyncio.wait_for(record.finished.wait(), 10)
+    assert record.stored_final
+    assert not book._wake.is_set()
+    assert (await store.load(operation_key(started.name))).operation.done
