@@ -317,8 +317,9 @@ def _decoded(entry) -> StoredOperation:
 class Summaries(list):
     """Summaries of operation records (a list of :class:`StoredOperation`), and the keys
     of the records ``left_out`` of it for now: to be read in full, but the time for that
-    was up or the read failed (:meth:`OperationStore.summaries_in_full` reads them
-    again). A record gone, or in a format this version does not read, is in neither."""
+    was up, or the read failed now or lately (:meth:`OperationStore.summaries_in_full`
+    reads them again). A record gone, or in a format this version does not read, is in
+    neither."""
 
     def __init__(self, found=(), left_out=()):
         super().__init__(found)
@@ -473,8 +474,10 @@ class OperationStore:
         self._jetstream()  # else each read fails at once
         loop = asyncio.get_running_loop()
         now = loop.time()
-        held = [k for k in keys if self._unread.get(k, (0, now))[1] > now]
-        due = sorted((k for k in keys if k not in held), key=lambda k: k in self._unread)
+        waiting = {k for k in keys if self._unread.get(k, (0, now))[1] > now}
+        held = [k for k in keys if k in waiting]
+        # In turn (a stable sort), those that failed before last.
+        due = sorted((k for k in keys if k not in waiting), key=lambda k: k in self._unread)
         found, failed, read, reading = [], [], 0, None
         deadline = now + IN_FULL_SECONDS
         with contextlib.suppress(TimeoutError):

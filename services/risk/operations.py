@@ -495,9 +495,9 @@ class OperationBook:
         their results (GetOperation has them): a page reads each stored operation's
         summary (a few hundred bytes), not its result (a record without a summary is read
         in full: :meth:`OperationStore.summaries`). A record it could not read has no
-        known place in the order: it is named in ``unreachable``, on every page that
-        could not read it (a token, a place in the order, never tells a later page to
-        show it; the caller was told)."""
+        known place in the order: it is named in ``unreachable``, by every page that
+        could not read it. A later page that reads it shows it only if its place is
+        after the token (a place in the order): else the page it belonged on named it."""
         self._expire()
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))
