@@ -499,6 +499,24 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
             translate.parse_date(request.granted_on), request.amount_cents, request.reference)
         return translate.aid_response(record, request.business_id)
 
+    @translate_errors
+    async def GetDeMinimisRegister(self, request, context):
+        caller = caller_of(context)
+        if caller.role != "officer":
+            raise PermissionDenied(f"role {caller.role} may not read the de minimis register")
+        register = await asyncio.to_thread(self.repository.de_minimis_register,
+                                           request.business_id)
+        return translate.de_minimis_register_response(*register)
+
+    @translate_errors
+    async def CorrectDeMinimisAid(self, request, context):
+        actor = actor_of(caller_of(context), "correct the de minimis register")
+        correction = await asyncio.to_thread(
+            self.repository.correct_aid, request.request_id, actor, request.business_id,
+            request.aid_id, request.reason)
+        return funding_pb2.CorrectDeMinimisAidResponse(
+            correction=translate.aid_row(correction))
+
     def _fund_reader(self, context) -> None:
         caller = caller_of(context)
         if caller.role not in FUND_READ_ROLES:

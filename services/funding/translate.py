@@ -346,11 +346,38 @@ def application(app: ledger.Application,
     return message
 
 
-def aid_response(record: ledger.AidRecord, business_id: str
+def aid_row(aid: ledger.RegisteredAid, counted: bool = False) -> funding_pb2.DeMinimisAid:
+    message = funding_pb2.DeMinimisAid(
+        id=aid.id, granted_on=aid.granted_on.isoformat(), amount_cents=aid.amount_cents,
+        reference=aid.reference,
+        application=f"applications/{aid.application_id}" if aid.application_id else "",
+        recorded_by=aid.recorded_by, reason=aid.reason, counted=counted)
+    if aid.recorded_at is not None:
+        message.record_time.CopyFrom(_timestamp(aid.recorded_at))
+    if aid.reverses_id is not None:
+        message.reverses_aid_id = aid.reverses_id
+    if aid.reversed_by_id is not None:
+        message.reversed_by_aid_id = aid.reversed_by_id
+    return message
+
+
+def aid_response(aid: ledger.RegisteredAid, business_id: str
                  ) -> funding_pb2.RecordDeMinimisAidResponse:
     return funding_pb2.RecordDeMinimisAidResponse(
-        business_id=business_id, granted_on=record.granted_on.isoformat(),
-        amount_cents=record.amount_cents, reference=record.reference)
+        business_id=business_id, granted_on=aid.granted_on.isoformat(),
+        amount_cents=aid.amount_cents, reference=aid.reference, aid=aid_row(aid, aid.counts))
+
+
+def de_minimis_register_response(assessment: ledger.DeMinimisAssessment,
+                                 rows: Sequence[ledger.RegisteredAid], rules: ledger.FundRules
+                                 ) -> funding_pb2.GetDeMinimisRegisterResponse:
+    start, on = assessment.window_start, assessment.grant_date
+    return funding_pb2.GetDeMinimisRegisterResponse(
+        business_id=assessment.business_id, assessed_on=on.isoformat(),
+        rules_version=rules.version, regulation=rules.de_minimis.reference,
+        ceiling_cents=assessment.ceiling_cents, window_start=start.isoformat(),
+        counted_cents=assessment.counted_cents, room_cents=assessment.room_cents,
+        aid=[aid_row(a, a.counts and start <= a.granted_on <= on) for a in rows])
 
 
 def fund_status_response(s: ledger.FundStatus) -> funding_pb2.GetFundStatusResponse:

@@ -368,3 +368,52 @@ async def test_pages_follow_their_tokens(ledger):
     drafts = await ledger.call("ListApplications", f.ListApplicationsRequest(
         applicant_business_id=owner, state=f.APPLICATION_STATE_SUBMITTED), agency)
     assert list(drafts.applications) == []
+
+
+async def test_officers_read_and_correct_the_de_minimis_register(ledger, db_url):
+    """The register through gRPC: a grant date after today is INVALID_ARGUMENT on
+    granted_on; officers read every row with the room left today and correct a wrong row
+    by a reversing one; no one else reads or corrects it."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    company = business_id(7_654_321)
+    later = (datetime.now(ZoneInfo("Europe/Helsinki")) + timedelta(days=2)).date()
+    before = row_counts(db_url)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ledger.call("RecordDeMinimisAid", f.RecordDeMinimisAidRequest(
+            request_id=rid(), business_id=company, granted_on=later.isoformat(),
+            amount_cents=250_000_00, reference="ELY 1"), OFFICER_A)
+    assert (err.value.code(), bad_fields(err.value)) == \
+        (grpc.StatusCode.INVALID_ARGUMENT, {"granted_on"})
+    assert row_counts(db_url) == before
+    recorded = (await ledger.call("RecordDeMinimisAid", f.RecordDeMinimisAidRequest(
+        request_id=rid(), business_id=company, granted_on="2025-06-01",
+        amount_cents=250_000_00, reference="ELY 1"), OFFICER_A)).aid
+    assert (recorded.id > 0, recorded.recorded_by, recorded.counted) == \
+        (True, OFFICER_A.subject, True)
+    register = await ledger.call("GetDeMinimisRegister", f.GetDeMinimisRegisterRequest(
+        business_id=company), OFFICER_B)
+    assert (register.ceiling_cents, register.counted_cents, register.room_cents,
+            [a.id for a in register.aid]) == (300_000_00, 250_000_00, 50_000_00, [recorded.id])
+    assert "2023/2831" in register.regulation and register.rules_version
+    correction = (await ledger.call("CorrectDeMinimisAid", f.CorrectDeMinimisAidRequest(
+        request_id=rid(), business_id=company, aid_id=recorded.id,
+        reason="the declaration said €2,500"), OFFICER_B)).correction
+    assert (correction.reverses_aid_id, correction.reason, correction.counted) == \
+        (recorded.id, "the declaration said €2,500", False)
+    register = await ledger.call("GetDeMinimisRegister", f.GetDeMinimisRegisterRequest(
+        business_id=company), OFFICER_A)
+    assert (register.counted_cents, register.room_cents) == (0, 300_000_00)
+    assert [(a.id, a.counted, a.reversed_by_aid_id) for a in register.aid] == \
+        [(recorded.id, False, correction.id), (correction.id, False, 0)]
+    for caller in (COMPANY_AGENCY, ANALYST):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ledger.call("GetDeMinimisRegister", f.GetDeMinimisRegisterRequest(
+                business_id=company), caller)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ledger.call("CorrectDeMinimisAid", f.CorrectDeMinimisAidRequest(
+            request_id=rid(), business_id=company, aid_id=recorded.id, reason="again"),
+            OFFICER_A)
+    assert precondition_types(err.value) == {"AID_ALREADY_CORRECTED"}

@@ -7,6 +7,7 @@ from services.funding.ledger.de_minimis import (
     AidRecord,
     DeMinimisAssessment,
     DeMinimisRules,
+    RegisteredAid,
     assess_de_minimis,
 )
 from services.funding.ledger.fund_rules import (
@@ -72,6 +73,7 @@ __all__ = [
     "IncrementalRisk",
     "PortfolioPosition",
     "PortfolioRow",
+    "RegisteredAid",
     "RiskFigures",
     "Role",
     "RulesCore",

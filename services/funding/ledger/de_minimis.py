@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.shared.errors import PreconditionViolation
@@ -51,6 +51,34 @@ class AidRecord:
     granted_on: date
     amount_cents: int
     reference: str
+
+
+@dataclass(frozen=True)
+class RegisteredAid:
+    """One row of an undertaking's de minimis register as stored: aid recorded from its
+    de minimis declaration, or granted here by approving ``application_id``, or a
+    correction reversing row ``reverses_id`` (``reason`` says why). A reversed row and
+    its reversal no longer count; both stay in the register."""
+
+    id: int
+    business_id: str
+    granted_on: date
+    amount_cents: int
+    reference: str
+    recorded_at: datetime | None = None
+    recorded_by: str = ""
+    application_id: int | None = None
+    reverses_id: int | None = None
+    reversed_by_id: int | None = None
+    reason: str = ""
+
+    @property
+    def counts(self) -> bool:
+        """Whether the row is aid at all (neither a correction nor corrected)."""
+        return self.reverses_id is None and self.reversed_by_id is None
+
+    def record(self) -> AidRecord:
+        return AidRecord(self.granted_on, self.amount_cents, self.reference)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from services.funding.ledger.de_minimis import (
     AidRecord,
     DeMinimisAssessment,
     DeMinimisRules,
+    RegisteredAid,
     assess_de_minimis,
 )
 from services.funding.ledger.fund_rules import (
@@ -86,6 +87,7 @@ from services.funding.storage.codec import (
     application_from_dict,
     application_from_row,
     application_to_dict,
+    aware,
     jsonable,
     score_from_row,
     transition_from_row,
@@ -101,6 +103,7 @@ from services.shared.errors import (
     PreconditionViolation,
 )
 from services.shared.event_data import cloud_event
+from services.shared.money import MAX_CENTS
 
 #: The CloudEvents ``source`` of every funding event, the ledger's and ComputeGrant's
 #: (the form every service uses: ``ijh/risk``, ``ijh/funding``).
@@ -116,9 +119,11 @@ EVENT_TYPES = {
     "claim": "ijh.funding.guarantee.claimed",
     "expire": "ijh.funding.guarantee.expired",
     "record_aid": "ijh.funding.de_minimis.aid_recorded",
+    "correct_aid": "ijh.funding.de_minimis.aid_corrected",
 }
 #: The ``ijh.events.v1`` message each event's ``data`` is the JSON form of.
-EVENT_MESSAGES = {action: events_pb2.DeMinimisAidRecorded if action == "record_aid"
+EVENT_MESSAGES = {action: events_pb2.DeMinimisAidRecorded if action in ("record_aid",
+                                                                       "correct_aid")
                   else events_pb2.ApplicationStateChanged for action in EVENT_TYPES}
 EVENT_SCHEMAS = {action: f"urn:ijh:proto:{message.DESCRIPTOR.full_name}"
                  for action, message in EVENT_MESSAGES.items()}
@@ -172,6 +177,19 @@ def _de_minimis_rules(rules: FundRules, app: Application, today: date
 def _rfc3339(at: datetime) -> str:
     """``2025-03-01T10:00:00.000000Z``: an event's time, UTC."""
     return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _aid_from_dict(d: dict[str, Any]) -> RegisteredAid:
+    """A stored record_aid/correct_aid result (results stored before the register had
+    ids hold only the date, amount and reference)."""
+    at = d.get("recorded_at")
+    return RegisteredAid(
+        id=int(d.get("id", 0)), business_id=d.get("business_id", ""),
+        granted_on=date.fromisoformat(d["granted_on"]), amount_cents=int(d["amount_cents"]),
+        reference=d["reference"], recorded_at=datetime.fromisoformat(at) if at else None,
+        recorded_by=d.get("recorded_by", ""), application_id=d.get("application_id"),
+        reverses_id=d.get("reverses_id"), reversed_by_id=d.get("reversed_by_id"),
+        reason=d.get("reason", ""))
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -463,52 +481,138 @@ class Repository:
                              "reason": reason}, application_id, body)
 
     def record_aid(self, request_id: str, actor: Actor, business_id: str, granted_on: date,
-                   amount_cents: int, reference: str) -> AidRecord:
+                   amount_cents: int, reference: str) -> RegisteredAid:
         """Register de minimis aid a company received elsewhere (from its de minimis
-        declaration) so that it counts against the ceiling. Officers only."""
+        declaration) so that it counts against the ceiling. Officers only. Aid is granted
+        on a past date or today (Helsinki): a later date (a typo such as 2052 for 2025)
+        would fall outside every window and let aid above the ceiling through."""
+        today = self._today()
         c = Collector()
         problem = business_id_problem(business_id)
         if problem:
             c.add("business_id", problem)
-        c.check(isinstance(granted_on, date), "granted_on", "must be a date")
-        c.check(isinstance(amount_cents, int) and amount_cents > 0, "amount_cents",
-                "must be a positive number of cents")
+        if not isinstance(granted_on, date):
+            c.add("granted_on", "must be a date")
+        elif granted_on > today:
+            c.add("granted_on", f"{granted_on.isoformat()} is after today "
+                                f"({today.isoformat()}, Helsinki): give the date the right to "
+                                "the aid was granted, as the grant decision states it")
+        c.check(isinstance(amount_cents, int) and not isinstance(amount_cents, bool)
+                and 0 < amount_cents <= MAX_CENTS, "amount_cents",
+                f"must be a positive number of cents, at most {MAX_CENTS}")
         c.check(isinstance(reference, str) and 0 < len(reference.strip()) <= 500, "reference",
                 "must name the grantor and decision (1..500 characters)")
         c.raise_if_any()
         if actor.role is not Role.OFFICER:
             raise PermissionDenied("only officers record de minimis aid")
-        record = AidRecord(granted_on, amount_cents, reference.strip())
 
-        def body(conn: Connection, _row: Any) -> AidRecord:
+        def body(conn: Connection, _row: Any) -> RegisteredAid:
             now = self._now()
             conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
                 business_id=business_id, kind=BeneficiaryKind.COMPANY.value, name="",
                 created_at=now))
-            conn.execute(insert(t.de_minimis_aid).values(
+            aid_id = conn.execute(insert(t.de_minimis_aid).values(
                 business_id=business_id, granted_on=granted_on, amount_cents=amount_cents,
-                reference=record.reference, application_id=None, recorded_at=now,
-                recorded_by=actor.id))
-            self._emit(conn, "record_aid", f"beneficiaries/{business_id}", {
-                "business_id": business_id, "granted_on": granted_on,
-                "amount_cents": amount_cents, "reference": record.reference,
-                "actor_id": actor.id, "actor_role": actor.role, "at": _rfc3339(now)}, now)
-            return record
+                reference=reference.strip(), application_id=None, recorded_at=now,
+                recorded_by=actor.id)).inserted_primary_key[0]
+            aid = self._aid_rows(conn, business_id, aid_id)[0]
+            self._audit_beneficiary(conn, business_id, "record_aid", actor, "", request_id,
+                                    {"aid": aid}, now)
+            self._emit_aid(conn, "record_aid", aid, actor, now)
+            return aid
 
         payload = {"actor": actor, "business_id": business_id, "granted_on": granted_on,
                    "amount": amount_cents, "reference": reference}
         return self._mutate("record_aid", request_id, payload, None, body,
-                            encode=lambda r: jsonable(r),
-                            decode=lambda d: AidRecord(date.fromisoformat(d["granted_on"]),
-                                                       int(d["amount_cents"]), d["reference"]))
+                            encode=jsonable, decode=_aid_from_dict)
+
+    def correct_aid(self, request_id: str, actor: Actor, business_id: str, aid_id: int,
+                    reason: str) -> RegisteredAid:
+        """Correct a wrong entry of the de minimis register (``record_aid``) by a new row
+        reversing it: from then on neither counts; both stay, with who, when and why
+        (officers only; the register is append-only). Record the right aid afterwards
+        with ``record_aid``. Aid granted by an approval here follows its application and
+        is not corrected this way. Returns the reversing row."""
+        c = Collector()
+        problem = business_id_problem(business_id)
+        if problem:
+            c.add("business_id", problem)
+        c.check(isinstance(aid_id, int) and not isinstance(aid_id, bool) and aid_id > 0,
+                "aid_id", "must be the id of a row of this business ID's register")
+        c.raise_if_any()
+        check_reason(reason, required=True, missing="a correction must say why")
+        if actor.role is not Role.OFFICER:
+            raise PermissionDenied("only officers correct the de minimis register")
+        subject = f"beneficiaries/{business_id}/aid/{aid_id}"
+
+        def body(conn: Connection, _row: Any) -> RegisteredAid:
+            now = self._now()
+            if aid_id >= 2**63 or not conn.execute(
+                    select(t.beneficiaries.c.business_id)
+                    .where(t.beneficiaries.c.business_id == business_id)).first():
+                raise NotFound(subject)
+            self._lock_beneficiary(conn, business_id)  # one correction at a time per company
+            rows = self._aid_rows(conn, business_id)
+            target = next((r for r in rows if r.id == aid_id), None)
+            if target is None:
+                raise NotFound(subject)
+            if target.reverses_id is not None:
+                raise FailedPrecondition(PreconditionViolation(
+                    "AID_IS_A_CORRECTION", subject,
+                    f"aid {aid_id} is the correction of aid {target.reverses_id}; it cannot "
+                    "be corrected in turn: record the aid anew (RecordDeMinimisAid)"))
+            if target.reversed_by_id is not None:
+                raise FailedPrecondition(PreconditionViolation(
+                    "AID_ALREADY_CORRECTED", subject,
+                    f"aid {aid_id} was already corrected by aid {target.reversed_by_id}; "
+                    "nothing to do (record the right aid with RecordDeMinimisAid)"))
+            if target.application_id is not None:
+                raise FailedPrecondition(PreconditionViolation(
+                    "AID_FROM_APPLICATION", subject,
+                    f"aid {aid_id} was granted by approving applications/"
+                    f"{target.application_id} and counts as long as that decision stands; "
+                    "only aid recorded from a declaration is corrected here"))
+            reversal_id = conn.execute(insert(t.de_minimis_aid).values(
+                business_id=business_id, granted_on=target.granted_on,
+                amount_cents=target.amount_cents,
+                reference=f"correction of aid {aid_id}: {target.reference}"[:500],
+                application_id=None, recorded_at=now, recorded_by=actor.id,
+                reverses_id=aid_id, reason=reason.strip())).inserted_primary_key[0]
+            reversal = self._aid_rows(conn, business_id, reversal_id)[0]
+            self._audit_beneficiary(conn, business_id, "correct_aid", actor, reason,
+                                    request_id, {"corrected": target, "reversal": reversal},
+                                    now)
+            self._emit_aid(conn, "correct_aid", reversal, actor, now)
+            return reversal
+
+        payload = {"actor": actor, "business_id": business_id, "aid_id": aid_id,
+                   "reason": reason}
+        return self._mutate("correct_aid", request_id, payload, None, body,
+                            encode=jsonable, decode=_aid_from_dict)
 
     def de_minimis_room(self, business_id: str, on: date | None = None) -> DeMinimisAssessment:
         """Aid counted in the window ending ``on`` (default today) and the room left."""
+        return self.de_minimis_register(business_id, on)[0]
+
+    def de_minimis_register(self, business_id: str, on: date | None = None
+                            ) -> tuple[DeMinimisAssessment, list[RegisteredAid], FundRules]:
+        """A company's de minimis register, every row oldest first (corrections and the
+        rows they reverse included), the aid counted in the window ending ``on``
+        (default today, Helsinki) and the room left under the ceiling, with the fund
+        rules that assessed it. FailedPrecondition when no de minimis rules are in force
+        on ``on``."""
+        problem = business_id_problem(business_id)
+        if problem:
+            raise invalid("business_id", problem)
         on = on or self._today()
         rules = self.fund_rules(on)
+        de_minimis_rules = rules.de_minimis
         with self._read() as conn:
-            history = self._aid_history(conn, business_id)
-        return assess_de_minimis(business_id, on, 0, history, rules.de_minimis)
+            rows = self._aid_rows(conn, business_id)
+        assessment = assess_de_minimis(business_id, on, 0,
+                                       [r.record() for r in rows if r.counts],
+                                       de_minimis_rules)
+        return assessment, rows, rules
 
     @staticmethod
     def _committed_rows(conn) -> list[PortfolioRow]:
@@ -807,10 +911,42 @@ class Repository:
             application_id=app.id, recorded_at=now, recorded_by=actor.id))
 
     def _aid_history(self, conn: Connection, business_id: str) -> list[AidRecord]:
+        """The aid that counts for de minimis: corrections and what they reverse do not."""
+        return [r.record() for r in self._aid_rows(conn, business_id) if r.counts]
+
+    @staticmethod
+    def _aid_rows(conn: Connection, business_id: str, only: int | None = None
+                  ) -> list[RegisteredAid]:
+        """The business ID's register rows oldest first (or row ``only``), each with the
+        row that reverses it, if any."""
         d = t.de_minimis_aid.c
-        rows = conn.execute(select(d.granted_on, d.amount_cents, d.reference)
-                            .where(d.business_id == business_id).order_by(d.id)).all()
-        return [AidRecord(r.granted_on, int(r.amount_cents), r.reference) for r in rows]
+        rows = conn.execute(select(t.de_minimis_aid).where(d.business_id == business_id)
+                            .order_by(d.id)).all()
+        reversed_by = {int(r.reverses_id): int(r.id) for r in rows if r.reverses_id is not None}
+        return [RegisteredAid(
+            id=int(r.id), business_id=r.business_id, granted_on=r.granted_on,
+            amount_cents=int(r.amount_cents), reference=r.reference,
+            recorded_at=aware(r.recorded_at), recorded_by=r.recorded_by or "",
+            application_id=r.application_id,
+            reverses_id=None if r.reverses_id is None else int(r.reverses_id),
+            reversed_by_id=reversed_by.get(int(r.id)), reason=r.reason or "")
+            for r in rows if only is None or int(r.id) == only]
+
+    def _audit_beneficiary(self, conn: Connection, business_id: str, action: str,
+                           actor: Actor, reason: str, request_id: str,
+                           inputs: dict[str, Any], now: datetime) -> None:
+        conn.execute(insert(t.beneficiary_audit).values(
+            business_id=business_id, action=action, actor_id=actor.id,
+            actor_role=actor.role.value, at=now, reason=reason, request_id=request_id,
+            inputs=jsonable(inputs), trace={}))
+
+    def _emit_aid(self, conn: Connection, action: str, aid: RegisteredAid, actor: Actor,
+                  now: datetime) -> None:
+        self._emit(conn, action, f"beneficiaries/{aid.business_id}", {
+            "business_id": aid.business_id, "granted_on": aid.granted_on,
+            "amount_cents": aid.amount_cents, "reference": aid.reference,
+            "actor_id": actor.id, "actor_role": actor.role, "at": _rfc3339(now),
+            "aid_id": aid.id, "reverses_aid_id": aid.reverses_id, "reason": aid.reason}, now)
 
     def _committed(self, conn: Connection) -> int:
         a = t.applications.c

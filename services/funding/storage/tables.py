@@ -147,7 +147,30 @@ de_minimis_aid = Table(
     # The officer who recorded it (or approved the application it came from); empty only
     # on rows written before migration 0004.
     Column("recorded_by", String(256), nullable=True),
+    # A correction is a new row reversing an earlier one (same business ID, never an
+    # UPDATE: the table is append-only by trigger, migration 0005); neither counts then.
+    Column("reverses_id", Seq, ForeignKey("de_minimis_aid.id"), nullable=True, unique=True),
+    # Why the row was corrected (a reversing row only).
+    Column("reason", Text, nullable=True),
     CheckConstraint("amount_cents >= 0", name="aid_nonnegative"),
+)
+
+#: Append-only (triggers, migration 0005): what officers did to a beneficiary's record
+#: outside any application (aid recorded or corrected, its kind corrected), as audit_log
+#: is for applications.
+beneficiary_audit = Table(
+    "beneficiary_audit", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("business_id", String(9), ForeignKey("beneficiaries.business_id"), nullable=False,
+           index=True),
+    Column("action", String(32), nullable=False),
+    Column("actor_id", String(200), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("request_id", String(200), nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("trace", JSON, nullable=False),
 )
 
 claims = Table(

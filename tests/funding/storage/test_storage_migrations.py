@@ -14,6 +14,7 @@ from services.funding.storage.repository import Repository
 from services.funding.storage.tables import metadata
 
 LEDGER_TABLES = {"fund", "beneficiaries", "applications", "scores", "audit_log", "requests",
+                 "beneficiary_audit",
                  "de_minimis_aid", "claims", "outbox"}
 
 

@@ -115,7 +115,7 @@ class ApplicationStateChanged(_message.Message):
     def __init__(self, application: _Optional[str] = ..., application_id: _Optional[int] = ..., kind: _Optional[str] = ..., action: _Optional[str] = ..., from_state: _Optional[str] = ..., state: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., reason: _Optional[str] = ..., rules_version: _Optional[str] = ..., at: _Optional[str] = ..., business_id: _Optional[str] = ..., sector: _Optional[str] = ..., branch: _Optional[str] = ..., grant_cents: _Optional[int] = ..., gge_cents: _Optional[int] = ..., exposure_cents: _Optional[int] = ..., claim_paid_cents: _Optional[int] = ...) -> None: ...
 
 class DeMinimisAidRecorded(_message.Message):
-    __slots__ = ("business_id", "granted_on", "amount_cents", "reference", "actor_id", "actor_role", "at")
+    __slots__ = ("business_id", "granted_on", "amount_cents", "reference", "actor_id", "actor_role", "at", "aid_id", "reverses_aid_id", "reason")
     BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
     GRANTED_ON_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_CENTS_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,9 @@ class DeMinimisAidRecorded(_message.Message):
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ROLE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    AID_ID_FIELD_NUMBER: _ClassVar[int]
+    REVERSES_AID_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     business_id: str
     granted_on: str
     amount_cents: int
@@ -130,7 +133,10 @@ class DeMinimisAidRecorded(_message.Message):
     actor_id: str
     actor_role: str
     at: str
-    def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
+    aid_id: int
+    reverses_aid_id: int
+    reason: str
+    def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., at: _Optional[str] = ..., aid_id: _Optional[int] = ..., reverses_aid_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class OperationProgressed(_message.Message):
     __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code")

@@ -622,16 +622,90 @@ class RecordDeMinimisAidRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ...) -> None: ...
 
 class RecordDeMinimisAidResponse(_message.Message):
-    __slots__ = ("business_id", "granted_on", "amount_cents", "reference")
+    __slots__ = ("business_id", "granted_on", "amount_cents", "reference", "aid")
     BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
     GRANTED_ON_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_CENTS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    AID_FIELD_NUMBER: _ClassVar[int]
     business_id: str
     granted_on: str
     amount_cents: int
     reference: str
-    def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ...) -> None: ...
+    aid: DeMinimisAid
+    def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., aid: _Optional[_Union[DeMinimisAid, _Mapping]] = ...) -> None: ...
+
+class DeMinimisAid(_message.Message):
+    __slots__ = ("id", "granted_on", "amount_cents", "reference", "application", "recorded_by", "record_time", "reverses_aid_id", "reason", "reversed_by_aid_id", "counted")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_ON_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_CENTS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVERSES_AID_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_BY_AID_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    granted_on: str
+    amount_cents: int
+    reference: str
+    application: str
+    recorded_by: str
+    record_time: _timestamp_pb2.Timestamp
+    reverses_aid_id: int
+    reason: str
+    reversed_by_aid_id: int
+    counted: bool
+    def __init__(self, id: _Optional[int] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., application: _Optional[str] = ..., recorded_by: _Optional[str] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reverses_aid_id: _Optional[int] = ..., reason: _Optional[str] = ..., reversed_by_aid_id: _Optional[int] = ..., counted: _Optional[bool] = ...) -> None: ...
+
+class GetDeMinimisRegisterRequest(_message.Message):
+    __slots__ = ("business_id",)
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    business_id: str
+    def __init__(self, business_id: _Optional[str] = ...) -> None: ...
+
+class GetDeMinimisRegisterResponse(_message.Message):
+    __slots__ = ("business_id", "assessed_on", "rules_version", "regulation", "ceiling_cents", "window_start", "counted_cents", "room_cents", "aid")
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSESSED_ON_FIELD_NUMBER: _ClassVar[int]
+    RULES_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REGULATION_FIELD_NUMBER: _ClassVar[int]
+    CEILING_CENTS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_CENTS_FIELD_NUMBER: _ClassVar[int]
+    ROOM_CENTS_FIELD_NUMBER: _ClassVar[int]
+    AID_FIELD_NUMBER: _ClassVar[int]
+    business_id: str
+    assessed_on: str
+    rules_version: str
+    regulation: str
+    ceiling_cents: int
+    window_start: str
+    counted_cents: int
+    room_cents: int
+    aid: _containers.RepeatedCompositeFieldContainer[DeMinimisAid]
+    def __init__(self, business_id: _Optional[str] = ..., assessed_on: _Optional[str] = ..., rules_version: _Optional[str] = ..., regulation: _Optional[str] = ..., ceiling_cents: _Optional[int] = ..., window_start: _Optional[str] = ..., counted_cents: _Optional[int] = ..., room_cents: _Optional[int] = ..., aid: _Optional[_Iterable[_Union[DeMinimisAid, _Mapping]]] = ...) -> None: ...
+
+class CorrectDeMinimisAidRequest(_message.Message):
+    __slots__ = ("request_id", "business_id", "aid_id", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    AID_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    business_id: str
+    aid_id: int
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., business_id: _Optional[str] = ..., aid_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CorrectDeMinimisAidResponse(_message.Message):
+    __slots__ = ("correction",)
+    CORRECTION_FIELD_NUMBER: _ClassVar[int]
+    correction: DeMinimisAid
+    def __init__(self, correction: _Optional[_Union[DeMinimisAid, _Mapping]] = ...) -> None: ...
 
 class GetFundStatusRequest(_message.Message):
     __slots__ = ()

@@ -101,6 +101,16 @@ class FundingServiceStub:
                 request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidRequest.SerializeToString,
                 response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidResponse.FromString,
                 _registered_method=True)
+        self.GetDeMinimisRegister = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/GetDeMinimisRegister',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetDeMinimisRegisterRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetDeMinimisRegisterResponse.FromString,
+                _registered_method=True)
+        self.CorrectDeMinimisAid = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/CorrectDeMinimisAid',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidResponse.FromString,
+                _registered_method=True)
         self.GetFundStatus = channel.unary_unary(
                 '/ijh.funding.v1.FundingService/GetFundStatus',
                 request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusRequest.SerializeToString,
@@ -235,7 +245,28 @@ class FundingServiceServicer:
 
     def RecordDeMinimisAid(self, request, context):
         """Registers de minimis aid a company received elsewhere (its de minimis declaration),
-        so that it counts against the ceiling. Officers only.
+        so that it counts against the ceiling. Officers only. granted_on may not be after
+        today (Helsinki): INVALID_ARGUMENT on granted_on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDeMinimisRegister(self, request, context):
+        """A company's de minimis register: every row recorded (declared aid, aid granted by
+        approvals here, corrections), the aid counted in the window ending today and the
+        room left under the ceiling. Officers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CorrectDeMinimisAid(self, request, context):
+        """Corrects a wrong row of the register (recorded with RecordDeMinimisAid) by a new
+        row reversing it, with the officer and the reason: from then on neither counts, both
+        stay. Record the right aid afterwards with RecordDeMinimisAid. Officers only. Aid
+        granted by an approval here (AID_FROM_APPLICATION), a correction, or a row already
+        corrected is FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -322,6 +353,16 @@ def add_FundingServiceServicer_to_server(servicer, server):
                     servicer.RecordDeMinimisAid,
                     request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidRequest.FromString,
                     response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidResponse.SerializeToString,
+            ),
+            'GetDeMinimisRegister': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeMinimisRegister,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetDeMinimisRegisterRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetDeMinimisRegisterResponse.SerializeToString,
+            ),
+            'CorrectDeMinimisAid': grpc.unary_unary_rpc_method_handler(
+                    servicer.CorrectDeMinimisAid,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidResponse.SerializeToString,
             ),
             'GetFundStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFundStatus,
@@ -687,6 +728,60 @@ class FundingService:
             '/ijh.funding.v1.FundingService/RecordDeMinimisAid',
             ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidRequest.SerializeToString,
             ijh_dot_funding_dot_v1_dot_funding__pb2.RecordDeMinimisAidResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeMinimisRegister(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/GetDeMinimisRegister',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetDeMinimisRegisterRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.GetDeMinimisRegisterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrectDeMinimisAid(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/CorrectDeMinimisAid',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidResponse.FromString,
             options,
             channel_credentials,
             insecure,
