@@ -506,7 +506,20 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
             raise PermissionDenied(f"role {caller.role} may not read the de minimis register")
         register = await asyncio.to_thread(self.repository.de_minimis_register,
                                            request.business_id)
-        return translate.de_minimis_register_response(*register)
+        beneficiary = await asyncio.to_thread(self.repository.beneficiary, request.business_id)
+        return translate.de_minimis_register_response(*register, beneficiary)
+
+    @translate_errors
+    async def CorrectBeneficiaryKind(self, request, context):
+        actor = actor_of(caller_of(context), "correct a beneficiary's kind")
+        kind = translate.registered_kind(request.kind)
+        if kind is None:
+            raise InvalidArgument(FieldViolation(
+                "kind", "must be BENEFICIARY_KIND_PUBLIC_UNIT or BENEFICIARY_KIND_COMPANY"))
+        beneficiary = await asyncio.to_thread(
+            self.repository.correct_kind, request.request_id, actor, request.business_id,
+            kind, request.reason)
+        return translate.beneficiary_kind_response(beneficiary)
 
     @translate_errors
     async def CorrectDeMinimisAid(self, request, context):

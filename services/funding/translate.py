@@ -368,11 +368,32 @@ def aid_response(aid: ledger.RegisteredAid, business_id: str
         amount_cents=aid.amount_cents, reference=aid.reference, aid=aid_row(aid, aid.counts))
 
 
+def registered_kind(number: int) -> ledger.BeneficiaryKind | None:
+    """A kind an officer sets: public unit or company, None for anything else."""
+    name = _enum_name(funding_pb2.BeneficiaryKind, number, "BENEFICIARY_KIND_")
+    return ledger.BeneficiaryKind(name) if name else None
+
+
+def _kind_number(kind: ledger.BeneficiaryKind | None) -> int:
+    return _enum_number(funding_pb2.BeneficiaryKind, "BENEFICIARY_KIND_",
+                        kind.value if kind else None)
+
+
+def beneficiary_kind_response(b: ledger.RegisteredBeneficiary
+                              ) -> funding_pb2.CorrectBeneficiaryKindResponse:
+    return funding_pb2.CorrectBeneficiaryKindResponse(
+        business_id=b.business_id, kind=_kind_number(b.kind),
+        previous_kind=_kind_number(b.previous_kind), kind_confirmed_by=b.kind_confirmed_by)
+
+
 def de_minimis_register_response(assessment: ledger.DeMinimisAssessment,
-                                 rows: Sequence[ledger.RegisteredAid], rules: ledger.FundRules
+                                 rows: Sequence[ledger.RegisteredAid], rules: ledger.FundRules,
+                                 beneficiary: ledger.RegisteredBeneficiary | None = None
                                  ) -> funding_pb2.GetDeMinimisRegisterResponse:
     start, on = assessment.window_start, assessment.grant_date
     return funding_pb2.GetDeMinimisRegisterResponse(
+        beneficiary_kind=_kind_number(beneficiary.kind if beneficiary else None),
+        kind_confirmed_by=beneficiary.kind_confirmed_by if beneficiary else "",
         business_id=assessment.business_id, assessed_on=on.isoformat(),
         rules_version=rules.version, regulation=rules.de_minimis.reference,
         ceiling_cents=assessment.ceiling_cents, window_start=start.isoformat(),

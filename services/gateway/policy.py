@@ -64,6 +64,7 @@ POLICY: dict[str, Rule] = {
     f"/{FUNDING}/RecordDeMinimisAid": _rule(OFFICER),
     f"/{FUNDING}/GetDeMinimisRegister": _rule(OFFICER),
     f"/{FUNDING}/CorrectDeMinimisAid": _rule(OFFICER),
+    f"/{FUNDING}/CorrectBeneficiaryKind": _rule(OFFICER),
     f"/{FUNDING}/GetFundStatus": _rule(ANALYST, OFFICER, ADMIN),
     f"/{FUNDING}/GetExposure": _rule(ANALYST, OFFICER, ADMIN),
     # Risk: procurement estimates for agencies; portfolio work for the fund.

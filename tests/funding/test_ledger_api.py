@@ -417,3 +417,25 @@ async def test_officers_read_and_correct_the_de_minimis_register(ledger, db_url)
             request_id=rid(), business_id=company, aid_id=recorded.id, reason="again"),
             OFFICER_A)
     assert precondition_types(err.value) == {"AID_ALREADY_CORRECTED"}
+
+
+async def test_officers_correct_a_beneficiarys_kind(ledger, db_url):
+    company = business_id(7_654_400)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ledger.call("CorrectBeneficiaryKind", f.CorrectBeneficiaryKindRequest(
+            request_id=rid(), business_id=company, kind=f.BENEFICIARY_KIND_PUBLIC_UNIT,
+            reason="we are a municipality"), COMPANY_AGENCY)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ledger.call("CorrectBeneficiaryKind", f.CorrectBeneficiaryKindRequest(
+            request_id=rid(), business_id=company, reason="no kind"), OFFICER_A)
+    assert bad_fields(err.value) == {"kind"}
+    answer = await ledger.call("CorrectBeneficiaryKind", f.CorrectBeneficiaryKindRequest(
+        request_id=rid(), business_id=company, kind=f.BENEFICIARY_KIND_COMPANY,
+        reason="trade register: an Oy"), OFFICER_A)
+    assert (answer.kind, answer.previous_kind, answer.kind_confirmed_by) == \
+        (f.BENEFICIARY_KIND_COMPANY, f.BENEFICIARY_KIND_UNSPECIFIED, OFFICER_A.subject)
+    register = await ledger.call("GetDeMinimisRegister", f.GetDeMinimisRegisterRequest(
+        business_id=company), OFFICER_B)
+    assert (register.beneficiary_kind, register.kind_confirmed_by) == \
+        (f.BENEFICIARY_KIND_COMPANY, OFFICER_A.subject)

@@ -83,6 +83,19 @@ class Beneficiary:
 
 
 @dataclass(frozen=True)
+class RegisteredBeneficiary:
+    """A business ID as the ledger registers it: ``kind`` is confirmed when
+    ``kind_confirmed_by`` names the officer who approved an application for it, recorded
+    its de minimis aid or corrected the kind; until then it is only what a create request
+    declared, and fixes nothing."""
+
+    business_id: str
+    kind: BeneficiaryKind
+    kind_confirmed_by: str = ""
+    previous_kind: BeneficiaryKind | None = None
+
+
+@dataclass(frozen=True)
 class GuaranteeTerms:
     """A fund guarantee.
 

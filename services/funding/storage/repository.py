@@ -70,6 +70,7 @@ from services.funding.ledger.model import (
     Decision,
     Exposure,
     FundStatus,
+    RegisteredBeneficiary,
     Role,
     TransitionRecord,
 )
@@ -120,10 +121,12 @@ EVENT_TYPES = {
     "expire": "ijh.funding.guarantee.expired",
     "record_aid": "ijh.funding.de_minimis.aid_recorded",
     "correct_aid": "ijh.funding.de_minimis.aid_corrected",
+    "correct_kind": "ijh.funding.beneficiary.kind_corrected",
 }
 #: The ``ijh.events.v1`` message each event's ``data`` is the JSON form of.
 EVENT_MESSAGES = {action: events_pb2.DeMinimisAidRecorded if action in ("record_aid",
                                                                        "correct_aid")
+                  else events_pb2.BeneficiaryKindCorrected if action == "correct_kind"
                   else events_pb2.ApplicationStateChanged for action in EVENT_TYPES}
 EVENT_SCHEMAS = {action: f"urn:ijh:proto:{message.DESCRIPTOR.full_name}"
                  for action, message in EVENT_MESSAGES.items()}
@@ -511,6 +514,17 @@ class Repository:
             conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
                 business_id=business_id, kind=BeneficiaryKind.COMPANY.value, name="",
                 created_at=now))
+            beneficiary = self._lock_beneficiary(conn, business_id)
+            if beneficiary.kind_confirmed_by and \
+                    beneficiary.kind != BeneficiaryKind.COMPANY.value:
+                raise FailedPrecondition(PreconditionViolation(
+                    "BENEFICIARY_KIND", f"beneficiary/{business_id}",
+                    f"business ID {business_id} is registered as a {beneficiary.kind} "
+                    f"(confirmed by {beneficiary.kind_confirmed_by}), and de minimis aid "
+                    "is recorded for companies: if it is a company, an officer corrects "
+                    "the register first (CorrectBeneficiaryKind, with the reason)"))
+            # Aid declared by an undertaking: the register knows it for a company now.
+            self._confirm_kind(conn, business_id, BeneficiaryKind.COMPANY, actor)
             aid_id = conn.execute(insert(t.de_minimis_aid).values(
                 business_id=business_id, granted_on=granted_on, amount_cents=amount_cents,
                 reference=reference.strip(), application_id=None, recorded_at=now,
@@ -589,6 +603,65 @@ class Repository:
                    "reason": reason}
         return self._mutate("correct_aid", request_id, payload, None, body,
                             encode=jsonable, decode=_aid_from_dict)
+
+    def correct_kind(self, request_id: str, actor: Actor, business_id: str,
+                     kind: BeneficiaryKind, reason: str) -> RegisteredBeneficiary:
+        """An officer sets (and so confirms) a business ID's kind, with the reason:
+        approvals then hold every application for it to that kind (``BENEFICIARY_KIND``),
+        so a company is assessed for de minimis whatever a create request declared. The
+        row is registered if the business ID is new; the change is audited
+        (``beneficiary_audit``) and announced in the same transaction. Guarantees
+        already decided keep the assessment they were decided with."""
+        c = Collector()
+        problem = business_id_problem(business_id)
+        if problem:
+            c.add("business_id", problem)
+        c.check(isinstance(kind, BeneficiaryKind), "kind", "must be public_unit or company")
+        c.raise_if_any()
+        check_reason(reason, required=True, missing="a correction must say why")
+        if actor.role is not Role.OFFICER:
+            raise PermissionDenied("only officers correct a beneficiary's kind")
+
+        def body(conn: Connection, _row: Any) -> RegisteredBeneficiary:
+            now = self._now()
+            new = conn.execute(select(t.beneficiaries.c.business_id).where(
+                t.beneficiaries.c.business_id == business_id)).first() is None
+            conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
+                business_id=business_id, kind=kind.value, name="", created_at=now))
+            before = self._lock_beneficiary(conn, business_id)
+            previous = None if new else BeneficiaryKind(before.kind)
+            conn.execute(update(t.beneficiaries)
+                         .where(t.beneficiaries.c.business_id == business_id)
+                         .values(kind=kind.value, kind_confirmed_by=actor.id))
+            result = RegisteredBeneficiary(business_id, kind, actor.id, previous)
+            self._audit_beneficiary(conn, business_id, "correct_kind", actor, reason,
+                                    request_id, {"kind": kind, "previous_kind": previous,
+                                                 "previously_confirmed_by":
+                                                     before.kind_confirmed_by or ""}, now)
+            self._emit(conn, "correct_kind", f"beneficiaries/{business_id}", {
+                "business_id": business_id, "kind": kind, "previous_kind": previous or "",
+                "actor_id": actor.id, "actor_role": actor.role, "reason": reason.strip(),
+                "at": _rfc3339(now)}, now)
+            return result
+
+        def decode(d: dict[str, Any]) -> RegisteredBeneficiary:
+            previous = d.get("previous_kind")
+            return RegisteredBeneficiary(d["business_id"], BeneficiaryKind(d["kind"]),
+                                         d["kind_confirmed_by"],
+                                         BeneficiaryKind(previous) if previous else None)
+
+        payload = {"actor": actor, "business_id": business_id, "kind": kind,
+                   "reason": reason}
+        return self._mutate("correct_kind", request_id, payload, None, body,
+                            encode=jsonable, decode=decode)
+
+    def beneficiary(self, business_id: str) -> RegisteredBeneficiary | None:
+        """The business ID as registered, or None if the ledger has not seen it."""
+        with self._read() as conn:
+            row = conn.execute(select(t.beneficiaries).where(
+                t.beneficiaries.c.business_id == business_id)).first()
+        return None if row is None else RegisteredBeneficiary(
+            row.business_id, BeneficiaryKind(row.kind), row.kind_confirmed_by or "")
 
     def de_minimis_room(self, business_id: str, on: date | None = None) -> DeMinimisAssessment:
         """Aid counted in the window ending ``on`` (default today) and the room left."""
@@ -693,7 +766,9 @@ class Repository:
                            now: datetime, today: date) -> Application:
         assert app.guarantee is not None
         fund_row = self._lock_fund(conn)
-        self._lock_beneficiary(conn, app.beneficiary.business_id)
+        beneficiary = self._lock_beneficiary(conn, app.beneficiary.business_id)
+        kind_trace: dict[str, Any] = {}
+        kind_conflict = self._check_kind(beneficiary, app, actor, kind_trace)
         portfolio = self._committed_rows(conn)
         candidate = PortfolioRow(app.id, app.beneficiary.business_id, app.beneficiary.kind,
                                  app.sector, app.branch.value, app.exposure_cents,
@@ -728,12 +803,13 @@ class Repository:
                                          rules)
         rule_violations, trace = assess_guarantee(app.name, candidate, app.guarantee, position,
                                                   rules, risk, de_minimis)
-        violations = violations + rule_violations
+        violations = violations + rule_violations + ([kind_conflict] if kind_conflict else [])
         if violations:
             raise FailedPrecondition(violations)
+        self._confirm_kind(conn, app.beneficiary.business_id, app.beneficiary.kind, actor)
         if de_minimis is not None:
             self._insert_aid(conn, app, today, gge, rules, now, actor)
-        trace.update(scoring=scoring, gge=gge_trace)
+        trace.update(scoring=scoring, gge=gge_trace, **kind_trace)
         return self._transition(
             conn, app, ApplicationState.APPROVED, "approve", actor, reason, rules.version,
             request_id, {"gge_cents": gge, "gge_trace": jsonable(gge_trace),
@@ -753,10 +829,13 @@ class Repository:
             violations = [*violations, PreconditionViolation(
                 "GRANT_NOT_ELIGIBLE", app.name,
                 f"the rules in force on {today.isoformat()} grant nothing (see trace)")]
+        beneficiary = self._lock_beneficiary(conn, app.beneficiary.business_id)
+        kind_conflict = self._check_kind(beneficiary, app, actor, trace)
+        if kind_conflict is not None:
+            violations = [*violations, kind_conflict]
         de_minimis = None
         if app.beneficiary.kind is BeneficiaryKind.COMPANY:
             de_minimis_rules, _gge_rules = _de_minimis_rules(rules, app, today)
-            self._lock_beneficiary(conn, app.beneficiary.business_id)
             de_minimis = assess_de_minimis(app.beneficiary.business_id, today, grant.grant_cents,
                                            self._aid_history(conn, app.beneficiary.business_id),
                                            de_minimis_rules)
@@ -766,6 +845,7 @@ class Repository:
                 violations = [*violations, v]
         if violations:
             raise FailedPrecondition(violations)
+        self._confirm_kind(conn, app.beneficiary.business_id, app.beneficiary.kind, actor)
         if de_minimis is not None:
             self._insert_aid(conn, app, today, grant.grant_cents, rules, now, actor)
         version = f"{grant.rules_version};{rules.version}"
@@ -957,14 +1037,44 @@ class Repository:
 
     def _ensure_beneficiary(self, conn: Connection, draft: ApplicationDraft,
                             now: datetime) -> None:
+        """Register the business ID on first sight. The kind a create request declares
+        fixes nothing (an agency's draft that never went further once made a company a
+        public unit for good, and refused the company's own application): an officer
+        confirms it by approving (``_check_kind``), recording aid or correcting it."""
         b = draft.beneficiary
         conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
             business_id=b.business_id, kind=b.kind.value, name=b.name, created_at=now))
-        kind = conn.execute(select(t.beneficiaries.c.kind).where(
-            t.beneficiaries.c.business_id == b.business_id)).scalar_one()
-        if kind != b.kind.value:
-            raise invalid("beneficiary.kind",
-                          f"business ID {b.business_id} is registered as a {kind}")
+
+    @staticmethod
+    def _check_kind(beneficiary: Any, app: Application, actor: Actor,
+                    trace: dict[str, Any]) -> PreconditionViolation | None:
+        """At approval: the application's declared kind against the confirmed one (the
+        locked ``beneficiary`` row). A conflict says how to resolve it; without one the
+        approval confirms the kind (``_confirm_kind``), so no later self-declaration as a
+        public unit skips de minimis for a company."""
+        declared, registered = app.beneficiary.kind.value, beneficiary.kind
+        confirmed_by = beneficiary.kind_confirmed_by
+        trace["beneficiary_kind"] = {"declared": declared, "registered": registered,
+                                     "confirmed_by": confirmed_by or "",
+                                     "confirmed_now_by": "" if confirmed_by else actor.id}
+        if not confirmed_by or declared == registered:
+            return None
+        bid = app.beneficiary.business_id
+        return PreconditionViolation(
+            "BENEFICIARY_KIND", f"beneficiary/{bid}",
+            f"{app.name} declares business ID {bid} a {declared}, but it is registered as a "
+            f"{registered} (confirmed by {confirmed_by}): if the register is wrong, an "
+            f"officer corrects it (CorrectBeneficiaryKind, with the reason) and the "
+            f"application is decided again; if the application is wrong, reject it and "
+            f"file it again as a {registered}")
+
+    @staticmethod
+    def _confirm_kind(conn: Connection, business_id: str, kind: BeneficiaryKind,
+                      actor: Actor) -> None:
+        b = t.beneficiaries.c
+        conn.execute(update(t.beneficiaries)
+                     .where(b.business_id == business_id, b.kind_confirmed_by.is_(None))
+                     .values(kind=kind.value, kind_confirmed_by=actor.id))
 
     def _insert_ignore(self, table: Any, key: str) -> Any:
         dialect = sqlite if is_sqlite(self.engine) else postgresql
@@ -985,10 +1095,10 @@ class Repository:
         return conn.execute(select(t.fund).where(t.fund.c.id == t.FUND_ID)
                             .with_for_update(key_share=True)).one()
 
-    def _lock_beneficiary(self, conn: Connection, business_id: str) -> None:
-        conn.execute(select(t.beneficiaries.c.business_id)
-                     .where(t.beneficiaries.c.business_id == business_id)
-                     .with_for_update(key_share=True)).one()
+    def _lock_beneficiary(self, conn: Connection, business_id: str) -> Any:
+        return conn.execute(select(t.beneficiaries)
+                            .where(t.beneficiaries.c.business_id == business_id)
+                            .with_for_update(key_share=True)).one()
 
     def _load(self, conn: Connection, application_id: int) -> Application:
         _check_id(application_id)

@@ -53,6 +53,10 @@ beneficiaries = Table(
     Column("kind", String(16), nullable=False),
     Column("name", String(500), nullable=False, server_default=""),
     Column("created_at", TS, nullable=False),
+    # Who confirmed ``kind``: the officer who approved an application for this business
+    # ID, recorded its de minimis aid or corrected the kind. Empty while the kind is only
+    # what a create request declared: that fixes nothing (migration 0006).
+    Column("kind_confirmed_by", String(200), nullable=True),
 )
 
 applications = Table(

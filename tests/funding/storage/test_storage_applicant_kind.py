@@ -63,13 +63,9 @@ def test_a_company_is_checked_against_de_minimis(repo: Repository) -> None:
         repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
 
 
-def test_a_kind_contradicting_the_registered_one_stays_refused(repo: Repository) -> None:
-    _create(repo, _request("company"))
-    with pytest.raises(InvalidArgument) as failure:
-        _create(repo, _request("contracting_authority"))
-    assert [v.field for v in failure.value.violations] == ["beneficiary_kind"]
-    assert "registered as a company" in str(failure.value)
-    # A company applicant declared a public unit is refused before any lookup.
+def test_a_company_applicant_declared_a_public_unit_is_refused(repo: Repository) -> None:
+    # Refused before any lookup (a kind contradicting the registered one is refused at
+    # approval: test_storage_beneficiary_kind.py).
     with pytest.raises(InvalidArgument) as failure:
         _create(repo, _request("company", f.BENEFICIARY_KIND_PUBLIC_UNIT))
     assert [v.field for v in failure.value.violations] == ["beneficiary_kind"]

@@ -116,16 +116,16 @@ def test_bad_create_names_fields_and_writes_nothing(repo: Repository, engine: En
     assert counts(engine) == before
 
 
-def test_beneficiary_kind_must_match_its_business_id(repo: Repository, engine: Engine) -> None:
-    repo.create(rid(), APPLICANT, guarantee_draft())  # registers the company
-    before = counts(engine)
+def test_a_draft_does_not_fix_its_beneficiarys_kind(repo: Repository) -> None:
+    """The first create request's kind fixed it for good (a draft declaring a company a
+    public unit refused the company's own application); approvals now check it
+    (test_storage_beneficiary_kind.py)."""
+    repo.create(rid(), APPLICANT, guarantee_draft())  # declares the company
     from services.funding.ledger.model import Beneficiary, BeneficiaryKind
     from tests.funding.storage.ledger_support import COMPANY
     as_unit = Beneficiary(BeneficiaryKind.PUBLIC_UNIT, COMPANY.business_id)
-    with pytest.raises(InvalidArgument) as err:
-        repo.create(rid(), APPLICANT, guarantee_draft(beneficiary=as_unit))
-    assert [v.field for v in err.value.violations] == ["beneficiary.kind"]
-    assert counts(engine) == before
+    app = repo.create(rid(), APPLICANT, guarantee_draft(beneficiary=as_unit))
+    assert app.beneficiary.kind is BeneficiaryKind.PUBLIC_UNIT
 
 
 def test_refused_decisions_and_claims_write_nothing(repo: Repository, engine: Engine,

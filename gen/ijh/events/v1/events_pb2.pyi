@@ -138,6 +138,24 @@ class DeMinimisAidRecorded(_message.Message):
     reason: str
     def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., at: _Optional[str] = ..., aid_id: _Optional[int] = ..., reverses_aid_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class BeneficiaryKindCorrected(_message.Message):
+    __slots__ = ("business_id", "kind", "previous_kind", "actor_id", "actor_role", "reason", "at")
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ROLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    business_id: str
+    kind: str
+    previous_kind: str
+    actor_id: str
+    actor_role: str
+    reason: str
+    at: str
+    def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[str] = ..., previous_kind: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
+
 class OperationProgressed(_message.Message):
     __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code")
     NAME_FIELD_NUMBER: _ClassVar[int]

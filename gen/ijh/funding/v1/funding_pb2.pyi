@@ -668,7 +668,7 @@ class GetDeMinimisRegisterRequest(_message.Message):
     def __init__(self, business_id: _Optional[str] = ...) -> None: ...
 
 class GetDeMinimisRegisterResponse(_message.Message):
-    __slots__ = ("business_id", "assessed_on", "rules_version", "regulation", "ceiling_cents", "window_start", "counted_cents", "room_cents", "aid")
+    __slots__ = ("business_id", "assessed_on", "rules_version", "regulation", "ceiling_cents", "window_start", "counted_cents", "room_cents", "aid", "beneficiary_kind", "kind_confirmed_by")
     BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
     ASSESSED_ON_FIELD_NUMBER: _ClassVar[int]
     RULES_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -678,6 +678,8 @@ class GetDeMinimisRegisterResponse(_message.Message):
     COUNTED_CENTS_FIELD_NUMBER: _ClassVar[int]
     ROOM_CENTS_FIELD_NUMBER: _ClassVar[int]
     AID_FIELD_NUMBER: _ClassVar[int]
+    BENEFICIARY_KIND_FIELD_NUMBER: _ClassVar[int]
+    KIND_CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
     business_id: str
     assessed_on: str
     rules_version: str
@@ -687,7 +689,9 @@ class GetDeMinimisRegisterResponse(_message.Message):
     counted_cents: int
     room_cents: int
     aid: _containers.RepeatedCompositeFieldContainer[DeMinimisAid]
-    def __init__(self, business_id: _Optional[str] = ..., assessed_on: _Optional[str] = ..., rules_version: _Optional[str] = ..., regulation: _Optional[str] = ..., ceiling_cents: _Optional[int] = ..., window_start: _Optional[str] = ..., counted_cents: _Optional[int] = ..., room_cents: _Optional[int] = ..., aid: _Optional[_Iterable[_Union[DeMinimisAid, _Mapping]]] = ...) -> None: ...
+    beneficiary_kind: BeneficiaryKind
+    kind_confirmed_by: str
+    def __init__(self, business_id: _Optional[str] = ..., assessed_on: _Optional[str] = ..., rules_version: _Optional[str] = ..., regulation: _Optional[str] = ..., ceiling_cents: _Optional[int] = ..., window_start: _Optional[str] = ..., counted_cents: _Optional[int] = ..., room_cents: _Optional[int] = ..., aid: _Optional[_Iterable[_Union[DeMinimisAid, _Mapping]]] = ..., beneficiary_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., kind_confirmed_by: _Optional[str] = ...) -> None: ...
 
 class CorrectDeMinimisAidRequest(_message.Message):
     __slots__ = ("request_id", "business_id", "aid_id", "reason")
@@ -706,6 +710,30 @@ class CorrectDeMinimisAidResponse(_message.Message):
     CORRECTION_FIELD_NUMBER: _ClassVar[int]
     correction: DeMinimisAid
     def __init__(self, correction: _Optional[_Union[DeMinimisAid, _Mapping]] = ...) -> None: ...
+
+class CorrectBeneficiaryKindRequest(_message.Message):
+    __slots__ = ("request_id", "business_id", "kind", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    business_id: str
+    kind: BeneficiaryKind
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., business_id: _Optional[str] = ..., kind: _Optional[_Union[BeneficiaryKind, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CorrectBeneficiaryKindResponse(_message.Message):
+    __slots__ = ("business_id", "kind", "previous_kind", "kind_confirmed_by")
+    BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_KIND_FIELD_NUMBER: _ClassVar[int]
+    KIND_CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
+    business_id: str
+    kind: BeneficiaryKind
+    previous_kind: BeneficiaryKind
+    kind_confirmed_by: str
+    def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[_Union[BeneficiaryKind, str]] = ..., previous_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., kind_confirmed_by: _Optional[str] = ...) -> None: ...
 
 class GetFundStatusRequest(_message.Message):
     __slots__ = ()

@@ -111,6 +111,11 @@ class FundingServiceStub:
                 request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidRequest.SerializeToString,
                 response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidResponse.FromString,
                 _registered_method=True)
+        self.CorrectBeneficiaryKind = channel.unary_unary(
+                '/ijh.funding.v1.FundingService/CorrectBeneficiaryKind',
+                request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectBeneficiaryKindRequest.SerializeToString,
+                response_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectBeneficiaryKindResponse.FromString,
+                _registered_method=True)
         self.GetFundStatus = channel.unary_unary(
                 '/ijh.funding.v1.FundingService/GetFundStatus',
                 request_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.GetFundStatusRequest.SerializeToString,
@@ -272,6 +277,19 @@ class FundingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CorrectBeneficiaryKind(self, request, context):
+        """Sets a business ID's kind (public unit or company), with the reason; officers only.
+        A create request's declared kind fixes nothing: the kind is confirmed by the first
+        approval for the business ID, by recording its de minimis aid, or by this call. An
+        approval whose application declares another kind than the confirmed one is
+        FAILED_PRECONDITION BENEFICIARY_KIND, so a company is never spared de minimis by
+        declaring itself a public unit. Audited and announced
+        (ijh.funding.beneficiary.kind_corrected); decided applications keep their decision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetFundStatus(self, request, context):
         """The fund's position under today's rules: capital, committed, available, claims paid.
         """
@@ -363,6 +381,11 @@ def add_FundingServiceServicer_to_server(servicer, server):
                     servicer.CorrectDeMinimisAid,
                     request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidRequest.FromString,
                     response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidResponse.SerializeToString,
+            ),
+            'CorrectBeneficiaryKind': grpc.unary_unary_rpc_method_handler(
+                    servicer.CorrectBeneficiaryKind,
+                    request_deserializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectBeneficiaryKindRequest.FromString,
+                    response_serializer=ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectBeneficiaryKindResponse.SerializeToString,
             ),
             'GetFundStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFundStatus,
@@ -782,6 +805,33 @@ class FundingService:
             '/ijh.funding.v1.FundingService/CorrectDeMinimisAid',
             ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidRequest.SerializeToString,
             ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectDeMinimisAidResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrectBeneficiaryKind(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ijh.funding.v1.FundingService/CorrectBeneficiaryKind',
+            ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectBeneficiaryKindRequest.SerializeToString,
+            ijh_dot_funding_dot_v1_dot_funding__pb2.CorrectBeneficiaryKindResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,130 @@
+"""A beneficiary's kind: a create request's declaration fixes nothing; an officer
+confirms it (by approving, recording de minimis aid or correcting it) and approvals hold
+later applications to it, so a company is never spared de minimis by declaring itself a
+public unit, and a wrong first declaration never locks the company out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, select
+
+from services.funding.ledger.model import (
+    Actor,
+    ApplicationState,
+    Beneficiary,
+    BeneficiaryKind,
+    Decision,
+    Role,
+)
+from services.funding.storage import tables as t
+from services.funding.storage.repository import Repository
+from services.shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from tests.funding.storage.ledger_support import (
+    APPLICANT,
+    COMPANY,
+    OFFICER_A,
+    OFFICER_B,
+    counts,
+    guarantee_draft,
+    rid,
+    to_scored,
+)
+
+BID = COMPANY.business_id
+AS_PUBLIC_UNIT = Beneficiary(BeneficiaryKind.PUBLIC_UNIT, BID, "Oy Esimerkki Ab")
+AGENCY_X = Actor("agency-x", Role.APPLICANT)
+OFFICER_C = Actor("officer-c", Role.OFFICER)
+
+
+def _as_public_unit(**terms: object):
+    return dataclasses.replace(guarantee_draft(beneficiary=AS_PUBLIC_UNIT, **terms),
+                               applicant_kind="contracting_authority")
+
+
+def _approve(repo: Repository, app_id: int):
+    return repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
+
+
+def test_a_draft_fixes_no_kind_and_an_approval_confirms_it(
+        repo: Repository, engine: Engine) -> None:
+    """Reproduction r5: an agency's never-submitted draft declared the company a public
+    unit; the officer's correct company application was then refused at create, and a
+    public-unit guarantee for the company was approved without de minimis."""
+    repo.create(rid(), AGENCY_X, _as_public_unit())
+    company_app = to_scored(repo, guarantee_draft(beneficiary=COMPANY), owner=OFFICER_C)
+    approved = _approve(repo, company_app)
+    assert approved.gge_cents is not None and counts(engine)["de_minimis_aid"] == 1
+    assert repo.beneficiary(BID).kind_confirmed_by == OFFICER_B.id
+    assert repo.audit_log(company_app)[-1].trace["beneficiary_kind"] == {
+        "declared": "company", "registered": "public_unit", "confirmed_by": "",
+        "confirmed_now_by": OFFICER_B.id}
+    # A later application declaring the company a public unit is not approved blind.
+    unit_app = to_scored(repo, _as_public_unit(), owner=OFFICER_C)
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition) as err:
+        _approve(repo, unit_app)
+    [violation] = [v for v in err.value.violations if v.type == "BENEFICIARY_KIND"]
+    assert violation.subject == f"beneficiary/{BID}"
+    assert f"registered as a company (confirmed by {OFFICER_B.id})" in violation.description
+    assert "CorrectBeneficiaryKind" in violation.description
+    assert "file it again as a company" in violation.description
+    assert counts(engine) == before
+    # Rejecting it stays possible.
+    assert repo.decide(rid(), OFFICER_B, unit_app, Decision.REJECT, "a company").state \
+        is ApplicationState.REJECTED
+
+
+def test_recorded_aid_confirms_a_company(repo: Repository, engine: Engine) -> None:
+    repo.create(rid(), AGENCY_X, _as_public_unit())  # declared only
+    repo.record_aid(rid(), OFFICER_A, BID, date(2024, 5, 1), 1_000_00, "ELY 1")
+    assert (repo.beneficiary(BID).kind, repo.beneficiary(BID).kind_confirmed_by) == \
+        (BeneficiaryKind.COMPANY, OFFICER_A.id)
+    unit_app = to_scored(repo, _as_public_unit(), owner=OFFICER_C)
+    with pytest.raises(FailedPrecondition, match="BENEFICIARY_KIND"):
+        _approve(repo, unit_app)
+
+
+def test_an_officer_corrects_a_wrongly_confirmed_kind(repo: Repository,
+                                                      engine: Engine) -> None:
+    unit_app = to_scored(repo, _as_public_unit(), owner=OFFICER_C)
+    _approve(repo, unit_app)  # wrongly confirmed a public unit
+    company_app = to_scored(repo, guarantee_draft(beneficiary=COMPANY), owner=OFFICER_C)
+    with pytest.raises(FailedPrecondition, match="BENEFICIARY_KIND"):
+        _approve(repo, company_app)
+    with pytest.raises(FailedPrecondition, match="BENEFICIARY_KIND"):  # no aid either
+        repo.record_aid(rid(), OFFICER_A, BID, date(2024, 5, 1), 1_000_00, "ELY 1")
+    before = counts(engine)
+    corrected = repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY,
+                                  "trade register: an Oy")
+    assert (corrected.kind, corrected.previous_kind, corrected.kind_confirmed_by) == \
+        (BeneficiaryKind.COMPANY, BeneficiaryKind.PUBLIC_UNIT, OFFICER_A.id)
+    after = counts(engine)
+    assert after["outbox"] == before["outbox"] + 1
+    with engine.connect() as conn:
+        audit = conn.execute(select(t.beneficiary_audit)).all()
+        event = json.loads(conn.execute(select(t.outbox.c.envelope)
+                                        .order_by(t.outbox.c.seq.desc())).scalars().first())
+    assert [(a.action, a.actor_id, a.reason, a.inputs["previous_kind"]) for a in audit] == \
+        [("correct_kind", OFFICER_A.id, "trade register: an Oy", "public_unit")]
+    assert (event["type"], event["data"]["kind"], event["data"]["previous_kind"]) == \
+        ("ijh.funding.beneficiary.kind_corrected", "company", "public_unit")
+    approved = _approve(repo, company_app)
+    assert approved.gge_cents is not None and counts(engine)["de_minimis_aid"] == 1
+
+
+def test_refused_kind_corrections_write_nothing(repo: Repository, engine: Engine) -> None:
+    before = counts(engine)
+    with pytest.raises(PermissionDenied):
+        repo.correct_kind(rid(), APPLICANT, BID, BeneficiaryKind.PUBLIC_UNIT, "we are public")
+    with pytest.raises(InvalidArgument):
+        repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "")
+    with pytest.raises(InvalidArgument):
+        repo.correct_kind(rid(), OFFICER_A, "1234567-0", BeneficiaryKind.COMPANY, "typo")
+    assert counts(engine) == before
+    # A business ID new to the ledger is registered with the kind the officer sets.
+    new = repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "trade register")
+    assert new.previous_kind is None and repo.beneficiary(BID).kind_confirmed_by == OFFICER_A.id
