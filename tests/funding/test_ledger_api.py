@@ -92,18 +92,31 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
     assert approved.application.gross_grant_equivalent_cents > 0
     await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
         request_id=rid(), name=g1), OFFICER_B)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:  # two people pay a claim out
+        await ledger.call("RecordClaim", f.RecordClaimRequest(
+            request_id=rid(), name=g1, amount_cents=100_000_00, reason="supplier failed"),
+            OFFICER_B)
+    assert precondition_types(failure.value) == {"FOUR_EYES"}
     claimed = await ledger.call("RecordClaim", f.RecordClaimRequest(
         request_id=rid(), name=g1, amount_cents=100_000_00, reason="supplier failed"),
-        OFFICER_B)
+        OFFICER_A)
     assert claimed.application.state == f.APPLICATION_STATE_CLAIMED
-    # Guarantee 2: approve, activate, expire. Guarantee 3 stays approved (committed).
+    # Guarantee 2: approve, activate; expiry waits for its 60-month term (the storage
+    # tests expire at its end), a claim does not. Guarantee 3 stays approved (committed).
     g2 = await ledger.to_scored(guarantee_request(), COMPANY_AGENCY)
     await _decide(ledger, g2)
     await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
         request_id=rid(), name=g2), OFFICER_B)
-    expired = await ledger.call("ExpireGuarantee", f.ExpireGuaranteeRequest(
-        request_id=rid(), name=g2, reason="term ended"), OFFICER_B)
-    assert expired.application.state == f.APPLICATION_STATE_EXPIRED
+    before = row_counts(db_url)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await ledger.call("ExpireGuarantee", f.ExpireGuaranteeRequest(
+            request_id=rid(), name=g2, reason="term ended"), OFFICER_B)
+    assert precondition_types(failure.value) == {"TERM_NOT_ENDED"}
+    assert "it may be expired from" in failure.value.details()
+    assert row_counts(db_url) == before
+    await ledger.call("RecordClaim", f.RecordClaimRequest(
+        request_id=rid(), name=g2, amount_cents=100_000_00, reason="supplier failed"),
+        OFFICER_A)
     g3 = await ledger.to_scored(guarantee_request(sector="energy", branch="TEM"),
                                 COMPANY_AGENCY)
     await _decide(ledger, g3)
@@ -141,8 +154,8 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
     assert risk["measure"] == "ES99.9" and risk["seed"] == 20180101
 
     status = await ledger.call("GetFundStatus", f.GetFundStatusRequest(), ANALYST)
-    assert status.claims_paid_cents == 100_000_00
-    assert status.capital_cents == status.paid_in_capital_cents - 100_000_00
+    assert status.claims_paid_cents == 200_000_00
+    assert status.capital_cents == status.paid_in_capital_cents - 200_000_00
     assert status.committed_cents == 3 * 500_000_00 - 2 * 500_000_00  # g3 only (per module)
     # Headline risk of the committed portfolio under the fund's risk model (the dated
     # parameter risk.model: BBB one-year PD 0.16 %, LGD 45 %): EL = PD x LGD x exposure.
@@ -173,7 +186,7 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
         assert envelope["source"] == "ijh/funding"
     types = {e["type"] for e in envelopes}
     assert {"ijh.funding.application.approved", "ijh.funding.application.rejected",
-            "ijh.funding.guarantee.claimed", "ijh.funding.guarantee.expired"} <= types
+            "ijh.funding.guarantee.claimed", "ijh.funding.guarantee.activated"} <= types
 
 
 async def test_forbidden_transitions_name_the_rule(ledger):

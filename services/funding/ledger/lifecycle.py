@@ -11,8 +11,10 @@ at ``approved`` or ``rejected``. Anything not in the table is refused with
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from services.funding.ledger.model import Actor, ApplicationKind, ApplicationState, Role
 from services.shared.errors import FailedPrecondition, PermissionDenied, PreconditionViolation
@@ -125,3 +127,46 @@ def four_eyes_violations(decider_id: str, owner_id: str, scorer_ids: Iterable[st
             "FOUR_EYES", subject,
             f"{decider_id} is the only scorer and may not decide alone"))
     return out
+
+
+def claim_four_eyes_violations(claimant_id: str, owner_id: str, activator_id: str,
+                               required: bool, subject: str) -> list[PreconditionViolation]:
+    """The two-person rule for paying out: with ``required`` the officer recording a
+    claim may not be the one who created the guarantee's application nor the one who
+    activated it, so that no officer puts a guarantee in force and pays it out alone.
+    (Its approval already needed a second officer.)"""
+    if not required:
+        return []
+    roles = [what for who, what in ((owner_id, "created"), (activator_id, "activated"))
+             if who == claimant_id]
+    if not roles:
+        return []
+    return [PreconditionViolation(
+        "FOUR_EYES", subject,
+        f"{claimant_id} {' and '.join(roles)} this guarantee and may not also pay its claim: "
+        "another officer, who neither created nor activated it, records the claim")]
+
+
+def term_end(activated_on: date, term_months: int) -> date:
+    """The day a guarantee activated on ``activated_on`` for ``term_months`` ends: the
+    same day of the month ``term_months`` later (the month's last day if it has none)."""
+    months = activated_on.month - 1 + term_months
+    year, month = activated_on.year + months // 12, months % 12 + 1
+    return date(year, month, min(activated_on.day, calendar.monthrange(year, month)[1]))
+
+
+def expiry_violations(activated_on: date | None, term_months: int | None, today: date,
+                      subject: str) -> list[PreconditionViolation]:
+    """A guarantee expires when its term has run: not before activation + term (a
+    guarantee expired early released its exposure and refused the beneficiary's claim
+    within the term). Guarantees without a known activation date are not held back."""
+    if activated_on is None or not term_months:
+        return []
+    end = term_end(activated_on, term_months)
+    if today >= end:
+        return []
+    return [PreconditionViolation(
+        "TERM_NOT_ENDED", subject,
+        f"the guarantee's term of {term_months} months runs from {activated_on.isoformat()} "
+        f"to {end.isoformat()}: it may be expired from {end.isoformat()}; a default "
+        "within the term is paid with RecordClaim")]

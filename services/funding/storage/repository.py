@@ -58,6 +58,8 @@ from services.funding.ledger.lifecycle import (
     COMMITTED_STATES,
     check_create,
     check_transition,
+    claim_four_eyes_violations,
+    expiry_violations,
     four_eyes_violations,
 )
 from services.funding.ledger.model import (
@@ -434,14 +436,25 @@ class Repository:
 
     def activate(self, request_id: str, actor: Actor, application_id: int,
                  reason: str = "") -> Application:
-        """approved → active (guarantees only): the guarantee is in force."""
-        return self._simple("activate", request_id, actor, application_id, reason)
+        """approved → active (guarantees only): the guarantee is in force; its term runs
+        from today (Helsinki), stored as ``activated_on``."""
+        return self._simple("activate", request_id, actor, application_id, reason,
+                            lambda row, today: {"activated_on": today})
 
     def expire(self, request_id: str, actor: Actor, application_id: int,
                reason: str = "") -> Application:
         """active → expired (guarantees only): the term ended without a claim; its
-        exposure no longer counts as committed."""
-        return self._simple("expire", request_id, actor, application_id, reason)
+        exposure no longer counts as committed. Refused (``TERM_NOT_ENDED``) before
+        activation date + term."""
+
+        def check(row: Any, today: date) -> dict[str, Any]:
+            violations = expiry_violations(row.activated_on, row.term_months, today,
+                                           f"applications/{row.id}")
+            if violations:
+                raise FailedPrecondition(violations)
+            return {}
+
+        return self._simple("expire", request_id, actor, application_id, reason, check)
 
     def claim(self, request_id: str, actor: Actor, application_id: int, amount_cents: int,
               reason: str) -> Application:
@@ -464,6 +477,14 @@ class Repository:
                 raise invalid("amount_cents", f"exceeds the guarantee's exposure of "
                                               f"{app.exposure_cents} cents")
             rules = self.fund_rules(today)
+            a = t.audit_log.c
+            activator = conn.execute(select(a.actor_id).where(
+                a.application_id == app.id, a.action == "activate")
+                .order_by(a.seq.desc())).scalar() or ""
+            violations = claim_four_eyes_violations(actor.id, app.owner_id, activator,
+                                                    rules.four_eyes_required, app.name)
+            if violations:
+                raise FailedPrecondition(violations)
             fund_row = self._lock_fund(conn)
             conn.execute(update(t.fund).where(t.fund.c.id == t.FUND_ID).values(
                 claims_paid_cents=t.fund.c.claims_paid_cents + amount_cents, updated_at=now))
@@ -859,17 +880,21 @@ class Repository:
     # --- plumbing -------------------------------------------------------------------------
 
     def _simple(self, action: str, request_id: str, actor: Actor, application_id: int,
-                reason: str) -> Application:
+                reason: str, changes: Callable[[Any, date], dict[str, Any]] | None = None
+                ) -> Application:
+        """A transition with no rule but the table's, and ``changes(row, today)``: the
+        columns it sets besides the state (or a refusal it raises)."""
         check_reason(reason)
 
         def body(conn: Connection, row: Any) -> Application:
-            now = self._now()
+            now, today = self._now(), self._today()
             app = application_from_row(row)
             target = check_transition(action, app.kind, app.state, actor, app.owner_id,
                                       app.name)
-            version = self.fund_rules(self._today()).version
+            extra = changes(row, today) if changes else {}
+            version = self.fund_rules(today).version
             return self._transition(conn, app, target, action, actor, reason, version,
-                                    request_id, {}, {"reason": reason}, {}, now)
+                                    request_id, extra, {"reason": reason}, {}, now)
 
         return self._mutate(action, request_id,
                             {"actor": actor, "id": application_id, "reason": reason},

@@ -87,6 +87,9 @@ applications = Table(
     Column("gge_cents", BigInteger, nullable=True),
     Column("gge_trace", JSON, nullable=True),
     Column("aid_granted_on", Date, nullable=True),
+    # Guarantees: the date (Helsinki) it was activated; its term runs from then, so it
+    # cannot be expired before activated_on + term_months (migration 0007).
+    Column("activated_on", Date, nullable=True),
     Column("claim_paid_cents", BigInteger, nullable=False, server_default="0"),
     Column("rules_version", String(200), nullable=False, server_default=""),
     Column("created_at", TS, nullable=False),

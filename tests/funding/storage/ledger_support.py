@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from services.funding.ledger.fund_rules import FundRules, fund_rules_on
 from services.funding.ledger.model import (
@@ -127,6 +127,19 @@ def to_scored(repo: Repository, draft: ApplicationDraft, *, owner: Actor = APPLI
     for officer in scorers:
         repo.score(rid(), officer, app.id, scores)
     return app.id
+
+
+def to_term_end(repo: Repository, app_id: int) -> date:
+    """Set the repository's clock to the day the active guarantee's term ends: the first
+    day it may be expired."""
+    from services.funding.ledger.lifecycle import term_end
+    from services.funding.storage import tables as t
+    with repo.engine.connect() as conn:
+        row = conn.execute(select(t.applications.c.activated_on, t.applications.c.term_months)
+                           .where(t.applications.c.id == app_id)).one()
+    end = term_end(row.activated_on, row.term_months)
+    repo.clock.set_date(end)  # type: ignore[attr-defined]
+    return end
 
 
 def counts(engine: Engine) -> dict[str, int]:

@@ -16,6 +16,7 @@ from services.shared.errors import FailedPrecondition
 from tests.funding.storage.ledger_support import (
     APPLICANT,
     COMPANY,
+    OFFICER_A,
     OFFICER_B,
     PUBLIC_UNIT,
     Clock,
@@ -46,10 +47,10 @@ def test_fund_operations_work_on_the_day_after_the_de_minimis_parameters_end(
         repo: Repository, engine: Engine, clock: Clock) -> None:
     clock.set_date(date(2030, 6, 1))
     to_claim = _approved(repo, guarantee_draft(term_months=120))
-    to_expire = _approved(repo, guarantee_draft(term_months=12))
+    to_expire = _approved(repo, guarantee_draft(term_months=6))
     to_activate = _approved(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
-    repo.activate(rid(), OFFICER_B, to_claim)
-    repo.activate(rid(), OFFICER_B, to_expire)
+    repo.activate(rid(), OFFICER_A, to_claim)
+    repo.activate(rid(), OFFICER_B, to_expire)  # 6 months: may expire from 2030-12-01
     pending_public = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
 
     clock.set_date(DAY_AFTER)

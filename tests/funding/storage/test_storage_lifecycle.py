@@ -30,6 +30,7 @@ from tests.funding.storage.ledger_support import (
     grant_draft,
     guarantee_draft,
     rid,
+    to_term_end,
 )
 
 S, K = ApplicationState, ApplicationKind
@@ -54,15 +55,23 @@ ALLOWED[K.GUARANTEE] = {**ALLOWED[K.IJH_GRANT], ("activate", S.APPROVED): S.ACTI
                         ("claim", S.ACTIVE): S.CLAIMED, ("expire", S.ACTIVE): S.EXPIRED}
 
 
+def _expire(repo: Repository, app_id: int) -> Application:
+    """Expire at the end of the term (if active: otherwise the refusal is the test)."""
+    if repo.get(app_id).state is S.ACTIVE:
+        to_term_end(repo, app_id)
+    return repo.expire(rid(), OFFICER_B, app_id)
+
+
 def _act(repo: Repository, action: str, app_id: int, scorer: Actor = OFFICER_A) -> Application:
     ops: dict[str, Callable[[], Application]] = {
         "submit": lambda: repo.submit(rid(), APPLICANT, app_id),
         "score": lambda: repo.score(rid(), scorer, app_id, GOOD),
         "approve": lambda: repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "meets rules"),
         "reject": lambda: repo.decide(rid(), OFFICER_B, app_id, Decision.REJECT, "weak plan"),
-        "activate": lambda: repo.activate(rid(), OFFICER_B, app_id),
+        # Two people: the officer who activates a guarantee does not pay its claim.
+        "activate": lambda: repo.activate(rid(), OFFICER_A, app_id),
         "claim": lambda: repo.claim(rid(), OFFICER_B, app_id, 1_000_00, "cost overrun"),
-        "expire": lambda: repo.expire(rid(), OFFICER_B, app_id),
+        "expire": lambda: _expire(repo, app_id),
     }
     return ops[action]()
 

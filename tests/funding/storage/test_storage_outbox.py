@@ -38,6 +38,7 @@ from tests.funding.storage.ledger_support import (
     counts,
     guarantee_draft,
     rid,
+    to_term_end,
 )
 
 
@@ -53,6 +54,7 @@ def _lifecycle(repo: Repository) -> int:
     repo.score(rid(), OFFICER_A, app.id, GOOD)
     repo.decide(rid(), OFFICER_B, app.id, Decision.APPROVE, "ok")
     repo.activate(rid(), OFFICER_B, app.id)
+    to_term_end(repo, app.id)
     repo.expire(rid(), OFFICER_B, app.id)
     return app.id
 

@@ -36,6 +36,7 @@ from tests.funding.storage.ledger_support import (
     guarantee_draft,
     rid,
     to_scored,
+    to_term_end,
 )
 
 S = ApplicationState
@@ -230,10 +231,11 @@ def test_fund_status_and_exposures(repo: Repository, rules_box: dict[str, object
     a = approved(1, 4_000_000_00, "health", Branch.STM)      # exposure 2 M€
     b = approved(2, 2_000_000_00, "health", Branch.OKM)      # 1 M€
     c = approved(3, 6_000_000_00, "transport", Branch.LVM)   # 3 M€
-    repo.activate(rid(), OFFICER_B, a)
+    repo.activate(rid(), OFFICER_A, a)
     repo.activate(rid(), OFFICER_B, b)
     repo.claim(rid(), OFFICER_B, a, 1_500_000_00, "supplier failed")
     repo.activate(rid(), OFFICER_B, c)
+    to_term_end(repo, c)
     repo.expire(rid(), OFFICER_B, c)
     status, portfolio, rules = repo.fund_position()
     # Capital 10 − 1.5 = 8.5 M€; capacity 17 M€; only b (1 M€) is still committed.
@@ -316,7 +318,7 @@ def test_the_risk_check_is_told_the_capital_left_after_claims(engine: Engine, cl
                                                         max_leverage=Decimal(5)))
     first = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
     repo.decide(rid(), OFFICER_B, first, Decision.APPROVE, "ok")
-    repo.activate(rid(), OFFICER_B, first)
+    repo.activate(rid(), OFFICER_A, first)
     repo.claim(rid(), OFFICER_B, first, 300_000_00, "supplier failed")
     second = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT))
     repo.decide(rid(), OFFICER_B, second, Decision.APPROVE, "ok")

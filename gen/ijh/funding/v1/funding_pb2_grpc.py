@@ -236,6 +236,8 @@ class FundingServiceServicer:
 
     def RecordClaim(self, request, context):
         """active -> claimed: pays a claim (1 ..= the guarantee's exposure), reducing capital.
+        Two people: the officer may not have created the application nor activated it
+        (FAILED_PRECONDITION FOUR_EYES).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -243,6 +245,8 @@ class FundingServiceServicer:
 
     def ExpireGuarantee(self, request, context):
         """active -> expired: the term ended without a claim; its exposure is released.
+        Before activation date + term_months: FAILED_PRECONDITION TERM_NOT_ENDED, naming the
+        date it may be expired from.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
