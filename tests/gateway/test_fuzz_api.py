@@ -99,6 +99,9 @@ FUZZ_SEED = os.environ.get("FUZZ_SEED")
 CALL_TIMEOUT = 30.0
 
 HELSINKI, COMPANY = "0201256-6", "1234567-1"
+# The business ID whose kind the fuzz corrects: none of the applications uses it, so a
+# mutated kind cannot turn the other cases' approvals into BENEFICIARY_KIND refusals.
+CORRECTED = "1572860-0"
 CRITERIA = ("novelty", "expected_impact", "market_dialogue_and_end_user_involvement",
             "feasibility_and_commitment", "reference_and_export_value")
 C = grpc.StatusCode
@@ -561,6 +564,14 @@ CASES = [
     Case("RecordDeMinimisAid", lambda api, draw: f.RecordDeMinimisAidRequest(
         request_id=rid(), business_id=COMPANY, granted_on="2025-06-01", amount_cents=50_000,
         reference="Business Finland decision 123/2025"), IDEMPOTENT_WRITE, writes=True),
+    Case("GetDeMinimisRegister", lambda api, draw: f.GetDeMinimisRegisterRequest(
+        business_id=COMPANY)),
+    Case("CorrectDeMinimisAid", lambda api, draw: f.CorrectDeMinimisAidRequest(
+        request_id=rid(), business_id=COMPANY, aid_id=1, reason="typed 2052 for 2025"),
+        IDEMPOTENT_WRITE, writes=True),
+    Case("CorrectBeneficiaryKind", lambda api, draw: f.CorrectBeneficiaryKindRequest(
+        request_id=rid(), business_id=CORRECTED, kind=f.BENEFICIARY_KIND_COMPANY,
+        reason="trade register extract"), IDEMPOTENT_WRITE, writes=True),
     Case("GetFundStatus", lambda api, draw: f.GetFundStatusRequest(), examples=3),
     Case("GetExposure", lambda api, draw: f.GetExposureRequest(), examples=3),
     Case("EstimateProcurementRisk", lambda api, draw: _estimate()),
