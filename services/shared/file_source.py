@@ -29,13 +29,15 @@ T = TypeVar("T")
 
 
 def file_stamp(path: str) -> tuple[int, ...]:
-    """What changes when a file is rewritten or replaced; the path's symlinks followed
-    (Kubernetes swaps the ``..data`` link a Secret's files point through)."""
+    """What changes when a file is rewritten or replaced, or its mode or owner changed (the
+    ctime: a chmod or chown that makes a refused file readable changes nothing else); the
+    path's symlinks followed (Kubernetes swaps the ``..data`` link a Secret's files point
+    through)."""
     try:
         st = os.stat(path)
     except OSError as exc:  # missing for a moment, or for good: the reader says which
         return (exc.errno or -1,)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class FileSource(Generic[T]):

@@ -5,13 +5,15 @@ loopback, real TLS, real tokens. The key files are rewritten as the kubelet rewr
 Secret (a new directory, the ``..data`` link swapped), and the same processes take them:
 a token of a key added is accepted, one of a key removed refused at once (cached or
 not), a broken JWKS refused with one WARNING while the loaded keys go on; a link's key
-rotated in three steps with calls going through all along. Last, a PEM key file
-replaced by a key of no usable algorithm, on a TokenKeySource alone."""
+rotated in three steps with calls going through all along. Last, in process: a PEM
+key file replaced by a key of no usable algorithm, on a TokenKeySource alone; a key file
+changed in its ctime alone (a chmod), on a CallerKeySource."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -32,8 +34,14 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway.dev_pki import DEV_AUDIENCE, DEV_ISSUER, ensure_caller_keys, issue_token
 from services.gateway.identity import TokenKeySource, TokenVerifier, key_id
-from services.shared.caller import key_fingerprint, read_caller_keys, signed_metadata
+from services.shared.caller import (
+    CallerKeySource,
+    key_fingerprint,
+    read_caller_keys,
+    signed_metadata,
+)
 from services.shared.caller_assertion import GATEWAY, LINKS, key_file_name, parse_keys
+from services.shared.file_source import file_stamp
 from tests.gateway.test_gateway import _grant_request
 from tests.shared.test_tls_reload import SecretVolume, _approve_a_guarantee
 from tests.stack import Stack, start_stack
@@ -293,3 +301,33 @@ def test_a_pem_key_replaced_by_one_of_no_algorithm_is_refused_and_tokens_still_v
 def _public_pem(key) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _after_a_clock_tick(stamp_ns: int) -> None:
+    """Return once the clock has moved well past ``stamp_ns``: the kernel stamps a file's
+    times from a coarse clock (a tick of up to 10 ms), and changes within one tick look
+    alike."""
+    while time.time_ns() < stamp_ns + 20_000_000:
+        time.sleep(0.002)
+
+
+def test_a_key_file_changed_only_in_its_ctime_is_read_again(tmp_path):
+    # A rotation step written unreadable (mode 0200) is refused; the chmod or chown that
+    # fixes it changes the file's ctime alone: no size, no mtime.
+    directory = ensure_caller_keys(tmp_path)
+    source = CallerKeySource(directory, "risk")
+    path = directory / key_file_name(GATEWAY, "risk")
+    stamp = file_stamp(str(path))
+    _after_a_clock_tick(path.stat().st_ctime_ns)
+    path.chmod(0o400)
+    assert file_stamp(str(path)) != stamp
+    # As the source sees a file taken after such a fix: new keys, size and mtime as before.
+    before, [old] = path.stat(), parse_keys(path.read_text())
+    new = secrets.token_hex(32).encode()
+    _after_a_clock_tick(before.st_ctime_ns)
+    path.write_bytes(path.read_bytes().replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size,
+                                                               before.st_mtime_ns)
+    assert source.poll()
+    assert source.trusted[GATEWAY] == (new,)
