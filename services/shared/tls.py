@@ -30,16 +30,19 @@ replaced (:class:`ReloadingChannel`), calls in flight ending on the old one.
 gRPC keeps the set it serves when it cannot load a new one (its C core logs
 "Handshaker factory creation failed" and nothing tells Python), so what :func:`read_tls`
 takes must be what gRPC takes: a key of a type its TLS cannot use is refused here
-(:func:`_unusable_by_grpc`).
+(:func:`_unusable_by_grpc`; RSA-PSS among them, which cryptography reads as any RSA key),
+and so is a certificate of an RSA-PSS key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import functools
 import ipaddress
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +52,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, PublicKeyAlgorithmOID
 
 from services.shared.config import ConfigurationError, Settings
 from services.shared.file_source import FileSource
@@ -206,10 +209,41 @@ def _issued_by_one_of(certificate: x509.Certificate,
 _GRPC_CURVES = (ec.SECP256R1, ec.SECP384R1)
 
 
-def _unusable_by_grpc(private_key) -> str | None:
-    """What kind ``private_key`` is, when gRPC's TLS cannot serve or present its certificate."""
+# An RSA key restricted to PSS (``openssl genpkey -algorithm RSA-PSS``): cryptography reads
+# it as any RSA key, gRPC's TLS loads neither it nor a certificate of it.
+_RSASSA_PSS = PublicKeyAlgorithmOID.RSASSA_PSS
+_PSS = f"RSA-PSS (id-RSASSA-PSS, {_RSASSA_PSS.dotted_string})"
+_RSASSA_PSS_DER = bytes.fromhex("06092a864886f70d01010a")  # that OID, DER-encoded
+_PKCS8 = re.compile(rb"-----BEGIN PRIVATE KEY-----(.+?)-----END PRIVATE KEY-----", re.S)
+
+
+def _is_rsa_pss(pem: bytes) -> bool:
+    """Whether ``pem`` is a PKCS#8 private key of algorithm id-RSASSA-PSS: PrivateKeyInfo
+    is SEQUENCE { INTEGER version, SEQUENCE { OID algorithm, ... }, ... }."""
+    found = _PKCS8.search(pem)
+    if found is None:  # PKCS#1 ("RSA PRIVATE KEY") is plain RSA
+        return False
+    try:
+        der = base64.b64decode(b"".join(found.group(1).split()), validate=True)
+        at = _contents(der, 0)  # into PrivateKeyInfo
+        at += 2 + der[at + 1]  # past the version (a one-byte INTEGER)
+        at = _contents(der, at)  # into the AlgorithmIdentifier
+    except (ValueError, IndexError):
+        return False
+    return der[at:at + len(_RSASSA_PSS_DER)] == _RSASSA_PSS_DER
+
+
+def _contents(der: bytes, at: int) -> int:
+    """Where the contents of the DER element at ``at`` start."""
+    length = der[at + 1]
+    return at + 2 + (length & 0x7F if length & 0x80 else 0)
+
+
+def _unusable_by_grpc(private_key, pem: bytes) -> str | None:
+    """What kind ``private_key`` (read from ``pem``) is, when gRPC's TLS cannot serve or
+    present its certificate."""
     if isinstance(private_key, rsa.RSAPrivateKey):
-        return None
+        return _PSS if _is_rsa_pss(pem) else None
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         return None if isinstance(private_key.curve, _GRPC_CURVES) else \
             f"EC on {private_key.curve.name}"
@@ -239,9 +273,13 @@ def read_tls(cert: tuple[str, str], key: tuple[str, str], ca: tuple[str, str] | 
         private_key = serialization.load_pem_private_key(private, password=None)
     except (ValueError, TypeError) as exc:
         raise _not_pem(*key, exc) from None
-    if unusable := _unusable_by_grpc(private_key):
+    if unusable := _unusable_by_grpc(private_key, private):
         raise ConfigurationError(f"{key[0]}: {key[1]}: its key is {unusable}: gRPC's TLS "
                                  "takes only RSA and ECDSA P-256 or P-384 keys")
+    if first.public_key_algorithm_oid == _RSASSA_PSS:
+        raise ConfigurationError(f"{cert[0]}: {cert[1]}: its key is {_PSS}: gRPC's TLS "
+                                 "cannot load such a certificate; issue it for an RSA key "
+                                 "(rsaEncryption) or an ECDSA P-256 or P-384 one")
     spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if private_key.public_key().public_bytes(*spki) != first.public_key().public_bytes(*spki):
         raise ConfigurationError(f"{key[0]}: {key[1]} is not the key of the certificate in "

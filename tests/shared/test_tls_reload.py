@@ -14,8 +14,11 @@ import datetime as dt
 import json
 import logging
 import os
+import re
+import shutil
 import socket
 import ssl
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -43,6 +46,7 @@ from services.shared.tls import (
     TlsSource,
     internal_channel,
     internal_tls,
+    read_tls,
 )
 from tests.funding.ledger_api_support import good_scores, guarantee_request, rid
 from tests.gateway.test_gateway import _grant_request
@@ -338,7 +342,11 @@ async def test_a_subscriber_that_failed_is_retried_at_the_next_polls_with_one_er
 
 
 def _with_key(pki: DevPki, service: str, key) -> tuple[bytes, bytes]:
-    """``service``'s internal certificate issued again by the internal CA, for ``key``."""
+    """``service``'s internal certificate issued again by the internal CA, for ``key`` (a
+    private key, or its PEM, kept as written)."""
+    pem = key if isinstance(key, bytes) else None
+    if pem is not None:
+        key = serialization.load_pem_private_key(pem, None)
     issued = x509.load_pem_x509_certificate(pki.internal_cert(service).read_bytes())
     ca_key = serialization.load_pem_private_key(
         pki.internal_ca.with_name("ca-key.pem").read_bytes(), None)
@@ -348,8 +356,21 @@ def _with_key(pki: DevPki, service: str, key) -> tuple[bytes, bytes]:
         not_valid_before=issued.not_valid_before_utc, not_valid_after=issued.not_valid_after_utc,
         extensions=list(issued.extensions)).sign(ca_key, hashes.SHA256())
     return (certificate.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
+            pem or key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+
+
+def _openssl(*args: str) -> bytes:
+    """What ``openssl args`` writes (the test is skipped where there is no openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command")
+    return subprocess.run(["openssl", *args], capture_output=True, check=True).stdout
+
+
+def _rsa_pss_key() -> bytes:
+    """An RSA-PSS key's PEM, as an operator makes one: cryptography reads it as RSA."""
+    return _openssl("genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048")
 
 
 # Keys cryptography reads and gRPC's TLS cannot use: it fails to load one (and keeps
@@ -358,10 +379,11 @@ def _with_key(pki: DevPki, service: str, key) -> tuple[bytes, bytes]:
 UNUSABLE_KEYS = {"secp256k1": (lambda: ec.generate_private_key(ec.SECP256K1()),
                                "EC on secp256k1"),
                  "P-521": (lambda: ec.generate_private_key(ec.SECP521R1()), "EC on secp521r1"),
-                 "Ed25519": (ed25519.Ed25519PrivateKey.generate, "Ed25519")}
+                 "Ed25519": (ed25519.Ed25519PrivateKey.generate, "Ed25519"),
+                 "RSA-PSS": (_rsa_pss_key, "RSA-PSS (id-RSASSA-PSS, 1.2.840.113549.1.1.10)")}
 
 
-@pytest.mark.parametrize("kind", ["secp256k1", "P-521"])
+@pytest.mark.parametrize("kind", ["secp256k1", "P-521", "RSA-PSS"])
 async def test_a_certificate_of_a_key_grpc_cannot_use_is_refused_and_the_old_kept(
         tmp_path, caplog, kind):
     caplog.set_level(logging.INFO, "services.shared.tls")
@@ -406,8 +428,28 @@ def test_a_service_does_not_start_with_a_key_grpc_cannot_use(tmp_path, kind):
     make, described = UNUSABLE_KEYS[kind]
     volume.write(_secret(pki, _with_key(pki, "risk", make())))
     with pytest.raises(ConfigurationError, match=f"IJH_INTERNAL_TLS_KEY: .*: its key is "
-                       f"{described}: gRPC's TLS takes only RSA and ECDSA P-256 or P-384 keys"):
+                       f"{re.escape(described)}: gRPC's TLS takes only RSA and ECDSA P-256 or "
+                       "P-384 keys"):
         _internal_source(volume, [SERVER_AUTH])
+
+
+def test_a_certificate_of_an_rsa_pss_key_is_refused(tmp_path):
+    # Its key written as plain RSA (PKCS#8 rsaEncryption): the certificate alone says PSS.
+    key_path, cert_path = tmp_path / "tls.key", tmp_path / "tls.crt"
+    key_path.write_bytes(_rsa_pss_key())
+    cert_path.write_bytes(_openssl("req", "-x509", "-key", str(key_path), "-subj", "/CN=risk",
+                                   "-days", "1"))
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    with pytest.raises(ConfigurationError) as refused:
+        read_tls(("IJH_INTERNAL_TLS_CERT", str(cert_path)),
+                 ("IJH_INTERNAL_TLS_KEY", str(key_path)))
+    assert str(refused.value) == (
+        f"IJH_INTERNAL_TLS_CERT: {cert_path}: its key is RSA-PSS (id-RSASSA-PSS, "
+        "1.2.840.113549.1.1.10): gRPC's TLS cannot load such a certificate; issue it for an "
+        "RSA key (rsaEncryption) or an ECDSA P-256 or P-384 one")
 
 
 async def test_a_callers_certificate_renewed_without_its_name_is_refused_and_the_old_kept(
