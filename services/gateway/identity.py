@@ -10,7 +10,8 @@ The trusted keys' files (``IJH_JWT_PUBLIC_KEYS``, ``IJH_JWT_JWKS_FILE``) are rea
 when they change (:class:`TokenKeySource`): an identity provider rotating its JWKS adds
 the new key before signing with it and drops the old (or a leaked) one, and the gateway
 follows without a restart. A key dropped authenticates nothing from that moment: the
-cache of verified tokens is emptied with every new set.
+cache of verified tokens is emptied with every new set. Dropped means removed from its
+file, or its file removed: a revocation fails closed, down to no key at all.
 """
 
 from __future__ import annotations
@@ -114,13 +115,19 @@ def key_id(public_key) -> str:
 
 
 def load_signing_keys(pem_paths: Iterable[str], jwks_path: str = "") -> dict[str, object]:
-    """Trusted public keys by ``kid``: PEM files (kid = thumbprint) and a JWKS file."""
+    """Trusted public keys by ``kid``: PEM files (kid = thumbprint) and a JWKS file. A JWKS
+    of no key (``{"keys": []}``: its provider trusts none) gives none, with a WARNING."""
     keys: dict[str, object] = {}
     for path in pem_paths:
         public_key = serialization.load_pem_public_key(Path(path).read_bytes())
         keys[key_id(public_key)] = public_key
     if jwks_path:
-        for jwk in jwt.PyJWKSet.from_json(Path(jwks_path).read_text()).keys:
+        document = json.loads(Path(jwks_path).read_text())
+        if isinstance(document, dict) and document.get("keys") == []:
+            log.warning("JWKS holds no key: none of it is trusted",
+                        extra={"variable": "IJH_JWT_JWKS_FILE", "path": jwks_path})
+            return keys
+        for jwk in jwt.PyJWKSet.from_dict(document).keys:
             try:
                 algorithm_of(jwk.key)
             except ValueError:
@@ -140,18 +147,27 @@ def _split(value: str) -> list[str]:
 class TokenKeySource(FileSource[dict[str, object]]):
     """The trusted token keys of ``IJH_JWT_PUBLIC_KEYS`` and ``IJH_JWT_JWKS_FILE``
     (:func:`load_signing_keys`, by ``kid``), read now and again when their files change
-    (:class:`~services.shared.file_source.FileSource`). A new set that cannot be read,
-    or holds no key, is one WARNING and the loaded keys stay; one taken is an INFO line
-    naming the kids added and removed."""
+    (:class:`~services.shared.file_source.FileSource`). One taken is an INFO line naming
+    the kids added and removed.
+
+    A key removed must not stay trusted (it may have leaked): once running, a listed file
+    that is gone, like a JWKS of no key, gives no key (a WARNING naming it) and the rest is
+    taken, even nothing at all (an ERROR: every token is refused until a key is back). A
+    file that cannot be read or parsed (half-written, of the wrong kind) is one WARNING and
+    the loaded keys stay, lest it lock everyone out. At start a file missing, or no key at
+    all, is a ConfigurationError."""
 
     kind = "token signing keys"
     field = "token_keys"
 
     def __init__(self, pem_paths: Sequence[str], jwks_path: str = ""):
+        running = False
+
         def read() -> dict[str, object]:
-            return _read_signing_keys(pem_paths, jwks_path)
+            return _read_signing_keys(pem_paths, jwks_path, running)
 
         super().__init__("jwt", [*pem_paths, jwks_path], read)
+        running = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeySource:
@@ -164,11 +180,17 @@ class TokenKeySource(FileSource[dict[str, object]]):
             "replaced": sorted(kid for kid in new.keys() & old.keys()
                                if new[kid] != old[kid]),
             "kids": sorted(new)})
+        if not new:
+            self._log.error("no token signing keys left: every token is refused "
+                            "(UNAUTHENTICATED, UNKNOWN_SIGNER) until a key file is back",
+                            extra={"token_keys": self.name})
 
 
-def _read_signing_keys(pem_paths: Sequence[str], jwks_path: str) -> dict[str, object]:
+def _read_signing_keys(pem_paths: Sequence[str], jwks_path: str,
+                       running: bool) -> dict[str, object]:
     """:func:`load_signing_keys`; a ConfigurationError naming the variable and file that
-    cannot be read as trusted keys, or when there is no key at all."""
+    cannot be read as trusted keys. Once ``running``, a file gone gives no key (a WARNING),
+    and the set may be empty; at start, either is a ConfigurationError."""
     keys: dict[str, object] = {}
     files = [("IJH_JWT_PUBLIC_KEYS", path, [path], "") for path in pem_paths]
     if jwks_path:
@@ -177,10 +199,16 @@ def _read_signing_keys(pem_paths: Sequence[str], jwks_path: str) -> dict[str, ob
         try:
             keys.update(load_signing_keys(pems, jwks))
         except (OSError, ValueError, TypeError, AttributeError, jwt.PyJWTError) as exc:
+            if running and isinstance(exc, FileNotFoundError):
+                # Removed from its Secret: revoked, not half-written (a Secret's files are
+                # swapped whole).
+                log.warning("token key file gone: its keys are trusted no more",
+                            extra={"variable": variable, "path": path})
+                continue
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise ConfigurationError(f"{variable}: {path}: not a file of trusted keys "
                                      f"({type(exc).__name__}: {detail})") from None
-    if not keys:
+    if not keys and not running:
         raise ConfigurationError("no token signing keys configured (IJH_JWT_PUBLIC_KEYS or "
                                  "IJH_JWT_JWKS_FILE)")
     return keys

@@ -33,7 +33,7 @@ from ijh.funding.v1 import funding_pb2_grpc
 from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 
 from services.gateway.dev_pki import DEV_AUDIENCE, DEV_ISSUER, ensure_caller_keys, issue_token
-from services.gateway.identity import TokenKeySource, TokenVerifier, key_id
+from services.gateway.identity import TokenKeySource, TokenVerifier, Unauthenticated, key_id
 from services.shared.caller import (
     CallerKeySource,
     key_fingerprint,
@@ -41,6 +41,7 @@ from services.shared.caller import (
     signed_metadata,
 )
 from services.shared.caller_assertion import GATEWAY, LINKS, key_file_name, parse_keys
+from services.shared.config import ConfigurationError
 from services.shared.file_source import file_stamp
 from tests.gateway.test_gateway import _grant_request
 from tests.shared.test_tls_reload import SecretVolume, _approve_a_guarantee
@@ -296,6 +297,85 @@ def test_a_pem_key_replaced_by_one_of_no_algorithm_is_refused_and_tokens_still_v
     assert refusal.error.startswith(f"IJH_JWT_PUBLIC_KEYS: {volume.path('signer.pem')}: ")
     another = issue_token(key, {"sub": "pem-officer-2", "role": "officer"}, 600)  # not cached
     assert verifier.verify(another).subject == "pem-officer-2"
+
+
+def _refusal_reason(verifier: TokenVerifier, token: str) -> str:
+    with pytest.raises(Unauthenticated) as refused:
+        verifier.verify(token)
+    return refused.value.reason
+
+
+def _logged(caplog, message: str) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.getMessage() == message]
+
+
+def test_a_token_key_whose_file_is_removed_is_trusted_no_more(tmp_path, caplog):
+    # A leaked PEM key revoked by removing its file from the Secret (its path still in
+    # IJH_JWT_PUBLIC_KEYS): the others are taken without it, not refused with the old set.
+    caplog.set_level(logging.INFO, "services.gateway.identity")
+    kept, leaked = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    volume = SecretVolume(tmp_path / "jwt")
+    volume.write({"kept.pem": _public_pem(kept), "leaked.pem": _public_pem(leaked)})
+    source = TokenKeySource([volume.path("kept.pem"), volume.path("leaked.pem")])
+    verifier = TokenVerifier(source, [DEV_ISSUER], DEV_AUDIENCE)
+    forged, good = (issue_token(key, {"sub": "pem-admin", "role": "admin"}, 600)
+                    for key in (leaked, kept))
+    assert verifier.verify(forged).subject == "pem-admin"  # and cached
+    volume.write({"kept.pem": _public_pem(kept)})
+    assert source.poll()
+    [gone] = _logged(caplog, "token key file gone: its keys are trusted no more")
+    assert (gone.levelname, gone.variable, gone.path) == (
+        "WARNING", "IJH_JWT_PUBLIC_KEYS", volume.path("leaked.pem"))
+    [reloaded] = _logged(caplog, TOKEN_KEYS_RELOADED)
+    assert (reloaded.removed, reloaded.kids) == ([key_id(leaked.public_key())],
+                                                 [key_id(kept.public_key())])
+    assert _refusal_reason(verifier, forged) == "UNKNOWN_SIGNER"
+    assert verifier.verify(good).subject == "pem-admin"
+
+
+def test_a_jwks_emptied_trusts_none_of_its_keys_and_no_key_left_refuses_every_token(
+        tmp_path, caplog):
+    caplog.set_level(logging.INFO, "services.gateway.identity")
+    local, provider = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    volume = SecretVolume(tmp_path / "jwt")
+    volume.write({"local.pem": _public_pem(local), "jwks.json": _jwks(provider)})
+    source = TokenKeySource([volume.path("local.pem")], volume.path("jwks.json"))
+    verifier = TokenVerifier(source, [DEV_ISSUER], DEV_AUDIENCE)
+    local_token, provider_token = (issue_token(key, {"sub": "officer", "role": "officer"}, 600)
+                                   for key in (local, provider))
+    assert verifier.verify(provider_token).subject == "officer"
+    # The provider revokes all its keys: its JWKS holds none.
+    volume.write({"local.pem": _public_pem(local), "jwks.json": b'{"keys": []}'})
+    assert source.poll()
+    [empty] = _logged(caplog, "JWKS holds no key: none of it is trusted")
+    assert (empty.levelname, empty.path) == ("WARNING", volume.path("jwks.json"))
+    assert _logged(caplog, TOKEN_KEYS_RELOADED)[-1].removed == [key_id(provider.public_key())]
+    assert _refusal_reason(verifier, provider_token) == "UNKNOWN_SIGNER"
+    assert verifier.verify(local_token).subject == "officer"
+    # The last key removed too: nothing is trusted, said at ERROR, every token refused.
+    volume.write({"jwks.json": b'{"keys": []}'})
+    assert source.poll()
+    assert source.current == {}
+    [none_left] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert none_left.getMessage().startswith("no token signing keys left: every token is "
+                                             "refused")
+    assert _refusal_reason(verifier, local_token) == "UNKNOWN_SIGNER"
+    # A half-written file is still refused, the (empty) loaded set kept; a key back, taken.
+    volume.write({"local.pem": _public_pem(local)[:50], "jwks.json": b'{"keys": []}'})
+    assert not source.poll()
+    volume.write({"local.pem": _public_pem(local), "jwks.json": b'{"keys": []}'})
+    assert source.poll()
+    assert verifier.verify(local_token).subject == "officer"
+
+
+def test_token_key_files_missing_or_holding_no_key_at_start_are_refused(tmp_path):
+    # A path mistyped is no revocation: the gateway does not start (exit 2) on it.
+    with pytest.raises(ConfigurationError, match=r"IJH_JWT_PUBLIC_KEYS: .*nope\.pem: not a "
+                       r"file of trusted keys \(FileNotFoundError"):
+        TokenKeySource([str(tmp_path / "nope.pem")])
+    (tmp_path / "jwks.json").write_text('{"keys": []}')
+    with pytest.raises(ConfigurationError, match="no token signing keys configured"):
+        TokenKeySource([], str(tmp_path / "jwks.json"))
 
 
 def _public_pem(key) -> bytes:
