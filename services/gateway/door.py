@@ -9,8 +9,10 @@ backend sees it.
 5. validation: the protos' ``buf.validate`` rules (INVALID_ARGUMENT + BadRequest).
 
 A unary call is checked once, with its request. A client stream is checked when it
-opens (1, 3 and the role in 4) and then every message as it arrives (2, ownership in 4,
-and 5), so a stream's later messages meet the same rules as its first.
+opens (1, 3 and the role in 4) and then every message as it arrives (1 again: the token it
+opened with, still trusted and unexpired; 2, ownership in 4, and 5), so a stream's later
+messages meet the same rules as its first, and a key dropped or a token expired while it
+runs ends it.
 
 Every refusal carries a ``google.rpc.ErrorInfo`` (domain ``ijh``, a machine-readable
 reason), is counted in ``ijh_gateway_refusals_total{reason}`` and logged as one JSON
@@ -105,6 +107,8 @@ class Door:
         opening = call.caller is None  # a stream's later messages come back here
         if opening:
             call.caller = await self._authenticate(call)
+        else:
+            call.caller = await self._authenticate_again(call)
         caller = call.caller
         if isinstance(call.request, OversizedRequest):
             await self._refuse(
@@ -160,6 +164,17 @@ class Door:
             return self.verifier.verify(header[len(_BEARER):].strip())
         except Unauthenticated as exc:
             await self._refuse(call, None, code_pb2.UNAUTHENTICATED, exc.reason, str(exc), {})
+            raise  # not reached: _refuse aborts
+
+    async def _authenticate_again(self, call: CallContext) -> Caller:
+        """A stream's later message: the token it opened with, verified again (while cached,
+        a dictionary lookup). A stream lives up to an hour: a key dropped meanwhile (the
+        cache emptied) or the token expired ends it, as it would refuse a new call."""
+        caller: Caller = call.caller
+        try:
+            return self.verifier.verify(caller.token)
+        except Unauthenticated as exc:
+            await self._refuse(call, caller, code_pb2.UNAUTHENTICATED, exc.reason, str(exc), {})
             raise  # not reached: _refuse aborts
 
     async def _refuse(self, call: CallContext, caller: Caller | None, code: int, reason: str,

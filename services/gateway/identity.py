@@ -24,7 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
@@ -65,6 +65,8 @@ class Caller:
     business_id: str  # empty for roles that act for the fund, not for an organisation
     issuer: str
     expires_at: float  # Unix seconds
+    # The bearer token it was verified from: a stream verifies it again at each message.
+    token: str = field(default="", repr=False, compare=False)
 
 
 def with_article(word: str) -> str:
@@ -317,10 +319,10 @@ class TokenVerifier:
                 raise Unauthenticated("TOKEN_MALFORMED", str(exc)) from exc
         if claims is None:
             raise Unauthenticated("UNKNOWN_SIGNER", "the token is not signed by a trusted key")
-        return self._caller(claims)
+        return self._caller(claims, token)
 
     @staticmethod
-    def _caller(claims: Mapping) -> Caller:
+    def _caller(claims: Mapping, token: str) -> Caller:
         try:
             role = Role(claims.get("role", ""))
         except ValueError as exc:
@@ -340,4 +342,4 @@ class TokenVerifier:
                                   "sub must be 1-200 printable ASCII characters without "
                                   "surrounding spaces (an opaque id or a plain e-mail address)")
         return Caller(subject=subject, role=role, business_id=business_id,
-                      issuer=str(claims["iss"]), expires_at=float(claims["exp"]))
+                      issuer=str(claims["iss"]), expires_at=float(claims["exp"]), token=token)

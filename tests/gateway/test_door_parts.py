@@ -339,8 +339,19 @@ class _RecordingBackend(grpc.GenericRpcHandler):
 
 
 @pytest.fixture
-async def door_harness(tmp_path, monkeypatch):
-    pki = dev_pki.ensure_dev_pki(tmp_path)
+def door_pki(tmp_path):
+    return dev_pki.ensure_dev_pki(tmp_path)
+
+
+@pytest.fixture
+def door_verifier(door_pki):
+    """The harness's verifier: its keys those of the PKI's IJH_JWT_PUBLIC_KEYS file."""
+    return TokenVerifier.from_settings(_settings(door_pki))
+
+
+@pytest.fixture
+async def door_harness(door_pki, door_verifier, monkeypatch):
+    pki = door_pki
     service = _validated_service()
     monkeypatch.setitem(policy.POLICY, "/t.validated.v1.Store/Put",
                         policy.Rule(frozenset({Role.OFFICER})))
@@ -350,8 +361,7 @@ async def door_harness(tmp_path, monkeypatch):
     backend_port = backend_server.add_insecure_port("127.0.0.1:0")
     await backend_server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{backend_port}")
-    verifier = TokenVerifier.from_settings(_settings(pki))
-    door = Door(verifier, RateLimiter(100, 100), 1024,
+    door = Door(door_verifier, RateLimiter(100, 100), 1024,
                 Counter("t_refusals", "t", ["reason"], registry=CollectorRegistry()),
                 DOOR_KEYS)
     gateway = grpc.aio.server(interceptors=[metrics.CallObserver()])
@@ -428,6 +438,73 @@ async def test_a_stream_is_signed_when_its_backend_call_opens(door_harness, monk
                             seen["x-ijh-caller-assertion"], "/t.validated.v1.Store/PutMany",
                             seen["x-request-id"], "dev-officer-1", "officer", "",
                             first_sent[0])
+
+
+def _put_many(client, service, monkeypatch):
+    monkeypatch.setitem(policy.POLICY, "/t.validated.v1.Store/PutMany",
+                        policy.Rule(frozenset({Role.OFFICER})))
+    req_class = GetMessageClass(service.methods_by_name["Put"].input_type)
+    return req_class, client.stream_stream("/t.validated.v1.Store/PutMany",
+                                           request_serializer=req_class.SerializeToString,
+                                           response_deserializer=req_class.FromString)
+
+
+async def _refused_mid_stream(client, service, monkeypatch, token: str, meanwhile) -> str:
+    """The reason a stream opened with ``token`` is refused at its second message, sent
+    after its first was answered and ``meanwhile()`` has run."""
+    req_class, put_many = _put_many(client, service, monkeypatch)
+    answered = asyncio.Event()
+
+    async def requests():
+        yield req_class(amount_cents=1)
+        await answered.wait()
+        meanwhile()
+        yield req_class(amount_cents=2)
+
+    stream = put_many(requests(), timeout=10, metadata=[("authorization", f"Bearer {token}")])
+    replies = []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async for reply in stream:
+            replies.append(reply.amount_cents)
+            answered.set()
+    assert replies == [1]
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    info = error_details_pb2.ErrorInfo()
+    [detail, *_] = rpc_status.from_call(refused.value).details
+    assert detail.Unpack(info)
+    return info.reason
+
+
+async def test_a_stream_is_refused_at_its_next_message_once_its_key_is_dropped(
+        door_harness, door_verifier, monkeypatch):
+    # A stream lives up to an hour: one opened before its token's key was dropped (leaked)
+    # must not go on being forwarded, signed for its caller, after.
+    client, _backend, pki, service = door_harness
+    public_keys = pki.signing_public_key
+
+    def drop_the_key():
+        other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        replacement = public_keys.with_name("replacement.pem")
+        replacement.write_bytes(other)
+        os.replace(replacement, public_keys)
+        assert door_verifier.source.poll()
+
+    assert await _refused_mid_stream(client, service, monkeypatch, pki.token("officer"),
+                                     drop_the_key) == "UNKNOWN_SIGNER"
+
+
+async def test_a_stream_is_refused_at_its_next_message_once_its_token_expired(
+        door_harness, monkeypatch):
+    client, _backend, pki, service = door_harness
+    token = pki.token("officer")
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+
+    def expire():  # the token's expiry and the leeway past, on the verifier's clock
+        monkeypatch.setattr(identity, "time", types.SimpleNamespace(time=lambda: expires + 31))
+
+    assert await _refused_mid_stream(client, service, monkeypatch, token,
+                                     expire) == "TOKEN_EXPIRED"
 
 
 async def test_a_backends_request_not_to_retry_reaches_the_caller(door_harness):
