@@ -170,6 +170,9 @@ class TokenKeySource(FileSource[dict[str, object]]):
 
         super().__init__("jwt", [*pem_paths, jwks_path], read)
         running = True
+        # What a gateway started mid-rotation trusts, as the lines of a reload say it.
+        self._log.info("token signing keys loaded",
+                       extra={"token_keys": self.name, "kids": sorted(self.current)})
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeySource:

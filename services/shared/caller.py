@@ -111,6 +111,9 @@ class CallerKeySource(FileSource[CallerKeys]):
 
         super().__init__(service, [str(directory / key_file_name(*link))
                                    for link in links_of(service)], read)
+        # What a pod started mid-rotation holds, as the lines of a reload say it.
+        for link in links_of(service):
+            self._log.info("caller keys loaded", extra=self._link_fields(self.current, link))
 
     @property
     def service(self) -> str:
@@ -128,16 +131,18 @@ class CallerKeySource(FileSource[CallerKeys]):
         return f"CallerKeySource({self.directory}, {self.current!r})"
 
     def _taken(self, old: CallerKeys, new: CallerKeys) -> None:
-        # Which file changed, how many keys it holds and which signs, by fingerprint
-        # (never a key): what a step of a rotation is checked by.
         for link in links_of(new.service):
-            before, after = _link_keys(old, link), _link_keys(new, link)
-            if before != after:
-                self._log.info("caller keys reloaded", extra={
-                    "caller_keys": new.service, "file": key_file_name(*link),
-                    "keys": [key_fingerprint(key) for key in after],
-                    "signs": (key_fingerprint(after[0]) if link[0] == new.service
-                              else None)})
+            if _link_keys(old, link) != _link_keys(new, link):
+                self._log.info("caller keys reloaded", extra=self._link_fields(new, link))
+
+    @staticmethod
+    def _link_fields(keys: CallerKeys, link: tuple[str, str]) -> dict[str, object]:
+        """A link's file, the keys it holds and the one that signs, by fingerprint (never a
+        key): what a step of a rotation is checked by."""
+        held = _link_keys(keys, link)
+        return {"caller_keys": keys.service, "file": key_file_name(*link),
+                "keys": [key_fingerprint(key) for key in held],
+                "signs": key_fingerprint(held[0]) if link[0] == keys.service else None}
 
 
 def _link_keys(keys: CallerKeys, link: tuple[str, str]) -> tuple[bytes, ...]:

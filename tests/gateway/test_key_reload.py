@@ -135,6 +135,9 @@ def test_the_gateway_takes_rotated_token_keys_without_a_restart(rotating):
     old_kid, new_kid = key_id(old.public_key()), key_id(new.public_key())
     old_token, new_token = (issue_token(key, {"sub": "jwks-officer", "role": "officer"}, 600)
                             for key in (old, new))
+    # What it trusts from its start, as a pod started mid-rotation says it.
+    [loaded] = _lines(log, "token signing keys loaded")
+    assert old_kid in loaded["kids"] and len(loaded["kids"]) == 2  # beside the PEM's
     reloads = len(_lines(log, TOKEN_KEYS_RELOADED))
     assert _grant(rotating, old_token) == 50_00  # and cached: verified once
     assert _refused(rotating, new_token) == (grpc.StatusCode.UNAUTHENTICATED, "UNKNOWN_SIGNER")
@@ -381,6 +384,21 @@ def test_token_key_files_missing_or_holding_no_key_at_start_are_refused(tmp_path
 def _public_pem(key) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_the_caller_keys_loaded_at_start_are_logged_as_a_reload_logs_them(tmp_path, caplog):
+    # A pod started mid-rotation: "every pod has logged the step" holds for it too.
+    caplog.set_level(logging.INFO, "services.shared.caller")
+    directory = ensure_caller_keys(tmp_path)
+    source = CallerKeySource(directory, "funding")
+    lines = {r.file: r for r in caplog.records if r.getMessage() == "caller keys loaded"}
+    assert sorted(lines) == ["funding-risk.key", "gateway-funding.key"]
+    signing, verifying = source.to["risk"][0], source.trusted[GATEWAY][0]
+    assert (lines["funding-risk.key"].keys, lines["funding-risk.key"].signs) == (
+        [key_fingerprint(signing)], key_fingerprint(signing))
+    assert (lines["gateway-funding.key"].keys, lines["gateway-funding.key"].signs) == (
+        [key_fingerprint(verifying)], None)
+    assert {r.levelname for r in lines.values()} == {"INFO"}
 
 
 def _after_a_clock_tick(stamp_ns: int) -> None:
