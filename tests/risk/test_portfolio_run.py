@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from ijh.risk.v1 import risk_pb2 as r
 
-from services.risk.portfolio_run import PortfolioLimits, PortfolioRun
+from services.risk.portfolio_run import PortfolioLimits, PortfolioRun, prepared_run
 from services.shared.errors import InvalidArgument
 from tests.risk.portfolio.counting import count_model_checks
 
@@ -99,3 +99,50 @@ async def test_contributions_of_a_law_use_the_scenarios_asked_for():
         pass
     result = await run.response()
     assert result.contributions.scenario_count == 4096
+
+
+def _set(message, **values):
+    for name, value in values.items():
+        setattr(message, name, value)
+
+
+@pytest.mark.parametrize(("method", "factors", "mutate", "fields"), [
+    (r.PORTFOLIO_METHOD_SEMI_ANALYTIC, 2, lambda first, rows: None,
+     {"dependence.factor_correlation"}),
+    (r.PORTFOLIO_METHOD_SEMI_ANALYTIC, 1,
+     lambda first, rows: _set(first.dependence, copula=r.COPULA_STUDENT_T,
+                              degrees_of_freedom=5),
+     {"dependence.copula"}),
+    (r.PORTFOLIO_METHOD_SEMI_ANALYTIC, 1,
+     lambda first, rows: _set(rows[7], loss_given_default_std=0.1),
+     {"guarantees[7].loss_given_default_std"}),
+    (r.PORTFOLIO_METHOD_SEMI_ANALYTIC, 1,
+     lambda first, rows: _set(first.fund, horizon_years=3, annual_fee_income_cents=10**6),
+     {"fund.horizon_years", "fund.annual_fee_income_cents"}),
+    (r.PORTFOLIO_METHOD_CREDITRISKPLUS, 1,
+     lambda first, rows: (_set(first.fund, horizon_years=2), _set(rows[4], fee_rate=0.01)),
+     {"fund.horizon_years", "guarantees[4].fee_rate"}),
+    (r.PORTFOLIO_METHOD_CREDITRISKPLUS, 1,
+     lambda first, rows: _set(rows[9], probability_of_default=1.0),
+     {"guarantees[9].probability_of_default"}),
+])
+async def test_a_method_the_model_cannot_run_is_refused_before_the_run_starts(
+        method, factors, mutate, fields):
+    # Issue 7: these were checked only once the run had started, so a long-running
+    # operation was accepted and then ended INVALID_ARGUMENT, naming "method" (no field
+    # of the request). Now the request is refused when it arrives: one violation on the
+    # method, and one on each field in the method's way.
+    first, guarantees = _request(method, factors)
+    first.simulation.include_contributions = False
+    mutate(first, guarantees)
+    with pytest.raises(InvalidArgument) as err:
+        prepared_run(first, guarantees, LIMITS)  # the request's own field names
+    named = [v.field for v in err.value.violations]
+    assert named[0] == "simulation.method"
+    assert set(named[1:]) == fields
+    assert all(("semi_analytic" if method == r.PORTFOLIO_METHOD_SEMI_ANALYTIC
+                else "creditriskplus") in v.description for v in err.value.violations)
+    # auto and monte_carlo run the same model
+    for other in (r.PORTFOLIO_METHOD_UNSPECIFIED, r.PORTFOLIO_METHOD_MONTE_CARLO):
+        first.simulation.method = other
+        PortfolioRun(first, guarantees, LIMITS)

@@ -302,7 +302,9 @@ def cumulative_pd(portfolio: Portfolio, horizon_years: int) -> np.ndarray:
     if portfolio.cumulative_default_probability is not None:
         return np.ascontiguousarray(portfolio.cumulative_default_probability[:, :horizon_years])
     years = np.arange(1, horizon_years + 1)
-    return -np.expm1(np.log1p(-portfolio.probability_of_default)[:, None] * years[None, :])
+    with np.errstate(divide="ignore"):  # a PD of 1: log1p(-1) = -inf, and 1 by year 1
+        return -np.expm1(np.log1p(-portfolio.probability_of_default)[:, None]
+                         * years[None, :])
 
 
 def fixed_payout_cents(portfolio: Portfolio) -> np.ndarray:
@@ -374,8 +376,8 @@ def validate_model(portfolio: Portfolio, fund: Fund, dependence: Dependence) -> 
     if sigma_ok:
         w = portfolio.factor_loadings
         r2 = np.einsum("nf,fg,ng->n", w, dependence.factor_correlation, w)
-        _rows(c, ~(r2 <= 1.0 + 1e-12), "factor_loadings",
-              lambda i: f"systematic share R² = wᵀΣw = {r2[i]:.6g} exceeds 1")
+        flag_rows(c, ~(r2 <= 1.0 + 1e-12), "factor_loadings",
+                  lambda i: f"systematic share R² = wᵀΣw = {r2[i]:.6g} exceeds 1")
     c.raise_if_any()
 
 
@@ -464,14 +466,14 @@ def _check_rows(p: Portfolio, c: Collector) -> None:
     for name in ("probability_of_default", "loss_given_default", "loss_given_default_std",
                  "guarantee_rate", "fee_rate"):
         arr = getattr(p, name)
-        _rows(c, ~np.isfinite(arr), name, lambda i: "must be a finite number")
+        flag_rows(c, ~np.isfinite(arr), name, lambda i: "must be a finite number")
     pd = p.probability_of_default
-    _rows(c, np.isfinite(pd) & ((pd < 0) | (pd > 1)), "probability_of_default",
-          lambda i: f"{pd[i]:.6g} is outside [0, 1]")
+    flag_rows(c, np.isfinite(pd) & ((pd < 0) | (pd > 1)), "probability_of_default",
+              lambda i: f"{pd[i]:.6g} is outside [0, 1]")
     for name in ("loss_given_default", "guarantee_rate"):
         arr = getattr(p, name)
-        _rows(c, np.isfinite(arr) & ((arr < 0) | (arr > 1)), name,
-              lambda i, arr=arr: f"{arr[i]:.6g} is outside [0, 1]")
+        flag_rows(c, np.isfinite(arr) & ((arr < 0) | (arr > 1)), name,
+                  lambda i, arr=arr: f"{arr[i]:.6g} is outside [0, 1]")
     m, sd = p.loss_given_default, p.loss_given_default_std
     with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
         # The Beta's shape parameters are mean·k and (1 - mean)·k, k = mean·(1 - mean)/std²
@@ -481,40 +483,42 @@ def _check_rows(p: Portfolio, c: Collector) -> None:
         beta_ok = (variance > 0) & (variance < m * (1 - m)) \
             & np.isfinite(m * (1 - m) / np.where(variance > 0, variance, 1.0))
         bad_sd = np.isfinite(sd) & ((sd < 0) | ((sd > 0) & ~beta_ok))
-    _rows(c, bad_sd, "loss_given_default_std",
-          lambda i: "must be 0 (fixed LGD) or satisfy 0 < std² < mean·(1 - mean) for a Beta "
-                    "LGD, with std² not so small that mean·(1 - mean)/std² overflows "
-                    "(a std below about 1e-154: send 0 for a fixed LGD)")
-    _rows(c, ~(p.fee_rate >= 0) & np.isfinite(p.fee_rate), "fee_rate",
-          lambda i: "must not be negative")
-    _rows(c, np.isfinite(p.fee_rate) & (p.fee_rate > 1), "fee_rate",
-          lambda i: "an annual share of the exposure, at most 1")
+    flag_rows(c, bad_sd, "loss_given_default_std",
+              lambda i: "must be 0 (fixed LGD) or satisfy 0 < std² < mean·(1 - mean) for a Beta "
+                        "LGD, with std² not so small that mean·(1 - mean)/std² overflows "
+                        "(a std below about 1e-154: send 0 for a fixed LGD)")
+    flag_rows(c, ~(p.fee_rate >= 0) & np.isfinite(p.fee_rate), "fee_rate",
+              lambda i: "must not be negative")
+    flag_rows(c, np.isfinite(p.fee_rate) & (p.fee_rate > 1), "fee_rate",
+              lambda i: "an annual share of the exposure, at most 1")
     for name in _INT_FIELDS:
         arr = getattr(p, name)
-        _rows(c, arr < 0, name, lambda i: "must not be negative")
-        _rows(c, arr > MAX_CENTS, name, lambda i: f"at most {MAX_CENTS:,} cents")
+        flag_rows(c, arr < 0, name, lambda i: "must not be negative")
+        flag_rows(c, arr > MAX_CENTS, name, lambda i: f"at most {MAX_CENTS:,} cents")
     total = float(np.sum(p.exposure_cents, dtype=np.float64))
     c.check(total <= MAX_PORTFOLIO_CENTS, "guarantees",
             f"total exposure {total:.4g} cents is above the bound of {MAX_PORTFOLIO_CENTS:.0e}")
-    _rows(c, (p.branch < 0) | (p.branch >= len(BRANCHES)), "branch",
-          lambda i: f"must be one of {', '.join(BRANCHES)}")
-    _rows(c, (p.counterparty_kind < 0) | (p.counterparty_kind >= len(COUNTERPARTY_KINDS)),
-          "counterparty_kind", lambda i: "must be public_unit or company")
-    _rows(c, (p.sector < 0) | (p.sector >= len(p.sector_names)), "sector",
-          lambda i: f"unknown sector code {p.sector[i]}")
+    flag_rows(c, (p.branch < 0) | (p.branch >= len(BRANCHES)), "branch",
+              lambda i: f"must be one of {', '.join(BRANCHES)}")
+    flag_rows(c, (p.counterparty_kind < 0)
+              | (p.counterparty_kind >= len(COUNTERPARTY_KINDS)),
+              "counterparty_kind", lambda i: "must be public_unit or company")
+    flag_rows(c, (p.sector < 0) | (p.sector >= len(p.sector_names)), "sector",
+              lambda i: f"unknown sector code {p.sector[i]}")
     w = p.factor_loadings
     if w.shape[1] > MAX_FACTORS:
         c.add("dependence.factor_correlation", f"at most {MAX_FACTORS} factors")
-    _rows(c, ~np.isfinite(w).all(axis=1), "factor_loadings", lambda i: "must be finite numbers")
+    flag_rows(c, ~np.isfinite(w).all(axis=1), "factor_loadings",
+              lambda i: "must be finite numbers")
     curve = p.cumulative_default_probability
     if curve is not None and n:
         finite = np.isfinite(curve).all(axis=1)
         inside = ((curve >= 0) & (curve <= 1)).all(axis=1)
         rising = (np.diff(curve, axis=1) >= 0).all(axis=1)
-        _rows(c, ~(finite & inside), "cumulative_default_probability",
-              lambda i: "every point must be a probability in [0, 1]")
-        _rows(c, finite & inside & ~rising, "cumulative_default_probability",
-              lambda i: "a cumulative default curve must not decrease")
+        flag_rows(c, ~(finite & inside), "cumulative_default_probability",
+                  lambda i: "every point must be a probability in [0, 1]")
+        flag_rows(c, finite & inside & ~rising, "cumulative_default_probability",
+                  lambda i: "a cumulative default curve must not decrease")
 
 
 def _check_fund(f: Fund, c: Collector) -> None:
@@ -586,7 +590,9 @@ def _check_dependence(d: Dependence, factor_count: int, c: Collector) -> bool:
     return ok
 
 
-def _rows(c: Collector, bad: np.ndarray, name: str, describe) -> None:
+def flag_rows(c: Collector, bad: np.ndarray, name: str, describe) -> None:
+    """A violation on ``guarantees[i].name`` for each row where ``bad`` (``describe(i)``
+    says why), the first MAX_VIOLATIONS_PER_FIELD of them and a count of the rest."""
     idx = np.flatnonzero(bad)
     for i in idx[:MAX_VIOLATIONS_PER_FIELD]:
         c.add(f"guarantees[{i}].{name}", describe(int(i)))

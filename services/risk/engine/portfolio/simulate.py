@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from scipy import special
 from services.risk.engine.estimate import Estimate
 from services.risk.engine.portfolio import montecarlo as mc
 from services.risk.engine.portfolio.model import (
+    MAX_GAMMA_VARIANCE,
+    MIN_GAMMA_VARIANCE,
     Dependence,
     Fund,
     Portfolio,
@@ -30,6 +33,7 @@ from services.risk.engine.portfolio.model import (
     ensure_validated,
     expected_payouts,
     fixed_payout_cents,
+    flag_rows,
     portfolio_cap_cents,
     two_sided_tail,
     validated_model,
@@ -83,10 +87,81 @@ def check_method(portfolio: Portfolio, dependence: Dependence, method: str,
 
 
 def check_model_method(model: ValidatedModel, method: str, field: str = "method") -> None:
-    """``check_method`` for a validated model: its two-sided-tail test is computed once for
-    the whole run (the caller's check, the method choice and the engine's own check)."""
+    """Refuse a method this model cannot run, before anything runs: InvalidArgument with
+    a violation on ``field`` (the method) saying why and what to use instead, and one on
+    each field of the model in the method's way, named as the engine names them
+    (``dependence.copula``, ``guarantees[3].loss_given_default_std``, ``fund.horizon_years``).
+    The one statement of each method's requirements: the service calls it when a request
+    arrives (so a long-running operation is refused at its start, not ended by the
+    refusal), and the methods call it again when run alone. ``auto`` picks a method the
+    model allows, and monte_carlo runs every model: both are always accepted.
+
+    - importance_sampling and semi_analytic: a loss tail on one side of the factors
+      (the two-sided-tail test, computed once per model);
+    - semi_analytic: one factor, the Gaussian copula, fixed LGDs (the one-factor law of
+      analytic.py);
+    - semi_analytic and creditriskplus over several years: no fee income (with fees,
+      exhaustion depends on the path, which a law of the loss at each year-end lacks);
+    - creditriskplus: no certain default by the horizon (a Poisson default with
+      intensity 1 misses it e^-1 ≈ 37 % of the time)."""
+    c = Collector()
     if method in (mc.IMPORTANCE_SAMPLING, SEMI_ANALYTIC):
-        mc.refuse_two_sided_tail(model.two_sided_tail, method, field)
+        try:
+            mc.refuse_two_sided_tail(model.two_sided_tail, method, field)
+        except InvalidArgument as exc:
+            c.violations.extend(exc.violations)
+    if method in (SEMI_ANALYTIC, CREDITRISKPLUS):
+        in_the_way = Collector()
+        _law_requirements(in_the_way, model, method)
+        if in_the_way.violations:
+            c.add(field, f"{method} cannot run this model ({len(in_the_way.violations)} "
+                         f"field{'s' if len(in_the_way.violations) > 1 else ''} in its way, "
+                         f"named in the other violations); use {mc.MONTE_CARLO}, or auto")
+            c.violations.extend(in_the_way.violations)
+    c.raise_if_any()
+
+
+def _law_requirements(c: Collector, model: ValidatedModel, method: str) -> None:
+    """The fields of ``model`` in the way of a law (``check_model_method``)."""
+    portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
+    instead = f"use {mc.MONTE_CARLO} or {mc.IMPORTANCE_SAMPLING}"
+    if method == SEMI_ANALYTIC:
+        c.check(portfolio.factor_count == 1, "dependence.factor_correlation",
+                f"semi_analytic needs one factor, this model has {portfolio.factor_count}; "
+                f"{instead}")
+        c.check(dependence.copula == "gaussian", "dependence.copula",
+                f"semi_analytic needs the Gaussian copula; {instead}")
+        flag_rows(c, portfolio.loss_given_default_std > 0, "loss_given_default_std",
+                  lambda i: f"semi_analytic needs a fixed LGD (std 0); {instead}")
+    if fund.horizon_years > 1 and annual_fee_income_cents(portfolio, fund) > 0:
+        why = (f"{method} over {fund.horizon_years} years needs zero fee income: with fees, "
+               "capital exhaustion depends on the path of the losses")
+        c.add("fund.horizon_years", f"{why}; a 1-year horizon, zero fees or "
+                                    f"{mc.MONTE_CARLO}")
+        if fund.annual_fee_income_cents is not None:
+            c.add("fund.annual_fee_income_cents", f"{why}; set it to 0, or use "
+                                                  f"{mc.MONTE_CARLO}")
+        else:  # the fees are the guarantees' fee rates: the first row with one is named
+            c.add("guarantees.fee_rate", f"{why}; set fund.annual_fee_income_cents to 0 "
+                                         f"(or the fee rates), or use {mc.MONTE_CARLO}")
+    if method == CREDITRISKPLUS:
+        curve = portfolio.cumulative_default_probability is not None
+        certain = cumulative_pd(portfolio, fund.horizon_years)[:, -1] >= 1.0
+        flag_rows(c, certain, "cumulative_default_probability" if curve
+                  else "probability_of_default",
+                  lambda i: "creditriskplus draws defaults as Poisson events and would miss "
+                            "a certain default (PD 1 by the horizon) about 37 % of the time; "
+                            "use monte_carlo or semi_analytic, or take a guarantee already "
+                            "in default out of the portfolio (its loss is known)")
+        params = _model_creditriskplus_parameters(model)
+        if params.calibrated:  # given variances are the model's own check
+            top = float(max(params.sector_variances.max(initial=0.0),
+                            params.background_variance))
+            c.check(top <= MAX_GAMMA_VARIANCE, "dependence.sector_variances",
+                    f"calibrated to the copula, a CreditRisk+ gamma variance would be "
+                    f"{top:.3g}, above {MAX_GAMMA_VARIANCE:g} (default probabilities this "
+                    "small with loadings this large); give the sector variances (and the "
+                    "background variance), or use monte_carlo")
 
 
 def check_method_accuracy(c: Collector, method: str, target_relative_error: float,
@@ -205,16 +280,8 @@ def semi_analytic_result(portfolio: Portfolio | ValidatedModel, fund: Fund | Non
 
     model = ensure_validated(portfolio, fund, dependence)
     portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
-    if not (portfolio.factor_count == 1 and dependence.copula == "gaussian"
-            and not np.any(portfolio.loss_given_default_std > 0)):
-        raise InvalidArgument(FieldViolation(
-            "method", "semi_analytic needs one factor, the Gaussian copula and fixed LGD"))
     check_model_method(model, SEMI_ANALYTIC)
     fees = annual_fee_income_cents(portfolio, fund)
-    if fund.horizon_years > 1 and fees > 0:
-        raise InvalidArgument(FieldViolation(
-            "method", "semi_analytic exhaustion over several years needs zero fee income "
-                      "(with fees exhaustion depends on the path); use monte_carlo"))
     accuracy = _accuracy(accuracy)
     levels = tuple(sorted({float(x) for x in levels}))
     payout = fixed_payout_cents(portfolio)
@@ -352,6 +419,7 @@ def _law_result(method, horizon_law, laws, portfolio, fund, fees, cap, levels, s
 
 CREDITRISKPLUS_POINTS = 2000  # loss units up to EL + 8 sd of the loss (first pass)
 CREDITRISKPLUS_HALVINGS = 5  # of the loss unit at most, while the banding error is too large
+CREDITRISKPLUS_COARSENINGS = 4  # doublings of the unit at most, while the lattice is too long
 CREDITRISKPLUS_LUMPY_SHARE = 0.02  # of the expected loss held by one payout size
 
 
@@ -389,6 +457,19 @@ def _bivariate_normal_cdf(a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.nda
     dens = np.exp(-(a * a - 2 * t * a * b + b * b) / (2 * one)) / (2 * math.pi * np.sqrt(one))
     return (special.ndtr(a[..., 0]) * special.ndtr(b[..., 0])
             + 0.5 * r[..., 0] * (dens @ w))
+
+
+_PARAMETERS_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _model_creditriskplus_parameters(model: ValidatedModel) -> CreditRiskPlusParameters:
+    """``creditriskplus_parameters`` of a validated model, computed once for its method
+    check and its run (an O(n·F²) pass)."""
+    params = _PARAMETERS_OF.get(model)
+    if params is None:
+        params = _PARAMETERS_OF[model] = creditriskplus_parameters(
+            model.portfolio, model.fund, model.dependence)
+    return params
 
 
 def creditriskplus_parameters(portfolio: Portfolio, fund: Fund, dependence: Dependence
@@ -458,6 +539,10 @@ def creditriskplus_parameters(portfolio: Portfolio, fund: Fund, dependence: Depe
         else:
             background = 0.0
         variances = np.maximum(np.diag(v) - background, 0.0)
+        # A gamma this close to its mean of 1 is the constant 1, and the law divides by
+        # its variance: one below the model's floor (a subnormal overflowed) counts as 0
+        variances[variances < MIN_GAMMA_VARIANCE] = 0.0
+        background = background if background >= MIN_GAMMA_VARIANCE else 0.0
     return CreditRiskPlusParameters(payout, intensity, weights, variances, background,
                                     not given)
 
@@ -527,14 +612,11 @@ def creditriskplus_result(portfolio: Portfolio | ValidatedModel, fund: Fund | No
 
     model = ensure_validated(portfolio, fund, dependence)
     portfolio, fund, dependence = model.portfolio, model.fund, model.dependence
+    check_model_method(model, CREDITRISKPLUS)
     fees = annual_fee_income_cents(portfolio, fund)
-    if fund.horizon_years > 1 and fees > 0:
-        raise InvalidArgument(FieldViolation(
-            "method", "creditriskplus exhaustion over several years needs zero fee income "
-                      "(with fees exhaustion depends on the path); use monte_carlo"))
     accuracy = _accuracy(accuracy)
     levels = tuple(sorted({float(x) for x in levels}))
-    params = creditriskplus_parameters(portfolio, fund, dependence)
+    params = _model_creditriskplus_parameters(model)
     cap = portfolio_cap_cents(portfolio, fund)
     mean, var = params.loss_moments()
     scale = mean + 8.0 * math.sqrt(var)
@@ -591,8 +673,22 @@ def creditriskplus_result(portfolio: Portfolio | ValidatedModel, fund: Fund | No
     resources = fund.capital_cents + fees * fund.horizon_years
     thresholds = (resources,) if resources > 0 else ()
     target = max(scale / CREDITRISKPLUS_POINTS, 1.0) if scale > 0 else 1.0
-    lattice = _creditriskplus_lattice(payout, params.intensity[:, -1], target)
-    horizon_law = law(-1, lattice)
+    for coarsened in range(CREDITRISKPLUS_COARSENINGS + 1):
+        lattice = _creditriskplus_lattice(payout, params.intensity[:, -1], target)
+        try:
+            horizon_law = law(-1, lattice)
+            break
+        except ResourceExhausted:
+            # A gamma variance near the model's bound gives a tail far beyond EL + 8 sd:
+            # a coarser unit holds it (the banding error, in the SEs, says what it cost)
+            if coarsened == CREDITRISKPLUS_COARSENINGS:
+                raise ResourceExhausted(
+                    "the CreditRisk+ loss law's tail is too long for its lattice even with "
+                    f"a loss unit {2**coarsened}x the first one: its gamma variances "
+                    "(dependence.creditriskplus_sector_variances and "
+                    "creditriskplus_background_variance, given or calibrated) are too "
+                    "large; give smaller ones, or use monte_carlo") from None
+            target *= 2.0
     error = _creditriskplus_error(horizon_law, levels, thresholds, cap is not None)
     for _ in range(CREDITRISKPLUS_HALVINGS):
         if error <= accuracy:
