@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from services.risk.engine.portfolio import Dependence, Fund, Portfolio, simulate_portfolio
 from services.risk.engine.portfolio.creditriskplus import (
     band_exposures,
     creditriskplus_loss_distribution,
@@ -148,7 +149,7 @@ def test_band_exposures_down_and_up_bracket_the_amounts():
 
 def test_invalid_inputs_name_the_obligor():
     with pytest.raises(InvalidArgument) as e:
-        creditriskplus_loss_distribution([0.1, 1.5, float("nan")], [1, 2.5, -1],
+        creditriskplus_loss_distribution([0.1, -0.5, float("nan")], [1, 2.5, -1],
                                          [[0.5], [0.7], [1.2]], [-1.0])
     fields = {v.field for v in e.value.violations}
     assert {"obligors[1].probability_of_default", "obligors[2].probability_of_default",
@@ -157,3 +158,68 @@ def test_invalid_inputs_name_the_obligor():
         creditriskplus_loss_distribution([0.1, 0.2], [1, 2], [[0.7, 0.6], [0.1, 0.1]],
                                          [1.0, 1.0])
     assert {v.field for v in e.value.violations} == {"obligors[0].sector_weights"}
+
+
+# ------------------------------------------------------------ through simulate_portfolio
+
+def _book(pd, n: int = 8, loading: float = 0.4) -> Portfolio:
+    # amounts of no common unit: banded to the nearest unit, some down
+    return Portfolio.from_arrays(exposure_cents=1000 + 37 * np.arange(n),
+                                 probability_of_default=pd, loss_given_default=0.5,
+                                 factor_loadings=np.full(n, loading))
+
+
+def _creditriskplus(book: Portfolio, dependence: Dependence | None = None):
+    return simulate_portfolio(book, Fund(capital_cents=10**6),
+                              dependence or Dependence.one_factor(), seed=1,
+                              method="creditriskplus")
+
+
+def test_a_pd_near_one_banded_down_is_an_intensity_above_one_not_a_bad_pd():
+    # Issue 7: banding keeps each guarantee's EL, so an amount banded down has an
+    # intensity above its PD; at PD 0.999 that passed 1, and the law refused it as
+    # "guarantees[3].probability_of_default: must be in [0, 1]", a PD that was in it.
+    book = _book(0.999)
+    result = _creditriskplus(book)
+    assert result.expected_loss_cents.value == pytest.approx(
+        float(np.sum(0.999 * 0.5 * book.exposure_cents)), rel=1e-9)
+    _, intensity = band_exposures([1.4], [0.9], 1.0)
+    law = creditriskplus_loss_distribution(intensity, [1], [[0.5]], [1.0])
+    assert intensity[0] > 1 and law.expected_loss.value == pytest.approx(0.9 * 1.4)
+
+
+def test_a_certain_default_is_refused_naming_its_row_and_what_to_do():
+    pd = np.full(8, 0.02)
+    pd[5] = 1.0
+    with pytest.raises(InvalidArgument) as err:
+        _creditriskplus(_book(pd))
+    fields = [v.field for v in err.value.violations]
+    assert fields == ["method", "guarantees[5].probability_of_default"]
+    assert "monte_carlo" in err.value.violations[1].description
+
+
+def test_a_calibrated_gamma_variance_past_the_bound_is_refused_before_the_run():
+    # PDs of 1e-8 with loadings of 0.9: matching the copula's joint defaults needs a gamma
+    # variance of ~9e6; the run refused it as "sector_variances[0]", no field of the model.
+    with pytest.raises(InvalidArgument) as err:
+        _creditriskplus(_book(1e-8, loading=0.9))
+    assert [v.field for v in err.value.violations] == ["method",
+                                                      "dependence.sector_variances"]
+    given = Dependence(np.ones((1, 1)), sector_variances=np.array([2.0]))
+    assert _creditriskplus(_book(1e-8, loading=0.9), given).method == "creditriskplus"
+
+
+def test_a_gamma_variance_at_the_bound_coarsens_the_lattice_rather_than_failing():
+    # A variance of 1e6 (the model's bound) gives a tail far beyond EL + 8 sd: its first
+    # lattice needed 7e6 points, over the 4.2e6 limit, and the run ended RESOURCE_EXHAUSTED
+    # "choose a larger loss_unit" (no field of the request). The unit is now coarsened.
+    book = Portfolio.from_arrays(exposure_cents=5_000_000 + 1013 * np.arange(6),
+                                 probability_of_default=0.02, loss_given_default=0.45,
+                                 factor_loadings=np.full(6, 0.4))
+    result = _creditriskplus(book, Dependence(np.ones((1, 1)),
+                                              sector_variances=np.array([1e6])))
+    assert result.expected_loss_cents.value == pytest.approx(
+        float(np.sum(0.02 * 0.45 * book.exposure_cents)), rel=1e-9)
+    top = result.tail_risk[-1]
+    assert top.expected_shortfall_cents.value >= top.value_at_risk_cents.value > 0
+    assert top.value_at_risk_cents.standard_error > 0  # what the coarse unit cost

@@ -51,8 +51,11 @@ __all__ = [
 def _inputs(probability_of_default, exposure_bands, sector_weights, sector_variances,
             background_variance, field_prefix: str):
     c = Collector()
+    # A Poisson intensity, not a probability: band_exposures' intensity, which keeps the
+    # expected loss of an amount banded down, exceeds the PD (up to 2x), and a PD near 1
+    # banded down was refused as "probability_of_default must be in [0, 1]"
     pd = _vector(c, probability_of_default, field_prefix, "probability_of_default", None,
-                 low=0.0, high=1.0)
+                 low=0.0, high=math.inf)
     n = None if pd is None else pd.size
     bands = _vector(c, exposure_bands, field_prefix, "exposure_band", n, low=0.0,
                     high=float(2**40))
@@ -185,7 +188,8 @@ def creditriskplus_loss_distribution(
 ) -> LossDistribution:
     """The CreditRisk+ loss law on the lattice ``loss_unit · j``.
 
-    ``probability_of_default`` (n,), ``exposure_bands`` (n,) whole loss units,
+    ``probability_of_default`` (n,) default intensities (PDs, or those of
+    ``band_exposures``, which may exceed 1), ``exposure_bands`` (n,) whole loss units,
     ``sector_weights`` (n, K) with rows summing to ≤ 1, ``sector_variances`` (K,) σ_k²
     and ``background_variance`` σ_T² (0: independent sectors, plain CSFB model).
     Figures are exact up to floating-point rounding and the truncated mass
