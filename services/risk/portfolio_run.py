@@ -60,6 +60,21 @@ def check_size(count: int, limits: PortfolioLimits, field: str = "guarantees") -
             "simulation; send a smaller portfolio"))
 
 
+#: SimulatePortfolio's options: its first message carries them, its later ones rows only.
+HEADER_FIELDS = ("fund", "dependence", "simulation")
+
+
+def check_later_message(message: risk_pb2.SimulatePortfolioRequest, index: int) -> None:
+    """Refuse options in a stream's later message (``index`` from 0): only the first
+    message's count, and a client that changed them midway would get figures for options
+    it did not mean."""
+    again = [name for name in HEADER_FIELDS if message.HasField(name)]
+    if again:
+        raise InvalidArgument([FieldViolation(
+            name, f"first message only: message {index} of the stream set it again; send "
+                  "the later chunks with guarantees alone") for name in again])
+
+
 def prepared_run(first: risk_pb2.SimulatePortfolioRequest,
                  guarantees: Sequence[risk_pb2.Guarantee], limits: PortfolioLimits,
                  prefix: str = "") -> PortfolioRun:

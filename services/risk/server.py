@@ -25,6 +25,7 @@ from services.risk.operation_store import OperationStore, Owner, check_retention
 from services.risk.operations import SOURCE, OperationBook, caller_subject
 from services.risk.portfolio_run import (
     PortfolioLimits,
+    check_later_message,
     check_size,
     prepared_run,
     simulation_options,
@@ -45,6 +46,14 @@ from services.shared.server import (
 from services.shared.tls import internal_tls
 
 log = logging.getLogger(__name__)
+
+async def aenumerate(iterator):
+    """``enumerate`` of an async iterator."""
+    index = 0
+    async for item in iterator:
+        yield index, item
+        index += 1
+
 
 def _in_model(exc: InvalidArgument, model: risk_pb2.ProcurementModel) -> InvalidArgument:
     """The engine names fields of its own model; answer with the request's paths."""
@@ -73,12 +82,26 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
     @translate_errors
     async def SimulatePortfolio(self, request_iterator, context):
-        first = None
+        first, refusal = None, None
         guarantees: list[risk_pb2.Guarantee] = []
-        async for message in request_iterator:
-            first = first or message
-            guarantees.extend(message.guarantees)
-            check_size(len(guarantees), self.limits)
+        async for index, message in aenumerate(request_iterator):
+            if refusal is not None:
+                continue
+            try:
+                if first is None:
+                    first = message
+                else:
+                    check_later_message(message, index)
+                guarantees.extend(message.guarantees)
+                check_size(len(guarantees), self.limits)
+            except InvalidArgument as exc:
+                refusal = exc
+                guarantees.clear()
+        if refusal is not None:
+            # Refused once the caller has sent all it sends: a status before that races
+            # the gateway's next write to this stream, and grpc.aio then reports its own
+            # INTERNAL "Internal error from Core" in place of it (grpc/grpc#36066)
+            raise refusal
         run = await asyncio.to_thread(  # off the event loop: a million rows take seconds
             prepared_run, first or risk_pb2.SimulatePortfolioRequest(), guarantees, self.limits)
         async for progress in run.progress():

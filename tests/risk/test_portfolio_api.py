@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import grpc
 import numpy as np
@@ -168,6 +169,14 @@ def _bad_fields(error) -> dict[str, str]:
                 setattr(m.simulation, "target_relative_error", 5.0)),
      "simulation.target_relative_error"),
     (lambda m: setattr(m.guarantees[4], "fee_rate", 1e14), "guarantees[4].fee_rate"),
+    # Issue 7: a method the model cannot run was refused once the run had started,
+    # naming "method", no field of the request.
+    (lambda m: (setattr(m.simulation, "method", r.PORTFOLIO_METHOD_SEMI_ANALYTIC),
+                setattr(m.dependence, "copula", r.COPULA_STUDENT_T),
+                setattr(m.dependence, "degrees_of_freedom", 5)), "dependence.copula"),
+    (lambda m: (setattr(m.simulation, "method", r.PORTFOLIO_METHOD_CREDITRISKPLUS),
+                setattr(m.guarantees[2], "probability_of_default", 1.0)),
+     "guarantees[2].probability_of_default"),
     (lambda m: setattr(m.guarantees[6], "exposure_cents", 2**63 - 1),
      "guarantees[6].exposure_cents"),
 ])
@@ -195,8 +204,54 @@ def test_portfolio_above_the_bound_is_refused(nats_server, tmp_path):
                 list(stub.SimulatePortfolio(iter([first]), timeout=30))
         assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "guarantees[100]" in _bad_fields(failure.value)  # the first row too many
+        # Found by the stream fuzzing: past the bound in the second of many chunks, the
+        # refusal came while the gateway still forwarded chunks, and grpc.aio's failed
+        # write turned it into INTERNAL "Internal error from Core" (grpc/grpc#36066).
+        chunks = [_first(1024)] + [r.SimulatePortfolioRequest() for _ in range(200)]
+        for chunk in chunks:
+            chunk.guarantees.extend(_guarantees(60 if chunk is chunks[0] else 500))
+        with stack.gateway_channel("analyst") as channel:
+            stub = risk_pb2_grpc.RiskServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as failure:
+                list(stub.SimulatePortfolio(iter(chunks), timeout=30))
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "guarantees[100]" in _bad_fields(failure.value)
     finally:
         stack.stop()
+
+
+async def test_options_in_a_later_message_are_refused(gateway_channel):
+    # Found by the stream fuzzing: options in a later message were ignored, so a client
+    # that changed them midway got figures for options it did not mean. Many chunks
+    # follow, so the refusal comes while the gateway still forwards them.
+    first = _first(1024)
+    first.guarantees.extend(_guarantees(20))
+    again = r.SimulatePortfolioRequest(fund=r.FundTerms(capital_cents=1))
+    messages = [first, again] + [r.SimulatePortfolioRequest(guarantees=_guarantees(500))
+                                 for _ in range(200)]
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await _simulate(gateway_channel, messages)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(_bad_fields(failure.value)) == {"fund"}
+    assert "message 1" in _bad_fields(failure.value)["fund"]
+
+
+async def test_a_start_the_method_cannot_run_is_refused_at_once(gateway_channel):
+    # Issue 7: the start was accepted and its operation ended INVALID_ARGUMENT; now the
+    # start itself names the method and the fields in its way, in the request's paths.
+    simulation = _first(1024, method=r.PORTFOLIO_METHOD_SEMI_ANALYTIC)
+    simulation.fund.horizon_years = 3
+    simulation.fund.annual_fee_income_cents = 1_000_000
+    simulation.guarantees.extend(_guarantees(20))
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await risk_pb2_grpc.RiskServiceStub(gateway_channel).StartPortfolioSimulation(
+            r.StartPortfolioSimulationRequest(request_id=uuid.uuid4().hex,
+                                              simulation=simulation), timeout=30)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = _bad_fields(failure.value)
+    assert set(fields) == {"simulation.simulation.method", "simulation.fund.horizon_years",
+                           "simulation.fund.annual_fee_income_cents"}
+    assert "monte_carlo" in fields["simulation.simulation.method"]
 
 
 async def test_a_million_guarantees_are_accepted(gateway_channel):
