@@ -77,6 +77,8 @@ CREATE_ROLES = frozenset({Role.APPLICANT, Role.OFFICER})
 
 #: States in which a guarantee's exposure counts as committed fund capacity.
 COMMITTED_STATES = frozenset({S.APPROVED, S.ACTIVE})
+# Approved at some point: the aid (a grant, a guarantee's GGE) was granted then.
+AID_GRANTED_STATES = frozenset({S.APPROVED, S.ACTIVE, S.CLAIMED, S.EXPIRED})
 
 
 def check_create(actor: Actor) -> None:
@@ -127,6 +129,22 @@ def four_eyes_violations(decider_id: str, owner_id: str, scorer_ids: Iterable[st
             "FOUR_EYES", subject,
             f"{decider_id} is the only scorer and may not decide alone"))
     return out
+
+
+def register_four_eyes_violations(decider_id: str, corrector_ids: Iterable[str],
+                                  required: bool, subject: str, business_id: str
+                                  ) -> list[PreconditionViolation]:
+    """The two-person rule across the beneficiary register: with ``required`` an officer
+    who corrected the business ID's register (its kind, or a row of its de minimis aid)
+    while the application was open may not approve it, or one officer could lift the
+    de minimis check (reverse the aid, or call a company a public unit) and approve."""
+    if not required or decider_id not in set(corrector_ids):
+        return []
+    return [PreconditionViolation(
+        "FOUR_EYES", subject,
+        f"{decider_id} corrected the register of business ID {business_id} (its kind or "
+        "its de minimis aid) while this application was open, and may not also approve "
+        "it: another officer decides")]
 
 
 def claim_four_eyes_violations(claimant_id: str, owner_id: str, activator_id: str,

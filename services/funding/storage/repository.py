@@ -55,12 +55,14 @@ from services.funding.ledger.fund_rules import (
 )
 from services.funding.ledger.gge import GgeRules, exposure_cents, gross_grant_equivalent
 from services.funding.ledger.lifecycle import (
+    AID_GRANTED_STATES,
     COMMITTED_STATES,
     check_create,
     check_transition,
     claim_four_eyes_violations,
     expiry_violations,
     four_eyes_violations,
+    register_four_eyes_violations,
 )
 from services.funding.ledger.model import (
     Actor,
@@ -419,6 +421,9 @@ class Repository:
                                         rules.version, request_id, {},
                                         {"decision": decision, "reason": reason},
                                         {"four_eyes_required": rules.four_eyes_required}, now)
+            violations += register_four_eyes_violations(
+                actor.id, self._register_correctors(conn, app), rules.four_eyes_required,
+                app.name, app.beneficiary.business_id)
             scoring = self._ijh().score([(s.officer_id, s.criteria) for s in app.scores], today)
             if not scoring.passed:
                 violations.append(PreconditionViolation(
@@ -651,14 +656,28 @@ class Repository:
                 business_id=business_id, kind=kind.value, name="", created_at=now))
             before = self._lock_beneficiary(conn, business_id)
             previous = None if new else BeneficiaryKind(before.kind)
+            counted = [r for r in self._aid_rows(conn, business_id) if r.counts]
+            if kind is BeneficiaryKind.PUBLIC_UNIT and counted:
+                raise FailedPrecondition(PreconditionViolation(
+                    "AID_RECORDED", f"beneficiary/{business_id}",
+                    f"business ID {business_id} has de minimis aid in its register (aid "
+                    f"{', '.join(str(r.id) for r in counted)}): a public unit has none. If "
+                    "the rows are wrong, reverse them first (CorrectDeMinimisAid); aid "
+                    "granted by an approval here stays with its decision"))
             conn.execute(update(t.beneficiaries)
                          .where(t.beneficiaries.c.business_id == business_id)
                          .values(kind=kind.value, kind_confirmed_by=actor.id))
             result = RegisteredBeneficiary(business_id, kind, actor.id, previous)
+            # A company's aid from this fund counts however it was declared when decided:
+            # an approval under "public unit" wrote no register row, so write it now.
+            granted, unknown = ((self._register_granted_aid(conn, business_id, actor, now))
+                                if kind is BeneficiaryKind.COMPANY else ([], []))
             self._audit_beneficiary(conn, business_id, "correct_kind", actor, reason,
                                     request_id, {"kind": kind, "previous_kind": previous,
                                                  "previously_confirmed_by":
-                                                     before.kind_confirmed_by or ""}, now)
+                                                     before.kind_confirmed_by or "",
+                                                 "aid_registered": granted,
+                                                 "aid_unknown": unknown}, now)
             self._emit(conn, "correct_kind", f"beneficiaries/{business_id}", {
                 "business_id": business_id, "kind": kind, "previous_kind": previous or "",
                 "actor_id": actor.id, "actor_role": actor.role, "reason": reason.strip(),
@@ -1019,6 +1038,48 @@ class Repository:
         """The aid that counts for de minimis: corrections and what they reverse do not."""
         return [r.record() for r in self._aid_rows(conn, business_id) if r.counts]
 
+    def _register_granted_aid(self, conn: Connection, business_id: str, actor: Actor,
+                              now: datetime) -> tuple[list[RegisteredAid], list[str]]:
+        """Register the aid this fund granted ``business_id`` by approvals that wrote no
+        register row (decided while it was held a public unit): each application's gross
+        grant equivalent (guarantee) or grant, on the day it was approved. Returns the
+        rows written and the applications whose amount is not known (approved without a
+        GGE: an officer records those with RecordDeMinimisAid)."""
+        a = t.applications.c
+        in_register = {r.application_id for r in self._aid_rows(conn, business_id)
+                       if r.application_id is not None}
+        decided = conn.execute(select(t.applications).where(
+            a.business_id == business_id,
+            a.state.in_([s.value for s in AID_GRANTED_STATES])).order_by(a.id)).all()
+        written, unknown = [], []
+        for row in decided:
+            if row.id in in_register:
+                continue
+            amount = row.gge_cents if row.kind == ApplicationKind.GUARANTEE.value \
+                else row.grant_cents
+            if not amount or row.aid_granted_on is None:
+                unknown.append(f"applications/{row.id}")
+                continue
+            aid_id = conn.execute(insert(t.de_minimis_aid).values(
+                business_id=business_id, granted_on=row.aid_granted_on,
+                amount_cents=int(amount),
+                reference=f"applications/{row.id}, approved when the business ID was held "
+                          "a public unit; counted from the kind's correction",
+                application_id=row.id, recorded_at=now, recorded_by=actor.id)
+            ).inserted_primary_key[0]
+            written.append(self._aid_rows(conn, business_id, aid_id)[0])
+        return written, unknown
+
+    @staticmethod
+    def _register_correctors(conn: Connection, app: Application) -> list[str]:
+        """The officers who corrected ``app``'s beneficiary register (kind or aid) since
+        ``app`` was created."""
+        b = t.beneficiary_audit.c
+        rows = conn.execute(select(b.actor_id, b.at).where(
+            b.business_id == app.beneficiary.business_id,
+            b.action.in_(["correct_kind", "correct_aid"]))).all()
+        return [r.actor_id for r in rows if aware(r.at) >= app.created_at]
+
     @staticmethod
     def _aid_rows(conn: Connection, business_id: str, only: int | None = None
                   ) -> list[RegisteredAid]:
@@ -1069,6 +1130,14 @@ class Repository:
         b = draft.beneficiary
         conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
             business_id=b.business_id, kind=b.kind.value, name=b.name, created_at=now))
+        if b.kind is BeneficiaryKind.COMPANY:
+            # Until an officer confirms it, anyone's declaration as a company is kept: an
+            # approval declaring it a public unit must then be resolved (``_check_kind``).
+            c = t.beneficiaries.c
+            conn.execute(update(t.beneficiaries).where(
+                c.business_id == b.business_id, c.kind_confirmed_by.is_(None),
+                c.kind != BeneficiaryKind.COMPANY.value).values(
+                kind=BeneficiaryKind.COMPANY.value))
 
     @staticmethod
     def _check_kind(beneficiary: Any, app: Application, actor: Actor,
@@ -1082,9 +1151,21 @@ class Repository:
         trace["beneficiary_kind"] = {"declared": declared, "registered": registered,
                                      "confirmed_by": confirmed_by or "",
                                      "confirmed_now_by": "" if confirmed_by else actor.id}
-        if not confirmed_by or declared == registered:
-            return None
         bid = app.beneficiary.business_id
+        if declared == registered:
+            return None
+        if not confirmed_by:
+            if registered != BeneficiaryKind.COMPANY.value:
+                return None  # declared a company: assessed for de minimis, confirmed so
+            # Declared a company before and never confirmed otherwise: a public unit's
+            # approval would skip de minimis on one declaration's word.
+            return PreconditionViolation(
+                "BENEFICIARY_KIND", f"beneficiary/{bid}",
+                f"{app.name} declares business ID {bid} a {declared}, but it has been "
+                f"declared a company (by another application or recorded aid) and no "
+                f"officer has confirmed which it is: an officer confirms its kind "
+                f"(CorrectBeneficiaryKind, with the reason) and the application is decided "
+                f"again")
         return PreconditionViolation(
             "BENEFICIARY_KIND", f"beneficiary/{bid}",
             f"{app.name} declares business ID {bid} a {declared}, but it is registered as a "

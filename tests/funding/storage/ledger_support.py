@@ -145,7 +145,7 @@ def to_term_end(repo: Repository, app_id: int) -> date:
 def counts(engine: Engine) -> dict[str, int]:
     """Row count of every ledger table (to show that a refused request wrote nothing)."""
     tables = ("applications", "beneficiaries", "scores", "audit_log", "requests",
-              "de_minimis_aid", "claims", "outbox")
+              "de_minimis_aid", "beneficiary_audit", "claims", "outbox")
     with engine.connect() as conn:
         out = {name: conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
                for name in tables}

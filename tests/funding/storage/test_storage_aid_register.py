@@ -153,3 +153,17 @@ def test_the_register_is_append_only_in_the_database(repo: Repository,
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
     assert repo.de_minimis_room(BID).counted_cents == 10_000_00
+
+
+def test_a_downgrade_below_the_register_refuses_to_turn_corrections_into_aid(
+        repo: Repository, engine: Engine) -> None:
+    """Review r12/p2: downgrading 0005 dropped the correction columns and the beneficiary
+    audit, so a corrected row and its reversal both counted as aid for good."""
+    from services.funding.storage import migrate
+    wrong = repo.record_aid(rid(), OFFICER_A, BID, date(2025, 1, 10), 100_000_00, "typo")
+    repo.correct_aid(rid(), OFFICER_A, BID, wrong.id, "amount was 1 000")
+    with pytest.raises(RuntimeError, match="would be lost"):
+        migrate.downgrade(engine, "0004_aid_recorded_by")
+    assert migrate.current_revision(engine) == migrate.head_revision(engine)
+    assert repo.de_minimis_room(BID).counted_cents == 0
+    assert counts(engine)["beneficiary_audit"] == 2

@@ -59,8 +59,9 @@ def test_a_draft_fixes_no_kind_and_an_approval_confirms_it(
     approved = _approve(repo, company_app)
     assert approved.gge_cents is not None and counts(engine)["de_minimis_aid"] == 1
     assert repo.beneficiary(BID).kind_confirmed_by == OFFICER_B.id
+    # The company's own declaration outranks the draft's while none is confirmed.
     assert repo.audit_log(company_app)[-1].trace["beneficiary_kind"] == {
-        "declared": "company", "registered": "public_unit", "confirmed_by": "",
+        "declared": "company", "registered": "company", "confirmed_by": "",
         "confirmed_now_by": OFFICER_B.id}
     # A later application declaring the company a public unit is not approved blind.
     unit_app = to_scored(repo, _as_public_unit(), owner=OFFICER_C)
@@ -113,7 +114,10 @@ def test_an_officer_corrects_a_wrongly_confirmed_kind(repo: Repository,
     assert (event["type"], event["data"]["kind"], event["data"]["previous_kind"]) == \
         ("ijh.funding.beneficiary.kind_corrected", "company", "public_unit")
     approved = _approve(repo, company_app)
-    assert approved.gge_cents is not None and counts(engine)["de_minimis_aid"] == 1
+    # the first guarantee's GGE registered by the correction, this one's by its approval
+    assert [r.application_id for r in repo.de_minimis_register(BID)[1]] == \
+        [unit_app, company_app]
+    assert approved.gge_cents is not None and counts(engine)["de_minimis_aid"] == 2
 
 
 def test_refused_kind_corrections_write_nothing(repo: Repository, engine: Engine) -> None:
@@ -128,3 +132,86 @@ def test_refused_kind_corrections_write_nothing(repo: Repository, engine: Engine
     # A business ID new to the ledger is registered with the kind the officer sets.
     new = repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "trade register")
     assert new.previous_kind is None and repo.beneficiary(BID).kind_confirmed_by == OFFICER_A.id
+
+
+def test_a_public_unit_approval_waits_for_an_officer_when_it_was_declared_a_company(
+        repo: Repository, engine: Engine) -> None:
+    """Review r12/p1: the company's own draft declared it a company (unconfirmed); an
+    agency's application declaring it a public unit was approved without de minimis, the
+    kind flipped and the company's own application was refused. Now the declarations
+    conflict until an officer confirms the kind, whichever was filed first."""
+    unit_app = to_scored(repo, _as_public_unit(), owner=AGENCY_X)  # first: public unit
+    company_app = to_scored(repo, guarantee_draft(beneficiary=COMPANY), owner=APPLICANT)
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition, match="CorrectBeneficiaryKind") as refused:
+        _approve(repo, unit_app)
+    assert [v.type for v in refused.value.violations] == ["BENEFICIARY_KIND"]
+    assert counts(engine) == before
+    assert _approve(repo, company_app).gge_cents is not None
+    assert counts(engine)["de_minimis_aid"] == 1
+    with pytest.raises(FailedPrecondition, match="BENEFICIARY_KIND"):
+        _approve(repo, unit_app)  # now confirmed a company by that approval
+
+
+def test_correcting_to_a_company_registers_the_aid_it_was_granted_as_a_public_unit(
+        repo: Repository, engine: Engine) -> None:
+    """Review r12/p10: a guarantee approved while the business ID was held a public unit
+    wrote no register row; correcting the kind to company left the full ceiling, and a
+    second guarantee took the company above it. Its GGE is now registered, on the day it
+    was approved, with the correction's audit."""
+    unit_app = to_scored(repo, _as_public_unit(amount_cents=10_000_000_00), owner=AGENCY_X)
+    first = _approve(repo, unit_app)
+    assert counts(engine)["de_minimis_aid"] == 0 and first.gge_cents > 0
+    repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "an Oy after all")
+    room = repo.de_minimis_room(BID)
+    assert room.counted_cents == first.gge_cents
+    _assessment, rows, _rules = repo.de_minimis_register(BID)
+    assert [(r.application_id, r.granted_on, r.amount_cents) for r in rows] == \
+        [(unit_app, first.aid_granted_on, first.gge_cents)]
+    with engine.connect() as conn:
+        audit = conn.execute(select(t.beneficiary_audit.c.inputs).where(
+            t.beneficiary_audit.c.action == "correct_kind")).scalar_one()
+    inputs = audit if isinstance(audit, dict) else json.loads(audit)
+    assert [r["application_id"] for r in inputs["aid_registered"]] == [unit_app]
+    second = to_scored(repo, guarantee_draft(beneficiary=COMPANY, amount_cents=4_000_000_00),
+                       owner=AGENCY_X)
+    with pytest.raises(FailedPrecondition, match="DE_MINIMIS"):
+        _approve(repo, second)
+    # correcting to company again registers nothing twice
+    repo.correct_kind(rid(), OFFICER_C, BID, BeneficiaryKind.COMPANY, "confirmed again")
+    assert repo.de_minimis_room(BID).counted_cents == first.gge_cents
+
+
+def test_a_company_with_aid_in_its_register_is_not_made_a_public_unit(
+        repo: Repository, engine: Engine) -> None:
+    """Review r12/p7: an officer recorded aid (a company), set the kind to public unit and
+    approved a public-unit guarantee: no de minimis although the register held aid."""
+    aid = repo.record_aid(rid(), OFFICER_A, BID, date(2025, 1, 10), 290_000_00, "ELY")
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition, match="AID_RECORDED") as refused:
+        repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.PUBLIC_UNIT, "municipal")
+    assert f"aid {aid.id}" in str(refused.value) and "CorrectDeMinimisAid" in str(refused.value)
+    assert counts(engine) == before
+    repo.correct_aid(rid(), OFFICER_A, BID, aid.id, "declared in error")
+    assert repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.PUBLIC_UNIT,
+                             "municipal").kind is BeneficiaryKind.PUBLIC_UNIT
+
+
+def test_the_officer_who_corrected_the_register_does_not_approve_alone(
+        repo: Repository, engine: Engine) -> None:
+    """Review r12/p13: officer A's approval was refused DE_MINIMIS; A reversed the
+    declared aid himself and approved. With four eyes, an officer who corrected the
+    business ID's register while the application was open does not also approve it."""
+    aid = repo.record_aid(rid(), OFFICER_C, BID, date(2025, 1, 10), 290_000_00, "ELY")
+    app_id = to_scored(repo, guarantee_draft(beneficiary=COMPANY, amount_cents=4_000_000_00),
+                       owner=AGENCY_X, scorers=(OFFICER_B,))
+    with pytest.raises(FailedPrecondition, match="DE_MINIMIS"):
+        repo.decide(rid(), OFFICER_A, app_id, Decision.APPROVE, "ok")
+    repo.correct_aid(rid(), OFFICER_A, BID, aid.id, "typo")
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition, match="another officer decides") as refused:
+        repo.decide(rid(), OFFICER_A, app_id, Decision.APPROVE, "ok")
+    assert [v.type for v in refused.value.violations] == ["FOUR_EYES"]
+    assert counts(engine) == before
+    approved = repo.decide(rid(), OFFICER_C, app_id, Decision.APPROVE, "ok")
+    assert approved.state is ApplicationState.APPROVED

@@ -76,7 +76,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
+    bind = op.get_bind()
+    # Before 0005 every register row counts: a correction would turn into aid, and the
+    # audit of who corrected what would be lost. Refuse rather than lose it silently.
+    corrections = bind.execute(sa.text(
+        "SELECT count(*) FROM de_minimis_aid WHERE reverses_id IS NOT NULL")).scalar_one()
+    audited = bind.execute(sa.text("SELECT count(*) FROM beneficiary_audit")).scalar_one()
+    if corrections or audited:
+        raise RuntimeError(
+            f"downgrade below 0005 refused: {corrections} de minimis correction rows and "
+            f"{audited} beneficiary audit rows would be lost (a correction would count as "
+            "aid); export them and remove them by hand first if this is really wanted")
+    dialect = bind.dialect.name
     for table in _TABLES:
         if dialect == "postgresql":
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
