@@ -664,9 +664,9 @@ def portfolio_status(
                 output.operations(answer.operations)
                 if answer.unreachable:  # their place is not known: this page may lack them
                     output.console.print(
-                        "not read now, so this page may be incomplete (list again in a "
-                        "moment, or: ijh portfolio status NAME): "
-                        + ", ".join(answer.unreachable))
+                        "not read (now, or in this version's format), so this page may be "
+                        "incomplete (list again in a moment, or: ijh portfolio status "
+                        "NAME): " + ", ".join(answer.unreachable))
                 if answer.next_page_token:
                     size = f" --page-size {page_size}" if page_size else ""
                     output.console.print(f"older ones: ijh portfolio status{size} "

@@ -318,12 +318,13 @@ class Summaries(list):
     """Summaries of operation records (a list of :class:`StoredOperation`), and the keys
     of the records ``left_out`` of it for now: to be read in full, but the time for that
     was up, or the read failed now or lately (:meth:`OperationStore.summaries_in_full`
-    reads them again). A record gone, or in a format this version does not read, is in
-    neither."""
+    reads them again); and of those ``unreadable``: in a format this version does not
+    read (reading them again would not help). A record gone is in none."""
 
-    def __init__(self, found=(), left_out=()):
+    def __init__(self, found=(), left_out=(), unreadable=()):
         super().__init__(found)
         self.left_out = list(left_out)
+        self.unreadable = list(unreadable)
 
 
 class StoreUnavailable(Exception):
@@ -438,18 +439,18 @@ class OperationStore:
         """Delete the record if it is still at ``revision``; else Conflict."""
         await self._call(lambda kv: kv.delete(key, last=revision))
 
-    async def summaries(self) -> Summaries:
+    async def summaries(self, retry_failed: bool = False) -> Summaries:
         """Every operation's summary (the record without its result), at the record's
         revision. A record without one (an earlier version wrote it, or its summary is
         too large for a header) is read in full, its result left out: these within
-        IN_FULL_SECONDS in all (past it the rest are left out, with a warning). A record
-        that cannot be read now or does not decode is logged and left out. The keys of
-        those left out for the time or a failed read are ``left_out``."""
+        IN_FULL_SECONDS in all (past it the rest are left out, with a warning;
+        ``retry_failed``: :meth:`summaries_in_full`). A record that cannot be read now
+        is logged and ``left_out``, one that does not decode logged and ``unreadable``."""
         latest: dict[str, tuple[int, dict[str, str]]] = {}
         for key, revision, headers in await self._call(lambda kv: self._headers()):
             if revision > latest.get(key, (0, {}))[0]:  # a key read twice: the later
                 latest[key] = revision, headers
-        summaries, in_full = [], []
+        summaries, in_full, unreadable = [], [], []
         for key, (revision, headers) in latest.items():
             if KV_OP in headers or KV_MARKER_REASON in headers:
                 continue  # deleted, or expired
@@ -460,25 +461,30 @@ class OperationStore:
                 summaries.append(decode_summary(headers[SUMMARY_HEADER], revision))
             except _UNREADABLE as exc:
                 _unreadable(f"{key}: {type(exc).__name__}: {exc}")
-        read = await self.summaries_in_full(in_full)
-        return Summaries([*summaries, *read], read.left_out)
+                unreadable.append(key)
+        read = await self.summaries_in_full(in_full, retry_failed=retry_failed)
+        return Summaries([*summaries, *read], read.left_out, [*unreadable, *read.unreadable])
 
-    async def summaries_in_full(self, keys: list[str]) -> Summaries:
+    async def summaries_in_full(self, keys: list[str], retry_failed: bool = False
+                                ) -> Summaries:
         """The records at ``keys`` without their results, read in full, in turn, within
         IN_FULL_SECONDS in all, those whose read failed before last (read last), and
         each within half that time (else failing). Those past the time (with a warning),
-        those failing now (a warning the first time only) and those whose read failed
-        less than UNREAD_RETRY_SECONDS (doubled at each failure in a row) ago (not read)
-        are ``left_out``: untried ones first, failing ones last. StoreUnavailable when
-        NATS is not connected."""
+        those failing now (a warning the first time only) and, unless ``retry_failed``,
+        those whose read failed less than UNREAD_RETRY_SECONDS (doubled at each failure
+        in a row) ago (not read) are ``left_out``: untried ones first, failing ones last.
+        ``retry_failed`` (the sweep's, whose passes back off on their own): those are
+        read too, last; a list's failed read does not hold the sweep up. Those that do
+        not decode are ``unreadable``. StoreUnavailable when NATS is not connected."""
         self._jetstream()  # else each read fails at once
         loop = asyncio.get_running_loop()
         now = loop.time()
-        waiting = {k for k in keys if self._unread.get(k, (0, now))[1] > now}
+        waiting = set() if retry_failed else {
+            k for k in keys if self._unread.get(k, (0, now))[1] > now}
         held = [k for k in keys if k in waiting]
         # In turn (a stable sort), those that failed before last.
         due = sorted((k for k in keys if k not in waiting), key=lambda k: k in self._unread)
-        found, failed, read, reading = [], [], 0, None
+        found, failed, unreadable, read, reading = [], [], [], 0, None
         deadline = now + IN_FULL_SECONDS
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline):
@@ -494,12 +500,16 @@ class OperationStore:
                     except (TimeoutError, StoreUnavailable) as exc:
                         failed.append(reading)
                         self._failed(reading, f"{type(exc).__name__}: {exc}".rstrip(": "))
+                    except BadRecord as exc:
+                        self._read_again(reading)  # read: its format is what fails
+                        _unreadable(str(exc))
+                        unreadable.append(reading)
                     read += 1
         if read < len(due):
             log.warning("operation records left out: the time to read the records "
                         "without a summary in full is up", extra={
                             "left_out": len(due) - read, "seconds": IN_FULL_SECONDS})
-        return Summaries(found, [*due[read:], *failed, *held])
+        return Summaries(found, [*due[read:], *failed, *held], unreadable)
 
     def _failed(self, key: str, error: str) -> None:
         count = self._unread.get(key, (0, 0.0))[0] + 1
@@ -521,13 +531,9 @@ class OperationStore:
 
     async def _in_full(self, key: str) -> list[StoredOperation]:
         """[the record at ``key`` without its result], read in full; [] when it is gone
-        (deleted or expired) or does not decode (logged). StoreUnavailable when it
-        cannot be read now."""
-        try:
-            stored = await self.load(key)
-        except BadRecord as exc:
-            _unreadable(str(exc))
-            return []
+        (deleted or expired). StoreUnavailable when it cannot be read now, BadRecord
+        when it does not decode."""
+        stored = await self.load(key)
         return [] if stored is None else [
             dataclasses.replace(stored, operation=without_result(stored.operation))]
 

@@ -78,8 +78,9 @@ STORED_POLL_SECONDS = 1.0
 # or failing to read or to be settled now) after this long; after a pass that got
 # through none of them (the store is away), twice as long as the last time, up to the
 # maximum. Until none is left: a record expires with the retention at the latest. (A
-# record whose read fails is read after the others, and backs off on its own:
-# operation_store.UNREAD_RETRY_SECONDS.)
+# record whose read fails is read after the others; lists back off from it on their
+# own, operation_store.UNREAD_RETRY_SECONDS, the sweep by its passes. A record in a
+# format this version does not read is not read again.)
 SWEEP_RETRY_SECONDS = HEARTBEAT_SECONDS
 SWEEP_RETRY_MAX_SECONDS = 60.0
 STOPPED_BY_SHUTDOWN = ("stopped by a service shutdown; start it again (same seed, same "
@@ -494,10 +495,11 @@ class OperationBook:
         """Every replica's operations, newest first (by create time, then name), without
         their results (GetOperation has them): a page reads each stored operation's
         summary (a few hundred bytes), not its result (a record without a summary is read
-        in full: :meth:`OperationStore.summaries`). A record it could not read has no
-        known place in the order: it is named in ``unreachable``, by every page that
-        could not read it. A later page that reads it shows it only if its place is
-        after the token (a place in the order): else the page it belonged on named it."""
+        in full: :meth:`OperationStore.summaries`). A record it could not read (now, or
+        in this version's format) has no known place in the order: it is named in
+        ``unreachable``, by every page that could not read it. A later page that reads
+        it shows it only if its place is after the token (a place in the order): else
+        the page it belonged on named it."""
         self._expire()
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))
@@ -509,8 +511,8 @@ class OperationBook:
         except StoreUnavailable as exc:  # this replica's own operations still answer
             log.debug("operation store not read", extra={"error": str(exc)})
             stored = Summaries()
-        unreachable = sorted({name for name in map(operation_name, stored.left_out)
-                              if name not in operations})
+        unreachable = sorted({name for name in map(operation_name, [
+            *stored.left_out, *stored.unreadable]) if name not in operations})
         for summary in stored:
             if summary.operation.name not in operations:
                 operations[summary.operation.name] = without_result(
@@ -712,10 +714,11 @@ class OperationBook:
         while not self._sync_stopped:
             before = left
             try:
+                # retry_failed: a list's failed read does not hold this pass up
                 if left is None:
-                    found = await self.store.summaries()
+                    found = await self.store.summaries(retry_failed=True)
                 else:
-                    found = await self.store.summaries_in_full(left)
+                    found = await self.store.summaries_in_full(left, retry_failed=True)
                 left = [*found.left_out, *await self._settle_all(found)]
             except StoreUnavailable as exc:
                 log.debug("operation store not read yet", extra={"error": str(exc)})

@@ -167,9 +167,10 @@ class RiskServiceServicer:
         succeeded, and GetOperation returns its result. A page reads each stored
         operation's summary, not its result; a record stored without a summary (by an
         earlier version, or with one too large) is read in full instead, all of them within
-        2 s: those not read then (time up, or their read failed) are named in `unreachable`
-        (their place in the order is not known). Paging through, each operation is listed
-        once, or named unreachable. May settle stale records as GetOperation does.
+        2 s: those not read then (time up, or their read failed), and those in a format
+        this version does not read, are named in `unreachable` (their place in the order is
+        not known). Paging through, each operation is listed once, or named unreachable.
+        May settle stale records as GetOperation does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
