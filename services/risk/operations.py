@@ -48,7 +48,6 @@ from services.risk.operation_store import (
     Silence,
     StoredOperation,
     StoreUnavailable,
-    Summaries,
     operation_key,
     operation_name,
     request_key,
@@ -144,6 +143,11 @@ class OperationRecord:
     revision: int | None = None
     request_stored: bool = False
     request_lost: bool = False  # its request's entry names another operation: left so
+    # Its start is still claiming its request_id (the start writes the entry, or finds
+    # another replica's start holds it and withdraws this one): not listed meanwhile,
+    # and the heartbeat leaves the entry to it.
+    claiming: bool = False
+    delete_failed: bool = False  # withdrawn (it did not run), its record not deleted yet
     stored_final: bool = False
     # Ended in the store by another replica (taken for gone): that final state is kept
     # and shown; this process stops its run.
@@ -185,6 +189,10 @@ class OperationBook:
         self.store = store
         self.owner = owner
         self._records: dict[str, OperationRecord] = {}
+        # Starts that lost their request_id to another replica's (:meth:`_withdraw`),
+        # until their retention has passed: never listed or answered, and their records
+        # deleted (``revision`` None once done; retried at each heartbeat until then).
+        self._withdrawing: dict[str, OperationRecord] = {}
         # (creator, request_id) -> (operation name, digest of the request it started)
         self._by_request: dict[tuple[str, str], tuple[str, bytes]] = {}
         # (creator, request_id) -> the start in progress for it: an identical start
@@ -265,53 +273,83 @@ class OperationBook:
             name=f"operations/{uuid.uuid4().hex}", creator=creator, created=_now(),
             started_monotonic=time.monotonic(), guarantee_count=run.guarantee_count, run=run,
             seed=run.seed,
-            request_key=stored_key, fingerprint=fingerprint,
+            request_key=stored_key, fingerprint=fingerprint, claiming=True,
             # Known from the start: 0 of N until the first chunk (whole blocks, as the
             # engine counts them).
             progress=risk_pb2.SimulationProgress(
                 scenarios_total=run.blocks * pf.BLOCK_SCENARIOS, level=run.levels[-1]))
         self._records[record.name] = record
-        # The record first, then the request's entry naming it: an entry never names an
-        # operation that is not there (but for a moment, or when a start died between).
-        await self._save_or_warn(record, request=False)
-        if record.revision is not None:
-            try:  # another replica given the same request_id at the same moment: one runs
-                held = await self.store.claim_request(stored_key, record.name, fingerprint,
-                                                      takeover)
-            except StoreUnavailable:
-                held = None  # the request's entry is written with the next heartbeat
-            if held is not None and held.name != record.name:
-                await self._withdraw(record)
-                return held.name, held.fingerprint
-            record.request_stored = held is not None
+        try:
+            # The record first, then the request's entry naming it: an entry never names
+            # an operation that is not there (but for a moment, or when a start died
+            # between).
+            await self._save_or_warn(record, request=False)
+            held = None
+            if record.revision is not None:
+                # another replica given the same request_id at the same moment: one runs
+                with contextlib.suppress(StoreUnavailable):  # written with a heartbeat
+                    held = await self.store.claim_request(stored_key, record.name,
+                                                          fingerprint, takeover)
+        finally:
+            # Settled, or cut short (the shutdown's time is up: the entry may name it,
+            # so it is left as it is, to be read "interrupted")
+            record.claiming = False
+        if held is not None and held.name != record.name:
+            self._withdraw(record)
+            await self._delete_withdrawn(record)
+            return held.name, held.fingerprint
+        record.request_stored = held is not None
         self._by_request[key] = (record.name, fingerprint)
         record.task = asyncio.get_running_loop().create_task(self._execute(record))
         log.info("operation started", extra={"operation": record.name, "creator": creator,
                                              "guarantees": run.guarantee_count})
         return record.name, fingerprint
 
-    async def _withdraw(self, record: OperationRecord) -> None:
-        """Delete the record of a start that lost its request_id to another replica's.
-        It stays in memory until then, never written again: a read here meanwhile (a
-        list, the sweep) must not take it for a crashed operation of this process and
-        end it ABORTED, and the delete must not lose its compare-and-set to a heartbeat."""
+    def _withdraw(self, record: OperationRecord) -> None:
+        """Take back a start that lost its request_id to another replica's: at once no
+        longer listed, answered (its name was never given to anyone: NOT_FOUND) or
+        written, but known here, so that
+        a read of its record meanwhile (a list, the sweep) does not take it for a
+        crashed operation of this process and end it ABORTED; its record is deleted
+        (:meth:`_delete_withdrawn`)."""
+        del self._records[record.name]
+        record.stored_final = True  # a heartbeat waiting for the lock writes nothing
+        record.run = None  # free the portfolio
+        record.expires_monotonic = time.monotonic() + self.retention
+        self._withdrawing[record.name] = record
+
+    async def _delete_withdrawn(self, record: OperationRecord) -> None:
+        """Delete a withdrawn start's record; when the store cannot take it now, or is
+        written by others three times in a row, the writer tries again at its next
+        heartbeat (a warning says so, once)."""
+        if record.revision is None:
+            return  # deleted, or never written
         key = operation_key(record.name)
         try:
             async with record.lock:  # a heartbeat in flight lands first
-                record.stored_final = True
                 for _ in range(3):
                     try:
                         await self.store.delete(key, record.revision)
-                        return
-                    except Conflict:  # written meanwhile (e.g. a cancel): still a ghost
+                        break
+                    except Conflict:  # written meanwhile (e.g. ended by another replica)
                         current = await self.store.load(key)
                         if current is None:
-                            return
+                            break
                         record.revision = current.revision
-        except (StoreUnavailable, BadRecord):
-            pass  # left as a ghost: ended on a read (this process holds no such record)
-        finally:
-            del self._records[record.name]
+                else:
+                    raise Conflict("written by others three times in a row")
+        except (StoreUnavailable, Conflict, BadRecord) as exc:
+            if not record.delete_failed:
+                record.delete_failed = True
+                log.warning("record of a start that did not run not deleted: tried again "
+                            "at each heartbeat", extra={
+                                "operation": record.name,
+                                "error": f"{type(exc).__name__}: {exc}".rstrip(": ")})
+            return
+        if record.delete_failed:
+            log.info("record of a start that did not run deleted",
+                     extra={"operation": record.name})
+        record.revision = None
 
     async def _earlier(self, stored_key: str) -> tuple[tuple[str, bytes] | None, int | None]:
         """The operation (name, request digest) a request's entry names, or None; and,
@@ -431,6 +469,8 @@ class OperationBook:
     async def _load(self, name: str) -> StoredOperation:
         """Another replica's (or an earlier instance's) operation, from the store; one
         whose process is gone is ended ABORTED here (and in the store)."""
+        if name in self._withdrawing:  # its record may still be there, running
+            raise _not_found(name)
         key = operation_key(name)
         try:
             stored = await self.store.load(key) if key is not None else None
@@ -448,11 +488,7 @@ class OperationBook:
                 "retry in a moment, or ask the replica that runs it",
                 retry_after_seconds=5.0) from exc
         if stored is None:
-            raise NotFound(name or "operations/", f"{name or 'operation'} not found: unknown, "
-                           "or expired after the retention time, or lost in a restart of the "
-                           "risk service while NATS (which keeps operations) was away; if you "
-                           "know the simulation's seed, starting it again with the same seed "
-                           "gives the same figures")
+            raise _not_found(name)
         return await self._settle(stored)
 
     async def _settle(self, stored: StoredOperation, must_write: bool = False
@@ -466,8 +502,9 @@ class OperationBook:
         for _ in range(3):
             key = operation_key(stored.operation.name)
             silent = self._silence.observe(key, stored.revision, time.monotonic())
-            if not stored.interrupted(self.owner, self._started_wall, silent,
-                                      known_here=stored.operation.name in self._records):
+            name = stored.operation.name
+            if not stored.interrupted(self.owner, self._started_wall, silent, known_here=(
+                    name in self._records or name in self._withdrawing)):
                 return stored
             ended = stored.as_interrupted(_now())
             try:
@@ -499,24 +536,31 @@ class OperationBook:
         in this version's format) has no known place in the order: it is named in
         ``unreachable``, by every page that could not read it. A later page that reads
         it shows it only if its place is after the token (a place in the order): else
-        the page it belonged on named it."""
+        the page it belonged on named it. Unavailable when the store cannot be read: this
+        replica's operations alone would leave the others' out unnamed. A start still
+        claiming its request_id, or withdrawn, is not listed."""
         self._expire()
         if not 0 <= page_size <= 100:
             raise InvalidArgument(FieldViolation("page_size", "must be 0..100"))
         size = page_size or 20
         before = _page_position(page_token) if page_token else None
-        operations = {name: r.to_proto(result=False) for name, r in self._records.items()}
         try:
             stored = await self.store.summaries()
-        except StoreUnavailable as exc:  # this replica's own operations still answer
-            log.debug("operation store not read", extra={"error": str(exc)})
-            stored = Summaries()
+        except StoreUnavailable as exc:
+            raise Unavailable(
+                "OPERATION_STORE_UNAVAILABLE", "the operation store (NATS) cannot be read "
+                "now, so the operations of the other replicas cannot be listed; retry in a "
+                "moment", retry_after_seconds=5.0) from exc
+        # After the read: a start withdrawn meanwhile is not taken from before it.
+        operations = {name: r.to_proto(result=False) for name, r in self._records.items()
+                      if not r.claiming}
+        hidden = {*self._withdrawing, *(n for n, r in self._records.items() if r.claiming)}
         unreachable = sorted({name for name in map(operation_name, [
-            *stored.left_out, *stored.unreadable]) if name not in operations})
+            *stored.left_out, *stored.unreadable]) if name not in operations.keys() | hidden})
         for summary in stored:
-            if summary.operation.name not in operations:
-                operations[summary.operation.name] = without_result(
-                    (await self._settle(summary)).operation)
+            name = summary.operation.name
+            if name not in operations and name not in hidden:
+                operations[name] = without_result((await self._settle(summary)).operation)
         ordered = sorted(operations.values(), key=_order, reverse=True)
         if before is not None:
             ordered = [o for o in ordered if _order(o) < before]
@@ -641,7 +685,7 @@ class OperationBook:
 
     async def _keep_request(self, record: OperationRecord) -> None:
         """Create or refresh (compare-and-set) the request's entry naming the record."""
-        if record.request_lost or not record.request_key:
+        if record.claiming or record.request_lost or not record.request_key:
             return
         held = await self.store.keep_request(record.request_key, record.name,
                                              record.fingerprint)
@@ -680,7 +724,8 @@ class OperationBook:
     async def sync_forever(self) -> None:
         """The one background writer: running operations at every heartbeat, ends not
         written when they came and records held back while NATS was away once it is
-        back."""
+        back; at every heartbeat too, the deletes of withdrawn starts' records that
+        failed."""
         loop = asyncio.get_running_loop()
         next_beat = loop.time()
         while not self._sync_stopped:
@@ -691,12 +736,15 @@ class OperationBook:
             beat = loop.time() >= next_beat
             if beat:
                 next_beat = loop.time() + HEARTBEAT_SECONDS
+                self._expire()  # withdrawn starts past their retention: not deleted again
             try:  # one bad pass (whatever it is) must not end the writer
                 # Concurrently: one slow write does not hold the others' heartbeats.
                 await asyncio.gather(*(
                     self._save_or_warn(record) for record in list(self._records.values())
                     if (beat and not record.done)
-                    or (record.done and not record.stored_final)))
+                    or (record.done and not record.stored_final)), *(
+                    self._delete_withdrawn(record)
+                    for record in list(self._withdrawing.values()) if beat))
             except Exception:
                 if self._sync_stopped:
                     break
@@ -814,14 +862,25 @@ class OperationBook:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await asyncio.gather(*(self._save_or_warn(r) for r in self._records.values()
-                               if r.done and not r.stored_final))
+                               if r.done and not r.stored_final),
+                             *map(self._delete_withdrawn, list(self._withdrawing.values())))
 
     def _expire(self) -> None:
         now = time.monotonic()
         for name in [n for n, r in self._records.items() if r.done and r.expires_monotonic < now]:
             del self._records[name]
+        for name in [n for n, r in self._withdrawing.items() if r.expires_monotonic < now]:
+            del self._withdrawing[name]  # its record, if not deleted, has expired too
         live = set(self._records)
         self._by_request = {k: v for k, v in self._by_request.items() if v[0] in live}
+
+
+def _not_found(name: str) -> NotFound:
+    return NotFound(name or "operations/", f"{name or 'operation'} not found: unknown, or "
+                    "expired after the retention time, or lost in a restart of the risk "
+                    "service while NATS (which keeps operations) was away; if you know the "
+                    "simulation's seed, starting it again with the same seed gives the same "
+                    "figures")
 
 
 def _same_request(request_id: str, name: str, started_for: bytes, fingerprint: bytes) -> None:

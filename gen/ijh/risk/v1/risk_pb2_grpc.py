@@ -162,15 +162,15 @@ class RiskServiceServicer:
 
     def ListOperations(self, request, context):
         """Operations of every replica, newest first (by create time, then name); while NATS
-        cannot be read, only those of the replica that answers. A list's view: each
-        operation without its `response` (the result); one done without an `error`
-        succeeded, and GetOperation returns its result. A page reads each stored
-        operation's summary, not its result; a record stored without a summary (by an
-        earlier version, or with one too large) is read in full instead, all of them within
-        2 s: those not read then (time up, or their read failed), and those in a format
-        this version does not read, are named in `unreachable` (their place in the order is
-        not known). Paging through, each operation is listed once, or named unreachable.
-        May settle stale records as GetOperation does.
+        cannot be read, UNAVAILABLE (ErrorInfo OPERATION_STORE_UNAVAILABLE, RetryInfo):
+        retry. A list's view: each operation without its `response` (the result); one done
+        without an `error` succeeded, and GetOperation returns its result. A page reads
+        each stored operation's summary, not its result; a record stored without a summary
+        (by an earlier version, or with one too large) is read in full instead, all of them
+        within 2 s: those not read then (time up, or their read failed), and those in a
+        format this version does not read, are named in `unreachable` (their place in the
+        order is not known). Paging through, each operation is listed once, or named
+        unreachable. May settle stale records as GetOperation does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
