@@ -84,12 +84,38 @@ def _odds_tilt(p, amount, mean, target):
     return theta
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _hazard(q: float, lam1: float) -> float:
+    """−log(1 − q') with q' the PD q tilted by λ = 1 + ``lam1``: a name's hazard on the
+    exponential clock of geometric skipping (∞ at q = 1)."""
+    if q >= 1.0:
+        return math.inf
+    return math.log1p(lam1 * q) - math.log1p(-q)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _payout(rng, j, v, threshold, sc, mg, sg, last, payout_fixed, lgd_alpha, lgd_beta,
+            exposure, rate, cap, deductible):
+    """(payout, default year) of guarantee j given its default; v is uniform on [0, p_j)."""
+    year = last
+    for t in range(last):
+        if _conditional_pd(threshold[j, t] * sc, mg, sg) > v:
+            year = t
+            break
+    if lgd_alpha[j] > 0.0:
+        lgd = rng.beta(lgd_alpha[j], lgd_beta[j])
+        pay = rate[j] * max(exposure[j] * lgd - deductible[j], 0.0)
+        return min(pay, cap[j]), year
+    return payout_fixed[j], year
+
+
 @numba.njit(cache=True, nogil=True)
 def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, threshold,
                    payout_fixed, lgd_alpha, lgd_beta, exposure, rate, cap, deductible,
                    loss_out, year_out, portfolio_cap, weight, es_floor, var_low, var_high,
-                   label_a, label_b, guarantee_sums, label_sums, run_start, group_runs,
-                   run_amount, tilt_target, tilt_from, log_mix, log_defensive):
+                   label_a, label_b, guarantee_sums, label_sums, cell_start, group_cells,
+                   cell_amount, cell_threshold, tilt_target, tilt_from, log_mix,
+                   log_defensive):
     """Simulate the scenarios of one block.
 
     xi (S, F): independent factor draws (already IS-shifted); the systematic mean of group g
@@ -105,21 +131,28 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
     band), and the same per label (label_a, label_b: e.g. sector and branch codes) to
     label_sums (both with 9 rows).
 
-    Odds tilt (tilt_target > 0; ``_odds_tilt``): given the factors, every conditional PD p
-    is tilted to p' = λp/(1 − p + λp) with one λ = e^θ ≥ 1 per scenario, a function of the
-    factors only: θ = 0 when the conditional expected loss Σ_r A_r p_r (runs r of equal
-    thresholds in a group, run_start (R + 1,) and group_runs (G + 1,) index them, A_r =
-    run_amount the run's summed payout) reaches tilt_target, else the θ at which the tilted
-    one does. Scenarios s ≥ tilt_from draw their defaults from the tilted PDs (thinning
-    with the tilted envelope, the same skipping); those before (the defensive share) from
-    the model's own. The conditional likelihood ratio of the defaults, p/p' per defaulter
-    and (1 − p)/(1 − p') per survivor, is LR = e^{−kθ} Π_r (1 − p_r + λp_r)^{m_r} (k
-    defaults, m_r names in run r): O(runs). The weight becomes the balance heuristic over
-    the joint law of (factors, defaults), 1/(a_0 + R(ξ)/LR) with log R(ξ) = log_mix[s] the
-    shifted components' density over the model's (log a_0 = log_defensive), which the
-    caller's weight was with LR = 1: at most 1/a_0 whatever λ. The default year is drawn
-    given default from v uniform on [0, p_j) (v' uniform on [0, p'_j) rescaled), the LGDs
-    as without the tilt, so only the default indicators' law changes.
+    Odds tilt (tilt_target > 0; ``_odds_tilt``). A group's guarantees are split into cells
+    of neighbouring thresholds (cell_start (C + 1,) in sorted order, group_cells (G + 1,)
+    the cells of each group, cell_amount the cell's summed payout A_c): runs of equal
+    thresholds, or several runs merged. Given the factors, p_c is the conditional PD at
+    cell_threshold (the run's, or one for the cell's mean PD), and one λ = e^θ ≥ 1 per
+    scenario, a function of the factors only:
+    θ = 0 when Σ_c A_c p_c reaches tilt_target, else the θ at which Σ_c A_c p'_c does,
+    p' = λp/(1 − p + λp). Such a scenario walks each group cell by cell with the thinning
+    envelope q of the skipping (q = the PD at the cell's top threshold at its start, lowered
+    to p_j at a candidate
+    j of lower threshold): candidates are drawn with the tilted envelope q' (scenarios
+    s ≥ tilt_from; those before, the defensive share, with q itself) and accepted with
+    p_j/q, untilted, so a default's year comes from v uniform on [0, p_j) as without the
+    tilt. The likelihood ratio is that of the candidates (an exact one of an augmented
+    draw: given the factors its mean is 1 and it leaves the law of the defaults and all
+    else unchanged): a factor 1 − q + λq per name passed with envelope q and 1/λ per
+    candidate, O(cells + candidates) per scenario. In a run of equal thresholds every
+    candidate defaults: there it is the odds tilt of each name's PD, with the likelihood
+    ratio of the defaults. The weight becomes the balance heuristic over the joint law,
+    1/(a_0 + R(ξ)/LR) with log R(ξ) = log_mix[s] the shifted components' density over the
+    model's (log a_0 = log_defensive), which the caller's weight was with LR = 1: at most
+    1/a_0 whatever λ. Scenarios with θ = 0 skip over the whole group as without the tilt.
     """
     n_scen = xi.shape[0]
     n_fac = xi.shape[1]
@@ -133,7 +166,7 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
     def_pay = np.empty(n if contributions else 1)
     label_buf = np.zeros(label_sums.shape[1])
     tilt = tilt_target > 0.0
-    run_p = np.empty(run_amount.shape[0] if tilt else 0)
+    cell_p = np.empty(cell_amount.shape[0] if tilt else 0)
     for s in range(n_scen):
         for g in range(n_groups):
             acc = 0.0
@@ -145,28 +178,75 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
         if tilt:
             cm = 0.0
             for g in range(n_groups):
-                for r in range(group_runs[g], group_runs[g + 1]):
-                    pr = _conditional_pd(threshold[run_start[r], last] * sc, mean[g],
-                                         group_sd[g])
-                    run_p[r] = pr
-                    cm += run_amount[r] * pr
+                for c in range(group_cells[g], group_cells[g + 1]):
+                    pc = _conditional_pd(cell_threshold[c] * sc, mean[g], group_sd[g])
+                    cell_p[c] = pc
+                    cm += cell_amount[c] * pc
             if cm < tilt_target:
-                theta = _odds_tilt(run_p, run_amount, cm, tilt_target)
-        tilted = theta > 0.0 and s >= tilt_from
+                theta = _odds_tilt(cell_p, cell_amount, cm, tilt_target)
         lam1 = math.expm1(theta)
-        n_defaults = 0
+        draw_lam1 = lam1 if s >= tilt_from else 0.0
+        log_lr = 0.0
         for t in range(horizon):
             year_out[s, t] = 0.0
         total = 0.0
         n_def = 0
         for g in range(n_groups):
-            lo = group_start[g]
-            hi = group_start[g + 1]
             mg = mean[g]
             sg = group_sd[g]
+            if theta > 0.0:
+                # cell by cell; e: the exponential clock of the next candidate, whose
+                # hazard per name is h = −log(1 − q') (a geometric skip across cells)
+                e = -1.0
+                c_end = group_cells[g + 1]
+                for c in range(group_cells[g], c_end):
+                    i = cell_start[c]
+                    hi = cell_start[c + 1]
+                    q_thr = threshold[i, last]
+                    q = cell_p[c] if q_thr == cell_threshold[c] else \
+                        _conditional_pd(q_thr * sc, mg, sg)
+                    if not q > 0.0:
+                        break  # thresholds fall: so do the PDs of the cells after it
+                    term = math.log1p(lam1 * q)  # log(1 − q + λq)
+                    h = _hazard(q, draw_lam1)
+                    while i < hi:
+                        if e < 0.0:
+                            e = -math.log1p(-rng.random())
+                        if e >= (hi - i) * h:
+                            e -= (hi - i) * h
+                            log_lr += (hi - i) * term
+                            break
+                        j = min(i + int(e / h), hi - 1)
+                        e = -1.0
+                        log_lr += (j - i + 1) * term - theta
+                        same = threshold[j, last] == q_thr
+                        pj = q if same else _conditional_pd(threshold[j, last] * sc, mg, sg)
+                        v = 0.0 if same and last == 0 else rng.random() * q
+                        if v < pj:
+                            pay, year = _payout(rng, j, v, threshold, sc, mg, sg, last,
+                                                payout_fixed, lgd_alpha, lgd_beta, exposure,
+                                                rate, cap, deductible)
+                            total += pay
+                            year_out[s, year] += pay
+                            if contributions:
+                                def_idx[n_def] = j
+                                def_pay[n_def] = pay
+                                n_def += 1
+                        if not same:
+                            q = pj
+                            q_thr = threshold[j, last]
+                            if not q > 0.0:
+                                break  # the rest of the group cannot default
+                            term = math.log1p(lam1 * q)
+                            h = _hazard(q, draw_lam1)
+                        i = j + 1
+                    if not q > 0.0:
+                        break
+                continue
+            lo = group_start[g]
+            hi = group_start[g + 1]
             q_thr = threshold[lo, last]
-            q_raw = _conditional_pd(q_thr * sc, mg, sg)
-            q = _tilted_pd(q_raw, lam1) if tilted else q_raw
+            q = _conditional_pd(q_thr * sc, mg, sg)
             log_miss = math.log1p(-q) if q < 1.0 else 0.0
             i = lo
             while i < hi and q > 0.0:
@@ -178,26 +258,12 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                     j = i + int(skip)
                 # Equal thresholds (homogeneous runs) need no new erfc, log or acceptance draw.
                 same = threshold[j, last] == q_thr
-                pj_raw = q_raw if same else _conditional_pd(threshold[j, last] * sc, mg, sg)
-                pj = pj_raw if not tilted else (q if same else _tilted_pd(pj_raw, lam1))
+                pj = q if same else _conditional_pd(threshold[j, last] * sc, mg, sg)
                 v = 0.0 if same and last == 0 else rng.random() * q
                 if v < pj:
-                    n_defaults += 1
                     # v is uniform on [0, pj) given default: reuse it for the default year
-                    # (tilted: uniform on [0, p'_j), rescaled to [0, p_j)).
-                    if tilted and last > 0:
-                        v = v / pj * pj_raw
-                    year = last
-                    for t in range(last):
-                        if _conditional_pd(threshold[j, t] * sc, mg, sg) > v:
-                            year = t
-                            break
-                    if lgd_alpha[j] > 0.0:
-                        lgd = rng.beta(lgd_alpha[j], lgd_beta[j])
-                        pay = rate[j] * max(exposure[j] * lgd - deductible[j], 0.0)
-                        pay = min(pay, cap[j])
-                    else:
-                        pay = payout_fixed[j]
+                    pay, year = _payout(rng, j, v, threshold, sc, mg, sg, last, payout_fixed,
+                                        lgd_alpha, lgd_beta, exposure, rate, cap, deductible)
                     total += pay
                     year_out[s, year] += pay
                     if contributions:
@@ -206,16 +272,11 @@ def simulate_block(rng, xi, scale, group_start, group_loading, group_sd, thresho
                         n_def += 1
                 if not same:
                     q = pj
-                    q_raw = pj_raw
                     q_thr = threshold[j, last]
                     log_miss = math.log1p(-q) if q < 1.0 else 0.0
                 i = j + 1
         if theta > 0.0:
-            # log LR = Σ_r m_r log(1 − p_r + λ p_r) − kθ; weight 1/(a_0 + R(ξ)/LR)
-            log_lr = -n_defaults * theta
-            for r in range(run_amount.shape[0]):
-                if run_p[r] > 0.0:
-                    log_lr += (run_start[r + 1] - run_start[r]) * math.log1p(lam1 * run_p[r])
+            # weight 1/(a_0 + R(ξ)/LR)
             x = log_mix[s] - log_lr
             top = max(x, log_defensive)
             weight[s] = math.exp(-top - math.log(math.exp(x - top)
