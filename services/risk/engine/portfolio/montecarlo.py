@@ -59,7 +59,7 @@ DEFAULT_EXPONENTIAL_TWIST = False
 # measurement (docs/PERFORMANCE.md, "odds tilt on books of all-different PDs"): with every
 # name a run of its own, 1,000 runs as cells cost 7.5x the shift alone's CPU and 1 to 16
 # cells 1.15-1.4x with the same variance per scenario; on a 20-grade book 16 cells gave
-# 1.4-1.8x the variance per CPU-second of 1 at 99 % (fewer rejections across the grades).
+# 1.4-1.7x the variance per CPU-second of 1 at 99 % (fewer rejections across the grades).
 DEFAULT_ODDS_TILT = True
 ODDS_TILT_GROUP_CELLS = 16
 ODDS_TILT_MAX_CELLS = 1024
@@ -316,6 +316,24 @@ class SimulationPlan:
         self._empty_label = np.zeros(1, np.int32)
         self._empty1 = np.zeros(1)
 
+    @functools.cached_property
+    def shift_runs(self) -> tuple[np.ndarray, ...]:
+        """``importance_shift``'s terms summed over the runs of equal thresholds of a factor
+        group (exactly: they share z), so that its iterations cost O(runs), not
+        O(guarantees x factors) (2.1 of the 3.7 s of planning a million ten-sector
+        guarantees of four PDs): (group, s, c, log(w/s)) per run."""
+        weight = self.mean_payout * (self.horizon_pd > 0) * (self.horizon_pd < 1)
+        pd, group_of = self.horizon_pd, self.group_of_sorted
+        new = np.ones(pd.size, dtype=bool)
+        new[1:] = (pd[1:] != pd[:-1]) | (group_of[1:] != group_of[:-1])
+        first = np.flatnonzero(new)
+        w = np.add.reduceat(weight, first) if first.size else np.zeros(0)
+        group = group_of[first]
+        s = np.maximum(self.group_sd[group], 1e-6)
+        c = np.where(w > 0, special.ndtri(pd[first]), 0.0)
+        with np.errstate(divide="ignore"):
+            return group, s, c, np.log(w) - np.log(s)
+
     def latent_threshold(self, cumulative_default_probability: np.ndarray) -> np.ndarray:
         """Default thresholds of the latent variables for cumulative PDs P: Gaussian
         Φ⁻¹(P); t copula t_ν⁻¹(P) (the latent variable is scaled per scenario)."""
@@ -482,27 +500,22 @@ def importance_shift(plan: SimulationPlan, level: float, iterations: int = 8) ->
     the direction in which the conditional expected loss rises fastest, at distance
     Φ⁻¹(level), i.e. where the large-pool loss reaches its ``level`` quantile. Re-evaluating
     the gradient at the shifted point a few times follows the curved iso-loss surface."""
-    b = plan.group_loading[plan.group_of_sorted]
-    s = np.maximum(plan.group_sd[plan.group_of_sorted], 1e-6)
-    c = special.ndtri(plan.horizon_pd)
-    weight = plan.mean_payout * (plan.horizon_pd > 0) * (plan.horizon_pd < 1)
-    c = np.where(weight > 0, c, 0.0)
+    group, s, c, log_weight = plan.shift_runs
+    loading = plan.group_loading
     radius = float(special.ndtri(level))
-    mu = np.zeros(b.shape[1])
-    with np.errstate(divide="ignore"):
-        log_weight = np.log(weight) - np.log(s)
+    mu = np.zeros(loading.shape[1])
     for _ in range(iterations):
-        z = (c - b @ mu) / s
+        z = (c - (loading @ mu)[group]) / s
         # Only the direction counts: scaled by the largest term so that near-perfect
         # correlation (z in the tens, exp(−z²/2) = 0 in floating point) keeps its shift.
         log_term = log_weight - 0.5 * z * z
         top = float(np.max(log_term)) if log_term.size else -math.inf
         if not math.isfinite(top):
-            return np.zeros(b.shape[1])
-        grad = -(np.exp(log_term - top) @ b)
+            return np.zeros(loading.shape[1])
+        grad = -(np.bincount(group, np.exp(log_term - top), loading.shape[0]) @ loading)
         norm = float(np.linalg.norm(grad))
         if not norm > 0:
-            return np.zeros(b.shape[1])
+            return np.zeros(loading.shape[1])
         mu = radius * grad / norm
     return mu
 
@@ -673,9 +686,8 @@ def twist_target(plan: SimulationPlan) -> float:
 def large_pool_loss(plan: SimulationPlan, point: np.ndarray) -> float:
     """The conditional expected loss Σ_i a_i P(default_i | ξ = point), a_i the payout at
     the mean LGD."""
-    b = plan.group_loading[plan.group_of_sorted]
     sd = plan.group_sd[plan.group_of_sorted]
-    arg = plan.threshold[:, -1] - b @ point
+    arg = plan.threshold[:, -1] - (plan.group_loading @ point)[plan.group_of_sorted]
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(sd > 0, special.ndtr(arg / np.where(sd > 0, sd, 1.0)),
                      (arg > 0).astype(np.float64))
