@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 import uuid
@@ -753,9 +754,19 @@ def _stream_simulation(connection: Connection, messages, timeout, locate,
     task = None
     result = None
     started = time.monotonic()
+    interrupted = False
+
+    def cancel(_signum, _frame):
+        # Ctrl-C cancels the call from the handler itself: a KeyboardInterrupt raised
+        # inside gRPC's iteration can be swallowed there (the run then went on to its end).
+        nonlocal interrupted
+        interrupted = True
+        call.cancel()
+
     with connection.channel() as channel:
         stub = risk_pb2_grpc.RiskServiceStub(channel)
         call = stub.SimulatePortfolio(messages, timeout=timeout)
+        before = signal.signal(signal.SIGINT, cancel)
         try:
             if bar is not None:
                 bar.start()
@@ -775,13 +786,14 @@ def _stream_simulation(connection: Connection, messages, timeout, locate,
                     print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
                           f"{_progress_text(p)}  {left:.0f} s left", file=sys.stderr,
                           flush=True)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, grpc.RpcError) as exc:
             call.cancel()
-            raise CliError("interrupted: the simulation was cancelled on the server",
-                           INTERRUPTED) from None
-        except grpc.RpcError as exc:
+            if interrupted or isinstance(exc, KeyboardInterrupt):
+                raise CliError("interrupted: the simulation was cancelled on the server",
+                               INTERRUPTED) from None
             raise rpc_error(exc, locate, connection) from None
         finally:
+            signal.signal(signal.SIGINT, before)
             if bar is not None:
                 bar.stop()
     if result is None:

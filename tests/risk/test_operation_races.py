@@ -103,8 +103,9 @@ async def test_a_start_losing_its_request_id_while_a_list_reads_its_record_answe
         [ghost] = ghosts
         [theirs_name] = theirs._records
         assert started.name == theirs_name
-        # Only the other's: the ghost is taken back at once, not listed running.
-        assert [(o.name, o.done) for o in listed[0]] == [(theirs_name, False)]
+        # Only the other's (running or, on a slow machine, done already): the ghost is
+        # taken back at once, not listed running.
+        assert [o.name for o in listed[0]] == [theirs_name]
         assert await ours.store.load(ghost) is None  # deleted, not left ABORTED
         monkeypatch.setattr(ours.store, "claim_request", claim)
         # Once over, a list shows the one operation, and the request_id keeps to it.
