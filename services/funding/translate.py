@@ -324,7 +324,7 @@ def application(app: ledger.Application,
         exposure_cents=app.exposure_cents,
         aid_granted_on=app.aid_granted_on.isoformat() if app.aid_granted_on else "",
         claim_paid_cents=app.claim_paid_cents, rules_version=app.rules_version,
-        creator=app.owner_id,
+        decision_rules_version=app.decision_rules_version, creator=app.owner_id,
         scores=[funding_pb2.OfficerScore(
             officer_id=s.officer_id,
             scores=[funding_pb2.CriterionScore(criterion=k, score=str(v))

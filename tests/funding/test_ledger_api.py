@@ -90,8 +90,10 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
     assert approved.application.state == f.APPLICATION_STATE_APPROVED
     assert approved.rules_version.startswith("fund-rules/")
     assert approved.application.gross_grant_equivalent_cents > 0
-    await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
+    assert approved.application.decision_rules_version == approved.rules_version
+    activated = await ledger.call("ActivateGuarantee", f.ActivateGuaranteeRequest(
         request_id=rid(), name=g1), OFFICER_B)
+    assert activated.application.decision_rules_version == approved.rules_version
     with pytest.raises(grpc.aio.AioRpcError) as failure:  # two people pay a claim out
         await ledger.call("RecordClaim", f.RecordClaimRequest(
             request_id=rid(), name=g1, amount_cents=100_000_00, reason="supplier failed"),

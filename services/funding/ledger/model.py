@@ -203,6 +203,9 @@ class Application:
     updated_at: datetime
     version: int
     scores: tuple[Score, ...] = ()
+    decision_rules_version: str = ""
+    """The rules the decision (approval or rejection) applied, which its figures (grant,
+    GGE, de minimis) were computed under; ``rules_version`` is the last transition's."""
 
     @property
     def name(self) -> str:

@@ -418,7 +418,8 @@ class Repository:
                 if violations:
                     raise FailedPrecondition(violations)
                 return self._transition(conn, app, target, "reject", actor, reason,
-                                        rules.version, request_id, {},
+                                        rules.version, request_id,
+                                        {"decision_rules_version": rules.version},
                                         {"decision": decision, "reason": reason},
                                         {"four_eyes_required": rules.four_eyes_required}, now)
             violations += register_four_eyes_violations(
@@ -853,7 +854,8 @@ class Repository:
         return self._transition(
             conn, app, ApplicationState.APPROVED, "approve", actor, reason, rules.version,
             request_id, {"gge_cents": gge, "gge_trace": jsonable(gge_trace),
-                         "aid_granted_on": today, "rules_version": rules.version},
+                         "aid_granted_on": today, "rules_version": rules.version,
+                         "decision_rules_version": rules.version},
             {"decision": Decision.APPROVE, "reason": reason, "guarantee": app.guarantee,
              "exposure_cents": app.exposure_cents}, trace, now,
             extra={"gge_cents": gge, "exposure_cents": app.exposure_cents})
@@ -892,7 +894,8 @@ class Repository:
         return self._transition(
             conn, app, ApplicationState.APPROVED, "approve", actor, reason, version,
             request_id, {"grant_cents": grant.grant_cents, "grant_trace": jsonable(grant.trace),
-                         "aid_granted_on": today, "rules_version": version},
+                         "aid_granted_on": today, "rules_version": version,
+                         "decision_rules_version": version},
             {"decision": Decision.APPROVE, "reason": reason, "cost_lines": app.cost_lines},
             trace, now, extra={"grant_cents": grant.grant_cents})
 

@@ -92,6 +92,9 @@ applications = Table(
     Column("activated_on", Date, nullable=True),
     Column("claim_paid_cents", BigInteger, nullable=False, server_default="0"),
     Column("rules_version", String(200), nullable=False, server_default=""),
+    # The rules version the decision (approve/reject) applied; later transitions keep it
+    # (migration 0008; "" before the decision).
+    Column("decision_rules_version", String(200), nullable=False, server_default=""),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),

@@ -151,3 +151,13 @@ def counts(engine: Engine) -> dict[str, int]:
                for name in tables}
         out["claims_paid"] = conn.execute(text("SELECT claims_paid_cents FROM fund")).scalar_one()
     return out
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every ledger table, in key order: a refused request changes none,
+    not even a column of a row it locked."""
+    from services.funding.storage import tables as t
+    with engine.connect() as conn:
+        return {table.name: [tuple(r) for r in conn.execute(
+                    select(table).order_by(*(table.primary_key.columns or table.columns)))]
+                for table in t.metadata.sorted_tables}
