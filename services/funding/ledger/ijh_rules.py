@@ -9,7 +9,13 @@ from decimal import Decimal
 
 from services.funding.ledger.model import ApplicationDraft, BeneficiaryKind
 from services.funding.ledger.ports import GrantResult, ScoreResult
-from services.funding.rules.grant import Applicant, CostLine, GrantApplication, compute_grant
+from services.funding.rules.grant import (
+    Applicant,
+    CostLine,
+    GrantApplication,
+    RejectionReason,
+    compute_grant,
+)
 from services.funding.rules.parameters import ParameterSet
 from services.funding.rules.scoring import CriterionScore, ScoreSheet, score_application
 
@@ -39,8 +45,16 @@ class RulesCore:
             applicant=Applicant(draft.beneficiary.business_id, kind, draft.beneficiary.name),
             procurement_kind=draft.procurement_kind, reference_date=on, cost_lines=lines,
             application_id=application), self.parameters)
+        refusals: tuple[str, ...] = ()
+        if not result.eligible:  # the application-level rejections (not the cap's)
+            refusals = tuple(r.description for r in result.rejections
+                             if r.reason is not RejectionReason.GRANT_ABOVE_MAXIMUM)
+        elif result.grant_cents <= 0:
+            refusals = (f"none of the {result.claimed_cents} cents claimed is an eligible "
+                        "cost",)
         return GrantResult(grant_cents=result.grant_cents, rules_version=result.rules_version,
-                           eligible=result.eligible, trace=result.to_dict())
+                           eligible=result.eligible, trace=result.to_dict(),
+                           refusals=refusals)
 
     def score(self, sheets: Sequence[tuple[str, Mapping[str, Decimal]]], on: date
               ) -> ScoreResult:
@@ -48,4 +62,5 @@ class RulesCore:
             [ScoreSheet(officer, tuple(CriterionScore(k, v) for k, v in criteria.items()))
              for officer, criteria in sheets], on, self.parameters)
         return ScoreResult(total=result.total_score, passed=result.passed,
-                           rules_version=result.rules_version, trace=result.to_dict())
+                           rules_version=result.rules_version, trace=result.to_dict(),
+                           shortfalls=result.shortfalls())

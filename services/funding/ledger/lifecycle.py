@@ -122,12 +122,14 @@ def four_eyes_violations(decider_id: str, owner_id: str, scorer_ids: Iterable[st
     out: list[PreconditionViolation] = []
     if decider_id == owner_id:
         out.append(PreconditionViolation(
-            "FOUR_EYES", subject, f"{decider_id} created this application and may not decide it"))
+            "FOUR_EYES", subject, f"{decider_id} created this application and may not "
+                                  "decide it: another officer must decide it"))
     scorers = set(scorer_ids)
     if scorers == {decider_id}:
         out.append(PreconditionViolation(
             "FOUR_EYES", subject,
-            f"{decider_id} is the only scorer and may not decide alone"))
+            f"{decider_id} is the only scorer and may not decide alone: another officer "
+            "must score it too, or decide it"))
     return out
 
 

@@ -21,6 +21,8 @@ class GrantResult:
     rules_version: str
     eligible: bool = True
     trace: dict[str, Any] = field(default_factory=dict)
+    refusals: tuple[str, ...] = ()
+    """Why it grants nothing, in words (empty when it grants something)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class ScoreResult:
     passed: bool
     rules_version: str
     trace: dict[str, Any] = field(default_factory=dict)
+    shortfalls: tuple[str, ...] = ()
+    """Why the sheets do not pass, in words: each failing criterion and the total against
+    the overall pass mark (empty when they pass)."""
 
 
 class IjhRules(Protocol):

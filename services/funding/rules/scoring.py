@@ -187,6 +187,22 @@ class ScoringResult:
     disagreement: bool
     explanation: tuple[TraceStep, ...]
     parameters_used: tuple[ParameterUse, ...]
+    total_passed: bool = True
+    """The total reaches the overall pass mark (exact total)."""
+
+    def shortfalls(self) -> tuple[str, ...]:
+        """Why the application does not pass, in words: each failing criterion, then the
+        total against the overall pass mark (whether or not it fails, so that a refusal
+        names the overall mark too). Empty when it passes."""
+        if self.passed:
+            return ()
+        out = [f"criterion {c.criterion} mean {c.mean_score} < pass mark {c.pass_mark}"
+               for c in self.criteria if not c.passed]
+        out.append(f"total {self.total_score} < overall pass mark {self.overall_pass_mark}"
+                   if not self.total_passed else
+                   f"total {self.total_score} reaches the overall pass mark "
+                   f"{self.overall_pass_mark}")
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with the decision."""
@@ -339,7 +355,8 @@ def score_application(score_sheets: Sequence[ScoreSheet], reference_date: date,
     weighted = sum((_fraction(k.weight) * exact_means[k.criterion] for k in rubric.criteria),
                    Fraction(0))
     all_passed = all(r.passed for r in results)
-    passed = all_passed and total >= _fraction(rubric.overall_pass_mark)
+    total_passed = total >= _fraction(rubric.overall_pass_mark)
+    passed = all_passed and total_passed
     disagreement = any(r.disagreement for r in results)
     means = {f"criteria[{i}].mean_score": r.mean_score for i, r in enumerate(results)}
     t.record("total_score", "overall_pass_mark", "Σ criterion means (exact)", _report(total),
@@ -364,4 +381,5 @@ def score_application(score_sheets: Sequence[ScoreSheet], reference_date: date,
         total_score=_report(total), maximum_total=rubric.maximum_total,
         overall_pass_mark=rubric.overall_pass_mark, all_criteria_passed=all_passed,
         passed=passed, weighted_score=_report(weighted), disagreement=disagreement,
-        explanation=tuple(t.steps), parameters_used=t.parameters_used)
+        explanation=tuple(t.steps), parameters_used=t.parameters_used,
+        total_passed=total_passed)

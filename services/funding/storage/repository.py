@@ -428,8 +428,11 @@ class Repository:
             scoring = self._ijh().score([(s.officer_id, s.criteria) for s in app.scores], today)
             if not scoring.passed:
                 violations.append(PreconditionViolation(
-                    "SCORE", app.name, f"the officers' aggregate score {scoring.total} does "
-                    "not pass the rubric in force"))
+                    "SCORE", app.name,
+                    f"the officers' scores do not pass the rubric in force on "
+                    f"{today.isoformat()}: "
+                    f"{'; '.join(scoring.shortfalls) or f'total {scoring.total}'}: reject it "
+                    "with that reason"))
             if app.kind is ApplicationKind.GUARANTEE:
                 return self._approve_guarantee(conn, app, actor, reason, request_id, rules,
                                                scoring.trace, violations, now, today)
@@ -868,9 +871,12 @@ class Repository:
         trace: dict[str, Any] = {"scoring": scoring, "grant": grant.trace,
                                  "fund_rules_version": rules.version}
         if not grant.eligible or grant.grant_cents <= 0:
+            # A refusal carries no trace: the reason itself, and what to do with it.
             violations = [*violations, PreconditionViolation(
                 "GRANT_NOT_ELIGIBLE", app.name,
-                f"the rules in force on {today.isoformat()} grant nothing (see trace)")]
+                f"the rules in force on {today.isoformat()} grant nothing: "
+                f"{'; '.join(grant.refusals) or 'no eligible cost'}: reject it with that "
+                "reason")]
         beneficiary = self._lock_beneficiary(conn, app.beneficiary.business_id)
         kind_conflict = self._check_kind(beneficiary, app, actor, trace)
         if kind_conflict is not None:

@@ -89,7 +89,9 @@ class FakeRules:
         names = sorted(sheets[0][1])
         means = {k: sum(s[k] for _, s in sheets) / len(sheets) for k in names}
         return ScoreResult(sum(means.values()), all(m >= 3 for m in means.values()),
-                           self.version, {"means": {k: str(v) for k, v in means.items()}})
+                           self.version, {"means": {k: str(v) for k, v in means.items()}},
+                           tuple(f"criterion {k} mean {m} < pass mark 3"
+                                 for k, m in means.items() if m < 3))
 
 
 class Clock:
