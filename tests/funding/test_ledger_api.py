@@ -124,7 +124,14 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
     await _decide(ledger, g3)
     # IJH grants: one approved (grant computed again under the rules of the day), one rejected.
     i1 = await ledger.to_scored(grant_request())
-    grant = await _decide(ledger, i1)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:  # not the grant the officer expects
+        await ledger.call("DecideApplication", f.DecideApplicationRequest(
+            request_id=rid(), name=i1, decision=f.DECISION_APPROVE, reason="ok",
+            expected_grant_cents=2_815_001), OFFICER_B)
+    assert precondition_types(failure.value) == {"GRANT_CHANGED"}
+    grant = await ledger.call("DecideApplication", f.DecideApplicationRequest(
+        request_id=rid(), name=i1, decision=f.DECISION_APPROVE, reason="ok",
+        expected_grant_cents=2_815_000), OFFICER_B)
     assert grant.application.grant_cents == 2_815_000  # (31,500.00 + 24,800.00) x 50 %
     assert grant.rules_version.startswith("ijh-rules/") and ";fund-rules/" in grant.rules_version
     i2 = await ledger.to_scored(grant_request())

@@ -397,13 +397,25 @@ class Repository:
                              "reason": reason}, application_id, body)
 
     def decide(self, request_id: str, actor: Actor, application_id: int, decision: Decision,
-               reason: str) -> Application:
+               reason: str, *, expected_grant_cents: int | None = None) -> Application:
         """scored → approved | rejected. Approval checks four eyes, the officers'
         aggregate score, and for a guarantee every fund rule, all under lock, and records
-        the aid for de minimis. Raises FailedPrecondition naming each broken rule."""
+        the aid for de minimis. An IJH grant's approval may give the grant the officer
+        expects (``expected_grant_cents``): the grant computed under the rules in force
+        today must equal it (``GRANT_CHANGED``). Raises FailedPrecondition naming each
+        broken rule."""
         if not isinstance(decision, Decision):
             raise invalid("decision", "must be approve or reject")
         check_reason(reason, required=True, missing="a decision must say why")
+        if expected_grant_cents is not None:
+            if decision is not Decision.APPROVE:
+                raise invalid("expected_grant_cents", "only an approval of an IJH grant "
+                                                      "carries the grant it expects")
+            if not isinstance(expected_grant_cents, int) \
+                    or isinstance(expected_grant_cents, bool) \
+                    or not 0 <= expected_grant_cents <= MAX_CENTS:
+                raise invalid("expected_grant_cents",
+                              f"must be a number of cents, 0..{MAX_CENTS}")
 
         def body(conn: Connection, row: Any) -> Application:
             now, today = self._now(), self._today()
@@ -434,14 +446,20 @@ class Repository:
                     f"{'; '.join(scoring.shortfalls) or f'total {scoring.total}'}: reject it "
                     "with that reason"))
             if app.kind is ApplicationKind.GUARANTEE:
+                if expected_grant_cents is not None:
+                    raise invalid("expected_grant_cents", "a guarantee has no grant: only "
+                                                          "an IJH grant's approval carries it")
                 return self._approve_guarantee(conn, app, actor, reason, request_id, rules,
                                                scoring.trace, violations, now, today)
             return self._approve_grant(conn, app, actor, reason, request_id, rules,
-                                       scoring.trace, violations, now, today)
+                                       scoring.trace, violations, now, today,
+                                       expected_grant_cents)
 
-        return self._mutate("decide", request_id,
-                            {"actor": actor, "id": application_id, "decision": decision,
-                             "reason": reason}, application_id, body)
+        payload = {"actor": actor, "id": application_id, "decision": decision,
+                   "reason": reason}
+        if expected_grant_cents is not None:  # absent: the fingerprint of before
+            payload["expected_grant_cents"] = expected_grant_cents
+        return self._mutate("decide", request_id, payload, application_id, body)
 
     def activate(self, request_id: str, actor: Actor, application_id: int,
                  reason: str = "") -> Application:
@@ -865,11 +883,30 @@ class Repository:
 
     def _approve_grant(self, conn: Connection, app: Application, actor: Actor, reason: str,
                        request_id: str, rules: FundRules, scoring: dict[str, Any],
-                       violations: list[PreconditionViolation], now: datetime, today: date
-                       ) -> Application:
+                       violations: list[PreconditionViolation], now: datetime, today: date,
+                       expected_grant_cents: int | None) -> Application:
         grant = self._ijh().compute_grant(self._draft_of(app), today, app.name)
+        # The figure the scorers saw (submission) beside the one decided (today's rules).
+        a = t.audit_log.c
+        submitted_under = conn.execute(select(a.rules_version).where(
+            a.application_id == app.id, a.action == "submit").order_by(a.seq.desc())
+        ).scalar() or ""
+        change = {"submitted": {"grant_cents": app.grant_cents,
+                                "rules_version": submitted_under},
+                  "decided": {"grant_cents": grant.grant_cents,
+                              "rules_version": grant.rules_version},
+                  "changed": app.grant_cents != grant.grant_cents,
+                  "expected_grant_cents": expected_grant_cents}
         trace: dict[str, Any] = {"scoring": scoring, "grant": grant.trace,
-                                 "fund_rules_version": rules.version}
+                                 "grant_change": change, "fund_rules_version": rules.version}
+        if expected_grant_cents is not None and expected_grant_cents != grant.grant_cents:
+            violations = [*violations, PreconditionViolation(
+                "GRANT_CHANGED", app.name,
+                f"the grant under the rules in force on {today.isoformat()} "
+                f"({grant.rules_version}) is {grant.grant_cents} cents, not the "
+                f"{expected_grant_cents} cents expected; it was {app.grant_cents} cents at "
+                f"submission ({submitted_under}): approve again expecting "
+                f"{grant.grant_cents} cents, or reject it")]
         if not grant.eligible or grant.grant_cents <= 0:
             # A refusal carries no trace: the reason itself, and what to do with it.
             violations = [*violations, PreconditionViolation(
