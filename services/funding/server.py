@@ -437,18 +437,13 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
         return funding_pb2.SubmitApplicationResponse(
             application=translate.application(app), rules_version=app.rules_version)
 
-    def _score(self, request_id, actor, app_id, criteria, reason):
-        try:
-            return self.repository.score(request_id, actor, app_id, criteria, reason)
-        except InvalidArgument as exc:
-            raise translate.score_error(exc) from None
-
     @translate_errors
     async def RecordScores(self, request, context):
         actor = actor_of(caller_of(context), "score applications")
         app = await asyncio.to_thread(
-            self._score, request.request_id, actor, translate.application_id(request.name),
-            translate.score_criteria(request), request.reason)
+            self.repository.score, request.request_id, actor,
+            translate.application_id(request.name), translate.score_criteria(request),
+            request.reason)
         return funding_pb2.RecordScoresResponse(
             application=translate.application(app), rules_version=app.rules_version)
 

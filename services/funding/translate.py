@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -269,12 +268,6 @@ def score_criteria(request: funding_pb2.RecordScoresRequest) -> dict[str, Decima
     return criteria
 
 
-def score_error(exc: InvalidArgument) -> InvalidArgument:
-    """The rules core names ``score_sheets[k].scores[j]...``; the request has one sheet."""
-    return InvalidArgument([FieldViolation(re.sub(r"^score_sheets\[\d+\]\.", "", v.field),
-                                           v.description) for v in exc.violations])
-
-
 def _timestamp(at: datetime) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(at)
@@ -325,6 +318,7 @@ def application(app: ledger.Application,
         aid_granted_on=app.aid_granted_on.isoformat() if app.aid_granted_on else "",
         claim_paid_cents=app.claim_paid_cents, rules_version=app.rules_version,
         decision_rules_version=app.decision_rules_version, creator=app.owner_id,
+        submitted_on=app.submitted_on.isoformat() if app.submitted_on else "",
         scores=[funding_pb2.OfficerScore(
             officer_id=s.officer_id,
             scores=[funding_pb2.CriterionScore(criterion=k, score=str(v))

@@ -8,7 +8,7 @@ from ijh.risk.v1 import risk_pb2 as r
 
 from services.funding import translate
 from services.funding.ledger import BeneficiaryKind, PortfolioRow, risk_measure
-from services.shared.errors import FieldViolation, InvalidArgument
+from services.shared.errors import InvalidArgument
 
 MODEL = {"probability_of_default": {"by_rating": {"BBB": "0.0016"}, "default": "0.032"},
          "loss_given_default": "0.45", "factor_loading": "0.3", "horizon_years": 1,
@@ -60,9 +60,6 @@ def test_beneficiary_kind_is_derived_and_score_fields_renamed():
         assert translate.draft(request).beneficiary.kind is None
     request.beneficiary_kind = f.BENEFICIARY_KIND_COMPANY
     assert translate.draft(request).beneficiary.kind is BeneficiaryKind.COMPANY
-    error = translate.score_error(InvalidArgument(FieldViolation(
-        "score_sheets[2].scores[1].score", "off scale")))
-    assert error.violations[0].field == "scores[1].score"
 
 
 def test_the_risk_service_is_never_told_a_negative_capital():

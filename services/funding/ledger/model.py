@@ -206,6 +206,8 @@ class Application:
     decision_rules_version: str = ""
     """The rules the decision (approval or rejection) applied, which its figures (grant,
     GGE, de minimis) were computed under; ``rules_version`` is the last transition's."""
+    submitted_on: date | None = None
+    """The day (Helsinki) it was submitted: the rubric in force then scores it."""
 
     @property
     def name(self) -> str:

@@ -88,7 +88,8 @@ def application_from_row(r: Any, scores: tuple[Score, ...] = ()) -> Application:
         gge_trace=r.gge_trace, aid_granted_on=r.aid_granted_on,
         claim_paid_cents=int(r.claim_paid_cents), rules_version=r.rules_version,
         created_at=aware(r.created_at), updated_at=aware(r.updated_at), version=int(r.version),
-        scores=scores, decision_rules_version=r.decision_rules_version)
+        scores=scores, decision_rules_version=r.decision_rules_version,
+        submitted_on=r.submitted_on)
 
 
 def application_to_dict(app: Application) -> dict[str, Any]:
@@ -123,7 +124,8 @@ def application_from_dict(d: Mapping[str, Any]) -> Application:
                            rules_version=s["rules_version"], trace=s["trace"])
                      for s in d.get("scores", [])),
         # Results stored before migration 0008 hold no decision version.
-        decision_rules_version=d.get("decision_rules_version", ""))
+        decision_rules_version=d.get("decision_rules_version", ""),
+        submitted_on=date.fromisoformat(d["submitted_on"]) if d.get("submitted_on") else None)
 
 
 def transition_from_row(r: Any) -> TransitionRecord:

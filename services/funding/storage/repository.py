@@ -23,6 +23,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -103,6 +104,8 @@ from services.shared.errors import (
     AlreadyExists,
     Collector,
     FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
     NotFound,
     PermissionDenied,
     PreconditionViolation,
@@ -344,17 +347,18 @@ class Repository:
             app = application_from_row(row)
             target = check_transition("submit", app.kind, app.state, actor, app.owner_id,
                                       app.name)
-            changes: dict[str, Any] = {}
+            changes: dict[str, Any] = {"submitted_on": today}
             trace: dict[str, Any] = {}
             if app.kind is ApplicationKind.IJH_GRANT:
                 result = self._ijh().compute_grant(self._draft_of(app), today, app.name)
-                changes = dict(grant_cents=result.grant_cents, grant_trace=jsonable(result.trace),
+                changes.update(grant_cents=result.grant_cents,
+                               grant_trace=jsonable(result.trace),
                                rules_version=result.rules_version)
                 trace = {"grant": result.trace}
                 version = result.rules_version
             else:
                 version = self.fund_rules(today).version
-                changes = dict(rules_version=version)
+                changes.update(rules_version=version)
             return self._transition(conn, app, target, "submit", actor, reason, version,
                                     request_id, changes, {"reason": reason}, trace, now)
 
@@ -364,29 +368,44 @@ class Repository:
 
     def score(self, request_id: str, actor: Actor, application_id: int,
               criteria: Mapping[str, Decimal], reason: str = "") -> Application:
-        """Record one officer's criterion scores (submitted|scored → scored). The rules
-        core aggregates all officers' sheets; each officer scores once."""
+        """Record one officer's criterion scores (submitted|scored → scored) under the
+        rubric in force on the submission date. The rules core aggregates all officers'
+        sheets; an officer who scored already replaces their sheet (until the decision;
+        the audit log keeps the one replaced). A bad sheet is InvalidArgument naming
+        ``scores[j]...`` of this request."""
         check_reason(reason)
 
         def body(conn: Connection, row: Any) -> Application:
-            now, today = self._now(), self._today()
+            now = self._now()
             app = self._with_scores(conn, row)
             target = check_transition("score", app.kind, app.state, actor, app.owner_id,
                                       app.name)
-            if any(s.officer_id == actor.id for s in app.scores):
-                raise FailedPrecondition(PreconditionViolation(
-                    "ALREADY_SCORED", app.name, f"{actor.id} has already scored it"))
-            sheets = [(s.officer_id, s.criteria) for s in app.scores]
+            on = self._rubric_date(app)
+            try:  # this request's sheet alone first: its faults are its own fields
+                self._ijh().score([(actor.id, dict(criteria))], on)
+            except InvalidArgument as exc:
+                raise InvalidArgument([FieldViolation(
+                    re.sub(r"^score_sheets\[0\]\.", "", v.field), v.description)
+                    for v in exc.violations]) from None
+            replaced = next((s for s in app.scores if s.officer_id == actor.id), None)
+            sheets = [(s.officer_id, s.criteria) for s in app.scores if s is not replaced]
             sheets.append((actor.id, dict(criteria)))
-            result = self._ijh().score(sheets, today)
-            conn.execute(insert(t.scores).values(
-                application_id=app.id, officer_id=actor.id, criteria=jsonable(dict(criteria)),
-                total=str(result.total), passed=result.passed,
-                rules_version=result.rules_version, trace=jsonable(result.trace),
-                scored_at=now))
+            result = self._aggregate(app, sheets, on)
+            values = dict(criteria=jsonable(dict(criteria)), total=str(result.total),
+                          passed=result.passed, rules_version=result.rules_version,
+                          trace=jsonable(result.trace), scored_at=now)
+            s = t.scores.c
+            if replaced is None:
+                conn.execute(insert(t.scores).values(application_id=app.id,
+                                                     officer_id=actor.id, **values))
+            else:
+                conn.execute(update(t.scores).where(s.application_id == app.id,
+                                                    s.officer_id == actor.id).values(**values))
+            inputs: dict[str, Any] = {"criteria": criteria, "reason": reason}
+            if replaced is not None:
+                inputs["replaces"] = replaced.criteria
             return self._transition(conn, app, target, "score", actor, reason,
-                                    result.rules_version, request_id, {},
-                                    {"criteria": criteria, "reason": reason},
+                                    result.rules_version, request_id, {}, inputs,
                                     {"aggregate": result.trace, "total": result.total,
                                      "passed": result.passed}, now)
 
@@ -437,14 +456,16 @@ class Repository:
             violations += register_four_eyes_violations(
                 actor.id, self._register_correctors(conn, app), rules.four_eyes_required,
                 app.name, app.beneficiary.business_id)
-            scoring = self._ijh().score([(s.officer_id, s.criteria) for s in app.scores], today)
+            on = self._rubric_date(app)
+            scoring = self._aggregate(app, [(s.officer_id, s.criteria) for s in app.scores], on)
             if not scoring.passed:
                 violations.append(PreconditionViolation(
                     "SCORE", app.name,
                     f"the officers' scores do not pass the rubric in force on "
-                    f"{today.isoformat()}: "
+                    f"{on.isoformat()}, the day it was submitted: "
                     f"{'; '.join(scoring.shortfalls) or f'total {scoring.total}'}: reject it "
-                    "with that reason"))
+                    "with that reason, or an officer who mistyped replaces their sheet "
+                    "(RecordScores)"))
             if app.kind is ApplicationKind.GUARANTEE:
                 if expected_grant_cents is not None:
                     raise invalid("expected_grant_cents", "a guarantee has no grant: only "
@@ -943,6 +964,30 @@ class Repository:
             trace, now, extra={"grant_cents": grant.grant_cents})
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def _rubric_date(self, app: Application) -> date:
+        """The day whose rubric scores ``app``: its submission (every sheet and the
+        decision under one rubric, so a rubric change strands no application)."""
+        return app.submitted_on or self._today()
+
+    def _aggregate(self, app: Application,
+                   sheets: list[tuple[str, Mapping[str, Decimal]]], on: date) -> Any:
+        """The rules core's aggregate of ``sheets``. A stored sheet that does not fit the
+        rubric (the rules of ``on`` edited after it was scored) is the application's
+        state, not a field of the request: FailedPrecondition naming the officer."""
+        try:
+            return self._ijh().score(sheets, on)
+        except InvalidArgument as exc:
+            def whose(v: FieldViolation) -> str:
+                m = re.match(r"^score_sheets\[(\d+)\]\.?(.*)$", v.field)
+                if m is None or int(m[1]) >= len(sheets):
+                    return f"{v.field}: {v.description}"
+                return f"{sheets[int(m[1])][0]}'s sheet ({m[2] or 'sheet'}): {v.description}"
+            raise FailedPrecondition(PreconditionViolation(
+                "SCORE_SHEETS", app.name,
+                f"the stored score sheets do not fit the rubric in force on "
+                f"{on.isoformat()}: {'; '.join(whose(v) for v in exc.violations)}: each "
+                "officer named replaces their sheet (RecordScores)")) from None
 
     def _simple(self, action: str, request_id: str, actor: Actor, application_id: int,
                 reason: str, changes: Callable[[Any, date], dict[str, Any]] | None = None

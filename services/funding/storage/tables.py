@@ -90,6 +90,9 @@ applications = Table(
     # Guarantees: the date (Helsinki) it was activated; its term runs from then, so it
     # cannot be expired before activated_on + term_months (migration 0007).
     Column("activated_on", Date, nullable=True),
+    # The date (Helsinki) it was submitted: the rubric in force then scores it, for every
+    # officer and at the decision (migration 0009).
+    Column("submitted_on", Date, nullable=True),
     Column("claim_paid_cents", BigInteger, nullable=False, server_default="0"),
     Column("rules_version", String(200), nullable=False, server_default=""),
     # The rules version the decision (approve/reject) applied; later transitions keep it
