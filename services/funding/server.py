@@ -464,12 +464,12 @@ class FundingServicer(funding_pb2_grpc.FundingServiceServicer):
         if decision is None:
             raise InvalidArgument(FieldViolation("decision", "must be DECISION_APPROVE or "
                                                              "DECISION_REJECT"))
-        expected = request.expected_grant_cents \
-            if request.HasField("expected_grant_cents") else None
+        terms = {name: getattr(request, name) for name in
+                 ("expected_grant_cents", "indirect_cost_rate", "grant_cents")
+                 if request.HasField(name)}
         app = await asyncio.to_thread(
             self.repository.decide, request.request_id, actor,
-            translate.application_id(request.name), decision, request.reason,
-            expected_grant_cents=expected)
+            translate.application_id(request.name), decision, request.reason, **terms)
         return funding_pb2.DecideApplicationResponse(
             application=translate.application(app), rules_version=app.rules_version)
 

@@ -129,9 +129,20 @@ async def test_every_allowed_transition_with_its_audit_and_events(ledger, db_url
             request_id=rid(), name=i1, decision=f.DECISION_APPROVE, reason="ok",
             expected_grant_cents=2_815_001), OFFICER_B)
     assert precondition_types(failure.value) == {"GRANT_CHANGED"}
+    with pytest.raises(grpc.aio.AioRpcError) as failure:  # more than the rules give
+        await ledger.call("DecideApplication", f.DecideApplicationRequest(
+            request_id=rid(), name=i1, decision=f.DECISION_APPROVE, reason="ok",
+            grant_cents=2_815_001), OFFICER_B)
+    assert precondition_types(failure.value) == {"GRANT_ABOVE_COMPUTED"}
+    with pytest.raises(grpc.aio.AioRpcError) as failure:  # above indirect_cost_rate_max
+        await ledger.call("DecideApplication", f.DecideApplicationRequest(
+            request_id=rid(), name=i1, decision=f.DECISION_APPROVE, reason="ok",
+            indirect_cost_rate="2"), OFFICER_B)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "indirect_cost_rate" in failure.value.details()
     grant = await ledger.call("DecideApplication", f.DecideApplicationRequest(
         request_id=rid(), name=i1, decision=f.DECISION_APPROVE, reason="ok",
-        expected_grant_cents=2_815_000), OFFICER_B)
+        expected_grant_cents=2_815_000, indirect_cost_rate="0.25"), OFFICER_B)
     assert grant.application.grant_cents == 2_815_000  # (31,500.00 + 24,800.00) x 50 %
     assert grant.rules_version.startswith("ijh-rules/") and ";fund-rules/" in grant.rules_version
     i2 = await ledger.to_scored(grant_request())

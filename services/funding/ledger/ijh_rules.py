@@ -33,8 +33,8 @@ class RulesCore:
     def __init__(self, parameters: ParameterSet | None = None):
         self.parameters = parameters
 
-    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = ""
-                      ) -> GrantResult:
+    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = "",
+                      indirect_cost_rate: Decimal | str | None = None) -> GrantResult:
         kind = draft.applicant_kind or _DEFAULT_APPLICANT_KIND[draft.beneficiary.kind]
         lines = tuple(
             CostLine(category=line.category, description=line.description,
@@ -44,7 +44,8 @@ class RulesCore:
         result = compute_grant(GrantApplication(
             applicant=Applicant(draft.beneficiary.business_id, kind, draft.beneficiary.name),
             procurement_kind=draft.procurement_kind, reference_date=on, cost_lines=lines,
-            application_id=application), self.parameters)
+            application_id=application, indirect_cost_rate=indirect_cost_rate),
+            self.parameters)
         refusals: tuple[str, ...] = ()
         if not result.eligible:  # the application-level rejections (not the cap's)
             refusals = tuple(r.description for r in result.rejections

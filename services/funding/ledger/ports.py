@@ -39,11 +39,13 @@ class ScoreResult:
 
 
 class IjhRules(Protocol):
-    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = ""
-                      ) -> GrantResult:
+    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = "",
+                      indirect_cost_rate: Decimal | str | None = None) -> GrantResult:
         """Grant in cents for the draft's cost lines under the rules in force on ``on``,
         its trace naming ``application`` (e.g. ``applications/42``; empty before the
-        application exists); raises ``InvalidArgument`` for malformed cost lines."""
+        application exists), own personnel funded at most at the decision's
+        ``indirect_cost_rate`` (None: not decided yet); raises ``InvalidArgument`` for
+        malformed cost lines or rate."""
         ...
 
     def score(self, sheets: Sequence[tuple[str, Mapping[str, Decimal]]], on: date

@@ -100,6 +100,10 @@ class GrantApplication:
     reference_date: date
     cost_lines: tuple[CostLine, ...] = field(default_factory=tuple)
     application_id: str = ""
+    indirect_cost_rate: Decimal | str | None = None
+    """The indirect-cost rate the funding decision sets (a ratio, at most
+    ``indirect_cost_rate_max``): own personnel lines are funded at most at it. None
+    before the decision (each line's own rate, up to the maximum)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GrantApplication:
@@ -331,6 +335,20 @@ def _validate(application: GrantApplication) -> tuple[ApplicantKind, Procurement
     return applicant_kind, procurement_kind, lines
 
 
+def _decided_rate(value: Decimal | str | None, rate_max: Decimal) -> Decimal | None:
+    """The decision's indirect-cost rate (None: not set), or InvalidArgument naming
+    ``indirect_cost_rate``: a decimal from 0 to the maximum in force."""
+    if value is None:
+        return None
+    c = Collector()
+    rate = _decimal(c, "indirect_cost_rate", value, empty_means_zero=False)
+    if rate is not None and not Decimal(0) <= rate <= rate_max:
+        c.add("indirect_cost_rate", f"must be between 0 and indirect_cost_rate_max {rate_max} "
+                                    "(a ratio: 0.25 is 25 %)")
+    c.raise_if_any()
+    return rate
+
+
 # --- rules -----------------------------------------------------------------------------
 
 def _round_cents(exact_cents: Decimal, rounding: Mapping[str, Any]) -> int:
@@ -367,17 +385,20 @@ def _category_rejection(t: Tracer, category: CostCategory, amount_cents: int) ->
     return Rejection(RejectionReason.CATEGORY_NOT_ELIGIBLE, amount_cents, text)
 
 
-def own_personnel_cost(t: Tracer, line: _Line) -> CostLineResult:
+def own_personnel_cost(t: Tracer, line: _Line, decided_rate: Decimal | None = None
+                       ) -> CostLineResult:
     """Own personnel: salary × share of working time × (1 + indirect-cost rate), the rate
-    capped at ``indirect_cost_rate_max``; each amount rounded by ``cost_line_rounding``."""
+    capped at ``indirect_cost_rate_max`` and at the rate the decision sets
+    (``decided_rate``, if any); each amount rounded by ``cost_line_rounding``."""
     p = f"cost_lines[{line.index}]"
     rounding = t.parameter("cost_line_rounding").value
     rate_max = Decimal(t.parameter("indirect_cost_rate_max").value)
+    cap = rate_max if decided_rate is None else min(rate_max, decided_rate)
     with localcontext() as ctx:
         ctx.prec = _EXACT  # exact: 12 + 7 + 7 significant digits at most
         base = Decimal(line.salary_cents) * line.working_time_share
         claimed_exact = base * (1 + line.indirect_cost_rate)
-        rate_used = min(line.indirect_cost_rate, rate_max)
+        rate_used = min(line.indirect_cost_rate, cap)
         accepted_exact = base * (1 + rate_used)
     claimed = _round_cents(claimed_exact, rounding)
     inputs = {"salary_cents": line.salary_cents,
@@ -398,17 +419,33 @@ def own_personnel_cost(t: Tracer, line: _Line) -> CostLineResult:
                  {"category": line.category}, used)
     else:
         accepted = _round_cents(accepted_exact, rounding)
-        if accepted < claimed:
+        if accepted < claimed and cap < rate_max:
+            rejections.append(Rejection(
+                RejectionReason.INDIRECT_COST_RATE_ABOVE_DECISION, claimed - accepted,
+                f"indirect_cost_rate {line.indirect_cost_rate} is above the rate {cap} set "
+                "in the funding decision; the excess overhead is not funded"))
+        elif accepted < claimed:
             rejections.append(Rejection(
                 RejectionReason.INDIRECT_COST_RATE_ABOVE_MAXIMUM, claimed - accepted,
                 f"indirect_cost_rate {line.indirect_cost_rate} is above the maximum "
                 f"{rate_max}; the excess overhead is not funded"))
-        t.record(f"{p}.accepted_cents", "own_personnel_cost",
-                 "round(salary_cents × working_time_share × "
-                 "(1 + min(indirect_cost_rate, indirect_cost_rate_max)))",
-                 accepted, {**inputs, "indirect_cost_rate_applied": rate_used,
-                            "exact_cents": accepted_exact},
-                 ("eligible_cost_categories", "indirect_cost_rate_max", "cost_line_rounding"))
+        if decided_rate is None:
+            t.record(f"{p}.accepted_cents", "own_personnel_cost",
+                     "round(salary_cents × working_time_share × "
+                     "(1 + min(indirect_cost_rate, indirect_cost_rate_max)))",
+                     accepted, {**inputs, "indirect_cost_rate_applied": rate_used,
+                                "exact_cents": accepted_exact},
+                     ("eligible_cost_categories", "indirect_cost_rate_max",
+                      "cost_line_rounding"))
+        else:
+            t.record(f"{p}.accepted_cents", "own_personnel_cost",
+                     "round(salary_cents × working_time_share × (1 + min(indirect_cost_rate, "
+                     "decision.indirect_cost_rate, indirect_cost_rate_max)))",
+                     accepted, {**inputs, "decision.indirect_cost_rate": decided_rate,
+                                "indirect_cost_rate_applied": rate_used,
+                                "exact_cents": accepted_exact},
+                     ("eligible_cost_categories", "indirect_cost_rate_max",
+                      "cost_line_rounding"))
     t.record(f"{p}.rejected_cents", "own_personnel_cost", "claimed_cents − accepted_cents",
              claimed - accepted, {"claimed_cents": claimed, "accepted_cents": accepted})
     return CostLineResult(line.index, line.category, line.description, claimed, accepted,
@@ -503,11 +540,14 @@ def compute_grant(application: GrantApplication,
     applicant_kind, procurement_kind, lines = _validate(application)
     in_force = (parameters or ijh_parameters()).at(application.reference_date)
     in_force.require(*REQUIRED_PARAMETERS)
+    decided_rate = _decided_rate(application.indirect_cost_rate,
+                                 Decimal(in_force.get("indirect_cost_rate_max").value))
     t = Tracer(in_force)
 
     applicant_ok = applicant_eligibility(t, applicant_kind)
     kind_ok = procurement_kind_eligibility(t, procurement_kind)
-    results = [own_personnel_cost(t, line) if line.category is CostCategory.OWN_PERSONNEL
+    results = [own_personnel_cost(t, line, decided_rate)
+               if line.category is CostCategory.OWN_PERSONNEL
                else purchased_cost(t, line) for line in lines]
     claimed, eligible_total, rejected = cost_totals(t, results)
     eligible = applicant_ok and kind_ok

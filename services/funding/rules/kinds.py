@@ -51,6 +51,7 @@ class RejectionReason(StrEnum):
     CATEGORY_NOT_ELIGIBLE = "category_not_eligible"
     VAT_NOT_ELIGIBLE = "vat_not_eligible"
     INDIRECT_COST_RATE_ABOVE_MAXIMUM = "indirect_cost_rate_above_maximum"
+    INDIRECT_COST_RATE_ABOVE_DECISION = "indirect_cost_rate_above_decision"
     APPLICANT_KIND_NOT_ELIGIBLE = "applicant_kind_not_eligible"
     PROCUREMENT_KIND_NOT_ELIGIBLE = "procurement_kind_not_eligible"
     GRANT_ABOVE_MAXIMUM = "grant_above_maximum"

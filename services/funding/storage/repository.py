@@ -416,25 +416,33 @@ class Repository:
                              "reason": reason}, application_id, body)
 
     def decide(self, request_id: str, actor: Actor, application_id: int, decision: Decision,
-               reason: str, *, expected_grant_cents: int | None = None) -> Application:
+               reason: str, *, expected_grant_cents: int | None = None,
+               indirect_cost_rate: Decimal | str | None = None,
+               grant_cents: int | None = None) -> Application:
         """scored → approved | rejected. Approval checks four eyes, the officers'
         aggregate score, and for a guarantee every fund rule, all under lock, and records
-        the aid for de minimis. An IJH grant's approval may give the grant the officer
-        expects (``expected_grant_cents``): the grant computed under the rules in force
-        today must equal it (``GRANT_CHANGED``). Raises FailedPrecondition naming each
-        broken rule."""
+        the aid for de minimis. Raises FailedPrecondition naming each broken rule.
+
+        An IJH grant's approval may set what the rules leave to the decision: the
+        ``indirect_cost_rate`` own personnel is funded at (at most
+        ``indirect_cost_rate_max``) and the ``grant_cents`` (at most the grant the rules
+        compute, ``GRANT_ABOVE_COMPUTED``); and it may give the computed grant the
+        officer expects (``expected_grant_cents``, ``GRANT_CHANGED`` if the rules in
+        force today give another)."""
         if not isinstance(decision, Decision):
             raise invalid("decision", "must be approve or reject")
         check_reason(reason, required=True, missing="a decision must say why")
-        if expected_grant_cents is not None:
+        terms = {"expected_grant_cents": expected_grant_cents,
+                 "indirect_cost_rate": indirect_cost_rate, "grant_cents": grant_cents}
+        terms = {k: v for k, v in terms.items() if v is not None}
+        for name, value in terms.items():
             if decision is not Decision.APPROVE:
-                raise invalid("expected_grant_cents", "only an approval of an IJH grant "
-                                                      "carries the grant it expects")
-            if not isinstance(expected_grant_cents, int) \
-                    or isinstance(expected_grant_cents, bool) \
-                    or not 0 <= expected_grant_cents <= MAX_CENTS:
-                raise invalid("expected_grant_cents",
-                              f"must be a number of cents, 0..{MAX_CENTS}")
+                raise invalid(name, "only an approval of an IJH grant sets it")
+            low = 1 if name == "grant_cents" else 0
+            if name != "indirect_cost_rate" and (
+                    not isinstance(value, int) or isinstance(value, bool)
+                    or not low <= value <= MAX_CENTS):
+                raise invalid(name, f"must be a number of cents, {low}..{MAX_CENTS}")
 
         def body(conn: Connection, row: Any) -> Application:
             now, today = self._now(), self._today()
@@ -467,19 +475,19 @@ class Repository:
                     "with that reason, or an officer who mistyped replaces their sheet "
                     "(RecordScores)"))
             if app.kind is ApplicationKind.GUARANTEE:
-                if expected_grant_cents is not None:
-                    raise invalid("expected_grant_cents", "a guarantee has no grant: only "
-                                                          "an IJH grant's approval carries it")
+                for name in terms:
+                    raise invalid(name, "a guarantee has no grant: only an IJH grant's "
+                                        "approval sets it")
                 return self._approve_guarantee(conn, app, actor, reason, request_id, rules,
                                                scoring.trace, violations, now, today)
             return self._approve_grant(conn, app, actor, reason, request_id, rules,
                                        scoring.trace, violations, now, today,
-                                       expected_grant_cents)
+                                       expected_grant_cents, indirect_cost_rate, grant_cents)
 
+        # Terms not given are left out: the fingerprint of a request without them is
+        # the one it had before they existed.
         payload = {"actor": actor, "id": application_id, "decision": decision,
-                   "reason": reason}
-        if expected_grant_cents is not None:  # absent: the fingerprint of before
-            payload["expected_grant_cents"] = expected_grant_cents
+                   "reason": reason, **terms}
         return self._mutate("decide", request_id, payload, application_id, body)
 
     def activate(self, request_id: str, actor: Actor, application_id: int,
@@ -905,8 +913,14 @@ class Repository:
     def _approve_grant(self, conn: Connection, app: Application, actor: Actor, reason: str,
                        request_id: str, rules: FundRules, scoring: dict[str, Any],
                        violations: list[PreconditionViolation], now: datetime, today: date,
-                       expected_grant_cents: int | None) -> Application:
-        grant = self._ijh().compute_grant(self._draft_of(app), today, app.name)
+                       expected_grant_cents: int | None,
+                       indirect_cost_rate: Decimal | str | None, grant_cents: int | None
+                       ) -> Application:
+        grant = self._ijh().compute_grant(self._draft_of(app), today, app.name,
+                                          indirect_cost_rate=indirect_cost_rate)
+        # The rules give the most; the decision may fix less (maximum_grant_cents: "the
+        # amount is fixed in each funding decision").
+        decided = grant.grant_cents if grant_cents is None else grant_cents
         # The figure the scorers saw (submission) beside the one decided (today's rules).
         a = t.audit_log.c
         submitted_under = conn.execute(select(a.rules_version).where(
@@ -914,12 +928,22 @@ class Repository:
         ).scalar() or ""
         change = {"submitted": {"grant_cents": app.grant_cents,
                                 "rules_version": submitted_under},
-                  "decided": {"grant_cents": grant.grant_cents,
-                              "rules_version": grant.rules_version},
-                  "changed": app.grant_cents != grant.grant_cents,
+                  "decided": {"grant_cents": decided, "rules_version": grant.rules_version},
+                  "changed": app.grant_cents != decided,
                   "expected_grant_cents": expected_grant_cents}
-        trace: dict[str, Any] = {"scoring": scoring, "grant": grant.trace,
-                                 "grant_change": change, "fund_rules_version": rules.version}
+        trace: dict[str, Any] = {
+            "scoring": scoring, "grant": grant.trace, "grant_change": change,
+            "decision_terms": {
+                "indirect_cost_rate": None if indirect_cost_rate is None
+                else str(indirect_cost_rate),
+                "computed_grant_cents": grant.grant_cents, "grant_cents": decided},
+            "fund_rules_version": rules.version}
+        if decided > grant.grant_cents:
+            violations = [*violations, PreconditionViolation(
+                "GRANT_ABOVE_COMPUTED", app.name,
+                f"the decision's grant {decided} cents is above the {grant.grant_cents} "
+                f"cents the rules in force on {today.isoformat()} give "
+                f"({grant.rules_version}): set at most {grant.grant_cents} cents")]
         if expected_grant_cents is not None and expected_grant_cents != grant.grant_cents:
             violations = [*violations, PreconditionViolation(
                 "GRANT_CHANGED", app.name,
@@ -942,7 +966,7 @@ class Repository:
         de_minimis = None
         if app.beneficiary.kind is BeneficiaryKind.COMPANY:
             de_minimis_rules, _gge_rules = _de_minimis_rules(rules, app, today)
-            de_minimis = assess_de_minimis(app.beneficiary.business_id, today, grant.grant_cents,
+            de_minimis = assess_de_minimis(app.beneficiary.business_id, today, decided,
                                            self._aid_history(conn, app.beneficiary.business_id),
                                            de_minimis_rules)
             trace["de_minimis"] = de_minimis.trace()
@@ -953,15 +977,15 @@ class Repository:
             raise FailedPrecondition(violations)
         self._confirm_kind(conn, app.beneficiary.business_id, app.beneficiary.kind, actor)
         if de_minimis is not None:
-            self._insert_aid(conn, app, today, grant.grant_cents, rules, now, actor)
+            self._insert_aid(conn, app, today, decided, rules, now, actor)
         version = f"{grant.rules_version};{rules.version}"
         return self._transition(
             conn, app, ApplicationState.APPROVED, "approve", actor, reason, version,
-            request_id, {"grant_cents": grant.grant_cents, "grant_trace": jsonable(grant.trace),
+            request_id, {"grant_cents": decided, "grant_trace": jsonable(grant.trace),
                          "aid_granted_on": today, "rules_version": version,
                          "decision_rules_version": version},
             {"decision": Decision.APPROVE, "reason": reason, "cost_lines": app.cost_lines},
-            trace, now, extra={"grant_cents": grant.grant_cents})
+            trace, now, extra={"grant_cents": decided})
 
     # --- plumbing -------------------------------------------------------------------------
 

@@ -77,8 +77,8 @@ class FakeRules:
 
     version = "fake-ijh/1"
 
-    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = ""
-                      ) -> GrantResult:
+    def compute_grant(self, draft: ApplicationDraft, on: date, application: str = "",
+                      indirect_cost_rate: Decimal | str | None = None) -> GrantResult:
         total = sum(line.amount_cents for line in draft.cost_lines)
         return GrantResult(total // 2, self.version, True,
                            {"claimed_cents": total, "rate": "0.5", "on": on.isoformat(),

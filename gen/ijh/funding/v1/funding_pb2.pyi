@@ -536,18 +536,22 @@ class RecordScoresResponse(_message.Message):
     def __init__(self, application: _Optional[_Union[Application, _Mapping]] = ..., rules_version: _Optional[str] = ...) -> None: ...
 
 class DecideApplicationRequest(_message.Message):
-    __slots__ = ("request_id", "name", "decision", "reason", "expected_grant_cents")
+    __slots__ = ("request_id", "name", "decision", "reason", "expected_grant_cents", "indirect_cost_rate", "grant_cents")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_GRANT_CENTS_FIELD_NUMBER: _ClassVar[int]
+    INDIRECT_COST_RATE_FIELD_NUMBER: _ClassVar[int]
+    GRANT_CENTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     name: str
     decision: Decision
     reason: str
     expected_grant_cents: int
-    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., expected_grant_cents: _Optional[int] = ...) -> None: ...
+    indirect_cost_rate: str
+    grant_cents: int
+    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., expected_grant_cents: _Optional[int] = ..., indirect_cost_rate: _Optional[str] = ..., grant_cents: _Optional[int] = ...) -> None: ...
 
 class DecideApplicationResponse(_message.Message):
     __slots__ = ("application", "rules_version")
