@@ -13,8 +13,10 @@ guarantees expire, while capital is the buffer that pays the losses.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from functools import cache
@@ -125,6 +127,23 @@ class RiskFigures:
 #: rules the approval is decided under, so the port asks for the figure the rules check).
 IncrementalRisk = Callable[[Sequence[PortfolioRow], PortfolioRow, int, FundRules],
                            RiskFigures]
+
+
+def risk_inputs(portfolio: Sequence[PortfolioRow], candidate: PortfolioRow, capital: int,
+                rules: FundRules) -> dict[str, Any]:
+    """What ``incremental_risk`` was given, for the approval's trace, so that its figure
+    can be reproduced: the committed guarantees' ids and a SHA-256 of the rows as sent
+    (ids alone do not show a row's figures), the candidate, the capital, and the measure
+    and model of the rules (their values, not only their version)."""
+    rows = [asdict(r) for r in portfolio]
+    canonical = json.dumps({"portfolio": rows, "candidate": asdict(candidate),
+                            "capital_cents": capital}, sort_keys=True, default=str,
+                           separators=(",", ":"))
+    return {"portfolio_ids": [r.application_id for r in portfolio],
+            "candidate_id": candidate.application_id,
+            "portfolio_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+            "capital_cents": capital, "measure": rules.risk_measure,
+            "model": rules.risk_model}
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from services.funding.ledger.fund_rules import (
     capacity_cents,
     capital_cents,
     fund_rules_on,
+    risk_inputs,
     sector_limit_cents,
 )
 from services.funding.ledger.gge import GgeRules, exposure_cents, gross_grant_equivalent
@@ -445,10 +446,14 @@ class Repository:
                 raise invalid(name, f"must be a number of cents, {low}..{MAX_CENTS}")
 
         def body(conn: Connection, row: Any) -> Application:
-            now, today = self._now(), self._today()
             app = self._with_scores(conn, row)
             target = check_transition(decision.value, app.kind, app.state, actor,
                                       app.owner_id, app.name)
+            # A guarantee's approval may wait for the fund lock (another approval holds
+            # it): it is dated once it holds it, when the position it checks is the fund's.
+            fund_row = self._lock_fund(conn) if decision is Decision.APPROVE \
+                and app.kind is ApplicationKind.GUARANTEE else None
+            now, today = self._now(), self._today()
             rules = self.fund_rules(today)
             violations = four_eyes_violations(actor.id, app.owner_id,
                                               [s.officer_id for s in app.scores],
@@ -478,8 +483,8 @@ class Repository:
                 for name in terms:
                     raise invalid(name, "a guarantee has no grant: only an IJH grant's "
                                         "approval sets it")
-                return self._approve_guarantee(conn, app, actor, reason, request_id, rules,
-                                               scoring.trace, violations, now, today)
+                return self._approve_guarantee(conn, fund_row, app, actor, reason, request_id,
+                                               rules, scoring.trace, violations, now, today)
             return self._approve_grant(conn, app, actor, reason, request_id, rules,
                                        scoring.trace, violations, now, today,
                                        expected_grant_cents, indirect_cost_rate, grant_cents)
@@ -851,12 +856,12 @@ class Repository:
 
     # --- approvals ----------------------------------------------------------------------
 
-    def _approve_guarantee(self, conn: Connection, app: Application, actor: Actor,
-                           reason: str, request_id: str, rules: FundRules,
+    def _approve_guarantee(self, conn: Connection, fund_row: Any, app: Application,
+                           actor: Actor, reason: str, request_id: str, rules: FundRules,
                            scoring: dict[str, Any], violations: list[PreconditionViolation],
                            now: datetime, today: date) -> Application:
+        """Approve a guarantee; ``fund_row`` is the fund row, locked by the caller."""
         assert app.guarantee is not None
-        fund_row = self._lock_fund(conn)
         beneficiary = self._lock_beneficiary(conn, app.beneficiary.business_id)
         kind_trace: dict[str, Any] = {}
         kind_conflict = self._check_kind(beneficiary, app, actor, kind_trace)
@@ -888,12 +893,13 @@ class Repository:
                 "note": f"no GGE parameters in force on {today.isoformat()}; a public "
                         "unit's guarantee needs no de minimis assessment"}
         risk = None
+        capital = capital_cents(rules, position.claims_paid_cents)
         if self.incremental_risk is not None:
-            risk = self.incremental_risk(portfolio, candidate,
-                                         capital_cents(rules, position.claims_paid_cents),
-                                         rules)
+            risk = self.incremental_risk(portfolio, candidate, capital, rules)
         rule_violations, trace = assess_guarantee(app.name, candidate, app.guarantee, position,
                                                   rules, risk, de_minimis)
+        if risk is not None:
+            trace["risk"]["inputs"] = risk_inputs(portfolio, candidate, capital, rules)
         violations = violations + rule_violations + ([kind_conflict] if kind_conflict else [])
         if violations:
             raise FailedPrecondition(violations)

@@ -291,8 +291,11 @@ def test_risk_appetite_uses_the_injected_risk_figure(engine: Engine, clock) -> N
     assert counts(engine) == before
     assert seen == [([], first), ([first], second)]
     trace = repo.audit_log(first)[-1].trace
-    assert trace["risk"] == {"measure": "ES99.9", "after_cents": 500_000_00,
-                             "before_cents": None, "standard_error_cents": 0, "seed": 7}
+    figures = {k: v for k, v in trace["risk"].items() if k != "inputs"}
+    assert figures == {"measure": "ES99.9", "after_cents": 500_000_00,
+                       "before_cents": None, "standard_error_cents": 0, "seed": 7}
+    assert (trace["risk"]["inputs"]["portfolio_ids"],
+            trace["risk"]["inputs"]["candidate_id"]) == ([], first)
 
 
 def test_the_risk_check_is_told_the_capital_left_after_claims(engine: Engine, clock) -> None:  # type: ignore[no-untyped-def]
