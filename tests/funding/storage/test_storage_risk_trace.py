@@ -58,11 +58,11 @@ def test_the_risk_figure_names_its_inputs(engine: Engine, clock: Clock) -> None:
         inputs["portfolio_sha256"]
 
 
+# PostgreSQL only: SQLite serialises whole write transactions, no lock is waited for
+# inside one.
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_the_approval_is_dated_once_it_holds_the_fund_lock(
         backend: str, engine: Engine, clock: Clock) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite serialises whole write transactions: no lock is waited for "
-                    "inside one")
     repo = Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
     app_id = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT), scorers=())
     repo.score(rid(), OFFICER_A, app_id, _sheet("4"))  # a sheet of the real rubric
