@@ -149,6 +149,27 @@ def register_four_eyes_violations(decider_id: str, corrector_ids: Iterable[str],
         "it: another officer decides")]
 
 
+def rescore_four_eyes_violations(decider_id: str, score_history: Iterable[tuple[str, bool]],
+                                 required: bool, subject: str) -> list[PreconditionViolation]:
+    """The two-person rule across score sheets: with ``required`` an officer who replaced
+    their own sheet while another officer's sheet was on file may not decide the
+    application. A refusal names each failing criterion, so the decider could otherwise
+    read the other scorer's shortfall, raise their own sheet just enough and decide alone,
+    overturning the other scorer. ``score_history`` is the application's score entries
+    oldest first: (officer, whether it replaced that officer's sheet)."""
+    if not required:
+        return []
+    scored: set[str] = set()
+    for officer, replaced in score_history:
+        if officer == decider_id and replaced and scored - {decider_id}:
+            return [PreconditionViolation(
+                "FOUR_EYES", subject,
+                f"{decider_id} replaced their own score sheet after another officer had "
+                "scored, and may not also decide it: another officer decides")]
+        scored.add(officer)
+    return []
+
+
 def claim_four_eyes_violations(claimant_id: str, owner_id: str, activator_id: str,
                                required: bool, subject: str) -> list[PreconditionViolation]:
     """The two-person rule for paying out: with ``required`` the officer recording a

@@ -65,6 +65,7 @@ from services.funding.ledger.lifecycle import (
     expiry_violations,
     four_eyes_violations,
     register_four_eyes_violations,
+    rescore_four_eyes_violations,
 )
 from services.funding.ledger.model import (
     Actor,
@@ -458,6 +459,8 @@ class Repository:
             violations = four_eyes_violations(actor.id, app.owner_id,
                                               [s.officer_id for s in app.scores],
                                               rules.four_eyes_required, app.name)
+            violations += rescore_four_eyes_violations(
+                actor.id, self._score_history(conn, app), rules.four_eyes_required, app.name)
             if decision is Decision.REJECT:
                 if violations:
                     raise FailedPrecondition(violations)
@@ -477,8 +480,8 @@ class Repository:
                     f"the officers' scores do not pass the rubric in force on "
                     f"{on.isoformat()}, the day it was submitted: "
                     f"{'; '.join(scoring.shortfalls) or f'total {scoring.total}'}: reject it "
-                    "with that reason, or an officer who mistyped replaces their sheet "
-                    "(RecordScores)"))
+                    "with that reason, or whoever mistyped replaces their sheet "
+                    "(RecordScores) and another officer decides"))
             if app.kind is ApplicationKind.GUARANTEE:
                 for name in terms:
                     raise invalid(name, "a guarantee has no grant: only an IJH grant's "
@@ -1190,6 +1193,15 @@ class Repository:
             ).inserted_primary_key[0]
             written.append(self._aid_rows(conn, business_id, aid_id)[0])
         return written, unknown
+
+    @staticmethod
+    def _score_history(conn: Connection, app: Application) -> list[tuple[str, bool]]:
+        """``app``'s score entries oldest first: (officer, whether it replaced their
+        sheet), from the audit log."""
+        a = t.audit_log.c
+        rows = conn.execute(select(a.actor_id, a.inputs).where(
+            a.application_id == app.id, a.action == "score").order_by(a.seq)).all()
+        return [(r.actor_id, "replaces" in r.inputs) for r in rows]
 
     @staticmethod
     def _register_correctors(conn: Connection, app: Application) -> list[str]:

@@ -6,7 +6,11 @@ import itertools
 
 import pytest
 
-from services.funding.ledger.lifecycle import check_transition, four_eyes_violations
+from services.funding.ledger.lifecycle import (
+    check_transition,
+    four_eyes_violations,
+    rescore_four_eyes_violations,
+)
 from services.funding.ledger.model import Actor, ApplicationKind, ApplicationState, Role
 from services.shared.errors import FailedPrecondition, PermissionDenied
 
@@ -80,3 +84,16 @@ def test_four_eyes() -> None:
     # Both at once, and nothing when the fund rule is off.
     assert len(four_eyes_violations("o1", "o1", ["o1"], True, subject)) == 2
     assert four_eyes_violations("o1", "o1", ["o1"], False, subject) == []
+
+
+def test_four_eyes_across_replaced_sheets() -> None:
+    subject = "applications/3"
+    # o1 replaced their sheet after o2 scored: o1 may not decide, o2 may.
+    history = [("o2", False), ("o1", False), ("o1", True)]
+    (v,) = rescore_four_eyes_violations("o1", history, True, subject)
+    assert (v.type, v.subject) == ("FOUR_EYES", subject)
+    assert rescore_four_eyes_violations("o2", history, True, subject) == []
+    assert rescore_four_eyes_violations("o1", history, False, subject) == []
+    # Replaced before anyone else scored: nothing to overturn.
+    assert rescore_four_eyes_violations(
+        "o1", [("o1", False), ("o1", True), ("o2", False)], True, subject) == []

@@ -93,8 +93,9 @@ def test_a_failing_score_names_each_failing_criterion_and_the_overall_mark(
         "the officers' scores do not pass the rubric in force on 2025-03-14, the day it was "
         "submitted: criterion "
         "novelty mean 2.00 < pass mark 3; total 18.00 reaches the overall pass mark 17")
-    assert description.endswith(": reject it with that reason, or an officer who mistyped "
-                                "replaces their sheet (RecordScores)")
+    assert description.endswith(": reject it with that reason, or whoever mistyped "
+                                "replaces their sheet (RecordScores) and another officer "
+                                "decides")
     real_repo.score(rid(), OFFICER_C, app.id, _sheet("3", novelty="2"))
     [(kind, description)] = _refusal(engine, lambda: real_repo.decide(
         rid(), OFFICER_A, app.id, Decision.APPROVE, "ok"))

@@ -103,7 +103,8 @@ def test_an_officer_replaces_their_own_sheet_until_the_decision(
     repo.score(rid(), OFFICER_B, app.id, _sheet(on, novelty="1"))
     with pytest.raises(FailedPrecondition) as err:
         repo.decide(rid(), OFFICER_C, app.id, Decision.APPROVE, "ok")
-    assert "an officer who mistyped replaces their sheet" in \
+    assert "whoever mistyped replaces their sheet (RecordScores) and another officer " \
+        "decides" in \
         err.value.violations[0].description
     replaced = repo.score(rid(), OFFICER_B, app.id, _sheet(on), "novelty was a typo")
     assert [(s.officer_id, s.criteria["novelty"]) for s in replaced.scores] == \
@@ -118,6 +119,46 @@ def test_an_officer_replaces_their_own_sheet_until_the_decision(
         repo.score(rid(), OFFICER_B, app.id, _sheet(on, novelty="5"))
     assert [v.type for v in err.value.violations] == ["TRANSITION"]
     assert snapshot(engine) == before
+
+
+def test_the_decider_may_not_overturn_the_other_scorer_by_replacing_their_own_sheet(
+        engine: Engine, clock: Clock) -> None:
+    """Reproduction r15: B scores novelty 1, A 4; A's approval is refused SCORE naming the
+    novelty mean; A replaced their own sheet with novelty 5 and approved alone."""
+    repo = Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
+    on = date(2025, 3, 14)
+    app = repo.create(rid(), APPLICANT, grant_draft())
+    repo.submit(rid(), APPLICANT, app.id)
+    repo.score(rid(), OFFICER_B, app.id, _sheet(on, novelty="1"))
+    repo.score(rid(), OFFICER_A, app.id, _sheet(on))
+    with pytest.raises(FailedPrecondition) as err:
+        repo.decide(rid(), OFFICER_A, app.id, Decision.APPROVE, "ok")
+    assert [v.type for v in err.value.violations] == ["SCORE"]
+    repo.score(rid(), OFFICER_A, app.id, _sheet(on, novelty="5"), "on reflection")
+    for decision in Decision:  # approving or rejecting: either overturns B's sheet
+        before = snapshot(engine)
+        with pytest.raises(FailedPrecondition) as err:
+            repo.decide(rid(), OFFICER_A, app.id, decision, "ok")
+        assert [(v.type, v.description) for v in err.value.violations] == [(
+            "FOUR_EYES", "officer-a replaced their own score sheet after another officer "
+                         "had scored, and may not also decide it: another officer decides")]
+        assert snapshot(engine) == before
+    # B did not replace theirs; a third officer may decide too.
+    assert repo.decide(rid(), OFFICER_B, app.id, Decision.APPROVE, "ok").state \
+        is ApplicationState.APPROVED
+
+
+def test_a_sheet_replaced_before_anyone_else_scored_leaves_the_officer_free_to_decide(
+        engine: Engine, clock: Clock) -> None:
+    repo = Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
+    on = date(2025, 3, 14)
+    app = repo.create(rid(), APPLICANT, grant_draft())
+    repo.submit(rid(), APPLICANT, app.id)
+    repo.score(rid(), OFFICER_A, app.id, _sheet(on, novelty="1"))
+    repo.score(rid(), OFFICER_A, app.id, _sheet(on), "typo")  # nobody else's sheet yet
+    repo.score(rid(), OFFICER_B, app.id, _sheet(on))
+    assert repo.decide(rid(), OFFICER_A, app.id, Decision.APPROVE, "ok").state \
+        is ApplicationState.APPROVED
 
 
 def test_applications_submitted_before_the_migration_get_their_submission_date(
