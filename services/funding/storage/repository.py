@@ -450,10 +450,16 @@ class Repository:
             app = self._with_scores(conn, row)
             target = check_transition(decision.value, app.kind, app.state, actor,
                                       app.owner_id, app.name)
-            # A guarantee's approval may wait for the fund lock (another approval holds
-            # it): it is dated once it holds it, when the position it checks is the fund's.
-            fund_row = self._lock_fund(conn) if decision is Decision.APPROVE \
-                and app.kind is ApplicationKind.GUARANTEE else None
+            # An approval may wait for the fund lock (a guarantee's) and the beneficiary's
+            # (de minimis, kind) while another approval holds them: it is dated once it
+            # holds them, so the position and the aid it checks are those of its date (an
+            # approval dated 31 December that waited past midnight would miss the aid
+            # another approval granted on 1 January). Order: application, fund, beneficiary.
+            fund_row = beneficiary_row = None
+            if decision is Decision.APPROVE:
+                if app.kind is ApplicationKind.GUARANTEE:
+                    fund_row = self._lock_fund(conn)
+                beneficiary_row = self._lock_beneficiary(conn, app.beneficiary.business_id)
             now, today = self._now(), self._today()
             rules = self.fund_rules(today)
             violations = four_eyes_violations(actor.id, app.owner_id,
@@ -486,9 +492,11 @@ class Repository:
                 for name in terms:
                     raise invalid(name, "a guarantee has no grant: only an IJH grant's "
                                         "approval sets it")
-                return self._approve_guarantee(conn, fund_row, app, actor, reason, request_id,
-                                               rules, scoring.trace, violations, now, today)
-            return self._approve_grant(conn, app, actor, reason, request_id, rules,
+                return self._approve_guarantee(conn, fund_row, beneficiary_row, app, actor,
+                                               reason, request_id, rules, scoring.trace,
+                                               violations, now, today)
+            return self._approve_grant(conn, beneficiary_row, app, actor, reason, request_id,
+                                       rules,
                                        scoring.trace, violations, now, today,
                                        expected_grant_cents, indirect_cost_rate, grant_cents)
 
@@ -859,13 +867,14 @@ class Repository:
 
     # --- approvals ----------------------------------------------------------------------
 
-    def _approve_guarantee(self, conn: Connection, fund_row: Any, app: Application,
-                           actor: Actor, reason: str, request_id: str, rules: FundRules,
-                           scoring: dict[str, Any], violations: list[PreconditionViolation],
-                           now: datetime, today: date) -> Application:
-        """Approve a guarantee; ``fund_row`` is the fund row, locked by the caller."""
+    def _approve_guarantee(self, conn: Connection, fund_row: Any, beneficiary: Any,
+                           app: Application, actor: Actor, reason: str, request_id: str,
+                           rules: FundRules, scoring: dict[str, Any],
+                           violations: list[PreconditionViolation], now: datetime,
+                           today: date) -> Application:
+        """Approve a guarantee; ``fund_row`` and ``beneficiary`` are the fund's and the
+        beneficiary's rows, locked by the caller."""
         assert app.guarantee is not None
-        beneficiary = self._lock_beneficiary(conn, app.beneficiary.business_id)
         kind_trace: dict[str, Any] = {}
         kind_conflict = self._check_kind(beneficiary, app, actor, kind_trace)
         portfolio = self._committed_rows(conn)
@@ -919,8 +928,9 @@ class Repository:
              "exposure_cents": app.exposure_cents}, trace, now,
             extra={"gge_cents": gge, "exposure_cents": app.exposure_cents})
 
-    def _approve_grant(self, conn: Connection, app: Application, actor: Actor, reason: str,
-                       request_id: str, rules: FundRules, scoring: dict[str, Any],
+    def _approve_grant(self, conn: Connection, beneficiary: Any, app: Application,
+                       actor: Actor, reason: str, request_id: str, rules: FundRules,
+                       scoring: dict[str, Any],
                        violations: list[PreconditionViolation], now: datetime, today: date,
                        expected_grant_cents: int | None,
                        indirect_cost_rate: Decimal | str | None, grant_cents: int | None
@@ -968,7 +978,6 @@ class Repository:
                 f"the rules in force on {today.isoformat()} grant nothing: "
                 f"{'; '.join(grant.refusals) or 'no eligible cost'}: reject it with that "
                 "reason")]
-        beneficiary = self._lock_beneficiary(conn, app.beneficiary.business_id)
         kind_conflict = self._check_kind(beneficiary, app, actor, trace)
         if kind_conflict is not None:
             violations = [*violations, kind_conflict]
