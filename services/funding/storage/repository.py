@@ -429,8 +429,9 @@ class Repository:
         ``indirect_cost_rate`` own personnel is funded at (at most
         ``indirect_cost_rate_max``) and the ``grant_cents`` (at most the grant the rules
         compute, ``GRANT_ABOVE_COMPUTED``); and it may give the computed grant the
-        officer expects (``expected_grant_cents``, ``GRANT_CHANGED`` if the rules in
-        force today give another)."""
+        officer expects at that rate (``expected_grant_cents``: ``GRANT_CHANGED`` if the
+        rules changed it since submission, InvalidArgument if they did not and it is
+        still not today's figure)."""
         if not isinstance(decision, Decision):
             raise invalid("decision", "must be approve or reject")
         check_reason(reason, required=True, missing="a decision must say why")
@@ -940,22 +941,41 @@ class Repository:
         # The rules give the most; the decision may fix less (maximum_grant_cents: "the
         # amount is fixed in each funding decision").
         decided = grant.grant_cents if grant_cents is None else grant_cents
-        # The figure the scorers saw (submission) beside the one decided (today's rules).
+        # Did the rules change the grant between submission and decision? Only the same
+        # terms under both dates' rules tell: the submitted figure had no decision rate.
+        submitted_on = app.submitted_on or today
+        try:
+            before: Any = self._ijh().compute_grant(self._draft_of(app), submitted_on,
+                                                    app.name,
+                                                    indirect_cost_rate=indirect_cost_rate)
+        except InvalidArgument:  # the rate is above the maximum of the submission date
+            before = None
+        before_cents = None if before is None else before.grant_cents
+        before_version = "" if before is None else before.rules_version
+        changed = before_cents != grant.grant_cents
         a = t.audit_log.c
         submitted_under = conn.execute(select(a.rules_version).where(
             a.application_id == app.id, a.action == "submit").order_by(a.seq.desc())
         ).scalar() or ""
+        rate = None if indirect_cost_rate is None else str(indirect_cost_rate)
+        # submitted: the figure the scorers saw (each line's own rate); rules: what the
+        # rules of each date give at the decision's rate (``changed``: they differ);
+        # decided: what the decision fixed out of today's figure (decision terms).
         change = {"submitted": {"grant_cents": app.grant_cents,
                                 "rules_version": submitted_under},
+                  "rules": {"indirect_cost_rate": rate,
+                            "submission": {"on": submitted_on, "grant_cents": before_cents,
+                                           "rules_version": before_version},
+                            "decision": {"on": today, "grant_cents": grant.grant_cents,
+                                         "rules_version": grant.rules_version}},
+                  "changed": changed,
                   "decided": {"grant_cents": decided, "rules_version": grant.rules_version},
-                  "changed": app.grant_cents != decided,
                   "expected_grant_cents": expected_grant_cents}
         trace: dict[str, Any] = {
             "scoring": scoring, "grant": grant.trace, "grant_change": change,
-            "decision_terms": {
-                "indirect_cost_rate": None if indirect_cost_rate is None
-                else str(indirect_cost_rate),
-                "computed_grant_cents": grant.grant_cents, "grant_cents": decided},
+            "decision_terms": {"indirect_cost_rate": rate,
+                               "computed_grant_cents": grant.grant_cents,
+                               "grant_cents": decided},
             "fund_rules_version": rules.version}
         if decided > grant.grant_cents:
             violations = [*violations, PreconditionViolation(
@@ -964,13 +984,21 @@ class Repository:
                 f"cents the rules in force on {today.isoformat()} give "
                 f"({grant.rules_version}): set at most {grant.grant_cents} cents")]
         if expected_grant_cents is not None and expected_grant_cents != grant.grant_cents:
+            at = "" if rate is None else f" at indirect_cost_rate {rate}"
+            if not changed:  # the officer's figure, not a rule, is off
+                raise invalid("expected_grant_cents", (
+                    f"the rules give {grant.grant_cents} cents{at}, as on the submission "
+                    f"date ({grant.rules_version}), not {expected_grant_cents}: it is the "
+                    "computed grant (grant_cents fixes a lower amount)"))
+            was = (f"{before_cents} cents" if before is not None
+                   else "nothing (the rate was above their maximum)")
             violations = [*violations, PreconditionViolation(
                 "GRANT_CHANGED", app.name,
-                f"the grant under the rules in force on {today.isoformat()} "
-                f"({grant.rules_version}) is {grant.grant_cents} cents, not the "
-                f"{expected_grant_cents} cents expected; it was {app.grant_cents} cents at "
-                f"submission ({submitted_under}): approve again expecting "
-                f"{grant.grant_cents} cents, or reject it")]
+                f"the rules changed the grant{at} from {was} (submitted "
+                f"{submitted_on.isoformat()}, {before_version or submitted_under}) to "
+                f"{grant.grant_cents} (in force {today.isoformat()}, "
+                f"{grant.rules_version}), not the {expected_grant_cents} expected: "
+                f"approve again expecting {grant.grant_cents} cents, or reject it")]
         if not grant.eligible or grant.grant_cents <= 0:
             # A refusal carries no trace: the reason itself, and what to do with it.
             violations = [*violations, PreconditionViolation(

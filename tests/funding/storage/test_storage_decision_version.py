@@ -18,6 +18,7 @@ from tests.funding.storage.ledger_support import (
     OFFICER_B,
     PUBLIC_UNIT,
     Clock,
+    grant_draft,
     guarantee_draft,
     rid,
     to_scored,
@@ -47,6 +48,11 @@ def test_rejection_records_its_rules_version_and_undecided_has_none(repo: Reposi
     assert repo.get(app_id).decision_rules_version == ""
     rejected = repo.decide(rid(), OFFICER_B, app_id, Decision.REJECT, "weak plan")
     assert rejected.decision_rules_version == rejected.rules_version != ""
+    # A rejected IJH grant applied the fund rules alone (no grant computed): theirs.
+    grant_id = to_scored(repo, grant_draft())
+    rejected = repo.decide(rid(), OFFICER_B, grant_id, Decision.REJECT, "weak plan")
+    assert rejected.decision_rules_version.startswith("fund-rules/")
+    assert ";" not in rejected.decision_rules_version
 
 
 def test_decisions_before_the_migration_take_their_version_from_the_audit_log(
