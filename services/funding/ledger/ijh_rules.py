@@ -51,8 +51,10 @@ class RulesCore:
             refusals = tuple(r.description for r in result.rejections
                              if r.reason is not RejectionReason.GRANT_ABOVE_MAXIMUM)
         elif result.grant_cents <= 0:
-            refusals = (f"none of the {result.claimed_cents} cents claimed is an eligible "
-                        "cost",)
+            refusals = ((f"the eligible {result.eligible_cents} cents give a grant of 0 "
+                         "after rounding",) if result.eligible_cents > 0 else
+                        (f"none of the {result.claimed_cents} cents claimed is an eligible "
+                         "cost",))
         return GrantResult(grant_cents=result.grant_cents, rules_version=result.rules_version,
                            eligible=result.eligible, trace=result.to_dict(),
                            refusals=refusals)

@@ -12,7 +12,7 @@ from google.rpc import error_details_pb2
 from sqlalchemy import Engine
 
 from services.funding.ledger.ijh_rules import RulesCore
-from services.funding.ledger.model import Actor, ApplicationState, Decision, Role
+from services.funding.ledger.model import Actor, ApplicationState, CostLine, Decision, Role
 from services.funding.rules.scoring import rubric_in_force
 from services.funding.storage.repository import Repository
 from services.shared.errors import FailedPrecondition
@@ -77,6 +77,25 @@ def test_an_ineligible_grant_says_why_and_to_reject_it(real_repo: Repository,
     assert "see trace" not in description
     assert real_repo.decide(rid(), OFFICER_B, app.id, Decision.REJECT,
                             "company may not receive").state is ApplicationState.REJECTED
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (CostLine("purchased_expert_services", "a stamp", 1),
+     "the eligible 1 cents give a grant of 0 after rounding"),
+    (CostLine("equipment", "a car", 10_000_00),
+     "none of the 1000000 cents claimed is an eligible cost")])
+def test_a_grant_of_nothing_says_whether_costs_were_eligible(
+        real_repo: Repository, engine: Engine, line: CostLine, reason: str) -> None:
+    """Reproduction r15: 1 eligible cent (a grant of 0.5, rounded down to 0) was refused
+    as "none of the 1 cents claimed is an eligible cost"."""
+    app = real_repo.create(rid(), APPLICANT, dataclasses.replace(grant_draft(),
+                                                                 cost_lines=(line,)))
+    assert real_repo.submit(rid(), APPLICANT, app.id).grant_cents == 0
+    real_repo.score(rid(), OFFICER_A, app.id, _sheet("4"))
+    assert _refusal(engine, lambda: real_repo.decide(
+        rid(), OFFICER_B, app.id, Decision.APPROVE, "ok")) == [
+        ("GRANT_NOT_ELIGIBLE", f"the rules in force on 2025-03-14 grant nothing: {reason}: "
+                               "reject it with that reason")]
 
 
 def test_a_failing_score_names_each_failing_criterion_and_the_overall_mark(
