@@ -285,7 +285,7 @@ def test_engine_matches_direct_numpy_simulation_with_all_guarantee_terms():
 def test_same_seed_same_result_whatever_chunks_and_shards(book):
     if book == "three correlated factors":
         p = _mixed(n=200)
-        dep = Dependence(SIGMA3, "student_t", 6.0)
+        dep = Dependence(SIGMA3)
     else:  # a tail from each sector: importance sampling draws a mixture of shifts
         p, dep = _mixed(n=240, beta=False), Dependence(np.eye(3))
     fund = Fund(capital_cents=10**8, horizon_years=2, portfolio_cap_rate=0.3)
