@@ -11,11 +11,13 @@ from services.risk.engine.portfolio import (
     BLOCK_SCENARIOS,
     Dependence,
     Fund,
+    Portfolio,
     check_model_method,
     choose_method,
     simulate_portfolio,
     validated_model,
 )
+from services.risk.engine.portfolio.contributions import contribution_plan, incremental_risk
 from services.shared.errors import InvalidArgument
 from tests.risk.portfolio.test_portfolio_montecarlo import SIGMA3, _mixed
 
@@ -53,3 +55,23 @@ def test_importance_sampling_on_a_t_copula_is_refused_naming_the_method_and_the_
     assert [v.field for v in err.value.violations] == ["method", "dependence.copula"]
     for method in ("monte_carlo", "auto"):
         check_model_method(model, method)
+
+
+
+def test_contributions_and_incremental_risk_run_plain_monte_carlo_on_the_t_copula():
+    """Contributions and incremental risk pick their method themselves (``mc.default_method``):
+    on a t book plain Monte Carlo as well, and importance_sampling asked for is refused."""
+    p = _mixed(n=60, beta=False)
+    t_copula = Dependence(np.eye(3), "student_t", 8.0)
+    assert contribution_plan(p, FUND, t_copula, seed=1).spec.method == "monte_carlo"
+    assert contribution_plan(p, FUND, Dependence(np.eye(3)), seed=1).spec.method == \
+        "importance_sampling"
+    candidate = Portfolio.from_arrays(exposure_cents=np.array([10_000_000]),
+                                      probability_of_default=0.02, loss_given_default=0.45,
+                                      factor_loadings=np.array([[0.5, 0.0, 0.0]]))
+    assert incremental_risk(p, FUND, t_copula, candidate, seed=1,
+                            scenarios=BLOCK_SCENARIOS).method == "monte_carlo"
+    with pytest.raises(InvalidArgument) as refused:
+        incremental_risk(p, FUND, t_copula, candidate, seed=1, scenarios=BLOCK_SCENARIOS,
+                         method="importance_sampling")
+    assert [v.field for v in refused.value.violations] == ["method", "dependence.copula"]

@@ -116,7 +116,8 @@ def contribution_plan(portfolio: Portfolio | ValidatedModel, fund: Fund | None =
                       level: float = 0.999, method: str | None = None) -> mc.SimulationPlan:
     """The plan both passes use (levels (0.99·level, level), no exponential twist); its
     first pass is ``mc.simulate_blocks`` / ``simulate_shard`` with the same arguments.
-    ``method`` None: importance_sampling when the tail is one-sided, else monte_carlo.
+    ``method`` None: ``mc.default_method`` (importance_sampling for a one-sided tail
+    under the Gaussian copula, else monte_carlo).
     The lower level is 0.99·level but not below 0.5 (the engine's smallest level), so any
     ``level`` in [0.5, 1) works; another is refused naming ``level``. The model is a
     Portfolio with ``fund`` and ``dependence`` (validated here) or a ValidatedModel alone."""
@@ -124,7 +125,7 @@ def contribution_plan(portfolio: Portfolio | ValidatedModel, fund: Fund | None =
         raise InvalidArgument(FieldViolation("level", "a confidence level in [0.5, 1)"))
     model = ensure_validated(portfolio, fund, dependence)
     if method is None:
-        method = mc.IMPORTANCE_SAMPLING if model.two_sided_tail is None else mc.MONTE_CARLO
+        method = mc.default_method(model.two_sided_tail, model.dependence.copula)
     return mc.SimulationPlan(model, seed=seed, method=method,
                              levels=(max(level * 0.99, 0.5), level), exponential_twist=False)
 
@@ -353,8 +354,9 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     """Change of EL, VaR, ES and capital-exhaustion probability if ``candidate`` (one or more
     rows with the portfolio's factors) were added. The candidate's defaults come from their
     own random stream given the same factors, so both runs share every other draw.
-    ``method`` None: importance_sampling unless portfolio and candidate together have a
-    two-sided tail (``model.two_sided_tail``), then monte_carlo.
+    ``method`` None: ``mc.default_method``: importance_sampling unless portfolio and
+    candidate together have a two-sided tail (``model.two_sided_tail``) or the copula is
+    Student-t, then monte_carlo; importance_sampling asked for there is refused.
 
     SEs of changes: Δexhaustion from the paired influence function w[1' - 1], with the
     few-events floor (``estimate.paired_change``: a change no scenario showed reads
@@ -391,9 +393,11 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     # and None picks monte_carlo, when portfolio and candidate together have a two-sided tail).
     two_sided = two_sided_tail(portfolio, dependence, candidate.factor_loadings)
     if method is None:
-        method = mc.IMPORTANCE_SAMPLING if two_sided is None else mc.MONTE_CARLO
+        method = mc.default_method(two_sided, dependence.copula)
     elif method == mc.IMPORTANCE_SAMPLING:
         mc.refuse_two_sided_tail(two_sided, method)
+        if violations := mc.t_copula_violations(dependence.copula, method):
+            raise InvalidArgument(violations)
     plan = mc.SimulationPlan(model, seed=seed, method=method, levels=levels,
                              exponential_twist=False)
     cand = _Candidate(plan, candidate)

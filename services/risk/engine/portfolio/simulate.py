@@ -46,18 +46,6 @@ SEMI_ANALYTIC = "semi_analytic"
 CREDITRISKPLUS = "creditriskplus"
 METHODS = (AUTO, mc.MONTE_CARLO, mc.IMPORTANCE_SAMPLING, SEMI_ANALYTIC, CREDITRISKPLUS)
 DEFAULT_SCENARIOS = 100_000
-# Why importance sampling is refused on the Student-t copula (measured, docs/PERFORMANCE.md
-# "Importance sampling on Student-t copula books"): the factor shift moves the Gaussian
-# factors, not the copula's common scale W (χ²_ν/ν) from which a t book's tail mostly
-# comes, so tail scenarios arrive rarely, with heavy weights one run's SE does not see
-# (200 seeds x 16 blocks, three books: EL beyond 3 SEs in 34-41 % of runs, P(L > c) at
-# c ≈ VaR 99.9 % in 7.5-20 %, VaR/ES 99.9 % in 1.5-9.5 %), and plain Monte Carlo is
-# 2.7-43x more efficient (squared error x CPU) on every figure measured.
-T_COPULA_IMPORTANCE_SAMPLING = (
-    "its factor shift does not reach the t copula's common scale, from which the tail "
-    "mostly comes, so its standard errors understate the error (measured: EL, tail "
-    "probabilities, VaR and ES 99.9 % beyond 3 SEs in 1.5-41 % of runs) and plain Monte "
-    "Carlo is more efficient there")
 
 
 def choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
@@ -70,7 +58,7 @@ def choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     factors in use is ≥ 0; plain Monte Carlo otherwise: a negative loading or factor
     correlation can give a tail on two sides of the factor space, which one mean shift
     would half miss, and on the Student-t copula importance sampling's SEs are not honest
-    (``T_COPULA_IMPORTANCE_SAMPLING``)."""
+    (``mc.T_COPULA_IMPORTANCE_SAMPLING``)."""
     return _choose_method(validated_model(portfolio, fund, dependence), levels)
 
 
@@ -84,10 +72,9 @@ def _choose_method(model: ValidatedModel, levels: Sequence[float]) -> str:
             and (fund.horizon_years == 1 or fees == 0) and portfolio.size > 0
             and model.two_sided_tail is None):
         return SEMI_ANALYTIC
-    if (model.dependence.copula == "gaussian" and max(levels) >= 0.99
-            and np.any(portfolio.factor_loadings != 0)
-            and not np.any(portfolio.factor_loadings < 0) and model.two_sided_tail is None):
-        return mc.IMPORTANCE_SAMPLING
+    if (max(levels) >= 0.99 and np.any(portfolio.factor_loadings != 0)
+            and not np.any(portfolio.factor_loadings < 0)):
+        return mc.default_method(model.two_sided_tail, model.dependence.copula)
     return mc.MONTE_CARLO
 
 
@@ -114,7 +101,7 @@ def check_model_method(model: ValidatedModel, method: str, field: str = "method"
 
     - importance_sampling and semi_analytic: a loss tail on one side of the factors
       (the two-sided-tail test, computed once per model);
-    - importance_sampling: the Gaussian copula (``T_COPULA_IMPORTANCE_SAMPLING``);
+    - importance_sampling: the Gaussian copula (``mc.T_COPULA_IMPORTANCE_SAMPLING``);
     - semi_analytic: one factor, the Gaussian copula, fixed LGDs (the one-factor law of
       analytic.py);
     - semi_analytic and creditriskplus over several years: no fee income (with fees,
@@ -127,12 +114,7 @@ def check_model_method(model: ValidatedModel, method: str, field: str = "method"
             mc.refuse_two_sided_tail(model.two_sided_tail, method, field)
         except InvalidArgument as exc:
             c.violations.extend(exc.violations)
-    if method == mc.IMPORTANCE_SAMPLING and model.dependence.copula != "gaussian":
-        c.add(field, f"{mc.IMPORTANCE_SAMPLING} cannot run the Student-t copula: "
-                     f"{T_COPULA_IMPORTANCE_SAMPLING}; use {mc.MONTE_CARLO} or auto")
-        c.add("dependence.copula", f"{mc.IMPORTANCE_SAMPLING} needs the Gaussian copula "
-                                   f"(its standard errors are not honest on the Student-t "
-                                   f"copula); use {mc.MONTE_CARLO} or auto")
+    c.violations.extend(mc.t_copula_violations(model.dependence.copula, method, field))
     if method in (SEMI_ANALYTIC, CREDITRISKPLUS):
         in_the_way = Collector()
         _law_requirements(in_the_way, model, method)
