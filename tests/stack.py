@@ -103,6 +103,13 @@ def signing_channel(address: str, keys: CallerKeys, subject: str = "t-officer",
         address, interceptors=caller_signers(keys, subject, role, business_id))
 
 
+# A port free_port() found free can be taken before the service binds it (as the local
+# port of any outgoing connection, or by another test run on the machine): a start
+# refused for a port in use is tried again, on new ports.
+PORT_ATTEMPTS = 3
+_PORT_TAKEN = ("cannot listen on", "Address already in use")
+
+
 def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | None = None,
                 *, start_gateway_only: bool = False, internal_tls: bool = False,
                 service_env: dict[str, dict[str, str]] | None = None) -> Stack:
@@ -111,6 +118,23 @@ def start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | Non
     (``IJH_<SERVICE>_PROBE_ADDRESS``, in its ``env``). ``service_env``: settings of one
     service (by name), over all the others (e.g. where its certificate files are)."""
     var_dir.mkdir(parents=True, exist_ok=True)
+    logs = [var_dir / f"{name}.log" for name in ("risk", "funding", "gateway")]
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        written = {log: log.stat().st_size if log.exists() else 0 for log in logs}
+        try:
+            return _start_stack(nats, var_dir, extra_env, start_gateway_only, internal_tls,
+                                service_env)
+        except RuntimeError:
+            new = "".join(log.read_bytes()[written[log]:].decode(errors="replace")
+                          for log in logs if log.exists())
+            if attempt == PORT_ATTEMPTS or not any(text in new for text in _PORT_TAKEN):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_stack(nats: NatsServer, var_dir: Path, extra_env: dict[str, str] | None,
+                 start_gateway_only: bool, internal_tls: bool,
+                 service_env: dict[str, dict[str, str]] | None) -> Stack:
     pki = ensure_dev_pki(var_dir)
     addresses = {name: f"127.0.0.1:{free_port()}" for name in ("risk", "funding", "gateway")}
     metrics_address = f"127.0.0.1:{free_port()}"
