@@ -7,6 +7,7 @@ token (see :mod:`ijh_cli.connection` for where the address, CA and token come fr
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import json
 import os
@@ -31,7 +32,7 @@ from ijh.risk.v1 import risk_pb2, risk_pb2_grpc
 from ijh_cli import inputs, output
 from ijh_cli.connection import Connection, ConnectionFlags, resolve, rpc_error
 from ijh_cli.errors import EXIT_CODES_HELP, INTERRUPTED, OTHER, USAGE, CliError
-from ijh_cli.files import SourceMap
+from ijh_cli.files import SourceMap, decimal_text
 
 PRECEDENCE_HELP = (
     "Connection settings, first found wins: flags; environment (IJH_GATEWAY, IJH_CA_CERT, "
@@ -59,9 +60,15 @@ portfolio_app = typer.Typer(no_args_is_help=True,
 fund_app = typer.Typer(no_args_is_help=True, help="The fund's position (analysts, officers).")
 params_app = typer.Typer(no_args_is_help=True, help="Rule parameters in force on a date.")
 config_app = typer.Typer(no_args_is_help=True, help="Where the connection settings come from.")
+deminimis_app = typer.Typer(no_args_is_help=True,
+                            help="A company's de minimis register: aid counted against the "
+                                 "ceiling (officers).")
+beneficiary_app = typer.Typer(no_args_is_help=True,
+                              help="What the ledger knows of a business ID (officers).")
 for sub, name in ((grant_app, "grant"), (application_app, "application"), (risk_app, "risk"),
                   (guarantee_app, "guarantee"), (portfolio_app, "portfolio"),
-                  (fund_app, "fund"), (params_app, "params"), (config_app, "config")):
+                  (fund_app, "fund"), (params_app, "params"), (config_app, "config"),
+                  (deminimis_app, "deminimis"), (beneficiary_app, "beneficiary")):
     app.add_typer(sub, name=name)
 
 UNARY_TIMEOUT_SECONDS = 120.0
@@ -146,6 +153,31 @@ def _locator(sources: SourceMap):
         return f"{sources.file}:{found[0]}: {found[1]}" if found else None
 
     return locate
+
+
+def _flags_locator(flags: dict[str, str]):
+    """Field violations of a request built from flags, named by the flag: ``--grant-eur``
+    rather than ``grant_cents``."""
+    return lambda proto_path: flags.get(proto_path)
+
+
+def _euros_flag(flag: str, text: str | None) -> int | None:
+    """A money flag (euros, at most two decimals, as in the input files) as exact cents."""
+    if text is None:
+        return None
+    try:
+        return inputs.euros_to_cents(text)
+    except ValueError as exc:
+        raise CliError(f"{flag}: {exc}", USAGE) from None
+
+
+def _date_flag(flag: str, text: str | None) -> str | None:
+    if text is not None:
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError:
+            raise CliError(f"{flag} {text!r}: not a date YYYY-MM-DD", USAGE) from None
+    return text
 
 
 def _token_claims(token: str | None) -> dict:
@@ -282,17 +314,42 @@ def application_decide(
     ctx: typer.Context, name: str,
     decision: Annotated[DecisionWord, typer.Argument(help="approve or reject")],
     reason: Annotated[str, typer.Option(help="Why (required; recorded in the audit log).")],
+    expected_grant_eur: Annotated[str | None, typer.Option(
+        help="IJH grants, approve: the grant in euros you expect the rules to compute (at "
+             "--indirect-cost-rate if given), e.g. the grant computed at submission. If "
+             "today's rules give another figure the approval is refused: GRANT_CHANGED "
+             "naming both when the rules changed it, else this flag is wrong.")] = None,
+    indirect_cost_rate: Annotated[str | None, typer.Option(
+        help="IJH grants, approve: the indirect-cost rate the decision sets for own "
+             "personnel, a decimal (0.25 is 25 %); default: each line's own rate.")] = None,
+    grant_eur: Annotated[str | None, typer.Option(
+        help="IJH grants, approve: the grant in euros the decision fixes, at most the "
+             "computed grant (GRANT_ABOVE_COMPUTED); default: the computed grant.")] = None,
     request_id: RequestId = None, as_json: JsonFlag = False,
 ) -> None:
-    """Approve or reject a scored application (default role: officer)."""
+    """Approve or reject a scored application (default role: officer). Money in euros with
+    at most two decimals ("34 950.00"), converted exactly to cents."""
+    request = funding_pb2.DecideApplicationRequest(
+        request_id=request_id or str(uuid.uuid4()), name=_name(name),
+        decision=(funding_pb2.DECISION_APPROVE if decision is DecisionWord.approve
+                  else funding_pb2.DECISION_REJECT), reason=reason)
+    expected = _euros_flag("--expected-grant-eur", expected_grant_eur)
+    fixed = _euros_flag("--grant-eur", grant_eur)
+    if expected is not None:
+        request.expected_grant_cents = expected
+    if fixed is not None:
+        request.grant_cents = fixed
+    if indirect_cost_rate is not None:
+        try:
+            request.indirect_cost_rate = decimal_text(indirect_cost_rate)
+        except ValueError as exc:
+            raise CliError(f"--indirect-cost-rate: {exc}", USAGE) from None
     connection, timeout = _connect(ctx, "officer")
-    value = (funding_pb2.DECISION_APPROVE if decision is DecisionWord.approve
-             else funding_pb2.DECISION_REJECT)
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.DecideApplication, funding_pb2.DecideApplicationRequest(
-            request_id=request_id or str(uuid.uuid4()), name=_name(name), decision=value,
-            reason=reason), timeout)
+        answer = _call(connection, stub.DecideApplication, request, timeout, _flags_locator({
+            "expected_grant_cents": "--expected-grant-eur", "grant_cents": "--grant-eur",
+            "indirect_cost_rate": "--indirect-cost-rate", "reason": "--reason"}))
     _show_application(answer, as_json)
 
 
@@ -355,6 +412,108 @@ def application_show(
         answer = _call(connection, stub.GetApplication, funding_pb2.GetApplicationRequest(
             name=_name(name), include_history=history), timeout)
     _show_application(answer, as_json, history)
+
+
+# ================================================================== de minimis, beneficiaries
+
+BusinessId = Annotated[str, typer.Argument(help="The business ID (Y-tunnus), e.g. 1234567-1.")]
+
+
+@command(deminimis_app, "show")
+def deminimis_show(ctx: typer.Context, business_id: BusinessId,
+                   as_json: JsonFlag = False) -> None:
+    """A company's de minimis register, oldest first: every row (declared aid, aid granted
+    here, corrections), what counts today, the ceiling and the room left (default role:
+    officer)."""
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.GetDeMinimisRegister,
+                       funding_pb2.GetDeMinimisRegisterRequest(business_id=business_id),
+                       timeout)
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.de_minimis_register(answer)
+
+
+@command(deminimis_app, "record")
+def deminimis_record(
+    ctx: typer.Context, business_id: BusinessId,
+    granted_on: Annotated[str, typer.Option(
+        help="Date the right to the aid was granted, YYYY-MM-DD (today or before).")],
+    amount_eur: Annotated[str, typer.Option(
+        help="Its gross grant equivalent in euros, at most two decimals.")],
+    reference: Annotated[str, typer.Option(help="The grantor and decision.")],
+    request_id: RequestId = None, as_json: JsonFlag = False,
+) -> None:
+    """Record de minimis aid a company declared it received elsewhere, so that it counts
+    against the ceiling (default role: officer)."""
+    request = funding_pb2.RecordDeMinimisAidRequest(
+        request_id=request_id or str(uuid.uuid4()), business_id=business_id,
+        granted_on=_date_flag("--granted-on", granted_on),
+        amount_cents=_euros_flag("--amount-eur", amount_eur), reference=reference)
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.RecordDeMinimisAid, request, timeout, _flags_locator({
+            "granted_on": "--granted-on", "amount_cents": "--amount-eur",
+            "reference": "--reference"}))
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.aid_row("De minimis aid recorded", answer.business_id, answer.aid)
+
+
+@command(deminimis_app, "correct")
+def deminimis_correct(
+    ctx: typer.Context, business_id: BusinessId,
+    aid_id: Annotated[int, typer.Argument(min=1, help="The row to reverse (`ijh deminimis "
+                                                      "show` lists the ids).")],
+    reason: Annotated[str, typer.Option(help="Why (required; kept in the register).")],
+    request_id: RequestId = None, as_json: JsonFlag = False,
+) -> None:
+    """Reverse a wrong row of declared aid by a new row: from then on neither counts, both
+    stay. Record the right aid afterwards (default role: officer)."""
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.CorrectDeMinimisAid, funding_pb2.CorrectDeMinimisAidRequest(
+            request_id=request_id or str(uuid.uuid4()), business_id=business_id,
+            aid_id=aid_id, reason=reason), timeout, _flags_locator({"reason": "--reason"}))
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.aid_row("Correction recorded", business_id, answer.correction)
+
+
+class BeneficiaryKindWord(StrEnum):
+    company = "company"
+    public_unit = "public_unit"
+
+
+@command(beneficiary_app, "set-kind")
+def beneficiary_set_kind(
+    ctx: typer.Context, business_id: BusinessId,
+    kind: Annotated[BeneficiaryKindWord, typer.Argument(help="company or public_unit")],
+    reason: Annotated[str, typer.Option(help="Why (required; recorded in the audit).")],
+    request_id: RequestId = None, as_json: JsonFlag = False,
+) -> None:
+    """Set a business ID's kind, company (de minimis applies) or public unit (default
+    role: officer). Decided applications keep their decision."""
+    connection, timeout = _connect(ctx, "officer")
+    with connection.channel() as channel:
+        stub = funding_pb2_grpc.FundingServiceStub(channel)
+        answer = _call(connection, stub.CorrectBeneficiaryKind,
+                       funding_pb2.CorrectBeneficiaryKindRequest(
+                           request_id=request_id or str(uuid.uuid4()), business_id=business_id,
+                           kind=funding_pb2.BeneficiaryKind.Value(
+                               f"BENEFICIARY_KIND_{kind.value.upper()}"),
+                           reason=reason), timeout, _flags_locator({"reason": "--reason"}))
+    if as_json:
+        output.print_json(answer)
+    else:
+        output.beneficiary_kind(answer)
 
 
 # ================================================================== procurement risk
@@ -494,17 +653,14 @@ def guarantee_evaluate(
     model_file = inputs.load_procurement(file)
     _apply_simulation(model_file, scenarios, seed)
     terms = model_file.terms or risk_pb2.GuaranteeTerms()
-    try:
-        if covers is not None:
-            terms.covered_loss = inputs.COVERED_LOSSES[covers.value]
-        if rate is not None:
-            terms.guarantee_rate = rate
-        if cap_eur is not None:
-            terms.cap_cents = inputs.euros_to_cents(cap_eur)
-        if deductible_eur is not None:
-            terms.deductible_cents = inputs.euros_to_cents(deductible_eur)
-    except ValueError as exc:
-        raise CliError(f"--cap-eur/--deductible-eur: {exc}", USAGE) from None
+    if covers is not None:
+        terms.covered_loss = inputs.COVERED_LOSSES[covers.value]
+    if rate is not None:
+        terms.guarantee_rate = rate
+    if cap_eur is not None:
+        terms.cap_cents = _euros_flag("--cap-eur", cap_eur)
+    if deductible_eur is not None:
+        terms.deductible_cents = _euros_flag("--deductible-eur", deductible_eur)
     if not terms.covered_loss or not terms.guarantee_rate or not terms.cap_cents:
         raise CliError(f"{file}: no guarantee terms: add a `guarantee:` block (covers, rate, "
                        "cap_eur) or pass --covers, --rate and --cap-eur", USAGE)
@@ -559,11 +715,8 @@ def portfolio_simulate(
     portfolio = inputs.load_portfolio_csv(file)
     options = inputs.load_portfolio_options(options_file)
     sim = options.simulation
-    try:
-        if capital_eur is not None:
-            options.fund.capital_cents = inputs.euros_to_cents(capital_eur)
-    except ValueError as exc:
-        raise CliError(f"--capital-eur: {exc}", USAGE) from None
+    if capital_eur is not None:
+        options.fund.capital_cents = _euros_flag("--capital-eur", capital_eur)
     if horizon_years is not None:
         options.fund.horizon_years = horizon_years
     if scenarios is not None:
@@ -873,13 +1026,7 @@ def params_show(
     as_json: JsonFlag = False,
 ) -> None:
     """The rule parameters in force on a date, with their legal references."""
-    import datetime as dt
-
-    if date is not None:
-        try:
-            dt.date.fromisoformat(date)
-        except ValueError:
-            raise CliError(f"--date {date!r}: not a date YYYY-MM-DD", USAGE) from None
+    _date_flag("--date", date)
     connection, timeout = _connect(ctx, "officer")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)

@@ -143,7 +143,9 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
     if a.procurement_kind:
         rows.append(("procurement kind", a.procurement_kind))
     if a.HasField("grant_cents"):
-        rows.append(("grant", eur(a.grant_cents)))
+        # After an approval it is the amount the decision fixed (decision terms).
+        decided = a.decision_rules_version and a.state != funding_pb2.APPLICATION_STATE_REJECTED
+        rows.append(("decided grant" if decided else "grant", eur(a.grant_cents)))
     if a.kind == funding_pb2.APPLICATION_KIND_GUARANTEE:
         g = a.guarantee
         rows += [("guaranteed amount", eur(g.amount_cents)),
@@ -153,6 +155,8 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
             rows.append(("claim paid", eur(a.claim_paid_cents)))
     if a.aid_granted_on:
         rows.append(("aid granted on", a.aid_granted_on))
+    if a.decision_rules_version:
+        rows.append(("decided under", a.decision_rules_version))
     rows += [("rules version", a.rules_version or "-"), ("creator", a.creator),
              ("etag", a.etag)]
     console.print(_kv(f"Application {a.name}", rows))
@@ -282,6 +286,14 @@ def why(h: funding_pb2.AuditEntry) -> None:
                                        f"{eur(value.get('new_aid_cents', 0))} new, ceiling "
                                        f"{eur(value.get('ceiling_cents', 0))}: within: "
                                        f"{_yes(value.get('within_ceiling'))}"))
+        elif key == "decision_terms" and isinstance(value, dict):
+            rate = value.get("indirect_cost_rate")
+            rows.append(("decision terms", (
+                f"grant {_money(value.get('grant_cents', '?'))} of the computed "
+                f"{_money(value.get('computed_grant_cents', '?'))}; indirect-cost rate "
+                f"{rate if rate is not None else 'each line its own'}")))
+        elif key == "grant_change" and isinstance(value, dict):
+            rows.append(("grant change", _grant_change(value)))
         elif key == "position" and isinstance(value, dict):
             rows.append(("committed before", ", ".join(
                 f"{name} {_money(value[k])}" for name, k in (
@@ -298,6 +310,23 @@ def why(h: funding_pb2.AuditEntry) -> None:
     console.print(_kv(f"Why: {h.action} ({h.time.ToJsonString()}, {h.actor_id})", rows))
     for table in tables:
         console.print(table)
+
+
+def _grant_change(g: dict) -> str:
+    """The approval's grant_change: the submitted grant, both dates' rules at the
+    decision's rate, and what was decided."""
+    def figure(node: dict) -> str:
+        cents = node.get("grant_cents")
+        return "none" if cents is None else _money(cents)
+
+    rules = g.get("rules", {})
+    before, after = rules.get("submission", {}), rules.get("decision", {})
+    rate = rules.get("indirect_cost_rate")
+    return (f"submitted {figure(g.get('submitted', {}))}; at indirect-cost rate "
+            f"{rate if rate is not None else 'each line its own'} the rules of "
+            f"{before.get('on', '?')} give {figure(before)}, of {after.get('on', '?')} "
+            f"{figure(after)} (changed by the rules: {'yes' if g.get('changed') else 'no'}); "
+            f"decided {figure(g.get('decided', {}))}")
 
 
 def _criteria(criteria: list[dict]) -> Table:
@@ -324,6 +353,68 @@ def applications(r: funding_pb2.ListApplicationsResponse) -> None:
     console.print(table)
     if r.next_page_token:
         console.print(f"more: --page-token {r.next_page_token}")
+
+
+def _beneficiary_kind(value: int) -> str:
+    if not value:
+        return "not known to the ledger"
+    return funding_pb2.BeneficiaryKind.Name(value).removeprefix("BENEFICIARY_KIND_").lower()
+
+
+def _aid_note(aid: funding_pb2.DeMinimisAid) -> str:
+    """What a row does to the register: a correction names the row it reverses, a row
+    reversed the correction that did."""
+    notes = []
+    if aid.HasField("reverses_aid_id"):
+        notes.append(f"reverses #{aid.reverses_aid_id}")
+    if aid.HasField("reversed_by_aid_id"):
+        notes.append(f"reversed by #{aid.reversed_by_aid_id}")
+    return ", ".join(notes) or "-"
+
+
+def _aid_amount(aid: funding_pb2.DeMinimisAid) -> str:
+    # A correction's amount is what it takes back.
+    return ("-" if aid.HasField("reverses_aid_id") else "") + eur(aid.amount_cents)
+
+
+def de_minimis_register(r: funding_pb2.GetDeMinimisRegisterResponse) -> None:
+    kind = _beneficiary_kind(r.beneficiary_kind)
+    console.print(_kv(f"De minimis register of {r.business_id}", [
+        ("kind", kind + (f" (confirmed by {r.kind_confirmed_by})" if r.kind_confirmed_by
+                         else " (declared only)" if r.beneficiary_kind else "")),
+        ("regulation", r.regulation), ("rules version", r.rules_version),
+        ("ceiling", eur(r.ceiling_cents)),
+        ("assessed on", r.assessed_on), ("window start", r.window_start),
+        ("counted", eur(r.counted_cents)), ("room left", eur(r.room_cents))]))
+    table = Table(title=f"Rows, oldest first ({len(r.aid)})", title_justify="left")
+    for column in ("id", "granted on", "amount", "counted", "correction", "reference",
+                   "application", "reason", "recorded by", "recorded"):
+        table.add_column(column, overflow="fold", justify="right" if column in {
+            "id", "amount"} else "left")
+    for aid in r.aid:
+        table.add_row(str(aid.id), aid.granted_on, _aid_amount(aid),
+                      "yes" if aid.counted else "no", _aid_note(aid), aid.reference,
+                      aid.application or "-", aid.reason or "-", aid.recorded_by or "-",
+                      aid.record_time.ToJsonString() if aid.HasField("record_time") else "-")
+    console.print(table)
+
+
+def aid_row(title: str, business_id: str, aid: funding_pb2.DeMinimisAid) -> None:
+    rows = [("business ID", business_id), ("id", str(aid.id)), ("granted on", aid.granted_on),
+            ("amount", _aid_amount(aid)), ("reference", aid.reference)]
+    if aid.HasField("reverses_aid_id"):
+        rows += [("reverses", f"#{aid.reverses_aid_id} (neither counts from now on)"),
+                 ("reason", aid.reason)]
+    rows += [("counted", "yes" if aid.counted else "no"),
+             ("recorded by", aid.recorded_by or "-")]
+    console.print(_kv(title, rows))
+
+
+def beneficiary_kind(r: funding_pb2.CorrectBeneficiaryKindResponse) -> None:
+    console.print(_kv(f"Beneficiary {r.business_id}", [
+        ("kind", _beneficiary_kind(r.kind)),
+        ("previous kind", _beneficiary_kind(r.previous_kind)),
+        ("confirmed by", r.kind_confirmed_by or "-")]))
 
 
 def fund(status: funding_pb2.GetFundStatusResponse,

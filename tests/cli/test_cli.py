@@ -281,6 +281,54 @@ def test_application_life_cycle(cli_env):
     assert other.returncode == 4 and "PERMISSION_DENIED" in other.stderr
 
 
+def _scored_ijh_application(cli_env) -> str:
+    """An IJH grant application of the example file, submitted and scored by two officers:
+    ready for a decision by either."""
+    name = ijh_json(cli_env, "application", "create",
+                    "examples/ijh_application.yaml")["application"]["name"]
+    ijh_json(cli_env, "application", "submit", name)
+    ijh_json(cli_env, "application", "score", name, "--scores", "examples/ijh_scores.yaml")
+    ijh_json(cli_env, "--role", "officer2", "application", "score", name,
+             "--scores", "examples/ijh_scores.yaml")
+    return name
+
+
+def test_decide_with_decision_terms(cli_env):
+    name = _scored_ijh_application(cli_env)
+    # A grant above the computed €34,950.00 is refused, naming both figures in cents.
+    above = ijh(cli_env, "application", "decide", name, "approve", "--reason", "ok",
+                "--grant-eur", "34 950.01")
+    assert above.returncode == 3, above.stderr
+    assert re.search(r"GRANT_ABOVE_COMPUTED applications/\d+: the decision's grant 3495001 "
+                     r"cents is above the 3495000 cents", above.stderr), above.stderr
+    # Rules unchanged since submission: a wrong expected grant is the flag's fault.
+    expected = ijh(cli_env, "application", "decide", name, "approve", "--reason", "ok",
+                   "--expected-grant-eur", "34 000")
+    assert expected.returncode == 3, expected.stderr
+    assert "  --expected-grant-eur: the rules give 3495000 cents" in expected.stderr
+    # Not an amount of cents: refused before calling.
+    bad = ijh(cli_env, "application", "decide", name, "approve", "--reason", "ok",
+              "--grant-eur", "12.345")
+    assert bad.returncode == 2 and "--grant-eur: '12.345' is not an amount" in bad.stderr
+    # At 20 % indirect costs: 48,000 x 0.5 x 1.2 + 36,000 x 0.2 x 1.2 + 18,500 + 12,400
+    # = 68,340.00 eligible, 50 % = 34,170.00 computed; the decision fixes 34,000.50.
+    done = ijh(cli_env, "application", "decide", name, "approve", "--reason", "terms set",
+               "--indirect-cost-rate", "0.2", "--expected-grant-eur", "34 170.00",
+               "--grant-eur", "34000.50")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"decided grant\s+│\s+€34,000\.50", done.stdout), done.stdout
+    stored = ijh_json(cli_env, "application", "show", name, "--history")["application"]
+    assert stored["state"] == "APPLICATION_STATE_APPROVED"
+    assert stored["grant_cents"] == "3400050"
+    trace = json.loads(stored["history"][-1]["explanation_json"])
+    assert trace["decision_terms"] == {"indirect_cost_rate": "0.2",
+                                       "computed_grant_cents": 3_417_000,
+                                       "grant_cents": 3_400_050}
+    readable = ijh(cli_env, "application", "show", name, "--history")
+    assert ("grant €34,000.50 of the computed €34,170.00; indirect-cost rate 0.2"
+            in " ".join(readable.stdout.split())), readable.stdout
+
+
 GUARANTEE_APPLICATION = """kind: guarantee
 title: "Pilot line of heat pumps"
 applicant: {kind: company, business_id: 1234567-1, name: Oy Pilotti Ab}
@@ -325,6 +373,70 @@ def test_guarantee_decision_explained_in_history(cli_env, tmp_path):
             f"{eur(risk['standard_error_cents'])}") in out
     assert f"seed {risk['seed']}" in out
     assert "gross grant equivalent" in out and "de minimis" in out
+
+
+# ------------------------------------------------------------------ officers: de minimis
+
+# Companies no other test uses (valid check digits: services/shared/business_id.py).
+DE_MINIMIS_COMPANY = "7300002-8"
+KIND_COMPANY = "7300003-6"
+
+
+def test_de_minimis_record_show_correct_show(cli_env):
+    from datetime import date, timedelta
+
+    granted_on = (date.today() - timedelta(days=30)).isoformat()
+    first = ijh_json(cli_env, "deminimis", "record", DE_MINIMIS_COMPANY, "--granted-on",
+                     granted_on, "--amount-eur", "12 345.67", "--reference",
+                     "Business Finland 2024/17")["aid"]
+    ijh_json(cli_env, "deminimis", "record", DE_MINIMIS_COMPANY, "--granted-on", granted_on,
+             "--amount-eur", "1000.01", "--reference", "ELY 2025/3")
+    before = ijh_json(cli_env, "deminimis", "show", DE_MINIMIS_COMPANY)
+    assert before["counted_cents"] == str(1_234_567 + 100_001)
+    assert int(before["room_cents"]) == int(before["ceiling_cents"]) - 1_334_568
+    assert [a["counted"] for a in before["aid"]] == [True, True]
+    assert before["beneficiary_kind"] == "BENEFICIARY_KIND_COMPANY"
+    assert before["kind_confirmed_by"] == "dev-officer-1"
+
+    # A public unit has no aid: refused while a row counts.
+    refused = ijh(cli_env, "beneficiary", "set-kind", DE_MINIMIS_COMPANY, "public_unit",
+                  "--reason", "a municipality")
+    assert refused.returncode == 3 and "AID_RECORDED" in refused.stderr, refused.stderr
+
+    correction = ijh(cli_env, "deminimis", "correct", DE_MINIMIS_COMPANY, first["id"],
+                     "--reason", "declared twice")
+    assert correction.returncode == 0, correction.stderr
+    assert re.search(rf"reverses\s+│\s+#{first['id']} ", correction.stdout), correction.stdout
+    after = ijh_json(cli_env, "deminimis", "show", DE_MINIMIS_COMPANY)
+    assert after["counted_cents"] == "100001"
+    assert int(after["room_cents"]) == int(after["ceiling_cents"]) - 100_001
+    rows = after["aid"]
+    assert [(a["amount_cents"], a["counted"]) for a in rows] == [
+        ("1234567", False), ("100001", True), ("1234567", False)]
+    assert rows[0]["reversed_by_aid_id"] == rows[2]["id"]
+    assert rows[2]["reverses_aid_id"] == first["id"] and rows[2]["reason"] == "declared twice"
+
+    table = ijh(cli_env, "deminimis", "show", DE_MINIMIS_COMPANY)
+    assert table.returncode == 0, table.stderr
+    out = table.stdout
+    assert re.search(r"counted\s+│\s+€1,000\.01", out) and "room left" in out, out
+    assert f"reversed by #{rows[2]['id']}" in out and f"reverses #{first['id']}" in out
+    assert "-€12,345.67" in out  # the correction takes the amount back
+    assert before["regulation"] in " ".join(out.split())
+
+
+def test_beneficiary_set_kind_shows_previous_kind(cli_env):
+    new = ijh_json(cli_env, "beneficiary", "set-kind", KIND_COMPANY, "public_unit",
+                   "--reason", "a joint municipal authority")
+    assert new["previous_kind"] == "BENEFICIARY_KIND_UNSPECIFIED"  # new to the ledger
+    done = ijh(cli_env, "--role", "officer2", "beneficiary", "set-kind", KIND_COMPANY,
+               "company", "--reason", "registered as an Oy")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"previous kind\s+│\s+public_unit", done.stdout), done.stdout
+    assert re.search(r"confirmed by\s+│\s+dev-officer-2", done.stdout), done.stdout
+    shown = ijh_json(cli_env, "deminimis", "show", KIND_COMPANY)
+    assert shown["beneficiary_kind"] == "BENEFICIARY_KIND_COMPANY"
+    assert shown["counted_cents"] == "0" and shown["aid"] == []
 
 
 # ------------------------------------------------------------------ bad input files
