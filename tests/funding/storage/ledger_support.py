@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from services.funding.ledger.fund_rules import FundRules, fund_rules_on
 from services.funding.ledger.model import (
@@ -163,3 +164,18 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         return {table.name: [tuple(r) for r in conn.execute(
                     select(table).order_by(*(table.primary_key.columns or table.columns)))]
                 for table in t.metadata.sorted_tables}
+
+
+def wait_until_blocked(watcher: Connection, holder_pid: int, what: str,
+                       timeout_seconds: float = 30.0) -> None:
+    """Return once a PostgreSQL session waits for a lock the session ``holder_pid`` holds
+    (``watcher``: an AUTOCOMMIT connection; each query its own transaction, as
+    pg_stat_activity is a snapshot per transaction). ``what`` names the wait in the
+    failure."""
+    deadline = time.monotonic() + timeout_seconds
+    while not watcher.execute(text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE CAST(:holder AS integer) = ANY(pg_blocking_pids(pid))"),
+            {"holder": holder_pid}).scalar_one():
+        assert time.monotonic() < deadline, f"{what} never waited for the lock"
+        time.sleep(0.01)  # polling the server: PostgreSQL announces no lock waits

@@ -6,7 +6,6 @@ lock, so its time is when the position it checked was the fund's."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -26,6 +25,7 @@ from tests.funding.storage.ledger_support import (
     rid,
     roomy_rules,
     to_scored,
+    wait_until_blocked,
 )
 from tests.funding.storage.test_storage_refusals import _sheet
 
@@ -75,14 +75,7 @@ def test_the_approval_is_dated_once_it_holds_the_fund_lock(
         worker = threading.Thread(target=lambda: done.append(
             repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")))
         worker.start()
-        deadline = time.monotonic() + 30
-        # Each query its own transaction: pg_stat_activity is a snapshot per transaction.
-        while not watcher.execute(text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE CAST(:holder AS integer) = ANY(pg_blocking_pids(pid))"),
-                {"holder": holder_pid}).scalar_one():
-            assert time.monotonic() < deadline, "the approval never waited for the fund lock"
-            time.sleep(0.01)  # polling the server: PostgreSQL announces no lock waits
+        wait_until_blocked(watcher, holder_pid, "the approval")
         clock.now = later  # the time passes while it waits
         holder.rollback()
     worker.join()
