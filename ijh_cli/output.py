@@ -157,6 +157,8 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
         rows.append(("aid granted on", a.aid_granted_on))
     if a.decision_rules_version:
         rows.append(("decided under", a.decision_rules_version))
+    if a.activated_on:
+        rows.append(("in force", f"from {a.activated_on}; term ends {a.term_ends_on}"))
     rows += [("rules version", a.rules_version or "-"), ("creator", a.creator),
              ("etag", a.etag)]
     console.print(_kv(f"Application {a.name}", rows))

@@ -15,6 +15,7 @@ from ijh.funding.v1 import funding_pb2
 from ijh.risk.v1 import risk_pb2
 
 from services.funding import ledger
+from services.funding.ledger.lifecycle import term_end
 from services.funding.rules import grant, scoring
 from services.funding.rules.explanation import ParameterUse, TraceStep
 from services.funding.rules.parameters import ParametersInForce, to_jsonable
@@ -299,6 +300,14 @@ def audit_entry(r: ledger.TransitionRecord) -> funding_pb2.AuditEntry:
         inputs_json=_json(r.inputs), explanation_json=_json(r.trace))
 
 
+def _term(app: ledger.Application) -> dict[str, str]:
+    """A guarantee's activation day and the day its term ends (empty before activation)."""
+    if app.activated_on is None or app.guarantee is None:
+        return {}
+    end = term_end(app.activated_on, app.guarantee.term_months)
+    return {"activated_on": app.activated_on.isoformat(), "term_ends_on": end.isoformat()}
+
+
 def application(app: ledger.Application,
                 history: Sequence[ledger.TransitionRecord] = ()) -> funding_pb2.Application:
     """The API form of a stored application (with its audit log when given)."""
@@ -319,6 +328,7 @@ def application(app: ledger.Application,
         claim_paid_cents=app.claim_paid_cents, rules_version=app.rules_version,
         decision_rules_version=app.decision_rules_version, creator=app.owner_id,
         submitted_on=app.submitted_on.isoformat() if app.submitted_on else "",
+        **_term(app),
         scores=[funding_pb2.OfficerScore(
             officer_id=s.officer_id,
             scores=[funding_pb2.CriterionScore(criterion=k, score=str(v))

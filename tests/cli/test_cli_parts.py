@@ -190,3 +190,15 @@ def test_a_simulation_just_started_does_not_say_zero_seconds_left(capsys):
     started.metadata.seconds_left = 42.0
     output.operation(started)
     assert "42 s" in capsys.readouterr().out
+
+
+def test_an_active_guarantee_says_when_it_came_into_force_and_when_its_term_ends(capsys):
+    from ijh.funding.v1 import funding_pb2
+    active = funding_pb2.Application(
+        name="applications/7", kind=funding_pb2.APPLICATION_KIND_GUARANTEE,
+        state=funding_pb2.APPLICATION_STATE_ACTIVE, activated_on="2025-03-14",
+        term_ends_on="2026-02-14")
+    output.application(active)
+    assert "from 2025-03-14; term ends 2026-02-14" in " ".join(capsys.readouterr().out.split())
+    output.application(funding_pb2.Application(name="applications/8"))
+    assert "term ends" not in capsys.readouterr().out

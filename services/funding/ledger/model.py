@@ -208,6 +208,8 @@ class Application:
     GGE, de minimis) were computed under; ``rules_version`` is the last transition's."""
     submitted_on: date | None = None
     """The day (Helsinki) it was submitted: the rubric in force then scores it."""
+    activated_on: date | None = None
+    """A guarantee's day (Helsinki) of activation, from which its term runs."""
 
     @property
     def name(self) -> str:

@@ -89,7 +89,7 @@ def application_from_row(r: Any, scores: tuple[Score, ...] = ()) -> Application:
         claim_paid_cents=int(r.claim_paid_cents), rules_version=r.rules_version,
         created_at=aware(r.created_at), updated_at=aware(r.updated_at), version=int(r.version),
         scores=scores, decision_rules_version=r.decision_rules_version,
-        submitted_on=r.submitted_on)
+        submitted_on=r.submitted_on, activated_on=r.activated_on)
 
 
 def application_to_dict(app: Application) -> dict[str, Any]:
@@ -125,7 +125,8 @@ def application_from_dict(d: Mapping[str, Any]) -> Application:
                      for s in d.get("scores", [])),
         # Results stored before migration 0008 hold no decision version.
         decision_rules_version=d.get("decision_rules_version", ""),
-        submitted_on=date.fromisoformat(d["submitted_on"]) if d.get("submitted_on") else None)
+        submitted_on=date.fromisoformat(d["submitted_on"]) if d.get("submitted_on") else None,
+        activated_on=date.fromisoformat(d["activated_on"]) if d.get("activated_on") else None)
 
 
 def transition_from_row(r: Any) -> TransitionRecord:

@@ -134,3 +134,20 @@ def test_guarantees_activated_before_the_migration_get_their_activation_date(
     with empty_engine.connect() as conn:
         assert conn.execute(select(t.applications.c.activated_on)).scalar_one() == \
             date(2025, 3, 15)
+
+
+def test_an_officer_reads_when_a_guarantee_was_activated_and_when_its_term_ends(
+        repo: Repository) -> None:
+    """The API's Application carries activated_on and term_ends_on (the first day
+    ExpireGuarantee is accepted), read back from the ledger and from a retried request."""
+    from services.funding import translate
+    app_id = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT, term_months=11),
+                       owner=OFFICER_A, scorers=(OFFICER_B,))
+    approved = repo.decide(rid(), OFFICER_C, app_id, Decision.APPROVE, "ok")
+    assert (translate.application(approved).activated_on,
+            translate.application(approved).term_ends_on) == ("", "")
+    request = rid()
+    active = repo.activate(request, OFFICER_B, app_id)
+    for app in (active, repo.get(app_id), repo.activate(request, OFFICER_B, app_id)):
+        message = translate.application(app)
+        assert (message.activated_on, message.term_ends_on) == ("2025-03-14", "2026-02-14")

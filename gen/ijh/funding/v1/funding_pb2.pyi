@@ -378,7 +378,7 @@ class AuditEntry(_message.Message):
     def __init__(self, action: _Optional[str] = ..., from_state: _Optional[_Union[ApplicationState, str]] = ..., to_state: _Optional[_Union[ApplicationState, str]] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., rules_version: _Optional[str] = ..., request_id: _Optional[str] = ..., inputs_json: _Optional[str] = ..., explanation_json: _Optional[str] = ...) -> None: ...
 
 class Application(_message.Message):
-    __slots__ = ("name", "kind", "state", "title", "applicant", "beneficiary_kind", "sector", "branch", "procurement_kind", "guarantee", "cost_lines", "exposure_cents", "grant_cents", "gross_grant_equivalent_cents", "aid_granted_on", "claim_paid_cents", "rules_version", "creator", "scores", "create_time", "update_time", "etag", "history", "decision_rules_version", "submitted_on")
+    __slots__ = ("name", "kind", "state", "title", "applicant", "beneficiary_kind", "sector", "branch", "procurement_kind", "guarantee", "cost_lines", "exposure_cents", "grant_cents", "gross_grant_equivalent_cents", "aid_granted_on", "claim_paid_cents", "rules_version", "creator", "scores", "create_time", "update_time", "etag", "history", "decision_rules_version", "submitted_on", "activated_on", "term_ends_on")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -404,6 +404,8 @@ class Application(_message.Message):
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     DECISION_RULES_VERSION_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_ON_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_ON_FIELD_NUMBER: _ClassVar[int]
+    TERM_ENDS_ON_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ApplicationKind
     state: ApplicationState
@@ -429,7 +431,9 @@ class Application(_message.Message):
     history: _containers.RepeatedCompositeFieldContainer[AuditEntry]
     decision_rules_version: str
     submitted_on: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ApplicationKind, str]] = ..., state: _Optional[_Union[ApplicationState, str]] = ..., title: _Optional[str] = ..., applicant: _Optional[_Union[Applicant, _Mapping]] = ..., beneficiary_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., sector: _Optional[str] = ..., branch: _Optional[str] = ..., procurement_kind: _Optional[str] = ..., guarantee: _Optional[_Union[GuaranteeTerms, _Mapping]] = ..., cost_lines: _Optional[_Iterable[_Union[CostLine, _Mapping]]] = ..., exposure_cents: _Optional[int] = ..., grant_cents: _Optional[int] = ..., gross_grant_equivalent_cents: _Optional[int] = ..., aid_granted_on: _Optional[str] = ..., claim_paid_cents: _Optional[int] = ..., rules_version: _Optional[str] = ..., creator: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[OfficerScore, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., history: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., decision_rules_version: _Optional[str] = ..., submitted_on: _Optional[str] = ...) -> None: ...
+    activated_on: str
+    term_ends_on: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ApplicationKind, str]] = ..., state: _Optional[_Union[ApplicationState, str]] = ..., title: _Optional[str] = ..., applicant: _Optional[_Union[Applicant, _Mapping]] = ..., beneficiary_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., sector: _Optional[str] = ..., branch: _Optional[str] = ..., procurement_kind: _Optional[str] = ..., guarantee: _Optional[_Union[GuaranteeTerms, _Mapping]] = ..., cost_lines: _Optional[_Iterable[_Union[CostLine, _Mapping]]] = ..., exposure_cents: _Optional[int] = ..., grant_cents: _Optional[int] = ..., gross_grant_equivalent_cents: _Optional[int] = ..., aid_granted_on: _Optional[str] = ..., claim_paid_cents: _Optional[int] = ..., rules_version: _Optional[str] = ..., creator: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[OfficerScore, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., history: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., decision_rules_version: _Optional[str] = ..., submitted_on: _Optional[str] = ..., activated_on: _Optional[str] = ..., term_ends_on: _Optional[str] = ...) -> None: ...
 
 class CreateApplicationRequest(_message.Message):
     __slots__ = ("request_id", "kind", "title", "applicant", "beneficiary_kind", "sector", "branch", "procurement_kind", "guarantee", "cost_lines")
