@@ -83,3 +83,8 @@ def repo(engine: Engine, clock: Clock, rules_box: dict[str, object]) -> Reposito
                       fund_rules=lambda on: roomy_rules(on, **rules_box), clock=clock)
 
 
+@pytest.fixture
+def real_repo(engine: Engine, clock: Clock) -> Repository:
+    """A repository under the real IJH rules core (and the roomy fund rules)."""
+    from services.funding.ledger.ijh_rules import RulesCore
+    return Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)

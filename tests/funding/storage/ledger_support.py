@@ -34,6 +34,7 @@ PG_URL = os.environ.get("IJH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.
 APPLICANT = Actor("applicant-1", Role.APPLICANT)
 OFFICER_A = Actor("officer-a", Role.OFFICER)
 OFFICER_B = Actor("officer-b", Role.OFFICER)
+OFFICER_C = Actor("officer-c", Role.OFFICER)
 GOOD = {"novelty": Decimal("4"), "impact": Decimal("3.5")}
 BAD = {"novelty": Decimal("2"), "impact": Decimal("3.5")}
 
@@ -179,3 +180,14 @@ def wait_until_blocked(watcher: Connection, holder_pid: int, what: str,
             {"holder": holder_pid}).scalar_one():
         assert time.monotonic() < deadline, f"{what} never waited for the lock"
         time.sleep(0.01)  # polling the server: PostgreSQL announces no lock waits
+
+
+def real_sheet(points: str = "4", on: date = date(2025, 3, 14), params=None,
+               **override: str) -> dict[str, Decimal]:
+    """A score sheet of the real rubric in force on ``on`` (the clock fixture's day by
+    default; ``params``: another parameter set): ``points`` for every criterion, but
+    ``override``'s."""
+    from services.funding.rules.scoring import rubric_in_force
+    sheet = {c.criterion: Decimal(points) for c in rubric_in_force(on, params).criteria}
+    sheet.update({k: Decimal(v) for k, v in override.items()})
+    return sheet

@@ -28,6 +28,7 @@ from tests.funding.storage.ledger_support import (
     COMPANY,
     OFFICER_A,
     OFFICER_B,
+    OFFICER_C,
     counts,
     guarantee_draft,
     rid,
@@ -37,7 +38,6 @@ from tests.funding.storage.ledger_support import (
 BID = COMPANY.business_id
 AS_PUBLIC_UNIT = Beneficiary(BeneficiaryKind.PUBLIC_UNIT, BID, "Oy Esimerkki Ab")
 AGENCY_X = Actor("agency-x", Role.APPLICANT)
-OFFICER_C = Actor("officer-c", Role.OFFICER)
 
 
 def _as_public_unit(**terms: object):

@@ -5,26 +5,22 @@ grant amount (at most what the rules compute), both recorded in the approval's t
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
 
-from services.funding.ledger.ijh_rules import RulesCore
 from services.funding.ledger.model import CostLine, Decision
-from services.funding.rules.scoring import rubric_in_force
 from services.funding.storage.repository import Repository
 from services.shared.errors import FailedPrecondition, InvalidArgument
 from tests.funding.storage.ledger_support import (
     APPLICANT,
     OFFICER_A,
     OFFICER_B,
-    Clock,
     grant_draft,
     guarantee_draft,
+    real_sheet,
     rid,
-    roomy_rules,
     snapshot,
     to_scored,
 )
@@ -36,16 +32,12 @@ PERSONNEL = CostLine("own_personnel", "project manager", 0,
                       "indirect_cost_rate": "1.00"})
 
 
-@pytest.fixture
-def real_repo(engine: Engine, clock: Clock) -> Repository:
-    return Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
-
 
 def _scored(repo: Repository) -> int:
     app = repo.create(rid(), APPLICANT, dataclasses.replace(grant_draft(),
                                                             cost_lines=(PERSONNEL,)))
     assert repo.submit(rid(), APPLICANT, app.id).grant_cents == 100_000_00
-    sheet = {c.criterion: Decimal(4) for c in rubric_in_force(date(2025, 3, 14)).criteria}
+    sheet = real_sheet()
     repo.score(rid(), OFFICER_A, app.id, sheet)
     return app.id
 

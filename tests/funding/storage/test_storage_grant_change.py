@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from services.funding.ledger.ijh_rules import RulesCore
 from services.funding.ledger.model import ApplicationState, Decision
 from services.funding.rules.parameters import ParameterSet
 from services.funding.rules.rulebook import PARAMETER_DIRECTORY
-from services.funding.rules.scoring import rubric_in_force
 from services.funding.storage.repository import Repository
 from services.shared.errors import FailedPrecondition, InvalidArgument
 from tests.funding.storage.ledger_support import (
@@ -30,6 +28,7 @@ from tests.funding.storage.ledger_support import (
     Clock,
     grant_draft,
     guarantee_draft,
+    real_sheet,
     rid,
     roomy_rules,
     snapshot,
@@ -68,7 +67,7 @@ def _submitted_and_scored(repo: Repository, clock: Clock, params: ParameterSet) 
     clock.set_date(date(2025, 3, 28))
     app = repo.create(rid(), APPLICANT, grant_draft())
     assert repo.submit(rid(), APPLICANT, app.id).grant_cents == 30_000_00
-    sheet = {c.criterion: Decimal(4) for c in rubric_in_force(date(2025, 3, 28), params).criteria}
+    sheet = real_sheet(on=date(2025, 3, 28), params=params)
     repo.score(rid(), OFFICER_A, app.id, sheet)
     clock.set_date(date(2025, 4, 2))
     return app.id
@@ -126,7 +125,7 @@ def _personnel_scored(repo: Repository, clock: Clock, on: date) -> int:
     app = repo.create(rid(), APPLICANT, dataclasses.replace(grant_draft(),
                                                             cost_lines=(PERSONNEL,)))
     assert repo.submit(rid(), APPLICANT, app.id).grant_cents == 100_000_00
-    sheet = {c.criterion: Decimal(4) for c in rubric_in_force(on).criteria}
+    sheet = real_sheet(on=on)
     repo.score(rid(), OFFICER_A, app.id, sheet)
     return app.id
 

@@ -18,6 +18,7 @@ from services.shared.errors import FailedPrecondition
 from tests.funding.storage.ledger_support import (
     OFFICER_A,
     OFFICER_B,
+    OFFICER_C,
     PUBLIC_UNIT,
     Clock,
     counts,
@@ -26,7 +27,6 @@ from tests.funding.storage.ledger_support import (
     to_scored,
 )
 
-OFFICER_C = Actor("officer-c", Role.OFFICER)
 SYSTEM = Actor("scheduler", Role.SYSTEM)
 
 

@@ -7,36 +7,23 @@ grant_rounding parameters)."""
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
 
-from services.funding.ledger.ijh_rules import RulesCore
 from services.funding.ledger.model import ApplicationState, Decision
 from services.funding.rules.rulebook import rules_version
-from services.funding.rules.scoring import rubric_in_force
 from services.funding.storage.repository import Repository
 from services.shared.errors import FailedPrecondition, InvalidArgument
 from tests.funding.storage.ledger_support import (
     APPLICANT,
     OFFICER_A,
     OFFICER_B,
-    Clock,
     counts,
     grant_draft,
+    real_sheet,
     rid,
-    roomy_rules,
 )
-
-
-@pytest.fixture
-def real_repo(engine: Engine, clock: Clock) -> Repository:
-    return Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
-
-
-def _sheet(points: str) -> dict[str, Decimal]:
-    return {c.criterion: Decimal(points) for c in rubric_in_force(date(2025, 3, 14)).criteria}
 
 
 def test_grant_is_computed_stored_and_decided(real_repo: Repository, engine: Engine) -> None:
@@ -48,12 +35,12 @@ def test_grant_is_computed_stored_and_decided(real_repo: Repository, engine: Eng
     assert submitted.grant_trace["application_id"] == app.name  # not ""
     assert submitted.grant_trace["eligible_cents"] == 60_000_01
     assert submitted.rules_version == rules_version(date(2025, 3, 14))
-    real_repo.score(rid(), OFFICER_A, app.id, _sheet("4"))
+    real_repo.score(rid(), OFFICER_A, app.id, real_sheet("4"))
     before = counts(engine)
     with pytest.raises(InvalidArgument):       # off the half-point scale
-        real_repo.score(rid(), OFFICER_B, app.id, _sheet("3.3"))
+        real_repo.score(rid(), OFFICER_B, app.id, real_sheet("3.3"))
     assert counts(engine) == before
-    real_repo.score(rid(), OFFICER_B, app.id, _sheet("3"))   # mean 3.5 × 5 = 17.5 ≥ 17
+    real_repo.score(rid(), OFFICER_B, app.id, real_sheet("3"))   # mean 3.5 × 5 = 17.5 ≥ 17
     decided = real_repo.decide(rid(), OFFICER_B, app.id, Decision.APPROVE, "good plan")
     assert (decided.state, decided.grant_cents) == (ApplicationState.APPROVED, 30_000_00)
     entry = real_repo.audit_log(app.id)[-1]
@@ -66,7 +53,7 @@ def test_grant_is_computed_stored_and_decided(real_repo: Repository, engine: Eng
 def test_a_failing_panel_blocks_the_grant(real_repo: Repository, engine: Engine) -> None:
     app = real_repo.create(rid(), APPLICANT, grant_draft())
     real_repo.submit(rid(), APPLICANT, app.id)
-    real_repo.score(rid(), OFFICER_A, app.id, _sheet("3"))  # total 15 < 17
+    real_repo.score(rid(), OFFICER_A, app.id, real_sheet("3"))  # total 15 < 17
     before = counts(engine)
     with pytest.raises(FailedPrecondition) as err:
         real_repo.decide(rid(), OFFICER_B, app.id, Decision.APPROVE, "ok")

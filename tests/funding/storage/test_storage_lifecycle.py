@@ -25,6 +25,7 @@ from tests.funding.storage.ledger_support import (
     GOOD,
     OFFICER_A,
     OFFICER_B,
+    OFFICER_C,
     PUBLIC_UNIT,
     counts,
     grant_draft,
@@ -34,7 +35,6 @@ from tests.funding.storage.ledger_support import (
 )
 
 S, K = ApplicationState, ApplicationKind
-OFFICER_C = Actor("officer-c", Role.OFFICER)
 # The path that reaches each state (after create).
 PATHS = {
     S.DRAFT: [],

@@ -4,16 +4,12 @@ PreconditionFailure (a gRPC client gets no trace with a refusal), and writes not
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
-from decimal import Decimal
 
 import pytest
 from google.rpc import error_details_pb2
 from sqlalchemy import Engine
 
-from services.funding.ledger.ijh_rules import RulesCore
-from services.funding.ledger.model import Actor, ApplicationState, CostLine, Decision, Role
-from services.funding.rules.scoring import rubric_in_force
+from services.funding.ledger.model import ApplicationState, CostLine, Decision
 from services.funding.storage.repository import Repository
 from services.shared.errors import FailedPrecondition
 from services.shared.grpc_errors import to_status
@@ -22,25 +18,12 @@ from tests.funding.storage.ledger_support import (
     COMPANY,
     OFFICER_A,
     OFFICER_B,
-    Clock,
+    OFFICER_C,
     grant_draft,
+    real_sheet,
     rid,
-    roomy_rules,
     snapshot,
 )
-
-OFFICER_C = Actor("officer-c", Role.OFFICER)
-
-
-@pytest.fixture
-def real_repo(engine: Engine, clock: Clock) -> Repository:
-    return Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
-
-
-def _sheet(points: str, **override: str) -> dict[str, Decimal]:
-    sheet = {c.criterion: Decimal(points) for c in rubric_in_force(date(2025, 3, 14)).criteria}
-    sheet.update({k: Decimal(v) for k, v in override.items()})
-    return sheet
 
 
 def _refusal(engine: Engine, act) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -66,7 +49,7 @@ def test_an_ineligible_grant_says_why_and_to_reject_it(real_repo: Repository,
     draft = dataclasses.replace(grant_draft(beneficiary=COMPANY), applicant_kind="company")
     app = real_repo.create(rid(), APPLICANT, draft)
     real_repo.submit(rid(), APPLICANT, app.id)
-    real_repo.score(rid(), OFFICER_A, app.id, _sheet("4"))
+    real_repo.score(rid(), OFFICER_A, app.id, real_sheet("4"))
     [(kind, description)] = _refusal(engine, lambda: real_repo.decide(
         rid(), OFFICER_B, app.id, Decision.APPROVE, "ok"))
     assert kind == "GRANT_NOT_ELIGIBLE"
@@ -91,7 +74,7 @@ def test_a_grant_of_nothing_says_whether_costs_were_eligible(
     app = real_repo.create(rid(), APPLICANT, dataclasses.replace(grant_draft(),
                                                                  cost_lines=(line,)))
     assert real_repo.submit(rid(), APPLICANT, app.id).grant_cents == 0
-    real_repo.score(rid(), OFFICER_A, app.id, _sheet("4"))
+    real_repo.score(rid(), OFFICER_A, app.id, real_sheet("4"))
     assert _refusal(engine, lambda: real_repo.decide(
         rid(), OFFICER_B, app.id, Decision.APPROVE, "ok")) == [
         ("GRANT_NOT_ELIGIBLE", f"the rules in force on 2025-03-14 grant nothing: {reason}: "
@@ -104,7 +87,7 @@ def test_a_failing_score_names_each_failing_criterion_and_the_overall_mark(
     the novelty mean 2 below its pass mark 3, went unsaid."""
     app = real_repo.create(rid(), APPLICANT, grant_draft())
     real_repo.submit(rid(), APPLICANT, app.id)
-    real_repo.score(rid(), OFFICER_B, app.id, _sheet("4", novelty="2"))
+    real_repo.score(rid(), OFFICER_B, app.id, real_sheet("4", novelty="2"))
     [(kind, description)] = _refusal(engine, lambda: real_repo.decide(
         rid(), OFFICER_C, app.id, Decision.APPROVE, "ok"))
     assert kind == "SCORE"
@@ -115,7 +98,7 @@ def test_a_failing_score_names_each_failing_criterion_and_the_overall_mark(
     assert description.endswith(": reject it with that reason, or whoever mistyped "
                                 "replaces their sheet (RecordScores) and another officer "
                                 "decides")
-    real_repo.score(rid(), OFFICER_C, app.id, _sheet("3", novelty="2"))
+    real_repo.score(rid(), OFFICER_C, app.id, real_sheet("3", novelty="2"))
     [(kind, description)] = _refusal(engine, lambda: real_repo.decide(
         rid(), OFFICER_A, app.id, Decision.APPROVE, "ok"))
     assert description.startswith(
@@ -127,7 +110,7 @@ def test_a_failing_score_names_each_failing_criterion_and_the_overall_mark(
 def test_four_eyes_says_who_must_act_instead(real_repo: Repository, engine: Engine) -> None:
     app = real_repo.create(rid(), OFFICER_A, grant_draft())
     real_repo.submit(rid(), OFFICER_A, app.id)
-    real_repo.score(rid(), OFFICER_B, app.id, _sheet("4"))
+    real_repo.score(rid(), OFFICER_B, app.id, real_sheet("4"))
     assert _refusal(engine, lambda: real_repo.decide(
         rid(), OFFICER_A, app.id, Decision.APPROVE, "ok")) == [
         ("FOUR_EYES", "officer-a created this application and may not decide it: another "

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.funding.ledger.fund_rules import PortfolioRow, RiskFigures, risk_inputs
-from services.funding.ledger.ijh_rules import RulesCore
 from services.funding.ledger.model import Decision
 from services.funding.storage.repository import Repository
 from tests.funding.storage.ledger_support import (
@@ -22,12 +21,12 @@ from tests.funding.storage.ledger_support import (
     Clock,
     FakeRules,
     guarantee_draft,
+    real_sheet,
     rid,
     roomy_rules,
     to_scored,
     wait_until_blocked,
 )
-from tests.funding.storage.test_storage_refusals import _sheet
 
 
 def test_the_risk_figure_names_its_inputs(engine: Engine, clock: Clock) -> None:
@@ -62,10 +61,10 @@ def test_the_risk_figure_names_its_inputs(engine: Engine, clock: Clock) -> None:
 # inside one.
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_the_approval_is_dated_once_it_holds_the_fund_lock(
-        backend: str, engine: Engine, clock: Clock) -> None:
-    repo = Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
+        backend: str, engine: Engine, clock: Clock, real_repo: Repository) -> None:
+    repo = real_repo
     app_id = to_scored(repo, guarantee_draft(beneficiary=PUBLIC_UNIT), scorers=())
-    repo.score(rid(), OFFICER_A, app_id, _sheet("4"))  # a sheet of the real rubric
+    repo.score(rid(), OFFICER_A, app_id, real_sheet("4"))  # a sheet of the real rubric
     later = datetime(2025, 3, 14, 11, 30, tzinfo=UTC)
     done: list[object] = []
     with engine.connect() as holder, \

@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy import Engine, insert, select
 
 from services.funding.ledger.ijh_rules import RulesCore
-from services.funding.ledger.model import Actor, ApplicationState, Decision, Role
+from services.funding.ledger.model import ApplicationState, Decision
 from services.funding.rules.parameters import ParameterSet
 from services.funding.rules.rulebook import PARAMETER_DIRECTORY
 from services.funding.rules.scoring import rubric_in_force
@@ -27,15 +27,15 @@ from tests.funding.storage.ledger_support import (
     APPLICANT,
     OFFICER_A,
     OFFICER_B,
+    OFFICER_C,
     PUBLIC_UNIT,
     Clock,
     grant_draft,
+    real_sheet,
     rid,
     roomy_rules,
     snapshot,
 )
-
-OFFICER_C = Actor("officer-c", Role.OFFICER)
 
 
 @pytest.fixture
@@ -56,13 +56,6 @@ def new_criterion(tmp_path: Path) -> ParameterSet:
     return params
 
 
-def _sheet(on: date, params: ParameterSet | None = None, points: str = "4",
-           **override: str) -> dict[str, Decimal]:
-    sheet = {c.criterion: Decimal(points) for c in rubric_in_force(on, params).criteria}
-    sheet.update({k: Decimal(v) for k, v in override.items()})
-    return sheet
-
-
 def test_a_rubric_change_does_not_strand_a_scored_application(
         engine: Engine, clock: Clock, new_criterion: ParameterSet) -> None:
     """Reproduction r2: scored on 2025-03-28 under five criteria; from 2025-04-01 six.
@@ -75,15 +68,15 @@ def test_a_rubric_change_does_not_strand_a_scored_application(
     clock.set_date(march)
     app = repo.create(rid(), APPLICANT, grant_draft())
     assert repo.submit(rid(), APPLICANT, app.id).submitted_on == march
-    repo.score(rid(), OFFICER_A, app.id, _sheet(march, new_criterion))
+    repo.score(rid(), OFFICER_A, app.id, real_sheet(on=march, params=new_criterion))
     clock.set_date(date(2025, 4, 2))
     before = snapshot(engine)
     with pytest.raises(InvalidArgument) as err:  # the new rubric's sheet is not this one's
-        repo.score(rid(), OFFICER_B, app.id, _sheet(date(2025, 4, 2), new_criterion))
+        repo.score(rid(), OFFICER_B, app.id, real_sheet(on=date(2025, 4, 2), params=new_criterion))
     assert [v.field for v in err.value.violations] == ["scores[5].criterion"]
     assert "unknown criterion 'national_reach'" in err.value.violations[0].description
     assert snapshot(engine) == before
-    scored = repo.score(rid(), OFFICER_B, app.id, _sheet(march, new_criterion, "3"))
+    scored = repo.score(rid(), OFFICER_B, app.id, real_sheet("3", march, new_criterion))
     assert [s.rules_version for s in scored.scores] == \
         [new_criterion.at(march).version] * 2
     approved = repo.decide(rid(), OFFICER_C, app.id, Decision.APPROVE, "good plan")
@@ -99,14 +92,14 @@ def test_an_officer_replaces_their_own_sheet_until_the_decision(
     on = date(2025, 3, 14)
     app = repo.create(rid(), APPLICANT, grant_draft())
     repo.submit(rid(), APPLICANT, app.id)
-    repo.score(rid(), OFFICER_A, app.id, _sheet(on))
-    repo.score(rid(), OFFICER_B, app.id, _sheet(on, novelty="1"))
+    repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on))
+    repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on, novelty="1"))
     with pytest.raises(FailedPrecondition) as err:
         repo.decide(rid(), OFFICER_C, app.id, Decision.APPROVE, "ok")
     assert "whoever mistyped replaces their sheet (RecordScores) and another officer " \
         "decides" in \
         err.value.violations[0].description
-    replaced = repo.score(rid(), OFFICER_B, app.id, _sheet(on), "novelty was a typo")
+    replaced = repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on), "novelty was a typo")
     assert [(s.officer_id, s.criteria["novelty"]) for s in replaced.scores] == \
         [("officer-a", Decimal(4)), ("officer-b", Decimal(4))]
     scores = [r for r in repo.audit_log(app.id) if r.action == "score"]
@@ -116,7 +109,7 @@ def test_an_officer_replaces_their_own_sheet_until_the_decision(
         is ApplicationState.APPROVED
     before = snapshot(engine)
     with pytest.raises(FailedPrecondition) as err:  # decided: the sheets are final
-        repo.score(rid(), OFFICER_B, app.id, _sheet(on, novelty="5"))
+        repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on, novelty="5"))
     assert [v.type for v in err.value.violations] == ["TRANSITION"]
     assert snapshot(engine) == before
 
@@ -129,12 +122,12 @@ def test_the_decider_may_not_overturn_the_other_scorer_by_replacing_their_own_sh
     on = date(2025, 3, 14)
     app = repo.create(rid(), APPLICANT, grant_draft())
     repo.submit(rid(), APPLICANT, app.id)
-    repo.score(rid(), OFFICER_B, app.id, _sheet(on, novelty="1"))
-    repo.score(rid(), OFFICER_A, app.id, _sheet(on))
+    repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on, novelty="1"))
+    repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on))
     with pytest.raises(FailedPrecondition) as err:
         repo.decide(rid(), OFFICER_A, app.id, Decision.APPROVE, "ok")
     assert [v.type for v in err.value.violations] == ["SCORE"]
-    repo.score(rid(), OFFICER_A, app.id, _sheet(on, novelty="5"), "on reflection")
+    repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on, novelty="5"), "on reflection")
     for decision in Decision:  # approving or rejecting: either overturns B's sheet
         before = snapshot(engine)
         with pytest.raises(FailedPrecondition) as err:
@@ -154,9 +147,9 @@ def test_a_sheet_replaced_before_anyone_else_scored_leaves_the_officer_free_to_d
     on = date(2025, 3, 14)
     app = repo.create(rid(), APPLICANT, grant_draft())
     repo.submit(rid(), APPLICANT, app.id)
-    repo.score(rid(), OFFICER_A, app.id, _sheet(on, novelty="1"))
-    repo.score(rid(), OFFICER_A, app.id, _sheet(on), "typo")  # nobody else's sheet yet
-    repo.score(rid(), OFFICER_B, app.id, _sheet(on))
+    repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on, novelty="1"))
+    repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on), "typo")  # nobody else's sheet yet
+    repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on))
     assert repo.decide(rid(), OFFICER_A, app.id, Decision.APPROVE, "ok").state \
         is ApplicationState.APPROVED
 
