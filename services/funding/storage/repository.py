@@ -56,6 +56,7 @@ from services.funding.ledger.fund_rules import (
     sector_limit_cents,
 )
 from services.funding.ledger.gge import GgeRules, exposure_cents, gross_grant_equivalent
+from services.funding.ledger.grant_decision import judge_grant_decision
 from services.funding.ledger.lifecycle import (
     AID_GRANTED_STATES,
     COMMITTED_STATES,
@@ -938,74 +939,24 @@ class Repository:
                        ) -> Application:
         grant = self._ijh().compute_grant(self._draft_of(app), today, app.name,
                                           indirect_cost_rate=indirect_cost_rate)
-        # The rules give the most; the decision may fix less (maximum_grant_cents: "the
-        # amount is fixed in each funding decision").
-        decided = grant.grant_cents if grant_cents is None else grant_cents
-        # Did the rules change the grant between submission and decision? Only the same
-        # terms under both dates' rules tell: the submitted figure had no decision rate.
         submitted_on = app.submitted_on or today
-        try:
-            before: Any = self._ijh().compute_grant(self._draft_of(app), submitted_on,
-                                                    app.name,
-                                                    indirect_cost_rate=indirect_cost_rate)
+        try:  # the same terms under the submission date's rules
+            before = self._ijh().compute_grant(self._draft_of(app), submitted_on, app.name,
+                                               indirect_cost_rate=indirect_cost_rate)
         except InvalidArgument:  # the rate is above the maximum of the submission date
             before = None
-        before_cents = None if before is None else before.grant_cents
-        before_version = "" if before is None else before.rules_version
-        changed = before_cents != grant.grant_cents
         a = t.audit_log.c
         submitted_under = conn.execute(select(a.rules_version).where(
             a.application_id == app.id, a.action == "submit").order_by(a.seq.desc())
         ).scalar() or ""
-        rate = None if indirect_cost_rate is None else str(indirect_cost_rate)
-        # submitted: the figure the scorers saw (each line's own rate); rules: what the
-        # rules of each date give at the decision's rate (``changed``: they differ);
-        # decided: what the decision fixed out of today's figure (decision terms).
-        change = {"submitted": {"grant_cents": app.grant_cents,
-                                "rules_version": submitted_under},
-                  "rules": {"indirect_cost_rate": rate,
-                            "submission": {"on": submitted_on, "grant_cents": before_cents,
-                                           "rules_version": before_version},
-                            "decision": {"on": today, "grant_cents": grant.grant_cents,
-                                         "rules_version": grant.rules_version}},
-                  "changed": changed,
-                  "decided": {"grant_cents": decided, "rules_version": grant.rules_version},
-                  "expected_grant_cents": expected_grant_cents}
+        judged = judge_grant_decision(app.name, today, grant, before, submitted_on,
+                                      app.grant_cents, submitted_under, indirect_cost_rate,
+                                      expected_grant_cents, grant_cents)
+        decided = judged.decided_cents
+        violations = [*violations, *judged.violations]
         trace: dict[str, Any] = {
-            "scoring": scoring, "grant": grant.trace, "grant_change": change,
-            "decision_terms": {"indirect_cost_rate": rate,
-                               "computed_grant_cents": grant.grant_cents,
-                               "grant_cents": decided},
-            "fund_rules_version": rules.version}
-        if decided > grant.grant_cents:
-            violations = [*violations, PreconditionViolation(
-                "GRANT_ABOVE_COMPUTED", app.name,
-                f"the decision's grant {decided} cents is above the {grant.grant_cents} "
-                f"cents the rules in force on {today.isoformat()} give "
-                f"({grant.rules_version}): set at most {grant.grant_cents} cents")]
-        if expected_grant_cents is not None and expected_grant_cents != grant.grant_cents:
-            at = "" if rate is None else f" at indirect_cost_rate {rate}"
-            if not changed:  # the officer's figure, not a rule, is off
-                raise invalid("expected_grant_cents", (
-                    f"the rules give {grant.grant_cents} cents{at}, as on the submission "
-                    f"date ({grant.rules_version}), not {expected_grant_cents}: it is the "
-                    "computed grant (grant_cents fixes a lower amount)"))
-            was = (f"{before_cents} cents" if before is not None
-                   else "nothing (the rate was above their maximum)")
-            violations = [*violations, PreconditionViolation(
-                "GRANT_CHANGED", app.name,
-                f"the rules changed the grant{at} from {was} (submitted "
-                f"{submitted_on.isoformat()}, {before_version or submitted_under}) to "
-                f"{grant.grant_cents} (in force {today.isoformat()}, "
-                f"{grant.rules_version}), not the {expected_grant_cents} expected: "
-                f"approve again expecting {grant.grant_cents} cents, or reject it")]
-        if not grant.eligible or grant.grant_cents <= 0:
-            # A refusal carries no trace: the reason itself, and what to do with it.
-            violations = [*violations, PreconditionViolation(
-                "GRANT_NOT_ELIGIBLE", app.name,
-                f"the rules in force on {today.isoformat()} grant nothing: "
-                f"{'; '.join(grant.refusals) or 'no eligible cost'}: reject it with that "
-                "reason")]
+            "scoring": scoring, "grant": grant.trace, "grant_change": judged.grant_change,
+            "decision_terms": judged.decision_terms, "fund_rules_version": rules.version}
         kind_conflict = self._check_kind(beneficiary, app, actor, trace)
         if kind_conflict is not None:
             violations = [*violations, kind_conflict]
