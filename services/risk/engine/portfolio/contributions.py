@@ -38,6 +38,7 @@ from services.risk.engine.portfolio.model import (
     cumulative_pd,
     ensure_validated,
     expected_payouts,
+    max_payouts,
     portfolio_cap_cents,
     two_sided_tail,
     validate_model,
@@ -444,7 +445,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     counts = np.zeros((5, len(lv)))  # Σ w·1_b, Σ w·1_a, Σ (w·1_b)², Σ (w·1_a)², Σ w²·1_b·1_a
     horizon = fund.horizon_years
     e1, e2, e_abs = np.zeros(horizon), np.zeros(horizon), np.zeros(horizon)
-    l1 = l2 = x1 = x2 = lx = 0.0  # the fund loss's change and its part above the caps
+    l1 = l2 = x1 = x2 = x_abs = lx = 0.0  # the fund loss's change and its part above the caps
     for block in range(blocks):
         (loss, before, exh_b), (loss_after, after, exh_a), w = both(block)
         d_loss = w * (after - before)
@@ -453,6 +454,7 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
         l2 += (d_loss ** 2).sum()
         x1 += d_excess.sum()
         x2 += (d_excess ** 2).sum()
+        x_abs += np.abs(d_excess).sum()
         lx += (d_loss * d_excess).sum()
         d_exh = w[:, None] * (exh_a.astype(np.float64) - exh_b)
         e1 += d_exh.sum(axis=0)
@@ -500,7 +502,9 @@ def incremental_risk(portfolio: Portfolio, fund: Fund, dependence: Dependence,
         # control: the candidate's own loss, whose mean is exact (as for a run's EL)
         expected_loss_change_cents=mc.control_variate_mean(
             l1, l2, x1, x2, lx, n=n, control_mean=spec_after.expected_uncapped_loss_cents
-            - plan.spec.expected_uncapped_loss_cents), tail_risk=tuple(tails),
+            - plan.spec.expected_uncapped_loss_cents, excess_abs_sum=x_abs,
+            unseen_excess=mc.largest_excess_change(plan.spec, spec_after)),
+        tail_risk=tuple(tails),
         exhaustion_probability_before_by_year=res_b.exhaustion_probability_by_year,
         exhaustion_probability_after_by_year=res_a.exhaustion_probability_by_year,
         exhaustion_probability_change_by_year=tuple(
@@ -531,7 +535,9 @@ def _spec_after(plan: mc.SimulationPlan, portfolio: Portfolio, candidate: Portfo
         cumulative_pd(candidate, fund.horizon_years)[:, -1] @ expected_payouts(candidate))
     return replace(plan.spec, portfolio_cap_cents=cap, annual_fee_income_cents=fees,
                    input_digest=plan.spec.input_digest + "+candidate",
-                   expected_uncapped_loss_cents=uncapped)
+                   expected_uncapped_loss_cents=uncapped,
+                   max_uncapped_loss_cents=plan.spec.max_uncapped_loss_cents
+                   + float(np.sum(max_payouts(candidate))))
 
 
 def _check_scenarios(scenarios) -> None:

@@ -316,6 +316,15 @@ def fixed_payout_cents(portfolio: Portfolio) -> np.ndarray:
                                    - portfolio.deductible_cents, 0.0))
 
 
+def max_payouts(portfolio: Portfolio) -> np.ndarray:
+    """The most each guarantee can pay, in cents (float): the fixed payout, or under a Beta
+    LGD (which reaches 1) min(cap, rate x max(exposure - deductible, 0))."""
+    exposure = portfolio.exposure_cents.astype(np.float64)
+    whole = np.minimum(portfolio.cap_cents.astype(np.float64), portfolio.guarantee_rate
+                       * np.maximum(exposure - portfolio.deductible_cents, 0.0))
+    return np.where(portfolio.loss_given_default_std > 0, whole, fixed_payout_cents(portfolio))
+
+
 def expected_payouts(portfolio: Portfolio) -> np.ndarray:
     """E[min(cap, rate·max(exposure·LGD − deductible, 0))] per guarantee, in cents: the
     fixed payout, or for Beta LGD X the closed form rE(E[(X − d)⁺] − E[(X − h)⁺]) with

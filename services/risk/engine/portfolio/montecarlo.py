@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-from services.risk.engine.estimate import Estimate, proportion
+from services.risk.engine.estimate import PSEUDO_EVENTS, Estimate, proportion
 from services.risk.engine.portfolio import kernels
 from services.risk.engine.portfolio.model import (
     Dependence,
@@ -30,6 +30,7 @@ from services.risk.engine.portfolio.model import (
     ensure_validated,
     expected_payouts,
     fixed_payout_cents,
+    max_payouts,
     portfolio_cap_cents,
 )
 from services.shared.errors import FieldViolation, InvalidArgument, ResourceExhausted
@@ -109,6 +110,8 @@ class RunSpec:
     odds_tilt_target_cents: float = 0.0
     # E[L] before the portfolio cap, exact: Σ P(default by the horizon) · E[payout]
     expected_uncapped_loss_cents: float = 0.0
+    # the largest loss before the portfolio cap: every guarantee paying its most
+    max_uncapped_loss_cents: float = 0.0
     # importance sampling's mixture: (scenarios per block, shift) per shifted component,
     # the first being ``importance_shift``; the rest of a block is the defensive share
     importance_mixture: tuple[tuple[int, tuple[float, ...]], ...] = ()
@@ -134,8 +137,11 @@ class ShardResult:
     exhaustion_sum: np.ndarray
     exhaustion_sq_sum: np.ndarray
     histogram: np.ndarray
+    # each block's largest fund losses (``SimulationPlan.keep_weight``), their weights and
+    # their losses before the portfolio cap
     tail_loss: np.ndarray
     tail_weight: np.ndarray
+    tail_uncapped_loss: np.ndarray
     tail_offsets: np.ndarray
     tail_floor: np.ndarray
 
@@ -248,8 +254,7 @@ class SimulationPlan:
         self.lgd_alpha = np.where(beta, lgd * k, 0.0)
         self.lgd_beta = np.where(beta, (1 - lgd) * k, 0.0)
         self.payout_fixed = fixed_payout_cents(p)[order]
-        max_payout = np.where(beta, np.minimum(self.cap, self.rate * np.maximum(
-            self.exposure - self.deductible, 0.0)), self.payout_fixed)
+        max_payout = max_payouts(p)[order]
         cap_cents = portfolio_cap_cents(portfolio, fund)
         self.portfolio_cap = math.inf if cap_cents is None else float(cap_cents)
         self.horizon_pd = cum[order, -1]
@@ -309,6 +314,7 @@ class SimulationPlan:
             twist_target_cents=float(self.twist_target),
             odds_tilt_target_cents=float(self.odds_tilt_target),
             expected_uncapped_loss_cents=float(cum[:, -1] @ expected_payouts(portfolio)),
+            max_uncapped_loss_cents=float(np.sum(max_payout)),
             importance_mixture=tuple((int(c), tuple(float(x) for x in m))
                                      for c, m in zip(counts, shifts, strict=True))
             if shift.any() else ())
@@ -758,6 +764,7 @@ class BlockRecords:
         self.hist = np.zeros((nb, HISTOGRAM_BINS))
         self.tails_l: list[np.ndarray] = []
         self.tails_w: list[np.ndarray] = []
+        self.tails_u: list[np.ndarray] = []
         self.offsets = np.zeros(nb + 1, np.int64)
         self.floors = np.full(nb, -math.inf)
         self.k = 0
@@ -791,6 +798,7 @@ class BlockRecords:
         keep = min(keep, size)
         self.tails_l.append(capped[order[:keep]])
         self.tails_w.append(w[order[:keep]])
+        self.tails_u.append(loss[order[:keep]])
         self.offsets[k + 1] = self.offsets[k] + keep
         self.k += 1
 
@@ -801,6 +809,7 @@ class BlockRecords:
             exhaustion_sum=self.exh, exhaustion_sq_sum=self.exh_sq, histogram=self.hist,
             tail_loss=np.concatenate(self.tails_l) if self.tails_l else np.zeros(0),
             tail_weight=np.concatenate(self.tails_w) if self.tails_w else np.zeros(0),
+            tail_uncapped_loss=np.concatenate(self.tails_u) if self.tails_u else np.zeros(0),
             tail_offsets=self.offsets, tail_floor=self.floors)
 
 
@@ -846,8 +855,8 @@ def concat_shards(shards: Sequence[ShardResult]) -> ShardResult:
         tail_offsets.append(s.tail_offsets[1:] + tail_offsets[-1][-1])
     cat = {k: np.concatenate([getattr(s, k) for s in shards]) for k in (
         "weight_sum", "weight_sq_sum", "capped_sum", "capped_sq_sum", "excess_sum",
-        "excess_sq_sum", "cross_sum", "exhaustion_sum",
-        "exhaustion_sq_sum", "histogram", "tail_loss", "tail_weight", "tail_floor")}
+        "excess_sq_sum", "cross_sum", "exhaustion_sum", "exhaustion_sq_sum", "histogram",
+        "tail_loss", "tail_weight", "tail_uncapped_loss", "tail_floor")}
     return ShardResult(spec=spec, block_start=shards[0].block_start,
                        block_stop=shards[-1].block_stop, tail_offsets=np.concatenate(
                            tail_offsets), **cat)
@@ -860,6 +869,8 @@ class _Tail:
         order = np.argsort(-shard.tail_loss, kind="stable")
         self.loss = shard.tail_loss[order]
         self.weight = shard.tail_weight[order]
+        self.uncapped = shard.tail_uncapped_loss
+        self.uncapped_weight = shard.tail_weight
         self.cw = np.cumsum(self.weight)
         self.cwl = np.cumsum(self.weight * self.loss)
         self.cw2 = np.cumsum(self.weight * self.weight)
@@ -880,6 +891,29 @@ class _Tail:
         # tail risks whose VaR sits on an atom of a lumpy law: level -> (gap, P(neighbour))
         self.lumpy: dict[float, tuple[float, float]] = {}
         self._laws: dict[float, np.ndarray] = {}  # level -> ``_var_law``
+
+    def unseen_excess(self, cap: float, largest: float) -> float:
+        """The weighted size of a loss above the portfolio cap that the run may not have
+        seen (``control_variate_mean``'s few-events floor), where fewer than
+        MIN_STOP_TAIL_SCENARIOS scenarios (their effective number) passed the cap: the root
+        mean square distance beyond u of the losses (before the cap) beyond u, u the loss
+        where that number is reached, times their typical weight Σw²/Σw. A scale, not a
+        bound: where the excess's law above the cap is wider than the tail's at u, a few
+        runs still fall beyond 3 SE. 0 where as many passed the cap (their own spread
+        tells), and at most ``largest``, the most the book can lose above it (0: the cap
+        cannot bind)."""
+        if largest <= 0.0 or self.uncapped.size == 0:
+            return 0.0
+        order = np.argsort(-self.uncapped, kind="stable")
+        loss, w = self.uncapped[order], self.uncapped_weight[order]
+        cw, cw2 = np.cumsum(w), np.cumsum(w * w)
+        reached = cw * cw >= MIN_STOP_TAIL_SCENARIOS * cw2
+        i = int(np.argmax(reached)) if reached.any() else loss.size - 1
+        if loss[i] >= cap:
+            return 0.0
+        beyond = loss[:i + 1] - loss[i]
+        spread = math.sqrt(float(np.dot(w[:i + 1], beyond * beyond)) / cw[i])
+        return cw2[i] / cw[i] * min(spread, largest)
 
     def _index(self, level: float) -> int:
         k = int(np.searchsorted(self.cw, (1.0 - level) * self.n, side="right"))
@@ -1072,14 +1106,17 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
     n = blocks * BLOCK_SCENARIOS
     if n == 0:
         raise InvalidArgument(FieldViolation("scenarios", "no block was simulated"))
+    tail = _Tail(shard, n)
     el = control_variate_mean(
         *(float(np.sum(getattr(shard, k))) for k in (
             "capped_sum", "capped_sq_sum", "excess_sum", "excess_sq_sum", "cross_sum")),
-        n=n, control_mean=spec.expected_uncapped_loss_cents)
+        n=n, control_mean=spec.expected_uncapped_loss_cents,
+        excess_abs_sum=float(np.sum(shard.excess_sum)),
+        unseen_excess=tail.unseen_excess(spec.portfolio_cap_cents or 0.0,
+                                          largest_excess(spec)))
     exh = [proportion(float(np.sum(shard.exhaustion_sum[:, t])),
                       float(np.sum(shard.exhaustion_sq_sum[:, t])), n)
            for t in range(spec.horizon_years)]
-    tail = _Tail(shard, n)
     risks = tuple(tail.risk(level) for level in spec.levels)
     lumpy = tuple(lumpy_note(level, *tail.lumpy[level]) for level in spec.levels
                   if level in tail.lumpy)
@@ -1101,8 +1138,9 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         effective_sample_size=sw * sw / sw2 if sw2 > 0 else 0.0,
         tail_sample_complete=tail.complete, cancelled=cancelled,
         notes=("expected loss: the fund's sampled loss with the exact Σ P(default by the "
-               "horizon) · E[payout] as control variate (exact when there is no portfolio "
-               "cap)",) + few + ((mixture_note(spec),) if spec.importance_mixture else ())
+               "horizon) · E[payout] as control variate (exact when the portfolio cap "
+               "cannot bind; where few scenarios pass it, its error counts two more)",)
+        + few + ((mixture_note(spec),) if spec.importance_mixture else ())
         + lumpy)
 
 
@@ -1462,8 +1500,28 @@ def mixture_note(spec: RunSpec) -> str:
             f"{' and the tilt' if tilt else ''}, at most {1 / DEFENSIVE_SHARE:g}")
 
 
+def largest_excess(spec: RunSpec) -> float:
+    """The largest loss above the portfolio cap the book can produce (0: the cap cannot
+    bind, or there is none)."""
+    if spec.portfolio_cap_cents is None:
+        return 0.0
+    return max(spec.max_uncapped_loss_cents - spec.portfolio_cap_cents, 0.0)
+
+
+def largest_excess_change(before: RunSpec, after: RunSpec) -> float:
+    """The largest change a candidate can make to the loss above the portfolio cap: (x)⁺
+    moves no more than x, so by at most the larger of its own most (the change of the
+    uncapped maximum) and the cap's change; and by no more than either run's excess."""
+    most = max(largest_excess(before), largest_excess(after))
+    if most == 0.0:
+        return 0.0
+    return min(most, max(after.max_uncapped_loss_cents - before.max_uncapped_loss_cents,
+                         abs(after.portfolio_cap_cents - before.portfolio_cap_cents)))
+
+
 def control_variate_mean(y_sum: float, y_sq_sum: float, e_sum: float, e_sq_sum: float,
-                         ye_sum: float, *, n: int, control_mean: float) -> Estimate:
+                         ye_sum: float, *, n: int, control_mean: float, excess_abs_sum: float,
+                         unseen_excess: float) -> Estimate:
     """Mean of Y (the weighted fund loss w·min(L, cap)) from n scenarios, with the control
     X = Y + E (E = w·(L − cap)⁺, so X = w·L) whose mean, E[L], is known exactly:
     Ȳ − β(X̄ − E[L]) with β = Ĉov(Y, X)/V̂ar(X), SE √((V̂ar Y − Ĉov²/V̂ar X)/n).
@@ -1472,18 +1530,30 @@ def control_variate_mean(y_sum: float, y_sq_sum: float, e_sum: float, e_sq_sum: 
     the mean is E[L] itself. β = 0 is the plain mean Ȳ, which rests on every scenario's
     weight, and importance sampling makes those uneven away from its tail (ESS 3 of 51,200
     on the example fund: EL a third off, seed to seed). The fitted β does at least as well
-    as either, wherever the cap sits (near the median, E varies like L and β → 0)."""
+    as either, wherever the cap sits (near the median, E varies like L and β → 0).
+
+    Where the cap binds in few scenarios, the part above it rests on them: none read ± 0,
+    a handful too little (a cap passed with P 8e-5, plain MC, 8 blocks: 48 % of runs beyond
+    3 SE). Its variance gets the few-events floor of ``estimate.proportion``: PSEUDO_EVENTS
+    more scenarios with E of its typical size ΣE²/Σ|E|, or of ``unseen_excess`` if larger
+    (the size a run with few such scenarios may have missed), entering the estimate with
+    weight β. A cap that cannot bind (``unseen_excess`` 0, none seen) keeps the exact E[L]
+    with SE 0."""
     y, e = y_sum / n, e_sum / n
+    typical = max(e_sq_sum / excess_abs_sum if excess_abs_sum > 0 else 0.0, unseen_excess)
+    few = PSEUDO_EVENTS * typical * typical / n / n
     var_y = max(y_sq_sum / n - y * y, 0.0)
     var_e = max(e_sq_sum / n - e * e, 0.0)
     cov_ye = ye_sum / n - y * e
     var_x, cov_yx = var_y + var_e + 2.0 * cov_ye, var_y + cov_ye
     if e_sq_sum == 0.0 or var_x <= 0.0:
         # no loss above the cap (Y = X: β = 1 exactly), or X did not vary: the exact part
-        return Estimate(control_mean - e, 0.0)
+        return Estimate(control_mean - e, math.sqrt(few))
     beta = cov_yx / var_x
     value = y - beta * (y + e - control_mean)
-    return Estimate(value, math.sqrt(max(var_y - cov_yx * cov_yx / var_x, 0.0) / n))
+    # the part above the cap enters with weight β: none where the cap sits in the body
+    return Estimate(value, math.sqrt(max(var_y - cov_yx * cov_yx / var_x, 0.0) / n
+                                     + beta * beta * few))
 
 
 def blocks_for(scenarios: int) -> int:
