@@ -213,6 +213,22 @@ def _answered(exc: grpc.RpcError) -> bool:
         return False
 
 
+def _only_joins(message: str, violations) -> bool:
+    """Whether ``message`` says nothing but ``violations``: each description is in it, or
+    it is their join ("TYPE subject: description; ...") cut as the services cut a long
+    message (its start and its end around " ... ", services/shared/grpc_errors.clip), so
+    that a refusal of many violations is not said twice, once cut."""
+    if all(v.description in message for v in violations):
+        return True
+    joined = "; ".join(f"{v.type} {v.subject}: {v.description}" for v in violations)
+    at = message.find(" ... ")
+    while at >= 0:
+        if joined.startswith(message[:at]) and joined.endswith(message[at + 5:]):
+            return True
+        at = message.find(" ... ", at + 1)
+    return False
+
+
 def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = None
               ) -> CliError:
     """A gRPC failure as a CliError: the status, every detail, and field violations
@@ -237,7 +253,7 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
                 lines.append(f"  {where}: {v.description} (field {v.field})" if where
                              else f"  {v.field}: {v.description}")
         elif detail.Unpack(failure):
-            if all(v.description in message for v in failure.violations):
+            if _only_joins(message, failure.violations):
                 # The message only joins the violations: list them once, one a line.
                 lines[0] = f"{code.name}: {len(failure.violations)} precondition(s) not met:"
             lines += [f"  {v.type} {v.subject}: {v.description}" for v in failure.violations]

@@ -329,6 +329,41 @@ def test_decide_with_decision_terms(cli_env):
             in " ".join(readable.stdout.split())), readable.stdout
 
 
+CRITERIA = ("novelty", "expected_impact", "market_dialogue_and_end_user_involvement",
+            "feasibility_and_commitment", "reference_and_export_value")
+
+
+def test_a_score_refusal_lists_every_failing_criterion(cli_env):
+    """Every criterion below its pass mark: each is a line of the refusal, said once, and
+    no line is cut (" ... "), though the refusal's whole text is past the status
+    message's 640 bytes when the only scorer tries to decide it too."""
+    name = ijh_json(cli_env, "application", "create",
+                    "examples/ijh_application.yaml")["application"]["name"]
+    ijh_json(cli_env, "application", "submit", name)
+    ijh_json(cli_env, "application", "score", name,
+             *[f"--score={c}=1" for c in CRITERIA])
+    for role, four_eyes in (("officer2", False), ("officer", True)):
+        done = ijh(cli_env, "--role", role, "application", "decide", name, "approve",
+                   "--reason", "ok")
+        assert done.returncode == 3, done.stderr
+        lines = done.stderr.splitlines()
+        count = 6 + four_eyes
+        assert lines[0] == f"error: FAILED_PRECONDITION: {count} precondition(s) not met:", \
+            done.stderr
+        assert [line for line in lines if line.startswith("  SCORE criterion/")] == [
+            f"  SCORE criterion/{c}: mean 1.00 < pass mark 3" for c in CRITERIA]
+        assert re.search(rf"^  SCORE {name}: the officers' scores fail the rubric of its "
+                         r"submission day \S+: 5 of its 5 criteria below their pass mark, "
+                         r"total 5\.00 < overall pass mark 17: reject it, or whoever "
+                         r"mistyped replaces their sheet \(RecordScores\) and another "
+                         r"officer decides$", done.stderr, re.M), done.stderr
+        assert (f"  FOUR_EYES {name}: dev-officer-1 is the only scorer" in done.stderr) \
+            is four_eyes
+        assert " ... " not in done.stderr
+    shown = ijh_json(cli_env, "application", "show", name)["application"]
+    assert shown["state"] == "APPLICATION_STATE_SCORED"
+
+
 GUARANTEE_APPLICATION = """kind: guarantee
 title: "Pilot line of heat pumps"
 applicant: {kind: company, business_id: 1234567-1, name: Oy Pilotti Ab}

@@ -134,6 +134,17 @@ def test_service_errors_are_said_once():
     assert text.count("the only scorer") == 1 and text.count("does not pass") == 1, text
     assert text.splitlines()[1:] == ["  FOUR_EYES applications/1: the only scorer",
                                      "  SCORE applications/1: score 9 does not pass"]
+    # A refusal past the status message's 640 bytes: the message is the join cut around
+    # " ... "; the violations, whole, are the lines, and the cut message is not repeated.
+    from services.shared.errors import FailedPrecondition, PreconditionViolation
+    from services.shared.grpc_errors import to_status
+    many = [PreconditionViolation("SCORE", f"criterion/criterion_{i:02}",
+                                  f"mean 1.{i:02} < pass mark 3") for i in range(20)]
+    status = to_status(FailedPrecondition(many))
+    assert " ... " in status.message
+    text = rpc_error(_Failed(grpc.StatusCode.FAILED_PRECONDITION, status)).message
+    assert text.splitlines() == ["FAILED_PRECONDITION: 20 precondition(s) not met:", *[
+        f"  SCORE criterion/criterion_{i:02}: mean 1.{i:02} < pass mark 3" for i in range(20)]]
     missing = error_details_pb2.ResourceInfo(resource_name="applications/9",
                                              description="applications/9 not found")
     text = rpc_error(_Failed(grpc.StatusCode.NOT_FOUND, _status(

@@ -136,11 +136,15 @@ def retry_delay_seconds(error: grpc.aio.AioRpcError) -> float | None:
     return None
 
 
-def precondition_types(error: grpc.aio.AioRpcError) -> set[str]:
+def precondition_failure(error: grpc.aio.AioRpcError) -> error_details_pb2.PreconditionFailure:
     status = rpc_status.from_call(error)
     failure = error_details_pb2.PreconditionFailure()
     assert status is not None and status.details[0].Unpack(failure)
-    return {v.type for v in failure.violations}
+    return failure
+
+
+def precondition_types(error: grpc.aio.AioRpcError) -> set[str]:
+    return {v.type for v in precondition_failure(error).violations}
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from tests.funding.ledger_api_support import (
     AGENCY,
     ANALYST,
     COMPANY_AGENCY,
+    CRITERIA,
     ESPOO,
     HELSINKI,
     OFFICER_A,
@@ -32,6 +33,7 @@ from tests.funding.ledger_api_support import (
     grant_request,
     guarantee_request,
     postgres_available,
+    precondition_failure,
     precondition_types,
     rid,
     row_counts,
@@ -233,6 +235,36 @@ async def test_forbidden_transitions_name_the_rule(ledger):
         await ledger.call("RecordScores", f.RecordScoresRequest(
             request_id=rid(), name=scored, scores=good_scores()), AGENCY)
     assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_score_refusal_names_every_failing_criterion(ledger, db_url):
+    """Reproduction: every criterion failing made one SCORE description of ~600 bytes,
+    which the error mapper cuts to 300 around " ... ": the middle criteria went unsaid.
+    Now one violation per failing criterion, and a short one for the application."""
+    name = (await ledger.call("CreateApplication", grant_request(), AGENCY)).application.name
+    submitted = (await ledger.call("SubmitApplication", f.SubmitApplicationRequest(
+        request_id=rid(), name=name), AGENCY)).application
+    await ledger.call("RecordScores", f.RecordScoresRequest(
+        request_id=rid(), name=name,
+        scores=[f.CriterionScore(criterion=c, score="1") for c in CRITERIA]), OFFICER_A)
+    before = row_counts(db_url)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await _decide(ledger, name)
+    assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert row_counts(db_url) == before
+    violations = [(v.type, v.subject, v.description)
+                  for v in precondition_failure(failure.value).violations]
+    on = submitted.submitted_on
+    assert violations == [
+        ("SCORE", name, f"the officers' scores fail the rubric of its submission day {on}: "
+                        "5 of its 5 criteria below their pass mark, total 5.00 < overall "
+                        "pass mark 17: reject it, or whoever mistyped replaces their sheet "
+                        "(RecordScores) and another officer decides"),
+        *[("SCORE", f"criterion/{c}", "mean 1.00 < pass mark 3") for c in CRITERIA]]
+    assert " ... " not in failure.value.details()  # the message is not cut either
+    shown = (await ledger.call("GetApplication", f.GetApplicationRequest(name=name),
+                               OFFICER_B)).application
+    assert shown.state == f.APPLICATION_STATE_SCORED
 
 
 async def test_a_retry_returns_the_first_result(ledger, db_url):

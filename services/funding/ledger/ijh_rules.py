@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from services.funding.ledger.model import ApplicationDraft, BeneficiaryKind
-from services.funding.ledger.ports import GrantResult, ScoreResult
+from services.funding.ledger.ports import CriterionVerdict, GrantResult, ScoreResult
 from services.funding.rules.grant import (
     Applicant,
     CostLine,
@@ -66,4 +66,8 @@ class RulesCore:
              for officer, criteria in sheets], on, self.parameters)
         return ScoreResult(total=result.total_score, passed=result.passed,
                            rules_version=result.rules_version, trace=result.to_dict(),
-                           shortfalls=result.shortfalls())
+                           criteria=tuple(CriterionVerdict(c.criterion, c.mean_score,
+                                                           c.pass_mark, c.passed)
+                                          for c in result.criteria),
+                           overall_pass_mark=result.overall_pass_mark,
+                           total_passed=result.total_passed)

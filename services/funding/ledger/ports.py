@@ -26,16 +26,28 @@ class GrantResult:
 
 
 @dataclass(frozen=True)
+class CriterionVerdict:
+    """One rubric criterion's mean over the officers' sheets against its pass mark."""
+
+    criterion: str
+    mean_score: Decimal
+    pass_mark: Decimal
+    passed: bool
+
+
+@dataclass(frozen=True)
 class ScoreResult:
-    """The rules core's aggregate of the officers' score sheets so far."""
+    """The rules core's aggregate of the officers' score sheets so far: ``criteria`` each
+    criterion's verdict in rubric order, ``total_passed`` whether the total reaches the
+    ``overall_pass_mark`` (both compared exactly by the rules core)."""
 
     total: Decimal
     passed: bool
     rules_version: str
     trace: dict[str, Any] = field(default_factory=dict)
-    shortfalls: tuple[str, ...] = ()
-    """Why the sheets do not pass, in words: each failing criterion and the total against
-    the overall pass mark (empty when they pass)."""
+    criteria: tuple[CriterionVerdict, ...] = ()
+    overall_pass_mark: Decimal | None = None
+    total_passed: bool = True
 
 
 class IjhRules(Protocol):

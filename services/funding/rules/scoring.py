@@ -190,20 +190,6 @@ class ScoringResult:
     total_passed: bool = True
     """The total reaches the overall pass mark (exact total)."""
 
-    def shortfalls(self) -> tuple[str, ...]:
-        """Why the application does not pass, in words: each failing criterion, then the
-        total against the overall pass mark (whether or not it fails, so that a refusal
-        names the overall mark too). Empty when it passes."""
-        if self.passed:
-            return ()
-        out = [f"criterion {c.criterion} mean {c.mean_score} < pass mark {c.pass_mark}"
-               for c in self.criteria if not c.passed]
-        out.append(f"total {self.total_score} < overall pass mark {self.overall_pass_mark}"
-                   if not self.total_passed else
-                   f"total {self.total_score} reaches the overall pass mark "
-                   f"{self.overall_pass_mark}")
-        return tuple(out)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with the decision."""
         return {"reference_date": self.reference_date.isoformat(),

@@ -83,6 +83,7 @@ from services.funding.ledger.model import (
     TransitionRecord,
 )
 from services.funding.ledger.ports import IjhRules
+from services.funding.ledger.score_refusal import score_violations
 from services.funding.ledger.validation import (
     MAX_APPLICATION_ID,
     check_reason,
@@ -482,14 +483,7 @@ class Repository:
                 app.name, app.beneficiary.business_id)
             on = self._rubric_date(app)
             scoring = self._aggregate(app, [(s.officer_id, s.criteria) for s in app.scores], on)
-            if not scoring.passed:
-                violations.append(PreconditionViolation(
-                    "SCORE", app.name,
-                    f"the officers' scores do not pass the rubric in force on "
-                    f"{on.isoformat()}, the day it was submitted: "
-                    f"{'; '.join(scoring.shortfalls) or f'total {scoring.total}'}: reject it "
-                    "with that reason, or whoever mistyped replaces their sheet "
-                    "(RecordScores) and another officer decides"))
+            violations += score_violations(app.name, on, scoring)
             if app.kind is ApplicationKind.GUARANTEE:
                 for name in terms:
                     raise invalid(name, "a guarantee has no grant: only an IJH grant's "

@@ -25,7 +25,7 @@ from services.funding.ledger.model import (
     GuaranteeTerms,
     Role,
 )
-from services.funding.ledger.ports import GrantResult, ScoreResult
+from services.funding.ledger.ports import CriterionVerdict, GrantResult, ScoreResult
 from services.funding.storage.repository import Repository
 from services.shared.business_id import business_id_check_digit
 
@@ -92,8 +92,8 @@ class FakeRules:
         means = {k: sum(s[k] for _, s in sheets) / len(sheets) for k in names}
         return ScoreResult(sum(means.values()), all(m >= 3 for m in means.values()),
                            self.version, {"means": {k: str(v) for k, v in means.items()}},
-                           tuple(f"criterion {k} mean {m} < pass mark 3"
-                                 for k, m in means.items() if m < 3))
+                           tuple(CriterionVerdict(k, m, Decimal(3), m >= 3)
+                                 for k, m in means.items()), Decimal(0))
 
 
 class Clock:

@@ -57,5 +57,8 @@ def test_a_failing_panel_blocks_the_grant(real_repo: Repository, engine: Engine)
     before = counts(engine)
     with pytest.raises(FailedPrecondition) as err:
         real_repo.decide(rid(), OFFICER_B, app.id, Decision.APPROVE, "ok")
-    assert [v.type for v in err.value.violations] == ["SCORE"]
+    [violation] = err.value.violations  # no criterion fails: the total alone
+    assert (violation.type, violation.subject) == ("SCORE", app.name)
+    assert "0 of its 5 criteria below their pass mark, total 15.00 < overall pass mark " \
+           "17:" in violation.description
     assert counts(engine) == before

@@ -162,7 +162,8 @@ def test_failing_score_blocks_approval(repo: Repository, engine: Engine) -> None
     before = counts(engine)
     with pytest.raises(FailedPrecondition) as err:
         repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
-    assert [v.type for v in err.value.violations] == ["SCORE"]
+    assert [(v.type, v.subject) for v in err.value.violations] == [
+        ("SCORE", f"applications/{app_id}"), ("SCORE", "criterion/novelty")]
     assert counts(engine) == before
     assert repo.decide(rid(), OFFICER_B, app_id, Decision.REJECT, "novelty").state is S.REJECTED
 

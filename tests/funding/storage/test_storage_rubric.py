@@ -126,7 +126,8 @@ def test_the_decider_may_not_overturn_the_other_scorer_by_replacing_their_own_sh
     repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on))
     with pytest.raises(FailedPrecondition) as err:
         repo.decide(rid(), OFFICER_A, app.id, Decision.APPROVE, "ok")
-    assert [v.type for v in err.value.violations] == ["SCORE"]
+    assert [(v.type, v.subject) for v in err.value.violations] == [
+        ("SCORE", app.name), ("SCORE", "criterion/novelty")]
     repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on, novelty="5"), "on reflection")
     for decision in Decision:  # approving or rejecting: either overturns B's sheet
         before = snapshot(engine)
