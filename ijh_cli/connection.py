@@ -22,6 +22,7 @@ Within one level a token beats a token file beats a role.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from ijh_cli.errors import AUTH, OTHER, REFUSED, UNAVAILABLE, USAGE, CliError
+from ijh_cli.output import eur
 
 DEFAULT_GATEWAY = "127.0.0.1:50051"
 CONFIG_KEYS = {"gateway", "ca_cert", "token", "token_file", "role", "client_cert",
@@ -213,6 +215,15 @@ def _answered(exc: grpc.RpcError) -> bool:
         return False
 
 
+# The services say amounts in cents ("3495000 cents"); the command takes euros
+# (--expected-grant-eur 34950): each such figure is shown in euros too, exactly.
+_CENTS = re.compile(r"(?<![\w.,-])(\d{1,18}) cents\b")
+
+
+def _with_euros(match: re.Match) -> str:
+    return f"{match[0]} ({eur(int(match[1]))})"
+
+
 def _only_joins(message: str, violations) -> bool:
     """Whether ``message`` says nothing but ``violations``: each description is in it, or
     it is their join ("TYPE subject: description; ...") cut as the services cut a long
@@ -288,4 +299,5 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
         else:
             lines.append(f"  gateway {connection.gateway} (from "
                          f"{connection.origin['gateway']}); CA {ca}. Is `make run` going?")
-    return CliError("\n".join(lines), _EXIT_BY_CODE.get(code, OTHER))
+    return CliError("\n".join(_CENTS.sub(_with_euros, line) for line in lines),
+                    _EXIT_BY_CODE.get(code, OTHER))

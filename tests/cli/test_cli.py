@@ -295,17 +295,20 @@ def _scored_ijh_application(cli_env) -> str:
 
 def test_decide_with_decision_terms(cli_env):
     name = _scored_ijh_application(cli_env)
-    # A grant above the computed €34,950.00 is refused, naming both figures in cents.
+    # A grant above the computed €34,950.00 is refused, naming both figures (cents, euros).
     above = ijh(cli_env, "application", "decide", name, "approve", "--reason", "ok",
                 "--grant-eur", "34 950.01")
     assert above.returncode == 3, above.stderr
     assert re.search(r"GRANT_ABOVE_COMPUTED applications/\d+: the decision's grant 3495001 "
-                     r"cents is above the 3495000 cents", above.stderr), above.stderr
+                     r"cents \(€34,950\.01\) is above the 3495000 cents \(€34,950\.00\)",
+                     above.stderr), above.stderr
     # Rules unchanged since submission: a wrong expected grant is the flag's fault.
     expected = ijh(cli_env, "application", "decide", name, "approve", "--reason", "ok",
                    "--expected-grant-eur", "34 000")
     assert expected.returncode == 3, expected.stderr
-    assert "  --expected-grant-eur: the rules give 3495000 cents" in expected.stderr
+    assert "  --expected-grant-eur: the rules give 3495000 cents (€34,950.00), as on the " \
+           "submission date (" in expected.stderr
+    assert "not 3400000 cents (€34,000.00): it is the computed grant" in expected.stderr
     # Not an amount of cents: refused before calling.
     bad = ijh(cli_env, "application", "decide", name, "approve", "--reason", "ok",
               "--grant-eur", "12.345")

@@ -152,6 +152,22 @@ def test_service_errors_are_said_once():
     assert text == "NOT_FOUND: applications/9 not found"
 
 
+def test_amounts_in_cents_are_shown_in_euros_too():
+    """The services say "3495000 cents"; the command takes euros: each figure in cents
+    gets its exact euros beside it, and nothing else that says cents is touched."""
+    failure = error_details_pb2.PreconditionFailure(violations=[
+        error_details_pb2.PreconditionFailure.Violation(
+            type="GRANT_CHANGED", subject="applications/1",
+            description="from 3495000 cents to 1 cents, not 0 cents; grant_cents, "
+                        "1..5 cents, 2.5 cents and a number of cents unchanged")])
+    text = rpc_error(_Failed(grpc.StatusCode.FAILED_PRECONDITION, _status(
+        code_pb2.FAILED_PRECONDITION, "x", failure))).message
+    assert text.splitlines()[-1] == (
+        "  GRANT_CHANGED applications/1: from 3495000 cents (€34,950.00) to 1 cents (€0.01), "
+        "not 0 cents (€0.00); grant_cents, 1..5 cents, 2.5 cents and a number of cents "
+        "unchanged")
+
+
 def test_limits_name_their_value_in_the_legend():
     import matplotlib.pyplot as plt
 

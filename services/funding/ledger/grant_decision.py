@@ -70,17 +70,19 @@ def judge_grant_decision(subject: str, today: date, computed: GrantResult,
         if not changed:  # the officer's figure, not a rule, is off
             raise invalid("expected_grant_cents", (
                 f"the rules give {computed.grant_cents} cents{at}, as on the submission "
-                f"date ({computed.rules_version}), not {expected_grant_cents}: it is the "
-                "computed grant (grant_cents fixes a lower amount)"))
+                f"date ({computed.rules_version}), not {expected_grant_cents} cents: it is "
+                "the computed grant (grant_cents fixes a lower amount)"))
         was = (f"{before_cents} cents" if before is not None
                else "nothing (the rate was above their maximum)")
+        # The two dates, not the two rules versions (the approval's trace keeps those):
+        # with them the description passed the 300 bytes the error mapper keeps of it.
+        # Every figure says "cents": the ijh command shows each in euros too.
         violations.append(PreconditionViolation(
             "GRANT_CHANGED", subject,
-            f"the rules changed the grant{at} from {was} (submitted "
-            f"{submitted_on.isoformat()}, {before_version or submitted_under}) to "
-            f"{computed.grant_cents} (in force {today.isoformat()}, "
-            f"{computed.rules_version}), not the {expected_grant_cents} expected: "
-            f"approve again expecting {computed.grant_cents} cents, or reject it"))
+            f"the rules in force on {today.isoformat()} changed the grant{at} from {was} "
+            f"on its submission day {submitted_on.isoformat()} to {computed.grant_cents} "
+            f"cents, not the {expected_grant_cents} cents expected: approve again "
+            f"expecting {computed.grant_cents} cents, or reject it"))
     if not computed.eligible or computed.grant_cents <= 0:
         # A refusal carries no trace: the reason itself, and what to do with it.
         violations.append(PreconditionViolation(

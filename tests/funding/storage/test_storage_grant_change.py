@@ -105,12 +105,10 @@ def test_an_officer_expecting_the_submitted_grant_is_refused(
     assert snapshot(engine) == before
     [violation] = err.value.violations
     assert (violation.type, violation.subject) == ("GRANT_CHANGED", f"applications/{app_id}")
-    submitted_under = rate_cut.at(date(2025, 3, 28)).version
-    decided_under = rate_cut.at(date(2025, 4, 2)).version
     assert violation.description == (
-        f"the rules changed the grant from 3000000 cents (submitted 2025-03-28, "
-        f"{submitted_under}) to 2400000 (in force 2025-04-02, {decided_under}), not "
-        f"the 3000000 expected: approve again expecting 2400000 cents, or reject it")
+        "the rules in force on 2025-04-02 changed the grant from 3000000 cents on its "
+        "submission day 2025-03-28 to 2400000 cents, not the 3000000 cents expected: "
+        "approve again expecting 2400000 cents, or reject it")
     approved = cut_repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "good plan",
                                expected_grant_cents=24_000_00)
     assert (approved.state, approved.grant_cents) == (ApplicationState.APPROVED, 24_000_00)
@@ -145,8 +143,8 @@ def test_the_officers_own_rate_is_no_rule_change(
     assert [(v.field, v.description) for v in err.value.violations] == [(
         "expected_grant_cents",
         f"the rules give 6250000 cents at indirect_cost_rate 0.25, as on the submission "
-        f"date ({version}), not 10000000: it is the computed grant (grant_cents fixes a "
-        "lower amount)")]
+        f"date ({version}), not 10000000 cents: it is the computed grant (grant_cents "
+        "fixes a lower amount)")]
     assert snapshot(engine) == before
     # The amount the decision fixes is not the expected (computed) grant either.
     with pytest.raises(InvalidArgument):
@@ -180,11 +178,10 @@ def test_a_rule_change_is_named_at_the_officers_rate(
         [violation] = err.value.violations
         assert violation.type == "GRANT_CHANGED"
         assert violation.description == (
-            f"the rules changed the grant at indirect_cost_rate 0.25 from 6250000 cents "
-            f"(submitted 2025-03-28, {rate_cut.at(date(2025, 3, 28)).version}) to "
-            f"5000000 (in force 2025-04-02, {rate_cut.at(date(2025, 4, 2)).version}), "
-            f"not the {expected} expected: approve again expecting 5000000 cents, or "
-            "reject it")
+            "the rules in force on 2025-04-02 changed the grant at indirect_cost_rate "
+            "0.25 from 6250000 cents on its submission day 2025-03-28 to 5000000 cents, "
+            f"not the {expected} cents expected: approve again expecting 5000000 cents, "
+            "or reject it")
         assert len(violation.description.encode()) <= 300  # whole in PreconditionFailure
         assert snapshot(engine) == before
     cut_repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok",
@@ -234,9 +231,14 @@ def test_a_rate_the_submission_rules_did_not_allow_is_a_rule_change(
                     expected_grant_cents=90_000_00, indirect_cost_rate="1.2")
     [violation] = err.value.violations
     assert violation.type == "GRANT_CHANGED"
-    assert violation.description.startswith(
-        "the rules changed the grant at indirect_cost_rate 1.2 from nothing (the rate was "
-        "above their maximum) (submitted 2025-03-28, ")
+    assert violation.description == (
+        "the rules in force on 2025-04-02 changed the grant at indirect_cost_rate 1.2 from "
+        "nothing (the rate was above their maximum) on its submission day 2025-03-28 to "
+        "10000000 cents, not the 9000000 cents expected: approve again expecting "
+        "10000000 cents, or reject it")
+    # Whole in the PreconditionFailure: with the two rules versions it was 322 bytes,
+    # cut to 300 around " ... " (the figures lost).
+    assert len(violation.description.encode()) <= 300
     assert snapshot(engine) == before
     repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok",
                 expected_grant_cents=100_000_00, indirect_cost_rate="1.2")
