@@ -123,7 +123,8 @@ def application_from_dict(d: Mapping[str, Any]) -> Application:
                            scored_at=datetime.fromisoformat(s["scored_at"]),
                            rules_version=s["rules_version"], trace=s["trace"])
                      for s in d.get("scores", [])),
-        # Results stored before migration 0008 hold no decision version.
+        # Results stored before migrations 0007-0009 lacked these three; migration 0010
+        # filled them in from the application (a result without them reads as empty).
         decision_rules_version=d.get("decision_rules_version", ""),
         submitted_on=date.fromisoformat(d["submitted_on"]) if d.get("submitted_on") else None,
         activated_on=date.fromisoformat(d["activated_on"]) if d.get("activated_on") else None)

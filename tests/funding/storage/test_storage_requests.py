@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 import threading
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from services.funding.ledger.model import (
     ApplicationKind,
@@ -17,6 +18,8 @@ from services.funding.ledger.model import (
     Decision,
     GuaranteeTerms,
 )
+from services.funding.storage import migrate
+from services.funding.storage import tables as t
 from services.funding.storage.repository import Repository
 from services.shared.errors import (
     AlreadyExists,
@@ -27,10 +30,12 @@ from services.shared.errors import (
 )
 from tests.funding.storage.ledger_support import (
     APPLICANT,
+    COMPANY,
     GOOD,
     OFFICER_A,
     OFFICER_B,
     PUBLIC_UNIT,
+    Clock,
     business_id,
     counts,
     guarantee_draft,
@@ -326,3 +331,54 @@ def test_the_risk_check_is_told_the_capital_left_after_claims(engine: Engine, cl
     assert told == [1_000_000_00, 700_000_00]
     assert repo.fund_position()[0].capital_cents == 700_000_00
     assert repo.audit_log(second)[-1].trace["capital_cents"] == 700_000_00
+
+
+def test_a_retry_of_a_result_stored_before_the_later_fields_answers_them(
+        repo: Repository, engine: Engine, clock: Clock) -> None:
+    """Reproduction: a request answered before migrations 0007-0009 kept its result
+    without activated_on, decision_rules_version and submitted_on; its retry answered an
+    approved application with no decision rules version and a submitted one with no
+    submission date. Migration 0010 fills them in from the application, as they stood at
+    the time of the result (immutable once set): none before submission, no decision
+    version before the decision, no activation date before activation."""
+    app = repo.create("old-create", APPLICANT, guarantee_draft())
+    firsts = {"old-create": app, "old-submit": repo.submit("old-submit", APPLICANT, app.id),
+              "old-score": repo.score("old-score", OFFICER_A, app.id, GOOD),
+              "old-decide": repo.decide("old-decide", OFFICER_B, app.id, Decision.APPROVE,
+                                        "ok")}
+    clock.set_date(date(2025, 4, 2))
+    firsts["old-activate"] = repo.activate("old-activate", OFFICER_B, app.id)
+    assert firsts["old-activate"].activated_on == date(2025, 4, 2)
+    aid = repo.record_aid("old-aid", OFFICER_A, COMPANY.business_id, date(2025, 3, 1),
+                          1_00, "not an application")
+    with engine.connect() as conn:
+        aid_result = conn.execute(select(t.requests.c.result).where(
+            t.requests.c.request_id == "old-aid")).scalar_one()
+    # The results as the code before migration 0007 stored them.
+    migrate.downgrade(engine, "0009_submitted_on")
+    later = ("activated_on", "decision_rules_version", "submitted_on")
+    with engine.begin() as conn:
+        for request_id, result in conn.execute(select(t.requests.c.request_id,
+                                                      t.requests.c.result)).all():
+            conn.execute(update(t.requests).where(t.requests.c.request_id == request_id)
+                         .values(result={k: v for k, v in result.items() if k not in later}))
+    migrate.upgrade(engine)
+    before = counts(engine)
+    retried = {
+        "old-create": repo.create("old-create", APPLICANT, guarantee_draft()),
+        "old-submit": repo.submit("old-submit", APPLICANT, app.id),
+        "old-score": repo.score("old-score", OFFICER_A, app.id, GOOD),
+        "old-decide": repo.decide("old-decide", OFFICER_B, app.id, Decision.APPROVE, "ok"),
+        "old-activate": repo.activate("old-activate", OFFICER_B, app.id)}
+    assert retried == firsts
+    assert repo.record_aid("old-aid", OFFICER_A, COMPANY.business_id, date(2025, 3, 1),
+                           1_00, "not an application") == aid
+    with engine.connect() as conn:  # no application: left alone
+        assert conn.execute(select(t.requests.c.result).where(
+            t.requests.c.request_id == "old-aid")).scalar_one() == aid_result
+    assert [(a.submitted_on, a.decision_rules_version != "", a.activated_on)
+            for a in retried.values()] == [
+        (None, False, None), (date(2025, 3, 14), False, None),
+        (date(2025, 3, 14), False, None), (date(2025, 3, 14), True, None),
+        (date(2025, 3, 14), True, date(2025, 4, 2))]
+    assert counts(engine) == before
