@@ -562,7 +562,7 @@ def risk_estimate(
     if as_json:
         output.print_json(answer)
     else:
-        output.estimate(answer, model_file.title, _deadline(model_file))
+        output.estimate(answer, model_file.title, model_file.model, _deadline(model_file))
         if report_dir is not None:
             output.console.print(f"report: {report_dir / 'index.html'}")
 
@@ -579,7 +579,7 @@ def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
     directory.mkdir(parents=True, exist_ok=True)
     budget = float(r.budget_cents) or None
     deadline = _deadline(model_file)
-    failed = output.failed_included(r)
+    failed = output.failed_included(r, model_file.model)
     figures = [
         plots.histogram(directory / "cost_histogram.png", r.cost_histogram, r.total_cost,
                         "Total cost", money=True, limit=budget, limit_label="budget",

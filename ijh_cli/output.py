@@ -469,20 +469,30 @@ def deadline_label(deadline_days: float | None) -> str:
             else "P(duration > deadline)")
 
 
-def failed_included(r: risk_pb2.EstimateProcurementRiskResponse) -> str:
-    """What the cost figures include when some scenarios fail a phase gate: those stop
-    spending at the failed phase, so they form the lower peaks of the cost histogram and
-    pull the mean and low quantiles down."""
-    if r.probability_of_failure.value <= 0:
+def spend_depends_on_failure(model: risk_pb2.ProcurementModel) -> bool:
+    """Whether a scenario that fails spends less than one that succeeds: some cost item is
+    tied to a phase or spent only on success. Otherwise every item is spent in every
+    scenario, failed or not."""
+    return any(item.phase or item.only_on_success for item in model.cost_items)
+
+
+def failed_included(r: risk_pb2.EstimateProcurementRiskResponse,
+                    model: risk_pb2.ProcurementModel) -> str:
+    """What the cost figures include when some scenarios fail a phase gate and the model
+    ties spend to the phases or to success: those scenarios do not spend it, so they form
+    the lower peaks of the cost histogram and pull the mean and low quantiles down. When
+    no item is tied to either, a failed scenario spends what a successful one does, and
+    there is nothing to say."""
+    if r.probability_of_failure.value <= 0 or not spend_depends_on_failure(model):
         return ""
     return (f"Every scenario counts, including those where the procurement fails a phase "
-            f"gate (P(failure) {est_p(r.probability_of_failure)}): they stop spending at the "
-            f"failed phase, so they form the lower peaks, and the mean and every quantile "
-            f"include them.")
+            f"gate (P(failure) {est_p(r.probability_of_failure)}): they do not spend the "
+            f"cost items of the phases they do not reach or those spent only on success, so "
+            f"they form the lower peaks, and the mean and every quantile include them.")
 
 
 def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
-             deadline_days: float | None = None) -> None:
+             model: risk_pb2.ProcurementModel, deadline_days: float | None = None) -> None:
     rows = [("seed", str(r.seed)),
             ("scenarios", f"{r.scenario_count:,}" + (" (stopped early)" if r.stopped_early
                                                       else "")),
@@ -497,8 +507,8 @@ def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
     rows += [(f"  fails in {f.phase_name}", est_p(f.probability)) for f in r.phase_failures]
     console.print(_kv(f"Risk estimate: {title}", rows))
     console.print(_quantiles("Total cost", r.total_cost, eur))
-    if failed_included(r):
-        console.print(f"note: {failed_included(r)}")
+    if failed := failed_included(r, model):
+        console.print(f"note: {failed}")
     if r.duration.quantiles:
         console.print(_quantiles("Duration", r.duration, _days))
     sens = Table(title="What drives the cost (rank correlation)", title_justify="left")

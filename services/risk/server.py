@@ -61,6 +61,22 @@ def _in_model(exc: InvalidArgument, model: risk_pb2.ProcurementModel) -> Invalid
                             for v in exc.violations])
 
 
+def _check_loss_at_failure(model: pr.ProcurementModel, terms: pr.GuaranteeTerms) -> None:
+    """A guarantee on the loss at failure of a model in which every cost item is spent in
+    every scenario would pay on the whole cost (a service never bought when the
+    procurement fails, say) in each failure: refused, with what to change."""
+    if terms.covered_loss == pr.CoveredLoss.LOSS_AT_FAILURE \
+            and not pr.spend_depends_on_failure(model):
+        raise InvalidArgument(FieldViolation(
+            "terms.covered_loss",
+            "LOSS_AT_FAILURE pays on what a failed procurement has spent, but no cost item "
+            "of this model says when it is spent (phase, only_on_success): each counts as "
+            "spent in every scenario, so every failure would lose the whole cost. Mark what "
+            "is bought only if the procurement succeeds with only_on_success and tie what "
+            "a phase spends to its phase (what is spent whatever happens, to the first "
+            "phase), or cover COST_OVERRUN"))
+
+
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     """Serves ``ijh.risk.v1.RiskService``."""
 
@@ -210,6 +226,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         scenarios, seed = self._simulation(request.simulation)
         model = translate.procurement_model(request.model)
         terms = translate.guarantee_terms(request.terms)
+        _check_loss_at_failure(model, terms)
         try:
             result = await asyncio.to_thread(
                 evaluate_guarantee, model, terms, scenarios=scenarios, seed=seed,

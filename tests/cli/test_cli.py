@@ -169,6 +169,45 @@ def test_guarantee_evaluate_uses_the_files_terms(cli_env):
             "value"] + 1e-6 <= 30_000_000 + 1e-6
 
 
+def test_heat_service_is_not_lost_when_the_procurement_fails(cli_env):
+    # The service (~9 M EUR) is bought only if a supplier delivers it: a failure loses the
+    # tender's preparation and the risk events' costs, not the service. Counted as spent
+    # in every failure, the payout was the 1 M EUR cap in each (VaR 99 % = the cap, as
+    # P(failure) ~ 7 % > 1 %).
+    answer = ijh_json(cli_env, "guarantee", "evaluate", "examples/heat_as_a_service.yaml",
+                      "--covers", "loss_at_failure", "--scenarios", "8192", "--seed", "1")
+    assert answer["terms"]["cap_cents"] == "100000000"
+    var99 = next(level["value_at_risk_cents"]["value"] for level in answer["risk_levels"]
+                 if level["level"] == pytest.approx(0.99))
+    assert var99 < 0.6 * 100_000_000
+    assert answer["expected_payout_cents"]["value"] < 0.02 * 100_000_000
+    # ... and the estimate's note on failed scenarios is true of it.
+    done = ijh(cli_env, "risk", "estimate", "examples/heat_as_a_service.yaml",
+               "--scenarios", "4096")
+    assert done.returncode == 0, done.stderr
+    assert "lower peaks" in " ".join(done.stdout.split())
+
+
+def test_loss_at_failure_of_a_model_that_spends_everything_in_every_scenario_is_refused(
+        cli_env, tmp_path):
+    text = (EXAMPLES / "heat_as_a_service.yaml").read_text().replace(
+        "    only_on_success: true\n", "")
+    model = tmp_path / "heat_unconditional.yaml"
+    model.write_text(text)
+    done = ijh(cli_env, "guarantee", "evaluate", str(model), "--covers", "loss_at_failure",
+               "--scenarios", "4096")
+    assert done.returncode != 0
+    said = " ".join(done.stderr.split())
+    assert "LOSS_AT_FAILURE" in said and "only_on_success" in said, said
+    assert "guarantee.covers" in said or "terms.covered_loss" in said, said
+    # ... while the overrun is still evaluated, and the estimate says nothing of failed
+    # scenarios spending less.
+    assert ijh(cli_env, "guarantee", "evaluate", str(model), "--scenarios", "4096"
+               ).returncode == 0
+    done = ijh(cli_env, "risk", "estimate", str(model), "--scenarios", "4096")
+    assert done.returncode == 0 and "phase gate" not in done.stdout
+
+
 # ------------------------------------------------------------------ analysts: the portfolio
 
 def test_portfolio_simulation_with_report(cli_env, tmp_path):

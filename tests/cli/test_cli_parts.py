@@ -184,10 +184,31 @@ def test_estimate_names_the_deadline_and_counts_failed_scenarios(capsys):
     answer = risk_pb2.EstimateProcurementRiskResponse(
         probability_over_deadline=risk_pb2.Estimate(value=0.2, standard_error=0.004),
         probability_of_failure=risk_pb2.Estimate(value=0.1, standard_error=0.003))
-    output.estimate(answer, "PCP", deadline_days=720.0)
+    model = load_procurement(ROOT / "examples" / "pcp_procurement.yaml").model
+    output.estimate(answer, "PCP", model, deadline_days=720.0)
     out = " ".join(capsys.readouterr().out.split())
     assert "P(duration > deadline 720 d)" in out
     assert "fails a phase gate" in out and "mean and every quantile include them" in out
+
+
+def test_failed_scenarios_are_said_to_spend_less_only_when_the_model_says_they_do(capsys):
+    # Nothing tied to a phase or to success: a failed scenario spends every item, as a
+    # successful one does; "they stop spending ... the lower peaks" would be false.
+    answer = risk_pb2.EstimateProcurementRiskResponse(
+        probability_of_failure=risk_pb2.Estimate(value=0.07, standard_error=0.002))
+    model = risk_pb2.ProcurementModel(cost_items=[
+        risk_pb2.CostItem(name="preparation"), risk_pb2.CostItem(name="service")])
+    assert output.failed_included(answer, model) == ""
+    output.estimate(answer, "heat", model)
+    assert "phase gate" not in capsys.readouterr().out
+    model.cost_items[1].only_on_success = True
+    assert "lower peaks" in output.failed_included(answer, model)
+    # The shipped heat example buys its service only if the procurement succeeds.
+    heat = load_procurement(ROOT / "examples" / "heat_as_a_service.yaml").model
+    assert {i.name for i in heat.cost_items if i.only_on_success} == {
+        "heat_service_south", "heat_service_west_and_central", "heat_service_north_and_east",
+        "metering_and_reporting"}
+    assert "lower peaks" in output.failed_included(answer, heat)
 
 
 def test_a_grant_line_reads_the_response_names_and_those_stored_before():

@@ -31,7 +31,7 @@ from .model import (
                     QuantileEstimate,
                     RiskEvent,
 )
-from .plan import BLOCK_SCENARIOS, MAX_SCENARIOS
+from .plan import BLOCK_SCENARIOS, MAX_SCENARIOS, spend_depends_on_failure
 from .risk import estimate_procurement_risk
 
 __all__ = [
@@ -42,5 +42,5 @@ __all__ = [
     "GuaranteeEvaluation", "GuaranteeRiskLevel", "GuaranteeTerms", "InputSensitivity",
     "NoveltyLevel", "OutputSummary", "Phase", "PhaseFailure", "ProcurementKind",
     "ProcurementModel", "ProcurementRiskEstimate", "QuantileEstimate", "RiskEvent",
-    "estimate_procurement_risk", "evaluate_guarantee",
+    "estimate_procurement_risk", "evaluate_guarantee", "spend_depends_on_failure",
 ]

@@ -211,6 +211,13 @@ def _distribution(c: Collector, path: str, dist: CostDistribution | DurationDist
     return None, 0.0
 
 
+def spend_depends_on_failure(model: ProcurementModel) -> bool:
+    """Whether the model says what a failed procurement does not spend: some cost item is
+    tied to a phase or spent only on success. Without one, every item is spent in every
+    scenario, and a failure's spend is the whole cost (its loss at failure too)."""
+    return any(item.phase or item.only_on_success for item in model.cost_items)
+
+
 def _names(c: Collector, model: ProcurementModel) -> dict[str, str]:
     """All input names → their field path; duplicates and blanks reported."""
     seen: dict[str, str] = {}
