@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import secrets
 import socket
+import threading
+import time
 import uuid
 
 import grpc
@@ -47,6 +50,14 @@ from services.shared.tls import internal_tls
 
 log = logging.getLogger(__name__)
 
+#: The most scenarios × inputs (cost items + activities + risk events) of one procurement
+#: estimate or guarantee evaluation. A call must end within the gateway's backend deadline
+#: (IJH_BACKEND_DEADLINE_SECONDS, 30 s): an input costs 25-70 ns a scenario on the 2-core
+#: machine under load (PERT items ~55, activities ~40-60, risk events with a delay ~70;
+#: 2,000 PERT items x 80,000 scenarios took 7 s), so this is 6-14 s of work. Without it
+#: 2,000 items were allowed the 2,000,000 scenarios of IJH_MAX_SCENARIOS: minutes.
+MAX_INPUT_SCENARIOS = 200_000_000
+
 async def aenumerate(iterator):
     """``enumerate`` of an async iterator."""
     index = 0
@@ -59,6 +70,35 @@ def _in_model(exc: InvalidArgument, model: risk_pb2.ProcurementModel) -> Invalid
     """The engine names fields of its own model; answer with the request's paths."""
     return InvalidArgument([FieldViolation(translate.api_field(model, v.field), v.description)
                             for v in exc.violations])
+
+
+async def _until_the_call_ends(context: grpc.aio.ServicerContext, run, *args, **kwargs):
+    """``run(*args, **kwargs)`` (a procurement engine entry point) in a worker thread,
+    stopped between its chunks once the call is cancelled or its deadline passes: the
+    thread is not cancelled with the call, and went on computing for no one (9 s after a
+    DEADLINE_EXCEEDED, measured). A run stopped by the deadline before gRPC ended the call
+    answers DEADLINE_EXCEEDED."""
+    ended = threading.Event()
+    remaining = context.time_remaining()
+    deadline = time.monotonic() + remaining if remaining is not None else math.inf
+    context.add_done_callback(lambda _: ended.set())
+
+    def go_on(drawn: int, asked: int) -> bool:
+        return not ended.is_set() and time.monotonic() < deadline
+
+    def work():
+        with pr.on_each_chunk(go_on):
+            return run(*args, **kwargs)
+
+    try:
+        return await asyncio.to_thread(work)
+    except asyncio.CancelledError:
+        ended.set()
+        raise
+    except pr.RunStopped:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                            "the estimate did not end within the call's deadline; ask fewer "
+                            "scenarios or allow more time")
 
 
 def _check_loss_at_failure(model: pr.ProcurementModel, terms: pr.GuaranteeTerms) -> None:
@@ -191,25 +231,36 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
         return translate.incremental_response(await asyncio.to_thread(evaluated))
 
-    def _simulation(self, options: risk_pb2.SimulationOptions) -> tuple[int, int]:
+    def _simulation(self, options: risk_pb2.SimulationOptions,
+                    model: risk_pb2.ProcurementModel) -> tuple[int, int]:
         c = Collector()
         c.check(options.scenario_count >= 1, "simulation.scenario_count",
                 "must be at least 1")
         c.check(options.scenario_count <= self.max_scenarios, "simulation.scenario_count",
                 f"at most {self.max_scenarios:,} scenarios per request "
                 f"(asked {options.scenario_count:,})")
+        inputs = len(model.cost_items) + len(model.activities) + len(model.risk_events)
+        if inputs and options.scenario_count * inputs > MAX_INPUT_SCENARIOS \
+                and options.scenario_count <= self.max_scenarios:  # else: the bound above
+            c.add("simulation.scenario_count",
+                  f"at most {MAX_INPUT_SCENARIOS // inputs:,} scenarios for this model's "
+                  f"{inputs:,} inputs ({len(model.cost_items):,} cost items, "
+                  f"{len(model.activities):,} activities, {len(model.risk_events):,} risk "
+                  f"events): scenarios × inputs is at most {MAX_INPUT_SCENARIOS:,} per "
+                  f"request, so that the answer comes within the call's deadline (asked "
+                  f"{options.scenario_count:,} × {inputs:,})")
         c.raise_if_any()
         seed = options.seed if options.HasField("seed") else secrets.randbits(63)
         return options.scenario_count, seed
 
     @translate_errors
     async def EstimateProcurementRisk(self, request, context):
-        scenarios, seed = self._simulation(request.simulation)
+        scenarios, seed = self._simulation(request.simulation, request.model)
         model = translate.procurement_model(request.model)
         target = request.simulation.target_standard_error_cents or None
         try:
-            result = await asyncio.to_thread(
-                estimate_procurement_risk, model, scenarios=scenarios, seed=seed,
+            result = await _until_the_call_ends(
+                context, estimate_procurement_risk, model, scenarios=scenarios, seed=seed,
                 target_standard_error_cents=target,
                 quantiles=tuple(request.quantile_levels),
                 confidence=request.confidence or 0.8,
@@ -223,13 +274,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
     @translate_errors
     async def EvaluateProcurementGuarantee(self, request, context):
-        scenarios, seed = self._simulation(request.simulation)
+        scenarios, seed = self._simulation(request.simulation, request.model)
         model = translate.procurement_model(request.model)
         terms = translate.guarantee_terms(request.terms)
         _check_loss_at_failure(model, terms)
         try:
-            result = await asyncio.to_thread(
-                evaluate_guarantee, model, terms, scenarios=scenarios, seed=seed,
+            result = await _until_the_call_ends(
+                context, evaluate_guarantee, model, terms, scenarios=scenarios, seed=seed,
                 risk_levels=tuple(request.levels) or (0.95, 0.99))
         except InvalidArgument as exc:
             raise _in_model(exc, request.model) from exc

@@ -11,6 +11,9 @@ per scenario, bounded by MAX_SCENARIOS).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +54,30 @@ HEAVY_TAIL_LOG_SD = 0.5030114868450799  # √s, e^{4s} + 2e^{3s} + 3e^{2s} − 3
 EARLY_STOP_CHUNK_BLOCKS = 4
 # Default chunk: about this many float64 working values (~64 MB).
 CHUNK_VALUE_BUDGET = 8_000_000
+
+
+#: ``on_chunk(scenarios_drawn, scenarios_asked)``, called before each chunk is drawn;
+#: returning False stops the run (RunStopped). Its caller's way to stop a run it no
+#: longer wants (a call cancelled, or past its deadline) between chunks; the chunk
+#: itself is bounded by CHUNK_VALUE_BUDGET, so a stop takes effect within about a second.
+ChunkCallback = Callable[[int, int], bool | None]
+_ON_CHUNK: ContextVar[ChunkCallback | None] = ContextVar("procurement_on_chunk", default=None)
+
+
+class RunStopped(Exception):
+    """The run's chunk callback asked it to stop; no result."""
+
+
+@contextmanager
+def on_each_chunk(callback: ChunkCallback) -> Iterator[None]:
+    """Runs of ``simulate`` inside this block, in this thread, call ``callback`` before
+    each chunk as an explicit ``on_chunk`` would: for the entry points that take none to
+    pass on (estimate_procurement_risk, evaluate_guarantee)."""
+    token = _ON_CHUNK.set(callback)
+    try:
+        yield
+    finally:
+        _ON_CHUNK.reset(token)
 
 
 @dataclass
@@ -517,8 +544,11 @@ def _spent_value(value: np.ndarray, code: int, failure: np.ndarray, reached: np.
 
 
 def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | None,
-             target_standard_error_cents: float | None) -> ScenarioSet:
+             target_standard_error_cents: float | None,
+             on_chunk: ChunkCallback | None = None) -> ScenarioSet:
     """Run the model; see the module docstring for the reproducibility contract.
+    ``on_chunk`` (default: the one of ``on_each_chunk``, if any) may stop it between
+    chunks (RunStopped).
 
     ``sensitivity_inputs`` rows: the sampled value of every cost item, activity
     duration (before risk delays) and risk event cost impact (0 when it did not
@@ -553,7 +583,11 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
     light_conditional = np.setdiff1d(conditional, rule.heavy)
     end = scenarios
     stopped = False
+    on_chunk = on_chunk if on_chunk is not None else _ON_CHUNK.get()
     for first in range(0, n_blocks, per_chunk):
+        if on_chunk is not None and on_chunk(first * BLOCK_SCENARIOS, scenarios) is False:
+            raise RunStopped(f"stopped after {first * BLOCK_SCENARIOS:,} of {scenarios:,} "
+                             "scenarios")
         blocks = min(per_chunk, n_blocks - first)
         values, impact, delay, fail, occurred = sampler.chunk(seed, first, blocks, scenarios)
         start = first * BLOCK_SCENARIOS
