@@ -155,6 +155,16 @@ def _locator(sources: SourceMap):
     return locate
 
 
+def _in_file(sources: SourceMap):
+    """A model path the service names (a default it filled) as the file names that field,
+    ``cost_items[4].cost.most_likely``, where the file has it."""
+    def name(model_path: str) -> str:
+        found = sources.entries.get(f"model.{model_path}")
+        return found[1] if found else model_path
+
+    return name
+
+
 def _flags_locator(flags: dict[str, str]):
     """Field violations of a request built from flags, named by the flag: ``--grant-eur``
     rather than ``grant_cents``."""
@@ -562,7 +572,8 @@ def risk_estimate(
     if as_json:
         output.print_json(answer)
     else:
-        output.estimate(answer, model_file.title, model_file.model, _deadline(model_file))
+        output.estimate(answer, model_file.title, model_file.model, _deadline(model_file),
+                        _in_file(model_file.sources))
         if report_dir is not None:
             output.console.print(f"report: {report_dir / 'index.html'}")
 
@@ -580,6 +591,7 @@ def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
     budget = float(r.budget_cents) or None
     deadline = _deadline(model_file)
     failed = output.failed_included(r, model_file.model)
+    in_file = _in_file(model_file.sources)
     figures = [
         plots.histogram(directory / "cost_histogram.png", r.cost_histogram, r.total_cost,
                         "Total cost", money=True, limit=budget, limit_label="budget",
@@ -604,7 +616,8 @@ def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
                          f"Model {model_file.path.name}; seed {r.seed}, "
                          f"{r.scenario_count:,} scenarios.",
                          figures=figures,
-                         defaults=[(d.field, d.value, d.rationale) for d in r.defaults_used],
+                         defaults=[(in_file(d.field), d.value, d.rationale)
+                                   for d in r.defaults_used],
                          reproduce=_reproduce("risk", "estimate", str(model_file.path),
                                               "--scenarios", str(r.scenarios_requested),
                                               "--seed", str(r.seed)))
@@ -675,7 +688,7 @@ def guarantee_evaluate(
     if as_json:
         output.print_json(answer)
     else:
-        output.guarantee(answer, model_file.title)
+        output.guarantee(answer, model_file.title, _in_file(model_file.sources))
 
 
 # ================================================================== portfolio

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 
 from google.protobuf import json_format
 from ijh.funding.v1 import funding_pb2
@@ -492,7 +493,9 @@ def failed_included(r: risk_pb2.EstimateProcurementRiskResponse,
 
 
 def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
-             model: risk_pb2.ProcurementModel, deadline_days: float | None = None) -> None:
+             model: risk_pb2.ProcurementModel, deadline_days: float | None = None,
+             in_file: Callable[[str], str] | None = None) -> None:
+    """``in_file``: a default's model path as the model file names that field."""
     rows = [("seed", str(r.seed)),
             ("scenarios", f"{r.scenario_count:,}" + (" (stopped early)" if r.stopped_early
                                                       else "")),
@@ -530,21 +533,22 @@ def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
                       f"{r.correlation.max_abs_change:.3f})", style="yellow")
     for note in r.notes:
         console.print(f"note: {note}")
-    defaults_used(r.defaults_used)
+    defaults_used(r.defaults_used, in_file)
 
 
-def defaults_used(defaults) -> None:
+def defaults_used(defaults, in_file: Callable[[str], str] | None = None) -> None:
     if not defaults:
         return
     table = Table(title="Defaults the service filled in", title_justify="left")
     for column in ("field", "value", "why"):
         table.add_column(column, overflow="fold")
     for d in defaults:
-        table.add_row(d.field, d.value, d.rationale)
+        table.add_row(in_file(d.field) if in_file else d.field, d.value, d.rationale)
     console.print(table)
 
 
-def guarantee(r: risk_pb2.EvaluateProcurementGuaranteeResponse, title: str) -> None:
+def guarantee(r: risk_pb2.EvaluateProcurementGuaranteeResponse, title: str,
+              in_file: Callable[[str], str] | None = None) -> None:
     covered = risk_pb2.CoveredLoss.Name(r.terms.covered_loss).removeprefix("COVERED_LOSS_")
     rows = [("seed", str(r.seed)), ("scenarios", f"{r.scenario_count:,}"),
             ("covers", covered.lower()), ("rate", f"{r.terms.guarantee_rate:.0%}"),
@@ -558,7 +562,7 @@ def guarantee(r: risk_pb2.EvaluateProcurementGuaranteeResponse, title: str) -> N
         rows.append((f"VaR {level.level:.1%}", est_eur(level.value_at_risk_cents)))
         rows.append((f"ES {level.level:.1%}", est_eur(level.expected_shortfall_cents)))
     console.print(_kv(f"Guarantee on {title}", rows))
-    defaults_used(r.defaults_used)
+    defaults_used(r.defaults_used, in_file)
 
 
 def method_name(value: int) -> str:

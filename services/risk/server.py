@@ -270,7 +270,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self.events.publish_soon(cloud_event(
             "ijh.risk.procurement.estimated", SOURCE, f"estimates/seed-{result.seed}",
             translate.risk_estimated_event(result)))
-        return translate.risk_response(result)
+        return translate.risk_response(result, request.model)
 
     @translate_errors
     async def EvaluateProcurementGuarantee(self, request, context):
@@ -287,7 +287,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self.events.publish_soon(cloud_event(
             "ijh.risk.guarantee.evaluated", SOURCE, f"guarantee-evaluations/seed-{result.seed}",
             translate.guarantee_evaluated_event(result)))
-        return translate.guarantee_response(result)
+        return translate.guarantee_response(result, request.model)
 
 
 def _compile_kernels() -> None:

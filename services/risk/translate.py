@@ -145,9 +145,24 @@ def _sensitivity(items) -> list[risk_pb2.InputSensitivity]:
                                       variance_share=s.variance_share) for s in items]
 
 
-def _defaults(items) -> list[risk_pb2.DefaultUsed]:
-    return [risk_pb2.DefaultUsed(field=d.field, value=d.value, rationale=d.rationale)
-            for d in items]
+_MOST_LIKELY_UNIT = {"distribution": "cents", "cost_impact": "cents", "duration": "days",
+                     "delay": "days"}
+
+
+def default_field(model: risk_pb2.ProcurementModel, engine_field: str) -> str:
+    """The model path (DefaultUsed.field: the request's, under ``model``) of what a prior
+    filled. The engine names a spread filled around a most-likely value by its
+    distribution (``cost_items[4].distribution``); the request gave
+    ``cost_items[4].distribution.most_likely_cents``."""
+    owner = engine_field.rsplit(".", 1)[-1]
+    if owner in _MOST_LIKELY_UNIT:
+        engine_field = f"{engine_field}.mode_{_MOST_LIKELY_UNIT[owner]}"
+    return api_field(model, engine_field).removeprefix("model.")
+
+
+def _defaults(items, model: risk_pb2.ProcurementModel) -> list[risk_pb2.DefaultUsed]:
+    return [risk_pb2.DefaultUsed(field=default_field(model, d.field), value=d.value,
+                                 rationale=d.rationale) for d in items]
 
 
 def has_schedule(r: m.ProcurementRiskEstimate) -> bool:
@@ -157,10 +172,11 @@ def has_schedule(r: m.ProcurementRiskEstimate) -> bool:
     return bool(r.activity_criticality)
 
 
-def risk_response(r: m.ProcurementRiskEstimate) -> risk_pb2.EstimateProcurementRiskResponse:
-    """The API answer. Without a schedule (no activities) the duration figures, the
-    deadline probability and the duration sensitivities are left out (unset / empty)
-    rather than reported as 0 days."""
+def risk_response(r: m.ProcurementRiskEstimate, model: risk_pb2.ProcurementModel
+                  ) -> risk_pb2.EstimateProcurementRiskResponse:
+    """The API answer to a request of ``model``. Without a schedule (no activities) the
+    duration figures, the deadline probability and the duration sensitivities are left
+    out (unset / empty) rather than reported as 0 days."""
     schedule = has_schedule(r)
     response = risk_pb2.EstimateProcurementRiskResponse(
         seed=r.seed, scenario_count=r.scenarios, scenarios_requested=r.scenarios_requested,
@@ -194,7 +210,7 @@ def risk_response(r: m.ProcurementRiskEstimate) -> risk_pb2.EstimateProcurementR
         duration_cdf=[risk_pb2.CdfPoint(cumulative_probability=p.cumulative_probability,
                                         value=p.duration_days)
                       for p in (r.duration_cdf if schedule else ())],
-        defaults_used=_defaults(r.defaults_used), notes=list(r.notes))
+        defaults_used=_defaults(r.defaults_used, model), notes=list(r.notes))
     if r.correlation is not None:
         c = r.correlation
         response.correlation.CopyFrom(risk_pb2.CorrelationReport(
@@ -203,7 +219,7 @@ def risk_response(r: m.ProcurementRiskEstimate) -> risk_pb2.EstimateProcurementR
     return response
 
 
-def guarantee_response(g: m.GuaranteeEvaluation
+def guarantee_response(g: m.GuaranteeEvaluation, model: risk_pb2.ProcurementModel
                        ) -> risk_pb2.EvaluateProcurementGuaranteeResponse:
     return risk_pb2.EvaluateProcurementGuaranteeResponse(
         seed=g.seed, scenario_count=g.scenarios,
@@ -220,7 +236,7 @@ def guarantee_response(g: m.GuaranteeEvaluation
         break_even_fee_cents=estimate(g.break_even_fee_cents),
         break_even_fee_rate=estimate(g.break_even_fee_rate),
         guaranteed_amount_cents=g.guaranteed_amount_cents,
-        defaults_used=_defaults(g.defaults_used))
+        defaults_used=_defaults(g.defaults_used, model))
 
 
 def _quantile(summary: m.OutputSummary, level: float) -> float:

@@ -155,6 +155,17 @@ def test_heat_as_a_service_estimate(cli_env):
     expected = funnel_failure([int(suppliers)], [float(p)])
     got = answer["probability_of_failure"]
     assert abs(got["value"] - expected) <= 4 * got["standard_error"] + 1e-3
+    # metering_and_reporting gives only its most likely amount: the spread filled around
+    # it, named by the request's field and shown in euros (not "2.34e+07 ... cents").
+    filled = {d["field"]: d["value"] for d in answer["defaults_used"]}
+    assert filled["cost_items[4].distribution.most_likely_cents"] == (
+        "PERT(minimum €234,000.00, mode €260,000.00, maximum €431,600.00)")
+    # People read the file's own name of that field.
+    shown = ijh(cli_env, "risk", "estimate", "examples/heat_as_a_service.yaml",
+                "--scenarios", "4096")
+    assert shown.returncode == 0, shown.stderr
+    assert "cost_items[4].cost.most_likely" in shown.stdout
+    assert "€234,000.00" in shown.stdout and "e+07" not in shown.stdout
 
 
 def test_guarantee_evaluate_uses_the_files_terms(cli_env):

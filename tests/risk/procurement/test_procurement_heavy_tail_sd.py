@@ -152,9 +152,11 @@ def test_without_heavy_tailed_items_the_sd_is_the_samples_own():
 
 
 def test_the_note_reaches_the_api_answer():
+    from ijh.risk.v1 import risk_pb2
+
     from services.risk import translate
 
     result = estimate_procurement_risk(
         _model(_lognormal("x", 10_000 * EUR, 1_000_000 * EUR)), scenarios=4_000, seed=3)
-    reply = translate.risk_response(result)
+    reply = translate.risk_response(result, risk_pb2.ProcurementModel())
     assert list(reply.notes) == list(result.notes) and reply.notes

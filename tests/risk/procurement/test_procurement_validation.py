@@ -147,6 +147,27 @@ def test_every_default_used_cites_its_basis_not_internal_documents():
         assert "README" not in d.rationale and "expert judgement" in d.rationale, d
 
 
+def test_a_prior_spread_is_shown_in_euros_exactly_and_days_as_numbers():
+    # "PERT(minimum=2.34e+07, mode=2.6e+07, maximum=4.316e+07 cents)" was shown to the
+    # agency: cents in scientific notation, six significant figures.
+    likely = model(novelty=NoveltyLevel.NEW_IN_FINLAND, cost_items=(
+        CostItem("metering", CostDistribution(K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                              mode_cents=26_000_000)),
+        CostItem("odd", CostDistribution(K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                         mode_cents=123_456_789))),
+        activities=(Activity("x", DurationDistribution(K.DISTRIBUTION_KIND_UNSPECIFIED,
+                                                       mode_days=60.0)),))
+    used = {d.field: d.value for d in
+            estimate_procurement_risk(likely, seed=1, scenarios=1000).defaults_used}
+    # novelty NEW_IN_FINLAND: cost −10 % / +66 %, duration −5 % / +39 %
+    assert used["cost_items[0].distribution"] == (
+        "PERT(minimum €234,000.00, mode €260,000.00, maximum €431,600.00)")
+    assert used["cost_items[1].distribution"] == (
+        "PERT(minimum €1,111,111.101, mode €1,234,567.89, maximum €2,049,382.6974)")
+    assert used["activities[0].duration"] == "PERT(minimum 57 days, mode 60 days, maximum "\
+        "83.4 days)"
+
+
 def test_an_extreme_lognormal_spread_is_answered_with_its_huge_error():
     # P90/P10 = 1e12 is valid input; its draws pass int64's range. The answer must come
     # (it crashed building the histogram's edges), and say how little its mean means.

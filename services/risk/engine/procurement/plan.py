@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from numbers import Integral, Real
 
 import numpy as np
@@ -203,8 +204,9 @@ def _distribution(c: Collector, path: str, dist: CostDistribution | DurationDist
                  "give the most likely value, or a distribution kind"):
         m = v["mode"]
         lo, hi = m * (1.0 - spread.down), m * (1.0 + spread.up)
+        shown = _spread_text(getattr(dist, f"mode_{unit}"), spread, unit)
         defaults.append(DefaultUsed(
-            path, f"PERT(minimum={lo:.6g}, mode={m:.6g}, maximum={hi:.6g} {unit})",
+            path, shown,
             f"only the most likely value given: novelty spread −{spread.down:.0%} "
             f"/ +{spread.up:.0%}; {SPREAD_SOURCE}"))
         return mg.pert(lo, m, hi, DEFAULT_PERT_SHAPE), m
@@ -216,6 +218,25 @@ def spend_depends_on_failure(model: ProcurementModel) -> bool:
     tied to a phase or spent only on success. Without one, every item is spent in every
     scenario, and a failure's spend is the whole cost (its loss at failure too)."""
     return any(item.phase or item.only_on_success for item in model.cost_items)
+
+
+def _spread_text(mode: int | float, spread: Spread, unit: str) -> str:
+    """The PERT a prior spread fills around ``mode``, as people read it: money in euros,
+    exactly (the agency's cents × the spread's two-decimal fractions: a cent's fraction is
+    shown, not rounded away), days as numbers. ``%g`` of cents read
+    "PERT(minimum=2.34e+07, mode=2.6e+07, ... cents)"."""
+    exact = Decimal(str(mode))
+    points = (exact * (1 - Decimal(str(spread.down))), exact,
+              exact * (1 + Decimal(str(spread.up))))
+    if unit == "cents":
+        def text(cents: Decimal) -> str:
+            euros = cents / 100
+            return f"€{euros:,.2f}" if euros == round(euros, 2) else f"€{euros.normalize():,f}"
+    else:
+        def text(days: Decimal) -> str:
+            return f"{days.normalize():f} days"
+    low, likely, high = (text(x) for x in points)
+    return f"PERT(minimum {low}, mode {likely}, maximum {high})"
 
 
 def _names(c: Collector, model: ProcurementModel) -> dict[str, str]:
