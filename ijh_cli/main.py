@@ -568,7 +568,7 @@ def risk_estimate(
         answer = _call(connection, stub.EstimateProcurementRisk, request, timeout,
                        _locator(model_file.sources))
     if report_dir is not None:
-        _estimate_report(report_dir, model_file, answer)
+        _estimate_report(report_dir, model_file, answer, confidence)
     if as_json:
         output.print_json(answer)
     else:
@@ -584,7 +584,10 @@ def _deadline(model_file: inputs.ProcurementFile) -> float | None:
 
 
 def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
-                     r: risk_pb2.EstimateProcurementRiskResponse) -> None:
+                     r: risk_pb2.EstimateProcurementRiskResponse,
+                     confidence: float | None = None) -> None:
+    """``confidence``: the --confidence given, which the report's command must repeat (the
+    file's, or the default, the command reads itself)."""
     from ijh_cli import plots, report  # matplotlib only when drawing
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -618,9 +621,10 @@ def _estimate_report(directory: Path, model_file: inputs.ProcurementFile,
                          figures=figures,
                          defaults=[(in_file(d.field), d.value, d.rationale)
                                    for d in r.defaults_used],
-                         reproduce=_reproduce("risk", "estimate", str(model_file.path),
-                                              "--scenarios", str(r.scenarios_requested),
-                                              "--seed", str(r.seed)))
+                         reproduce=_reproduce(
+                             "risk", "estimate", str(model_file.path),
+                             "--scenarios", str(r.scenarios_requested), "--seed", str(r.seed),
+                             *(("--confidence", f"{confidence:g}") if confidence else ())))
     rows = [("seed", str(r.seed)), ("scenarios", f"{r.scenario_count:,}"),
             ("base estimate", output.eur(r.base_estimate_cents)),
             ("budget", output.eur(r.budget_cents)),

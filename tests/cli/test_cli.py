@@ -141,6 +141,22 @@ def test_pcp_estimate_figures_and_report(cli_env, tmp_path):
     assert "<th>mean</th>" in table and "fails a phase gate" in table
 
 
+def test_the_reports_command_reproduces_its_confidence(cli_env, tmp_path):
+    # With --confidence 0.95 the report shows P95 contingency; its command reran P80.
+    report = tmp_path / "p95"
+    answer = ijh_json(cli_env, "risk", "estimate", "examples/pcp_procurement.yaml",
+                      "--scenarios", "4096", "--seed", "7", "--confidence", "0.95",
+                      "--report", str(report))
+    assert answer["confidence"] == pytest.approx(0.95)
+    index = (report / "index.html").read_text()
+    assert "cost at P95" in index
+    command = re.search(r"Reproduce: <code>ijh (.*?)</code>", index).group(1)
+    assert "--confidence 0.95" in command
+    again = ijh_json(cli_env, *command.split())
+    assert again["confidence"] == answer["confidence"]
+    assert again["cost_at_confidence_cents"] == answer["cost_at_confidence_cents"]
+
+
 def test_heat_as_a_service_estimate(cli_env):
     answer = ijh_json(cli_env, "risk", "estimate", "examples/heat_as_a_service.yaml",
                       "--scenarios", "4096")
