@@ -269,7 +269,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise _in_model(exc, request.model) from exc
         self.events.publish_soon(cloud_event(
             "ijh.risk.procurement.estimated", SOURCE, f"estimates/seed-{result.seed}",
-            translate.risk_estimated_event(result)))
+            translate.risk_estimated_event(result),
+            absent=translate.risk_estimated_event_absent(result)))
         return translate.risk_response(result, request.model)
 
     @translate_errors

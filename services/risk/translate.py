@@ -245,6 +245,9 @@ def _quantile(summary: m.OutputSummary, level: float) -> float:
 
 
 def risk_estimated_event(r: m.ProcurementRiskEstimate) -> events_pb2.ProcurementRiskEstimated:
+    """The event's payload; without a schedule its p80_duration_days is no figure (the
+    engine's 0 days) and is left out of the event's data (risk_estimated_event_absent),
+    as the API answer leaves the duration out."""
     return events_pb2.ProcurementRiskEstimated(
         seed=r.seed, scenario_count=r.scenarios,
         mean_total_cost_cents=r.total_cost_cents.mean.value,
@@ -252,6 +255,11 @@ def risk_estimated_event(r: m.ProcurementRiskEstimate) -> events_pb2.Procurement
         probability_over_budget=r.budget_exceedance_probability.value,
         probability_of_failure=r.failure_probability.value,
         p80_duration_days=_quantile(r.duration_days, 0.8))
+
+
+def risk_estimated_event_absent(r: m.ProcurementRiskEstimate) -> tuple[str, ...]:
+    """Fields of ProcurementRiskEstimated the estimate has no figure for."""
+    return () if has_schedule(r) else ("p80_duration_days",)
 
 
 def guarantee_evaluated_event(g: m.GuaranteeEvaluation

@@ -73,6 +73,9 @@ async def test_risk_estimate_through_gateway_publishes_its_cloudevent(stack, gat
     assert event["type"] == "ijh.risk.procurement.estimated"
     assert event["data"]["seed"] == "20261129"
     assert event["data"]["p80_total_cost_cents"] == pytest.approx(p80.value)
+    # No schedule in the README example: no duration in the answer, none in the event
+    # (it published "p80_duration_days": 0).
+    assert not reply.HasField("duration") and "p80_duration_days" not in event["data"]
 
 
 async def test_events_are_kept_in_the_jetstream_stream(stack, gateway_channel):
