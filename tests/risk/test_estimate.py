@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from services.risk.engine.estimate import paired_change, proportion
+from services.risk.engine.estimate import Estimate, paired_change, proportion
 
 N = 10_000
 
@@ -27,9 +27,22 @@ def test_many_events_keep_the_binomial_error(k):
     assert wald <= e.standard_error <= wald * math.sqrt(1 + 2.0 / k)
 
 
-def test_an_event_in_every_scenario_is_certain():
+def test_an_event_in_every_scenario_reads_one_with_about_the_rule_of_three():
+    # n of n is no proof of certainty: a true 1 − 1/n is drawn n times of n in 37 % of runs
     e = proportion(float(N), float(N), N)
-    assert (e.value, e.standard_error) == (1.0, 0.0)
+    assert e.value == 1.0
+    assert e.standard_error == pytest.approx(math.sqrt(2.0 * (1 - 2 / N)) / N)
+
+
+def test_only_what_the_model_makes_certain_or_impossible_reads_exactly():
+    assert proportion(float(N), float(N), N, certain=True) == Estimate(1.0, 0.0)
+    assert proportion(0.0, 0.0, N, impossible=True) == Estimate(0.0, 0.0)
+
+
+@pytest.mark.parametrize("k", [0, 3, 40])
+def test_the_floor_is_the_same_on_either_side(k):
+    low, high = proportion(float(k), float(k), N), proportion(float(N - k), float(N - k), N)
+    assert high.standard_error == pytest.approx(low.standard_error, rel=1e-9)
 
 
 def test_weighted_events_add_pseudo_events_of_their_typical_weight():
@@ -72,6 +85,18 @@ def test_few_events_stay_within_three_standard_errors(expected_events):
     if expected_events <= 3:
         with np.errstate(divide="ignore", invalid="ignore"):
             assert np.mean(~(error <= 3 * wald)) >= 0.04
+
+
+@pytest.mark.parametrize("expected_non_events", [0.5, 3.0, 10.0])
+def test_near_certain_events_stay_within_three_standard_errors(expected_non_events):
+    # The mirror image: P = 1 − 0.5/n, 1 − 3/n, 1 − 10/n. Without the floor on the high side
+    # a run in which every scenario fell in the event read 1 ± 0 (e^{-n(1-p)} of the runs).
+    p = 1.0 - expected_non_events / N
+    counts = np.random.default_rng(20261130).binomial(N, p, 20_000)
+    se = np.array([proportion(float(k), float(k), N).standard_error for k in counts])
+    error = np.abs(counts / N - p)
+    assert np.all(se > 0)
+    assert np.mean(error > 3 * se) <= 0.012
 
 
 def test_a_change_no_scenario_showed_reads_zero_with_about_the_rule_of_three():

@@ -317,10 +317,12 @@ def test_marginal_moments_match_scipy(marginal, frozen):
 
 
 def test_a_failure_no_scenario_saw_carries_about_the_rule_of_three():
-    # Every phase passes for certain: P(fail) = 0 exactly, and a run of n scenarios can only
-    # say it is below ~3/n; it reads 0 ± √2/n, not 0 ± 0 (``estimate.proportion``).
+    # P(fail) = 1e-6: a run of n scenarios that saw none can only say it is below ~3/n; it
+    # reads 0 ± √2/n, not 0 ± 0 (``estimate.proportion``). (A failure the model rules out,
+    # every pass probability 1, reads 0 ± 0: test_procurement_near_certain.)
     items = [CostItem("c", CostDistribution(K.FIXED, mode_cents=1))]
     n = 20_000
-    r = estimate_procurement_risk(model(items), scenarios=n, seed=3)
+    r = estimate_procurement_risk(model(items, phases=(Phase("delivery", 1, 1 - 1e-6),)),
+                                  scenarios=n, seed=3)
     assert r.failure_probability.value == 0.0
     assert 2.7 / n < 2 * r.failure_probability.standard_error < 3.0 / n

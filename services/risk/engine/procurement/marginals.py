@@ -206,6 +206,22 @@ def mean_and_variance(m: Marginal) -> tuple[float, float]:
     raise ValueError(f"no moments for {m.kind}")
 
 
+def support(m: Marginal) -> tuple[float, float]:
+    """The smallest and largest value a marginal can take (inf: unbounded above)."""
+    p = m.params
+    if m.kind == FIXED:
+        return p[0], p[0]
+    if m.kind == TRIANGULAR:
+        return p[0], p[2]
+    if m.kind in (PERT, UNIFORM):
+        return p[0], p[1]
+    if m.kind in (NORMAL, LOGNORMAL):
+        return 0.0, math.inf
+    if m.kind == BERNOULLI:
+        return 0.0, 1.0
+    raise ValueError(f"no support for {m.kind}")
+
+
 def draw(m: Marginal, rng: np.random.Generator, size: int) -> np.ndarray:
     """``size`` independent draws of one marginal."""
     if m.kind == FIXED:

@@ -25,7 +25,13 @@ from .model import (
     QuantileEstimate,
 )
 from .plan import MAX_SCENARIOS, MAX_SEED, Plan, compile_model, is_finite_number, is_integer
-from .simulation import ScenarioSet, simulate
+from .simulation import (
+    ScenarioSet,
+    cost_bounds_by_outcome,
+    duration_bounds,
+    outcome_probabilities,
+    simulate,
+)
 
 STANDARD_PROBABILITIES = (0.10, 0.50, 0.80, 0.90, 0.95)
 CDF_POINTS = 101  # cumulative probabilities 0.00, 0.01, …, 1.00
@@ -160,12 +166,25 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
     at_confidence = st.quantile(cost_sorted, confidence)
     n = run.scenarios
 
+    # What the model itself makes certain or impossible reads with SE 0; anything else,
+    # even if every scenario of the run (or none) showed it, keeps the few-events floor.
+    outcome = outcome_probabilities(plan)  # P(F = f), f + 1
+    failing = outcome[1:]
     failure_phase = run.failure_phase
-    phase_failures = tuple(PhaseFailure(name, st.proportion(failure_phase == k))
-                           for k, name in enumerate(plan.phase_names))
+    phase_failures = tuple(
+        PhaseFailure(name, st.proportion(failure_phase == k, certain=bool(failing[k] >= 1.0),
+                                         impossible=bool(failing[k] <= 0.0)))
+        for k, name in enumerate(plan.phase_names))
+    always_critical = plan.network.on_every_path() if plan.network is not None else []
     criticality = tuple(
-        ActivityCriticality(name, st.share(int(count), n))
-        for count, name in zip(run.critical_counts, plan.activity_names, strict=True))
+        ActivityCriticality(name, st.share(int(count), n, certain=certain))
+        for count, name, certain in zip(run.critical_counts, plan.activity_names,
+                                        always_critical, strict=True))
+    possible = outcome > 0.0
+    least, most = cost_bounds_by_outcome(plan)
+    over_budget = st.proportion(
+        cost > model.budget_cents, certain=bool(least[possible].min() > model.budget_cents),
+        impossible=bool(most[possible].max() <= model.budget_cents))
 
     inputs = plan.cost_names + plan.activity_names + plan.risk_names
     half = len(inputs)
@@ -188,7 +207,10 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
 
     deadline = None
     if model.deadline_days is not None:
-        deadline = st.proportion(duration > model.deadline_days)
+        shortest, longest = duration_bounds(plan)
+        deadline = st.proportion(duration > model.deadline_days,
+                                 certain=shortest > model.deadline_days,
+                                 impossible=longest <= model.deadline_days)
     return ProcurementRiskEstimate(
         seed=seed, scenarios=n, scenarios_requested=requested,
         stopped_early=run.stopped_early,
@@ -196,7 +218,7 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
         duration_days=_summary(duration_sorted, duration, probabilities),
         base_estimate_cents=plan.base_estimate_cents,
         budget_cents=model.budget_cents,
-        budget_exceedance_probability=st.proportion(cost > model.budget_cents),
+        budget_exceedance_probability=over_budget,
         deadline_exceedance_probability=deadline,
         confidence=confidence,
         cost_at_confidence_cents=at_confidence,
@@ -204,7 +226,9 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
             at_confidence.value - plan.base_estimate_cents, at_confidence.standard_error),
         contingency_over_budget_cents=Estimate(
             at_confidence.value - model.budget_cents, at_confidence.standard_error),
-        failure_probability=st.proportion(failure_phase >= 0),
+        failure_probability=st.proportion(failure_phase >= 0,
+                                          certain=bool(outcome[0] <= 0.0),
+                                          impossible=not bool(possible[1:].any())),
         phase_failures=phase_failures,
         activity_criticality=criticality,
         cost_sensitivity=cost_sens,

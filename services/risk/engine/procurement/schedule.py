@@ -42,6 +42,26 @@ class Network:
                 successors[p].append(i)
         self.successors = successors
 
+    def on_every_path(self) -> list[bool]:
+        """Whether each activity lies on every path from a first activity to a last one:
+        such an activity is on the longest path, so critical, whatever the durations."""
+        to = [0] * len(self.order)  # paths from a first activity ending at i
+        for i in self.order:
+            to[i] = sum(to[p] for p in self.predecessors[i]) or 1
+        onward = [0] * len(self.order)  # paths from i to a last activity
+        for i in reversed(self.order):
+            onward[i] = sum(onward[s] for s in self.successors[i]) or 1
+        total = sum(to[i] for i in self.order if not self.successors[i])
+        return [to[i] * onward[i] == total for i in range(len(self.order))]
+
+    def longest_path(self, durations_days: list[float]) -> float:
+        """The project duration for one set of durations (inf allowed)."""
+        finish = [0.0] * len(self.order)
+        for i in self.order:
+            finish[i] = max((finish[p] for p in self.predecessors[i]), default=0.0) + \
+                durations_days[i]
+        return max(finish, default=0.0)
+
     def evaluate(self, durations_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Project duration per scenario (longest path from time 0) and a boolean
         (activities, scenarios) matrix of critical activities (zero total float).

@@ -226,6 +226,67 @@ def failure_distribution(suppliers: list[int], pass_probabilities: list[float]
     return fail
 
 
+def outcome_probabilities(plan: Plan) -> np.ndarray:
+    """Exact P(F = f) of the failing phase, indexed f + 1 (f = −1: every phase passed)."""
+    n_phases = len(plan.phase_names)
+    probability = np.ones(n_phases + 1)
+    if n_phases:
+        fail = failure_distribution(plan.phase_suppliers, plan.phase_pass_probabilities)
+        probability[1:] = fail
+        probability[0] = max(1.0 - float(fail.sum()), 0.0)
+    return probability
+
+
+def spent_by_outcome(plan: Plan) -> np.ndarray:
+    """Whether each cost item is spent when the procurement fails in phase f (bool,
+    [f + 1, item]; f = −1: every phase passed): always; on success; or in phase c when c
+    is reached (F = −1 or F ≥ c)."""
+    code = np.array(plan.cost_incurrence)
+    n_phases = len(plan.phase_names)
+    spent = np.zeros((n_phases + 1, len(code)), dtype=bool)
+    for f in range(-1, n_phases):
+        spent[f + 1] = (code == ALWAYS) | ((code >= 0) & ((f < 0) | (code <= f)))
+        if f < 0:
+            spent[f + 1] |= code == ON_SUCCESS
+    return spent
+
+
+def cost_bounds_by_outcome(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    """The least and the most a scenario can cost when the procurement fails in phase f
+    (indexed f + 1; f = −1: success), from the marginals' supports (inf where one is
+    unbounded): what the model rules out, which no run of it can prove."""
+    spent = spent_by_outcome(plan)
+    support = np.array([mg.support(m) for m in plan.cost_marginals]).reshape(-1, 2)
+    low = spent @ support[:, 0]
+    high = np.array([float(support[row, 1].sum()) for row in spent])  # inf·0 is nan in @
+    for occurrence, impact in zip(plan.risk_occurrence, plan.risk_impacts, strict=True):
+        p = occurrence.params[0]
+        lo, hi = mg.support(impact)
+        if p > 0.0:
+            high = high + max(hi, 0.0)
+            low = low + (lo if p >= 1.0 else min(lo, 0.0))
+    return low, high
+
+
+def duration_bounds(plan: Plan) -> tuple[float, float]:
+    """The shortest and the longest the project can take (inf: unbounded), from the
+    supports of the activities' durations and of the delays of the events that may occur."""
+    if plan.network is None:
+        return 0.0, 0.0
+    low = [mg.support(m)[0] for m in plan.activity_marginals]
+    high = [mg.support(m)[1] for m in plan.activity_marginals]
+    for occurrence, delay, targets in zip(plan.risk_occurrence, plan.risk_delays,
+                                          plan.risk_targets, strict=True):
+        p = occurrence.params[0]
+        lo, hi = mg.support(delay)
+        for j in targets:
+            if p > 0.0:
+                high[j] += hi
+            if p >= 1.0:
+                low[j] += lo
+    return plan.network.longest_path(low), plan.network.longest_path(high)
+
+
 class _StoppingRule:
     """The standard error that early stopping compares with the target: √(V/n), with
 
@@ -325,19 +386,11 @@ class _StoppingRule:
         n_phases = len(plan.phase_names)
         item_mean = np.array([mg.mean_and_variance(m)[0] for m in plan.cost_marginals])
         code = np.array(plan.cost_incurrence)
-        self.failure_probability = np.ones(n_phases + 1)
-        if n_phases:
-            fail = failure_distribution(plan.phase_suppliers, plan.phase_pass_probabilities)
-            self.failure_probability[1:] = fail
-            self.failure_probability[0] = max(1.0 - float(fail.sum()), 0.0)
+        self.failure_probability = outcome_probabilities(plan)
         g = np.empty(n_phases + 1)
-        spent_at = np.zeros((n_phases + 1, len(code)), dtype=bool)  # [F + 1, item]
+        spent_at = spent_by_outcome(plan)  # [F + 1, item]
         for f in range(-1, n_phases):
-            spent = (code == ALWAYS) | ((code >= 0) & ((f < 0) | (code <= f)))
-            if f < 0:
-                spent |= code == ON_SUCCESS
-            spent_at[f + 1] = spent
-            g[f + 1] = float(item_mean[spent].sum())
+            g[f + 1] = float(item_mean[spent_at[f + 1]].sum())
         self.conditional_rest = g
         self.rest_mean = float(self.failure_probability @ g)
         self.failure_variance = float(self.failure_probability @ (g - self.rest_mean) ** 2)

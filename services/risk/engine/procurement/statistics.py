@@ -30,15 +30,20 @@ def standard_deviation(x: np.ndarray) -> Estimate:
     return Estimate(math.sqrt(var), math.sqrt(max(m4 - var * var, 0.0) / (4.0 * var * n)))
 
 
-def proportion(flags: np.ndarray) -> Estimate:
-    """Share of scenarios where ``flags`` holds; binomial SE with the few-events floor
-    (``estimate.proportion``)."""
-    return share(int(np.count_nonzero(flags)), len(flags))
+def proportion(flags: np.ndarray, *, certain: bool = False, impossible: bool = False
+               ) -> Estimate:
+    """Share of scenarios where ``flags`` holds; binomial SE with the few-events floor on
+    either side (``estimate.proportion``), 0 only where the model makes the event
+    ``certain`` or ``impossible``."""
+    return share(int(np.count_nonzero(flags)), len(flags), certain=certain,
+                 impossible=impossible)
 
 
-def share(count: int, n: int) -> Estimate:
+def share(count: int, n: int, *, certain: bool = False, impossible: bool = False
+          ) -> Estimate:
     """Share ``count``/``n`` of scenarios; SE as :func:`proportion`'s."""
-    return estimate.proportion(float(count), float(count), n)
+    return estimate.proportion(float(count), float(count), n, certain=certain,
+                               impossible=impossible)
 
 
 def quantile(sorted_x: np.ndarray, probability: float) -> Estimate:
