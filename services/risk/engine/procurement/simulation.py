@@ -596,20 +596,50 @@ def _spent_value(value: np.ndarray, code: int, failure: np.ndarray, reached: np.
     return np.where(spent, value, 0.0)
 
 
+OutcomeCosts = Callable[[int, np.ndarray], None]
+
+
+def _outcome_costs(values: np.ndarray, events: np.ndarray, always_cost: np.ndarray,
+                   by_phase: list[np.ndarray], on_success: np.ndarray) -> np.ndarray:
+    """Each scenario's total cost had the procurement failed in phase f (row f + 1) or
+    passed every phase (row 0), from its own draws: the failing phase is drawn
+    independently of them. Elementwise sums, so chunk-independent."""
+    n = values.shape[1]
+    out = np.empty((len(by_phase) + 1, n))
+    reached = always_cost + events
+    for c, items in enumerate(by_phase):
+        if len(items):
+            reached = reached + np.add.reduce(values[items], axis=0)
+        out[c + 1] = reached
+    out[0] = reached + np.add.reduce(values[on_success], axis=0) if len(on_success) else reached
+    return out
+
+
 def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | None,
              target_standard_error_cents: float | None,
+             outcome_costs: OutcomeCosts | None = None,
              on_chunk: ChunkCallback | None = None) -> ScenarioSet:
     """Run the model; see the module docstring for the reproducibility contract.
+
     ``on_chunk`` (default: the one of ``on_each_chunk``, if any) may stop it between
     chunks (RunStopped).
 
     ``sensitivity_inputs`` rows: the sampled value of every cost item, activity
     duration (before risk delays) and risk event cost impact (0 when it did not
     occur), then the same again with each risk event's realised delay in place of
-    its impact; columns: the first SENSITIVITY_BLOCKS blocks."""
+    its impact; columns: the first SENSITIVITY_BLOCKS blocks.
+
+    ``outcome_costs(start, costs)``, if given, is called for each chunk with the index of
+    its first scenario and the (phases + 1, scenarios) total cost of each of its scenarios
+    under every outcome (row 0: every phase passed; row f + 1: failed in phase f; see
+    _outcome_costs): what conditioning on the failing phase, whose law the model knows
+    exactly, needs."""
     sampler = _Sampler(plan)
     n_blocks = math.ceil(scenarios / BLOCK_SCENARIOS)
     rows = sampler.n_inputs + 3 * sampler.n_risk + 2 * sampler.n_act + 4
+    n_outcomes = len(plan.phase_names) + 1
+    if outcome_costs is not None:
+        rows += 2 * n_outcomes  # the matrix and what its caller makes of it
     if chunk_scenarios is None:
         per_chunk = max(1, CHUNK_VALUE_BUDGET // (rows * BLOCK_SCENARIOS))
         if target_standard_error_cents is not None:
@@ -633,6 +663,8 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
                   for j in range(n_act)]
     rule = _StoppingRule(plan)  # also the reported SE's floor, so run with or without target
     light_always = np.setdiff1d(always, rule.heavy)
+    by_phase = [np.flatnonzero(incurrence == c) for c in range(n_phases)]
+    on_success = np.flatnonzero(incurrence == ON_SUCCESS)
     light_conditional = np.setdiff1d(conditional, rule.heavy)
     end = scenarios
     stopped = False
@@ -646,6 +678,7 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
         start = first * BLOCK_SCENARIOS
         n = values.shape[1]
         cost = np.add.reduce(values[always], axis=0) if len(always) else np.zeros(n)
+        always_cost = cost
         reached = np.where(fail < 0, n_phases, fail.astype(np.int64) + 1)
         spent = {i: _spent_value(values[i], incurrence[i], fail, reached) for i in conditional}
         for i in conditional:
@@ -660,9 +693,13 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
                 light = light + spent[i]
             heavy = np.array([spent.get(i, values[i]) for i in rule.heavy]).reshape(
                 len(rule.heavy), n)
+        events = np.add.reduce(impact, axis=0) if n_risk else np.zeros(n)
         if n_risk:
-            cost = cost + np.add.reduce(impact, axis=0)
+            cost = cost + events
         total[start:start + n] = cost
+        if outcome_costs is not None:
+            outcome_costs(start, _outcome_costs(values, events, always_cost, by_phase,
+                                                on_success))
         failure[start:start + n] = fail
         if n_act:
             act = values[n_cost:n_cost + n_act].copy()

@@ -46,6 +46,33 @@ def share(count: int, n: int, *, certain: bool = False, impossible: bool = False
                                impossible=impossible)
 
 
+def bounded_mean(x: np.ndarray, lower: float, upper: float, unseen: float | None = None
+                 ) -> Estimate:
+    """Mean of values the model bounds to [lower, upper] (upper may be inf). SE: the larger
+    of the sample's s/√n and the few-events floor of ``estimate.proportion`` on either
+    side: the same with PSEUDO_EVENTS more values above ``lower`` by their typical excess
+    Σd²/Σd (d = x − lower), and as many more below ``upper`` by their typical shortfall;
+    with none seen, of the whole range (``unseen`` where that is unbounded). A mean resting
+    on a rare, large value (a payout) read 0 ± 0 in runs that drew none, or its cap ± 0
+    in runs that drew nothing below it. A range of width 0 is a mean the model fixes: SE 0.
+    """
+    n = len(x)
+    value = float(x.mean())
+    if upper - lower <= 0.0:
+        return Estimate(value, 0.0)
+    width = upper - lower if math.isfinite(upper) else (unseen or 0.0)
+    variance = float(x.var(ddof=1)) / n if n > 1 else 0.0
+    sides = [x - lower] + ([upper - x] if math.isfinite(upper) else [])
+    for d in sides:
+        d = np.maximum(d, 0.0)  # rounding
+        total, squares = float(d.sum()), float(d @ d)
+        size = squares / total if total > 0.0 else width
+        extra = estimate.PSEUDO_EVENTS * size
+        variance = max(variance, ((squares + extra * size) / n - (total + extra) ** 2 / n / n)
+                       / n)
+    return Estimate(value, math.sqrt(max(variance, 0.0)))
+
+
 def quantile(sorted_x: np.ndarray, probability: float) -> Estimate:
     """Empirical quantile (linear interpolation) of sorted data. SE: half the width of
     the distribution-free order-statistic interval whose ranks are n·q ± √(n·q(1−q))
