@@ -554,10 +554,13 @@ def guarantee(r: risk_pb2.EvaluateProcurementGuaranteeResponse, title: str,
             ("covers", covered.lower()), ("rate", f"{r.terms.guarantee_rate:.0%}"),
             ("cap", eur(r.terms.cap_cents)), ("deductible", eur(r.terms.deductible_cents)),
             ("guaranteed amount", eur(r.guaranteed_amount_cents)),
+            ("expected loss without the guarantee", est_eur(r.expected_loss_cents)),
             ("P(payout)", est_p(r.probability_of_payout)),
+            ("P(payout reaches the cap)", est_p(r.probability_payout_at_cap)),
             ("expected payout", est_eur(r.expected_payout_cents)),
-            ("break-even fee", est_eur(r.break_even_fee_cents)),
-            ("break-even fee rate", est_p(r.break_even_fee_rate))]
+            ("loss the agency keeps", est_eur(r.expected_retained_loss_cents)),
+            ("break-even fee (whole term)", est_eur(r.break_even_fee_cents)),
+            ("break-even fee rate (whole term, not per year)", est_p(r.break_even_fee_rate))]
     for level in r.risk_levels:
         rows.append((f"VaR {level.level:.1%}", est_eur(level.value_at_risk_cents)))
         rows.append((f"ES {level.level:.1%}", est_eur(level.expected_shortfall_cents)))

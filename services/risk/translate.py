@@ -236,7 +236,10 @@ def guarantee_response(g: m.GuaranteeEvaluation, model: risk_pb2.ProcurementMode
         break_even_fee_cents=estimate(g.break_even_fee_cents),
         break_even_fee_rate=estimate(g.break_even_fee_rate),
         guaranteed_amount_cents=g.guaranteed_amount_cents,
-        defaults_used=_defaults(g.defaults_used, model))
+        defaults_used=_defaults(g.defaults_used, model),
+        expected_loss_cents=estimate(g.expected_loss_cents),
+        expected_retained_loss_cents=estimate(g.expected_retained_loss_cents),
+        probability_payout_at_cap=estimate(g.cap_reached_probability))
 
 
 def _quantile(summary: m.OutputSummary, level: float) -> float:

@@ -483,7 +483,7 @@ class GuaranteeRiskLevel(_message.Message):
     def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
 
 class EvaluateProcurementGuaranteeResponse(_message.Message):
-    __slots__ = ("seed", "scenario_count", "terms", "expected_payout_cents", "probability_of_payout", "risk_levels", "break_even_fee_cents", "break_even_fee_rate", "guaranteed_amount_cents", "defaults_used")
+    __slots__ = ("seed", "scenario_count", "terms", "expected_payout_cents", "probability_of_payout", "risk_levels", "break_even_fee_cents", "break_even_fee_rate", "guaranteed_amount_cents", "defaults_used", "expected_loss_cents", "expected_retained_loss_cents", "probability_payout_at_cap")
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
     TERMS_FIELD_NUMBER: _ClassVar[int]
@@ -494,6 +494,9 @@ class EvaluateProcurementGuaranteeResponse(_message.Message):
     BREAK_EVEN_FEE_RATE_FIELD_NUMBER: _ClassVar[int]
     GUARANTEED_AMOUNT_CENTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_USED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_RETAINED_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_PAYOUT_AT_CAP_FIELD_NUMBER: _ClassVar[int]
     seed: int
     scenario_count: int
     terms: GuaranteeTerms
@@ -504,7 +507,10 @@ class EvaluateProcurementGuaranteeResponse(_message.Message):
     break_even_fee_rate: Estimate
     guaranteed_amount_cents: int
     defaults_used: _containers.RepeatedCompositeFieldContainer[DefaultUsed]
-    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., terms: _Optional[_Union[GuaranteeTerms, _Mapping]] = ..., expected_payout_cents: _Optional[_Union[Estimate, _Mapping]] = ..., probability_of_payout: _Optional[_Union[Estimate, _Mapping]] = ..., risk_levels: _Optional[_Iterable[_Union[GuaranteeRiskLevel, _Mapping]]] = ..., break_even_fee_cents: _Optional[_Union[Estimate, _Mapping]] = ..., break_even_fee_rate: _Optional[_Union[Estimate, _Mapping]] = ..., guaranteed_amount_cents: _Optional[int] = ..., defaults_used: _Optional[_Iterable[_Union[DefaultUsed, _Mapping]]] = ...) -> None: ...
+    expected_loss_cents: Estimate
+    expected_retained_loss_cents: Estimate
+    probability_payout_at_cap: Estimate
+    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., terms: _Optional[_Union[GuaranteeTerms, _Mapping]] = ..., expected_payout_cents: _Optional[_Union[Estimate, _Mapping]] = ..., probability_of_payout: _Optional[_Union[Estimate, _Mapping]] = ..., risk_levels: _Optional[_Iterable[_Union[GuaranteeRiskLevel, _Mapping]]] = ..., break_even_fee_cents: _Optional[_Union[Estimate, _Mapping]] = ..., break_even_fee_rate: _Optional[_Union[Estimate, _Mapping]] = ..., guaranteed_amount_cents: _Optional[int] = ..., defaults_used: _Optional[_Iterable[_Union[DefaultUsed, _Mapping]]] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_retained_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., probability_payout_at_cap: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
 
 class Guarantee(_message.Message):
     __slots__ = ("id", "exposure_cents", "probability_of_default", "cumulative_default_probability", "loss_given_default", "loss_given_default_std", "guarantee_rate", "cap_cents", "deductible_cents", "fee_rate", "sector", "branch", "counterparty_kind", "factor_loadings")

@@ -63,7 +63,10 @@ def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenar
     scenarios are those of ``estimate_procurement_risk`` with the same seed. Money in:
     integer cents; out: Estimates in float cents. The break-even fee is the expected
     payout, also as a rate of the guaranteed amount (the cap, the most the fund can
-    pay). VaR and ES of the payout are given at each of ``risk_levels``. The expected
+    pay), for the whole term: the loss is the procurement's, not a year's. Beside it:
+    the expected loss without the guarantee, what the agency keeps of it (loss − payout:
+    the deductible, the share above the rate, anything above the cap) and P(the payout
+    reaches the cap). VaR and ES of the payout are given at each of ``risk_levels``. The expected
     payout and P(payout) are conditioned on the failing phase (see the README), so their
     SEs do not rest on the failures a run drew.
     """
@@ -96,22 +99,35 @@ def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenar
     # mean rested on the failures a run drew: a payout on a failure of P 1e-4 read €0 ± €0
     # in 84 of 200 runs of 1,000 scenarios.
     probability = outcome_probabilities(plan)  # f + 1
-    paid, paying = np.empty(scenarios), np.empty(scenarios)
+    cap = float(terms.cap_cents)
+    paid, paying, capped, lost, kept = (np.empty(scenarios) for _ in range(5))
 
     def observe(start: int, outcome_cost: np.ndarray) -> None:
-        payout = guarantee_payout_cents(_loss_cents(outcome_cost, covered, model.budget_cents),
-                                        terms)
+        loss = _loss_cents(outcome_cost, covered, model.budget_cents)
+        payout = guarantee_payout_cents(loss, terms)
         rows = slice(start, start + outcome_cost.shape[1])
         paid[rows] = _expected(probability, payout)
         paying[rows] = _expected(probability, payout > 0.0)
+        capped[rows] = _expected(probability, payout >= cap)
+        lost[rows] = _expected(probability, loss)
+        kept[rows] = _expected(probability, loss - payout)
 
     run = simulate(plan, scenarios=scenarios, seed=seed, chunk_scenarios=chunk_scenarios,
                    target_standard_error_cents=None, outcome_costs=observe)
     # What the model bounds them to (the costs' supports by outcome): a payout it rules
     # out reads 0 ± 0, one it fixes (a cap every failure reaches) its value ± 0, and
     # anything else keeps a few-events floor (statistics.bounded_mean).
-    least, most = (guarantee_payout_cents(_loss_cents(bound, covered, model.budget_cents),
-                                          terms) for bound in cost_bounds_by_outcome(plan))
+    # The loss (so what the agency keeps, loss − payout, which never falls as the loss
+    # rises) is unbounded with a normal or lognormal cost: one no draw showed is then
+    # floored at the size of loss that uses the whole guarantee, deductible + cap/rate.
+    least_loss, most_loss = (_loss_cents(bound, covered, model.budget_cents)
+                             for bound in cost_bounds_by_outcome(plan))
+    least, most = (guarantee_payout_cents(bound, terms) for bound in (least_loss, most_loss))
+    unseen_loss = terms.deductible_cents + cap / terms.guarantee_rate
+
+    def bounded(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> Estimate:
+        return st.bounded_mean(values, float(_expected(probability, low)),
+                               float(_expected(probability, high)), unseen_loss)
     cost = run.total_cost_cents
     if covered == CoveredLoss.COST_OVERRUN:
         loss = np.maximum(cost - model.budget_cents, 0.0)
@@ -119,7 +135,7 @@ def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenar
         loss = np.where(run.failure_phase >= 0, cost, 0.0)
     payout = guarantee_payout_cents(loss, terms)
     ordered = np.sort(payout)
-    expected = st.bounded_mean(paid, float(probability @ least), float(probability @ most))
+    expected = bounded(paid, least, most)
     levels = []
     for level in risk_levels:
         var = st.quantile(ordered, float(level))
@@ -131,12 +147,13 @@ def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenar
             tail = 1.0 - float(level)
             es = Estimate(expected.value / tail, expected.standard_error / tail)
         levels.append(GuaranteeRiskLevel(float(level), var, es))
-    cap = float(terms.cap_cents)
     return GuaranteeEvaluation(
         seed=seed, scenarios=run.scenarios, terms=terms,
         expected_payout_cents=expected,
-        payout_probability=st.bounded_mean(paying, float(probability @ (least > 0.0)),
-                                           float(probability @ (most > 0.0))),
+        payout_probability=bounded(paying, least > 0.0, most > 0.0),
+        expected_loss_cents=bounded(lost, least_loss, most_loss),
+        expected_retained_loss_cents=bounded(kept, least_loss - least, most_loss - most),
+        cap_reached_probability=bounded(capped, least >= cap, most >= cap),
         risk_levels=tuple(levels),
         break_even_fee_cents=expected,
         break_even_fee_rate=Estimate(expected.value / cap, expected.standard_error / cap),

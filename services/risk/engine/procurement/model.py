@@ -326,13 +326,20 @@ class GuaranteeRiskLevel:
 @dataclass(frozen=True)
 class GuaranteeEvaluation:
     """The answer of ``evaluate_guarantee``. ``guaranteed_amount_cents`` is the cap (the
-    fund's largest possible payout); the break-even fee rate is relative to it."""
+    fund's largest possible payout); the break-even fee rate is relative to it and covers
+    the whole term (one fee for the procurement's loss, not a rate per year).
+    ``expected_loss_cents``: the covered loss before the guarantee (overrun or spend at
+    failure); ``expected_retained_loss_cents``: what the agency keeps of it (loss −
+    payout); ``cap_reached_probability``: P(payout = cap)."""
 
     seed: int
     scenarios: int
     terms: GuaranteeTerms
     expected_payout_cents: Estimate
     payout_probability: Estimate
+    expected_loss_cents: Estimate
+    expected_retained_loss_cents: Estimate
+    cap_reached_probability: Estimate
     risk_levels: tuple[GuaranteeRiskLevel, ...]
     break_even_fee_cents: Estimate
     break_even_fee_rate: Estimate
