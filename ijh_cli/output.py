@@ -489,7 +489,9 @@ def failed_included(r: risk_pb2.EstimateProcurementRiskResponse,
     return (f"Every scenario counts, including those where the procurement fails a phase "
             f"gate (P(failure) {est_p(r.probability_of_failure)}): they do not spend the "
             f"cost items of the phases they do not reach or those spent only on success, so "
-            f"they form the lower peaks, and the mean and every quantile include them.")
+            f"they form the lower peaks, and the mean and every quantile include them"
+            + ("; the figures '| completed' are those given that it completes."
+               if r.HasField("given_completion") else "."))
 
 
 def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
@@ -508,6 +510,16 @@ def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
              ("contingency over budget", est_eur(r.contingency_over_budget_cents)),
              ("P(failure)", est_p(r.probability_of_failure))]
     rows += [(f"  fails in {f.phase_name}", est_p(f.probability)) for f in r.phase_failures]
+    if r.HasField("given_completion"):
+        g = r.given_completion
+        rows += [("given it completes:", ""),
+                 ("  P(cost > budget | completed)", est_p(g.probability_over_budget)),
+                 (f"  cost at P{r.confidence * 100:g} | completed",
+                  est_eur(g.cost_at_confidence_cents)),
+                 ("  contingency over base | completed",
+                  est_eur(g.contingency_over_base_estimate_cents)),
+                 ("  contingency over budget | completed",
+                  est_eur(g.contingency_over_budget_cents))]
     console.print(_kv(f"Risk estimate: {title}", rows))
     console.print(_quantiles("Total cost", r.total_cost, eur))
     if failed := failed_included(r, model):

@@ -211,6 +211,14 @@ def risk_response(r: m.ProcurementRiskEstimate, model: risk_pb2.ProcurementModel
                                         value=p.duration_days)
                       for p in (r.duration_cdf if schedule else ())],
         defaults_used=_defaults(r.defaults_used, model), notes=list(r.notes))
+    if r.given_completion is not None:
+        g = r.given_completion
+        response.given_completion.CopyFrom(risk_pb2.GivenCompletion(
+            probability_over_budget=estimate(g.budget_exceedance_probability),
+            cost_at_confidence_cents=estimate(g.cost_at_confidence_cents),
+            contingency_over_base_estimate_cents=estimate(
+                g.contingency_over_base_estimate_cents),
+            contingency_over_budget_cents=estimate(g.contingency_over_budget_cents)))
     if r.correlation is not None:
         c = r.correlation
         response.correlation.CopyFrom(risk_pb2.CorrelationReport(

@@ -392,8 +392,20 @@ class DefaultUsed(_message.Message):
     rationale: str
     def __init__(self, field: _Optional[str] = ..., value: _Optional[str] = ..., rationale: _Optional[str] = ...) -> None: ...
 
+class GivenCompletion(_message.Message):
+    __slots__ = ("probability_over_budget", "cost_at_confidence_cents", "contingency_over_base_estimate_cents", "contingency_over_budget_cents")
+    PROBABILITY_OVER_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    COST_AT_CONFIDENCE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CONTINGENCY_OVER_BASE_ESTIMATE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CONTINGENCY_OVER_BUDGET_CENTS_FIELD_NUMBER: _ClassVar[int]
+    probability_over_budget: Estimate
+    cost_at_confidence_cents: Estimate
+    contingency_over_base_estimate_cents: Estimate
+    contingency_over_budget_cents: Estimate
+    def __init__(self, probability_over_budget: _Optional[_Union[Estimate, _Mapping]] = ..., cost_at_confidence_cents: _Optional[_Union[Estimate, _Mapping]] = ..., contingency_over_base_estimate_cents: _Optional[_Union[Estimate, _Mapping]] = ..., contingency_over_budget_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+
 class EstimateProcurementRiskResponse(_message.Message):
-    __slots__ = ("seed", "scenario_count", "scenarios_requested", "stopped_early", "total_cost", "duration", "base_estimate_cents", "budget_cents", "probability_over_budget", "probability_over_deadline", "confidence", "cost_at_confidence_cents", "contingency_over_base_estimate_cents", "contingency_over_budget_cents", "probability_of_failure", "phase_failures", "activity_criticality", "cost_sensitivity", "duration_sensitivity", "cost_histogram", "duration_histogram", "cost_cdf", "duration_cdf", "correlation", "defaults_used", "notes")
+    __slots__ = ("seed", "scenario_count", "scenarios_requested", "stopped_early", "total_cost", "duration", "base_estimate_cents", "budget_cents", "probability_over_budget", "probability_over_deadline", "confidence", "cost_at_confidence_cents", "contingency_over_base_estimate_cents", "contingency_over_budget_cents", "probability_of_failure", "phase_failures", "activity_criticality", "cost_sensitivity", "duration_sensitivity", "cost_histogram", "duration_histogram", "cost_cdf", "duration_cdf", "correlation", "defaults_used", "notes", "given_completion")
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
     SCENARIOS_REQUESTED_FIELD_NUMBER: _ClassVar[int]
@@ -420,6 +432,7 @@ class EstimateProcurementRiskResponse(_message.Message):
     CORRELATION_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_USED_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_COMPLETION_FIELD_NUMBER: _ClassVar[int]
     seed: int
     scenario_count: int
     scenarios_requested: int
@@ -446,7 +459,8 @@ class EstimateProcurementRiskResponse(_message.Message):
     correlation: CorrelationReport
     defaults_used: _containers.RepeatedCompositeFieldContainer[DefaultUsed]
     notes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., scenarios_requested: _Optional[int] = ..., stopped_early: _Optional[bool] = ..., total_cost: _Optional[_Union[OutcomeSummary, _Mapping]] = ..., duration: _Optional[_Union[OutcomeSummary, _Mapping]] = ..., base_estimate_cents: _Optional[int] = ..., budget_cents: _Optional[int] = ..., probability_over_budget: _Optional[_Union[Estimate, _Mapping]] = ..., probability_over_deadline: _Optional[_Union[Estimate, _Mapping]] = ..., confidence: _Optional[float] = ..., cost_at_confidence_cents: _Optional[_Union[Estimate, _Mapping]] = ..., contingency_over_base_estimate_cents: _Optional[_Union[Estimate, _Mapping]] = ..., contingency_over_budget_cents: _Optional[_Union[Estimate, _Mapping]] = ..., probability_of_failure: _Optional[_Union[Estimate, _Mapping]] = ..., phase_failures: _Optional[_Iterable[_Union[PhaseFailure, _Mapping]]] = ..., activity_criticality: _Optional[_Iterable[_Union[ActivityCriticality, _Mapping]]] = ..., cost_sensitivity: _Optional[_Iterable[_Union[InputSensitivity, _Mapping]]] = ..., duration_sensitivity: _Optional[_Iterable[_Union[InputSensitivity, _Mapping]]] = ..., cost_histogram: _Optional[_Union[Histogram, _Mapping]] = ..., duration_histogram: _Optional[_Union[Histogram, _Mapping]] = ..., cost_cdf: _Optional[_Iterable[_Union[CdfPoint, _Mapping]]] = ..., duration_cdf: _Optional[_Iterable[_Union[CdfPoint, _Mapping]]] = ..., correlation: _Optional[_Union[CorrelationReport, _Mapping]] = ..., defaults_used: _Optional[_Iterable[_Union[DefaultUsed, _Mapping]]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+    given_completion: GivenCompletion
+    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., scenarios_requested: _Optional[int] = ..., stopped_early: _Optional[bool] = ..., total_cost: _Optional[_Union[OutcomeSummary, _Mapping]] = ..., duration: _Optional[_Union[OutcomeSummary, _Mapping]] = ..., base_estimate_cents: _Optional[int] = ..., budget_cents: _Optional[int] = ..., probability_over_budget: _Optional[_Union[Estimate, _Mapping]] = ..., probability_over_deadline: _Optional[_Union[Estimate, _Mapping]] = ..., confidence: _Optional[float] = ..., cost_at_confidence_cents: _Optional[_Union[Estimate, _Mapping]] = ..., contingency_over_base_estimate_cents: _Optional[_Union[Estimate, _Mapping]] = ..., contingency_over_budget_cents: _Optional[_Union[Estimate, _Mapping]] = ..., probability_of_failure: _Optional[_Union[Estimate, _Mapping]] = ..., phase_failures: _Optional[_Iterable[_Union[PhaseFailure, _Mapping]]] = ..., activity_criticality: _Optional[_Iterable[_Union[ActivityCriticality, _Mapping]]] = ..., cost_sensitivity: _Optional[_Iterable[_Union[InputSensitivity, _Mapping]]] = ..., duration_sensitivity: _Optional[_Iterable[_Union[InputSensitivity, _Mapping]]] = ..., cost_histogram: _Optional[_Union[Histogram, _Mapping]] = ..., duration_histogram: _Optional[_Union[Histogram, _Mapping]] = ..., cost_cdf: _Optional[_Iterable[_Union[CdfPoint, _Mapping]]] = ..., duration_cdf: _Optional[_Iterable[_Union[CdfPoint, _Mapping]]] = ..., correlation: _Optional[_Union[CorrelationReport, _Mapping]] = ..., defaults_used: _Optional[_Iterable[_Union[DefaultUsed, _Mapping]]] = ..., notes: _Optional[_Iterable[str]] = ..., given_completion: _Optional[_Union[GivenCompletion, _Mapping]] = ...) -> None: ...
 
 class GuaranteeTerms(_message.Message):
     __slots__ = ("covered_loss", "guarantee_rate", "cap_cents", "deductible_cents")

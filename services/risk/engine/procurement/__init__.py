@@ -5,6 +5,7 @@ from .guarantee import evaluate_guarantee
 from .model import (
                     Activity,
                     ActivityCriticality,
+                    CompletionFigures,
                     CorrelationBlock,
                     CorrelationReport,
                     CostCdfPoint,
@@ -37,9 +38,9 @@ from .simulation import RunStopped, on_each_chunk
 
 __all__ = [
     "BLOCK_SCENARIOS", "MAX_SCENARIOS", "Activity", "ActivityCriticality",
-    "CorrelationBlock", "CorrelationReport", "CostCdfPoint", "CostDistribution",
-    "CostHistogram", "CostItem", "CoveredLoss", "DefaultUsed", "DistributionKind",
-    "DurationCdfPoint", "DurationDistribution", "DurationHistogram",
+    "CompletionFigures", "CorrelationBlock", "CorrelationReport", "CostCdfPoint",
+    "CostDistribution", "CostHistogram", "CostItem", "CoveredLoss", "DefaultUsed",
+    "DistributionKind", "DurationCdfPoint", "DurationDistribution", "DurationHistogram",
     "GuaranteeEvaluation", "GuaranteeRiskLevel", "GuaranteeTerms", "InputSensitivity",
     "NoveltyLevel", "OutputSummary", "Phase", "PhaseFailure", "ProcurementKind",
     "ProcurementModel", "ProcurementRiskEstimate", "QuantileEstimate", "RiskEvent",

@@ -279,6 +279,19 @@ class DefaultUsed:
 
 
 @dataclass(frozen=True)
+class CompletionFigures:
+    """The headline cost figures given that the procurement completes (every phase
+    passed); the all-scenario ones mix in the failed scenarios, which stop spending at
+    the failed phase. Each scenario's draws are costed as if it completed (the failing
+    phase is drawn independently of every cost), so every scenario counts."""
+
+    budget_exceedance_probability: Estimate
+    cost_at_confidence_cents: Estimate
+    contingency_over_base_estimate_cents: Estimate
+    contingency_over_budget_cents: Estimate
+
+
+@dataclass(frozen=True)
 class ProcurementRiskEstimate:
     """The answer of ``estimate_procurement_risk``. Money in (float) cents inside
     Estimates, exact integer cents elsewhere; durations in days."""
@@ -312,6 +325,8 @@ class ProcurementRiskEstimate:
     # Caveats on figures, each naming the figure it concerns (e.g. a standard deviation
     # taken from the model rather than the scenarios); empty when there are none.
     notes: tuple[str, ...] = ()
+    # The figures given completion; None unless the model can both fail and complete.
+    given_completion: CompletionFigures | None = None
 
 
 @dataclass(frozen=True)

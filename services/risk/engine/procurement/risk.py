@@ -13,6 +13,7 @@ from services.shared.errors import Collector, InvalidArgument, ResourceExhausted
 from . import statistics as st
 from .model import (
     ActivityCriticality,
+    CompletionFigures,
     CostCdfPoint,
     CostHistogram,
     DurationCdfPoint,
@@ -114,10 +115,41 @@ def estimate_procurement_risk(
             "histogram_bins", f"must be an integer in [1, {MAX_HISTOGRAM_BINS}]")
     plan = compile_checked(c, model, scenarios)
 
+    # A model that can fail and complete gets its figures given completion, from every
+    # scenario's draws costed as if it completed (simulate's outcome_costs, row 0).
+    success = outcome_probabilities(plan)[0]
+    completed = np.empty(scenarios) if 0.0 < success < 1.0 else None
+
+    def observe(start: int, outcome_cost: np.ndarray) -> None:
+        completed[start:start + outcome_cost.shape[1]] = outcome_cost[0]
+
     run = simulate(plan, scenarios=scenarios, seed=seed, chunk_scenarios=chunk_scenarios,
-                   target_standard_error_cents=target_standard_error_cents)
-    return _summarise(plan, run, seed, scenarios, quantiles, float(confidence),
-                      histogram_bins)
+                   target_standard_error_cents=target_standard_error_cents,
+                   outcome_costs=observe if completed is not None else None)
+    result = _summarise(plan, run, seed, scenarios, quantiles, float(confidence),
+                        histogram_bins)
+    if completed is None:
+        return result
+    return replace(result, given_completion=_given_completion(
+        plan, np.sort(completed[:run.scenarios]), float(confidence)))
+
+
+def _given_completion(plan: Plan, sorted_cost: np.ndarray, confidence: float
+                      ) -> CompletionFigures:
+    """The headline figures over the costs had every scenario completed: the law of the
+    cost given completion, as the failing phase is independent of every draw."""
+    budget = plan.model.budget_cents
+    least, most = cost_bounds_by_outcome(plan)
+    at_confidence = st.quantile(sorted_cost, confidence)
+    return CompletionFigures(
+        budget_exceedance_probability=st.proportion(
+            sorted_cost > budget, certain=bool(least[0] > budget),
+            impossible=bool(most[0] <= budget)),
+        cost_at_confidence_cents=at_confidence,
+        contingency_over_base_estimate_cents=Estimate(
+            at_confidence.value - plan.base_estimate_cents, at_confidence.standard_error),
+        contingency_over_budget_cents=Estimate(
+            at_confidence.value - budget, at_confidence.standard_error))
 
 
 def _summary(sorted_x: np.ndarray, x: np.ndarray, probabilities: Sequence[float]
