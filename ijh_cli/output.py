@@ -526,13 +526,17 @@ def estimate(r: risk_pb2.EstimateProcurementRiskResponse, title: str,
         console.print(f"note: {failed}")
     if r.duration.quantiles:
         console.print(_quantiles("Duration", r.duration, _days))
-    sens = Table(title="What drives the cost (rank correlation)", title_justify="left")
-    for column in ("input", "rho", "± SE", "share"):
+    sens = Table(title="What drives the cost (share of its variance)", title_justify="left")
+    for column in ("input", "share of variance", "± SE", "rank corr. ρ", "ρ ± SE"):
         sens.add_column(column, justify="left" if column == "input" else "right")
     for s in list(r.cost_sensitivity)[:8]:
-        sens.add_row(s.input_name, f"{s.rank_correlation.value:+.3f}",
-                     f"{s.rank_correlation.standard_error:.3f}", f"{s.variance_share:.0%}")
+        share = (f"{s.contribution.value:.2%}", f"{s.contribution.standard_error:.2%}") \
+            if s.HasField("contribution") else ("-", "-")
+        sens.add_row(s.input_name, *share, f"{s.rank_correlation.value:+.3f}",
+                     f"{s.rank_correlation.standard_error:.3f}")
     console.print(sens)
+    console.print("share of variance: Cov(input, total)/Var(total), adding to 100 % over the "
+                  "inputs; ρ: how monotonely the input moves the total, not how much.")
     if r.activity_criticality:
         crit = Table(title="Critical path", title_justify="left")
         crit.add_column("activity")

@@ -115,18 +115,31 @@ def s_curve(path: Path, cdf, summary: risk_pb2.OutcomeSummary, title: str, money
 
 
 def tornado(path: Path, sensitivities, title: str, top: int = 10) -> Figure:
-    """Bars of rank correlation of each input with the outcome, largest on top."""
-    items = list(sensitivities)[:top][::-1]
+    """Bars of each input's share of the outcome's variance where the service gives one
+    (the total cost, a sum of its inputs), else of its rank correlation with the
+    outcome; largest on top, in the service's order."""
+    items = list(sensitivities)
+    shares = bool(items) and items[0].HasField("contribution")
+    items = [s for s in items if s.HasField("contribution")] if shares else items
+    items = items[:top][::-1]
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
-    values = [s.rank_correlation.value for s in items]
-    errors = [s.rank_correlation.standard_error for s in items]
-    ax.barh([s.input_name for s in items], values, xerr=errors,
+    figure = [s.contribution if shares else s.rank_correlation for s in items]
+    values = [e.value for e in figure]
+    ax.barh([s.input_name for s in items], values, xerr=[e.standard_error for e in figure],
             color=["#d62" if v > 0 else "#6c8ebf" for v in values], capsize=3)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlim(-1, 1)
-    ax.set_xlabel("Spearman rank correlation with the outcome (± SE)")
+    if shares:
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
+        ax.set_xlabel("share of the outcome's variance, Cov(input, total)/Var(total) (± SE)")
+        legend = ("Tornado chart: each input's share of the variance of the outcome (the "
+                  "shares add to 100 %).")
+    else:
+        ax.set_xlim(-1, 1)
+        ax.set_xlabel("Spearman rank correlation with the outcome (± SE)")
+        legend = ("Tornado chart: how monotonely each input moves the outcome (rank "
+                  "correlation), not how much.")
     ax.set_title(title)
-    return _save(fig, path, title, "Tornado chart: which inputs move the outcome most.")
+    return _save(fig, path, title, legend)
 
 
 def loss_distribution(path: Path, result: risk_pb2.PortfolioRiskResult) -> Figure:

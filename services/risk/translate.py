@@ -142,7 +142,8 @@ def outcome(s: m.OutputSummary) -> risk_pb2.OutcomeSummary:
 def _sensitivity(items) -> list[risk_pb2.InputSensitivity]:
     return [risk_pb2.InputSensitivity(input_name=s.input_name,
                                       rank_correlation=estimate(s.rank_correlation),
-                                      variance_share=s.variance_share) for s in items]
+                                      variance_share=s.rank_correlation_share,
+                                      contribution=estimate(s.contribution)) for s in items]
 
 
 _MOST_LIKELY_UNIT = {"distribution": "cents", "cost_impact": "cents", "duration": "days",

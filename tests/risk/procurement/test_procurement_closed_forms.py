@@ -241,7 +241,10 @@ def test_sensitivity_of_sum_of_two_normals():
     assert (top.input_name, second.input_name) == ("large", "small")
     close(second.rank_correlation, 6 / math.pi * math.asin(0.3))
     close(top.rank_correlation, 6 / math.pi * math.asin(0.4))
-    assert top.variance_share + second.variance_share == pytest.approx(1.0)
+    assert top.rank_correlation_share + second.rank_correlation_share == pytest.approx(1.0)
+    # independent parts: each one's share of Var(total) is its own variance's, 16/25, 9/25
+    close(top.contribution, 16 / 25)
+    close(second.contribution, 9 / 25)
     assert r.duration_sensitivity == ()
 
 

@@ -345,14 +345,16 @@ class ActivityCriticality(_message.Message):
     def __init__(self, activity_name: _Optional[str] = ..., criticality_index: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
 
 class InputSensitivity(_message.Message):
-    __slots__ = ("input_name", "rank_correlation", "variance_share")
+    __slots__ = ("input_name", "rank_correlation", "variance_share", "contribution")
     INPUT_NAME_FIELD_NUMBER: _ClassVar[int]
     RANK_CORRELATION_FIELD_NUMBER: _ClassVar[int]
     VARIANCE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     input_name: str
     rank_correlation: Estimate
     variance_share: float
-    def __init__(self, input_name: _Optional[str] = ..., rank_correlation: _Optional[_Union[Estimate, _Mapping]] = ..., variance_share: _Optional[float] = ...) -> None: ...
+    contribution: Estimate
+    def __init__(self, input_name: _Optional[str] = ..., rank_correlation: _Optional[_Union[Estimate, _Mapping]] = ..., variance_share: _Optional[float] = ..., contribution: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
 
 class Histogram(_message.Message):
     __slots__ = ("bin_edges", "counts")

@@ -246,12 +246,22 @@ class ActivityCriticality:
 
 @dataclass(frozen=True)
 class InputSensitivity:
-    """One bar of a tornado chart. ``variance_share`` is the squared rank correlation
-    normalised over all inputs of that output (a descriptive share, no MC error)."""
+    """One bar of a tornado chart.
+
+    ``contribution``: the input's share of the variance of the total cost, Cov(X_i,
+    total)/Var(total), X_i what the input adds to the total (a cost item as spent, a risk
+    event's impact); over the inputs these add to 1. None where the input is not a part
+    of the output (an activity, for cost; every input, for the duration, which is a
+    longest path, not a sum). ``rank_correlation``: Spearman's ρ with the output, which
+    says how monotonely an input moves it, not how much: a rare, large event has a small
+    ρ. ``rank_correlation_share``: ρ²/Σρ², kept for the API's deprecated
+    ``variance_share``; it is not a share of the variance (a 2 % risk of a €2M rebuild
+    beside a €0.95–1.2M contract: 6 % against the 97.7 % it contributes)."""
 
     input_name: str
     rank_correlation: Estimate
-    variance_share: float
+    rank_correlation_share: float
+    contribution: Estimate | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 from services.risk.engine.estimate import Estimate
 from services.shared.errors import Collector, InvalidArgument, ResourceExhausted
 
+from . import marginals as mg
 from . import statistics as st
 from .model import (
     ActivityCriticality,
@@ -32,6 +33,7 @@ from .simulation import (
     duration_bounds,
     outcome_probabilities,
     simulate,
+    spent_by_outcome,
 )
 
 STANDARD_PROBABILITIES = (0.10, 0.50, 0.80, 0.90, 0.95)
@@ -222,7 +224,8 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
     half = len(inputs)
     sens = run.sensitivity_inputs
     m = sens.shape[1]
-    cost_sens = _tornado(inputs, st.rank_correlations(sens[:half], cost[:m]))
+    cost_sens = _tornado(inputs, st.rank_correlations(sens[:half], cost[:m]),
+                         _cost_contributions(plan, sens, failure_phase[:m]))
     duration_sens = ()
     if plan.activity_names:
         duration_sens = _tornado(inputs, st.rank_correlations(sens[half:], duration[:m]))
@@ -279,9 +282,36 @@ def _summarise(plan: Plan, run: ScenarioSet, seed: int, requested: int,
         notes=_notes(run))
 
 
-def _tornado(names: list[str], correlations: list[Estimate]) -> tuple[InputSensitivity, ...]:
-    """Bars sorted by |ρ|, each with ρ² normalised over all inputs."""
+def _cost_contributions(plan: Plan, sens: np.ndarray, failure_phase: np.ndarray
+                        ) -> list[Estimate | None]:
+    """Each input's share of the total cost's variance over the sensitivity scenarios
+    (statistics.variance_contributions), in the order of the inputs: the cost items as
+    spent (0 where the procurement failed before their phase), the risk events' impacts;
+    None for the activities, which are no part of the cost."""
+    n_cost, n_act = len(plan.cost_names), len(plan.activity_names)
+    spent = spent_by_outcome(plan)[failure_phase.astype(np.intp) + 1].T  # (items, m)
+    parts = np.vstack([np.where(spent, sens[:n_cost], 0.0),
+                       sens[n_cost + n_act:n_cost + n_act + len(plan.risk_names)]])
+    events = {}
+    for k, (occurrence, impact) in enumerate(zip(plan.risk_occurrence, plan.risk_impacts,
+                                                 strict=True)):
+        mean, variance = mg.mean_and_variance(impact)
+        events[n_cost + k] = (occurrence.params[0], mean, variance + mean * mean)
+    shares = st.variance_contributions(parts, events)
+    return shares[:n_cost] + [None] * n_act + shares[n_cost:]
+
+
+def _tornado(names: list[str], correlations: list[Estimate],
+             contributions: Sequence[Estimate | None] | None = None
+             ) -> tuple[InputSensitivity, ...]:
+    """Bars sorted by |contribution| where there is one (the largest share of the
+    variance first), then by |ρ|; each with ρ²/Σρ² (the API's deprecated share)."""
     total = sum(e.value**2 for e in correlations)
-    bars = [InputSensitivity(name, e, (e.value**2 / total) if total else 0.0)
-            for name, e in zip(names, correlations, strict=True)]
-    return tuple(sorted(bars, key=lambda s: -abs(s.rank_correlation.value)))
+    if contributions is None:
+        contributions = [None] * len(names)
+    bars = [InputSensitivity(name, e, (e.value**2 / total) if total else 0.0, share)
+            for name, e, share in zip(names, correlations, contributions, strict=True)]
+    return tuple(sorted(bars, key=lambda s: (
+        s.contribution is None,
+        -abs(s.contribution.value) if s.contribution is not None else 0.0,
+        -abs(s.rank_correlation.value))))

@@ -138,3 +138,49 @@ def rank_correlations(inputs: np.ndarray, output: np.ndarray) -> list[Estimate]:
         se = (1.0 - rho * rho) * math.sqrt((1.0 + rho * rho / 2.0) / (n - 3))
         result.append(Estimate(rho, se))
     return result
+
+
+def variance_contributions(parts: np.ndarray, events: dict[int, tuple[float, float, float]]
+                           ) -> list[Estimate]:
+    """Each row's share of the variance of the total, the rows' sum: Cov(X_i, T)/Var(T),
+    which add to 1 exactly (Σ_i Cov(X_i, T) = Var(T)). SE by the delta method: the share's
+    influence is ψ_i = d_T(d_i − s_i·d_T)/Var(T) (d the deviations from the means), so
+    SE² = Σψ_i²/m² over the m scenarios.
+
+    ``events``: rows that are a risk event's impact (0 where it did not occur), as row →
+    (probability, E[I], E[I²]). Their share rests on the scenarios of the rarer side
+    (occurrences, or non-occurrences for P > ½), and an event no scenario drew read 0 ± 0:
+    they get the few-events floor of ``estimate.proportion``, PSEUDO_EVENTS more such
+    scenarios of their typical ψ² (with none seen, of one occurrence of mean square
+    impact, E[I²]/Var(T), or one miss of the mean impact, E[I]²/Var(T)). A total that
+    does not vary has no shares: 0 ± 0."""
+    k, m = parts.shape
+    total = parts.sum(axis=0)
+    d_total = total - total.mean()
+    variance = float(d_total @ d_total) / m
+    if m < 2 or variance <= 0.0:
+        return [Estimate(0.0, 0.0)] * k
+    result = []
+    for i in range(k):  # row by row: O(m) memory
+        may_vary = i in events and 0.0 < events[i][0] < 1.0
+        if not may_vary and parts[i].min() == parts[i].max():  # fixed: no share, exactly
+            result.append(Estimate(0.0, 0.0))
+            continue
+        d = parts[i] - parts[i].mean()
+        share = float(d @ d_total) / m / variance
+        psi = d_total * (d - share * d_total) / variance
+        sq = psi * psi
+        spread = float(sq.sum())
+        if may_vary:
+            p, mean_impact, mean_square = events[i]
+            occurred = parts[i] != 0.0
+            side = occurred if p <= 0.5 else ~occurred
+            seen = int(np.count_nonzero(side))
+            if seen:
+                typical = float(sq[side].sum()) / seen
+            else:
+                typical = ((mean_square if p <= 0.5 else mean_impact * mean_impact)
+                           / variance) ** 2
+            spread += estimate.PSEUDO_EVENTS * typical
+        result.append(Estimate(share, math.sqrt(spread) / m))
+    return result
