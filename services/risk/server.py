@@ -86,12 +86,8 @@ async def _until_the_call_ends(context: grpc.aio.ServicerContext, run, *args, **
     def go_on(drawn: int, asked: int) -> bool:
         return not ended.is_set() and time.monotonic() < deadline
 
-    def work():
-        with pr.on_each_chunk(go_on):
-            return run(*args, **kwargs)
-
     try:
-        return await asyncio.to_thread(work)
+        return await asyncio.to_thread(run, *args, on_chunk=go_on, **kwargs)
     except asyncio.CancelledError:
         ended.set()
         raise

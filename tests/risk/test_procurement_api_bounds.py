@@ -140,5 +140,6 @@ async def test_a_call_that_ends_stops_the_computation(stub, monkeypatch, how):
     when, how_it_ended = ended[0]
     # Stopped between chunks (a chunk takes ~0.35 s here), not run to its end (~7 s).
     assert how_it_ended == "RunStopped", (how_it_ended, when - gone, len(chunks))
-    assert when - gone < 2.0, when - gone
+    # At most the chunk under way and one more after the call ended (no clock: a loaded
+    # machine draws a chunk in seconds, not ~0.35 s).
     assert len(chunks) <= drawn + 2 < 20

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from ijh.risk.v1 import risk_pb2
 
 from services.risk import translate
 from services.risk.engine.procurement import (
@@ -23,6 +24,8 @@ from services.risk.engine.procurement import (
     RiskEvent,
     estimate_procurement_risk,
 )
+
+EMPTY = risk_pb2.ProcurementModel()  # the request: only names the defaults' fields
 
 K = DistributionKind
 Z = 4.5
@@ -114,7 +117,7 @@ def test_activities_have_no_share_of_the_cost_and_the_duration_none_at_all():
     assert [(s.input_name, s.contribution is None) for s in r.cost_sensitivity] == [
         ("x", False), ("build", True)]
     assert all(s.contribution is None for s in r.duration_sensitivity)
-    answer = translate.risk_response(r)
+    answer = translate.risk_response(r, EMPTY)
     assert answer.cost_sensitivity[0].contribution.value == pytest.approx(1.0)
     assert not answer.cost_sensitivity[1].HasField("contribution")
 
@@ -123,8 +126,9 @@ def test_the_command_shows_the_shares_and_labels_the_rank_correlation(capsys):
     from ijh_cli import output
 
     model, _ = _contract_and_rebuild(0.02)
-    answer = translate.risk_response(estimate_procurement_risk(model, scenarios=4096, seed=1))
-    output.estimate(answer, "test")
+    answer = translate.risk_response(estimate_procurement_risk(model, scenarios=4096, seed=1),
+                                     EMPTY)
+    output.estimate(answer, "test", EMPTY)
     out = capsys.readouterr().out
     assert "share of variance" in out and "rank corr. ρ" in out
     rows = [line for line in out.splitlines() if "technology_fails_rebuild" in line

@@ -2,6 +2,7 @@
 all-scenario ones mix in the failed scenarios, which stop spending at the failed phase."""
 
 import pytest
+from ijh.risk.v1 import risk_pb2
 
 from services.risk import translate
 from services.risk.engine.procurement import (
@@ -14,6 +15,8 @@ from services.risk.engine.procurement import (
     ProcurementModel,
     estimate_procurement_risk,
 )
+
+EMPTY = risk_pb2.ProcurementModel()  # the request: only names the defaults' fields
 
 K = DistributionKind
 Z = 4.5
@@ -56,21 +59,21 @@ def test_figures_given_completion_leave_the_failed_scenarios_out():
 def test_no_figures_given_completion_where_the_model_cannot_fail():
     assert estimate_procurement_risk(_model(1.0), scenarios=4096, seed=1).given_completion is None
     assert translate.risk_response(estimate_procurement_risk(
-        _model(1.0), scenarios=4096, seed=1)).HasField("given_completion") is False
+        _model(1.0), scenarios=4096, seed=1), EMPTY).HasField("given_completion") is False
 
 
 def test_the_answer_and_the_command_carry_them(capsys):
     from ijh_cli import output
 
     r = estimate_procurement_risk(_model(), scenarios=4096, seed=1)
-    answer = translate.risk_response(r)
+    answer = translate.risk_response(r, EMPTY)
     got = answer.given_completion.cost_at_confidence_cents
     assert (got.value, got.standard_error) == (
         r.given_completion.cost_at_confidence_cents.value,
         r.given_completion.cost_at_confidence_cents.standard_error)
     assert answer.given_completion.probability_over_budget.value == pytest.approx(
         r.given_completion.budget_exceedance_probability.value)
-    output.estimate(answer, "test")
+    output.estimate(answer, "test", EMPTY)
     out = " ".join(capsys.readouterr().out.split())
     for label in ("P(cost > budget | completed)", "cost at P80 | completed",
                   "contingency over budget | completed"):

@@ -5,6 +5,7 @@ them (API and command)."""
 import math
 
 import pytest
+from ijh.risk.v1 import risk_pb2
 from scipy import stats
 
 from services.risk import translate
@@ -20,6 +21,8 @@ from services.risk.engine.procurement import (
     ProcurementModel,
     evaluate_guarantee,
 )
+
+EMPTY = risk_pb2.ProcurementModel()  # the request: only names the defaults' fields
 
 K = DistributionKind
 Z = 4.5
@@ -96,7 +99,7 @@ def test_the_answer_carries_what_the_guarantee_covers(capsys):
     g = evaluate_guarantee(_model(items, 0, phases=(Phase("gate", 1, 0.7),)),
                            GuaranteeTerms(CoveredLoss.LOSS_AT_FAILURE, 1.0, cap_cents=2_500_000),
                            scenarios=4096, seed=1)
-    answer = translate.guarantee_response(g)
+    answer = translate.guarantee_response(g, EMPTY)
     for field, figure in (("expected_loss_cents", g.expected_loss_cents),
                           ("expected_retained_loss_cents", g.expected_retained_loss_cents),
                           ("probability_payout_at_cap", g.cap_reached_probability)):

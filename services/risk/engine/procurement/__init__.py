@@ -34,7 +34,7 @@ from .model import (
 )
 from .plan import BLOCK_SCENARIOS, MAX_SCENARIOS, spend_depends_on_failure
 from .risk import estimate_procurement_risk
-from .simulation import RunStopped, on_each_chunk
+from .simulation import RunStopped
 
 __all__ = [
     "BLOCK_SCENARIOS", "MAX_SCENARIOS", "Activity", "ActivityCriticality",
@@ -44,6 +44,6 @@ __all__ = [
     "GuaranteeEvaluation", "GuaranteeRiskLevel", "GuaranteeTerms", "InputSensitivity",
     "NoveltyLevel", "OutputSummary", "Phase", "PhaseFailure", "ProcurementKind",
     "ProcurementModel", "ProcurementRiskEstimate", "QuantileEstimate", "RiskEvent",
-    "RunStopped", "estimate_procurement_risk", "evaluate_guarantee", "on_each_chunk",
+    "RunStopped", "estimate_procurement_risk", "evaluate_guarantee",
     "spend_depends_on_failure",
 ]

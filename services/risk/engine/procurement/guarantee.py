@@ -20,7 +20,7 @@ from .model import (
 )
 from .plan import is_finite_number, is_integer
 from .risk import check_run_options, compile_checked
-from .simulation import cost_bounds_by_outcome, outcome_probabilities, simulate
+from .simulation import ChunkCallback, cost_bounds_by_outcome, outcome_probabilities, simulate
 
 DEFAULT_RISK_LEVELS = (0.95, 0.99)
 
@@ -54,8 +54,8 @@ def _expected(probability: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenarios: int,
                        seed: int, chunk_scenarios: int | None = None,
-                       risk_levels: Sequence[float] = DEFAULT_RISK_LEVELS
-                       ) -> GuaranteeEvaluation:
+                       risk_levels: Sequence[float] = DEFAULT_RISK_LEVELS,
+                       on_chunk: ChunkCallback | None = None) -> GuaranteeEvaluation:
     """Monte Carlo value of a guarantee on one procurement.
 
     The loss is the overrun (total cost − budget, when positive) or the spend at
@@ -113,7 +113,8 @@ def evaluate_guarantee(model: ProcurementModel, terms: GuaranteeTerms, *, scenar
         kept[rows] = _expected(probability, loss - payout)
 
     run = simulate(plan, scenarios=scenarios, seed=seed, chunk_scenarios=chunk_scenarios,
-                   target_standard_error_cents=None, outcome_costs=observe)
+                   target_standard_error_cents=None, outcome_costs=observe,
+                   on_chunk=on_chunk)
     # What the model bounds them to (the costs' supports by outcome): a payout it rules
     # out reads 0 ± 0, one it fixes (a cap every failure reaches) its value ± 0, and
     # anything else keeps a few-events floor (statistics.bounded_mean).

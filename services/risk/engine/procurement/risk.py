@@ -28,6 +28,7 @@ from .model import (
 )
 from .plan import MAX_SCENARIOS, MAX_SEED, Plan, compile_model, is_finite_number, is_integer
 from .simulation import (
+    ChunkCallback,
     ScenarioSet,
     cost_bounds_by_outcome,
     duration_bounds,
@@ -79,7 +80,8 @@ def estimate_procurement_risk(
         chunk_scenarios: int | None = None,
         target_standard_error_cents: float | None = None,
         quantiles: Sequence[float] = (), confidence: float = 0.8,
-        histogram_bins: int = 50) -> ProcurementRiskEstimate:
+        histogram_bins: int = 50, on_chunk: ChunkCallback | None = None
+        ) -> ProcurementRiskEstimate:
     """Monte Carlo estimate of total cost, duration and failure of a procurement.
 
     Boundary: ``model`` money is integer cents; results are Estimates in (float)
@@ -127,7 +129,8 @@ def estimate_procurement_risk(
 
     run = simulate(plan, scenarios=scenarios, seed=seed, chunk_scenarios=chunk_scenarios,
                    target_standard_error_cents=target_standard_error_cents,
-                   outcome_costs=observe if completed is not None else None)
+                   outcome_costs=observe if completed is not None else None,
+                   on_chunk=on_chunk)
     result = _summarise(plan, run, seed, scenarios, quantiles, float(confidence),
                         histogram_bins)
     if completed is None:

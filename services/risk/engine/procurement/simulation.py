@@ -11,9 +11,7 @@ per scenario, bounded by MAX_SCENARIOS).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,23 +59,10 @@ CHUNK_VALUE_BUDGET = 8_000_000
 #: longer wants (a call cancelled, or past its deadline) between chunks; the chunk
 #: itself is bounded by CHUNK_VALUE_BUDGET, so a stop takes effect within about a second.
 ChunkCallback = Callable[[int, int], bool | None]
-_ON_CHUNK: ContextVar[ChunkCallback | None] = ContextVar("procurement_on_chunk", default=None)
 
 
 class RunStopped(Exception):
     """The run's chunk callback asked it to stop; no result."""
-
-
-@contextmanager
-def on_each_chunk(callback: ChunkCallback) -> Iterator[None]:
-    """Runs of ``simulate`` inside this block, in this thread, call ``callback`` before
-    each chunk as an explicit ``on_chunk`` would: for the entry points that take none to
-    pass on (estimate_procurement_risk, evaluate_guarantee)."""
-    token = _ON_CHUNK.set(callback)
-    try:
-        yield
-    finally:
-        _ON_CHUNK.reset(token)
 
 
 @dataclass
@@ -621,8 +606,7 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
              on_chunk: ChunkCallback | None = None) -> ScenarioSet:
     """Run the model; see the module docstring for the reproducibility contract.
 
-    ``on_chunk`` (default: the one of ``on_each_chunk``, if any) may stop it between
-    chunks (RunStopped).
+    ``on_chunk`` may stop it between chunks (RunStopped).
 
     ``sensitivity_inputs`` rows: the sampled value of every cost item, activity
     duration (before risk delays) and risk event cost impact (0 when it did not
@@ -668,7 +652,6 @@ def simulate(plan: Plan, *, scenarios: int, seed: int, chunk_scenarios: int | No
     light_conditional = np.setdiff1d(conditional, rule.heavy)
     end = scenarios
     stopped = False
-    on_chunk = on_chunk if on_chunk is not None else _ON_CHUNK.get()
     for first in range(0, n_blocks, per_chunk):
         if on_chunk is not None and on_chunk(first * BLOCK_SCENARIOS, scenarios) is False:
             raise RunStopped(f"stopped after {first * BLOCK_SCENARIOS:,} of {scenarios:,} "
