@@ -311,6 +311,7 @@ class Ledger:
     async def start(self) -> None:
         """Migrate to head, then relay whatever the outbox holds (e.g. after a crash)."""
         await asyncio.to_thread(upgrade, self.engine)
+        await self.relay.refresh_counts()  # the gauges have figures from the first scrape
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self.relay.run(self._stop))
         log.info("ledger ready", extra={"database": self.engine.url.render_as_string()})
@@ -573,8 +574,6 @@ def build_funding(settings: Settings) -> ServiceRuntime:
     registry = metrics.new_registry()
     metrics.register_event_publisher(events, registry)
     metrics.register_outbox_relay(ledger.relay, registry)
-    metrics.outbox_backlog_gauge(registry).set_function(ledger.relay.backlog)
-    metrics.outbox_dead_gauge(registry).set_function(ledger.relay.dead)
     return ServiceRuntime(
         "funding", settings.funding_address, settings,
         [Registration(funding_pb2.DESCRIPTOR.services_by_name["FundingService"].full_name,

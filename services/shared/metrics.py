@@ -17,6 +17,10 @@ One name per concept, defined here so the gateway and the backends agree:
 - ``ijh_outbox_backlog``: events stored in the funding outbox and not yet published;
 - ``ijh_outbox_dead``: outbox events the broker can never accept (e.g. too large), set
   aside so later ones go out; anything above 0 wants an operator;
+- ``ijh_outbox_counted_timestamp_seconds``: when those two were read from the ledger
+  database (Unix time; 0 before the first read, and then the two are not exposed). The
+  relay counts every few seconds and a scrape shows its last count, so a scrape never
+  waits on the database; a time that stops moving means the database does not answer;
 - ``ijh_operations_in_flight``: long-running operations not yet done;
 - ``ijh_tls_certificate_expiry_timestamp_seconds{tls,role}``: when the loaded TLS
   certificate ends (Unix time; the first of its chain to end), for each TLS setup
@@ -61,6 +65,7 @@ NATS_CONNECTED = "ijh_nats_connected"
 OUTBOX_PUBLISH_FAILURES = "ijh_outbox_publish_failures"  # exposed with the _total suffix
 OUTBOX_BACKLOG = "ijh_outbox_backlog"
 OUTBOX_DEAD = "ijh_outbox_dead"
+OUTBOX_COUNTED = "ijh_outbox_counted_timestamp_seconds"
 OPERATIONS_IN_FLIGHT = "ijh_operations_in_flight"
 TLS_CERTIFICATE_EXPIRY = "ijh_tls_certificate_expiry_timestamp_seconds"
 
@@ -217,7 +222,9 @@ class EventPublisherCollector:
 
 
 class OutboxCollector:
-    """Exposes ``ijh_outbox_publish_failures_total`` read from the outbox relay."""
+    """Exposes ``ijh_outbox_publish_failures_total``, and the relay's last count of the
+    outbox (``ijh_outbox_backlog``, ``ijh_outbox_dead``, read when
+    ``ijh_outbox_counted_timestamp_seconds``): attributes only, never the database."""
 
     def __init__(self, relay):
         self.relay = relay
@@ -226,6 +233,15 @@ class OutboxCollector:
         yield CounterMetricFamily(OUTBOX_PUBLISH_FAILURES,
                                   "Outbox publishes that failed; each is retried",
                                   value=self.relay.publish_failures)
+        counts = self.relay.counts
+        if counts is not None:  # none read yet: no figure rather than a false 0
+            yield GaugeMetricFamily(OUTBOX_BACKLOG, "Events in the outbox not yet published",
+                                    value=counts.backlog)
+            yield GaugeMetricFamily(OUTBOX_DEAD, "Outbox events set aside as never "
+                                    "publishable", value=counts.dead)
+        yield GaugeMetricFamily(OUTBOX_COUNTED, "When the outbox backlog and dead events "
+                                "were last read from the database (Unix time; 0: never)",
+                                value=counts.read_at if counts is not None else 0)
 
 
 class TlsExpiryCollector:
@@ -261,24 +277,13 @@ def register_event_publisher(publisher, registry: CollectorRegistry = REGISTRY) 
 
 
 def register_outbox_relay(relay, registry: CollectorRegistry = REGISTRY) -> None:
-    """Export ``relay.publish_failures`` (a funding ``OutboxRelay``)."""
+    """Export ``relay.publish_failures`` and ``relay.counts`` (a funding ``OutboxRelay``)."""
     registry.register(OutboxCollector(relay))
 
 
 def register_tls(sources, registry: CollectorRegistry = REGISTRY) -> None:
     """Export the expiry of each :class:`~services.shared.tls.TlsSource`'s loaded files."""
     registry.register(TlsExpiryCollector(sources))
-
-
-def outbox_backlog_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:
-    """The funding outbox's backlog gauge (events stored, not yet published)."""
-    return Gauge(OUTBOX_BACKLOG, "Events in the outbox not yet published", registry=registry)
-
-
-def outbox_dead_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:
-    """Outbox events set aside because the broker can never accept them."""
-    return Gauge(OUTBOX_DEAD, "Outbox events set aside as never publishable",
-                 registry=registry)
 
 
 def operations_in_flight_gauge(registry: CollectorRegistry = REGISTRY) -> Gauge:

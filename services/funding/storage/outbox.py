@@ -22,6 +22,11 @@ Guarantees:
   ``dead_at`` so that the running relay publishes them again (the command
   ``python -m services.funding.storage.outbox_admin``).
 
+The running relay also counts the backlog and the dead rows every ``count_interval_s``
+(:attr:`OutboxRelay.counts`, with the time of that read): the metrics read those, so a
+scrape never waits on the database, and a database that stops answering shows as a
+count whose time no longer moves.
+
 Run one relay per database (it does not claim rows, so two relays would publish the
 same events twice; harmless for JetStream within its duplicate window, but wasteful).
 """
@@ -31,12 +36,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.errors import MaxPayloadError
-from sqlalchemy import Engine, LargeBinary, cast, func, select, update
+from sqlalchemy import Engine, LargeBinary, case, cast, func, select, update
 
 from services.funding.storage import tables as t
 from services.funding.storage.codec import aware
@@ -57,6 +63,17 @@ class PendingEvent:
     event: CloudEvent | None
     """None when the stored envelope cannot be read (``problem`` says why)."""
     problem: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    """The outbox as last read from the database."""
+
+    backlog: int
+    """Events stored and still to be published (dead ones not counted)."""
+    dead: int
+    read_at: float
+    """When they were read (Unix time)."""
 
 
 def permanent_publish_error(exc: BaseException) -> bool:
@@ -80,6 +97,7 @@ class OutboxRelay:
 
     def __init__(self, engine: Engine, publish: Publish, *, batch_size: int = 100,
                  poll_interval_s: float = 1.0, max_backoff_s: float = 30.0,
+                 count_interval_s: float = 5.0,
                  is_permanent: Callable[[BaseException], bool] = permanent_publish_error):
         self.engine = engine
         self.publish = publish
@@ -89,6 +107,10 @@ class OutboxRelay:
         self.max_backoff_s = max_backoff_s
         # Failed publishes (each retried later); ijh_outbox_publish_failures_total.
         self.publish_failures = 0
+        self.count_interval_s = count_interval_s
+        # The last successful count (None before the first): what the gauges show.
+        self.counts: OutboxCounts | None = None
+        self._counts_failing = False
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -116,6 +138,37 @@ class OutboxRelay:
 
     async def pending_count(self) -> int:
         return await asyncio.to_thread(self.backlog)
+
+    def count(self) -> OutboxCounts:
+        """Backlog and dead rows in one read (blocking: a database query)."""
+        o = t.outbox.c
+        dead = func.coalesce(func.sum(case((o.dead_at.is_not(None), 1), else_=0)), 0)
+        with ReadTransaction(self.engine) as conn:
+            row = conn.execute(select(func.count(), dead).select_from(t.outbox)
+                               .where(o.sent_at.is_(None))).one()
+        return OutboxCounts(int(row[0]) - int(row[1]), int(row[1]), time.time())
+
+    async def refresh_counts(self) -> bool:
+        """Read :attr:`counts` afresh; False (the old counts kept) when the database does
+        not answer. Never raises: a count is for the metrics, not worth a crash."""
+        try:
+            self.counts = await asyncio.to_thread(self.count)
+        except Exception as exc:
+            if not self._counts_failing:  # once per outage, not every interval
+                log.warning("outbox: cannot count the backlog; the metrics keep the last "
+                            "count: %r", exc)
+            self._counts_failing = True
+            return False
+        if self._counts_failing:
+            log.info("outbox: counting the backlog again")
+        self._counts_failing = False
+        return True
+
+    async def _keep_counting(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.refresh_counts()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.count_interval_s)
 
     async def run_once(self) -> int:
         """Publish pending events in order until none are left or one fails.
@@ -168,7 +221,17 @@ class OutboxRelay:
 
         The wake flag is cleared *before* a pass, so a commit that notifies while a pass
         runs starts the next pass at once (never lost), and events that arrived during a
-        pass are not mistaken for a failure (only a failed publish backs off)."""
+        pass are not mistaken for a failure (only a failed publish backs off). Beside it, the
+        counts are read every ``count_interval_s`` (see :attr:`counts`)."""
+        counting = asyncio.create_task(self._keep_counting(stop))
+        try:
+            await self._relay(stop)
+        finally:
+            counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counting
+
+    async def _relay(self, stop: asyncio.Event) -> None:
         backoff = self.poll_interval_s
         while not stop.is_set():
             self._wake.clear()

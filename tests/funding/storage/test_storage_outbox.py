@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from nats.errors import MaxPayloadError
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
@@ -404,3 +405,47 @@ async def test_a_nats_outage_shows_in_the_metrics(repo: Repository, engine: Engi
     finally:
         await publisher.close()
         nats_server.stop()
+
+
+def _outbox_series(registry: CollectorRegistry) -> dict[str, float]:
+    return {line.split()[0]: float(line.split()[1])
+            for line in generate_latest(registry).decode().splitlines()
+            if line.startswith(("ijh_outbox_backlog ", "ijh_outbox_dead ",
+                                "ijh_outbox_counted_timestamp_seconds "))}
+
+
+async def test_the_metrics_show_the_relays_last_count_and_when_it_was_read(
+        repo: Repository, engine: Engine) -> None:
+    stop = asyncio.Event()
+
+    async def refuse(event: CloudEvent) -> None:
+        raise MaxPayloadError  # never publishable: each event is set aside as dead
+
+    relay = OutboxRelay(engine, refuse, count_interval_s=0.05)
+    registry = CollectorRegistry()
+    metrics.register_outbox_relay(relay, registry)
+    # Nothing read yet: no figure (rather than a false 0), and a time that says so.
+    assert _outbox_series(registry) == {"ijh_outbox_counted_timestamp_seconds": 0.0}
+    repo.create(rid(), APPLICANT, guarantee_draft())
+    assert await relay.refresh_counts()
+    first = _outbox_series(registry)
+    assert (first["ijh_outbox_backlog"], first["ijh_outbox_dead"]) == (1, 0)
+    assert abs(first["ijh_outbox_counted_timestamp_seconds"] - time.time()) < 60
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        for _ in range(200):  # the running relay counts by itself
+            now = _outbox_series(registry)
+            if (now["ijh_outbox_backlog"], now["ijh_outbox_dead"]) == (0, 1):
+                break
+            await asyncio.sleep(0.05)
+        assert (now["ijh_outbox_backlog"], now["ijh_outbox_dead"]) == (0, 1)
+        assert now["ijh_outbox_counted_timestamp_seconds"] > \
+            first["ijh_outbox_counted_timestamp_seconds"]
+    finally:
+        stop.set()
+        await running
+    # A count that fails keeps the last one and its time: the figure shows as stale.
+    engine.dispose()
+    relay.engine = make_engine("sqlite+pysqlite:////nonexistent/dir/ledger.sqlite3")
+    assert not await relay.refresh_counts()
+    assert _outbox_series(registry) == now
