@@ -309,7 +309,11 @@ class Ledger:
             self._loop.call_soon_threadsafe(self.relay.notify)
 
     async def start(self) -> None:
-        """Migrate to head, then relay whatever the outbox holds (e.g. after a crash)."""
+        """Migrate to head, then relay whatever the outbox holds (e.g. after a crash). A
+        database that does not answer fails this within the engine's connect timeout."""
+        # Said first: a start that waits here names what it waits for.
+        log.info("migrating the ledger database",
+                 extra={"database": self.engine.url.render_as_string()})
         await asyncio.to_thread(upgrade, self.engine)
         await self.relay.refresh_counts()  # the gauges have figures from the first scrape
         self._loop = asyncio.get_running_loop()

@@ -14,11 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from services.embedded import ServiceProcess
+from services.funding.storage import engine as ledger_engine
 from services.shared.nats_server import free_port
 from tests.funding.ledger_api_support import fresh_postgres_database, postgres_available
+from tests.funding.storage.ledger_support import PG_URL
 from tests.stack import caller_key_env
 
 pytestmark = pytest.mark.skipif(not postgres_available(), reason="PostgreSQL not reachable")
@@ -132,3 +136,44 @@ def test_metrics_answer_while_the_database_does_not(nats_server, database_link, 
             silent["ijh_outbox_counted_timestamp_seconds"]
     finally:
         funding.stop()
+
+
+def test_connecting_to_a_database_that_never_answers_fails_in_bounded_time(monkeypatch):
+    monkeypatch.setattr(ledger_engine, "PG_CONNECT_TIMEOUT_SECONDS", 2)  # libpq's least
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        engine = ledger_engine.make_engine(
+            f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/test")
+        outcome: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                engine.connect().close()
+            except BaseException as exc:  # handed to the test
+                outcome.append(exc)
+
+        started = time.monotonic()
+        trying = threading.Thread(target=connect, daemon=True)
+        trying.start()
+        trying.join(15)
+        assert not trying.is_alive(), "still connecting to a database that never answers"
+        assert time.monotonic() - started < 10
+        assert isinstance(outcome[0], OperationalError), outcome
+        assert "timeout" in str(outcome[0])
+        engine.dispose()
+
+
+def test_a_statement_is_bounded_and_settings_of_the_url_or_caller_are_kept():
+    def setting(engine, name: str) -> str:
+        with engine.connect() as conn:
+            return conn.execute(text(f"SHOW {name}")).scalar_one()
+
+    plain = ledger_engine.make_engine(PG_URL)
+    assert setting(plain, "statement_timeout") == "1min"
+    # Options of the caller (the tests' schemas) are kept beside the timeout.
+    caller = ledger_engine.make_engine(PG_URL, connect_args={"options": "-csearch_path=x"})
+    assert (setting(caller, "search_path"), setting(caller, "statement_timeout")) == \
+        ("x", "1min")
+    own = ledger_engine.make_engine(PG_URL + "?options=-cstatement_timeout%3D5s")
+    assert setting(own, "statement_timeout") == "5s"  # the URL's own choice
+    for engine in (plain, caller, own):
+        engine.dispose()

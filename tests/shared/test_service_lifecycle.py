@@ -180,6 +180,21 @@ def test_a_database_that_does_not_exist_is_named_without_its_password(tmp_path):
     assert "s3cret-pw" not in (tmp_path / "funding.log").read_text()
 
 
+def test_a_database_that_never_answers_is_named_within_the_connect_timeout(tmp_path):
+    # A port that accepts and never answers (a hung server, a dropping firewall) used to
+    # hold the start in its migrations for ever, its last line "connected to NATS".
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        line = _refused(_process("funding", tmp_path, {
+            "IJH_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{port}/ijh"}),
+            seconds=40)
+    assert time.monotonic() - started < 30
+    assert line["error"].startswith("IJH_DATABASE_URL: cannot open the ledger database")
+    assert f"127.0.0.1:{port}" in line["error"] and "timeout" in line["error"], line
+    assert "migrating the ledger database" in (tmp_path / "funding.log").read_text()
+
+
 def test_sigterm_drains_not_serving_while_calls_are_served_then_stops(nats_server, tmp_path):
     drain, grace = 3.0, 2.0
     process = _process("funding", tmp_path, {"IJH_NATS_URL": nats_server.url,

@@ -6,6 +6,11 @@ up front, so check-then-write sequences such as an approval's capacity check can
 interleave); reads may ask for a deferred ``BEGIN`` with
 ``execution_options(ijh_begin="DEFERRED")``. On PostgreSQL transactions run at READ
 COMMITTED and the repository locks the rows it checks (``SELECT … FOR UPDATE``).
+
+A PostgreSQL that does not answer is an error in bounded time, never a wait without end:
+connecting gives up after ``PG_CONNECT_TIMEOUT_SECONDS`` and a statement (a lock wait
+included) after ``PG_STATEMENT_TIMEOUT_MS``, as SQLite's busy timeout does; a URL that
+sets ``connect_timeout``, or ``statement_timeout`` in its ``options``, keeps its own.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "var" / "funding.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+PG_CONNECT_TIMEOUT_SECONDS = 10
+PG_STATEMENT_TIMEOUT_MS = 60_000
 
 
 def default_url(path: Path = DEFAULT_SQLITE_PATH) -> str:
@@ -38,7 +45,24 @@ def make_engine(url: str | None = None, *, pool_size: int = 10, echo: bool = Fal
         _configure_sqlite(engine)
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
-                         pool_pre_ping=True, connect_args=connect_args or {})
+                         pool_pre_ping=True, connect_args=_postgres_args(url, connect_args))
+
+
+def _postgres_args(url: str, connect_args: dict[str, Any] | None) -> dict[str, Any]:
+    """``connect_args`` with the timeouts added (libpq parameters), unless the URL or
+    ``connect_args`` set them already; ``options`` from either are kept."""
+    args = dict(connect_args or {})
+    parsed = make_url(url)
+    if not parsed.get_driver_name().startswith("psycopg"):  # not libpq: its own settings
+        return args
+    query = parsed.query
+    if "connect_timeout" not in query:
+        args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
+    options = args.get("options", query.get("options", ""))
+    options = options if isinstance(options, str) else " ".join(options)
+    if "statement_timeout" not in options:
+        args["options"] = f"{options} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}".strip()
+    return args
 
 
 def _configure_sqlite(engine: Engine) -> None:
