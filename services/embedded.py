@@ -1,7 +1,9 @@
 """``make run``: the embedded default in one terminal.
 
 Starts a local nats-server with JetStream (store under ``var/nats``) unless
-``IJH_NATS_URL`` points at an existing server, then the risk, funding and gateway
+``IJH_NATS_URL`` points at an existing server (its ports must be free: a port taken is
+named, and no other server there is ever taken for it; a NATS that exits is restarted,
+with a back-off and at most 5 times in 10 minutes), then the risk, funding and gateway
 services as child processes, waits until each reports SERVING, and prints how to call
 the gateway. The gateway serves TLS with bearer tokens: unless ``IJH_GATEWAY_TLS_CERT``
 is set, a development CA, certificate, signing key and demo tokens are made (or kept)
@@ -40,7 +42,7 @@ from services.gateway.dev_pki import (
 )
 from services.shared.child_process import ending_with_this_thread
 from services.shared.config import REPO_ROOT, settings_for_tool
-from services.shared.nats_server import NatsServer
+from services.shared.nats_server import NatsServer, PortInUse
 
 
 @dataclass
@@ -113,6 +115,30 @@ class ServiceProcess:
             self.process.wait()
 
 
+_STALE_HINT = "pgrep -af 'nats-server -c|services[.](risk|funding|gateway)'"
+
+
+@dataclass
+class RestartBudget:
+    """How NATS is brought back when it exits: at once the first time, then after 1, 2,
+    4, 8 s; more than ``limit`` restarts within ``window_seconds`` is a fault a restart
+    does not cure (a corrupt store, a port taken meanwhile), so the launcher stops."""
+
+    limit: int = 5
+    window_seconds: float = 600.0
+    first_delay: float = 1.0
+    times: list[float] = field(default_factory=list)
+
+    def next_delay(self, now: float) -> float | None:
+        """Seconds to wait before this restart, or None: give up."""
+        self.times = [t for t in self.times if now - t < self.window_seconds]
+        if len(self.times) >= self.limit:
+            return None
+        delay = 0.0 if not self.times else self.first_delay * 2 ** (len(self.times) - 1)
+        self.times.append(now)
+        return delay
+
+
 def _banner(gateway: str, nats_url: str, pki: DevPki | None, metrics: str,
             backend_metrics: str, internal_tls: str) -> str:
     if pki is not None:
@@ -166,11 +192,19 @@ def main() -> int:
                           end_with_launcher=True)
         try:
             nats.start()
+        except PortInUse as exc:
+            variable = ("IJH_EMBEDDED_NATS_PORT" if exc.role == "client"
+                        else "IJH_EMBEDDED_NATS_MONITOR_PORT")
+            print(f"cannot start the embedded NATS: {exc} (127.0.0.1:{exc.port}, "
+                  f"{variable}).\nIs another `make run` still running (or left by a "
+                  f"launcher that was killed: {_STALE_HINT})? Stop it, or set {variable} "
+                  "to a free port, or IJH_NATS_URL to use a NATS server of your own.",
+                  file=sys.stderr)
+            return 1
         except (RuntimeError, TimeoutError) as exc:
             print(f"cannot start the embedded NATS on port {nats.port}: {exc}\n"
-                  "Is another `make run` still running (or left by a launcher that was "
-                  "killed: pgrep -af 'nats-server -c|services[.](risk|funding|gateway)')? "
-                  "Or set IJH_NATS_URL.", file=sys.stderr)
+                  f"Is another `make run` still running (or left by a launcher that was "
+                  f"killed: {_STALE_HINT})? Or set IJH_NATS_URL.", file=sys.stderr)
             return 1
         nats_url = nats.url
     env = {"IJH_NATS_URL": nats_url}
@@ -204,6 +238,7 @@ def main() -> int:
     for stopping in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stopping, lambda *_: stop.set())
     started: list[ServiceProcess] = []
+    restarts = RestartBudget()
     code = 0
     try:
         for service in [*backends, gateway]:
@@ -220,15 +255,28 @@ def main() -> int:
         while not stop.is_set():
             if nats is not None and nats.process.poll() is not None:
                 # The services keep working without it (funding's outbox holds the events)
-                # and reconnect by themselves: bring it back on the same port and store.
-                print(f"NATS exited ({nats.process.returncode}); restarting it on "
-                      f"{nats_url}", file=sys.stderr, flush=True)
+                # and reconnect by themselves: bring it back on the same port and store,
+                # unless it keeps exiting (then something is wrong that a restart won't fix).
+                exited = nats.process.returncode
+                delay = restarts.next_delay(time.monotonic())
+                if delay is None:
+                    print(f"NATS exited ({exited}) again after {restarts.limit} restarts "
+                          f"within {restarts.window_seconds:.0f} s; stopping: see "
+                          f"{nats.log_path}", file=sys.stderr, flush=True)
+                    stop.set()
+                    code = 1
+                    break
+                print(f"NATS exited ({exited}); restarting it on {nats_url}"
+                      + (f" in {delay:.0f} s" if delay else ""), file=sys.stderr, flush=True)
+                if stop.wait(delay):
+                    break
                 try:
                     nats.start()
                 except (RuntimeError, TimeoutError) as exc:
                     print(f"cannot restart NATS: {exc}; stopping", file=sys.stderr)
                     stop.set()
                     code = 1
+                    break
             for service in started:
                 if service.process.poll() is not None:
                     print(f"{service.module} exited ({service.process.returncode}); "

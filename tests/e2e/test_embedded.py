@@ -148,6 +148,32 @@ def test_a_killed_launcher_takes_its_services_and_nats_with_it(tmp_path):
         _kill_processes_of(tmp_path)  # should it fail, leave nothing running here
 
 
+@pytest.mark.timeout(120)
+def test_a_nats_server_already_on_its_ports_is_named_not_taken_for_its_own(tmp_path):
+    # A stale `make run`'s NATS answered the health check: the launcher started on its
+    # store, then restarted "its" NATS every half second without end.
+    from services.shared.nats_server import NatsServer
+    ports = {name: free_port() for name in
+             ("gateway", "risk", "funding", "metrics", "risk_metrics", "funding_metrics")}
+    stale = NatsServer(tmp_path / "stale-nats").start()
+    ports.update(nats=stale.port, monitor=stale.monitor_port)
+    launcher = _launch(tmp_path / "var", ports)
+    try:
+        output, _ = launcher.communicate(timeout=60)
+        assert launcher.returncode == 1, output
+        assert "are running" not in output and "restarting" not in output, output
+        assert f"port {stale.port} is already in use" in output, output
+        assert "IJH_EMBEDDED_NATS_PORT" in output, output
+        assert stale.process.poll() is None  # left alone
+        for name in ("gateway", "risk", "funding"):  # nothing started on a foreign NATS
+            assert _port_free(ports[name]), name
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        _kill_processes_of(tmp_path / "var")
+        stale.stop()
+
+
 def _kill_processes_of(var_dir: Path) -> None:
     """SIGKILL every process started with IJH_VAR_DIR=var_dir, or running NATS there."""
     marks = (f"IJH_VAR_DIR={var_dir}".encode(), f"-c {var_dir}".encode())
