@@ -13,7 +13,8 @@ under ``var/dev-pki`` and ``var/tokens`` (:mod:`services.gateway.dev_pki`); unle
 service reads the files of its own links). The services talk plaintext to each other
 on loopback unless ``IJH_EMBEDDED_INTERNAL_TLS=1``: then mutual TLS, each with its
 development certificate of the internal CA (``var/dev-pki/internal/``). Ctrl-C (or
-SIGTERM, or SIGHUP when its terminal closes) stops the gateway first, then the backends,
+SIGTERM, or SIGHUP when its terminal closes), at any time, start-up included (waiting
+for a service to be SERVING ends at once), stops the gateway first, then the backends,
 then NATS, each gracefully: they run in sessions of their own so that a terminal's signal
 reaches only the launcher. A launcher killed outright (SIGKILL) takes them with it: the
 kernel sends each SIGTERM when it dies (:mod:`services.shared.child_process`). The tests
@@ -40,7 +41,7 @@ from services.gateway.dev_pki import (
     ensure_caller_keys,
     ensure_dev_pki,
 )
-from services.shared.child_process import ending_with_this_thread
+from services.shared.child_process import Interrupted, ending_with_this_thread
 from services.shared.config import REPO_ROOT, settings_for_tool
 from services.shared.nats_server import NatsServer, PortInUse
 
@@ -70,8 +71,11 @@ class ServiceProcess:
             stderr.close()
         return self
 
-    def wait_serving(self, service: str = "", timeout_seconds: float = 120.0) -> None:
-        """Block until the health service answers SERVING for ``service``."""
+    def wait_serving(self, service: str = "", timeout_seconds: float = 120.0,
+                     stop: threading.Event | None = None) -> None:
+        """Block until the health service answers SERVING for ``service``; ``Interrupted``
+        as soon as ``stop`` is set (Ctrl-C while a service starts)."""
+        stop = stop or threading.Event()
         deadline = time.monotonic() + timeout_seconds
         if self.tls_ca is None:
             channel = grpc.insecure_channel(self.address)
@@ -83,6 +87,8 @@ class ServiceProcess:
         with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
+                if stop.is_set():
+                    raise Interrupted(f"stopped while {self.module} was starting")
                 if self.process and self.process.poll() is not None:
                     raise RuntimeError(f"{self.module} exited with {self.process.returncode}")
                 try:
@@ -92,7 +98,7 @@ class ServiceProcess:
                         return
                 except grpc.RpcError:
                     pass
-                time.sleep(0.1)
+                stop.wait(0.1)
         raise TimeoutError(f"{self.module} not SERVING at {self.address}")
 
     def stop(self, timeout_seconds: float = 15.0) -> int | None:
@@ -177,6 +183,11 @@ def _relative(path: Path) -> str:
 
 def main() -> int:
     settings = settings_for_tool("make run")
+    # From the start: a Ctrl-C while NATS or a service starts ends the waiting at once and
+    # stops what has started (a wait may be long: a database that does not answer).
+    stop = threading.Event()
+    for stopping in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stopping, lambda *_: stop.set())
     var = settings.var_path
     (var / "logs").mkdir(parents=True, exist_ok=True)
     pki: DevPki | None = None
@@ -191,7 +202,10 @@ def main() -> int:
                           monitor_port=int(settings.embedded_nats_monitor_port),
                           end_with_launcher=True)
         try:
-            nats.start()
+            nats.start(stop=stop)
+        except Interrupted:
+            print("stopped.", flush=True)
+            return 0
         except PortInUse as exc:
             variable = ("IJH_EMBEDDED_NATS_PORT" if exc.role == "client"
                         else "IJH_EMBEDDED_NATS_MONITOR_PORT")
@@ -234,16 +248,15 @@ def main() -> int:
                              # With your own certificate the probe trusts the chain served.
                              tls_ca=pki.ca if pki else Path(settings.gateway_tls_cert),
                              end_with_launcher=True)
-    stop = threading.Event()
-    for stopping in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stopping, lambda *_: stop.set())
     started: list[ServiceProcess] = []
     restarts = RestartBudget()
     code = 0
     try:
         for service in [*backends, gateway]:
+            if stop.is_set():
+                raise Interrupted("stopped during start-up")
             started.append(service.start())
-            service.wait_serving()
+            service.wait_serving(stop=stop)
         print(_banner(settings.gateway_address, nats_url, pki,
                       settings.gateway_metrics_address,
                       f"http://{settings.risk_metrics_address}/metrics   "
@@ -271,7 +284,7 @@ def main() -> int:
                 if stop.wait(delay):
                     break
                 try:
-                    nats.start()
+                    nats.start(stop=stop)
                 except (RuntimeError, TimeoutError) as exc:
                     print(f"cannot restart NATS: {exc}; stopping", file=sys.stderr)
                     stop.set()
@@ -284,6 +297,8 @@ def main() -> int:
                     stop.set()
                     code = 1
             stop.wait(0.5)
+    except Interrupted as exc:
+        print(f"{exc}: stopping what started", flush=True)
     except (RuntimeError, TimeoutError) as exc:
         print(f"start-up failed: {exc}; see {var / 'logs'}", file=sys.stderr)
         code = 1

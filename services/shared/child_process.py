@@ -16,6 +16,10 @@ from collections.abc import Callable
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
+class Interrupted(Exception):
+    """A wait for a child to be ready, given up because the launcher was told to stop."""
+
+
 def ending_with_this_thread() -> Callable[[], None] | None:
     """A ``preexec_fn`` that has the kernel send the child SIGTERM (its clean stop) when the
     thread starting it ends; None where there is no such call. Start such children from a

@@ -18,12 +18,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.shared.child_process import ending_with_this_thread
+from services.shared.child_process import Interrupted, ending_with_this_thread
 
 
 def nats_server_binary() -> str:
@@ -96,9 +97,11 @@ class NatsServer:
             "}\n")
         return config
 
-    def start(self, timeout_seconds: float = 10.0) -> NatsServer:
+    def start(self, timeout_seconds: float = 10.0,
+              stop: threading.Event | None = None) -> NatsServer:
         """Start the server and wait until JetStream reports healthy (:class:`PortInUse`
-        when a port is taken)."""
+        when a port is taken; ``Interrupted``, the server stopped, once ``stop`` is
+        set)."""
         self.port = self.port or free_port()
         self.monitor_port = self.monitor_port or free_port()
         for port, role in ((self.port, "client"), (self.monitor_port, "monitoring")):
@@ -116,18 +119,20 @@ class NatsServer:
             preexec_fn=ending_with_this_thread() if self.end_with_launcher else None)
         log.close()
         try:
-            self.wait_healthy(timeout_seconds)
+            self.wait_healthy(timeout_seconds, stop)
         except BaseException:
-            self.stop()  # not healthy: leave nothing running
+            self.stop()  # not healthy, or not wanted any more: leave nothing running
             raise
         return self
 
-    def wait_healthy(self, timeout_seconds: float) -> None:
+    def wait_healthy(self, timeout_seconds: float, stop: threading.Event | None = None) -> None:
         """Until our process answers healthy: a health answer counts only from a server
         named ``server_name`` (another one on the port is not ours)."""
         deadline = time.monotonic() + timeout_seconds
         base = f"http://127.0.0.1:{self.monitor_port}"
         while time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                raise Interrupted("stopped while nats-server was starting")
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"nats-server exited ({self.process.returncode}): "
                                    f"{self._last_log_line()}; see {self.log_path}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,8 +21,9 @@ from services.shared.nats_server import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _launch(var_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
-    env = {**os.environ,
+def _launch(var_dir: Path, ports: dict[str, int],
+            extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, **(extra_env or {}),
            "IJH_VAR_DIR": str(var_dir),
            "IJH_GATEWAY_ADDRESS": f"127.0.0.1:{ports['gateway']}",
            "IJH_RISK_ADDRESS": f"127.0.0.1:{ports['risk']}",
@@ -53,7 +55,6 @@ def _wait_for(process: subprocess.Popen, text: str, timeout: float = 180) -> str
 
 
 def _port_free(port: int) -> bool:
-    import socket
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
@@ -172,6 +173,40 @@ def test_a_nats_server_already_on_its_ports_is_named_not_taken_for_its_own(tmp_p
             launcher.kill()
         _kill_processes_of(tmp_path / "var")
         stale.stop()
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_during_start_up_stops_at_once_and_stops_what_started(tmp_path):
+    # Funding waits on a database that never answers (its URL allows 120 s to connect):
+    # the launcher waited for it to be SERVING through a Ctrl-C, for minutes.
+    ports = {name: free_port() for name in
+             ("gateway", "risk", "funding", "nats", "monitor", "metrics", "risk_metrics",
+              "funding_metrics")}
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        database = (f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}"
+                    "/ijh?connect_timeout=120")
+        launcher = _launch(tmp_path, ports, {"IJH_DATABASE_URL": database})
+        try:
+            funding_log = tmp_path / "logs" / "funding.log"
+            deadline = time.monotonic() + 90
+            while not (funding_log.exists()
+                       and "migrating the ledger database" in funding_log.read_text()):
+                assert launcher.poll() is None, launcher.stdout.read()
+                assert time.monotonic() < deadline, "funding never began to migrate"
+                time.sleep(0.2)
+            os.killpg(launcher.pid, signal.SIGINT)
+            interrupted = time.monotonic()
+            output, _ = launcher.communicate(timeout=30)
+            assert time.monotonic() - interrupted < 15, output
+            assert launcher.returncode == 0, output
+            assert "stopped while funding was starting" in output, output
+            assert "are running" not in output and "stopped." in output, output
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+            _kill_processes_of(tmp_path)
+    for name, port in ports.items():
+        assert _port_free(port), f"{name} still listening on {port}"
 
 
 def _kill_processes_of(var_dir: Path) -> None:

@@ -4,11 +4,14 @@ a limit."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from services.embedded import RestartBudget
 from services.shared import nats_server
-from services.shared.nats_server import NatsServer, PortInUse, free_port
+from services.shared.child_process import Interrupted
+from services.shared.nats_server import NatsServer, PortInUse, free_port, port_taken
 
 
 @pytest.fixture
@@ -58,3 +61,12 @@ def test_restarts_back_off_and_end():
     assert [budget.next_delay(t) for t in (0, 1, 3, 7, 15)] == [0, 1, 2, 4, 8]
     assert budget.next_delay(30) is None  # a sixth exit within 10 minutes: stop
     assert budget.next_delay(605) == 2  # those at 0, 1 and 3 s have left the window
+
+
+def test_a_start_told_to_stop_gives_up_and_leaves_nothing_running(tmp_path):
+    stop = threading.Event()
+    stop.set()  # Ctrl-C while NATS starts
+    server = NatsServer(tmp_path / "nats")
+    with pytest.raises(Interrupted):
+        server.start(stop=stop)
+    assert server.process is None and not port_taken(server.port)
