@@ -140,6 +140,11 @@ def rank_correlations(inputs: np.ndarray, output: np.ndarray) -> list[Estimate]:
     return result
 
 
+# Rows of ``variance_contributions`` taken at once: vectorised, ~4 MB at 16,384 scenarios
+# (one row at a time took 0.5 s of a 0.9 s estimate of 500 inputs).
+CONTRIBUTION_ROWS = 32
+
+
 def variance_contributions(parts: np.ndarray, events: dict[int, tuple[float, float, float]]
                            ) -> list[Estimate]:
     """Each row's share of the variance of the total, the rows' sum: Cov(X_i, T)/Var(T),
@@ -161,26 +166,30 @@ def variance_contributions(parts: np.ndarray, events: dict[int, tuple[float, flo
     if m < 2 or variance <= 0.0:
         return [Estimate(0.0, 0.0)] * k
     result = []
-    for i in range(k):  # row by row: O(m) memory
-        may_vary = i in events and 0.0 < events[i][0] < 1.0
-        if not may_vary and parts[i].min() == parts[i].max():  # fixed: no share, exactly
-            result.append(Estimate(0.0, 0.0))
-            continue
-        d = parts[i] - parts[i].mean()
-        share = float(d @ d_total) / m / variance
-        psi = d_total * (d - share * d_total) / variance
-        sq = psi * psi
-        spread = float(sq.sum())
-        if may_vary:
-            p, mean_impact, mean_square = events[i]
-            occurred = parts[i] != 0.0
-            side = occurred if p <= 0.5 else ~occurred
-            seen = int(np.count_nonzero(side))
-            if seen:
-                typical = float(sq[side].sum()) / seen
-            else:
-                typical = ((mean_square if p <= 0.5 else mean_impact * mean_impact)
-                           / variance) ** 2
-            spread += estimate.PSEUDO_EVENTS * typical
-        result.append(Estimate(share, math.sqrt(spread) / m))
+    for start in range(0, k, CONTRIBUTION_ROWS):  # a block of rows at once: O(block · m)
+        rows = parts[start:start + CONTRIBUTION_ROWS]
+        fixed = rows.min(axis=1) == rows.max(axis=1)
+        d = rows - rows.mean(axis=1, keepdims=True)
+        shares = d @ d_total / m / variance
+        sq = d_total * (d - shares[:, None] * d_total) / variance
+        sq *= sq
+        spreads = sq.sum(axis=1)
+        for j, i in enumerate(range(start, start + rows.shape[0])):
+            may_vary = i in events and 0.0 < events[i][0] < 1.0
+            if not may_vary and fixed[j]:  # fixed: no share, exactly
+                result.append(Estimate(0.0, 0.0))
+                continue
+            spread = float(spreads[j])
+            if may_vary:
+                p, mean_impact, mean_square = events[i]
+                occurred = rows[j] != 0.0
+                side = occurred if p <= 0.5 else ~occurred
+                seen = int(np.count_nonzero(side))
+                if seen:
+                    typical = float(sq[j][side].sum()) / seen
+                else:
+                    typical = ((mean_square if p <= 0.5 else mean_impact * mean_impact)
+                               / variance) ** 2
+                spread += estimate.PSEUDO_EVENTS * typical
+            result.append(Estimate(float(shares[j]), math.sqrt(spread) / m))
     return result
