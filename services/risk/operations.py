@@ -153,6 +153,7 @@ class OperationRecord:
     # and shown; this process stops its run.
     settled: risk_pb2.Operation | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    progress_sequence: int = 0  # of its last ijh.risk.operation.progressed event
 
     def to_proto(self, result: bool = True, stored: bool = False) -> risk_pb2.Operation:
         """The operation; without its ``response`` unless ``result`` (a list's view).
@@ -449,6 +450,7 @@ class OperationBook:
     def _publish(self, record: OperationRecord) -> None:
         p = record.progress or risk_pb2.SimulationProgress()
         code = _code_name(record)
+        record.progress_sequence += 1
         self.events.publish_soon(cloud_event(
             "ijh.risk.operation.progressed", SOURCE, record.name,
             events_pb2.OperationProgressed(
@@ -456,7 +458,7 @@ class OperationBook:
                 scenarios_total=p.scenarios_total, expected_loss_cents=p.expected_loss_cents.value,
                 level=p.level, value_at_risk_cents=p.value_at_risk_cents.value,
                 expected_shortfall_cents=p.expected_shortfall_cents.value, done=record.done,
-                error_code=code)))
+                error_code=code, sequence=record.progress_sequence)))
 
     # ------------------------------------------------------------------ reads
 

@@ -6,6 +6,12 @@ duplicate window). Publishing never blocks a request on a missing broker: caller
 either await :meth:`EventPublisher.publish` (the funding outbox, which must know) or
 hand the event to :meth:`EventPublisher.publish_soon` (fire and forget, retried in
 the background for a bounded time, failures counted and logged).
+
+``publish_soon`` keeps one first-in-first-out queue per publisher and publishes it one
+event at a time, each after the one before was acknowledged: a failed event holds up
+the ones after it and is retried first, so the stream stores them in the order they
+were handed over (an operation's progress never goes back after its end, even across
+a NATS outage).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import nats
@@ -30,6 +38,9 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 # publish_soon waits this long before publishing, so that the request's response goes
 # out first and the events of calls arriving meanwhile share one flush and one wakeup.
 COALESCE_SECONDS = 0.02
+# A publish_soon event that failed is retried after this, doubling up to the maximum.
+RETRY_FIRST_SECONDS = 0.1
+RETRY_MAX_SECONDS = 2.0
 # While NATS cannot be reached the client retries every 0.5 s; a WARNING says so at the
 # first failure, then at most this often (with the count), not at every attempt.
 UNREACHABLE_WARNING_SECONDS = 30.0
@@ -76,6 +87,14 @@ class EventNotPublished(Exception):
     """JetStream did not acknowledge the event (broker down or no stream)."""
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """An event handed to publish_soon, and the loop time after which it is given up."""
+
+    event: CloudEvent
+    deadline: float
+
+
 class EventPublisher:
     """Connects lazily and keeps reconnecting; safe to use while NATS is down."""
 
@@ -96,11 +115,13 @@ class EventPublisher:
         self._js = None
         self._stream_ready = False
         self._connecting: asyncio.Task | None = None
-        self._pending: set[asyncio.Task] = set()
-        # Events handed to publish_soon and not yet sent (see publish_soon).
+        # Events handed to publish_soon and not yet acknowledged, oldest first; one task
+        # publishes them (see publish_soon) and is woken when the queue stops being empty.
         self.coalesce_seconds = coalesce_seconds
-        self._queue: list[CloudEvent] = []
-        self._batch_due = False
+        self._queue: deque[_Queued] = deque()
+        self._queued = asyncio.Event()
+        self._emptied = asyncio.Event()
+        self._sender: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Begin connecting in the background; returns at once."""
@@ -213,60 +234,64 @@ class EventPublisher:
             raise EventNotPublished(f"{type(exc).__name__}: {exc}") from exc
 
     def publish_soon(self, event: CloudEvent) -> None:
-        """Publish in the background, retrying with the same id for a bounded time.
+        """Publish in the background, in order, retrying with the same id for a bounded time.
 
-        Events are published in batches, ``coalesce_seconds`` after the first of a batch
-        was queued: the request that produced the event is answered before its event is
-        published (a JetStream round trip and an acknowledgement, on the request's own
-        event loop), and the events of concurrent calls share one write and one wakeup.
-        An event the broker does not acknowledge is retried on its own."""
-        self._queue.append(event)
-        if not self._batch_due:
-            self._batch_due = True
-            self._track(self._publish_batch())
+        The queue is published ``coalesce_seconds`` after an event arrives in it empty:
+        the request that produced the event is answered before its event is published (a
+        JetStream round trip and an acknowledgement, on the request's own event loop),
+        and the events of concurrent calls share one wakeup. Events go out one at a time,
+        each after the one before was acknowledged. One the broker does not acknowledge
+        stays at the head and is retried (backing off, same ``Nats-Msg-Id``) before any
+        later one; an event not acknowledged within ``background_retry`` seconds of being
+        handed over is given up (counted in :attr:`failures`, logged at ERROR)."""
+        deadline = asyncio.get_running_loop().time() + self.background_retry
+        self._queue.append(_Queued(event, deadline))
+        self._emptied.clear()
+        self._queued.set()
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_queue())
 
-    def _track(self, coroutine) -> asyncio.Task:
-        task = asyncio.create_task(coroutine)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
-
-    async def _publish_batch(self) -> None:
-        await asyncio.sleep(self.coalesce_seconds)
-        batch, self._queue, self._batch_due = self._queue, [], False
-        results = await asyncio.gather(*(self.publish(event) for event in batch),
-                                       return_exceptions=True)
-        for event, result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                self._track(self._publish_with_retry(event))
-
-    async def _publish_with_retry(self, event: CloudEvent) -> None:
-        """Retry an event its batch failed to publish, backing off, for a bounded time."""
+    async def _send_queue(self) -> None:
+        """The one task publishing the publish_soon queue, head first (runs until close)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.background_retry
-        delay = 0.1
-        await asyncio.sleep(delay)  # the batch's attempt has just failed
-        delay *= 2
         while True:
-            try:
-                await self.publish(event)
-                return
-            except EventNotPublished as exc:
-                if loop.time() + delay > deadline:
-                    self.failures += 1
-                    log.error("event given up", extra={"event_id": event.id,
-                                                       "event_type": event.type,
-                                                       "error": str(exc)})
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            if not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            await asyncio.sleep(self.coalesce_seconds)
+            delay = RETRY_FIRST_SECONDS
+            while self._queue:
+                head = self._queue[0]
+                try:
+                    await self.publish(head.event)
+                except EventNotPublished as exc:
+                    # Give up the events whose time is up by the next attempt (a prefix:
+                    # deadlines grow along the queue), then retry the head.
+                    while self._queue and self._queue[0].deadline < loop.time() + delay:
+                        self._give_up(self._queue.popleft(), "event given up", str(exc))
+                    if self._queue:
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, RETRY_MAX_SECONDS)
+                    continue
+                self._queue.popleft()
+                delay = RETRY_FIRST_SECONDS
+            self._emptied.set()
+
+    def _give_up(self, queued: _Queued, message: str, error: str) -> None:
+        self.failures += 1
+        event = queued.event
+        log.error(message, extra={"event_id": event.id, "event_type": event.type,
+                                  "error": error})
 
     async def close(self, drain_timeout_seconds: float = 2.0) -> None:
         """Wait briefly for background publishes, then close the connection."""
-        if self._pending:
-            await asyncio.wait(set(self._pending), timeout=drain_timeout_seconds)
-        for task in list(self._pending):
-            task.cancel()
+        if self._sender is not None:
+            if self._queue:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._emptied.wait(), drain_timeout_seconds)
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
         self._closing = True
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()

@@ -195,6 +195,8 @@ async def test_progress_is_published_on_nats(analyst, stack):
     assert seen[-1]["done"] is True
     assert int(seen[-1]["scenarios_done"]) == 8 * 1024
     assert len(seen) >= 2
+    # published in order, numbered so that a reader can drop a stale one
+    assert [event["sequence"] for event in seen] == list(range(1, len(seen) + 1))
 
 
 async def test_unknown_operation_is_not_found(analyst):

@@ -142,3 +142,71 @@ async def test_unreachable_nats_is_warned_once_then_connected_and_a_close_is_qui
             await publisher.close()
             server.stop()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def _stored(url: str, stream: str, count: int, timeout: float = 20.0) -> list[CloudEvent]:
+    """The first ``count`` events of ``stream``, in stored order (waiting for them)."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (await js.stream_info(stream)).state.messages < count:
+            assert asyncio.get_running_loop().time() < deadline, "events not stored in time"
+            await asyncio.sleep(0.1)
+        return [CloudEvent.from_json_bytes((await js.get_msg(stream, seq)).data)
+                for seq in range(1, count + 1)]
+    finally:
+        await nc.close()
+
+
+async def test_events_published_soon_are_stored_in_order_across_an_outage(tmp_path):
+    # An operation's progress while NATS is down, then back: stored as handed over, so
+    # no reader sees it done and then back at 10 % (each failed event used to retry on
+    # a timer of its own).
+    server = NatsServer(tmp_path / "nats", port=free_port()).start()
+    publisher = EventPublisher(server.url, "T_ORDER", subjects=("torder.>",))
+    try:
+        assert await publisher.connected(5.0)
+        server.kill()
+        for n in range(1, 11):
+            publisher.publish_soon(_event(type="torder.progressed", data={"n": n}))
+            await asyncio.sleep(0.15)
+        await asyncio.to_thread(server.restart)
+        stored = await _stored(server.url, "T_ORDER", 10)
+        assert [e.data["n"] for e in stored] == list(range(1, 11))
+        assert publisher.failures == 0
+    finally:
+        await publisher.close()
+        server.stop()
+
+
+async def test_events_published_soon_at_once_are_stored_in_order(nats_server):
+    publisher, subject = _isolated(nats_server)
+    try:
+        assert await publisher.connected(5.0)
+        for n in range(200):
+            publisher.publish_soon(_event(type=subject, data={"n": n}))
+        stored = await _stored(nats_server.url, publisher.stream, 200)
+        assert [e.data["n"] for e in stored] == list(range(200))
+    finally:
+        await publisher.close()
+
+
+async def test_an_event_given_up_lets_the_next_ones_go_and_is_counted(tmp_path, caplog):
+    server = NatsServer(tmp_path / "nats", port=free_port())
+    publisher = EventPublisher(server.url, "T_GIVEUP", subjects=("tgiveup.>",),
+                               background_retry_seconds=0.5)
+    try:
+        with caplog.at_level(logging.ERROR, logger="services.shared.events"):
+            lost = _event(type="tgiveup.thing")
+            publisher.publish_soon(lost)  # no broker yet: retried, then given up
+            await asyncio.sleep(1.0)
+            assert publisher.failures == 1
+            assert [r.event_id for r in caplog.records] == [lost.id]
+        server.start()
+        assert await publisher.connected(10.0)
+        publisher.publish_soon(_event(type="tgiveup.thing", data={"n": 2}))
+        assert [e.data["n"] for e in await _stored(server.url, "T_GIVEUP", 1)] == [2]
+    finally:
+        await publisher.close()
+        server.stop()

@@ -157,7 +157,7 @@ class BeneficiaryKindCorrected(_message.Message):
     def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[str] = ..., previous_kind: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
 
 class OperationProgressed(_message.Message):
-    __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code")
+    __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code", "sequence")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCENARIOS_DONE_FIELD_NUMBER: _ClassVar[int]
     SCENARIOS_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,7 @@ class OperationProgressed(_message.Message):
     EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     scenarios_done: int
     scenarios_total: int
@@ -176,4 +177,5 @@ class OperationProgressed(_message.Message):
     expected_shortfall_cents: float
     done: bool
     error_code: str
-    def __init__(self, name: _Optional[str] = ..., scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[float] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[float] = ..., expected_shortfall_cents: _Optional[float] = ..., done: _Optional[bool] = ..., error_code: _Optional[str] = ...) -> None: ...
+    sequence: int
+    def __init__(self, name: _Optional[str] = ..., scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[float] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[float] = ..., expected_shortfall_cents: _Optional[float] = ..., done: _Optional[bool] = ..., error_code: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
