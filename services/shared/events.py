@@ -284,14 +284,21 @@ class EventPublisher:
                                   "error": error})
 
     async def close(self, drain_timeout_seconds: float = 2.0) -> None:
-        """Wait briefly for background publishes, then close the connection."""
+        """Publish what publish_soon still holds (while connected, for at most
+        ``drain_timeout_seconds``), then close the connection. Events still queued then
+        are lost: each is counted in :attr:`failures` and logged at ERROR with its id."""
         if self._sender is not None:
-            if self._queue:
+            if self._queue and self.is_connected:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._emptied.wait(), drain_timeout_seconds)
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
+            # The head may have been in flight, and stored after all: at-least-once
+            # readers are told to expect that; here it counts as not published.
+            while self._queue:
+                self._give_up(self._queue.popleft(), "event dropped: the service stopped "
+                              "before it was published", "closing")
         self._closing = True
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()

@@ -210,3 +210,33 @@ async def test_an_event_given_up_lets_the_next_ones_go_and_is_counted(tmp_path, 
     finally:
         await publisher.close()
         server.stop()
+
+
+async def test_events_still_queued_at_close_are_counted_and_logged(caplog):
+    # A service stopping while NATS is down: its events are lost, but not silently.
+    publisher = EventPublisher(f"nats://127.0.0.1:{free_port()}", "T_CLOSE",
+                               subjects=("tclose.>",))
+    events = [_event(type="tclose.thing") for _ in range(5)]
+    for event in events:
+        publisher.publish_soon(event)
+    await asyncio.sleep(0.3)
+    with caplog.at_level(logging.ERROR, logger="services.shared.events"):
+        started = asyncio.get_running_loop().time()
+        await publisher.close()
+        took = asyncio.get_running_loop().time() - started
+    assert publisher.failures == 5
+    dropped = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.event_id for r in dropped] == [e.id for e in events]
+    assert {r.event_type for r in dropped} == {"tclose.thing"}
+    assert took < 1.0  # no broker to flush to: no wait for it
+
+
+async def test_close_publishes_what_is_queued_when_connected(nats_server):
+    publisher, subject = _isolated(nats_server)
+    assert await publisher.connected(5.0)
+    for n in range(50):
+        publisher.publish_soon(_event(type=subject, data={"n": n}))
+    await publisher.close()
+    assert publisher.failures == 0
+    stored = await _stored(nats_server.url, publisher.stream, 50, timeout=1.0)
+    assert [e.data["n"] for e in stored] == list(range(50))
