@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from nats.js import api
 from nats.js.errors import NotFoundError
 
 from services.shared.cloudevents import CloudEvent
+from services.shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +91,12 @@ class EventNotPublished(Exception):
 
 @dataclass(frozen=True)
 class _Queued:
-    """An event handed to publish_soon, and the loop time after which it is given up."""
+    """An event handed to publish_soon, the loop time after which it is given up, and
+    the request id of the call that handed it over (for its log lines)."""
 
     event: CloudEvent
     deadline: float
+    request_id: str
 
 
 class EventPublisher:
@@ -126,7 +130,10 @@ class EventPublisher:
     async def start(self) -> None:
         """Begin connecting in the background; returns at once."""
         if self._connecting is None:
-            self._connecting = asyncio.create_task(self._connect_forever())
+            # Not in the context of the call that happened to start it: the client's
+            # tasks and callbacks log for no request.
+            self._connecting = asyncio.create_task(self._connect_forever(),
+                                                   context=contextvars.Context())
 
     @property
     def is_connected(self) -> bool:
@@ -245,11 +252,15 @@ class EventPublisher:
         later one; an event not acknowledged within ``background_retry`` seconds of being
         handed over is given up (counted in :attr:`failures`, logged at ERROR)."""
         deadline = asyncio.get_running_loop().time() + self.background_retry
-        self._queue.append(_Queued(event, deadline))
+        self._queue.append(_Queued(event, deadline, request_id_var.get()))
         self._emptied.clear()
         self._queued.set()
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_queue())
+            # The sender serves every call's events: it runs in a context of its own, not
+            # in that of the call that happened to start it, so its log lines carry no
+            # request id but the one of the event they are about (see _give_up).
+            self._sender = asyncio.create_task(self._send_queue(),
+                                               context=contextvars.Context())
 
     async def _send_queue(self) -> None:
         """The one task publishing the publish_soon queue, head first (runs until close)."""
@@ -280,8 +291,11 @@ class EventPublisher:
     def _give_up(self, queued: _Queued, message: str, error: str) -> None:
         self.failures += 1
         event = queued.event
-        log.error(message, extra={"event_id": event.id, "event_type": event.type,
-                                  "error": error})
+        extra = {"event_id": event.id, "event_type": event.type,
+                 "event_subject": event.subject, "error": error}
+        if queued.request_id:  # the call that handed it over
+            extra["request_id"] = queued.request_id
+        log.error(message, extra=extra)
 
     async def close(self, drain_timeout_seconds: float = 2.0) -> None:
         """Publish what publish_soon still holds (while connected, for at most

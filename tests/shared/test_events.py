@@ -17,6 +17,7 @@ from services.shared.events import (
     UnreachableLog,
     safe_url,
 )
+from services.shared.logs import JsonFormatter, request_id_var
 from services.shared.nats_server import NatsServer, free_port
 
 
@@ -240,3 +241,47 @@ async def test_close_publishes_what_is_queued_when_connected(nats_server):
     assert publisher.failures == 0
     stored = await _stored(nats_server.url, publisher.stream, 50, timeout=1.0)
     assert [e.data["n"] for e in stored] == list(range(50))
+
+
+class _JsonLines(logging.Handler):
+    """The JSON lines the services would write (the request id is read from the context
+    of the logging call, as the services' formatter does)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.setFormatter(JsonFormatter("test"))
+        self.lines: list[dict] = []
+
+    def emit(self, record):
+        self.lines.append(json.loads(self.format(record)))
+
+
+async def test_background_log_lines_carry_their_own_events_request_id():
+    # Events of three calls share the publisher's one background task: each line about
+    # an event names that event and the request that handed it over, or none.
+    publisher = EventPublisher(f"nats://127.0.0.1:{free_port()}", "T_RID",
+                               subjects=("trid.>",), background_retry_seconds=0.3)
+    events = {}
+
+    async def call(request_id: str) -> None:
+        if request_id:
+            request_id_var.set(request_id)
+        events[request_id] = _event(type="trid.thing", subject=f"from/{request_id or 'none'}")
+        publisher.publish_soon(events[request_id])
+
+    lines = _JsonLines()
+    logger = logging.getLogger("services.shared.events")
+    logger.addHandler(lines)
+    try:
+        for request_id in ("req-AAA", "req-BBB", ""):
+            await asyncio.create_task(call(request_id))
+        await asyncio.sleep(1.5)
+    finally:
+        logger.removeHandler(lines)
+        await publisher.close(0)
+    given_up = [line for line in lines.lines if line["message"] == "event given up"]
+    assert [(line["event_id"], line["event_subject"], line.get("request_id"))
+            for line in given_up] == [
+        (events["req-AAA"].id, "from/req-AAA", "req-AAA"),
+        (events["req-BBB"].id, "from/req-BBB", "req-BBB"),
+        (events[""].id, "from/none", None)]
