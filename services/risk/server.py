@@ -38,7 +38,7 @@ from services.shared.caller import caller_certificate_names, caller_keys
 from services.shared.config import ConfigurationError, Settings
 from services.shared.errors import Collector, FieldViolation, InvalidArgument
 from services.shared.event_data import cloud_event
-from services.shared.events import EventPublisher
+from services.shared.events import EventPublisher, StreamLimits
 from services.shared.grpc_errors import translate_errors
 from services.shared.server import (
     Registration,
@@ -315,7 +315,8 @@ def build_risk(settings: Settings) -> ServiceRuntime:
     """The risk runtime (call inside the running event loop)."""
     keys = caller_keys(settings, "risk")
     tls = internal_tls(settings, serves=True)
-    events = EventPublisher(settings.nats_url, settings.event_stream)
+    events = EventPublisher(settings.nats_url, settings.event_stream,
+                            limits=StreamLimits.from_settings(settings))
     servicer = RiskServicer(settings, events)
     registry = metrics.new_registry()
     metrics.register_event_publisher(events, registry)

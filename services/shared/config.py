@@ -108,6 +108,14 @@ def _stream_name(text: str) -> str:
     return text
 
 
+def _stream_bytes(text: str) -> int:
+    """0 (no limit) or a whole number of bytes, at least 1 MiB."""
+    value = _number(int, "a whole number of bytes", 0)(text)
+    if 0 < value < 2**20:
+        raise ValueError(f"{text!r}: must be 0 (no limit) or at least 1048576 (1 MiB)")
+    return value
+
+
 def _database_url(text: str) -> str:
     """A SQLAlchemy URL of SQLite or PostgreSQL. Never echoes the text: it may hold a
     password."""
@@ -189,6 +197,21 @@ class Settings:
     event_stream: str = _setting(
         "IJH_EVENT_STREAM", "IJH_EVENTS", "JetStream stream holding every `ijh.>` event",
         _stream_name)
+    event_stream_max_age_days: str = _setting(
+        "IJH_EVENT_STREAM_MAX_AGE_DAYS", "3650",
+        "days the event stream keeps an event (0: for ever); these three are applied when "
+        "the stream is created, and to an existing one when a service connects "
+        "(deploy/README.md)",
+        _number(float, "a number of days", 0))
+    event_stream_max_bytes: str = _setting(
+        "IJH_EVENT_STREAM_MAX_BYTES", str(10 * 2**30),
+        "the most the event stream holds (0: no limit); full, it refuses new events "
+        "(the funding outbox keeps its own until there is room) rather than delete old "
+        "ones; JetStream reserves it in the NATS store when it applies it", _stream_bytes)
+    event_stream_replicas: str = _setting(
+        "IJH_EVENT_STREAM_REPLICAS", "1",
+        "copies of the event stream on a NATS cluster (1 to 5; more than 1 needs a "
+        "clustered JetStream)", _number(int, "a whole number", 1, maximum=5))
     var_dir: str = _setting(
         "IJH_VAR_DIR", str(REPO_ROOT / "var"), "local state: NATS store, SQLite, logs")
     database_url: str = _setting(
@@ -397,6 +420,19 @@ class Settings:
     @property
     def embedded_mutual_tls(self) -> bool:
         return self.embedded_internal_tls == "1"
+
+    @property
+    def event_stream_max_age(self) -> float:
+        """Seconds (0: for ever)."""
+        return float(self.event_stream_max_age_days) * 86400
+
+    @property
+    def event_stream_bytes(self) -> int:
+        return int(self.event_stream_max_bytes)
+
+    @property
+    def event_stream_replica_count(self) -> int:
+        return int(self.event_stream_replicas)
 
     @property
     def var_path(self) -> Path:

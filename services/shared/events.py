@@ -7,6 +7,11 @@ either await :meth:`EventPublisher.publish` (the funding outbox, which must know
 hand the event to :meth:`EventPublisher.publish_soon` (fire and forget, retried in
 the background for a bounded time, failures counted and logged).
 
+The stream's retention and copies (:class:`StreamLimits`, the ``IJH_EVENT_STREAM_*``
+settings) are applied when a publisher given them creates the stream, and to an
+existing stream whose own differ. Delivery to consumers is at least once: they
+de-duplicate by event id (deploy/README.md).
+
 ``publish_soon`` keeps one first-in-first-out queue per publisher and publishes it one
 event at a time, each after the one before was acknowledged: a failed event holds up
 the ones after it and is retried first, so the stream stores them in the order they
@@ -24,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import nats
@@ -32,6 +38,9 @@ from nats.js.errors import NotFoundError
 
 from services.shared.cloudevents import CloudEvent
 from services.shared.logs import request_id_var
+
+if TYPE_CHECKING:
+    from services.shared.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +99,37 @@ class EventNotPublished(Exception):
 
 
 @dataclass(frozen=True)
+class StreamLimits:
+    """How long and how much the event stream keeps, on how many servers."""
+
+    max_age_seconds: float = 0.0  # 0: for ever
+    max_bytes: int = 0  # 0: no limit
+    replicas: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StreamLimits:
+        return cls(settings.event_stream_max_age, settings.event_stream_bytes,
+                   settings.event_stream_replica_count)
+
+    def apply_to(self, config: api.StreamConfig) -> bool:
+        """Set these on ``config``; whether that changed it. Full, the stream refuses a
+        new event (the publisher retries, the funding outbox keeps it) rather than
+        delete an old one a consumer may not have read yet."""
+        wanted = (self.max_age_seconds, self.max_bytes or -1, self.replicas,
+                  api.DiscardPolicy.NEW)
+        current = (config.max_age or 0.0, config.max_bytes or -1, config.num_replicas or 1,
+                   api.DiscardPolicy(config.discard or api.DiscardPolicy.OLD))
+        if abs(current[0] - wanted[0]) < 1e-3 and current[1:] == wanted[1:]:
+            return False
+        config.max_age, config.max_bytes, config.num_replicas, config.discard = wanted
+        return True
+
+    def log_fields(self) -> dict:
+        return {"max_age_days": self.max_age_seconds / 86400, "max_bytes": self.max_bytes,
+                "replicas": self.replicas}
+
+
+@dataclass(frozen=True)
 class _Queued:
     """An event handed to publish_soon, the loop time after which it is given up, and
     the request id of the call that handed it over (for its log lines)."""
@@ -104,10 +144,14 @@ class EventPublisher:
 
     def __init__(self, nats_url: str, stream: str, *, subjects: tuple[str, ...] = EVENT_SUBJECTS,
                  publish_timeout_seconds: float = 2.0, background_retry_seconds: float = 60.0,
-                 coalesce_seconds: float = COALESCE_SECONDS):
+                 coalesce_seconds: float = COALESCE_SECONDS, limits: StreamLimits | None = None):
         self.nats_url = nats_url
         self.stream = stream
         self.subjects = list(subjects)
+        # The stream's limits, applied on create and to an existing stream; None: created
+        # with JetStream's (no limits, one copy) and an existing one left as it is.
+        self.limits = limits
+        self._stream_error = ""  # the last failure to create the stream, logged once
         # Called (on the event loop) when the broker is back, e.g. to wake an outbox.
         self.on_reconnected: list[Callable[[], None]] = []
         self.publish_timeout = publish_timeout_seconds
@@ -209,19 +253,54 @@ class EventPublisher:
         return False
 
     async def ensure_stream(self) -> None:
-        """Create the event stream when absent: file storage, one replica, dedup window."""
+        """Create the event stream when absent (file storage, dedup window, the limits),
+        or bring an existing one's limits to ours."""
         if self._stream_ready:
             return
         if self._js is None:
             raise EventNotPublished("not connected to NATS")
         try:
-            await self._js.stream_info(self.stream)
+            info = await self._js.stream_info(self.stream)
         except NotFoundError:
-            await self._js.add_stream(api.StreamConfig(
-                name=self.stream, subjects=self.subjects, storage=api.StorageType.FILE,
-                num_replicas=1, duplicate_window=DUPLICATE_WINDOW_SECONDS))
-            log.info("created JetStream stream", extra={"stream": self.stream})
+            await self._create_stream()
+        else:
+            if self.limits is not None and self.limits.apply_to(info.config):
+                await self._update_stream(info.config)
         self._stream_ready = True
+
+    async def _create_stream(self) -> None:
+        config = api.StreamConfig(
+            name=self.stream, subjects=self.subjects, storage=api.StorageType.FILE,
+            num_replicas=1, duplicate_window=DUPLICATE_WINDOW_SECONDS)
+        if self.limits is not None:
+            self.limits.apply_to(config)
+        try:
+            await self._js.add_stream(config)
+        except Exception as exc:
+            # Retried at every publish: said once (until it changes), not at each.
+            error = f"{type(exc).__name__}: {exc}"
+            if error != self._stream_error:
+                self._stream_error = error
+                log.error("cannot create the event stream: events are not published",
+                          extra={"stream": self.stream, "error": error})
+            raise
+        self._stream_error = ""
+        log.info("created JetStream stream", extra={
+            "stream": self.stream, **(self.limits.log_fields() if self.limits else {})})
+
+    async def _update_stream(self, config: api.StreamConfig) -> None:
+        """An existing stream with other limits (the settings changed, or another
+        version created it): ours, or an ERROR and the stream as it is (it still takes
+        events; e.g. more replicas than a single server has)."""
+        try:
+            await self._js.update_stream(config)
+        except Exception as exc:
+            log.error("event stream settings not applied: the stream keeps its own", extra={
+                "stream": self.stream, "error": f"{type(exc).__name__}: {exc}",
+                **self.limits.log_fields()})
+            return
+        log.info("event stream settings applied",
+                 extra={"stream": self.stream, **self.limits.log_fields()})
 
     async def publish(self, event: CloudEvent) -> api.PubAck:
         """Publish once; raises :class:`EventNotPublished` unless JetStream acknowledged.

@@ -167,6 +167,22 @@ def test_watch_events_prints_the_envelopes(stack):
 
 
 
+async def test_event_stream_has_the_default_limits_of_the_settings(stack):
+    # Ten years, 10 GiB, refusing the new when full; applied by the services themselves
+    # (also to a stream another test's publisher created first without limits).
+    nc = await nats.connect(stack.nats.url)
+    try:
+        for _ in range(100):
+            config = (await nc.jetstream().stream_info("IJH_EVENTS")).config
+            if config.max_age:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+    assert (config.max_age, config.max_bytes, config.num_replicas, config.discard) == (
+        3650 * 86400.0, 10 * 2**30, 1, "new")
+
+
 async def test_watch_events_waits_quietly_for_nats_and_says_so_once(tmp_path):
     # NATS not up yet: one line naming the URL, no traceback, then the events once it is.
     nats_server = NatsServer(tmp_path / "nats", port=free_port())

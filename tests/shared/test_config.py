@@ -25,6 +25,24 @@ def test_environment_overrides_and_empty_means_default():
     assert settings.max_scenarios == "10"
 
 
+def test_event_stream_limits_default_bounded_and_are_checked():
+    from services.shared.events import StreamLimits
+
+    limits = StreamLimits.from_settings(config.load_settings({}))
+    assert limits == StreamLimits(3650 * 86400.0, 10 * 2**30, 1)  # ten years, 10 GiB
+    limits = StreamLimits.from_settings(config.load_settings({
+        "IJH_EVENT_STREAM_MAX_AGE_DAYS": "0", "IJH_EVENT_STREAM_MAX_BYTES": "0",
+        "IJH_EVENT_STREAM_REPLICAS": "3"}))
+    assert limits == StreamLimits(0.0, 0, 3)  # 0: no limit, as chosen
+    with pytest.raises(config.ConfigurationError) as refused:
+        config.load_settings({"IJH_EVENT_STREAM_MAX_AGE_DAYS": "-1",
+                              "IJH_EVENT_STREAM_MAX_BYTES": "1000",
+                              "IJH_EVENT_STREAM_REPLICAS": "6"})
+    for name in ("IJH_EVENT_STREAM_MAX_AGE_DAYS", "IJH_EVENT_STREAM_MAX_BYTES",
+                 "IJH_EVENT_STREAM_REPLICAS"):
+        assert name in str(refused.value)
+
+
 def test_readme_lists_every_setting_with_its_default(repo_root):
     readme = (repo_root / "README.md").read_text()
     assert config.settings_table() in readme, "regenerate: python -m services.shared.config"

@@ -14,6 +14,7 @@ from services.shared.events import (
     EVENT_SUBJECTS,
     EventNotPublished,
     EventPublisher,
+    StreamLimits,
     UnreachableLog,
     safe_url,
 )
@@ -285,3 +286,75 @@ async def test_background_log_lines_carry_their_own_events_request_id():
         (events["req-AAA"].id, "from/req-AAA", "req-AAA"),
         (events["req-BBB"].id, "from/req-BBB", "req-BBB"),
         (events[""].id, "from/none", None)]
+
+
+async def _stream_config(url: str, stream: str):
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().stream_info(stream)).config
+    finally:
+        await nc.close()
+
+
+async def test_stream_is_created_with_its_limits(nats_server):
+    tag = uuid.uuid4().hex[:8]
+    limits = StreamLimits(max_age_seconds=3650 * 86400.0, max_bytes=64 * 2**20, replicas=1)
+    publisher = EventPublisher(nats_server.url, f"T_{tag.upper()}", subjects=(f"t{tag}.>",),
+                               limits=limits)
+    assert await publisher.connected(5.0)
+    await publisher.close()
+    config = await _stream_config(nats_server.url, publisher.stream)
+    assert config.max_age == 3650 * 86400.0
+    assert config.max_bytes == 64 * 2**20
+    assert config.num_replicas == 1
+    assert config.discard == "new"  # full: refuse the new, never drop the unread old
+
+
+async def test_an_existing_streams_limits_are_brought_to_the_settings(nats_server, caplog):
+    # A stream created by an earlier version (no limits), then a setting changed.
+    tag = uuid.uuid4().hex[:8]
+    stream, subjects = f"T_{tag.upper()}", (f"t{tag}.>",)
+    earlier = EventPublisher(nats_server.url, stream, subjects=subjects)
+    assert await earlier.connected(5.0)
+    await earlier.publish(_event(type=f"t{tag}.thing"))
+    await earlier.close()
+    assert (await _stream_config(nats_server.url, stream)).max_age == 0  # for ever
+
+    for days in (30, 3650):
+        publisher = EventPublisher(nats_server.url, stream, subjects=subjects,
+                                   limits=StreamLimits(days * 86400.0, 2**30, 1))
+        with caplog.at_level(logging.INFO, logger="services.shared.events"):
+            assert await publisher.connected(5.0)
+        await publisher.close()
+        config = await _stream_config(nats_server.url, stream)
+        assert (config.max_age, config.max_bytes, config.discard) == (
+            days * 86400.0, 2**30, "new")
+        assert [r.max_age_days for r in caplog.records
+                if r.getMessage() == "event stream settings applied"] == [days]
+        caplog.clear()
+
+    # The same limits again: nothing to change, nothing said.
+    publisher = EventPublisher(nats_server.url, stream, subjects=subjects,
+                               limits=StreamLimits(3650 * 86400.0, 2**30, 1))
+    with caplog.at_level(logging.INFO, logger="services.shared.events"):
+        assert await publisher.connected(5.0)
+    await publisher.close()
+    assert not [r for r in caplog.records if "settings" in r.getMessage()]
+
+
+async def test_limits_the_server_cannot_take_are_an_error_and_events_still_go(
+        nats_server, caplog):
+    # Three replicas asked of a single server: said at ERROR, the stream as it was.
+    publisher, subject = _isolated(nats_server)
+    assert await publisher.connected(5.0)
+    await publisher.close()
+    publisher = EventPublisher(nats_server.url, publisher.stream, subjects=publisher.subjects,
+                               limits=StreamLimits(86400.0, 0, 3))
+    with caplog.at_level(logging.ERROR, logger="services.shared.events"):
+        assert await publisher.connected(5.0)
+        await publisher.publish(_event(type=subject))
+    await publisher.close()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "event stream settings not applied: the stream keeps its own"]
+    assert "replicas" in errors[0].error and errors[0].replicas == 3
