@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import nats
+from nats.errors import MaxPayloadError
 from nats.js import api
 from nats.js.errors import NotFoundError
 
@@ -355,6 +356,10 @@ class EventPublisher:
                 try:
                     await self.publish(head.event)
                 except EventNotPublished as exc:
+                    if isinstance(exc.__cause__, MaxPayloadError):
+                        # Never publishable: it must not hold up the events behind it.
+                        self._give_up(self._queue.popleft(), "event given up", str(exc))
+                        continue
                     # Give up the events whose time is up by the next attempt (a prefix:
                     # deadlines grow along the queue), then retry the head.
                     while self._queue and self._queue[0].deadline < loop.time() + delay:

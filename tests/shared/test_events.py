@@ -358,3 +358,17 @@ async def test_limits_the_server_cannot_take_are_an_error_and_events_still_go(
     assert [r.getMessage() for r in errors] == [
         "event stream settings not applied: the stream keeps its own"]
     assert "replicas" in errors[0].error and errors[0].replicas == 3
+
+
+async def test_an_event_too_large_for_the_broker_does_not_hold_up_the_next(nats_server):
+    publisher, subject = _isolated(nats_server)
+    try:
+        assert await publisher.connected(5.0)
+        publisher.publish_soon(_event(type=subject, data={"n": 0,
+                                                         "pad": "x" * publisher.max_payload}))
+        publisher.publish_soon(_event(type=subject, data={"n": 1}))
+        stored = await _stored(nats_server.url, publisher.stream, 1, timeout=2.0)
+        assert [e.data["n"] for e in stored] == [1]
+        assert publisher.failures == 1
+    finally:
+        await publisher.close()
