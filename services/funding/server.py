@@ -72,7 +72,7 @@ from services.shared.errors import (
     Unavailable,
 )
 from services.shared.event_data import cloud_event
-from services.shared.events import EventPublisher
+from services.shared.events import EventPublisher, StreamLimits
 from services.shared.grpc_errors import translate_errors
 from services.shared.logs import REQUEST_ID_KEY, request_id_var
 from services.shared.server import Registration, ServiceRuntime, cannot_start, service_settings
@@ -571,7 +571,8 @@ def build_funding(settings: Settings) -> ServiceRuntime:
     # Served to its callers, presented to risk (which checks it names funding).
     tls = internal_tls(settings, serves=True, calls={"IJH_RISK_ADDRESS": settings.risk_address},
                        own_name=own_certificate_name(settings, SERVICE_SUBJECT))
-    events = EventPublisher(settings.nats_url, settings.event_stream)
+    events = EventPublisher(settings.nats_url, settings.event_stream,
+                            limits=StreamLimits.from_settings(settings))
     risk = RiskServiceCheck(settings, keys, tls)
     ledger = Ledger(settings, events, risk)
     servicer = FundingServicer(events, ledger)

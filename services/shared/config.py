@@ -204,7 +204,7 @@ class Settings:
         "(deploy/README.md)",
         _number(float, "a number of days", 0))
     event_stream_max_bytes: str = _setting(
-        "IJH_EVENT_STREAM_MAX_BYTES", str(10 * 2**30),
+        "IJH_EVENT_STREAM_MAX_BYTES", str(2**30),
         "the most the event stream holds (0: no limit); full, it refuses new events "
         "(the funding outbox keeps its own until there is room) rather than delete old "
         "ones; JetStream reserves it in the NATS store when it applies it", _stream_bytes)

@@ -168,7 +168,7 @@ def test_watch_events_prints_the_envelopes(stack):
 
 
 async def test_event_stream_has_the_default_limits_of_the_settings(stack):
-    # Ten years, 10 GiB, refusing the new when full; applied by the services themselves
+    # Ten years, 1 GiB, refusing the new when full; applied by the services themselves
     # (also to a stream another test's publisher created first without limits).
     nc = await nats.connect(stack.nats.url)
     try:
@@ -180,7 +180,7 @@ async def test_event_stream_has_the_default_limits_of_the_settings(stack):
     finally:
         await nc.close()
     assert (config.max_age, config.max_bytes, config.num_replicas, config.discard) == (
-        3650 * 86400.0, 10 * 2**30, 1, "new")
+        3650 * 86400.0, 2**30, 1, "new")
 
 
 async def test_watch_events_waits_quietly_for_nats_and_says_so_once(tmp_path):

@@ -29,7 +29,7 @@ def test_event_stream_limits_default_bounded_and_are_checked():
     from services.shared.events import StreamLimits
 
     limits = StreamLimits.from_settings(config.load_settings({}))
-    assert limits == StreamLimits(3650 * 86400.0, 10 * 2**30, 1)  # ten years, 10 GiB
+    assert limits == StreamLimits(3650 * 86400.0, 2**30, 1)  # ten years, 1 GiB
     limits = StreamLimits.from_settings(config.load_settings({
         "IJH_EVENT_STREAM_MAX_AGE_DAYS": "0", "IJH_EVENT_STREAM_MAX_BYTES": "0",
         "IJH_EVENT_STREAM_REPLICAS": "3"}))
