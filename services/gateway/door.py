@@ -4,13 +4,15 @@ backend sees it.
 1. authentication: a bearer token signed by a trusted key (UNAUTHENTICATED);
 2. size: at most ``IJH_GATEWAY_MAX_REQUEST_BYTES`` (RESOURCE_EXHAUSTED);
 3. rate: a token bucket per token subject (RESOURCE_EXHAUSTED + RetryInfo + QuotaFailure);
-4. authorization: the role and ownership table in :mod:`services.gateway.policy`
+4. form: bytes that do not parse as the method's request (INVALID_ARGUMENT,
+   ``REQUEST_UNDECODABLE``);
+5. authorization: the role and ownership table in :mod:`services.gateway.policy`
    (PERMISSION_DENIED);
-5. validation: the protos' ``buf.validate`` rules (INVALID_ARGUMENT + BadRequest).
+6. validation: the protos' ``buf.validate`` rules (INVALID_ARGUMENT + BadRequest).
 
 A unary call is checked once, with its request. A client stream is checked when it
-opens (1, 3 and the role in 4) and then every message as it arrives (1 again: the token it
-opened with, still trusted and unexpired; 2, ownership in 4, and 5), so a stream's later
+opens (1, 3 and the role in 5) and then every message as it arrives (1 again: the token it
+opened with, still trusted and unexpired; 2, 4, ownership in 5, and 6), so a stream's later
 messages meet the same rules as its first, and a key dropped or a token expired while it
 runs ends it.
 
@@ -40,7 +42,12 @@ from prometheus_client import Counter
 
 from services.gateway import policy, validation
 from services.gateway.identity import Caller, TokenVerifier, Unauthenticated
-from services.gateway.proxy import CallContext, OversizedRequest
+from services.gateway.proxy import (
+    CallContext,
+    OversizedRequest,
+    UndecodableRequest,
+    undecodable_message,
+)
 from services.shared.caller import IDENTITY_KEYS, identity_metadata
 from services.shared.caller_assertion import CallerKeys
 
@@ -128,6 +135,10 @@ class Door:
                 call, caller, code_pb2.RESOURCE_EXHAUSTED, "RATE_LIMITED",
                 f"rate limit exceeded; retry in {wait:.3f} s", {"subject": caller.subject},
                 [error_details_pb2.RetryInfo(retry_delay=_duration(wait)), quota])
+        if isinstance(call.request, UndecodableRequest):
+            await self._refuse(call, caller, code_pb2.INVALID_ARGUMENT, "REQUEST_UNDECODABLE",
+                               undecodable_message(call.method),
+                               {"size_bytes": str(call.request.size_bytes)})
         method = f"/{call.method.containing_service.full_name}/{call.method.name}"
         decision = policy.decide(method, caller, call.request)
         if not decision.allowed:

@@ -5,8 +5,10 @@ Each backend call gets a deadline (the caller's, capped by the configured backen
 deadline). Retries come from the gRPC service config and apply only to methods whose
 proto declares ``idempotency_level`` NO_SIDE_EFFECTS or IDEMPOTENT, and only on
 UNAVAILABLE. A backend's status code and ``google.rpc`` details reach the caller
-unchanged. A request larger than ``max_request_bytes`` is not even parsed: the hooks
-see an :class:`OversizedRequest` and refuse it (and the proxy does, if no hook did).
+unchanged. A request larger than ``max_request_bytes`` is not even parsed, and bytes that
+do not parse as the method's request are not one: the hooks see an
+:class:`OversizedRequest` or an :class:`UndecodableRequest` and refuse it, after checking
+its caller as for any call (and the proxy does, if no hook did).
 Only the request id (the caller's ``x-request-id`` when it is fit to log, else a new one:
 :func:`services.shared.logs.read_request_id`) and what hooks add (the caller's identity)
 are forwarded as metadata, never the caller's own metadata.
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import DecodeError
 from google.protobuf.message_factory import GetMessageClass
 from google.rpc import code_pb2, status_pb2
 
@@ -92,6 +95,15 @@ class OversizedRequest:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class UndecodableRequest:
+    """Stands in for bytes that do not parse as the method's request (not the protobuf
+    binary encoding of its message). gRPC would answer a parse failure itself, UNKNOWN
+    with its exception's class and an ERROR traceback, before any check of the caller."""
+
+    size_bytes: int
+
+
 @dataclass
 class CallContext:
     """What a hook sees of one forwarded call."""
@@ -116,6 +128,12 @@ class CallContext:
         """Refuse the call with a rich status, the request id header first."""
         await self.send_headers()
         await grpc_errors.abort(self.context, status)
+
+
+def undecodable_message(method: MethodDescriptor) -> str:
+    """The refusal's words for an :class:`UndecodableRequest` to ``method``."""
+    return (f"the request is not an {method.input_type.full_name} in the protobuf binary "
+            f"encoding (send the message serialized as the proto defines it)")
 
 
 # A hook may inspect (and refuse, by aborting) a call before it is forwarded.
@@ -169,12 +187,15 @@ class ServiceProxy(grpc.GenericRpcHandler):
         # Requests are parsed (the door reads them); responses pass through as bytes.
         request_class = GetMessageClass(method.input_type)
         path = f"/{self.descriptor.full_name}/{method.name}"
-        deserialize = request_class.FromString
-        if self.max_request_bytes is not None:
-            limit = self.max_request_bytes
+        limit = self.max_request_bytes
 
-            def deserialize(raw: bytes, parse=request_class.FromString):
-                return OversizedRequest(len(raw)) if len(raw) > limit else parse(raw)
+        def deserialize(raw: bytes, parse=request_class.FromString):
+            if limit is not None and len(raw) > limit:
+                return OversizedRequest(len(raw))
+            try:
+                return parse(raw)
+            except DecodeError:
+                return UndecodableRequest(len(raw))
         if method.client_streaming:
             # Streams (a portfolio sent in chunks) may run long: the caller's deadline
             # governs, capped at STREAM_DEADLINE_SECONDS.
@@ -215,14 +236,17 @@ class ServiceProxy(grpc.GenericRpcHandler):
         return call, _deadline(context, self.backend_deadline), tuple(call.outgoing)
 
     async def _check(self, call: CallContext) -> None:
-        """Run the hooks on ``call.request``; refuse it if it is oversized and no hook
-        did."""
+        """Run the hooks on ``call.request``; refuse it if it is oversized or undecodable
+        and no hook did."""
         for hook in self.hooks:
             result = hook(call)
             if hasattr(result, "__await__"):
                 await result
         if isinstance(call.request, OversizedRequest):
             await call.abort(self._too_large(call.request))
+        if isinstance(call.request, UndecodableRequest):
+            await call.abort(status_pb2.Status(code=code_pb2.INVALID_ARGUMENT,
+                                               message=undecodable_message(call.method)))
 
     def _too_large(self, request: OversizedRequest) -> status_pb2.Status:
         return status_pb2.Status(

@@ -214,6 +214,75 @@ def test_oversized_request_is_refused_before_the_backend(stack, channel):
     assert request_id in wait_for_text(stack.gateway.log_path, request_id)
 
 
+UNDECODABLE = b"\xff\xff\xff\xff"  # a field number of 0 past a varint: no message parses
+
+
+def _raw(channel, method: str, body: bytes, token: str | None, request_id: str):
+    metadata = [("x-request-id", request_id)]
+    if token is not None:
+        metadata.append(("authorization", f"Bearer {token}"))
+    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as failure:
+        call.with_call(body, metadata=metadata, timeout=30)
+    return failure.value
+
+
+def test_bytes_that_are_no_request_are_refused_after_the_token_is_checked(stack, channel):
+    method = FUNDING + "ComputeGrant"
+    before = _scrape(stack.metrics_address)
+    # No token: the door's first check answers, as for any call.
+    anonymous = f"undecodable-{uuid.uuid4().hex}"
+    error = _raw(channel, method, UNDECODABLE, None, anonymous)
+    code, details = _refusal(error)
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert details["ErrorInfo"].reason == "TOKEN_MISSING"
+    # With a token: INVALID_ARGUMENT in the gateway's words, the request id returned.
+    request_id = f"undecodable-{uuid.uuid4().hex}"
+    error = _raw(channel, method, UNDECODABLE, stack.token("officer"), request_id)
+    code, details = _refusal(error)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert details["ErrorInfo"].reason == "REQUEST_UNDECODABLE"
+    assert "ijh.funding.v1.ComputeGrantRequest" in error.details()
+    assert "Error" not in error.details() and "class" not in error.details()
+    assert dict(error.initial_metadata())["x-request-id"] == request_id
+    # Counted and logged as a refusal; no traceback, nothing at ERROR.
+    text = wait_for_text(stack.gateway.log_path, anonymous)
+    lines = [line for line in wait_for_text(stack.gateway.log_path, request_id).splitlines()
+             if request_id in line or anonymous in line]
+    assert any('"refused"' in line and '"reason": "REQUEST_UNDECODABLE"' in line
+               and '"level": "WARNING"' in line for line in lines), lines
+    assert "Traceback" not in text and "DecodeError" not in text
+    assert not [line for line in lines if '"level": "ERROR"' in line]
+    deadline = time.monotonic() + 5
+    while True:  # recorded on the gateway loop's turn after the reply
+        after = _scrape(stack.metrics_address)
+        if (_sample(after, "ijh_gateway_requests_total", method=method,
+                    code="INVALID_ARGUMENT")
+                > _sample(before, "ijh_gateway_requests_total", method=method,
+                          code="INVALID_ARGUMENT") or time.monotonic() > deadline):
+            break
+        time.sleep(0.02)
+    assert (_sample(after, "ijh_gateway_refusals_total", reason="REQUEST_UNDECODABLE")
+            == _sample(before, "ijh_gateway_refusals_total", reason="REQUEST_UNDECODABLE") + 1)
+    assert (_sample(after, "ijh_gateway_requests_total", method=method, code="INVALID_ARGUMENT")
+            == _sample(before, "ijh_gateway_requests_total", method=method,
+                       code="INVALID_ARGUMENT") + 1)
+
+
+def test_a_later_stream_message_that_is_no_request_is_refused(stack):
+    stream = RISK + "SimulatePortfolio"
+    with stack.gateway_channel("analyst") as channel:
+        call = channel.stream_stream(stream, request_serializer=None,
+                                     response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(call(iter([_portfolio_message().SerializeToString(), UNDECODABLE]),
+                      timeout=30))
+    code, details = _refusal(failure.value)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, failure.value.details()
+    assert details["ErrorInfo"].reason == "REQUEST_UNDECODABLE"
+    assert "ijh.risk.v1.SimulatePortfolioRequest" in failure.value.details()
+
+
 def _portfolio_message(**fund) -> risk_pb2.SimulatePortfolioRequest:
     return risk_pb2.SimulatePortfolioRequest(
         fund=risk_pb2.FundTerms(capital_cents=10**12, horizon_years=1, **fund),

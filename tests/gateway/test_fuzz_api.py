@@ -46,6 +46,12 @@ models past one of a method's requirements (two factors, Student-t, Beta LGD, se
 years with fees, a certain default, tiny PDs under high loadings, gamma variances at the
 bound).
 
+Bytes that may not parse as the request at all (cut, changed, wrapped in garbage, random)
+are sent to every method, with and without a token: the token is checked first, then
+bytes that do not parse are refused INVALID_ARGUMENT ``REQUEST_UNDECODABLE`` naming the
+message, with the request id (never UNKNOWN with an exception's name); bytes that parse
+keep the promise above.
+
 Callers with a role the method does not allow are refused PERMISSION_DENIED
 ``ROLE_NOT_ALLOWED`` whatever the request holds, and an agency naming another business
 ``NOT_OWNER``. A fuzzed application the ledger accepts is driven through its life cycle
@@ -84,7 +90,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import json_format
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, seed, settings
@@ -165,7 +171,7 @@ class Api:
 
     def __init__(self, stack: Stack):
         self.stack = stack
-        self._channels: dict[str, grpc.Channel] = {}
+        self._channels: dict[str | None, grpc.Channel] = {}
         self.db = stack.var_dir / "funding.sqlite3"
         self._targets: dict[str, str] = {}
         self.operation = ""  # a finished portfolio-simulation operation
@@ -177,6 +183,13 @@ class Api:
         channel = self._channels[token]
         return (funding_pb2_grpc.FundingServiceStub(channel) if service == "funding"
                 else risk_pb2_grpc.RiskServiceStub(channel))
+
+    def raw_channel(self) -> grpc.Channel:
+        """TLS to the gateway with no token of its own: a call sends its metadata."""
+        if None not in self._channels:
+            self._channels[None] = grpc.secure_channel(
+                self.stack.gateway.address, self.stack.gateway_credentials())
+        return self._channels[None]
 
     def call(self, method: str, request: Message, token: str):
         """(response, None) or (None, the RpcError)."""
@@ -1045,3 +1058,78 @@ def test_fuzzed_portfolio_streams_get_a_clear_answer(api, data):
     if error is not None and not (stopped.is_set() and error.code() == C.CANCELLED):
         check_answer(STREAM_CASE, merged, None, error, what, others=messages)
 
+
+
+# ---------------------------------------------------------------- bytes, not requests
+
+# Bytes no request parses from: a field number of 0, a truncated varint, a length past
+# the end, a group never closed, a reserved wire type.
+UNDECODABLE = [b"\xff\xff\xff\xff", b"\x00", b"\x08", b"\x08\xff", b"\x0a\x05ab",
+               b"\x0b", b"\x0e\x00", b"\x80" * 11]
+
+
+@st.composite
+def raw_bodies(draw, valid: bytes) -> tuple[bytes, str]:
+    """A request body that may not parse: one of UNDECODABLE, the valid request cut, a
+    byte of it changed, garbage before or after it, or random bytes."""
+    how = draw(st.sampled_from(["fixed", "cut", "byte changed", "prefixed", "suffixed",
+                                "random"]))
+    if how == "fixed":
+        body = draw(st.sampled_from(UNDECODABLE))
+    elif how == "cut" and valid:
+        body = valid[:draw(st.integers(0, len(valid) - 1))]
+    elif how == "byte changed" and valid:
+        at = draw(st.integers(0, len(valid) - 1))
+        body = valid[:at] + bytes([draw(st.integers(0, 255))]) + valid[at + 1:]
+    elif how == "prefixed":
+        body = draw(st.sampled_from(UNDECODABLE)) + valid
+    elif how == "suffixed":
+        body = valid + draw(st.sampled_from(UNDECODABLE))
+    else:
+        body = draw(st.binary(min_size=1, max_size=64))
+    return body, how
+
+
+@fuzz_settings(EXAMPLES)
+@given(data=st.data())
+def test_bytes_that_are_no_request_get_a_clear_answer(api, data):
+    """Any method, bytes that may not parse as its request: the door checks the caller
+    first (UNAUTHENTICATED without a token) and then refuses them INVALID_ARGUMENT
+    ``REQUEST_UNDECODABLE`` naming the message, with the request id; never UNKNOWN and
+    no exception's name. Bytes that do parse get a parsed request's answer."""
+    case = data.draw(st.sampled_from(CASES), label="method")
+    valid_request = _named(case.valid(api, data.draw), api)
+    request_class, valid = type(valid_request), valid_request.SerializeToString()
+    body, how = data.draw(raw_bodies(valid), label="body")
+    token = data.draw(st.sampled_from([None, *(t for role in case.roles
+                                               for t in ROLE_TOKENS[role])]), label="token")
+    try:
+        parsed = request_class.FromString(body)
+    except DecodeError:
+        parsed = None
+    request_id = rid()
+    metadata = [("x-request-id", request_id)]
+    if token is not None:
+        metadata.append(("authorization", f"Bearer {api.stack.token(token)}"))
+    channel = api.raw_channel()
+    call = channel.unary_unary(path_of(case.method), request_serializer=None,
+                               response_deserializer=None)
+    what = f"{case.method} as {token}, {how}: {body[:200]!r} ({len(body)} bytes)"
+    try:
+        call(body, metadata=metadata, timeout=CALL_TIMEOUT)
+        error = None
+    except grpc.RpcError as failure:
+        error = failure
+    if token is None:
+        assert error is not None and error.code() == C.UNAUTHENTICATED, what
+    elif parsed is None:
+        assert error is not None, f"{what}: answered OK"
+        assert error.code() == C.INVALID_ARGUMENT, f"{what}: {error.code()} {error.details()}"
+        info = _details(rpc_status.from_call(error)).get("ErrorInfo")
+        assert info is not None and info.reason == "REQUEST_UNDECODABLE", what
+        assert request_class.DESCRIPTOR.full_name in error.details(), what
+    elif error is not None:
+        check_answer(case, parsed, None, error, what)
+    if error is not None:
+        assert not _TRACEBACK.search(error.details() or ""), f"{what}: {error.details()}"
+        assert dict(error.initial_metadata() or ()).get("x-request-id") == request_id, what
