@@ -231,6 +231,16 @@ class Settings:
         "IJH_BACKEND_DEADLINE_SECONDS", "30",
         "gateway: deadline on each backend call (shortened to the caller's own deadline)",
         _positive_seconds)
+    max_connection_age_seconds: str = _setting(
+        "IJH_MAX_CONNECTION_AGE_SECONDS", "300",
+        "gateway, risk, funding: a connection to them is closed after about this long "
+        "(GOAWAY, ±10 % jitter; calls in flight go on), so its caller resolves their "
+        "address again and finds replicas added since", _positive_seconds)
+    max_connection_age_grace_seconds: str = _setting(
+        "IJH_MAX_CONNECTION_AGE_GRACE_SECONDS", "3900",
+        "gateway, risk, funding: how long calls and streams in flight on a connection so "
+        "closed may go on before it is cut (the default: a portfolio stream's hour, plus "
+        "five minutes)", _positive_seconds)
     max_message_bytes: str = _setting(
         "IJH_MAX_MESSAGE_BYTES", str(64 * 1024 * 1024),
         "largest gRPC message sent or received by any service", _message_bytes)
@@ -414,6 +424,14 @@ class Settings:
         return int(self.gateway_max_concurrent_calls)
 
     @property
+    def max_connection_age_ms(self) -> int:
+        return max(1, round(float(self.max_connection_age_seconds) * 1000))
+
+    @property
+    def max_connection_age_grace_ms(self) -> int:
+        return max(1, round(float(self.max_connection_age_grace_seconds) * 1000))
+
+    @property
     def jwt_leeway(self) -> float:
         return float(self.jwt_leeway_seconds)
 
@@ -486,7 +504,6 @@ def settings_table() -> str:
 CLIENT_KEEPALIVE_MS = 30_000
 CLIENT_KEEPALIVE_TIMEOUT_MS = 10_000
 SERVER_MIN_PING_INTERVAL_MS = 20_000
-MAX_CONNECTION_AGE_MS = 300_000  # gRPC adds ±10 % jitter
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -503,7 +520,10 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         # A caller finds replicas only when it resolves their name again, which gRPC does
         # when a connection closes: closing each after a while (GOAWAY: calls in flight
         # finish, streams included) brings a replica added since into the rotation.
-        ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
+        ("grpc.max_connection_age_ms", settings.max_connection_age_ms),
+        # ... within the grace: without one, a stream never ended by its caller kept its
+        # connection, and what the server holds for it, for good.
+        ("grpc.max_connection_age_grace_ms", settings.max_connection_age_grace_ms),
     ]
 
 

@@ -485,6 +485,36 @@ def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, s
         gateway.stop()
 
 
+def test_a_stream_held_open_ends_once_its_connection_is_past_its_age_and_grace(
+        nats_server, stack, tmp_path):
+    # Connections closed after ~1 s, their calls cut 1 s later: a stream whose caller
+    # never sends (nor ends it) does not keep its connection, or its place, for good.
+    gateway = start_stack(nats_server, tmp_path, {
+        **_in_front_of(stack), "IJH_MAX_CONNECTION_AGE_SECONDS": "1",
+        "IJH_MAX_CONNECTION_AGE_GRACE_SECONDS": "1"}, start_gateway_only=True)
+    release = threading.Event()
+
+    def never_sent():
+        release.wait(60)
+        yield _portfolio_message()
+
+    try:
+        with gateway.gateway_channel("analyst") as analyst:
+            began = time.monotonic()
+            with pytest.raises(grpc.RpcError) as failure:
+                list(risk_pb2_grpc.RiskServiceStub(analyst).SimulatePortfolio(
+                    never_sent(), timeout=30))
+            held = time.monotonic() - began
+            assert failure.value.code() == grpc.StatusCode.UNAVAILABLE, failure.value
+            assert held < 10, held
+            # The channel's next call takes a new connection and is served.
+            reply = risk_pb2_grpc.RiskServiceStub(analyst).EstimateProcurementRisk(
+                _estimate(), timeout=30)
+            assert reply.HasField("total_cost")
+    finally:
+        release.set()
+        gateway.stop()
+
 def test_mutual_tls_requires_a_client_certificate(nats_server, stack, tmp_path):
     gateway = start_stack(nats_server, tmp_path, {
         **_in_front_of(stack),
