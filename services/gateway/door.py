@@ -10,6 +10,17 @@ backend sees it.
    (PERMISSION_DENIED);
 6. validation: the protos' ``buf.validate`` rules (INVALID_ARGUMENT + BadRequest).
 
+A call that has passed these checks takes a place among ``IJH_GATEWAY_MAX_CONCURRENT_CALLS``
+(all callers) and ``IJH_GATEWAY_MAX_CONCURRENT_CALLS_PER_CALLER`` (its token subject's),
+held until it ends, a stream while open (:class:`ConcurrencyLimits`, taken by
+:meth:`Door.admit` once the proxy has checked its backend); with none free it is refused
+RESOURCE_EXHAUSTED ``GATEWAY_BUSY`` or ``TOO_MANY_CONCURRENT_CALLS`` + RetryInfo +
+QuotaFailure. Only calls whose caller is known count: a flood without a token is refused at
+step 1 and takes no place. Health and reflection need no token and are not counted there;
+their streams (``Health/Watch``, reflection), which may stay open for hours, are bounded on
+their own (:class:`TokenlessStreams`, ``IJH_GATEWAY_MAX_STREAMS_WITHOUT_TOKEN``,
+``TOO_MANY_STREAMS_WITHOUT_TOKEN``); ``Health/Check``, what probes call, is not.
+
 A unary call is checked once, with its request. A client stream is checked when it
 opens (1, 3 and the role in 5) and then every message as it arrives (1 again: the token it
 opened with, still trusted and unexpired; 2, 4, ownership in 5, and 6), so a stream's later
@@ -31,14 +42,16 @@ never forwards a caller's own ``x-ijh-*``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from services.gateway import policy, validation
 from services.gateway.identity import Caller, TokenVerifier, Unauthenticated
@@ -48,13 +61,23 @@ from services.gateway.proxy import (
     UndecodableRequest,
     undecodable_message,
 )
+from services.shared import grpc_errors
 from services.shared.caller import IDENTITY_KEYS, identity_metadata
 from services.shared.caller_assertion import CallerKeys
+from services.shared.wrapping import BehaviorWrapper
 
 log = logging.getLogger(__name__)
 
 DOMAIN = "ijh"
 _BEARER = "bearer "
+# When a caller refused for want of a place is told to try again: calls take
+# milliseconds to seconds, so places free up about that fast.
+BUSY_RETRY_SECONDS = 1.0
+# The streams that need no token; each may stay open for hours.
+TOKENLESS_STREAMS = frozenset({
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+})
 
 
 class RateLimiter:
@@ -88,6 +111,44 @@ class RateLimiter:
         return (1.0 - bucket[0]) / self.rate
 
 
+class ConcurrencyLimits:
+    """Places for calls in flight: ``total`` in all, ``per_caller`` for one token subject.
+    A place is taken as a call passes the door and given back when it ends; a call that
+    finds none free is refused at once, not queued (its RetryInfo says when to retry).
+    Counters, not an asyncio.Semaphore: everything runs on the one event loop, and nothing
+    waits for a place."""
+
+    def __init__(self, total: int, per_caller: int):
+        if total < 1 or per_caller < 1:
+            raise ValueError("limits must be at least 1")
+        self.total = total
+        self.per_caller = per_caller
+        self.in_use = 0
+        self._by_caller: dict[str, int] = {}
+
+    def take(self, subject: str) -> str | None:
+        """Take a place for ``subject``: None when taken, else the refusal's reason."""
+        held = self._by_caller.get(subject, 0)
+        if held >= self.per_caller:
+            return "TOO_MANY_CONCURRENT_CALLS"
+        if self.in_use >= self.total:
+            return "GATEWAY_BUSY"
+        self.in_use += 1
+        self._by_caller[subject] = held + 1
+        return None
+
+    def give_back(self, subject: str) -> None:
+        self.in_use -= 1
+        held = self._by_caller[subject] - 1
+        if held:
+            self._by_caller[subject] = held
+        else:
+            del self._by_caller[subject]  # the table holds callers with calls open only
+
+    def held_by(self, subject: str) -> int:
+        return self._by_caller.get(subject, 0)
+
+
 def _pack(message) -> any_pb2.Any:
     detail = any_pb2.Any()
     detail.Pack(message)
@@ -103,12 +164,13 @@ class Door:
     """The checks of :mod:`services.gateway.door` as one ServiceProxy request hook."""
 
     def __init__(self, verifier: TokenVerifier, limiter: RateLimiter, max_request_bytes: int,
-                 refusals: Counter, keys: CallerKeys):
+                 refusals: Counter, keys: CallerKeys, limits: ConcurrencyLimits | None = None):
         self.verifier = verifier
         self.keys = keys
         self.limiter = limiter
         self.max_request_bytes = max_request_bytes
         self.refusals = refusals
+        self.limits = limits
 
     async def __call__(self, call: CallContext) -> None:
         opening = call.caller is None  # a stream's later messages come back here
@@ -160,6 +222,38 @@ class Door:
             self.keys, method, call.request_id, caller.subject, caller.role.value,
             caller.business_id, time.time()))
 
+    async def admit(self, call: CallContext) -> None:
+        """The proxy's last step before forwarding a call (a stream when it opens): take
+        a place for it in :attr:`limits`, given back when the call ends however it ends
+        (gRPC's done callback: a stream's generator may be closed only later), or refuse
+        it."""
+        if self.limits is None:
+            return
+        caller: Caller = call.caller
+        subject = caller.subject
+        reason = self.limits.take(subject)
+        if reason is None:
+            call.context.add_done_callback(lambda _context: self.limits.give_back(subject))
+            return
+        if reason == "TOO_MANY_CONCURRENT_CALLS":
+            limit, quota_subject = self.limits.per_caller, f"caller:{subject}"
+            message = (f"you have {self.limits.held_by(subject)} calls or streams open at "
+                       f"the gateway, the most one caller may; retry once one has ended")
+            description = f"at most {limit} calls at once per caller (streams while open)"
+        else:
+            limit, quota_subject = self.limits.total, "gateway"
+            message = (f"the gateway is serving its limit of {limit} calls at once; retry "
+                       f"in {BUSY_RETRY_SECONDS:g} s")
+            description = f"at most {limit} calls at once, all callers together"
+        quota = error_details_pb2.QuotaFailure(violations=[
+            error_details_pb2.QuotaFailure.Violation(subject=quota_subject,
+                                                     description=description)])
+        await self._refuse(
+            call, caller, code_pb2.RESOURCE_EXHAUSTED, reason, message,
+            {"limit": str(limit)},
+            [error_details_pb2.RetryInfo(retry_delay=_duration(BUSY_RETRY_SECONDS)), quota],
+            {"in_use": self.limits.in_use, "caller_in_use": self.limits.held_by(subject)})
+
     async def _authenticate(self, call: CallContext) -> Caller:
         header = ""
         for key, value in call.context.invocation_metadata() or ():
@@ -194,13 +288,71 @@ class Door:
         """Refuse the call: count it, log it (with ``logged`` added to the line) and abort
         with ErrorInfo and ``details``."""
         method = f"/{call.method.containing_service.full_name}/{call.method.name}"
-        self.refusals.labels(reason).inc()
-        log.warning("refused", extra={
-            "method": method, "subject": caller.subject if caller else "",
-            "role": caller.role.value if caller else "", "reason": reason,
-            "code": code_pb2.Code.Name(code), "detail": message, **(logged or {})})
-        info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN,
-                                           metadata={"method": method, **metadata})
-        status = status_pb2.Status(code=code, message=message,
-                                   details=[_pack(info), *(_pack(d) for d in details)])
-        await call.abort(status)
+        await call.abort(refusal(self.refusals, method, caller, code, reason, message,
+                                 metadata, details, logged))
+
+
+def refusal(refusals: Counter, method: str, caller: Caller | None, code: int, reason: str,
+            message: str, metadata: dict[str, str], details=(),
+            logged: dict | None = None) -> status_pb2.Status:
+    """Count and log a refusal (``logged`` added to its line); the status that says it,
+    with ErrorInfo and ``details``."""
+    refusals.labels(reason).inc()
+    log.warning("refused", extra={
+        "method": method, "subject": caller.subject if caller else "",
+        "role": caller.role.value if caller else "", "reason": reason,
+        "code": code_pb2.Code.Name(code), "detail": message, **(logged or {})})
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN,
+                                       metadata={"method": method, **metadata})
+    return status_pb2.Status(code=code, message=message,
+                             details=[_pack(info), *(_pack(d) for d in details)])
+
+
+class TokenlessStreams(BehaviorWrapper):
+    """A server interceptor bounding the streams that need no token
+    (:data:`TOKENLESS_STREAMS`) to ``limit`` open at once: past it, RESOURCE_EXHAUSTED
+    ``TOO_MANY_STREAMS_WITHOUT_TOKEN`` + RetryInfo, counted in ``refusals`` and logged.
+    ``gauge`` shows how many are open. Probes call ``Health/Check``, which is not bounded;
+    a caller balancing over gateway replicas watches each one's health (one stream per
+    connection)."""
+
+    def __init__(self, limit: int, refusals: Counter, gauge: Gauge):
+        super().__init__()
+        self.limit = limit
+        self.refusals = refusals
+        self.gauge = gauge
+        self.open = 0
+
+    def wraps(self, method: str) -> bool:
+        return method in TOKENLESS_STREAMS
+
+    def wrap(self, method: str, behavior: Callable) -> Callable:
+        if inspect.isasyncgenfunction(behavior):  # reflection
+            async def bounded_stream(request, context):
+                await self._enter(method, context)
+                async for reply in behavior(request, context):
+                    yield reply
+            return bounded_stream
+        if inspect.iscoroutinefunction(behavior):  # Health/Watch writes with context.write
+            async def bounded(request, context):
+                await self._enter(method, context)
+                return await behavior(request, context)
+            return bounded
+        return behavior
+
+    async def _enter(self, method: str, context) -> None:
+        if self.open >= self.limit:
+            await grpc_errors.abort(context, refusal(
+                self.refusals, method, None, code_pb2.RESOURCE_EXHAUSTED,
+                "TOO_MANY_STREAMS_WITHOUT_TOKEN",
+                f"the gateway has its limit of {self.limit} health-watch and reflection "
+                f"streams open; retry later, or call grpc.health.v1.Health/Check",
+                {"limit": str(self.limit)},
+                [error_details_pb2.RetryInfo(retry_delay=_duration(BUSY_RETRY_SECONDS))]))
+        self.open += 1
+        self.gauge.inc()
+        context.add_done_callback(self._leave)
+
+    def _leave(self, _context) -> None:
+        self.open -= 1
+        self.gauge.dec()

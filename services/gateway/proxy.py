@@ -160,15 +160,20 @@ class ServiceProxy(grpc.GenericRpcHandler):
 
     ``backend`` names the backend in answers ("risk"); ``backend_down`` (when given) says
     whether the gateway's health poll found it NOT_SERVING or unreachable, in which case
-    calls are refused at once instead of waiting out their deadline."""
+    calls are refused at once instead of waiting out their deadline. ``admit`` (when
+    given) is the last step before a call is forwarded (a stream: when it opens), once
+    the hooks have passed it: it may refuse it, by aborting, or hold a place for it until
+    it ends (the gateway's concurrency limits, :meth:`services.gateway.door.Door.admit`)."""
 
     def __init__(self, service: ServiceDescriptor, channel: grpc.aio.Channel,
                  backend_deadline_seconds: float, hooks: Sequence[RequestHook] = (),
                  max_request_bytes: int | None = None, *, backend: str = "",
-                 backend_down: Callable[[], bool] = lambda: False):
+                 backend_down: Callable[[], bool] = lambda: False,
+                 admit: RequestHook | None = None):
         self.descriptor = service
         self.backend = backend or service.full_name
         self.backend_down = backend_down
+        self.admit = admit
         self.channel = channel
         self.backend_deadline = backend_deadline_seconds
         self.hooks = list(hooks)
@@ -233,6 +238,8 @@ class ServiceProxy(grpc.GenericRpcHandler):
             log.info("backend unavailable", extra={"backend": self.backend,
                                                    "cause": "health check: not serving"})
             await call.abort(backend_unavailable(self.backend))
+        if self.admit is not None:
+            await self.admit(call)
         return call, _deadline(context, self.backend_deadline), tuple(call.outgoing)
 
     async def _check(self, call: CallContext) -> None:

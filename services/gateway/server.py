@@ -22,9 +22,10 @@ from ijh.risk.v1 import risk_pb2
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
 )
 
-from services.gateway.door import Door, RateLimiter
+from services.gateway.door import ConcurrencyLimits, Door, RateLimiter, TokenlessStreams
 from services.gateway.identity import TokenVerifier
 from services.gateway.policy import unresolved_owner_fields
 from services.gateway.proxy import ServiceProxy, service_config
@@ -54,6 +55,11 @@ HEALTH_POLL_SECONDS = 2.0
 # is served again soon after it recovers.
 HEALTH_POLL_WHILE_DOWN_SECONDS = 0.5
 HEALTH_MISSES_FOR_DOWN = 2
+# gRPC's own bound on calls at once, this many times the door's limits: a bound on
+# memory only. It counts every call from its arrival, before its request (or token) is
+# read, and refuses past it by itself ("Concurrent RPC limit exceeded!", counted nowhere),
+# so it is set where the door's limits, which count and say why, always come first.
+GRPC_BOUND_FACTOR = 4
 
 
 @dataclass
@@ -139,6 +145,7 @@ class GatewayMetrics:
     registry: CollectorRegistry
     calls: metrics.CallMetrics
     refusals: Counter
+    tokenless_streams: Gauge
 
     @classmethod
     def create(cls) -> GatewayMetrics:
@@ -146,7 +153,11 @@ class GatewayMetrics:
         refusals = Counter(metrics.REFUSALS.removesuffix("_total"),
                            "Calls refused at the gateway's door, by reason", ["reason"],
                            registry=registry)
-        return cls(registry, metrics.CallMetrics(metrics.GATEWAY_PREFIX, registry), refusals)
+        tokenless = Gauge(metrics.TOKENLESS_STREAMS,
+                          "Health/Watch and reflection streams open (they need no token)",
+                          registry=registry)
+        return cls(registry, metrics.CallMetrics(metrics.GATEWAY_PREFIX, registry), refusals,
+                   tokenless)
 
 
 def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
@@ -165,8 +176,11 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
     gateway_metrics = GatewayMetrics.create()
     # Both taken again when their files change (the runtime watches them).
     verifier, signing_keys = TokenVerifier.from_settings(settings), caller_keys(settings, GATEWAY)
+    # One set of places for both services' calls.
+    limits = ConcurrencyLimits(settings.gateway_max_concurrent,
+                               settings.gateway_max_concurrent_per_caller)
     door = Door(verifier, RateLimiter(settings.gateway_rate, settings.gateway_burst),
-                settings.gateway_max_request, gateway_metrics.refusals, signing_keys)
+                settings.gateway_max_request, gateway_metrics.refusals, signing_keys, limits)
     backends = [Backend("risk", RISK_SERVICE, settings.risk_address),
                 Backend("funding", FUNDING_SERVICE, settings.funding_address)]
     registrations = []
@@ -179,7 +193,8 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                                           backend_tls)
         proxy = ServiceProxy(backend.service, backend.channel, settings.backend_deadline,
                              hooks=[door], max_request_bytes=settings.gateway_max_request,
-                             backend=backend.name, backend_down=backend.down)
+                             backend=backend.name, backend_down=backend.down,
+                             admit=door.admit)
         registrations.append(Registration(
             full_name=backend.service.full_name,
             add_to_server=lambda handler, server: server.add_generic_rpc_handlers([handler]),
@@ -197,7 +212,12 @@ def build_gateway(settings: Settings) -> tuple[ServiceRuntime, list[Backend]]:
                              watched=[verifier.source, signing_keys],
                              probe_address=settings.gateway_probe_address,
                              observer=metrics.CallObserver(gateway_metrics.calls),
-                             max_concurrent_calls=settings.gateway_max_concurrent)
+                             interceptors=[TokenlessStreams(
+                                 settings.gateway_max_tokenless_streams,
+                                 gateway_metrics.refusals, gateway_metrics.tokenless_streams)],
+                             max_concurrent_calls=GRPC_BOUND_FACTOR * (
+                                 settings.gateway_max_concurrent
+                                 + settings.gateway_max_tokenless_streams))
     return runtime, backends
 
 

@@ -336,8 +336,19 @@ class Settings:
         _rate)
     gateway_max_concurrent_calls: str = _setting(
         "IJH_GATEWAY_MAX_CONCURRENT_CALLS", "1000",
-        "gateway: calls it serves at once, all callers together (streams count while open); "
-        "more get RESOURCE_EXHAUSTED", _count)
+        "gateway: risk and funding calls it serves at once, all callers together, each "
+        "counted once past the door's checks (a stream while open); more get "
+        "RESOURCE_EXHAUSTED `GATEWAY_BUSY`. Health and reflection are not counted", _count)
+    gateway_max_concurrent_calls_per_caller: str = _setting(
+        "IJH_GATEWAY_MAX_CONCURRENT_CALLS_PER_CALLER", "50",
+        "gateway: of those, calls one caller (token subject) may have at once; more get "
+        "RESOURCE_EXHAUSTED `TOO_MANY_CONCURRENT_CALLS`", _count)
+    gateway_max_streams_without_token: str = _setting(
+        "IJH_GATEWAY_MAX_STREAMS_WITHOUT_TOKEN", "100",
+        "gateway: `grpc.health.v1.Health/Watch` and reflection streams (which need no "
+        "token) open at once on its TLS port; more get RESOURCE_EXHAUSTED "
+        "`TOO_MANY_STREAMS_WITHOUT_TOKEN`. Health `Check` (what Kubernetes' `grpc:` probes "
+        "call) is not counted", _count)
     gateway_metrics_address: str = _setting(
         "IJH_GATEWAY_METRICS_ADDRESS", "127.0.0.1:9464",
         "gateway: Prometheus `/metrics` over HTTP; `0` disables", _metrics_address)
@@ -422,6 +433,14 @@ class Settings:
     @property
     def gateway_max_concurrent(self) -> int:
         return int(self.gateway_max_concurrent_calls)
+
+    @property
+    def gateway_max_concurrent_per_caller(self) -> int:
+        return int(self.gateway_max_concurrent_calls_per_caller)
+
+    @property
+    def gateway_max_tokenless_streams(self) -> int:
+        return int(self.gateway_max_streams_without_token)
 
     @property
     def max_connection_age_ms(self) -> int:

@@ -7,7 +7,12 @@ One name per concept, defined here so the gateway and the backends agree:
 - ``<prefix>_requests_total{method,code}``, ``<prefix>_request_seconds{method,code}``,
   ``<prefix>_in_flight{method}``: per-call counts, latency and concurrency (the gateway's
   prefix is ``ijh_gateway``);
-- ``ijh_gateway_refusals_total{reason}``: calls the gateway refused at the door;
+- ``ijh_gateway_refusals_total{reason}``: calls the gateway refused at the door (a place
+  among its concurrency limits wanting included: ``GATEWAY_BUSY``,
+  ``TOO_MANY_CONCURRENT_CALLS``, ``TOO_MANY_STREAMS_WITHOUT_TOKEN``);
+- ``ijh_gateway_streams_without_token``: ``Health/Watch`` and reflection streams open on
+  the gateway (they need no token, are bounded on their own and are not in
+  ``ijh_gateway_in_flight``);
 - ``ijh_event_publish_failures_total``: events the publisher gave up on (read from
   :attr:`services.shared.events.EventPublisher.failures` at scrape time);
 - ``ijh_nats_connected``: 1 while the service is connected to NATS, else 0;
@@ -60,6 +65,7 @@ log = logging.getLogger(__name__)
 
 GATEWAY_PREFIX = "ijh_gateway"
 REFUSALS = "ijh_gateway_refusals_total"
+TOKENLESS_STREAMS = "ijh_gateway_streams_without_token"
 EVENT_PUBLISH_FAILURES = "ijh_event_publish_failures"  # exposed with the _total suffix
 NATS_CONNECTED = "ijh_nats_connected"
 OUTBOX_PUBLISH_FAILURES = "ijh_outbox_publish_failures"  # exposed with the _total suffix
@@ -76,7 +82,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 # Probes and the backends' health polling would drown the access log.
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # Client-side health checking (a caller balancing over replicas) holds one open per
-# connection: counted, it would read as a call in flight for good.
+# connection: counted, it would read as a call in flight for good. (The gateway counts
+# its own in ijh_gateway_streams_without_token.)
 _HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
 
 

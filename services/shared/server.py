@@ -135,7 +135,9 @@ class ServiceRuntime:
     caller_certificates: Mapping[str, str] | None = None
     # Request id + access log (+ metrics when it has them); a plain one when None.
     observer: CallObserver | None = None
-    # Calls served at once; beyond it gRPC answers RESOURCE_EXHAUSTED (None: no cap).
+    # gRPC's own bound on calls at once, every call (health and reflection too) from its
+    # arrival; beyond it gRPC answers RESOURCE_EXHAUSTED itself, counted and logged
+    # nowhere (None: no bound). The gateway's limits are its door's; this is far above.
     max_concurrent_calls: int | None = None
     # Prometheus /metrics over HTTP for this service ("" or "0": none).
     metrics_address: str = ""

@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -445,6 +446,22 @@ def test_rate_limit_answers_resource_exhausted_with_retry_info(nats_server, stac
         gateway.stop()
 
 
+def _held_open(release: threading.Event):
+    """A SimulatePortfolio request stream that sends nothing until ``release``."""
+    release.wait(20)
+    yield _portfolio_message()
+
+
+def _wait_in_flight(gateway, method: str, count: int) -> None:
+    """Until the gateway serves ``count`` calls of ``method`` (streams it has opened)."""
+    deadline = time.monotonic() + 10
+    while _sample(_scrape(gateway.metrics_address), "ijh_gateway_in_flight",
+                  method=method) < count:
+        assert time.monotonic() < deadline, f"{count} {method} never open"
+        time.sleep(0.05)
+    time.sleep(0.1)  # past the door, to the place it takes
+
+
 def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, stack,
                                                                    tmp_path):
     # A gateway of its own serving one call at a time, in front of the session's backends.
@@ -452,20 +469,32 @@ def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, s
         **_in_front_of(stack),
         "IJH_GATEWAY_MAX_CONCURRENT_CALLS": "1"}, start_gateway_only=True)
     release = threading.Event()
-
-    def held_open():
-        release.wait(20)  # the stream stays open, holding the one place
-        yield _portfolio_message()
-
     try:
         with gateway.gateway_channel("analyst") as analyst, \
                 gateway.gateway_channel(token_name=None) as channel:
-            held = risk_pb2_grpc.RiskServiceStub(analyst).SimulatePortfolio(held_open(),
-                                                                           timeout=60)
-            time.sleep(0.5)
+            held = risk_pb2_grpc.RiskServiceStub(analyst).SimulatePortfolio(
+                _held_open(release), timeout=60)
+            _wait_in_flight(gateway, RISK + "SimulatePortfolio", 1)
+            request_id = f"busy-{uuid.uuid4().hex}"
             with pytest.raises(grpc.RpcError) as failure:
-                _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
-            assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"),
+                      request_id=request_id)
+            code, details = _refusal(failure.value)
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, failure.value.details()
+            assert details["ErrorInfo"].reason == "GATEWAY_BUSY"
+            assert details["ErrorInfo"].metadata["limit"] == "1"
+            assert details["RetryInfo"].retry_delay.seconds >= 1
+            assert details["QuotaFailure"].violations[0].subject == "gateway"
+            # Counted and logged as a refusal; health is served all the while.
+            line = next(line for line in wait_for_text(gateway.gateway.log_path,
+                                                       request_id).splitlines()
+                        if request_id in line and '"refused"' in line)
+            assert '"reason": "GATEWAY_BUSY"' in line and '"subject": "dev-officer-1"' in line
+            assert _sample(_scrape(gateway.metrics_address), "ijh_gateway_refusals_total",
+                           reason="GATEWAY_BUSY") == 1
+            assert health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5).status == \
+                health_pb2.HealthCheckResponse.SERVING
             release.set()
             assert list(held)[-1].HasField("result")
             # The place is free again once the stream has ended on the gateway's side too,
@@ -482,6 +511,104 @@ def test_calls_beyond_the_gateway_capacity_are_resource_exhausted(nats_server, s
             assert reply.grant_cents > 0
     finally:
         release.set()
+        gateway.stop()
+
+
+def test_one_caller_holds_at_most_its_share_of_the_gateway(nats_server, stack, tmp_path):
+    gateway = start_stack(nats_server, tmp_path, {
+        **_in_front_of(stack), "IJH_GATEWAY_MAX_CONCURRENT_CALLS": "10",
+        "IJH_GATEWAY_MAX_CONCURRENT_CALLS_PER_CALLER": "2"}, start_gateway_only=True)
+    release = threading.Event()
+    try:
+        with gateway.gateway_channel("analyst") as analyst, \
+                gateway.gateway_channel(token_name=None) as channel:
+            stub = risk_pb2_grpc.RiskServiceStub(analyst)
+            held = [stub.SimulatePortfolio(_held_open(release), timeout=60) for _ in range(2)]
+            _wait_in_flight(gateway, RISK + "SimulatePortfolio", 2)
+            # Its third stream, or any call of its, is refused: its own places are taken.
+            with pytest.raises(grpc.RpcError) as failure:
+                list(stub.SimulatePortfolio(iter([_portfolio_message()]), timeout=30))
+            code, details = _refusal(failure.value)
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, failure.value.details()
+            assert details["ErrorInfo"].reason == "TOO_MANY_CONCURRENT_CALLS"
+            assert details["QuotaFailure"].violations[0].subject == "caller:dev-analyst-1"
+            assert details["RetryInfo"].retry_delay.seconds >= 1
+            assert _sample(_scrape(gateway.metrics_address), "ijh_gateway_refusals_total",
+                           reason="TOO_MANY_CONCURRENT_CALLS") == 1
+            # Another caller is served.
+            reply, _ = _call(channel, FUNDING + "ComputeGrant", gateway.token("officer"))
+            assert reply.grant_cents > 0
+            release.set()
+            for stream in held:
+                assert list(stream)[-1].HasField("result")
+            deadline = time.monotonic() + 5
+            while True:  # its places are given back as its streams end
+                try:
+                    assert list(stub.SimulatePortfolio(iter([_portfolio_message()]),
+                                                       timeout=30))[-1].HasField("result")
+                    break
+                except grpc.RpcError as refused:
+                    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert time.monotonic() < deadline, "its places were never freed"
+                    time.sleep(0.05)
+    finally:
+        release.set()
+        gateway.stop()
+
+
+def test_health_watches_without_a_token_are_bounded_and_take_no_callers_place(
+        nats_server, stack, tmp_path):
+    # Before: gRPC's maximum_concurrent_rpcs counted the watches with the calls; three
+    # watches filled a gateway of three places, unseen by any metric.
+    gateway = start_stack(nats_server, tmp_path, {
+        **_in_front_of(stack), "IJH_GATEWAY_MAX_CONCURRENT_CALLS": "3",
+        "IJH_GATEWAY_MAX_STREAMS_WITHOUT_TOKEN": "4"}, start_gateway_only=True)
+    try:
+        with gateway.gateway_channel(token_name=None) as anonymous, \
+                gateway.gateway_channel(token_name=None) as channel:
+            health = health_pb2_grpc.HealthStub(anonymous)
+            watches = [health.Watch(health_pb2.HealthCheckRequest(), timeout=60)
+                       for _ in range(6)]
+            open_, refused = [], []  # in the order the gateway took them, not sent
+            for watch in watches:
+                try:
+                    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+                    open_.append(watch)
+                except grpc.RpcError as refusal:
+                    refused.append(_refusal(refusal))
+            assert (len(open_), len(refused)) == (4, 2)
+            for code, details in refused:
+                assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert details["ErrorInfo"].reason == "TOO_MANY_STREAMS_WITHOUT_TOKEN"
+                assert details["RetryInfo"].retry_delay.seconds >= 1
+            scraped = _scrape(gateway.metrics_address)
+            assert _sample(scraped, "ijh_gateway_streams_without_token") == 4
+            assert _sample(scraped, "ijh_gateway_refusals_total",
+                           reason="TOO_MANY_STREAMS_WITHOUT_TOKEN") == 2
+            assert '"reason": "TOO_MANY_STREAMS_WITHOUT_TOKEN"' in wait_for_text(
+                gateway.gateway.log_path, "TOO_MANY_STREAMS_WITHOUT_TOKEN")
+            # The callers' places are all free: three calls at once are served, and a
+            # probe's Check is answered.
+            with ThreadPoolExecutor(3) as pool:
+                replies = list(pool.map(
+                    lambda _: _call(channel, FUNDING + "ComputeGrant",
+                                    gateway.token("officer"))[0], range(3)))
+            assert all(reply.grant_cents > 0 for reply in replies)
+            assert health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5).status == \
+                health_pb2.HealthCheckResponse.SERVING
+            # A watch ended gives its place back.
+            for watch in open_:
+                watch.cancel()
+            deadline = time.monotonic() + 5
+            while _sample(_scrape(gateway.metrics_address),
+                          "ijh_gateway_streams_without_token") > 0:
+                assert time.monotonic() < deadline, "the watches' places never freed"
+                time.sleep(0.05)
+            again = health.Watch(health_pb2.HealthCheckRequest(), timeout=60)
+            assert next(again).status == health_pb2.HealthCheckResponse.SERVING
+            again.cancel()
+    finally:
         gateway.stop()
 
 
