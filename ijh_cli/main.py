@@ -147,6 +147,37 @@ def _call(connection: Connection, method, request, timeout: float | None, locate
         raise rpc_error(exc, locate, connection) from None
 
 
+# A failure with one of these codes says the write was not done; after any other (a
+# deadline, a connection lost, an internal error) it may have been.
+_NOT_DONE = frozenset({
+    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.UNIMPLEMENTED})
+
+
+def _write(connection: Connection, method, request, timeout: float | None, locate=None):
+    """A write, whose request carries its idempotency key: the key is said on stderr (the
+    default is made here, so the caller would not know it), and a failure that leaves it
+    unknown whether the write was done says to repeat it with that key."""
+    again = f"--request-id {shlex.quote(request.request_id)}"
+    unsure = (f"it may have been done all the same: retry with {again} (a write already "
+              "done is answered again, not done twice)")
+    try:
+        answer = method(request, timeout=timeout or UNARY_TIMEOUT_SECONDS)
+    except grpc.RpcError as exc:
+        error = rpc_error(exc, locate, connection)
+        if (exc.code() if hasattr(exc, "code") else None) not in _NOT_DONE:
+            error.message += f"\n  {unsure}"
+        raise error from None
+    except KeyboardInterrupt:
+        raise CliError(f"interrupted: {unsure}", INTERRUPTED) from None
+    print(f"request id {request.request_id} (repeat with {again} to retry safely)",
+          file=sys.stderr, flush=True)
+    return answer
+
+
 def _locator(sources: SourceMap):
     def locate(proto_path: str) -> str | None:
         found = sources.locate(proto_path)
@@ -250,7 +281,8 @@ def _show_application(answer, as_json: bool, history: bool = False) -> None:
 
 
 RequestId = Annotated[str | None, typer.Option(
-    help="Idempotency key; repeat it to retry safely (default: a new UUID).")]
+    help="Idempotency key; repeat it to retry safely (default: a new UUID; either way it is "
+         "printed on stderr).")]
 Reason = Annotated[str, typer.Option(help="Why (recorded in the audit log).")]
 
 
@@ -262,7 +294,7 @@ def application_create(ctx: typer.Context, file: ExistingFile, request_id: Reque
     connection, timeout = _connect(ctx, "agency")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.CreateApplication,
+        answer = _write(connection, stub.CreateApplication,
                        application.create_request(request_id or str(uuid.uuid4())), timeout,
                        _locator(application.sources))
     _show_application(answer, as_json)
@@ -275,7 +307,7 @@ def application_submit(ctx: typer.Context, name: str, reason: Reason = "",
     connection, timeout = _connect(ctx, "agency")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.SubmitApplication, funding_pb2.SubmitApplicationRequest(
+        answer = _write(connection, stub.SubmitApplication, funding_pb2.SubmitApplicationRequest(
             request_id=request_id or str(uuid.uuid4()), name=_name(name), reason=reason),
             timeout)
     _show_application(answer, as_json)
@@ -308,7 +340,7 @@ def application_score(
     connection, timeout = _connect(ctx, "officer")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.RecordScores, funding_pb2.RecordScoresRequest(
+        answer = _write(connection, stub.RecordScores, funding_pb2.RecordScoresRequest(
             request_id=request_id or str(uuid.uuid4()), name=_name(name), scores=criteria,
             reason=reason), timeout, _locator(sources) if sources else None)
     _show_application(answer, as_json)
@@ -357,7 +389,7 @@ def application_decide(
     connection, timeout = _connect(ctx, "officer")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.DecideApplication, request, timeout, _flags_locator({
+        answer = _write(connection, stub.DecideApplication, request, timeout, _flags_locator({
             "expected_grant_cents": "--expected-grant-eur", "grant_cents": "--grant-eur",
             "indirect_cost_rate": "--indirect-cost-rate", "reason": "--reason"}))
     _show_application(answer, as_json)
@@ -447,6 +479,15 @@ def deminimis_show(ctx: typer.Context, business_id: BusinessId,
         output.de_minimis_register(answer)
 
 
+def aid_request_id(request: funding_pb2.RecordDeMinimisAidRequest) -> str:
+    """The default idempotency key of a row of declared aid: its content's, so that an
+    officer who runs the command again, not knowing whether the first run landed, does not
+    count the aid twice (the service answers the first run's row)."""
+    content = json.dumps([request.business_id, request.granted_on, request.amount_cents,
+                          request.reference], ensure_ascii=False)
+    return f"deminimis-record-{uuid.uuid5(uuid.NAMESPACE_URL, 'ijh:' + content)}"
+
+
 @command(deminimis_app, "record")
 def deminimis_record(
     ctx: typer.Context, business_id: BusinessId,
@@ -455,18 +496,24 @@ def deminimis_record(
     amount_eur: Annotated[str, typer.Option(
         help="Its gross grant equivalent in euros, at most two decimals.")],
     reference: Annotated[str, typer.Option(help="The grantor and decision.")],
-    request_id: RequestId = None, as_json: JsonFlag = False,
+    request_id: Annotated[str | None, typer.Option(
+        help="Idempotency key (printed on stderr). Default: one derived from the business "
+             "ID, date, amount and reference, so that running the same command again (after "
+             "a timeout, say) is a safe retry that records the row once. To record a second, "
+             "identical row on purpose, give a key of its own.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Record de minimis aid a company declared it received elsewhere, so that it counts
-    against the ceiling (default role: officer)."""
+    against the ceiling (default role: officer). The same command run twice records the
+    row once (see --request-id)."""
     request = funding_pb2.RecordDeMinimisAidRequest(
-        request_id=request_id or str(uuid.uuid4()), business_id=business_id,
-        granted_on=_date_flag("--granted-on", granted_on),
-        amount_cents=_euros_flag("--amount-eur", amount_eur), reference=reference)
+        business_id=business_id, granted_on=_date_flag("--granted-on", granted_on),
+        amount_cents=_euros_flag("--amount-eur", amount_eur), reference=reference.strip())
+    request.request_id = request_id or aid_request_id(request)
     connection, timeout = _connect(ctx, "officer")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.RecordDeMinimisAid, request, timeout, _flags_locator({
+        answer = _write(connection, stub.RecordDeMinimisAid, request, timeout, _flags_locator({
             "granted_on": "--granted-on", "amount_cents": "--amount-eur",
             "reference": "--reference"}))
     if as_json:
@@ -488,9 +535,11 @@ def deminimis_correct(
     connection, timeout = _connect(ctx, "officer")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.CorrectDeMinimisAid, funding_pb2.CorrectDeMinimisAidRequest(
-            request_id=request_id or str(uuid.uuid4()), business_id=business_id,
-            aid_id=aid_id, reason=reason), timeout, _flags_locator({"reason": "--reason"}))
+        answer = _write(connection, stub.CorrectDeMinimisAid,
+                        funding_pb2.CorrectDeMinimisAidRequest(
+                            request_id=request_id or str(uuid.uuid4()),
+                            business_id=business_id, aid_id=aid_id, reason=reason),
+                        timeout, _flags_locator({"reason": "--reason"}))
     if as_json:
         output.print_json(answer)
     else:
@@ -514,7 +563,7 @@ def beneficiary_set_kind(
     connection, timeout = _connect(ctx, "officer")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _call(connection, stub.CorrectBeneficiaryKind,
+        answer = _write(connection, stub.CorrectBeneficiaryKind,
                        funding_pb2.CorrectBeneficiaryKindRequest(
                            request_id=request_id or str(uuid.uuid4()), business_id=business_id,
                            kind=funding_pb2.BeneficiaryKind.Value(
@@ -777,7 +826,7 @@ def portfolio_simulate(
             guarantees=portfolio.guarantees)
         with connection.channel() as channel:
             stub = risk_pb2_grpc.RiskServiceStub(channel)
-            answer = _call(connection, stub.StartPortfolioSimulation,
+            answer = _write(connection, stub.StartPortfolioSimulation,
                            risk_pb2.StartPortfolioSimulationRequest(
                                request_id=request_id or str(uuid.uuid4()), simulation=first),
                            timeout, lambda path: locate(path.removeprefix("simulation.")))

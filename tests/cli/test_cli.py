@@ -484,6 +484,7 @@ def test_guarantee_decision_explained_in_history(cli_env, tmp_path):
 # Companies no other test uses (valid check digits: services/shared/business_id.py).
 DE_MINIMIS_COMPANY = "7300002-8"
 KIND_COMPANY = "7300003-6"
+ONCE_COMPANY = "7300004-4"
 
 
 def test_de_minimis_record_show_correct_show(cli_env):
@@ -527,6 +528,41 @@ def test_de_minimis_record_show_correct_show(cli_env):
     assert f"reversed by #{rows[2]['id']}" in out and f"reverses #{first['id']}" in out
     assert "-€12,345.67" in out  # the correction takes the amount back
     assert before["regulation"] in " ".join(out.split())
+
+
+def test_declared_aid_recorded_again_by_the_same_command_is_counted_once(cli_env):
+    """The officer does not know whether a run landed (a timeout) and runs the command
+    again: the default request id is the row's, so the second run answers the first row."""
+    from datetime import date, timedelta
+
+    args = ("deminimis", "record", ONCE_COMPANY, "--granted-on",
+            (date.today() - timedelta(days=10)).isoformat(), "--amount-eur", "10 000",
+            "--reference", "Declared: ELY 2025/1")
+    runs = [ijh(cli_env, *args, "--json") for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    first, second = (json.loads(run.stdout)["aid"] for run in runs)
+    assert first["id"] == second["id"]
+    said = re.fullmatch(r"request id (\S+) \(repeat with --request-id \1 to retry safely\)\n",
+                        runs[0].stderr)
+    assert said and runs[1].stderr == runs[0].stderr, runs[0].stderr
+    register = ijh_json(cli_env, "deminimis", "show", ONCE_COMPANY)
+    assert register["counted_cents"] == "1000000" and len(register["aid"]) == 1
+    # A row of its own on purpose: a request id of its own.
+    again = ijh_json(cli_env, *args, "--request-id", "second-declaration")["aid"]
+    assert again["id"] != first["id"]
+    assert ijh_json(cli_env, "deminimis", "show", ONCE_COMPANY)["counted_cents"] == "2000000"
+
+
+def test_a_write_says_its_request_id_and_repeating_it_repeats_nothing(cli_env):
+    done = ijh(cli_env, "application", "create", "examples/ijh_application.yaml", "--json")
+    assert done.returncode == 0, done.stderr
+    said = re.fullmatch(r"request id (\S+) \(repeat with --request-id \1 to retry safely\)\n",
+                        done.stderr)
+    assert said, done.stderr
+    name = json.loads(done.stdout)["application"]["name"]
+    again = ijh_json(cli_env, "application", "create", "examples/ijh_application.yaml",
+                     "--request-id", said[1])
+    assert again["application"]["name"] == name
 
 
 def test_beneficiary_set_kind_shows_previous_kind(cli_env):

@@ -250,3 +250,49 @@ def test_an_active_guarantee_says_when_it_came_into_force_and_when_its_term_ends
     assert "from 2025-03-14; term ends 2026-02-14" in " ".join(capsys.readouterr().out.split())
     output.application(funding_pb2.Application(name="applications/8"))
     assert "term ends" not in capsys.readouterr().out
+
+
+def test_a_write_that_timed_out_says_to_retry_with_its_request_id(capsys):
+    """A write's default request id is made by the command: unless it is said, a retry
+    after a timeout cannot repeat it, and is done twice."""
+    from ijh.funding.v1 import funding_pb2
+
+    from ijh_cli.connection import Connection
+    from ijh_cli.main import _write
+
+    def timed_out(request, timeout):
+        raise _Failed(grpc.StatusCode.DEADLINE_EXCEEDED, status_pb2.Status(
+            code=code_pb2.DEADLINE_EXCEEDED, message="Deadline Exceeded"))
+
+    connection = Connection("127.0.0.1:1", None, None, None, None, {"gateway": "flag"})
+    request = funding_pb2.SubmitApplicationRequest(request_id="r-1", name="applications/1")
+    with pytest.raises(CliError) as exc:
+        _write(connection, timed_out, request, 1.0)
+    assert exc.value.exit_code == 5
+    assert "retry with --request-id r-1 " in exc.value.message, exc.value.message
+    assert _write(connection, lambda request, timeout: "done", request, 1.0) == "done"
+
+    def not_found(request, timeout):
+        raise _Failed(grpc.StatusCode.NOT_FOUND, status_pb2.Status(
+            code=code_pb2.NOT_FOUND, message="applications/1 not found"))
+
+    with pytest.raises(CliError) as exc:  # not done: nothing to retry
+        _write(connection, not_found, request, 1.0)
+    assert exc.value.message == "NOT_FOUND: applications/1 not found"
+    assert capsys.readouterr().err == (
+        "request id r-1 (repeat with --request-id r-1 to retry safely)\n")
+
+
+def test_declared_aid_is_keyed_by_its_content():
+    from ijh.funding.v1 import funding_pb2
+
+    from ijh_cli.main import aid_request_id
+
+    def key(**changes) -> str:
+        fields = {"business_id": "4567890-7", "granted_on": "2025-01-10",
+                  "amount_cents": 1_000_000, "reference": "Declared: ELY 2025/1"} | changes
+        return aid_request_id(funding_pb2.RecordDeMinimisAidRequest(**fields))
+
+    assert key() == key() and 0 < len(key()) <= 200
+    assert len({key(), key(business_id="4567890-8"), key(granted_on="2025-01-11"),
+                key(amount_cents=1_000_001), key(reference="Declared: ELY 2025/2")}) == 5
