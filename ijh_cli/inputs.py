@@ -15,8 +15,10 @@ to the file's lines. Money is euros in the files and integer cents in the reques
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ijh.funding.v1 import funding_pb2
 from ijh.risk.v1 import risk_pb2
@@ -31,6 +33,14 @@ from ijh_cli.files import (
     euros_to_cents,
     load_yaml,
 )
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+
+def helsinki_today() -> str:
+    """Today's date where the rules apply (the services date by Helsinki, too), ISO."""
+    return dt.datetime.now(HELSINKI).date().isoformat()
+
 
 # ------------------------------------------------------------------ vocabularies
 
@@ -327,8 +337,11 @@ class ApplicationFile:
 
     def grant_request(self, reference_date: str | None = None,
                       explain: bool = False) -> funding_pb2.ComputeGrantRequest:
+        # The service needs a date: a file without one (as agencies write them) is
+        # computed under today's rules, as --help says.
         return funding_pb2.ComputeGrantRequest(
-            reference_date=reference_date or self.reference_date, applicant=self.applicant,
+            reference_date=reference_date or self.reference_date or helsinki_today(),
+            applicant=self.applicant,
             procurement_kind=self.procurement_kind, cost_lines=self.cost_lines,
             include_explanation=explain)
 

@@ -250,7 +250,7 @@ def _grant(ctx, file: Path, date: str | None, explain: bool, as_json: bool) -> N
 
 DateOption = Annotated[str | None, typer.Option(
     "--date", help="Apply the rules in force on this date (YYYY-MM-DD); default: the file's "
-                   "reference_date, else today.")]
+                   "reference_date, else today (in Helsinki).")]
 
 
 @command(grant_app, "compute")
@@ -1085,7 +1085,8 @@ class RuleSet(StrEnum):
 @command(params_app, "show")
 def params_show(
     ctx: typer.Context,
-    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")]
+    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today in "
+                                                            "Helsinki).")]
     = None,
     rule_set: Annotated[RuleSet, typer.Option(help="IJH grant rules or the fund's rules.")]
     = RuleSet.ijh,
@@ -1097,7 +1098,7 @@ def params_show(
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
         answer = _call(connection, stub.ListParameters, funding_pb2.ListParametersRequest(
-            reference_date=date or dt.date.today().isoformat(), rule_set=rule_set.value),
+            reference_date=date or inputs.helsinki_today(), rule_set=rule_set.value),
             timeout)
     if as_json:
         output.print_json(answer)

@@ -69,6 +69,22 @@ def test_grant_compute_matches_hand_computation(cli_env):
     assert any(step["figure"] == "grant_cents" for step in explained["explanation"])
 
 
+def test_a_file_without_a_reference_date_is_computed_under_todays_rules(cli_env, tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    path = _edited(tmp_path, "ijh_application.yaml", "reference_date: 2026-03-02\n", "",
+                   "undated.yaml")
+    for command in ("compute", "explain"):
+        today = datetime.now(ZoneInfo("Europe/Helsinki")).date().isoformat()
+        done = ijh(cli_env, "grant", command, str(path), "--json")
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["reference_date"] in {today, datetime.now(
+            ZoneInfo("Europe/Helsinki")).date().isoformat()}
+        assert answer["grant_cents"] == "3495000"
+
+
 def test_grant_explain_table_cuts_no_word(cli_env):
     # Long inputs and parameters (JSON lists, legal references) fold onto more lines;
     # an ellipsis would hide part of a figure's explanation.

@@ -296,3 +296,24 @@ def test_declared_aid_is_keyed_by_its_content():
     assert key() == key() and 0 < len(key()) <= 200
     assert len({key(), key(business_id="4567890-8"), key(granted_on="2025-01-11"),
                 key(amount_cents=1_000_001), key(reference="Declared: ELY 2025/2")}) == 5
+
+
+def test_an_application_file_without_a_date_is_computed_under_todays_rules(tmp_path):
+    """Agencies leave reference_date out; the request had "" then, which the service
+    refuses, though --help says "default: ... else today"."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ijh_cli.inputs import load_application
+
+    text = (ROOT / "examples" / "ijh_application.yaml").read_text()
+    assert "reference_date: 2026-03-02\n" in text
+    path = tmp_path / "undated.yaml"
+    path.write_text(text.replace("reference_date: 2026-03-02\n", ""))
+    before = datetime.now(ZoneInfo("Europe/Helsinki")).date().isoformat()
+    date = load_application(path).grant_request().reference_date
+    after = datetime.now(ZoneInfo("Europe/Helsinki")).date().isoformat()
+    assert date in {before, after}
+    assert load_application(path).grant_request("2025-01-01").reference_date == "2025-01-01"
+    dated = load_application(ROOT / "examples" / "ijh_application.yaml")
+    assert dated.grant_request().reference_date == "2026-03-02"
