@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 
 from google.protobuf import json_format
 from ijh.funding.v1 import funding_pb2
@@ -165,12 +166,19 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
     console.print(_kv(f"Application {a.name}", rows))
     if a.scores:
         table = Table(title="Score sheets", title_justify="left")
-        for column in ("officer", "scores", "total so far", "passed"):
+        for column in ("officer", "scores", "sheet total", "scored"):
             table.add_column(column)
         for s in a.scores:
             table.add_row(s.officer_id, ", ".join(f"{c.criterion}={c.score}" for c in s.scores),
-                          s.total, "yes" if s.passed else "no")
+                          _sheet_total(s), s.score_time.ToJsonString()
+                          if s.HasField("score_time") else "-")
         console.print(table)
+        # A sheet's total and passed are the aggregate of every sheet recorded up to it;
+        # the last one recorded (a replaced sheet is re-recorded) holds today's aggregate.
+        last = max(enumerate(a.scores), key=lambda i_s: (i_s[1].score_time.ToNanoseconds(),
+                                                          i_s[0]))[1]
+        console.print(f"aggregate of the {len(a.scores)} sheet(s): total {last.total} (the sum "
+                      f"of each criterion's mean score), passed: {'yes' if last.passed else 'no'}")
     if history and a.history:
         table = Table(title="History", title_justify="left")
         for column in ("time", "action", "from", "to", "actor", "reason", "rules"):
@@ -182,6 +190,14 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
         console.print(table)
         for h in a.history:
             why(h)
+
+
+def _sheet_total(s: funding_pb2.OfficerScore) -> str:
+    """The sum of one officer's own scores."""
+    try:
+        return f"{sum((Decimal(c.score) for c in s.scores), Decimal(0)):.2f}"
+    except InvalidOperation:
+        return "-"
 
 
 # The audit log's explanation_json, for people: what each transition checked and

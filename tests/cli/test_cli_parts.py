@@ -317,3 +317,29 @@ def test_an_application_file_without_a_date_is_computed_under_todays_rules(tmp_p
     assert load_application(path).grant_request("2025-01-01").reference_date == "2025-01-01"
     dated = load_application(ROOT / "examples" / "ijh_application.yaml")
     assert dated.grant_request().reference_date == "2026-03-02"
+
+
+def test_each_score_sheet_shows_its_own_total_and_the_aggregate_is_said_once(capsys):
+    """A recorded sheet's total is the aggregate of the sheets up to it: in a column
+    beside each officer's scores it read as that officer's own total."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from ijh.funding.v1 import funding_pb2
+
+    def sheet(officer: str, scores: list[str], total: str, passed: bool, second: int):
+        return funding_pb2.OfficerScore(
+            officer_id=officer, total=total, passed=passed,
+            score_time=Timestamp(seconds=1_780_000_000 + second),
+            scores=[funding_pb2.CriterionScore(criterion=f"c{i}", score=v)
+                    for i, v in enumerate(scores)])
+
+    # officer-1 replaced their sheet last: it holds the aggregate of both.
+    app = funding_pb2.Application(name="applications/3", scores=[
+        sheet("officer-1", ["4.5", "4", "3.5", "4", "3.5"], "18.75", True, 60),
+        sheet("officer-2", ["4", "4", "3", "3.5", "3"], "17.50", True, 30)])
+    output.application(app)
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines()
+            if line.count("│") > 3 and "officer-" in line}
+    assert " 19.50 " in rows["officer-1"] and " 17.50 " in rows["officer-2"], out
+    assert "18.75" not in rows["officer-1"] and "total so far" not in out
+    assert out.count("18.75") == 1 and "aggregate of the 2 sheet(s): total 18.75" in out, out
