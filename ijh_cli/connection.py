@@ -224,20 +224,58 @@ def _with_euros(match: re.Match) -> str:
     return f"{match[0]} ({eur(int(match[1]))})"
 
 
-def _only_joins(message: str, violations) -> bool:
-    """Whether ``message`` says nothing but ``violations``: each description is in it, or
-    it is their join ("TYPE subject: description; ...") cut as the services cut a long
-    message (its start and its end around " ... ", services/shared/grpc_errors.clip), so
-    that a refusal of many violations is not said twice, once cut."""
-    if all(v.description in message for v in violations):
+# The services bound what a status carries (services/shared/grpc_errors.py): the message
+# to MAX_MESSAGE_BYTES, each text of a detail to MAX_TEXT_BYTES. A text past its bound
+# keeps its start and its end around " ... ", so a long reason arrives cut mid-word.
+_MESSAGE_BYTES = 640
+_TEXT_BYTES = 300
+
+
+def _shortened(text: str, limit: int) -> bool:
+    """Whether the service cut ``text`` to ``limit`` bytes: its start and end around
+    " ... ", within a few bytes of the bound (a character is never split)."""
+    return " ... " in text and limit - 12 <= len(text.encode()) < limit
+
+
+def _restored(text: str, message: str, said_as: str = "") -> tuple[str, bool]:
+    """A detail's text whole, and whether it is: one the service shortened is found whole
+    in the status message, which has more room, when it is there (after ``said_as``, as
+    the message introduces it: "TYPE subject: ")."""
+    if not _shortened(text, _TEXT_BYTES) or text in message:
+        return text, True
+    message_cut = _shortened(message, _MESSAGE_BYTES)
+    at = text.find(" ... ")
+    while at >= 0:
+        head, tail = said_as + text[:at], text[at + 5:]
+        start = message.find(head)
+        while start >= 0:
+            end = message.find(tail, start + len(head))
+            # Not across the message's own cut: that would join two texts.
+            if end >= 0 and not (message_cut and " ... " in message[start + len(head):end]):
+                return message[start + len(said_as):end + len(tail)], True
+            start = message.find(head, start + 1)
+        at = text.find(" ... ", at + 1)
+    return text, False
+
+
+def _only_joins(message: str, violations: list[tuple[str, str, str]]) -> bool:
+    """Whether ``message`` says nothing but ``violations`` (type, subject, description):
+    each description is in it, or it is their join ("TYPE subject: description; ...")
+    cut as the services cut a long message, so that a refusal is not said twice."""
+    if all(description in message for _, _, description in violations):
         return True
-    joined = "; ".join(f"{v.type} {v.subject}: {v.description}" for v in violations)
+    joined = "; ".join(f"{kind} {subject}: {description}"
+                       for kind, subject, description in violations)
     at = message.find(" ... ")
     while at >= 0:
         if joined.startswith(message[:at]) and joined.endswith(message[at + 5:]):
             return True
         at = message.find(" ... ", at + 1)
     return False
+
+
+def _reason(text: str, whole: bool) -> str:
+    return text if whole else f"{text} (the service shortened this text)"
 
 
 def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = None
@@ -261,20 +299,31 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
             lines[0] = f"{code.name}: the service refused {len(bad.field_violations)} field(s):"
             for v in bad.field_violations:
                 where = locate(v.field) if locate else None
-                lines.append(f"  {where}: {v.description} (field {v.field})" if where
-                             else f"  {v.field}: {v.description}")
+                description = _reason(*_restored(v.description, message, f"{v.field}: "))
+                lines.append(f"  {where}: {description} (field {v.field})" if where
+                             else f"  {v.field}: {description}")
         elif detail.Unpack(failure):
-            if _only_joins(message, failure.violations):
-                # The message only joins the violations: list them once, one a line.
-                lines[0] = f"{code.name}: {len(failure.violations)} precondition(s) not met:"
-            lines += [f"  {v.type} {v.subject}: {v.description}" for v in failure.violations]
+            reasons = [(v.type, v.subject,
+                        *_restored(v.description, message, f"{v.type} {v.subject}: "))
+                       for v in failure.violations]
+            if _only_joins(message, [r[:3] for r in reasons]) or _shortened(message,
+                                                                             _MESSAGE_BYTES):
+                # The message only joins the violations, or is a cut copy of them: list
+                # them once, one a line, each whole where the status has it whole.
+                lines[0] = f"{code.name}: {len(reasons)} precondition(s) not met:"
+            lines += [f"  {kind} {subject}: {_reason(description, whole)}"
+                      for kind, subject, description, whole in reasons]
         elif detail.Unpack(info):
             extra = ", ".join(f"{k}={v}" for k, v in sorted(info.metadata.items()))
             lines.append(f"  reason {info.reason}" + (f" ({extra})" if extra else ""))
         elif detail.Unpack(retry):
             lines.append(f"  retry after {retry.retry_delay.ToTimedelta().total_seconds():g} s")
-        elif detail.Unpack(resource) and resource.description not in message:
-            lines.append(f"  {resource.resource_name}: {resource.description}")
+        elif detail.Unpack(resource):
+            description, whole = _restored(resource.description, message)
+            # Said already when the message has it, whole or cut as it is (it starts so).
+            if description not in message and (
+                    whole or not message.startswith(description.split(" ... ")[0])):
+                lines.append(f"  {resource.resource_name}: {_reason(description, whole)}")
     if code == grpc.StatusCode.UNAUTHENTICATED and connection is not None:
         lines.append(f"  token: {connection.origin.get('token', 'none')}; pass --role, "
                      "--token-file or IJH_TOKEN_FILE")

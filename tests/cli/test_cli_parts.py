@@ -343,3 +343,54 @@ def test_each_score_sheet_shows_its_own_total_and_the_aggregate_is_said_once(cap
     assert " 19.50 " in rows["officer-1"] and " 17.50 " in rows["officer-2"], out
     assert "18.75" not in rows["officer-1"] and "total so far" not in out
     assert out.count("18.75") == 1 and "aggregate of the 2 sheet(s): total 18.75" in out, out
+
+
+BENEFICIARY_KIND_REASON = (
+    "applications/3 declares business ID 4567890-7 a public_unit, but it is registered as "
+    "a company (confirmed by dev-officer-1): if the register is wrong, an officer corrects "
+    "it (CorrectBeneficiaryKind, with the reason) and the application is decided again; if "
+    "the application is wrong, reject it and file it again as a company")
+
+
+def test_a_long_reason_is_said_once_and_whole():
+    """A reason past a detail's 300 bytes arrives cut mid-word ("... if the register is
+    wro ... orrectBeneficiaryKind ..."); the status message has it whole. It was printed
+    twice: the message as the header, the cut detail under it."""
+    from ijh_cli import connection
+    from services.shared import grpc_errors
+    from services.shared.errors import FailedPrecondition, PreconditionViolation
+
+    # The command's copy of the services' bounds.
+    assert (connection._MESSAGE_BYTES, connection._TEXT_BYTES) == (
+        grpc_errors.MAX_MESSAGE_BYTES, grpc_errors.MAX_TEXT_BYTES)
+    assert len(BENEFICIARY_KIND_REASON.encode()) > grpc_errors.MAX_TEXT_BYTES
+    one = PreconditionViolation("BENEFICIARY_KIND", "beneficiary/4567890-7",
+                                BENEFICIARY_KIND_REASON)
+    status = grpc_errors.to_status(FailedPrecondition(one))
+    text = rpc_error(_Failed(grpc.StatusCode.FAILED_PRECONDITION, status)).message
+    assert text.splitlines() == [
+        "FAILED_PRECONDITION: 1 precondition(s) not met:",
+        f"  BENEFICIARY_KIND beneficiary/4567890-7: {BENEFICIARY_KIND_REASON}"], text
+
+    # Past the message's 640 bytes too: no cut copy of the message as the header; a long
+    # reason (the message cut has no room for it whole either) is said to be shortened.
+    many = [one, PreconditionViolation("FOUR_EYES", "applications/3", "the only scorer"),
+            PreconditionViolation("BENEFICIARY_KIND", "beneficiary/2", BENEFICIARY_KIND_REASON)]
+    status = grpc_errors.to_status(FailedPrecondition(many))
+    assert " ... " in status.message
+    lines = rpc_error(_Failed(grpc.StatusCode.FAILED_PRECONDITION, status)).message.splitlines()
+    assert lines[0] == "FAILED_PRECONDITION: 3 precondition(s) not met:"
+    assert lines[2] == "  FOUR_EYES applications/3: the only scorer" and len(lines) == 4
+    for line in lines[1], lines[3]:
+        assert line.endswith(" ... orrectBeneficiaryKind, with the reason) and the application "
+                             "is decided again; if the application is wrong, reject it and "
+                             "file it again as a company (the service shortened this text)")
+
+    # A field's reason, too (INVALID_ARGUMENT).
+    from services.shared.errors import FieldViolation, InvalidArgument
+
+    status = grpc_errors.to_status(InvalidArgument(FieldViolation("reference",
+                                                                  BENEFICIARY_KIND_REASON)))
+    lines = rpc_error(_Failed(grpc.StatusCode.INVALID_ARGUMENT, status),
+                      lambda path: "--reference").message.splitlines()
+    assert lines[1] == f"  --reference: {BENEFICIARY_KIND_REASON} (field reference)"
