@@ -136,6 +136,38 @@ def _kind(value: int) -> str:
     return funding_pb2.ApplicationKind.Name(value).removeprefix("APPLICATION_KIND_").lower()
 
 
+# An approval awards the grant (or the guarantee's aid); the states after it keep it.
+_AWARDED = frozenset({funding_pb2.APPLICATION_STATE_APPROVED, funding_pb2.APPLICATION_STATE_ACTIVE,
+                      funding_pb2.APPLICATION_STATE_CLAIMED, funding_pb2.APPLICATION_STATE_EXPIRED})
+# The fund's exposure counts against its capacity in these (services' COMMITTED_STATES).
+_COMMITTED = frozenset({funding_pb2.APPLICATION_STATE_APPROVED,
+                        funding_pb2.APPLICATION_STATE_ACTIVE})
+
+
+def _awarded(a: funding_pb2.Application) -> bool:
+    return a.state in _AWARDED
+
+
+def _not_awarded(a: funding_pb2.Application) -> str:
+    return ("not awarded" if a.state == funding_pb2.APPLICATION_STATE_REJECTED
+            else "not awarded yet")
+
+
+def _commitment(a: funding_pb2.Application) -> str:
+    return "committed" if a.state in _COMMITTED else "not committed"
+
+
+def _amount(a: funding_pb2.Application) -> str:
+    """An application's money in a list: a grant awarded or only computed, an exposure
+    committed or not; never a bare figure that reads as awarded."""
+    if a.HasField("grant_cents"):
+        return (f"{eur(a.grant_cents)} awarded" if _awarded(a) else
+                f"{eur(a.grant_cents)} computed at submission ({_not_awarded(a)})")
+    if a.exposure_cents:
+        return f"{eur(a.exposure_cents)} exposure ({_commitment(a)})"
+    return "-"
+
+
 def application(a: funding_pb2.Application, history: bool = False) -> None:
     rows = [("name", a.name), ("state", _state(a.state)), ("kind", _kind(a.kind)),
             ("title", a.title),
@@ -145,14 +177,15 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
     if a.procurement_kind:
         rows.append(("procurement kind", a.procurement_kind))
     if a.HasField("grant_cents"):
-        # After an approval it is the amount the decision fixed (decision terms).
-        decided = a.decision_rules_version and a.state != funding_pb2.APPLICATION_STATE_REJECTED
-        rows.append(("decided grant" if decided else "grant", eur(a.grant_cents)))
+        rows.append(("awarded grant", eur(a.grant_cents)) if _awarded(a) else
+                    ("grant computed at submission", f"{eur(a.grant_cents)} "
+                                                     f"({_not_awarded(a)})"))
     if a.kind == funding_pb2.APPLICATION_KIND_GUARANTEE:
         g = a.guarantee
         rows += [("guaranteed amount", eur(g.amount_cents)),
                  ("rate / fee", f"{g.guarantee_rate} / {g.fee_rate} a year"),
-                 ("exposure", eur(a.exposure_cents)), ("term", f"{g.term_months} months")]
+                 ("exposure", f"{eur(a.exposure_cents)} ({_commitment(a)})"),
+                 ("term", f"{g.term_months} months")]
         if a.claim_paid_cents:
             rows.append(("claim paid", eur(a.claim_paid_cents)))
     if a.aid_granted_on:
@@ -365,10 +398,8 @@ def applications(r: funding_pb2.ListApplicationsResponse) -> None:
     for column in ("name", "state", "kind", "applicant", "title", "amount"):
         table.add_column(column)
     for a in r.applications:
-        amount = (eur(a.grant_cents) if a.HasField("grant_cents")
-                  else eur(a.exposure_cents) if a.exposure_cents else "-")
         table.add_row(a.name, _state(a.state), _kind(a.kind), a.applicant.business_id, a.title,
-                      amount)
+                      _amount(a))
     console.print(table)
     if r.next_page_token:
         console.print(f"more: --page-token {r.next_page_token}")

@@ -401,7 +401,7 @@ def test_decide_with_decision_terms(cli_env):
                "--indirect-cost-rate", "0.2", "--expected-grant-eur", "34 170.00",
                "--grant-eur", "34000.50")
     assert done.returncode == 0, done.stderr
-    assert re.search(r"decided grant\s+│\s+€34,000\.50", done.stdout), done.stdout
+    assert re.search(r"awarded grant\s+│\s+€34,000\.50", done.stdout), done.stdout
     stored = ijh_json(cli_env, "application", "show", name, "--history")["application"]
     assert stored["state"] == "APPLICATION_STATE_APPROVED"
     assert stored["grant_cents"] == "3400050"

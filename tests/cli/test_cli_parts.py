@@ -394,3 +394,39 @@ def test_a_long_reason_is_said_once_and_whole():
     lines = rpc_error(_Failed(grpc.StatusCode.INVALID_ARGUMENT, status),
                       lambda path: "--reference").message.splitlines()
     assert lines[1] == f"  --reference: {BENEFICIARY_KIND_REASON} (field reference)"
+
+
+def test_only_an_approved_application_shows_an_awarded_grant(capsys):
+    """A rejected application showed "grant €34,950.00", and the list put it in the column
+    of approved grants: the grant computed at submission is not awarded."""
+    from ijh.funding.v1 import funding_pb2 as f
+
+    def app(number: int, state: int, grant: int) -> f.Application:
+        return f.Application(name=f"applications/{number}", kind=f.APPLICATION_KIND_IJH_GRANT,
+                             state=state, grant_cents=grant, decision_rules_version=(
+                                 "fund-rules/x" if state != f.APPLICATION_STATE_SCORED else ""))
+
+    def shown(a: f.Application) -> str:
+        output.application(a)
+        return " ".join(capsys.readouterr().out.split())
+
+    approved = app(1, f.APPLICATION_STATE_APPROVED, 3_400_000)
+    rejected = app(3, f.APPLICATION_STATE_REJECTED, 3_495_000)
+    scored = app(4, f.APPLICATION_STATE_SCORED, 3_495_000)
+    assert "│ awarded grant │ €34,000.00 │" in shown(approved)
+    out = shown(rejected)
+    assert "│ grant computed at submission │ €34,950.00 (not awarded) │" in out, out
+    assert "awarded grant" not in out and "│ grant │" not in out
+    assert "€34,950.00 (not awarded yet)" in shown(scored)
+
+    guarantee = f.Application(name="applications/5", kind=f.APPLICATION_KIND_GUARANTEE,
+                              state=f.APPLICATION_STATE_REJECTED, exposure_cents=5_000_000)
+    output.applications(f.ListApplicationsResponse(applications=[
+        approved, rejected, scored, guarantee]))
+    rows = {line.split("│")[1].strip(): " ".join(line.split())
+            for line in capsys.readouterr().out.splitlines() if "applications/" in line}
+    assert rows["applications/1"].endswith("│ €34,000.00 awarded │")
+    assert rows["applications/3"].endswith(
+        "│ €34,950.00 computed at submission (not awarded) │"), rows
+    assert rows["applications/4"].endswith("(not awarded yet) │")
+    assert rows["applications/5"].endswith("│ €50,000.00 exposure (not committed) │")
