@@ -184,8 +184,14 @@ def application(a: funding_pb2.Application, history: bool = False) -> None:
         g = a.guarantee
         rows += [("guaranteed amount", eur(g.amount_cents)),
                  ("rate / fee", f"{g.guarantee_rate} / {g.fee_rate} a year"),
+                 ("cap", eur(g.cap_cents)),
                  ("exposure", f"{eur(a.exposure_cents)} ({_commitment(a)})"),
                  ("term", f"{g.term_months} months")]
+        if g.rating_class:
+            rows.append(("rating class", g.rating_class))
+        if a.HasField("gross_grant_equivalent_cents"):  # set by the approval
+            rows.append(("de minimis aid (gross grant equivalent)",
+                         eur(a.gross_grant_equivalent_cents)))
         if a.claim_paid_cents:
             rows.append(("claim paid", eur(a.claim_paid_cents)))
     if a.aid_granted_on:

@@ -493,6 +493,11 @@ def test_guarantee_decision_explained_in_history(cli_env, tmp_path):
             f"{eur(risk['standard_error_cents'])}") in out
     assert f"seed {risk['seed']}" in out
     assert "gross grant equivalent" in out and "de minimis" in out
+    # ... and the application itself: its cap and its de minimis aid, not only in --json.
+    words = " ".join(out.split())
+    assert "│ cap │ €60,000.00 │" in words
+    assert (f"│ de minimis aid (gross grant equivalent) │ "
+            f"{eur(int(stored['gross_grant_equivalent_cents']))} │") in words
 
 
 # ------------------------------------------------------------------ officers: de minimis

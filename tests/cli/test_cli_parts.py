@@ -430,3 +430,20 @@ def test_only_an_approved_application_shows_an_awarded_grant(capsys):
         "│ €34,950.00 computed at submission (not awarded) │"), rows
     assert rows["applications/4"].endswith("(not awarded yet) │")
     assert rows["applications/5"].endswith("│ €50,000.00 exposure (not committed) │")
+
+
+def test_a_guarantee_shows_its_cap_and_its_de_minimis_aid(capsys):
+    # Both were only in --json.
+    from ijh.funding.v1 import funding_pb2 as f
+
+    output.application(f.Application(
+        name="applications/6", kind=f.APPLICATION_KIND_GUARANTEE,
+        state=f.APPLICATION_STATE_APPROVED, exposure_cents=5_000_000,
+        gross_grant_equivalent_cents=6_666_667,
+        guarantee=f.GuaranteeTerms(amount_cents=10_000_000, guarantee_rate="0.5",
+                                   cap_cents=6_000_000, fee_rate="0.01", term_months=12,
+                                   rating_class="BBB")))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "│ cap │ €60,000.00 │" in out, out
+    assert "│ de minimis aid (gross grant equivalent) │ €66,666.67 │" in out
+    assert "│ exposure │ €50,000.00 (committed) │" in out and "│ rating class │ BBB │" in out
