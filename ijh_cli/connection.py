@@ -224,6 +224,17 @@ def _with_euros(match: re.Match) -> str:
     return f"{match[0]} ({eur(int(match[1]))})"
 
 
+# A bound on a field in cents, as the request's validation says it ("less than or equal
+# to 1000000000000000"), without the unit: it is said in euros, the unit the user typed.
+_BOUND = re.compile(r"(?<![\w€\[-])(?<!\d[.,])(\d{1,18})(?![\w%\]-]|[.,]\d|\s+cents\b)")
+
+
+def _bounds_in_euros(field: str, description: str) -> str:
+    if not field.endswith("_cents"):
+        return description
+    return _BOUND.sub(lambda match: eur(int(match[1])), description)
+
+
 # The services bound what a status carries (services/shared/grpc_errors.py): the message
 # to MAX_MESSAGE_BYTES, each text of a detail to MAX_TEXT_BYTES. A text past its bound
 # keeps its start and its end around " ... ", so a long reason arrives cut mid-word.
@@ -299,7 +310,8 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
             lines[0] = f"{code.name}: the service refused {len(bad.field_violations)} field(s):"
             for v in bad.field_violations:
                 where = locate(v.field) if locate else None
-                description = _reason(*_restored(v.description, message, f"{v.field}: "))
+                description = _bounds_in_euros(v.field, _reason(
+                    *_restored(v.description, message, f"{v.field}: ")))
                 lines.append(f"  {where}: {description} (field {v.field})" if where
                              else f"  {v.field}: {description}")
         elif detail.Unpack(failure):

@@ -48,6 +48,31 @@ def eur(cents: float | int) -> str:
     return f"{sign}€{abs(cents) / 100:,.0f}"
 
 
+def exact_eur(cents: Decimal) -> str:
+    """Euros from a figure in cents that may have decimals (an exact grant before its
+    rounding, 3417000.50 cents), every digit kept: €34,170.005."""
+    value = cents.scaleb(-2)
+    cent = Decimal("0.01")
+    value = value.quantize(cent) if value == value.quantize(cent) else value.normalize()
+    return f"{'-' if value < 0 else ''}€{abs(value):,f}"
+
+
+def figure(name: str, value) -> tuple[str, str]:
+    """A figure of an explanation as people read it: one in cents (``salary_cents``,
+    ``exact_cents=3000000.000``) in euros, exactly (``exact_cents=€30,000.00``; the name
+    stays the formula's, and ``eligible`` beside ``eligible_cents`` is another figure);
+    anything else as it came."""
+    text = str(value)
+    if name.endswith("_cents") and not isinstance(value, bool):
+        try:
+            cents = Decimal(text)
+        except InvalidOperation:
+            return name, text
+        if cents.is_finite():
+            return name, exact_eur(cents)
+    return name, text
+
+
 def est_eur(e: risk_pb2.Estimate) -> str:
     return f"{eur(e.value)} ± {eur(e.standard_error)}"
 
@@ -105,15 +130,16 @@ def grant(r: funding_pb2.ComputeGrantResponse, explain: bool = False) -> None:
 def _steps(steps, title: str = "How each figure was computed") -> Table:
     """One row per figure: (figure, result, rule, formula, [(input, value)],
     [(parameter, value, valid_from, reference)]). Long words fold, never cut: an officer
-    must be able to read every figure's explanation in full."""
+    must be able to read every figure's explanation in full. Cents are shown in euros
+    (``figure``); --json keeps them."""
     table = Table(title=title, title_justify="left")
     for column in ("figure", "result", "rule", "formula", "inputs", "parameters"):
         table.add_column(column, overflow="fold")
-    for figure, result, rule, formula, inputs, params in steps:
-        table.add_row(figure, result, rule, formula,
-                      ", ".join(f"{name}={value}" for name, value in inputs),
-                      "; ".join(f"{name}={value} (from {valid_from}, {reference})"
-                                for name, value, valid_from, reference in params))
+    for name, result, rule, formula, inputs, params in steps:
+        table.add_row(*figure(name, result), rule, formula,
+                      ", ".join("=".join(figure(n, value)) for n, value in inputs),
+                      "; ".join(f"{'='.join(figure(n, value))} (from {valid_from}, {reference})"
+                                for n, value, valid_from, reference in params))
     return table
 
 

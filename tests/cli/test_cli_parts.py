@@ -447,3 +447,50 @@ def test_a_guarantee_shows_its_cap_and_its_de_minimis_aid(capsys):
     assert "│ cap │ €60,000.00 │" in out, out
     assert "│ de minimis aid (gross grant equivalent) │ €66,666.67 │" in out
     assert "│ exposure │ €50,000.00 (committed) │" in out and "│ rating class │ BBB │" in out
+
+
+def test_a_bound_in_cents_on_a_euro_flag_is_said_in_euros():
+    """--amount-eur: "must be ... less than or equal to 1000000000000000" was the bound
+    of amount_cents, in cents, beside a flag that takes euros."""
+    bad = error_details_pb2.BadRequest(field_violations=[
+        error_details_pb2.BadRequest.FieldViolation(
+            field="amount_cents", description="must be greater than 0 and less than or "
+                                              "equal to 1000000000000000"),
+        error_details_pb2.BadRequest.FieldViolation(
+            field="cost_lines[2].vat_cents", description="at most 5 cents over 2.5 percent "
+                                                       "of 400, on 2025-01-10"),
+        error_details_pb2.BadRequest.FieldViolation(
+            field="reference", description="must be 1..500 characters")])
+    text = rpc_error(_Failed(grpc.StatusCode.INVALID_ARGUMENT, _status(
+        code_pb2.INVALID_ARGUMENT, "x", bad)), {"amount_cents": "--amount-eur"}.get).message
+    assert text.splitlines()[1:] == [
+        "  --amount-eur: must be greater than €0.00 and less than or equal to "
+        "€10,000,000,000,000.00 (field amount_cents)",
+        "  cost_lines[2].vat_cents: at most 5 cents (€0.05) over 2.5 percent of €4.00, on "
+        "2025-01-10",
+        "  reference: must be 1..500 characters"]
+
+
+def test_an_explanations_cents_are_shown_in_euros_exactly(capsys):
+    """grant explain listed its inputs as salary_cents=4800000, exact_cents=3000000.000;
+    --json keeps the cents."""
+    from ijh.funding.v1 import funding_pb2 as f
+
+    step = f.ExplanationStep(
+        figure="grant_cents", result="3417000", rule="grant_amount", formula="f",
+        inputs=[f.RuleInput(name="salary_cents", value="4800000"),
+                f.RuleInput(name="exact_cents", value="3000000.000"),
+                f.RuleInput(name="odd_cents", value="3417000.50"),
+                f.RuleInput(name="eligible", value="true"),
+                f.RuleInput(name="applicant.kind", value="contracting_authority")],
+        parameters=[f.ParameterUse(name="maximum_grant_cents", value="null",
+                                    valid_from="2009-01-01", reference="r")])
+    output.grant(f.ComputeGrantResponse(explanation=[step]), explain=True)
+    out = " ".join(line.split("│")[5].strip() for line in capsys.readouterr().out.splitlines()
+                   if line.count("│") == 7)
+    for said in ("salary_cents=€48,000.00", "exact_cents=€30,000.00", "odd_cents=€34,170.005",
+                 "eligible=true", "applicant.kind=contracting_authority"):
+        assert said in out, out
+    assert output.figure("grant_cents", "3417000") == ("grant_cents", "€34,170.00")
+    assert output.figure("maximum_grant_cents", "null") == ("maximum_grant_cents", "null")
+    assert output.figure("claimed_cents", -120_000) == ("claimed_cents", "-€1,200.00")
