@@ -199,6 +199,7 @@ def _token(flags, env, config, config_path, var_dir: Path, default_role: str,
 _EXIT_BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: REFUSED,
     grpc.StatusCode.FAILED_PRECONDITION: REFUSED,
+    grpc.StatusCode.ALREADY_EXISTS: REFUSED,  # a request id reused for another request
     grpc.StatusCode.UNAUTHENTICATED: AUTH,
     grpc.StatusCode.PERMISSION_DENIED: AUTH,
     grpc.StatusCode.UNAVAILABLE: UNAVAILABLE,
@@ -336,6 +337,10 @@ def rpc_error(exc: grpc.RpcError, locate=None, connection: Connection | None = N
             if description not in message and (
                     whole or not message.startswith(description.split(" ... ")[0])):
                 lines.append(f"  {resource.resource_name}: {_reason(description, whole)}")
+    if code == grpc.StatusCode.ALREADY_EXISTS:
+        lines.append("  a request id names one write: repeated with the same content it is "
+                     "answered again, with other content refused; for another write give a "
+                     "new --request-id (or none: a new one is made)")
     if code == grpc.StatusCode.UNAUTHENTICATED and connection is not None:
         lines.append(f"  token: {connection.origin.get('token', 'none')}; pass --role, "
                      "--token-file or IJH_TOKEN_FILE")

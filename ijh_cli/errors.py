@@ -7,15 +7,16 @@ import sys
 OK = 0
 OTHER = 1
 USAGE = 2  # bad flags, or a bad input file (named with its line and field)
-REFUSED = 3  # the service said INVALID_ARGUMENT or FAILED_PRECONDITION
+REFUSED = 3  # the service said INVALID_ARGUMENT, FAILED_PRECONDITION or ALREADY_EXISTS
 AUTH = 4  # UNAUTHENTICATED or PERMISSION_DENIED
 UNAVAILABLE = 5  # UNAVAILABLE or DEADLINE_EXCEEDED
 INTERRUPTED = 130  # Ctrl-C (the server-side work was cancelled)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 other error; 2 usage or bad input file (file:line: field: why); "
-    "3 refused by the service (INVALID_ARGUMENT, FAILED_PRECONDITION; fields mapped back "
-    "to file lines); 4 authentication or permission (UNAUTHENTICATED, PERMISSION_DENIED); "
+    "3 refused by the service (INVALID_ARGUMENT, FAILED_PRECONDITION, fields mapped back "
+    "to file lines; ALREADY_EXISTS, a request id reused for another write); 4 "
+    "authentication or permission (UNAUTHENTICATED, PERMISSION_DENIED); "
     "5 service unavailable or deadline exceeded; 130 interrupted (Ctrl-C cancels the call).")
 
 

@@ -513,9 +513,19 @@ def deminimis_record(
     connection, timeout = _connect(ctx, "officer")
     with connection.channel() as channel:
         stub = funding_pb2_grpc.FundingServiceStub(channel)
-        answer = _write(connection, stub.RecordDeMinimisAid, request, timeout, _flags_locator({
-            "granted_on": "--granted-on", "amount_cents": "--amount-eur",
-            "reference": "--reference"}))
+        try:
+            answer = _write(connection, stub.RecordDeMinimisAid, request, timeout,
+                            _flags_locator({"granted_on": "--granted-on",
+                                            "amount_cents": "--amount-eur",
+                                            "reference": "--reference"}))
+        except CliError as exc:
+            if request_id is None and exc.message.startswith("ALREADY_EXISTS"):
+                # The key is the row's, and the service keys by who recorded it too.
+                exc.message += ("\n  the default key is the row's (business ID, date, "
+                                "amount, reference), and another officer has recorded that "
+                                f"row: see `ijh deminimis show {business_id}`; if the company "
+                                "declared it twice, give --request-id to record it again")
+            raise
     if as_json:
         output.print_json(answer)
     else:

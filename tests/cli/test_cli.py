@@ -506,6 +506,7 @@ def test_guarantee_decision_explained_in_history(cli_env, tmp_path):
 DE_MINIMIS_COMPANY = "7300002-8"
 KIND_COMPANY = "7300003-6"
 ONCE_COMPANY = "7300004-4"
+TWICE_COMPANY = "7300005-2"
 
 
 def test_de_minimis_record_show_correct_show(cli_env):
@@ -584,6 +585,31 @@ def test_a_write_says_its_request_id_and_repeating_it_repeats_nothing(cli_env):
     again = ijh_json(cli_env, "application", "create", "examples/ijh_application.yaml",
                      "--request-id", said[1])
     assert again["application"]["name"] == name
+
+
+def test_a_request_id_reused_for_another_write_is_a_refusal(cli_env, tmp_path):
+    """ALREADY_EXISTS exited 1, "other error"; it is a refusal (3), saying what to do."""
+    key = "reused-for-another-application"
+    ijh_json(cli_env, "application", "create", "examples/ijh_application.yaml",
+             "--request-id", key)
+    other = _edited(tmp_path, "ijh_application.yaml",
+                    'title: "Planning a PCP of remote monitoring for home care"',
+                    'title: "Another plan"', "other.yaml")
+    done = ijh(cli_env, "application", "create", str(other), "--request-id", key)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("error: ALREADY_EXISTS: request_id 'reused-for-another-"
+                                  "application' was already used"), done.stderr
+    assert "give a new --request-id" in done.stderr and "retry with" not in done.stderr
+
+    # The default key of a row of declared aid is the row's: another officer recording
+    # the same row is told so.
+    args = ("deminimis", "record", TWICE_COMPANY, "--granted-on", "2025-01-10",
+            "--amount-eur", "500", "--reference", "ELY 2025/9")
+    ijh_json(cli_env, *args)
+    done = ijh(cli_env, "--role", "officer2", *args)
+    assert done.returncode == 3, done.stderr
+    assert "another officer has recorded that row: see `ijh deminimis show " \
+           f"{TWICE_COMPANY}`" in " ".join(done.stderr.split()), done.stderr
 
 
 def test_beneficiary_set_kind_shows_previous_kind(cli_env):
@@ -721,6 +747,8 @@ def test_help_documents_exit_codes(cli_env):
     done = ijh(cli_env, "--help")
     assert done.returncode == 0
     assert "Exit codes" in done.stdout and "130" in done.stdout
+    assert "ALREADY_EXISTS, a request id reused for another write" in " ".join(
+        done.stdout.split())
     # every demo token make run writes (services/gateway/dev_pki.py)
     roles = " ".join(done.stdout.split())
     assert "(agency, agency2, company, officer, officer2, analyst, admin)" in roles
