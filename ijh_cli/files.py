@@ -138,6 +138,7 @@ def load_yaml(path: Path) -> Node:
 
 _GROUPING = re.compile(r"(?<=\d)[ _,\u00a0\u202f](?=\d{3}(\D|$))")
 _EUROS = re.compile(r"^-?\d+(\.\d{1,2})?$")
+_MAX_CENTS = 2**63 - 1
 
 
 def euros_to_cents(text: str) -> int:
@@ -146,7 +147,11 @@ def euros_to_cents(text: str) -> int:
     if not _EUROS.match(cleaned):
         raise ValueError(f"{text!r} is not an amount in euros with at most two decimals "
                          "(e.g. \"42000.00\")")
-    return int(Decimal(cleaned) * 100)
+    cents = int(Decimal(cleaned) * 100)
+    if abs(cents) > _MAX_CENTS:  # a request's int64: past it, assigning it failed
+        raise ValueError(f"{text!r} is more than a request can carry (at most "
+                         f"{_MAX_CENTS // 100:,}.{_MAX_CENTS % 100:02d} euros)")
+    return cents
 
 
 def decimal_text(text: str) -> str:

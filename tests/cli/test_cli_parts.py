@@ -34,6 +34,19 @@ def test_euros_refuse_what_is_not_an_amount(text):
         euros_to_cents(text)
 
 
+def test_an_amount_past_what_a_request_carries_is_a_usage_error():
+    # It was "unexpected ValueError: Value out of range", exit 1, when put in the request.
+    from ijh_cli.main import _euros_flag
+
+    assert euros_to_cents("92 233 720 368 547 758.07") == 2**63 - 1
+    for text in ("92 233 720 368 547 758.08", "-99999999999999999"):
+        with pytest.raises(CliError) as exc:
+            _euros_flag("--amount-eur", text)
+        assert exc.value.exit_code == 2
+        assert exc.value.message == (f"--amount-eur: {text!r} is more than a request can carry "
+                                     "(at most 92,233,720,368,547,758.07 euros)")
+
+
 def test_procurement_file_maps_proto_paths_back_to_lines():
     model = load_procurement(ROOT / "examples" / "pcp_procurement.yaml")
     assert model.model.budget_cents == 230_000_000
