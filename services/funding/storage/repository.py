@@ -375,7 +375,8 @@ class Repository:
         """Record one officer's criterion scores (submitted|scored → scored) under the
         rubric in force on the submission date. The rules core aggregates all officers'
         sheets; an officer who scored already replaces their sheet (until the decision;
-        the audit log keeps the one replaced). A bad sheet is InvalidArgument naming
+        the audit log keeps the one replaced); the same sheet again is nothing to do.
+        A bad sheet is InvalidArgument naming
         ``scores[j]...`` of this request."""
         check_reason(reason)
 
@@ -392,6 +393,11 @@ class Repository:
                     re.sub(r"^score_sheets\[0\]\.", "", v.field), v.description)
                     for v in exc.violations]) from None
             replaced = next((s for s in app.scores if s.officer_id == actor.id), None)
+            if replaced is not None and dict(replaced.criteria) == dict(criteria):
+                # The same sheet sent again (a retry with a new request id, a second
+                # click) changes nothing: no audit entry, so no "replaced its sheet"
+                # that would bar this officer from deciding.
+                return app
             sheets = [(s.officer_id, s.criteria) for s in app.scores if s is not replaced]
             sheets.append((actor.id, dict(criteria)))
             result = self._aggregate(app, sheets, on)
@@ -1179,11 +1185,18 @@ class Repository:
     @staticmethod
     def _score_history(conn: Connection, app: Application) -> list[tuple[str, bool]]:
         """``app``'s score entries oldest first: (officer, whether it replaced their
-        sheet), from the audit log."""
+        sheet by another), from the audit log. An entry that "replaced" a sheet by the
+        same one (written before an identical sheet became nothing to do) changed
+        nothing and is no replacement."""
+        def sheet(d: Any) -> dict[str, Decimal]:
+            return {k: Decimal(str(v)) for k, v in (d or {}).items()}
+
         a = t.audit_log.c
         rows = conn.execute(select(a.actor_id, a.inputs).where(
             a.application_id == app.id, a.action == "score").order_by(a.seq)).all()
-        return [(r.actor_id, "replaces" in r.inputs) for r in rows]
+        return [(r.actor_id, "replaces" in r.inputs
+                 and sheet(r.inputs["replaces"]) != sheet(r.inputs.get("criteria")))
+                for r in rows]
 
     @staticmethod
     def _register_correctors(conn: Connection, app: Application) -> list[str]:

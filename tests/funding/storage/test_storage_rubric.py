@@ -155,6 +155,50 @@ def test_a_sheet_replaced_before_anyone_else_scored_leaves_the_officer_free_to_d
         is ApplicationState.APPROVED
 
 
+def test_the_same_sheet_sent_again_is_nothing_to_do(engine: Engine, clock: Clock) -> None:
+    """Review h10/5: officer A re-sent the very sheet on file (a retry with a new request
+    id); it was recorded as a replacement and barred A from deciding (FOUR_EYES). An
+    identical sheet now writes nothing: no audit entry, no event, no four-eyes effect."""
+    repo = Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
+    on = date(2025, 3, 14)
+    app = repo.create(rid(), APPLICANT, grant_draft())
+    repo.submit(rid(), APPLICANT, app.id)
+    repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on))
+    scored = repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on))
+    before = snapshot(engine)
+    sheet = {k: Decimal(f"{v}.0") for k, v in real_sheet(on=on).items()}  # same values
+    again = repo.score(rid(), OFFICER_A, app.id, sheet, "sent twice")
+    after = snapshot(engine)
+    assert again.version == scored.version and again.scores == scored.scores
+    assert {name: rows for name, rows in after.items() if name != "requests"} == \
+        {name: rows for name, rows in before.items() if name != "requests"}
+    assert [r.action for r in repo.audit_log(app.id)].count("score") == 2
+    assert repo.decide(rid(), OFFICER_A, app.id, Decision.APPROVE, "ok").state \
+        is ApplicationState.APPROVED
+
+
+def test_a_recorded_replacement_by_the_same_sheet_bars_nobody(
+        engine: Engine, clock: Clock) -> None:
+    """A ledger written before an identical sheet was nothing to do holds a "score" entry
+    replacing a sheet by the same one: it changed nothing and is no replacement."""
+    repo = Repository(engine, ijh_rules=RulesCore(), fund_rules=roomy_rules, clock=clock)
+    on = date(2025, 3, 14)
+    app = repo.create(rid(), APPLICANT, grant_draft())
+    repo.submit(rid(), APPLICANT, app.id)
+    repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on))
+    repo.score(rid(), OFFICER_A, app.id, real_sheet(on=on))
+    sheet = {k: str(v) for k, v in real_sheet(on=on).items()}
+    with engine.begin() as conn:
+        conn.execute(insert(t.audit_log).values(
+            application_id=app.id, action="score", from_state="scored", to_state="scored",
+            actor_id=OFFICER_A.id, actor_role="officer", at=clock(), reason="",
+            rules_version="", request_id=rid(),
+            inputs={"criteria": {k: f"{v}.0" for k, v in sheet.items()}, "reason": "",
+                    "replaces": sheet}, trace={}))
+    assert repo.decide(rid(), OFFICER_A, app.id, Decision.APPROVE, "ok").state \
+        is ApplicationState.APPROVED
+
+
 def test_applications_submitted_before_the_migration_get_their_submission_date(
         empty_engine: Engine) -> None:
     migrate.upgrade(empty_engine, "0008_decision_rules_version")
