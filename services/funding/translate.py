@@ -387,7 +387,9 @@ def beneficiary_kind_response(b: ledger.RegisteredBeneficiary
                               ) -> funding_pb2.CorrectBeneficiaryKindResponse:
     return funding_pb2.CorrectBeneficiaryKindResponse(
         business_id=b.business_id, kind=_kind_number(b.kind),
-        previous_kind=_kind_number(b.previous_kind), kind_confirmed_by=b.kind_confirmed_by)
+        previous_kind=_kind_number(b.previous_kind), kind_confirmed_by=b.kind_confirmed_by,
+        aid=[aid_row(a, a.counts) for a in b.aid_written],
+        aid_not_registered=list(b.aid_unknown))
 
 
 def de_minimis_register_response(assessment: ledger.DeMinimisAssessment,

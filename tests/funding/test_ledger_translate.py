@@ -72,3 +72,19 @@ def test_the_risk_service_is_never_told_a_negative_capital():
         == 0
     assert translate.portfolio_request([row], MODEL, -1, 0.999).fund.capital_cents == 0
     assert translate.incremental_risk_request([], row, MODEL, 7, 0.999).fund.capital_cents == 7
+
+
+def test_a_kind_correction_answers_with_the_register_rows_it_wrote():
+    """Review h10/1: the officer sees what a kind correction did to the register."""
+    from datetime import date
+
+    from services.funding.ledger import RegisteredAid, RegisteredBeneficiary
+    bid = "0201256-6"
+    written = RegisteredAid(8, bid, date(2025, 3, 1), 34_000_00, "correction of aid 7",
+                            reverses_id=7, reason="a municipality")
+    answer = translate.beneficiary_kind_response(RegisteredBeneficiary(
+        bid, BeneficiaryKind.PUBLIC_UNIT, "officer-a", BeneficiaryKind.COMPANY, (written,),
+        ("applications/3",)))
+    assert [(a.id, a.reverses_aid_id, a.amount_cents, a.counted) for a in answer.aid] == \
+        [(8, 7, 34_000_00, False)]
+    assert list(answer.aid_not_registered) == ["applications/3"]

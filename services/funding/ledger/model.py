@@ -10,6 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.funding.ledger.de_minimis import RegisteredAid
+
 
 class ApplicationKind(enum.StrEnum):
     IJH_GRANT = "ijh_grant"
@@ -93,6 +95,12 @@ class RegisteredBeneficiary:
     kind: BeneficiaryKind
     kind_confirmed_by: str = ""
     previous_kind: BeneficiaryKind | None = None
+    #: A correction's consequence in the de minimis register: the rows it wrote (to
+    #: company, the aid granted here while the business ID was held a public unit; back
+    #: to public unit, the reversals of the rows an earlier correction wrote), and the
+    #: applications whose aid it could not register (no amount known).
+    aid_written: tuple[RegisteredAid, ...] = ()
+    aid_unknown: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -675,19 +675,22 @@ class Repository:
                     "AID_ALREADY_CORRECTED", subject,
                     f"aid {aid_id} was already corrected by aid {target.reversed_by_id}; "
                     "nothing to do (record the right aid with RecordDeMinimisAid)"))
+            if target.application_id is not None and \
+                    aid_id in self._aid_written_by_kind(conn, business_id):
+                raise FailedPrecondition(PreconditionViolation(
+                    "AID_FROM_APPLICATION", subject,
+                    f"aid {aid_id} was registered when business ID {business_id} was set "
+                    f"to a company (applications/{target.application_id} was approved while "
+                    "it was held a public unit): if it is a public unit, set its kind back "
+                    "(ijh beneficiary set-kind, with the reason), which reverses this row"))
             if target.application_id is not None:
                 raise FailedPrecondition(PreconditionViolation(
                     "AID_FROM_APPLICATION", subject,
                     f"aid {aid_id} was granted by approving applications/"
                     f"{target.application_id} and counts as long as that decision stands; "
                     "only aid recorded from a declaration is corrected here"))
-            reversal_id = conn.execute(insert(t.de_minimis_aid).values(
-                business_id=business_id, granted_on=target.granted_on,
-                amount_cents=target.amount_cents,
-                reference=f"correction of aid {aid_id}: {target.reference}"[:500],
-                application_id=None, recorded_at=now, recorded_by=actor.id,
-                reverses_id=aid_id, reason=reason.strip())).inserted_primary_key[0]
-            reversal = self._aid_rows(conn, business_id, reversal_id)[0]
+            reversal = self._reverse_aid(conn, target, actor, reason, now,
+                                         f"correction of aid {aid_id}: {target.reference}")
             self._audit_beneficiary(conn, business_id, "correct_aid", actor, reason,
                                     request_id, {"corrected": target, "reversal": reversal},
                                     now)
@@ -726,38 +729,50 @@ class Repository:
             before = self._lock_beneficiary(conn, business_id)
             previous = None if new else BeneficiaryKind(before.kind)
             counted = [r for r in self._aid_rows(conn, business_id) if r.counts]
+            reversals: list[RegisteredAid] = []
             if kind is BeneficiaryKind.PUBLIC_UNIT and counted:
-                raise FailedPrecondition(PreconditionViolation(
-                    "AID_RECORDED", f"beneficiary/{business_id}",
-                    f"business ID {business_id} has de minimis aid in its register (aid "
-                    f"{', '.join(str(r.id) for r in counted)}): a public unit has none. If "
-                    "the rows are wrong, reverse them first (CorrectDeMinimisAid); aid "
-                    "granted by an approval here stays with its decision"))
+                # The rows an earlier correction to company wrote are that correction's
+                # consequence, not aid on record: setting the kind back reverses them
+                # (new rows; the register is append-only). Any other row is aid a
+                # company received, which a public unit has none of.
+                by_kind = self._aid_written_by_kind(conn, business_id)
+                kept = [r for r in counted if r.id not in by_kind]
+                if kept:
+                    raise FailedPrecondition(self._aid_recorded(business_id, kept))
+                reversals = [self._reverse_aid(
+                    conn, r, actor, reason, now,
+                    f"correction of aid {r.id} (business ID {business_id} set back to a "
+                    f"public unit): {r.reference}") for r in counted]
             conn.execute(update(t.beneficiaries)
                          .where(t.beneficiaries.c.business_id == business_id)
                          .values(kind=kind.value, kind_confirmed_by=actor.id))
-            result = RegisteredBeneficiary(business_id, kind, actor.id, previous)
             # A company's aid from this fund counts however it was declared when decided:
             # an approval under "public unit" wrote no register row, so write it now.
             granted, unknown = ((self._register_granted_aid(conn, business_id, actor, now))
                                 if kind is BeneficiaryKind.COMPANY else ([], []))
+            written = [*granted, *reversals]
+            result = RegisteredBeneficiary(business_id, kind, actor.id, previous,
+                                           tuple(written), tuple(unknown))
             self._audit_beneficiary(conn, business_id, "correct_kind", actor, reason,
                                     request_id, {"kind": kind, "previous_kind": previous,
                                                  "previously_confirmed_by":
                                                      before.kind_confirmed_by or "",
                                                  "aid_registered": granted,
+                                                 "aid_reversed": reversals,
                                                  "aid_unknown": unknown}, now)
             self._emit(conn, "correct_kind", f"beneficiaries/{business_id}", {
                 "business_id": business_id, "kind": kind, "previous_kind": previous or "",
                 "actor_id": actor.id, "actor_role": actor.role, "reason": reason.strip(),
-                "at": _rfc3339(now)}, now)
+                "at": _rfc3339(now), "aid_ids": [r.id for r in written]}, now)
             return result
 
         def decode(d: dict[str, Any]) -> RegisteredBeneficiary:
             previous = d.get("previous_kind")
-            return RegisteredBeneficiary(d["business_id"], BeneficiaryKind(d["kind"]),
-                                         d["kind_confirmed_by"],
-                                         BeneficiaryKind(previous) if previous else None)
+            return RegisteredBeneficiary(
+                d["business_id"], BeneficiaryKind(d["kind"]), d["kind_confirmed_by"],
+                BeneficiaryKind(previous) if previous else None,
+                tuple(_aid_from_dict(a) for a in d.get("aid_written", ())),
+                tuple(d.get("aid_unknown", ())))
 
         payload = {"actor": actor, "business_id": business_id, "kind": kind,
                    "reason": reason}
@@ -1159,7 +1174,7 @@ class Repository:
         GGE: an officer records those with RecordDeMinimisAid)."""
         a = t.applications.c
         in_register = {r.application_id for r in self._aid_rows(conn, business_id)
-                       if r.application_id is not None}
+                       if r.application_id is not None and r.counts}
         decided = conn.execute(select(t.applications).where(
             a.business_id == business_id,
             a.state.in_([s.value for s in AID_GRANTED_STATES])).order_by(a.id)).all()
@@ -1181,6 +1196,50 @@ class Repository:
             ).inserted_primary_key[0]
             written.append(self._aid_rows(conn, business_id, aid_id)[0])
         return written, unknown
+
+    @staticmethod
+    def _aid_written_by_kind(conn: Connection, business_id: str) -> set[int]:
+        """The ids of the register rows corrections of the kind to company wrote (the aid
+        granted here while the business ID was held a public unit), from their audit."""
+        b = t.beneficiary_audit.c
+        rows = conn.execute(select(b.inputs).where(
+            b.business_id == business_id, b.action == "correct_kind")).all()
+        return {int(a["id"]) for r in rows for a in (r.inputs or {}).get("aid_registered", ())
+                if isinstance(a, dict) and a.get("id")}
+
+    @staticmethod
+    def _aid_recorded(business_id: str, rows: list[RegisteredAid]) -> PreconditionViolation:
+        """Why a business ID with aid in its register is not made a public unit, and what
+        undoes each row: declared aid is reversed; aid granted by an approval here stays
+        while that decision stands."""
+        def some(items: list[str]) -> str:  # a description is cut at 300 bytes
+            return ", ".join(items[:3]) + (f" and {len(items) - 3} more"
+                                           if len(items) > 3 else "")
+
+        declared = [str(r.id) for r in rows if r.application_id is None]
+        decided = sorted({f"applications/{r.application_id}" for r in rows
+                          if r.application_id is not None})
+        what = []
+        if declared:
+            what.append(f"aid {some(declared)} was recorded from a declaration: if wrong, "
+                        "reverse it first (ijh deminimis correct)")
+        if decided:
+            what.append(f"{some(decided)} granted aid to it as a company, which stays while "
+                        "the decision stands")
+        return PreconditionViolation(
+            "AID_RECORDED", f"beneficiary/{business_id}",
+            f"business ID {business_id} has de minimis aid in its register and a public unit "
+            f"has none: {'; '.join(what)}")
+
+    def _reverse_aid(self, conn: Connection, target: RegisteredAid, actor: Actor,
+                     reason: str, now: datetime, reference: str) -> RegisteredAid:
+        """A new row reversing ``target`` (from then on neither counts)."""
+        reversal_id = conn.execute(insert(t.de_minimis_aid).values(
+            business_id=target.business_id, granted_on=target.granted_on,
+            amount_cents=target.amount_cents, reference=reference[:500],
+            application_id=None, recorded_at=now, recorded_by=actor.id,
+            reverses_id=target.id, reason=reason.strip())).inserted_primary_key[0]
+        return self._aid_rows(conn, target.business_id, reversal_id)[0]
 
     @staticmethod
     def _score_history(conn: Connection, app: Application) -> list[tuple[str, bool]]:

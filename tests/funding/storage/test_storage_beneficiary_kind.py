@@ -29,7 +29,9 @@ from tests.funding.storage.ledger_support import (
     OFFICER_A,
     OFFICER_B,
     OFFICER_C,
+    PUBLIC_UNIT,
     counts,
+    grant_draft,
     guarantee_draft,
     rid,
     to_scored,
@@ -190,7 +192,8 @@ def test_a_company_with_aid_in_its_register_is_not_made_a_public_unit(
     before = counts(engine)
     with pytest.raises(FailedPrecondition, match="AID_RECORDED") as refused:
         repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.PUBLIC_UNIT, "municipal")
-    assert f"aid {aid.id}" in str(refused.value) and "CorrectDeMinimisAid" in str(refused.value)
+    assert f"aid {aid.id} was recorded from a declaration" in str(refused.value)
+    assert "reverse it first (ijh deminimis correct)" in str(refused.value)
     assert counts(engine) == before
     repo.correct_aid(rid(), OFFICER_A, BID, aid.id, "declared in error")
     assert repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.PUBLIC_UNIT,
@@ -215,3 +218,79 @@ def test_the_officer_who_corrected_the_register_does_not_approve_alone(
     assert counts(engine) == before
     approved = repo.decide(rid(), OFFICER_C, app_id, Decision.APPROVE, "ok")
     assert approved.state is ApplicationState.APPROVED
+
+
+def test_a_wrong_correction_to_company_is_undone_by_setting_the_kind_back(
+        repo: Repository, engine: Engine) -> None:
+    """Review h10/1: a public unit with an approved IJH grant was set to company by
+    mistake; that registered the grant as de minimis aid, and then setting it back was
+    refused AID_RECORDED, the row could not be corrected (AID_FROM_APPLICATION) and every
+    later application of the public unit was refused BENEFICIARY_KIND. Setting the kind
+    back now reverses the rows the correction to company wrote, in the same transaction,
+    and both answers list the rows written."""
+    unit = PUBLIC_UNIT.business_id
+    granted = to_scored(repo, grant_draft(), owner=AGENCY_X)
+    approved = _approve(repo, granted)
+    assert counts(engine)["de_minimis_aid"] == 0
+    wrong = repo.correct_kind(rid(), OFFICER_A, unit, BeneficiaryKind.COMPANY, "typo")
+    [row] = wrong.aid_written
+    assert (row.application_id, row.amount_cents, row.granted_on, row.counts) == \
+        (granted, approved.grant_cents, approved.aid_granted_on, True)
+    with pytest.raises(FailedPrecondition) as refused:  # the row follows the kind
+        repo.correct_aid(rid(), OFFICER_A, unit, row.id, "not aid")
+    [v] = refused.value.violations
+    assert v.type == "AID_FROM_APPLICATION" and "ijh beneficiary set-kind" in v.description
+    before = counts(engine)
+    back = repo.correct_kind(rid(), OFFICER_C, unit, BeneficiaryKind.PUBLIC_UNIT,
+                             "a municipality: set to company by mistake")
+    [reversal] = back.aid_written
+    assert (back.kind, back.previous_kind, reversal.reverses_id, reversal.amount_cents,
+            reversal.reason, reversal.recorded_by) == (
+        BeneficiaryKind.PUBLIC_UNIT, BeneficiaryKind.COMPANY, row.id, row.amount_cents,
+        "a municipality: set to company by mistake", OFFICER_C.id)
+    after = counts(engine)
+    assert {k: after[k] - before[k] for k in after} == {
+        **{k: 0 for k in after}, "de_minimis_aid": 1, "beneficiary_audit": 1, "outbox": 1,
+        "requests": 1}
+    assessment, rows, _rules = repo.de_minimis_register(unit)
+    assert [(r.id, r.counts) for r in rows] == [(row.id, False), (reversal.id, False)]
+    assert assessment.counted_cents == 0
+    with engine.connect() as conn:
+        audit = conn.execute(select(t.beneficiary_audit.c.inputs).order_by(
+            t.beneficiary_audit.c.seq.desc())).scalars().first()
+        event = json.loads(conn.execute(select(t.outbox.c.envelope)
+                                        .order_by(t.outbox.c.seq.desc())).scalars().first())
+    audit = audit if isinstance(audit, dict) else json.loads(audit)
+    assert [a["reverses_id"] for a in audit["aid_reversed"]] == [row.id]
+    assert event["data"]["aid_ids"] == [str(reversal.id)]
+    # The public unit's next application is decided as before the mistake.
+    later = to_scored(repo, grant_draft(), owner=AGENCY_X)
+    assert _approve(repo, later).state is ApplicationState.APPROVED
+    assert counts(engine)["de_minimis_aid"] == after["de_minimis_aid"]
+    # A retried request answers as the first did.
+    request_id = rid()
+    again = repo.correct_kind(request_id, OFFICER_A, unit, BeneficiaryKind.COMPANY, "really")
+    assert [r.application_id for r in again.aid_written] == [granted, later]
+    assert repo.correct_kind(request_id, OFFICER_A, unit, BeneficiaryKind.COMPANY,
+                             "really") == again
+
+
+def test_setting_the_kind_back_keeps_aid_a_company_was_granted_as_one(
+        repo: Repository, engine: Engine) -> None:
+    """Only the rows a correction to company wrote are its consequence: aid approved for
+    the business ID as a company, or declared, still refuses a public unit (and writes
+    nothing)."""
+    unit_app = to_scored(repo, _as_public_unit(), owner=AGENCY_X)
+    repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.PUBLIC_UNIT, "municipal")
+    _approve(repo, unit_app)
+    repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "an Oy")
+    company_app = to_scored(repo, guarantee_draft(beneficiary=COMPANY), owner=AGENCY_X)
+    repo.decide(rid(), OFFICER_C, company_app, Decision.APPROVE, "ok")
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition) as refused:
+        repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.PUBLIC_UNIT, "municipal")
+    [v] = refused.value.violations
+    assert v.type == "AID_RECORDED"
+    assert f"applications/{company_app} granted aid to it as a company" in v.description
+    assert f"applications/{unit_app}" not in v.description
+    assert counts(engine) == before

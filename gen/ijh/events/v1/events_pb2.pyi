@@ -1,5 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
 from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -139,7 +141,7 @@ class DeMinimisAidRecorded(_message.Message):
     def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., at: _Optional[str] = ..., aid_id: _Optional[int] = ..., reverses_aid_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class BeneficiaryKindCorrected(_message.Message):
-    __slots__ = ("business_id", "kind", "previous_kind", "actor_id", "actor_role", "reason", "at")
+    __slots__ = ("business_id", "kind", "previous_kind", "actor_id", "actor_role", "reason", "at", "aid_ids")
     BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +149,7 @@ class BeneficiaryKindCorrected(_message.Message):
     ACTOR_ROLE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    AID_IDS_FIELD_NUMBER: _ClassVar[int]
     business_id: str
     kind: str
     previous_kind: str
@@ -154,7 +157,8 @@ class BeneficiaryKindCorrected(_message.Message):
     actor_role: str
     reason: str
     at: str
-    def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[str] = ..., previous_kind: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
+    aid_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[str] = ..., previous_kind: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[str] = ..., aid_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class OperationProgressed(_message.Message):
     __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code", "sequence")

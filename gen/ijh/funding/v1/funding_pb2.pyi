@@ -738,16 +738,20 @@ class CorrectBeneficiaryKindRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., business_id: _Optional[str] = ..., kind: _Optional[_Union[BeneficiaryKind, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CorrectBeneficiaryKindResponse(_message.Message):
-    __slots__ = ("business_id", "kind", "previous_kind", "kind_confirmed_by")
+    __slots__ = ("business_id", "kind", "previous_kind", "kind_confirmed_by", "aid", "aid_not_registered")
     BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_KIND_FIELD_NUMBER: _ClassVar[int]
     KIND_CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
+    AID_FIELD_NUMBER: _ClassVar[int]
+    AID_NOT_REGISTERED_FIELD_NUMBER: _ClassVar[int]
     business_id: str
     kind: BeneficiaryKind
     previous_kind: BeneficiaryKind
     kind_confirmed_by: str
-    def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[_Union[BeneficiaryKind, str]] = ..., previous_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., kind_confirmed_by: _Optional[str] = ...) -> None: ...
+    aid: _containers.RepeatedCompositeFieldContainer[DeMinimisAid]
+    aid_not_registered: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[_Union[BeneficiaryKind, str]] = ..., previous_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., kind_confirmed_by: _Optional[str] = ..., aid: _Optional[_Iterable[_Union[DeMinimisAid, _Mapping]]] = ..., aid_not_registered: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetFundStatusRequest(_message.Message):
     __slots__ = ()
