@@ -583,7 +583,9 @@ class Repository:
         """Register de minimis aid a company received elsewhere (from its de minimis
         declaration) so that it counts against the ceiling. Officers only. Aid is granted
         on a past date or today (Helsinki): a later date (a typo such as 2052 for 2025)
-        would fall outside every window and let aid above the ceiling through."""
+        would fall outside every window and let aid above the ceiling through. A business
+        ID held a public unit (declared or confirmed) is refused ``BENEFICIARY_KIND``: its
+        kind is corrected first, with the reason."""
         today = self._today()
         c = Collector()
         problem = business_id_problem(business_id)
@@ -610,15 +612,21 @@ class Repository:
                 business_id=business_id, kind=BeneficiaryKind.COMPANY.value, name="",
                 created_at=now))
             beneficiary = self._lock_beneficiary(conn, business_id)
-            if beneficiary.kind_confirmed_by and \
-                    beneficiary.kind != BeneficiaryKind.COMPANY.value:
+            if beneficiary.kind != BeneficiaryKind.COMPANY.value:
+                # Declared or confirmed, a public unit is not made a company by recording
+                # aid: that would change its kind with no reason on record (a typo in the
+                # business ID sufficed). The kind is corrected first, with its reason.
+                by = beneficiary.kind_confirmed_by
                 raise FailedPrecondition(PreconditionViolation(
                     "BENEFICIARY_KIND", f"beneficiary/{business_id}",
-                    f"business ID {business_id} is registered as a {beneficiary.kind} "
-                    f"(confirmed by {beneficiary.kind_confirmed_by}), and de minimis aid "
-                    "is recorded for companies: if it is a company, an officer corrects "
-                    "the register first (CorrectBeneficiaryKind, with the reason)"))
-            # Aid declared by an undertaking: the register knows it for a company now.
+                    f"business ID {business_id} is "
+                    + (f"registered a public unit (confirmed by {by})" if by else
+                       "declared a public unit by an application")
+                    + ", and de minimis aid is recorded for companies: check the business "
+                      "ID; if it is a company, set its kind first (ijh beneficiary set-kind, "
+                      "with the reason), then record the aid"))
+            # Aid declared by an undertaking known as a company (or new to the ledger):
+            # the register knows it for a company now.
             self._confirm_kind(conn, business_id, BeneficiaryKind.COMPANY, actor)
             aid_id = conn.execute(insert(t.de_minimis_aid).values(
                 business_id=business_id, granted_on=granted_on, amount_cents=amount_cents,

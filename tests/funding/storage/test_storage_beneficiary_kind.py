@@ -82,7 +82,7 @@ def test_a_draft_fixes_no_kind_and_an_approval_confirms_it(
 
 
 def test_recorded_aid_confirms_a_company(repo: Repository, engine: Engine) -> None:
-    repo.create(rid(), AGENCY_X, _as_public_unit())  # declared only
+    repo.create(rid(), AGENCY_X, guarantee_draft(beneficiary=COMPANY))  # declared only
     repo.record_aid(rid(), OFFICER_A, BID, date(2024, 5, 1), 1_000_00, "ELY 1")
     assert (repo.beneficiary(BID).kind, repo.beneficiary(BID).kind_confirmed_by) == \
         (BeneficiaryKind.COMPANY, OFFICER_A.id)
@@ -294,3 +294,29 @@ def test_setting_the_kind_back_keeps_aid_a_company_was_granted_as_one(
     assert f"applications/{company_app} granted aid to it as a company" in v.description
     assert f"applications/{unit_app}" not in v.description
     assert counts(engine) == before
+
+
+@pytest.mark.parametrize("confirmed", [False, True], ids=["declared", "confirmed"])
+def test_recording_aid_does_not_make_a_public_unit_a_company(
+        repo: Repository, engine: Engine, confirmed: bool) -> None:
+    """Review h10/2: aid recorded for a business ID an application declared a public unit
+    (a typo in the business ID sufficed) silently made it a confirmed company, with no
+    reason on record. It is refused, saying what to do: the kind is corrected first."""
+    from services.shared.grpc_errors import MAX_TEXT_BYTES
+    unit_app = to_scored(repo, _as_public_unit(), owner=AGENCY_X)
+    if confirmed:
+        _approve(repo, unit_app)
+    before = counts(engine)
+    with pytest.raises(FailedPrecondition) as refused:
+        repo.record_aid(rid(), OFFICER_A, BID, date(2024, 5, 1), 1_000_00, "ELY 1")
+    [v] = refused.value.violations
+    assert (v.type, v.subject) == ("BENEFICIARY_KIND", f"beneficiary/{BID}")
+    assert ("registered a public unit (confirmed by officer-b)" if confirmed
+            else "declared a public unit by an application") in v.description
+    assert "set its kind first (ijh beneficiary set-kind, with the reason)" in v.description
+    assert len(v.description.encode()) <= MAX_TEXT_BYTES
+    assert counts(engine) == before
+    assert (repo.beneficiary(BID).kind, repo.beneficiary(BID).kind_confirmed_by) == \
+        (BeneficiaryKind.PUBLIC_UNIT, OFFICER_B.id if confirmed else "")
+    repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "trade register: an Oy")
+    assert repo.record_aid(rid(), OFFICER_A, BID, date(2024, 5, 1), 1_000_00, "ELY 1").counts
