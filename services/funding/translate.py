@@ -365,11 +365,19 @@ def aid_row(aid: ledger.RegisteredAid, counted: bool = False) -> funding_pb2.DeM
     return message
 
 
-def aid_response(aid: ledger.RegisteredAid, business_id: str
+def _counted(assessment: ledger.DeMinimisAssessment | None, aid: ledger.RegisteredAid
+             ) -> bool:
+    """Whether ``aid`` counts on the assessment's day (never without one: no ceiling)."""
+    return assessment is not None and assessment.counts(aid)
+
+
+def aid_response(recorded: ledger.RecordedAid, business_id: str
                  ) -> funding_pb2.RecordDeMinimisAidResponse:
+    aid = recorded.aid
     return funding_pb2.RecordDeMinimisAidResponse(
         business_id=business_id, granted_on=aid.granted_on.isoformat(),
-        amount_cents=aid.amount_cents, reference=aid.reference, aid=aid_row(aid, aid.counts))
+        amount_cents=aid.amount_cents, reference=aid.reference,
+        aid=aid_row(aid, _counted(recorded.assessment, aid)))
 
 
 def registered_kind(number: int) -> ledger.BeneficiaryKind | None:
@@ -388,7 +396,7 @@ def beneficiary_kind_response(b: ledger.RegisteredBeneficiary
     return funding_pb2.CorrectBeneficiaryKindResponse(
         business_id=b.business_id, kind=_kind_number(b.kind),
         previous_kind=_kind_number(b.previous_kind), kind_confirmed_by=b.kind_confirmed_by,
-        aid=[aid_row(a, a.counts) for a in b.aid_written],
+        aid=[aid_row(a, _counted(b.assessment, a)) for a in b.aid_written],
         aid_not_registered=list(b.aid_unknown))
 
 
@@ -404,7 +412,7 @@ def de_minimis_register_response(assessment: ledger.DeMinimisAssessment,
         rules_version=rules.version, regulation=rules.de_minimis.reference,
         ceiling_cents=assessment.ceiling_cents, window_start=start.isoformat(),
         counted_cents=assessment.counted_cents, room_cents=assessment.room_cents,
-        aid=[aid_row(a, a.counts and start <= a.granted_on <= on) for a in rows])
+        aid=[aid_row(a, _counted(assessment, a)) for a in rows])
 
 
 def fund_status_response(s: ledger.FundStatus) -> funding_pb2.GetFundStatusResponse:

@@ -7,6 +7,7 @@ from services.funding.ledger.de_minimis import (
     AidRecord,
     DeMinimisAssessment,
     DeMinimisRules,
+    RecordedAid,
     RegisteredAid,
     assess_de_minimis,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "IncrementalRisk",
     "PortfolioPosition",
     "PortfolioRow",
+    "RecordedAid",
     "RegisteredAid",
     "RegisteredBeneficiary",
     "RiskFigures",

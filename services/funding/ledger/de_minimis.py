@@ -96,6 +96,12 @@ class DeMinimisAssessment:
         """Aid the undertaking may still receive on the grant date (before the new aid)."""
         return max(0, self.ceiling_cents - self.counted_cents)
 
+    def counts(self, aid: RegisteredAid) -> bool:
+        """Whether the register row ``aid`` counts toward the ceiling on the grant date:
+        aid (neither a correction nor corrected) granted within the window. The one
+        definition every answer showing a row as counted uses."""
+        return aid.counts and self.window_start <= aid.granted_on <= self.grant_date
+
     @property
     def within_ceiling(self) -> bool:
         return self.counted_cents + self.new_aid_cents <= self.ceiling_cents
@@ -123,6 +129,15 @@ class DeMinimisAssessment:
             "room_cents": self.room_cents,
             "within_ceiling": self.within_ceiling,
         }
+
+
+@dataclass(frozen=True)
+class RecordedAid:
+    """Aid just recorded in the register, with the register assessed on the day it was
+    recorded, this aid included (None when no de minimis rules are in force that day)."""
+
+    aid: RegisteredAid
+    assessment: DeMinimisAssessment | None = None
 
 
 def _years_before(on: date, years: int) -> date:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from services.funding.ledger.de_minimis import RegisteredAid
+from services.funding.ledger.de_minimis import DeMinimisAssessment, RegisteredAid
 
 
 class ApplicationKind(enum.StrEnum):
@@ -101,6 +101,8 @@ class RegisteredBeneficiary:
     #: applications whose aid it could not register (no amount known).
     aid_written: tuple[RegisteredAid, ...] = ()
     aid_unknown: tuple[str, ...] = ()
+    #: The register assessed on the day of the correction (which rows count then).
+    assessment: DeMinimisAssessment | None = None
 
 
 @dataclass(frozen=True)

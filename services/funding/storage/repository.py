@@ -39,6 +39,7 @@ from services.funding.ledger.de_minimis import (
     AidRecord,
     DeMinimisAssessment,
     DeMinimisRules,
+    RecordedAid,
     RegisteredAid,
     assess_de_minimis,
 )
@@ -204,6 +205,27 @@ def _aid_from_dict(d: dict[str, Any]) -> RegisteredAid:
         recorded_by=d.get("recorded_by", ""), application_id=d.get("application_id"),
         reverses_id=d.get("reverses_id"), reversed_by_id=d.get("reversed_by_id"),
         reason=d.get("reason", ""))
+
+
+def _assessment_from_dict(d: dict[str, Any] | None) -> DeMinimisAssessment | None:
+    """A stored assessment (None: none was made, or a result stored before they were)."""
+    if not d:
+        return None
+    return DeMinimisAssessment(
+        business_id=d["business_id"], grant_date=date.fromisoformat(d["grant_date"]),
+        window_start=date.fromisoformat(d["window_start"]),
+        counted_cents=int(d["counted_cents"]), new_aid_cents=int(d["new_aid_cents"]),
+        ceiling_cents=int(d["ceiling_cents"]),
+        counted=tuple(AidRecord(date.fromisoformat(a["granted_on"]), int(a["amount_cents"]),
+                                a["reference"]) for a in d.get("counted", ())))
+
+
+def _recorded_from_dict(d: dict[str, Any]) -> RecordedAid:
+    """A stored record_aid result (results stored before it held the assessment are the
+    aid row alone)."""
+    if "aid" not in d:
+        return RecordedAid(_aid_from_dict(d))
+    return RecordedAid(_aid_from_dict(d["aid"]), _assessment_from_dict(d.get("assessment")))
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -579,13 +601,14 @@ class Repository:
                              "reason": reason}, application_id, body)
 
     def record_aid(self, request_id: str, actor: Actor, business_id: str, granted_on: date,
-                   amount_cents: int, reference: str) -> RegisteredAid:
+                   amount_cents: int, reference: str) -> RecordedAid:
         """Register de minimis aid a company received elsewhere (from its de minimis
         declaration) so that it counts against the ceiling. Officers only. Aid is granted
         on a past date or today (Helsinki): a later date (a typo such as 2052 for 2025)
         would fall outside every window and let aid above the ceiling through. A business
         ID held a public unit (declared or confirmed) is refused ``BENEFICIARY_KIND``: its
-        kind is corrected first, with the reason."""
+        kind is corrected first, with the reason. Returns the row with the register as
+        assessed today (Helsinki), this aid included."""
         today = self._today()
         c = Collector()
         problem = business_id_problem(business_id)
@@ -606,7 +629,7 @@ class Repository:
         if actor.role is not Role.OFFICER:
             raise PermissionDenied("only officers record de minimis aid")
 
-        def body(conn: Connection, _row: Any) -> RegisteredAid:
+        def body(conn: Connection, _row: Any) -> RecordedAid:
             now = self._now()
             conn.execute(self._insert_ignore(t.beneficiaries, "business_id").values(
                 business_id=business_id, kind=BeneficiaryKind.COMPANY.value, name="",
@@ -636,12 +659,12 @@ class Repository:
             self._audit_beneficiary(conn, business_id, "record_aid", actor, "", request_id,
                                     {"aid": aid}, now)
             self._emit_aid(conn, "record_aid", aid, actor, now)
-            return aid
+            return RecordedAid(aid, self._assess_today(conn, business_id))
 
         payload = {"actor": actor, "business_id": business_id, "granted_on": granted_on,
                    "amount": amount_cents, "reference": reference}
         return self._mutate("record_aid", request_id, payload, None, body,
-                            encode=jsonable, decode=_aid_from_dict)
+                            encode=jsonable, decode=_recorded_from_dict)
 
     def correct_aid(self, request_id: str, actor: Actor, business_id: str, aid_id: int,
                     reason: str) -> RegisteredAid:
@@ -760,7 +783,8 @@ class Repository:
                                 if kind is BeneficiaryKind.COMPANY else ([], []))
             written = [*granted, *reversals]
             result = RegisteredBeneficiary(business_id, kind, actor.id, previous,
-                                           tuple(written), tuple(unknown))
+                                           tuple(written), tuple(unknown),
+                                           self._assess_today(conn, business_id))
             self._audit_beneficiary(conn, business_id, "correct_kind", actor, reason,
                                     request_id, {"kind": kind, "previous_kind": previous,
                                                  "previously_confirmed_by":
@@ -780,7 +804,7 @@ class Repository:
                 d["business_id"], BeneficiaryKind(d["kind"]), d["kind_confirmed_by"],
                 BeneficiaryKind(previous) if previous else None,
                 tuple(_aid_from_dict(a) for a in d.get("aid_written", ())),
-                tuple(d.get("aid_unknown", ())))
+                tuple(d.get("aid_unknown", ())), _assessment_from_dict(d.get("assessment")))
 
         payload = {"actor": actor, "business_id": business_id, "kind": kind,
                    "reason": reason}
@@ -1168,6 +1192,18 @@ class Repository:
             business_id=app.beneficiary.business_id, granted_on=today, amount_cents=amount,
             reference=f"{app.name} ({rules.de_minimis.reference[:300]})",
             application_id=app.id, recorded_at=now, recorded_by=actor.id))
+
+    def _assess_today(self, conn: Connection, business_id: str
+                      ) -> DeMinimisAssessment | None:
+        """The business ID's register assessed today (Helsinki), as GetDeMinimisRegister
+        assesses it, in this transaction; None when no de minimis rules are in force."""
+        today = self._today()
+        try:
+            rules = self.fund_rules(today).de_minimis
+        except ParameterNotInForce:
+            return None
+        return assess_de_minimis(business_id, today, 0, self._aid_history(conn, business_id),
+                                 rules)
 
     def _aid_history(self, conn: Connection, business_id: str) -> list[AidRecord]:
         """The aid that counts for de minimis: corrections and what they reverse do not."""

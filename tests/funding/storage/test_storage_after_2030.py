@@ -89,3 +89,15 @@ def test_approving_aid_to_a_company_after_the_parameters_end_is_refused_clearly(
     assert repo.get(app_id).state is S.SCORED
     # Rejecting needs no de minimis rules.
     assert repo.decide(rid(), OFFICER_B, app_id, Decision.REJECT, "no").state is S.REJECTED
+
+
+def test_aid_is_recorded_after_the_parameters_end_without_an_assessment(
+        repo: Repository, clock: Clock) -> None:
+    """Recording declared aid needs no de minimis rules: the answer then assesses
+    nothing (and shows no row counted against a ceiling none sets)."""
+    from services.funding import translate
+    clock.set_date(DAY_AFTER)
+    recorded = repo.record_aid(rid(), OFFICER_A, COMPANY.business_id, LAST_DAY, 1_000_00,
+                               "ELY 1")
+    assert recorded.assessment is None and recorded.aid.counts
+    assert not translate.aid_response(recorded, COMPANY.business_id).aid.counted

@@ -77,7 +77,7 @@ def test_amounts_are_bounded(repo: Repository, engine: Engine, amount: int) -> N
 
 def test_a_correction_reverses_the_row_with_its_audit_and_event(
         repo: Repository, engine: Engine) -> None:
-    wrong = repo.record_aid(rid(), OFFICER_A, BID, date(2024, 2, 3), 250_000_00, "ELY 1")
+    wrong = repo.record_aid(rid(), OFFICER_A, BID, date(2024, 2, 3), 250_000_00, "ELY 1").aid
     assert repo.de_minimis_room(BID).room_cents == 50_000_00
     before = counts(engine)
     correction = repo.correct_aid(rid(), OFFICER_B, BID, wrong.id, "declared in €, not cents")
@@ -107,7 +107,7 @@ def test_a_correction_reverses_the_row_with_its_audit_and_event(
 
 def test_corrections_that_cannot_be_made_write_nothing(
         repo: Repository, engine: Engine) -> None:
-    aid = repo.record_aid(rid(), OFFICER_A, BID, date(2024, 2, 3), 10_000_00, "ELY 1")
+    aid = repo.record_aid(rid(), OFFICER_A, BID, date(2024, 2, 3), 10_000_00, "ELY 1").aid
     correction = repo.correct_aid(rid(), OFFICER_A, BID, aid.id, "wrong company")
     app_id = to_scored(repo, guarantee_draft())
     repo.decide(rid(), OFFICER_B, app_id, Decision.APPROVE, "ok")
@@ -134,7 +134,7 @@ def test_corrections_that_cannot_be_made_write_nothing(
 
 
 def test_a_retried_correction_returns_the_first(repo: Repository, engine: Engine) -> None:
-    aid = repo.record_aid(rid(), OFFICER_A, BID, date(2024, 2, 3), 10_000_00, "ELY 1")
+    aid = repo.record_aid(rid(), OFFICER_A, BID, date(2024, 2, 3), 10_000_00, "ELY 1").aid
     request_id = rid()
     first = repo.correct_aid(request_id, OFFICER_A, BID, aid.id, "duplicate declaration")
     before = counts(engine)
@@ -160,10 +160,26 @@ def test_a_downgrade_below_the_register_refuses_to_turn_corrections_into_aid(
     """Review r12/p2: downgrading 0005 dropped the correction columns and the beneficiary
     audit, so a corrected row and its reversal both counted as aid for good."""
     from services.funding.storage import migrate
-    wrong = repo.record_aid(rid(), OFFICER_A, BID, date(2025, 1, 10), 100_000_00, "typo")
+    wrong = repo.record_aid(rid(), OFFICER_A, BID, date(2025, 1, 10), 100_000_00, "typo").aid
     repo.correct_aid(rid(), OFFICER_A, BID, wrong.id, "amount was 1 000")
     with pytest.raises(RuntimeError, match="would be lost"):
         migrate.downgrade(engine, "0004_aid_recorded_by")
     assert migrate.current_revision(engine) == migrate.head_revision(engine)
     assert repo.de_minimis_room(BID).counted_cents == 0
     assert counts(engine)["beneficiary_audit"] == 2
+
+
+def test_the_record_answer_and_the_register_agree_on_what_counts(
+        repo: Repository, engine: Engine) -> None:
+    """Review h10/4: aid granted before the rolling window was answered `counted: yes` by
+    RecordDeMinimisAid (the row was not corrected) while GetDeMinimisRegister said no.
+    Both answers now take "counted" from the one assessment of the day."""
+    from services.funding import translate
+    old = repo.record_aid(rid(), OFFICER_A, BID, date(2021, 6, 1), 90_000_00, "ELY 2021")
+    recent = repo.record_aid(rid(), OFFICER_A, BID, date(2024, 6, 1), 10_000_00, "ELY 2024")
+    assert (old.assessment.window_start, old.assessment.counted_cents) == \
+        (date(2022, 3, 15), 0)
+    assert recent.assessment.counted_cents == 10_000_00
+    answers = [translate.aid_response(r, BID).aid.counted for r in (old, recent)]
+    register = translate.de_minimis_register_response(*repo.de_minimis_register(BID))
+    assert answers == [a.counted for a in register.aid] == [False, True]

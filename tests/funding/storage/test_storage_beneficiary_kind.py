@@ -188,7 +188,7 @@ def test_a_company_with_aid_in_its_register_is_not_made_a_public_unit(
         repo: Repository, engine: Engine) -> None:
     """Review r12/p7: an officer recorded aid (a company), set the kind to public unit and
     approved a public-unit guarantee: no de minimis although the register held aid."""
-    aid = repo.record_aid(rid(), OFFICER_A, BID, date(2025, 1, 10), 290_000_00, "ELY")
+    aid = repo.record_aid(rid(), OFFICER_A, BID, date(2025, 1, 10), 290_000_00, "ELY").aid
     before = counts(engine)
     with pytest.raises(FailedPrecondition, match="AID_RECORDED") as refused:
         repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.PUBLIC_UNIT, "municipal")
@@ -205,7 +205,7 @@ def test_the_officer_who_corrected_the_register_does_not_approve_alone(
     """Review r12/p13: officer A's approval was refused DE_MINIMIS; A reversed the
     declared aid himself and approved. With four eyes, an officer who corrected the
     business ID's register while the application was open does not also approve it."""
-    aid = repo.record_aid(rid(), OFFICER_C, BID, date(2025, 1, 10), 290_000_00, "ELY")
+    aid = repo.record_aid(rid(), OFFICER_C, BID, date(2025, 1, 10), 290_000_00, "ELY").aid
     app_id = to_scored(repo, guarantee_draft(beneficiary=COMPANY, amount_cents=4_000_000_00),
                        owner=AGENCY_X, scorers=(OFFICER_B,))
     with pytest.raises(FailedPrecondition, match="DE_MINIMIS"):
@@ -319,4 +319,4 @@ def test_recording_aid_does_not_make_a_public_unit_a_company(
     assert (repo.beneficiary(BID).kind, repo.beneficiary(BID).kind_confirmed_by) == \
         (BeneficiaryKind.PUBLIC_UNIT, OFFICER_B.id if confirmed else "")
     repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "trade register: an Oy")
-    assert repo.record_aid(rid(), OFFICER_A, BID, date(2024, 5, 1), 1_000_00, "ELY 1").counts
+    assert repo.record_aid(rid(), OFFICER_A, BID, date(2024, 5, 1), 1_000_00, "ELY 1").aid.counts
