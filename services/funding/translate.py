@@ -371,13 +371,24 @@ def _counted(assessment: ledger.DeMinimisAssessment | None, aid: ledger.Register
     return assessment is not None and assessment.counts(aid)
 
 
+def ceiling_breach(b: ledger.CeilingBreach) -> funding_pb2.DeMinimisCeilingBreach:
+    return funding_pb2.DeMinimisCeilingBreach(
+        aid_id=b.aid.id,
+        application=f"applications/{b.aid.application_id}" if b.aid.application_id else "",
+        granted_on=b.aid.granted_on.isoformat(), window_start=b.window_start.isoformat(),
+        counted_cents=b.counted_cents, ceiling_cents=b.ceiling_cents,
+        over_ceiling_cents=b.over_ceiling_cents)
+
+
 def aid_response(recorded: ledger.RecordedAid, business_id: str
                  ) -> funding_pb2.RecordDeMinimisAidResponse:
-    aid = recorded.aid
+    aid, assessment = recorded.aid, recorded.assessment
     return funding_pb2.RecordDeMinimisAidResponse(
         business_id=business_id, granted_on=aid.granted_on.isoformat(),
         amount_cents=aid.amount_cents, reference=aid.reference,
-        aid=aid_row(aid, _counted(recorded.assessment, aid)))
+        aid=aid_row(aid, _counted(assessment, aid)),
+        over_ceiling_cents=assessment.over_ceiling_cents if assessment else 0,
+        ceiling_breaches=[ceiling_breach(b) for b in recorded.breaches])
 
 
 def registered_kind(number: int) -> ledger.BeneficiaryKind | None:
@@ -402,6 +413,7 @@ def beneficiary_kind_response(b: ledger.RegisteredBeneficiary
 
 def de_minimis_register_response(assessment: ledger.DeMinimisAssessment,
                                  rows: Sequence[ledger.RegisteredAid], rules: ledger.FundRules,
+                                 breaches: Sequence[ledger.CeilingBreach] = (),
                                  beneficiary: ledger.RegisteredBeneficiary | None = None
                                  ) -> funding_pb2.GetDeMinimisRegisterResponse:
     start, on = assessment.window_start, assessment.grant_date
@@ -412,7 +424,9 @@ def de_minimis_register_response(assessment: ledger.DeMinimisAssessment,
         rules_version=rules.version, regulation=rules.de_minimis.reference,
         ceiling_cents=assessment.ceiling_cents, window_start=start.isoformat(),
         counted_cents=assessment.counted_cents, room_cents=assessment.room_cents,
-        aid=[aid_row(a, _counted(assessment, a)) for a in rows])
+        aid=[aid_row(a, _counted(assessment, a)) for a in rows],
+        over_ceiling_cents=assessment.over_ceiling_cents,
+        ceiling_breaches=[ceiling_breach(b) for b in breaches])
 
 
 def fund_status_response(s: ledger.FundStatus) -> funding_pb2.GetFundStatusResponse:

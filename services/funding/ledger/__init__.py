@@ -5,11 +5,13 @@ in this folder."""
 
 from services.funding.ledger.de_minimis import (
     AidRecord,
+    CeilingBreach,
     DeMinimisAssessment,
     DeMinimisRules,
     RecordedAid,
     RegisteredAid,
     assess_de_minimis,
+    ceiling_breaches,
 )
 from services.funding.ledger.fund_rules import (
     FundRules,
@@ -61,6 +63,7 @@ __all__ = [
     "Beneficiary",
     "BeneficiaryKind",
     "Branch",
+    "CeilingBreach",
     "CostLine",
     "DeMinimisAssessment",
     "DeMinimisRules",
@@ -87,6 +90,7 @@ __all__ = [
     "assess_de_minimis",
     "assess_guarantee",
     "beneficiary_kind_of_applicant",
+    "ceiling_breaches",
     "check_transition",
     "exposure_cents",
     "fund_rules_on",

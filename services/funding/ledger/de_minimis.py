@@ -16,7 +16,7 @@ regulation it was granted under (a 2023 grant counts against the 2024 rolling wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -103,6 +103,13 @@ class DeMinimisAssessment:
         return aid.counts and self.window_start <= aid.granted_on <= self.grant_date
 
     @property
+    def over_ceiling_cents(self) -> int:
+        """How far the counted aid, with the new aid, is above the ceiling (0: within).
+        Aid declared late can put a company over it after the fact: the room is then 0
+        and this says by how much."""
+        return max(0, self.counted_cents + self.new_aid_cents - self.ceiling_cents)
+
+    @property
     def within_ceiling(self) -> bool:
         return self.counted_cents + self.new_aid_cents <= self.ceiling_cents
 
@@ -132,12 +139,54 @@ class DeMinimisAssessment:
 
 
 @dataclass(frozen=True)
+class CeilingBreach:
+    """A grant in the register whose window, with the aid the register holds now, holds
+    more than the ceiling of its grant date: had all of it been known then, the grant
+    would have been refused. Aid declared late does this; recording it is right (it was
+    granted), and the breach is what an officer must then see."""
+
+    aid: RegisteredAid
+    window_start: date
+    counted_cents: int
+    ceiling_cents: int
+
+    @property
+    def over_ceiling_cents(self) -> int:
+        return self.counted_cents - self.ceiling_cents
+
+    def covers(self, granted_on: date) -> bool:
+        """Whether aid granted on ``granted_on`` counts in this grant's window."""
+        return self.window_start <= granted_on <= self.aid.granted_on
+
+
+def ceiling_breaches(rows: Iterable[RegisteredAid],
+                     rules_on: Callable[[date], DeMinimisRules | None]
+                     ) -> list[CeilingBreach]:
+    """Every row that counts whose window (under the rules of its grant date, ``rules_on``;
+    None: none in force, not assessed), with every row that counts, is above the
+    ceiling, by grant date."""
+    counting = sorted((r for r in rows if r.counts), key=lambda r: (r.granted_on, r.id))
+    history = [r.record() for r in counting]
+    out = []
+    for row in counting:
+        rules = rules_on(row.granted_on)
+        if rules is None:
+            continue
+        a = assess_de_minimis(row.business_id, row.granted_on, 0, history, rules)
+        if a.counted_cents > a.ceiling_cents:
+            out.append(CeilingBreach(row, a.window_start, a.counted_cents, a.ceiling_cents))
+    return out
+
+
+@dataclass(frozen=True)
 class RecordedAid:
     """Aid just recorded in the register, with the register assessed on the day it was
-    recorded, this aid included (None when no de minimis rules are in force that day)."""
+    recorded, this aid included (None when no de minimis rules are in force that day),
+    and the grants whose window now holds more than the ceiling because of it."""
 
     aid: RegisteredAid
     assessment: DeMinimisAssessment | None = None
+    breaches: tuple[CeilingBreach, ...] = ()
 
 
 def _years_before(on: date, years: int) -> date:

@@ -37,11 +37,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.funding.ledger.de_minimis import (
     AidRecord,
+    CeilingBreach,
     DeMinimisAssessment,
     DeMinimisRules,
     RecordedAid,
     RegisteredAid,
     assess_de_minimis,
+    ceiling_breaches,
 )
 from services.funding.ledger.fund_rules import (
     FundRules,
@@ -220,12 +222,18 @@ def _assessment_from_dict(d: dict[str, Any] | None) -> DeMinimisAssessment | Non
                                 a["reference"]) for a in d.get("counted", ())))
 
 
+def _breach_from_dict(d: dict[str, Any]) -> CeilingBreach:
+    return CeilingBreach(_aid_from_dict(d["aid"]), date.fromisoformat(d["window_start"]),
+                         int(d["counted_cents"]), int(d["ceiling_cents"]))
+
+
 def _recorded_from_dict(d: dict[str, Any]) -> RecordedAid:
     """A stored record_aid result (results stored before it held the assessment are the
     aid row alone)."""
     if "aid" not in d:
         return RecordedAid(_aid_from_dict(d))
-    return RecordedAid(_aid_from_dict(d["aid"]), _assessment_from_dict(d.get("assessment")))
+    return RecordedAid(_aid_from_dict(d["aid"]), _assessment_from_dict(d.get("assessment")),
+                       tuple(_breach_from_dict(b) for b in d.get("breaches", ())))
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -656,10 +664,15 @@ class Repository:
                 reference=reference.strip(), application_id=None, recorded_at=now,
                 recorded_by=actor.id)).inserted_primary_key[0]
             aid = self._aid_rows(conn, business_id, aid_id)[0]
+            # Late-declared aid is a fact and is recorded even when it puts a grant's
+            # window over the ceiling after the fact; the answer and the audit say so.
+            breaches = tuple(b for b in ceiling_breaches(self._aid_rows(conn, business_id),
+                                                         self._de_minimis_rules_on)
+                             if b.covers(aid.granted_on))
             self._audit_beneficiary(conn, business_id, "record_aid", actor, "", request_id,
-                                    {"aid": aid}, now)
+                                    {"aid": aid, "ceiling_breaches": breaches}, now)
             self._emit_aid(conn, "record_aid", aid, actor, now)
-            return RecordedAid(aid, self._assess_today(conn, business_id))
+            return RecordedAid(aid, self._assess_today(conn, business_id), breaches)
 
         payload = {"actor": actor, "business_id": business_id, "granted_on": granted_on,
                    "amount": amount_cents, "reference": reference}
@@ -824,11 +837,13 @@ class Repository:
         return self.de_minimis_register(business_id, on)[0]
 
     def de_minimis_register(self, business_id: str, on: date | None = None
-                            ) -> tuple[DeMinimisAssessment, list[RegisteredAid], FundRules]:
+                            ) -> tuple[DeMinimisAssessment, list[RegisteredAid], FundRules,
+                                       list[CeilingBreach]]:
         """A company's de minimis register, every row oldest first (corrections and the
         rows they reverse included), the aid counted in the window ending ``on``
         (default today, Helsinki) and the room left under the ceiling, with the fund
-        rules that assessed it. FailedPrecondition when no de minimis rules are in force
+        rules that assessed it, and every grant whose window the register now puts over
+        the ceiling of its date. FailedPrecondition when no de minimis rules are in force
         on ``on``."""
         problem = business_id_problem(business_id)
         if problem:
@@ -841,7 +856,7 @@ class Repository:
         assessment = assess_de_minimis(business_id, on, 0,
                                        [r.record() for r in rows if r.counts],
                                        de_minimis_rules)
-        return assessment, rows, rules
+        return assessment, rows, rules, ceiling_breaches(rows, self._de_minimis_rules_on)
 
     @staticmethod
     def _committed_rows(conn) -> list[PortfolioRow]:
@@ -1193,14 +1208,20 @@ class Repository:
             reference=f"{app.name} ({rules.de_minimis.reference[:300]})",
             application_id=app.id, recorded_at=now, recorded_by=actor.id))
 
+    def _de_minimis_rules_on(self, on: date) -> DeMinimisRules | None:
+        """The de minimis rules in force on ``on``, None when none are."""
+        try:
+            return self.fund_rules(on).de_minimis
+        except ParameterNotInForce:
+            return None
+
     def _assess_today(self, conn: Connection, business_id: str
                       ) -> DeMinimisAssessment | None:
         """The business ID's register assessed today (Helsinki), as GetDeMinimisRegister
         assesses it, in this transaction; None when no de minimis rules are in force."""
         today = self._today()
-        try:
-            rules = self.fund_rules(today).de_minimis
-        except ParameterNotInForce:
+        rules = self._de_minimis_rules_on(today)
+        if rules is None:
             return None
         return assess_de_minimis(business_id, today, 0, self._aid_history(conn, business_id),
                                  rules)

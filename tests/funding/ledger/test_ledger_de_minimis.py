@@ -14,7 +14,9 @@ from services.funding.ledger.de_minimis import (
     ROLLING_YEARS,
     AidRecord,
     DeMinimisRules,
+    RegisteredAid,
     assess_de_minimis,
+    ceiling_breaches,
     window_start,
 )
 from services.funding.ledger.fund_rules import fund_rules_on
@@ -91,3 +93,24 @@ def test_fiscal_window_drops_aid_of_three_years_before() -> None:
 def test_later_aid_is_not_counted_for_an_earlier_grant_date() -> None:
     history = [AidRecord(date(2025, 1, 2), 100_000_00, "later")]
     assert assess_de_minimis(BID, date(2025, 1, 1), 0, history, ROLLING).counted_cents == 0
+
+
+def test_a_breach_is_judged_under_the_rules_of_each_grant_date() -> None:
+    """A 2023 grant is over the €200 000 of 1407/2013 (fiscal years) with €210 000 in its
+    window, a 2024 grant with the same aid is within €300 000; corrected rows count for
+    nothing, and a date under no rules is not judged."""
+    rows = [RegisteredAid(1, BID, date(2021, 3, 1), 150_000_00, "a"),
+            RegisteredAid(2, BID, date(2023, 5, 1), 60_000_00, "b", application_id=7),
+            RegisteredAid(3, BID, date(2024, 2, 1), 10_000_00, "c", reversed_by_id=4),
+            RegisteredAid(4, BID, date(2024, 2, 1), 10_000_00, "c", reverses_id=3),
+            RegisteredAid(5, BID, date(2024, 3, 1), 1_00, "d")]
+    [breach] = ceiling_breaches(rows, lambda on: FISCAL if on.year < 2024 else ROLLING)
+    assert (breach.aid.id, breach.window_start, breach.counted_cents, breach.ceiling_cents,
+            breach.over_ceiling_cents) == (2, date(2021, 1, 1), 210_000_00, 200_000_00,
+                                           10_000_00)
+    assert breach.covers(date(2021, 1, 1)) and not breach.covers(date(2023, 5, 2))
+    assert ceiling_breaches(rows, lambda on: ROLLING if on.year >= 2024 else None) == []
+    assessment = assess_de_minimis(BID, date(2024, 3, 1), 0,
+                                   [r.record() for r in rows if r.counts], ROLLING)
+    assert (assessment.counted_cents, assessment.over_ceiling_cents) == (60_001_00, 0)
+    assert [assessment.counts(r) for r in rows] == [False, True, False, False, True]

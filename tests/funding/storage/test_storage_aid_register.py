@@ -88,7 +88,7 @@ def test_a_correction_reverses_the_row_with_its_audit_and_event(
     assert (after["de_minimis_aid"], after["outbox"]) == \
         (before["de_minimis_aid"] + 1, before["outbox"] + 1)
     assert repo.de_minimis_room(BID).room_cents == 300_000_00
-    assessment, rows, _rules = repo.de_minimis_register(BID)
+    assessment, rows, _rules, _breaches = repo.de_minimis_register(BID)
     assert [(r.id, r.reversed_by_id, r.reverses_id, r.counts) for r in rows] == \
         [(wrong.id, correction.id, None, False), (correction.id, None, wrong.id, False)]
     assert (assessment.counted_cents, assessment.room_cents, assessment.grant_date) == \

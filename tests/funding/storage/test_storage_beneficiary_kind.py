@@ -167,7 +167,7 @@ def test_correcting_to_a_company_registers_the_aid_it_was_granted_as_a_public_un
     repo.correct_kind(rid(), OFFICER_A, BID, BeneficiaryKind.COMPANY, "an Oy after all")
     room = repo.de_minimis_room(BID)
     assert room.counted_cents == first.gge_cents
-    _assessment, rows, _rules = repo.de_minimis_register(BID)
+    _assessment, rows, _rules, _breaches = repo.de_minimis_register(BID)
     assert [(r.application_id, r.granted_on, r.amount_cents) for r in rows] == \
         [(unit_app, first.aid_granted_on, first.gge_cents)]
     with engine.connect() as conn:
@@ -252,7 +252,7 @@ def test_a_wrong_correction_to_company_is_undone_by_setting_the_kind_back(
     assert {k: after[k] - before[k] for k in after} == {
         **{k: 0 for k in after}, "de_minimis_aid": 1, "beneficiary_audit": 1, "outbox": 1,
         "requests": 1}
-    assessment, rows, _rules = repo.de_minimis_register(unit)
+    assessment, rows, _rules, _breaches = repo.de_minimis_register(unit)
     assert [(r.id, r.counts) for r in rows] == [(row.id, False), (reversal.id, False)]
     assert assessment.counted_cents == 0
     with engine.connect() as conn:

@@ -5,6 +5,7 @@ for 5 years has a GGE of €20 000 under both regulations (200 000 × 150 000/1 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -89,3 +90,43 @@ def test_every_aid_row_names_the_officer_who_recorded_it(repo: Repository, engin
                             .order_by(t.de_minimis_aid.c.id)).all()
     assert [(a is None, who) for a, who in rows] == [(True, OFFICER_B.id),
                                                       (False, OFFICER_B.id)]
+
+
+def test_late_declared_aid_over_the_ceiling_is_recorded_and_said_so(
+        repo: Repository, engine: Engine, clock: Clock) -> None:
+    """Review h10/3: aid declared after an approval put the company €41,666.67 over the
+    ceiling; it was recorded (it was granted) without a word, and the register read
+    counted €341,666.67, room €0.00. The record answer and the register now give the
+    excess and name the grants whose window it breaks."""
+    from services.funding import translate
+    bid = COMPANY.business_id
+    repo.record_aid(rid(), OFFICER_B, bid, date(2024, 6, 1), 270_000_00, "ELY 1")
+    approved = _approve(repo, clock, date(2025, 3, 3))
+    repo.decide(rid(), OFFICER_B, approved, Decision.APPROVE, "ok")  # 270k + 20k ≤ 300k
+    clock.set_date(date(2025, 3, 14))
+    assert repo.de_minimis_room(bid).over_ceiling_cents == 0
+    late = repo.record_aid(rid(), OFFICER_B, bid, date(2024, 9, 1), 51_666_67, "ELY 2")
+    assert late.assessment.over_ceiling_cents == 41_666_67
+    # The approval's window (2022-03-04..2025-03-03) and the late aid's own are over.
+    assert [(b.aid.application_id, b.aid.granted_on, b.counted_cents, b.over_ceiling_cents)
+            for b in late.breaches] == [
+        (None, date(2024, 9, 1), 321_666_67, 21_666_67),
+        (approved, date(2025, 3, 3), 341_666_67, 41_666_67)]
+    answer = translate.aid_response(late, bid)
+    assert (answer.over_ceiling_cents, answer.aid.counted) == (41_666_67, True)
+    assert [(b.application, b.window_start, b.ceiling_cents, b.over_ceiling_cents)
+            for b in answer.ceiling_breaches] == [
+        ("", "2021-09-02", 300_000_00, 21_666_67),
+        (f"applications/{approved}", "2022-03-04", 300_000_00, 41_666_67)]
+    register = translate.de_minimis_register_response(*repo.de_minimis_register(bid))
+    assert (register.counted_cents, register.room_cents, register.over_ceiling_cents) == \
+        (341_666_67, 0, 41_666_67)
+    assert list(register.ceiling_breaches) == list(answer.ceiling_breaches)
+    with engine.connect() as conn:
+        audit = conn.execute(select(t.beneficiary_audit.c.inputs).order_by(
+            t.beneficiary_audit.c.seq.desc())).scalars().first()
+    audit = audit if isinstance(audit, dict) else json.loads(audit)
+    assert [b["counted_cents"] for b in audit["ceiling_breaches"]] == [321_666_67, 341_666_67]
+    # Aid whose window holds none of the breaches is recorded without one.
+    assert repo.record_aid(rid(), OFFICER_B, bid, date(2021, 1, 4), 1_00, "old").breaches \
+        == ()

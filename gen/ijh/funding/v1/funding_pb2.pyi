@@ -636,18 +636,40 @@ class RecordDeMinimisAidRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ...) -> None: ...
 
 class RecordDeMinimisAidResponse(_message.Message):
-    __slots__ = ("business_id", "granted_on", "amount_cents", "reference", "aid")
+    __slots__ = ("business_id", "granted_on", "amount_cents", "reference", "aid", "over_ceiling_cents", "ceiling_breaches")
     BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
     GRANTED_ON_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_CENTS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     AID_FIELD_NUMBER: _ClassVar[int]
+    OVER_CEILING_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CEILING_BREACHES_FIELD_NUMBER: _ClassVar[int]
     business_id: str
     granted_on: str
     amount_cents: int
     reference: str
     aid: DeMinimisAid
-    def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., aid: _Optional[_Union[DeMinimisAid, _Mapping]] = ...) -> None: ...
+    over_ceiling_cents: int
+    ceiling_breaches: _containers.RepeatedCompositeFieldContainer[DeMinimisCeilingBreach]
+    def __init__(self, business_id: _Optional[str] = ..., granted_on: _Optional[str] = ..., amount_cents: _Optional[int] = ..., reference: _Optional[str] = ..., aid: _Optional[_Union[DeMinimisAid, _Mapping]] = ..., over_ceiling_cents: _Optional[int] = ..., ceiling_breaches: _Optional[_Iterable[_Union[DeMinimisCeilingBreach, _Mapping]]] = ...) -> None: ...
+
+class DeMinimisCeilingBreach(_message.Message):
+    __slots__ = ("aid_id", "application", "granted_on", "window_start", "counted_cents", "ceiling_cents", "over_ceiling_cents")
+    AID_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_ON_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CEILING_CENTS_FIELD_NUMBER: _ClassVar[int]
+    OVER_CEILING_CENTS_FIELD_NUMBER: _ClassVar[int]
+    aid_id: int
+    application: str
+    granted_on: str
+    window_start: str
+    counted_cents: int
+    ceiling_cents: int
+    over_ceiling_cents: int
+    def __init__(self, aid_id: _Optional[int] = ..., application: _Optional[str] = ..., granted_on: _Optional[str] = ..., window_start: _Optional[str] = ..., counted_cents: _Optional[int] = ..., ceiling_cents: _Optional[int] = ..., over_ceiling_cents: _Optional[int] = ...) -> None: ...
 
 class DeMinimisAid(_message.Message):
     __slots__ = ("id", "granted_on", "amount_cents", "reference", "application", "recorded_by", "record_time", "reverses_aid_id", "reason", "reversed_by_aid_id", "counted")
@@ -682,7 +704,7 @@ class GetDeMinimisRegisterRequest(_message.Message):
     def __init__(self, business_id: _Optional[str] = ...) -> None: ...
 
 class GetDeMinimisRegisterResponse(_message.Message):
-    __slots__ = ("business_id", "assessed_on", "rules_version", "regulation", "ceiling_cents", "window_start", "counted_cents", "room_cents", "aid", "beneficiary_kind", "kind_confirmed_by")
+    __slots__ = ("business_id", "assessed_on", "rules_version", "regulation", "ceiling_cents", "window_start", "counted_cents", "room_cents", "aid", "beneficiary_kind", "kind_confirmed_by", "over_ceiling_cents", "ceiling_breaches")
     BUSINESS_ID_FIELD_NUMBER: _ClassVar[int]
     ASSESSED_ON_FIELD_NUMBER: _ClassVar[int]
     RULES_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -694,6 +716,8 @@ class GetDeMinimisRegisterResponse(_message.Message):
     AID_FIELD_NUMBER: _ClassVar[int]
     BENEFICIARY_KIND_FIELD_NUMBER: _ClassVar[int]
     KIND_CONFIRMED_BY_FIELD_NUMBER: _ClassVar[int]
+    OVER_CEILING_CENTS_FIELD_NUMBER: _ClassVar[int]
+    CEILING_BREACHES_FIELD_NUMBER: _ClassVar[int]
     business_id: str
     assessed_on: str
     rules_version: str
@@ -705,7 +729,9 @@ class GetDeMinimisRegisterResponse(_message.Message):
     aid: _containers.RepeatedCompositeFieldContainer[DeMinimisAid]
     beneficiary_kind: BeneficiaryKind
     kind_confirmed_by: str
-    def __init__(self, business_id: _Optional[str] = ..., assessed_on: _Optional[str] = ..., rules_version: _Optional[str] = ..., regulation: _Optional[str] = ..., ceiling_cents: _Optional[int] = ..., window_start: _Optional[str] = ..., counted_cents: _Optional[int] = ..., room_cents: _Optional[int] = ..., aid: _Optional[_Iterable[_Union[DeMinimisAid, _Mapping]]] = ..., beneficiary_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., kind_confirmed_by: _Optional[str] = ...) -> None: ...
+    over_ceiling_cents: int
+    ceiling_breaches: _containers.RepeatedCompositeFieldContainer[DeMinimisCeilingBreach]
+    def __init__(self, business_id: _Optional[str] = ..., assessed_on: _Optional[str] = ..., rules_version: _Optional[str] = ..., regulation: _Optional[str] = ..., ceiling_cents: _Optional[int] = ..., window_start: _Optional[str] = ..., counted_cents: _Optional[int] = ..., room_cents: _Optional[int] = ..., aid: _Optional[_Iterable[_Union[DeMinimisAid, _Mapping]]] = ..., beneficiary_kind: _Optional[_Union[BeneficiaryKind, str]] = ..., kind_confirmed_by: _Optional[str] = ..., over_ceiling_cents: _Optional[int] = ..., ceiling_breaches: _Optional[_Iterable[_Union[DeMinimisCeilingBreach, _Mapping]]] = ...) -> None: ...
 
 class CorrectDeMinimisAidRequest(_message.Message):
     __slots__ = ("request_id", "business_id", "aid_id", "reason")
