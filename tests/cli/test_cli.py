@@ -440,7 +440,7 @@ def test_a_score_refusal_lists_every_failing_criterion(cli_env):
         assert re.search(rf"^  SCORE {name}: the officers' scores fail the rubric of its "
                          r"submission day \S+: 5 of its 5 criteria below their pass mark, "
                          r"total 5\.00 < overall pass mark 17: reject it, or whoever "
-                         r"mistyped replaces their sheet \(RecordScores\) and another "
+                         r"mistyped replaces their sheet \(ijh application score\) and another "
                          r"officer decides$", done.stderr, re.M), done.stderr
         assert (f"  FOUR_EYES {name}: dev-officer-1 is the only scorer" in done.stderr) \
             is four_eyes

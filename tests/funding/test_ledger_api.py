@@ -259,7 +259,7 @@ async def test_a_score_refusal_names_every_failing_criterion(ledger, db_url):
         ("SCORE", name, f"the officers' scores fail the rubric of its submission day {on}: "
                         "5 of its 5 criteria below their pass mark, total 5.00 < overall "
                         "pass mark 17: reject it, or whoever mistyped replaces their sheet "
-                        "(RecordScores) and another officer decides"),
+                        "(ijh application score) and another officer decides"),
         *[("SCORE", f"criterion/{c}", "mean 1.00 < pass mark 3") for c in CRITERIA]]
     assert " ... " not in failure.value.details()  # the message is not cut either
     shown = (await ledger.call("GetApplication", f.GetApplicationRequest(name=name),

@@ -210,4 +210,4 @@ def expiry_violations(activated_on: date | None, term_months: int | None, today:
         "TERM_NOT_ENDED", subject,
         f"the guarantee's term of {term_months} months runs from {activated_on.isoformat()} "
         f"to {end.isoformat()}: it may be expired from {end.isoformat()}; a default "
-        "within the term is paid with RecordClaim")]
+        "within the term is paid as a claim")]

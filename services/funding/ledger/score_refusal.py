@@ -31,7 +31,7 @@ def score_violations(subject: str, on: date, result: ScoreResult
         "SCORE", subject,
         f"the officers' scores fail the rubric of its submission day {on.isoformat()}: "
         f"{len(failing)} of its {len(result.criteria)} criteria below their pass mark, "
-        f"{total}: reject it, or whoever mistyped replaces their sheet (RecordScores) and "
+        f"{total}: reject it, or whoever mistyped replaces their sheet (ijh application score) and "
         "another officer decides"),
         *(PreconditionViolation("SCORE", f"criterion/{c.criterion}",
                                 f"mean {c.mean_score} < pass mark {c.pass_mark}")

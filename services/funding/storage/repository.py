@@ -713,12 +713,12 @@ class Repository:
                 raise FailedPrecondition(PreconditionViolation(
                     "AID_IS_A_CORRECTION", subject,
                     f"aid {aid_id} is the correction of aid {target.reverses_id}; it cannot "
-                    "be corrected in turn: record the aid anew (RecordDeMinimisAid)"))
+                    "be corrected in turn: record the aid anew (ijh deminimis record)"))
             if target.reversed_by_id is not None:
                 raise FailedPrecondition(PreconditionViolation(
                     "AID_ALREADY_CORRECTED", subject,
                     f"aid {aid_id} was already corrected by aid {target.reversed_by_id}; "
-                    "nothing to do (record the right aid with RecordDeMinimisAid)"))
+                    "nothing to do (record the right aid with ijh deminimis record)"))
             if target.application_id is not None and \
                     aid_id in self._aid_written_by_kind(conn, business_id):
                 raise FailedPrecondition(PreconditionViolation(
@@ -1070,7 +1070,7 @@ class Repository:
                 "SCORE_SHEETS", app.name,
                 f"the stored score sheets do not fit the rubric in force on "
                 f"{on.isoformat()}: {'; '.join(whose(v) for v in exc.violations)}: each "
-                "officer named replaces their sheet (RecordScores)")) from None
+                "officer named replaces their sheet (ijh application score)")) from None
 
     def _simple(self, action: str, request_id: str, actor: Actor, application_id: int,
                 reason: str, changes: Callable[[Any, date], dict[str, Any]] | None = None
@@ -1236,7 +1236,7 @@ class Repository:
         register row (decided while it was held a public unit): each application's gross
         grant equivalent (guarantee) or grant, on the day it was approved. Returns the
         rows written and the applications whose amount is not known (approved without a
-        GGE: an officer records those with RecordDeMinimisAid)."""
+        GGE: an officer records those with ``record_aid``)."""
         a = t.applications.c
         in_register = {r.application_id for r in self._aid_rows(conn, business_id)
                        if r.application_id is not None and r.counts}
@@ -1403,7 +1403,7 @@ class Repository:
         trace["beneficiary_kind"] = {"declared": declared, "registered": registered,
                                      "confirmed_by": confirmed_by or "",
                                      "confirmed_now_by": "" if confirmed_by else actor.id}
-        bid = app.beneficiary.business_id
+        bid, words = app.beneficiary.business_id, declared.replace("_", " ")
         if declared == registered:
             return None
         if not confirmed_by:
@@ -1413,18 +1413,20 @@ class Repository:
             # approval would skip de minimis on one declaration's word.
             return PreconditionViolation(
                 "BENEFICIARY_KIND", f"beneficiary/{bid}",
-                f"{app.name} declares business ID {bid} a {declared}, but it has been "
-                f"declared a company (by another application or recorded aid) and no "
-                f"officer has confirmed which it is: an officer confirms its kind "
-                f"(CorrectBeneficiaryKind, with the reason) and the application is decided "
-                f"again")
+                f"{app.name} declares a {words}; the business ID was declared a company "
+                "(by another application or recorded aid) and no officer has confirmed "
+                "which: an officer sets its kind (ijh beneficiary set-kind, with the "
+                "reason), then the application is decided again")
+        # The remedy for a wrong application is its beneficiary kind, not its applicant
+        # kind: an IJH grant's applicant is a contracting entity (a company applicant is
+        # ineligible) and its file says `beneficiary_kind: company` when it is one.
         return PreconditionViolation(
             "BENEFICIARY_KIND", f"beneficiary/{bid}",
-            f"{app.name} declares business ID {bid} a {declared}, but it is registered as a "
-            f"{registered} (confirmed by {confirmed_by}): if the register is wrong, an "
-            f"officer corrects it (CorrectBeneficiaryKind, with the reason) and the "
-            f"application is decided again; if the application is wrong, reject it and "
-            f"file it again as a {registered}")
+            f"{app.name} declares a {words}; the business ID is registered a "
+            f"{registered.replace('_', ' ')} (confirmed by {confirmed_by}). Register wrong: "
+            "ijh beneficiary set-kind, with the reason, then decide again. Application "
+            f"wrong: reject it and file it again with beneficiary_kind: {registered} in "
+            "its file")
 
     @staticmethod
     def _confirm_kind(conn: Connection, business_id: str, kind: BeneficiaryKind,

@@ -6,6 +6,7 @@ the room left under the ceiling."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -30,6 +31,7 @@ from tests.funding.storage.ledger_support import (
 )
 
 BID = COMPANY.business_id
+API_METHOD = re.compile(r"\b(Record|Correct|Get|Decide|Submit|Create|Activate|Expire)[A-Z]")
 
 
 def _fields(err: pytest.ExceptionInfo) -> set[str]:
@@ -114,12 +116,16 @@ def test_corrections_that_cannot_be_made_write_nothing(
     granted = repo.de_minimis_register(BID)[1][-1]
     assert granted.application_id == app_id
     before = counts(engine)
-    cases = [(aid.id, "AID_ALREADY_CORRECTED"), (correction.id, "AID_IS_A_CORRECTION"),
-             (granted.id, "AID_FROM_APPLICATION")]
-    for aid_id, violation in cases:
+    cases = [(aid.id, "AID_ALREADY_CORRECTED", "ijh deminimis record"),
+             (correction.id, "AID_IS_A_CORRECTION", "ijh deminimis record"),
+             (granted.id, "AID_FROM_APPLICATION", "counts as long as that decision stands")]
+    for aid_id, violation, advice in cases:
         with pytest.raises(FailedPrecondition) as err:
             repo.correct_aid(rid(), OFFICER_A, BID, aid_id, "again")
         assert [v.type for v in err.value.violations] == [violation]
+        # Advice in an officer's words: the ijh command, never an API method (h10/6).
+        [v] = err.value.violations
+        assert advice in v.description and not API_METHOD.search(v.description)
     with pytest.raises(NotFound):
         repo.correct_aid(rid(), OFFICER_A, BID, 10_000, "no such row")
     with pytest.raises(NotFound):  # another company's row is not this one's

@@ -23,6 +23,7 @@ from services.funding.ledger.model import (
 from services.funding.storage import tables as t
 from services.funding.storage.repository import Repository
 from services.shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.shared.grpc_errors import MAX_TEXT_BYTES
 from tests.funding.storage.ledger_support import (
     APPLICANT,
     COMPANY,
@@ -72,9 +73,12 @@ def test_a_draft_fixes_no_kind_and_an_approval_confirms_it(
         _approve(repo, unit_app)
     [violation] = [v for v in err.value.violations if v.type == "BENEFICIARY_KIND"]
     assert violation.subject == f"beneficiary/{BID}"
-    assert f"registered as a company (confirmed by {OFFICER_B.id})" in violation.description
-    assert "CorrectBeneficiaryKind" in violation.description
-    assert "file it again as a company" in violation.description
+    assert violation.description == (
+        f"applications/{unit_app} declares a public unit; the business ID is registered a "
+        f"company (confirmed by {OFFICER_B.id}). Register wrong: ijh beneficiary set-kind, "
+        "with the reason, then decide again. Application wrong: reject it and file it "
+        "again with beneficiary_kind: company in its file")
+    assert len(violation.description.encode()) <= MAX_TEXT_BYTES
     assert counts(engine) == before
     # Rejecting it stays possible.
     assert repo.decide(rid(), OFFICER_B, unit_app, Decision.REJECT, "a company").state \
@@ -145,9 +149,15 @@ def test_a_public_unit_approval_waits_for_an_officer_when_it_was_declared_a_comp
     unit_app = to_scored(repo, _as_public_unit(), owner=AGENCY_X)  # first: public unit
     company_app = to_scored(repo, guarantee_draft(beneficiary=COMPANY), owner=APPLICANT)
     before = counts(engine)
-    with pytest.raises(FailedPrecondition, match="CorrectBeneficiaryKind") as refused:
+    with pytest.raises(FailedPrecondition, match="ijh beneficiary set-kind") as refused:
         _approve(repo, unit_app)
     assert [v.type for v in refused.value.violations] == ["BENEFICIARY_KIND"]
+    [v] = refused.value.violations
+    assert v.description == (
+        f"applications/{unit_app} declares a public unit; the business ID was declared a "
+        "company (by another application or recorded aid) and no officer has confirmed "
+        "which: an officer sets its kind (ijh beneficiary set-kind, with the reason), then "
+        "the application is decided again")
     assert counts(engine) == before
     assert _approve(repo, company_app).gge_cents is not None
     assert counts(engine)["de_minimis_aid"] == 1
@@ -302,7 +312,6 @@ def test_recording_aid_does_not_make_a_public_unit_a_company(
     """Review h10/2: aid recorded for a business ID an application declared a public unit
     (a typo in the business ID sufficed) silently made it a confirmed company, with no
     reason on record. It is refused, saying what to do: the kind is corrected first."""
-    from services.shared.grpc_errors import MAX_TEXT_BYTES
     unit_app = to_scored(repo, _as_public_unit(), owner=AGENCY_X)
     if confirmed:
         _approve(repo, unit_app)

@@ -89,7 +89,7 @@ def test_a_failing_score_names_each_failing_criterion_and_the_overall_mark(
     app = real_repo.create(rid(), APPLICANT, grant_draft())
     real_repo.submit(rid(), APPLICANT, app.id)
     real_repo.score(rid(), OFFICER_B, app.id, real_sheet("4", novelty="2"))
-    advice = ": reject it, or whoever mistyped replaces their sheet (RecordScores) and " \
+    advice = ": reject it, or whoever mistyped replaces their sheet (ijh application score) and " \
              "another officer decides"
     assert _refusal(engine, lambda: real_repo.decide(
         rid(), OFFICER_C, app.id, Decision.APPROVE, "ok")) == [

@@ -96,7 +96,7 @@ def test_an_officer_replaces_their_own_sheet_until_the_decision(
     repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on, novelty="1"))
     with pytest.raises(FailedPrecondition) as err:
         repo.decide(rid(), OFFICER_C, app.id, Decision.APPROVE, "ok")
-    assert "whoever mistyped replaces their sheet (RecordScores) and another officer " \
+    assert "whoever mistyped replaces their sheet (ijh application score) and another officer " \
         "decides" in \
         err.value.violations[0].description
     replaced = repo.score(rid(), OFFICER_B, app.id, real_sheet(on=on), "novelty was a typo")
