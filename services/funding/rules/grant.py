@@ -222,6 +222,14 @@ class _Line:
     vat_cents: int
 
 
+def _euros(cents: int) -> str:
+    """``€1,234.50``. A description is read by whoever typed the request: the API's money
+    fields are cents, but an application file's are euros (``amount_eur``), so a
+    description names an amount in euros and a field by its name without a unit (the
+    violation's field path names the API field)."""
+    return f"€{cents // 100:,}.{cents % 100:02d}"
+
+
 def _money(c: Collector, path: str, value: object) -> int:
     if isinstance(value, float):
         c.add(path, "binary floating point is not accepted for money; give integer cents")
@@ -230,7 +238,7 @@ def _money(c: Collector, path: str, value: object) -> int:
     elif value < 0:
         c.add(path, "must not be negative")
     elif value > MAX_AMOUNT_CENTS:
-        c.add(path, f"is absurdly large (above {MAX_AMOUNT_CENTS} cents = €1e9)")
+        c.add(path, f"is above the largest amount accepted, {_euros(MAX_AMOUNT_CENTS)}")
     else:
         return value
     return 0
@@ -319,12 +327,12 @@ def _validate(application: GrantApplication) -> tuple[ApplicantKind, Procurement
                 rate = Decimal(0)
             for name in ("amount_cents", "vat_cents"):
                 c.check(getattr(line, name) in (0, None), f"{path}.{name}",
-                        "does not apply to own_personnel; give salary_cents")
+                        "does not apply to own_personnel; give the salary instead")
         elif category is not None:
             amount = _money(c, f"{path}.amount_cents", line.amount_cents)
             vat = _money(c, f"{path}.vat_cents", line.vat_cents)
             c.check(line.salary_cents in (0, None), f"{path}.salary_cents",
-                    "applies to own_personnel only; give amount_cents")
+                    "applies to own_personnel only; give the amount instead")
             for name in ("working_time_share", "indirect_cost_rate"):
                 c.check(getattr(line, name) in ("", None), f"{path}.{name}",
                         "applies to own_personnel only")
@@ -518,7 +526,8 @@ def grant_amount(t: Tracer, eligible_cents: int,
     if maximum is not None and rounded > int(maximum):
         earned = int(maximum)
         cap_rejection = Rejection(RejectionReason.GRANT_ABOVE_MAXIMUM, rounded - earned,
-                                  f"the grant is capped at maximum_grant_cents {maximum}")
+                                  "the grant is capped at the maximum grant in force, "
+                                  f"{_euros(int(maximum))}")
     grant = earned if eligible else 0
     t.record("grant_cents", "grant_amount",
              "min(round(eligible_cents × grant_rate), maximum_grant_cents) if eligible "

@@ -143,3 +143,46 @@ def test_an_absurd_indirect_cost_rate_is_a_bad_request_not_a_crash() -> None:
     result = compute_grant(dataclasses.replace(APPLICATION, cost_lines=(line,)))
     assert result.cost_lines[0].claimed_cents == 600000 * 4 // 10 * 11
     assert result.cost_lines[0].rejected_cents > 0
+
+
+def test_descriptions_speak_of_euros_and_fields_without_a_unit() -> None:
+    """Review h10/7: an application file gives amount_eur and salary_eur, and a salary on
+    a purchased line was answered "give amount_cents", the API's name. A description
+    names the field without its unit, and amounts in euros."""
+    import dataclasses
+
+    import pytest
+
+    from services.shared.errors import InvalidArgument
+
+    personnel, purchased = APPLICATION.cost_lines[0], APPLICATION.cost_lines[1]
+    lines = (dataclasses.replace(personnel, amount_cents=1000),
+             dataclasses.replace(purchased, salary_cents=1000),
+             dataclasses.replace(purchased, amount_cents=100_000_000_001))
+    with pytest.raises(InvalidArgument) as failure:
+        compute_grant(dataclasses.replace(APPLICATION, cost_lines=lines))
+    assert [(v.field, v.description) for v in failure.value.violations] == [
+        ("cost_lines[0].amount_cents", "does not apply to own_personnel; give the salary "
+                                       "instead"),
+        ("cost_lines[1].salary_cents", "applies to own_personnel only; give the amount "
+                                       "instead"),
+        ("cost_lines[2].amount_cents", "is above the largest amount accepted, "
+                                       "€1,000,000,000.00")]
+    assert not any("cents" in v.description for v in failure.value.violations)
+
+
+def test_a_capped_grant_says_the_maximum_in_euros(tmp_path: Path) -> None:
+    directory = tmp_path / "parameters"
+    shutil.copytree(PARAMETER_DIRECTORY, directory)
+    (directory / "maximum_grant_cents.yaml").write_text("""\
+description: test cap
+values:
+  2009-01-01:
+    value: 600050
+    reference: Test cap (test only)
+    last_reviewed: 2026-11-29
+""", encoding="utf-8")
+    result = compute_grant(APPLICATION, ParameterSet.load(directory, set_name="ijh-rules"))
+    [rejection] = result.rejections
+    assert rejection.description == "the grant is capped at the maximum grant in force, " \
+                                    "€6,000.50"
