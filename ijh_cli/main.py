@@ -530,6 +530,10 @@ def deminimis_record(
         output.print_json(answer)
     else:
         output.aid_row("De minimis aid recorded", answer.business_id, answer.aid)
+        if answer.over_ceiling_cents:
+            output.console.print(f"note: {answer.business_id}'s aid counted today is "
+                                 f"{output.eur(answer.over_ceiling_cents)} above the ceiling")
+        output.ceiling_breaches(answer.ceiling_breaches)
 
 
 @command(deminimis_app, "correct")

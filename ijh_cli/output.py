@@ -467,7 +467,10 @@ def de_minimis_register(r: funding_pb2.GetDeMinimisRegisterResponse) -> None:
         ("regulation", r.regulation), ("rules version", r.rules_version),
         ("ceiling", eur(r.ceiling_cents)),
         ("assessed on", r.assessed_on), ("window start", r.window_start),
-        ("counted", eur(r.counted_cents)), ("room left", eur(r.room_cents))]))
+        ("counted", eur(r.counted_cents)), ("room left", eur(r.room_cents))]
+        + ([("OVER THE CEILING BY", eur(r.over_ceiling_cents))] if r.over_ceiling_cents
+           else [])))
+    ceiling_breaches(r.ceiling_breaches)
     table = Table(title=f"Rows, oldest first ({len(r.aid)})", title_justify="left")
     for column in ("id", "granted on", "amount", "counted", "correction", "reference",
                    "application", "reason", "recorded by", "recorded"):
@@ -478,6 +481,39 @@ def de_minimis_register(r: funding_pb2.GetDeMinimisRegisterResponse) -> None:
                       "yes" if aid.counted else "no", _aid_note(aid), aid.reference,
                       aid.application or "-", aid.reason or "-", aid.recorded_by or "-",
                       aid.record_time.ToJsonString() if aid.HasField("record_time") else "-")
+    console.print(table)
+
+
+def ceiling_breaches(breaches) -> None:
+    """Grants whose window is above the ceiling of their date with the aid known now: the
+    decisions that would have been refused had it all been known, for the officers
+    concerned to look at again."""
+    if not breaches:
+        return
+    table = Table(title="Grants now above the de minimis ceiling of their date "
+                        "(aid declared after them)", title_justify="left")
+    for column in ("aid id", "application", "granted on", "window start", "counted",
+                   "ceiling", "over by"):
+        table.add_column(column, justify="right" if column in {
+            "aid id", "counted", "ceiling", "over by"} else "left")
+    for b in breaches:
+        table.add_row(str(b.aid_id), b.application or "(another grantor)", b.granted_on,
+                      b.window_start, eur(b.counted_cents), eur(b.ceiling_cents),
+                      eur(b.over_ceiling_cents))
+    console.print(table)
+
+
+def aid_rows(title: str, rows) -> None:
+    """Register rows a command wrote besides its own answer (a kind correction's)."""
+    table = Table(title=title, title_justify="left")
+    for column in ("id", "granted on", "amount", "counted", "correction", "reference",
+                   "application"):
+        table.add_column(column, overflow="fold", justify="right" if column in {
+            "id", "amount"} else "left")
+    for aid in rows:
+        table.add_row(str(aid.id), aid.granted_on, _aid_amount(aid),
+                      "yes" if aid.counted else "no", _aid_note(aid), aid.reference,
+                      aid.application or "-")
     console.print(table)
 
 
@@ -497,6 +533,12 @@ def beneficiary_kind(r: funding_pb2.CorrectBeneficiaryKindResponse) -> None:
         ("kind", _beneficiary_kind(r.kind)),
         ("previous kind", _beneficiary_kind(r.previous_kind)),
         ("confirmed by", r.kind_confirmed_by or "-")]))
+    if r.aid:
+        aid_rows("De minimis register rows this correction wrote", r.aid)
+    for application in r.aid_not_registered:
+        console.print(f"note: {application} was approved while {r.business_id} was held a "
+                      f"public unit and its aid amount is not known: record it with "
+                      f"ijh deminimis record")
 
 
 def fund(status: funding_pb2.GetFundStatusResponse,

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from ijh.funding.v1 import funding_pb2
 from ijh.risk.v1 import risk_pb2
 
 from ijh_cli import output
@@ -507,3 +508,30 @@ def test_an_explanations_cents_are_shown_in_euros_exactly(capsys):
     assert output.figure("grant_cents", "3417000") == ("grant_cents", "€34,170.00")
     assert output.figure("maximum_grant_cents", "null") == ("maximum_grant_cents", "null")
     assert output.figure("claimed_cents", -120_000) == ("claimed_cents", "-€1,200.00")
+
+
+def test_the_register_says_when_late_aid_put_grants_over_the_ceiling(capsys):
+    # Aid declared after an approval can put its window above the ceiling; the officer
+    # must see by how much and which grants, not only "room left €0.00".
+    breach = funding_pb2.DeMinimisCeilingBreach(
+        aid_id=7, application="applications/2", granted_on="2026-11-30",
+        window_start="2023-12-01", counted_cents=34_166_667, ceiling_cents=30_000_000,
+        over_ceiling_cents=4_166_667)
+    output.de_minimis_register(funding_pb2.GetDeMinimisRegisterResponse(
+        business_id="1234567-1", ceiling_cents=30_000_000, counted_cents=34_166_667,
+        over_ceiling_cents=4_166_667, ceiling_breaches=[breach]))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "OVER THE CEILING BY │ €41,666.67" in out
+    assert "applications/2" in out and "€341,666.67" in out and "€300,000.00" in out
+
+
+def test_a_kind_correction_shows_the_register_rows_it_wrote(capsys):
+    output.beneficiary_kind(funding_pb2.CorrectBeneficiaryKindResponse(
+        business_id="0201256-6", kind=funding_pb2.BENEFICIARY_KIND_PUBLIC_UNIT,
+        previous_kind=funding_pb2.BENEFICIARY_KIND_COMPANY, kind_confirmed_by="officer-1",
+        aid=[funding_pb2.DeMinimisAid(id=8, granted_on="2026-11-30", amount_cents=3_400_000,
+                                      reverses_aid_id=7, application="applications/1")],
+        aid_not_registered=["applications/4"]))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "rows this correction wrote" in out and "-€34,000.00" in out and "reverses #7" in out
+    assert "applications/4 was approved" in out and "ijh deminimis record" in out
