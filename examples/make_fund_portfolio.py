@@ -5,7 +5,10 @@ administrative branches, to public units (procurement risk) and companies (suppl
 product-development risk). Figures are illustrative, chosen to look like a real book:
 exposures lognormal around EUR 250,000, annual default probabilities by counterparty kind
 and sector, guarantee rates 50 % (EIF InnovFin-like) or 80 % (Finnvera-like, capped at
-EUR 120,000 per company), fees 0.25-2 % a year. Run it again to get the same file:
+EUR 120,000 per company), fees 0.25-2 % a year on the guaranteed amount. The CSV's
+fee_rate is the API's: a share of the exposure (the loan or contract), so a fee f on the
+guaranteed amount min(guarantee_rate x exposure, cap) is written as
+f x min(guarantee_rate x exposure, cap) / exposure. Run it again to get the same file:
 
     .venv/bin/python examples/make_fund_portfolio.py
 """
@@ -58,17 +61,22 @@ def rows(rng: random.Random):
         else:
             rate, cap = 0.5, 0.5 * exposure
         deductible = 0.0 if rng.random() < 0.7 else round(0.05 * exposure, -2)
+        # A Finnvera-style fee is charged on the guaranteed amount, which the cap bounds;
+        # fee_rate applies to the exposure: on a EUR 4 M loan with EUR 120,000 of cover,
+        # 2 % is EUR 2,400 a year, not EUR 80,000.
         fee = rng.choice([0.005, 0.01, 0.015, 0.02] if company else [0.0025, 0.005])
+        exposure_eur, cap_eur = round(exposure, -2), round(cap, -2)
+        fee_on_exposure = fee * min(rate * exposure_eur, cap_eur) / exposure_eur
         yield {
             "id": f"G{i + 1:05d}",
-            "exposure_eur": euros(round(exposure, -2)),
+            "exposure_eur": euros(exposure_eur),
             "probability_of_default": f"{pd:.5f}",
             "loss_given_default": f"{lgd:.3f}",
             "lgd_std": f"{0.2 * lgd * (1 - lgd):.3f}" if company else "",
             "guarantee_rate": f"{rate}",
-            "cap_eur": euros(round(cap, -2)),
+            "cap_eur": euros(cap_eur),
             "deductible_eur": euros(deductible),
-            "fee_rate": f"{fee}",
+            "fee_rate": f"{fee_on_exposure:.10g}",
             "sector": sector,
             "branch": branch,
             "counterparty_kind": "company" if company else "public_unit",

@@ -490,7 +490,9 @@ class PortfolioFile:
 
 
 def load_portfolio_csv(path: Path) -> PortfolioFile:
-    """Read a portfolio CSV (columns :data:`CSV_COLUMNS`; optional ones may be absent)."""
+    """Read a portfolio CSV (columns :data:`CSV_COLUMNS`; optional ones may be absent).
+    ``fee_rate`` is a share of ``exposure_eur`` a year, as the API's is (README: the
+    portfolio CSV): a fee on the guaranteed amount is written scaled to the exposure."""
     name = str(path)
     problems: list[Problem] = []
     guarantees: list[risk_pb2.Guarantee] = []

@@ -535,3 +535,37 @@ def test_a_kind_correction_shows_the_register_rows_it_wrote(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "rows this correction wrote" in out and "-€34,000.00" in out and "reverses #7" in out
     assert "applications/4 was approved" in out and "ijh deminimis record" in out
+
+
+def test_the_example_books_fees_are_charged_on_the_guaranteed_amount():
+    # fee_rate is a share of the exposure (the API's base); the example's Finnvera-style
+    # fees of 0.25-2 % are on the guaranteed amount, which the company cap of EUR 120,000
+    # bounds. As a share of exposure they made EUR 8.42 M a year (G01317: EUR 80,000 for
+    # EUR 120,000 of cover) and understated the chance the capital runs out about 20x.
+    import csv
+    import importlib.util
+    import random
+    from decimal import Decimal
+
+    path = ROOT / "examples" / "fund_portfolio.csv"
+    spec = importlib.util.spec_from_file_location("make_fund_portfolio",
+                                                  ROOT / "examples" / "make_fund_portfolio.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows == [{k: str(v) for k, v in row.items()}
+                    for row in maker.rows(random.Random(maker.SEED))]  # regenerated
+    income = Decimal(0)
+    for row in rows:
+        exposure = Decimal(row["exposure_eur"])
+        guaranteed = min(Decimal(row["guarantee_rate"]) * exposure, Decimal(row["cap_eur"]))
+        fee = Decimal(row["fee_rate"]) * exposure
+        rate = fee / guaranteed  # the fee on the guaranteed amount, 10 digits written
+        assert any(abs(rate / f - 1) < Decimal("1e-8") for f in (
+            Decimal("0.0025"), Decimal("0.005"), Decimal("0.01"), Decimal("0.015"),
+            Decimal("0.02"))), (row["id"], rate)
+        income += fee
+    assert round(income) == 3_102_453
+    g01317 = next(row for row in rows if row["id"] == "G01317")
+    assert Decimal(g01317["fee_rate"]) * Decimal(g01317["exposure_eur"]) == 2_400
