@@ -814,6 +814,17 @@ def portfolio_simulate(
                        "--options", USAGE)
     if not sim.HasField("seed"):
         sim.seed = int.from_bytes(uuid.uuid4().bytes[:7], "big")
+    # The report's Reproduce line: every flag that shapes the figures, as given, and the
+    # seed (drawn here when neither the flags nor the options file set one).
+    given = [str(file)]
+    for flag, value in (("--options", options_file), ("--capital-eur", capital_eur),
+                        ("--horizon-years", horizon_years), ("--scenarios", scenarios),
+                        ("--method", method and method.value)):
+        if value is not None:
+            given += [flag, str(value)]
+    given += ["--seed", str(sim.seed)]
+    if contributions is not None or report_dir is not None:
+        given.append("--contributions" if sim.include_contributions else "--no-contributions")
 
     def messages():
         for start in range(0, len(portfolio.guarantees), CHUNK_GUARANTEES):
@@ -852,13 +863,13 @@ def portfolio_simulate(
                                  "--wait")
         return
     result = _stream_simulation(connection, messages(), timeout, locate, quiet)
-    _show_portfolio(result, report_dir, file, options_file, as_json)
+    _show_portfolio(result, report_dir, file, given, as_json)
 
 
 def _show_portfolio(result: risk_pb2.PortfolioRiskResult, report_dir: Path | None,
-                    file: Path | None, options_file: Path | None, as_json: bool) -> None:
+                    file: Path | None, given: list[str] | None, as_json: bool) -> None:
     if report_dir is not None:
-        _portfolio_report(report_dir, file, options_file, result)
+        _portfolio_report(report_dir, file, given, result)
     if as_json:
         output.print_json(result)
     else:
@@ -1034,8 +1045,30 @@ def _stream_simulation(connection: Connection, messages, timeout, locate,
     return result
 
 
-def _portfolio_report(directory: Path, file: Path | None, options_file: Path | None,
+DETACHED_REPRODUCE_NOTE = (
+    "This run was detached: the service keeps neither its portfolio nor its options, so "
+    "PORTFOLIO.csv and OPTIONS.yaml stand for the files it was started with (the "
+    "guarantees, dependence, levels and fees are theirs), and a --method it was started "
+    "with must be given again; the capital, horizon, seed, scenario count and "
+    "contributions above are this run's.")
+
+
+def _detached_words(r: risk_pb2.PortfolioRiskResult) -> list[str]:
+    """A detached run's Reproduce line, from what its result carries: the files it was
+    started with are not known, so they are named PORTFOLIO.csv and OPTIONS.yaml (the
+    line without --options would be refused: it has no dependence)."""
+    words = ["PORTFOLIO.csv", "--options", "OPTIONS.yaml",
+             "--capital-eur", f"{r.capital_cents // 100}.{r.capital_cents % 100:02d}"]
+    if r.exhaustion_probability_by_year:  # one a year, 1..horizon
+        words += ["--horizon-years", str(len(r.exhaustion_probability_by_year))]
+    words += ["--scenarios", str(r.scenario_count), "--seed", str(r.seed),
+              "--contributions" if r.HasField("contributions") else "--no-contributions"]
+    return words
+
+
+def _portfolio_report(directory: Path, file: Path | None, given: list[str] | None,
                       r: risk_pb2.PortfolioRiskResult) -> None:
+    """``given``: the simulate command's file and flags (None: a detached run's)."""
     from ijh_cli import plots, report  # matplotlib only when drawing
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -1043,17 +1076,14 @@ def _portfolio_report(directory: Path, file: Path | None, options_file: Path | N
                plots.exhaustion(directory / "exhaustion_by_year.png", r)]
     if r.HasField("contributions"):
         figures.append(plots.contributions(directory / "contributions.png", r.contributions))
-    words = ["portfolio", "simulate", str(file or "PORTFOLIO.csv")]
-    if options_file is not None:
-        words += ["--options", str(options_file)]
-    words += ["--scenarios", str(r.scenario_count), "--seed", str(r.seed),
-              "--method", output.method_name(r.method).replace("unspecified", "auto")]
+    words = given if given is not None else _detached_words(r)
     page = report.Report("Portfolio simulation of the risk fund",
                          f"Portfolio {file.name if file else '(detached run)'}: "
                          f"{r.guarantee_count:,} guarantees; method "
                          f"{output.method_name(r.method)}, seed {r.seed}, "
                          f"{r.scenario_count:,} scenarios.", figures=figures,
-                         reproduce=_reproduce(*words))
+                         reproduce=_reproduce("portfolio", "simulate", *words),
+                         reproduce_note="" if given is not None else DETACHED_REPRODUCE_NOTE)
     page.table("Headline", [
         ("method", output.method_name(r.method)), ("seed", str(r.seed)),
         ("scenarios", f"{r.scenario_count:,}"), ("guarantees", f"{r.guarantee_count:,}"),

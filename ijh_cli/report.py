@@ -1,5 +1,6 @@
 """``--report DIR``: the figures with an index.html tying them together (headline tables,
-the seed and scenario count that reproduce them, the defaults the service filled in)."""
+the command that reproduces them, and the defaults the service filled in where the
+answer has them)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Report:
     figures: list[Figure] = field(default_factory=list)
     defaults: list[tuple[str, str, str]] = field(default_factory=list)  # field, value, why
     reproduce: str = ""  # the command line that reproduces the figures
+    reproduce_note: str = ""  # what the line needs besides itself, when it is not whole
 
     def table(self, heading: str, rows: list[tuple[str, str]], note: str = "") -> None:
         """A headline table; ``note`` says under it what its figures include."""
@@ -71,10 +73,15 @@ def write(directory: Path, report: Report, answer: dict | None = None) -> Path:
                      "<a href=\"answer.json\">answer.json</a>.</p>")
     if report.reproduce:
         parts.append(f"<p>Reproduce: <code>{e(report.reproduce)}</code></p>")
+        if report.reproduce_note:
+            parts.append(f"<p class=note>{e(report.reproduce_note)}</p>")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    again = ("" if not report.reproduce else
+             "; that command, on the same input files, reproduces them exactly"
+             if not report.reproduce_note else
+             "; that command, given what it needs (above), reproduces them exactly")
     parts.append(f"<p style=\"color:#777\">Written by <code>ijh</code> on {stamp}. Risk "
-                 "figures are Monte Carlo estimates, each with its standard error; the seed "
-                 "and scenario count above reproduce them exactly.</p></html>")
+                 f"figures are estimates, each with its standard error{again}.</p></html>")
     index = directory / "index.html"
     index.write_text("\n".join(parts), encoding="utf-8")
     return index

@@ -311,6 +311,56 @@ def test_detached_simulation_status(cli_env):
     assert operation["response"]["guarantee_count"] == "3000"
 
 
+def _reproduced(env, page: str, files: dict[str, str] | None = None) -> dict:
+    """Run the report's Reproduce line (its placeholders replaced by ``files``)."""
+    import html
+    import shlex
+
+    line = html.unescape(re.search(r"Reproduce: <code>(.*?)</code>", page).group(1))
+    words = [(files or {}).get(w, w) for w in shlex.split(line)]
+    assert words[0] == "ijh", line
+    return ijh_json(env, *words[1:])
+
+
+def _same_figures(a: dict, b: dict) -> None:
+    for key in ("seed", "scenario_count", "capital_cents", "annual_fee_income_cents",
+                "expected_loss_cents", "tail_risk", "exhaustion_probability_by_year"):
+        assert a.get(key) == b.get(key), key
+
+
+def test_the_reports_command_reproduces_the_portfolio_figures(cli_env, tmp_path):
+    # It dropped --capital-eur and --horizon-years: its figures were another fund's.
+    report = tmp_path / "fund"
+    done = ijh(cli_env, "portfolio", "simulate", "examples/fund_portfolio.csv",
+               "--options", "examples/fund_portfolio.yaml", "--capital-eur", "30 000 000",
+               "--horizon-years", "3", "--scenarios", "2048", "--no-contributions",
+               "--report", str(report), "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)
+    page = (report / "index.html").read_text()
+    assert "--capital-eur" in page and "--horizon-years 3" in page
+    _same_figures(first, _reproduced(cli_env, page))
+
+
+def test_a_detached_runs_report_says_what_its_command_needs(cli_env, tmp_path):
+    # It read "ijh portfolio simulate PORTFOLIO.csv --scenarios ...", which the command
+    # refuses (no dependence), under "the seed and scenario count reproduce them exactly".
+    started = ijh_json(cli_env, "portfolio", "simulate", "examples/fund_portfolio.csv",
+                       "--options", "examples/fund_portfolio.yaml", "--capital-eur",
+                       "20 000 000", "--horizon-years", "2", "--scenarios", "2048",
+                       "--no-contributions", "--detach")
+    report = tmp_path / "detached"
+    done = ijh(cli_env, "portfolio", "status", started["operation"]["name"], "--wait",
+               "--report", str(report), "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    page = (report / "index.html").read_text()
+    assert "--options OPTIONS.yaml" in page and "the files it was started with" in page
+    assert "the seed and scenario count above reproduce them exactly" not in page
+    again = _reproduced(cli_env, page, {"PORTFOLIO.csv": "examples/fund_portfolio.csv",
+                                        "OPTIONS.yaml": "examples/fund_portfolio.yaml"})
+    _same_figures(json.loads(done.stdout)["response"], again)
+
+
 def test_operations_are_listed_a_page_at_a_time(cli_env):
     for _ in range(2):
         ijh_json(cli_env, "portfolio", "simulate", "examples/fund_portfolio.csv", "--options",
