@@ -159,15 +159,43 @@ def loss_distribution(path: Path, result: risk_pb2.PortfolioRiskResult) -> Figur
                    label=f"VaR {t.level:.1%}")
         ax.axvline(t.expected_shortfall_cents.value, color=color, linestyle=":",
                    label=f"ES {t.level:.1%}")
-    if result.capital_cents:
-        ax.axvline(result.capital_cents, color="black", linewidth=1.2, label="capital")
+    caption = ""
+    resources = resources_by_horizon(result)
+    if resources:
+        years = len(result.exhaustion_probability_by_year)
+        fees = result.annual_fee_income_cents * years
+        # Exhaustion is tested against the capital plus the fees earned by then: the
+        # capital alone would mark losses the fund can pay as beyond its means.
+        if fees:
+            ax.axvline(result.capital_cents, color="grey", linewidth=0.9,
+                       label=f"capital {_value(result.capital_cents, True)}")
+            ax.axvline(resources, color="black", linewidth=1.2,
+                       label=f"capital + {years} years' fees {_value(resources, True)}")
+            caption = (f" Solid black: the capital plus the fee income of {years} years "
+                       f"({_value(fees, True)}); a loss beyond it exhausts the capital by "
+                       "the horizon (a smaller one may too, if it came early, before the "
+                       "fees); grey: the capital alone.")
+        else:
+            ax.axvline(resources, color="black", linewidth=1.2,
+                       label=f"capital {_value(resources, True)} (no fee income)")
+            caption = " Solid black: the capital; a loss beyond it exhausts it."
     ax.xaxis.set_major_formatter(_euros)
     ax.set_xlabel("fund loss over the horizon")
     ax.set_ylabel("probability (log scale)")
     ax.set_title("Loss distribution of the fund")
     ax.legend(loc="upper right", fontsize="small", ncol=2)
     return _save(fig, path, "Loss distribution of the fund", "Probability of each loss band "
-                 "(log scale shows the tail); dashed VaR, dotted expected shortfall.")
+                 "(log scale shows the tail); dashed VaR, dotted expected shortfall."
+                 + caption)
+
+
+def resources_by_horizon(result: risk_pb2.PortfolioRiskResult) -> int:
+    """The capital plus the fee income of the horizon (its years of exhaustion figures):
+    what the fund's loss over the horizon is set against."""
+    if not result.capital_cents:
+        return 0
+    years = len(result.exhaustion_probability_by_year)
+    return result.capital_cents + result.annual_fee_income_cents * years
 
 
 def exhaustion(path: Path, result: risk_pb2.PortfolioRiskResult) -> Figure:

@@ -194,6 +194,34 @@ def test_limits_name_their_value_in_the_legend():
     plt.close(fig)
 
 
+def test_the_loss_chart_marks_capital_plus_the_horizons_fees(tmp_path, monkeypatch):
+    # It marked "capital" (EUR 25 M) on the 5-year loss, which exhaustion is tested
+    # against capital plus 5 years of fees: losses between looked beyond the fund's means.
+    from ijh_cli import plots
+
+    seen = {}
+
+    def save(fig, path, title, caption):
+        ax = fig.axes[0]
+        seen["lines"] = {line.get_label(): line.get_xdata()[0] for line in ax.get_lines()}
+        seen["caption"] = caption
+        return plots.Figure(path, title, caption)
+
+    monkeypatch.setattr(plots, "_save", save)
+    year = risk_pb2.Estimate(value=0.01, standard_error=0.001)
+    result = risk_pb2.PortfolioRiskResult(
+        capital_cents=2_500_000_000, annual_fee_income_cents=310_245_304,
+        exhaustion_probability_by_year=[year] * 5,
+        loss_histogram_edges_cents=[0.0, 1e9, 2e9], loss_histogram_probability=[0.9, 0.1])
+    plots.loss_distribution(tmp_path / "loss.png", result)
+    assert seen["lines"] == {"capital €25,000,000": 2_500_000_000,
+                             "capital + 5 years' fees €40,512,265": 4_051_226_520}
+    assert "fee income of 5 years (€15,512,265)" in seen["caption"]
+    result.annual_fee_income_cents = 0
+    plots.loss_distribution(tmp_path / "loss.png", result)
+    assert seen["lines"] == {"capital €25,000,000 (no fee income)": 2_500_000_000}
+
+
 def test_estimate_names_the_deadline_and_counts_failed_scenarios(capsys):
     answer = risk_pb2.EstimateProcurementRiskResponse(
         probability_over_deadline=risk_pb2.Estimate(value=0.2, standard_error=0.004),
