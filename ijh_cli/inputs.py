@@ -498,7 +498,9 @@ def load_portfolio_csv(path: Path) -> PortfolioFile:
     guarantees: list[risk_pb2.Guarantee] = []
     lines: list[int] = []
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would
+        # otherwise be part of the first column's name.
+        handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise CliError(f"{name}: cannot read: {exc.strerror}", USAGE) from None
     with handle:

@@ -597,3 +597,15 @@ def test_the_example_books_fees_are_charged_on_the_guaranteed_amount():
     assert round(income) == 3_102_453
     g01317 = next(row for row in rows if row["id"] == "G01317")
     assert Decimal(g01317["fee_rate"]) * Decimal(g01317["exposure_eur"]) == 2_400
+
+
+def test_a_csv_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
+    # Excel's "CSV UTF-8" was refused: "id: missing required column" and
+    # "\ufeffid: unknown column".
+    from ijh_cli.inputs import load_portfolio_csv
+
+    lines = (ROOT / "examples" / "fund_portfolio.csv").read_text().splitlines()[:3]
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\r\n".join(lines).encode("utf-8-sig") + b"\r\n")
+    book = load_portfolio_csv(path)
+    assert [g.id for g in book.guarantees] == ["G00001", "G00002"] and book.lines == [2, 3]
