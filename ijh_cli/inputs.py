@@ -467,7 +467,8 @@ CSV_REQUIRED = ("id", "exposure_eur", "probability_of_default", "loss_given_defa
                 "guarantee_rate", "fee_rate", "sector", "branch", "counterparty_kind")
 _CSV_PROTO = {"exposure_eur": "exposure_cents", "lgd_std": "loss_given_default_std",
               "cap_eur": "cap_cents", "deductible_eur": "deductible_cents"}
-_PROTO_CSV = {v: k for k, v in _CSV_PROTO.items()}
+# A row's factor loadings come from its sector (the CSV has no column of them).
+_PROTO_CSV = {v: k for k, v in _CSV_PROTO.items()} | {"factor_loadings": "sector"}
 
 
 @dataclass
@@ -487,6 +488,22 @@ class PortfolioFile:
             return None
         column = rest.lstrip(".").split(".")[0].split("[")[0]
         return self.lines[int(index_text)], _PROTO_CSV.get(column, column) or "(row)"
+
+    def check_sectors(self, dependence: risk_pb2.Dependence, options: Path | None) -> None:
+        """Each row's sector needs an entry in the dependence's sector loadings (the CSV
+        has no loadings of its own): InputFileError naming the rows' ``sector`` cells.
+        Without any loadings the service says what is missing."""
+        known = {s.sector for s in dependence.sector_loadings}
+        if not known:
+            return
+        where = f" of {options}" if options is not None else ""
+        problems = [Problem(str(self.path), line, "sector",
+                            f"{g.sector!r} has no entry in dependence.sector_loadings{where} "
+                            f"(it has {', '.join(sorted(known))})")
+                    for g, line in zip(self.guarantees, self.lines, strict=True)
+                    if g.sector not in known]
+        if problems:
+            raise InputFileError(problems)
 
 
 def load_portfolio_csv(path: Path) -> PortfolioFile:

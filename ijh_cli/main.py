@@ -794,6 +794,7 @@ def portfolio_simulate(
     role: analyst). Ctrl-C cancels the simulation on the server and exits 130."""
     portfolio = inputs.load_portfolio_csv(file)
     options = inputs.load_portfolio_options(options_file)
+    portfolio.check_sectors(options.dependence, options_file)
     sim = options.simulation
     if capital_eur is not None:
         options.fund.capital_cents = _euros_flag("--capital-eur", capital_eur)

@@ -761,6 +761,24 @@ def test_unknown_branch_in_csv(cli_env, tmp_path):
     assert f"{path}:10: branch: unknown administrative branch 'XYZ'" in done.stderr
 
 
+def test_a_sector_without_loadings_names_the_rows_sector(cli_env, tmp_path):
+    # It was reported at column factor_loadings, which the CSV does not have.
+    lines = (EXAMPLES / "fund_portfolio.csv").read_text().splitlines()
+    assert lines[4].split(",")[9] == "health"
+    lines[4] = lines[4].replace(",health,", ",helth,")
+    path = tmp_path / "sector.csv"
+    path.write_text("\n".join(lines) + "\n")
+    done = ijh(cli_env, "portfolio", "simulate", str(path), "--options",
+               "examples/fund_portfolio.yaml")
+    assert done.returncode == 2, done.stderr
+    assert (f"{path}:5: sector: 'helth' has no entry in dependence.sector_loadings of "
+            "examples/fund_portfolio.yaml (it has construction, ") in done.stderr
+    # Without loadings at all, the service refuses each row: at its sector too.
+    done = ijh(cli_env, "portfolio", "simulate", str(path), "--capital-eur", "1000000")
+    assert done.returncode == 3, done.stderr
+    assert f"{path}:2: sector: " in done.stderr and "factor_loadings:" not in done.stderr
+
+
 # ------------------------------------------------------------------ auth and availability
 
 def test_auth_failures_exit_4(cli_env):

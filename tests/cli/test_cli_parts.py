@@ -609,3 +609,20 @@ def test_a_csv_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
     path.write_bytes("\r\n".join(lines).encode("utf-8-sig") + b"\r\n")
     book = load_portfolio_csv(path)
     assert [g.id for g in book.guarantees] == ["G00001", "G00002"] and book.lines == [2, 3]
+
+
+def test_a_rows_loadings_are_located_at_its_sector(tmp_path):
+    # The service names guarantees[i].factor_loadings; the CSV gives them by the sector.
+    from ijh_cli.files import InputFileError
+    from ijh_cli.inputs import load_portfolio_csv
+
+    book = load_portfolio_csv(ROOT / "examples" / "fund_portfolio.csv")
+    assert book.locate("guarantees[1].factor_loadings") == (3, "sector")
+    dependence = risk_pb2.Dependence(sector_loadings=[
+        risk_pb2.SectorLoading(sector="health", loading=0.3)])
+    with pytest.raises(InputFileError) as exc:
+        book.check_sectors(dependence, Path("opts.yaml"))
+    assert exc.value.problems[0].line == 4 and exc.value.problems[0].field == "sector"
+    assert exc.value.problems[0].message == (
+        "'energy' has no entry in dependence.sector_loadings of opts.yaml (it has health)")
+    book.check_sectors(risk_pb2.Dependence(), None)  # none at all: the service says so
