@@ -592,6 +592,11 @@ def _guarantee(cells: dict[str, str], name: str, line: int
             if cents < 0:
                 bad(column, "must not be negative")
             setattr(g, _CSV_PROTO[column], cents)
+    # The fund pays rate x max(exposure x LGD - deductible, 0), LGD at most 1.
+    if g.deductible_cents > 0 and g.exposure_cents > 0 \
+            and g.deductible_cents >= g.exposure_cents:
+        bad("deductible_eur", f"{cells['deductible_eur']} is at least the exposure "
+            f"({cells['exposure_eur']}): the guarantee could never pay")
     for column, low, high in (("probability_of_default", 0, 1), ("loss_given_default", 0, 1),
                               ("lgd_std", 0, 0.5), ("guarantee_rate", 0, 1), ("fee_rate", 0, 1)):
         text = cells.get(column, "")

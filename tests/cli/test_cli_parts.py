@@ -626,3 +626,23 @@ def test_a_rows_loadings_are_located_at_its_sector(tmp_path):
     assert exc.value.problems[0].message == (
         "'energy' has no entry in dependence.sector_loadings of opts.yaml (it has health)")
     book.check_sectors(risk_pb2.Dependence(), None)  # none at all: the service says so
+
+
+def test_a_deductible_the_guarantee_could_never_pass_is_refused(tmp_path):
+    # EUR 99,999,999 on a EUR 55,700 loan was accepted: a guarantee that never pays.
+    from ijh_cli.files import InputFileError
+    from ijh_cli.inputs import load_portfolio_csv
+
+    lines = (ROOT / "examples" / "fund_portfolio.csv").read_text().splitlines()[:4]
+    assert lines[2].startswith("G00002,55700.00,") and ",2800.00," in lines[2]
+    lines[2] = lines[2].replace(",2800.00,", ",99999999,")
+    lines[3] = lines[3].replace(",0.00,", ",81700.00,", 1)  # equal to the exposure
+    path = tmp_path / "deductible.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputFileError) as exc:
+        load_portfolio_csv(path)
+    assert [str(p) for p in exc.value.problems] == [
+        f"{path}:3: deductible_eur: 99999999 is at least the exposure (55700.00): the "
+        "guarantee could never pay",
+        f"{path}:4: deductible_eur: 81700.00 is at least the exposure (81700.00): the "
+        "guarantee could never pay"]
