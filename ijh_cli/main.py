@@ -864,17 +864,18 @@ def portfolio_simulate(
                                  "--wait")
         return
     result = _stream_simulation(connection, messages(), timeout, locate, quiet)
-    _show_portfolio(result, report_dir, file, given, as_json)
+    _show_portfolio(result, report_dir, file, given, as_json, portfolio.lines)
 
 
 def _show_portfolio(result: risk_pb2.PortfolioRiskResult, report_dir: Path | None,
-                    file: Path | None, given: list[str] | None, as_json: bool) -> None:
+                    file: Path | None, given: list[str] | None, as_json: bool,
+                    lines: list[int] | None = None) -> None:
     if report_dir is not None:
         _portfolio_report(report_dir, file, given, result)
     if as_json:
         output.print_json(result)
     else:
-        output.portfolio(result)
+        output.portfolio(result, lines)
         if report_dir is not None:
             output.console.print(f"report: {report_dir / 'index.html'}")
 

@@ -709,7 +709,8 @@ def method_name(value: int) -> str:
     return risk_pb2.PortfolioMethod.Name(value).removeprefix("PORTFOLIO_METHOD_").lower()
 
 
-def portfolio(r: risk_pb2.PortfolioRiskResult) -> None:
+def portfolio(r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None) -> None:
+    """``lines``: each guarantee's line in the CSV, when the file is at hand."""
     rows = [("method", method_name(r.method)), ("seed", str(r.seed)),
             ("scenarios", f"{r.scenario_count:,}" + (" (cancelled)" if r.cancelled else "")),
             ("guarantees", f"{r.guarantee_count:,}"), ("capital", eur(r.capital_cents)),
@@ -751,11 +752,14 @@ def portfolio(r: risk_pb2.PortfolioRiskResult) -> None:
                     table.add_row(g.name, est_eur(g.expected_shortfall_cents),
                                   f"{g.expected_shortfall_cents.value / total:.1%}")
             console.print(table)
+        # As many as were asked for (simulation.top_guarantees), each at its CSV line:
+        # the answer's row counts from 0, the file's lines from the header's 1.
         top = Table(title="Top guarantees by ES contribution", title_justify="left")
-        for column in ("row", "id", "ES contribution"):
+        for column in (("CSV line",) if lines else ()) + ("id", "ES contribution"):
             top.add_column(column)
-        for g in list(c.top_guarantees)[:10]:
-            top.add_row(str(g.row), g.id, est_eur(g.expected_shortfall_cents))
+        for g in c.top_guarantees:
+            line = (str(lines[g.row]) if 0 <= g.row < len(lines) else "-",) if lines else ()
+            top.add_row(*line, g.id, est_eur(g.expected_shortfall_cents))
         console.print(top)
     for note in r.notes:
         console.print(f"note: {note}")

@@ -646,3 +646,21 @@ def test_a_deductible_the_guarantee_could_never_pass_is_refused(tmp_path):
         "guarantee could never pay",
         f"{path}:4: deductible_eur: 81700.00 is at least the exposure (81700.00): the "
         "guarantee could never pay"]
+
+
+def test_the_top_guarantees_are_as_many_as_asked_each_at_its_csv_line(capsys):
+    # It printed 10 of the 20 asked for, at the answer's 0-based row (G00713 at "712",
+    # which is line 714 of the CSV).
+    est = risk_pb2.Estimate(value=100.0, standard_error=1.0)
+    r = risk_pb2.PortfolioRiskResult(contributions=risk_pb2.RiskContributions(
+        level=0.999, top_guarantees=[risk_pb2.GuaranteeContribution(
+            row=712 + i, id=f"G{713 + i:05d}", expected_shortfall_cents=est)
+            for i in range(20)]))
+    output.portfolio(r, list(range(2, 3002)))
+    out = capsys.readouterr().out
+    assert "CSV line" in out and "G00732" in out
+    assert [line.replace("│", " ").split()[:2] for line in out.splitlines()
+            if "G00713" in line] == [["714", "G00713"]]
+    output.portfolio(r)  # a detached run's: the file is not at hand
+    out = capsys.readouterr().out
+    assert "CSV line" not in out and "G00732" in out and "712" not in out
