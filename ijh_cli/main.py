@@ -925,9 +925,10 @@ def portfolio_status(
             while wait and not operation.done:
                 if not quiet and operation.metadata.HasField("progress"):
                     p = operation.metadata.progress
+                    left = (f"{operation.metadata.seconds_left:.0f} s left" if
+                            p.scenarios_done else "time left not known yet")
                     print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
-                          f"{_progress_text(p)}  {operation.metadata.seconds_left:.0f} s left",
-                          file=sys.stderr, flush=True)
+                          f"{_progress_text(p)}{left}", file=sys.stderr, flush=True)
                 operation = _call(connection, stub.WaitOperation,
                                   risk_pb2.WaitOperationRequest(name=operation.name,
                                                                 timeout_seconds=2.0),
@@ -975,9 +976,13 @@ def portfolio_cancel(ctx: typer.Context, name: str, as_json: JsonFlag = False) -
 
 
 def _progress_text(p: risk_pb2.SimulationProgress) -> str:
+    """The running figures and two spaces; nothing before the first scenarios, whose
+    figures are zeros ("ES 99.9% €0 ± €0"), not estimates."""
+    if not p.scenarios_done:
+        return ""
     return (f"EL {output.est_eur(p.expected_loss_cents)}  "
             f"VaR{p.level:.1%} {output.est_eur(p.value_at_risk_cents)}  "
-            f"ES{p.level:.1%} {output.est_eur(p.expected_shortfall_cents)}")
+            f"ES{p.level:.1%} {output.est_eur(p.expected_shortfall_cents)}  ")
 
 
 def _stream_simulation(connection: Connection, messages, timeout, locate,
@@ -1027,11 +1032,11 @@ def _stream_simulation(connection: Connection, messages, timeout, locate,
                     bar.update(task, completed=p.scenarios_done, figures=_progress_text(p))
                 elif not quiet:
                     elapsed = time.monotonic() - started
-                    left = (elapsed * (p.scenarios_total - p.scenarios_done) / p.scenarios_done
-                            if p.scenarios_done else float("nan"))
+                    rest = p.scenarios_total - p.scenarios_done
+                    left = (f"{elapsed * rest / p.scenarios_done:.0f} s left"
+                            if p.scenarios_done else "time left not known yet")
                     print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
-                          f"{_progress_text(p)}  {left:.0f} s left", file=sys.stderr,
-                          flush=True)
+                          f"{_progress_text(p)}{left}", file=sys.stderr, flush=True)
         except (KeyboardInterrupt, grpc.RpcError) as exc:
             call.cancel()
             if interrupted or isinstance(exc, KeyboardInterrupt):

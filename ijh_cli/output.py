@@ -782,8 +782,9 @@ def operation(o: risk_pb2.Operation) -> None:
         rows.append(("ended", m.end_time))
     if m.HasField("progress"):
         p = m.progress
-        rows += [("scenarios", f"{p.scenarios_done:,} / {p.scenarios_total:,}"),
-                 (f"ES {p.level:.1%} so far", est_eur(p.expected_shortfall_cents))]
+        rows.append(("scenarios", f"{p.scenarios_done:,} / {p.scenarios_total:,}"))
+        if p.scenarios_done:  # before the first chunk its figures are zeros, not estimates
+            rows.append((f"ES {p.level:.1%} so far", est_eur(p.expected_shortfall_cents)))
         if not o.done:  # known once a chunk has run
             rows.append(("time left", f"{m.seconds_left:.0f} s" if p.scenarios_done
                          else "not known until the first scenarios are done"))

@@ -664,3 +664,22 @@ def test_the_top_guarantees_are_as_many_as_asked_each_at_its_csv_line(capsys):
     output.portfolio(r)  # a detached run's: the file is not at hand
     out = capsys.readouterr().out
     assert "CSV line" not in out and "G00732" in out and "712" not in out
+
+
+def test_a_simulation_just_started_shows_no_figures_yet(capsys):
+    # A detached run showed "ES 99.9% so far €0 ± €0" before any scenario had run.
+    from ijh_cli.main import _progress_text
+
+    started = risk_pb2.Operation(name="operations/x", metadata=risk_pb2.PortfolioSimulationMetadata(
+        progress=risk_pb2.SimulationProgress(scenarios_done=0, scenarios_total=102_400,
+                                             level=0.999)))
+    output.operation(started)
+    out = capsys.readouterr().out
+    assert "so far" not in out and "€0" not in out
+    assert _progress_text(started.metadata.progress) == ""
+    p = started.metadata.progress
+    p.scenarios_done = 20_480
+    p.expected_shortfall_cents.value = 8_305_442_214
+    output.operation(started)
+    assert "ES 99.9% so far" in capsys.readouterr().out
+    assert "ES99.9% €83,054,422" in _progress_text(p)
