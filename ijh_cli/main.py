@@ -871,7 +871,7 @@ def _show_portfolio(result: risk_pb2.PortfolioRiskResult, report_dir: Path | Non
                     file: Path | None, given: list[str] | None, as_json: bool,
                     lines: list[int] | None = None) -> None:
     if report_dir is not None:
-        _portfolio_report(report_dir, file, given, result)
+        _portfolio_report(report_dir, file, given, result, lines)
     if as_json:
         output.print_json(result)
     else:
@@ -1074,8 +1074,10 @@ def _detached_words(r: risk_pb2.PortfolioRiskResult) -> list[str]:
 
 
 def _portfolio_report(directory: Path, file: Path | None, given: list[str] | None,
-                      r: risk_pb2.PortfolioRiskResult) -> None:
-    """``given``: the simulate command's file and flags (None: a detached run's)."""
+                      r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None
+                      ) -> None:
+    """``given``: the simulate command's file and flags (None: a detached run's);
+    ``lines``: each guarantee's CSV line, when the file is at hand."""
     from ijh_cli import plots, report  # matplotlib only when drawing
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -1104,6 +1106,15 @@ def _portfolio_report(directory: Path, file: Path | None, given: list[str] | Non
     page.table("Capital exhaustion by year", [
         (f"year {i}", output.est_p(e))
         for i, e in enumerate(r.exhaustion_probability_by_year, start=1)])
+    if r.HasField("contributions") and r.contributions.scenario_count:
+        c = r.contributions
+        rows = [(f"ES {c.level:.1%} of the contributions", output.est_eur(
+            c.expected_shortfall_cents))]
+        rows += [(f"{g.id}" + (f" (CSV line {lines[g.row]})" if lines and
+                               0 <= g.row < len(lines) else ""),
+                  output.est_eur(g.expected_shortfall_cents)) for g in c.top_guarantees]
+        page.table(f"Top guarantees by ES {c.level:.1%} contribution", rows,
+                   note=f"The contributions: {output.contributions_source(r)}.")
     if r.notes:
         page.table("Notes", [(str(i), note) for i, note in enumerate(r.notes, start=1)])
     report.write(directory, page, output.as_dict(r))

@@ -709,6 +709,20 @@ def method_name(value: int) -> str:
     return risk_pb2.PortfolioMethod.Name(value).removeprefix("PORTFOLIO_METHOD_").lower()
 
 
+def contributions_source(r: risk_pb2.PortfolioRiskResult) -> str:
+    """Where the contributions come from: their own two passes (RiskContributions), whose
+    ES is not the headline's (another sample, drawn without the headline's twists); the
+    terminal and the report say it alike."""
+    c = r.contributions
+    text = (f"ES {c.level:.1%} {est_eur(c.expected_shortfall_cents)} from their own "
+            f"{c.scenario_count:,} scenarios ({method_name(c.method)}, seed {r.seed})")
+    headline = next((t for t in r.tail_risk if abs(t.level - c.level) < 1e-9), None)
+    if headline is not None:
+        text += (f", not the headline's {est_eur(headline.expected_shortfall_cents)}: the "
+                 "contributions add up to their own ES")
+    return text
+
+
 def portfolio(r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None) -> None:
     """``lines``: each guarantee's line in the CSV, when the file is at hand."""
     rows = [("method", method_name(r.method)), ("seed", str(r.seed)),
@@ -737,10 +751,7 @@ def portfolio(r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None) -
     if r.HasField("contributions"):
         c = r.contributions
         if c.scenario_count:
-            console.print(f"Contributions: ES {c.level:.1%} "
-                          f"{est_eur(c.expected_shortfall_cents)} from their own "
-                          f"{c.scenario_count:,} scenarios ({method_name(c.method)}, "
-                          f"seed {r.seed})")
+            console.print(f"Contributions: {contributions_source(r)}")
         for title, groups in (("sector", c.by_sector), ("branch", c.by_branch)):
             table = Table(title=f"ES {c.level:.1%} contributions by {title}",
                           title_justify="left")

@@ -683,3 +683,32 @@ def test_a_simulation_just_started_shows_no_figures_yet(capsys):
     output.operation(started)
     assert "ES 99.9% so far" in capsys.readouterr().out
     assert "ES99.9% €83,054,422" in _progress_text(p)
+
+
+def test_the_report_says_the_contributions_es_is_not_the_headlines(tmp_path, monkeypatch):
+    # The terminal said the contributions came from their own scenarios; the report
+    # showed their ES only in a figure, beside a headline ES it differs from.
+    from ijh_cli import main, plots
+
+    monkeypatch.setattr(plots, "_save", lambda fig, path, title, caption: plots.Figure(
+        path, title, caption))
+    es = risk_pb2.Estimate(value=8_305_442_214, standard_error=3_221_600)
+    own = risk_pb2.Estimate(value=8_251_000_000, standard_error=4_000_000)
+    r = risk_pb2.PortfolioRiskResult(
+        seed=2017, scenario_count=102_400, capital_cents=2_500_000_000,
+        tail_risk=[risk_pb2.TailRisk(level=0.999, expected_shortfall_cents=es)],
+        contributions=risk_pb2.RiskContributions(
+            level=0.999, expected_shortfall_cents=own, scenario_count=102_400,
+            method=risk_pb2.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING,
+            top_guarantees=[risk_pb2.GuaranteeContribution(
+                row=712, id="G00713", expected_shortfall_cents=own)]))
+    main._portfolio_report(tmp_path, Path("book.csv"), ["book.csv"], r,
+                           list(range(2, 3002)))
+    import html
+
+    page = html.unescape(" ".join((tmp_path / "index.html").read_text().split()))
+    said = output.contributions_source(r)
+    assert said.startswith("ES 99.9% €82,510,000 ± €40,000 from their own 102,400 "
+                           "scenarios (importance_sampling, seed 2017), not the headline's "
+                           "€83,054,422 ± €32,216")
+    assert said in page and "G00713 (CSV line 714)" in page
