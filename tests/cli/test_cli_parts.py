@@ -712,3 +712,13 @@ def test_the_report_says_the_contributions_es_is_not_the_headlines(tmp_path, mon
                            "scenarios (importance_sampling, seed 2017), not the headline's "
                            "€83,054,422 ± €32,216")
     assert said in page and "G00713 (CSV line 714)" in page
+
+
+def test_the_readme_promises_defaults_only_where_a_report_has_them():
+    # It said every --report lists "the defaults the service filled in"; a portfolio's
+    # answer has none to list.
+    assert "defaults_used" not in risk_pb2.PortfolioRiskResult.DESCRIPTOR.fields_by_name
+    assert "defaults_used" in risk_pb2.EstimateProcurementRiskResponse.DESCRIPTOR.fields_by_name
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    said = readme[readme.index("`--report DIR` writes"):][:400]
+    assert "for a procurement model, the defaults the service filled in" in said
