@@ -1133,10 +1133,35 @@ def fund_status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
                        timeout)
         exposure = _call(connection, stub.GetExposure, funding_pb2.GetExposureRequest(),
                          timeout)
+        model = (_fund_risk_model(connection, stub, timeout, status.rules_version)
+                 if status.risk_figures and not as_json else None)
     if as_json:
         output.print_json({"status": status, "exposure": exposure})
     else:
-        output.fund(status, exposure)
+        output.fund(status, exposure, model)
+
+
+def _fund_risk_model(connection: Connection, stub, timeout, rules_version: str
+                     ) -> dict | None:
+    """The risk model (parameter risk.model) of the fund rules the status was computed
+    under: it says the figures' horizon, which the status does not carry. None when it
+    cannot be read or today's rules are another version (the label then says where to
+    look); the status stands without it."""
+    try:
+        answer = _call(connection, stub.ListParameters, funding_pb2.ListParametersRequest(
+            reference_date=inputs.helsinki_today(), rule_set="fund"), timeout)
+    except CliError:
+        return None
+    if answer.rules_version != rules_version:
+        return None
+    for parameter in answer.parameters:
+        if parameter.name == "risk.model":
+            try:
+                value = json.loads(parameter.value_json)
+            except ValueError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
 
 
 class RuleSet(StrEnum):

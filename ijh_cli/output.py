@@ -541,19 +541,41 @@ def beneficiary_kind(r: funding_pb2.CorrectBeneficiaryKindResponse) -> None:
                       f"ijh deminimis record")
 
 
+def fund_risk_horizon(model: dict | None) -> tuple[str, bool] | None:
+    """What the fund's risk figures are over, from the rules' risk model (parameter
+    risk.model), which the status answer does not carry: ("1 year", fees counted), or
+    None when it is not known."""
+    years = (model or {}).get("horizon_years")
+    if isinstance(years, bool) or not isinstance(years, int | str) or \
+            not str(years).isdigit():
+        return None
+    years = int(years)
+    return (f"{years} year" + ("" if years == 1 else "s"),
+            any("fee" in key for key in model))
+
+
 def fund(status: funding_pb2.GetFundStatusResponse,
-         exposure: funding_pb2.GetExposureResponse | None) -> None:
+         exposure: funding_pb2.GetExposureResponse | None, model: dict | None = None) -> None:
+    """``model``: the fund rules' risk model (risk.model) the risk figures were computed
+    under, when known; it says their horizon and whether fees count."""
     console.print(_kv(f"The fund ({status.rules_version})", [
         ("paid-in capital", eur(status.paid_in_capital_cents)),
         ("claims paid", eur(status.claims_paid_cents)), ("capital", eur(status.capital_cents)),
         ("capacity", eur(status.capacity_cents)), ("committed", eur(status.committed_cents)),
         ("available", eur(status.available_cents))]))
+    horizon = fund_risk_horizon(model)
+    if status.risk_figures:
+        over = (f"over {horizon[0]}" + ("" if horizon[1] else ", no fee income")
+                if horizon else "its horizon and fees: ijh params show --rule-set fund, "
+                                "risk.model")
+        console.print(f"Risk of the committed guarantees under the fund's risk model ({over}):")
     for figure in status.risk_figures:
-        console.print(f"{figure.measure}: {eur(figure.value_cents)} ± "
+        console.print(f"  {figure.measure}: {eur(figure.value_cents)} ± "
                       f"{eur(figure.standard_error_cents)} (seed {figure.seed})")
     if status.risk_figures:
-        console.print("P(capital exhausted): " + pct(
-            status.exhaustion_probability, status.exhaustion_probability_standard_error, 3))
+        console.print(f"  P(capital exhausted{' within ' + horizon[0] if horizon else ''}): "
+                      + pct(status.exhaustion_probability,
+                            status.exhaustion_probability_standard_error, 3))
     if status.risk_figures_unavailable:
         console.print(f"risk figures unavailable: {status.risk_figures_unavailable}")
     if exposure is None:

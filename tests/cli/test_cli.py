@@ -549,6 +549,14 @@ def test_guarantee_decision_explained_in_history(cli_env, tmp_path):
     assert (f"│ de minimis aid (gross grant equivalent) │ "
             f"{eur(int(stored['gross_grant_equivalent_cents']))} │") in words
 
+    # The fund's risk figures now include it: over the risk model's 1-year horizon,
+    # without fee income (unlike the portfolio example's 5 years with fees).
+    status = ijh(cli_env, "fund", "status")
+    assert status.returncode == 0, status.stderr
+    said = " ".join(status.stdout.split())
+    assert "under the fund's risk model (over 1 year, no fee income):" in said, said
+    assert "P(capital exhausted within 1 year): " in said
+
 
 # ------------------------------------------------------------------ officers: de minimis
 

@@ -52,13 +52,13 @@ async def test_fund_status_without_the_risk_service_says_why_figures_are_missing
         await _guarantee(Ledger(channel, faults.caller_keys), approve=True)
     with_figures = ijh(env, "fund", "status")
     assert with_figures.returncode == 0, with_figures.stderr
-    assert "P(capital exhausted)" in with_figures.stdout
+    assert "P(capital exhausted within 1 year)" in with_figures.stdout
     assert "risk figures unavailable" not in with_figures.stdout
 
     faults.risk.stop()
     done = ijh(env, "fund", "status")
     assert done.returncode == 0, done.stderr  # the rest of the status stands
-    assert "committed" in done.stdout and "P(capital exhausted)" not in done.stdout
+    assert "committed" in done.stdout and "P(capital exhausted" not in done.stdout
     assert "risk figures unavailable: the risk service did not answer (UNAVAILABLE); " \
            "retry" in done.stdout
     status = json.loads(ijh(env, "fund", "status", "--json").stdout)["status"]

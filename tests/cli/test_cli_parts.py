@@ -722,3 +722,37 @@ def test_the_readme_promises_defaults_only_where_a_report_has_them():
     readme = " ".join((ROOT / "README.md").read_text().split())
     said = readme[readme.index("`--report DIR` writes"):][:400]
     assert "for a procurement model, the defaults the service filled in" in said
+
+
+def test_the_funds_risk_figures_say_their_horizon_and_fees(capsys):
+    # "ES99.9" and "P(capital exhausted)" were printed without the horizon (1 year under
+    # the fund's risk model, where the portfolio example has 5) or that no fees count.
+    import json
+
+    from ijh.funding.v1 import funding_pb2
+
+    from ijh_cli import main
+
+    model = {"horizon_years": 1, "loss_given_default": "0.45", "seed": 20180101}
+
+    class Stub:
+        def ListParameters(self, request, timeout):
+            assert request.rule_set == "fund"
+            return funding_pb2.ListParametersResponse(rules_version="fund-2018", parameters=[
+                funding_pb2.Parameter(name="risk.measure", value_json='"ES99.9"'),
+                funding_pb2.Parameter(name="risk.model", value_json=json.dumps(model))])
+
+    assert main._fund_risk_model(None, Stub(), 1.0, "fund-2018") == model
+    assert main._fund_risk_model(None, Stub(), 1.0, "fund-2026") is None  # other rules
+    status = funding_pb2.GetFundStatusResponse(
+        rules_version="fund-2018", exhaustion_probability=0.0004,
+        exhaustion_probability_standard_error=0.0001,
+        risk_figures=[funding_pb2.FundRiskFigure(measure="ES99.9", value_cents=1e8, seed=7)])
+    output.fund(status, None, model)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "under the fund's risk model (over 1 year, no fee income):" in out
+    assert "P(capital exhausted within 1 year): 0.040% ± 0.010%" in out
+    output.fund(status, None, None)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(its horizon and fees: ijh params show --rule-set fund, risk.model)" in out
+    assert "P(capital exhausted): " in out
