@@ -107,18 +107,23 @@ def test_changing_a_parameter_changes_figure_and_explanation(tmp_path: Path) -> 
             == compute_grant(day_before).rules_version)
 
 
-def test_maximum_grant_parameter_caps_the_grant(tmp_path: Path) -> None:
+def _rules_capped_at(tmp_path: Path, cents: int) -> ParameterSet:
+    """The shipped IJH rules with a maximum grant of ``cents`` (test only)."""
     directory = tmp_path / "parameters"
     shutil.copytree(PARAMETER_DIRECTORY, directory)
-    (directory / "maximum_grant_cents.yaml").write_text("""\
+    (directory / "maximum_grant_cents.yaml").write_text(f"""\
 description: test cap
 values:
   2009-01-01:
-    value: 600000
+    value: {cents}
     reference: Test cap (test only)
     last_reviewed: 2026-11-29
 """, encoding="utf-8")
-    result = compute_grant(APPLICATION, ParameterSet.load(directory, set_name="ijh-rules"))
+    return ParameterSet.load(directory, set_name="ijh-rules")
+
+
+def test_maximum_grant_parameter_caps_the_grant(tmp_path: Path) -> None:
+    result = compute_grant(APPLICATION, _rules_capped_at(tmp_path, 600000))
     # 650000 computed, capped at 600000; the 50000 above the cap is reported
     assert result.grant_cents == 600000
     assert [(r.reason.value, r.amount_cents) for r in result.rejections] == [
@@ -172,17 +177,7 @@ def test_descriptions_speak_of_euros_and_fields_without_a_unit() -> None:
 
 
 def test_a_capped_grant_says_the_maximum_in_euros(tmp_path: Path) -> None:
-    directory = tmp_path / "parameters"
-    shutil.copytree(PARAMETER_DIRECTORY, directory)
-    (directory / "maximum_grant_cents.yaml").write_text("""\
-description: test cap
-values:
-  2009-01-01:
-    value: 600050
-    reference: Test cap (test only)
-    last_reviewed: 2026-11-29
-""", encoding="utf-8")
-    result = compute_grant(APPLICATION, ParameterSet.load(directory, set_name="ijh-rules"))
+    result = compute_grant(APPLICATION, _rules_capped_at(tmp_path, 600050))
     [rejection] = result.rejections
     assert rejection.description == "the grant is capped at the maximum grant in force, " \
                                     "€6,000.50"
