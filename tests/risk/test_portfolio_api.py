@@ -144,9 +144,9 @@ async def test_deadline_is_honoured(gateway_channel):
 
 
 def _bad_fields(error) -> dict[str, str]:
-    status = rpc_status.from_call(error)
+    status = rpc_status.from_call(error)  # the gateway's refusals lead with an ErrorInfo
     bad = error_details_pb2.BadRequest()
-    assert status is not None and status.details[0].Unpack(bad)
+    assert status is not None and any(detail.Unpack(bad) for detail in status.details)
     return {v.field: v.description for v in bad.field_violations}
 
 
@@ -179,6 +179,8 @@ def _bad_fields(error) -> dict[str, str]:
      "guarantees[2].probability_of_default"),
     (lambda m: setattr(m.guarantees[6], "exposure_cents", 2**63 - 1),
      "guarantees[6].exposure_cents"),
+    # A cap rate of 0 capped the fund's payouts at nothing: a riskless fund, silently.
+    (lambda m: setattr(m.fund, "portfolio_cap_rate", 0.0), "fund.portfolio_cap_rate"),
 ])
 async def test_bad_portfolio_names_field_and_row(gateway_channel, mutate, field):
     first = _first(1024)

@@ -133,6 +133,25 @@ def test_amounts_fee_rates_and_the_total_exposure_have_upper_bounds():
     assert _fields(exc) == {"guarantees"}  # 1.001e18 cents in all
 
 
+@pytest.mark.parametrize("rate", [0.0, -0.0, 1e-12, 1.5, float("nan")])
+def test_a_portfolio_cap_rate_must_cap_at_something(rate):
+    # Found walking the fund analyst's journey: portfolio_cap_rate 0 capped the fund's
+    # payouts at EUR 0 (a riskless fund, every figure 0) while the result's cap of 0 read
+    # "no cap". A cap is given by a rate in (0, 1] that caps at a cent at least; no cap
+    # is an absent rate.
+    p = _portfolio(n=30)  # a guaranteed volume of EUR 300,000
+    with pytest.raises(InvalidArgument) as exc:
+        validate_model(p, Fund(capital_cents=10**8, portfolio_cap_rate=rate),
+                       Dependence.one_factor())
+    assert _fields(exc) == {"fund.portfolio_cap_rate"}
+    validate_model(p, Fund(capital_cents=10**8), Dependence.one_factor())
+    validate_model(p, Fund(capital_cents=10**8, portfolio_cap_rate=1e-7),  # 3 cents
+                   Dependence.one_factor())
+    r = simulate_portfolio(p, Fund(capital_cents=10**8, portfolio_cap_rate=0.01),
+                           Dependence.one_factor(), seed=1, scenarios=1024)
+    assert r.portfolio_cap_cents == 300_000  # 1 % of the volume, exactly
+
+
 @pytest.mark.parametrize("variance", [1e-310, 5e-324, 1e7])
 def test_creditriskplus_variances_are_bounded_before_the_run(variance):
     # Found by the API fuzzing: a subnormal gamma variance crashed the CreditRisk+ run (NaN

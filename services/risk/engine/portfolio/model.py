@@ -382,6 +382,11 @@ def validate_model(portfolio: Portfolio, fund: Fund, dependence: Dependence) -> 
         cols = portfolio.cumulative_default_probability.shape[1]
         c.check(cols >= fund.horizon_years, "guarantees.cumulative_default_probability",
                 f"curve covers {cols} years; the horizon is {fund.horizon_years}")
+    if not c.violations and fund.portfolio_cap_rate is not None \
+            and np.any(portfolio.exposure_cents > 0) and portfolio_cap_cents(portfolio, fund) == 0:
+        c.add("fund.portfolio_cap_rate",
+              f"{fund.portfolio_cap_rate:.6g} of the guaranteed volume is less than a cent: "
+              "the fund could pay nothing; leave it out for no portfolio cap")
     if sigma_ok:
         w = portfolio.factor_loadings
         r2 = np.einsum("nf,fg,ng->n", w, dependence.factor_correlation, w)
@@ -537,8 +542,12 @@ def _check_fund(f: Fund, c: Collector) -> None:
             "fund.horizon_years", f"integer years in [1, {MAX_HORIZON_YEARS}]")
     if f.portfolio_cap_rate is not None:
         r = f.portfolio_cap_rate
-        c.check(isinstance(r, int | float) and np.isfinite(r) and 0 <= r <= 1,
-                "fund.portfolio_cap_rate", "a share in [0, 1]")
+        # 0 would cap the fund's payouts at nothing, a riskless fund, and the result's
+        # cap of 0 reads "no cap": no cap is an absent rate, never 0.
+        c.check(isinstance(r, int | float) and not isinstance(r, bool) and np.isfinite(r)
+                and 0 < r <= 1, "fund.portfolio_cap_rate",
+                "a share in (0, 1]; leave it out for no portfolio cap (0 would cap the "
+                "fund's payouts at nothing)")
     if f.annual_fee_income_cents is not None:
         c.check(_is_int(f.annual_fee_income_cents) and f.annual_fee_income_cents >= 0,
                 "fund.annual_fee_income_cents", "non-negative integer cents")
