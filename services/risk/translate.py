@@ -410,12 +410,15 @@ def portfolio(guarantees: Sequence[risk_pb2.Guarantee], d: risk_pb2.Dependence,
 
     exposure = column("exposure_cents", np.int64)
     has_cap = np.fromiter((g.HasField("cap_cents") for g in rows), bool, n)
+    # Absent: 1. A rate given as 0 stays 0, for the engine to refuse naming its row (it
+    # was read as 1: 100 % cover for a guarantee meant to cover nothing).
+    has_rate = np.fromiter((g.HasField("guarantee_rate") for g in rows), bool, n)
     rate = column("guarantee_rate", np.float64)
     return pf.Portfolio.from_arrays(
         exposure_cents=exposure, probability_of_default=pd_annual,
         loss_given_default=column("loss_given_default", np.float64),
         loss_given_default_std=column("loss_given_default_std", np.float64),
-        guarantee_rate=np.where(rate == 0, 1.0, rate),
+        guarantee_rate=np.where(has_rate, rate, 1.0),
         cap_cents=np.where(has_cap, column("cap_cents", np.int64), np.maximum(exposure, 0)),
         deductible_cents=column("deductible_cents", np.int64),
         fee_rate=column("fee_rate", np.float64),

@@ -181,6 +181,9 @@ def _bad_fields(error) -> dict[str, str]:
      "guarantees[6].exposure_cents"),
     # A cap rate of 0 capped the fund's payouts at nothing: a riskless fund, silently.
     (lambda m: setattr(m.fund, "portfolio_cap_rate", 0.0), "fund.portfolio_cap_rate"),
+    # A guarantee rate of 0 was read as 1: 100 % cover (absent is 1).
+    (lambda m: setattr(m.guarantees[11], "guarantee_rate", 0.0),
+     "guarantees[11].guarantee_rate"),
 ])
 async def test_bad_portfolio_names_field_and_row(gateway_channel, mutate, field):
     first = _first(1024)

@@ -54,6 +54,22 @@ async def test_a_bad_request_is_refused_before_the_run_starts():
     assert [v.field for v in err.value.violations] == ["guarantees[3].probability_of_default"]
 
 
+async def test_a_guarantee_rate_of_0_is_refused_and_an_absent_one_is_1():
+    # Found walking the fund analyst's journey: a rate given as 0 was read as 1 (100 %
+    # cover). The service checks it itself (a caller without the gateway, or rows past
+    # its rules), naming the row; a rate left out is still the whole loss.
+    first, guarantees = _request(r.PORTFOLIO_METHOD_MONTE_CARLO, 1)
+    guarantees[7].guarantee_rate = 0.0
+    with pytest.raises(InvalidArgument) as err:
+        prepared_run(first, guarantees, LIMITS, prefix="simulation.")
+    assert [v.field for v in err.value.violations] == [
+        "simulation.guarantees[7].guarantee_rate"]
+    guarantees[7].guarantee_rate = 0.5
+    guarantees[8].ClearField("guarantee_rate")
+    rates = PortfolioRun(first, guarantees, LIMITS).model.portfolio.guarantee_rate
+    assert rates[7] == 0.5 and rates[8] == 1.0 and rates[0] == 1.0
+
+
 async def test_a_stop_while_contributions_are_computed_ends_the_run_without_them():
     # After the simulation, the contributions are two more passes over the scenarios: they
     # report their share done and stop between blocks when the run is stopped (a cancel).

@@ -152,6 +152,17 @@ def test_a_portfolio_cap_rate_must_cap_at_something(rate):
     assert r.portfolio_cap_cents == 300_000  # 1 % of the volume, exactly
 
 
+def test_a_guarantee_rate_must_cover_a_share_above_0():
+    rate = np.full(30, 0.8)
+    rate[4], rate[11] = 0.0, 1.2
+    with pytest.raises(InvalidArgument) as exc:
+        validate_model(_portfolio(guarantee_rate=rate), Fund(capital_cents=0),
+                       Dependence.one_factor())
+    assert _fields(exc) == {"guarantees[4].guarantee_rate", "guarantees[11].guarantee_rate"}
+    validate_model(_portfolio(guarantee_rate=1.0), Fund(capital_cents=0),
+                   Dependence.one_factor())
+
+
 @pytest.mark.parametrize("variance", [1e-310, 5e-324, 1e7])
 def test_creditriskplus_variances_are_bounded_before_the_run(variance):
     # Found by the API fuzzing: a subnormal gamma variance crashed the CreditRisk+ run (NaN

@@ -484,10 +484,13 @@ def _check_rows(p: Portfolio, c: Collector) -> None:
     pd = p.probability_of_default
     flag_rows(c, np.isfinite(pd) & ((pd < 0) | (pd > 1)), "probability_of_default",
               lambda i: f"{pd[i]:.6g} is outside [0, 1]")
-    for name in ("loss_given_default", "guarantee_rate"):
-        arr = getattr(p, name)
-        flag_rows(c, np.isfinite(arr) & ((arr < 0) | (arr > 1)), name,
-                  lambda i, arr=arr: f"{arr[i]:.6g} is outside [0, 1]")
+    lgd = p.loss_given_default
+    flag_rows(c, np.isfinite(lgd) & ((lgd < 0) | (lgd > 1)), "loss_given_default",
+              lambda i: f"{lgd[i]:.6g} is outside [0, 1]")
+    rate = p.guarantee_rate
+    flag_rows(c, np.isfinite(rate) & ((rate <= 0) | (rate > 1)), "guarantee_rate",
+              lambda i: f"{rate[i]:.6g} is outside (0, 1]: the share of the loss the fund "
+                        "covers (a guarantee that covers nothing is no guarantee)")
     m, sd = p.loss_given_default, p.loss_given_default_std
     with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
         # The Beta's shape parameters are mean·k and (1 - mean)·k, k = mean·(1 - mean)/std²
