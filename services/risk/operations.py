@@ -403,7 +403,8 @@ class OperationBook:
             else:
                 self.events.publish_soon(cloud_event(
                     "ijh.risk.portfolio.simulated", SOURCE, record.name,
-                    translate.portfolio_simulated_event(run.result, run.guarantee_count)))
+                    translate.portfolio_simulated_event(run.result, run.guarantee_count),
+                    absent=translate.portfolio_simulated_event_absent(run.result)))
         except asyncio.CancelledError:  # the shutdown's time is up (close)
             record.error = self._stopped_error()
             cut_short = True

@@ -164,7 +164,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                                 "stopped while the risk contributions were computed")
         self.events.publish_soon(cloud_event(
             "ijh.risk.portfolio.simulated", SOURCE, f"portfolio-simulations/seed-{run.seed}",
-            translate.portfolio_simulated_event(run.result, run.guarantee_count)))
+            translate.portfolio_simulated_event(run.result, run.guarantee_count),
+            absent=translate.portfolio_simulated_event_absent(run.result)))
         yield risk_pb2.SimulatePortfolioResponse(result=result)
 
     @translate_errors

@@ -503,17 +503,35 @@ def incremental_response(r: pf.IncrementalRisk) -> risk_pb2.EvaluateIncrementalR
         exhaustion_probability_change_by_year=_estimates(r.exhaustion_probability_change_by_year))
 
 
+def _at_999(r: pf.PortfolioResult) -> pf.TailRisk | None:
+    return next((t for t in r.tail_risk if math.isclose(t.level, 0.999, abs_tol=1e-12)),
+                None)
+
+
 def portfolio_simulated_event(r: pf.PortfolioResult, guarantee_count: int
                               ) -> events_pb2.PortfolioSimulated:
-    top = r.tail_risk[-1] if r.tail_risk else None
+    """The event's payload: every level asked in ``tail_risk``; the deprecated "999"
+    fields only at 0.999 (they held the highest level asked, whatever it was: VaR95 in a
+    field named 999), and left out of the data without it
+    (:func:`portfolio_simulated_event_absent`)."""
+    at_999 = _at_999(r)
     return events_pb2.PortfolioSimulated(
         seed=r.seed, scenario_count=r.scenarios, guarantee_count=guarantee_count,
         method=r.method, expected_loss_cents=r.expected_loss_cents.value,
-        value_at_risk_999_cents=top.value_at_risk_cents.value if top else 0.0,
-        expected_shortfall_999_cents=top.expected_shortfall_cents.value if top else 0.0,
+        value_at_risk_999_cents=at_999.value_at_risk_cents.value if at_999 else 0.0,
+        expected_shortfall_999_cents=at_999.expected_shortfall_cents.value if at_999 else 0.0,
         exhaustion_probability=(r.exhaustion_probability_by_year[-1].value
                                 if r.exhaustion_probability_by_year else 0.0),
-        cancelled=r.cancelled)
+        cancelled=r.cancelled,
+        tail_risk=[events_pb2.PortfolioTailRisk(
+            level=t.level, value_at_risk_cents=t.value_at_risk_cents.value,
+            expected_shortfall_cents=t.expected_shortfall_cents.value) for t in r.tail_risk])
+
+
+def portfolio_simulated_event_absent(r: pf.PortfolioResult) -> tuple[str, ...]:
+    """Fields of PortfolioSimulated the result has no figure for: the "999" ones when
+    0.999 was not asked."""
+    return () if _at_999(r) else ("value_at_risk_999_cents", "expected_shortfall_999_cents")
 
 
 # ---------------------------------------------------------------- field paths back to the API

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import grpc
+import nats
 import numpy as np
 import pytest
 from google.rpc import error_details_pb2
@@ -334,3 +336,38 @@ async def test_creditriskplus_runs_with_given_sector_variances(gateway_channel):
     assert result.expected_loss_cents.value == pytest.approx(expected, rel=1e-9)
     top = result.tail_risk[-1]
     assert top.expected_shortfall_cents.value >= top.value_at_risk_cents.value > expected
+
+
+async def _simulated_event(stack, channel, first) -> dict:
+    """The data of the ijh.risk.portfolio.simulated event of streaming ``first``."""
+    nc = await nats.connect(stack.nats.url)
+    try:
+        subscription = await nc.subscribe("ijh.risk.portfolio.simulated")
+        _, result = await _simulate(channel, [first])
+        subject = f"portfolio-simulations/seed-{result.seed}"
+        while True:
+            event = json.loads((await subscription.next_msg(timeout=30)).data)
+            if event["subject"] == subject:
+                return event["data"]
+    finally:
+        await nc.close()
+
+
+async def test_the_simulated_event_names_the_level_of_each_figure(stack, gateway_channel):
+    # Found walking the fund analyst's journey: the event's "999" fields held the highest
+    # level asked, whatever it was (VaR95 with levels (0.95,)).
+    first = _first(2048, seed=60_001, levels=[0.95])
+    first.guarantees.extend(_guarantees(50))
+    data = await _simulated_event(stack, gateway_channel, first)
+    assert [t["level"] for t in data["tail_risk"]] == [0.95]
+    assert data["tail_risk"][0]["value_at_risk_cents"] > 0
+    assert "value_at_risk_999_cents" not in data
+    assert "expected_shortfall_999_cents" not in data
+
+    first = _first(2048, seed=60_002, levels=[0.999, 0.99])
+    first.guarantees.extend(_guarantees(50))
+    data = await _simulated_event(stack, gateway_channel, first)
+    assert [t["level"] for t in data["tail_risk"]] == [0.99, 0.999]
+    at_999 = data["tail_risk"][1]
+    assert data["value_at_risk_999_cents"] == at_999["value_at_risk_cents"]
+    assert data["expected_shortfall_999_cents"] == at_999["expected_shortfall_cents"]

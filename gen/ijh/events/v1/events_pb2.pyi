@@ -1,8 +1,8 @@
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -54,8 +54,18 @@ class ProcurementGuaranteeEvaluated(_message.Message):
     break_even_fee_rate: float
     def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_payout_cents: _Optional[float] = ..., probability_of_payout: _Optional[float] = ..., break_even_fee_rate: _Optional[float] = ...) -> None: ...
 
+class PortfolioTailRisk(_message.Message):
+    __slots__ = ("level", "value_at_risk_cents", "expected_shortfall_cents")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    level: float
+    value_at_risk_cents: float
+    expected_shortfall_cents: float
+    def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[float] = ..., expected_shortfall_cents: _Optional[float] = ...) -> None: ...
+
 class PortfolioSimulated(_message.Message):
-    __slots__ = ("seed", "scenario_count", "guarantee_count", "method", "expected_loss_cents", "value_at_risk_999_cents", "expected_shortfall_999_cents", "exhaustion_probability", "cancelled")
+    __slots__ = ("seed", "scenario_count", "guarantee_count", "method", "expected_loss_cents", "value_at_risk_999_cents", "expected_shortfall_999_cents", "exhaustion_probability", "cancelled", "tail_risk")
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
     GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +75,7 @@ class PortfolioSimulated(_message.Message):
     EXPECTED_SHORTFALL_999_CENTS_FIELD_NUMBER: _ClassVar[int]
     EXHAUSTION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    TAIL_RISK_FIELD_NUMBER: _ClassVar[int]
     seed: int
     scenario_count: int
     guarantee_count: int
@@ -74,7 +85,8 @@ class PortfolioSimulated(_message.Message):
     expected_shortfall_999_cents: float
     exhaustion_probability: float
     cancelled: bool
-    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., guarantee_count: _Optional[int] = ..., method: _Optional[str] = ..., expected_loss_cents: _Optional[float] = ..., value_at_risk_999_cents: _Optional[float] = ..., expected_shortfall_999_cents: _Optional[float] = ..., exhaustion_probability: _Optional[float] = ..., cancelled: _Optional[bool] = ...) -> None: ...
+    tail_risk: _containers.RepeatedCompositeFieldContainer[PortfolioTailRisk]
+    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., guarantee_count: _Optional[int] = ..., method: _Optional[str] = ..., expected_loss_cents: _Optional[float] = ..., value_at_risk_999_cents: _Optional[float] = ..., expected_shortfall_999_cents: _Optional[float] = ..., exhaustion_probability: _Optional[float] = ..., cancelled: _Optional[bool] = ..., tail_risk: _Optional[_Iterable[_Union[PortfolioTailRisk, _Mapping]]] = ...) -> None: ...
 
 class ApplicationStateChanged(_message.Message):
     __slots__ = ("application", "application_id", "kind", "action", "from_state", "state", "actor_id", "actor_role", "reason", "rules_version", "at", "business_id", "sector", "branch", "grant_cents", "gge_cents", "exposure_cents", "claim_paid_cents")
