@@ -123,6 +123,7 @@ class OperationRecord:
     updated: str = ""
     ended: str = ""
     guarantee_count: int = 0
+    horizon_years: int = 0
     progress: risk_pb2.SimulationProgress | None = None
     seconds_left: float = 0.0
     done: bool = False
@@ -170,7 +171,7 @@ class OperationRecord:
                 create_time=self.created, update_time=self.updated or self.created,
                 end_time=self.ended if done else "", creator=self.creator,
                 guarantee_count=self.guarantee_count, progress=self.progress,
-                seconds_left=self.seconds_left))
+                seconds_left=self.seconds_left, horizon_years=self.horizon_years))
         if not done:
             return operation
         if self.error is not None:
@@ -273,6 +274,7 @@ class OperationBook:
         record = OperationRecord(
             name=f"operations/{uuid.uuid4().hex}", creator=creator, created=_now(),
             started_monotonic=time.monotonic(), guarantee_count=run.guarantee_count, run=run,
+            horizon_years=run.horizon_years,
             seed=run.seed,
             request_key=stored_key, fingerprint=fingerprint, claiming=True,
             # Known from the start: 0 of N until the first chunk (whole blocks, as the

@@ -121,6 +121,11 @@ class PortfolioRun:
         return self.model.portfolio.size
 
     @property
+    def horizon_years(self) -> int:
+        """The years the simulated loss covers."""
+        return int(self.model.fund.horizon_years)
+
+    @property
     def blocks(self) -> int:
         """Blocks of scenarios the simulation runs at most (the engine's unit)."""
         return math.ceil(self.scenarios / pf.BLOCK_SCENARIOS)

@@ -456,7 +456,8 @@ def portfolio_result(r: pf.PortfolioResult, guarantee_count: int,
         annual_fee_income_cents=r.annual_fee_income_cents,
         importance_shift=list(map(float, r.importance_shift)),
         effective_sample_size=float(r.effective_sample_size),
-        cancelled=r.cancelled, notes=list(r.notes), guarantee_count=guarantee_count)
+        cancelled=r.cancelled, notes=list(r.notes), guarantee_count=guarantee_count,
+        horizon_years=r.horizon_years)
     if contributions is not None:
         order = np.argsort(-contributions.guarantee_es_cents, kind="stable")[:top]
         result.contributions.CopyFrom(risk_pb2.RiskContributions(
@@ -525,7 +526,8 @@ def portfolio_simulated_event(r: pf.PortfolioResult, guarantee_count: int
         cancelled=r.cancelled,
         tail_risk=[events_pb2.PortfolioTailRisk(
             level=t.level, value_at_risk_cents=t.value_at_risk_cents.value,
-            expected_shortfall_cents=t.expected_shortfall_cents.value) for t in r.tail_risk])
+            expected_shortfall_cents=t.expected_shortfall_cents.value) for t in r.tail_risk],
+        horizon_years=r.horizon_years)
 
 
 def portfolio_simulated_event_absent(r: pf.PortfolioResult) -> tuple[str, ...]:

@@ -220,7 +220,7 @@ class FakeRun:
 
     def __init__(self):
         self.guarantee_count, self.seed, self.scenarios, self.blocks = 1, 7, 1024, 1
-        self.levels, self.passes = [0.99], 1
+        self.levels, self.passes, self.horizon_years = [0.99], 1, 1
         self.stop = asyncio.Event()
 
     async def progress(self):

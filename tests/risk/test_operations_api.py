@@ -53,6 +53,7 @@ async def test_started_polled_and_listed(analyst):
     started = (await stub.StartPortfolioSimulation(_start(_simulation(200, 8 * 1024)))).operation
     assert started.name.startswith("operations/")
     assert started.metadata.guarantee_count == 200
+    assert started.metadata.horizon_years == 2  # the years its loss covers
     # Its size is known from the start: 0 of N, not 0/0, until the first chunk.
     assert started.metadata.progress.scenarios_total == 8 * 1024
     assert started.metadata.progress.scenarios_done == 0
@@ -64,6 +65,7 @@ async def test_started_polled_and_listed(analyst):
         await asyncio.sleep(0.05)
     assert operation.done and operation.HasField("response")
     assert operation.response.scenario_count == 8 * 1024
+    assert operation.response.horizon_years == 2
     assert operation.metadata.end_time
     listed = await stub.ListOperations(r.ListOperationsRequest(page_size=100))
     mine = [o for o in listed.operations if o.name == started.name]

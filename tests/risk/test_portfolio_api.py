@@ -70,6 +70,19 @@ async def test_expected_loss_matches_closed_form_with_progress(gateway_channel):
     done = [p.scenarios_done for p in progress]
     assert done == sorted(done) and done[-1] <= 40 * 1024
     assert result.guarantee_count == 500
+    assert result.horizon_years == 1  # the years the loss covers
+
+
+async def test_the_result_names_the_horizon_its_loss_covers(gateway_channel):
+    # Found walking the fund analyst's journey: a VaR over five years (cumulative) and
+    # one over a year were both "VaR 99.9 %". 0 in the request is 1.
+    for asked, covered in ((5, 5), (0, 1)):
+        first = _first(1024)
+        first.fund.horizon_years = asked
+        first.guarantees.extend(_guarantees(20))
+        _, result = await _simulate(gateway_channel, [first])
+        assert result.horizon_years == covered
+        assert len(result.exhaustion_probability_by_year) == covered
 
 
 async def test_chunked_upload_equals_inline(gateway_channel):
@@ -365,8 +378,10 @@ async def test_the_simulated_event_names_the_level_of_each_figure(stack, gateway
     assert "expected_shortfall_999_cents" not in data
 
     first = _first(2048, seed=60_002, levels=[0.999, 0.99])
+    first.fund.horizon_years = 4
     first.guarantees.extend(_guarantees(50))
     data = await _simulated_event(stack, gateway_channel, first)
+    assert data["horizon_years"] == 4  # the years its losses cover
     assert [t["level"] for t in data["tail_risk"]] == [0.99, 0.999]
     at_999 = data["tail_risk"][1]
     assert data["value_at_risk_999_cents"] == at_999["value_at_risk_cents"]

@@ -65,7 +65,7 @@ class PortfolioTailRisk(_message.Message):
     def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[float] = ..., expected_shortfall_cents: _Optional[float] = ...) -> None: ...
 
 class PortfolioSimulated(_message.Message):
-    __slots__ = ("seed", "scenario_count", "guarantee_count", "method", "expected_loss_cents", "value_at_risk_999_cents", "expected_shortfall_999_cents", "exhaustion_probability", "cancelled", "tail_risk")
+    __slots__ = ("seed", "scenario_count", "guarantee_count", "method", "expected_loss_cents", "value_at_risk_999_cents", "expected_shortfall_999_cents", "exhaustion_probability", "cancelled", "tail_risk", "horizon_years")
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
     GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class PortfolioSimulated(_message.Message):
     EXHAUSTION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     TAIL_RISK_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_YEARS_FIELD_NUMBER: _ClassVar[int]
     seed: int
     scenario_count: int
     guarantee_count: int
@@ -86,7 +87,8 @@ class PortfolioSimulated(_message.Message):
     exhaustion_probability: float
     cancelled: bool
     tail_risk: _containers.RepeatedCompositeFieldContainer[PortfolioTailRisk]
-    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., guarantee_count: _Optional[int] = ..., method: _Optional[str] = ..., expected_loss_cents: _Optional[float] = ..., value_at_risk_999_cents: _Optional[float] = ..., expected_shortfall_999_cents: _Optional[float] = ..., exhaustion_probability: _Optional[float] = ..., cancelled: _Optional[bool] = ..., tail_risk: _Optional[_Iterable[_Union[PortfolioTailRisk, _Mapping]]] = ...) -> None: ...
+    horizon_years: int
+    def __init__(self, seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., guarantee_count: _Optional[int] = ..., method: _Optional[str] = ..., expected_loss_cents: _Optional[float] = ..., value_at_risk_999_cents: _Optional[float] = ..., expected_shortfall_999_cents: _Optional[float] = ..., exhaustion_probability: _Optional[float] = ..., cancelled: _Optional[bool] = ..., tail_risk: _Optional[_Iterable[_Union[PortfolioTailRisk, _Mapping]]] = ..., horizon_years: _Optional[int] = ...) -> None: ...
 
 class ApplicationStateChanged(_message.Message):
     __slots__ = ("application", "application_id", "kind", "action", "from_state", "state", "actor_id", "actor_role", "reason", "rules_version", "at", "business_id", "sector", "branch", "grant_cents", "gge_cents", "exposure_cents", "claim_paid_cents")

@@ -699,7 +699,7 @@ class RiskContributions(_message.Message):
     def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., conditional_tail_loss_cents: _Optional[float] = ..., top_guarantees: _Optional[_Iterable[_Union[GuaranteeContribution, _Mapping]]] = ..., by_sector: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., by_branch: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., method: _Optional[_Union[PortfolioMethod, str]] = ..., scenario_count: _Optional[int] = ...) -> None: ...
 
 class PortfolioRiskResult(_message.Message):
-    __slots__ = ("method", "seed", "scenario_count", "expected_loss_cents", "tail_risk", "exhaustion_probability_by_year", "loss_histogram_edges_cents", "loss_histogram_probability", "portfolio_cap_cents", "capital_cents", "annual_fee_income_cents", "importance_shift", "effective_sample_size", "cancelled", "notes", "contributions", "guarantee_count")
+    __slots__ = ("method", "seed", "scenario_count", "expected_loss_cents", "tail_risk", "exhaustion_probability_by_year", "loss_histogram_edges_cents", "loss_histogram_probability", "portfolio_cap_cents", "capital_cents", "annual_fee_income_cents", "importance_shift", "effective_sample_size", "cancelled", "notes", "contributions", "guarantee_count", "horizon_years")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -717,6 +717,7 @@ class PortfolioRiskResult(_message.Message):
     NOTES_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_YEARS_FIELD_NUMBER: _ClassVar[int]
     method: PortfolioMethod
     seed: int
     scenario_count: int
@@ -734,7 +735,8 @@ class PortfolioRiskResult(_message.Message):
     notes: _containers.RepeatedScalarFieldContainer[str]
     contributions: RiskContributions
     guarantee_count: int
-    def __init__(self, method: _Optional[_Union[PortfolioMethod, str]] = ..., seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., tail_risk: _Optional[_Iterable[_Union[TailRisk, _Mapping]]] = ..., exhaustion_probability_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., loss_histogram_edges_cents: _Optional[_Iterable[float]] = ..., loss_histogram_probability: _Optional[_Iterable[float]] = ..., portfolio_cap_cents: _Optional[int] = ..., capital_cents: _Optional[int] = ..., annual_fee_income_cents: _Optional[int] = ..., importance_shift: _Optional[_Iterable[float]] = ..., effective_sample_size: _Optional[float] = ..., cancelled: _Optional[bool] = ..., notes: _Optional[_Iterable[str]] = ..., contributions: _Optional[_Union[RiskContributions, _Mapping]] = ..., guarantee_count: _Optional[int] = ...) -> None: ...
+    horizon_years: int
+    def __init__(self, method: _Optional[_Union[PortfolioMethod, str]] = ..., seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., tail_risk: _Optional[_Iterable[_Union[TailRisk, _Mapping]]] = ..., exhaustion_probability_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., loss_histogram_edges_cents: _Optional[_Iterable[float]] = ..., loss_histogram_probability: _Optional[_Iterable[float]] = ..., portfolio_cap_cents: _Optional[int] = ..., capital_cents: _Optional[int] = ..., annual_fee_income_cents: _Optional[int] = ..., importance_shift: _Optional[_Iterable[float]] = ..., effective_sample_size: _Optional[float] = ..., cancelled: _Optional[bool] = ..., notes: _Optional[_Iterable[str]] = ..., contributions: _Optional[_Union[RiskContributions, _Mapping]] = ..., guarantee_count: _Optional[int] = ..., horizon_years: _Optional[int] = ...) -> None: ...
 
 class SimulatePortfolioResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -805,7 +807,7 @@ class StartPortfolioSimulationRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., simulation: _Optional[_Union[SimulatePortfolioRequest, _Mapping]] = ...) -> None: ...
 
 class PortfolioSimulationMetadata(_message.Message):
-    __slots__ = ("create_time", "update_time", "end_time", "creator", "guarantee_count", "progress", "seconds_left")
+    __slots__ = ("create_time", "update_time", "end_time", "creator", "guarantee_count", "progress", "seconds_left", "horizon_years")
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -813,6 +815,7 @@ class PortfolioSimulationMetadata(_message.Message):
     GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_YEARS_FIELD_NUMBER: _ClassVar[int]
     create_time: str
     update_time: str
     end_time: str
@@ -820,7 +823,8 @@ class PortfolioSimulationMetadata(_message.Message):
     guarantee_count: int
     progress: SimulationProgress
     seconds_left: float
-    def __init__(self, create_time: _Optional[str] = ..., update_time: _Optional[str] = ..., end_time: _Optional[str] = ..., creator: _Optional[str] = ..., guarantee_count: _Optional[int] = ..., progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., seconds_left: _Optional[float] = ...) -> None: ...
+    horizon_years: int
+    def __init__(self, create_time: _Optional[str] = ..., update_time: _Optional[str] = ..., end_time: _Optional[str] = ..., creator: _Optional[str] = ..., guarantee_count: _Optional[int] = ..., progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., seconds_left: _Optional[float] = ..., horizon_years: _Optional[int] = ...) -> None: ...
 
 class OperationError(_message.Message):
     __slots__ = ("code", "message")

@@ -159,6 +159,11 @@ class TailRisk:
 class PortfolioResult:
     """The risk of the fund over the horizon. Money in cents (floats: these are estimates).
 
+    The loss (expected_loss_cents, tail_risk, the histogram) is the fund's over the whole
+    horizon of ``horizon_years``: the payouts of the guarantees that default by its end,
+    added up (cumulative, undiscounted, not per year), after the portfolio cap, and
+    before fee income (fees are not netted; exhaustion compares payouts with capital
+    plus the fees accumulated).
     exhaustion_probability_by_year[t]: P(cumulative fund payouts exceed capital + fee income
     accumulated, at the end of some year ≤ t+1). loss_histogram_probability[k]: probability
     of a fund loss in [edges[k], edges[k+1]) (the last bin is open above).
@@ -183,6 +188,7 @@ class PortfolioResult:
     tail_sample_complete: bool = True
     cancelled: bool = False
     notes: tuple[str, ...] = field(default=())
+    horizon_years: int = 1  # the years the loss covers (the fund's horizon)
 
     def at(self, level: float) -> TailRisk:
         """The TailRisk at ``level`` (must be one of the requested levels)."""
@@ -1133,7 +1139,7 @@ def _finalize(shard: ShardResult, cancelled: bool = False) -> PortfolioResult:
         loss_histogram_probability=tuple(float(x) for x in np.sum(shard.histogram, axis=0) / n),
         portfolio_cap_cents=spec.portfolio_cap_cents, capital_cents=spec.capital_cents,
         annual_fee_income_cents=spec.annual_fee_income_cents,
-        importance_shift=spec.importance_shift,
+        horizon_years=spec.horizon_years, importance_shift=spec.importance_shift,
         importance_mixture=mixture_shares(spec),
         effective_sample_size=sw * sw / sw2 if sw2 > 0 else 0.0,
         tail_sample_complete=tail.complete, cancelled=cancelled,

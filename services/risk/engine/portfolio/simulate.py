@@ -417,7 +417,7 @@ def _law_result(method, horizon_law, laws, portfolio, fund, fees, cap, levels, s
         loss_histogram_edges_cents=tuple(edges.tolist()),
         loss_histogram_probability=tuple(hist.tolist()),
         portfolio_cap_cents=cap, capital_cents=int(fund.capital_cents),
-        annual_fee_income_cents=fees, notes=notes)
+        annual_fee_income_cents=fees, notes=notes, horizon_years=int(fund.horizon_years))
 
 
 # ------------------------------------------------------------------------ CreditRisk+
