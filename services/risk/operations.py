@@ -82,8 +82,9 @@ STORED_POLL_SECONDS = 1.0
 # format this version does not read is not read again.)
 SWEEP_RETRY_SECONDS = HEARTBEAT_SECONDS
 SWEEP_RETRY_MAX_SECONDS = 60.0
-STOPPED_BY_SHUTDOWN = ("stopped by a service shutdown; start it again (same seed, same "
-                       "figures) once the risk service is back")
+def stopped_by_shutdown(seed: int) -> str:
+    return (f"stopped by a service shutdown; start it again once the risk service is back "
+            f"— seed {seed} gives the same figures")
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
@@ -124,6 +125,7 @@ class OperationRecord:
     ended: str = ""
     guarantee_count: int = 0
     horizon_years: int = 0
+    method: int = 0  # PortfolioMethod: the one that runs
     progress: risk_pb2.SimulationProgress | None = None
     seconds_left: float = 0.0
     done: bool = False
@@ -171,7 +173,8 @@ class OperationRecord:
                 create_time=self.created, update_time=self.updated or self.created,
                 end_time=self.ended if done else "", creator=self.creator,
                 guarantee_count=self.guarantee_count, progress=self.progress,
-                seconds_left=self.seconds_left, horizon_years=self.horizon_years))
+                seconds_left=self.seconds_left, horizon_years=self.horizon_years,
+                seed=self.seed, method=self.method))
         if not done:
             return operation
         if self.error is not None:
@@ -275,6 +278,7 @@ class OperationBook:
             name=f"operations/{uuid.uuid4().hex}", creator=creator, created=_now(),
             started_monotonic=time.monotonic(), guarantee_count=run.guarantee_count, run=run,
             horizon_years=run.horizon_years,
+            method=translate.portfolio_method_enum(run.method_run),
             seed=run.seed,
             request_key=stored_key, fingerprint=fingerprint, claiming=True,
             # Known from the start: 0 of N until the first chunk (whole blocks, as the
@@ -401,14 +405,14 @@ class OperationBook:
                 record.response = await run.response(lambda share: self._progressed(
                     record, (1 + (run.passes - 1) * share) / run.passes))
             if record.response is None:  # stopped in the simulation or its contributions
-                record.error = self._stopped_error()
+                record.error = self._stopped_error(record)
             else:
                 self.events.publish_soon(cloud_event(
                     "ijh.risk.portfolio.simulated", SOURCE, record.name,
                     translate.portfolio_simulated_event(run.result, run.guarantee_count),
                     absent=translate.portfolio_simulated_event_absent(run.result)))
         except asyncio.CancelledError:  # the shutdown's time is up (close)
-            record.error = self._stopped_error()
+            record.error = self._stopped_error(record)
             cut_short = True
             raise
         except Exception as exc:
@@ -434,10 +438,10 @@ class OperationBook:
                     "operation": record.name, "code": _code_name(record) or "OK",
                     "error": record.error.message if record.error else ""})
 
-    def _stopped_error(self) -> risk_pb2.OperationError:
+    def _stopped_error(self, record: OperationRecord) -> risk_pb2.OperationError:
         if self._shutting_down:
             return risk_pb2.OperationError(code=grpc.StatusCode.ABORTED.value[0],
-                                           message=STOPPED_BY_SHUTDOWN)
+                                           message=stopped_by_shutdown(record.seed))
         return risk_pb2.OperationError(code=grpc.StatusCode.CANCELLED.value[0],
                                        message="cancelled on request")
 
@@ -825,7 +829,7 @@ class OperationBook:
     def shut_down(self, stop_after_seconds: float) -> None:
         """A shutdown begins: refuse new operations now; let running ones go on through
         the drain (``stop_after_seconds``), then tell them to stop (each engine stops at
-        its next chunk; it ends ABORTED, STOPPED_BY_SHUTDOWN)."""
+        its next chunk; it ends ABORTED, :func:`stopped_by_shutdown`)."""
         self._shutting_down = True
         asyncio.get_running_loop().call_later(stop_after_seconds, self.stop_all)
 

@@ -7,6 +7,7 @@ comes and stop the engine between chunks when asked (cancel, deadline, client go
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import secrets
 import threading
@@ -30,9 +31,19 @@ class PortfolioLimits:
     max_scenarios: int
 
 
-def simulation_options(options: risk_pb2.PortfolioSimulationOptions, limits: PortfolioLimits
+def seed_for_request(request_id: str) -> int:
+    """The seed of an operation started without one: derived from its request_id, so that
+    a retry of the start (same request_id, still no seed) is the same simulation, with the
+    same figures, even once the first is gone (expired, or lost with NATS away)."""
+    digest = hashlib.sha256(b"ijh.risk.portfolio-seed\0" + request_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits, as a drawn seed
+
+
+def simulation_options(options: risk_pb2.PortfolioSimulationOptions, limits: PortfolioLimits,
+                       seed_if_absent: int | None = None
                        ) -> tuple[int, int, str, tuple[float, ...]]:
-    """Scenarios, seed (chosen when absent), method and ascending levels, validated."""
+    """Scenarios, seed (``seed_if_absent``, or drawn, when the options give none), method
+    and ascending levels, validated."""
     c = Collector()
     scenarios = options.scenario_count or 100_000
     c.check(scenarios >= 1, "simulation.scenario_count", "must be at least 1")
@@ -47,7 +58,10 @@ def simulation_options(options: risk_pb2.PortfolioSimulationOptions, limits: Por
     pf.check_method_accuracy(c, method, options.target_relative_error,
                              "simulation.target_relative_error")
     c.raise_if_any()
-    seed = options.seed if options.HasField("seed") else secrets.randbits(63)
+    if options.HasField("seed"):
+        seed = options.seed
+    else:
+        seed = secrets.randbits(63) if seed_if_absent is None else seed_if_absent
     return scenarios, seed, method, tuple(sorted(levels))
 
 
@@ -77,12 +91,12 @@ def check_later_message(message: risk_pb2.SimulatePortfolioRequest, index: int) 
 
 def prepared_run(first: risk_pb2.SimulatePortfolioRequest,
                  guarantees: Sequence[risk_pb2.Guarantee], limits: PortfolioLimits,
-                 prefix: str = "") -> PortfolioRun:
+                 prefix: str = "", seed_if_absent: int | None = None) -> PortfolioRun:
     """A :class:`PortfolioRun`, or InvalidArgument naming the request's own fields: the
     portfolio's as SimulatePortfolio's messages spell them, each after ``prefix`` where
     they sit inside another request (``simulation.`` in StartPortfolioSimulation)."""
     try:
-        return PortfolioRun(first, guarantees, limits)
+        return PortfolioRun(first, guarantees, limits, seed_if_absent)
     except InvalidArgument as exc:
         raise translate.portfolio_api_error(exc, guarantees, prefix=prefix) from None
 
@@ -98,13 +112,14 @@ class PortfolioRun:
     """A validated simulation request, ready to run."""
 
     def __init__(self, first: risk_pb2.SimulatePortfolioRequest,
-                 guarantees: Sequence[risk_pb2.Guarantee], limits: PortfolioLimits):
+                 guarantees: Sequence[risk_pb2.Guarantee], limits: PortfolioLimits,
+                 seed_if_absent: int | None = None):
         if not guarantees:
             raise InvalidArgument(FieldViolation("guarantees", "at least one guarantee"))
         check_size(len(guarantees), limits)
         self.options = first.simulation
         self.scenarios, self.seed, self.method, self.levels = simulation_options(
-            first.simulation, limits)
+            first.simulation, limits, seed_if_absent)
         fund = translate.fund_terms(first.fund)
         dependence = translate.dependence(first.dependence)
         portfolio = translate.portfolio(guarantees, first.dependence,
@@ -113,6 +128,9 @@ class PortfolioRun:
         # anything starts; the engine trusts the ValidatedModel and does not check again.
         self.model = pf.validated_model(portfolio, fund, dependence)
         pf.check_model_method(self.model, self.method, "simulation.method")
+        # The method that runs, known before it does (the engine's own choice for auto).
+        self.method_run = (pf.choose_method(self.model, levels=self.levels)
+                           if self.method == "auto" else self.method)
         self.ids = [g.id for g in guarantees]
         self.stop = threading.Event()
 

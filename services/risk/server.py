@@ -31,6 +31,7 @@ from services.risk.portfolio_run import (
     check_later_message,
     check_size,
     prepared_run,
+    seed_for_request,
     simulation_options,
 )
 from services.shared import metrics
@@ -174,9 +175,12 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise InvalidArgument(FieldViolation("request_id", "required (e.g. a UUID)"))
         first = request.simulation
         fingerprint = hashlib.sha256(first.SerializeToString(deterministic=True)).digest()
+        # No seed given: one derived from the request_id, so a retry without one is the
+        # same simulation (and the operation's metadata names it).
         operation = await self.operations.start(
             request.request_id, caller_subject(context), fingerprint,
-            lambda: prepared_run(first, first.guarantees, self.limits, prefix="simulation."))
+            lambda: prepared_run(first, first.guarantees, self.limits, prefix="simulation.",
+                                 seed_if_absent=seed_for_request(request.request_id)))
         return risk_pb2.StartPortfolioSimulationResponse(operation=operation)
 
     @translate_errors

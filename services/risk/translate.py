@@ -297,6 +297,11 @@ _COUNTERPARTY = {risk_pb2.COUNTERPARTY_KIND_PUBLIC_UNIT: "public_unit",
                  risk_pb2.COUNTERPARTY_KIND_COMPANY: "company"}
 
 
+def portfolio_method_enum(method: str) -> int:
+    """The engine's method name as a PortfolioMethod."""
+    return _METHOD_ENUMS.get(method, 0)
+
+
 def portfolio_method(value: int) -> str:
     if value not in _METHOD_NAMES:
         raise InvalidArgument(FieldViolation("simulation.method", f"unknown method {value}"))

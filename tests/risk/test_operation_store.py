@@ -221,6 +221,7 @@ class FakeRun:
     def __init__(self):
         self.guarantee_count, self.seed, self.scenarios, self.blocks = 1, 7, 1024, 1
         self.levels, self.passes, self.horizon_years = [0.99], 1, 1
+        self.method, self.method_run = "monte_carlo", "monte_carlo"
         self.stop = asyncio.Event()
 
     async def progress(self):

@@ -92,6 +92,40 @@ async def test_same_request_id_returns_the_same_operation(analyst):
     await channel.close()
 
 
+async def test_a_start_without_a_seed_gets_one_from_its_request_id(stack, analyst):
+    # Found walking the fund analyst's journey: a detached run's seed was not known until
+    # it ended (the metadata had none), so one interrupted could not be run again with
+    # the same figures. Without a seed the service derives one from the request_id: a
+    # retry is the same simulation, and the metadata names the seed (and the method).
+    simulation = _simulation(50, 2048)
+    simulation.simulation.ClearField("seed")
+    simulation.simulation.method = r.PORTFOLIO_METHOD_UNSPECIFIED
+    request = _start(simulation)
+    channel = await analyst()
+    stub = risk_pb2_grpc.RiskServiceStub(channel)
+    started = (await stub.StartPortfolioSimulation(request)).operation
+    seed = started.metadata.seed
+    assert seed != 0
+    assert started.metadata.method == r.PORTFOLIO_METHOD_SEMI_ANALYTIC  # what auto runs
+    assert (await stub.StartPortfolioSimulation(request)).operation.name == started.name
+    operation = started
+    while not operation.done:
+        operation = (await stub.WaitOperation(r.WaitOperationRequest(
+            name=started.name, timeout_seconds=10))).operation
+    assert operation.response.seed == seed
+    assert operation.response.method == operation.metadata.method
+    listed = await stub.ListOperations(r.ListOperationsRequest(page_size=100))
+    assert [o.metadata.seed for o in listed.operations if o.name == started.name] == [seed]
+    await channel.close()
+    # Another caller's start with the same request_id is theirs, with the same seed: the
+    # same figures (as a retry after the first had expired would get).
+    async with grpc.aio.secure_channel(stack.gateway.address,
+                                       stack.gateway_credentials("officer")) as officer:
+        theirs = (await risk_pb2_grpc.RiskServiceStub(officer).StartPortfolioSimulation(
+            request)).operation
+    assert theirs.name != started.name and theirs.metadata.seed == seed
+
+
 async def test_a_request_id_is_the_callers_own(stack, analyst):
     """Another caller using the same request_id starts their own simulation."""
     request = _start(_simulation(50, 2048))
@@ -284,6 +318,7 @@ async def test_a_shutdown_stops_running_operations_within_drain_and_grace(nats_s
     done = [e for e in log if e["message"] == "operation done"]
     assert [(e["operation"], e["code"]) for e in done] == [(started.name, "ABORTED")]
     assert "stopped by a service shutdown" in done[0]["error"]
+    assert "seed 11 gives the same figures" in done[0]["error"]  # the seed to start it with
     assert [e["message"] for e in log][-1] == "stopped"  # nothing after: no pending tasks
     assert not any(e["level"] == "ERROR" for e in log)
     assert "Task was destroyed" not in (tmp_path / "risk.log").read_text()

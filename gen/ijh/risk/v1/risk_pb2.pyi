@@ -807,7 +807,7 @@ class StartPortfolioSimulationRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., simulation: _Optional[_Union[SimulatePortfolioRequest, _Mapping]] = ...) -> None: ...
 
 class PortfolioSimulationMetadata(_message.Message):
-    __slots__ = ("create_time", "update_time", "end_time", "creator", "guarantee_count", "progress", "seconds_left", "horizon_years")
+    __slots__ = ("create_time", "update_time", "end_time", "creator", "guarantee_count", "progress", "seconds_left", "horizon_years", "seed", "method")
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -816,6 +816,8 @@ class PortfolioSimulationMetadata(_message.Message):
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
     HORIZON_YEARS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
     create_time: str
     update_time: str
     end_time: str
@@ -824,7 +826,9 @@ class PortfolioSimulationMetadata(_message.Message):
     progress: SimulationProgress
     seconds_left: float
     horizon_years: int
-    def __init__(self, create_time: _Optional[str] = ..., update_time: _Optional[str] = ..., end_time: _Optional[str] = ..., creator: _Optional[str] = ..., guarantee_count: _Optional[int] = ..., progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., seconds_left: _Optional[float] = ..., horizon_years: _Optional[int] = ...) -> None: ...
+    seed: int
+    method: PortfolioMethod
+    def __init__(self, create_time: _Optional[str] = ..., update_time: _Optional[str] = ..., end_time: _Optional[str] = ..., creator: _Optional[str] = ..., guarantee_count: _Optional[int] = ..., progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., seconds_left: _Optional[float] = ..., horizon_years: _Optional[int] = ..., seed: _Optional[int] = ..., method: _Optional[_Union[PortfolioMethod, str]] = ...) -> None: ...
 
 class OperationError(_message.Message):
     __slots__ = ("code", "message")

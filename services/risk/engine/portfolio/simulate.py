@@ -37,7 +37,6 @@ from services.risk.engine.portfolio.model import (
     flag_rows,
     portfolio_cap_cents,
     two_sided_tail,
-    validated_model,
 )
 from services.shared.errors import Collector, FieldViolation, InvalidArgument, ResourceExhausted
 
@@ -48,7 +47,8 @@ METHODS = (AUTO, mc.MONTE_CARLO, mc.IMPORTANCE_SAMPLING, SEMI_ANALYTIC, CREDITRI
 DEFAULT_SCENARIOS = 100_000
 
 
-def choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
+def choose_method(portfolio: Portfolio | ValidatedModel, fund: Fund | None = None,
+                  dependence: Dependence | None = None,
                   levels: Sequence[float] = mc.DEFAULT_LEVELS) -> str:
     """The method ``auto`` runs: semi-analytic for a one-factor Gaussian model with fixed
     LGD (and a fee-free path when the horizon exceeds a year, since exhaustion with fees
@@ -58,8 +58,8 @@ def choose_method(portfolio: Portfolio, fund: Fund, dependence: Dependence,
     factors in use is ≥ 0; plain Monte Carlo otherwise: a negative loading or factor
     correlation can give a tail on two sides of the factor space, which one mean shift
     would half miss, and on the Student-t copula importance sampling's SEs are not honest
-    (``mc.T_COPULA_IMPORTANCE_SAMPLING``)."""
-    return _choose_method(validated_model(portfolio, fund, dependence), levels)
+    (``mc.T_COPULA_IMPORTANCE_SAMPLING``). A ValidatedModel is given alone."""
+    return _choose_method(ensure_validated(portfolio, fund, dependence), levels)
 
 
 def _choose_method(model: ValidatedModel, levels: Sequence[float]) -> str:
