@@ -86,6 +86,8 @@ def stopped_by_shutdown(seed: int) -> str:
     return (f"stopped by a service shutdown; start it again once the risk service is back "
             f"— seed {seed} gives the same figures")
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+_PHASES = {risk_pb2.SIMULATION_PHASE_SIMULATING: "simulating",
+           risk_pb2.SIMULATION_PHASE_CONTRIBUTIONS: "contributions"}
 
 
 def _code_name(record: OperationRecord) -> str:
@@ -158,6 +160,11 @@ class OperationRecord:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     progress_sequence: int = 0  # of its last ijh.risk.operation.progressed event
 
+    @property
+    def contributions_stopped(self) -> bool:
+        """Done with its result, but its contributions were stopped."""
+        return self.response is not None and self.response.contributions_stopped
+
     def to_proto(self, result: bool = True, stored: bool = False) -> risk_pb2.Operation:
         """The operation; without its ``response`` unless ``result`` (a list's view).
         An answer shows the end once it is ``finished``; the record for the store
@@ -174,7 +181,8 @@ class OperationRecord:
                 end_time=self.ended if done else "", creator=self.creator,
                 guarantee_count=self.guarantee_count, progress=self.progress,
                 seconds_left=self.seconds_left, horizon_years=self.horizon_years,
-                seed=self.seed, method=self.method))
+                seed=self.seed, method=self.method,
+                contributions_stopped=done and self.contributions_stopped))
         if not done:
             return operation
         if self.error is not None:
@@ -387,38 +395,46 @@ class OperationBook:
     async def _execute(self, record: OperationRecord) -> None:
         run = record.run
         cut_short = False
+        contributing = False  # the simulation has ended; its contributions are computed
         try:
             async for progress in run.progress():
-                record.progress = translate.progress(progress, run.levels[-1]).progress
-                self._progressed(record, progress.scenarios_done
-                                 / max(progress.scenarios_total, 1) / run.passes)
+                record.progress = translate.progress(progress, run.levels[-1],
+                                                     run.passes).progress
+                self._progressed(record, record.progress.done_share)
                 self._publish(record)
             if not run.result.cancelled:
-                top = run.result.tail_risk[-1]
-                record.progress = risk_pb2.SimulationProgress(
-                    scenarios_done=run.result.scenarios, scenarios_total=run.result.scenarios,
-                    expected_loss_cents=translate.estimate(run.result.expected_loss_cents),
-                    level=top.level, value_at_risk_cents=translate.estimate(
-                        top.value_at_risk_cents),
-                    expected_shortfall_cents=translate.estimate(top.expected_shortfall_cents))
-                # the contribution passes: the rest of the work
-                record.response = await run.response(lambda share: self._progressed(
-                    record, (1 + (run.passes - 1) * share) / run.passes))
-            if record.response is None:  # stopped in the simulation or its contributions
+                record.progress = translate.result_progress(run.result, run.passes)
+                if run.options.include_contributions:
+                    # The rest of the work, reported as it goes. Stopped now (a cancel, a
+                    # shutdown), the simulation's result is kept: it is whole.
+                    contributing = True
+                    record.progress = translate.result_progress(run.result, run.passes, 0.0)
+                    self._publish(record)
+                    async for share in run.contribution_shares():
+                        record.progress = translate.result_progress(run.result, run.passes,
+                                                                    share)
+                        self._progressed(record, record.progress.done_share)
+                        self._publish(record)
+                record.response = run.result_message(self._stopped_why())
+            if record.response is None:  # stopped in the simulation
                 record.error = self._stopped_error(record)
-            else:
-                self.events.publish_soon(cloud_event(
-                    "ijh.risk.portfolio.simulated", SOURCE, record.name,
-                    translate.portfolio_simulated_event(run.result, run.guarantee_count),
-                    absent=translate.portfolio_simulated_event_absent(run.result)))
         except asyncio.CancelledError:  # the shutdown's time is up (close)
-            record.error = self._stopped_error(record)
+            if contributing:
+                run.contributions, run.contributions_stopped = None, True
+                record.response = run.result_message(self._stopped_why())
+            else:
+                record.error = self._stopped_error(record)
             cut_short = True
             raise
         except Exception as exc:
             status = status_for(exc)
             record.error = risk_pb2.OperationError(code=status.code, message=status.message)
         finally:
+            if record.response is not None:
+                self.events.publish_soon(cloud_event(
+                    "ijh.risk.portfolio.simulated", SOURCE, record.name,
+                    translate.portfolio_simulated_event(run.result, run.guarantee_count),
+                    absent=translate.portfolio_simulated_event_absent(run.result)))
             record.done, record.seconds_left = True, 0.0
             record.ended = record.updated = _now()
             record.expires_monotonic = time.monotonic() + self.retention
@@ -437,6 +453,10 @@ class OperationBook:
                 log.info("operation done", extra={
                     "operation": record.name, "code": _code_name(record) or "OK",
                     "error": record.error.message if record.error else ""})
+
+    def _stopped_why(self) -> str:
+        """What stopped a run now (the note of contributions stopped)."""
+        return "stopped by a service shutdown" if self._shutting_down else "cancelled on request"
 
     def _stopped_error(self, record: OperationRecord) -> risk_pb2.OperationError:
         if self._shutting_down:
@@ -465,7 +485,9 @@ class OperationBook:
                 scenarios_total=p.scenarios_total, expected_loss_cents=p.expected_loss_cents.value,
                 level=p.level, value_at_risk_cents=p.value_at_risk_cents.value,
                 expected_shortfall_cents=p.expected_shortfall_cents.value, done=record.done,
-                error_code=code, sequence=record.progress_sequence)))
+                error_code=code, sequence=record.progress_sequence,
+                phase=_PHASES.get(p.phase, ""), phase_done_share=p.phase_done_share,
+                contributions_stopped=record.contributions_stopped)))
 
     # ------------------------------------------------------------------ reads
 

@@ -133,6 +133,9 @@ class PortfolioRun:
                            if self.method == "auto" else self.method)
         self.ids = [g.id for g in guarantees]
         self.stop = threading.Event()
+        # After contribution_shares: the contributions, or None (not asked, or stopped)
+        self.contributions: pf.RiskContributions | None = None
+        self.contributions_stopped = False
 
     @property
     def guarantee_count(self) -> int:
@@ -202,32 +205,74 @@ class PortfolioRun:
             return min(self.result.scenarios, self.scenarios)
         return self.scenarios
 
-    async def response(self, on_share: Callable[[float], None] | None = None
-                       ) -> risk_pb2.PortfolioRiskResult | None:
-        """The result message, with contributions when asked (after :meth:`progress`), or
-        None when stopped while they were computed. Those two passes stop between blocks
-        like the simulation; ``on_share(share of them done)`` is called on the loop."""
-        contributions = None
-        if self.options.include_contributions and not self.result.cancelled:
-            loop = asyncio.get_running_loop()
-            reported = [0.0]
+    async def contribution_shares(self) -> AsyncIterator[float]:
+        """After :meth:`progress`: the contribution passes, when asked and the simulation
+        ended, yielding the share of them done (about every 1/PROGRESS_UPDATES) as they
+        go; nothing to yield otherwise. They stop between blocks like the simulation
+        (``self.stop``; also when the caller stops listening): ``self.contributions`` is
+        then None and ``self.contributions_stopped`` True, the simulation's result kept
+        (:meth:`result_message`)."""
+        if not self.options.include_contributions or self.result.cancelled:
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        reported = [0.0]
 
-            def on_block(done: int, total: int) -> bool:
-                share = done / total
-                if on_share is not None and share - reported[0] >= 0.01:
-                    reported[0] = share
-                    loop.call_soon_threadsafe(on_share, share)
-                return not self.stop.is_set()
+        def on_block(done: int, total: int) -> bool:
+            share = done / total
+            if share - reported[0] >= 1 / PROGRESS_UPDATES:
+                reported[0] = share
+                loop.call_soon_threadsafe(queue.put_nowait, share)
+            return not self.stop.is_set()
 
+        def work() -> None:
             try:
-                contributions = await asyncio.to_thread(
-                    pf.risk_contributions, self.model, seed=self.seed,
-                    scenarios=self.contribution_scenarios, level=self.levels[-1],
-                    on_block=on_block)
-            except asyncio.CancelledError:
-                self.stop.set()  # the caller is gone: the worker thread stops at its next block
-                raise
-            if contributions is None:
-                return None
-        return translate.portfolio_result(self.result, self.guarantee_count, contributions,
-                                          self.ids, self.options.top_guarantees or 20)
+                finished = _Finished(pf.risk_contributions(
+                    self.model, seed=self.seed, scenarios=self.contribution_scenarios,
+                    level=self.levels[-1], on_block=on_block))
+            except BaseException as exc:  # re-raised in the caller's task
+                finished = _Finished(error=exc)
+            loop.call_soon_threadsafe(queue.put_nowait, finished)
+
+        worker = loop.run_in_executor(None, work)
+        finished = False
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Finished):
+                    finished = True
+                    break
+                yield item
+        finally:
+            if not finished:
+                self.stop.set()  # the caller is gone: the worker stops at its next block
+        await worker
+        if item.error is not None:
+            raise item.error
+        self.contributions = item.result
+        self.contributions_stopped = item.result is None
+
+    def result_message(self, stopped_why: str = "stopped") -> risk_pb2.PortfolioRiskResult:
+        """The result message (after :meth:`progress` and :meth:`contribution_shares`):
+        with the contributions, or, when they were stopped (``stopped_why``: by what),
+        without them, saying so."""
+        result = translate.portfolio_result(self.result, self.guarantee_count,
+                                            self.contributions, self.ids,
+                                            self.options.top_guarantees or 20)
+        if self.contributions_stopped:
+            result.contributions_stopped = True
+            result.notes.append(
+                f"risk contributions not computed: {stopped_why} while they were computed, "
+                "after the simulation had ended (its figures here are whole and final); "
+                "run it again (same seed, same figures) for them")
+        return result
+
+    async def response(self, on_share: Callable[[float], None] | None = None
+                       ) -> risk_pb2.PortfolioRiskResult:
+        """The result message, with contributions when asked (after :meth:`progress`):
+        :meth:`contribution_shares` (``on_share(share of them done)`` for each), then
+        :meth:`result_message`."""
+        async for share in self.contribution_shares():
+            if on_share is not None:
+                on_share(share)
+        return self.result_message()

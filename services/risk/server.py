@@ -158,11 +158,16 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         run = await asyncio.to_thread(  # off the event loop: a million rows take seconds
             prepared_run, first or risk_pb2.SimulatePortfolioRequest(), guarantees, self.limits)
         async for progress in run.progress():
-            yield translate.progress(progress, run.levels[-1])
-        result = await run.response()
-        if result is None:  # stopped while the contributions were computed: no result
-            await context.abort(grpc.StatusCode.CANCELLED,
-                                "stopped while the risk contributions were computed")
+            yield translate.progress(progress, run.levels[-1], run.passes)
+        # The contribution passes, when asked: the rest of the work, reported too (they
+        # stop when the call ends, as the simulation does).
+        if run.options.include_contributions and not run.result.cancelled:
+            yield risk_pb2.SimulatePortfolioResponse(
+                progress=translate.result_progress(run.result, run.passes, 0.0))
+        async for share in run.contribution_shares():
+            yield risk_pb2.SimulatePortfolioResponse(
+                progress=translate.result_progress(run.result, run.passes, share))
+        result = run.result_message()
         self.events.publish_soon(cloud_event(
             "ijh.risk.portfolio.simulated", SOURCE, f"portfolio-simulations/seed-{run.seed}",
             translate.portfolio_simulated_event(run.result, run.guarantee_count),

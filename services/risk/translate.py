@@ -436,12 +436,38 @@ def _estimates(items) -> list[risk_pb2.Estimate]:
     return [estimate(e) for e in items]
 
 
-def progress(p: pf.Progress, level: float) -> risk_pb2.SimulatePortfolioResponse:
+def progress(p: pf.Progress, level: float, passes: int = 1
+             ) -> risk_pb2.SimulatePortfolioResponse:
+    """Progress of the simulation phase; ``passes`` over the scenarios in all (3 with
+    contributions: the simulation is a third of the work)."""
+    share = p.scenarios_done / max(p.scenarios_total, 1)
     return risk_pb2.SimulatePortfolioResponse(progress=risk_pb2.SimulationProgress(
         scenarios_done=p.scenarios_done, scenarios_total=p.scenarios_total,
         expected_loss_cents=estimate(p.expected_loss_cents), level=level,
         value_at_risk_cents=estimate(p.value_at_risk_cents),
-        expected_shortfall_cents=estimate(p.expected_shortfall_cents)))
+        expected_shortfall_cents=estimate(p.expected_shortfall_cents),
+        phase=risk_pb2.SIMULATION_PHASE_SIMULATING, phase_done_share=share,
+        done_share=share / passes))
+
+
+def result_progress(r: pf.PortfolioResult, passes: int,
+                    contributions_share: float | None = None) -> risk_pb2.SimulationProgress:
+    """Progress with the simulation's final figures: its phase done (the first of
+    ``passes``), or, given ``contributions_share``, that share of the contribution
+    passes (the rest of them) done."""
+    top = r.tail_risk[-1]
+    if contributions_share is None:
+        phase, share = risk_pb2.SIMULATION_PHASE_SIMULATING, 1.0
+        done = 1 / passes
+    else:
+        phase, share = risk_pb2.SIMULATION_PHASE_CONTRIBUTIONS, contributions_share
+        done = (1 + (passes - 1) * contributions_share) / passes
+    return risk_pb2.SimulationProgress(
+        scenarios_done=r.scenarios, scenarios_total=r.scenarios,
+        expected_loss_cents=estimate(r.expected_loss_cents), level=top.level,
+        value_at_risk_cents=estimate(top.value_at_risk_cents),
+        expected_shortfall_cents=estimate(top.expected_shortfall_cents),
+        phase=phase, phase_done_share=share, done_share=done)
 
 
 def portfolio_result(r: pf.PortfolioResult, guarantee_count: int,

@@ -162,28 +162,42 @@ async def test_cancelled_operation_ends_with_cancelled_and_partial_progress(anal
     await channel.close()
 
 
-async def test_a_cancel_while_contributions_are_computed_ends_it_cancelled(analyst):
-    # The contributions are two more passes over the scenarios after the simulation's
-    # last progress: the time left counts them, and a cancel stops them too.
+async def test_a_cancel_while_contributions_are_computed_keeps_the_result(analyst):
+    # The contributions are two more passes over the scenarios after the simulation: the
+    # progress reports them (their phase and share) and the time left counts them, and a
+    # cancel stops them too. Found walking the fund analyst's journey: that cancel threw
+    # the finished simulation's figures away ("cancelled", "scenarios 102,400 / 102,400",
+    # no result). The operation now ends done with the result, without contributions,
+    # saying so (AIP-151: it completed despite the cancel).
     channel = await analyst()
     stub = risk_pb2_grpc.RiskServiceStub(channel)
     simulation = _simulation(3000, 400 * 1024)
     simulation.simulation.include_contributions = True
     started = (await stub.StartPortfolioSimulation(_start(simulation))).operation
-    for _ in range(1200):  # until the simulation's scenarios are all done
+    for _ in range(3000):  # until the contributions have reported some progress
         operation = (await stub.GetOperation(r.GetOperationRequest(name=started.name))).operation
         progress = operation.metadata.progress
-        if operation.done or (progress.scenarios_total
-                              and progress.scenarios_done == progress.scenarios_total):
+        if operation.done or (progress.phase == r.SIMULATION_PHASE_CONTRIBUTIONS
+                              and progress.phase_done_share > 0):
             break
         await asyncio.sleep(0.02)
     assert not operation.done, "the contributions ended before the test could cancel them"
-    assert operation.metadata.seconds_left > 0.05  # two passes are still to come
+    assert progress.scenarios_done == progress.scenarios_total == 400 * 1024
+    assert 0 < progress.phase_done_share < 1 and 1 / 3 < progress.done_share < 1
+    assert operation.metadata.seconds_left > 0.05  # the passes are not done
     cancelled = (await stub.CancelOperation(r.CancelOperationRequest(name=started.name))
                  ).operation
     assert cancelled.done  # within the cancel's wait: the passes stop between blocks
-    assert cancelled.error.code == grpc.StatusCode.CANCELLED.value[0]
-    assert not cancelled.HasField("response")
+    assert not cancelled.HasField("error") and cancelled.HasField("response")
+    result = cancelled.response
+    assert result.contributions_stopped and not result.HasField("contributions")
+    assert result.scenario_count == 400 * 1024 and result.tail_risk
+    assert any("risk contributions not computed: cancelled on request" in note
+               for note in result.notes)
+    assert cancelled.metadata.contributions_stopped
+    listed = await stub.ListOperations(r.ListOperationsRequest(page_size=100))
+    mine = [o for o in listed.operations if o.name == started.name]
+    assert mine[0].metadata.contributions_stopped and not mine[0].HasField("error")
     await channel.close()
 
 
@@ -230,6 +244,7 @@ async def test_progress_is_published_on_nats(analyst, stack):
     await channel.close()
     assert seen[-1]["done"] is True
     assert int(seen[-1]["scenarios_done"]) == 8 * 1024
+    assert seen[-1]["phase"] == "simulating" and seen[-1]["phase_done_share"] == 1
     assert len(seen) >= 2
     # published in order, numbered so that a reader can drop a stale one
     assert [event["sequence"] for event in seen] == list(range(1, len(seen) + 1))

@@ -117,7 +117,7 @@ async def test_contributions_add_up_and_name_groups(gateway_channel):
     first = _first(16 * 1024, method=r.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING,
                    include_contributions=True, top_guarantees=5)
     first.guarantees.extend(_guarantees(300))
-    _, result = await _simulate(gateway_channel, [first])
+    progress, result = await _simulate(gateway_channel, [first])
     contributions = result.contributions
     assert len(contributions.top_guarantees) == 5
     assert contributions.top_guarantees[0].id.startswith("g")
@@ -126,6 +126,21 @@ async def test_contributions_add_up_and_name_groups(gateway_channel):
     assert by_sector == pytest.approx(contributions.conditional_tail_loss_cents, rel=1e-9)
     assert by_branch == pytest.approx(contributions.conditional_tail_loss_cents, rel=1e-9)
     assert {g.name for g in contributions.by_sector} == {"health", "transport"}
+    # Found walking the fund analyst's journey: the contribution passes streamed no
+    # progress (the last said "1 s left", then nothing for 47 s). Both phases report,
+    # each with its share, and the share of the whole run only grows.
+    phases = [p.phase for p in progress]
+    assert r.SIMULATION_PHASE_SIMULATING in phases
+    contributing = [p for p in progress if p.phase == r.SIMULATION_PHASE_CONTRIBUTIONS]
+    assert phases == sorted(phases) and len(contributing) >= 10
+    assert contributing[0].phase_done_share == 0 and contributing[-1].phase_done_share > 0.9
+    assert contributing[0].done_share == pytest.approx(1 / 3)  # two passes of three left
+    done = [p.done_share for p in progress]
+    assert done == sorted(done) and done[-1] < 1
+    assert contributing[-1].scenarios_done == result.scenario_count  # the final figures
+    top = result.tail_risk[-1]
+    assert contributing[-1].expected_shortfall_cents == top.expected_shortfall_cents
+    assert not result.contributions_stopped
 
 
 async def test_cancel_stops_the_simulation_and_the_service_stays_healthy(gateway_channel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from ijh.risk.v1 import risk_pb2 as r
 
+from services.risk import translate
 from services.risk.portfolio_run import PortfolioLimits, PortfolioRun, prepared_run
 from services.shared.errors import InvalidArgument
 from tests.risk.portfolio.counting import count_model_checks
@@ -70,9 +71,12 @@ async def test_a_guarantee_rate_of_0_is_refused_and_an_absent_one_is_1():
     assert rates[7] == 0.5 and rates[8] == 1.0 and rates[0] == 1.0
 
 
-async def test_a_stop_while_contributions_are_computed_ends_the_run_without_them():
+async def test_a_stop_while_contributions_are_computed_keeps_the_simulations_result():
     # After the simulation, the contributions are two more passes over the scenarios: they
     # report their share done and stop between blocks when the run is stopped (a cancel).
+    # Found walking the fund analyst's journey: such a stop threw the finished
+    # simulation's figures away; they are whole, and kept, the result saying what is
+    # missing.
     first, guarantees = _request(r.PORTFOLIO_METHOD_MONTE_CARLO, 2)
     first.simulation.scenario_count = 100 * 1024  # long enough for the loop to answer
     run = PortfolioRun(first, guarantees, LIMITS)
@@ -86,8 +90,14 @@ async def test_a_stop_while_contributions_are_computed_ends_the_run_without_them
         shares.append(share)
         run.stop.set()
 
-    assert await run.response(on_share) is None
+    result = await run.response(on_share)
     assert shares and shares[0] < 0.5  # reported from the first pass on
+    assert result.contributions_stopped and not result.HasField("contributions")
+    assert "risk contributions not computed: stopped" in result.notes[-1]
+    whole = translate.portfolio_result(run.result, run.guarantee_count)
+    assert result.scenario_count == whole.scenario_count == 100 * 1024
+    assert list(result.tail_risk) == list(whole.tail_risk)
+    assert result.expected_loss_cents == whole.expected_loss_cents
 
 
 @pytest.mark.parametrize("method", [r.PORTFOLIO_METHOD_MONTE_CARLO,

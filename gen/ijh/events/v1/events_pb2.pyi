@@ -175,7 +175,7 @@ class BeneficiaryKindCorrected(_message.Message):
     def __init__(self, business_id: _Optional[str] = ..., kind: _Optional[str] = ..., previous_kind: _Optional[str] = ..., actor_id: _Optional[str] = ..., actor_role: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[str] = ..., aid_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class OperationProgressed(_message.Message):
-    __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code", "sequence")
+    __slots__ = ("name", "scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "done", "error_code", "sequence", "phase", "phase_done_share", "contributions_stopped")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCENARIOS_DONE_FIELD_NUMBER: _ClassVar[int]
     SCENARIOS_TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +186,9 @@ class OperationProgressed(_message.Message):
     DONE_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    PHASE_DONE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_STOPPED_FIELD_NUMBER: _ClassVar[int]
     name: str
     scenarios_done: int
     scenarios_total: int
@@ -196,4 +199,7 @@ class OperationProgressed(_message.Message):
     done: bool
     error_code: str
     sequence: int
-    def __init__(self, name: _Optional[str] = ..., scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[float] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[float] = ..., expected_shortfall_cents: _Optional[float] = ..., done: _Optional[bool] = ..., error_code: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+    phase: str
+    phase_done_share: float
+    contributions_stopped: bool
+    def __init__(self, name: _Optional[str] = ..., scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[float] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[float] = ..., expected_shortfall_cents: _Optional[float] = ..., done: _Optional[bool] = ..., error_code: _Optional[str] = ..., sequence: _Optional[int] = ..., phase: _Optional[str] = ..., phase_done_share: _Optional[float] = ..., contributions_stopped: _Optional[bool] = ...) -> None: ...

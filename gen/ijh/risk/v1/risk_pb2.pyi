@@ -48,6 +48,12 @@ class PortfolioMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PORTFOLIO_METHOD_IMPORTANCE_SAMPLING: _ClassVar[PortfolioMethod]
     PORTFOLIO_METHOD_SEMI_ANALYTIC: _ClassVar[PortfolioMethod]
     PORTFOLIO_METHOD_CREDITRISKPLUS: _ClassVar[PortfolioMethod]
+
+class SimulationPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIMULATION_PHASE_UNSPECIFIED: _ClassVar[SimulationPhase]
+    SIMULATION_PHASE_SIMULATING: _ClassVar[SimulationPhase]
+    SIMULATION_PHASE_CONTRIBUTIONS: _ClassVar[SimulationPhase]
 PROCUREMENT_KIND_UNSPECIFIED: ProcurementKind
 PROCUREMENT_KIND_NEW_PRODUCT_OR_SERVICE: ProcurementKind
 PROCUREMENT_KIND_PRE_COMMERCIAL_PROCUREMENT: ProcurementKind
@@ -71,6 +77,9 @@ PORTFOLIO_METHOD_MONTE_CARLO: PortfolioMethod
 PORTFOLIO_METHOD_IMPORTANCE_SAMPLING: PortfolioMethod
 PORTFOLIO_METHOD_SEMI_ANALYTIC: PortfolioMethod
 PORTFOLIO_METHOD_CREDITRISKPLUS: PortfolioMethod
+SIMULATION_PHASE_UNSPECIFIED: SimulationPhase
+SIMULATION_PHASE_SIMULATING: SimulationPhase
+SIMULATION_PHASE_CONTRIBUTIONS: SimulationPhase
 
 class Estimate(_message.Message):
     __slots__ = ("value", "standard_error")
@@ -629,20 +638,26 @@ class SimulatePortfolioRequest(_message.Message):
     def __init__(self, fund: _Optional[_Union[FundTerms, _Mapping]] = ..., dependence: _Optional[_Union[Dependence, _Mapping]] = ..., simulation: _Optional[_Union[PortfolioSimulationOptions, _Mapping]] = ..., guarantees: _Optional[_Iterable[_Union[Guarantee, _Mapping]]] = ...) -> None: ...
 
 class SimulationProgress(_message.Message):
-    __slots__ = ("scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents")
+    __slots__ = ("scenarios_done", "scenarios_total", "expected_loss_cents", "level", "value_at_risk_cents", "expected_shortfall_cents", "phase", "phase_done_share", "done_share")
     SCENARIOS_DONE_FIELD_NUMBER: _ClassVar[int]
     SCENARIOS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_LOSS_CENTS_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     VALUE_AT_RISK_CENTS_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_SHORTFALL_CENTS_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    PHASE_DONE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    DONE_SHARE_FIELD_NUMBER: _ClassVar[int]
     scenarios_done: int
     scenarios_total: int
     expected_loss_cents: Estimate
     level: float
     value_at_risk_cents: Estimate
     expected_shortfall_cents: Estimate
-    def __init__(self, scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+    phase: SimulationPhase
+    phase_done_share: float
+    done_share: float
+    def __init__(self, scenarios_done: _Optional[int] = ..., scenarios_total: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., phase: _Optional[_Union[SimulationPhase, str]] = ..., phase_done_share: _Optional[float] = ..., done_share: _Optional[float] = ...) -> None: ...
 
 class TailRisk(_message.Message):
     __slots__ = ("level", "value_at_risk_cents", "expected_shortfall_cents")
@@ -699,7 +714,7 @@ class RiskContributions(_message.Message):
     def __init__(self, level: _Optional[float] = ..., value_at_risk_cents: _Optional[_Union[Estimate, _Mapping]] = ..., expected_shortfall_cents: _Optional[_Union[Estimate, _Mapping]] = ..., conditional_tail_loss_cents: _Optional[float] = ..., top_guarantees: _Optional[_Iterable[_Union[GuaranteeContribution, _Mapping]]] = ..., by_sector: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., by_branch: _Optional[_Iterable[_Union[GroupContribution, _Mapping]]] = ..., method: _Optional[_Union[PortfolioMethod, str]] = ..., scenario_count: _Optional[int] = ...) -> None: ...
 
 class PortfolioRiskResult(_message.Message):
-    __slots__ = ("method", "seed", "scenario_count", "expected_loss_cents", "tail_risk", "exhaustion_probability_by_year", "loss_histogram_edges_cents", "loss_histogram_probability", "portfolio_cap_cents", "capital_cents", "annual_fee_income_cents", "importance_shift", "effective_sample_size", "cancelled", "notes", "contributions", "guarantee_count", "horizon_years")
+    __slots__ = ("method", "seed", "scenario_count", "expected_loss_cents", "tail_risk", "exhaustion_probability_by_year", "loss_histogram_edges_cents", "loss_histogram_probability", "portfolio_cap_cents", "capital_cents", "annual_fee_income_cents", "importance_shift", "effective_sample_size", "cancelled", "notes", "contributions", "guarantee_count", "horizon_years", "contributions_stopped")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -718,6 +733,7 @@ class PortfolioRiskResult(_message.Message):
     CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     GUARANTEE_COUNT_FIELD_NUMBER: _ClassVar[int]
     HORIZON_YEARS_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_STOPPED_FIELD_NUMBER: _ClassVar[int]
     method: PortfolioMethod
     seed: int
     scenario_count: int
@@ -736,7 +752,8 @@ class PortfolioRiskResult(_message.Message):
     contributions: RiskContributions
     guarantee_count: int
     horizon_years: int
-    def __init__(self, method: _Optional[_Union[PortfolioMethod, str]] = ..., seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., tail_risk: _Optional[_Iterable[_Union[TailRisk, _Mapping]]] = ..., exhaustion_probability_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., loss_histogram_edges_cents: _Optional[_Iterable[float]] = ..., loss_histogram_probability: _Optional[_Iterable[float]] = ..., portfolio_cap_cents: _Optional[int] = ..., capital_cents: _Optional[int] = ..., annual_fee_income_cents: _Optional[int] = ..., importance_shift: _Optional[_Iterable[float]] = ..., effective_sample_size: _Optional[float] = ..., cancelled: _Optional[bool] = ..., notes: _Optional[_Iterable[str]] = ..., contributions: _Optional[_Union[RiskContributions, _Mapping]] = ..., guarantee_count: _Optional[int] = ..., horizon_years: _Optional[int] = ...) -> None: ...
+    contributions_stopped: bool
+    def __init__(self, method: _Optional[_Union[PortfolioMethod, str]] = ..., seed: _Optional[int] = ..., scenario_count: _Optional[int] = ..., expected_loss_cents: _Optional[_Union[Estimate, _Mapping]] = ..., tail_risk: _Optional[_Iterable[_Union[TailRisk, _Mapping]]] = ..., exhaustion_probability_by_year: _Optional[_Iterable[_Union[Estimate, _Mapping]]] = ..., loss_histogram_edges_cents: _Optional[_Iterable[float]] = ..., loss_histogram_probability: _Optional[_Iterable[float]] = ..., portfolio_cap_cents: _Optional[int] = ..., capital_cents: _Optional[int] = ..., annual_fee_income_cents: _Optional[int] = ..., importance_shift: _Optional[_Iterable[float]] = ..., effective_sample_size: _Optional[float] = ..., cancelled: _Optional[bool] = ..., notes: _Optional[_Iterable[str]] = ..., contributions: _Optional[_Union[RiskContributions, _Mapping]] = ..., guarantee_count: _Optional[int] = ..., horizon_years: _Optional[int] = ..., contributions_stopped: _Optional[bool] = ...) -> None: ...
 
 class SimulatePortfolioResponse(_message.Message):
     __slots__ = ("progress", "result")
@@ -807,7 +824,7 @@ class StartPortfolioSimulationRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., simulation: _Optional[_Union[SimulatePortfolioRequest, _Mapping]] = ...) -> None: ...
 
 class PortfolioSimulationMetadata(_message.Message):
-    __slots__ = ("create_time", "update_time", "end_time", "creator", "guarantee_count", "progress", "seconds_left", "horizon_years", "seed", "method")
+    __slots__ = ("create_time", "update_time", "end_time", "creator", "guarantee_count", "progress", "seconds_left", "horizon_years", "seed", "method", "contributions_stopped")
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -818,6 +835,7 @@ class PortfolioSimulationMetadata(_message.Message):
     HORIZON_YEARS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_STOPPED_FIELD_NUMBER: _ClassVar[int]
     create_time: str
     update_time: str
     end_time: str
@@ -828,7 +846,8 @@ class PortfolioSimulationMetadata(_message.Message):
     horizon_years: int
     seed: int
     method: PortfolioMethod
-    def __init__(self, create_time: _Optional[str] = ..., update_time: _Optional[str] = ..., end_time: _Optional[str] = ..., creator: _Optional[str] = ..., guarantee_count: _Optional[int] = ..., progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., seconds_left: _Optional[float] = ..., horizon_years: _Optional[int] = ..., seed: _Optional[int] = ..., method: _Optional[_Union[PortfolioMethod, str]] = ...) -> None: ...
+    contributions_stopped: bool
+    def __init__(self, create_time: _Optional[str] = ..., update_time: _Optional[str] = ..., end_time: _Optional[str] = ..., creator: _Optional[str] = ..., guarantee_count: _Optional[int] = ..., progress: _Optional[_Union[SimulationProgress, _Mapping]] = ..., seconds_left: _Optional[float] = ..., horizon_years: _Optional[int] = ..., seed: _Optional[int] = ..., method: _Optional[_Union[PortfolioMethod, str]] = ..., contributions_stopped: _Optional[bool] = ...) -> None: ...
 
 class OperationError(_message.Message):
     __slots__ = ("code", "message")

@@ -186,8 +186,12 @@ class RiskServiceServicer:
 
     def CancelOperation(self, request, context):
         """Asks the operation to stop; it ends done with a CANCELLED error and the figures
-        reached so far in its metadata. One running on another replica is asked through its
-        record; that replica stops it at its next heartbeat (about 5 s).
+        reached so far in its metadata. One whose simulation has ended and that is computing
+        its risk contributions stops those and ends done with its result, without them
+        (contributions_stopped, in the result and the metadata): the simulation completed
+        despite the cancel, which AIP-151 allows; a client tells the two by error vs
+        response. One running on another replica is asked through its record; that replica
+        stops it at its next heartbeat (about 5 s).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
