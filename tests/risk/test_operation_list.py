@@ -49,7 +49,10 @@ def nats_server(tmp_path_factory):
 
 @pytest.fixture
 async def events(nats_server):
-    events = EventPublisher(nats_server.url, "IJH_LIST_TEST_EVENTS")
+    # The services' own stream: a second stream over `ijh.>` on the session's server
+    # overlaps it, and whichever came second could not be created (the stack's, when
+    # these tests ran before the stack started: its events were lost).
+    events = EventPublisher(nats_server.url, "IJH_EVENTS")
     await events.start()
     for _ in range(200):
         if events.is_connected:
