@@ -813,7 +813,10 @@ def portfolio_simulate(
     if not options.fund.capital_cents:
         raise CliError("the fund's capital is missing: --capital-eur or fund.capital_eur in "
                        "--options", USAGE)
-    if not sim.HasField("seed"):
+    if not detach and not sim.HasField("seed"):
+        # A detached run gets its seed from the service (derived from its request id, so a
+        # retry with the same --request-id is the same simulation); a streamed one gets it
+        # here, for the report's Reproduce line.
         sim.seed = int.from_bytes(uuid.uuid4().bytes[:7], "big")
     # The report's Reproduce line: every flag that shapes the figures, as given, and the
     # seed (drawn here when neither the flags nor the options file set one).
@@ -852,14 +855,18 @@ def portfolio_simulate(
             guarantees=portfolio.guarantees)
         with connection.channel() as channel:
             stub = risk_pb2_grpc.RiskServiceStub(channel)
+            request_id = request_id or str(uuid.uuid4())
             answer = _write(connection, stub.StartPortfolioSimulation,
                            risk_pb2.StartPortfolioSimulationRequest(
-                               request_id=request_id or str(uuid.uuid4()), simulation=first),
+                               request_id=request_id, simulation=first),
                            timeout, lambda path: locate(path.removeprefix("simulation.")))
         if as_json:
             output.print_json(answer)
         else:
             output.operation(answer.operation)
+            if not sim.HasField("seed"):
+                output.console.print(f"the seed comes from the request id: starting it again "
+                                     f"with --request-id {request_id} is the same simulation")
             output.console.print(f"follow it: ijh portfolio status {answer.operation.name} "
                                  "--wait")
         return

@@ -806,10 +806,21 @@ def _operation_state(o: risk_pb2.Operation) -> str:
     return "done"
 
 
+def _operation_method(m: risk_pb2.PortfolioSimulationMetadata) -> str:
+    return method_name(m.method) if m.method else "-"
+
+
+def _operation_seed(m: risk_pb2.PortfolioSimulationMetadata) -> str:
+    # An operation names its seed from its start; one from a service before that has no
+    # method either, and its seed is known only from its result.
+    return str(m.seed) if m.seed or m.method else "-"
+
+
 def operation(o: risk_pb2.Operation) -> None:
     m = o.metadata
     rows = [("name", o.name), ("state", _operation_state(o)), ("creator", m.creator or "-"),
-            ("guarantees", f"{m.guarantee_count:,}"), ("started", m.create_time),
+            ("guarantees", f"{m.guarantee_count:,}"), ("method", _operation_method(m)),
+            ("seed", _operation_seed(m)), ("started", m.create_time),
             ("updated", m.update_time)]
     if m.end_time:
         rows.append(("ended", m.end_time))
@@ -826,11 +837,13 @@ def operation(o: risk_pb2.Operation) -> None:
 
 def operations(items) -> None:
     table = Table(title="Portfolio simulations (newest first)", title_justify="left")
-    for column in ("name", "state", "guarantees", "scenarios", "started", "creator"):
+    for column in ("name", "state", "guarantees", "scenarios", "method", "seed", "started",
+                   "creator"):
         table.add_column(column)
     for o in items:
-        p = o.metadata.progress
-        table.add_row(o.name, _operation_state(o), f"{o.metadata.guarantee_count:,}",
-                      f"{p.scenarios_done:,}/{p.scenarios_total:,}", o.metadata.create_time,
-                      o.metadata.creator)
+        m = o.metadata
+        p = m.progress
+        table.add_row(o.name, _operation_state(o), f"{m.guarantee_count:,}",
+                      f"{p.scenarios_done:,}/{p.scenarios_total:,}", _operation_method(m),
+                      _operation_seed(m), m.create_time, m.creator)
     console.print(table)

@@ -756,3 +756,53 @@ def test_the_funds_risk_figures_say_their_horizon_and_fees(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "(its horizon and fees: ijh params show --rule-set fund, risk.model)" in out
     assert "P(capital exhausted): " in out
+
+
+def test_a_detached_run_leaves_its_seed_to_the_service_and_says_it(monkeypatch, capsys,
+                                                                   tmp_path):
+    # The CLI drew a seed for a detached run without --seed: a retry with the same
+    # --request-id was another simulation (ALREADY_EXISTS), and the seed was known only
+    # from the result.
+    import contextlib
+
+    from typer.testing import CliRunner
+
+    from ijh_cli import main
+
+    sent = []
+
+    class Connection:
+        def channel(self):
+            return contextlib.nullcontext()
+
+    def start(connection, method, request, timeout, locate=None):
+        sent.append(request)
+        return risk_pb2.StartPortfolioSimulationResponse(operation=risk_pb2.Operation(
+            name="operations/abc", metadata=risk_pb2.PortfolioSimulationMetadata(
+                seed=8_731_455_021, method=risk_pb2.PORTFOLIO_METHOD_IMPORTANCE_SAMPLING,
+                horizon_years=5)))
+
+    monkeypatch.setattr(main, "_connect", lambda ctx, role: (Connection(), 1.0))
+    monkeypatch.setattr(main, "_write", start)
+    monkeypatch.setattr(main.risk_pb2_grpc, "RiskServiceStub",
+                        lambda channel: type("Stub", (), {"StartPortfolioSimulation": None}))
+    monkeypatch.setattr(output.console, "width", 200)
+    options = tmp_path / "options.yaml"  # the example's, without its seed
+    options.write_text("".join(line for line in (ROOT / "examples" / "fund_portfolio.yaml")
+                               .read_text().splitlines(keepends=True)
+                               if not line.lstrip().startswith("seed:")))
+    done = CliRunner().invoke(main.app, [
+        "portfolio", "simulate", str(ROOT / "examples" / "fund_portfolio.csv"), "--options",
+        str(options), "--detach", "--request-id", "r-7"])
+    assert done.exit_code == 0, done.output
+    assert not sent[0].simulation.simulation.HasField("seed")
+    out = " ".join(done.stdout.split())
+    assert "seed │ 8731455021" in out and "method │ importance_sampling" in out, out
+    assert "starting it again with --request-id r-7 is the same simulation" in out
+    listed = risk_pb2.Operation(name="operations/abc", metadata=risk_pb2.PortfolioSimulationMetadata(
+        seed=42, method=risk_pb2.PORTFOLIO_METHOD_MONTE_CARLO))
+    output.operations([listed, risk_pb2.Operation(name="operations/old")])
+    rows = [line.replace("│", " ").split() for line in capsys.readouterr().out.splitlines()]
+    assert ["operations/abc", "running", "0", "0/0", "monte_carlo", "42"] in [
+        r[:6] for r in rows]
+    assert ["operations/old", "running", "0", "0/0", "-", "-"] in [r[:6] for r in rows]
