@@ -870,7 +870,8 @@ def portfolio_simulate(
             output.console.print(f"follow it: ijh portfolio status {answer.operation.name} "
                                  "--wait")
         return
-    result = _stream_simulation(connection, messages(), timeout, locate, quiet)
+    result = _stream_simulation(connection, messages(), timeout, locate, quiet,
+                                options.fund.horizon_years or 1)  # 0 means 1
     _show_portfolio(result, report_dir, file, given, as_json, portfolio.lines)
 
 
@@ -934,8 +935,9 @@ def portfolio_status(
                     p = operation.metadata.progress
                     left = (f"{operation.metadata.seconds_left:.0f} s left" if
                             p.scenarios_done else "time left not known yet")
+                    figures = _progress_text(p, operation.metadata.horizon_years)
                     print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
-                          f"{_progress_text(p)}{left}", file=sys.stderr, flush=True)
+                          f"{figures}{left}", file=sys.stderr, flush=True)
                 operation = _call(connection, stub.WaitOperation,
                                   risk_pb2.WaitOperationRequest(name=operation.name,
                                                                 timeout_seconds=2.0),
@@ -982,19 +984,20 @@ def portfolio_cancel(ctx: typer.Context, name: str, as_json: JsonFlag = False) -
         output.operation(answer.operation)
 
 
-def _progress_text(p: risk_pb2.SimulationProgress) -> str:
-    """The running figures and two spaces; nothing before the first scenarios, whose
-    figures are zeros ("ES 99.9% €0 ± €0"), not estimates."""
+def _progress_text(p: risk_pb2.SimulationProgress, years: int) -> str:
+    """The running figures, of the loss over ``years``, and two spaces; nothing before the
+    first scenarios, whose figures are zeros ("ES 99.9% €0 ± €0"), not estimates."""
     if not p.scenarios_done:
         return ""
-    return (f"EL {output.est_eur(p.expected_loss_cents)}  "
+    return (f"loss {output.over(years)}: EL {output.est_eur(p.expected_loss_cents)}  "
             f"VaR{p.level:.1%} {output.est_eur(p.value_at_risk_cents)}  "
             f"ES{p.level:.1%} {output.est_eur(p.expected_shortfall_cents)}  ")
 
 
 def _stream_simulation(connection: Connection, messages, timeout, locate,
-                       quiet: bool) -> risk_pb2.PortfolioRiskResult:
-    """Run SimulatePortfolio, showing progress; Ctrl-C cancels the call (exit 130)."""
+                       quiet: bool, horizon_years: int) -> risk_pb2.PortfolioRiskResult:
+    """Run SimulatePortfolio, showing progress (of the loss over ``horizon_years``, the
+    request's: a stream's progress does not say it); Ctrl-C cancels the call (exit 130)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -1036,14 +1039,16 @@ def _stream_simulation(connection: Connection, messages, timeout, locate,
                 if bar is not None:
                     if task is None:
                         task = bar.add_task("simulate", total=p.scenarios_total, figures="")
-                    bar.update(task, completed=p.scenarios_done, figures=_progress_text(p))
+                    bar.update(task, completed=p.scenarios_done,
+                               figures=_progress_text(p, horizon_years))
                 elif not quiet:
                     elapsed = time.monotonic() - started
                     rest = p.scenarios_total - p.scenarios_done
                     left = (f"{elapsed * rest / p.scenarios_done:.0f} s left"
                             if p.scenarios_done else "time left not known yet")
                     print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
-                          f"{_progress_text(p)}{left}", file=sys.stderr, flush=True)
+                          f"{_progress_text(p, horizon_years)}{left}", file=sys.stderr,
+                          flush=True)
         except (KeyboardInterrupt, grpc.RpcError) as exc:
             call.cancel()
             if interrupted or isinstance(exc, KeyboardInterrupt):
@@ -1073,8 +1078,8 @@ def _detached_words(r: risk_pb2.PortfolioRiskResult) -> list[str]:
     line without --options would be refused: it has no dependence)."""
     words = ["PORTFOLIO.csv", "--options", "OPTIONS.yaml",
              "--capital-eur", f"{r.capital_cents // 100}.{r.capital_cents % 100:02d}"]
-    if r.exhaustion_probability_by_year:  # one a year, 1..horizon
-        words += ["--horizon-years", str(len(r.exhaustion_probability_by_year))]
+    if r.horizon_years:
+        words += ["--horizon-years", str(r.horizon_years)]
     words += ["--scenarios", str(r.scenario_count), "--seed", str(r.seed),
               "--contributions" if r.HasField("contributions") else "--no-contributions"]
     return words
@@ -1105,8 +1110,10 @@ def _portfolio_report(directory: Path, file: Path | None, given: list[str] | Non
         ("scenarios", f"{r.scenario_count:,}"), ("guarantees", f"{r.guarantee_count:,}"),
         ("capital", output.eur(r.capital_cents)),
         ("annual fee income", output.eur(r.annual_fee_income_cents)),
-        ("expected loss", output.est_eur(r.expected_loss_cents))])
-    page.table("Tail risk", [
+        ("horizon", output.over(r.horizon_years).removeprefix("over ")),
+        (f"expected loss {output.over(r.horizon_years)}",
+         output.est_eur(r.expected_loss_cents))])
+    page.table(f"Tail risk: {output.loss_title(r.horizon_years)}", [
         (f"VaR / ES {t.level:.1%}", f"{output.est_eur(t.value_at_risk_cents)} / "
                                     f"{output.est_eur(t.expected_shortfall_cents)}")
         for t in r.tail_risk])

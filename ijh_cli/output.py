@@ -745,19 +745,33 @@ def contributions_source(r: risk_pb2.PortfolioRiskResult) -> str:
     return text
 
 
+def over(years: int) -> str:
+    """The horizon a portfolio loss covers ("over 5 years"): its VaR over five years is
+    not comparable with one over one year. 0: an answer from a service that did not say."""
+    if not years:
+        return "over the horizon"
+    return f"over {years} year" + ("" if years == 1 else "s")
+
+
+def loss_title(years: int) -> str:
+    """Which loss a portfolio's EL, VaR and ES are of (PortfolioRiskResult says so)."""
+    return (f"Fund loss {over(years)} (cumulative, after the portfolio cap, before fee "
+            "income)")
+
+
 def portfolio(r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None) -> None:
     """``lines``: each guarantee's line in the CSV, when the file is at hand."""
     rows = [("method", method_name(r.method)), ("seed", str(r.seed)),
             ("scenarios", f"{r.scenario_count:,}" + (" (cancelled)" if r.cancelled else "")),
             ("guarantees", f"{r.guarantee_count:,}"), ("capital", eur(r.capital_cents)),
             ("annual fee income", eur(r.annual_fee_income_cents)),
-            ("expected loss", est_eur(r.expected_loss_cents))]
+            (f"expected loss {over(r.horizon_years)}", est_eur(r.expected_loss_cents))]
     if r.portfolio_cap_cents:
         rows.append(("portfolio cap", eur(r.portfolio_cap_cents)))
     if r.effective_sample_size:
         rows.append(("effective sample size", f"{r.effective_sample_size:,.0f}"))
     console.print(_kv("Portfolio simulation", rows))
-    tail = Table(title="Tail risk of the fund's loss", title_justify="left")
+    tail = Table(title=f"Tail risk: {loss_title(r.horizon_years)}", title_justify="left")
     for column in ("level", "VaR", "ES"):
         tail.add_column(column, justify="right")
     for t in r.tail_risk:
@@ -828,7 +842,8 @@ def operation(o: risk_pb2.Operation) -> None:
         p = m.progress
         rows.append(("scenarios", f"{p.scenarios_done:,} / {p.scenarios_total:,}"))
         if p.scenarios_done:  # before the first chunk its figures are zeros, not estimates
-            rows.append((f"ES {p.level:.1%} so far", est_eur(p.expected_shortfall_cents)))
+            rows.append((f"ES {p.level:.1%} {over(m.horizon_years)} so far",
+                         est_eur(p.expected_shortfall_cents)))
         if not o.done:  # known once a chunk has run
             rows.append(("time left", f"{m.seconds_left:.0f} s" if p.scenarios_done
                          else "not known until the first scenarios are done"))

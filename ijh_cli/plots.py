@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from ijh.risk.v1 import risk_pb2
 from matplotlib.ticker import FuncFormatter
 
-from ijh_cli.output import method_name
+from ijh_cli.output import method_name, over
 
 FIGSIZE = (8.0, 4.5)
 DPI = 100
@@ -162,7 +162,7 @@ def loss_distribution(path: Path, result: risk_pb2.PortfolioRiskResult) -> Figur
     caption = ""
     resources = resources_by_horizon(result)
     if resources:
-        years = len(result.exhaustion_probability_by_year)
+        years = result.horizon_years
         fees = result.annual_fee_income_cents * years
         # Exhaustion is tested against the capital plus the fees earned by then: the
         # capital alone would mark losses the fund can pay as beyond its means.
@@ -180,7 +180,8 @@ def loss_distribution(path: Path, result: risk_pb2.PortfolioRiskResult) -> Figur
                        label=f"capital {_value(resources, True)} (no fee income)")
             caption = " Solid black: the capital; a loss beyond it exhausts it."
     ax.xaxis.set_major_formatter(_euros)
-    ax.set_xlabel("fund loss over the horizon")
+    ax.set_xlabel(f"fund loss {over(result.horizon_years)} (cumulative, after the "
+                  "portfolio cap, before fee income)")
     ax.set_ylabel("probability (log scale)")
     ax.set_title("Loss distribution of the fund")
     ax.legend(loc="upper right", fontsize="small", ncol=2)
@@ -190,12 +191,11 @@ def loss_distribution(path: Path, result: risk_pb2.PortfolioRiskResult) -> Figur
 
 
 def resources_by_horizon(result: risk_pb2.PortfolioRiskResult) -> int:
-    """The capital plus the fee income of the horizon (its years of exhaustion figures):
-    what the fund's loss over the horizon is set against."""
+    """The capital plus the fee income of the horizon (result.horizon_years): what the
+    fund's loss over the horizon is set against."""
     if not result.capital_cents:
         return 0
-    years = len(result.exhaustion_probability_by_year)
-    return result.capital_cents + result.annual_fee_income_cents * years
+    return result.capital_cents + result.annual_fee_income_cents * result.horizon_years
 
 
 def exhaustion(path: Path, result: risk_pb2.PortfolioRiskResult) -> Figure:

@@ -210,7 +210,7 @@ def test_the_loss_chart_marks_capital_plus_the_horizons_fees(tmp_path, monkeypat
     monkeypatch.setattr(plots, "_save", save)
     year = risk_pb2.Estimate(value=0.01, standard_error=0.001)
     result = risk_pb2.PortfolioRiskResult(
-        capital_cents=2_500_000_000, annual_fee_income_cents=310_245_304,
+        capital_cents=2_500_000_000, annual_fee_income_cents=310_245_304, horizon_years=5,
         exhaustion_probability_by_year=[year] * 5,
         loss_histogram_edges_cents=[0.0, 1e9, 2e9], loss_histogram_probability=[0.9, 0.1])
     plots.loss_distribution(tmp_path / "loss.png", result)
@@ -676,13 +676,13 @@ def test_a_simulation_just_started_shows_no_figures_yet(capsys):
     output.operation(started)
     out = capsys.readouterr().out
     assert "so far" not in out and "€0" not in out
-    assert _progress_text(started.metadata.progress) == ""
+    assert _progress_text(started.metadata.progress, 5) == ""
     p = started.metadata.progress
     p.scenarios_done = 20_480
     p.expected_shortfall_cents.value = 8_305_442_214
     output.operation(started)
-    assert "ES 99.9% so far" in capsys.readouterr().out
-    assert "ES99.9% €83,054,422" in _progress_text(p)
+    assert "ES 99.9% over the horizon so far" in capsys.readouterr().out
+    assert "ES99.9% €83,054,422" in _progress_text(p, 5)
 
 
 def test_the_report_says_the_contributions_es_is_not_the_headlines(tmp_path, monkeypatch):
@@ -799,10 +799,54 @@ def test_a_detached_run_leaves_its_seed_to_the_service_and_says_it(monkeypatch, 
     out = " ".join(done.stdout.split())
     assert "seed │ 8731455021" in out and "method │ importance_sampling" in out, out
     assert "starting it again with --request-id r-7 is the same simulation" in out
-    listed = risk_pb2.Operation(name="operations/abc", metadata=risk_pb2.PortfolioSimulationMetadata(
-        seed=42, method=risk_pb2.PORTFOLIO_METHOD_MONTE_CARLO))
+    listed = risk_pb2.Operation(name="operations/abc",
+                                metadata=risk_pb2.PortfolioSimulationMetadata(
+                                    seed=42, method=risk_pb2.PORTFOLIO_METHOD_MONTE_CARLO))
     output.operations([listed, risk_pb2.Operation(name="operations/old")])
     rows = [line.replace("│", " ").split() for line in capsys.readouterr().out.splitlines()]
     assert ["operations/abc", "running", "0", "0/0", "monte_carlo", "42"] in [
         r[:6] for r in rows]
     assert ["operations/old", "running", "0", "0/0", "-", "-"] in [r[:6] for r in rows]
+
+
+def test_every_loss_figure_says_the_horizon_it_covers(tmp_path, monkeypatch, capsys):
+    # "VaR 99.9 %" read EUR 29.4M at one year and EUR 76.3M at five, neither saying which;
+    # the report's Reproduce line and the loss chart took the horizon from the count of
+    # yearly exhaustion figures, which the result need not carry.
+    from ijh_cli import main, plots
+
+    seen = {}
+
+    def save(fig, path, title, caption):
+        seen.setdefault("xlabel", fig.axes[0].get_xlabel())
+        return plots.Figure(path, title, caption)
+
+    monkeypatch.setattr(plots, "_save", save)
+    monkeypatch.setattr(output.console, "width", 200)
+    est = risk_pb2.Estimate(value=7_630_000_000, standard_error=1_000_000)
+    r = risk_pb2.PortfolioRiskResult(
+        seed=7, scenario_count=4096, capital_cents=2_500_000_000, horizon_years=5,
+        annual_fee_income_cents=100_000_000, expected_loss_cents=est,
+        tail_risk=[risk_pb2.TailRisk(level=0.999, value_at_risk_cents=est,
+                                     expected_shortfall_cents=est)],
+        loss_histogram_edges_cents=[0.0, 1e9, 2e9], loss_histogram_probability=[0.9, 0.1])
+    title = ("Fund loss over 5 years (cumulative, after the portfolio cap, before fee "
+             "income)")
+    output.portfolio(r)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Tail risk: {title}" in out and "expected loss over 5 years │ €76,300,000" in out
+    main._portfolio_report(tmp_path, None, None, r)
+    import html
+
+    page = html.unescape(" ".join((tmp_path / "index.html").read_text().split()))
+    assert f"Tail risk: {title}" in page and "expected loss over 5 years" in page
+    assert "--horizon-years 5" in page  # no yearly exhaustion figures to count
+    assert seen["xlabel"].startswith("fund loss over 5 years (cumulative")
+    assert plots.resources_by_horizon(r) == 3_000_000_000
+    p = risk_pb2.SimulationProgress(scenarios_done=2048, scenarios_total=4096, level=0.999,
+                                    expected_loss_cents=est)
+    assert main._progress_text(p, 1).startswith("loss over 1 year: EL €76,300,000")
+    running = risk_pb2.Operation(name="operations/x", metadata=risk_pb2.PortfolioSimulationMetadata(
+        horizon_years=3, progress=p))
+    output.operation(running)
+    assert "ES 99.9% over 3 years so far" in capsys.readouterr().out
