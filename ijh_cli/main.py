@@ -933,11 +933,11 @@ def portfolio_status(
             while wait and not operation.done:
                 if not quiet and operation.metadata.HasField("progress"):
                     p = operation.metadata.progress
+                    # The service's estimate, from the share of the whole run done.
                     left = (f"{operation.metadata.seconds_left:.0f} s left" if
-                            p.scenarios_done else "time left not known yet")
-                    figures = _progress_text(p, operation.metadata.horizon_years)
-                    print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
-                          f"{figures}{left}", file=sys.stderr, flush=True)
+                            output.done_share(p) else "time left not known yet")
+                    print(_progress_line(p, operation.metadata.horizon_years, left),
+                          file=sys.stderr, flush=True)
                 operation = _call(connection, stub.WaitOperation,
                                   risk_pb2.WaitOperationRequest(name=operation.name,
                                                                 timeout_seconds=2.0),
@@ -994,13 +994,19 @@ def _progress_text(p: risk_pb2.SimulationProgress, years: int) -> str:
             f"ES{p.level:.1%} {output.est_eur(p.expected_shortfall_cents)}  ")
 
 
+def _progress_line(p: risk_pb2.SimulationProgress, years: int, left: str) -> str:
+    """One progress line (stderr not a terminal): the phase and its share, then the
+    figures so far and the time left."""
+    return (f"progress {output.phase_text(p)} ({p.scenarios_done}/{p.scenarios_total} "
+            f"scenarios)  {_progress_text(p, years)}{left}")
+
+
 def _stream_simulation(connection: Connection, messages, timeout, locate,
                        quiet: bool, horizon_years: int) -> risk_pb2.PortfolioRiskResult:
     """Run SimulatePortfolio, showing progress (of the loss over ``horizon_years``, the
     request's: a stream's progress does not say it); Ctrl-C cancels the call (exit 130)."""
     from rich.progress import (
         BarColumn,
-        MofNCompleteColumn,
         Progress,
         TextColumn,
         TimeElapsedColumn,
@@ -1008,7 +1014,9 @@ def _stream_simulation(connection: Connection, messages, timeout, locate,
     )
 
     live = sys.stderr.isatty() and not quiet
-    bar = Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
+    # The bar counts the share of the whole run done (with contributions, the simulation
+    # is a third of it): scenarios done stay at their total through the contributions.
+    bar = Progress(TextColumn("{task.fields[phase]}"), BarColumn(),
                    TextColumn("{task.fields[figures]}"), TimeElapsedColumn(),
                    TextColumn("left"), TimeRemainingColumn(), console=output.err_console,
                    transient=True) if live else None
@@ -1036,18 +1044,17 @@ def _stream_simulation(connection: Connection, messages, timeout, locate,
                     result = answer.result
                     continue
                 p = answer.progress
+                done = output.done_share(p)
                 if bar is not None:
                     if task is None:
-                        task = bar.add_task("simulate", total=p.scenarios_total, figures="")
-                    bar.update(task, completed=p.scenarios_done,
+                        task = bar.add_task("simulate", total=1.0, figures="", phase="")
+                    bar.update(task, completed=done, phase=output.phase_text(p),
                                figures=_progress_text(p, horizon_years))
                 elif not quiet:
                     elapsed = time.monotonic() - started
-                    rest = p.scenarios_total - p.scenarios_done
-                    left = (f"{elapsed * rest / p.scenarios_done:.0f} s left"
-                            if p.scenarios_done else "time left not known yet")
-                    print(f"progress {p.scenarios_done}/{p.scenarios_total} scenarios  "
-                          f"{_progress_text(p, horizon_years)}{left}", file=sys.stderr,
+                    left = (f"{elapsed * (1 - done) / done:.0f} s left"
+                            if done else "time left not known yet")
+                    print(_progress_line(p, horizon_years, left), file=sys.stderr,
                           flush=True)
         except (KeyboardInterrupt, grpc.RpcError) as exc:
             call.cancel()

@@ -812,6 +812,24 @@ def portfolio(r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None) -
         console.print(f"note: {note}")
 
 
+def done_share(p: risk_pb2.SimulationProgress) -> float:
+    """The share of the whole run done, for the time left: the contributions' passes come
+    after all the scenarios are done. A service that does not say its phase: the
+    scenarios' share."""
+    if p.phase or p.done_share:
+        return p.done_share
+    return p.scenarios_done / p.scenarios_total if p.scenarios_total else 0.0
+
+
+def phase_text(p: risk_pb2.SimulationProgress) -> str:
+    """What the run is doing and how much of that is done: "contributions 40%"."""
+    if p.phase == risk_pb2.SIMULATION_PHASE_CONTRIBUTIONS:
+        return f"contributions {p.phase_done_share:.0%}"
+    if p.phase == risk_pb2.SIMULATION_PHASE_SIMULATING:
+        return f"simulating {p.phase_done_share:.0%}"
+    return f"simulating {done_share(p):.0%}"
+
+
 def _operation_state(o: risk_pb2.Operation) -> str:
     if not o.done:
         return "running"
@@ -840,12 +858,14 @@ def operation(o: risk_pb2.Operation) -> None:
         rows.append(("ended", m.end_time))
     if m.HasField("progress"):
         p = m.progress
+        if not o.done:
+            rows.append(("phase", phase_text(p)))
         rows.append(("scenarios", f"{p.scenarios_done:,} / {p.scenarios_total:,}"))
         if p.scenarios_done:  # before the first chunk its figures are zeros, not estimates
             rows.append((f"ES {p.level:.1%} {over(m.horizon_years)} so far",
                          est_eur(p.expected_shortfall_cents)))
-        if not o.done:  # known once a chunk has run
-            rows.append(("time left", f"{m.seconds_left:.0f} s" if p.scenarios_done
+        if not o.done:  # known once a chunk has run; the service's, from done_share
+            rows.append(("time left", f"{m.seconds_left:.0f} s" if done_share(p)
                          else "not known until the first scenarios are done"))
     console.print(_kv(f"Operation {o.name}", rows))
 

@@ -850,3 +850,48 @@ def test_every_loss_figure_says_the_horizon_it_covers(tmp_path, monkeypatch, cap
         horizon_years=3, progress=p))
     output.operation(running)
     assert "ES 99.9% over 3 years so far" in capsys.readouterr().out
+
+
+def test_progress_says_its_phase_and_counts_time_left_from_the_runs_share(monkeypatch,
+                                                                          capsys):
+    # In the contributions (two thirds of a run that asks for them) the scenarios are all
+    # done: it said "102400/102400 scenarios  0 s left" for as long again.
+    import contextlib
+
+    from ijh_cli import main
+
+    p = risk_pb2.SimulationProgress(
+        scenarios_done=102_400, scenarios_total=102_400, level=0.999,
+        phase=risk_pb2.SIMULATION_PHASE_CONTRIBUTIONS, phase_done_share=0.25, done_share=0.5)
+    answers = [risk_pb2.SimulatePortfolioResponse(progress=p),
+               risk_pb2.SimulatePortfolioResponse(result=risk_pb2.PortfolioRiskResult(seed=3))]
+
+    class Call:
+        def __iter__(self):
+            return iter(answers)
+
+        def cancel(self):
+            pass
+
+    class Connection:
+        def channel(self):
+            return contextlib.nullcontext()
+
+    monkeypatch.setattr(main.risk_pb2_grpc, "RiskServiceStub", lambda channel: type(
+        "Stub", (), {"SimulatePortfolio": staticmethod(lambda messages, timeout: Call())}))
+    clock = iter([100.0, 160.0])
+    monkeypatch.setattr(main.time, "monotonic", lambda: next(clock))
+    result = main._stream_simulation(Connection(), iter(()), 1.0, None, False, 5)
+    assert result.seed == 3
+    err = capsys.readouterr().err
+    assert err.startswith("progress contributions 25% (102400/102400 scenarios)  "
+                          "loss over 5 years: EL "), err
+    assert err.rstrip().endswith("60 s left")  # a minute for half: a minute more
+    running = risk_pb2.Operation(
+        name="operations/x",
+        metadata=risk_pb2.PortfolioSimulationMetadata(progress=p, seconds_left=60.0))
+    output.operation(running)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "phase │ contributions 25%" in out and "time left │ 60 s" in out
+    p.phase, p.phase_done_share, p.done_share = risk_pb2.SIMULATION_PHASE_SIMULATING, 0.6, 0.2
+    assert main._progress_line(p, 5, "x").startswith("progress simulating 60% (102400/")
