@@ -1088,7 +1088,8 @@ def _detached_words(r: risk_pb2.PortfolioRiskResult) -> list[str]:
     if r.horizon_years:
         words += ["--horizon-years", str(r.horizon_years)]
     words += ["--scenarios", str(r.scenario_count), "--seed", str(r.seed),
-              "--contributions" if r.HasField("contributions") else "--no-contributions"]
+              "--contributions" if r.HasField("contributions") or r.contributions_stopped
+              else "--no-contributions"]
     return words
 
 
@@ -1117,6 +1118,7 @@ def _portfolio_report(directory: Path, file: Path | None, given: list[str] | Non
         ("scenarios", f"{r.scenario_count:,}"), ("guarantees", f"{r.guarantee_count:,}"),
         ("capital", output.eur(r.capital_cents)),
         ("annual fee income", output.eur(r.annual_fee_income_cents)),
+        *([("state", output.CONTRIBUTIONS_STOPPED)] if r.contributions_stopped else []),
         ("horizon", output.over(r.horizon_years).removeprefix("over ")),
         (f"expected loss {output.over(r.horizon_years)}",
          output.est_eur(r.expected_loss_cents))])

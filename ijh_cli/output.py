@@ -770,6 +770,8 @@ def portfolio(r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None) -
         rows.append(("portfolio cap", eur(r.portfolio_cap_cents)))
     if r.effective_sample_size:
         rows.append(("effective sample size", f"{r.effective_sample_size:,.0f}"))
+    if r.contributions_stopped:
+        rows.append(("state", CONTRIBUTIONS_STOPPED))
     console.print(_kv("Portfolio simulation", rows))
     tail = Table(title=f"Tail risk: {loss_title(r.horizon_years)}", title_justify="left")
     for column in ("level", "VaR", "ES"):
@@ -812,6 +814,11 @@ def portfolio(r: risk_pb2.PortfolioRiskResult, lines: list[int] | None = None) -
         console.print(f"note: {note}")
 
 
+# A run whose contributions were stopped (a cancel, a shutdown) after its simulation had
+# ended: its figures are whole and final, so neither a failure nor a plain success.
+CONTRIBUTIONS_STOPPED = "done; contributions not computed (stopped)"
+
+
 def done_share(p: risk_pb2.SimulationProgress) -> float:
     """The share of the whole run done, for the time left: the contributions' passes come
     after all the scenarios are done. A service that does not say its phase: the
@@ -835,6 +842,8 @@ def _operation_state(o: risk_pb2.Operation) -> str:
         return "running"
     if o.HasField("error"):
         return f"failed: {o.error.message}" if o.error.code != 1 else "cancelled"
+    if o.metadata.contributions_stopped or o.response.contributions_stopped:
+        return CONTRIBUTIONS_STOPPED
     return "done"
 
 

@@ -895,3 +895,48 @@ def test_progress_says_its_phase_and_counts_time_left_from_the_runs_share(monkey
     assert "phase │ contributions 25%" in out and "time left │ 60 s" in out
     p.phase, p.phase_done_share, p.done_share = risk_pb2.SIMULATION_PHASE_SIMULATING, 0.6, 0.2
     assert main._progress_line(p, 5, "x").startswith("progress simulating 60% (102400/")
+
+
+def test_stopped_contributions_read_as_done_without_them(tmp_path, monkeypatch, capsys):
+    # A cancel during the contributions ends the operation done with its result (AIP-151):
+    # it read as a plain "done", and the detached Reproduce line said --no-contributions.
+    import html
+
+    from typer.testing import CliRunner
+
+    from ijh_cli import main, plots
+
+    monkeypatch.setattr(plots, "_save", lambda fig, path, title, caption: plots.Figure(
+        path, title, caption))
+    monkeypatch.setattr(output.console, "width", 200)
+    r = risk_pb2.PortfolioRiskResult(seed=5, scenario_count=2048, horizon_years=2,
+                                     capital_cents=100, contributions_stopped=True)
+    said = "done; contributions not computed (stopped)"
+    stopped = risk_pb2.Operation(name="operations/x", done=True, response=r,
+                                 metadata=risk_pb2.PortfolioSimulationMetadata(
+                                     contributions_stopped=True))
+    listed = risk_pb2.Operation(name="operations/x", done=True,
+                                metadata=risk_pb2.PortfolioSimulationMetadata(
+                                    contributions_stopped=True))
+    output.operations([listed])
+    assert said in capsys.readouterr().out
+    output.portfolio(r)
+    assert said in capsys.readouterr().out
+
+    class Connection:
+        def channel(self):
+            import contextlib
+            return contextlib.nullcontext()
+
+    monkeypatch.setattr(main, "_connect", lambda ctx, role: (Connection(), 1.0))
+    monkeypatch.setattr(main, "_call", lambda *a, **k: risk_pb2.GetOperationResponse(
+        operation=stopped))
+    monkeypatch.setattr(main.risk_pb2_grpc, "RiskServiceStub",
+                        lambda channel: type("Stub", (), {"GetOperation": None}))
+    done = CliRunner().invoke(main.app, ["portfolio", "status", "operations/x", "--report",
+                                         str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    out = " ".join(done.stdout.split())
+    assert f"state │ {said}" in out and "failed" not in out
+    page = html.unescape(" ".join((tmp_path / "index.html").read_text().split()))
+    assert said in page and "--contributions" in page and "--no-contributions" not in page
