@@ -607,6 +607,10 @@ def _guarantee(cells: dict[str, str], name: str, line: int
         except ValueError:
             bad(column, f"{text!r} is not a number")
             continue
+        if column == "guarantee_rate" and not 0 < value <= 1:  # the service refuses 0 too
+            bad(column, f"must be in (0, 1], not {text}" +
+                (": a guarantee that covers none of the loss" if value == 0 else ""))
+            continue
         if not low <= value <= high:
             bad(column, f"must be in [{low}, {high}], not {text}")
             continue
@@ -655,9 +659,13 @@ def load_portfolio_options(path: Path | None) -> PortfolioOptions:
                                      "fund.capital_cents") or 0
         fund.horizon_years = r.integer(r.get(f_node, fields, "horizon_years"),
                                        "fund.horizon_years", 1, 30) or 0
-        cap = r.number(r.get(f_node, fields, "portfolio_cap_rate"), "fund.portfolio_cap_rate",
-                       0.0, 1.0)
-        if cap is not None:
+        cap_node = r.get(f_node, fields, "portfolio_cap_rate")
+        cap = r.number(cap_node, "fund.portfolio_cap_rate")
+        if cap is not None and not 0 < cap <= 1:  # the service refuses 0 too
+            r.problem(cap_node, f"must be in (0, 1], not {cap:g}" + (
+                ": it would cap the fund's payouts at nothing (leave it out for no "
+                "portfolio cap)" if cap == 0 else ""))
+        elif cap is not None:
             fund.portfolio_cap_rate = cap
         fees = r.euros(r.get(f_node, fields, "annual_fee_income_eur"),
                        "fund.annual_fee_income_cents")

@@ -940,3 +940,37 @@ def test_stopped_contributions_read_as_done_without_them(tmp_path, monkeypatch, 
     assert f"state │ {said}" in out and "failed" not in out
     page = html.unescape(" ".join((tmp_path / "index.html").read_text().split()))
     assert said in page and "--contributions" in page and "--no-contributions" not in page
+
+
+def test_a_zero_guarantee_rate_or_cap_rate_is_refused_at_its_line(tmp_path):
+    # The CLI took both as in [0, 1]; the service refuses 0 (a cap of nothing, a guarantee
+    # covering nothing) and named the field without the file's line.
+    from ijh_cli.files import InputFileError
+    from ijh_cli.inputs import load_portfolio_csv, load_portfolio_options
+
+    lines = (ROOT / "examples" / "fund_portfolio.csv").read_text().splitlines()[:4]
+    header = lines[0].split(",")
+    rate = header.index("guarantee_rate")
+    for i, value in ((2, "0"), (3, "-0.1")):
+        cells = lines[i].split(",")
+        cells[rate] = value
+        lines[i] = ",".join(cells)
+    path = tmp_path / "rates.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputFileError) as exc:
+        load_portfolio_csv(path)
+    assert [str(p) for p in exc.value.problems] == [
+        f"{path}:3: guarantee_rate: must be in (0, 1], not 0: a guarantee that covers none "
+        "of the loss",
+        f"{path}:4: guarantee_rate: must be in (0, 1], not -0.1"]
+    text = (ROOT / "examples" / "fund_portfolio.yaml").read_text()
+    options = tmp_path / "options.yaml"
+    options.write_text(text.replace("portfolio_cap_rate: 0.20", "portfolio_cap_rate: 0"))
+    line = text[:text.index("portfolio_cap_rate")].count("\n") + 1
+    with pytest.raises(InputFileError) as exc:
+        load_portfolio_options(options)
+    assert [(p.line, p.message) for p in exc.value.problems] == [
+        (line, "must be in (0, 1], not 0: it would cap the fund's payouts at nothing "
+               "(leave it out for no portfolio cap)")]
+    options.write_text(text.replace("portfolio_cap_rate: 0.20", "portfolio_cap_rate: 1"))
+    assert load_portfolio_options(options).fund.portfolio_cap_rate == 1.0
