@@ -52,6 +52,11 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 COALESCE_SECONDS = 0.02
 # A publish_soon event that failed is retried after this, doubling up to the maximum.
 RETRY_FIRST_SECONDS = 0.1
+# publish_soon sends up to this many queued events at once, in order, then awaits their
+# acknowledgements: one at a time capped the events at one per round trip, and under a
+# few thousand calls a second (ComputeGrant publishes one each) the queue grew until its
+# events were given up. Sent in order on one connection, they are stored in order.
+PUBLISH_WINDOW = 256
 RETRY_MAX_SECONDS = 2.0
 # While NATS cannot be reached the client retries every 0.5 s; a WARNING says so at the
 # first failure, then at most this often (with the count), not at every attempt.
@@ -330,7 +335,11 @@ class EventPublisher:
         each after the one before was acknowledged. One the broker does not acknowledge
         stays at the head and is retried (backing off, same ``Nats-Msg-Id``) before any
         later one; an event not acknowledged within ``background_retry`` seconds of being
-        handed over is given up (counted in :attr:`failures`, logged at ERROR)."""
+        handed over is given up (counted in :attr:`failures`, logged at ERROR). While the
+        broker answers, up to PUBLISH_WINDOW of them are sent at once, in order; after a
+        failure, one at a time from the first not acknowledged (the broker drops the
+        duplicates of those after it that were) until one is. Only the window in flight
+        when the broker goes away can be stored out of order."""
         deadline = asyncio.get_running_loop().time() + self.background_retry
         self._queue.append(_Queued(event, deadline, request_id_var.get()))
         self._emptied.clear()
@@ -350,26 +359,38 @@ class EventPublisher:
                 self._queued.clear()
                 await self._queued.wait()
             await asyncio.sleep(self.coalesce_seconds)
-            delay = RETRY_FIRST_SECONDS
+            delay, size = RETRY_FIRST_SECONDS, PUBLISH_WINDOW
             while self._queue:
-                head = self._queue[0]
-                try:
-                    await self.publish(head.event)
-                except EventNotPublished as exc:
-                    if isinstance(exc.__cause__, MaxPayloadError):
-                        # Never publishable: it must not hold up the events behind it.
-                        self._give_up(self._queue.popleft(), "event given up", str(exc))
-                        continue
-                    # Give up the events whose time is up by the next attempt (a prefix:
-                    # deadlines grow along the queue), then retry the head.
-                    while self._queue and self._queue[0].deadline < loop.time() + delay:
-                        self._give_up(self._queue.popleft(), "event given up", str(exc))
-                    if self._queue:
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, RETRY_MAX_SECONDS)
+                window = [self._queue[i].event for i in range(min(size, len(self._queue)))]
+                # Tasks created in order write their messages in order (each runs to its
+                # first wait, the send, before the next starts).
+                results = await asyncio.gather(*(self.publish(e) for e in window),
+                                               return_exceptions=True)
+                failed = next((i for i, r in enumerate(results)
+                               if isinstance(r, BaseException)), len(results))
+                for _ in range(failed):
+                    self._queue.popleft()
+                if failed == len(results):
+                    delay, size = RETRY_FIRST_SECONDS, PUBLISH_WINDOW
                     continue
-                self._queue.popleft()
-                delay = RETRY_FIRST_SECONDS
+                # One at a time until the broker answers again: messages sent while it is
+                # away wait in the client's reconnect buffer, and a window of them could
+                # land around its own retries out of order.
+                size = 1
+                exc = results[failed]
+                if not isinstance(exc, EventNotPublished):
+                    raise exc
+                if isinstance(exc.__cause__, MaxPayloadError):
+                    # Never publishable: it must not hold up the events behind it.
+                    self._give_up(self._queue.popleft(), "event given up", str(exc))
+                    continue
+                # Give up the events whose time is up by the next attempt (a prefix:
+                # deadlines grow along the queue), then send again from the head.
+                while self._queue and self._queue[0].deadline < loop.time() + delay:
+                    self._give_up(self._queue.popleft(), "event given up", str(exc))
+                if self._queue:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_SECONDS)
             self._emptied.set()
 
     def _give_up(self, queued: _Queued, message: str, error: str) -> None:
