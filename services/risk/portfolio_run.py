@@ -151,27 +151,24 @@ class PortfolioRun:
         """Blocks of scenarios the simulation runs at most (the engine's unit)."""
         return math.ceil(self.scenarios / pf.BLOCK_SCENARIOS)
 
-    async def progress(self) -> AsyncIterator[pf.Progress]:
-        """Progress after each chunk; returns when the engine is done. ``self.result``
-        then holds the final PortfolioResult (cancelled=True if stopped early)."""
+    async def _in_worker(self, run: Callable[[Callable[[object], None]], object],
+                         outcome: _Finished) -> AsyncIterator[object]:
+        """``run(report)`` (an engine call) in a worker thread, yielding each item it
+        reports as it comes; then ``outcome`` holds its value, or its exception is raised
+        here. Whoever stops listening sets ``self.stop``, which the engine's callback
+        reads between chunks or blocks: the thread is not cancelled with the call."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
-        def on_progress(progress: pf.Progress) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, progress)
-            return not self.stop.is_set()
+        def report(item: object) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def work() -> None:
             try:
-                finished = _Finished(pf.simulate_portfolio(
-                    self.model, seed=self.seed,
-                    scenarios=self.scenarios, method=self.method, levels=self.levels,
-                    chunk_blocks=max(1, math.ceil(self.blocks / PROGRESS_UPDATES)),
-                    target_relative_error=self.options.target_relative_error or None,
-                    on_progress=on_progress))
+                finished = _Finished(run(report))
             except BaseException as exc:  # re-raised in the caller's task
                 finished = _Finished(error=exc)
-            loop.call_soon_threadsafe(queue.put_nowait, finished)
+            report(finished)
 
         worker = loop.run_in_executor(None, work)
         finished = False
@@ -181,15 +178,39 @@ class PortfolioRun:
                 if isinstance(item, _Finished):
                     finished = True
                     break
-                if not item.final:
-                    yield item
+                yield item
         finally:
             if not finished:
-                self.stop.set()  # whoever stops listening stops the engine between chunks
+                self.stop.set()
         await worker
         if item.error is not None:
             raise item.error
-        self.result = item.result
+        outcome.result = item.result
+
+    async def progress(self) -> AsyncIterator[pf.Progress]:
+        """Progress after each chunk; returns when the engine is done. ``self.result``
+        then holds the final PortfolioResult (cancelled=True if stopped early)."""
+        def run(report: Callable[[object], None]) -> pf.PortfolioResult:
+            def on_progress(progress: pf.Progress) -> bool:
+                report(progress)
+                return not self.stop.is_set()
+
+            return pf.simulate_portfolio(
+                self.model, seed=self.seed,
+                scenarios=self.scenarios, method=self.method, levels=self.levels,
+                chunk_blocks=max(1, math.ceil(self.blocks / PROGRESS_UPDATES)),
+                target_relative_error=self.options.target_relative_error or None,
+                on_progress=on_progress)
+
+        outcome = _Finished()
+        items = self._in_worker(run, outcome)
+        try:
+            async for progress in items:
+                if not progress.final:
+                    yield progress
+        finally:
+            await items.aclose()  # at once, not when collected: it sets self.stop
+        self.result = outcome.result
 
     @property
     def passes(self) -> int:
@@ -214,43 +235,29 @@ class PortfolioRun:
         (:meth:`result_message`)."""
         if not self.options.include_contributions or self.result.cancelled:
             return
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
         reported = [0.0]
 
-        def on_block(done: int, total: int) -> bool:
-            share = done / total
-            if share - reported[0] >= 1 / PROGRESS_UPDATES:
-                reported[0] = share
-                loop.call_soon_threadsafe(queue.put_nowait, share)
-            return not self.stop.is_set()
+        def run(report: Callable[[object], None]):
+            def on_block(done: int, total: int) -> bool:
+                share = done / total
+                if share - reported[0] >= 1 / PROGRESS_UPDATES:
+                    reported[0] = share
+                    report(share)
+                return not self.stop.is_set()
 
-        def work() -> None:
-            try:
-                finished = _Finished(pf.risk_contributions(
-                    self.model, seed=self.seed, scenarios=self.contribution_scenarios,
-                    level=self.levels[-1], on_block=on_block))
-            except BaseException as exc:  # re-raised in the caller's task
-                finished = _Finished(error=exc)
-            loop.call_soon_threadsafe(queue.put_nowait, finished)
+            return pf.risk_contributions(
+                self.model, seed=self.seed, scenarios=self.contribution_scenarios,
+                level=self.levels[-1], on_block=on_block)
 
-        worker = loop.run_in_executor(None, work)
-        finished = False
+        outcome = _Finished()
+        items = self._in_worker(run, outcome)
         try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, _Finished):
-                    finished = True
-                    break
-                yield item
+            async for share in items:
+                yield share
         finally:
-            if not finished:
-                self.stop.set()  # the caller is gone: the worker stops at its next block
-        await worker
-        if item.error is not None:
-            raise item.error
-        self.contributions = item.result
-        self.contributions_stopped = item.result is None
+            await items.aclose()  # at once, not when collected: it sets self.stop
+        self.contributions = outcome.result
+        self.contributions_stopped = outcome.result is None
 
     def result_message(self, stopped_why: str = "stopped") -> risk_pb2.PortfolioRiskResult:
         """The result message (after :meth:`progress` and :meth:`contribution_shares`):
