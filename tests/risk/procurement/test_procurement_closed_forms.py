@@ -16,10 +16,7 @@ from services.risk.engine.procurement import (
     DistributionKind,
     DurationDistribution,
     GuaranteeTerms,
-    NoveltyLevel,
     Phase,
-    ProcurementKind,
-    ProcurementModel,
     RiskEvent,
     estimate_procurement_risk,
     evaluate_guarantee,
@@ -28,19 +25,10 @@ from services.risk.engine.procurement import marginals as mg
 from services.risk.engine.procurement.correlation import nearest_correlation
 from services.risk.engine.procurement.plan import compile_model
 from services.risk.engine.procurement.simulation import simulate
+from tests.risk.procurement.builders import procurement_model as model
 
 K = DistributionKind
 Z = 4.5  # a correct estimate misses by more than 4.5 SE with probability < 1e-5
-NO_FAILURE = (Phase("delivery", 1, 1.0),)
-
-
-def model(cost_items, **kw):
-    kw.setdefault("phases", NO_FAILURE)
-    return ProcurementModel(kind=ProcurementKind.NEW_PRODUCT_OR_SERVICE,
-                            novelty=NoveltyLevel.NEW_TO_SECTOR, cost_items=tuple(cost_items),
-                            budget_cents=kw.pop("budget_cents", 10**9), **kw)
-
-
 def close(estimate, expected, z=Z):
     assert abs(estimate.value - expected) <= z * estimate.standard_error, (estimate, expected)
     assert estimate.standard_error > 0

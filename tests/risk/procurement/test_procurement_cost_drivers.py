@@ -17,13 +17,11 @@ from services.risk.engine.procurement import (
     CostItem,
     DistributionKind,
     DurationDistribution,
-    NoveltyLevel,
     Phase,
-    ProcurementKind,
-    ProcurementModel,
     RiskEvent,
     estimate_procurement_risk,
 )
+from tests.risk.procurement.builders import procurement_model
 
 EMPTY = risk_pb2.ProcurementModel()  # the request: only names the defaults' fields
 
@@ -32,9 +30,7 @@ Z = 4.5
 
 
 def _model(items, events=(), **kw):
-    kw.setdefault("phases", (Phase("delivery", 1, 1.0),))
-    return ProcurementModel(ProcurementKind.NEW_PRODUCT_OR_SERVICE, NoveltyLevel.NEW_TO_SECTOR,
-                            tuple(items), 110_000_000, risk_events=tuple(events), **kw)
+    return procurement_model(items, 110_000_000, risk_events=tuple(events), **kw)
 
 
 def _pert_variance(a, m, b, shape=4.0):

@@ -15,23 +15,15 @@ from services.risk.engine.procurement import (
     CoveredLoss,
     DistributionKind,
     GuaranteeTerms,
-    NoveltyLevel,
     Phase,
-    ProcurementKind,
-    ProcurementModel,
     evaluate_guarantee,
 )
+from tests.risk.procurement.builders import procurement_model as _model
 
 EMPTY = risk_pb2.ProcurementModel()  # the request: only names the defaults' fields
 
 K = DistributionKind
 Z = 4.5
-
-
-def _model(items, budget_cents, **kw):
-    kw.setdefault("phases", (Phase("delivery", 1, 1.0),))
-    return ProcurementModel(ProcurementKind.NEW_PRODUCT_OR_SERVICE, NoveltyLevel.NEW_TO_SECTOR,
-                            tuple(items), budget_cents, **kw)
 
 
 def _close(estimate, exact):

@@ -12,22 +12,14 @@ from services.risk.engine.procurement import (
     CoveredLoss,
     DistributionKind,
     GuaranteeTerms,
-    NoveltyLevel,
     Phase,
-    ProcurementKind,
-    ProcurementModel,
     RiskEvent,
     evaluate_guarantee,
 )
+from tests.risk.procurement.builders import procurement_model as _model
 
 K = DistributionKind
 SEEDS = range(200)
-
-
-def _model(items, budget_cents, **kw):
-    kw.setdefault("phases", (Phase("delivery", 1, 1.0),))
-    return ProcurementModel(ProcurementKind.NEW_PRODUCT_OR_SERVICE, NoveltyLevel.NEW_TO_SECTOR,
-                            tuple(items), budget_cents, **kw)
 
 
 def _runs(model, terms, scenarios=1_000):

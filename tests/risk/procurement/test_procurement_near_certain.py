@@ -9,21 +9,13 @@ from services.risk.engine.procurement import (
     CostItem,
     DistributionKind,
     DurationDistribution,
-    NoveltyLevel,
     Phase,
-    ProcurementKind,
-    ProcurementModel,
     RiskEvent,
     estimate_procurement_risk,
 )
+from tests.risk.procurement.builders import procurement_model as _model
 
 K = DistributionKind
-
-
-def _model(items, budget_cents, **kw):
-    kw.setdefault("phases", (Phase("delivery", 1, 1.0),))
-    return ProcurementModel(ProcurementKind.NEW_PRODUCT_OR_SERVICE, NoveltyLevel.NEW_TO_SECTOR,
-                            tuple(items), budget_cents, **kw)
 
 
 def test_a_near_certain_overrun_never_reads_one_hundred_percent_plus_minus_zero():
